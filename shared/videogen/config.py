@@ -1,0 +1,170 @@
+"""One place for configuration: a pydantic-settings ``Settings`` read from the environment.
+
+Defaults are the Supabase CLI's well-known local values, so a fresh clone runs with no
+configuration at all; outside ``VIDEOGEN_ENV=local`` a missing or placeholder secret is a
+start-up error rather than a silent hole.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The Supabase CLI's local defaults (`supabase status`): public knowledge, never secrets.
+LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
+LOCAL_ANON_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAi"
+    "OjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+)
+LOCAL_SERVICE_ROLE_KEY = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9s"
+    "ZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+)
+LOCAL_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+LOCAL_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"
+# Standard Webhooks secret for local workers: "whsec_" + base64 of 32 bytes.
+LOCAL_WEBHOOK_SECRET = "whsec_dmlkZW9nZW4tbG9jYWwtd2ViaG9vay1zZWNyZXQtMDE="
+LOCAL_CRON_SECRET = "local-cron-secret"
+LOCAL_DATABASE_URL = "postgresql://postgres:postgres@127.0.0.1:54322/postgres"
+
+_LOCAL_SECRETS = {
+    LOCAL_JWT_SECRET,
+    LOCAL_SERVICE_ROLE_KEY,
+    LOCAL_SECRET_KEY,
+    LOCAL_WEBHOOK_SECRET,
+    LOCAL_CRON_SECRET,
+}
+_PLACEHOLDERS = {"", "changeme", "change-me", "your-secret", "xxx", "todo"}
+
+
+class Settings(BaseSettings):
+    """Every setting the library reads; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    env: Literal["local", "test", "production"] = Field("local", alias="VIDEOGEN_ENV")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    home: Path = Field(Path(".videogen"), alias="VIDEOGEN_HOME")
+
+    # Database ---------------------------------------------------------------------------
+    database_url: str = Field(LOCAL_DATABASE_URL, alias="DATABASE_URL")
+    db_adapter: Literal["postgres", "postgrest"] = Field("postgres", alias="DB_ADAPTER")
+    db_pool_min: int = Field(1, alias="DB_POOL_MIN", ge=0)
+    db_pool_max: int = Field(10, alias="DB_POOL_MAX", ge=1)
+
+    # Supabase project -------------------------------------------------------------------
+    supabase_url: str = Field("http://127.0.0.1:54321", alias="SUPABASE_URL")
+    jwt_secret: SecretStr = Field(SecretStr(LOCAL_JWT_SECRET), alias="SUPABASE_JWT_SECRET")
+    jwks: str | None = Field(None, alias="SUPABASE_JWKS")
+    jwt_audience: str = Field("authenticated", alias="SUPABASE_JWT_AUDIENCE")
+    anon_key: SecretStr = Field(SecretStr(LOCAL_ANON_KEY), alias="SUPABASE_ANON_KEY")
+    service_role_key: SecretStr = Field(
+        SecretStr(LOCAL_SERVICE_ROLE_KEY), alias="SUPABASE_SERVICE_ROLE_KEY"
+    )
+    publishable_key: SecretStr = Field(
+        SecretStr(LOCAL_PUBLISHABLE_KEY), alias="SUPABASE_PUBLISHABLE_KEY"
+    )
+    secret_key: SecretStr = Field(SecretStr(LOCAL_SECRET_KEY), alias="SUPABASE_SECRET_KEY")
+    # Named secret keys for rotation: {"default": "sb_secret_…", "previous": "sb_secret_…"}.
+    secret_keys_json: SecretStr | None = Field(None, alias="SUPABASE_SECRET_KEYS")
+
+    # Webhooks and schedulers ------------------------------------------------------------
+    # Standard Webhooks secrets ("whsec_…"), comma separated; the first one signs.
+    webhook_secrets: SecretStr = Field(SecretStr(LOCAL_WEBHOOK_SECRET), alias="WEBHOOK_SECRETS")
+    webhook_tolerance_s: int = Field(300, alias="WEBHOOK_TOLERANCE_SECONDS", ge=1)
+    cron_secret: SecretStr = Field(SecretStr(LOCAL_CRON_SECRET), alias="CRON_SECRET")
+    stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
+    credits_per_usd_cent: int = Field(1, alias="CREDITS_PER_USD_CENT", ge=1)
+
+    # HTTP ---------------------------------------------------------------------------------
+    functions_url: str = Field("http://127.0.0.1:54321/functions/v1", alias="FUNCTIONS_URL")
+    cors_allow_origin: str = Field("*", alias="CORS_ALLOW_ORIGIN")
+    max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", ge=1024)
+    rate_limit_per_minute: int = Field(120, alias="RATE_LIMIT_PER_MINUTE", ge=1)
+    dispatch_timeout_s: float = Field(5.0, alias="DISPATCH_TIMEOUT_SECONDS", gt=0)
+    health_timeout_s: float = Field(2.0, alias="HEALTH_TIMEOUT_SECONDS", gt=0)
+    sync_render_max_seconds: float = Field(8.0, alias="SYNC_RENDER_MAX_SECONDS", ge=0)
+
+    # Storage ------------------------------------------------------------------------------
+    storage_backend: Literal["local", "supabase"] = Field("local", alias="STORAGE_BACKEND")
+    storage_root: Path | None = Field(None, alias="STORAGE_ROOT")
+
+    # Generation engines -------------------------------------------------------------------
+    script_engine: Literal["offline", "openai"] = Field("offline", alias="SCRIPT_ENGINE")
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")
+    tts_engine: Literal["espeak", "google"] = Field("espeak", alias="TTS_ENGINE")
+
+    # External video providers -------------------------------------------------------------
+    fal_key: SecretStr | None = Field(None, alias="FAL_KEY")
+    replicate_api_token: SecretStr | None = Field(None, alias="REPLICATE_API_TOKEN")
+    replicate_webhook_secret: SecretStr | None = Field(None, alias="REPLICATE_WEBHOOK_SECRET")
+    runway_api_key: SecretStr | None = Field(None, alias="RUNWAY_API_KEY")
+    runpod_api_key: SecretStr | None = Field(None, alias="RUNPOD_API_KEY")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("DATABASE_URL must be a postgres:// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _no_local_secrets_outside_local(self) -> Settings:
+        if self.env != "production":
+            return self
+        checked = {
+            "SUPABASE_JWT_SECRET": self.jwt_secret,
+            "SUPABASE_SERVICE_ROLE_KEY": self.service_role_key,
+            "SUPABASE_SECRET_KEY": self.secret_key,
+            "WEBHOOK_SECRETS": self.webhook_secrets,
+            "CRON_SECRET": self.cron_secret,
+        }
+        bad = [
+            name
+            for name, secret in checked.items()
+            if secret.get_secret_value() in _LOCAL_SECRETS
+            or secret.get_secret_value().strip().lower() in _PLACEHOLDERS
+        ]
+        if bad:
+            raise ValueError(
+                "production needs real secrets; still local or placeholder: " + ", ".join(bad)
+            )
+        return self
+
+    # Derived values -------------------------------------------------------------------------
+    @property
+    def is_local(self) -> bool:
+        """True for the embedded default and the test suite."""
+        return self.env != "production"
+
+    @property
+    def storage_dir(self) -> Path:
+        """Root folder of the local-disk storage backend."""
+        return self.storage_root or (self.home / "storage")
+
+    def named_secret_keys(self) -> dict[str, str]:
+        """All accepted secret keys by name (rotation), the primary one as ``default``."""
+        keys = {"default": self.secret_key.get_secret_value()}
+        if self.secret_keys_json is not None:
+            parsed = json.loads(self.secret_keys_json.get_secret_value())
+            if not isinstance(parsed, dict):
+                raise ValueError("SUPABASE_SECRET_KEYS must be a JSON object of name → key")
+            keys.update({str(k): str(v) for k, v in parsed.items()})
+        return keys
+
+    def webhook_secret_list(self) -> list[str]:
+        """Standard Webhooks secrets, the signing one first."""
+        return [s.strip() for s in self.webhook_secrets.get_secret_value().split(",") if s.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated once."""
+    return Settings()
