@@ -1,0 +1,288 @@
+"""The one way the functions reach Postgres: call a procedure as somebody.
+
+Two adapters behind one interface:
+
+* :class:`PostgresDatabase` — psycopg 3 + psycopg-pool. Every call runs in a transaction
+  that first does what PostgREST does for a request: ``set_config('request.jwt.claims',
+  …, true)`` and ``set local role`` to ``authenticated`` / ``anon`` (a user) or
+  ``service_role`` (the admin path), so RLS, grants and ``auth.uid()`` hold exactly as in
+  production. No named prepared statements: safe behind Supavisor's transaction pooler.
+* :class:`PostgrestDatabase` — the same procedures through PostgREST's ``/rpc`` with
+  supabase-py's ``postgrest`` client, forwarding the user's token (for deployments that
+  only have the API URL and keys). Each call is its own transaction there.
+
+The admin path is a separate, greppable name: ``db.admin()``. Driver errors become
+:class:`~videogen.errors.AppError` in :func:`wrap_errors` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
+
+from videogen.auth import Principal
+from videogen.config import Settings, get_settings
+from videogen.errors import AppError, ServiceUnavailable, from_sqlstate
+
+if TYPE_CHECKING:
+    import httpx
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+SERVICE = Principal(kind="secret", role="service_role", claims={"role": "service_role"})
+_ROLES = {"authenticated", "anon", "service_role"}
+
+
+def _role_and_claims(principal: Principal) -> tuple[str, dict[str, Any]]:
+    """The database role and JWT claims a caller runs with (never a privileged role)."""
+    if principal.kind == "user":
+        claims = dict(principal.claims) or {"sub": principal.user_id, "role": "authenticated"}
+        return "authenticated", claims
+    if principal.kind == "secret":
+        return "service_role", {"role": "service_role", **principal.claims}
+    return "anon", {"role": "anon"}
+
+
+class Session(Protocol):
+    """Calls made as one caller; on Postgres they share one transaction."""
+
+    def rpc(self, name: str, /, **args: Any) -> Any:
+        """Call ``public.<name>`` with named arguments and return its (JSON) result."""
+        ...
+
+    def admin_rpc(self, name: str, /, **args: Any) -> Any:
+        """Call a service-only procedure inside the same transaction (visibly privileged)."""
+        ...
+
+
+class Database(Protocol):
+    """What services need from a database."""
+
+    def session(self, principal: Principal) -> Any:
+        """A context manager yielding a :class:`Session` for this caller."""
+        ...
+
+    def admin(self) -> Any:
+        """A context manager yielding a service-role :class:`Session` (bypasses RLS)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@contextmanager
+def wrap_errors() -> Iterator[None]:
+    """Translate driver errors into AppErrors: the one place SQLSTATEs are read."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.errors.Error as exc:
+        diag = exc.diag
+        sqlstate = getattr(exc, "sqlstate", None) or diag.sqlstate
+        if sqlstate is None or isinstance(exc, psycopg.OperationalError):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
+        err = from_sqlstate(sqlstate, diag.message_primary or str(exc), diag.message_detail)
+        if err.status >= 500 and err.code == "INTERNAL":
+            log.error("database error %s: %s", sqlstate, diag.message_primary)
+        raise err from exc
+
+
+def _call_sql(name: str, args: Mapping[str, Any]) -> tuple[Any, list[Any]]:
+    """``select public.name(a => %s, …)`` with named arguments; names are checked."""
+    from psycopg import sql
+
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bad procedure name {name!r}")
+    params = [sql.SQL("{} => {}").format(sql.Identifier(f"p_{k}"), sql.Placeholder()) for k in args]
+    query = sql.SQL("select public.{}({})").format(sql.Identifier(name), sql.SQL(", ").join(params))
+    values = [_adapt(v) for v in args.values()]
+    return query, values
+
+
+def _adapt(value: Any) -> Any:
+    """Dicts and lists of dicts go to Postgres as jsonb."""
+    from psycopg.types.json import Jsonb
+
+    if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+        return Jsonb(value)
+    return value
+
+
+class _PgSession:
+    """A transaction on one pooled connection, with PostgREST's role and claims set."""
+
+    def __init__(self, conn: psycopg.Connection[Any], principal: Principal) -> None:
+        self._conn = conn
+        self._principal = principal
+        self._current: str | None = None
+
+    def _become(self, principal: Principal) -> None:
+        role, claims = _role_and_claims(principal)
+        key = role + json.dumps(claims, sort_keys=True, default=str)
+        if key == self._current:
+            return
+        assert role in _ROLES
+        self._conn.execute(
+            "select set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
+            [json.dumps(claims, default=str), role],
+        )
+        self._current = key
+
+    def _call(self, principal: Principal, name: str, args: Mapping[str, Any]) -> Any:
+        self._become(principal)
+        query, values = _call_sql(name, args)
+        with wrap_errors():
+            row = self._conn.execute(query, values).fetchone()
+        return None if row is None else row[0]
+
+    def rpc(self, name: str, /, **args: Any) -> Any:
+        """Call a procedure as this session's caller."""
+        return self._call(self._principal, name, args)
+
+    def admin_rpc(self, name: str, /, **args: Any) -> Any:
+        """Call a procedure as service_role in the same transaction."""
+        return self._call(SERVICE, name, args)
+
+
+class PostgresDatabase:
+    """psycopg 3 pool; a session is one transaction."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.dsn = dsn
+        # prepare_threshold=None: no server-side prepared statements (transaction pooler).
+        self.pool: ConnectionPool = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"prepare_threshold": None, "autocommit": False},
+            open=False,
+            check=ConnectionPool.check_connection,
+            name="videogen",
+        )
+        self._opened = False
+
+    def _open(self) -> None:
+        if not self._opened:
+            self.pool.open(wait=False)
+            self._opened = True
+
+    @contextmanager
+    def session(self, principal: Principal) -> Iterator[_PgSession]:
+        """One transaction as ``principal``; commits on success, rolls back on error."""
+        import psycopg
+
+        self._open()
+        try:
+            with self.pool.connection(timeout=10) as conn, conn.transaction():
+                yield _PgSession(conn, principal)
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "PoolTimeout":
+                raise ServiceUnavailable("The database is busy; retry shortly.") from exc
+            raise
+
+    def admin(self) -> Any:
+        """A service-role session: bypasses RLS, so use it only where a user cannot."""
+        return self.session(SERVICE)
+
+    def close(self) -> None:
+        """Close the pool."""
+        if self._opened:
+            self.pool.close()
+            self._opened = False
+
+
+class _RestSession:
+    """PostgREST calls as one caller; each call is its own transaction."""
+
+    def __init__(self, db: PostgrestDatabase, principal: Principal) -> None:
+        self._db = db
+        self._principal = principal
+
+    def _call(self, principal: Principal, name: str, args: Mapping[str, Any]) -> Any:
+        from postgrest.exceptions import APIError
+
+        client = self._db.client_for(principal)
+        try:
+            response = client.rpc(name, {f"p_{k}": v for k, v in args.items()}).execute()
+        except APIError as exc:
+            detail = exc.details if isinstance(exc.details, str) else None
+            raise from_sqlstate(exc.code, exc.message or "database error", detail) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("httpx"):
+                raise ServiceUnavailable("The database API is unavailable.") from exc
+            raise
+        return response.data
+
+    def rpc(self, name: str, /, **args: Any) -> Any:
+        """Call a procedure through /rest/v1/rpc as this caller."""
+        return self._call(self._principal, name, args)
+
+    def admin_rpc(self, name: str, /, **args: Any) -> Any:
+        """Call a procedure with the secret key."""
+        return self._call(SERVICE, name, args)
+
+
+class PostgrestDatabase:
+    """The same procedures through PostgREST (supabase-py's postgrest client)."""
+
+    def __init__(self, settings: Settings, http_client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.http_client = http_client
+
+    def client_for(self, principal: Principal) -> Any:
+        """A postgrest client that sends this caller's token (or the secret key)."""
+        from postgrest import SyncPostgrestClient
+
+        s = self.settings
+        if principal.kind == "secret":
+            key = s.secret_key.get_secret_value()
+            token = s.service_role_key.get_secret_value()
+        else:
+            key = s.publishable_key.get_secret_value()
+            token = principal.token or s.anon_key.get_secret_value()
+        headers = {"apikey": key, "Authorization": f"Bearer {token}"}
+        kwargs: dict[str, Any] = {"headers": headers}
+        if self.http_client is not None:
+            kwargs["http_client"] = self.http_client
+        return SyncPostgrestClient(f"{s.supabase_url}/rest/v1", **kwargs)
+
+    @contextmanager
+    def session(self, principal: Principal) -> Iterator[_RestSession]:
+        """Calls as ``principal`` (not one transaction: PostgREST has one per request)."""
+        yield _RestSession(self, principal)
+
+    def admin(self) -> Any:
+        """Calls with the secret key."""
+        return self.session(SERVICE)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@lru_cache(maxsize=1)
+def get_database() -> Database:
+    """The process-wide database chosen by ``DB_ADAPTER``."""
+    settings = get_settings()
+    if settings.db_adapter == "postgrest":
+        return PostgrestDatabase(settings)
+    return PostgresDatabase(
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
+
+
+def is_app_error(exc: BaseException) -> bool:
+    """True for errors that already carry a status and a code."""
+    return isinstance(exc, AppError)

@@ -1,0 +1,231 @@
+/*
+ * videogen — current schema, module 1: schemas, types, tables.
+ *
+ * This folder (sql/schema/NN_name.sql, applied in name order) is the readable current state.
+ * supabase/migrations/ holds the deltas production runs; tests/db/test_migrations.py
+ * proves both give the same schema. Conventions:
+ *   - `public` holds tables clients read (through RLS) and the few procedures they call;
+ *   - `private` holds internal tables and every privileged helper;
+ *   - every `security definer` function pins `search_path = ''` and qualifies names;
+ *   - procedures raise custom SQLSTATEs of class VG (see shared/videogen/errors.py).
+ */
+
+create schema if not exists private;
+grant usage on schema private to service_role;
+
+-- ===================================================================================
+-- Types
+-- ===================================================================================
+
+/** Life of a job: queued → dispatched → processing → completed / failed / canceled. */
+create type public.job_status as enum (
+  'queued', 'dispatched', 'processing', 'completed', 'failed', 'canceled'
+);
+
+/** What a job produces; a model serves exactly one job type. */
+create type public.job_type as enum (
+  'text_to_video', 'image_to_video', 'compose', 'narration', 'script'
+);
+
+/** Kinds of ledger rows. amount = change of the spendable balance, hold = change of reserved. */
+create type public.ledger_kind as enum (
+  'initial_grant', 'grant', 'purchase', 'adjust', 'reserve', 'capture', 'release'
+);
+
+/** Worker health as the sweep last saw it. */
+create type public.worker_status as enum ('online', 'unhealthy', 'offline', 'draining');
+
+-- ===================================================================================
+-- Tables
+-- ===================================================================================
+
+/** One per auth.users row. balance is spendable; reserved is held by running jobs. */
+create table public.profiles (
+  id uuid primary key references auth.users (id) on delete cascade,
+  display_name text check (char_length(display_name) <= 80),
+  balance bigint not null default 0 check (balance >= 0),
+  reserved bigint not null default 0 check (reserved >= 0),
+  concurrent_job_limit integer not null default 5 check (concurrent_job_limit between 0 and 100),
+  initial_grant_claimed_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+/** The catalogue: who runs a model, what it costs, what it accepts. */
+create table public.models (
+  id text primary key check (id ~ '^[a-z0-9][a-z0-9._/-]{1,79}$'),
+  name text not null,
+  description text not null default '',
+  provider text not null check (provider in ('reference', 'runpod', 'fal', 'replicate', 'runway')),
+  provider_model_id text not null,
+  job_type public.job_type not null,
+  -- Price rule: ceil((credits_base + credits_per_second × duration) × resolution factor).
+  credits_base integer not null default 0 check (credits_base >= 0),
+  credits_per_second integer not null default 0 check (credits_per_second >= 0),
+  resolution_factors jsonb not null default '{"480p": 1, "720p": 1.5, "1080p": 2.5}',
+  min_duration_s integer not null default 1 check (min_duration_s >= 1),
+  max_duration_s integer not null default 10 check (max_duration_s >= min_duration_s),
+  default_duration_s integer not null default 5,
+  aspect_ratios text[] not null default '{16:9,9:16,1:1}',
+  resolutions text[] not null default '{480p,720p,1080p}',
+  requires_image boolean not null default false,
+  max_attempts integer not null default 3 check (max_attempts between 1 and 10),
+  lease_seconds integer not null default 120 check (lease_seconds between 5 and 86400),
+  is_available boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  check (default_duration_s between min_duration_s and max_duration_s)
+);
+
+/** GPU workers (ours) that take jobs by push or claim them by pull. */
+create table public.workers (
+  id uuid primary key default gen_random_uuid(),
+  name text not null unique check (char_length(name) between 1 and 100),
+  url text check (url ~ '^https?://'),
+  health_url text check (health_url ~ '^https?://'),
+  models text[] not null default '{}',
+  capacity integer not null default 1 check (capacity between 1 and 1000),
+  mode text not null default 'push' check (mode in ('push', 'pull')),
+  status public.worker_status not null default 'online',
+  consecutive_failures integer not null default 0,
+  last_heartbeat_at timestamptz not null default now(),
+  last_health_at timestamptz,
+  last_assigned_at timestamptz,
+  metadata jsonb not null default '{}',
+  registered_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+/** Every generation is a job. `attempt` names the current try; callbacks carry it. */
+create table public.jobs (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  model_id text not null references public.models (id),
+  job_type public.job_type not null,
+  status public.job_status not null default 'queued',
+  params jsonb not null default '{}',
+  priority integer not null default 0 check (priority between -100 and 100),
+  cost bigint not null check (cost >= 0),
+  credits_used bigint check (credits_used between 0 and cost),
+  progress smallint not null default 0 check (progress between 0 and 100),
+  progress_message text,
+  -- attempt: number of the current dispatch, the token every callback must carry;
+  -- failures: tries that failed retryably or lost their lease; at max_attempts → failed.
+  attempt integer not null default 0 check (attempt >= 0),
+  failures integer not null default 0 check (failures >= 0),
+  max_attempts integer not null check (max_attempts >= 1),
+  worker_id uuid references public.workers (id) on delete set null,
+  provider text,
+  provider_job_id text,
+  lease_expires_at timestamptz,
+  run_after timestamptz not null default now(),
+  output jsonb,
+  error_code text,
+  error_message text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  dispatched_at timestamptz,
+  started_at timestamptz,
+  finished_at timestamptz,
+  check (failures <= max_attempts),
+  check ((status in ('completed', 'failed', 'canceled')) = (finished_at is not null)),
+  check (status <> 'completed' or credits_used is not null)
+);
+
+create index jobs_user_created_idx on public.jobs (user_id, created_at desc);
+create index jobs_queue_idx on public.jobs (model_id, priority desc, created_at)
+  where status = 'queued';
+create index jobs_lease_idx on public.jobs (lease_expires_at)
+  where status in ('dispatched', 'processing');
+create index jobs_worker_active_idx on public.jobs (worker_id)
+  where status in ('dispatched', 'processing');
+create unique index jobs_provider_job_idx on public.jobs (provider, provider_job_id)
+  where provider_job_id is not null;
+
+/** Append-only history of every job change; the realtime broadcast carries the same row. */
+create table public.job_events (
+  id bigint generated always as identity primary key,
+  job_id uuid not null references public.jobs (id) on delete cascade,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  event text not null,
+  status public.job_status not null,
+  progress smallint not null,
+  attempt integer not null,
+  data jsonb not null default '{}',
+  created_at timestamptz not null default now()
+);
+
+create index job_events_job_idx on public.job_events (job_id, id);
+create index job_events_user_idx on public.job_events (user_id, id);
+
+/** Append-only money: every change of balance or reserved is one row with its result. */
+create table public.credit_ledger (
+  id bigint generated always as identity primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  kind public.ledger_kind not null,
+  amount bigint not null,
+  hold bigint not null default 0,
+  balance_after bigint not null check (balance_after >= 0),
+  reserved_after bigint not null check (reserved_after >= 0),
+  job_id uuid references public.jobs (id) on delete cascade,
+  external_id text unique,
+  description text not null default '',
+  created_at timestamptz not null default now(),
+  check ((kind in ('reserve', 'capture', 'release')) = (job_id is not null)),
+  check ((kind in ('reserve', 'capture', 'release')) = (external_id is null)),
+  check (kind <> 'reserve' or (amount < 0 and hold = -amount)),
+  check (kind <> 'release' or (amount > 0 and hold = -amount)),
+  check (kind <> 'capture' or (amount = 0 and hold < 0)),
+  check (kind not in ('initial_grant', 'grant', 'purchase') or (amount > 0 and hold = 0))
+);
+
+-- At most one reserve, one capture and one release per job, whatever the code does.
+create unique index credit_ledger_one_per_job_kind on public.credit_ledger (job_id, kind)
+  where kind in ('reserve', 'capture', 'release');
+create index credit_ledger_user_idx on public.credit_ledger (user_id, id desc);
+
+/** Idempotency-Key records: the first response is replayed for 24 hours. */
+create table private.idempotency_keys (
+  principal text not null,
+  scope text not null,
+  key text not null check (char_length(key) between 1 and 255),
+  request_hash text not null,
+  state text not null default 'in_progress' check (state in ('in_progress', 'completed')),
+  response_status integer,
+  response_body jsonb,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz not null default now() + interval '24 hours',
+  primary key (principal, scope, key)
+);
+
+create index idempotency_keys_expiry_idx on private.idempotency_keys (expires_at);
+
+/** Fixed-window request counters per principal and bucket. */
+create table private.rate_limits (
+  principal text not null,
+  bucket text not null,
+  window_start timestamptz not null,
+  count integer not null,
+  primary key (principal, bucket)
+);
+
+/** webhook-id values already processed (Standard Webhooks replay protection). */
+create table private.webhook_receipts (
+  webhook_id text primary key,
+  source text not null,
+  received_at timestamptz not null default now()
+);
+
+/** Tunables the procedures read; one row per name. */
+create table private.settings (
+  name text primary key,
+  value jsonb not null
+);
+
+insert into private.settings (name, value) values
+  ('initial_grant_credits', '100'),
+  ('initial_grant_credits_anonymous', '20'),
+  ('retry_backoff_base_seconds', '2'),
+  ('retry_backoff_max_seconds', '300'),
+  ('worker_heartbeat_timeout_seconds', '60'),
+  ('worker_unhealthy_after_failures', '3');

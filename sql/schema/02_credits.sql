@@ -1,0 +1,230 @@
+/*
+ * Module 2: credits. The only code that changes profiles.balance / profiles.reserved.
+ *
+ * Money model: balance is spendable, reserved is held for running jobs.
+ *   reserve  amount -cost  hold +cost   (job created)
+ *   capture  amount 0      hold -used   (job completed)
+ *   release  amount +rest  hold -rest   (rest of a completed job, or all of a failed one)
+ * So sum(amount) = balance and sum(hold) = reserved at all times, and every row carries
+ * the balance and reserved it left behind.
+ */
+
+-- ===================================================================================
+-- Internal helpers (private)
+-- ===================================================================================
+
+/** Read one numeric tunable from private.settings. */
+create function private.setting_int(p_name text)
+returns bigint
+language sql stable
+set search_path = ''
+as $$
+  select (value #>> '{}')::bigint from private.settings where name = p_name
+$$;
+
+/** Apply one change to a profile and append its ledger row; the single write path. */
+create function private.ledger_apply(
+  p_user_id uuid,
+  p_kind public.ledger_kind,
+  p_amount bigint,
+  p_hold bigint,
+  p_job_id uuid default null,
+  p_external_id text default null,
+  p_description text default ''
+)
+returns public.credit_ledger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_profile public.profiles;
+  v_row public.credit_ledger;
+begin
+  update public.profiles
+     set balance = balance + p_amount,
+         reserved = reserved + p_hold
+   where id = p_user_id
+     and balance + p_amount >= 0
+     and reserved + p_hold >= 0
+  returning * into v_profile;
+
+  if not found then
+    if not exists (select 1 from public.profiles where id = p_user_id) then
+      raise exception 'no profile for user %', p_user_id using errcode = 'VG404';
+    end if;
+    raise exception 'insufficient credits' using errcode = 'VG402',
+      hint = 'Buy credits or claim the initial grant.';
+  end if;
+
+  insert into public.credit_ledger
+    (user_id, kind, amount, hold, balance_after, reserved_after, job_id, external_id, description)
+  values
+    (p_user_id, p_kind, p_amount, p_hold, v_profile.balance, v_profile.reserved,
+     p_job_id, p_external_id, p_description)
+  returning * into v_row;
+  return v_row;
+end;
+$$;
+
+/** Hold a job's cost; raises VG402 when the spendable balance is short. */
+create function private.credits_reserve(p_job public.jobs)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.ledger_apply(p_job.user_id, 'reserve', -p_job.cost, p_job.cost, p_job.id,
+                              null, 'reserve for ' || p_job.model_id);
+$$;
+
+/** Capture what a completed job used and give back the rest of its hold. */
+create function private.credits_capture(p_job public.jobs, p_used bigint)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if p_used < 0 or p_used > p_job.cost then
+    raise exception 'credits used % outside 0..%', p_used, p_job.cost using errcode = 'VGC22';
+  end if;
+  if p_used > 0 then
+    perform private.ledger_apply(p_job.user_id, 'capture', 0, -p_used, p_job.id, null,
+                                 'capture for ' || p_job.model_id);
+  end if;
+  if p_job.cost - p_used > 0 then
+    perform private.ledger_apply(p_job.user_id, 'release', p_job.cost - p_used,
+                                 -(p_job.cost - p_used), p_job.id, null,
+                                 'unused part of ' || p_job.model_id);
+  end if;
+end;
+$$;
+
+/** Give back a failed or canceled job's whole hold. */
+create function private.credits_release(p_job public.jobs)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if p_job.cost > 0 then
+    perform private.ledger_apply(p_job.user_id, 'release', p_job.cost, -p_job.cost, p_job.id,
+                                 null, 'release for ' || p_job.model_id);
+  end if;
+end;
+$$;
+
+-- ===================================================================================
+-- Procedures clients and the service call
+-- ===================================================================================
+
+/**
+ * Credit a user once per external id (store transaction, grant id). A repeated id
+ * changes nothing and returns the first row with applied = false.
+ */
+create function private.credits_add(
+  p_user_id uuid,
+  p_kind public.ledger_kind,
+  p_amount bigint,
+  p_external_id text,
+  p_description text default ''
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.credit_ledger;
+begin
+  if p_kind not in ('grant', 'purchase', 'initial_grant', 'adjust') then
+    raise exception 'kind % cannot be added', p_kind using errcode = 'VG400';
+  end if;
+  if p_amount = 0 or (p_kind <> 'adjust' and p_amount < 0) then
+    raise exception 'amount must be positive' using errcode = 'VGC22';
+  end if;
+  if p_external_id is null or char_length(p_external_id) not between 1 and 200 then
+    raise exception 'external id required (1–200 characters)' using errcode = 'VG400';
+  end if;
+
+  -- Serialise on the profile row, then look for the id: a concurrent duplicate waits
+  -- here and then sees the first one's committed row.
+  perform 1 from public.profiles where id = p_user_id for update;
+  if not found then
+    raise exception 'no profile for user %', p_user_id using errcode = 'VG404';
+  end if;
+
+  select * into v_row from public.credit_ledger where external_id = p_external_id;
+  if found then
+    if v_row.user_id <> p_user_id then
+      raise exception 'external id already used by another account' using errcode = 'VGC09';
+    end if;
+    return jsonb_build_object('applied', false, 'entry', to_jsonb(v_row));
+  end if;
+
+  v_row := private.ledger_apply(p_user_id, p_kind, p_amount, 0, null, p_external_id,
+                                p_description);
+  return jsonb_build_object('applied', true, 'entry', to_jsonb(v_row));
+end;
+$$;
+
+/** The caller's one-time starting credits (anonymous users get the smaller amount). */
+create function public.claim_initial_grant()
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_anonymous boolean;
+  v_amount bigint;
+  v_result jsonb;
+begin
+  if v_uid is null then
+    raise exception 'sign in first' using errcode = 'VG403';
+  end if;
+  select coalesce(is_anonymous, false) into v_anonymous from auth.users where id = v_uid;
+
+  update public.profiles set initial_grant_claimed_at = now()
+   where id = v_uid and initial_grant_claimed_at is null;
+  if not found then
+    raise exception 'initial credits already claimed' using errcode = 'VGC09';
+  end if;
+
+  v_amount := private.setting_int(
+    case when v_anonymous then 'initial_grant_credits_anonymous' else 'initial_grant_credits' end);
+  v_result := private.credits_add(v_uid, 'initial_grant', v_amount, 'initial:' || v_uid,
+                                  'initial grant');
+  return v_result;
+end;
+$$;
+
+/** Service: credit a verified store purchase, once per transaction id. */
+create function public.purchase_credits(
+  p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text default 'purchase'
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.credits_add(p_user_id, 'purchase', p_credits, 'purchase:' || p_transaction_id,
+                             p_description);
+$$;
+
+/** Service: grant (positive) or adjust (either sign, never below zero), once per id. */
+create function public.grant_credits(
+  p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind default 'grant',
+  p_description text default ''
+)
+returns jsonb
+language sql
+security definer
+set search_path = ''
+as $$
+  select private.credits_add(p_user_id, p_kind, p_amount, p_kind || ':' || p_grant_id,
+                             p_description);
+$$;

@@ -1,0 +1,770 @@
+/*
+ * Module 3: jobs and workers — create, route, claim, report, finish, cancel, sweep.
+ *
+ * Every procedure locks the job row it changes, checks the state and the attempt token,
+ * and moves money in the same transaction as the status, so a job is reserved, captured
+ * and released at most once whatever order callbacks, sweeps and cancels arrive in.
+ * Callback procedures return {"applied": false, "reason": …} for late or duplicate
+ * reports instead of raising: the sender did nothing wrong and must not retry.
+ */
+
+-- ===================================================================================
+-- Helpers
+-- ===================================================================================
+
+/** 1-based place in its model's queue, or null when the job is not queued. */
+create function private.queue_position(p_job public.jobs)
+returns bigint
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select case when p_job.status <> 'queued' then null else (
+    select count(*) + 1 from public.jobs j
+     where j.status = 'queued' and j.model_id = p_job.model_id and j.id <> p_job.id
+       and (j.priority > p_job.priority
+            or (j.priority = p_job.priority and j.created_at < p_job.created_at)
+            or (j.priority = p_job.priority and j.created_at = p_job.created_at and j.id < p_job.id))
+  ) end
+$$;
+
+/** The job as clients see it, with its queue position while queued. */
+create function private.job_json(p_job public.jobs)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select to_jsonb(p_job) - 'provider_job_id'
+         || jsonb_build_object('queue_position', private.queue_position(p_job))
+$$;
+
+/** Normalise request params against the model's limits; raises VGP22 with the reason. */
+create function private.normalize_params(p_model public.models, p_params jsonb)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_duration integer;
+  v_aspect text := coalesce(p_params ->> 'aspect_ratio', p_model.aspect_ratios[1]);
+  v_resolution text := coalesce(p_params ->> 'resolution',
+    case when '720p' = any(p_model.resolutions) then '720p' else p_model.resolutions[1] end);
+begin
+  if jsonb_typeof(coalesce(p_params, '{}')) <> 'object' then
+    raise exception 'params must be an object' using errcode = 'VGP22';
+  end if;
+  begin
+    v_duration := coalesce((p_params ->> 'duration')::integer, p_model.default_duration_s);
+  exception when others then
+    raise exception 'duration must be a whole number of seconds' using errcode = 'VGP22';
+  end;
+  if v_duration not between p_model.min_duration_s and p_model.max_duration_s then
+    raise exception 'duration % s outside %–% s for model %', v_duration,
+      p_model.min_duration_s, p_model.max_duration_s, p_model.id using errcode = 'VGP22';
+  end if;
+  if not v_aspect = any(p_model.aspect_ratios) then
+    raise exception 'aspect ratio % not offered by model % (%)', v_aspect, p_model.id,
+      array_to_string(p_model.aspect_ratios, ', ') using errcode = 'VGP22';
+  end if;
+  if not v_resolution = any(p_model.resolutions) then
+    raise exception 'resolution % not offered by model % (%)', v_resolution, p_model.id,
+      array_to_string(p_model.resolutions, ', ') using errcode = 'VGP22';
+  end if;
+  if p_model.requires_image and coalesce(p_params ->> 'image_path', '') = '' then
+    raise exception 'model % needs an input image (image_path)', p_model.id
+      using errcode = 'VGP22';
+  end if;
+  return coalesce(p_params, '{}') || jsonb_build_object(
+    'duration', v_duration, 'aspect_ratio', v_aspect, 'resolution', v_resolution);
+end;
+$$;
+
+/** Price of a job from the model's rule and the normalised params. */
+create function private.job_price(p_model public.models, p_params jsonb)
+returns bigint
+language sql stable
+set search_path = ''
+as $$
+  select ceil(
+    (p_model.credits_base + p_model.credits_per_second * (p_params ->> 'duration')::numeric)
+    * coalesce((p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1)
+  )::bigint
+$$;
+
+/** Lock a job for a callback; null when the attempt is not the current one or it ended. */
+create function private.job_lock_for_attempt(p_job_id uuid, p_attempt integer)
+returns public.jobs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  select * into v_job from public.jobs where id = p_job_id for update;
+  if not found then
+    raise exception 'job % not found', p_job_id using errcode = 'VGJ04';
+  end if;
+  if v_job.attempt <> p_attempt or v_job.status not in ('dispatched', 'processing') then
+    return null;
+  end if;
+  return v_job;
+end;
+$$;
+
+/** Answer for a callback that changed nothing. */
+create function private.not_applied(p_job_id uuid, p_reason text)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object('applied', false, 'reason', p_reason,
+    'job', (select private.job_json(j) from public.jobs j where j.id = p_job_id))
+$$;
+
+/** Seconds to wait before retry number n (exponential, capped). */
+create function private.backoff_seconds(p_failures integer)
+returns integer
+language sql stable
+set search_path = ''
+as $$
+  select least(private.setting_int('retry_backoff_max_seconds'),
+               private.setting_int('retry_backoff_base_seconds') * power(2, greatest(p_failures - 1, 0)))::integer
+$$;
+
+/** Record a failed try: retry later with backoff, or fail for good and release credits. */
+create function private.job_fail_or_retry(
+  p_job public.jobs, p_code text, p_message text, p_retryable boolean
+)
+returns public.jobs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  if p_retryable and p_job.failures + 1 < p_job.max_attempts then
+    update public.jobs
+       set status = 'queued', failures = failures + 1, worker_id = null,
+           lease_expires_at = null, progress = 0, progress_message = null,
+           run_after = now() + make_interval(secs => private.backoff_seconds(failures + 1)),
+           error_code = p_code, error_message = p_message
+     where id = p_job.id
+    returning * into v_job;
+  else
+    update public.jobs
+       set status = 'failed', failures = least(failures + 1, max_attempts),
+           lease_expires_at = null, finished_at = now(),
+           error_code = p_code, error_message = p_message
+     where id = p_job.id
+    returning * into v_job;
+    perform private.credits_release(v_job);
+  end if;
+  return v_job;
+end;
+$$;
+
+-- ===================================================================================
+-- Users: create, cancel
+-- ===================================================================================
+
+/**
+ * Create a job for the caller: check the model and params, price it, enforce the
+ * concurrent-job limit, reserve the cost and queue it — one transaction.
+ */
+create function public.create_job(
+  p_model_id text, p_params jsonb default '{}', p_priority integer default 0
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_model public.models;
+  v_params jsonb;
+  v_limit integer;
+  v_active integer;
+  v_job public.jobs;
+begin
+  if v_uid is null then
+    raise exception 'sign in first' using errcode = 'VG403';
+  end if;
+  select * into v_model from public.models where id = p_model_id;
+  if not found then
+    raise exception 'model % not found', p_model_id using errcode = 'VGM04';
+  end if;
+  if not v_model.is_available then
+    raise exception 'model % is not available right now', p_model_id using errcode = 'VGM03';
+  end if;
+  if p_priority not between -100 and 100 then
+    raise exception 'priority outside -100..100' using errcode = 'VGP22';
+  end if;
+  v_params := private.normalize_params(v_model, p_params);
+  if v_params ? 'image_path' and split_part(v_params ->> 'image_path', '/', 1) <> v_uid::text then
+    raise exception 'image_path must be in your own uploads folder (%/…)', v_uid
+      using errcode = 'VGP22';
+  end if;
+
+  -- The profile lock serialises this user's creates, so the limit cannot be overrun.
+  select concurrent_job_limit into v_limit from public.profiles where id = v_uid for update;
+  if not found then
+    raise exception 'no profile for user %', v_uid using errcode = 'VG404';
+  end if;
+  select count(*) into v_active from public.jobs
+   where user_id = v_uid and status in ('queued', 'dispatched', 'processing');
+  if v_active >= v_limit then
+    raise exception 'you already have % jobs running (limit %)', v_active, v_limit
+      using errcode = 'VGJ29';
+  end if;
+
+  insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts, provider)
+  values (v_uid, v_model.id, v_model.job_type, v_params, p_priority,
+          private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider)
+  returning * into v_job;
+  perform private.credits_reserve(v_job);
+  return private.job_json(v_job);
+end;
+$$;
+
+/**
+ * Cancel a job that has not finished: the owner (or the service) may; credits are
+ * released. Returns the job and, when a worker had it, that worker's url to tell.
+ */
+create function public.cancel_job(p_job_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+  v_worker public.workers;
+begin
+  select * into v_job from public.jobs where id = p_job_id for update;
+  if not found or (auth.role() <> 'service_role' and v_job.user_id is distinct from auth.uid()) then
+    raise exception 'job % not found', p_job_id using errcode = 'VGJ04';
+  end if;
+  if v_job.status in ('completed', 'failed', 'canceled') then
+    raise exception 'job is already %', v_job.status using errcode = 'VGJ09';
+  end if;
+  select * into v_worker from public.workers where id = v_job.worker_id;
+  update public.jobs
+     set status = 'canceled', finished_at = now(), lease_expires_at = null,
+         error_code = 'CANCELED', error_message = 'canceled by request'
+   where id = p_job_id
+  returning * into v_job;
+  perform private.credits_release(v_job);
+  return jsonb_build_object(
+    'job', private.job_json(v_job),
+    'notify', case when v_worker.id is null then null
+                   else jsonb_build_object('worker_id', v_worker.id, 'url', v_worker.url) end,
+    'provider', v_job.provider, 'provider_job_id', v_job.provider_job_id);
+end;
+$$;
+
+-- ===================================================================================
+-- Workers: register, heartbeat, health
+-- ===================================================================================
+
+/** Register (or re-register by name) a worker; returns it. */
+create function public.worker_register(
+  p_name text, p_url text, p_health_url text, p_models text[],
+  p_capacity integer default 1, p_mode text default 'push', p_metadata jsonb default '{}'
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_worker public.workers;
+  v_unknown text[];
+begin
+  select array_agg(m) into v_unknown from unnest(p_models) m
+   where not exists (select 1 from public.models where id = m);
+  if v_unknown is not null then
+    raise exception 'unknown models: %', array_to_string(v_unknown, ', ') using errcode = 'VGM04';
+  end if;
+  insert into public.workers (name, url, health_url, models, capacity, mode, metadata, status,
+                              consecutive_failures, last_heartbeat_at)
+  values (p_name, p_url, p_health_url, p_models, p_capacity, p_mode, coalesce(p_metadata, '{}'),
+          'online', 0, now())
+  on conflict (name) do update
+     set url = excluded.url, health_url = excluded.health_url, models = excluded.models,
+         capacity = excluded.capacity, mode = excluded.mode, metadata = excluded.metadata,
+         status = 'online', consecutive_failures = 0, last_heartbeat_at = now()
+  returning * into v_worker;
+  return to_jsonb(v_worker);
+end;
+$$;
+
+/**
+ * A worker is alive: mark it online, extend the leases of the jobs it holds, and tell it
+ * which of its jobs are still its own (anything else it runs was canceled or reassigned).
+ */
+create function public.worker_heartbeat(p_worker_id uuid, p_status text default 'online')
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_worker public.workers;
+  v_jobs jsonb;
+begin
+  if p_status not in ('online', 'draining') then
+    raise exception 'status must be online or draining' using errcode = 'VG400';
+  end if;
+  update public.workers
+     set last_heartbeat_at = now(), status = p_status::public.worker_status,
+         consecutive_failures = 0
+   where id = p_worker_id
+  returning * into v_worker;
+  if not found then
+    raise exception 'worker % not registered', p_worker_id using errcode = 'VGW04';
+  end if;
+  with extended as (
+    update public.jobs j
+       set lease_expires_at = greatest(j.lease_expires_at,
+                                       now() + make_interval(secs => m.lease_seconds))
+      from public.models m
+     where j.worker_id = p_worker_id and j.status in ('dispatched', 'processing')
+       and m.id = j.model_id
+    returning j.id, j.attempt
+  )
+  select coalesce(jsonb_agg(jsonb_build_object('job_id', id, 'attempt', attempt)), '[]')
+    into v_jobs from extended;
+  return jsonb_build_object('worker', to_jsonb(v_worker), 'jobs', v_jobs);
+end;
+$$;
+
+/** Record one health probe; unhealthy after N failures in a row, online after a success. */
+create function public.worker_record_health(p_worker_id uuid, p_ok boolean, p_detail jsonb default '{}')
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_worker public.workers;
+begin
+  update public.workers
+     set last_health_at = now(),
+         consecutive_failures = case when p_ok then 0 else consecutive_failures + 1 end,
+         status = case
+           when status = 'draining' then status
+           when p_ok then 'online'
+           when consecutive_failures + 1 >= private.setting_int('worker_unhealthy_after_failures')
+             then 'unhealthy'
+           else status end,
+         metadata = metadata || jsonb_build_object('last_health', coalesce(p_detail, '{}'))
+   where id = p_worker_id
+  returning * into v_worker;
+  if not found then
+    raise exception 'worker % not registered', p_worker_id using errcode = 'VGW04';
+  end if;
+  return to_jsonb(v_worker);
+end;
+$$;
+
+-- ===================================================================================
+-- Routing: assign (push), claim (pull), dispatch to an external provider
+-- ===================================================================================
+
+/** Move a queued job to a worker (dispatched, new attempt, lease) and return it. */
+create function private.job_dispatch(p_job public.jobs, p_worker_id uuid)
+returns public.jobs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  update public.jobs j
+     set status = 'dispatched', worker_id = p_worker_id, attempt = j.attempt + 1,
+         dispatched_at = now(), progress = 0,
+         lease_expires_at = now() + make_interval(secs => m.lease_seconds)
+    from public.models m
+   where j.id = p_job.id and m.id = j.model_id
+  returning j.* into v_job;
+  update public.workers set last_assigned_at = now() where id = p_worker_id;
+  return v_job;
+end;
+$$;
+
+/** The healthy push worker with spare capacity for a model, least loaded first; locked. */
+create function private.pick_worker(p_model_id text)
+returns public.workers
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_candidate uuid;
+  v_worker public.workers;
+  v_active integer;
+begin
+  for v_candidate in
+    select w.id from public.workers w
+     where w.status = 'online' and w.mode = 'push' and w.url is not null
+       and p_model_id = any(w.models)
+       and w.last_heartbeat_at > now() - make_interval(secs => private.setting_int('worker_heartbeat_timeout_seconds'))
+     order by (select count(*) from public.jobs j
+                where j.worker_id = w.id and j.status in ('dispatched', 'processing'))::numeric
+              / w.capacity,
+              w.last_assigned_at nulls first
+  loop
+    -- Lock, then count again in a fresh statement: concurrent assigners queue up here,
+    -- and each sees the jobs the one before it committed.
+    select * into v_worker from public.workers where id = v_candidate for update;
+    select count(*) into v_active from public.jobs
+     where worker_id = v_candidate and status in ('dispatched', 'processing');
+    if v_active < v_worker.capacity and v_worker.status = 'online' then
+      return v_worker;
+    end if;
+  end loop;
+  return null;
+end;
+$$;
+
+/**
+ * Service: give one queued job to a push worker (the named one, or the best one).
+ * Returns {job, worker} or null when the job is not queued or no worker can take it.
+ */
+create function public.job_assign(p_job_id uuid, p_worker_id uuid default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+  v_worker public.workers;
+begin
+  select * into v_job from public.jobs
+   where id = p_job_id and status = 'queued' and run_after <= now()
+   for update skip locked;
+  if not found then
+    return null;
+  end if;
+  if p_worker_id is null then
+    v_worker := private.pick_worker(v_job.model_id);
+  else
+    select * into v_worker from public.workers where id = p_worker_id for update;
+  end if;
+  if v_worker.id is null then
+    return null;
+  end if;
+  v_job := private.job_dispatch(v_job, v_worker.id);
+  return jsonb_build_object('job', private.job_json(v_job), 'worker', to_jsonb(v_worker));
+end;
+$$;
+
+/** Service: assign up to p_limit queued jobs (oldest first) to push workers. */
+create function public.jobs_assign_pending(p_limit integer default 20)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+  v_out jsonb := '[]';
+  v_one jsonb;
+begin
+  for v_id in
+    select j.id from public.jobs j
+      join public.models m on m.id = j.model_id and m.provider in ('reference', 'runpod')
+     where j.status = 'queued' and j.run_after <= now()
+     order by j.priority desc, j.created_at
+     limit p_limit
+  loop
+    v_one := public.job_assign(v_id);
+    if v_one is not null then
+      v_out := v_out || jsonb_build_array(v_one);
+    end if;
+  end loop;
+  return v_out;
+end;
+$$;
+
+/** Service: a pull worker claims up to p_limit jobs of its models, with a lease each. */
+create function public.job_claim(p_worker_id uuid, p_limit integer default 1)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_worker public.workers;
+  v_job public.jobs;
+  v_active integer;
+  v_out jsonb := '[]';
+begin
+  select * into v_worker from public.workers where id = p_worker_id for update;
+  if not found then
+    raise exception 'worker % not registered', p_worker_id using errcode = 'VGW04';
+  end if;
+  update public.workers set last_heartbeat_at = now() where id = p_worker_id;
+  if v_worker.status not in ('online', 'unhealthy') then
+    return v_out;
+  end if;
+  select count(*) into v_active from public.jobs
+   where worker_id = p_worker_id and status in ('dispatched', 'processing');
+  for v_job in
+    select * from public.jobs
+     where status = 'queued' and run_after <= now() and model_id = any(v_worker.models)
+     order by priority desc, created_at
+     limit greatest(0, least(p_limit, v_worker.capacity - v_active))
+     for update skip locked
+  loop
+    v_job := private.job_dispatch(v_job, p_worker_id);
+    v_out := v_out || jsonb_build_array(private.job_json(v_job));
+  end loop;
+  return v_out;
+end;
+$$;
+
+/** Service: a queued job goes to an external provider (dispatched, new attempt). */
+create function public.job_dispatch_external(p_job_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  select * into v_job from public.jobs where id = p_job_id and status = 'queued' for update;
+  if not found then
+    return null;
+  end if;
+  v_job := private.job_dispatch(v_job, null);
+  return private.job_json(v_job);
+end;
+$$;
+
+/** Service: remember the provider's id for a dispatched attempt (webhooks find it by it). */
+create function public.job_set_provider_id(p_job_id uuid, p_attempt integer, p_provider_job_id text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs := private.job_lock_for_attempt(p_job_id, p_attempt);
+begin
+  if v_job.id is null then
+    return private.not_applied(p_job_id, 'stale_attempt');
+  end if;
+  update public.jobs set provider_job_id = p_provider_job_id where id = p_job_id
+  returning * into v_job;
+  return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
+end;
+$$;
+
+/** Service: the job behind a provider's id, with its current attempt (for webhooks). */
+create function public.job_by_provider_id(p_provider text, p_provider_job_id text)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select to_jsonb(j) from public.jobs j
+   where j.provider = p_provider and j.provider_job_id = p_provider_job_id
+$$;
+
+/**
+ * Service: a push was refused or failed before the worker took the job: back to the
+ * queue at once, not counted as a failure (the worker never ran it).
+ */
+create function public.job_return(p_job_id uuid, p_attempt integer, p_reason text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs := private.job_lock_for_attempt(p_job_id, p_attempt);
+begin
+  if v_job.id is null or v_job.status <> 'dispatched' then
+    return private.not_applied(p_job_id, 'stale_attempt');
+  end if;
+  update public.jobs
+     set status = 'queued', worker_id = null, lease_expires_at = null,
+         error_code = 'DISPATCH_FAILED', error_message = p_reason
+   where id = p_job_id
+  returning * into v_job;
+  return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
+end;
+$$;
+
+-- ===================================================================================
+-- Callbacks: started, progress, completed, failed
+-- ===================================================================================
+
+/** Service: the worker started the current attempt. */
+create function public.job_start(p_job_id uuid, p_attempt integer)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs := private.job_lock_for_attempt(p_job_id, p_attempt);
+begin
+  if v_job.id is null then
+    return private.not_applied(p_job_id, 'stale_attempt');
+  end if;
+  if v_job.status = 'processing' then
+    return private.not_applied(p_job_id, 'duplicate');
+  end if;
+  update public.jobs j
+     set status = 'processing', started_at = now(),
+         lease_expires_at = now() + make_interval(secs => m.lease_seconds)
+    from public.models m
+   where j.id = p_job_id and m.id = j.model_id
+  returning j.* into v_job;
+  return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
+end;
+$$;
+
+/** Service: progress of the current attempt (never backwards); extends the lease. */
+create function public.job_progress(
+  p_job_id uuid, p_attempt integer, p_progress integer, p_message text default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs := private.job_lock_for_attempt(p_job_id, p_attempt);
+begin
+  if p_progress not between 0 and 100 then
+    raise exception 'progress must be 0..100' using errcode = 'VG400';
+  end if;
+  if v_job.id is null then
+    return private.not_applied(p_job_id, 'stale_attempt');
+  end if;
+  if p_progress <= v_job.progress and v_job.status = 'processing' then
+    return private.not_applied(p_job_id, 'not_newer');
+  end if;
+  update public.jobs j
+     set status = 'processing', progress = greatest(j.progress, p_progress),
+         progress_message = coalesce(p_message, j.progress_message),
+         started_at = coalesce(j.started_at, now()),
+         lease_expires_at = now() + make_interval(secs => m.lease_seconds)
+    from public.models m
+   where j.id = p_job_id and m.id = j.model_id
+  returning j.* into v_job;
+  return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
+end;
+$$;
+
+/** Service: the current attempt finished; capture what it used, release the rest. */
+create function public.job_complete(
+  p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs := private.job_lock_for_attempt(p_job_id, p_attempt);
+  v_used bigint;
+begin
+  if v_job.id is null then
+    return private.not_applied(p_job_id, 'stale_attempt');
+  end if;
+  v_used := coalesce(p_credits_used, v_job.cost);
+  if v_used not between 0 and v_job.cost then
+    raise exception 'credits_used % outside 0..%', v_used, v_job.cost using errcode = 'VGC22';
+  end if;
+  update public.jobs
+     set status = 'completed', progress = 100, output = coalesce(p_output, '{}'),
+         credits_used = v_used, finished_at = now(), lease_expires_at = null,
+         started_at = coalesce(started_at, now()), error_code = null, error_message = null
+   where id = p_job_id
+  returning * into v_job;
+  perform private.credits_capture(v_job, v_used);
+  return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
+end;
+$$;
+
+/** Service: the current attempt failed; retry with backoff or fail and release. */
+create function public.job_fail(
+  p_job_id uuid, p_attempt integer, p_error_code text, p_error_message text,
+  p_retryable boolean default true
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs := private.job_lock_for_attempt(p_job_id, p_attempt);
+begin
+  if v_job.id is null then
+    return private.not_applied(p_job_id, 'stale_attempt');
+  end if;
+  v_job := private.job_fail_or_retry(v_job, coalesce(p_error_code, 'WORKER_ERROR'),
+                                     left(p_error_message, 2000), p_retryable);
+  return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
+end;
+$$;
+
+/**
+ * Service (sweep): jobs whose lease ran out go back to the queue with backoff, or fail
+ * (credits released) when out of attempts. Safe to run concurrently with callbacks.
+ */
+create function public.jobs_requeue_expired(p_limit integer default 500)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+  v_requeued integer := 0;
+  v_failed integer := 0;
+begin
+  for v_job in
+    select * from public.jobs
+     where status in ('dispatched', 'processing') and lease_expires_at < now()
+     order by lease_expires_at
+     limit p_limit
+     for update skip locked
+  loop
+    v_job := private.job_fail_or_retry(v_job, 'LEASE_EXPIRED',
+                                       'the worker stopped reporting', true);
+    if v_job.status = 'queued' then
+      v_requeued := v_requeued + 1;
+    else
+      v_failed := v_failed + 1;
+    end if;
+  end loop;
+  return jsonb_build_object('requeued', v_requeued, 'failed', v_failed);
+end;
+$$;
+
+/** Service: true the first time a webhook id is seen (same transaction as its effect). */
+create function public.webhook_receipt(p_webhook_id text, p_source text)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into private.webhook_receipts (webhook_id, source) values (p_webhook_id, p_source)
+  on conflict do nothing;
+  return found;
+end;
+$$;

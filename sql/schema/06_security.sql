@@ -1,0 +1,89 @@
+/*
+ * Module 6: who may do what. RLS is on for every table; users read only their own rows;
+ * nobody but the procedures writes money, jobs or history. Grants are spelled out:
+ * Supabase's default privileges give anon/authenticated everything in public, so we take
+ * it back and grant what each role needs.
+ */
+
+-- ===================================================================================
+-- Row level security
+-- ===================================================================================
+
+alter table public.profiles enable row level security;
+alter table public.models enable row level security;
+alter table public.workers enable row level security;
+alter table public.jobs enable row level security;
+alter table public.job_events enable row level security;
+alter table public.credit_ledger enable row level security;
+alter table private.idempotency_keys enable row level security;
+alter table private.rate_limits enable row level security;
+alter table private.webhook_receipts enable row level security;
+alter table private.settings enable row level security;
+
+create policy "Profiles are visible to their owner" on public.profiles
+  for select to authenticated using ((select auth.uid()) = id);
+
+create policy "Owners can rename their profile" on public.profiles
+  for update to authenticated
+  using ((select auth.uid()) = id) with check ((select auth.uid()) = id);
+
+create policy "Available models are visible to everyone" on public.models
+  for select to anon, authenticated using (is_available);
+
+create policy "Jobs are visible to their owner" on public.jobs
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+create policy "Job events are visible to the job owner" on public.job_events
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+create policy "Ledger entries are visible to their owner" on public.credit_ledger
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+-- workers, idempotency_keys, rate_limits, webhook_receipts, settings: no policy at all —
+-- only service_role (bypasses RLS) and the security-definer procedures reach them.
+
+-- ===================================================================================
+-- Table and column grants
+-- ===================================================================================
+
+revoke all on public.profiles, public.models, public.workers, public.jobs, public.job_events,
+  public.credit_ledger from anon, authenticated;
+revoke all on all tables in schema private from anon, authenticated;
+
+grant select on public.models to anon, authenticated;
+grant select on public.profiles, public.jobs, public.job_events, public.credit_ledger
+  to authenticated;
+grant update (display_name) on public.profiles to authenticated;
+
+grant all on all tables in schema public to service_role;
+grant all on all tables in schema private to service_role;
+
+-- ===================================================================================
+-- Function grants: nothing is executable by default; then exactly what each role calls
+-- ===================================================================================
+
+revoke execute on all functions in schema public from public, anon, authenticated;
+revoke execute on all functions in schema private from public, anon, authenticated;
+alter default privileges in schema private revoke execute on functions from public;
+
+grant execute on function
+  public.create_job(text, jsonb, integer),
+  public.cancel_job(uuid),
+  public.claim_initial_grant()
+  to authenticated;
+
+grant execute on all functions in schema public to service_role;
+grant execute on all functions in schema private to service_role;
+
+-- ===================================================================================
+-- Realtime: the owner (only) may receive broadcasts on user:<uid>:jobs
+-- ===================================================================================
+
+create policy "Users receive broadcasts on their own jobs topic" on realtime.messages
+  for select to authenticated
+  using (
+    realtime.messages.extension = 'broadcast'
+    and (select realtime.topic()) = 'user:' || (select auth.uid()) || ':jobs'
+  );
+
+alter publication supabase_realtime add table public.jobs;

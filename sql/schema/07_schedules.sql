@@ -1,0 +1,21 @@
+/*
+ * Module 7: pg_cron schedules, where the extension exists (Supabase has it; a plain
+ * Postgres usually does not, and then this is skipped). The HTTP health sweep
+ * (health-check-workers) does the same work when called by any scheduler.
+ */
+
+do $cron$
+begin
+  if not exists (select 1 from pg_available_extensions where name = 'pg_cron') then
+    raise notice 'pg_cron not available: schedules skipped (call health-check-workers instead)';
+    return;
+  end if;
+  create extension if not exists pg_cron;
+  perform cron.schedule('videogen-requeue-expired', '* * * * *',
+                        'select public.jobs_requeue_expired()');
+  perform cron.schedule('videogen-requests-cleanup', '17 * * * *',
+                        'select public.requests_cleanup()');
+  perform cron.schedule('videogen-prune-events', '42 3 * * *',
+                        'select public.job_events_prune(90)');
+end;
+$cron$;

@@ -1,0 +1,105 @@
+/*
+ * Module 8: reads. Security-invoker functions, so RLS decides what the caller sees; the
+ * functions (and PostgREST clients) read through these instead of writing SQL.
+ */
+
+/** The caller's jobs, newest first, optionally one status; {items, total}. */
+create function public.list_jobs(
+  p_status public.job_status default null, p_limit integer default 20, p_offset integer default 0
+)
+returns jsonb
+language sql stable
+security invoker
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'total', (select count(*) from public.jobs j
+               where j.user_id = (select auth.uid()) and (p_status is null or j.status = p_status)),
+    'items', coalesce((
+      select jsonb_agg(private.job_json(j) order by j.created_at desc, j.id)
+        from (select * from public.jobs j
+               where j.user_id = (select auth.uid()) and (p_status is null or j.status = p_status)
+               order by j.created_at desc, j.id
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) j), '[]'))
+$$;
+
+/** One job the caller can see, with its events; null when it is not theirs. */
+create function public.get_job(p_job_id uuid)
+returns jsonb
+language sql stable
+security invoker
+set search_path = ''
+as $$
+  select private.job_json(j) || jsonb_build_object('events', coalesce((
+           select jsonb_agg(to_jsonb(e) - 'user_id' order by e.id)
+             from public.job_events e where e.job_id = j.id), '[]'))
+    from public.jobs j where j.id = p_job_id
+$$;
+
+/** The caller's balance, hold and ledger page; {profile, items, total}. */
+create function public.get_credits(p_limit integer default 20, p_offset integer default 0)
+returns jsonb
+language sql stable
+security invoker
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'balance', p.balance, 'reserved', p.reserved,
+    'initial_grant_claimed', p.initial_grant_claimed_at is not null,
+    'total', (select count(*) from public.credit_ledger l where l.user_id = p.id),
+    'items', coalesce((
+      select jsonb_agg(to_jsonb(l) - 'user_id' order by l.id desc)
+        from (select * from public.credit_ledger l where l.user_id = p.id
+               order by l.id desc
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) l), '[]'))
+    from public.profiles p where p.id = (select auth.uid())
+$$;
+
+/** The available models (anyone may read the catalogue). */
+create function public.list_models()
+returns jsonb
+language sql stable
+security invoker
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(to_jsonb(m) - 'provider_model_id' order by m.id), '[]')
+    from public.models m where m.is_available
+$$;
+
+/** Service: one job whatever its owner (workers, callbacks, sweeps). */
+create function public.job_get_any(p_job_id uuid)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select to_jsonb(j) || jsonb_build_object('model', to_jsonb(m))
+    from public.jobs j join public.models m on m.id = j.model_id where j.id = p_job_id
+$$;
+
+/** Service: every registered worker (for the health sweep). */
+create function public.workers_list()
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(to_jsonb(w) order by w.name), '[]') from public.workers w
+$$;
+
+revoke execute on function public.list_jobs(public.job_status, integer, integer),
+  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
+  public.job_get_any(uuid), public.workers_list()
+  from public, anon, authenticated;
+grant execute on function public.list_jobs(public.job_status, integer, integer),
+  public.get_job(uuid), public.get_credits(integer, integer) to authenticated;
+grant execute on function public.list_models() to anon, authenticated;
+grant execute on function public.list_jobs(public.job_status, integer, integer),
+  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
+  public.job_get_any(uuid), public.workers_list() to service_role;
+
+-- The invoker reads above format rows through these two helpers; they read only the
+-- row they are given (plus a queue count), so authenticated may call them.
+grant usage on schema private to authenticated;
+grant execute on function private.job_json(public.jobs), private.queue_position(public.jobs)
+  to authenticated;
