@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The Supabase CLI's local defaults (`supabase status`): public knowledge, never secrets.
+# ruff: noqa: S105
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 LOCAL_ANON_KEY = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAi"
@@ -47,9 +48,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    env: Literal["local", "test", "production"] = Field("local", alias="VIDEOGEN_ENV")
+    environment: Literal["local", "test", "production"] = Field("local", alias="VIDEOGEN_ENV")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
-    home: Path = Field(Path(".videogen"), alias="VIDEOGEN_HOME")
+    state_dir: Path = Field(Path(".videogen"), alias="VIDEOGEN_HOME")
 
     # Database ---------------------------------------------------------------------------
     database_url: str = Field(LOCAL_DATABASE_URL, alias="DATABASE_URL")
@@ -117,7 +118,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_local_secrets_outside_local(self) -> Settings:
-        if self.env != "production":
+        if self.environment != "production":
             return self
         checked = {
             "SUPABASE_JWT_SECRET": self.jwt_secret,
@@ -142,12 +143,12 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         """True for the embedded default and the test suite."""
-        return self.env != "production"
+        return self.environment != "production"
 
     @property
     def storage_dir(self) -> Path:
         """Root folder of the local-disk storage backend."""
-        return self.storage_root or (self.home / "storage")
+        return self.storage_root or (self.state_dir / "storage")
 
     def named_secret_keys(self) -> dict[str, str]:
         """All accepted secret keys by name (rotation), the primary one as ``default``."""

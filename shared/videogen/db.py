@@ -112,7 +112,9 @@ def _adapt(value: Any) -> Any:
     """Dicts and lists of dicts go to Postgres as jsonb."""
     from psycopg.types.json import Jsonb
 
-    if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+    if isinstance(value, dict) or (
+        isinstance(value, list) and value and isinstance(value[0], dict)
+    ):
         return Jsonb(value)
     return value
 

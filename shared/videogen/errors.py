@@ -148,9 +148,8 @@ def from_sqlstate(sqlstate: str | None, message: str, detail: str | None = None)
         return AppError("Internal database error.")
     details = [{"message": detail}] if detail else None
     err = AppError(message, details=details, hint=known.hint, status=known.status, code=known.code)
-    if known.status == 429:
-        # Procedures put the wait in the DETAIL as "retry_after=<seconds>".
-        if detail and detail.startswith("retry_after="):
-            err.headers["Retry-After"] = detail.split("=", 1)[1]
-            err.details = []
+    # Procedures put the wait in the DETAIL as "retry_after=<seconds>".
+    if known.status == 429 and detail and detail.startswith("retry_after="):
+        err.headers["Retry-After"] = detail.split("=", 1)[1]
+        err.details = []
     return err

@@ -103,3 +103,20 @@ grant execute on function public.list_jobs(public.job_status, integer, integer),
 grant usage on schema private to authenticated;
 grant execute on function private.job_json(public.jobs), private.queue_position(public.jobs)
   to authenticated;
+
+/** Service: jobs at external providers that have not finished (for reconcile polls). */
+create function public.jobs_active_external()
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object('id', j.id, 'attempt', j.attempt,
+           'provider', j.provider, 'provider_job_id', j.provider_job_id)), '[]')
+    from public.jobs j
+   where j.status in ('dispatched', 'processing') and j.provider_job_id is not null
+     and j.provider in ('fal', 'replicate', 'runway', 'runpod')
+$$;
+
+revoke execute on function public.jobs_active_external() from public, anon, authenticated;
+grant execute on function public.jobs_active_external() to service_role;

@@ -1,0 +1,35 @@
+"""generate-video — create and follow text/image-to-video jobs.
+
+POST   body GenerateVideoRequest, header Idempotency-Key (recommended)
+       → 202 {job}: credits reserved, job queued and routed (pushed to a worker, handed to
+       its provider, or waiting to be claimed) with its queue position.
+GET    ?id=<uuid> → 200 {job with events} (owner only, else 404)
+GET    ?status=&page=&limit= → 200 {items, page, limit, total, has_next}
+Auth: user (Supabase access token). Errors: 401, 402 INSUFFICIENT_CREDITS, 404
+MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCURRENCY_LIMIT.
+"""
+
+import functions_framework
+
+from videogen import jobs, routing
+from videogen.http import Context, Reply, endpoint
+from videogen.schemas import GenerateVideoRequest, JobQuery
+
+
+@functions_framework.http
+@endpoint("generate-video", methods={"POST": ("user",), "GET": ("user",)})
+def generate_video(ctx: Context) -> Reply:
+    """Create a video job (POST) or read jobs (GET)."""
+    if ctx.request.method == "GET":
+        query = ctx.query(JobQuery)
+        with ctx.db.session(ctx.principal) as session:
+            if query.id is not None:
+                return Reply(200, jobs.get(session, str(query.id)))
+            return Reply(200, jobs.list_page(session, query.status, query.page, query.limit))
+    body = ctx.body(GenerateVideoRequest)
+    reply = ctx.idempotent(
+        lambda session: Reply(202, jobs.create(session, body.model, body.params(), body.priority))
+    )
+    if reply.headers.get("Idempotent-Replayed"):
+        return reply
+    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, reply.data), reply.headers)

@@ -1,0 +1,58 @@
+"""health-check-workers — the fleet's scheduler entry and the workers' front door.
+
+GET  or POST {"action": "sweep"}  (secret key, or the CRON_SECRET as x-cron-secret /
+     Bearer): probe every worker's health URL concurrently, mark them, requeue expired
+     leases (failing jobs out of attempts, credits released), reconcile provider jobs,
+     push waiting jobs, drop expired idempotency keys → 200 summary.
+POST {"action": "register", name, url, health_url, models, capacity, mode}  (signed)
+POST {"action": "heartbeat", worker_id, status}  (signed) → {worker, jobs it still owns}
+POST {"action": "claim", worker_id, limit}  (signed, pull workers) → [leased jobs]
+Signed = Standard Webhooks headers with the shared worker secret (docs/worker-protocol.md).
+"""
+
+from typing import Annotated
+
+import functions_framework
+from pydantic import Field, TypeAdapter
+
+from videogen import auth, routing, webhooks, workers
+from videogen.http import Context, Reply, endpoint, parse
+from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker, Sweep
+
+Action = Annotated[RegisterWorker | Heartbeat | ClaimJobs | Sweep, Field(discriminator="action")]
+_action = TypeAdapter(Action)
+
+
+def _sweep(ctx: Context) -> Reply:
+    if ctx.principal.kind != "secret":
+        auth.check_cron_secret(ctx.request.headers, ctx.settings)
+    return Reply(200, workers.sweep(ctx.db, ctx.settings))
+
+
+@functions_framework.http
+@endpoint(
+    "health-check-workers",
+    methods={"GET": ("secret", "always"), "POST": ("secret", "always")},
+    rate_limited=(),
+)
+def health_check_workers(ctx: Context) -> Reply:
+    """Run the sweep, or handle a worker's register / heartbeat / claim."""
+    if ctx.request.method == "GET":
+        return _sweep(ctx)
+    if "webhook-signature" not in ctx.request.headers:
+        parse(Sweep, ctx.json() if ctx.raw_body else {})
+        return _sweep(ctx)
+    webhooks.verify(ctx.request.headers, ctx.raw_body, ctx.settings)
+    action = parse(_action, ctx.json())
+    if isinstance(action, Sweep):
+        return Reply(200, workers.sweep(ctx.db, ctx.settings))
+    with ctx.db.admin() as admin:
+        if isinstance(action, RegisterWorker):
+            worker = workers.register(admin, action)
+        elif isinstance(action, Heartbeat):
+            return Reply(200, workers.heartbeat(admin, action))
+        else:
+            return Reply(200, workers.claim(admin, action))
+    if action.mode == "push":
+        routing.dispatch_pending(ctx.db, ctx.settings)  # waiting jobs can run now
+    return Reply(201, worker)

@@ -1,0 +1,38 @@
+"""job-callback — reports from GPU workers and external video providers.
+
+POST (worker)    body JobCallback {type: started|progress|completed|failed, job_id, attempt,
+                 …}, signed per Standard Webhooks (webhook-id / webhook-timestamp /
+                 webhook-signature; 5-minute tolerance; each webhook-id applied once).
+POST ?provider=fal|replicate|runpod  the provider's own webhook, verified by its scheme.
+→ 200 {applied, reason?, job}: duplicate, reordered and late callbacks (an attempt that
+is no longer current) answer 200 with applied=false and change nothing.
+Errors: 401 INVALID_SIGNATURE / STALE_WEBHOOK, 404 JOB_NOT_FOUND, 422 VALIDATION_ERROR.
+"""
+
+import functions_framework
+
+from videogen import jobs, routing, webhooks
+from videogen.http import Context, Reply, endpoint, parse
+from videogen.schemas import JobCallback
+
+
+@functions_framework.http
+@endpoint("job-callback", methods={"POST": ("always",)}, rate_limited=())
+def job_callback(ctx: Context) -> Reply:
+    """Verify, then apply one worker or provider report."""
+    provider = ctx.request.args.get("provider")
+    if provider:
+        from videogen.providers import get_provider, receive_webhook
+
+        adapter = get_provider(provider, ctx.settings)
+        query = dict(ctx.request.args.items())
+        event = receive_webhook(adapter, ctx.request.headers, ctx.raw_body, query)
+        with ctx.db.admin() as admin:
+            return Reply(200, jobs.apply_provider_event(admin, provider, event, event.event_id))
+    delivery_id = webhooks.verify(ctx.request.headers, ctx.raw_body, ctx.settings)
+    callback = parse(JobCallback, ctx.json())
+    with ctx.db.admin() as admin:
+        result = jobs.apply_callback(admin, callback, delivery_id)
+    if result.get("applied") and callback.type in ("completed", "failed"):
+        routing.dispatch_pending(ctx.db, ctx.settings, limit=4)  # the worker has room again
+    return Reply(200, result)

@@ -1,0 +1,40 @@
+"""queue-job — the generic job API for every job type of the catalogue.
+
+POST   body QueueJobRequest {model, params, priority}, header Idempotency-Key
+       → 202 {job}: reserved, queued, routed (as generate-video does).
+GET    ?id=<uuid> → 200 {job with events};  ?status=&page=&limit= → 200 page of jobs
+DELETE ?id=<uuid> → 200 {job, worker_notified}: canceled, credits released, the worker
+       or provider running it told to stop. 409 INVALID_TRANSITION when already finished.
+Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
+"""
+
+import functions_framework
+
+from videogen import jobs, routing
+from videogen.http import Context, Reply, endpoint
+from videogen.schemas import JobIdQuery, JobQuery, QueueJobRequest
+
+
+@functions_framework.http
+@endpoint("queue-job", methods={"POST": ("user",), "GET": ("user",), "DELETE": ("user",)})
+def queue_job(ctx: Context) -> Reply:
+    """Queue (POST), read (GET) or cancel (DELETE) jobs."""
+    if ctx.request.method == "GET":
+        query = ctx.query(JobQuery)
+        with ctx.db.session(ctx.principal) as session:
+            if query.id is not None:
+                return Reply(200, jobs.get(session, str(query.id)))
+            return Reply(200, jobs.list_page(session, query.status, query.page, query.limit))
+    if ctx.request.method == "DELETE":
+        job_id = str(ctx.query(JobIdQuery).id)
+        with ctx.db.session(ctx.principal) as session:
+            canceled = jobs.cancel(session, job_id)
+        notified = routing.notify_cancel(ctx.settings, canceled)
+        return Reply(200, {"job": canceled["job"], "worker_notified": notified})
+    body = ctx.body(QueueJobRequest)
+    reply = ctx.idempotent(
+        lambda session: Reply(202, jobs.create(session, body.model, body.params, body.priority))
+    )
+    if reply.headers.get("Idempotent-Replayed"):
+        return reply
+    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, reply.data), reply.headers)

@@ -1,0 +1,53 @@
+"""update-credits — balances, the ledger, grants and purchases.
+
+GET  ?page=&limit= (user) → 200 {balance, reserved, initial_grant_claimed, ledger: page}
+POST (user)   {"action": "claim_initial_grant"} → 200 once; 409 ALREADY_CLAIMED after
+POST (secret) {"action": "grant"|"adjust", user_id, amount, grant_id}  idempotent by grant_id
+POST (secret) {"action": "purchase", user_id, transaction_id, credits} idempotent by id
+POST (Stripe) a Stripe webhook (Stripe-Signature verified): checkout.session.completed with
+     metadata.user_id credits the buyer once per session id.
+Each answer carries {applied, entry}: a repeated id is applied=false, never credited twice.
+"""
+
+from typing import Annotated
+
+import functions_framework
+from pydantic import Field, TypeAdapter
+
+from videogen import credits, webhooks
+from videogen.errors import Forbidden, Unauthorized
+from videogen.http import Context, Reply, endpoint, parse
+from videogen.schemas import ClaimInitialGrant, GrantCredits, PageQuery, PurchaseCredits
+
+Action = Annotated[
+    ClaimInitialGrant | GrantCredits | PurchaseCredits, Field(discriminator="action")
+]
+_action = TypeAdapter(Action)
+
+
+@functions_framework.http
+@endpoint("update-credits", methods={"GET": ("user",), "POST": ("user", "secret", "always")})
+def update_credits(ctx: Context) -> Reply:
+    """Read (GET) or change (POST) credits."""
+    if ctx.request.method == "GET":
+        query = ctx.query(PageQuery)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, credits.overview(session, query.page, query.limit))
+    if "stripe-signature" in ctx.request.headers:
+        event = webhooks.stripe_verify(ctx.request.headers, ctx.raw_body, ctx.settings)
+        with ctx.db.admin() as admin:
+            return Reply(
+                200, credits.purchase_from_stripe(admin, event, ctx.settings.credits_per_usd_cent)
+            )
+    if ctx.principal.kind == "none":
+        raise Unauthorized("Missing credentials.", hint="Send a user token or a secret key.")
+    action = parse(_action, ctx.json())
+    if isinstance(action, ClaimInitialGrant):
+        if not ctx.principal.is_user:
+            raise Forbidden("Only a signed-in user can claim the initial grant.")
+        return ctx.idempotent(lambda session: Reply(200, credits.claim_initial_grant(session)))
+    if not ctx.principal.is_service:
+        raise Forbidden(f"'{action.action}' needs the service role (a secret key).")
+    if isinstance(action, GrantCredits):
+        return ctx.idempotent(lambda session: Reply(200, credits.grant(session, action)))
+    return ctx.idempotent(lambda session: Reply(200, credits.purchase(session, action)))

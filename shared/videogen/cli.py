@@ -1,0 +1,186 @@
+"""The ``videogen`` command line.
+
+Each top-level command is one ``add_<name>_commands(subparsers)`` function listed in
+:data:`COMMAND_GROUPS`; it registers its parser and sets ``handler`` on it (or on its own
+sub-commands). A handler takes the parsed arguments and returns an exit code. Heavy
+imports stay inside handlers so ``videogen --help`` is instant.
+
+    videogen db up       start the embedded Postgres and apply pending migrations
+    videogen db down     stop the embedded Postgres
+    videogen db reset    recreate the database: platform stand-in, migrations, seed
+    videogen db url      print the database URL
+    videogen db status   show where the database is and whether it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+Subparsers = Any  # argparse's _SubParsersAction is private; typed loosely on purpose
+
+
+# ------------------------------------------------------------------------------------------
+# db
+# ------------------------------------------------------------------------------------------
+
+
+def db_up(args: argparse.Namespace) -> int:
+    """Start the embedded Postgres (if local) and apply what is pending."""
+    from videogen import localdb, schema
+
+    dsn = localdb.ensure_running()
+    if not args.no_migrate:
+        applied = schema.apply_all(dsn)
+        for name in applied:
+            print(f"applied {name}")
+        if not applied:
+            print("database up to date")
+    print(dsn if localdb.external_database_url() is None else localdb.redact(dsn))
+    return 0
+
+
+def db_down(args: argparse.Namespace) -> int:
+    """Stop the embedded Postgres."""
+    from videogen import localdb
+
+    if localdb.external_database_url() is not None:
+        print("DATABASE_URL points to another server; nothing to stop")
+    elif localdb.stop():
+        print("embedded Postgres stopped")
+    else:
+        print("embedded Postgres was not running")
+    return 0
+
+
+def db_reset(args: argparse.Namespace) -> int:
+    """Drop and recreate the database, then apply platform, migrations and seed."""
+    from videogen import localdb, schema
+
+    external = localdb.external_database_url()
+    if external is not None and not args.yes:
+        print(
+            f"refusing to reset {localdb.redact(external)} without --yes "
+            "(DATABASE_URL points to another server)",
+            file=sys.stderr,
+        )
+        return 2
+    dsn = localdb.ensure_running()
+    schema.reset(dsn)
+    for name in schema.apply_all(dsn, seed=not args.no_seed):
+        print(f"applied {name}")
+    print("database reset")
+    return 0
+
+
+def db_url(args: argparse.Namespace) -> int:
+    """Print the database URL (does not start anything)."""
+    from videogen import localdb
+
+    print(localdb.external_database_url() or localdb.local_dsn())
+    return 0
+
+
+def db_status(args: argparse.Namespace) -> int:
+    """Print the database status; exit 1 when it is not running."""
+    from videogen import localdb
+
+    info = localdb.status()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        width = max(len(key) for key in info)
+        for key, value in info.items():
+            print(f"{key.ljust(width)}  {'-' if value is None else value}")
+    return 0 if info.get("running") else 1
+
+
+def add_db_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen db …``."""
+    db = subparsers.add_parser("db", help="the database: embedded Postgres, migrations")
+    commands = db.add_subparsers(dest="db_command", metavar="{up,down,reset,url,status}")
+    db.set_defaults(handler=_help_of(db))
+
+    up = commands.add_parser("up", help="start the embedded Postgres and apply pending migrations")
+    up.add_argument("--no-migrate", action="store_true", help="only start the server")
+    up.set_defaults(handler=db_up)
+
+    down = commands.add_parser("down", help="stop the embedded Postgres")
+    down.set_defaults(handler=db_down)
+
+    reset = commands.add_parser("reset", help="recreate the database: platform, migrations, seed")
+    reset.add_argument("--no-seed", action="store_true", help="skip supabase/seed.sql")
+    reset.add_argument(
+        "--yes", action="store_true", help="allow resetting a non-local DATABASE_URL"
+    )
+    reset.set_defaults(handler=db_reset)
+
+    url = commands.add_parser("url", help="print the database URL")
+    url.set_defaults(handler=db_url)
+
+    status = commands.add_parser("status", help="show the database status")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=db_status)
+
+
+# ------------------------------------------------------------------------------------------
+# Entry point
+# ------------------------------------------------------------------------------------------
+
+#: Top-level command groups, in help order. Add a group by appending its registrar.
+COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
+    add_db_commands,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, built from :data:`COMMAND_GROUPS`."""
+    parser = argparse.ArgumentParser(
+        prog="videogen", description="videogen: a Supabase-native video generation backend"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>")
+    parser.set_defaults(handler=_help_of(parser))
+    for register in COMMAND_GROUPS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (also used as ``sys.exit`` by the entry point)."""
+    import logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for known failures, never a stack trace by default
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Handler:
+    """A handler that prints ``parser``'s help (a group called without a sub-command)."""
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show_help
+
+
+if __name__ == "__main__":
+    sys.exit(main())

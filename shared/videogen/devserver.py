@@ -1,0 +1,114 @@
+"""All five functions served together at ``/functions/v1/<name>`` (Supabase's local URL
+layout), plus signed downloads from local storage at ``/storage/v1/object/sign/…``.
+
+Each function is loaded the way functions-framework loads it in the cloud —
+``create_app(target, source)`` on its ``main.py`` — and mounted with werkzeug's
+dispatcher, so what runs here is what deploys. Served by gunicorn (gthread) as
+functions-framework does in production; ``WORKERS`` and ``THREADS`` tune it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+FUNCTIONS = (
+    "queue-job",
+    "job-callback",
+    "generate-video",
+    "update-credits",
+    "health-check-workers",
+)
+
+
+def target_of(name: str) -> str:
+    """The functions-framework target of a function: its name in snake_case."""
+    return name.replace("-", "_")
+
+
+def functions_dir() -> Path:
+    """Where the functions' folders are (``VIDEOGEN_FUNCTIONS_DIR`` or the project's)."""
+    if env := os.environ.get("VIDEOGEN_FUNCTIONS_DIR"):
+        return Path(env)
+    from videogen.schema import project_root
+
+    return project_root() / "functions"
+
+
+def _storage_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Serve a signed local-storage URL: ``/<bucket>/<path>?token=…&exp=…``."""
+    from urllib.parse import parse_qs, unquote
+
+    from videogen.config import get_settings
+    from videogen.storage import LocalStorage, get_storage
+
+    storage = get_storage(get_settings())
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    path = unquote(environ.get("PATH_INFO", "")).lstrip("/")
+    token, exp = query.get("token", [""])[0], query.get("exp", ["0"])[0]
+    if not isinstance(storage, LocalStorage) or not storage.verify_signed(path, token, exp):
+        start_response("403 Forbidden", [("Content-Type", "application/json")])
+        return [
+            b'{"success": false, "error": {"code": "INVALID_SIGNED_URL", '
+            b'"message": "The link is invalid or has expired."}}'
+        ]
+    bucket, _, key = path.partition("/")
+    file = storage.local_path(bucket, key)
+    if file is None or not file.is_file():
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"success": false, "error": {"code": "NOT_FOUND", "message": "No such object."}}']
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", storage.content_type(bucket, key)),
+            ("Content-Length", str(file.stat().st_size)),
+        ],
+    )
+    return [file.read_bytes()]
+
+
+def _not_found(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("404 Not Found", [("Content-Type", "application/json")])
+    return [b'{"success": false, "error": {"code": "NOT_FOUND", "message": "No such function."}}']
+
+
+def _at_root(app: Any) -> Any:
+    """Give a mounted Flask app "/" when the URL is exactly its mount point (no redirect)."""
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("PATH_INFO"):
+            environ["PATH_INFO"] = "/"
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
+    """One WSGI app mounting every function under /functions/v1/."""
+    import functions_framework
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    root = functions_dir()
+    mounts: dict[str, Any] = {"/storage/v1/object/sign": _storage_app}
+    for name in names:
+        app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
+        mounts[f"/functions/v1/{name}"] = _at_root(app)
+    return DispatcherMiddleware(_not_found, mounts)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 54321,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+) -> None:
+    """Run the dev server in the foreground (gunicorn, gthread workers)."""
+    from functions_framework._http.gunicorn import GunicornApplication
+
+    if workers is not None:
+        os.environ["WORKERS"] = str(workers)
+    if threads is not None:
+        os.environ["THREADS"] = str(threads)
+    GunicornApplication(create_wsgi_app(), host, port, False).run()

@@ -1,0 +1,357 @@
+"""The HTTP contract every function shares (DESIGN §5), as one decorator.
+
+``@endpoint(name, methods={"POST": ("user",), "GET": ("user",)})`` wraps a plain
+``def fn(ctx) -> Reply`` into a functions-framework handler that does, in order:
+request id → CORS preflight → method check → body size limit → auth (the method's modes)
+→ per-user rate limit on writes → the handler → envelope, security headers, one JSON log
+line. Any :class:`AppError` becomes ``{"success": false, "error": {...}}`` with its status;
+anything else is logged with its traceback and answered as a bare 500 — never a trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from videogen.auth import Principal, authenticate
+from videogen.config import Settings, get_settings
+from videogen.errors import (
+    AppError,
+    BadRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+
+if TYPE_CHECKING:
+    from flask import Request, Response
+
+    from videogen.db import Database, Session
+
+log = logging.getLogger("videogen.http")
+M = TypeVar("M", bound=BaseModel)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
+CORS_ALLOW_HEADERS = (
+    "authorization, x-client-info, apikey, content-type, idempotency-key, x-request-id, "
+    "webhook-id, webhook-timestamp, webhook-signature, x-cron-secret"
+)
+
+
+@dataclass
+class Reply:
+    """What a handler returns: a status and the ``data`` of the success envelope."""
+
+    status: int
+    data: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_logging() -> None:
+    """One JSON object per log line on stderr (Cloud Logging reads severity/message)."""
+    root = logging.getLogger()
+    if any(getattr(h, "_videogen", False) for h in root.handlers):
+        return
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            out: dict[str, Any] = {
+                "severity": record.levelname,
+                "message": record.getMessage(),
+                "logger": record.name,
+                "time": round(record.created, 3),
+            }
+            out.update(getattr(record, "fields", {}))
+            if record.exc_info:
+                out["exception"] = self.formatException(record.exc_info)
+            return json.dumps(out, default=str)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler._videogen = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(get_settings().log_level)
+
+
+@dataclass
+class Context:
+    """Everything a handler needs about one request."""
+
+    request: Request
+    principal: Principal
+    request_id: str
+    settings: Settings
+    function: str
+
+    @cached_property
+    def db(self) -> Database:
+        """The process-wide database (created on first use)."""
+        from videogen.db import get_database
+
+        return get_database()
+
+    @cached_property
+    def raw_body(self) -> bytes:
+        """The request body as bytes (size already checked)."""
+        return self.request.get_data(cache=True)
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or 400."""
+        if not self.raw_body:
+            raise BadRequest("A JSON body is required.")
+        try:
+            return json.loads(self.raw_body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest("The body is not valid JSON.") from exc
+
+    def body(self, model: type[M]) -> M:
+        """The body validated by a pydantic model, or 400/422 with field details."""
+        result: M = parse(model, self.json())
+        return result
+
+    def query(self, model: type[M]) -> M:
+        """The query string validated by a pydantic model, or 422."""
+        result: M = parse(model, dict(self.request.args.items()))
+        return result
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """The client's Idempotency-Key header, if any."""
+        key = self.request.headers.get("Idempotency-Key")
+        if key is not None and not (1 <= len(key) <= 255):
+            raise ValidationFailed("Idempotency-Key must be 1 to 255 characters.")
+        return key
+
+    @property
+    def principal_key(self) -> str:
+        """Who the caller is, for idempotency and rate limits."""
+        p = self.principal
+        return f"user:{p.user_id}" if p.user_id else f"{p.kind}:{p.key_name or p.role}"
+
+    def idempotent(self, action: Callable[[Session], Reply]) -> Reply:
+        """Run a write once per Idempotency-Key: replay, 409 while running, 422 on reuse.
+
+        The key is taken in its own short transaction (so a twin sees it at once); the
+        action and the stored response commit together; an unexpected failure frees it.
+        """
+        key = self.idempotency_key
+        if key is None:
+            with self.db.session(self.principal) as session:
+                return action(session)
+        scope = f"{self.function}:{self.request.method}"
+        digest = hashlib.sha256(self.raw_body + b"|" + self.request.query_string).hexdigest()
+        who = self.principal_key
+        with self.db.admin() as admin:
+            state = admin.rpc(
+                "idempotency_begin", principal=who, scope=scope, key=key, request_hash=digest
+            )
+        if state["state"] == "replay":
+            return Reply(state["status"], _data_of(state["body"]), {"Idempotent-Replayed": "true"})
+        try:
+            with self.db.session(self.principal) as session:
+                reply = action(session)
+                session.admin_rpc(
+                    "idempotency_finish",
+                    principal=who,
+                    scope=scope,
+                    key=key,
+                    status=reply.status,
+                    body=envelope(reply.data),
+                )
+            return reply
+        except AppError as err:
+            with self.db.admin() as admin:
+                if err.status < 500 and err.status not in (409, 429):
+                    # A definite answer (402, 404, 422…) is the answer for this key too.
+                    admin.rpc(
+                        "idempotency_finish",
+                        principal=who,
+                        scope=scope,
+                        key=key,
+                        status=err.status,
+                        body=error_envelope(err),
+                    )
+                else:
+                    admin.rpc("idempotency_abandon", principal=who, scope=scope, key=key)
+            raise
+        except Exception:
+            with self.db.admin() as admin:
+                admin.rpc("idempotency_abandon", principal=who, scope=scope, key=key)
+            raise
+
+
+def _data_of(body: Any) -> Any:
+    """Unwrap a stored envelope (success data, or the error as an exception)."""
+    if isinstance(body, dict) and body.get("success") is False:
+        e = body["error"]
+        raise AppError(
+            e.get("message"),
+            details=e.get("details"),
+            hint=e.get("hint"),
+            code=e.get("code"),
+            status=int(body.get("status", 400)),
+            headers={"Idempotent-Replayed": "true"},
+        )
+    return body.get("data") if isinstance(body, dict) else body
+
+
+def parse(model: type[M] | TypeAdapter[Any], data: Any) -> Any:
+    """Validate data with a pydantic model; errors become 422 with one detail per field."""
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationFailed("The request is not valid.", details=details) from exc
+
+
+def envelope(data: Any) -> dict[str, Any]:
+    """The success envelope."""
+    return {"success": True, "data": data}
+
+
+def error_envelope(err: AppError) -> dict[str, Any]:
+    """The error envelope (with the status, for replays)."""
+    return {"success": False, "error": err.to_dict(), "status": err.status}
+
+
+def paginated(items: list[Any], total: int, page: int, limit: int) -> dict[str, Any]:
+    """A list page as DESIGN §5 describes it."""
+    return {
+        "items": items,
+        "page": page,
+        "limit": limit,
+        "total": total,
+        "has_next": page * limit < total,
+    }
+
+
+def _cors_headers(settings: Settings, methods: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": settings.cors_allow_origin,
+        "Access-Control-Allow-Methods": ", ".join([*methods, "OPTIONS"]),
+        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+        "Access-Control-Expose-Headers": "x-request-id, retry-after, idempotent-replayed",
+        "Access-Control-Max-Age": "86400",
+        "Vary": "Origin",
+    }
+
+
+def _respond(status: int, body: Any, headers: dict[str, str]) -> Response:
+    from flask import Response
+
+    payload = b"" if body is None else json.dumps(body, default=str).encode()
+    resp = Response(
+        payload, status=status, mimetype="application/json" if body is not None else None
+    )
+    resp.headers.update(headers)
+    return resp
+
+
+def endpoint(
+    name: str,
+    methods: Mapping[str, tuple[str, ...]],
+    *,
+    rate_limited: tuple[str, ...] = ("POST", "DELETE", "PATCH", "PUT"),
+) -> Callable[[Callable[[Context], Reply]], Callable[[Request], Response]]:
+    """Wrap ``handler(ctx) -> Reply`` with the shared HTTP contract (see module doc)."""
+
+    def decorate(handler: Callable[[Context], Reply]) -> Callable[[Request], Response]:
+        @functools.wraps(handler)
+        def view(request: Request) -> Response:
+            _json_logging()
+            settings = get_settings()
+            started = time.perf_counter()
+            incoming = request.headers.get("x-request-id", "")
+            request_id = (
+                incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else str(uuid.uuid4())
+            )
+            headers = {
+                **SECURITY_HEADERS,
+                **_cors_headers(settings, methods),
+                "x-request-id": request_id,
+            }
+            fields: dict[str, Any] = {
+                "request_id": request_id,
+                "function": name,
+                "method": request.method,
+            }
+            status = 500
+            try:
+                if request.method == "OPTIONS":
+                    status = 204
+                    return _respond(204, None, headers)
+                if request.method not in methods:
+                    headers["Allow"] = ", ".join([*methods, "OPTIONS"])
+                    raise MethodNotAllowed(
+                        f"{request.method} is not allowed; use {', '.join(methods)}."
+                    )
+                length = request.content_length
+                if length is not None and length > settings.max_body_bytes:
+                    raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
+                if length is None and request.method in ("POST", "PUT", "PATCH"):
+                    body = request.get_data(cache=True)
+                    if len(body) > settings.max_body_bytes:
+                        raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
+                principal = authenticate(request.headers, methods[request.method], settings)
+                ctx = Context(request, principal, request_id, settings, name)
+                fields["caller"] = principal.kind
+                if principal.user_id:
+                    fields["user_id"] = principal.user_id
+                if request.method in rate_limited and principal.user_id:
+                    with ctx.db.admin() as admin:
+                        admin.rpc(
+                            "rate_limit_take",
+                            principal=ctx.principal_key,
+                            bucket=name,
+                            limit=settings.rate_limit_per_minute,
+                            window_seconds=60,
+                        )
+                reply = handler(ctx)
+                status = reply.status
+                headers.update(reply.headers)
+                return _respond(reply.status, envelope(reply.data), headers)
+            except AppError as err:
+                status = err.status
+                headers.update(err.headers)
+                fields["error_code"] = err.code
+                return _respond(err.status, {"success": False, "error": err.to_dict()}, headers)
+            except Exception:
+                log.exception("unhandled error", extra={"fields": fields})
+                status = 500
+                err = AppError("Something went wrong on our side; it has been logged.")
+                return _respond(500, {"success": False, "error": err.to_dict()}, headers)
+            finally:
+                fields["status"] = status
+                fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+                log.info("%s %s %s", request.method, name, status, extra={"fields": fields})
+
+        return view
+
+    return decorate

@@ -1,0 +1,335 @@
+"""Topic → finished explainer video: script, narration, pictures, one render, thumbnail.
+
+``plan`` does everything up to a validated :class:`Timeline` (the slow external calls:
+script and speech), ``compose`` renders it; ``estimate`` prices a request beforehand.
+The caller owns ``workdir`` (a job's scratch folder) and decides what to upload.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from videogen.media.errors import RenderCanceled
+from videogen.media.graph import compile_timeline, wrap_caption
+from videogen.media.images import make_title_card, validate_upload
+from videogen.media.narration import NarrationEngine, get_narration_engine, narrate_sections
+from videogen.media.render import make_thumbnail, probe, render
+from videogen.media.script import MAX_SECTIONS, Script, ScriptEngine, get_script_engine
+from videogen.media.timeline import (
+    DEFAULT_MAX_DURATION_S,
+    Aspect,
+    AudioClip,
+    ImageClip,
+    OutputPreset,
+    Quality,
+    TextClip,
+    Timeline,
+    Track,
+    Transition,
+    frame_size,
+    validate_timeline,
+)
+
+Progress = Callable[[int], None]
+
+# Render cost on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast, 30 fps),
+# in seconds of wall time per second of output at 1280x720, measured with
+# bench/render_bench.py: 60 s of 720p from 6 stills with Ken Burns, crossfades, captions and
+# narration rendered in ~29 s, i.e. ~0.48 s per output second. Cost scales about linearly
+# with pixels × frames; other machines can override it with the ``factor`` argument.
+RENDER_S_PER_OUTPUT_S_720P30 = 0.48
+RENDER_OVERHEAD_S = 0.6  # process start, input probing and the moov rewrite of faststart
+# Credits per started 10 s of output, by quality: roughly the relative render cost.
+CREDITS_PER_10S = {"480p": 1, "720p": 2, "1080p": 4}
+WORDS_PER_MINUTE = 160  # speaking pace assumed before narration exists
+
+# Narration is padded so pictures settle before the voice starts and a sentence can land.
+SECTION_LEAD_S = 0.3
+SECTION_TAIL_S = 0.4
+
+
+class ComposeRequest(BaseModel):
+    """What a user asks for: a topic (or a ready script) and how the video should look."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str | None = Field(None, min_length=1, max_length=500)
+    script: Script | None = None
+    sections: int = Field(4, ge=1, le=MAX_SECTIONS)
+    aspect: Aspect = "16:9"
+    quality: Quality = "720p"
+    fps: int = Field(30, ge=12, le=60)
+    voice: str | None = None
+    language: str = Field("en", min_length=2, max_length=16)
+    speaking_rate: float = Field(1.0, ge=0.25, le=4.0)
+    images: list[Path | None] = Field(default_factory=list)  # per section; None → title card
+    music: Path | None = None
+    music_volume: float = Field(0.25, ge=0, le=1)
+    captions: bool = True
+    ken_burns: bool = True
+    transition: Transition | None = Field(default_factory=lambda: Transition(duration=0.5))
+    max_duration: float = Field(DEFAULT_MAX_DURATION_S, gt=0)
+    preset: OutputPreset | None = None  # full control over the encoder; overrides the above
+
+    @model_validator(mode="after")
+    def _topic_or_script(self) -> ComposeRequest:
+        if not self.topic and self.script is None:
+            raise ValueError("give a topic or a script")
+        return self
+
+    @property
+    def output(self) -> OutputPreset:
+        """The output preset this request renders with."""
+        return self.preset or OutputPreset(aspect=self.aspect, quality=self.quality, fps=self.fps)
+
+
+@dataclass(frozen=True)
+class ComposeResult:
+    """The finished files and what ffprobe says about the video."""
+
+    video_path: Path
+    thumbnail_path: Path
+    duration: float
+    width: int
+    height: int
+    title: str = ""
+
+
+class _Stages:
+    """Maps each stage's own 0–100 onto its slice of the overall 0–100."""
+
+    def __init__(self, progress: Progress | None, cancel: threading.Event | None) -> None:
+        self.progress = progress
+        self.cancel = cancel
+        self.last = -1
+
+    def report(self, pct: int) -> None:
+        if self.progress is not None and pct > self.last:
+            self.last = pct
+            self.progress(pct)
+
+    def enter(self, start: int, end: int) -> Progress:
+        if self.cancel is not None and self.cancel.is_set():
+            raise RenderCanceled()
+        self.report(start)
+        return lambda pct: self.report(start + (end - start) * pct // 100)
+
+
+def caption_chunks(text: str, max_chars: int) -> list[str]:
+    """Split narration into caption-sized pieces: sentences, then clauses, then words."""
+    pieces: list[str] = []
+    for sentence in re.split(r"(?<=[.!?…])\s+", " ".join(text.split())):
+        if len(sentence) <= max_chars:
+            pieces.append(sentence)
+            continue
+        # Even-sized pieces read better than full ones followed by a one-word orphan, so
+        # each break lands nearest to an even share of what is left.
+        words = sentence.split(" ")
+        left = math.ceil(len(sentence) / max_chars)
+        current = ""
+        for i, word in enumerate(words):
+            candidate = f"{current} {word}" if current else word
+            target = len(" ".join([current, *words[i:]]).strip()) / max(1, left)
+            overshoot = len(candidate) - target
+            at_clause = current.endswith((",", ";", ":")) and len(current) >= target * 0.6
+            if current and (
+                len(candidate) > max_chars or overshoot > target - len(current) or at_clause
+            ):
+                pieces.append(current)
+                left -= 1
+                current = word
+            else:
+                current = candidate
+        if current:
+            pieces.append(current)
+    return [p for p in pieces if p]
+
+
+def _caption_clips(text: str, start: float, duration: float, out: OutputPreset) -> list[TextClip]:
+    """Captions for one narration, each shown for its share of characters of the speech."""
+    size = max(10, round(out.height * 0.055))
+    per_line = len(wrap_caption("x " * 200, out.width, size, max_lines=1)[0])
+    chunks = caption_chunks(text, per_line * 2)
+    weights = [len(c) + 3 for c in chunks]  # +3: a pause at each break takes time too
+    total = sum(weights)
+    clips, t = [], start
+    for chunk, weight in zip(chunks, weights, strict=True):
+        span = duration * weight / total
+        clips.append(TextClip(start=round(t, 3), duration=round(span, 3), text=chunk))
+        t += span
+    return clips
+
+
+def write_script(request: ComposeRequest, engine: ScriptEngine | None = None) -> Script:
+    """The request's own script, or one written for its topic."""
+    if request.script is not None:
+        return request.script
+    assert request.topic is not None
+    return (engine or get_script_engine()).write(
+        request.topic, sections=request.sections, language=request.language
+    )
+
+
+def plan(
+    request: ComposeRequest,
+    workdir: Path,
+    *,
+    script_engine: ScriptEngine | None = None,
+    narration_engine: NarrationEngine | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Timeline:
+    """Script → narration → timings → pictures → captions, as a validated timeline."""
+    return _plan(request, workdir, script_engine, narration_engine, _Stages(progress, cancel))[0]
+
+
+def _plan(
+    request: ComposeRequest,
+    workdir: Path,
+    script_engine: ScriptEngine | None,
+    narration_engine: NarrationEngine | None,
+    stages: _Stages,
+) -> tuple[Timeline, Script]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = request.output
+    fps = out.fps
+
+    stages.enter(0, 10)
+    script = write_script(request, script_engine)
+
+    stages.enter(10, 40)
+    speeches = narrate_sections(
+        narration_engine or get_narration_engine(),
+        [s.narration for s in script.sections],
+        workdir / "narration",
+        voice=request.voice,
+        language=request.language,
+        speaking_rate=request.speaking_rate,
+    )
+
+    step = stages.enter(40, 50)
+    pictures, voices, captions = [], [], []
+    start = 0.0
+    for i, (section, speech) in enumerate(zip(script.sections, speeches, strict=True)):
+        # Section boundaries sit on the frame grid so crossfades start on a whole frame.
+        length = math.ceil((SECTION_LEAD_S + speech.duration + SECTION_TAIL_S) * fps) / fps
+        upload = request.images[i] if i < len(request.images) else None
+        if upload is not None:
+            image = validate_upload(upload).path
+        else:
+            image = make_title_card(
+                section.title,
+                workdir / "cards" / f"card_{i:02d}.png",
+                out.width,
+                out.height,
+                subtitle=script.title if i == 0 else None,
+            )
+        pictures.append(
+            ImageClip(
+                start=start,
+                duration=length,
+                source=image,
+                ken_burns=request.ken_burns,
+                zoom_out=i % 2 == 1,  # alternate direction so consecutive moves don't repeat
+            )
+        )
+        voice_at = start + SECTION_LEAD_S
+        voices.append(AudioClip(start=voice_at, duration=speech.duration, source=speech.path))
+        if request.captions:
+            captions += _caption_clips(section.narration, voice_at, speech.duration, out)
+        start = round((start + length) * fps) / fps
+        step(100 * (i + 1) // len(script.sections))
+
+    tracks = [
+        Track(kind="video", name="pictures", clips=pictures),
+        Track(kind="audio", name="voice", clips=voices),
+    ]
+    if captions:
+        tracks.append(Track(kind="text", name="captions", clips=captions))
+    if request.music is not None:
+        tracks.append(
+            Track(
+                kind="audio",
+                name="music",
+                clips=[
+                    AudioClip(
+                        start=0,
+                        duration=start,
+                        source=request.music,
+                        role="music",
+                        loop=True,
+                        volume=request.music_volume,
+                        fade_out=min(2.0, start / 4),
+                    )
+                ],
+            )
+        )
+    timeline = validate_timeline(
+        Timeline(output=out, tracks=tracks, transition=request.transition, duration=start),
+        max_duration=request.max_duration,
+    )
+    return timeline, script
+
+
+def compose(
+    request: ComposeRequest,
+    workdir: Path,
+    progress: Progress | None = None,
+    *,
+    cancel: threading.Event | None = None,
+    script_engine: ScriptEngine | None = None,
+    narration_engine: NarrationEngine | None = None,
+) -> ComposeResult:
+    """Make the whole video in ``workdir``: ``video.mp4`` and ``thumbnail.jpg``."""
+    stages = _Stages(progress, cancel)
+    timeline, script = _plan(request, workdir, script_engine, narration_engine, stages)
+    video = workdir / "video.mp4"
+    render(
+        compile_timeline(timeline, video), progress=stages.enter(50, 95), cancel=cancel
+    )
+    stages.enter(95, 100)
+    # A moment into the first section: the title card or image has faded in by then.
+    thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))
+    info = probe(video)
+    stages.report(100)
+    return ComposeResult(
+        video_path=video,
+        thumbnail_path=thumbnail,
+        duration=info["duration"],
+        width=info["width"],
+        height=info["height"],
+        title=script.title,
+    )
+
+
+def _expected_duration(request: ComposeRequest) -> float:
+    """Output length before any speech exists, from word count and speaking rate."""
+    if request.script is not None:
+        words = len(request.script.narration.split())
+        sections = len(request.script.sections)
+    else:
+        words, sections = 40 * request.sections, request.sections  # offline/LLM sections
+    speech = words / (WORDS_PER_MINUTE * request.speaking_rate) * 60
+    return speech + sections * (SECTION_LEAD_S + SECTION_TAIL_S)
+
+
+def estimate(
+    spec: Timeline | ComposeRequest, *, factor: float = RENDER_S_PER_OUTPUT_S_720P30
+) -> tuple[float, int]:
+    """(render seconds on this machine, credits) for a timeline or a compose request."""
+    if isinstance(spec, Timeline):
+        duration, out = spec.total, spec.output
+    else:
+        duration, out = _expected_duration(spec), spec.output
+    width, height = frame_size(out.aspect, out.quality)
+    scale = (width * height) / (1280 * 720) * (out.fps / 30)
+    seconds = RENDER_OVERHEAD_S + duration * factor * scale
+    credits = max(1, math.ceil(duration / 10)) * CREDITS_PER_10S[out.quality]
+    return round(seconds, 1), credits

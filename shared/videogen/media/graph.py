@@ -1,0 +1,386 @@
+"""Pure builders: a :class:`Timeline` in, ffmpeg arguments out; nothing here runs a process.
+
+The whole video is one ffmpeg invocation: every picture becomes a segment of exactly its
+frame count, segments are chained with ``xfade`` (or ``concat`` without a transition),
+captions are ``drawtext`` filters switched on by time, and the audio is placed with
+``adelay``, ducked with ``sidechaincompress`` and normalised with ``loudnorm``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import ffmpeg
+
+from videogen.media.timeline import AudioClip, ImageClip, Segment, TextClip, Timeline, VideoClip
+
+DEFAULT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
+# Ken Burns moves are computed on a frame this many times larger than the output, so the
+# integer crop offsets zoompan uses move in sub-pixel steps and the zoom does not jitter.
+KEN_BURNS_OVERSAMPLE = 2
+SAMPLE_RATE = 48_000
+# DejaVu Sans averages ~0.55 em per character; used to wrap captions to the frame width.
+_CHAR_WIDTH_EM = 0.55
+# Global options go first: ffmpeg warns about (and may ignore) options after the output.
+GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """One ffmpeg run: its arguments (without the binary), output file and length."""
+
+    args: list[str]
+    output: Path
+    duration: float
+    inputs: list[Path] = field(default_factory=list)
+
+    def command(self, binary: str = "ffmpeg") -> list[str]:
+        """The full argv."""
+        return [binary, *self.args]
+
+
+@lru_cache(maxsize=8)
+def find_font(preferred: Path = DEFAULT_FONT) -> Path:
+    """A TrueType font file: DejaVu Sans if installed, else fontconfig's or any sans."""
+    if preferred.is_file():
+        return preferred
+    if shutil.which("fc-match"):
+        found = subprocess.run(
+            ["fc-match", "-f", "%{file}", "sans"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if found and Path(found).is_file():
+            return Path(found)
+    for root in _FONT_DIRS:
+        candidates = sorted(root.rglob("*.ttf")) if root.is_dir() else []
+        # Prefer a regular sans face over whatever sorts first.
+        for font in candidates:
+            if "sans" in font.name.lower() and "bold" not in font.name.lower():
+                return font
+        if candidates:
+            return candidates[0]
+    raise FileNotFoundError("no .ttf font found; install fonts-dejavu-core")
+
+
+def frame_index(seconds: float, fps: int) -> int:
+    """The frame at which ``seconds`` falls, rounded to the nearest frame boundary."""
+    return round(seconds * fps)
+
+
+def wrap_caption(text: str, width: int, font_size: int, max_lines: int = 3) -> list[str]:
+    """Break text into lines that fit 90 % of the frame width; extra text is cut off."""
+    per_line = max(8, int(width * 0.9 / (font_size * _CHAR_WIDTH_EM)))
+    lines = textwrap.wrap(" ".join(text.split()), per_line) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: per_line - 1].rstrip() + "…"
+    return lines
+
+
+# Pictures ------------------------------------------------------------------------------------
+
+
+def _fit(stream: Any, clip: ImageClip | VideoClip, w: int, h: int, background: str) -> Any:
+    """Scale to the frame: crop the overflow (cover) or pad the bars (contain)."""
+    if clip.fit == "cover":
+        return stream.filter("scale", w, h, force_original_aspect_ratio="increase").filter(
+            "crop", w, h
+        )
+    return stream.filter("scale", w, h, force_original_aspect_ratio="decrease").filter(
+        "pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color=background
+    )
+
+
+def _image_segment(clip: ImageClip, frames: int, timeline: Timeline) -> Any:
+    """A still as exactly ``frames`` frames, zooming slowly when Ken Burns is on."""
+    w, h, fps = timeline.output.width, timeline.output.height, timeline.output.fps
+    still = ffmpeg.input(str(clip.source))
+    if not clip.ken_burns or frames < 2:
+        picture = _fit(still, clip, w, h, timeline.background)
+        # One decoded frame repeated: far cheaper than decoding the file once per frame.
+        return picture.filter("loop", loop=frames - 1, size=1, start=0).filter(
+            "setpts", f"N/{fps}/TB"
+        )
+    k = KEN_BURNS_OVERSAMPLE
+    big = _fit(still, clip, w * k, h * k, timeline.background)
+    step = f"(({clip.zoom}-1)*on/{frames - 1})"
+    zoom = f"{clip.zoom}-{step}" if clip.zoom_out else f"1+{step}"
+    return big.filter(
+        "zoompan",
+        z=zoom,
+        x="iw/2-(iw/zoom/2)",
+        y="ih/2-(ih/zoom/2)",
+        d=frames,
+        s=f"{w}x{h}",
+        fps=fps,
+    )
+
+
+def _video_segment(clip: VideoClip, frames: int, timeline: Timeline) -> Any:
+    """A video's picture as exactly ``frames`` frames; a short file holds its last frame."""
+    w, h, fps = timeline.output.width, timeline.output.height, timeline.output.fps
+    seconds = frames / fps
+    source = ffmpeg.input(str(clip.source), ss=clip.trim_start, t=seconds)
+    picture = _fit(source.video.filter("fps", fps), clip, w, h, timeline.background)
+    return picture.filter("tpad", stop_mode="clone", stop_duration=seconds).filter(
+        "trim", end_frame=frames
+    )
+
+
+def _background_segment(frames: int, timeline: Timeline) -> Any:
+    """Plain background colour where no picture is placed."""
+    out = timeline.output
+    color = f"color=c={timeline.background}:s={out.width}x{out.height}:r={out.fps}"
+    return ffmpeg.input(color, f="lavfi", t=frames / out.fps).filter("trim", end_frame=frames)
+
+
+def _segment(seg: Segment, frames: int, timeline: Timeline) -> Any:
+    """One normalised segment: same size, pixel format, SAR and time base, as xfade needs."""
+    if isinstance(seg.clip, ImageClip):
+        stream = _image_segment(seg.clip, frames, timeline)
+    elif isinstance(seg.clip, VideoClip):
+        stream = _video_segment(seg.clip, frames, timeline)
+    else:
+        stream = _background_segment(frames, timeline)
+    return (
+        stream.filter("setsar", 1)
+        .filter("format", "yuv420p")
+        .filter("settb", f"1/{timeline.output.fps}")
+        .filter("setpts", "PTS-STARTPTS")
+    )
+
+
+def build_picture(timeline: Timeline) -> Any:
+    """The video stream before captions: segments joined by crossfades."""
+    fps = timeline.output.fps
+    total_frames = frame_index(timeline.total, fps)
+    bounds = [frame_index(s.start, fps) for s in timeline.visual_segments()]
+    segments = [
+        (seg, start, end)
+        for seg, start, end in zip(
+            timeline.visual_segments(), bounds, [*bounds[1:], total_frames], strict=True
+        )
+        if end > start  # rounding can leave a sliver shorter than one frame
+    ]
+    fade = frame_index(timeline.transition.duration, fps) if timeline.transition else 0
+    if len(segments) == 1 or fade == 0:
+        parts = [_segment(seg, end - start, timeline) for seg, start, end in segments]
+        return parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, n=len(parts), v=1, a=0)
+    assert timeline.transition is not None
+    # Each outgoing picture runs ``fade`` frames past its end, so the fade into the next one
+    # starts exactly at the next clip's start and the total length stays as specified.
+    last = len(segments) - 1
+    parts = [
+        _segment(seg, end - start + (fade if i < last else 0), timeline)
+        for i, (seg, start, end) in enumerate(segments)
+    ]
+    chain = parts[0]
+    for (_, start, _), part in zip(segments[1:], parts[1:], strict=True):
+        chain = ffmpeg.filter(
+            [chain, part],
+            "xfade",
+            transition=timeline.transition.kind,
+            duration=fade / fps,
+            offset=start / fps,
+        )
+    return chain
+
+
+def caption_filters(clip: TextClip, width: int, height: int, font: Path) -> list[dict[str, Any]]:
+    """The drawtext options for one text clip, one filter per line so each is centred."""
+    size = max(10, round(height * clip.size))
+    lines = wrap_caption(clip.text, width, size)
+    line_h = round(size * 1.45)
+    margin = round(height * 0.06)
+    block = line_h * len(lines)
+    top = {
+        "top": margin,
+        "center": (height - block) // 2,
+        "bottom": height - margin - block,
+    }[clip.position]
+    enable = f"gte(t,{clip.start:.3f})*lt(t,{clip.end:.3f})"
+    filters = []
+    for i, line in enumerate(lines):
+        opts: dict[str, Any] = {
+            "fontfile": str(font),
+            "text": line,
+            "expansion": "none",  # user text must never be read as %{…} expressions
+            "fontsize": size,
+            "fontcolor": clip.color,
+            "x": "(w-text_w)/2",
+            "y": top + i * line_h,
+            "enable": enable,
+        }
+        if clip.box:
+            opts.update(box=1, boxcolor="black@0.55", boxborderw=round(size * 0.3))
+        filters.append(opts)
+    return filters
+
+
+def build_video(timeline: Timeline, font: Path | None = None) -> Any:
+    """The finished video stream: pictures plus burned-in text."""
+    stream = build_picture(timeline)
+    texts = timeline.clips("text")
+    if texts:
+        fontfile = font or find_font()
+        w, h = timeline.output.width, timeline.output.height
+        for clip in texts:
+            for opts in caption_filters(clip, w, h, fontfile):
+                stream = stream.filter("drawtext", **opts)
+    return stream
+
+
+# Sound ---------------------------------------------------------------------------------------
+
+
+def _audio_clip(clip: AudioClip) -> Any:
+    """One sound file trimmed, faded and delayed to its place, as 48 kHz stereo float."""
+    opts: dict[str, Any] = {"ss": clip.trim_start} if clip.trim_start else {}
+    if clip.loop:
+        opts["stream_loop"] = -1
+    stream = (
+        ffmpeg.input(str(clip.source), **opts)
+        .audio.filter("atrim", duration=clip.duration)
+        .filter("asetpts", "PTS-STARTPTS")
+        .filter("aresample", SAMPLE_RATE)
+        .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+    )
+    if clip.volume != 1.0:
+        stream = stream.filter("volume", clip.volume)
+    if clip.fade_in:
+        stream = stream.filter("afade", t="in", st=0, d=clip.fade_in)
+    if clip.fade_out:
+        stream = stream.filter("afade", t="out", st=clip.duration - clip.fade_out, d=clip.fade_out)
+    if clip.start:
+        stream = stream.filter("adelay", delays=round(clip.start * 1000), all=1)
+    return stream
+
+
+def _mix(streams: list[Any], total: float) -> Any:
+    """Sum streams without amix's default 1/n attenuation and pad to the full length."""
+    mixed = (
+        streams[0]
+        if len(streams) == 1
+        else ffmpeg.filter(streams, "amix", inputs=len(streams), duration="longest", normalize=0)
+    )
+    return mixed.filter("apad", whole_dur=total)
+
+
+def build_audio(timeline: Timeline) -> Any:
+    """The finished audio stream: voice over ducked music, loudness normalised."""
+    total = timeline.total
+    clips: list[AudioClip] = timeline.clips("audio")
+    if not clips:
+        silence = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi", t=total)
+        return silence.audio
+    voice = [_audio_clip(c) for c in clips if c.role == "voice"]
+    music = [_audio_clip(c) for c in clips if c.role == "music"]
+    effects = [_audio_clip(c) for c in clips if c.role == "effect"]
+    foreground = voice + effects
+    if timeline.duck_music and voice and music:
+        speech = _mix(voice, total).filter_multi_output("asplit", 2)
+        # The voice is both the key that pushes the music down and a part of the mix.
+        ducked = ffmpeg.filter(
+            [_mix(music, total), speech[0]],
+            "sidechaincompress",
+            threshold=0.02,
+            ratio=8,
+            attack=20,
+            release=400,
+        )
+        mix = _mix([ducked, speech[1], *effects], total)
+    else:
+        mix = _mix(foreground + music, total)
+    return (
+        mix.filter("loudnorm", I=timeline.output.loudness_lufs, TP=-1.5, LRA=11)
+        # loudnorm upsamples to 192 kHz internally; bring it back to the delivery rate.
+        .filter("aresample", SAMPLE_RATE)
+        .filter("atrim", duration=total)
+    )
+
+
+# Whole renders -------------------------------------------------------------------------------
+
+
+def build_output(timeline: Timeline, output: Path, font: Path | None = None) -> Any:
+    """The ffmpeg-python output node for a timeline, without global options."""
+    out = timeline.output
+    return (
+        ffmpeg.output(
+            build_video(timeline, font),
+            build_audio(timeline),
+            str(output),
+            vcodec="libx264",
+            preset=out.preset,
+            crf=out.crf,
+            pix_fmt="yuv420p",
+            r=out.fps,
+            acodec="aac",
+            ar=SAMPLE_RATE,
+            ac=2,
+            t=f"{frame_index(timeline.total, out.fps) / out.fps:.6f}",
+            movflags="+faststart",
+            **{"b:a": f"{out.audio_bitrate_k}k"},
+        )
+    )
+
+
+def compile_timeline(timeline: Timeline, output: Path, font: Path | None = None) -> RenderPlan:
+    """The render of a timeline as a :class:`RenderPlan`."""
+    args = [*GLOBAL_ARGS, *build_output(timeline, output, font).get_args()]
+    total = frame_index(timeline.total, timeline.output.fps) / timeline.output.fps
+    return RenderPlan(args=args, output=output, duration=total, inputs=list(timeline.sources()))
+
+
+def thumbnail_args(video: Path, out: Path, at_s: float, width: int | None = None) -> list[str]:
+    """One frame at ``at_s`` as a JPEG (or PNG by extension), optionally scaled to ``width``."""
+    stream = ffmpeg.input(str(video), ss=max(0.0, at_s))
+    if width:
+        stream = stream.filter("scale", width, -2)
+    opts: dict[str, Any] = {"vframes": 1}
+    if out.suffix.lower() in {".jpg", ".jpeg"}:
+        opts["q:v"] = 3
+    return [*GLOBAL_ARGS, *ffmpeg.output(stream, str(out), **opts).get_args()]
+
+
+def title_card_args(
+    title: str,
+    out: Path,
+    width: int,
+    height: int,
+    *,
+    subtitle: str | None = None,
+    background: str = "#1e293b",
+    color: str = "white",
+    font: Path | None = None,
+) -> list[str]:
+    """A one-frame PNG: background colour with the title (and subtitle) centred."""
+    fontfile = str(font or find_font())
+    stream = ffmpeg.input(f"color=c={background}:s={width}x{height}:r=1", f="lavfi")
+    size = round(min(width, height) * 0.08)
+    lines = wrap_caption(title, width, size, max_lines=4)
+    sub_size = round(size * 0.55)
+    sub_lines = wrap_caption(subtitle, width, sub_size, max_lines=2) if subtitle else []
+    line_h, sub_h = round(size * 1.3), round(sub_size * 1.5)
+    y = (height - line_h * len(lines) - sub_h * len(sub_lines)) // 2
+    for text, fs, lh in [(t, size, line_h) for t in lines] + [
+        (t, sub_size, sub_h) for t in sub_lines
+    ]:
+        stream = stream.filter(
+            "drawtext",
+            fontfile=fontfile,
+            text=text,
+            expansion="none",
+            fontsize=fs,
+            fontcolor=color,
+            x="(w-text_w)/2",
+            y=y,
+        )
+        y += lh
+    return [*GLOBAL_ARGS, *ffmpeg.output(stream, str(out), vframes=1).get_args()]

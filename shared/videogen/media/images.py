@@ -1,0 +1,99 @@
+"""Pictures for sections: checks on user uploads and generated title cards.
+
+An upload is trusted only after its magic bytes and ffprobe agree on the format and its
+size and dimensions are within limits; a file extension alone proves nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from videogen.media.errors import ImageError, ProbeError
+from videogen.media.graph import title_card_args
+from videogen.media.render import probe, run_ffmpeg
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MIN_SIDE = 64
+MAX_SIDE = 8192
+# ffprobe codec name for each format we accept.
+_CODECS = {"png": "png", "jpeg": "mjpeg", "webp": "webp"}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an accepted upload turned out to be."""
+
+    path: Path
+    format: str
+    width: int
+    height: int
+    size: int
+
+
+def sniff_image_format(head: bytes) -> str | None:
+    """``png``, ``jpeg`` or ``webp`` from a file's first bytes; None for anything else."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def validate_upload(
+    path: Path,
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    min_side: int = MIN_SIDE,
+    max_side: int = MAX_SIDE,
+) -> ImageInfo:
+    """Accept a PNG, JPEG or WebP within the limits or raise :class:`ImageError`."""
+    if not path.is_file():
+        raise ImageError(f"{path.name}: file not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(f"{path.name}: the file is empty")
+    if size > max_bytes:
+        raise ImageError(
+            f"{path.name}: {size} bytes is over the {max_bytes}-byte limit",
+            hint="Upload a smaller or more compressed image.",
+        )
+    with path.open("rb") as f:
+        kind = sniff_image_format(f.read(16))
+    if kind is None:
+        raise ImageError(
+            f"{path.name}: not a PNG, JPEG or WebP image", hint="Convert it to PNG or JPEG."
+        )
+    try:
+        info = probe(path)
+    except ProbeError as exc:
+        raise ImageError(f"{path.name}: the {kind} data is unreadable") from exc
+    if info["video_codec"] != _CODECS[kind]:
+        raise ImageError(f"{path.name}: looks like {kind} but decodes as {info['video_codec']}")
+    width, height = info["width"], info["height"]
+    if min(width, height) < min_side or max(width, height) > max_side:
+        raise ImageError(
+            f"{path.name}: {width}x{height} is outside {min_side}–{max_side} pixels per side"
+        )
+    return ImageInfo(path=path, format=kind, width=width, height=height, size=size)
+
+
+def make_title_card(
+    title: str,
+    out: Path,
+    width: int,
+    height: int,
+    *,
+    subtitle: str | None = None,
+    background: str = "#1e293b",
+    color: str = "white",
+) -> Path:
+    """Render a PNG title card for a section that has no picture."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    args = title_card_args(
+        title, out, width, height, subtitle=subtitle, background=background, color=color
+    )
+    run_ffmpeg(args, output=out)
+    return out

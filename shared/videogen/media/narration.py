@@ -1,0 +1,302 @@
+"""Text to speech: one engine interface, an offline espeak-ng engine and Google Cloud TTS.
+
+Every engine writes a WAV file and reports its duration as ffprobe measures it, so the
+section timings of a composed video come from the audio itself, never from a guess.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import wave
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from videogen.media.errors import NarrationError
+from videogen.media.render import probe
+
+GOOGLE_MAX_BYTES = 5000  # the API's limit on input text or SSML per request
+_SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+")
+_SPEAK = re.compile(r"^\s*<speak\b[^>]*>(.*)</speak>\s*$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A synthesized narration: the WAV file and its measured length in seconds."""
+
+    path: Path
+    duration: float
+
+
+class NarrationEngine(Protocol):
+    """Anything that turns text into a WAV file."""
+
+    name: str
+
+    def synthesize(
+        self,
+        text: str,
+        out: Path,
+        *,
+        voice: str | None = None,
+        language: str = "en",
+        speaking_rate: float = 1.0,
+    ) -> Speech:
+        """Speak ``text`` into ``out`` (a .wav path)."""
+        ...
+
+
+def is_ssml(text: str) -> bool:
+    """True when the text is an SSML document (``<speak>…</speak>``)."""
+    return bool(_SPEAK.match(text))
+
+
+def _fits(text: str, limit: int) -> bool:
+    return len(text.encode("utf-8")) <= limit
+
+
+def _hard_split(text: str, limit: int) -> list[str]:
+    """Split an over-long sentence at spaces, or anywhere if a single word is too long."""
+    parts: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if _fits(candidate, limit):
+            current = candidate
+            continue
+        if current:
+            parts.append(current)
+        while not _fits(word, limit):
+            cut = limit
+            while not _fits(word[:cut], limit):
+                cut -= 1
+            parts.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _ssml_sentences(body: str) -> list[str]:
+    """Sentences of an SSML body, split only where no tag is open."""
+    pieces: list[str] = []
+    depth, start = 0, 0
+    for match in re.finditer(r"<(/?)[^>]*?(/?)>|(?<=[.!?…;])\s+", body):
+        token = match.group(0)
+        if token.startswith("<"):
+            if match.group(1):
+                depth -= 1
+            elif not match.group(2):
+                depth += 1
+        elif depth == 0:
+            pieces.append(body[start : match.start()])
+            start = match.end()
+    pieces.append(body[start:])
+    return [p for p in pieces if p.strip()]
+
+
+def split_text(text: str, limit: int = GOOGLE_MAX_BYTES) -> list[str]:
+    """Chunks of at most ``limit`` UTF-8 bytes, cut at sentence boundaries; SSML stays valid."""
+    match = _SPEAK.match(text)
+    if match:
+        wrapper = len(b"<speak></speak>")
+        sentences = _ssml_sentences(match.group(1).strip())
+        budget = limit - wrapper
+    else:
+        sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+        budget = limit
+    chunks: list[str] = []
+    current = ""
+    for sentence in sentences:
+        candidate = f"{current} {sentence}" if current else sentence
+        if _fits(candidate, budget):
+            current = candidate
+            continue
+        if current:
+            chunks.append(current)
+        if _fits(sentence, budget):
+            current = sentence
+        else:
+            # A tag-free run is the only thing that can be cut mid-sentence safely.
+            *whole, current = _hard_split(sentence, budget)
+            chunks.extend(whole)
+    if current:
+        chunks.append(current)
+    return [f"<speak>{c}</speak>" for c in chunks] if match else chunks
+
+
+def join_wavs(parts: Sequence[Path], out: Path) -> Path:
+    """Concatenate WAV files of one format (as one engine produces them) into ``out``."""
+    with wave.open(str(parts[0]), "rb") as first:
+        params = first.getparams()
+    with wave.open(str(out), "wb") as joined:
+        joined.setparams(params)
+        for part in parts:
+            with wave.open(str(part), "rb") as src:
+                if src.getparams()[:3] != params[:3]:
+                    raise NarrationError(f"{part.name} has a different audio format")
+                joined.writeframes(src.readframes(src.getnframes()))
+    return out
+
+
+def _measured(path: Path) -> Speech:
+    """The speech at ``path`` with its length as ffprobe reports it."""
+    duration = probe(path)["duration"]
+    if duration <= 0:
+        raise NarrationError(f"the narration {path.name} is empty")
+    return Speech(path=path, duration=duration)
+
+
+class EspeakEngine:
+    """Offline speech with espeak-ng: robotic but instant and needs no account."""
+
+    name = "espeak"
+    base_wpm = 175  # espeak-ng's own default speed
+
+    def __init__(self, binary: str = "espeak-ng") -> None:
+        self.binary = binary
+
+    def synthesize(
+        self,
+        text: str,
+        out: Path,
+        *,
+        voice: str | None = None,
+        language: str = "en",
+        speaking_rate: float = 1.0,
+    ) -> Speech:
+        """Speak ``text`` (plain or SSML) into a WAV file."""
+        wpm = max(80, min(450, round(self.base_wpm * speaking_rate)))
+        cmd = [self.binary, "-v", (voice or language).lower(), "-s", str(wpm), "-w", str(out)]
+        if is_ssml(text):
+            cmd.append("-m")
+        cmd.append("--stdin")
+        try:
+            done = subprocess.run(
+                cmd, input=text, capture_output=True, text=True, timeout=120, check=False
+            )
+        except FileNotFoundError as exc:
+            raise NarrationError("espeak-ng is not installed", hint="apt-get install espeak-ng") from exc
+        if done.returncode != 0 or not out.is_file():
+            raise NarrationError(f"espeak-ng failed: {done.stderr.strip()[-300:]}")
+        return _measured(out)
+
+
+class GoogleTTSEngine:
+    """Google Cloud Text-to-Speech; text over 5000 bytes is sent in sentence-sized requests."""
+
+    name = "google"
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        credentials: Any | None = None,
+        client_options: dict[str, Any] | None = None,
+        transport: str | None = "rest",
+        sample_rate: int = 24_000,
+    ) -> None:
+        self._client = client
+        self._credentials = credentials
+        self._client_options = client_options
+        # REST keeps the import light (no grpc channel) and is what tests can record.
+        self._transport = transport
+        self.sample_rate = sample_rate
+
+    def client(self) -> Any:
+        """The TextToSpeechClient, created on first use so importing us stays cheap."""
+        if self._client is None:
+            from google.cloud import texttospeech
+
+            self._client = texttospeech.TextToSpeechClient(
+                credentials=self._credentials,
+                client_options=self._client_options,
+                transport=self._transport,
+            )
+        return self._client
+
+    def synthesize(
+        self,
+        text: str,
+        out: Path,
+        *,
+        voice: str | None = None,
+        language: str = "en-US",
+        speaking_rate: float = 1.0,
+    ) -> Speech:
+        """Speak ``text`` (plain or SSML) into a LINEAR16 WAV file."""
+        from google.api_core import exceptions as google_errors
+        from google.cloud import texttospeech as tts
+
+        client = self.client()
+        voice_params = tts.VoiceSelectionParams(language_code=language, name=voice or "")
+        audio_config = tts.AudioConfig(
+            audio_encoding=tts.AudioEncoding.LINEAR16,
+            speaking_rate=max(0.25, min(4.0, speaking_rate)),
+            sample_rate_hertz=self.sample_rate,
+        )
+        parts: list[Path] = []
+        try:
+            for i, chunk in enumerate(split_text(text)):
+                synthesis = (
+                    tts.SynthesisInput(ssml=chunk) if is_ssml(chunk) else tts.SynthesisInput(text=chunk)
+                )
+                response = client.synthesize_speech(
+                    input=synthesis, voice=voice_params, audio_config=audio_config
+                )
+                part = out.with_name(f"{out.stem}.part{i:03d}.wav")
+                part.write_bytes(response.audio_content)
+                parts.append(part)
+            if not parts:
+                raise NarrationError("nothing to say: the text is empty")
+            join_wavs(parts, out)
+        except google_errors.GoogleAPIError as exc:
+            raise NarrationError(f"Google TTS failed: {exc}") from exc
+        except wave.Error as exc:
+            raise NarrationError(f"Google TTS returned unreadable audio: {exc}") from exc
+        finally:
+            for part in parts:
+                part.unlink(missing_ok=True)
+        return _measured(out)
+
+
+def get_narration_engine(name: str | None = None) -> NarrationEngine:
+    """The engine named in settings (``TTS_ENGINE``) unless one is named here."""
+    if name is None:
+        from videogen.config import get_settings
+
+        name = get_settings().tts_engine
+    if name == "espeak":
+        return EspeakEngine()
+    if name == "google":
+        return GoogleTTSEngine()
+    raise NarrationError(f"unknown TTS engine {name!r}", status=422, code="INVALID_ENGINE")
+
+
+def narrate_sections(
+    engine: NarrationEngine,
+    texts: Sequence[str],
+    workdir: Path,
+    *,
+    voice: str | None = None,
+    language: str = "en",
+    speaking_rate: float = 1.0,
+) -> list[Speech]:
+    """One WAV per section, synthesized concurrently, in section order."""
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    def one(index: int) -> Speech:
+        return engine.synthesize(
+            texts[index],
+            workdir / f"narration_{index:02d}.wav",
+            voice=voice,
+            language=language,
+            speaking_rate=speaking_rate,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(texts)))) as pool:
+        return list(pool.map(one, range(len(texts))))

@@ -1,0 +1,179 @@
+"""The thin runner: the only place that starts ffmpeg or ffprobe.
+
+:func:`run_ffmpeg` streams ``-progress pipe:1`` into a ``progress(pct)`` callback, stops on
+a ``threading.Event`` and turns a failure into :class:`RenderError` with ffmpeg's last
+lines of stderr.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from videogen.media.errors import ProbeError, RenderCanceled, RenderError
+from videogen.media.graph import RenderPlan, thumbnail_args
+
+Progress = Callable[[int], None]
+FFMPEG = "ffmpeg"
+FFPROBE = "ffprobe"
+_STDERR_LINES = 20
+_KILL_GRACE_S = 3.0
+
+
+def _drain(pipe: Any, tail: collections.deque[str]) -> None:
+    """Keep reading stderr so a chatty ffmpeg never blocks on a full pipe."""
+    for line in pipe:
+        tail.append(line.rstrip())
+
+
+def _watch_cancel(proc: subprocess.Popen[str], cancel: threading.Event) -> None:
+    """Stop ffmpeg soon after ``cancel`` is set, even while it prints nothing."""
+    while proc.poll() is None:
+        if cancel.wait(0.1):
+            proc.terminate()
+            try:
+                proc.wait(_KILL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            return
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    duration: float | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    output: Path | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Run ffmpeg with ``args``; report 0–100 against ``duration`` seconds of output."""
+    cmd = [FFMPEG, "-progress", "pipe:1", "-nostats", *args]
+    try:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        )
+    except FileNotFoundError as exc:
+        raise RenderError("ffmpeg is not installed", hint="apt-get install ffmpeg") from exc
+    tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
+    helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)]
+    if cancel is not None:
+        helpers.append(threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True))
+    for thread in helpers:
+        thread.start()
+    timer = threading.Timer(timeout, proc.kill) if timeout else None
+    if timer:
+        timer.start()
+    last = -1
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            key, _, value = line.strip().partition("=")
+            pct = -1
+            if key == "out_time_us" and duration and value.isdigit():
+                # 99 at most until ffmpeg says "end": the muxer still has to finish the file.
+                pct = min(99, int(int(value) / 1e6 / duration * 100))
+            elif key == "progress" and value == "end":
+                pct = 100
+            if progress is not None and pct > last:
+                last = pct
+                progress(pct)
+        proc.wait()
+    finally:
+        if timer:
+            timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for thread in helpers:
+            thread.join(timeout=_KILL_GRACE_S)
+    if cancel is not None and cancel.is_set():
+        if output is not None:
+            output.unlink(missing_ok=True)
+        raise RenderCanceled()
+    if proc.returncode != 0:
+        if output is not None:
+            output.unlink(missing_ok=True)
+        stderr_tail = "\n".join(tail)
+        reason = "timed out" if timer and proc.returncode < 0 else f"exit {proc.returncode}"
+        raise RenderError(f"ffmpeg failed ({reason})", stderr_tail=stderr_tail)
+
+
+def render(
+    plan: RenderPlan,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+) -> Path:
+    """Run a compiled render; returns the output path."""
+    plan.output.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(
+        plan.args,
+        duration=plan.duration,
+        progress=progress,
+        cancel=cancel,
+        output=plan.output,
+        timeout=timeout,
+    )
+    return plan.output
+
+
+def make_thumbnail(video: Path, out: Path, at_s: float, width: int | None = None) -> Path:
+    """Save the frame at ``at_s`` seconds (clamped into the video) as an image."""
+    length = probe(video)["duration"]
+    # Seeking to the very end yields no frame; stay a little inside the video.
+    at = min(max(0.0, at_s), max(0.0, length - 0.1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(thumbnail_args(video, out, at, width), output=out)
+    if not out.is_file():
+        raise RenderError(f"no frame at {at:g}s in {video.name}")
+    return out
+
+
+def _rate(value: str | None) -> float:
+    """ffprobe's "30000/1001" as a float; 0 when unknown."""
+    with contextlib.suppress(ValueError, ZeroDivisionError, TypeError):
+        return float(Fraction(value or "0"))
+    return 0.0
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """ffprobe summary: duration, width, height, fps, has_audio, has_video, codecs, format."""
+    try:
+        done = subprocess.run(
+            [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+             str(path)],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    except FileNotFoundError as exc:
+        raise ProbeError("ffprobe is not installed", hint="apt-get install ffmpeg") from exc
+    if done.returncode != 0:
+        raise ProbeError(f"cannot read {Path(path).name}: {done.stderr.strip()[-300:]}")
+    data = json.loads(done.stdout or "{}")
+    streams = data.get("streams", [])
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    fmt = data.get("format", {})
+    duration = float(fmt.get("duration") or (video or audio or {}).get("duration") or 0.0)
+    return {
+        "duration": duration,
+        "width": int(video["width"]) if video else 0,
+        "height": int(video["height"]) if video else 0,
+        "fps": _rate(video.get("avg_frame_rate") or video.get("r_frame_rate")) if video else 0.0,
+        "has_video": video is not None,
+        "has_audio": audio is not None,
+        "video_codec": video.get("codec_name") if video else None,
+        "audio_codec": audio.get("codec_name") if audio else None,
+        "pix_fmt": video.get("pix_fmt") if video else None,
+        "sample_rate": int(audio.get("sample_rate", 0)) if audio else 0,
+        "format": fmt.get("format_name"),
+        "size": int(fmt.get("size") or 0),
+    }

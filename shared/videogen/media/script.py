@@ -1,0 +1,292 @@
+"""Scripts: a topic becomes a title and sections of narration with an image prompt each.
+
+Two engines: an offline one (deterministic templates, no account) and OpenAI chat
+completions with a JSON schema, validated by pydantic and retried with the validation
+error fed back when the model answers with something malformed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from videogen.media.errors import ScriptError
+
+MAX_SECTIONS = 12
+
+
+class ScriptSection(BaseModel):
+    """One beat of the video: what is said, what is shown, and its on-screen title."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=120)
+    narration: str = Field(min_length=1, max_length=2000)
+    image_prompt: str = Field("", max_length=1000)
+
+    @field_validator("title", "narration", "image_prompt")
+    @classmethod
+    def _squash_spaces(cls, value: str) -> str:
+        return " ".join(value.split())
+
+
+class Script(BaseModel):
+    """A whole explainer: a title and its sections in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    sections: list[ScriptSection] = Field(min_length=1, max_length=MAX_SECTIONS)
+
+    @property
+    def narration(self) -> str:
+        """Everything that is said, in order."""
+        return " ".join(s.narration for s in self.sections)
+
+
+class ScriptEngine(Protocol):
+    """Anything that writes a :class:`Script` for a topic."""
+
+    name: str
+
+    def write(self, topic: str, *, sections: int = 4, language: str = "en") -> Script:
+        """A script about ``topic`` with ``sections`` sections."""
+        ...
+
+
+# Offline -------------------------------------------------------------------------------------
+
+_BEATS = (
+    (
+        "What is {topic}?",
+        "Let's start with the basics of {topic}. In a few words, it is an idea worth "
+        "understanding, and by the end of this video you will see why it matters.",
+        "a clear, inviting establishing shot that introduces {topic}",
+    ),
+    (
+        "How it works",
+        "At its core, {topic} follows a simple pattern. One step leads to the next, and "
+        "each part has a clear job to do.",
+        "a clean diagram showing how {topic} works, step by step",
+    ),
+    (
+        "Why it matters",
+        "So why should you care about {topic}? Because it shapes everyday decisions, "
+        "often in ways we rarely notice.",
+        "people in an everyday setting affected by {topic}",
+    ),
+    (
+        "A closer look",
+        "Look a little closer and {topic} gets more interesting. Small details add up, and "
+        "experts still debate the finer points.",
+        "a detailed close-up illustrating a subtle aspect of {topic}",
+    ),
+    (
+        "Common misconceptions",
+        "There are a few myths about {topic}. The most common one is that it is "
+        "complicated; in fact, the main idea fits in a single sentence.",
+        "a playful illustration contrasting a myth and a fact about {topic}",
+    ),
+    (
+        "Putting it to use",
+        "You can put {topic} to use today. Start small, notice the effect, and build on "
+        "what works.",
+        "a person applying {topic} in a practical, hands-on way",
+    ),
+)
+_CLOSING = (
+    "Key takeaways",
+    "That's {topic} in a nutshell. Remember the basics, stay curious, and thanks for "
+    "watching.",
+    "a calm summary scene with the words '{topic}' and a checklist",
+)
+
+
+class OfflineScriptEngine:
+    """Deterministic template script: the same topic always gives the same video."""
+
+    name = "offline"
+
+    def write(self, topic: str, *, sections: int = 4, language: str = "en") -> Script:
+        """A script about ``topic`` from fixed templates (English only)."""
+        topic = " ".join(topic.split()).rstrip(".?!") or "this topic"
+        count = max(1, min(sections, MAX_SECTIONS))
+        # Rotate the middle beats by a hash of the topic so different topics vary a little.
+        middle = list(_BEATS[1:])
+        shift = int(hashlib.sha256(topic.lower().encode()).hexdigest(), 16) % len(middle)
+        middle = middle[shift:] + middle[:shift]
+        beats = [_BEATS[0], *middle][: max(1, count - 1)] + ([_CLOSING] if count > 1 else [])
+        while len(beats) < count:  # more sections than templates: repeat the middle beats
+            beats.insert(-1, middle[(len(beats) - 1) % len(middle)])
+        return Script(
+            title=f"{topic[:1].upper()}{topic[1:]} explained"[:200],
+            sections=[
+                ScriptSection(
+                    title=t.format(topic=topic)[:120],
+                    narration=n.format(topic=topic),
+                    image_prompt=p.format(topic=topic),
+                )
+                for t, n, p in beats
+            ],
+        )
+
+
+# OpenAI --------------------------------------------------------------------------------------
+
+SYSTEM_PROMPT = (
+    "You write scripts for short narrated explainer videos. Answer with JSON only, matching "
+    "the schema: a title and sections; each section has a short on-screen title, the "
+    "narration to be spoken (2–4 plain sentences, no markup, no stage directions) and an "
+    "image_prompt describing one still image for that section."
+)
+
+# Written by hand rather than from pydantic: strict structured outputs accept only a subset
+# of JSON Schema (every property required, no additional properties).
+SCRIPT_JSON_SCHEMA: dict[str, Any] = {
+    "name": "video_script",
+    "strict": True,
+    "schema": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["title", "sections"],
+        "properties": {
+            "title": {"type": "string"},
+            "sections": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["title", "narration", "image_prompt"],
+                    "properties": {
+                        "title": {"type": "string"},
+                        "narration": {"type": "string"},
+                        "image_prompt": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _problem(exc: Exception) -> str:
+    """A short, model-readable description of what was wrong with an answer."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'root'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+    return str(exc)
+
+
+class OpenAIScriptEngine:
+    """Chat completions with a JSON schema; malformed answers are retried with the error."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        model: str = "gpt-4o-mini",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_attempts: int = 3,
+        response_format: Literal["json_schema", "json_object"] = "json_schema",
+        temperature: float = 0.7,
+        timeout: float = 60.0,
+    ) -> None:
+        self._client = client
+        self.model = model
+        self._api_key = api_key
+        self._base_url = base_url
+        self.max_attempts = max(1, max_attempts)
+        # json_object is for OpenAI-compatible servers without structured outputs.
+        self.response_format = response_format
+        self.temperature = temperature
+        self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls) -> OpenAIScriptEngine:
+        """An engine configured from ``OPENAI_*`` settings."""
+        from videogen.config import get_settings
+
+        s = get_settings()
+        key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+        return cls(model=s.openai_model, api_key=key, base_url=s.openai_base_url)
+
+    def client(self) -> Any:
+        """The OpenAI client, created on first use so importing us stays cheap."""
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(
+                api_key=self._api_key, base_url=self._base_url, timeout=self.timeout
+            )
+        return self._client
+
+    def _format(self) -> dict[str, Any]:
+        if self.response_format == "json_schema":
+            return {"type": "json_schema", "json_schema": SCRIPT_JSON_SCHEMA}
+        return {"type": "json_object"}
+
+    def write(self, topic: str, *, sections: int = 4, language: str = "en") -> Script:
+        """Ask the model for a script; raise :class:`ScriptError` after ``max_attempts``."""
+        import openai
+
+        messages: list[dict[str, str]] = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {
+                "role": "user",
+                "content": f"Topic: {topic}\nSections: exactly {sections}\n"
+                f"Language of title and narration: {language}",
+            },
+        ]
+        problem = "no answer"
+        for _attempt in range(self.max_attempts):
+            try:
+                completion = self.client().chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    response_format=self._format(),
+                    temperature=self.temperature,
+                )
+            except openai.OpenAIError as exc:
+                raise ScriptError(f"OpenAI request failed: {exc}") from exc
+            content = completion.choices[0].message.content or ""
+            try:
+                script = Script.model_validate(json.loads(content))
+                if len(script.sections) != sections:
+                    raise ValueError(
+                        f"expected exactly {sections} sections, got {len(script.sections)}"
+                    )
+                return script
+            except (json.JSONDecodeError, ValidationError, ValueError) as exc:
+                problem = _problem(exc)
+            messages += [
+                {"role": "assistant", "content": content},
+                {
+                    "role": "user",
+                    "content": f"That answer was not valid: {problem}. Reply again with "
+                    "corrected JSON only.",
+                },
+            ]
+        raise ScriptError(
+            f"the model gave no valid script in {self.max_attempts} attempts: {problem}"
+        )
+
+
+def get_script_engine(name: str | None = None) -> ScriptEngine:
+    """The engine named in settings (``SCRIPT_ENGINE``) unless one is named here."""
+    if name is None:
+        from videogen.config import get_settings
+
+        name = get_settings().script_engine
+    if name == "offline":
+        return OfflineScriptEngine()
+    if name == "openai":
+        return OpenAIScriptEngine.from_settings()
+    raise ScriptError(f"unknown script engine {name!r}", status=422, code="INVALID_ENGINE")

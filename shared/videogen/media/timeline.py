@@ -1,0 +1,316 @@
+"""The render spec: an output preset plus tracks of image, video, text and audio clips.
+
+A :class:`Timeline` is plain data (JSON in, JSON out) and is checked before any work
+starts: structure on construction (pydantic), files with :func:`check_assets`, both at
+once — with every problem listed — by :func:`validate_timeline`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from videogen.media.errors import TimelineError
+
+Aspect = Literal["16:9", "9:16", "1:1"]
+Quality = Literal["480p", "720p", "1080p"]
+
+DEFAULT_MAX_DURATION_S = 600.0
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+VIDEO_EXTS = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv"})
+AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".flac"})
+# Same names as ffmpeg's xfade transitions, so the spec maps 1:1 onto the filter.
+TransitionKind = Literal[
+    "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "slideleft", "circleopen"
+]
+TRANSITIONS: tuple[str, ...] = get_args(TransitionKind)
+_EPS = 1e-6
+
+_SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}
+
+
+def frame_size(aspect: Aspect, quality: Quality) -> tuple[int, int]:
+    """Width and height in pixels; the long side is rounded to even for yuv420p."""
+    short = _SHORT_SIDE[quality]
+    if aspect == "1:1":
+        return short, short
+    long = round(short * 16 / 9 / 2) * 2
+    return (long, short) if aspect == "16:9" else (short, long)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutputPreset(_Spec):
+    """Frame size, rate and encoder settings of the finished mp4."""
+
+    aspect: Aspect = "16:9"
+    quality: Quality = "720p"
+    fps: int = Field(30, ge=1, le=60)
+    crf: int = Field(23, ge=0, le=51)
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+    audio_bitrate_k: int = Field(128, ge=32, le=320)
+    loudness_lufs: float = Field(-16.0, ge=-40, le=-5)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return frame_size(self.aspect, self.quality)
+
+    @property
+    def width(self) -> int:
+        """Frame width in pixels."""
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        """Frame height in pixels."""
+        return self.size[1]
+
+
+class _Clip(_Spec):
+    start: float = Field(ge=0)
+    duration: float = Field(gt=0)
+
+    @property
+    def end(self) -> float:
+        """When the clip stops, in timeline seconds."""
+        return self.start + self.duration
+
+
+class _FileClip(_Clip):
+    source: Path
+    extensions: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("source")
+    @classmethod
+    def _supported_format(cls, value: Path) -> Path:
+        exts = cls.extensions
+        if value.suffix.lower() not in exts:
+            raise ValueError(
+                f"unsupported format {value.suffix or '(none)'!r} for {value.name!r}; "
+                f"supported: {', '.join(sorted(exts))}"
+            )
+        return value
+
+
+class ImageClip(_FileClip):
+    """A still shown for ``duration`` seconds, optionally with a slow Ken Burns zoom."""
+
+    kind: Literal["image"] = "image"
+    extensions = IMAGE_EXTS
+    ken_burns: bool = True
+    zoom: float = Field(1.12, ge=1.0, le=2.0)  # final zoom of the Ken Burns move
+    zoom_out: bool = False  # start zoomed in and pull back instead
+    fit: Literal["cover", "contain"] = "cover"
+
+
+class VideoClip(_FileClip):
+    """A video file's picture from ``trim_start``; its last frame holds if it runs short."""
+
+    kind: Literal["video"] = "video"
+    extensions = VIDEO_EXTS
+    trim_start: float = Field(0.0, ge=0)
+    fit: Literal["cover", "contain"] = "cover"
+
+
+class TextClip(_Clip):
+    """Text burned into the picture (captions, titles) while the clip is on."""
+
+    kind: Literal["text"] = "text"
+    text: str = Field(min_length=1, max_length=500)
+    position: Literal["bottom", "center", "top"] = "bottom"
+    size: float = Field(0.055, gt=0, le=0.2)  # font size as a fraction of the frame height
+    color: str = Field("white", pattern=r"^(#[0-9a-fA-F]{6}|[a-zA-Z]+)(@[01](\.\d+)?)?$")
+    box: bool = True  # a translucent box keeps captions legible over bright images
+
+
+class AudioClip(_FileClip):
+    """A sound file placed at ``start``; music is ducked under voice when both play."""
+
+    kind: Literal["audio"] = "audio"
+    extensions = AUDIO_EXTS
+    role: Literal["voice", "music", "effect"] = "voice"
+    trim_start: float = Field(0.0, ge=0)
+    volume: float = Field(1.0, ge=0, le=4)
+    loop: bool = False  # repeat a short music bed to fill the clip
+    fade_in: float = Field(0.0, ge=0)
+    fade_out: float = Field(0.0, ge=0)
+
+
+Clip = Annotated[ImageClip | VideoClip | TextClip | AudioClip, Field(discriminator="kind")]
+_KINDS: dict[str, tuple[str, ...]] = {
+    "video": ("image", "video"),
+    "text": ("text",),
+    "audio": ("audio",),
+}
+
+
+class Track(_Spec):
+    """Clips of one kind; only text and audio tracks may let clips overlap."""
+
+    kind: Literal["video", "text", "audio"]
+    clips: list[Clip] = Field(default_factory=list)
+    allow_overlap: bool = False
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _check_clips(self) -> Track:
+        label = self.name or self.kind
+        for clip in self.clips:
+            if clip.kind not in _KINDS[self.kind]:
+                raise ValueError(f"{label} track cannot hold a {clip.kind} clip")
+        if self.kind == "video" and self.allow_overlap:
+            raise ValueError("video tracks cannot allow overlap; use a transition")
+        if not self.allow_overlap:
+            ordered = sorted(self.clips, key=lambda c: c.start)
+            for a, b in zip(ordered, ordered[1:], strict=False):
+                if b.start < a.end - _EPS:
+                    raise ValueError(
+                        f"{label} track: clip at {b.start:g}s overlaps the clip at "
+                        f"{a.start:g}s–{a.end:g}s"
+                    )
+        return self
+
+
+class Transition(_Spec):
+    """The crossfade between consecutive pictures; it starts at the incoming clip's start."""
+
+    kind: TransitionKind = "fade"
+    duration: float = Field(0.5, ge=0, le=3)
+
+
+class Segment(_Spec):
+    """A piece of the picture: a clip, or background where no clip covers the timeline."""
+
+    start: float
+    end: float
+    clip: ImageClip | VideoClip | None = None
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.end - self.start
+
+
+class Timeline(_Spec):
+    """Everything one render needs; ``duration`` defaults to the end of the last clip."""
+
+    output: OutputPreset = Field(default_factory=OutputPreset)
+    tracks: list[Track] = Field(default_factory=list)
+    transition: Transition | None = Field(default_factory=Transition)
+    duration: float | None = Field(None, gt=0)
+    background: str = Field("black", pattern=r"^(#[0-9a-fA-F]{6}|[a-zA-Z]+)$")
+    duck_music: bool = True
+
+    @property
+    def total(self) -> float:
+        """The length of the finished video in seconds."""
+        if self.duration is not None:
+            return self.duration
+        return max((c.end for t in self.tracks for c in t.clips), default=0.0)
+
+    def clips(self, kind: str) -> list[Any]:
+        """All clips of one track kind, in start order."""
+        found = [c for t in self.tracks if t.kind == kind for c in t.clips]
+        return sorted(found, key=lambda c: c.start)
+
+    def visual_segments(self) -> list[Segment]:
+        """The picture as back-to-back segments covering 0..total (gaps become background)."""
+        out: list[Segment] = []
+        cursor = 0.0
+        for clip in self.clips("video"):
+            if clip.start > cursor + _EPS:
+                out.append(Segment(start=cursor, end=clip.start))
+            out.append(Segment(start=clip.start, end=min(clip.end, self.total), clip=clip))
+            cursor = clip.end
+        if cursor < self.total - _EPS:
+            out.append(Segment(start=cursor, end=self.total))
+        return out
+
+    def sources(self) -> Iterator[Path]:
+        """Every file the render reads."""
+        for track in self.tracks:
+            for clip in track.clips:
+                if isinstance(clip, _FileClip):
+                    yield clip.source
+
+    @model_validator(mode="after")
+    def _check_timeline(self, info: ValidationInfo) -> Timeline:
+        context: Mapping[str, Any] = info.context or {}
+        max_duration = float(context.get("max_duration", DEFAULT_MAX_DURATION_S))
+        total = self.total
+        if total <= 0:
+            raise ValueError("the timeline is empty: add a clip or set a duration")
+        if total > max_duration + _EPS:
+            raise ValueError(f"total duration {total:g}s is longer than the {max_duration:g}s maximum")
+        if sum(t.kind == "video" for t in self.tracks) > 1:
+            raise ValueError("only one video track is supported; put the pictures in sequence")
+        for track in self.tracks:
+            for clip in track.clips:
+                if clip.end > total + _EPS:
+                    raise ValueError(
+                        f"{clip.kind} clip at {clip.start:g}s ends at {clip.end:g}s, after the "
+                        f"timeline's {total:g}s"
+                    )
+        fade = self.transition.duration if self.transition else 0.0
+        frame = 1.0 / self.output.fps
+        for seg in self.visual_segments():
+            # xfade needs each picture on screen at least as long as the fade into the next.
+            if fade and seg.duration > frame and seg.duration < fade - _EPS:
+                raise ValueError(
+                    f"picture at {seg.start:g}s lasts {seg.duration:g}s, shorter than the "
+                    f"{fade:g}s transition"
+                )
+        return self
+
+
+def check_assets(timeline: Timeline) -> None:
+    """Raise :class:`TimelineError` listing every source file that is missing or empty."""
+    problems = []
+    for source in dict.fromkeys(timeline.sources()):
+        if not source.is_file():
+            problems.append({"source": str(source), "message": "file not found"})
+        elif source.stat().st_size == 0:
+            problems.append({"source": str(source), "message": "file is empty"})
+    if problems:
+        names = ", ".join(p["source"] for p in problems)
+        raise TimelineError(f"missing or unreadable assets: {names}", details=problems)
+
+
+def validate_timeline(
+    data: Timeline | Mapping[str, Any],
+    *,
+    max_duration: float = DEFAULT_MAX_DURATION_S,
+    check_files: bool = True,
+) -> Timeline:
+    """Parse and check a timeline before any work starts; raise :class:`TimelineError`."""
+    raw = data.model_dump() if isinstance(data, Timeline) else data
+    try:
+        timeline = Timeline.model_validate(raw, context={"max_duration": max_duration})
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in err["loc"]),
+                "message": err["msg"].removeprefix("Value error, "),
+            }
+            for err in exc.errors(include_url=False)
+        ]
+        raise TimelineError(
+            "invalid timeline: " + "; ".join(d["message"] for d in details), details=details
+        ) from None
+    if check_files:
+        check_assets(timeline)
+    return timeline

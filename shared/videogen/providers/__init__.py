@@ -1,0 +1,47 @@
+"""External video providers (fal, Replicate, Runway, RunPod) behind one interface."""
+
+from videogen.providers.base import (
+    TERMINAL_STATES,
+    ProviderJob,
+    ProviderState,
+    ProviderStatus,
+    Submission,
+    VideoProvider,
+    WebhookEvent,
+)
+from videogen.providers.errors import (
+    InvalidWebhook,
+    ProviderAuthFailed,
+    ProviderError,
+    ProviderJobNotFound,
+    ProviderNotConfigured,
+    ProviderQuotaExceeded,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from videogen.providers.reconcile import receive_webhook, reconcile
+from videogen.providers.registry import PROVIDERS, get_provider
+
+__all__ = [
+    "PROVIDERS",
+    "TERMINAL_STATES",
+    "InvalidWebhook",
+    "ProviderAuthFailed",
+    "ProviderError",
+    "ProviderJob",
+    "ProviderJobNotFound",
+    "ProviderNotConfigured",
+    "ProviderQuotaExceeded",
+    "ProviderRateLimited",
+    "ProviderRejected",
+    "ProviderState",
+    "ProviderStatus",
+    "ProviderUnavailable",
+    "Submission",
+    "VideoProvider",
+    "WebhookEvent",
+    "get_provider",
+    "receive_webhook",
+    "reconcile",
+]

@@ -1,0 +1,124 @@
+"""Runway's developer API: tasks polled to completion (Runway sends no webhooks).
+
+- submit: ``POST /v1/image_to_video`` when the input has ``promptImage``,
+  ``POST /v1/video_to_video`` when it has ``videoUri``, else ``POST /v1/text_to_video``;
+  body ``{"model", …input}`` → ``{"id"}``
+- status: ``GET /v1/tasks/{id}`` (``PENDING`` / ``THROTTLED`` / ``RUNNING`` with
+  ``progress`` 0-1 / ``SUCCEEDED`` with ``output`` URLs / ``FAILED`` with ``failure`` and
+  ``failureCode`` / ``CANCELLED``)
+- cancel: ``DELETE /v1/tasks/{id}`` (cancels a running task, deletes a finished one)
+- auth: ``Authorization: Bearer <RUNWAY_API_KEY>`` and ``X-Runway-Version: 2024-11-06``
+
+Output URLs expire within 24-48 hours: copy them into storage on completion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from videogen.providers._http import HttpVideoProvider, percent
+from videogen.providers.base import (
+    ProviderJob,
+    ProviderState,
+    ProviderStatus,
+    Submission,
+    WebhookEvent,
+)
+from videogen.providers.errors import InvalidWebhook, ProviderRejected
+
+API_URL = "https://api.dev.runwayml.com/v1"
+API_VERSION = "2024-11-06"
+
+_STATES: dict[str, ProviderState] = {
+    "PENDING": "queued",
+    "THROTTLED": "queued",
+    "RUNNING": "processing",
+    "SUCCEEDED": "completed",
+    "FAILED": "failed",
+    "CANCELLED": "canceled",
+}
+
+
+def task_endpoint(job_input: Mapping[str, Any]) -> str:
+    """Which generation endpoint a job's input belongs to."""
+    if "promptImage" in job_input:
+        return "image_to_video"
+    if "videoUri" in job_input:
+        return "video_to_video"
+    return "text_to_video"
+
+
+class RunwayProvider(HttpVideoProvider):
+    """Runway's task API, poll-only."""
+
+    name = "runway"
+    supports_webhooks = False
+    webhooks_signed = False
+
+    def __init__(
+        self,
+        api_key: str,
+        http_client: httpx.Client | None = None,
+        *,
+        api_url: str = API_URL,
+        api_version: str = API_VERSION,
+    ) -> None:
+        super().__init__(http_client)
+        self._api_key = api_key
+        self.api_url = api_url.rstrip("/")
+        self.api_version = api_version
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}", "X-Runway-Version": self.api_version}
+
+    def submit(self, job: ProviderJob) -> Submission:
+        """Start a generation task; ``job.webhook_url`` is ignored (poll with reconcile)."""
+        body = {"model": job.model, **dict(job.input), **dict(job.options)}
+        url = f"{self.api_url}/{task_endpoint(job.input)}"
+        data = self._json(self._request("POST", url, json_body=body))
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ProviderRejected("Runway answered without a task id.", provider=self.name)
+        return Submission(provider_job_id=str(data["id"]), status="queued")
+
+    def status(self, provider_job_id: str) -> ProviderStatus:
+        """Read the task."""
+        data = self._json(self._request("GET", f"{self.api_url}/tasks/{provider_job_id}"))
+        raw = str(data.get("status", "")) if isinstance(data, dict) else ""
+        state = _STATES.get(raw)
+        if state is None:
+            raise ProviderRejected(
+                f"Runway reported an unknown status {raw!r}.", provider=self.name
+            )
+        if state == "completed":
+            output = data.get("output") or []
+            return ProviderStatus(
+                state=state, progress=100, output_urls=tuple(str(u) for u in output)
+            )
+        if state == "failed":
+            return ProviderStatus(
+                state=state,
+                error=str(data.get("failure") or "Runway task failed"),
+                error_code=data.get("failureCode"),
+            )
+        if state == "processing":
+            return ProviderStatus(state=state, progress=percent(data.get("progress")))
+        return ProviderStatus(state=state, progress=0 if state == "queued" else None)
+
+    def cancel(self, provider_job_id: str) -> None:
+        """Cancel the task (Runway answers 204)."""
+        self._request("DELETE", f"{self.api_url}/tasks/{provider_job_id}")
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str] | None = None
+    ) -> None:
+        """Runway sends no webhooks, so any callback claiming to be one is refused."""
+        raise InvalidWebhook("Runway sends no webhooks; poll its tasks with reconcile().")
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str] | None = None
+    ) -> WebhookEvent:
+        """Runway sends no webhooks."""
+        raise InvalidWebhook("Runway sends no webhooks; poll its tasks with reconcile().")

@@ -1,0 +1,204 @@
+"""Getting queued jobs to whoever runs them — after the creating transaction commits.
+
+* Our own workers (provider ``reference``): the database picks a healthy push worker with
+  spare capacity (``job_assign``); we POST the job to it, signed (Standard Webhooks). A
+  refused or failed push returns the job to the queue at once (``job_return``), counts
+  against the worker's health, and the next worker is tried; with none left the job
+  waits — for the next sweep, a pull worker's claim, or a worker that registers.
+* External providers (fal, Replicate, Runway, RunPod serverless): ``job_dispatch_external``
+  opens an attempt, the adapter submits, the provider's id is stored so its webhook (or a
+  reconcile poll) finds the job. A provider that refuses for good fails the job and its
+  credits are released in the same transaction: nobody is charged for nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from videogen import webhooks
+from videogen.config import Settings
+from videogen.errors import AppError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from videogen.db import Database
+
+log = logging.getLogger(__name__)
+
+PUSH_TRIES = 3
+EXTERNAL = {"fal", "replicate", "runway", "runpod"}
+
+
+def signed_post(
+    client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings, timeout: float
+) -> httpx.Response:
+    """POST JSON signed with the first webhook secret (what workers verify)."""
+    body = json.dumps(payload, default=str).encode()
+    headers = {"content-type": "application/json", **webhooks.sign(body, settings=settings)}
+    return client.post(url, content=body, headers=headers, timeout=timeout)
+
+
+def _http(client: httpx.Client | None) -> httpx.Client:
+    import httpx
+
+    return client or httpx.Client()
+
+
+def push_payload(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """What a push worker receives (docs/worker-protocol.md)."""
+    return {
+        "job_id": job["id"],
+        "attempt": job["attempt"],
+        "model": job["model_id"],
+        "job_type": job["job_type"],
+        "params": job["params"],
+        "lease_expires_at": job["lease_expires_at"],
+        "callback_url": f"{settings.functions_url}/job-callback",
+    }
+
+
+def push(
+    db: Database, settings: Settings, assignment: dict[str, Any], client: httpx.Client
+) -> bool:
+    """Send one assigned job to its worker; on refusal put it back. True when accepted."""
+    job, worker = assignment["job"], assignment["worker"]
+    try:
+        resp = signed_post(
+            client,
+            f"{worker['url'].rstrip('/')}/jobs",
+            push_payload(job, settings),
+            settings,
+            settings.dispatch_timeout_s,
+        )
+        if resp.status_code < 300:
+            return True
+        reason = f"worker answered {resp.status_code}"
+    except Exception as exc:  # any transport failure means "not delivered"
+        reason = f"push failed: {type(exc).__name__}"
+    log.warning("push of %s to %s refused: %s", job["id"], worker["name"], reason)
+    with db.admin() as admin:
+        admin.rpc("job_return", job_id=job["id"], attempt=job["attempt"], reason=reason)
+        admin.rpc(
+            "worker_record_health", worker_id=worker["id"], ok=False, detail={"push_error": reason}
+        )
+    return False
+
+
+def dispatch_job(
+    db: Database, settings: Settings, job: dict[str, Any], client: httpx.Client | None = None
+) -> dict[str, Any]:
+    """Route one just-created job; returns it as it stands afterwards."""
+    if job.get("provider") in EXTERNAL:
+        return submit_external(db, settings, job["id"], client)
+    http = _http(client)
+    try:
+        for _ in range(PUSH_TRIES):
+            with db.admin() as admin:
+                assignment = admin.rpc("job_assign", job_id=job["id"])
+            if assignment is None:
+                break
+            if push(db, settings, assignment, http):
+                return dict(assignment["job"])
+    finally:
+        if client is None:
+            http.close()
+    with db.admin() as admin:
+        current: dict[str, Any] = admin.rpc("job_get_any", job_id=job["id"])
+    current.pop("model", None)
+    return {**job, **{k: current[k] for k in ("status", "attempt", "worker_id")}}
+
+
+def dispatch_pending(
+    db: Database, settings: Settings, client: httpx.Client | None = None, limit: int = 20
+) -> int:
+    """Push queued jobs to free push workers; returns how many were accepted."""
+    http = _http(client)
+    accepted = 0
+    try:
+        with db.admin() as admin:
+            assignments = admin.rpc("jobs_assign_pending", limit=limit)
+        for assignment in assignments:
+            accepted += push(db, settings, assignment, http)
+    finally:
+        if client is None:
+            http.close()
+    return accepted
+
+
+def submit_external(
+    db: Database, settings: Settings, job_id: str, client: httpx.Client | None = None
+) -> dict[str, Any]:
+    """Open an attempt and submit the job to its provider."""
+    from videogen.providers import ProviderError, ProviderJob, get_provider
+
+    with db.admin() as admin:
+        job = admin.rpc("job_dispatch_external", job_id=job_id)
+        full = admin.rpc("job_get_any", job_id=job_id)
+    if job is None:
+        return dict(full)
+    name = full["provider"]
+    try:
+        provider = get_provider(name, settings, client)
+        callback = f"{settings.functions_url}/job-callback?provider={name}"
+        submission = provider.submit(
+            ProviderJob(
+                model=full["model"]["provider_model_id"],
+                input=job["params"],
+                webhook_url=callback if provider.supports_webhooks else None,
+                job_id=job_id,
+            )
+        )
+    except (ProviderError, AppError) as exc:
+        retryable = bool(getattr(exc, "retryable", False))
+        log.warning("submit of %s to %s failed: %s", job_id, name, exc)
+        with db.admin() as admin:
+            result = admin.rpc(
+                "job_fail",
+                job_id=job_id,
+                attempt=job["attempt"],
+                error_code=getattr(exc, "code", "PROVIDER_ERROR"),
+                error_message=str(exc),
+                retryable=retryable,
+            )
+        return dict(result["job"])
+    with db.admin() as admin:
+        result = admin.rpc(
+            "job_set_provider_id",
+            job_id=job_id,
+            attempt=job["attempt"],
+            provider_job_id=submission.provider_job_id,
+        )
+    return dict(result["job"])
+
+
+def notify_cancel(
+    settings: Settings, canceled: dict[str, Any], client: httpx.Client | None = None
+) -> bool:
+    """Tell the worker (or provider) that had a canceled job to stop; best effort."""
+    http = _http(client)
+    try:
+        notify = canceled.get("notify")
+        if notify and notify.get("url"):
+            job = canceled["job"]
+            resp = signed_post(
+                http,
+                f"{notify['url'].rstrip('/')}/jobs/{job['id']}/cancel",
+                {"job_id": job["id"], "attempt": job["attempt"]},
+                settings,
+                settings.dispatch_timeout_s,
+            )
+            return resp.status_code < 300
+        if canceled.get("provider") in EXTERNAL and canceled.get("provider_job_id"):
+            from videogen.providers import get_provider
+
+            get_provider(canceled["provider"], settings, client).cancel(canceled["provider_job_id"])
+            return True
+    except Exception as exc:  # the job is canceled either way; the worker's lease lapses
+        log.warning("cancel notice failed: %s", type(exc).__name__)
+    finally:
+        if client is None:
+            http.close()
+    return False

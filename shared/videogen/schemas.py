@@ -1,0 +1,156 @@
+"""Request bodies and query strings of the five functions (pydantic); openapi.yaml is
+generated from these, so they are the contract."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+AspectRatio = Literal["16:9", "9:16", "1:1"]
+Resolution = Literal["480p", "720p", "1080p"]
+JobStatus = Literal["queued", "dispatched", "processing", "completed", "failed", "canceled"]
+ModelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]{1,79}$")]
+StoragePath = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-f-]{36}/[A-Za-z0-9._/-]{1,200}$", max_length=240)
+]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerateVideoRequest(Strict):
+    """POST /generate-video: a text- or image-to-video job."""
+
+    model: ModelId = Field(description="A model id from the catalogue.")
+    prompt: str = Field(min_length=1, max_length=2000)
+    negative_prompt: str | None = Field(None, max_length=2000)
+    image_path: StoragePath | None = Field(
+        None, description="An upload of yours in the `uploads` bucket: `<user id>/<file>`."
+    )
+    duration: int | None = Field(None, ge=1, le=600, description="Seconds.")
+    aspect_ratio: AspectRatio | None = None
+    resolution: Resolution | None = None
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    fps: int | None = Field(None, ge=8, le=60)
+    priority: int = Field(0, ge=-100, le=100)
+
+    def params(self) -> dict[str, Any]:
+        """The job params (everything but model and priority), without unset fields."""
+        return self.model_dump(exclude={"model", "priority"}, exclude_none=True)
+
+
+class QueueJobRequest(Strict):
+    """POST /queue-job: any job type of the catalogue, params as the model expects."""
+
+    model: ModelId
+    params: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(0, ge=-100, le=100)
+
+
+class JobQuery(Strict):
+    """GET ?id=… for one job, or a page of the caller's jobs."""
+
+    id: UUID | None = None
+    status: JobStatus | None = None
+    page: int = Field(1, ge=1, le=10_000)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class JobIdQuery(Strict):
+    """?id=<job id>."""
+
+    id: UUID
+
+
+class CallbackError(Strict):
+    """Why an attempt failed."""
+
+    code: str = Field("WORKER_ERROR", max_length=64)
+    message: str = Field("", max_length=2000)
+    retryable: bool = True
+
+
+class JobCallback(Strict):
+    """POST /job-callback from a worker (Standard Webhooks signed)."""
+
+    type: Literal["started", "progress", "completed", "failed"]
+    job_id: UUID
+    attempt: int = Field(ge=1)
+    progress: int | None = Field(None, ge=0, le=100)
+    message: str | None = Field(None, max_length=500)
+    output: dict[str, Any] | None = None
+    credits_used: int | None = Field(None, ge=0)
+    error: CallbackError | None = None
+
+
+class ClaimInitialGrant(Strict):
+    """The caller's one-time starting credits."""
+
+    action: Literal["claim_initial_grant"]
+
+
+class GrantCredits(Strict):
+    """Service only: grant (positive) or adjust (either sign) a user's balance."""
+
+    action: Literal["grant", "adjust"]
+    user_id: UUID
+    amount: int = Field(ge=-1_000_000, le=1_000_000)
+    grant_id: str = Field(min_length=1, max_length=150, description="Idempotent by this id.")
+    description: str = Field("", max_length=200)
+
+
+class PurchaseCredits(Strict):
+    """Service only: credit a store purchase verified elsewhere, once per transaction id."""
+
+    action: Literal["purchase"]
+    user_id: UUID
+    transaction_id: str = Field(min_length=1, max_length=150)
+    credits: int = Field(ge=1, le=10_000_000)
+    description: str = Field("purchase", max_length=200)
+
+
+class PageQuery(Strict):
+    """?page=&limit= for ledger pages."""
+
+    page: int = Field(1, ge=1, le=10_000)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class RegisterWorker(Strict):
+    """A worker announces itself (signed)."""
+
+    action: Literal["register"]
+    name: str = Field(min_length=1, max_length=100)
+    url: str | None = Field(None, pattern=r"^https?://", max_length=500)
+    health_url: str | None = Field(None, pattern=r"^https?://", max_length=500)
+    models: list[ModelId] = Field(min_length=1, max_length=50)
+    capacity: int = Field(1, ge=1, le=1000)
+    mode: Literal["push", "pull"] = "push"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Heartbeat(Strict):
+    """A worker is alive (signed); extends its leases."""
+
+    action: Literal["heartbeat"]
+    worker_id: UUID
+    status: Literal["online", "draining"] = "online"
+
+
+class ClaimJobs(Strict):
+    """A pull worker claims jobs with a lease (signed)."""
+
+    action: Literal["claim"]
+    worker_id: UUID
+    limit: int = Field(1, ge=1, le=50)
+
+
+class Sweep(Strict):
+    """The scheduler's health sweep (service role or cron secret)."""
+
+    action: Literal["sweep"] = "sweep"

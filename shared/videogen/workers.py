@@ -1,0 +1,144 @@
+"""Worker fleet upkeep: registration, heartbeats, claims, and the health sweep.
+
+The sweep (``health-check-workers``, called by a scheduler) probes every worker's health
+URL concurrently with a short timeout, records the results, requeues jobs whose lease ran
+out (or fails them when out of attempts, releasing credits), polls external providers for
+jobs whose webhooks may have been lost, pushes waiting jobs to free workers and drops
+expired idempotency keys. Each step is its own short transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from videogen.config import Settings
+from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker
+
+if TYPE_CHECKING:
+    import httpx
+
+    from videogen.db import Database, Session
+
+log = logging.getLogger(__name__)
+
+
+def register(admin: Session, body: RegisterWorker) -> dict[str, Any]:
+    """Register or re-register a worker by name."""
+    worker: dict[str, Any] = admin.rpc(
+        "worker_register",
+        name=body.name,
+        url=body.url,
+        health_url=body.health_url,
+        models=body.models,
+        capacity=body.capacity,
+        mode=body.mode,
+        metadata=body.metadata,
+    )
+    return worker
+
+
+def heartbeat(admin: Session, body: Heartbeat) -> dict[str, Any]:
+    """Mark a worker alive, extend its leases, list the jobs that are still its own."""
+    result: dict[str, Any] = admin.rpc(
+        "worker_heartbeat", worker_id=str(body.worker_id), status=body.status
+    )
+    return result
+
+
+def claim(admin: Session, body: ClaimJobs) -> list[dict[str, Any]]:
+    """Lease up to ``limit`` queued jobs of the worker's models."""
+    jobs: list[dict[str, Any]] = admin.rpc(
+        "job_claim", worker_id=str(body.worker_id), limit=body.limit
+    )
+    return jobs
+
+
+def probe(client: httpx.Client, worker: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """GET a worker's health URL; ok when it answers 2xx within the timeout."""
+    url = worker.get("health_url")
+    if not url:
+        return {"worker_id": worker["id"], "ok": None, "detail": {"skipped": "no health_url"}}
+    started = time.perf_counter()
+    try:
+        resp = client.get(url, timeout=timeout)
+        ok = resp.status_code < 300
+        detail: dict[str, Any] = {"status_code": resp.status_code}
+        if ok and resp.headers.get("content-type", "").startswith("application/json"):
+            body = resp.json()
+            if isinstance(body, dict):
+                detail.update(
+                    {k: body[k] for k in ("in_flight", "capacity", "version") if k in body}
+                )
+    except Exception as exc:  # timeouts, refused connections, bad JSON: all mean unhealthy
+        ok, detail = False, {"error": type(exc).__name__}
+    detail["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return {"worker_id": worker["id"], "ok": ok, "detail": detail}
+
+
+def reconcile_external(db: Database, settings: Settings, client: httpx.Client | None) -> int:
+    """Poll providers for dispatched jobs (lost or unsigned webhooks); returns changes."""
+    from videogen.jobs import apply_provider_event
+    from videogen.providers import ProviderError, get_provider, reconcile
+
+    with db.admin() as admin:
+        active = admin.rpc("jobs_active_external")
+    changed = 0
+    for job in active:
+        try:
+            provider = get_provider(job["provider"], settings, client)
+            event = reconcile(provider, job["provider_job_id"])
+        except ProviderError as exc:
+            log.warning("reconcile of %s failed: %s", job["id"], exc)
+            continue
+        with db.admin() as admin:
+            changed += bool(
+                apply_provider_event(admin, job["provider"], event, None).get("applied")
+            )
+    return changed
+
+
+def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) -> dict[str, Any]:
+    """One pass of fleet upkeep; returns a summary for the scheduler's log."""
+    import httpx
+
+    from videogen.routing import dispatch_pending
+
+    http = client or httpx.Client()
+    try:
+        with db.admin() as admin:
+            workers = admin.rpc("workers_list")
+        with ThreadPoolExecutor(max_workers=min(32, max(1, len(workers)))) as pool:
+            results = list(pool.map(lambda w: probe(http, w, settings.health_timeout_s), workers))
+        with db.admin() as admin:
+            for r in results:
+                if r["ok"] is not None:
+                    admin.rpc(
+                        "worker_record_health",
+                        worker_id=r["worker_id"],
+                        ok=r["ok"],
+                        detail=r["detail"],
+                    )
+        with db.admin() as admin:
+            leases = admin.rpc("jobs_requeue_expired", limit=500)
+        reconciled = reconcile_external(db, settings, client)
+        dispatched = dispatch_pending(db, settings, http)
+        with db.admin() as admin:
+            cleaned = admin.rpc("requests_cleanup")
+    finally:
+        if client is None:
+            http.close()
+    return {
+        "workers": {
+            "probed": sum(r["ok"] is not None for r in results),
+            "healthy": sum(r["ok"] is True for r in results),
+            "unhealthy": sum(r["ok"] is False for r in results),
+            "results": results,
+        },
+        "leases": leases,
+        "reconciled": reconciled,
+        "dispatched": dispatched,
+        "cleanup": cleaned,
+    }

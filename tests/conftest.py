@@ -1,0 +1,99 @@
+"""Base fixtures: one Postgres per session, one template per SQL state, one clone per test.
+
+The embedded cluster is started in fast mode (fsync off) unless it already runs, or
+DATABASE_URL names another server, which is then used as is (it needs CREATEDB). The
+template ``videogen_tpl_<hash>`` is built once per content of sql/platform, the migrations
+and the seed, so editing any of them builds a new one; every test that asks for ``db_url``
+gets its own ``CREATE DATABASE … TEMPLATE`` copy, dropped afterwards. The cluster is left
+running at the end: other sessions may share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from videogen import schema
+
+# Templates and clones left behind by crashed or older sessions are dropped after this long.
+_STALE_AFTER_S = 30 * 60
+
+
+@pytest.fixture(scope="session")
+def database_server() -> str:
+    """DSN of the maintenance database (``postgres``) on the session's server."""
+    from videogen import localdb
+
+    return localdb.ensure_running(fast=True)
+
+
+def _template(dsn_admin: str, name: str, *, platform_only: bool) -> str:
+    """Build (or reuse) a template database and clear out stale ones."""
+    prefix = name.rsplit("_", 1)[0]
+    schema.drop_stale_databases(
+        dsn_admin, f"{prefix}_%", older_than_s=_STALE_AFTER_S, keep=[name]
+    )
+    schema.drop_stale_databases(dsn_admin, "videogen_test_%", older_than_s=_STALE_AFTER_S)
+    schema.create_template(dsn_admin, name, platform_only=platform_only)
+    return name
+
+
+def _clone(dsn_admin: str, template: str) -> Iterator[str]:
+    """A fresh copy of ``template`` for one test, dropped afterwards."""
+    name = f"videogen_test_{uuid.uuid4().hex[:12]}"
+    url = schema.clone_database(dsn_admin, template, name)
+    try:
+        yield url
+    finally:
+        schema.drop_database(dsn_admin, name)
+
+
+@pytest.fixture(scope="session")
+def template_database(database_server: str) -> str:
+    """Name of the template with platform stand-in, migrations and seed applied."""
+    name = f"videogen_tpl_{schema.fingerprint()[:16]}"
+    return _template(database_server, name, platform_only=False)
+
+
+@pytest.fixture(scope="session")
+def platform_template_database(database_server: str) -> str:
+    """Name of a template with the platform stand-in only (no migrations, no seed)."""
+    digest = hashlib.sha256()
+    for path in schema.platform_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    name = f"videogen_platform_{digest.hexdigest()[:16]}"
+    return _template(database_server, name, platform_only=True)
+
+
+@pytest.fixture
+def db_url(database_server: str, template_database: str) -> Iterator[str]:
+    """DSN of a fresh database holding the full schema and seed, private to this test."""
+    yield from _clone(database_server, template_database)
+
+
+@pytest.fixture
+def admin_conn(db_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """An autocommit connection to ``db_url`` as ``postgres`` (bypasses RLS)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def platform_db_url(database_server: str, platform_template_database: str) -> Iterator[str]:
+    """DSN of a fresh database with the platform stand-in only, private to this test."""
+    yield from _clone(database_server, platform_template_database)
+
+
+@pytest.fixture
+def empty_db_url(database_server: str) -> Iterator[str]:
+    """DSN of a fresh, empty database (from template0), private to this test."""
+    name = f"videogen_test_{uuid.uuid4().hex[:12]}"
+    url = schema.clone_database(database_server, "template0", name)
+    try:
+        yield url
+    finally:
+        schema.drop_database(database_server, name)
