@@ -128,12 +128,88 @@ def add_db_commands(subparsers: Subparsers) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# serve, token
+# ------------------------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the five functions at http://HOST:PORT/functions/v1/<name>."""
+    from videogen.devserver import serve as run
+
+    run(args.host, args.port, workers=args.workers, threads=args.threads)
+    return 0
+
+
+def add_serve_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen serve``."""
+    cmd = subparsers.add_parser("serve", help="serve all five functions (Supabase local layout)")
+    cmd.add_argument("--host", default="127.0.0.1")
+    cmd.add_argument("--port", type=int, default=54321)
+    cmd.add_argument("--workers", type=int, default=None, help="gunicorn processes (WORKERS)")
+    cmd.add_argument("--threads", type=int, default=None, help="threads per process (THREADS)")
+    cmd.set_defaults(handler=serve)
+
+
+def ensure_user(dsn: str, user: str, *, anonymous: bool = False) -> tuple[str, str | None]:
+    """Find or create a local auth user by email or uuid; returns (id, email)."""
+    import uuid
+
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            user_id: str | None = str(uuid.UUID(user))
+            email = None
+        except ValueError:
+            user_id, email = None, user
+        row = conn.execute(
+            "select id::text, email from auth.users where id::text = %s or email = %s",
+            [user_id, email],
+        ).fetchone()
+        if row:
+            return row[0], row[1]
+        row = conn.execute(
+            "insert into auth.users (id, email, is_anonymous, aud, role) values "
+            "(coalesce(%s::uuid, gen_random_uuid()), %s, %s, 'authenticated', 'authenticated') "
+            "returning id::text, email",
+            [user_id, email, anonymous],
+        ).fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+
+def token(args: argparse.Namespace) -> int:
+    """Create the local user if needed and print an access token for it."""
+    from videogen.auth import issue_access_token
+    from videogen.config import get_settings
+
+    user_id, email = ensure_user(get_settings().database_url, args.user, anonymous=args.anonymous)
+    print(
+        issue_access_token(
+            user_id, email=email, is_anonymous=args.anonymous, expires_in=args.expires_in
+        )
+    )
+    return 0
+
+
+def add_token_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen token``."""
+    cmd = subparsers.add_parser("token", help="print a local access token for a user")
+    cmd.add_argument("--user", required=True, help="an email or a user uuid")
+    cmd.add_argument("--anonymous", action="store_true", help="an anonymous sign-in")
+    cmd.add_argument("--expires-in", type=int, default=3600, help="seconds")
+    cmd.set_defaults(handler=token)
+
+
+# ------------------------------------------------------------------------------------------
 # Entry point
 # ------------------------------------------------------------------------------------------
 
 #: Top-level command groups, in help order. Add a group by appending its registrar.
 COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     add_db_commands,
+    add_serve_commands,
+    add_token_commands,
 ]
 
 

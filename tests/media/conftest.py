@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def mean_volume(path: Path) -> float:
+def _mean_volume(path: Path) -> float:
     """volumedetect's mean volume in dB (-91 is digital silence)."""
     done = subprocess.run(
         ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-af", "volumedetect",
@@ -49,7 +50,7 @@ def mean_volume(path: Path) -> float:
     return float(match.group(1))
 
 
-def gray_frame(path: Path, at_s: float) -> tuple[bytes, int, int]:
+def _gray_frame(path: Path, at_s: float) -> tuple[bytes, int, int]:
     """The frame at ``at_s`` as 8-bit luma, with its width and height."""
     from videogen.media.render import probe
 
@@ -62,9 +63,17 @@ def gray_frame(path: Path, at_s: float) -> tuple[bytes, int, int]:
     return done.stdout, info["width"], info["height"]
 
 
-def region_difference(a: bytes, b: bytes, width: int, rows: range) -> float:
-    """Mean absolute luma difference over the given rows."""
-    total = sum(
-        abs(a[y * width + x] - b[y * width + x]) for y in rows for x in range(0, width, 2)
-    )
-    return total / (len(rows) * len(range(0, width, 2)))
+MeanVolume = Callable[[Path], float]
+GrayFrame = Callable[[Path, float], tuple[bytes, int, int]]
+
+
+@pytest.fixture
+def mean_volume() -> MeanVolume:
+    """Measure a file's mean volume in dB."""
+    return _mean_volume
+
+
+@pytest.fixture
+def gray_frame() -> GrayFrame:
+    """Grab one frame as luma bytes with its size."""
+    return _gray_frame

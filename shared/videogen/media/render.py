@@ -45,6 +45,23 @@ def _watch_cancel(proc: subprocess.Popen[str], cancel: threading.Event) -> None:
             return
 
 
+def _follow(proc: subprocess.Popen[str], duration: float | None, progress: Progress | None) -> None:
+    """Turn ffmpeg's ``-progress`` key=value stream into rising whole percentages."""
+    last = -1
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        key, _, value = line.strip().partition("=")
+        pct = -1
+        if key == "out_time_us" and duration and value.isdigit():
+            # 99 at most until ffmpeg says "end": the muxer still has to finish the file.
+            pct = min(99, int(int(value) / 1e6 / duration * 100))
+        elif key == "progress" and value == "end":
+            pct = 100
+        if progress is not None and pct > last:
+            last = pct
+            progress(pct)
+
+
 def run_ffmpeg(
     args: Sequence[str],
     *,
@@ -63,42 +80,32 @@ def run_ffmpeg(
     except FileNotFoundError as exc:
         raise RenderError("ffmpeg is not installed", hint="apt-get install ffmpeg") from exc
     tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
-    helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)]
-    if cancel is not None:
-        helpers.append(threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True))
-    for thread in helpers:
-        thread.start()
-    timer = threading.Timer(timeout, proc.kill) if timeout else None
-    if timer:
-        timer.start()
-    last = -1
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            key, _, value = line.strip().partition("=")
-            pct = -1
-            if key == "out_time_us" and duration and value.isdigit():
-                # 99 at most until ffmpeg says "end": the muxer still has to finish the file.
-                pct = min(99, int(int(value) / 1e6 / duration * 100))
-            elif key == "progress" and value == "end":
-                pct = 100
-            if progress is not None and pct > last:
-                last = pct
-                progress(pct)
-        proc.wait()
-    finally:
-        if timer:
-            timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with proc:  # closes both pipes however we leave
+        helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)]
+        if cancel is not None:
+            helpers.append(
+                threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True)
+            )
         for thread in helpers:
-            thread.join(timeout=_KILL_GRACE_S)
-    if cancel is not None and cancel.is_set():
+            thread.start()
+        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            _follow(proc, duration, progress)
+        finally:
+            if timer:
+                timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for thread in helpers:
+                thread.join(timeout=_KILL_GRACE_S)
+    if proc.returncode != 0 and cancel is not None and cancel.is_set():
         if output is not None:
             output.unlink(missing_ok=True)
         raise RenderCanceled()
-    if proc.returncode != 0:
+    if proc.returncode != 0:  # a cancel that lost the race to a finished render is ignored
         if output is not None:
             output.unlink(missing_ok=True)
         stderr_tail = "\n".join(tail)
