@@ -31,14 +31,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-import jwt
-from jwt.exceptions import PyJWKError
-
 from videogen.config import Settings, get_settings
 from videogen.errors import ServiceUnavailable, Unauthorized
 
 if TYPE_CHECKING:
     import httpx
+    import jwt
 
 __all__ = [
     "JwksCache",
@@ -114,6 +112,8 @@ class KeySource(Protocol):
 
 def parse_jwks(data: Any) -> dict[str, jwt.PyJWK]:
     """Usable signing keys by ``kid`` from a JWKS document, a list of JWKs or one JWK."""
+    import jwt  # lazy: keeps the function modules' cold start light
+
     if isinstance(data, str):
         data = json.loads(data)
     if isinstance(data, dict):
@@ -124,7 +124,7 @@ def parse_jwks(data: Any) -> dict[str, jwt.PyJWK]:
             continue
         try:
             keys[str(raw["kid"])] = jwt.PyJWK(raw)
-        except PyJWKError:
+        except jwt.exceptions.PyJWKError:
             continue  # a key type or curve we cannot use; the others still work
     return keys
 
@@ -260,6 +260,9 @@ def _looks_like_jwt(value: str) -> bool:
 
 
 def _unverified_role(token: str) -> str | None:
+    """The role claim of a JWT without checking it (only to pick the right check)."""
+    import jwt
+
     try:
         role = jwt.decode(token, options={"verify_signature": False}).get("role")
     except jwt.InvalidTokenError:
@@ -269,6 +272,8 @@ def _unverified_role(token: str) -> str | None:
 
 def _legacy_key(value: str, settings: Settings) -> _ApiKey:
     """Classify a legacy anon / service_role JWT: the configured value or one signed like it."""
+    import jwt  # lazy: keeps the function modules' cold start light
+
     if _safe_equal(value, settings.anon_key.get_secret_value()):
         return _ApiKey("public", True, "anon", {"role": "anon"})
     if _safe_equal(value, settings.service_role_key.get_secret_value()):
@@ -319,6 +324,8 @@ def _bearer_is_api_key(token: str) -> bool:
 
 def _user_principal(token: str, settings: Settings, keys: KeySource | None) -> Principal:
     """Verify a Supabase Auth access token or raise 401."""
+    import jwt  # lazy: keeps the function modules' cold start light
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -473,6 +480,8 @@ def issue_access_token(
     settings: Settings | None = None,
 ) -> str:
     """A local HS256 access token with the claims Supabase Auth puts in its own."""
+    import jwt  # lazy: keeps the function modules' cold start light
+
     settings = settings or get_settings()
     now = int(time.time())
     method = "anonymous" if is_anonymous else "password"

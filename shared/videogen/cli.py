@@ -202,6 +202,81 @@ def add_token_commands(subparsers: Subparsers) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# up, down, status, demo: the embedded default as a long-running stack
+# ------------------------------------------------------------------------------------------
+
+
+def stack_up(args: argparse.Namespace) -> int:
+    """Start database, functions and two reference workers in the background."""
+    from videogen import stack
+
+    print(json.dumps(stack.up(), indent=2))
+    return 0
+
+
+def stack_down(args: argparse.Namespace) -> int:
+    """Stop the stack (and the embedded database unless --keep-db)."""
+    from videogen import stack
+
+    print("stopped: " + (", ".join(stack.down(database=not args.keep_db)) or "nothing"))
+    return 0
+
+
+def stack_status(args: argparse.Namespace) -> int:
+    """Show what of the stack runs."""
+    from videogen import stack
+
+    print(json.dumps(stack.status(), indent=2, default=str))
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Bring the stack up and play a frontend generating one video."""
+    from videogen import stack
+
+    stack.up()
+    result = stack.demo(
+        args.prompt,
+        duration=args.duration,
+        resolution=args.resolution,
+        aspect_ratio=args.aspect_ratio,
+    )
+    return 0 if result["status"] == "completed" else 1
+
+
+def add_stack_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen up | down | status | demo``."""
+    subparsers.add_parser("up", help="start database, functions and two workers").set_defaults(
+        handler=stack_up
+    )
+    down = subparsers.add_parser("down", help="stop the stack")
+    down.add_argument("--keep-db", action="store_true", help="leave the database running")
+    down.set_defaults(handler=stack_down)
+    subparsers.add_parser("status", help="show what runs").set_defaults(handler=stack_status)
+    demo = subparsers.add_parser("demo", help="up, then generate one video as a user would")
+    demo.add_argument("--prompt", default="A paper boat sails across a calm blue lake at dawn")
+    demo.add_argument("--duration", type=int, default=4)
+    demo.add_argument("--resolution", default="480p", choices=["480p", "720p", "1080p"])
+    demo.add_argument("--aspect-ratio", default="16:9", choices=["16:9", "9:16", "1:1"])
+    demo.set_defaults(handler=run_demo)
+
+
+def build_function(args: argparse.Namespace) -> int:
+    """Write build/<name>: main.py, the videogen package, pinned requirements."""
+    from videogen.build import build
+
+    print(build(args.name))
+    return 0
+
+
+def add_build_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen build``."""
+    cmd = subparsers.add_parser("build", help="write a deployable folder for one function")
+    cmd.add_argument("name", help="e.g. generate-video")
+    cmd.set_defaults(handler=build_function)
+
+
+# ------------------------------------------------------------------------------------------
 # Entry point
 # ------------------------------------------------------------------------------------------
 
@@ -210,6 +285,8 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     add_db_commands,
     add_serve_commands,
     add_token_commands,
+    add_stack_commands,
+    add_build_commands,
 ]
 
 

@@ -52,6 +52,7 @@ def push_payload(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
     return {
         "job_id": job["id"],
         "attempt": job["attempt"],
+        "user_id": job["user_id"],
         "model": job["model_id"],
         "job_type": job["job_type"],
         "params": job["params"],

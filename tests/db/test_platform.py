@@ -169,7 +169,9 @@ def test_storage_path_helpers(
 def test_storage_tables_are_closed_until_a_policy_opens_them(conn: Conn) -> None:
     conn.execute("insert into storage.buckets (id, name) values ('videos', 'videos')")
     conn.execute("insert into storage.objects (bucket_id, name) values ('videos', 'u/1/a.mp4')")
-    assert conn.execute("select path_tokens from storage.objects").fetchone() == (["u", "1", "a.mp4"],)
+    assert conn.execute("select path_tokens from storage.objects").fetchone() == (
+        ["u", "1", "a.mp4"],
+    )
     with conn.transaction():
         as_user(conn, {"sub": str(uuid.uuid4()), "role": "authenticated"})
         assert conn.execute("select count(*) from storage.objects").fetchone() == (0,)

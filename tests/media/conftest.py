@@ -29,7 +29,9 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=200x200", "-frames:v", "1", str(root / "pic.webp"))
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=32x32", "-frames:v", "1", str(root / "tiny.png"))
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x64", "-frames:v", "1", str(root / "anim.gif"))
-    ffmpeg("-f", "lavfi", "-i", "sine=f=330:d=1.5", "-ar", "24000", "-ac", "1", str(root / "voice.wav"))
+    ffmpeg(
+        "-f", "lavfi", "-i", "sine=f=330:d=1.5", "-ar", "24000", "-ac", "1", str(root / "voice.wav")
+    )
     ffmpeg("-f", "lavfi", "-i", "sine=f=110:d=1", "-c:a", "aac", str(root / "music.m4a"))
     ffmpeg(
         "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1", "-pix_fmt", "yuv420p",

@@ -43,7 +43,7 @@ Progress = Callable[[int], None]
 # in seconds of wall time per second of output at 1280x720, measured with
 # bench/render_bench.py: 60 s of 720p from 6 stills with Ken Burns, crossfades, captions and
 # narration rendered in ~29 s, i.e. ~0.48 s per output second. Cost scales about linearly
-# with pixels × frames; other machines can override it with the ``factor`` argument.
+# with pixels x frames; other machines can override it with the ``factor`` argument.
 RENDER_S_PER_OUTPUT_S_720P30 = 0.48
 RENDER_OVERHEAD_S = 0.6  # process start, input probing and the moov rewrite of faststart
 # Credits per started 10 s of output, by quality: roughly the relative render cost.
@@ -103,7 +103,7 @@ class ComposeResult:
 
 
 class _Stages:
-    """Maps each stage's own 0–100 onto its slice of the overall 0–100."""
+    """Maps each stage's own 0-100 onto its slice of the overall 0-100."""
 
     def __init__(self, progress: Progress | None, cancel: threading.Event | None) -> None:
         self.progress = progress
@@ -159,12 +159,15 @@ def _caption_clips(text: str, start: float, duration: float, out: OutputPreset) 
     chunks = caption_chunks(text, per_line * 2)
     weights = [len(c) + 3 for c in chunks]  # +3: a pause at each break takes time too
     total = sum(weights)
-    clips, t = [], start
-    for chunk, weight in zip(chunks, weights, strict=True):
-        span = duration * weight / total
-        clips.append(TextClip(start=round(t, 3), duration=round(span, 3), text=chunk))
-        t += span
-    return clips
+    # Round the boundaries, not the lengths, so neighbouring captions never overlap.
+    bounds, acc = [round(start, 3)], 0
+    for weight in weights:
+        acc += weight
+        bounds.append(round(start + duration * acc / total, 3))
+    return [
+        TextClip(start=a, duration=b - a, text=chunk)
+        for chunk, a, b in zip(chunks, bounds, bounds[1:], strict=False)
+    ]
 
 
 def write_script(request: ComposeRequest, engine: ScriptEngine | None = None) -> Script:
@@ -291,9 +294,7 @@ def compose(
     stages = _Stages(progress, cancel)
     timeline, script = _plan(request, workdir, script_engine, narration_engine, stages)
     video = workdir / "video.mp4"
-    render(
-        compile_timeline(timeline, video), progress=stages.enter(50, 95), cancel=cancel
-    )
+    render(compile_timeline(timeline, video), progress=stages.enter(50, 95), cancel=cancel)
     stages.enter(95, 100)
     # A moment into the first section: the title card or image has faded in by then.
     thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))

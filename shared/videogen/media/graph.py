@@ -311,23 +311,21 @@ def build_audio(timeline: Timeline) -> Any:
 def build_output(timeline: Timeline, output: Path, font: Path | None = None) -> Any:
     """The ffmpeg-python output node for a timeline, without global options."""
     out = timeline.output
-    return (
-        ffmpeg.output(
-            build_video(timeline, font),
-            build_audio(timeline),
-            str(output),
-            vcodec="libx264",
-            preset=out.preset,
-            crf=out.crf,
-            pix_fmt="yuv420p",
-            r=out.fps,
-            acodec="aac",
-            ar=SAMPLE_RATE,
-            ac=2,
-            t=f"{frame_index(timeline.total, out.fps) / out.fps:.6f}",
-            movflags="+faststart",
-            **{"b:a": f"{out.audio_bitrate_k}k"},
-        )
+    return ffmpeg.output(
+        build_video(timeline, font),
+        build_audio(timeline),
+        str(output),
+        vcodec="libx264",
+        preset=out.preset,
+        crf=out.crf,
+        pix_fmt="yuv420p",
+        r=out.fps,
+        acodec="aac",
+        ar=SAMPLE_RATE,
+        ac=2,
+        t=f"{frame_index(timeline.total, out.fps) / out.fps:.6f}",
+        movflags="+faststart",
+        **{"b:a": f"{out.audio_bitrate_k}k"},
     )
 
 

@@ -75,7 +75,7 @@ def validate_upload(
     width, height = info["width"], info["height"]
     if min(width, height) < min_side or max(width, height) > max_side:
         raise ImageError(
-            f"{path.name}: {width}x{height} is outside {min_side}–{max_side} pixels per side"
+            f"{path.name}: {width}x{height} is outside {min_side}-{max_side} pixels per side"
         )
     return ImageInfo(path=path, format=kind, width=width, height=height, size=size)
 

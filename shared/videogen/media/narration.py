@@ -180,7 +180,9 @@ class EspeakEngine:
                 cmd, input=text, capture_output=True, text=True, timeout=120, check=False
             )
         except FileNotFoundError as exc:
-            raise NarrationError("espeak-ng is not installed", hint="apt-get install espeak-ng") from exc
+            raise NarrationError(
+                "espeak-ng is not installed", hint="apt-get install espeak-ng"
+            ) from exc
         if done.returncode != 0 or not out.is_file():
             raise NarrationError(f"espeak-ng failed: {done.stderr.strip()[-300:]}")
         return _measured(out)
@@ -243,7 +245,9 @@ class GoogleTTSEngine:
         try:
             for i, chunk in enumerate(split_text(text)):
                 synthesis = (
-                    tts.SynthesisInput(ssml=chunk) if is_ssml(chunk) else tts.SynthesisInput(text=chunk)
+                    tts.SynthesisInput(ssml=chunk)
+                    if is_ssml(chunk)
+                    else tts.SynthesisInput(text=chunk)
                 )
                 response = client.synthesize_speech(
                     input=synthesis, voice=voice_params, audio_config=audio_config

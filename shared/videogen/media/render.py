@@ -71,7 +71,7 @@ def run_ffmpeg(
     output: Path | None = None,
     timeout: float | None = None,
 ) -> None:
-    """Run ffmpeg with ``args``; report 0–100 against ``duration`` seconds of output."""
+    """Run ffmpeg with ``args``; report 0-100 against ``duration`` seconds of output."""
     cmd = [FFMPEG, "-progress", "pipe:1", "-nostats", *args]
     try:
         proc = subprocess.Popen(
@@ -83,9 +83,7 @@ def run_ffmpeg(
     with proc:  # closes both pipes however we leave
         helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)]
         if cancel is not None:
-            helpers.append(
-                threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True)
-            )
+            helpers.append(threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True))
         for thread in helpers:
             thread.start()
         timer = threading.Timer(timeout, proc.kill) if timeout else None

@@ -99,8 +99,7 @@ _BEATS = (
 )
 _CLOSING = (
     "Key takeaways",
-    "That's {topic} in a nutshell. Remember the basics, stay curious, and thanks for "
-    "watching.",
+    "That's {topic} in a nutshell. Remember the basics, stay curious, and thanks for watching.",
     "a calm summary scene with the words '{topic}' and a checklist",
 )
 
@@ -139,7 +138,7 @@ class OfflineScriptEngine:
 SYSTEM_PROMPT = (
     "You write scripts for short narrated explainer videos. Answer with JSON only, matching "
     "the schema: a title and sections; each section has a short on-screen title, the "
-    "narration to be spoken (2–4 plain sentences, no markup, no stage directions) and an "
+    "narration to be spoken (2-4 plain sentences, no markup, no stage directions) and an "
     "image_prompt describing one still image for that section."
 )
 

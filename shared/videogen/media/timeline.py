@@ -7,6 +7,7 @@ once — with every problem listed — by :func:`validate_timeline`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -176,11 +177,11 @@ class Track(_Spec):
             raise ValueError("video tracks cannot allow overlap; use a transition")
         if not self.allow_overlap:
             ordered = sorted(self.clips, key=lambda c: c.start)
-            for a, b in zip(ordered, ordered[1:], strict=False):
+            for a, b in itertools.pairwise(ordered):
                 if b.start < a.end - _EPS:
                     raise ValueError(
                         f"{label} track: clip at {b.start:g}s overlaps the clip at "
-                        f"{a.start:g}s–{a.end:g}s"
+                        f"{a.start:g}s-{a.end:g}s"
                     )
         return self
 
@@ -255,7 +256,9 @@ class Timeline(_Spec):
         if total <= 0:
             raise ValueError("the timeline is empty: add a clip or set a duration")
         if total > max_duration + _EPS:
-            raise ValueError(f"total duration {total:g}s is longer than the {max_duration:g}s maximum")
+            raise ValueError(
+                f"total duration {total:g}s is longer than the {max_duration:g}s maximum"
+            )
         if sum(t.kind == "video" for t in self.tracks) > 1:
             raise ValueError("only one video track is supported; put the pictures in sequence")
         for track in self.tracks:

@@ -120,7 +120,7 @@ def test_output_is_h264_aac_yuv420p_with_faststart() -> None:
 def test_ken_burns_zooms_over_exactly_the_frames_of_each_still() -> None:
     graph = graph_of(make(stills(2, 3), transition=Transition(duration=0.5)))
     zooms = named(graph, "zoompan")
-    # The first still runs on under the 0.5 s crossfade: 2.5 s × 30 fps.
+    # The first still runs on under the 0.5 s crossfade: 2.5 s x 30 fps.
     assert "d=75" in zooms[0] and "z=1+((1.12-1)*on/74)" in zooms[0]
     assert "d=90" in zooms[1] and "s=854x480" in zooms[1]
     assert named(graph, "scale")[0] == "scale=1708:960:force_original_aspect_ratio=increase"

@@ -11,7 +11,7 @@ import base64
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -103,10 +103,11 @@ class RecordedTTS(requests.adapters.BaseAdapter):
         self.status = status
         self.calls: list[dict[str, Any]] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.calls.append(
-            {"method": request.method, "url": request.url, "json": json.loads(request.body or "{}")}
-        )
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        body = cast(bytes | str, request.body or "{}")
+        self.calls.append({"method": request.method, "url": request.url, "json": json.loads(body)})
         response = requests.Response()
         response.status_code = self.status
         response._content = json.dumps(self.body).encode()
@@ -134,7 +135,7 @@ def google_engine(adapter: RecordedTTS) -> GoogleTTSEngine:
         client_options={"api_endpoint": "texttospeech.googleapis.com"},
     )
     # The REST transport is a requests session: mounting an adapter is requests' own hook.
-    client.transport._session.mount("https://", adapter)
+    cast(Any, client.transport)._session.mount("https://", adapter)
     return GoogleTTSEngine(client)
 
 

@@ -60,7 +60,7 @@ VALID = {
         },
         {
             "title": "Two bulges",
-            "narration": "A second bulge forms on the far side. So most coasts see two tides a day.",
+            "narration": "A second bulge forms on the far side. Most coasts see two tides a day.",
             "image_prompt": "diagram of Earth with two ocean bulges",
         },
     ],
@@ -104,11 +104,16 @@ class Recorded:
         return httpx.Response(200, json=body)
 
 
+def mock_client(handler: Any) -> Any:
+    """An httpx client over a MockTransport (openai 3 is typed for httpx2 but takes httpx)."""
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
 def engine_with(replay: Recorded, **kw: Any) -> OpenAIScriptEngine:
     client = openai.OpenAI(
         api_key="sk-test",
         base_url="https://llm.example.test/v1",
-        http_client=httpx.Client(transport=httpx.MockTransport(replay)),
+        http_client=mock_client(replay),
         max_retries=0,
     )
     return OpenAIScriptEngine(client, model="gpt-4o-mini", **kw)
@@ -166,7 +171,7 @@ def test_openai_http_errors_become_script_errors() -> None:
 
     client = openai.OpenAI(
         api_key="sk-bad",
-        http_client=httpx.Client(transport=httpx.MockTransport(refuse)),
+        http_client=mock_client(refuse),
         max_retries=0,
     )
     with pytest.raises(ScriptError, match="Incorrect API key"):

@@ -67,7 +67,7 @@ def test_explicit_duration_pads_the_end_with_background() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (spec(image(0, 2), image(1, 2)), "overlaps the clip at 0s–2s"),
+        (spec(image(0, 2), image(1, 2)), "overlaps the clip at 0s-2s"),
         (spec(image(0, 2, "clip.gif")), "unsupported format '.gif'"),
         (spec(image(0, 2, "noext")), "unsupported format '(none)'"),
         (spec(image(0, 700)), "longer than the 600s maximum"),

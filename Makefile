@@ -1,0 +1,67 @@
+# videogen — `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FN ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	./.ci/system-deps
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## Install system packages (as root), the virtualenv and the project
+
+run: setup ## The main job: database, functions, two workers, and a demo video
+	$(BIN)/videogen demo
+
+up: setup ## Start database, functions and workers in the background
+	$(BIN)/videogen up
+
+down: ## Stop everything `make up` started
+	$(BIN)/videogen down
+
+status: ## Show what runs
+	$(BIN)/videogen status
+
+test: setup ## Run the whole test suite against a real Postgres, ffmpeg and HTTP servers
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check shared functions tests bench
+	$(BIN)/ruff format --check shared functions tests bench
+	$(BIN)/mypy shared/videogen functions
+
+bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, render (prints ratios)
+	$(BIN)/python bench/lifecycle_bench.py
+	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/render_bench.py
+
+db-reset: setup ## Recreate the local database: platform stand-in, migrations, seed
+	$(BIN)/videogen db reset
+
+openapi: setup ## Regenerate openapi.yaml from the code
+	$(BIN)/videogen openapi
+
+build: setup ## Build one deployable function folder: make build FN=generate-video
+	@test -n "$(FN)" || (echo "usage: make build FN=<function name>"; exit 2)
+	$(BIN)/python -m videogen build $(FN)
+
+deploy: ## Deploy one function to Cloud Run functions: make deploy FN=generate-video
+	@test -n "$(FN)" || (echo "usage: make deploy FN=<function name>"; exit 2)
+	$(MAKE) build FN=$(FN)
+	cd build/$(FN) && gcloud functions deploy $(FN) --gen2 --runtime=python312 \
+	  --entry-point=$$(echo $(FN) | tr - _) --trigger-http --allow-unauthenticated \
+	  --source=. --env-vars-file=../../.env.$(FN).yaml
+
+.PHONY: help setup run up down status test lint bench db-reset openapi build deploy

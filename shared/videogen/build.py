@@ -1,0 +1,50 @@
+"""``videogen build <function>``: one self-contained, deployable folder per function.
+
+``build/<name>/`` gets the function's ``main.py``, a copy of the ``videogen`` package and
+a ``requirements.txt`` pinned to the versions installed here — what Cloud Run functions /
+Cloud Functions (and functions-framework anywhere) install and run, with target
+``<name in snake_case>``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+from videogen.devserver import FUNCTIONS
+
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def pinned_requirements() -> list[str]:
+    """The project's runtime dependencies pinned to the installed versions."""
+    lines = []
+    for req in metadata.requires("videogen") or []:
+        if "extra ==" in req:
+            continue
+        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]+\])?", req)
+        if match is None:
+            continue
+        name, extras = match.group(1), match.group(2) or ""
+        lines.append(f"{name}{extras}=={metadata.version(name)}")
+    return sorted(lines, key=str.lower)
+
+
+def build(name: str, out_dir: Path | None = None) -> Path:
+    """Write ``build/<name>`` (replacing an older build); returns its path."""
+    from videogen.schema import project_root
+
+    if name not in FUNCTIONS:
+        raise ValueError(f"unknown function {name!r}; one of {', '.join(FUNCTIONS)}")
+    root = project_root()
+    target = (out_dir or root / "build") / name
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy2(root / "functions" / name / "main.py", target / "main.py")
+    shutil.copytree(Path(__file__).resolve().parent, target / "videogen", ignore=_IGNORE)
+    (target / "requirements.txt").write_text("\n".join(pinned_requirements()) + "\n")
+    (target / ".gcloudignore").write_text("__pycache__/\n*.pyc\n")
+    return target

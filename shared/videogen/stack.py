@@ -1,0 +1,296 @@
+"""The embedded default as one long-running stack, and the demo a frontend would run.
+
+``videogen up`` starts the embedded Postgres (applying pending migrations), the five
+functions at http://127.0.0.1:54321/functions/v1/<name> and two reference workers, each
+a detached process with its pid and log under ``.videogen/run/``; ``down`` stops them;
+``status`` shows them. ``videogen demo`` then plays a user: token, initial credits, one
+generate-video call, the job followed live from its realtime broadcasts with a progress
+bar, and the result probed with ffprobe.
+
+No Realtime server runs locally: the stand-in's ``realtime.send()`` also NOTIFYs
+``videogen_realtime`` with the same message it stores in ``realtime.messages``, so the
+demo LISTENs for the very broadcasts supabase-js would receive on ``user:<uid>:jobs``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from videogen.config import get_settings
+
+SERVER_PORT = 54321
+WORKER_PORTS = (54331, 54332)
+REFERENCE_MODELS = "reference/text-to-video,reference/image-to-video,reference/compose"
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process of the stack."""
+
+    name: str
+    argv: list[str]
+
+    def pid_file(self, run_dir: Path) -> Path:
+        """Where its pid is kept."""
+        return run_dir / f"{self.name}.pid"
+
+    def log_file(self, run_dir: Path) -> Path:
+        """Where its output goes."""
+        return run_dir / f"{self.name}.log"
+
+
+def run_dir() -> Path:
+    """``<state dir>/run`` (created)."""
+    from videogen.schema import project_root
+
+    home = get_settings().state_dir
+    path = (home if home.is_absolute() else project_root() / home) / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def processes() -> list[Proc]:
+    """The server and the two reference workers."""
+    py = [sys.executable, "-m", "videogen"]
+    procs = [Proc("functions", [*py, "serve", "--port", str(SERVER_PORT)])]
+    for i, port in enumerate(WORKER_PORTS, start=1):
+        procs.append(
+            Proc(
+                f"worker-{i}",
+                [
+                    *py,
+                    "worker",
+                    "--name",
+                    f"local-worker-{i}",
+                    "--port",
+                    str(port),
+                    "--models",
+                    REFERENCE_MODELS,
+                ],
+            )
+        )
+    return procs
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _pid(proc: Proc, rd: Path) -> int | None:
+    try:
+        pid = int(proc.pid_file(rd).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1.0)
+            return True
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return False
+
+
+def up() -> dict[str, Any]:
+    """Start whatever of the stack is not running; returns what runs."""
+    from videogen import localdb, schema
+
+    dsn = localdb.ensure_running()
+    schema.apply_all(dsn)
+    rd = run_dir()
+    env = {**os.environ, "DATABASE_URL": dsn}
+    started: dict[str, Any] = {}
+    for proc in processes():
+        pid = _pid(proc, rd)
+        if pid is None:
+            with proc.log_file(rd).open("ab") as log:
+                p = subprocess.Popen(
+                    proc.argv,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            proc.pid_file(rd).write_text(str(p.pid))
+            pid = p.pid
+        started[proc.name] = pid
+        if proc.name == "functions" and not _wait_http(
+            f"http://127.0.0.1:{SERVER_PORT}/functions/v1/queue-job", 30
+        ):
+            raise RuntimeError(f"the functions did not start; see {proc.log_file(rd)}")
+    for port in WORKER_PORTS:
+        _wait_http(f"http://127.0.0.1:{port}/health", 30)
+    return {
+        "database": localdb.redact(dsn),
+        "processes": started,
+        "functions_url": f"http://127.0.0.1:{SERVER_PORT}/functions/v1",
+    }
+
+
+def down(*, database: bool = True) -> list[str]:
+    """Stop the stack (workers first, so they drain); returns what was stopped."""
+    from videogen import localdb
+
+    rd = run_dir()
+    stopped = []
+    for proc in reversed(processes()):
+        pid = _pid(proc, rd)
+        if pid is not None:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _alive(pid):
+                    break
+                time.sleep(0.1)
+            else:
+                os.killpg(pid, signal.SIGKILL)
+            stopped.append(proc.name)
+        proc.pid_file(rd).unlink(missing_ok=True)
+    if database and localdb.stop():
+        stopped.append("database")
+    return stopped
+
+
+def status() -> dict[str, Any]:
+    """What of the stack runs."""
+    from videogen import localdb
+
+    rd = run_dir()
+    return {"database": localdb.status(), "processes": {p.name: _pid(p, rd) for p in processes()}}
+
+
+# ------------------------------------------------------------------------------------------
+# The demo
+# ------------------------------------------------------------------------------------------
+
+
+def _call(client: Any, method: str, url: str, **kwargs: Any) -> Any:
+    resp = client.request(method, url, **kwargs)
+    body = resp.json()
+    if not body.get("success"):
+        raise RuntimeError(f"{method} {url} → {resp.status_code}: {body['error']['message']}")
+    return body["data"]
+
+
+def demo(
+    prompt: str,
+    *,
+    duration: int = 4,
+    resolution: str = "480p",
+    aspect_ratio: str = "16:9",
+    timeout: float = 180.0,
+) -> dict[str, Any]:
+    """Play a frontend: sign in, claim credits, generate a video, follow it live."""
+    import uuid
+
+    import httpx
+    import psycopg
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from videogen.auth import issue_access_token
+    from videogen.cli import ensure_user
+    from videogen.media.render import probe
+
+    settings = get_settings()
+    console = Console()
+    base = f"http://127.0.0.1:{SERVER_PORT}/functions/v1"
+    user_id, email = ensure_user(settings.database_url, "demo@videogen.local")
+    token = issue_access_token(user_id, email=email)
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "apikey": settings.publishable_key.get_secret_value(),
+    }
+    console.print(f"[bold]Signed in[/] as {email} ({user_id})")
+
+    with (
+        httpx.Client(headers=headers, timeout=30) as client,
+        psycopg.connect(settings.database_url, autocommit=True) as listen,
+    ):
+        listen.execute("listen videogen_realtime")
+        claim = client.post(f"{base}/update-credits", json={"action": "claim_initial_grant"})
+        if claim.status_code == 200:
+            console.print(
+                f"Claimed the initial grant: {claim.json()['data']['entry']['amount']} credits"
+            )
+        job = _call(
+            client,
+            "POST",
+            f"{base}/generate-video",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            json={
+                "model": "reference/text-to-video",
+                "prompt": prompt,
+                "duration": duration,
+                "resolution": resolution,
+                "aspect_ratio": aspect_ratio,
+            },
+        )
+        console.print(f"Job {job['id']} {job['status']} — cost {job['cost']} credits")
+        topic = f"user:{user_id}:jobs"
+        final = job
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(job["status"], total=100)
+            deadline = time.monotonic() + timeout
+            done = job["status"] in ("completed", "failed", "canceled")
+            while not done and time.monotonic() < deadline:
+                for note in listen.notifies(timeout=1.0, stop_after=1):
+                    msg = json.loads(note.payload)
+                    payload = msg.get("payload") or {}
+                    if msg.get("topic") != topic or payload.get("job_id") != job["id"]:
+                        continue
+                    bar.update(
+                        task,
+                        completed=payload["progress"],
+                        description=f"{payload['event']:<10} attempt {payload['attempt']}",
+                    )
+                    done = payload["status"] in ("completed", "failed", "canceled")
+            final = _call(client, "GET", f"{base}/generate-video", params={"id": job["id"]})
+        balance = _call(client, "GET", f"{base}/update-credits", params={"limit": 5})
+    result: dict[str, Any] = {
+        "job_id": final["id"],
+        "status": final["status"],
+        "events": [e["event"] for e in final.get("events", [])],
+        "balance_after": balance["balance"],
+    }
+    if final["status"] == "completed":
+        out = final["output"]
+        storage_dir = settings.storage_dir
+        video = Path(storage_dir) / "videos" / out["video_path"]
+        info = probe(video) if video.exists() else {}
+        result.update(
+            {
+                "video": str(video),
+                "video_url": out.get("video_url"),
+                "thumbnail": str(Path(storage_dir) / "thumbnails" / out["thumbnail_path"]),
+                "probe": info,
+            }
+        )
+    else:
+        result["error"] = {"code": final.get("error_code"), "message": final.get("error_message")}
+    console.print_json(json.dumps(result, default=str))
+    return result
