@@ -169,7 +169,8 @@ class PostgresDatabase:
             max_size=max_size,
             kwargs={"prepare_threshold": None, "autocommit": False},
             open=False,
-            check=ConnectionPool.check_connection,
+            # No check on checkout (it costs a round trip per transaction); broken
+            # connections surface as OperationalError → 503, and the pool replaces them.
             name="videogen",
         )
         self._opened = False

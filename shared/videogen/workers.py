@@ -102,34 +102,28 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
 
 def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) -> dict[str, Any]:
     """One pass of fleet upkeep; returns a summary for the scheduler's log."""
-    import httpx
+    from videogen.routing import dispatch_pending, shared_client
 
-    from videogen.routing import dispatch_pending
-
-    http = client or httpx.Client()
-    try:
-        with db.admin() as admin:
-            workers = admin.rpc("workers_list")
-        with ThreadPoolExecutor(max_workers=min(32, max(1, len(workers)))) as pool:
-            results = list(pool.map(lambda w: probe(http, w, settings.health_timeout_s), workers))
-        with db.admin() as admin:
-            for r in results:
-                if r["ok"] is not None:
-                    admin.rpc(
-                        "worker_record_health",
-                        worker_id=r["worker_id"],
-                        ok=r["ok"],
-                        detail=r["detail"],
-                    )
-        with db.admin() as admin:
-            leases = admin.rpc("jobs_requeue_expired", limit=500)
-        reconciled = reconcile_external(db, settings, client)
-        dispatched = dispatch_pending(db, settings, http)
-        with db.admin() as admin:
-            cleaned = admin.rpc("requests_cleanup")
-    finally:
-        if client is None:
-            http.close()
+    http = client or shared_client()
+    with db.admin() as admin:
+        workers = admin.rpc("workers_list")
+    with ThreadPoolExecutor(max_workers=min(32, max(1, len(workers)))) as pool:
+        results = list(pool.map(lambda w: probe(http, w, settings.health_timeout_s), workers))
+    with db.admin() as admin:
+        for r in results:
+            if r["ok"] is not None:
+                admin.rpc(
+                    "worker_record_health",
+                    worker_id=r["worker_id"],
+                    ok=r["ok"],
+                    detail=r["detail"],
+                )
+    with db.admin() as admin:
+        leases = admin.rpc("jobs_requeue_expired", limit=500)
+    reconciled = reconcile_external(db, settings, client)
+    dispatched = dispatch_pending(db, settings, http)
+    with db.admin() as admin:
+        cleaned = admin.rpc("requests_cleanup")
     return {
         "workers": {
             "probed": sum(r["ok"] is not None for r in results),
