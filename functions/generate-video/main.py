@@ -1,8 +1,10 @@
-"""generate-video — create and follow text/image-to-video jobs.
+"""generate-video — create and follow video jobs (text/image-to-video and composed videos).
 
 POST   body GenerateVideoRequest, header Idempotency-Key (recommended)
        → 202 {job}: credits reserved, job queued and routed (pushed to a worker, handed to
-       its provider, or waiting to be claimed) with its queue position.
+       its provider, or waiting to be claimed) with its queue position;
+       → 200 {job}: a composed video short enough to render at once, finished (or failed
+       with its credits released) — output has video/thumbnail paths and signed URLs.
 GET    ?id=<uuid> → 200 {job with events} (owner only, else 404)
 GET    ?status=&page=&limit= → 200 {items, page, limit, total, has_next}
 Auth: user (Supabase access token). Errors: 401, 402 INSUFFICIENT_CREDITS, 404
@@ -32,4 +34,13 @@ def generate_video(ctx: Context) -> Reply:
     )
     if reply.headers.get("Idempotent-Replayed"):
         return reply
-    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, reply.data), reply.headers)
+    job = reply.data
+    if job["job_type"] == "compose":
+        from videogen import composition
+
+        estimate = composition.estimated_render_seconds(job["params"])
+        if estimate <= ctx.settings.sync_render_max_seconds:
+            done = Reply(200, composition.render_sync(ctx.db, ctx.settings, job), reply.headers)
+            ctx.replace_stored_reply(done)  # a retry replays the finished job, not the queued one
+            return done
+    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, job), reply.headers)

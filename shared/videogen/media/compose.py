@@ -39,12 +39,14 @@ from videogen.media.timeline import (
 
 Progress = Callable[[int], None]
 
-# Render cost on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast, 30 fps),
-# in seconds of wall time per second of output at 1280x720, measured with
-# bench/render_bench.py: 60 s of 720p from 6 stills with Ken Burns, crossfades, captions and
-# narration rendered in ~29 s, i.e. ~0.48 s per output second. Cost scales about linearly
-# with pixels x frames; other machines can override it with the ``factor`` argument.
-RENDER_S_PER_OUTPUT_S_720P30 = 0.48
+# Render cost, calibrated on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast):
+# seconds per second of output at 1280x720, 30 fps, for stills with Ken Burns, crossfades,
+# captions, ducked music and loudnorm. A 20 s 720p render took 13.2 CPU-seconds (0.66 per
+# output second); ffmpeg 5.1 runs the filter graph on one thread, so wall time is close to
+# that on an idle box and up to ~0.9 when the host is busy (bench/render_bench.py measured
+# 0.89 at load 4). Cost scales about linearly with pixels x frames; pass ``factor`` to
+# recalibrate on other hardware.
+RENDER_S_PER_OUTPUT_S_720P30 = 0.66
 RENDER_OVERHEAD_S = 0.6  # process start, input probing and the moov rewrite of faststart
 # Credits per started 10 s of output, by quality: roughly the relative render cost.
 CREDITS_PER_10S = {"480p": 1, "720p": 2, "1080p": 4}
@@ -100,6 +102,7 @@ class ComposeResult:
     width: int
     height: int
     title: str = ""
+    script: Script | None = None  # what was narrated: stored so a user can edit and re-render
 
 
 class _Stages:
@@ -307,6 +310,7 @@ def compose(
         width=info["width"],
         height=info["height"],
         title=script.title,
+        script=script,
     )
 
 

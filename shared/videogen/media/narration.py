@@ -235,6 +235,9 @@ class GoogleTTSEngine:
         from google.cloud import texttospeech as tts
 
         client = self.client()
+        if voice and "-" not in language and voice.count("-") >= 2:
+            # Google wants a region ("en-GB"); a voice name like "en-GB-Neural2-B" carries one.
+            language = "-".join(voice.split("-")[:2])
         voice_params = tts.VoiceSelectionParams(language_code=language, name=voice or "")
         audio_config = tts.AudioConfig(
             audio_encoding=tts.AudioEncoding.LINEAR16,

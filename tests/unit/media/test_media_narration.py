@@ -167,6 +167,16 @@ def test_google_tts_sends_voice_language_rate_and_writes_the_audio(
     assert list(tmp_path.iterdir()) == [tmp_path / "hello.wav"]  # parts cleaned up
 
 
+def test_google_tts_takes_the_region_from_the_voice_name(
+    tmp_path: Path, recorded_body: dict[str, Any]
+) -> None:
+    adapter = RecordedTTS(recorded_body)
+    google_engine(adapter).synthesize(
+        "Hi.", tmp_path / "v.wav", voice="en-AU-Neural2-A", language="en"
+    )
+    assert adapter.calls[0]["json"]["voice"] == {"languageCode": "en-AU", "name": "en-AU-Neural2-A"}
+
+
 def test_google_tts_splits_long_text_and_joins_the_audio(
     tmp_path: Path, recorded_body: dict[str, Any]
 ) -> None:

@@ -1,0 +1,187 @@
+"""Composed videos as jobs: job params → media.compose → storage → job output.
+
+A compose job's params (``generate-video`` with a ``compose`` model, or ``queue-job``)::
+
+    {"prompt" or "topic": "…", "script": {title, sections[]}?, "sections": 4,
+     "voice", "language", "speaking_rate", "images": ["<uid>/<file>", …],
+     "music_path": "<uid>/<file>"?, "captions": true, "aspect_ratio", "resolution",
+     "duration": <max seconds you pay for>}
+
+Short renders (estimated under ``SYNC_RENDER_MAX_SECONDS``) run inside generate-video and
+answer 200 with the finished job; longer ones become jobs for a worker with the compose
+capability (the reference worker has it). Either way the same procedures move the job and
+the money: an attempt is opened, progress is reported, completion captures the credits of
+the length actually rendered and releases the rest; a failure releases everything.
+The script that was narrated is stored in the job output, so a client can edit it and
+start a new render from the edited version (``params.script``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from videogen.errors import AppError, ValidationFailed
+
+if TYPE_CHECKING:
+    from videogen.config import Settings
+    from videogen.db import Database
+    from videogen.media.compose import ComposeRequest
+    from videogen.storage import Storage
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+def _fetch_upload(storage: Storage, user_id: str, path: str, workdir: Path, index: int) -> Path:
+    """Copy one of the user's uploads into the work folder (owner checked)."""
+    from videogen.storage import owner_of
+
+    if owner_of(path) != user_id:
+        raise ValidationFailed(f"{path} is not in your uploads folder ({user_id}/…).")
+    target = workdir / f"upload-{index}{Path(path).suffix.lower()}"
+    target.write_bytes(storage.download("uploads", path))
+    return target
+
+
+def compose_request(
+    params: dict[str, Any], user_id: str, storage: Storage, workdir: Path
+) -> ComposeRequest:
+    """The media request a compose job's params describe (uploads fetched and checked)."""
+    from videogen.http import parse
+    from videogen.media.compose import ComposeRequest
+    from videogen.media.images import validate_upload
+
+    images: list[Path | None] = []
+    for i, path in enumerate(params.get("images") or []):
+        if path is None:
+            images.append(None)
+            continue
+        local = _fetch_upload(storage, user_id, path, workdir, i)
+        validate_upload(local)
+        images.append(local)
+    music = params.get("music_path")
+    fields = {
+        "topic": params.get("topic") or params.get("prompt"),
+        "script": params.get("script"),
+        "sections": params.get("sections", 4),
+        "aspect": params.get("aspect_ratio", "16:9"),
+        "quality": params.get("resolution", "720p"),
+        "fps": params.get("fps", 30),
+        "voice": params.get("voice"),
+        "language": params.get("language", "en"),
+        "speaking_rate": params.get("speaking_rate", 1.0),
+        "images": images,
+        "music": _fetch_upload(storage, user_id, music, workdir, 99) if music else None,
+        "captions": params.get("captions", True),
+        "max_duration": float(params.get("duration", 600)),
+    }
+    request: ComposeRequest = parse(
+        ComposeRequest, {k: v for k, v in fields.items() if v is not None}
+    )
+    return request
+
+
+def estimated_render_seconds(params: dict[str, Any]) -> float:
+    """How long this machine needs to render these params (media.compose.estimate)."""
+    from videogen.media.compose import ComposeRequest, estimate
+
+    try:
+        request = ComposeRequest(
+            topic=params.get("topic") or params.get("prompt") or "x",
+            script=params.get("script"),
+            sections=params.get("sections", 4),
+            aspect=params.get("aspect_ratio", "16:9"),
+            quality=params.get("resolution", "720p"),
+            speaking_rate=params.get("speaking_rate", 1.0),
+        )
+    except ValueError:
+        return math.inf  # let the job path report the validation error
+    return estimate(request)[0]
+
+
+def run(
+    job: dict[str, Any],
+    storage: Storage,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Render a compose job and store its files; returns (output, credits used)."""
+    from videogen.media.compose import compose
+
+    user_id, job_id, params = str(job["user_id"]), str(job["id"]), job["params"]
+    with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
+        workdir = Path(tmp)
+        request = compose_request(params, user_id, storage, workdir)
+        result = compose(request, workdir, progress, cancel=cancel)
+        video_path = f"{user_id}/{job_id}.mp4"
+        thumb_path = f"{user_id}/{job_id}.jpg"
+        storage.upload("videos", video_path, result.video_path, "video/mp4")
+        storage.upload("thumbnails", thumb_path, result.thumbnail_path, "image/jpeg")
+    output = {
+        "video_path": video_path,
+        "thumbnail_path": thumb_path,
+        "video_url": storage.signed_url("videos", video_path, 24 * 3600),
+        "thumbnail_url": storage.signed_url("thumbnails", thumb_path, 24 * 3600),
+        "duration_s": result.duration,
+        "width": result.width,
+        "height": result.height,
+        "title": result.title,
+        "script": result.script.model_dump() if result.script is not None else None,
+    }
+    # Pay for the length rendered, never more than was reserved.
+    requested = max(float(params.get("duration", result.duration)), 1.0)
+    used = min(
+        int(job["cost"]), math.ceil(int(job["cost"]) * min(1.0, result.duration / requested))
+    )
+    return output, used
+
+
+def render_sync(db: Database, settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
+    """Run a short compose job inside the request: the function is its own worker."""
+    from videogen.storage import get_storage
+
+    with db.admin() as admin:
+        opened = admin.rpc("job_dispatch_external", job_id=job["id"])
+        if opened is None:  # canceled (or taken) in between
+            return dict(admin.rpc("job_get_any", job_id=job["id"]))
+        attempt = opened["attempt"]
+        admin.rpc("job_start", job_id=job["id"], attempt=attempt)
+    last = [0]
+
+    def progress(pct: int) -> None:
+        if pct - last[0] >= 10 and pct < 100:
+            last[0] = pct
+            with db.admin() as admin:
+                admin.rpc(
+                    "job_progress",
+                    job_id=job["id"],
+                    attempt=attempt,
+                    progress=pct,
+                    message="rendering",
+                )
+
+    try:
+        output, used = run({**job, **opened}, get_storage(settings), progress)
+    except AppError as exc:
+        with db.admin() as admin:
+            result = admin.rpc(
+                "job_fail",
+                job_id=job["id"],
+                attempt=attempt,
+                error_code=exc.code,
+                error_message=exc.message,
+                retryable=False,
+            )
+        return dict(result["job"])
+    with db.admin() as admin:
+        result = admin.rpc(
+            "job_complete", job_id=job["id"], attempt=attempt, output=output, credits_used=used
+        )
+    return dict(result["job"])

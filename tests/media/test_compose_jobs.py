@@ -1,0 +1,102 @@
+"""Composed videos as jobs over real HTTP: a short render answers 200 with the finished
+video; a failure releases the job's credits; the narrated script comes back for editing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from videogen.auth import issue_access_token
+from videogen.cli import ensure_user
+from videogen.media.render import probe
+
+
+def _user(server) -> tuple[str, dict[str, str]]:
+    user_id, _ = ensure_user(server.db_url, "composer@example.com")
+    headers = {"Authorization": f"Bearer {issue_access_token(user_id)}"}
+    resp = httpx.post(server.url("update-credits"), json={"action": "claim_initial_grant"},
+                      headers=headers)
+    assert resp.status_code == 200
+    return user_id, headers
+
+
+def _money(db_url: str, user_id: str) -> tuple[int, int, int, int]:
+    with psycopg.connect(db_url) as conn:
+        balance, reserved = conn.execute(
+            "select balance, reserved from profiles where id = %s", [user_id]).fetchone()
+        amount, hold = conn.execute(
+            "select sum(amount), sum(hold) from credit_ledger where user_id = %s", [user_id]
+        ).fetchone()
+    return balance, reserved, amount, hold
+
+
+def test_short_composed_video_renders_synchronously(live_server, tmp_path):
+    user_id, headers = _user(live_server)
+    resp = httpx.post(
+        live_server.url("generate-video"), headers={**headers, "Idempotency-Key": "compose-1"},
+        json={"model": "reference/compose", "prompt": "Tides", "sections": 1,
+              "resolution": "480p", "aspect_ratio": "16:9", "duration": 30},
+        timeout=120,
+    )
+    assert resp.status_code == 200, resp.text
+    job = resp.json()["data"]
+    assert job["status"] == "completed"
+    out = job["output"]
+    storage = Path(live_server.env["STORAGE_ROOT"])
+    info = probe(storage / "videos" / out["video_path"])
+    assert (info["width"], info["height"]) == (854, 480)
+    assert info["has_audio"] and info["has_video"]
+    assert abs(info["duration"] - out["duration_s"]) < 0.1
+    assert (storage / "thumbnails" / out["thumbnail_path"]).stat().st_size > 1000
+    assert out["script"]["sections"][0]["narration"]
+    # Paid for the length rendered; the rest of the hold went back.
+    assert 0 < job["credits_used"] <= job["cost"]
+    balance, reserved, amount, hold = _money(live_server.db_url, user_id)
+    assert (reserved, hold) == (0, 0)
+    assert balance == amount == 100 - job["credits_used"]
+    # The signed URL serves the file.
+    video = httpx.get(out["video_url"])
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    # A retry with the same key replays the finished job.
+    again = httpx.post(
+        live_server.url("generate-video"), headers={**headers, "Idempotency-Key": "compose-1"},
+        json={"model": "reference/compose", "prompt": "Tides", "sections": 1,
+              "resolution": "480p", "aspect_ratio": "16:9", "duration": 30},
+    )
+    assert again.status_code == 200
+    assert again.json()["data"]["status"] == "completed"
+
+
+def test_edited_script_renders_as_given(live_server):
+    _, headers = _user(live_server)
+    script = {"title": "Edited", "sections": [
+        {"title": "One line", "narration": "This sentence was edited by the user."}]}
+    resp = httpx.post(
+        live_server.url("generate-video"), headers=headers,
+        json={"model": "reference/compose", "prompt": "ignored", "script": script,
+              "resolution": "480p", "duration": 20},
+        timeout=120,
+    )
+    assert resp.status_code == 200, resp.text
+    job = resp.json()["data"]
+    assert job["status"] == "completed"
+    assert job["output"]["script"]["sections"][0]["narration"] == script["sections"][0]["narration"]
+
+
+def test_failed_render_releases_the_credits(live_server):
+    user_id, headers = _user(live_server)
+    resp = httpx.post(
+        live_server.url("generate-video"), headers=headers,
+        json={"model": "reference/compose", "prompt": "Rivers", "sections": 1,
+              "resolution": "480p", "duration": 30,
+              "music_path": f"{user_id}/missing-track.mp3"},
+        timeout=120,
+    )
+    assert resp.status_code == 200, resp.text
+    job = resp.json()["data"]
+    assert job["status"] == "failed"
+    assert job["error_code"] == "OBJECT_NOT_FOUND"
+    balance, reserved, amount, hold = _money(live_server.db_url, user_id)
+    assert (balance, reserved, amount, hold) == (100, 0, 100, 0)
