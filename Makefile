@@ -39,7 +39,8 @@ test: setup ## Run the whole test suite against a real Postgres, ffmpeg and HTTP
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check shared functions tests bench
 	$(BIN)/ruff format --check shared functions tests bench
-	$(BIN)/mypy shared/videogen functions
+	$(BIN)/mypy shared/videogen
+	for f in functions/*/main.py; do $(BIN)/mypy $$f || exit 1; done
 
 bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, render (prints ratios)
 	$(BIN)/python bench/lifecycle_bench.py

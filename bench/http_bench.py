@@ -76,7 +76,7 @@ def start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
 
 def main() -> int:
     """Run the comparison and print requests/s, p99 and the ratio."""
-    from conftest import free_port
+    from serverkit import free_port
 
     from videogen import localdb, schema
     from videogen.auth import issue_access_token

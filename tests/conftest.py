@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
 import pytest
@@ -102,91 +103,32 @@ def empty_db_url(database_server: str) -> Iterator[str]:
 # ------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    """Wait until something answers HTTP at ``url``."""
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-class LiveServer:
-    """A ``videogen serve`` subprocess and the database it uses."""
-
-    def __init__(self, db_url: str, port: int, env: dict[str, str]) -> None:
-        self.db_url = db_url
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        self.functions = f"{self.base}/functions/v1"
-        self.env = env
-
-    def url(self, name: str) -> str:
-        """The URL of one function."""
-        return f"{self.functions}/{name}"
-
-
-def server_env(db_url: str, port: int, tmp_path: object, **extra: str) -> dict[str, str]:
-    """Environment for a server or worker process pointed at a test database."""
-    import os
-
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": db_url,
-            "VIDEOGEN_ENV": "test",
-            "SUPABASE_URL": f"http://127.0.0.1:{port}",
-            "FUNCTIONS_URL": f"http://127.0.0.1:{port}/functions/v1",
-            "STORAGE_ROOT": str(tmp_path),
-            "LOG_LEVEL": "WARNING",
-            "WORKERS": "1",
-            "THREADS": "8",
-        }
-    )
-    env.update(extra)
-    return env
+from serverkit import LiveServer, running_server  # noqa: E402 - shared with bench/
 
 
 @pytest.fixture
 def live_server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``videogen serve`` on a free port against this test's database; stopped afterwards."""
-    import subprocess
-    import sys
-
-    port = free_port()
-    env = server_env(db_url, port, tmp_path_factory.mktemp("storage"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "videogen", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    server = LiveServer(db_url, port, env)
-    try:
-        wait_http(server.url("queue-job"))
+    with running_server(db_url, tmp_path_factory.mktemp("server")) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if proc.stderr is not None:
-            proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def start_server(
+    database_server: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., AbstractContextManager[LiveServer]]:
+    """A factory for servers shared by a module: ``with start_server(**env) as server:``.
+
+    Each server gets its own fresh clone of the template (dropped when it stops).
+    """
+
+    @contextmanager
+    def start(**extra_env: str) -> Iterator[LiveServer]:
+        workdir = tmp_path_factory.mktemp("server")
+        with (
+            contextmanager(_clone)(database_server, template_database) as url,
+            running_server(url, workdir, **extra_env) as server,
+        ):
+            yield server
+
+    return start

@@ -25,7 +25,7 @@ _action = TypeAdapter(Action)
 
 def _sweep(ctx: Context) -> Reply:
     if ctx.principal.kind != "secret":
-        auth.check_cron_secret(ctx.request.headers, ctx.settings)
+        auth.check_cron_secret(ctx.headers, ctx.settings)
     return Reply(200, workers.sweep(ctx.db, ctx.settings))
 
 
@@ -39,10 +39,10 @@ def health_check_workers(ctx: Context) -> Reply:
     """Run the sweep, or handle a worker's register / heartbeat / claim."""
     if ctx.request.method == "GET":
         return _sweep(ctx)
-    if "webhook-signature" not in ctx.request.headers:
+    if "webhook-signature" not in ctx.headers:
         parse(Sweep, ctx.json() if ctx.raw_body else {})
         return _sweep(ctx)
-    webhooks.verify(ctx.request.headers, ctx.raw_body, ctx.settings)
+    webhooks.verify(ctx.headers, ctx.raw_body, ctx.settings)
     action = parse(_action, ctx.json())
     if isinstance(action, Sweep):
         return Reply(200, workers.sweep(ctx.db, ctx.settings))

@@ -13,23 +13,23 @@ import functions_framework
 
 from videogen import jobs, routing, webhooks
 from videogen.http import Context, Reply, endpoint, parse
-from videogen.schemas import JobCallback
+from videogen.schemas import JobCallback, ProviderQuery
 
 
 @functions_framework.http
 @endpoint("job-callback", methods={"POST": ("always",)}, rate_limited=())
 def job_callback(ctx: Context) -> Reply:
     """Verify, then apply one worker or provider report."""
-    provider = ctx.request.args.get("provider")
+    provider = ctx.query(ProviderQuery).provider
     if provider:
         from videogen.providers import get_provider, receive_webhook
 
         adapter = get_provider(provider, ctx.settings)
         query = dict(ctx.request.args.items())
-        event = receive_webhook(adapter, ctx.request.headers, ctx.raw_body, query)
+        event = receive_webhook(adapter, ctx.headers, ctx.raw_body, query)
         with ctx.db.admin() as admin:
             return Reply(200, jobs.apply_provider_event(admin, provider, event, event.event_id))
-    delivery_id = webhooks.verify(ctx.request.headers, ctx.raw_body, ctx.settings)
+    delivery_id = webhooks.verify(ctx.headers, ctx.raw_body, ctx.settings)
     callback = parse(JobCallback, ctx.json())
     with ctx.db.admin() as admin:
         result = jobs.apply_callback(admin, callback, delivery_id)

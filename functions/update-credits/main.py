@@ -33,8 +33,8 @@ def update_credits(ctx: Context) -> Reply:
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, credits.overview(session, query.page, query.limit))
-    if "stripe-signature" in ctx.request.headers:
-        event = webhooks.stripe_verify(ctx.request.headers, ctx.raw_body, ctx.settings)
+    if "stripe-signature" in ctx.headers:
+        event = webhooks.stripe_verify(ctx.headers, ctx.raw_body, ctx.settings)
         with ctx.db.admin() as admin:
             return Reply(
                 200, credits.purchase_from_stripe(admin, event, ctx.settings.credits_per_usd_cent)

@@ -277,6 +277,122 @@ def add_build_commands(subparsers: Subparsers) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# openapi
+# ------------------------------------------------------------------------------------------
+
+
+def openapi(args: argparse.Namespace) -> int:
+    """Write openapi.yaml from the code, or with --check exit 1 when they disagree."""
+    from pathlib import Path
+
+    from videogen import openapi as doc
+
+    path = Path(args.output) if args.output else doc.default_path()
+    if args.check:
+        if doc.check(path):
+            print(f"{path} is up to date")
+            return 0
+        print(f"{path} differs from the code; run `videogen openapi`", file=sys.stderr)
+        return 1
+    print(f"wrote {doc.write(path)}")
+    return 0
+
+
+def add_openapi_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen openapi``."""
+    cmd = subparsers.add_parser("openapi", help="write (or --check) openapi.yaml from the code")
+    cmd.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
+    cmd.add_argument("--output", help="another path than openapi.yaml at the project root")
+    cmd.set_defaults(handler=openapi)
+
+
+# ------------------------------------------------------------------------------------------
+# worker
+# ------------------------------------------------------------------------------------------
+
+
+def _percent(value: str) -> int:
+    """An argparse type: a whole percentage 0-100."""
+    pct = int(value)
+    if not 0 <= pct <= 100:
+        raise argparse.ArgumentTypeError("a percentage must be 0-100")
+    return pct
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Run the reference GPU worker until SIGTERM (then drain)."""
+    from videogen.worker import WorkerConfig, run
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    if not models:
+        print("error: --models needs at least one model id", file=sys.stderr)
+        return 2
+    return run(
+        WorkerConfig(
+            name=args.name,
+            models=models,
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            mode=args.mode,
+            capacity=args.capacity,
+            functions_url=args.functions_url,
+            heartbeat_s=args.heartbeat_interval,
+            poll_s=args.poll_interval,
+            drain_timeout_s=args.drain_timeout,
+            fail_at=args.fail_at,
+            hang_at=args.hang_at,
+            crash_at=args.crash_at,
+            render=not args.no_render,
+            speed=args.speed,
+        )
+    )
+
+
+def add_worker_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen worker``."""
+    cmd = subparsers.add_parser("worker", help="run the reference GPU worker (renders with ffmpeg)")
+    cmd.add_argument("--name", required=True, help="unique worker name (re-registers by name)")
+    cmd.add_argument("--models", required=True, help="comma-separated model ids it serves")
+    cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    cmd.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
+    cmd.add_argument("--public-url", help="URL the backend reaches this worker at")
+    cmd.add_argument("--mode", choices=["push", "pull"], default="push")
+    cmd.add_argument("--capacity", type=int, default=2, help="jobs at once")
+    cmd.add_argument("--functions-url", help="default: FUNCTIONS_URL")
+    cmd.add_argument("--heartbeat-interval", type=float, default=5.0, help="seconds")
+    cmd.add_argument("--poll-interval", type=float, default=1.0, help="pull mode: seconds")
+    cmd.add_argument(
+        "--drain-timeout", type=float, default=60.0, help="seconds to finish jobs on SIGTERM"
+    )
+    cmd.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="render no faster than SPEED x real time (0: as fast as possible)",
+    )
+    cmd.add_argument(
+        "--no-render",
+        action="store_true",
+        help="skip ffmpeg: complete at once with a tiny fake output",
+    )
+    inject = cmd.add_argument_group("failure injection (tests)")
+    inject.add_argument(
+        "--fail-at", type=_percent, metavar="PCT", help="report a retryable failure at PCT %%"
+    )
+    inject.add_argument(
+        "--hang-at",
+        type=_percent,
+        metavar="PCT",
+        help="stop reporting and heartbeating at PCT %% (a hung GPU)",
+    )
+    inject.add_argument(
+        "--crash-at", type=_percent, metavar="PCT", help="exit at once (status 137) at PCT %%"
+    )
+    cmd.set_defaults(handler=run_worker)
+
+
+# ------------------------------------------------------------------------------------------
 # Entry point
 # ------------------------------------------------------------------------------------------
 
@@ -287,6 +403,8 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     add_token_commands,
     add_stack_commands,
     add_build_commands,
+    add_openapi_commands,
+    add_worker_commands,
 ]
 
 

@@ -31,10 +31,12 @@ from videogen.errors import AppError, ValidationFailed
 if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db import Database
-    from videogen.media.compose import ComposeRequest
+    from videogen.media.compose import ComposeRequest, ComposeResult
     from videogen.storage import Storage
 
 log = logging.getLogger(__name__)
+
+SIGNED_URL_EXPIRES_S = 24 * 3600
 
 Progress = Callable[[int], None]
 
@@ -106,6 +108,50 @@ def estimated_render_seconds(params: dict[str, Any]) -> float:
     return estimate(request)[0]
 
 
+def store_outputs(
+    storage: Storage, user_id: str, job_id: str, video: Path, thumbnail: Path
+) -> dict[str, Any]:
+    """Upload a finished video and thumbnail to the owner's folders; the job's output."""
+    from videogen.media.render import probe
+    from videogen.storage import user_path
+
+    info = probe(video)
+    video_path = user_path(user_id, f"{job_id}.mp4")
+    thumb_path = user_path(user_id, f"{job_id}.jpg")
+    storage.upload("videos", video_path, video, "video/mp4")
+    storage.upload("thumbnails", thumb_path, thumbnail, "image/jpeg")
+    return {
+        "video_path": video_path,
+        "thumbnail_path": thumb_path,
+        "video_url": storage.signed_url("videos", video_path, SIGNED_URL_EXPIRES_S),
+        "thumbnail_url": storage.signed_url("thumbnails", thumb_path, SIGNED_URL_EXPIRES_S),
+        "duration_s": round(info["duration"], 3),
+        "width": info["width"],
+        "height": info["height"],
+    }
+
+
+def credits_used(cost: int, params: dict[str, Any], rendered_s: float) -> int:
+    """Pay for the length rendered out of the length reserved (``duration``), never more."""
+    requested = max(float(params.get("duration", rendered_s)), 1.0)
+    return min(cost, math.ceil(cost * min(1.0, rendered_s / requested)))
+
+
+def render(
+    params: dict[str, Any],
+    user_id: str,
+    storage: Storage,
+    workdir: Path,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> ComposeResult:
+    """Compose the video a job's params describe, in ``workdir``."""
+    from videogen.media.compose import compose
+
+    request = compose_request(params, user_id, storage, workdir)
+    return compose(request, workdir, progress, cancel=cancel)
+
+
 def run(
     job: dict[str, Any],
     storage: Storage,
@@ -113,34 +159,14 @@ def run(
     cancel: threading.Event | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Render a compose job and store its files; returns (output, credits used)."""
-    from videogen.media.compose import compose
-
     user_id, job_id, params = str(job["user_id"]), str(job["id"]), job["params"]
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
-        workdir = Path(tmp)
-        request = compose_request(params, user_id, storage, workdir)
-        result = compose(request, workdir, progress, cancel=cancel)
-        video_path = f"{user_id}/{job_id}.mp4"
-        thumb_path = f"{user_id}/{job_id}.jpg"
-        storage.upload("videos", video_path, result.video_path, "video/mp4")
-        storage.upload("thumbnails", thumb_path, result.thumbnail_path, "image/jpeg")
-    output = {
-        "video_path": video_path,
-        "thumbnail_path": thumb_path,
-        "video_url": storage.signed_url("videos", video_path, 24 * 3600),
-        "thumbnail_url": storage.signed_url("thumbnails", thumb_path, 24 * 3600),
-        "duration_s": result.duration,
-        "width": result.width,
-        "height": result.height,
-        "title": result.title,
-        "script": result.script.model_dump() if result.script is not None else None,
-    }
-    # Pay for the length rendered, never more than was reserved.
-    requested = max(float(params.get("duration", result.duration)), 1.0)
-    used = min(
-        int(job["cost"]), math.ceil(int(job["cost"]) * min(1.0, result.duration / requested))
+        result = render(params, user_id, storage, Path(tmp), progress, cancel)
+        output = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)
+    output.update(
+        title=result.title, script=result.script.model_dump() if result.script is not None else None
     )
-    return output, used
+    return output, credits_used(int(job["cost"]), params, result.duration)
 
 
 def render_sync(db: Database, settings: Settings, job: dict[str, Any]) -> dict[str, Any]:

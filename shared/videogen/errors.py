@@ -134,6 +134,8 @@ SQLSTATES: dict[str, DbError] = {
     # Standard SQLSTATEs a well-formed request can still hit.
     "23514": DbError(422, "CONSTRAINT_VIOLATION"),
     "22P02": DbError(422, "INVALID_INPUT"),
+    "22P05": DbError(422, "INVALID_INPUT"),  # untranslatable character (e.g. \u0000 in jsonb)
+    "22003": DbError(422, "INVALID_INPUT"),  # numeric value out of range
     "42501": DbError(403, "FORBIDDEN"),
     "40001": DbError(503, "SERIALIZATION_FAILURE", "Retry the request."),
     "40P01": DbError(503, "DEADLOCK", "Retry the request."),

@@ -109,18 +109,30 @@ class Context:
         return get_database()
 
     @cached_property
+    def headers(self) -> dict[str, str]:
+        """The request headers as a plain dict with lower-case names."""
+        return {k.lower(): v for k, v in self.request.headers.items()}
+
+    @cached_property
     def raw_body(self) -> bytes:
         """The request body as bytes (size already checked)."""
         return self.request.get_data(cache=True)
 
     def json(self) -> Any:
-        """The body parsed as JSON, or 400."""
+        """The body parsed as JSON, or 400; text holding NUL (Postgres cannot store it) is 422."""
         if not self.raw_body:
             raise BadRequest("A JSON body is required.")
         try:
-            return json.loads(self.raw_body)
+            data = json.loads(self.raw_body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest("The body is not valid JSON.") from exc
+        where = _nul_in(data)
+        if where is not None:
+            raise ValidationFailed(
+                "Text in the body cannot contain the NUL character (\\u0000).",
+                details=[{"field": where or "body", "message": "contains \\u0000"}],
+            )
+        return data
 
     def body(self, model: type[M]) -> M:
         """The body validated by a pydantic model, or 400/422 with field details."""
@@ -196,6 +208,40 @@ class Context:
             with self.db.admin() as admin:
                 admin.rpc("idempotency_abandon", principal=who, scope=scope, key=key)
             raise
+
+    def replace_stored_reply(self, reply: Reply) -> None:
+        """Store a later, final answer for this request's Idempotency-Key (if it has one)."""
+        key = self.idempotency_key
+        if key is None:
+            return
+        with self.db.admin() as admin:
+            admin.rpc(
+                "idempotency_finish",
+                principal=self.principal_key,
+                scope=f"{self.function}:{self.request.method}",
+                key=key,
+                status=reply.status,
+                body=envelope(reply.data),
+            )
+
+
+def _nul_in(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding NUL, else None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return here
+        found = _nul_in(item, here)
+        if found is not None:
+            return found
+    return None
 
 
 def _data_of(body: Any) -> Any:
@@ -319,7 +365,11 @@ def endpoint(
                     body = request.get_data(cache=True)
                     if len(body) > settings.max_body_bytes:
                         raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
-                principal = authenticate(request.headers, methods[request.method], settings)
+                principal = authenticate(
+                    {k.lower(): v for k, v in request.headers.items()},
+                    methods[request.method],
+                    settings,
+                )
                 ctx = Context(request, principal, request_id, settings, name)
                 fields["caller"] = principal.kind
                 if principal.user_id:
@@ -345,8 +395,8 @@ def endpoint(
             except Exception:
                 log.exception("unhandled error", extra={"fields": fields})
                 status = 500
-                err = AppError("Something went wrong on our side; it has been logged.")
-                return _respond(500, {"success": False, "error": err.to_dict()}, headers)
+                internal = AppError("Something went wrong on our side; it has been logged.")
+                return _respond(500, {"success": False, "error": internal.to_dict()}, headers)
             finally:
                 fields["status"] = status
                 fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)

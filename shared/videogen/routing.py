@@ -63,6 +63,7 @@ def push_payload(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "model": job["model_id"],
         "job_type": job["job_type"],
         "params": job["params"],
+        "cost": job["cost"],
         "lease_expires_at": job["lease_expires_at"],
         "callback_url": f"{settings.functions_url}/job-callback",
     }

@@ -8,6 +8,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+# Postgres integer / bigint bounds: a larger number would be a server error, not a 422.
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+
 AspectRatio = Literal["16:9", "9:16", "1:1"]
 Resolution = Literal["480p", "720p", "1080p"]
 JobStatus = Literal["queued", "dispatched", "processing", "completed", "failed", "canceled"]
@@ -26,8 +30,10 @@ class Strict(BaseModel):
 class GenerateVideoRequest(Strict):
     """POST /generate-video: a text- or image-to-video job."""
 
-    model: ModelId = Field(description="A model id from the catalogue.")
-    prompt: str = Field(min_length=1, max_length=2000)
+    model: ModelId = Field(
+        description="A model id from the catalogue.", examples=["reference/text-to-video"]
+    )
+    prompt: str = Field(min_length=1, max_length=2000, examples=["A paper boat on a river"])
     negative_prompt: str | None = Field(None, max_length=2000)
     image_path: StoragePath | None = Field(
         None, description="An upload of yours in the `uploads` bucket: `<user id>/<file>`."
@@ -35,9 +41,22 @@ class GenerateVideoRequest(Strict):
     duration: int | None = Field(None, ge=1, le=600, description="Seconds.")
     aspect_ratio: AspectRatio | None = None
     resolution: Resolution | None = None
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(None, ge=0, le=INT4_MAX)
     fps: int | None = Field(None, ge=8, le=60)
     priority: int = Field(0, ge=-100, le=100)
+    # Composed videos (a model of job type `compose`): `prompt` is the topic.
+    script: dict[str, Any] | None = Field(
+        None, description="A script to narrate instead of writing one: {title, sections[]}."
+    )
+    sections: int | None = Field(None, ge=1, le=12, description="Sections of a written script.")
+    voice: str | None = Field(None, max_length=100)
+    language: str | None = Field(None, min_length=2, max_length=16)
+    speaking_rate: float | None = Field(None, ge=0.25, le=4.0)
+    images: list[StoragePath | None] | None = Field(
+        None, max_length=12, description="One upload per section (null → a title card)."
+    )
+    music_path: StoragePath | None = None
+    captions: bool | None = None
 
     def params(self) -> dict[str, Any]:
         """The job params (everything but model and priority), without unset fields."""
@@ -47,8 +66,10 @@ class GenerateVideoRequest(Strict):
 class QueueJobRequest(Strict):
     """POST /queue-job: any job type of the catalogue, params as the model expects."""
 
-    model: ModelId
-    params: dict[str, Any] = Field(default_factory=dict)
+    model: ModelId = Field(examples=["reference/text-to-video"])
+    params: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"prompt": "A paper boat", "duration": 3}]
+    )
     priority: int = Field(0, ge=-100, le=100)
 
 
@@ -80,12 +101,21 @@ class JobCallback(Strict):
 
     type: Literal["started", "progress", "completed", "failed"]
     job_id: UUID
-    attempt: int = Field(ge=1)
+    attempt: int = Field(ge=1, le=INT4_MAX)
     progress: int | None = Field(None, ge=0, le=100)
     message: str | None = Field(None, max_length=500)
     output: dict[str, Any] | None = None
-    credits_used: int | None = Field(None, ge=0)
+    credits_used: int | None = Field(None, ge=0, le=INT8_MAX)
     error: CallbackError | None = None
+
+
+class ProviderQuery(BaseModel):
+    """?provider=… on job-callback: whose webhook this is (other query keys are the
+    provider's own, e.g. a RunPod token)."""
+
+    provider: Literal["fal", "replicate", "runway", "runpod"] | None = Field(
+        None, description="Set in the callback URL given to an external provider."
+    )
 
 
 class ClaimInitialGrant(Strict):

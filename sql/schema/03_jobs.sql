@@ -205,7 +205,9 @@ begin
     raise exception 'priority outside -100..100' using errcode = 'VGP22';
   end if;
   v_params := private.normalize_params(v_model, p_params);
-  if v_params ? 'image_path' and split_part(v_params ->> 'image_path', '/', 1) <> v_uid::text then
+  -- First segment the caller's id, and no empty, '.' or '..' segment to climb out with.
+  if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> v_uid::text
+                                  or v_params ->> 'image_path' ~ '(^|/)\.{0,2}(/|$)') then
     raise exception 'image_path must be in your own uploads folder (%/…)', v_uid
       using errcode = 'VGP22';
   end if;

@@ -83,6 +83,8 @@ create policy "Users receive broadcasts on their own jobs topic" on realtime.mes
   for select to authenticated
   using (
     realtime.messages.extension = 'broadcast'
+    -- The row's own topic too: without it, joining one's own topic reads every user's rows.
+    and realtime.messages.topic = (select realtime.topic())
     and (select realtime.topic()) = 'user:' || (select auth.uid()) || ':jobs'
   );
 

@@ -673,7 +673,9 @@ begin
     raise exception 'priority outside -100..100' using errcode = 'VGP22';
   end if;
   v_params := private.normalize_params(v_model, p_params);
-  if v_params ? 'image_path' and split_part(v_params ->> 'image_path', '/', 1) <> v_uid::text then
+  -- First segment the caller's id, and no empty, '.' or '..' segment to climb out with.
+  if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> v_uid::text
+                                  or v_params ->> 'image_path' ~ '(^|/)\.{0,2}(/|$)') then
     raise exception 'image_path must be in your own uploads folder (%/…)', v_uid
       using errcode = 'VGP22';
   end if;
@@ -1428,6 +1430,12 @@ language plpgsql
 set search_path = ''
 as $$
 begin
+  -- Removing a worker sets worker_id to null on its jobs, finished ones too (an FK action,
+  -- run inside the RI trigger): the one change a finished job accepts.
+  if pg_trigger_depth() > 1 and old.worker_id is not null and new.worker_id is null
+     and to_jsonb(new) - 'worker_id' = to_jsonb(old) - 'worker_id' then
+    return new;
+  end if;
   if not private.job_transition_allowed(old.status, new.status) then
     raise exception 'job % cannot go from % to %', old.id, old.status, new.status
       using errcode = 'VGJ09';
@@ -1620,6 +1628,8 @@ create policy "Users receive broadcasts on their own jobs topic" on realtime.mes
   for select to authenticated
   using (
     realtime.messages.extension = 'broadcast'
+    -- The row's own topic too: without it, joining one's own topic reads every user's rows.
+    and realtime.messages.topic = (select realtime.topic())
     and (select realtime.topic()) = 'user:' || (select auth.uid()) || ':jobs'
   );
 

@@ -9,8 +9,8 @@ import venv
 from pathlib import Path
 
 import httpx
+from serverkit import free_port, server_env, wait_http
 
-from conftest import free_port, server_env, wait_http
 from videogen.build import build, pinned_requirements
 
 
@@ -33,15 +33,28 @@ def test_built_function_runs_alone_in_a_fresh_venv(tmp_path: Path, db_url: str):
     py = env_dir / "bin" / "python"
     subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "-r", str(folder / "requirements.txt")],
-        check=True, timeout=600,
+        check=True,
+        timeout=600,
     )
     port = free_port()
     env = server_env(db_url, port, tmp_path / "storage")
     env.pop("PYTHONPATH", None)
     proc = subprocess.Popen(
-        [str(env_dir / "bin" / "functions-framework"), "--source", "main.py",
-         "--target", "generate_video", "--port", str(port), "--host", "127.0.0.1"],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(env_dir / "bin" / "functions-framework"),
+            "--source",
+            "main.py",
+            "--target",
+            "generate_video",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=60)
@@ -51,7 +64,10 @@ def test_built_function_runs_alone_in_a_fresh_venv(tmp_path: Path, db_url: str):
         # The package came from the folder, not from this checkout.
         check = subprocess.run(
             [str(py), "-c", "import videogen, sys; print(videogen.__file__)"],
-            cwd=folder, capture_output=True, text=True, check=True,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert check.stdout.strip().startswith(str(folder))
     finally:

@@ -16,8 +16,9 @@ from videogen.media.render import probe
 def _user(server) -> tuple[str, dict[str, str]]:
     user_id, _ = ensure_user(server.db_url, "composer@example.com")
     headers = {"Authorization": f"Bearer {issue_access_token(user_id)}"}
-    resp = httpx.post(server.url("update-credits"), json={"action": "claim_initial_grant"},
-                      headers=headers)
+    resp = httpx.post(
+        server.url("update-credits"), json={"action": "claim_initial_grant"}, headers=headers
+    )
     assert resp.status_code == 200
     return user_id, headers
 
@@ -25,7 +26,8 @@ def _user(server) -> tuple[str, dict[str, str]]:
 def _money(db_url: str, user_id: str) -> tuple[int, int, int, int]:
     with psycopg.connect(db_url) as conn:
         balance, reserved = conn.execute(
-            "select balance, reserved from profiles where id = %s", [user_id]).fetchone()
+            "select balance, reserved from profiles where id = %s", [user_id]
+        ).fetchone()
         amount, hold = conn.execute(
             "select sum(amount), sum(hold) from credit_ledger where user_id = %s", [user_id]
         ).fetchone()
@@ -35,9 +37,16 @@ def _money(db_url: str, user_id: str) -> tuple[int, int, int, int]:
 def test_short_composed_video_renders_synchronously(live_server, tmp_path):
     user_id, headers = _user(live_server)
     resp = httpx.post(
-        live_server.url("generate-video"), headers={**headers, "Idempotency-Key": "compose-1"},
-        json={"model": "reference/compose", "prompt": "Tides", "sections": 1,
-              "resolution": "480p", "aspect_ratio": "16:9", "duration": 30},
+        live_server.url("generate-video"),
+        headers={**headers, "Idempotency-Key": "compose-1"},
+        json={
+            "model": "reference/compose",
+            "prompt": "Tides",
+            "sections": 1,
+            "resolution": "480p",
+            "aspect_ratio": "16:9",
+            "duration": 30,
+        },
         timeout=120,
     )
     assert resp.status_code == 200, resp.text
@@ -61,9 +70,16 @@ def test_short_composed_video_renders_synchronously(live_server, tmp_path):
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
     # A retry with the same key replays the finished job.
     again = httpx.post(
-        live_server.url("generate-video"), headers={**headers, "Idempotency-Key": "compose-1"},
-        json={"model": "reference/compose", "prompt": "Tides", "sections": 1,
-              "resolution": "480p", "aspect_ratio": "16:9", "duration": 30},
+        live_server.url("generate-video"),
+        headers={**headers, "Idempotency-Key": "compose-1"},
+        json={
+            "model": "reference/compose",
+            "prompt": "Tides",
+            "sections": 1,
+            "resolution": "480p",
+            "aspect_ratio": "16:9",
+            "duration": 30,
+        },
     )
     assert again.status_code == 200
     assert again.json()["data"]["status"] == "completed"
@@ -71,12 +87,20 @@ def test_short_composed_video_renders_synchronously(live_server, tmp_path):
 
 def test_edited_script_renders_as_given(live_server):
     _, headers = _user(live_server)
-    script = {"title": "Edited", "sections": [
-        {"title": "One line", "narration": "This sentence was edited by the user."}]}
+    script = {
+        "title": "Edited",
+        "sections": [{"title": "One line", "narration": "This sentence was edited by the user."}],
+    }
     resp = httpx.post(
-        live_server.url("generate-video"), headers=headers,
-        json={"model": "reference/compose", "prompt": "ignored", "script": script,
-              "resolution": "480p", "duration": 20},
+        live_server.url("generate-video"),
+        headers=headers,
+        json={
+            "model": "reference/compose",
+            "prompt": "ignored",
+            "script": script,
+            "resolution": "480p",
+            "duration": 20,
+        },
         timeout=120,
     )
     assert resp.status_code == 200, resp.text
@@ -88,10 +112,16 @@ def test_edited_script_renders_as_given(live_server):
 def test_failed_render_releases_the_credits(live_server):
     user_id, headers = _user(live_server)
     resp = httpx.post(
-        live_server.url("generate-video"), headers=headers,
-        json={"model": "reference/compose", "prompt": "Rivers", "sections": 1,
-              "resolution": "480p", "duration": 30,
-              "music_path": f"{user_id}/missing-track.mp3"},
+        live_server.url("generate-video"),
+        headers=headers,
+        json={
+            "model": "reference/compose",
+            "prompt": "Rivers",
+            "sections": 1,
+            "resolution": "480p",
+            "duration": 30,
+            "music_path": f"{user_id}/missing-track.mp3",
+        },
         timeout=120,
     )
     assert resp.status_code == 200, resp.text

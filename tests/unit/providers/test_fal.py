@@ -23,7 +23,7 @@ from videogen.providers import (
 from videogen.providers.fal import JWKS_URL, FalProvider, app_id_of
 
 if TYPE_CHECKING:
-    from conftest import Router
+    from provider_router import Router
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "providers"
 

@@ -23,7 +23,7 @@ from videogen.providers import (
 from videogen.providers.replicate import ReplicateProvider
 
 if TYPE_CHECKING:
-    from conftest import Router
+    from provider_router import Router
 
 API = "https://api.replicate.com/v1"
 PID = "rrr4ffs5w5rge0cm3q3bm4zw1r"

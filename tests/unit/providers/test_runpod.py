@@ -19,7 +19,7 @@ from videogen.providers import (
 from videogen.providers.runpod import RunPodProvider
 
 if TYPE_CHECKING:
-    from conftest import Router
+    from provider_router import Router
 
 API = "https://api.runpod.ai/v2"
 EP = "vgworker7x2k"

@@ -18,7 +18,7 @@ from videogen.providers import (
 from videogen.providers.runway import RunwayProvider
 
 if TYPE_CHECKING:
-    from conftest import Router
+    from provider_router import Router
 
 API = "https://api.dev.runwayml.com/v1"
 TID = "17f20503-6c24-4c16-946b-35dbbce2af2f"

@@ -1,0 +1,231 @@
+"""Job lifecycle in SQL: our procedures vs the same work as bare SQL, both in pgbench.
+
+One lifecycle = three transactions, as a user and a pull worker make them:
+
+* procedures: ``create_job`` as the user (PostgREST-style role and claims), then
+  ``job_claim`` and ``job_complete`` as service_role;
+* bare SQL:   ``INSERT`` the job + ``UPDATE`` the balance, an ``UPDATE … FOR UPDATE SKIP
+  LOCKED`` claim, an ``UPDATE`` to completed — on the same tables, so the schema's
+  triggers (state machine, job events, broadcasts) fire for both.
+
+Both run in pgbench (``-n -c 16 -j 2 -T 10``, simple protocol as behind Supavisor) in the
+same run, alternating, each on freshly emptied tables. Throughput is completed jobs per
+second; the bar (DESIGN §7) is procedures ≥ 70 % of bare SQL. The scratch database
+``videogen_bench_<pid>`` is built with videogen.schema and dropped at the end.
+
+    python bench/lifecycle_bench.py [--clients 16] [--threads 2] [--seconds 10] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from videogen import localdb, schema
+
+MODEL = "reference/text-to-video"
+COST = 11  # the model's price for the default params (5 s, 720p)
+CREDITS = 10**12
+TARGET = 0.7
+
+# Client n acts as user 00000000-0000-4000-8000-<n> with its own pull worker …-9000-<n>.
+USER = "'00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0')"
+WORKER = "'00000000-0000-4000-9000-' || lpad(:client_id::text, 12, '0')"
+
+PROCEDURES = f"""
+BEGIN;
+SELECT set_config('request.jwt.claims',
+                  json_build_object('sub', {USER}, 'role', 'authenticated')::text, true),
+       set_config('role', 'authenticated', true);
+SELECT public.create_job('{MODEL}', '{{}}');
+COMMIT;
+BEGIN;
+SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true),
+       set_config('role', 'service_role', true);
+SELECT c ->> 'id' AS job_id, c ->> 'attempt' AS attempt, (c IS NOT NULL)::int AS claimed
+  FROM (SELECT public.job_claim(({WORKER})::uuid, 1) -> 0 AS c) s \\gset
+COMMIT;
+\\if :claimed
+BEGIN;
+SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true),
+       set_config('role', 'service_role', true);
+SELECT public.job_complete(':job_id', :attempt, '{{}}');
+COMMIT;
+\\endif
+"""
+
+BARE = f"""
+BEGIN;
+INSERT INTO public.jobs (user_id, model_id, job_type, params, cost, max_attempts, provider)
+VALUES (({USER})::uuid, '{MODEL}', 'text_to_video',
+        '{{"duration": 5, "aspect_ratio": "16:9", "resolution": "720p"}}', {COST}, 3,
+        'reference');
+UPDATE public.profiles SET balance = balance - {COST}, reserved = reserved + {COST}
+ WHERE id = ({USER})::uuid;
+COMMIT;
+WITH claimed AS (
+  UPDATE public.jobs
+     SET status = 'dispatched', worker_id = ({WORKER})::uuid, attempt = attempt + 1,
+         dispatched_at = now(), lease_expires_at = now() + interval '60 seconds'
+   WHERE id = (SELECT id FROM public.jobs
+                WHERE status = 'queued' AND run_after <= now() AND model_id = '{MODEL}'
+                ORDER BY priority DESC, created_at
+                LIMIT 1 FOR UPDATE SKIP LOCKED)
+  RETURNING id
+)
+SELECT (SELECT id FROM claimed) AS job_id, (SELECT count(*) FROM claimed) AS claimed \\gset
+\\if :claimed
+UPDATE public.jobs
+   SET status = 'completed', progress = 100, credits_used = {COST}, output = '{{}}',
+       finished_at = now(), lease_expires_at = NULL
+ WHERE id = ':job_id';
+\\endif
+"""
+
+
+def prepare(dsn: str, clients: int) -> None:
+    """One user (job limit 100) and one pull worker per client."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for n in range(clients):
+            uid = f"00000000-0000-4000-8000-{n:012d}"
+            conn.execute(
+                "insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at)"
+                " values (%s, 'authenticated', 'authenticated', %s, '{}', now())",
+                (uid, f"bench{n}@example.com"),
+            )
+            conn.execute(
+                "insert into public.workers (id, name, url, models, capacity, mode)"
+                " values (%s, %s, 'http://bench.local/jobs', %s, 1000, 'pull')",
+                (f"00000000-0000-4000-9000-{n:012d}", f"bench-{n}", [MODEL]),
+            )
+        conn.execute("update public.profiles set concurrent_job_limit = 100")
+
+
+def reset_state(dsn: str) -> None:
+    """Empty jobs, history and ledger; every bench user gets the same credits again."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "truncate public.job_events, public.credit_ledger, public.jobs, realtime.messages"
+        )
+        conn.execute("update public.profiles set balance = 0, reserved = 0")
+        with conn.transaction():
+            conn.execute("set local role service_role")
+            conn.execute(
+                "select public.grant_credits(id, %s, 'bench-' || gen_random_uuid())"
+                " from public.profiles",
+                (CREDITS,),
+            )
+        conn.execute("vacuum analyze public.jobs, public.profiles, public.credit_ledger")
+
+
+def completed_jobs(dsn: str) -> int:
+    """How many jobs reached completed."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("select count(*) from public.jobs where status = 'completed'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_pgbench(
+    pgbench: str, dsn: str, script: Path, *, clients: int, threads: int, seconds: int
+) -> tuple[float, int]:
+    """Run one pgbench; (jobs completed per second, failed or aborted clients)."""
+    proc = subprocess.run(
+        [
+            pgbench,
+            "-n",
+            "-c",
+            str(clients),
+            "-j",
+            str(threads),
+            "-T",
+            str(seconds),
+            "-f",
+            str(script),
+            dsn,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds * 3 + 60,
+    )
+    aborted = len(re.findall(r"aborted in command", proc.stderr))
+    if proc.returncode not in (0, 2) or "tps =" not in proc.stdout:
+        sys.exit(f"pgbench failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return completed_jobs(dsn) / seconds, aborted
+
+
+def find_pgbench() -> str:
+    """pgbench from PATH, else next to the server binaries."""
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    candidate = localdb.find_bindir() / "pgbench"
+    if candidate.is_file():
+        return str(candidate)
+    sys.exit("pgbench not found: install postgresql-contrib (Debian: postgresql-client)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the scratch database, alternate both paths, print jobs/s and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each path, alternating")
+    args = parser.parse_args(argv)
+
+    pgbench = find_pgbench()
+    admin = localdb.ensure_running()
+    name = f"videogen_bench_{os.getpid()}"
+    dsn = schema.database_dsn(admin, name)
+    results: dict[str, list[float]] = {"bare SQL": [], "procedures": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        scripts = {"bare SQL": Path(tmp) / "bare.sql", "procedures": Path(tmp) / "procedures.sql"}
+        scripts["bare SQL"].write_text(BARE)
+        scripts["procedures"].write_text(PROCEDURES)
+        try:
+            schema.reset(dsn)
+            schema.apply_all(dsn)
+            prepare(dsn, args.clients)
+            print(
+                f"job lifecycle, pgbench -c {args.clients} -j {args.threads} -T {args.seconds},"
+                f" {args.rounds} round(s) each, alternating"
+            )
+            for round_no in range(args.rounds):
+                order = list(results) if round_no % 2 == 0 else list(reversed(results))
+                for path in order:
+                    reset_state(dsn)
+                    rate, aborted = run_pgbench(
+                        pgbench,
+                        dsn,
+                        scripts[path],
+                        clients=args.clients,
+                        threads=args.threads,
+                        seconds=args.seconds,
+                    )
+                    results[path].append(rate)
+                    note = f"  ({aborted} clients aborted)" if aborted else ""
+                    print(f"  round {round_no + 1}  {path:<11} {rate:9.1f} jobs/s{note}")
+        finally:
+            schema.drop_database(admin, name)
+
+    bare = statistics.median(results["bare SQL"])
+    procedures = statistics.median(results["procedures"])
+    ratio = procedures / bare if bare else 0.0
+    print(f"bare SQL    {bare:9.1f} jobs/s (median)")
+    print(f"procedures  {procedures:9.1f} jobs/s (median)")
+    verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
+    print(f"ratio       {ratio:9.2f}  (target >= {TARGET}: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

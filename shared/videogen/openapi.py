@@ -1,0 +1,706 @@
+"""The OpenAPI 3.1 document of the five functions, built from the code that serves them.
+
+Request bodies and query strings come from the pydantic models in :mod:`videogen.schemas`
+(``model_json_schema`` with ``#/components/schemas/{model}`` refs); response shapes,
+statuses and auth schemes are declared here, next to each other, once per operation.
+``videogen openapi`` writes ``openapi.yaml`` at the project root and ``--check`` fails
+when the file and the code disagree (a test runs the same comparison).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from videogen import schemas
+
+REF = "#/components/schemas/{model}"
+BASE = "/functions/v1"
+
+#: What every error status means here (the envelope's ``code`` says precisely what).
+ERROR_STATUSES: dict[int, str] = {
+    400: "The body is not JSON, or the database refused an input (`BAD_REQUEST`, `INVALID_INPUT`).",
+    401: "Missing or invalid credentials or signature (`UNAUTHORIZED`, `INVALID_TOKEN`, "
+    "`TOKEN_EXPIRED`, `INVALID_API_KEY`, `INVALID_SIGNATURE`, `STALE_WEBHOOK`).",
+    402: "Not enough credits (`INSUFFICIENT_CREDITS`).",
+    403: "Authenticated, but not allowed to do this (`FORBIDDEN`).",
+    404: "Not found, or not yours (`JOB_NOT_FOUND`, `MODEL_NOT_FOUND`, `WORKER_NOT_FOUND`, "
+    "`NOT_FOUND`).",
+    409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`, "
+    "`IDEMPOTENCY_IN_PROGRESS`).",
+    413: "The body is larger than `MAX_BODY_BYTES` (`PAYLOAD_TOO_LARGE`).",
+    422: "The body or query is not valid (`VALIDATION_ERROR` with one detail per field, "
+    "`INVALID_PARAMS`, `INVALID_AMOUNT`, `IDEMPOTENCY_KEY_REUSED`).",
+    429: "Too many requests or running jobs (`RATE_LIMITED`, `CONCURRENCY_LIMIT`); wait "
+    "`Retry-After` seconds when given.",
+    503: "A dependency is unavailable or not configured; retry later (`SERVICE_UNAVAILABLE`, "
+    "`MODEL_UNAVAILABLE`, `PROVIDER_NOT_CONFIGURED`, `STRIPE_NOT_CONFIGURED`, "
+    "`JWKS_UNAVAILABLE`).",
+}
+
+Requirement = dict[str, list[str]]
+USER: list[Requirement] = [{"bearerAuth": []}]
+SIGNED: Requirement = {"webhookId": [], "webhookTimestamp": [], "webhookSignature": []}
+SECRET: list[Requirement] = [{"apikey": []}, {"bearerAuth": []}]
+CRON: list[Requirement] = [{"cronSecret": []}, {"bearerAuth": []}]
+
+
+# ------------------------------------------------------------------------------------------
+# Schemas
+# ------------------------------------------------------------------------------------------
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _obj(
+    properties: dict[str, Any], required: Iterable[str] = (), description: str = ""
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object"}
+    if description:
+        out["description"] = description
+    out["required"] = list(required)
+    out["properties"] = properties
+    return out
+
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+BOOLEAN = {"type": "boolean"}
+OBJECT = {"type": "object"}
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time"}
+
+
+def _page(item: str, description: str) -> dict[str, Any]:
+    return _obj(
+        {
+            "items": {"type": "array", "items": _ref(item)},
+            "page": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1},
+            "total": {"type": "integer", "minimum": 0},
+            "has_next": BOOLEAN,
+        },
+        ["items", "page", "limit", "total", "has_next"],
+        description,
+    )
+
+
+def _response_schemas() -> dict[str, dict[str, Any]]:
+    """Shapes of what the functions answer (the procedures' JSON, kept open for additions)."""
+    job_status = {"type": "string", "enum": list(get_args(schemas.JobStatus))}
+    return {
+        "ErrorDetail": _obj(
+            {"field": STRING, "message": STRING, "type": STRING},
+            description="One problem: a field path for validation errors, else a message.",
+        ),
+        "Error": _obj(
+            {
+                "code": {"type": "string", "description": "Stable, machine-readable."},
+                "message": STRING,
+                "details": {"type": "array", "items": _ref("ErrorDetail")},
+                "hint": {"type": "string", "description": "What to do about it."},
+            },
+            ["code", "message"],
+        ),
+        "ErrorEnvelope": _obj(
+            {"success": {"const": False}, "error": _ref("Error")},
+            ["success", "error"],
+            "Every error, whatever the status.",
+        ),
+        "Job": _obj(
+            {
+                "id": UUID,
+                "user_id": UUID,
+                "model_id": STRING,
+                "job_type": STRING,
+                "status": job_status,
+                "params": OBJECT,
+                "priority": INTEGER,
+                "cost": {"type": "integer", "description": "Credits reserved for the job."},
+                "credits_used": _nullable(INTEGER),
+                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "progress_message": _nullable(STRING),
+                "attempt": {"type": "integer", "description": "Current dispatch; 0 = never."},
+                "failures": INTEGER,
+                "max_attempts": INTEGER,
+                "worker_id": _nullable(UUID),
+                "provider": _nullable(STRING),
+                "lease_expires_at": _nullable(TIME),
+                "run_after": TIME,
+                "output": _nullable(OBJECT),
+                "error_code": _nullable(STRING),
+                "error_message": _nullable(STRING),
+                "queue_position": _nullable(
+                    {"type": "integer", "minimum": 1, "description": "While queued."}
+                ),
+                "created_at": TIME,
+                "updated_at": TIME,
+                "dispatched_at": _nullable(TIME),
+                "started_at": _nullable(TIME),
+                "finished_at": _nullable(TIME),
+            },
+            ["id", "model_id", "status", "params", "cost", "progress", "attempt", "created_at"],
+            "A generation job as its owner sees it.",
+        ),
+        "JobEvent": _obj(
+            {
+                "id": INTEGER,
+                "job_id": UUID,
+                "event": STRING,
+                "status": job_status,
+                "progress": INTEGER,
+                "attempt": INTEGER,
+                "data": OBJECT,
+                "created_at": TIME,
+            },
+            ["id", "event", "status", "created_at"],
+        ),
+        "JobWithEvents": {
+            "allOf": [
+                _ref("Job"),
+                _obj(
+                    {"events": {"type": "array", "items": _ref("JobEvent")}},
+                    ["events"],
+                ),
+            ]
+        },
+        "JobPage": _page("Job", "A page of the caller's jobs, newest first."),
+        "CancelResult": _obj(
+            {
+                "job": _ref("Job"),
+                "worker_notified": {
+                    "type": "boolean",
+                    "description": "The worker or provider running it was told to stop.",
+                },
+            },
+            ["job", "worker_notified"],
+        ),
+        "CallbackResult": _obj(
+            {
+                "applied": BOOLEAN,
+                "reason": {
+                    "type": "string",
+                    "description": "Why nothing changed: duplicate_delivery, stale_attempt, "
+                    "duplicate, not_newer, unknown_provider_job, no_change.",
+                },
+                "job": _nullable(_ref("Job")),
+            },
+            ["applied"],
+            "Late, repeated and reordered reports answer applied=false and change nothing.",
+        ),
+        "LedgerEntry": _obj(
+            {
+                "id": INTEGER,
+                "kind": {
+                    "type": "string",
+                    "enum": [
+                        "initial_grant",
+                        "grant",
+                        "purchase",
+                        "adjust",
+                        "reserve",
+                        "capture",
+                        "release",
+                    ],
+                },
+                "amount": {"type": "integer", "description": "Change of the balance."},
+                "hold": {"type": "integer", "description": "Change of the reserved credits."},
+                "balance_after": INTEGER,
+                "reserved_after": INTEGER,
+                "job_id": _nullable(UUID),
+                "external_id": _nullable(STRING),
+                "description": STRING,
+                "created_at": TIME,
+            },
+            ["id", "kind", "amount", "balance_after", "created_at"],
+        ),
+        "LedgerPage": _page("LedgerEntry", "A page of the ledger, newest first."),
+        "CreditsOverview": _obj(
+            {
+                "balance": {"type": "integer", "minimum": 0},
+                "reserved": {"type": "integer", "minimum": 0},
+                "initial_grant_claimed": BOOLEAN,
+                "ledger": _ref("LedgerPage"),
+            },
+            ["balance", "reserved", "initial_grant_claimed", "ledger"],
+        ),
+        "CreditResult": _obj(
+            {"applied": BOOLEAN, "entry": _ref("LedgerEntry"), "reason": STRING},
+            ["applied"],
+            "A repeated grant, transaction or Stripe session id answers applied=false.",
+        ),
+        "Worker": _obj(
+            {
+                "id": UUID,
+                "name": STRING,
+                "url": _nullable(STRING),
+                "health_url": _nullable(STRING),
+                "models": {"type": "array", "items": STRING},
+                "capacity": INTEGER,
+                "mode": {"type": "string", "enum": ["push", "pull"]},
+                "status": {
+                    "type": "string",
+                    "enum": ["online", "unhealthy", "offline", "draining"],
+                },
+                "metadata": OBJECT,
+            },
+            ["id", "name", "models", "capacity", "mode", "status"],
+        ),
+        "HeartbeatResult": _obj(
+            {
+                "worker": _ref("Worker"),
+                "jobs": {
+                    "type": "array",
+                    "items": _obj({"job_id": UUID, "attempt": INTEGER}, ["job_id", "attempt"]),
+                    "description": "The jobs that are still this worker's (leases extended).",
+                },
+            },
+            ["worker", "jobs"],
+        ),
+        "SweepSummary": _obj(
+            {
+                "workers": OBJECT,
+                "leases": OBJECT,
+                "reconciled": INTEGER,
+                "dispatched": INTEGER,
+                "cleanup": OBJECT,
+            },
+            ["workers", "leases", "reconciled", "dispatched", "cleanup"],
+        ),
+    }
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    schemas.GenerateVideoRequest,
+    schemas.QueueJobRequest,
+    schemas.JobCallback,
+    schemas.ClaimInitialGrant,
+    schemas.GrantCredits,
+    schemas.PurchaseCredits,
+    schemas.RegisterWorker,
+    schemas.Heartbeat,
+    schemas.ClaimJobs,
+    schemas.Sweep,
+)
+
+
+def _model_schemas() -> dict[str, dict[str, Any]]:
+    """Request bodies from pydantic, nested models hoisted into components."""
+    out: dict[str, dict[str, Any]] = {}
+    for model in REQUEST_MODELS:
+        schema = model.model_json_schema(ref_template=REF)
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """A query-string model as OpenAPI parameters (``null`` dropped: absent means unset)."""
+    schema = model.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        prop.pop("title", None)
+        if "anyOf" in prop:
+            kinds = [s for s in prop.pop("anyOf") if s.get("type") != "null"]
+            prop = {**kinds[0], **prop} if len(kinds) == 1 else {"anyOf": kinds, **prop}
+        if prop.get("default", ...) is None:
+            del prop["default"]
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        param["schema"] = prop
+        params.append(param)
+    return params
+
+
+# ------------------------------------------------------------------------------------------
+# Operations
+# ------------------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Repeat a write safely: the first answer is replayed for 24 h (with "
+    "`Idempotent-Replayed: true`); 409 while the first is running, 422 for another body.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+REQUEST_ID_HEADER = {
+    "description": "Echoes a client's X-Request-Id (8 to 64 ASCII characters) or a new uuid.",
+    "schema": {"type": "string"},
+}
+REPLAYED_HEADER = {
+    "description": "`true` when this is the stored answer of an earlier request.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _success(status: int, description: str, data: str, *, idempotent: bool) -> dict[str, Any]:
+    headers: dict[str, Any] = {"x-request-id": REQUEST_ID_HEADER}
+    if idempotent:
+        headers["Idempotent-Replayed"] = REPLAYED_HEADER
+    envelope = _obj({"success": {"const": True}, "data": _ref(data)}, ["success", "data"])
+    return {
+        str(status): {"description": description, "headers": headers, "content": _json(envelope)}
+    }
+
+
+def _errors(statuses: Iterable[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status in sorted(statuses):
+        headers: dict[str, Any] = {"x-request-id": REQUEST_ID_HEADER}
+        if status == 429:
+            headers["Retry-After"] = RETRY_AFTER_HEADER
+        out[str(status)] = {
+            "description": ERROR_STATUSES[status],
+            "headers": headers,
+            "content": _json(_ref("ErrorEnvelope")),
+        }
+    return out
+
+
+def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": _json(schema)}
+
+
+def _one_of(*names: str, discriminator: str | None = "action") -> dict[str, Any]:
+    out: dict[str, Any] = {"oneOf": [_ref(n) for n in names]}
+    if discriminator:
+        mapping: dict[str, str] = {}
+        for name in names:
+            model = getattr(schemas, name)
+            for value in get_args(model.model_fields[discriminator].annotation):
+                mapping[value] = REF.format(model=name)
+        out["discriminator"] = {"propertyName": discriminator, "mapping": mapping}
+    return out
+
+
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+READ_ERRORS = (401, 404, 422, 503)
+
+
+def _job_read(tag: str) -> dict[str, Any]:
+    return {
+        "tags": [tag],
+        "summary": "Read one of your jobs (with its events) or a page of them",
+        "description": "With `id`: that job and its events (404 when it is not yours). "
+        "Without: a page of your jobs, newest first, optionally of one `status`.",
+        "security": USER,
+        "parameters": _query_parameters(schemas.JobQuery),
+        "responses": {
+            **_success(
+                200, "The job (with `events`) or a page of jobs.", "JobOrPage", idempotent=False
+            ),
+            **_errors(READ_ERRORS),
+        },
+    }
+
+
+def _job_create(tag: str, body: str, summary: str, description: str) -> dict[str, Any]:
+    return {
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "security": USER,
+        "parameters": [IDEMPOTENCY_KEY],
+        "requestBody": _body(_ref(body)),
+        "responses": {
+            **_success(202, "Credits reserved, job queued and routed.", "Job", idempotent=True),
+            **_errors((*WRITE_ERRORS, 402)),
+        },
+    }
+
+
+def _sync_render(operation: dict[str, Any]) -> dict[str, Any]:
+    """generate-video may finish a short composed video within the request (200)."""
+    done = _success(200, "Rendered at once: the finished job.", "Job", idempotent=True)
+    operation["responses"] = {**done, **operation["responses"]}
+    return operation
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    routed = (
+        "Credits are reserved and the job is queued in one transaction, then routed: pushed "
+        "to a push worker, submitted to its provider, or left for a pull worker to claim."
+    )
+    return {
+        "generate-video": {
+            "post": _sync_render(
+                _job_create(
+                    "jobs",
+                    "GenerateVideoRequest",
+                    "Create a video job (text/image-to-video, or a composed video)",
+                    routed + " A composed video short enough to render at once answers 200 "
+                    "with the finished (or failed, credits released) job instead.",
+                )
+            ),
+            "get": _job_read("jobs"),
+        },
+        "queue-job": {
+            "post": _job_create(
+                "jobs",
+                "QueueJobRequest",
+                "Queue a job of any type in the catalogue",
+                routed + " `params` are checked against the model.",
+            ),
+            "get": _job_read("jobs"),
+            "delete": {
+                "tags": ["jobs"],
+                "summary": "Cancel one of your jobs",
+                "description": "Credits are released and the worker or provider running it is "
+                "told to stop. 409 INVALID_TRANSITION when it has already finished.",
+                "security": USER,
+                "parameters": _query_parameters(schemas.JobIdQuery),
+                "responses": {
+                    **_success(200, "The canceled job.", "CancelResult", idempotent=False),
+                    **_errors((401, 404, 409, 422, 429, 503)),
+                },
+            },
+        },
+        "job-callback": {
+            "post": {
+                "tags": ["workers"],
+                "summary": "Report progress of a job (GPU worker or video provider)",
+                "description": "A worker signs its report per Standard Webhooks (5-minute "
+                "tolerance; each webhook-id applied once). With `?provider=` the body is "
+                "that provider's own webhook, verified by its own scheme. Duplicate, "
+                "reordered and late reports (an attempt that is no longer current) answer "
+                "200 with applied=false.",
+                "security": [SIGNED, {}],
+                "parameters": _query_parameters(schemas.ProviderQuery),
+                "requestBody": _body(
+                    {
+                        "anyOf": [
+                            _ref("JobCallback"),
+                            {
+                                "type": "object",
+                                "description": "With `?provider=`: that provider's payload.",
+                            },
+                        ]
+                    }
+                ),
+                "responses": {
+                    **_success(200, "Applied, or why not.", "CallbackResult", idempotent=False),
+                    **_errors((400, 401, 404, 409, 413, 422, 503)),
+                },
+            }
+        },
+        "update-credits": {
+            "get": {
+                "tags": ["credits"],
+                "summary": "Your balance, reserved credits and a page of your ledger",
+                "security": USER,
+                "parameters": _query_parameters(schemas.PageQuery),
+                "responses": {
+                    **_success(200, "Balance and ledger.", "CreditsOverview", idempotent=False),
+                    **_errors(READ_ERRORS),
+                },
+            },
+            "post": {
+                "tags": ["credits"],
+                "summary": "Claim the initial grant, grant/adjust, purchase, or Stripe webhook",
+                "description": "`claim_initial_grant` (a user, once; then 409 ALREADY_CLAIMED). "
+                "`grant`, `adjust`, `purchase` need a secret key (403 for a user) and are "
+                "idempotent by `grant_id` / `transaction_id`. A request with `Stripe-Signature` "
+                "is a Stripe event: `checkout.session.completed` with `metadata.user_id` "
+                "credits the buyer once per session.",
+                "security": [*USER, {"apikey": []}, {"stripeSignature": []}],
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(
+                    _one_of("ClaimInitialGrant", "GrantCredits", "PurchaseCredits")
+                ),
+                "responses": {
+                    **_success(
+                        200, "Applied, or already applied.", "CreditResult", idempotent=True
+                    ),
+                    **_errors((*WRITE_ERRORS, 402)),
+                },
+            },
+        },
+        "health-check-workers": {
+            "get": {
+                "tags": ["workers"],
+                "summary": "Run the fleet sweep (scheduler)",
+                "description": "Probe workers, requeue expired leases, reconcile provider "
+                "jobs, push waiting jobs, drop expired keys. Secret key or CRON_SECRET.",
+                "security": [*SECRET, *CRON],
+                "responses": {
+                    **_success(200, "What the sweep did.", "SweepSummary", idempotent=False),
+                    **_errors((401, 503)),
+                },
+            },
+            "post": {
+                "tags": ["workers"],
+                "summary": "Sweep (scheduler), or a worker's register / heartbeat / claim",
+                "description": 'Unsigned: `{"action": "sweep"}` (or no body) with the '
+                "secret key or CRON_SECRET. Signed (Standard Webhooks, the worker secret): "
+                "`register` → 201 worker, `heartbeat` → the jobs it still owns, `claim` "
+                "(pull workers) → leased jobs.",
+                "security": [*SECRET, *CRON, SIGNED],
+                "requestBody": _body(
+                    _one_of(
+                        "RegisterWorker", "Heartbeat", "ClaimJobs", "Sweep", discriminator=None
+                    ),
+                    required=False,
+                ),
+                "responses": {
+                    **_success(
+                        200,
+                        "Sweep summary, heartbeat result, or claimed jobs.",
+                        "WorkerAnswer",
+                        idempotent=False,
+                    ),
+                    **_success(201, "The registered worker.", "Worker", idempotent=False),
+                    **_errors((400, 401, 404, 413, 422, 503)),
+                },
+            },
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Document
+# ------------------------------------------------------------------------------------------
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A Supabase Auth access token (users); for secret-key endpoints also "
+        "a secret key or the service_role JWT; for the sweep also the CRON_SECRET.",
+    },
+    "apikey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "apikey",
+        "description": "The project's publishable key (`sb_publishable_…`, or the anon JWT) "
+        "as Supabase clients send it, or a secret key (`sb_secret_…`, or the service_role "
+        "JWT) for service calls.",
+    },
+    "cronSecret": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-cron-secret",
+        "description": "CRON_SECRET, for the scheduler's sweep.",
+    },
+    "webhookId": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "webhook-id",
+        "description": "Standard Webhooks: unique id of the message (applied once).",
+    },
+    "webhookTimestamp": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "webhook-timestamp",
+        "description": "Standard Webhooks: Unix seconds; older than 5 minutes is refused.",
+    },
+    "webhookSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "webhook-signature",
+        "description": "Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>` "
+        "with the shared worker secret (`whsec_…`).",
+    },
+    "stripeSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Stripe-Signature",
+        "description": "Stripe's webhook signature with STRIPE_WEBHOOK_SECRET.",
+    },
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("videogen")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def build() -> dict[str, Any]:
+    """The OpenAPI 3.1 document as a dict."""
+    components = _model_schemas()
+    components.update(_response_schemas())
+    components["JobOrPage"] = {"anyOf": [_ref("JobWithEvents"), _ref("JobPage")]}
+    components["WorkerAnswer"] = {
+        "anyOf": [
+            _ref("SweepSummary"),
+            _ref("HeartbeatResult"),
+            {"type": "array", "items": _ref("Job"), "description": "Claimed jobs."},
+        ]
+    }
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "videogen functions",
+            "version": _version(),
+            "description": "Five serverless functions over one Postgres. Success: "
+            '`{"success": true, "data": …}`; error: `{"success": false, "error": {code, '
+            "message, details?, hint?}}`. Lists carry `page`, `limit`, `total`, `has_next`. "
+            "Every answer has an `x-request-id` header; writes are rate limited per user "
+            "(429 with `Retry-After`).",
+        },
+        "servers": [{"url": "http://127.0.0.1:54321", "description": "videogen serve"}],
+        "tags": [
+            {"name": "jobs", "description": "Create, follow and cancel generation jobs."},
+            {"name": "credits", "description": "Balances, the ledger, grants, purchases."},
+            {"name": "workers", "description": "GPU workers, providers and the scheduler."},
+        ],
+        "paths": {f"{BASE}/{name}": ops for name, ops in _paths().items()},
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
+    }
+    # A plain tree: no object shared between operations (YAML would write anchors).
+    plain: dict[str, Any] = json.loads(json.dumps(document))
+    return plain
+
+
+def render() -> str:
+    """The document as YAML text (stable order, so the file diffs cleanly)."""
+    import yaml
+
+    text: str = yaml.safe_dump(build(), sort_keys=False, allow_unicode=True, width=100)
+    return text
+
+
+def default_path() -> Path:
+    """``openapi.yaml`` at the project root."""
+    from videogen.schema import project_root
+
+    return project_root() / "openapi.yaml"
+
+
+def check(path: Path | None = None) -> bool:
+    """True when the file at ``path`` says exactly what the code says."""
+    path = path or default_path()
+    return path.is_file() and path.read_text(encoding="utf-8") == render()
+
+
+def write(path: Path | None = None) -> Path:
+    """Write the document; returns where."""
+    path = path or default_path()
+    path.write_text(render(), encoding="utf-8")
+    return path

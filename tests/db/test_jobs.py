@@ -1,0 +1,225 @@
+"""create_job and cancel_job as users meet them: validation, price, limits, money."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from db.helpers import (
+    FAL,
+    I2V,
+    RUNPOD,
+    T2V,
+    Conn,
+    as_anon,
+    as_service,
+    as_user,
+    assert_books_balance,
+    create_job,
+    create_user,
+    dispatched_job,
+    job_row,
+    ledger,
+    profile,
+    raises_sqlstate,
+)
+from psycopg.types.json import Jsonb
+
+# ------------------------------------------------------------------------------------------
+# create_job
+# ------------------------------------------------------------------------------------------
+
+
+def test_create_job_queues_prices_and_reserves(db: Conn, user: uuid.UUID) -> None:
+    job = create_job(db, user, T2V, {"prompt": "a red fox"})
+    # Defaults: 5 s, 16:9, 720p → ceil((2 + 1 x 5) x 1.5) = 11.
+    assert job["status"] == "queued"
+    assert job["cost"] == 11
+    assert job["params"] == {
+        "prompt": "a red fox",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+    }
+    assert job["job_type"] == "text_to_video"
+    assert job["provider"] == "reference"
+    assert (job["attempt"], job["failures"], job["max_attempts"]) == (0, 0, 3)
+    assert job["queue_position"] == 1
+    assert "provider_job_id" not in job
+    assert job["user_id"] == str(user)
+
+    assert profile(db, user) == (989, 11)
+    assert ledger(db, job["id"]) == [("reserve", -11, 11)]
+    events = db.execute(
+        "select event, status::text from public.job_events where job_id = %s", (job["id"],)
+    ).fetchall()
+    assert events == [("created", "queued")]
+    assert create_job(db, user, T2V)["queue_position"] == 2
+    assert_books_balance(db, user)
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "cost"),
+    [
+        (T2V, {"duration": 10, "resolution": "1080p"}, 30),  # (2 + 10) x 2.5
+        (T2V, {"duration": 3, "resolution": "480p"}, 5),  # (2 + 3) x 1
+        (T2V, {"duration": 1, "resolution": "720p"}, 5),  # ceil(4.5)
+        (RUNPOD, {"duration": 2, "resolution": "480p"}, 18),  # 10 + 4 x 2
+        (FAL, {"duration": 10, "resolution": "1080p"}, 250),  # (20 + 80) x 2.5
+        ("replicate/minimax-video-01", {}, 38),  # 6 s fixed, 720p only: ceil(25 x 1.5)
+    ],
+)
+def test_price_follows_the_model_rule(
+    shared_db: Conn, model: str, params: dict[str, Any], cost: int
+) -> None:
+    uid = create_user(shared_db, credits=1000)
+    assert create_job(shared_db, uid, model, params)["cost"] == cost
+    assert profile(shared_db, uid) == (1000 - cost, cost)
+
+
+def _bad_requests(uid: uuid.UUID) -> list[tuple[str, Any, str]]:
+    """(model, params, expected SQLSTATE) that create_job must refuse."""
+    other = uuid.uuid4()
+    return [
+        ("no/such-model", {}, "VGM04"),
+        (T2V, {"duration": 0}, "VGP22"),
+        (T2V, {"duration": 31}, "VGP22"),
+        (T2V, {"duration": "five"}, "VGP22"),
+        (T2V, {"duration": 2.5}, "VGP22"),
+        (T2V, {"aspect_ratio": "4:3"}, "VGP22"),
+        (T2V, {"resolution": "4k"}, "VGP22"),
+        (RUNPOD, {"resolution": "1080p"}, "VGP22"),
+        (I2V, {}, "VGP22"),  # needs an image
+        (I2V, {"image_path": ""}, "VGP22"),
+        (I2V, {"image_path": f"{other}/still.png"}, "VGP22"),  # someone else's folder
+        (I2V, {"image_path": "still.png"}, "VGP22"),
+        (I2V, {"image_path": f"{uid}/../{other}/still.png"}, "VGP22"),  # climbing out
+        (I2V, {"image_path": f"{uid}//still.png"}, "VGP22"),
+        (T2V, Jsonb(["not", "an", "object"]), "VGP22"),
+    ]
+
+
+def test_create_job_refuses_bad_requests_with_their_code(shared_db: Conn) -> None:
+    uid = create_user(shared_db, credits=1000)
+    for model, params, code in _bad_requests(uid):
+        with raises_sqlstate(code, case=(model, params)):
+            as_user(shared_db, uid, "create_job", model, params)
+    with raises_sqlstate("VGP22"):
+        as_user(shared_db, uid, "create_job", T2V, {}, 101)  # priority
+    assert profile(shared_db, uid) == (1000, 0)
+    assert shared_db.execute(
+        "select count(*) from public.jobs where user_id = %s", (uid,)
+    ).fetchone() == (0,)
+
+
+def test_image_in_own_folder_is_accepted(db: Conn, user: uuid.UUID) -> None:
+    job = create_job(db, user, I2V, {"image_path": f"{user}/uploads/still.png"})
+    assert job["params"]["image_path"] == f"{user}/uploads/still.png"
+    assert job["job_type"] == "image_to_video"
+
+
+def test_unavailable_model_is_refused(db: Conn, user: uuid.UUID) -> None:
+    db.execute("update public.models set is_available = false where id = %s", (T2V,))
+    with raises_sqlstate("VGM03"):
+        create_job(db, user, T2V)
+
+
+def test_concurrent_job_limit(db: Conn) -> None:
+    uid = create_user(db, credits=1000, job_limit=2)
+    first = create_job(db, uid)
+    create_job(db, uid)
+    with raises_sqlstate("VGJ29"):
+        create_job(db, uid)
+    as_user(db, uid, "cancel_job", first["id"])
+    create_job(db, uid)  # a finished job frees its slot
+    assert db.execute("select count(*) from public.jobs where user_id = %s", (uid,)).fetchone() == (
+        3,
+    )
+
+
+def test_insufficient_credits_leave_no_trace(db: Conn) -> None:
+    uid = create_user(db, credits=10)
+    with raises_sqlstate("VG402") as info:
+        create_job(db, uid)  # costs 11
+    assert info.value.diag.message_hint == "Buy credits or claim the initial grant."
+    assert profile(db, uid) == (10, 0)
+    counts = db.execute(
+        """
+        select (select count(*) from public.jobs where user_id = %(u)s),
+               (select count(*) from public.job_events where user_id = %(u)s),
+               (select count(*) from public.credit_ledger where user_id = %(u)s),
+               (select count(*) from realtime.messages where topic = 'user:' || %(u)s || ':jobs')
+        """,
+        {"u": str(uid)},
+    ).fetchone()
+    assert counts == (0, 0, 1, 0)  # the grant only
+    create_job(db, uid, T2V, {"duration": 1, "resolution": "480p"})  # costs 3: fits
+    assert profile(db, uid) == (7, 3)
+
+
+def test_create_job_needs_a_signed_in_user(shared_db: Conn) -> None:
+    with raises_sqlstate("42501"):
+        as_anon(shared_db, "create_job", T2V, {})
+    with raises_sqlstate("VG403"), shared_db.transaction():
+        shared_db.execute(
+            "select set_config('request.jwt.claims', '{\"role\": \"authenticated\"}', true),"
+            " set_config('role', 'authenticated', true)"
+        )
+        shared_db.execute("select public.create_job('reference/text-to-video')")
+
+
+# ------------------------------------------------------------------------------------------
+# cancel_job
+# ------------------------------------------------------------------------------------------
+
+
+def test_owner_cancels_and_gets_credits_back_once(db: Conn, user: uuid.UUID) -> None:
+    job = create_job(db, user)
+    result = as_user(db, user, "cancel_job", job["id"])
+    assert result["job"]["status"] == "canceled"
+    assert result["job"]["error_code"] == "CANCELED"
+    assert result["job"]["queue_position"] is None
+    assert result["notify"] is None
+    assert profile(db, user) == (1000, 0)
+    assert ledger(db, job["id"]) == [("reserve", -11, 11), ("release", 11, -11)]
+
+    with raises_sqlstate("VGJ09"):
+        as_user(db, user, "cancel_job", job["id"])
+    assert ledger(db, job["id"]) == [("reserve", -11, 11), ("release", 11, -11)]
+    assert_books_balance(db, user)
+
+
+def test_only_the_owner_may_cancel(db: Conn, user: uuid.UUID, other_user: uuid.UUID) -> None:
+    job = create_job(db, user)
+    with raises_sqlstate("VGJ04"):
+        as_user(db, other_user, "cancel_job", job["id"])
+    with raises_sqlstate("VGJ04"):
+        as_user(db, user, "cancel_job", str(uuid.uuid4()))
+    with raises_sqlstate("42501"):
+        as_anon(db, "cancel_job", job["id"])
+    assert job_row(db, job["id"])["status"] == "queued"
+
+
+def test_service_cancels_any_job_and_learns_whom_to_tell(db: Conn, user: uuid.UUID) -> None:
+    job, worker_id = dispatched_job(db, user)
+    result = as_service(db, "cancel_job", job["id"])
+    assert result["job"]["status"] == "canceled"
+    assert result["notify"]["worker_id"] == worker_id
+    assert result["notify"]["url"].startswith("http://")
+    assert result["provider"] == "reference"
+    assert profile(db, user) == (1000, 0)
+
+
+@pytest.mark.parametrize("finish", ["complete", "fail"])
+def test_finished_jobs_cannot_be_canceled(db: Conn, user: uuid.UUID, finish: str) -> None:
+    job, _ = dispatched_job(db, user)
+    if finish == "complete":
+        as_service(db, "job_complete", job["id"], 1, {"video": "v.mp4"}, 4)
+    else:
+        as_service(db, "job_fail", job["id"], 1, "BAD", "bad prompt", False)
+    before = ledger(db, job["id"])
+    with raises_sqlstate("VGJ09"):
+        as_user(db, user, "cancel_job", job["id"])
+    assert ledger(db, job["id"]) == before
+    assert_books_balance(db, user)

@@ -1,0 +1,244 @@
+"""Who may do what, as users meet it: RLS, column grants, function grants, realtime topics."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from db.helpers import (
+    Conn,
+    acting_as,
+    as_anon,
+    as_user,
+    create_job,
+    dispatched_job,
+    raises_sqlstate,
+    select_as,
+)
+
+# What each API role may execute in public; everything else is service-only.
+ANON_FUNCTIONS = {"list_models"}
+USER_FUNCTIONS = {
+    "cancel_job",
+    "claim_initial_grant",
+    "create_job",
+    "get_credits",
+    "get_job",
+    "list_jobs",
+    "list_models",
+}
+USER_PRIVATE_FUNCTIONS = {"job_json", "queue_position"}
+
+
+# ------------------------------------------------------------------------------------------
+# Catalogue-wide checks
+# ------------------------------------------------------------------------------------------
+
+
+def test_every_table_has_row_level_security(shared_db: Conn) -> None:
+    rows = shared_db.execute(
+        """
+        select n.nspname || '.' || c.relname, c.relrowsecurity from pg_class c
+          join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname in ('public', 'private') and c.relkind in ('r', 'p')
+         order by 1
+        """
+    ).fetchall()
+    assert len(rows) >= 10
+    assert [name for name, rls in rows if not rls] == []
+
+
+def test_every_security_definer_function_pins_search_path(shared_db: Conn) -> None:
+    rows = shared_db.execute(
+        """
+        select p.oid::regprocedure::text, p.proconfig from pg_proc p
+          join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname in ('public', 'private') and p.prosecdef
+        """
+    ).fetchall()
+    assert len(rows) > 30
+    unpinned = [name for name, config in rows if 'search_path=""' not in (config or [])]
+    assert unpinned == []
+
+
+def executable(conn: Conn, role: str, schema: str) -> set[str]:
+    """Names of the functions in ``schema`` that ``role`` may execute."""
+    rows = conn.execute(
+        """
+        select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = %s and has_function_privilege(%s, p.oid, 'execute')
+        """,
+        (schema, role),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_api_roles_execute_exactly_their_functions(shared_db: Conn) -> None:
+    assert executable(shared_db, "anon", "public") == ANON_FUNCTIONS
+    assert executable(shared_db, "authenticated", "public") == USER_FUNCTIONS
+    assert executable(shared_db, "anon", "private") == set()
+    assert executable(shared_db, "authenticated", "private") == USER_PRIVATE_FUNCTIONS
+    everything = shared_db.execute(
+        "select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname = 'public'"
+    ).fetchone()
+    assert everything is not None
+    assert len(executable(shared_db, "service_role", "public")) == everything[0]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args"),
+    [
+        ("purchase_credits", (str(uuid.uuid4()), "tx", 10)),
+        ("grant_credits", (str(uuid.uuid4()), 10, "g")),
+        ("worker_register", ("w", "http://w", None, ["reference/text-to-video"])),
+        ("job_claim", (str(uuid.uuid4()),)),
+        ("job_complete", (str(uuid.uuid4()), 1, "{}")),
+        ("job_fail", (str(uuid.uuid4()), 1, "E", "e")),
+        ("jobs_requeue_expired", ()),
+        ("idempotency_begin", ("p", "s", "k", "h")),
+        ("rate_limit_take", ("p", "b", 10)),
+        ("webhook_receipt", ("id", "worker")),
+        ("job_get_any", (str(uuid.uuid4()),)),
+        ("workers_list", ()),
+    ],
+)
+def test_users_cannot_call_service_procedures(
+    shared_db: Conn, fn: str, args: tuple[object, ...]
+) -> None:
+    with raises_sqlstate("42501"):
+        as_user(shared_db, uuid.uuid4(), fn, *args)
+    with raises_sqlstate("42501"):
+        as_anon(shared_db, fn, *args)
+
+
+# ------------------------------------------------------------------------------------------
+# Reading
+# ------------------------------------------------------------------------------------------
+
+
+def test_anon_reads_only_available_models(db: Conn, user: uuid.UUID) -> None:
+    create_job(db, user)
+    for table in ("jobs", "profiles", "credit_ledger", "job_events", "workers"):
+        with raises_sqlstate("42501"):
+            select_as(db, "anon", None, f"select * from public.{table}")
+    db.execute("update public.models set is_available = false where id = 'runway/gen4-turbo'")
+    models = select_as(db, "anon", None, "select id from public.models")
+    assert len(models) == 6 and ("runway/gen4-turbo",) not in models
+
+
+def test_users_see_only_their_own_rows(db: Conn, user: uuid.UUID, other_user: uuid.UUID) -> None:
+    dispatched_job(db, user)
+    create_job(db, other_user)
+    for table in ("jobs", "job_events", "credit_ledger"):
+        mine = select_as(db, "authenticated", user, f"select distinct user_id from public.{table}")
+        assert mine == [(user,)], table
+    assert select_as(db, "authenticated", user, "select id from public.profiles") == [(user,)]
+    assert select_as(db, "authenticated", user, "select count(*) from public.jobs") == [(1,)]
+
+
+def test_users_cannot_read_workers_or_private_tables(shared_db: Conn) -> None:
+    for table in (
+        "public.workers",
+        "private.settings",
+        "private.idempotency_keys",
+        "private.rate_limits",
+        "private.webhook_receipts",
+    ):
+        with raises_sqlstate("42501"):
+            select_as(shared_db, "authenticated", uuid.uuid4(), f"select * from {table}")
+
+
+# ------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------
+
+
+def test_users_may_rename_themselves_and_nothing_more(
+    db: Conn, user: uuid.UUID, other_user: uuid.UUID
+) -> None:
+    with acting_as(db, "authenticated", user):
+        renamed = db.execute(
+            "update public.profiles set display_name = 'Ada' returning id"
+        ).fetchall()
+    assert renamed == [(user,)]
+    with acting_as(db, "authenticated", user):
+        others = db.execute(
+            "update public.profiles set display_name = 'Eve' where id = %s", (other_user,)
+        )
+        assert others.rowcount == 0
+    for column in ("balance", "reserved", "concurrent_job_limit", "initial_grant_claimed_at"):
+        with raises_sqlstate("42501"):
+            select_as(
+                db,
+                "authenticated",
+                user,
+                f"update public.profiles set {column} = {column} returning 1",
+            )
+    assert db.execute(
+        "select display_name, balance from public.profiles where id = %s", (user,)
+    ).fetchone() == ("Ada", 1000)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into public.jobs (user_id, model_id, job_type, cost, max_attempts)"
+        " values ('{uid}', 'reference/text-to-video', 'text_to_video', 0, 1) returning 1",
+        "update public.jobs set status = 'completed', credits_used = 0 returning 1",
+        "update public.jobs set cost = 0 returning 1",
+        "delete from public.jobs returning 1",
+        "insert into public.credit_ledger (user_id, kind, amount, balance_after, reserved_after,"
+        " external_id) values ('{uid}', 'grant', 1000000, 1000000, 0, 'x') returning 1",
+        "update public.credit_ledger set amount = 0 returning 1",
+        "delete from public.credit_ledger returning 1",
+        "insert into public.job_events (job_id, user_id, event, status, progress, attempt)"
+        " select id, user_id, 'completed', 'completed', 100, 1 from public.jobs returning 1",
+        "delete from public.job_events returning 1",
+        "insert into public.profiles (id) values (gen_random_uuid()) returning 1",
+        "delete from public.profiles returning 1",
+        "update public.models set credits_base = 0 returning 1",
+        "insert into private.settings values ('x', '1') returning 1",
+    ],
+)
+def test_users_cannot_write_money_jobs_or_history(shared_db: Conn, statement: str) -> None:
+    from db.helpers import create_user
+
+    uid = create_user(shared_db, credits=100)
+    create_job(shared_db, uid)
+    with raises_sqlstate("42501"):
+        select_as(shared_db, "authenticated", uid, statement.replace("{uid}", str(uid)))
+    with raises_sqlstate("42501"):
+        select_as(shared_db, "anon", None, statement.replace("{uid}", str(uid)))
+
+
+# ------------------------------------------------------------------------------------------
+# Realtime
+# ------------------------------------------------------------------------------------------
+
+
+def messages_as(conn: Conn, user_id: uuid.UUID | None, topic: str | None) -> list[tuple[str, str]]:
+    """(topic, event) of the broadcasts a caller may receive while joining ``topic``."""
+    with acting_as(conn, "authenticated" if user_id else "anon", user_id):
+        if topic is not None:
+            conn.execute("select set_config('realtime.topic', %s, true)", (topic,))
+        rows = conn.execute(
+            "select topic, event from realtime.messages order by inserted_at, event"
+        ).fetchall()
+    return [(str(t), str(e)) for t, e in rows]
+
+
+def test_users_receive_only_their_own_jobs_topic(
+    db: Conn, user: uuid.UUID, other_user: uuid.UUID
+) -> None:
+    dispatched_job(db, user)
+    create_job(db, other_user)
+    mine, theirs = f"user:{user}:jobs", f"user:{other_user}:jobs"
+
+    own = messages_as(db, user, mine)
+    assert sorted(e for _, e in own) == ["job_created", "job_dispatched"]
+    assert {t for t, _ in own} == {mine}  # not the other user's, though both are broadcasts
+    assert messages_as(db, user, theirs) == []
+    assert messages_as(db, user, None) == []
+    assert messages_as(db, other_user, theirs) == [(theirs, "job_created")]
+    assert messages_as(db, None, mine) == []  # anon: no policy at all

@@ -1,0 +1,75 @@
+"""openapi.yaml is generated from the code and must say what the running server does."""
+
+from __future__ import annotations
+
+import typing
+
+import yaml
+
+from videogen import openapi, schemas
+from videogen.cli import main
+from videogen.devserver import FUNCTIONS
+from videogen.providers.registry import PROVIDERS
+
+
+def test_openapi_yaml_is_what_the_code_generates():
+    path = openapi.default_path()
+    assert path.read_text(encoding="utf-8") == openapi.render(), (
+        "openapi.yaml is stale: run `videogen openapi`"
+    )
+    assert yaml.safe_load(path.read_text(encoding="utf-8")) == openapi.build()
+
+
+def test_cli_check_and_write(tmp_path, capsys):
+    assert main(["openapi", "--check"]) == 0
+    target = tmp_path / "openapi.yaml"
+    assert main(["openapi", "--check", "--output", str(target)]) == 1
+    assert main(["openapi", "--output", str(target)]) == 0
+    assert main(["openapi", "--check", "--output", str(target)]) == 0
+    target.write_text(target.read_text() + "# edited\n")
+    assert main(["openapi", "--check", "--output", str(target)]) == 1
+    assert "differs" in capsys.readouterr().err
+
+
+def test_document_covers_the_contract():
+    doc = openapi.build()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {f"/functions/v1/{name}" for name in FUNCTIONS}
+    components = doc["components"]
+    for model in openapi.REQUEST_MODELS:
+        assert model.__name__ in components["schemas"]
+    assert {"bearerAuth", "apikey", "webhookSignature", "stripeSignature"} <= set(
+        components["securitySchemes"]
+    )
+    text = yaml.safe_dump(doc)
+    assert "$defs" not in text  # every nested model is a component
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            statuses = set(op["responses"])
+            assert statuses & {"200", "201", "202"}, (path, method)
+            assert {"401", "503"} <= statuses, (path, method)
+            if method == "post":
+                assert "413" in statuses and "422" in statuses, path
+            for status, response in op["responses"].items():
+                assert "x-request-id" in response["headers"]
+                if status == "429":
+                    assert "Retry-After" in response["headers"]
+    creates = doc["paths"]["/functions/v1/generate-video"]["post"]["responses"]
+    assert {"202", "402", "404", "409", "422", "429"} <= set(creates)
+    assert creates["202"]["content"]["application/json"]["schema"]["properties"]["data"] == {
+        "$ref": "#/components/schemas/Job"
+    }
+
+
+def test_provider_names_agree_with_the_registry():
+    provider = schemas.ProviderQuery.model_fields["provider"].annotation
+    assert set(typing.get_args(typing.get_args(provider)[0])) == set(PROVIDERS)
+
+
+def test_documented_methods_are_the_served_ones(api):
+    doc = openapi.build()
+    for name in FUNCTIONS:
+        resp = api.http.options(api.url(name))
+        served = {m.strip() for m in resp.headers["access-control-allow-methods"].split(",")}
+        documented = {m.upper() for m in doc["paths"][f"/functions/v1/{name}"]}
+        assert served == documented | {"OPTIONS"}, name

@@ -1,0 +1,115 @@
+"""Real servers for tests and benchmarks: free ports, a `videogen serve` subprocess on a
+given database, and the environment it runs with. Imported by tests/conftest.py (fixtures)
+and bench/http_bench.py; a plain module so nothing depends on which conftest loaded last."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    """Wait until something answers HTTP at ``url``."""
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class LiveServer:
+    """A ``videogen serve`` subprocess and the database it uses."""
+
+    def __init__(
+        self, db_url: str, port: int, env: dict[str, str], log_path: Path | None = None
+    ) -> None:
+        self.db_url = db_url
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.functions = f"{self.base}/functions/v1"
+        self.env = env
+        self.log_path = log_path
+
+    def url(self, name: str) -> str:
+        """The URL of one function."""
+        return f"{self.functions}/{name}"
+
+    def logs(self) -> str:
+        """What the server wrote to stderr so far (its JSON log lines)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
+
+def server_env(db_url: str, port: int, tmp_path: object, **extra: str) -> dict[str, str]:
+    """Environment for a server or worker process pointed at a test database."""
+
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "VIDEOGEN_ENV": "test",
+            "SUPABASE_URL": f"http://127.0.0.1:{port}",
+            "FUNCTIONS_URL": f"http://127.0.0.1:{port}/functions/v1",
+            "STORAGE_ROOT": str(tmp_path),
+            "LOG_LEVEL": "WARNING",
+            "WORKERS": "1",
+            "THREADS": "8",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_server(db_url: str, workdir: Path, **extra_env: str) -> Iterator[LiveServer]:
+    """``videogen serve`` on a free port against ``db_url``; stopped on exit.
+
+    ``workdir`` holds local storage and ``server.log`` (stderr: a file, not a pipe, so a
+    chatty server never blocks on a full pipe); ``extra_env`` overrides settings.
+    """
+
+    port = free_port()
+    storage = workdir / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    env = server_env(db_url, port, storage, **extra_env)
+    log_path = workdir / "server.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "videogen", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    server = LiveServer(db_url, port, env, log_path)
+    try:
+        wait_http(server.url("queue-job"))
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
