@@ -231,7 +231,7 @@ def stack_status(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Bring the stack up and play a frontend generating one video."""
+    """Bring the stack up and play a frontend making a generated and a composed video."""
     from videogen import stack
 
     stack.up()
@@ -240,8 +240,9 @@ def run_demo(args: argparse.Namespace) -> int:
         duration=args.duration,
         resolution=args.resolution,
         aspect_ratio=args.aspect_ratio,
+        topic=args.topic,
     )
-    return 0 if result["status"] == "completed" else 1
+    return 0 if all(job["status"] == "completed" for job in result["jobs"]) else 1
 
 
 def add_stack_commands(subparsers: Subparsers) -> None:
@@ -255,6 +256,7 @@ def add_stack_commands(subparsers: Subparsers) -> None:
     subparsers.add_parser("status", help="show what runs").set_defaults(handler=stack_status)
     demo = subparsers.add_parser("demo", help="up, then generate one video as a user would")
     demo.add_argument("--prompt", default="A paper boat sails across a calm blue lake at dawn")
+    demo.add_argument("--topic", default="How ocean tides work", help="of the composed video")
     demo.add_argument("--duration", type=int, default=4)
     demo.add_argument("--resolution", default="480p", choices=["480p", "720p", "1080p"])
     demo.add_argument("--aspect-ratio", default="16:9", choices=["16:9", "9:16", "1:1"])

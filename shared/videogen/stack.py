@@ -190,39 +190,129 @@ def _call(client: Any, method: str, url: str, **kwargs: Any) -> Any:
     return body["data"]
 
 
+TERMINAL = ("completed", "failed", "canceled")
+
+
+def _follow(listen: Any, console: Any, topic: str, job: dict[str, Any], timeout: float) -> None:
+    """Show a job's broadcasts on the owner's topic as a progress bar until it ends."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(f"{job['status']:<10}", total=100, completed=job["progress"])
+        deadline = time.monotonic() + timeout
+        done = job["status"] in TERMINAL
+        while not done and time.monotonic() < deadline:
+            for note in listen.notifies(timeout=1.0, stop_after=1):
+                msg = json.loads(note.payload)
+                payload = msg.get("payload") or {}
+                if msg.get("topic") != topic or payload.get("job_id") != job["id"]:
+                    continue
+                message = (payload.get("data") or {}).get("message") or ""
+                bar.update(
+                    task,
+                    completed=payload["progress"],
+                    description=f"{payload['event']:<10} attempt {payload['attempt']} {message}",
+                )
+                done = payload["status"] in TERMINAL
+
+
+def _summary(final: dict[str, Any], storage_dir: Path) -> dict[str, Any]:
+    """What a user wants to know about a finished job, with ffprobe's view of the file."""
+    from videogen.media.render import probe
+
+    result: dict[str, Any] = {
+        "job_id": final["id"],
+        "model": final["model_id"],
+        "status": final["status"],
+        "credits_used": final.get("credits_used"),
+        "events": [e["event"] for e in final.get("events", [])],
+    }
+    if final["status"] != "completed":
+        result["error"] = {"code": final.get("error_code"), "message": final.get("error_message")}
+        return result
+    out = final["output"]
+    video = (storage_dir / "videos" / out["video_path"]).resolve()
+    info = probe(video)
+    result.update(
+        {
+            "video": str(video),
+            "video_url": out.get("video_url"),
+            "thumbnail": str((storage_dir / "thumbnails" / out["thumbnail_path"]).resolve()),
+            "duration_s": info["duration"],
+            "resolution": f"{info['width']}x{info['height']}",
+            "fps": info["fps"],
+            "streams": [c for c in (info.get("video_codec"), info.get("audio_codec")) if c],
+        }
+    )
+    if out.get("title"):
+        result["title"] = out["title"]
+    return result
+
+
 def demo(
     prompt: str,
     *,
     duration: int = 4,
     resolution: str = "480p",
     aspect_ratio: str = "16:9",
-    timeout: float = 180.0,
+    topic: str = "How ocean tides work",
+    timeout: float = 300.0,
 ) -> dict[str, Any]:
-    """Play a frontend: sign in, claim credits, generate a video, follow it live."""
+    """Play a frontend: sign in, claim credits, make a generated and a composed video."""
     import uuid
 
     import httpx
     import psycopg
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from videogen.auth import issue_access_token
     from videogen.cli import ensure_user
-    from videogen.media.render import probe
+    from videogen.schema import project_root
 
     settings = get_settings()
     console = Console()
     base = f"http://127.0.0.1:{SERVER_PORT}/functions/v1"
+    storage_dir = (
+        settings.storage_dir
+        if settings.storage_dir.is_absolute()
+        else project_root() / settings.storage_dir
+    )
     user_id, email = ensure_user(settings.database_url, "demo@videogen.local")
     token = issue_access_token(user_id, email=email)
     headers = {
         "Authorization": f"Bearer {token}",
         "apikey": settings.publishable_key.get_secret_value(),
     }
-    console.print(f"[bold]Signed in[/] as {email} ({user_id})")
-
+    topic_name = f"user:{user_id}:jobs"
+    console.print(
+        f"[bold]Signed in[/] as {email} ({user_id}); following realtime topic {topic_name}"
+    )
+    requests = [
+        {
+            "model": "reference/text-to-video",
+            "prompt": prompt,
+            "duration": duration,
+            "resolution": resolution,
+            "aspect_ratio": aspect_ratio,
+        },
+        {
+            "model": "reference/compose",
+            "prompt": topic,
+            "sections": 3,
+            "resolution": resolution,
+            "aspect_ratio": aspect_ratio,
+            "duration": 60,
+        },
+    ]
+    results = []
     with (
-        httpx.Client(headers=headers, timeout=30) as client,
+        httpx.Client(headers=headers, timeout=120) as client,
         psycopg.connect(settings.database_url, autocommit=True) as listen,
     ):
         listen.execute("listen videogen_realtime")
@@ -231,66 +321,26 @@ def demo(
             console.print(
                 f"Claimed the initial grant: {claim.json()['data']['entry']['amount']} credits"
             )
-        job = _call(
-            client,
-            "POST",
-            f"{base}/generate-video",
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-            json={
-                "model": "reference/text-to-video",
-                "prompt": prompt,
-                "duration": duration,
-                "resolution": resolution,
-                "aspect_ratio": aspect_ratio,
-            },
-        )
-        console.print(f"Job {job['id']} {job['status']} — cost {job['cost']} credits")
-        topic = f"user:{user_id}:jobs"
-        final = job
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task(job["status"], total=100)
-            deadline = time.monotonic() + timeout
-            done = job["status"] in ("completed", "failed", "canceled")
-            while not done and time.monotonic() < deadline:
-                for note in listen.notifies(timeout=1.0, stop_after=1):
-                    msg = json.loads(note.payload)
-                    payload = msg.get("payload") or {}
-                    if msg.get("topic") != topic or payload.get("job_id") != job["id"]:
-                        continue
-                    bar.update(
-                        task,
-                        completed=payload["progress"],
-                        description=f"{payload['event']:<10} attempt {payload['attempt']}",
-                    )
-                    done = payload["status"] in ("completed", "failed", "canceled")
+        for body in requests:
+            job = _call(
+                client,
+                "POST",
+                f"{base}/generate-video",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json=body,
+            )
+            console.print(
+                f"[bold]{body['model']}[/]: job {job['id']} {job['status']}, "
+                f"{job['cost']} credits reserved"
+            )
+            _follow(listen, console, topic_name, job, timeout)
             final = _call(client, "GET", f"{base}/generate-video", params={"id": job["id"]})
+            results.append(_summary(final, storage_dir))
         balance = _call(client, "GET", f"{base}/update-credits", params={"limit": 5})
-    result: dict[str, Any] = {
-        "job_id": final["id"],
-        "status": final["status"],
-        "events": [e["event"] for e in final.get("events", [])],
+    summary = {
+        "jobs": results,
         "balance_after": balance["balance"],
+        "reserved": balance["reserved"],
     }
-    if final["status"] == "completed":
-        out = final["output"]
-        storage_dir = settings.storage_dir
-        video = Path(storage_dir) / "videos" / out["video_path"]
-        info = probe(video) if video.exists() else {}
-        result.update(
-            {
-                "video": str(video),
-                "video_url": out.get("video_url"),
-                "thumbnail": str(Path(storage_dir) / "thumbnails" / out["thumbnail_path"]),
-                "probe": info,
-            }
-        )
-    else:
-        result["error"] = {"code": final.get("error_code"), "message": final.get("error_message")}
-    console.print_json(json.dumps(result, default=str))
-    return result
+    console.print_json(json.dumps(summary, default=str))
+    return summary

@@ -104,6 +104,28 @@ _CLOSING = (
 )
 
 
+_LOWERCASE_STARTS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "how",
+        "why",
+        "what",
+        "when",
+        "where",
+        "who",
+        "which",
+        "whether",
+        "our",
+        "your",
+        "my",
+        "their",
+        "its",
+    ]
+)
+
+
 class OfflineScriptEngine:
     """Deterministic template script: the same topic always gives the same video."""
 
@@ -112,6 +134,10 @@ class OfflineScriptEngine:
     def write(self, topic: str, *, sections: int = 4, language: str = "en") -> Script:
         """A script about ``topic`` from fixed templates (English only)."""
         topic = " ".join(topic.split()).rstrip(".?!") or "this topic"
+        title = f"{topic[:1].upper()}{topic[1:]} explained"[:200]
+        # Mid-sentence, "How tides work" reads "… about how tides work" (names keep capitals).
+        if topic.split()[0].lower() in _LOWERCASE_STARTS:
+            topic = topic[:1].lower() + topic[1:]
         count = max(1, min(sections, MAX_SECTIONS))
         # Rotate the middle beats by a hash of the topic so different topics vary a little.
         middle = list(_BEATS[1:])
@@ -121,7 +147,7 @@ class OfflineScriptEngine:
         while len(beats) < count:  # more sections than templates: repeat the middle beats
             beats.insert(-1, middle[(len(beats) - 1) % len(middle)])
         return Script(
-            title=f"{topic[:1].upper()}{topic[1:]} explained"[:200],
+            title=title,
             sections=[
                 ScriptSection(
                     title=t.format(topic=topic)[:120],
