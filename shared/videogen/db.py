@@ -72,6 +72,14 @@ class Database(Protocol):
         """A context manager yielding a service-role :class:`Session` (bypasses RLS)."""
         ...
 
+    def call(self, principal: Principal, name: str, /, **args: Any) -> Any:
+        """One procedure call as its own transaction."""
+        ...
+
+    def admin_call(self, name: str, /, **args: Any) -> Any:
+        """One service-role procedure call as its own transaction (bypasses RLS)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -96,16 +104,27 @@ def wrap_errors() -> Iterator[None]:
         raise err from exc
 
 
-def _call_sql(name: str, args: Mapping[str, Any]) -> tuple[Any, list[Any]]:
-    """``select public.name(a => %s, …)`` with named arguments; names are checked."""
+def _call_sql(name: str, args: Mapping[str, Any]) -> Any:
+    """``select public.name(p_a => <literal>, …)``; names are checked, values quoted by psycopg."""
     from psycopg import sql
 
     if not name.replace("_", "").isalnum():
         raise ValueError(f"bad procedure name {name!r}")
-    params = [sql.SQL("{} => {}").format(sql.Identifier(f"p_{k}"), sql.Placeholder()) for k in args]
-    query = sql.SQL("select public.{}({})").format(sql.Identifier(name), sql.SQL(", ").join(params))
-    values = [_adapt(v) for v in args.values()]
-    return query, values
+    params = [
+        sql.SQL("{} => {}").format(sql.Identifier(f"p_{k}"), sql.Literal(_adapt(v)))
+        for k, v in args.items()
+    ]
+    return sql.SQL("select public.{}({})").format(sql.Identifier(name), sql.SQL(", ").join(params))
+
+
+def _become_sql(role: str, claims: Mapping[str, Any]) -> Any:
+    """What PostgREST runs first in every request: the claims, then the role (local)."""
+    from psycopg import sql
+
+    assert role in _ROLES
+    return sql.SQL(
+        "select set_config('request.jwt.claims', {}, true), set_config('role', {}, true)"
+    ).format(sql.Literal(json.dumps(claims, default=str)), sql.Literal(role))
 
 
 def _adapt(value: Any) -> Any:
@@ -120,39 +139,56 @@ def _adapt(value: Any) -> Any:
 
 
 class _PgSession:
-    """A transaction on one pooled connection, with PostgREST's role and claims set."""
+    """A transaction on one pooled connection, with PostgREST's role and claims set.
+
+    Each call goes to the server as one simple-protocol message — ``begin`` (first call
+    only), the ``set_config`` of role and claims (when they change) and the procedure call —
+    so a call costs one round trip; values are quoted client side by psycopg (no server-side
+    prepared statements at all, as the transaction pooler requires).
+    """
 
     def __init__(self, conn: psycopg.Connection[Any], principal: Principal) -> None:
         self._conn = conn
         self._principal = principal
         self._current: str | None = None
+        self.in_transaction = False
 
-    def _become(self, principal: Principal) -> None:
+    def run(
+        self, principal: Principal, name: str, args: Mapping[str, Any], *, commit: bool = False
+    ) -> Any:
+        """Send one call (with whatever must precede it) in one message; its result."""
+        from psycopg import sql
+
         role, claims = _role_and_claims(principal)
         key = role + json.dumps(claims, sort_keys=True, default=str)
-        if key == self._current:
-            return
-        assert role in _ROLES
-        self._conn.execute(
-            "select set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
-            [json.dumps(claims, default=str), role],
-        )
-        self._current = key
-
-    def _call(self, principal: Principal, name: str, args: Mapping[str, Any]) -> Any:
-        self._become(principal)
-        query, values = _call_sql(name, args)
+        parts = [] if self.in_transaction else [sql.SQL("begin")]
+        if key != self._current:
+            parts.append(_become_sql(role, claims))
+        parts.append(_call_sql(name, args))
+        if commit:
+            parts.append(sql.SQL("commit"))
+        self.in_transaction = True
         with wrap_errors():
-            row = self._conn.execute(query, values).fetchone()
+            cur = self._conn.execute(sql.SQL("; ").join(parts))
+            row = None
+            while True:  # the procedure's result is the last result set that has rows
+                if cur.description is not None:
+                    row = cur.fetchone()
+                if not cur.nextset():
+                    break
+        self._current = key
+        if commit:
+            self.in_transaction = False
+            self._current = None
         return None if row is None else row[0]
 
     def rpc(self, name: str, /, **args: Any) -> Any:
         """Call a procedure as this session's caller."""
-        return self._call(self._principal, name, args)
+        return self.run(self._principal, name, args)
 
     def admin_rpc(self, name: str, /, **args: Any) -> Any:
         """Call a procedure as service_role in the same transaction."""
-        return self._call(SERVICE, name, args)
+        return self.run(SERVICE, name, args)
 
 
 class PostgresDatabase:
@@ -162,12 +198,13 @@ class PostgresDatabase:
         from psycopg_pool import ConnectionPool
 
         self.dsn = dsn
-        # prepare_threshold=None: no server-side prepared statements (transaction pooler).
+        # Autocommit: transactions are opened and closed by the statements we send (see
+        # _PgSession), which saves psycopg's separate BEGIN round trip.
         self.pool: ConnectionPool = ConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"prepare_threshold": None, "autocommit": False},
+            kwargs={"prepare_threshold": None, "autocommit": True},
             open=False,
             # No check on checkout (it costs a round trip per transaction); broken
             # connections surface as OperationalError → 503, and the pool replaces them.
@@ -181,20 +218,49 @@ class PostgresDatabase:
             self._opened = True
 
     @contextmanager
-    def session(self, principal: Principal) -> Iterator[_PgSession]:
-        """One transaction as ``principal``; commits on success, rolls back on error."""
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         import psycopg
 
         self._open()
         try:
-            with self.pool.connection(timeout=10) as conn, conn.transaction():
-                yield _PgSession(conn, principal)
+            with self.pool.connection(timeout=10) as conn:
+                yield conn
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
         except Exception as exc:
             if type(exc).__name__ == "PoolTimeout":
                 raise ServiceUnavailable("The database is busy; retry shortly.") from exc
             raise
+
+    @contextmanager
+    def session(self, principal: Principal) -> Iterator[_PgSession]:
+        """One transaction as ``principal``; commits on success, rolls back on error."""
+        with self._connection() as conn:
+            session = _PgSession(conn, principal)
+            try:
+                yield session
+            except BaseException:
+                if session.in_transaction and not conn.closed:
+                    conn.execute("rollback")
+                raise
+            if session.in_transaction:
+                with wrap_errors():
+                    conn.execute("commit")
+
+    def call(self, principal: Principal, name: str, /, **args: Any) -> Any:
+        """One procedure call as one transaction in one round trip."""
+        with self._connection() as conn:
+            session = _PgSession(conn, principal)
+            try:
+                return session.run(principal, name, args, commit=True)
+            except BaseException:
+                if not conn.closed:
+                    conn.execute("rollback")
+                raise
+
+    def admin_call(self, name: str, /, **args: Any) -> Any:
+        """One service-role call (bypasses RLS) as one transaction."""
+        return self.call(SERVICE, name, **args)
 
     def admin(self) -> Any:
         """A service-role session: bypasses RLS, so use it only where a user cannot."""
@@ -270,6 +336,14 @@ class PostgrestDatabase:
     def admin(self) -> Any:
         """Calls with the secret key."""
         return self.session(SERVICE)
+
+    def call(self, principal: Principal, name: str, /, **args: Any) -> Any:
+        """One /rpc call as ``principal``."""
+        return _RestSession(self, principal).rpc(name, **args)
+
+    def admin_call(self, name: str, /, **args: Any) -> Any:
+        """One /rpc call with the secret key."""
+        return _RestSession(self, SERVICE).rpc(name, **args)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -171,10 +171,9 @@ class Context:
         scope = f"{self.function}:{self.request.method}"
         digest = hashlib.sha256(self.raw_body + b"|" + self.request.query_string).hexdigest()
         who = self.principal_key
-        with self.db.admin() as admin:
-            state = admin.rpc(
-                "idempotency_begin", principal=who, scope=scope, key=key, request_hash=digest
-            )
+        state = self.db.admin_call(
+            "idempotency_begin", principal=who, scope=scope, key=key, request_hash=digest
+        )
         if state["state"] == "replay":
             return Reply(state["status"], _data_of(state["body"]), {"Idempotent-Replayed": "true"})
         try:
@@ -190,23 +189,21 @@ class Context:
                 )
             return reply
         except AppError as err:
-            with self.db.admin() as admin:
-                if err.status < 500 and err.status not in (409, 429):
-                    # A definite answer (402, 404, 422…) is the answer for this key too.
-                    admin.rpc(
-                        "idempotency_finish",
-                        principal=who,
-                        scope=scope,
-                        key=key,
-                        status=err.status,
-                        body=error_envelope(err),
-                    )
-                else:
-                    admin.rpc("idempotency_abandon", principal=who, scope=scope, key=key)
+            if err.status < 500 and err.status not in (409, 429):
+                # A definite answer (402, 404, 422…) is the answer for this key too.
+                self.db.admin_call(
+                    "idempotency_finish",
+                    principal=who,
+                    scope=scope,
+                    key=key,
+                    status=err.status,
+                    body=error_envelope(err),
+                )
+            else:
+                self.db.admin_call("idempotency_abandon", principal=who, scope=scope, key=key)
             raise
         except Exception:
-            with self.db.admin() as admin:
-                admin.rpc("idempotency_abandon", principal=who, scope=scope, key=key)
+            self.db.admin_call("idempotency_abandon", principal=who, scope=scope, key=key)
             raise
 
     def replace_stored_reply(self, reply: Reply) -> None:
@@ -214,15 +211,14 @@ class Context:
         key = self.idempotency_key
         if key is None:
             return
-        with self.db.admin() as admin:
-            admin.rpc(
-                "idempotency_finish",
-                principal=self.principal_key,
-                scope=f"{self.function}:{self.request.method}",
-                key=key,
-                status=reply.status,
-                body=envelope(reply.data),
-            )
+        self.db.admin_call(
+            "idempotency_finish",
+            principal=self.principal_key,
+            scope=f"{self.function}:{self.request.method}",
+            key=key,
+            status=reply.status,
+            body=envelope(reply.data),
+        )
 
 
 def _nul_in(value: Any, path: str = "") -> str | None:
@@ -375,14 +371,13 @@ def endpoint(
                 if principal.user_id:
                     fields["user_id"] = principal.user_id
                 if request.method in rate_limited and principal.user_id:
-                    with ctx.db.admin() as admin:
-                        admin.rpc(
-                            "rate_limit_take",
-                            principal=ctx.principal_key,
-                            bucket=name,
-                            limit=settings.rate_limit_per_minute,
-                            window_seconds=60,
-                        )
+                    ctx.db.admin_call(
+                        "rate_limit_take",
+                        principal=ctx.principal_key,
+                        bucket=name,
+                        limit=settings.rate_limit_per_minute,
+                        window_seconds=60,
+                    )
                 reply = handler(ctx)
                 status = reply.status
                 headers.update(reply.headers)

@@ -104,8 +104,7 @@ def dispatch_job(
         return submit_external(db, settings, job["id"], client)
     http = _http(client)
     for _ in range(PUSH_TRIES):
-        with db.admin() as admin:
-            assignment = admin.rpc("job_assign", job_id=job["id"])
+        assignment = db.admin_call("job_assign", job_id=job["id"])
         if assignment is None:
             break  # no free worker: it waits in the queue (sweep, claim or a new worker)
         if push(db, settings, assignment, http):
