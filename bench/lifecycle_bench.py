@@ -4,9 +4,12 @@ One lifecycle = three transactions, as a user and a pull worker make them:
 
 * procedures: ``create_job`` as the user (PostgREST-style role and claims), then
   ``job_claim`` and ``job_complete`` as service_role;
-* bare SQL:   ``INSERT`` the job + ``UPDATE`` the balance, an ``UPDATE … FOR UPDATE SKIP
-  LOCKED`` claim, an ``UPDATE`` to completed — on the same tables, so the schema's
-  triggers (state machine, job events, broadcasts) fire for both.
+* bare SQL:   ``INSERT`` the job + ``UPDATE`` the balance + the reserve ledger row, an
+  ``UPDATE … FOR UPDATE SKIP LOCKED`` claim, an ``UPDATE`` to completed + the capture
+  (balance and ledger row) — the same rows written on the same tables, so the schema's
+  triggers (state machine, job events, broadcasts) fire for both. What the bare SQL
+  leaves out is exactly what the procedures add: validation, pricing, limits, locks,
+  attempt tokens and role/claims checks.
 
 Both run in pgbench (``-n -c 16 -j 2 -T 10``, simple protocol as behind Supavisor) in the
 same run, alternating, each on freshly emptied tables. Throughput is completed jobs per
@@ -65,12 +68,21 @@ COMMIT;
 
 BARE = f"""
 BEGIN;
-INSERT INTO public.jobs (user_id, model_id, job_type, params, cost, max_attempts, provider)
-VALUES (({USER})::uuid, '{MODEL}', 'text_to_video',
-        '{{"duration": 5, "aspect_ratio": "16:9", "resolution": "720p"}}', {COST}, 3,
-        'reference');
-UPDATE public.profiles SET balance = balance - {COST}, reserved = reserved + {COST}
- WHERE id = ({USER})::uuid;
+WITH job AS (
+  INSERT INTO public.jobs (user_id, model_id, job_type, params, cost, max_attempts, provider)
+  VALUES (({USER})::uuid, '{MODEL}', 'text_to_video',
+          '{{"duration": 5, "aspect_ratio": "16:9", "resolution": "720p"}}', {COST}, 3,
+          'reference')
+  RETURNING id
+), money AS (
+  UPDATE public.profiles SET balance = balance - {COST}, reserved = reserved + {COST}
+   WHERE id = ({USER})::uuid AND balance >= {COST}
+  RETURNING balance, reserved
+)
+INSERT INTO public.credit_ledger
+  (user_id, kind, amount, hold, balance_after, reserved_after, job_id, description)
+SELECT ({USER})::uuid, 'reserve', -{COST}, {COST}, money.balance, money.reserved, job.id, 'reserve'
+  FROM job, money;
 COMMIT;
 WITH claimed AS (
   UPDATE public.jobs
@@ -84,10 +96,21 @@ WITH claimed AS (
 )
 SELECT (SELECT id FROM claimed) AS job_id, (SELECT count(*) FROM claimed) AS claimed \\gset
 \\if :claimed
+BEGIN;
 UPDATE public.jobs
    SET status = 'completed', progress = 100, credits_used = {COST}, output = '{{}}',
        finished_at = now(), lease_expires_at = NULL
  WHERE id = ':job_id';
+WITH money AS (
+  UPDATE public.profiles SET reserved = reserved - {COST}
+   WHERE id = ({USER})::uuid
+  RETURNING balance, reserved
+)
+INSERT INTO public.credit_ledger
+  (user_id, kind, amount, hold, balance_after, reserved_after, job_id, description)
+SELECT ({USER})::uuid, 'capture', 0, -{COST}, money.balance, money.reserved, ':job_id', 'capture'
+  FROM money;
+COMMIT;
 \\endif
 """
 

@@ -133,6 +133,9 @@ create table public.jobs (
 );
 
 create index jobs_user_created_idx on public.jobs (user_id, created_at desc);
+-- The concurrent-job limit counts a user's unfinished jobs: constant time, whatever the history.
+create index jobs_user_active_idx on public.jobs (user_id)
+  where status in ('queued', 'dispatched', 'processing');
 create index jobs_queue_idx on public.jobs (model_id, priority desc, created_at)
   where status = 'queued';
 create index jobs_lease_idx on public.jobs (lease_expires_at)

@@ -136,6 +136,9 @@ create table public.jobs (
 );
 
 create index jobs_user_created_idx on public.jobs (user_id, created_at desc);
+-- The concurrent-job limit counts a user's unfinished jobs: constant time, whatever the history.
+create index jobs_user_active_idx on public.jobs (user_id)
+  where status in ('queued', 'dispatched', 'processing');
 create index jobs_queue_idx on public.jobs (model_id, priority desc, created_at)
   where status = 'queued';
 create index jobs_lease_idx on public.jobs (lease_expires_at)
@@ -522,11 +525,12 @@ begin
   if jsonb_typeof(coalesce(p_params, '{}')) <> 'object' then
     raise exception 'params must be an object' using errcode = 'VGP22';
   end if;
-  begin
-    v_duration := coalesce((p_params ->> 'duration')::integer, p_model.default_duration_s);
-  exception when others then
+  -- Checked with a pattern, not a cast in an exception block (that would open a
+  -- subtransaction on every job).
+  if coalesce(p_params ->> 'duration', '0') !~ '^\s*\d{1,6}\s*$' then
     raise exception 'duration must be a whole number of seconds' using errcode = 'VGP22';
-  end;
+  end if;
+  v_duration := coalesce((p_params ->> 'duration')::integer, p_model.default_duration_s);
   if v_duration not between p_model.min_duration_s and p_model.max_duration_s then
     raise exception 'duration % s outside %–% s for model %', v_duration,
       p_model.min_duration_s, p_model.max_duration_s, p_model.id using errcode = 'VGP22';
@@ -863,7 +867,6 @@ begin
     from public.models m
    where j.id = p_job.id and m.id = j.model_id
   returning j.* into v_job;
-  update public.workers set last_assigned_at = now() where id = p_worker_id;
   return v_job;
 end;
 $$;
@@ -932,6 +935,7 @@ begin
     return null;
   end if;
   v_job := private.job_dispatch(v_job, v_worker.id);
+  update public.workers set last_assigned_at = now() where id = v_worker.id;
   return jsonb_build_object('job', private.job_json(v_job), 'worker', to_jsonb(v_worker));
 end;
 $$;
@@ -977,11 +981,13 @@ declare
   v_active integer;
   v_out jsonb := '[]';
 begin
-  select * into v_worker from public.workers where id = p_worker_id for update;
+  -- Claiming is a sign of life, and the one write to the worker row per claim.
+  update public.workers set last_heartbeat_at = now(), last_assigned_at = now()
+   where id = p_worker_id
+  returning * into v_worker;
   if not found then
     raise exception 'worker % not registered', p_worker_id using errcode = 'VGW04';
   end if;
-  update public.workers set last_heartbeat_at = now() where id = p_worker_id;
   if v_worker.status not in ('online', 'unhealthy') then
     return v_out;
   end if;
