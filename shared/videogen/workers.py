@@ -100,6 +100,39 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
     return changed
 
 
+def runpod_health(
+    db: Database, settings: Settings, client: httpx.Client | None
+) -> list[dict[str, Any]]:
+    """``GET /health`` of every RunPod serverless endpoint in the catalogue (when configured)."""
+    if settings.runpod_api_key is None:
+        return []
+    from videogen.providers import ProviderError, get_provider
+
+    provider: Any = get_provider("runpod", settings, client)
+    report = []
+    for model in db.admin_call("models_by_provider", provider="runpod"):
+        endpoint = model["provider_model_id"]
+        try:
+            health = provider.health(endpoint)
+        except ProviderError as exc:
+            report.append(
+                {"model": model["id"], "endpoint": endpoint, "healthy": False, "error": exc.code}
+            )
+            continue
+        report.append(
+            {
+                "model": model["id"],
+                "endpoint": endpoint,
+                "healthy": health.is_healthy,
+                "has_capacity": health.has_capacity,
+                "jobs_in_queue": health.jobs_in_queue,
+                "workers_running": health.workers_running,
+                "workers_idle": health.workers_idle,
+            }
+        )
+    return report
+
+
 def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) -> dict[str, Any]:
     """One pass of fleet upkeep; returns a summary for the scheduler's log."""
     from videogen.routing import dispatch_pending, shared_client
@@ -121,6 +154,7 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
     with db.admin() as admin:
         leases = admin.rpc("jobs_requeue_expired", limit=500)
     reconciled = reconcile_external(db, settings, client)
+    endpoints = runpod_health(db, settings, client)
     dispatched = dispatch_pending(db, settings, http)
     with db.admin() as admin:
         cleaned = admin.rpc("requests_cleanup")
@@ -133,6 +167,7 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
         },
         "leases": leases,
         "reconciled": reconciled,
+        "runpod_endpoints": endpoints,
         "dispatched": dispatched,
         "cleanup": cleaned,
     }

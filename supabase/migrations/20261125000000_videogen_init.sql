@@ -1787,3 +1787,18 @@ $$;
 
 revoke execute on function public.jobs_active_external() from public, anon, authenticated;
 grant execute on function public.jobs_active_external() to service_role;
+
+/** Service: the catalogue with the providers' own model ids (health sweeps, routing). */
+create function public.models_by_provider(p_provider text)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object('id', m.id, 'provider_model_id', m.provider_model_id,
+                                               'is_available', m.is_available) order by m.id), '[]')
+    from public.models m where m.provider = p_provider
+$$;
+
+revoke execute on function public.models_by_provider(text) from public, anon, authenticated;
+grant execute on function public.models_by_provider(text) to service_role;
