@@ -77,6 +77,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
 
     admin_dsn = localdb.ensure_running()
@@ -141,10 +142,17 @@ def main() -> int:
                     done = conn.execute(
                         "select count(*) from public.jobs where status = 'completed'"
                     ).fetchone()[0]
-                    if done >= total or time.perf_counter() - started > 300:
+                    if done >= total or time.perf_counter() - started > args.timeout:
                         break
                     time.sleep(0.05)
                 elapsed = time.perf_counter() - started
+                status = dict(conn.execute(
+                    "select status::text, count(*) from public.jobs group by 1").fetchall())
+                if done < total:
+                    print("unfinished:", status, conn.execute(
+                        "select name, status::text, consecutive_failures, metadata->'last_health'"
+                        " from public.workers").fetchall())
+                    print(Path(tmp, "w1.log").read_text()[-3000:])
                 rows = conn.execute(
                     "select job_id::text, event, extract(epoch from created_at) from public.job_events"
                     " where event in ('created', 'dispatched', 'processing', 'completed')"

@@ -46,13 +46,17 @@ def health_check_workers(ctx: Context) -> Reply:
     action = parse(_action, ctx.json())
     if isinstance(action, Sweep):
         return Reply(200, workers.sweep(ctx.db, ctx.settings))
+    if isinstance(action, ClaimJobs):
+        with ctx.db.admin() as admin:
+            return Reply(200, workers.claim(admin, action))
     with ctx.db.admin() as admin:
         if isinstance(action, RegisterWorker):
-            worker = workers.register(admin, action)
-        elif isinstance(action, Heartbeat):
-            return Reply(200, workers.heartbeat(admin, action))
+            reply = Reply(201, workers.register(admin, action))
+            worker, free = reply.data, reply.data["capacity"]
         else:
-            return Reply(200, workers.claim(admin, action))
-    if action.mode == "push":
-        routing.dispatch_pending(ctx.db, ctx.settings)  # waiting jobs can run now
-    return Reply(201, worker)
+            beat = workers.heartbeat(admin, action)
+            reply = Reply(200, beat)
+            worker, free = beat["worker"], beat["worker"]["capacity"] - len(beat["jobs"])
+    if worker["mode"] == "push" and worker["status"] == "online" and free > 0:
+        routing.dispatch_pending(ctx.db, ctx.settings, limit=free)  # waiting jobs run now
+    return reply

@@ -272,10 +272,15 @@ def _response_schemas() -> dict[str, dict[str, Any]]:
                 "workers": OBJECT,
                 "leases": OBJECT,
                 "reconciled": INTEGER,
+                "runpod_endpoints": {
+                    "type": "array",
+                    "items": OBJECT,
+                    "description": "GET /health of each RunPod endpoint (RUNPOD_API_KEY set).",
+                },
                 "dispatched": INTEGER,
                 "cleanup": OBJECT,
             },
-            ["workers", "leases", "reconciled", "dispatched", "cleanup"],
+            ["workers", "leases", "reconciled", "runpod_endpoints", "dispatched", "cleanup"],
         ),
     }
 

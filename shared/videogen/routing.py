@@ -85,14 +85,21 @@ def push(
         if resp.status_code < 300:
             return True
         reason = f"worker answered {resp.status_code}"
+        # A full (409) or draining (503) worker is healthy, just busy; other 5xx count.
+        unhealthy = resp.status_code >= 500 and resp.status_code != 503
     except Exception as exc:  # any transport failure means "not delivered"
         reason = f"push failed: {type(exc).__name__}"
+        unhealthy = True
     log.warning("push of %s to %s refused: %s", job["id"], worker["name"], reason)
     with db.admin() as admin:
         admin.rpc("job_return", job_id=job["id"], attempt=job["attempt"], reason=reason)
-        admin.rpc(
-            "worker_record_health", worker_id=worker["id"], ok=False, detail={"push_error": reason}
-        )
+        if unhealthy:
+            admin.rpc(
+                "worker_record_health",
+                worker_id=worker["id"],
+                ok=False,
+                detail={"push_error": reason},
+            )
     return False
 
 

@@ -710,6 +710,7 @@ class ReferenceWorker:
                 from videogen.composition import credits_used
 
                 completed["credits_used"] = credits_used(run.cost, run.params, run.rendered_s)
+            self._release(run)  # the work is done: the slot is free before we report it
             self._report(run, completed)
             log.info("job %s attempt %s completed", run.job_id, run.attempt)
         except (JobStopped, RenderCanceled):
@@ -727,13 +728,22 @@ class ReferenceWorker:
             log.exception("job %s crashed", run.job_id)
             self._fail(run, "WORKER_ERROR", f"{type(exc).__name__}: {exc}", retryable=True)
         finally:
-            with self._lock:
-                if self._runs.get(run.job_id) is run:
-                    del self._runs[run.job_id]
-            self._slot_freed.set()
+            self._release(run)
+
+    def _release(self, run: JobRun) -> None:
+        """Free the job's slot (idempotent).
+
+        Done before the final callback: the service pushes the next job while it handles
+        that callback, and the slot must already be free or the push would be refused.
+        """
+        with self._lock:
+            if self._runs.get(run.job_id) is run:
+                del self._runs[run.job_id]
+        self._slot_freed.set()
 
     def _fail(self, run: JobRun, code: str, message: str, *, retryable: bool) -> None:
         log.warning("job %s attempt %s failed: %s %s", run.job_id, run.attempt, code, message)
+        self._release(run)
         self._report(
             run,
             {

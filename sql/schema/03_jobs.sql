@@ -422,9 +422,11 @@ begin
               / w.capacity,
               w.last_assigned_at nulls first
   loop
-    -- Lock, then count again in a fresh statement: concurrent assigners queue up here,
-    -- and each sees the jobs the one before it committed.
-    select * into v_worker from public.workers where id = v_candidate for update;
+    -- Lock, then count again in a fresh statement (it sees what earlier assigners
+    -- committed). SKIP LOCKED: a worker another assigner holds is passed over, never
+    -- waited for — waiting while holding an earlier candidate's lock could deadlock.
+    select * into v_worker from public.workers where id = v_candidate for update skip locked;
+    continue when not found;
     select count(*) into v_active from public.jobs
      where worker_id = v_candidate and status in ('dispatched', 'processing');
     if v_active < v_worker.capacity and v_worker.status = 'online' then

@@ -161,7 +161,15 @@ def test_provider_callbacks_name_a_known_provider(api):
 )
 def test_sweep_with_cron_secret_or_secret_key(api, headers):
     summary = api.ok(api.get("health-check-workers", headers=headers))
-    assert set(summary) == {"workers", "leases", "reconciled", "dispatched", "cleanup"}
+    assert set(summary) == {
+        "workers",
+        "leases",
+        "reconciled",
+        "runpod_endpoints",
+        "dispatched",
+        "cleanup",
+    }
+    assert summary["runpod_endpoints"] == []  # RUNPOD_API_KEY is not set here
 
 
 @pytest.mark.parametrize(
