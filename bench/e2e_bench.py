@@ -146,12 +146,20 @@ def main() -> int:
                         break
                     time.sleep(0.05)
                 elapsed = time.perf_counter() - started
-                status = dict(conn.execute(
-                    "select status::text, count(*) from public.jobs group by 1").fetchall())
+                status = dict(
+                    conn.execute(
+                        "select status::text, count(*) from public.jobs group by 1"
+                    ).fetchall()
+                )
                 if done < total:
-                    print("unfinished:", status, conn.execute(
-                        "select name, status::text, consecutive_failures, metadata->'last_health'"
-                        " from public.workers").fetchall())
+                    print(
+                        "unfinished:",
+                        status,
+                        conn.execute(
+                            "select name, status::text, consecutive_failures, metadata->'last_health'"
+                            " from public.workers"
+                        ).fetchall(),
+                    )
                     print(Path(tmp, "w1.log").read_text()[-3000:])
                 rows = conn.execute(
                     "select job_id::text, event, extract(epoch from created_at) from public.job_events"

@@ -29,11 +29,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 LUA = """
 local tokens = {%(tokens)s}
 local counter = 0
-local tid = 0
-local threads = {}
+local threads = 0
+-- setup() runs in the main state; thread:set makes `tid` a global of each thread's state.
 function setup(thread)
-  tid = tid + 1
-  thread:set("tid", tid)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + tid)
 end
 function request()
   counter = counter + 1
