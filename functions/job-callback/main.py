@@ -27,8 +27,9 @@ def job_callback(ctx: Context) -> Reply:
         adapter = get_provider(provider, ctx.settings)
         query = dict(ctx.request.args.items())
         event = receive_webhook(adapter, ctx.headers, ctx.raw_body, query)
-        with ctx.db.admin() as admin:
-            return Reply(200, jobs.apply_provider_event(admin, provider, event, event.event_id))
+        return Reply(
+            200, jobs.apply_provider_event(ctx.db, ctx.settings, provider, event, event.event_id)
+        )
     delivery_id = webhooks.verify(ctx.headers, ctx.raw_body, ctx.settings)
     callback = parse(JobCallback, ctx.json())
     with ctx.db.admin() as admin:

@@ -7,12 +7,24 @@ commit, in :mod:`videogen.routing`.
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from videogen.db import Session
 from videogen.errors import NotFound
 from videogen.http import paginated
 from videogen.schemas import JobCallback
+
+if TYPE_CHECKING:
+    import httpx
+
+    from videogen.config import Settings
+    from videogen.db import Database
+    from videogen.storage import Storage
+
+log = logging.getLogger(__name__)
 
 
 def create(
@@ -82,17 +94,83 @@ def apply_callback(admin: Session, callback: JobCallback, delivery_id: str) -> d
     return result
 
 
-def apply_provider_event(
-    admin: Session, provider: str, event: Any, delivery_id: str | None
+def provider_output(
+    storage: Storage,
+    job: dict[str, Any],
+    provider: str,
+    urls: tuple[str, ...],
+    client: httpx.Client,
 ) -> dict[str, Any]:
-    """Apply a provider's (verified or reconciled) report to the job it belongs to."""
-    if delivery_id and not admin.rpc(
-        "webhook_receipt", webhook_id=f"{provider}:{delivery_id}", source=provider
-    ):
-        return {"applied": False, "reason": "duplicate_delivery"}
-    job = admin.rpc("job_by_provider_id", provider=provider, provider_job_id=event.provider_job_id)
+    """Copy a provider's result into our storage (its URLs expire) with a thumbnail.
+
+    Falls back to the provider's URLs, marked ``persisted: false``, when the copy fails:
+    the user paid for the video and the link still works for a while.
+    """
+    from videogen.composition import store_outputs
+    from videogen.media.render import make_thumbnail
+
+    fallback = {
+        "video_url": urls[0] if urls else None,
+        "urls": list(urls),
+        "provider": provider,
+        "persisted": False,
+    }
+    if not urls:
+        return fallback
+    try:
+        with tempfile.TemporaryDirectory(prefix="videogen-provider-") as tmp:
+            video = Path(tmp) / "video.mp4"
+            with client.stream("GET", urls[0], timeout=120, follow_redirects=True) as resp:
+                resp.raise_for_status()
+                with video.open("wb") as out:
+                    for chunk in resp.iter_bytes():
+                        out.write(chunk)
+            thumb = make_thumbnail(video, Path(tmp) / "thumbnail.jpg", 0.5, 640)
+            output = store_outputs(storage, str(job["user_id"]), str(job["id"]), video, thumb)
+    except Exception as exc:  # a failed copy must not lose a finished, paid-for video
+        log.warning("could not copy %s output of %s: %s", provider, job["id"], exc)
+        return fallback
+    return {**output, "urls": list(urls), "provider": provider, "persisted": True}
+
+
+def apply_provider_event(
+    db: Database,
+    settings: Settings,
+    provider: str,
+    event: Any,
+    delivery_id: str | None,
+    *,
+    client: httpx.Client | None = None,
+) -> dict[str, Any]:
+    """Apply a provider's (verified or reconciled) report to the job it belongs to.
+
+    A completed video is copied into storage first, outside any transaction; the status
+    change and the webhook-id receipt then commit together.
+    """
+    job = db.admin_call(
+        "job_by_provider_id", provider=provider, provider_job_id=event.provider_job_id
+    )
     if job is None:
         return {"applied": False, "reason": "unknown_provider_job"}
+    output = None
+    if event.state == "completed" and job["status"] in ("dispatched", "processing"):
+        from videogen.routing import shared_client
+        from videogen.storage import get_storage
+
+        output = provider_output(
+            get_storage(settings), job, provider, event.output_urls, client or shared_client()
+        )
+    with db.admin() as admin:
+        if delivery_id and not admin.rpc(
+            "webhook_receipt", webhook_id=f"{provider}:{delivery_id}", source=provider
+        ):
+            return {"applied": False, "reason": "duplicate_delivery"}
+        return _apply_provider_state(admin, provider, event, job, output)
+
+
+def _apply_provider_state(
+    admin: Session, provider: str, event: Any, job: dict[str, Any], output: dict[str, Any] | None
+) -> dict[str, Any]:
     job_id, attempt = job["id"], job["attempt"]
     if event.state == "processing":
         return dict(
@@ -105,14 +183,13 @@ def apply_provider_event(
             )
         )
     if event.state == "completed":
-        output = {
-            "video_url": event.output_urls[0] if event.output_urls else None,
-            "urls": list(event.output_urls),
-            "provider": provider,
-        }
         return dict(
             admin.rpc(
-                "job_complete", job_id=job_id, attempt=attempt, output=output, credits_used=None
+                "job_complete",
+                job_id=job_id,
+                attempt=attempt,
+                output=output or {"provider": provider},
+                credits_used=None,
             )
         )
     if event.state in ("failed", "canceled"):

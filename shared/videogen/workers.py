@@ -93,10 +93,8 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
         except ProviderError as exc:
             log.warning("reconcile of %s failed: %s", job["id"], exc)
             continue
-        with db.admin() as admin:
-            changed += bool(
-                apply_provider_event(admin, job["provider"], event, None).get("applied")
-            )
+        result = apply_provider_event(db, settings, job["provider"], event, None, client=client)
+        changed += bool(result.get("applied"))
     return changed
 
 
