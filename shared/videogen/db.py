@@ -224,7 +224,14 @@ class PostgresDatabase:
         self._open()
         try:
             with self.pool.connection(timeout=10) as conn:
-                yield conn
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.broken:
+                        # The server went away (restart, failover): its idle siblings are
+                        # dead too. Replace them now rather than fail one request each.
+                        self.pool.check()
+                    raise
         except psycopg.OperationalError as exc:
             raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
         except Exception as exc:

@@ -82,6 +82,12 @@ class ClusterPaths:
     data_dir: Path
     log_file: Path
     lock_file: Path
+    port: int = PORT
+
+    @property
+    def dsn(self) -> str:
+        """The DSN of this cluster's ``postgres`` database."""
+        return f"postgresql://{USER}:{PASSWORD}@{HOST}:{self.port}/{DATABASE}"
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,57 @@ def ensure_running(*, fast: bool = False, timeout: float = 60.0) -> str:
         _wait_until_accepting(dsn, timeout)
         log.info("embedded Postgres running at %s:%s (data in %s)", HOST, PORT, paths.data_dir)
         return dsn
+
+
+def start_cluster(paths: ClusterPaths, *, fast: bool = False, timeout: float = 60.0) -> str:
+    """Initialise (if needed) and start a cluster of its own at ``paths``; returns its DSN.
+
+    For tests that must restart or stop a server without touching the shared one.
+    """
+    account = service_account()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    if not _is_initialised(paths):
+        _initialise(paths, account)
+    _start(paths, account, fast=fast, timeout=timeout)
+    _wait_until_accepting(paths.dsn, timeout)
+    return paths.dsn
+
+
+def restart_cluster(paths: ClusterPaths, *, timeout: float = 60.0) -> None:
+    """Restart a cluster started by :func:`start_cluster` (fast shutdown: clients cut)."""
+    account = service_account(create=False)
+    _pg_ctl(
+        paths,
+        account,
+        "restart",
+        "-D",
+        str(paths.data_dir),
+        "-m",
+        "fast",
+        "-w",
+        "-l",
+        str(paths.log_file),
+        "-t",
+        str(int(timeout)),
+    )
+
+
+def stop_cluster(paths: ClusterPaths, *, timeout: float = 60.0) -> None:
+    """Stop a cluster started by :func:`start_cluster`."""
+    account = service_account(create=False)
+    if _is_running(paths, account):
+        _pg_ctl(
+            paths,
+            account,
+            "stop",
+            "-D",
+            str(paths.data_dir),
+            "-m",
+            "immediate",
+            "-w",
+            "-t",
+            str(int(timeout)),
+        )
 
 
 def stop(*, timeout: float = 60.0) -> bool:
@@ -378,7 +435,8 @@ def _write_settings(paths: ClusterPaths, account: Account | None) -> None:
     """(Re)write ``videogen.conf`` in the data directory."""
     target = paths.data_dir / _CONF_NAME
     lines = ["# Written by videogen.localdb on every start; edit SERVER_SETTINGS instead."]
-    lines += [f"{key} = {value}" for key, value in SERVER_SETTINGS.items()]
+    settings = {**SERVER_SETTINGS, "port": str(paths.port)}
+    lines += [f"{key} = {value}" for key, value in settings.items()]
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
     _give(target, account)
