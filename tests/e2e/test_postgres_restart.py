@@ -6,17 +6,17 @@ restart cuts only its own connections, not the shared test cluster's.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-
-import shutil
 
 import pytest
 from e2e_stack import Stack
 from serverkit import free_port, running_server
 
 from videogen import localdb, schema
+
 
 @pytest.fixture
 def own_cluster() -> Iterator[localdb.ClusterPaths]:
