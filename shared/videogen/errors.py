@@ -118,7 +118,11 @@ SQLSTATES: dict[str, DbError] = {
     "VG402": DbError(402, "INSUFFICIENT_CREDITS", "Buy credits or claim the initial grant."),
     "VG403": DbError(403, "FORBIDDEN"),
     "VG404": DbError(404, "NOT_FOUND"),
-    "VGM04": DbError(404, "MODEL_NOT_FOUND", "List models with GET /queue-job?models."),
+    "VGM04": DbError(
+        404,
+        "MODEL_NOT_FOUND",
+        "The catalogue: supabase.from('models').select() or rpc('list_models').",
+    ),
     "VGM03": DbError(503, "MODEL_UNAVAILABLE", "The model is temporarily disabled."),
     "VGP22": DbError(422, "INVALID_PARAMS"),
     "VGJ04": DbError(404, "JOB_NOT_FOUND"),
