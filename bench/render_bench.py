@@ -238,7 +238,9 @@ def main() -> int:
     print(f"hand-written (median of {args.runs}): {t_hand:.2f}s")
     print(f"ratio: {t_ours / t_hand:.3f}x (bar: <= 1.15x)")
     # On a shared machine the fastest run of each is the least disturbed one.
-    print(f"ratio of best runs: {min(ours) / min(hand):.3f}x ({min(ours):.2f}s vs {min(hand):.2f}s)")
+    print(
+        f"ratio of best runs: {min(ours) / min(hand):.3f}x ({min(ours):.2f}s vs {min(hand):.2f}s)"
+    )
     print(
         f"real-time factor: {seconds / t_ours:.2f}x real time "
         f"({t_ours / seconds:.3f} s of render per output second)"
