@@ -606,6 +606,15 @@ as $$
                private.setting_int('retry_backoff_base_seconds') * power(2, greatest(p_failures - 1, 0)))::integer
 $$;
 
+/** When a lease taken now on a job of this model runs out. */
+create function private.lease_until(p_model_id text)
+returns timestamptz
+language sql stable
+set search_path = ''
+as $$
+  select now() + make_interval(secs => m.lease_seconds) from public.models m where m.id = p_model_id
+$$;
+
 /** Record a failed try: retry later with backoff, or fail for good and release credits. */
 create function private.job_fail_or_retry(
   p_job public.jobs, p_code text, p_message text, p_retryable boolean
@@ -804,11 +813,8 @@ begin
   end if;
   with extended as (
     update public.jobs j
-       set lease_expires_at = greatest(j.lease_expires_at,
-                                       now() + make_interval(secs => m.lease_seconds))
-      from public.models m
+       set lease_expires_at = greatest(j.lease_expires_at, private.lease_until(j.model_id))
      where j.worker_id = p_worker_id and j.status in ('dispatched', 'processing')
-       and m.id = j.model_id
     returning j.id, j.attempt
   )
   select coalesce(jsonb_agg(jsonb_build_object('job_id', id, 'attempt', attempt)), '[]')
@@ -862,10 +868,8 @@ declare
 begin
   update public.jobs j
      set status = 'dispatched', worker_id = p_worker_id, attempt = j.attempt + 1,
-         dispatched_at = now(), progress = 0,
-         lease_expires_at = now() + make_interval(secs => m.lease_seconds)
-    from public.models m
-   where j.id = p_job.id and m.id = j.model_id
+         dispatched_at = now(), progress = 0, lease_expires_at = private.lease_until(j.model_id)
+   where j.id = p_job.id
   returning j.* into v_job;
   return v_job;
 end;
@@ -1105,9 +1109,8 @@ begin
   end if;
   update public.jobs j
      set status = 'processing', started_at = now(),
-         lease_expires_at = now() + make_interval(secs => m.lease_seconds)
-    from public.models m
-   where j.id = p_job_id and m.id = j.model_id
+         lease_expires_at = private.lease_until(j.model_id)
+   where j.id = p_job_id
   returning j.* into v_job;
   return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
 end;
@@ -1138,9 +1141,8 @@ begin
      set status = 'processing', progress = greatest(j.progress, p_progress),
          progress_message = coalesce(p_message, j.progress_message),
          started_at = coalesce(j.started_at, now()),
-         lease_expires_at = now() + make_interval(secs => m.lease_seconds)
-    from public.models m
-   where j.id = p_job_id and m.id = j.model_id
+         lease_expires_at = private.lease_until(j.model_id)
+   where j.id = p_job_id
   returning j.* into v_job;
   return jsonb_build_object('applied', true, 'job', private.job_json(v_job));
 end;
