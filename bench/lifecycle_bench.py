@@ -16,7 +16,7 @@ same run, alternating, each on freshly emptied tables. Throughput is completed j
 second; the bar (DESIGN §7) is procedures ≥ 70 % of bare SQL. The scratch database
 ``videogen_bench_<pid>`` is built with videogen.schema and dropped at the end.
 
-    python bench/lifecycle_bench.py [--clients 16] [--threads 2] [--seconds 10] [--rounds 2]
+    python bench/lifecycle_bench.py [--clients 16] [--threads 2] [--seconds 10] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each path, alternating")
+    parser.add_argument("--rounds", type=int, default=4, help="runs of each path, alternating")
     args = parser.parse_args(argv)
 
     pgbench = find_pgbench()

@@ -7,7 +7,9 @@
  *   - `public` holds tables clients read (through RLS) and the few procedures they call;
  *   - `private` holds internal tables and every privileged helper;
  *   - every `security definer` function pins `search_path = ''` and qualifies names;
- *   - procedures raise custom SQLSTATEs of class VG (see shared/videogen/errors.py).
+ *   - procedures raise custom SQLSTATEs of class VG (see shared/videogen/errors.py);
+ *   - helpers that procedures call per job are plpgsql, not sql: Postgres re-plans a
+ *     non-inlined SQL function on every call, plpgsql keeps its plans for the session.
  */
 
 create schema if not exists private;

@@ -16,10 +16,14 @@
 /** Read one numeric tunable from private.settings. */
 create function private.setting_int(p_name text)
 returns bigint
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select (value #>> '{}')::bigint from private.settings where name = p_name
+begin
+  return (
+    select (value #>> '{}')::bigint from private.settings where name = p_name
+  );
+end;
 $$;
 
 /** Apply one change to a profile and append its ledger row; the single write path. */
@@ -70,12 +74,14 @@ $$;
 /** Hold a job's cost; raises VG402 when the spendable balance is short. */
 create function private.credits_reserve(p_job public.jobs)
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  select private.ledger_apply(p_job.user_id, 'reserve', -p_job.cost, p_job.cost, p_job.id,
+begin
+  perform private.ledger_apply(p_job.user_id, 'reserve', -p_job.cost, p_job.cost, p_job.id,
                               null, 'reserve for ' || p_job.model_id);
+end;
 $$;
 
 /** Capture what a completed job used and give back the rest of its hold. */

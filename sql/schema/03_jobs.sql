@@ -15,28 +15,36 @@
 /** 1-based place in its model's queue, or null when the job is not queued. */
 create function private.queue_position(p_job public.jobs)
 returns bigint
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select case when p_job.status <> 'queued' then null else (
-    select count(*) + 1 from public.jobs j
-     where j.status = 'queued' and j.model_id = p_job.model_id and j.id <> p_job.id
-       and (j.priority > p_job.priority
-            or (j.priority = p_job.priority and j.created_at < p_job.created_at)
-            or (j.priority = p_job.priority and j.created_at = p_job.created_at and j.id < p_job.id))
-  ) end
+begin
+  return (
+    select case when p_job.status <> 'queued' then null else (
+      select count(*) + 1 from public.jobs j
+       where j.status = 'queued' and j.model_id = p_job.model_id and j.id <> p_job.id
+         and (j.priority > p_job.priority
+              or (j.priority = p_job.priority and j.created_at < p_job.created_at)
+              or (j.priority = p_job.priority and j.created_at = p_job.created_at and j.id < p_job.id))
+    ) end
+  );
+end;
 $$;
 
 /** The job as clients see it, with its queue position while queued. */
 create function private.job_json(p_job public.jobs)
 returns jsonb
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select to_jsonb(p_job) - 'provider_job_id'
-         || jsonb_build_object('queue_position', private.queue_position(p_job))
+begin
+  return (
+    select to_jsonb(p_job) - 'provider_job_id'
+           || jsonb_build_object('queue_position', private.queue_position(p_job))
+  );
+end;
 $$;
 
 /** Normalise request params against the model's limits; raises VGP22 with the reason. */
@@ -84,13 +92,17 @@ $$;
 /** Price of a job from the model's rule and the normalised params. */
 create function private.job_price(p_model public.models, p_params jsonb)
 returns bigint
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select ceil(
-    (p_model.credits_base + p_model.credits_per_second * (p_params ->> 'duration')::numeric)
-    * coalesce((p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1)
-  )::bigint
+begin
+  return (
+    select ceil(
+      (p_model.credits_base + p_model.credits_per_second * (p_params ->> 'duration')::numeric)
+      * coalesce((p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1)
+    )::bigint
+  );
+end;
 $$;
 
 /** Lock a job for a callback; null when the attempt is not the current one or it ended. */
@@ -117,31 +129,43 @@ $$;
 /** Answer for a callback that changed nothing. */
 create function private.not_applied(p_job_id uuid, p_reason text)
 returns jsonb
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select jsonb_build_object('applied', false, 'reason', p_reason,
-    'job', (select private.job_json(j) from public.jobs j where j.id = p_job_id))
+begin
+  return (
+    select jsonb_build_object('applied', false, 'reason', p_reason,
+      'job', (select private.job_json(j) from public.jobs j where j.id = p_job_id))
+  );
+end;
 $$;
 
 /** Seconds to wait before retry number n (exponential, capped). */
 create function private.backoff_seconds(p_failures integer)
 returns integer
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select least(private.setting_int('retry_backoff_max_seconds'),
-               private.setting_int('retry_backoff_base_seconds') * power(2, greatest(p_failures - 1, 0)))::integer
+begin
+  return (
+    select least(private.setting_int('retry_backoff_max_seconds'),
+                 private.setting_int('retry_backoff_base_seconds') * power(2, greatest(p_failures - 1, 0)))::integer
+  );
+end;
 $$;
 
 /** When a lease taken now on a job of this model runs out. */
 create function private.lease_until(p_model_id text)
 returns timestamptz
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select now() + make_interval(secs => m.lease_seconds) from public.models m where m.id = p_model_id
+begin
+  return (
+    select now() + make_interval(secs => m.lease_seconds) from public.models m where m.id = p_model_id
+  );
+end;
 $$;
 
 /** Record a failed try: retry later with backoff, or fail for good and release credits. */

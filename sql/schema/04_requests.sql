@@ -49,24 +49,28 @@ create function public.idempotency_finish(
   p_principal text, p_scope text, p_key text, p_status integer, p_body jsonb
 )
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+begin
   update private.idempotency_keys
      set state = 'completed', response_status = p_status, response_body = p_body
    where principal = p_principal and scope = p_scope and key = p_key;
+end;
 $$;
 
 /** Service: forget an in-progress key whose request failed unexpectedly, so it can retry. */
 create function public.idempotency_abandon(p_principal text, p_scope text, p_key text)
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+begin
   delete from private.idempotency_keys
    where principal = p_principal and scope = p_scope and key = p_key and state = 'in_progress';
+end;
 $$;
 
 /**

@@ -44,16 +44,20 @@ create trigger workers_touch before update on public.workers
 /** The legal moves of the job state machine. */
 create function private.job_transition_allowed(p_from public.job_status, p_to public.job_status)
 returns boolean
-language sql immutable
+language plpgsql immutable
 set search_path = ''
 as $$
-  select p_from = p_to and p_from in ('queued', 'dispatched', 'processing')
-      or (p_from, p_to) in (
-        ('queued', 'dispatched'), ('queued', 'canceled'), ('queued', 'failed'),
-        ('dispatched', 'processing'), ('dispatched', 'completed'), ('dispatched', 'failed'),
-        ('dispatched', 'queued'), ('dispatched', 'canceled'),
-        ('processing', 'completed'), ('processing', 'failed'), ('processing', 'queued'),
-        ('processing', 'canceled'))
+begin
+  return (
+    select p_from = p_to and p_from in ('queued', 'dispatched', 'processing')
+        or (p_from, p_to) in (
+          ('queued', 'dispatched'), ('queued', 'canceled'), ('queued', 'failed'),
+          ('dispatched', 'processing'), ('dispatched', 'completed'), ('dispatched', 'failed'),
+          ('dispatched', 'queued'), ('dispatched', 'canceled'),
+          ('processing', 'completed'), ('processing', 'failed'), ('processing', 'queued'),
+          ('processing', 'canceled'))
+  );
+end;
 $$;
 
 /** Reject every illegal status change, and any change to a finished job. */

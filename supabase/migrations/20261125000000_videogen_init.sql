@@ -10,7 +10,9 @@
  *   - `public` holds tables clients read (through RLS) and the few procedures they call;
  *   - `private` holds internal tables and every privileged helper;
  *   - every `security definer` function pins `search_path = ''` and qualifies names;
- *   - procedures raise custom SQLSTATEs of class VG (see shared/videogen/errors.py).
+ *   - procedures raise custom SQLSTATEs of class VG (see shared/videogen/errors.py);
+ *   - helpers that procedures call per job are plpgsql, not sql: Postgres re-plans a
+ *     non-inlined SQL function on every call, plpgsql keeps its plans for the session.
  */
 
 create schema if not exists private;
@@ -255,10 +257,14 @@ insert into private.settings (name, value) values
 /** Read one numeric tunable from private.settings. */
 create function private.setting_int(p_name text)
 returns bigint
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select (value #>> '{}')::bigint from private.settings where name = p_name
+begin
+  return (
+    select (value #>> '{}')::bigint from private.settings where name = p_name
+  );
+end;
 $$;
 
 /** Apply one change to a profile and append its ledger row; the single write path. */
@@ -309,12 +315,14 @@ $$;
 /** Hold a job's cost; raises VG402 when the spendable balance is short. */
 create function private.credits_reserve(p_job public.jobs)
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  select private.ledger_apply(p_job.user_id, 'reserve', -p_job.cost, p_job.cost, p_job.id,
+begin
+  perform private.ledger_apply(p_job.user_id, 'reserve', -p_job.cost, p_job.cost, p_job.id,
                               null, 'reserve for ' || p_job.model_id);
+end;
 $$;
 
 /** Capture what a completed job used and give back the rest of its hold. */
@@ -486,28 +494,36 @@ $$;
 /** 1-based place in its model's queue, or null when the job is not queued. */
 create function private.queue_position(p_job public.jobs)
 returns bigint
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select case when p_job.status <> 'queued' then null else (
-    select count(*) + 1 from public.jobs j
-     where j.status = 'queued' and j.model_id = p_job.model_id and j.id <> p_job.id
-       and (j.priority > p_job.priority
-            or (j.priority = p_job.priority and j.created_at < p_job.created_at)
-            or (j.priority = p_job.priority and j.created_at = p_job.created_at and j.id < p_job.id))
-  ) end
+begin
+  return (
+    select case when p_job.status <> 'queued' then null else (
+      select count(*) + 1 from public.jobs j
+       where j.status = 'queued' and j.model_id = p_job.model_id and j.id <> p_job.id
+         and (j.priority > p_job.priority
+              or (j.priority = p_job.priority and j.created_at < p_job.created_at)
+              or (j.priority = p_job.priority and j.created_at = p_job.created_at and j.id < p_job.id))
+    ) end
+  );
+end;
 $$;
 
 /** The job as clients see it, with its queue position while queued. */
 create function private.job_json(p_job public.jobs)
 returns jsonb
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select to_jsonb(p_job) - 'provider_job_id'
-         || jsonb_build_object('queue_position', private.queue_position(p_job))
+begin
+  return (
+    select to_jsonb(p_job) - 'provider_job_id'
+           || jsonb_build_object('queue_position', private.queue_position(p_job))
+  );
+end;
 $$;
 
 /** Normalise request params against the model's limits; raises VGP22 with the reason. */
@@ -555,13 +571,17 @@ $$;
 /** Price of a job from the model's rule and the normalised params. */
 create function private.job_price(p_model public.models, p_params jsonb)
 returns bigint
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select ceil(
-    (p_model.credits_base + p_model.credits_per_second * (p_params ->> 'duration')::numeric)
-    * coalesce((p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1)
-  )::bigint
+begin
+  return (
+    select ceil(
+      (p_model.credits_base + p_model.credits_per_second * (p_params ->> 'duration')::numeric)
+      * coalesce((p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1)
+    )::bigint
+  );
+end;
 $$;
 
 /** Lock a job for a callback; null when the attempt is not the current one or it ended. */
@@ -588,31 +608,43 @@ $$;
 /** Answer for a callback that changed nothing. */
 create function private.not_applied(p_job_id uuid, p_reason text)
 returns jsonb
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-  select jsonb_build_object('applied', false, 'reason', p_reason,
-    'job', (select private.job_json(j) from public.jobs j where j.id = p_job_id))
+begin
+  return (
+    select jsonb_build_object('applied', false, 'reason', p_reason,
+      'job', (select private.job_json(j) from public.jobs j where j.id = p_job_id))
+  );
+end;
 $$;
 
 /** Seconds to wait before retry number n (exponential, capped). */
 create function private.backoff_seconds(p_failures integer)
 returns integer
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select least(private.setting_int('retry_backoff_max_seconds'),
-               private.setting_int('retry_backoff_base_seconds') * power(2, greatest(p_failures - 1, 0)))::integer
+begin
+  return (
+    select least(private.setting_int('retry_backoff_max_seconds'),
+                 private.setting_int('retry_backoff_base_seconds') * power(2, greatest(p_failures - 1, 0)))::integer
+  );
+end;
 $$;
 
 /** When a lease taken now on a job of this model runs out. */
 create function private.lease_until(p_model_id text)
 returns timestamptz
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select now() + make_interval(secs => m.lease_seconds) from public.models m where m.id = p_model_id
+begin
+  return (
+    select now() + make_interval(secs => m.lease_seconds) from public.models m where m.id = p_model_id
+  );
+end;
 $$;
 
 /** Record a failed try: retry later with backoff, or fail for good and release credits. */
@@ -1301,24 +1333,28 @@ create function public.idempotency_finish(
   p_principal text, p_scope text, p_key text, p_status integer, p_body jsonb
 )
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+begin
   update private.idempotency_keys
      set state = 'completed', response_status = p_status, response_body = p_body
    where principal = p_principal and scope = p_scope and key = p_key;
+end;
 $$;
 
 /** Service: forget an in-progress key whose request failed unexpectedly, so it can retry. */
 create function public.idempotency_abandon(p_principal text, p_scope text, p_key text)
 returns void
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+begin
   delete from private.idempotency_keys
    where principal = p_principal and scope = p_scope and key = p_key and state = 'in_progress';
+end;
 $$;
 
 /**
@@ -1421,16 +1457,20 @@ create trigger workers_touch before update on public.workers
 /** The legal moves of the job state machine. */
 create function private.job_transition_allowed(p_from public.job_status, p_to public.job_status)
 returns boolean
-language sql immutable
+language plpgsql immutable
 set search_path = ''
 as $$
-  select p_from = p_to and p_from in ('queued', 'dispatched', 'processing')
-      or (p_from, p_to) in (
-        ('queued', 'dispatched'), ('queued', 'canceled'), ('queued', 'failed'),
-        ('dispatched', 'processing'), ('dispatched', 'completed'), ('dispatched', 'failed'),
-        ('dispatched', 'queued'), ('dispatched', 'canceled'),
-        ('processing', 'completed'), ('processing', 'failed'), ('processing', 'queued'),
-        ('processing', 'canceled'))
+begin
+  return (
+    select p_from = p_to and p_from in ('queued', 'dispatched', 'processing')
+        or (p_from, p_to) in (
+          ('queued', 'dispatched'), ('queued', 'canceled'), ('queued', 'failed'),
+          ('dispatched', 'processing'), ('dispatched', 'completed'), ('dispatched', 'failed'),
+          ('dispatched', 'queued'), ('dispatched', 'canceled'),
+          ('processing', 'completed'), ('processing', 'failed'), ('processing', 'queued'),
+          ('processing', 'canceled'))
+  );
+end;
 $$;
 
 /** Reject every illegal status change, and any change to a finished job. */
