@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from videogen.auth import Principal
 from videogen.config import Settings, get_settings
-from videogen.errors import AppError, ServiceUnavailable, from_sqlstate
+from videogen.errors import ServiceUnavailable, from_sqlstate
 
 if TYPE_CHECKING:
     import httpx
@@ -365,8 +365,3 @@ def get_database() -> Database:
     return PostgresDatabase(
         settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
     )
-
-
-def is_app_error(exc: BaseException) -> bool:
-    """True for errors that already carry a status and a code."""
-    return isinstance(exc, AppError)
