@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -65,16 +64,15 @@ def parse_wrk(out: str) -> tuple[float, float]:
 
 def start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
     """Start a server process and wait until it answers."""
+    from serverkit import wait_http
+
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"{argv} did not start")
+    try:
+        wait_http(url, timeout=30)
+    except httpx.TransportError:
+        proc.kill()
+        raise
+    return proc
 
 
 def main() -> int:

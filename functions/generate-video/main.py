@@ -25,9 +25,7 @@ def generate_video(ctx: Context) -> Reply:
     if ctx.request.method == "GET":
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            if query.id is not None:
-                return Reply(200, jobs.get(session, str(query.id)))
-            return Reply(200, jobs.list_page(session, query.status, query.page, query.limit))
+            return Reply(200, jobs.read(session, query))
     body = ctx.body(GenerateVideoRequest)
     reply = ctx.idempotent(
         lambda session: Reply(202, jobs.create(session, body.model, body.params(), body.priority))

@@ -22,9 +22,7 @@ def queue_job(ctx: Context) -> Reply:
     if ctx.request.method == "GET":
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            if query.id is not None:
-                return Reply(200, jobs.get(session, str(query.id)))
-            return Reply(200, jobs.list_page(session, query.status, query.page, query.limit))
+            return Reply(200, jobs.read(session, query))
     if ctx.request.method == "DELETE":
         job_id = str(ctx.query(JobIdQuery).id)
         with ctx.db.session(ctx.principal) as session:

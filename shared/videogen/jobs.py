@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from videogen.db import Session
 from videogen.errors import NotFound
 from videogen.http import paginated
-from videogen.schemas import JobCallback
+from videogen.schemas import JobCallback, JobQuery
 
 if TYPE_CHECKING:
     import httpx
@@ -49,6 +49,13 @@ def list_page(session: Session, status: str | None, page: int, limit: int) -> di
     """A page of the caller's jobs, newest first."""
     result = session.rpc("list_jobs", status=status, limit=limit, offset=(page - 1) * limit)
     return paginated(result["items"], result["total"], page, limit)
+
+
+def read(session: Session, query: JobQuery) -> dict[str, Any]:
+    """``GET ?id=`` → one job with its events; otherwise a filtered page of jobs."""
+    if query.id is not None:
+        return get(session, str(query.id))
+    return list_page(session, query.status, query.page, query.limit)
 
 
 def cancel(session: Session, job_id: str) -> dict[str, Any]:
