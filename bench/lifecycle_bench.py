@@ -2,7 +2,8 @@
 
 One lifecycle = three transactions, as a user and a pull worker make them:
 
-* procedures: ``create_job`` as the user (PostgREST-style role and claims), then
+* procedures: ``create_job`` for the user (service_role with the user's claims, as the
+  functions call it), then
   ``job_claim`` and ``job_complete`` as service_role;
 * bare SQL:   ``INSERT`` the job + ``UPDATE`` the balance + the reserve ledger row, an
   ``UPDATE … FOR UPDATE SKIP LOCKED`` claim, an ``UPDATE`` to completed + the capture
@@ -48,7 +49,8 @@ PROCEDURES = f"""
 BEGIN;
 SELECT set_config('request.jwt.claims',
                   json_build_object('sub', {USER}, 'role', 'authenticated')::text, true),
-       set_config('role', 'authenticated', true);
+       set_config('role', 'service_role', true);
+SELECT private.require_known_user();
 SELECT public.create_job('{MODEL}', '{{}}');
 COMMIT;
 BEGIN;

@@ -31,7 +31,9 @@ def queue_job(ctx: Context) -> Reply:
         return Reply(200, {"job": canceled["job"], "worker_notified": notified})
     body = ctx.body(QueueJobRequest)
     reply = ctx.idempotent(
-        lambda session: Reply(202, jobs.create(session, body.model, body.params, body.priority))
+        lambda session: Reply(
+            202, jobs.create(session, body.model, body.params.params(), body.priority)
+        )
     )
     if reply.headers.get("Idempotent-Replayed"):
         return reply

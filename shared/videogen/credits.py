@@ -25,7 +25,7 @@ def overview(session: Session, page: int, limit: int) -> dict[str, Any]:
 
 def claim_initial_grant(session: Session) -> dict[str, Any]:
     """The caller's one-time starting credits (409 ALREADY_CLAIMED the second time)."""
-    result: dict[str, Any] = session.rpc("claim_initial_grant")
+    result: dict[str, Any] = session.user_rpc("claim_initial_grant")
     return result
 
 

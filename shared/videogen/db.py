@@ -11,8 +11,14 @@ Two adapters behind one interface:
   supabase-py's ``postgrest`` client, forwarding the user's token (for deployments that
   only have the API URL and keys). Each call is its own transaction there.
 
-The admin path is a separate, greppable name: ``db.admin()``. Driver errors become
-:class:`~videogen.errors.AppError` in :func:`wrap_errors` and nowhere else.
+The admin path is a separate, greppable name: ``db.admin()``. User writes
+(``create_job``, ``cancel_job``, ``claim_initial_grant``) are service-only procedures: a
+session runs them with :meth:`Session.user_rpc` as ``service_role`` carrying the user's
+claims, so ``auth.uid()`` is the user but a client cannot call them over PostgREST and skip
+the functions' rate limit, idempotency and routing. Every transaction of a user first runs
+``private.require_known_user()`` (a signed token whose user Auth does not know is a 401).
+Driver errors become :class:`~videogen.errors.AppError` in :func:`wrap_errors` and nowhere
+else; a database that is down answers 503 with ``Retry-After`` within ``POOL_TIMEOUT_S``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from videogen.auth import Principal
 from videogen.config import Settings, get_settings
-from videogen.errors import ServiceUnavailable, from_sqlstate
+from videogen.errors import AppError, ServiceUnavailable, Unauthorized, from_sqlstate
 
 if TYPE_CHECKING:
     import httpx
@@ -37,6 +43,14 @@ log = logging.getLogger(__name__)
 
 SERVICE = Principal(kind="secret", role="service_role", claims={"role": "service_role"})
 _ROLES = {"authenticated", "anon", "service_role"}
+POOL_TIMEOUT_S = 1.5  # wait for a pooled connection at most this long, then 503
+CONNECT_TIMEOUT_S = 2  # libpq connect_timeout for new connections
+RETRY_AFTER_S = "2"
+
+
+def unavailable(message: str) -> ServiceUnavailable:
+    """The 503 a client gets when the database cannot serve it now (with Retry-After)."""
+    return ServiceUnavailable(message, headers={"Retry-After": RETRY_AFTER_S})
 
 
 def _role_and_claims(principal: Principal) -> tuple[str, dict[str, Any]]:
@@ -58,6 +72,10 @@ class Session(Protocol):
 
     def admin_rpc(self, name: str, /, **args: Any) -> Any:
         """Call a service-only procedure inside the same transaction (visibly privileged)."""
+        ...
+
+    def user_rpc(self, name: str, /, **args: Any) -> Any:
+        """Call a service-only write for this session's user (``auth.uid()`` is the user)."""
         ...
 
 
@@ -97,8 +115,10 @@ def wrap_errors() -> Iterator[None]:
         sqlstate = getattr(exc, "sqlstate", None) or diag.sqlstate
         if sqlstate is None or isinstance(exc, psycopg.OperationalError):
             log.warning("database unavailable: %s", type(exc).__name__)
-            raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
-        err = from_sqlstate(sqlstate, diag.message_primary or str(exc), diag.message_detail)
+            raise unavailable("The database is unavailable; retry shortly.") from exc
+        err = from_sqlstate(
+            sqlstate, diag.message_primary or str(exc), diag.message_detail, diag.message_hint
+        )
         if err.status >= 500 and err.code == "INTERNAL":
             log.error("database error %s: %s", sqlstate, diag.message_primary)
         raise err from exc
@@ -118,13 +138,17 @@ def _call_sql(name: str, args: Mapping[str, Any]) -> Any:
 
 
 def _become_sql(role: str, claims: Mapping[str, Any]) -> Any:
-    """What PostgREST runs first in every request: the claims, then the role (local)."""
+    """What PostgREST runs first in every request: the claims, then the role (local); for a
+    user, then the check that Auth knows them."""
     from psycopg import sql
 
     assert role in _ROLES
-    return sql.SQL(
+    become = sql.SQL(
         "select set_config('request.jwt.claims', {}, true), set_config('role', {}, true)"
     ).format(sql.Literal(json.dumps(claims, default=str)), sql.Literal(role))
+    if claims.get("sub") is None:
+        return become
+    return sql.SQL("{}; select private.require_known_user()").format(become)
 
 
 def _adapt(value: Any) -> Any:
@@ -147,19 +171,30 @@ class _PgSession:
     prepared statements at all, as the transaction pooler requires).
     """
 
-    def __init__(self, conn: psycopg.Connection[Any], principal: Principal) -> None:
-        self._conn = conn
+    def __init__(self, lease: _Lease, principal: Principal) -> None:
+        self._lease = lease
         self._principal = principal
         self._current: str | None = None
         self.in_transaction = False
 
     def run(
-        self, principal: Principal, name: str, args: Mapping[str, Any], *, commit: bool = False
+        self,
+        principal: Principal,
+        name: str,
+        args: Mapping[str, Any],
+        *,
+        commit: bool = False,
+        as_service: bool = False,
     ) -> Any:
-        """Send one call (with whatever must precede it) in one message; its result."""
+        """Send one call (with whatever must precede it) in one message; its result.
+
+        ``as_service`` runs it as ``service_role`` with the principal's own claims.
+        """
         from psycopg import sql
 
         role, claims = _role_and_claims(principal)
+        if as_service:
+            role = "service_role"
         key = role + json.dumps(claims, sort_keys=True, default=str)
         parts = [] if self.in_transaction else [sql.SQL("begin")]
         if key != self._current:
@@ -167,9 +202,10 @@ class _PgSession:
         parts.append(_call_sql(name, args))
         if commit:
             parts.append(sql.SQL("commit"))
+        first = not self.in_transaction
         self.in_transaction = True
         with wrap_errors():
-            cur = self._conn.execute(sql.SQL("; ").join(parts))
+            cur = self._execute(sql.SQL("; ").join(parts), first=first)
             row = None
             while True:  # the procedure's result is the last result set that has rows
                 if cur.description is not None:
@@ -182,6 +218,25 @@ class _PgSession:
             self._current = None
         return None if row is None else row[0]
 
+    def _execute(self, message: Any, *, first: bool) -> Any:
+        """Send a message; a transaction's first one goes again, once, on a fresh connection
+        when the server had closed the pooled one (restart, ``db reset``, failover)."""
+        import psycopg
+
+        try:
+            return self._lease.conn.execute(message)
+        except psycopg.OperationalError:
+            if not (first and self._lease.conn.broken):
+                raise
+            log.info("pooled connection was closed by the server; retrying on a fresh one")
+            self._lease.renew()
+            return self._lease.conn.execute(message)
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        """The connection this session currently runs on."""
+        return self._lease.conn
+
     def rpc(self, name: str, /, **args: Any) -> Any:
         """Call a procedure as this session's caller."""
         return self.run(self._principal, name, args)
@@ -189,6 +244,42 @@ class _PgSession:
     def admin_rpc(self, name: str, /, **args: Any) -> Any:
         """Call a procedure as service_role in the same transaction."""
         return self.run(SERVICE, name, args)
+
+    def user_rpc(self, name: str, /, **args: Any) -> Any:
+        """Call a service-only write as service_role with this session's user's claims."""
+        if self._principal.kind != "user":
+            raise Unauthorized("Sign in first.", hint="Send a Supabase Auth access token.")
+        return self.run(self._principal, name, args, as_service=True)
+
+
+class _Lease:
+    """A connection checked out of the pool, replaceable once the server has closed it."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self.conn = self._checkout()
+
+    def _checkout(self) -> psycopg.Connection[Any]:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            return self._pool.getconn(timeout=POOL_TIMEOUT_S)
+        except PoolTimeout as exc:
+            raise unavailable("The database is unavailable or busy; retry shortly.") from exc
+
+    def renew(self) -> None:
+        """Give back the dead connection, drop its dead idle siblings, take a fresh one."""
+        self._pool.putconn(self.conn)  # the pool discards a broken connection
+        self._pool.check()
+        self.conn = self._checkout()
+
+    def release(self) -> None:
+        """Return the connection (a broken one is discarded and replaced by the pool)."""
+        if self.conn.broken:
+            self._pool.putconn(self.conn)
+            self._pool.check()  # the server went away: its idle siblings are dead too
+        else:
+            self._pool.putconn(self.conn)
 
 
 class PostgresDatabase:
@@ -204,10 +295,14 @@ class PostgresDatabase:
             dsn,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"prepare_threshold": None, "autocommit": True},
+            kwargs={
+                "prepare_threshold": None,
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT_S,
+            },
             open=False,
-            # No check on checkout (it costs a round trip per transaction); broken
-            # connections surface as OperationalError → 503, and the pool replaces them.
+            # No check on checkout (it costs a round trip per transaction): a connection
+            # the server closed is replaced on its first use (_PgSession._execute).
             name="videogen",
         )
         self._opened = False
@@ -218,51 +313,42 @@ class PostgresDatabase:
             self._opened = True
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _lease(self) -> Iterator[_Lease]:
         import psycopg
 
         self._open()
+        lease = _Lease(self.pool)
         try:
-            with self.pool.connection(timeout=10) as conn:
-                try:
-                    yield conn
-                except BaseException:
-                    if conn.broken:
-                        # The server went away (restart, failover): its idle siblings are
-                        # dead too. Replace them now rather than fail one request each.
-                        self.pool.check()
-                    raise
+            yield lease
         except psycopg.OperationalError as exc:
-            raise ServiceUnavailable("The database is unavailable; retry shortly.") from exc
-        except Exception as exc:
-            if type(exc).__name__ == "PoolTimeout":
-                raise ServiceUnavailable("The database is busy; retry shortly.") from exc
-            raise
+            raise unavailable("The database is unavailable; retry shortly.") from exc
+        finally:
+            lease.release()
 
     @contextmanager
     def session(self, principal: Principal) -> Iterator[_PgSession]:
         """One transaction as ``principal``; commits on success, rolls back on error."""
-        with self._connection() as conn:
-            session = _PgSession(conn, principal)
+        with self._lease() as lease:
+            session = _PgSession(lease, principal)
             try:
                 yield session
             except BaseException:
-                if session.in_transaction and not conn.closed:
-                    conn.execute("rollback")
+                if session.in_transaction and not session.conn.closed:
+                    session.conn.execute("rollback")
                 raise
             if session.in_transaction:
                 with wrap_errors():
-                    conn.execute("commit")
+                    session.conn.execute("commit")
 
     def call(self, principal: Principal, name: str, /, **args: Any) -> Any:
         """One procedure call as one transaction in one round trip."""
-        with self._connection() as conn:
-            session = _PgSession(conn, principal)
+        with self._lease() as lease:
+            session = _PgSession(lease, principal)
             try:
                 return session.run(principal, name, args, commit=True)
             except BaseException:
-                if not conn.closed:
-                    conn.execute("rollback")
+                if not session.conn.closed:
+                    session.conn.execute("rollback")
                 raise
 
     def admin_call(self, name: str, /, **args: Any) -> Any:
@@ -298,7 +384,7 @@ class _RestSession:
             raise from_sqlstate(exc.code, exc.message or "database error", detail) from exc
         except Exception as exc:
             if type(exc).__module__.startswith("httpx"):
-                raise ServiceUnavailable("The database API is unavailable.") from exc
+                raise unavailable("The database API is unavailable.") from exc
             raise
         return response.data
 
@@ -309,6 +395,16 @@ class _RestSession:
     def admin_rpc(self, name: str, /, **args: Any) -> Any:
         """Call a procedure with the secret key."""
         return self._call(SERVICE, name, args)
+
+    def user_rpc(self, name: str, /, **args: Any) -> Any:
+        """Refused: PostgREST cannot run a service-only procedure with a user's claims."""
+        raise AppError(
+            f"{name} is not available with DB_ADAPTER=postgrest.",
+            status=501,
+            code="NOT_SUPPORTED_BY_ADAPTER",
+            hint="User writes run as service_role with the user's claims, which PostgREST "
+            "cannot do; set DB_ADAPTER=postgres (the Supavisor transaction pooler).",
+        )
 
 
 class PostgrestDatabase:

@@ -7,6 +7,7 @@ default message.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,8 @@ SQLSTATES: dict[str, DbError] = {
     ),
     "VGM03": DbError(503, "MODEL_UNAVAILABLE", "The model is temporarily disabled."),
     "VGP22": DbError(422, "INVALID_PARAMS"),
+    "VGO22": DbError(422, "INVALID_OUTPUT", "Outputs name storage paths in the owner's folder."),
+    "VGU01": DbError(401, "USER_NOT_FOUND", "Sign in again: this account does not exist."),
     "VGJ04": DbError(404, "JOB_NOT_FOUND"),
     "VGJ09": DbError(409, "INVALID_TRANSITION"),
     "VGJ29": DbError(429, "CONCURRENCY_LIMIT", "Wait for a running job to finish."),
@@ -147,13 +150,34 @@ SQLSTATES: dict[str, DbError] = {
 }
 
 
-def from_sqlstate(sqlstate: str | None, message: str, detail: str | None = None) -> AppError:
-    """Translate a database error into the error the client sees."""
+def _details_of(detail: str | None) -> list[dict[str, Any]] | None:
+    """A procedure's DETAIL: a JSON object is data for the client, other text a message."""
+    if not detail:
+        return None
+    if detail.startswith("{"):
+        try:
+            parsed = json.loads(detail)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return [parsed]
+    return [{"message": detail}]
+
+
+def from_sqlstate(
+    sqlstate: str | None, message: str, detail: str | None = None, hint: str | None = None
+) -> AppError:
+    """Translate a database error into the error the client sees (the SQL hint wins)."""
     known = SQLSTATES.get(sqlstate or "")
     if known is None:
         return AppError("Internal database error.")
-    details = [{"message": detail}] if detail else None
-    err = AppError(message, details=details, hint=known.hint, status=known.status, code=known.code)
+    err = AppError(
+        message,
+        details=_details_of(detail),
+        hint=hint or known.hint,
+        status=known.status,
+        code=known.code,
+    )
     # Procedures put the wait in the DETAIL as "retry_after=<seconds>".
     if known.status == 429 and detail and detail.startswith("retry_after="):
         err.headers["Retry-After"] = detail.split("=", 1)[1]

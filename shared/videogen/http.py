@@ -119,19 +119,17 @@ class Context:
         return self.request.get_data(cache=True)
 
     def json(self) -> Any:
-        """The body parsed as JSON, or 400; text holding NUL (Postgres cannot store it) is 422."""
+        """The body parsed as JSON, or 400; too deep or holding NUL (Postgres cannot store
+        it) is 422."""
         if not self.raw_body:
             raise BadRequest("A JSON body is required.")
         try:
             data = json.loads(self.raw_body)
+        except RecursionError as exc:  # the C parser recurses; a hostile body can be deep
+            raise _too_deep() from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest("The body is not valid JSON.") from exc
-        where = _nul_in(data)
-        if where is not None:
-            raise ValidationFailed(
-                "Text in the body cannot contain the NUL character (\\u0000).",
-                details=[{"field": where or "body", "message": "contains \\u0000"}],
-            )
+        check_json_tree(data)
         return data
 
     def body(self, model: type[M]) -> M:
@@ -148,8 +146,12 @@ class Context:
     def idempotency_key(self) -> str | None:
         """The client's Idempotency-Key header, if any."""
         key = self.request.headers.get("Idempotency-Key")
-        if key is not None and not (1 <= len(key) <= 255):
-            raise ValidationFailed("Idempotency-Key must be 1 to 255 characters.")
+        if key is not None and (not key.strip() or len(key) > 255):
+            raise ValidationFailed(
+                "Idempotency-Key must be 1 to 255 characters, not blank.",
+                details=[{"field": "Idempotency-Key", "message": "blank or too long"}],
+                hint="Send a fresh random value, e.g. a UUID, for each new request.",
+            )
         return key
 
     @property
@@ -221,23 +223,51 @@ class Context:
         )
 
 
-def _nul_in(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first string (or key) holding NUL, else None."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    items: Any = ()
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    for key, item in items:
-        here = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return here
-        found = _nul_in(item, here)
-        if found is not None:
-            return found
-    return None
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep() -> ValidationFailed:
+    return ValidationFailed(
+        f"The body is nested more than {MAX_JSON_DEPTH} levels deep.",
+        code="BODY_TOO_DEEP",
+        details=[{"field": "body", "message": f"at most {MAX_JSON_DEPTH} levels of nesting"}],
+    )
+
+
+def check_json_tree(data: Any) -> None:
+    """Refuse a parsed body nested deeper than MAX_JSON_DEPTH or holding NUL in any text.
+
+    Walks iteratively (depth-first, in document order), so no body can exhaust the stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise _nul_error(path or "body")
+            continue
+        if isinstance(value, dict):
+            items: list[tuple[Any, Any]] = list(value.items())
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        children = []
+        for key, item in items:
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                raise _nul_error(here)
+            children.append((item, here, depth + 1))
+        stack.extend(reversed(children))
+
+
+def _nul_error(where: str) -> ValidationFailed:
+    return ValidationFailed(
+        "Text in the body cannot contain the NUL character (\\u0000).",
+        details=[{"field": where, "message": "contains \\u0000"}],
+    )
 
 
 def _data_of(body: Any) -> Any:

@@ -31,7 +31,7 @@ def create(
     session: Session, model: str, params: dict[str, Any], priority: int = 0
 ) -> dict[str, Any]:
     """Reserve credits and queue a job for the session's user; returns the job."""
-    job: dict[str, Any] = session.rpc(
+    job: dict[str, Any] = session.user_rpc(
         "create_job", model_id=model, params=params, priority=priority
     )
     return job
@@ -60,7 +60,7 @@ def read(session: Session, query: JobQuery) -> dict[str, Any]:
 
 def cancel(session: Session, job_id: str) -> dict[str, Any]:
     """Cancel the caller's job and release its credits; returns {job, notify, provider…}."""
-    result: dict[str, Any] = session.rpc("cancel_job", job_id=job_id)
+    result: dict[str, Any] = session.user_rpc("cancel_job", job_id=job_id)
     return result
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from videogen.media.script import Script
 
 # Postgres integer / bigint bounds: a larger number would be a server error, not a 422.
 INT4_MAX = 2**31 - 1
@@ -16,6 +18,10 @@ AspectRatio = Literal["16:9", "9:16", "1:1"]
 Resolution = Literal["480p", "720p", "1080p"]
 JobStatus = Literal["queued", "dispatched", "processing", "completed", "failed", "canceled"]
 ModelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]{1,79}$")]
+# Text that must say something: surrounding whitespace stripped, then non-empty.
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 StoragePath = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-f-]{36}/[A-Za-z0-9._/-]{1,200}$", max_length=240)
 ]
@@ -27,14 +33,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class GenerateVideoRequest(Strict):
-    """POST /generate-video: a text- or image-to-video job."""
+Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=16)]
 
-    model: ModelId = Field(
-        description="A model id from the catalogue.", examples=["reference/text-to-video"]
-    )
-    prompt: str = Field(min_length=1, max_length=2000, examples=["A paper boat on a river"])
-    negative_prompt: str | None = Field(None, max_length=2000)
+
+class JobParams(Strict):
+    """A job's params: every field any job type takes, typed and bounded; unknown keys are
+    a 422. Which of them a model's job type accepts is checked by the database
+    (``private.job_type_params``), where the model's type is known."""
+
+    prompt: NonBlank | None = Field(None, max_length=2000, examples=["A paper boat on a river"])
+    negative_prompt: NonBlank | None = Field(None, max_length=2000)
     image_path: StoragePath | None = Field(
         None, description="An upload of yours in the `uploads` bucket: `<user id>/<file>`."
     )
@@ -43,32 +51,41 @@ class GenerateVideoRequest(Strict):
     resolution: Resolution | None = None
     seed: int | None = Field(None, ge=0, le=INT4_MAX)
     fps: int | None = Field(None, ge=8, le=60)
-    priority: int = Field(0, ge=-100, le=100)
     # Composed videos (a model of job type `compose`): `prompt` is the topic.
-    script: dict[str, Any] | None = Field(
+    script: Script | None = Field(
         None, description="A script to narrate instead of writing one: {title, sections[]}."
     )
     sections: int | None = Field(None, ge=1, le=12, description="Sections of a written script.")
-    voice: str | None = Field(None, max_length=100)
-    language: str | None = Field(None, min_length=2, max_length=16)
+    voice: NonBlank | None = Field(None, max_length=100)
+    language: Language | None = None
     speaking_rate: float | None = Field(None, ge=0.25, le=4.0)
     images: list[StoragePath | None] | None = Field(
         None, max_length=12, description="One upload per section (null → a title card)."
     )
     music_path: StoragePath | None = None
-    captions: bool | None = None
+    captions: StrictBool | None = None
 
     def params(self) -> dict[str, Any]:
-        """The job params (everything but model and priority), without unset fields."""
+        """The job params as stored on the job: only the fields that were given."""
         return self.model_dump(exclude={"model", "priority"}, exclude_none=True)
 
 
+class GenerateVideoRequest(JobParams):
+    """POST /generate-video: a text-to-video, image-to-video or composed-video job."""
+
+    model: ModelId = Field(
+        description="A model id from the catalogue.", examples=["reference/text-to-video"]
+    )
+    prompt: NonBlank = Field(max_length=2000, examples=["A paper boat on a river"])
+    priority: int = Field(0, ge=-100, le=100)
+
+
 class QueueJobRequest(Strict):
-    """POST /queue-job: any job type of the catalogue, params as the model expects."""
+    """POST /queue-job: any job type of the catalogue, params as the model's type takes."""
 
     model: ModelId = Field(examples=["reference/text-to-video"])
-    params: dict[str, Any] = Field(
-        default_factory=dict, examples=[{"prompt": "A paper boat", "duration": 3}]
+    params: JobParams = Field(
+        default_factory=JobParams, examples=[{"prompt": "A paper boat", "duration": 3}]
     )
     priority: int = Field(0, ge=-100, le=100)
 
@@ -93,7 +110,7 @@ class CallbackError(Strict):
 
     code: str = Field("WORKER_ERROR", max_length=64)
     message: str = Field("", max_length=2000)
-    retryable: bool = True
+    retryable: StrictBool = True
 
 
 class JobCallback(Strict):
@@ -130,7 +147,7 @@ class GrantCredits(Strict):
     action: Literal["grant", "adjust"]
     user_id: UUID
     amount: int = Field(ge=-1_000_000, le=1_000_000)
-    grant_id: str = Field(min_length=1, max_length=150, description="Idempotent by this id.")
+    grant_id: NonBlank = Field(max_length=150, description="Idempotent by this id.")
     description: str = Field("", max_length=200)
 
 
@@ -139,7 +156,7 @@ class PurchaseCredits(Strict):
 
     action: Literal["purchase"]
     user_id: UUID
-    transaction_id: str = Field(min_length=1, max_length=150)
+    transaction_id: NonBlank = Field(max_length=150)
     credits: int = Field(ge=1, le=10_000_000)
     description: str = Field("purchase", max_length=200)
 
@@ -155,7 +172,7 @@ class RegisterWorker(Strict):
     """A worker announces itself (signed)."""
 
     action: Literal["register"]
-    name: str = Field(min_length=1, max_length=100)
+    name: NonBlank = Field(max_length=100)
     url: str | None = Field(None, pattern=r"^https?://", max_length=500)
     health_url: str | None = Field(None, pattern=r"^https?://", max_length=500)
     models: list[ModelId] = Field(min_length=1, max_length=50)

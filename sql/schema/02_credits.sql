@@ -54,11 +54,16 @@ begin
   returning * into v_profile;
 
   if not found then
-    if not exists (select 1 from public.profiles where id = p_user_id) then
+    select * into v_profile from public.profiles where id = p_user_id;
+    if not found then
       raise exception 'no profile for user %', p_user_id using errcode = 'VG404';
     end if;
-    raise exception 'insufficient credits' using errcode = 'VG402',
-      hint = 'Buy credits or claim the initial grant.';
+    -- DETAIL is JSON: the client shows "you need 65, you have 59" from it.
+    raise exception 'not enough credits: this needs %, you have % to spend', -p_amount,
+      v_profile.balance
+      using errcode = 'VG402', hint = 'Buy credits or claim the initial grant.',
+            detail = jsonb_build_object('required', -p_amount, 'balance', v_profile.balance,
+                                        'reserved', v_profile.reserved)::text;
   end if;
 
   insert into public.credit_ledger

@@ -47,6 +47,24 @@ begin
 end;
 $$;
 
+/** The params keys a job type takes (the typed shapes are the functions' JobParams). */
+create function private.job_type_params(p_job_type public.job_type)
+returns text[]
+language sql immutable
+set search_path = ''
+as $$
+  select case p_job_type
+    when 'text_to_video' then
+      '{prompt,negative_prompt,duration,aspect_ratio,resolution,seed,fps}'::text[]
+    when 'image_to_video' then
+      '{prompt,negative_prompt,image_path,duration,aspect_ratio,resolution,seed,fps}'::text[]
+    when 'compose' then
+      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,captions,duration,aspect_ratio,resolution,fps}'::text[]
+    when 'narration' then '{prompt,voice,language,speaking_rate,duration}'::text[]
+    when 'script' then '{prompt,topic,sections,language,duration}'::text[]
+  end
+$$;
+
 /** Normalise request params against the model's limits; raises VGP22 with the reason. */
 create function private.normalize_params(p_model public.models, p_params jsonb)
 returns jsonb
@@ -55,12 +73,25 @@ set search_path = ''
 as $$
 declare
   v_duration integer;
+  v_unknown text[];
   v_aspect text := coalesce(p_params ->> 'aspect_ratio', p_model.aspect_ratios[1]);
   v_resolution text := coalesce(p_params ->> 'resolution',
     case when '720p' = any(p_model.resolutions) then '720p' else p_model.resolutions[1] end);
 begin
   if jsonb_typeof(coalesce(p_params, '{}')) <> 'object' then
     raise exception 'params must be an object' using errcode = 'VGP22';
+  end if;
+  if octet_length(p_params::text) > 65536 then
+    raise exception 'params are larger than 64 KiB' using errcode = 'VGP22';
+  end if;
+  select array_agg(k order by k) into v_unknown
+    from jsonb_object_keys(coalesce(p_params, '{}')) k
+   where k <> all (private.job_type_params(p_model.job_type));
+  if v_unknown is not null then
+    raise exception 'model % (%) does not take %', p_model.id, p_model.job_type,
+      array_to_string(v_unknown, ', ')
+      using errcode = 'VGP22',
+            hint = 'It takes: ' || array_to_string(private.job_type_params(p_model.job_type), ', ');
   end if;
   -- Checked with a pattern, not a cast in an exception block (that would open a
   -- subtransaction on every job).
@@ -701,6 +732,40 @@ begin
 end;
 $$;
 
+/**
+ * A finished job's output may name storage objects only inside its owner's folder
+ * (`<user id>/…`, no empty, `.` or `..` segment) and carry no link of anyone else's:
+ * links to our objects are signed by the service from those paths. Raises VGO22.
+ */
+create function private.check_job_output(p_job public.jobs, p_output jsonb)
+returns void
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  v_key text;
+  v_value jsonb;
+begin
+  if jsonb_typeof(p_output) <> 'object' then
+    raise exception 'output must be an object' using errcode = 'VGO22';
+  end if;
+  for v_key, v_value in select * from jsonb_each(p_output) loop
+    if v_key like '%\_path' then
+      if jsonb_typeof(v_value) <> 'string'
+         or split_part(v_value #>> '{}', '/', 1) <> p_job.user_id::text
+         or v_value #>> '{}' !~ '^[0-9a-f-]{36}(/[A-Za-z0-9._-]+)+$'
+         or v_value #>> '{}' ~ '(^|/)\.{1,2}(/|$)' then
+        raise exception 'output % must be a path in the owner''s folder (%/…)', v_key,
+          p_job.user_id using errcode = 'VGO22';
+      end if;
+    elsif v_key like '%\_url' and v_key not in ('video_url', 'thumbnail_url') then
+      raise exception 'output % is not accepted: links are made from storage paths', v_key
+        using errcode = 'VGO22';
+    end if;
+  end loop;
+end;
+$$;
+
 /** Service: the current attempt finished; capture what it used, release the rest. */
 create function public.job_complete(
   p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint default null
@@ -721,6 +786,7 @@ begin
   if v_used not between 0 and v_job.cost then
     raise exception 'credits_used % outside 0..%', v_used, v_job.cost using errcode = 'VGC22';
   end if;
+  perform private.check_job_output(v_job, coalesce(p_output, '{}'));
   update public.jobs
      set status = 'completed', progress = 100, output = coalesce(p_output, '{}'),
          credits_used = v_used, finished_at = now(), lease_expires_at = null,

@@ -121,10 +121,9 @@ begin
             'run_after', case when new.status = 'queued' and tg_op = 'UPDATE' then new.run_after end)))
   returning * into v_row;
 
+  -- The payload is the job_events row as GET ?id= returns it: one shape for both.
   perform realtime.send(
-    jsonb_build_object('event_id', v_row.id, 'job_id', new.id, 'event', v_event,
-                       'status', new.status, 'progress', new.progress, 'attempt', new.attempt,
-                       'data', v_row.data, 'at', v_row.created_at),
+    to_jsonb(v_row) - 'user_id',
     'job_' || v_event,
     'user:' || new.user_id || ':jobs',
     true);

@@ -66,11 +66,31 @@ revoke execute on all functions in schema public from public, anon, authenticate
 revoke execute on all functions in schema private from public, anon, authenticated;
 alter default privileges in schema private revoke execute on functions from public;
 
-grant execute on function
-  public.create_job(text, jsonb, integer),
-  public.cancel_job(uuid),
-  public.claim_initial_grant()
-  to authenticated;
+-- Writes are service-only: the functions call create_job, cancel_job and
+-- claim_initial_grant as service_role with the user's claims (auth.uid() is the user),
+-- after authentication, the rate limit and the idempotency key, and route the job after
+-- commit. A client calling them over PostgREST would skip all of that: 42501.
+
+/**
+ * Refuse claims whose user Supabase Auth does not know (deleted, or a token it never
+ * issued): the functions run this first in every user's transaction. Raises VGU01.
+ */
+create function private.require_known_user()
+returns void
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+begin
+  if not exists (select 1 from auth.users u
+                  where u.id = (select auth.uid()) and u.deleted_at is null) then
+    raise exception 'the access token''s user does not exist' using errcode = 'VGU01';
+  end if;
+end;
+$$;
+
+revoke all on function private.require_known_user() from public;
+grant execute on function private.require_known_user() to authenticated;
 
 grant execute on all functions in schema public to service_role;
 grant execute on all functions in schema private to service_role;

@@ -1,15 +1,17 @@
 """Acting on the schema the way its callers do: users, PostgREST-style calls, the books.
 
-A call ``as_user(conn, uid, "create_job", "reference/text-to-video")`` runs exactly what
+A call ``as_user(conn, uid, "get_job", job_id)`` runs exactly what
 PostgREST runs for an RPC request carrying that user's JWT::
 
     begin;
     select set_config('request.jwt.claims', '{"sub": …, "role": "authenticated"}', true),
            set_config('role', 'authenticated', true);
-    select public.create_job(…);
+    select public.get_job(…);
     commit;
 
-``as_anon`` and ``as_service`` do the same with the ``anon`` and ``service_role`` claims.
+``as_anon`` and ``as_service`` do the same with the ``anon`` and ``service_role`` claims;
+``for_user`` runs a service-only write the way the functions do for a user: role
+``service_role`` with the user's claims, after ``private.require_known_user()``.
 The connection is the superuser's autocommit connection (``admin_conn``); the role switch
 lasts for the one transaction only.
 """
@@ -95,6 +97,20 @@ def call_as(
 def as_user(conn: Conn, user_id: uuid.UUID | str, fn: str, *args: Any, **kwargs: Any) -> Any:
     """Call ``public.fn`` as a signed-in user (role ``authenticated``)."""
     return call_as(conn, "authenticated", user_id, fn, *args, **kwargs)
+
+
+def for_user(conn: Conn, user_id: uuid.UUID | str, fn: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a service-only write for a user, as the functions do (see the module doc)."""
+    query, params = call_sql(fn, args, kwargs)
+    with conn.transaction():
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true),"
+            " set_config('role', 'service_role', true)",
+            (json.dumps(claims_for("authenticated", user_id)),),
+        )
+        conn.execute("select private.require_known_user()")
+        row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
 
 
 def as_anon(conn: Conn, fn: str, *args: Any, **kwargs: Any) -> Any:
@@ -212,7 +228,7 @@ def create_job(
     conn: Conn, user_id: uuid.UUID, model: str = T2V, params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A queued job of that user (create_job as the user); returns the job json."""
-    job: dict[str, Any] = as_user(conn, user_id, "create_job", model, params or {})
+    job: dict[str, Any] = for_user(conn, user_id, "create_job", model, params or {})
     return job
 
 

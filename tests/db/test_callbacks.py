@@ -86,18 +86,18 @@ def test_progress_only_moves_forward_and_extends_the_lease(db: Conn, user: uuid.
 
 def test_complete_captures_what_was_used_and_releases_the_rest(db: Conn, user: uuid.UUID) -> None:
     job, _ = dispatched_job(db, user)  # costs 11
-    done = as_service(db, "job_complete", job["id"], 1, {"video_path": "x.mp4"}, 8)
+    done = as_service(db, "job_complete", job["id"], 1, {"video_path": f"{user}/x.mp4"}, 8)
     assert done["applied"] is True
     j = done["job"]
     assert (j["status"], j["progress"], j["credits_used"]) == ("completed", 100, 8)
-    assert j["output"] == {"video_path": "x.mp4"}
+    assert j["output"] == {"video_path": f"{user}/x.mp4"}
     assert j["finished_at"] is not None and j["lease_expires_at"] is None
     assert ledger(db, job["id"]) == [("reserve", -11, 11), ("capture", 0, -8), ("release", 3, -3)]
     assert profile(db, user) == (992, 0)
 
-    again = as_service(db, "job_complete", job["id"], 1, {"video_path": "y.mp4"}, 1)
+    again = as_service(db, "job_complete", job["id"], 1, {"video_path": f"{user}/y.mp4"}, 1)
     assert (again["applied"], again["reason"]) == (False, "stale_attempt")
-    assert job_row(db, job["id"])["output"] == {"video_path": "x.mp4"}
+    assert job_row(db, job["id"])["output"] == {"video_path": f"{user}/x.mp4"}
     assert len(ledger(db, job["id"])) == 3
     assert_books_balance(db, user)
 
@@ -229,3 +229,24 @@ def test_webhook_receipt_is_true_once(db: Conn) -> None:
     assert as_service(db, "webhook_receipt", "msg_1", "worker") is False
     assert as_service(db, "webhook_receipt", "msg_1", "fal") is False  # ids are global
     assert as_service(db, "webhook_receipt", "msg_2", "fal") is True
+
+
+def test_complete_refuses_outputs_outside_the_owners_folder(db: Conn, user: uuid.UUID) -> None:
+    """A signed callback cannot point the owner at someone else's file, the server's disk or
+    a link of its choosing: VGO22, and the job and the money stay as they were."""
+    job, _ = dispatched_job(db, user)
+    other = uuid.uuid4()
+    for output in (
+        {"video_path": f"{other}/{job['id']}.mp4"},
+        {"video_path": f"{user}/../../etc/passwd"},
+        {"video_path": "/etc/passwd"},
+        {"thumbnail_path": f"{user}//x.jpg"},
+        {"video_path": 42},
+        {"download_url": "http://169.254.169.254/latest/meta-data/"},
+        {"source_url": "http://127.0.0.1:54322/"},
+    ):
+        with raises_sqlstate("VGO22", case=output):
+            as_service(db, "job_complete", job["id"], 1, output)
+    row = job_row(db, job["id"])
+    assert (row["status"], row["output"]) == ("dispatched", None)
+    assert ledger(db, job["id"]) == [("reserve", -11, 11)]

@@ -16,12 +16,12 @@ from db.helpers import (
     T2V,
     Conn,
     as_service,
-    as_user,
     assert_books_balance,
     claim,
     create_job,
     create_user,
     expire_lease,
+    for_user,
     ledger,
     profile,
     register_worker,
@@ -57,8 +57,8 @@ def service_call(fn: str, *args: Any) -> Callable[[Conn], Any]:
 
 
 def user_call(user_id: uuid.UUID, fn: str, *args: Any) -> Callable[[Conn], Any]:
-    """A call of ``public.fn`` as a user, for run_concurrently."""
-    return lambda conn: as_user(conn, user_id, fn, *args)
+    """A user's write as the functions make it (``for_user``), for run_concurrently."""
+    return lambda conn: for_user(conn, user_id, fn, *args)
 
 
 def sqlstates(results: list[Any]) -> list[str]:

@@ -11,6 +11,7 @@ from db.helpers import (
     as_user,
     assert_books_balance,
     create_user,
+    for_user,
     profile,
     raises_sqlstate,
 )
@@ -35,14 +36,14 @@ def ledger_rows(conn: Conn, user_id: uuid.UUID) -> list[tuple[str, int, int, int
 
 def test_initial_grant_is_claimed_once(db: Conn) -> None:
     uid = create_user(db)
-    result = as_user(db, uid, "claim_initial_grant")
+    result = for_user(db, uid, "claim_initial_grant")
     assert result["applied"] is True
     assert result["entry"]["amount"] == 100
     assert result["entry"]["kind"] == "initial_grant"
     assert profile(db, uid) == (100, 0)
 
     with raises_sqlstate("VGC09"):
-        as_user(db, uid, "claim_initial_grant")
+        for_user(db, uid, "claim_initial_grant")
     assert profile(db, uid) == (100, 0)
     assert ledger_rows(db, uid) == [("initial_grant", 100, 100, 0, f"initial:{uid}")]
     claimed = db.execute(
@@ -53,7 +54,7 @@ def test_initial_grant_is_claimed_once(db: Conn) -> None:
 
 def test_anonymous_users_get_the_anonymous_amount(db: Conn) -> None:
     uid = create_user(db, anonymous=True)
-    result = as_user(db, uid, "claim_initial_grant")
+    result = for_user(db, uid, "claim_initial_grant")
     assert result["entry"]["amount"] == 20
     assert profile(db, uid) == (20, 0)
 
@@ -61,7 +62,7 @@ def test_anonymous_users_get_the_anonymous_amount(db: Conn) -> None:
 def test_initial_grant_amounts_come_from_settings(db: Conn) -> None:
     db.execute("update private.settings set value = '250' where name = 'initial_grant_credits'")
     uid = create_user(db)
-    as_user(db, uid, "claim_initial_grant")
+    for_user(db, uid, "claim_initial_grant")
     assert profile(db, uid) == (250, 0)
 
 
@@ -73,11 +74,11 @@ def test_initial_grant_needs_a_signed_in_user(db: Conn) -> None:
 
 
 def _claim_without_sub(db: Conn) -> None:
-    """claim_initial_grant as role authenticated with claims lacking `sub`."""
+    """claim_initial_grant on the service path with claims lacking `sub`."""
     with db.transaction():
         db.execute(
             "select set_config('request.jwt.claims', '{\"role\": \"authenticated\"}', true),"
-            " set_config('role', 'authenticated', true)"
+            " set_config('role', 'service_role', true)"
         )
         db.execute("select public.claim_initial_grant()")
 
@@ -168,7 +169,7 @@ def test_adjust_may_take_credits_but_never_below_zero(db: Conn) -> None:
 
 def test_adjust_cannot_touch_credits_held_by_jobs(db: Conn) -> None:
     uid = create_user(db, credits=20)
-    as_user(db, uid, "create_job", "reference/text-to-video", {})  # holds 11
+    for_user(db, uid, "create_job", "reference/text-to-video", {})  # holds 11
     assert profile(db, uid) == (9, 11)
     with raises_sqlstate("VG402"):
         as_service(db, "grant_credits", uid, -10, "fix-held", "adjust")

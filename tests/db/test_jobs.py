@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import uuid
 from typing import Any
 
@@ -14,11 +16,11 @@ from db.helpers import (
     Conn,
     as_anon,
     as_service,
-    as_user,
     assert_books_balance,
     create_job,
     create_user,
     dispatched_job,
+    for_user,
     job_row,
     ledger,
     profile,
@@ -97,6 +99,13 @@ def _bad_requests(uid: uuid.UUID) -> list[tuple[str, Any, str]]:
         (I2V, {"image_path": f"{uid}/../{other}/still.png"}, "VGP22"),  # climbing out
         (I2V, {"image_path": f"{uid}//still.png"}, "VGP22"),
         (T2V, Jsonb(["not", "an", "object"]), "VGP22"),
+        # Each job type takes its own params: nothing to forward to workers or providers.
+        (T2V, {"callback_url": "https://evil.example/"}, "VGP22"),
+        (T2V, {"webhook": "https://evil.example/"}, "VGP22"),
+        (T2V, {"image_path": f"{uid}/still.png"}, "VGP22"),  # not an image-to-video model
+        (T2V, {"script": {"title": "t", "sections": []}}, "VGP22"),  # compose only
+        ("reference/compose", {"seed": 1}, "VGP22"),
+        ("reference/compose", {"prompt": "x" * 70_000}, "VGP22"),  # over 64 KiB
     ]
 
 
@@ -104,9 +113,9 @@ def test_create_job_refuses_bad_requests_with_their_code(shared_db: Conn) -> Non
     uid = create_user(shared_db, credits=1000)
     for model, params, code in _bad_requests(uid):
         with raises_sqlstate(code, case=(model, params)):
-            as_user(shared_db, uid, "create_job", model, params)
+            for_user(shared_db, uid, "create_job", model, params)
     with raises_sqlstate("VGP22"):
-        as_user(shared_db, uid, "create_job", T2V, {}, 101)  # priority
+        for_user(shared_db, uid, "create_job", T2V, {}, 101)  # priority
     assert profile(shared_db, uid) == (1000, 0)
     assert shared_db.execute(
         "select count(*) from public.jobs where user_id = %s", (uid,)
@@ -131,7 +140,7 @@ def test_concurrent_job_limit(db: Conn) -> None:
     create_job(db, uid)
     with raises_sqlstate("VGJ29"):
         create_job(db, uid)
-    as_user(db, uid, "cancel_job", first["id"])
+    for_user(db, uid, "cancel_job", first["id"])
     create_job(db, uid)  # a finished job frees its slot
     assert db.execute("select count(*) from public.jobs where user_id = %s", (uid,)).fetchone() == (
         3,
@@ -143,6 +152,13 @@ def test_insufficient_credits_leave_no_trace(db: Conn) -> None:
     with raises_sqlstate("VG402") as info:
         create_job(db, uid)  # costs 11
     assert info.value.diag.message_hint == "Buy credits or claim the initial grant."
+    # What a client shows: "you need 11, you have 10".
+    assert json.loads(info.value.diag.message_detail or "") == {
+        "required": 11,
+        "balance": 10,
+        "reserved": 0,
+    }
+    assert "needs 11, you have 10" in (info.value.diag.message_primary or "")
     assert profile(db, uid) == (10, 0)
     counts = db.execute(
         """
@@ -164,7 +180,7 @@ def test_create_job_needs_a_signed_in_user(shared_db: Conn) -> None:
     with raises_sqlstate("VG403"), shared_db.transaction():
         shared_db.execute(
             "select set_config('request.jwt.claims', '{\"role\": \"authenticated\"}', true),"
-            " set_config('role', 'authenticated', true)"
+            " set_config('role', 'service_role', true)"
         )
         shared_db.execute("select public.create_job('reference/text-to-video')")
 
@@ -176,7 +192,7 @@ def test_create_job_needs_a_signed_in_user(shared_db: Conn) -> None:
 
 def test_owner_cancels_and_gets_credits_back_once(db: Conn, user: uuid.UUID) -> None:
     job = create_job(db, user)
-    result = as_user(db, user, "cancel_job", job["id"])
+    result = for_user(db, user, "cancel_job", job["id"])
     assert result["job"]["status"] == "canceled"
     assert result["job"]["error_code"] == "CANCELED"
     assert result["job"]["queue_position"] is None
@@ -185,7 +201,7 @@ def test_owner_cancels_and_gets_credits_back_once(db: Conn, user: uuid.UUID) -> 
     assert ledger(db, job["id"]) == [("reserve", -11, 11), ("release", 11, -11)]
 
     with raises_sqlstate("VGJ09"):
-        as_user(db, user, "cancel_job", job["id"])
+        for_user(db, user, "cancel_job", job["id"])
     assert ledger(db, job["id"]) == [("reserve", -11, 11), ("release", 11, -11)]
     assert_books_balance(db, user)
 
@@ -193,9 +209,9 @@ def test_owner_cancels_and_gets_credits_back_once(db: Conn, user: uuid.UUID) -> 
 def test_only_the_owner_may_cancel(db: Conn, user: uuid.UUID, other_user: uuid.UUID) -> None:
     job = create_job(db, user)
     with raises_sqlstate("VGJ04"):
-        as_user(db, other_user, "cancel_job", job["id"])
+        for_user(db, other_user, "cancel_job", job["id"])
     with raises_sqlstate("VGJ04"):
-        as_user(db, user, "cancel_job", str(uuid.uuid4()))
+        for_user(db, user, "cancel_job", str(uuid.uuid4()))
     with raises_sqlstate("42501"):
         as_anon(db, "cancel_job", job["id"])
     assert job_row(db, job["id"])["status"] == "queued"
@@ -220,6 +236,6 @@ def test_finished_jobs_cannot_be_canceled(db: Conn, user: uuid.UUID, finish: str
         as_service(db, "job_fail", job["id"], 1, "BAD", "bad prompt", False)
     before = ledger(db, job["id"])
     with raises_sqlstate("VGJ09"):
-        as_user(db, user, "cancel_job", job["id"])
+        for_user(db, user, "cancel_job", job["id"])
     assert ledger(db, job["id"]) == before
     assert_books_balance(db, user)

@@ -13,6 +13,7 @@ from db.helpers import (
     create_job,
     create_user,
     dispatched_job,
+    for_user,
     raises_sqlstate,
 )
 
@@ -21,7 +22,7 @@ def test_list_jobs_pages_newest_first_and_filters(db: Conn, other_user: uuid.UUI
     uid = create_user(db, credits=1000, job_limit=10)
     ids = [create_job(db, uid)["id"] for _ in range(5)]
     create_job(db, other_user)
-    as_user(db, uid, "cancel_job", ids[0])
+    for_user(db, uid, "cancel_job", ids[0])
 
     page1 = as_user(db, uid, "list_jobs", None, 2, 0)
     page3 = as_user(db, uid, "list_jobs", None, 2, 4)
@@ -60,7 +61,7 @@ def test_get_job_shows_own_job_with_events_and_hides_others(
 
 def test_get_credits_pages_the_ledger(db: Conn) -> None:
     uid = create_user(db)
-    as_user(db, uid, "claim_initial_grant")
+    for_user(db, uid, "claim_initial_grant")
     for n in range(3):
         as_service(db, "purchase_credits", uid, f"tx-{n}", 10)
     job = create_job(db, uid)

@@ -11,6 +11,7 @@ from db.helpers import (
     as_anon,
     as_user,
     create_job,
+    for_user,
     dispatched_job,
     raises_sqlstate,
     select_as,
@@ -19,15 +20,19 @@ from db.helpers import (
 # What each API role may execute in public; everything else is service-only.
 ANON_FUNCTIONS = {"list_models"}
 USER_FUNCTIONS = {
-    "cancel_job",
-    "claim_initial_grant",
-    "create_job",
     "get_credits",
     "get_job",
     "list_jobs",
     "list_models",
 }
-USER_PRIVATE_FUNCTIONS = {"job_json", "queue_position"}
+USER_PRIVATE_FUNCTIONS = {"job_json", "queue_position", "require_known_user"}
+# Writes a user asks for go through the functions (auth, rate limit, idempotency, routing
+# after commit); the functions call them as service_role with the user's claims.
+USER_WRITES_THROUGH_FUNCTIONS = (
+    ("create_job", ("reference/text-to-video", "{}")),
+    ("cancel_job", ("00000000-0000-4000-8000-000000000000",)),
+    ("claim_initial_grant", ()),
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -84,6 +89,31 @@ def test_api_roles_execute_exactly_their_functions(shared_db: Conn) -> None:
     ).fetchone()
     assert everything is not None
     assert len(executable(shared_db, "service_role", "public")) == everything[0]
+
+
+@pytest.mark.parametrize(("fn", "args"), USER_WRITES_THROUGH_FUNCTIONS)
+def test_users_cannot_call_their_writes_around_the_functions(
+    db: Conn, user: uuid.UUID, fn: str, args: tuple[object, ...]
+) -> None:
+    """A client calling create_job & co. over PostgREST would skip the rate limit, the
+    idempotency key and routing: only the functions' service path may call them."""
+    books = "select (select count(*) from public.credit_ledger), (select count(*) from public.jobs)"
+    before = db.execute(books).fetchone()
+    with raises_sqlstate("42501"):
+        as_user(db, user, fn, *args)
+    assert db.execute(books).fetchone() == before
+
+
+def test_a_user_auth_does_not_know_is_refused_in_every_transaction(
+    db: Conn, user: uuid.UUID
+) -> None:
+    """Claims whose `sub` is not in auth.users (deleted, or never issued) get VGU01."""
+    stranger = uuid.uuid4()
+    with raises_sqlstate("VGU01"):
+        for_user(db, stranger, "claim_initial_grant")
+    db.execute("update auth.users set deleted_at = now() where id = %s", (user,))
+    with raises_sqlstate("VGU01"):
+        for_user(db, user, "create_job", "reference/text-to-video", {})
 
 
 @pytest.mark.parametrize(

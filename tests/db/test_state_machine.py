@@ -10,11 +10,11 @@ from db.helpers import (
     T2V,
     Conn,
     as_service,
-    as_user,
     claim,
     create_job,
     create_user,
     dispatched_job,
+    for_user,
     make_due,
     raises_sqlstate,
     register_worker,
@@ -189,9 +189,9 @@ def test_each_change_is_one_event_and_one_broadcast_in_order(db: Conn) -> None:
     ]
     messages = db.execute(
         """
-        select topic, event, private, (payload ->> 'event_id')::bigint, payload ->> 'status'
+        select topic, event, private, (payload ->> 'id')::bigint, payload ->> 'status'
           from realtime.messages where payload ->> 'job_id' = %s
-         order by (payload ->> 'event_id')::bigint
+         order by (payload ->> 'id')::bigint
         """,
         (job["id"],),
     ).fetchall()
@@ -214,6 +214,6 @@ def test_each_change_is_one_event_and_one_broadcast_in_order(db: Conn) -> None:
 def test_a_failed_create_broadcasts_nothing(db: Conn) -> None:
     uid = create_user(db, credits=1)
     with raises_sqlstate("VG402"):
-        as_user(db, uid, "create_job", T2V, {})
+        for_user(db, uid, "create_job", T2V, {})
     assert db.execute("select count(*) from realtime.messages").fetchone() == (0,)
     assert db.execute("select count(*) from public.job_events").fetchone() == (0,)

@@ -12,11 +12,11 @@ from db.helpers import (
     T2V,
     Conn,
     as_service,
-    as_user,
     claim,
     create_job,
     create_user,
     dispatched_job,
+    for_user,
     job_row,
     raises_sqlstate,
     register_worker,
@@ -188,7 +188,7 @@ def test_assign_pending_fills_capacity_and_leaves_external_models(db: Conn) -> N
 def test_claim_takes_only_its_models_up_to_capacity_with_a_lease(db: Conn) -> None:
     uid = create_user(db, credits=5000, job_limit=20)
     runpod = create_job(db, uid, RUNPOD)
-    low = as_user(db, uid, "create_job", T2V, {}, -5)["id"]
+    low = for_user(db, uid, "create_job", T2V, {}, -5)["id"]
     jobs = [create_job(db, uid)["id"] for _ in range(3)]
     worker_id = register_worker(db, models=[T2V], capacity=2)
 

@@ -192,11 +192,17 @@ def test_queue_job_cancel_of_someone_elses_job_is_404(api):
 
 def test_queue_job_validates_params_against_the_model(api):
     user = api.user(credits=100)
-    api.fails(
-        api.post("queue-job", user=user, json={"model": T2V, "params": {"duration": "long"}}),
+    api.fails(  # the model's own limit (1-30 s), checked by the database
+        api.post("queue-job", user=user, json={"model": T2V, "params": {"duration": 31}}),
         422,
         "INVALID_PARAMS",
     )
+    error = api.fails(  # the type, checked before anything runs
+        api.post("queue-job", user=user, json={"model": T2V, "params": {"duration": "long"}}),
+        422,
+        "VALIDATION_ERROR",
+    )
+    assert [d["field"] for d in error["details"]] == ["params.duration"]
     api.fails(
         api.post("queue-job", user=user, json={"model": T2V, "params": []}),
         422,
@@ -217,3 +223,34 @@ def test_queue_job_concurrency_limit_is_429(api):
     error = api.fails(resp, 429, "CONCURRENCY_LIMIT")
     assert error["hint"]
     assert credits_of(api, user)[1] == 5 * 11  # the refused job reserved nothing
+
+
+def test_queue_job_params_are_declared_per_job_type_and_bounded(api):
+    """Unknown keys are never stored nor forwarded to workers or providers; a key of
+    another job type is refused by the model's type; sizes are bounded."""
+    user = api.user(credits=100)
+    for extra in ({"callback_url": "https://evil.example/"}, {"webhook": "https://x.example"}):
+        error = api.fails(
+            api.post(
+                "queue-job", user=user, json={"model": T2V, "params": {"prompt": "a", **extra}}
+            ),
+            422,
+            "VALIDATION_ERROR",
+        )
+        assert [d["field"] for d in error["details"]] == [f"params.{next(iter(extra))}"]
+    script = {"title": "t", "sections": [{"title": "s", "narration": "n"}]}
+    error = api.fails(
+        api.post("queue-job", user=user, json={"model": T2V, "params": {"script": script}}),
+        422,
+        "INVALID_PARAMS",
+    )
+    assert "script" in error["message"] and "prompt" in error["hint"]
+    huge = {"title": "t", "sections": [{"title": "s", "narration": "n" * 500_000}]}
+    error = api.fails(
+        api.post(
+            "queue-job", user=user, json={"model": "reference/compose", "params": {"script": huge}}
+        ),
+        422,
+        "VALIDATION_ERROR",
+    )
+    assert credits_of(api, user) == (100, 0)
