@@ -8,6 +8,7 @@ POST {"action": "register", name, url, health_url, models, capacity, mode}  (sig
 POST {"action": "heartbeat", worker_id, status}  (signed) → {worker, jobs it still owns}
 POST {"action": "claim", worker_id, limit}  (signed, pull workers) → [leased jobs]
 Signed = Standard Webhooks headers with the shared worker secret (docs/worker-protocol.md).
+Every caller is authenticated before its body is read: 401 first, then 400/422.
 """
 
 from typing import Annotated
@@ -15,7 +16,7 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import auth, routing, webhooks, workers
+from videogen import routing, workers
 from videogen.http import Context, Reply, endpoint, parse
 from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker, Sweep
 
@@ -23,26 +24,21 @@ Action = Annotated[RegisterWorker | Heartbeat | ClaimJobs | Sweep, Field(discrim
 _action = TypeAdapter(Action)
 
 
-def _sweep(ctx: Context) -> Reply:
-    if ctx.principal.kind != "secret":
-        auth.check_cron_secret(ctx.headers, ctx.settings)
-    return Reply(200, workers.sweep(ctx.db, ctx.settings))
-
-
 @functions_framework.http
 @endpoint(
     "health-check-workers",
-    methods={"GET": ("secret", "always"), "POST": ("secret", "always")},
+    methods={
+        "GET": ("secret", "cron"),
+        "POST": ("worker_signature", "secret", "cron"),
+    },
     rate_limited=(),
 )
 def health_check_workers(ctx: Context) -> Reply:
     """Run the sweep, or handle a worker's register / heartbeat / claim."""
-    if ctx.request.method == "GET":
-        return _sweep(ctx)
-    if "webhook-signature" not in ctx.headers:
-        parse(Sweep, ctx.json() if ctx.raw_body else {})
-        return _sweep(ctx)
-    webhooks.verify(ctx.headers, ctx.raw_body, ctx.settings)
+    if ctx.principal.kind != "worker":
+        if ctx.request.method == "POST":
+            parse(Sweep, ctx.json() if ctx.raw_body else {})
+        return Reply(200, workers.sweep(ctx.db, ctx.settings))
     action = parse(_action, ctx.json())
     if isinstance(action, Sweep):
         return Reply(200, workers.sweep(ctx.db, ctx.settings))

@@ -14,8 +14,8 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import credits, webhooks
-from videogen.errors import Forbidden, Unauthorized
+from videogen import credits
+from videogen.errors import Forbidden
 from videogen.http import Context, Reply, endpoint, parse
 from videogen.schemas import ClaimInitialGrant, GrantCredits, PageQuery, PurchaseCredits
 
@@ -26,21 +26,24 @@ _action = TypeAdapter(Action)
 
 
 @functions_framework.http
-@endpoint("update-credits", methods={"GET": ("user",), "POST": ("user", "secret", "always")})
+@endpoint(
+    "update-credits",
+    methods={"GET": ("user",), "POST": ("user", "secret", "stripe_signature")},
+)
 def update_credits(ctx: Context) -> Reply:
     """Read (GET) or change (POST) credits."""
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, credits.overview(session, query.page, query.limit))
-    if "stripe-signature" in ctx.headers:
-        event = webhooks.stripe_verify(ctx.headers, ctx.raw_body, ctx.settings)
+    if ctx.principal.kind == "stripe":
         with ctx.db.admin() as admin:
             return Reply(
-                200, credits.purchase_from_stripe(admin, event, ctx.settings.credits_per_usd_cent)
+                200,
+                credits.purchase_from_stripe(
+                    admin, ctx.principal.evidence, ctx.settings.credits_per_usd_cent
+                ),
             )
-    if ctx.principal.kind == "none":
-        raise Unauthorized("Missing credentials.", hint="Send a user token or a secret key.")
     action = parse(_action, ctx.json())
     if isinstance(action, ClaimInitialGrant):
         if not ctx.principal.is_user:

@@ -13,11 +13,22 @@ request headers (any mapping; names are matched case-insensitively):
     ``apikey`` or ``Authorization: Bearer`` with a secret key (``sb_secret_…``, any named key
     in ``SUPABASE_SECRET_KEYS``; ``secret:<name>`` accepts only that one) or the legacy
     ``service_role`` JWT.
+``cron``
+    The scheduler's ``CRON_SECRET`` in ``x-cron-secret`` (or as a plain ``Bearer``).
+``worker_signature``
+    A Standard Webhooks signature (``webhook-signature`` …) with the workers' secret; the
+    verified ``webhook-id`` is the principal's ``delivery_id``.
+``stripe_signature``
+    A ``Stripe-Signature``; the verified event is the principal's ``evidence``.
+``provider_signature``
+    ``?provider=<name>`` and that provider's own webhook scheme (fal, Replicate, RunPod…);
+    the principal's ``key_name`` is the provider.
 ``always``
-    Nothing required: callbacks that carry their own signature (see :mod:`videogen.webhooks`).
+    Nothing required.
 
 A mode is tried only when its kind of credential is present; a credential that is present
-but invalid stops the chain with 401 — it is never downgraded to a weaker mode.
+but invalid stops the chain with 401 — it is never downgraded to a weaker mode. Signatures
+are checked over the raw body before anything parses it.
 """
 
 from __future__ import annotations
@@ -50,9 +61,18 @@ __all__ = [
     "issue_access_token",
 ]
 
-Kind = Literal["user", "public", "secret", "none"]
+Kind = Literal["user", "public", "secret", "cron", "worker", "stripe", "provider", "none"]
 KeyMode = Literal["public", "secret"]
-MODES = ("user", "public", "secret", "always")
+MODES = (
+    "user",
+    "public",
+    "secret",
+    "cron",
+    "worker_signature",
+    "stripe_signature",
+    "provider_signature",
+    "always",
+)
 
 LEEWAY_S = 10  # clock skew tolerated on exp / iat / nbf
 ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "RS256"})
@@ -66,6 +86,10 @@ _HINTS = {
     "user": "an `Authorization: Bearer <access token>` header from Supabase Auth",
     "public": "an `apikey` header with the project's publishable (or anon) key",
     "secret": "an `apikey` header with a secret (or service_role) key",
+    "cron": "the CRON_SECRET in an `x-cron-secret` header",
+    "worker_signature": "Standard Webhooks headers signed with the worker secret",
+    "stripe_signature": "a `Stripe-Signature` header",
+    "provider_signature": "`?provider=<name>` with that provider's webhook signature",
 }
 
 
@@ -83,6 +107,8 @@ class Principal:
     claims: dict[str, Any] = field(default_factory=dict)
     token: str | None = field(default=None, repr=False)
     key_name: str | None = None
+    delivery_id: str | None = None  # a signed webhook's id (replay protection)
+    evidence: Any = field(default=None, repr=False)  # what a signature vouched for
 
     @property
     def is_user(self) -> bool:
@@ -427,14 +453,67 @@ def _parse_modes(allow: str | Iterable[str]) -> list[tuple[str, str | None]]:
     return parsed
 
 
+def _signed_principal(
+    mode: str,
+    headers: dict[str, str],
+    body: bytes,
+    query: Mapping[str, str],
+    settings: Settings,
+) -> Principal | None:
+    """A caller proven by a signature over the raw body, or None when none is present."""
+    if mode == "worker_signature":
+        if "webhook-signature" not in headers:
+            return None
+        from videogen import webhooks
+
+        delivery = webhooks.verify(headers, body, settings)
+        return Principal(kind="worker", role="service_role", delivery_id=delivery)
+    if mode == "stripe_signature":
+        if "stripe-signature" not in headers:
+            return None
+        from videogen import webhooks
+
+        event = webhooks.stripe_verify(headers, body, settings)
+        return Principal(kind="stripe", role="service_role", evidence=event)
+    name = query.get("provider")
+    if not name:
+        return None
+    from videogen.providers import PROVIDERS, get_provider
+
+    if name not in PROVIDERS:
+        raise Unauthorized(
+            f"There is no video provider called {name!r}.",
+            code="INVALID_SIGNATURE",
+            hint="Known providers: " + ", ".join(PROVIDERS) + ".",
+        )
+    adapter = get_provider(name, settings)
+    adapter.verify_webhook(headers, body, query)
+    return Principal(kind="provider", role="service_role", key_name=name, evidence=adapter)
+
+
+def _cron_principal(
+    headers: dict[str, str], bearer: str | None, settings: Settings
+) -> Principal | None:
+    """The scheduler, when a cron secret is offered (x-cron-secret, or a plain Bearer)."""
+    if "x-cron-secret" not in headers and (bearer is None or _looks_like_jwt(bearer)):
+        return None
+    check_cron_secret(headers, settings)
+    return Principal(kind="cron", role="service_role", claims={"role": "service_role"})
+
+
 def authenticate(
     headers: Mapping[str, str],
     allow: str | Iterable[str] = ("user",),
     settings: Settings | None = None,
     *,
     jwks: KeySource | None = None,
+    body: bytes = b"",
+    query: Mapping[str, str] | None = None,
 ) -> Principal:
-    """The caller behind these headers under the first allowed mode that applies, or 401."""
+    """The caller behind these headers under the first allowed mode that applies, or 401.
+
+    ``body`` and ``query`` are needed only by the signature modes.
+    """
     settings = settings or get_settings()
     modes = _parse_modes(allow)
     lowered = _lower_headers(headers)
@@ -460,6 +539,16 @@ def authenticate(
             if user_token is not None:
                 return _user_principal(user_token, settings, jwks)
             continue
+        if mode == "cron":
+            cron = _cron_principal(lowered, user_token, settings)
+            if cron is not None:
+                return cron
+            continue
+        if mode.endswith("_signature"):
+            signed = _signed_principal(mode, lowered, body, query or {}, settings)
+            if signed is not None:
+                return signed
+            continue
         principal = _key_principal(cast(KeyMode, mode), found, key_name)
         if principal is not None:
             return principal
@@ -469,7 +558,13 @@ def authenticate(
         message = "Missing credentials."
     else:
         message = "These credentials are not accepted by this function."
-    raise Unauthorized(message, hint=f"Send {expected}.")
+    # Where only signed requests are accepted, what is missing is a signature.
+    signed_only = all(m.endswith("_signature") for m, _ in modes)
+    raise Unauthorized(
+        "Missing signature." if signed_only and message.startswith("Missing") else message,
+        code="INVALID_SIGNATURE" if signed_only else None,
+        hint=f"Send {expected}.",
+    )
 
 
 # Tokens and cron --------------------------------------------------------------------------

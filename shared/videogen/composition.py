@@ -111,7 +111,8 @@ def estimated_render_seconds(params: dict[str, Any]) -> float:
 def store_outputs(
     storage: Storage, user_id: str, job_id: str, video: Path, thumbnail: Path
 ) -> dict[str, Any]:
-    """Upload a finished video and thumbnail to the owner's folders; the job's output."""
+    """Upload a finished video and thumbnail to the owner's folders; what a worker reports
+    (paths and metadata: the links are made by the service, :func:`with_signed_links`)."""
     from videogen.media.render import probe
     from videogen.storage import user_path
 
@@ -123,12 +124,21 @@ def store_outputs(
     return {
         "video_path": video_path,
         "thumbnail_path": thumb_path,
-        "video_url": storage.signed_url("videos", video_path, SIGNED_URL_EXPIRES_S),
-        "thumbnail_url": storage.signed_url("thumbnails", thumb_path, SIGNED_URL_EXPIRES_S),
         "duration_s": round(info["duration"], 3),
         "width": info["width"],
         "height": info["height"],
     }
+
+
+def with_signed_links(storage: Storage, output: dict[str, Any]) -> dict[str, Any]:
+    """The output a job stores: its storage paths plus links we signed for them (never a
+    link a worker or provider chose)."""
+    links = {
+        f"{kind}_url": storage.signed_url(bucket, str(output[f"{kind}_path"]), SIGNED_URL_EXPIRES_S)
+        for kind, bucket in (("video", "videos"), ("thumbnail", "thumbnails"))
+        if output.get(f"{kind}_path")
+    }
+    return {**output, **links}
 
 
 def credits_used(cost: int, params: dict[str, Any], rendered_s: float) -> int:
@@ -162,7 +172,8 @@ def run(
     user_id, job_id, params = str(job["user_id"]), str(job["id"]), job["params"]
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
         result = render(params, user_id, storage, Path(tmp), progress, cancel)
-        output = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)
+        stored = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)
+    output = with_signed_links(storage, stored)
     output.update(
         title=result.title, script=result.script.model_dump() if result.script is not None else None
     )

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     functions_url: str = Field("http://127.0.0.1:54321/functions/v1", alias="FUNCTIONS_URL")
     cors_allow_origin: str = Field("*", alias="CORS_ALLOW_ORIGIN")
     max_body_bytes: int = Field(1_048_576, alias="MAX_BODY_BYTES", ge=1024)
+    max_header_bytes: int = Field(16_384, alias="MAX_HEADER_BYTES", ge=1024)
+    max_url_bytes: int = Field(8_192, alias="MAX_URL_BYTES", ge=256)
     rate_limit_per_minute: int = Field(120, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     dispatch_timeout_s: float = Field(5.0, alias="DISPATCH_TIMEOUT_SECONDS", gt=0)
     health_timeout_s: float = Field(2.0, alias="HEALTH_TIMEOUT_SECONDS", gt=0)

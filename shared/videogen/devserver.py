@@ -97,6 +97,47 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     return DispatcherMiddleware(_not_found, mounts)
 
 
+# gunicorn refuses a header field over this before the app sees it (answered by
+# EnvelopeWorker); smaller oversized requests get the endpoint's own 431 / 414 envelope.
+GUNICORN_FIELD_LIMIT = 65_536
+
+
+def envelope_worker_class() -> type:
+    """gunicorn's gthread worker, answering protocol errors in the JSON envelope.
+
+    gunicorn writes an HTML page for a request it cannot parse (a header over its limit, a
+    broken request line); a client of this API must get the envelope for every answer.
+    """
+    import contextlib
+    import json
+
+    from gunicorn.http import errors
+    from gunicorn.workers.gthread import ThreadWorker
+
+    class EnvelopeWorker(ThreadWorker):
+        def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+            if isinstance(exc, errors.LimitRequestHeaders):
+                status, reason, code = 431, "Request Header Fields Too Large", "HEADERS_TOO_LARGE"
+            elif isinstance(exc, errors.LimitRequestLine):
+                status, reason, code = 414, "URI Too Long", "URI_TOO_LONG"
+            elif isinstance(exc, errors.ParseException):
+                status, reason, code = 400, "Bad Request", "BAD_REQUEST"
+            else:
+                super().handle_error(req, client, addr, exc)
+                return
+            body = json.dumps(
+                {"success": False, "error": {"code": code, "message": f"{reason}."}}
+            ).encode()
+            head = (
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            with contextlib.suppress(OSError):  # the client may be gone
+                client.sendall(head.encode() + body)
+
+    return EnvelopeWorker
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 54321,
@@ -111,4 +152,11 @@ def serve(
         os.environ["WORKERS"] = str(workers)
     if threads is not None:
         os.environ["THREADS"] = str(threads)
-    GunicornApplication(create_wsgi_app(), host, port, False).run()
+    GunicornApplication(
+        create_wsgi_app(),
+        host,
+        port,
+        False,
+        worker_class=envelope_worker_class(),
+        limit_request_field_size=GUNICORN_FIELD_LIMIT,
+    ).run()

@@ -1,10 +1,11 @@
-"""The HTTP contract every function shares (DESIGN §5), as one decorator.
+"""The HTTP contract every function shares (docs/architecture.md), as one decorator.
 
 ``@endpoint(name, methods={"POST": ("user",), "GET": ("user",)})`` wraps a plain
 ``def fn(ctx) -> Reply`` into a functions-framework handler that does, in order:
-request id → CORS preflight → method check → body size limit → auth (the method's modes)
-→ per-user rate limit on writes → the handler → envelope, security headers, one JSON log
-line. Any :class:`AppError` becomes ``{"success": false, "error": {...}}`` with its status;
+request id → CORS preflight → method check → header and body size limits → auth (the
+method's modes, signatures over the raw body included) → per-user rate limit on writes →
+the handler, which only then parses → envelope, security headers, one JSON log line.
+Any :class:`AppError` becomes ``{"success": false, "error": {...}}`` with its status;
 anything else is logged with its traceback and answered as a bare 500 — never a trace.
 """
 
@@ -324,6 +325,21 @@ def paginated(items: list[Any], total: int, page: int, limit: int) -> dict[str, 
     }
 
 
+def _check_request_size(request: Request, settings: Settings) -> None:
+    """Oversized URLs and headers get the envelope (431 / 414), not a server's HTML page."""
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+    if header_bytes > settings.max_header_bytes:
+        raise AppError(
+            f"The request headers are over {settings.max_header_bytes} bytes.",
+            status=431,
+            code="HEADERS_TOO_LARGE",
+        )
+    if len(request.full_path) > settings.max_url_bytes:
+        raise AppError(
+            f"The URL is over {settings.max_url_bytes} bytes.", status=414, code="URI_TOO_LONG"
+        )
+
+
 def _cors_headers(settings: Settings, methods: Mapping[str, Any]) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": settings.cors_allow_origin,
@@ -384,6 +400,7 @@ def endpoint(
                     raise MethodNotAllowed(
                         f"{request.method} is not allowed; use {', '.join(methods)}."
                     )
+                _check_request_size(request, settings)
                 length = request.content_length
                 if length is not None and length > settings.max_body_bytes:
                     raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
@@ -391,10 +408,14 @@ def endpoint(
                     body = request.get_data(cache=True)
                     if len(body) > settings.max_body_bytes:
                         raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
+                modes = methods[request.method]
+                signed = any(m.endswith("_signature") for m in modes)
                 principal = authenticate(
                     {k.lower(): v for k, v in request.headers.items()},
-                    methods[request.method],
+                    modes,
                     settings,
+                    body=request.get_data(cache=True) if signed else b"",
+                    query=dict(request.args.items()) if signed else None,
                 )
                 ctx = Context(request, principal, request_id, settings, name)
                 fields["caller"] = principal.kind

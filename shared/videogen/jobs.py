@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videogen.db import Session
-from videogen.errors import NotFound
+from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
 from videogen.http import paginated
 from videogen.schemas import JobCallback, JobQuery
 
@@ -64,8 +64,14 @@ def cancel(session: Session, job_id: str) -> dict[str, Any]:
     return result
 
 
-def apply_callback(admin: Session, callback: JobCallback, delivery_id: str) -> dict[str, Any]:
-    """Apply one signed worker report; a repeated delivery or a stale attempt changes nothing."""
+def apply_callback(
+    admin: Session, settings: Settings, callback: JobCallback, delivery_id: str
+) -> dict[str, Any]:
+    """Apply one signed worker report; a repeated delivery or a stale attempt changes nothing.
+
+    A completed output is stored with links signed here from its paths; the database refuses
+    paths outside the job owner's folder (422, nothing applied, the receipt rolled back).
+    """
     if not admin.rpc("webhook_receipt", webhook_id=delivery_id, source="worker"):
         return {"applied": False, "reason": "duplicate_delivery"}
     job_id, attempt = str(callback.job_id), callback.attempt
@@ -81,11 +87,17 @@ def apply_callback(admin: Session, callback: JobCallback, delivery_id: str) -> d
             message=callback.message,
         )
     elif callback.type == "completed":
+        output = callback.output.model_dump(exclude_none=True) if callback.output else {}
+        if output.get("video_path") or output.get("thumbnail_path"):
+            from videogen.composition import with_signed_links
+            from videogen.storage import get_storage
+
+            output = with_signed_links(get_storage(settings), output)
         result = admin.rpc(
             "job_complete",
             job_id=job_id,
             attempt=attempt,
-            output=callback.output or {},
+            output=output,
             credits_used=callback.credits_used,
         )
     else:
@@ -101,6 +113,30 @@ def apply_callback(admin: Session, callback: JobCallback, delivery_id: str) -> d
     return result
 
 
+def copy_source(url: str) -> str:
+    """A provider's result URL, if we may fetch it: https to a public host, else 422.
+
+    It is only ever a source to copy from, never stored as the user's result.
+    """
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    private = address is not None and not address.is_global
+    if parts.scheme != "https" or not host or host == "localhost" or private:
+        raise ValidationFailed(
+            "A provider's output must be an https URL on a public host.",
+            code="INVALID_OUTPUT",
+            details=[{"field": "output", "message": url[:200]}],
+        )
+    return url
+
+
 def provider_output(
     storage: Storage,
     job: dict[str, Any],
@@ -108,36 +144,38 @@ def provider_output(
     urls: tuple[str, ...],
     client: httpx.Client,
 ) -> dict[str, Any]:
-    """Copy a provider's result into our storage (its URLs expire) with a thumbnail.
+    """Copy a provider's result into the owner's storage folder (its URLs expire) with a
+    thumbnail; the job's output, with links we signed.
 
-    Falls back to the provider's URLs, marked ``persisted: false``, when the copy fails:
-    the user paid for the video and the link still works for a while.
+    A copy that fails is a 503 (the provider redelivers, the sweep's reconcile polls again):
+    the job stays running until its video is safely ours, and nothing is charged before.
     """
-    from videogen.composition import store_outputs
+    from videogen.composition import store_outputs, with_signed_links
     from videogen.media.render import make_thumbnail
 
-    fallback = {
-        "video_url": urls[0] if urls else None,
-        "urls": list(urls),
-        "provider": provider,
-        "persisted": False,
-    }
     if not urls:
-        return fallback
+        raise ValidationFailed(
+            "The provider reported completion without a video.", code="INVALID_OUTPUT"
+        )
+    source = copy_source(urls[0])
     try:
         with tempfile.TemporaryDirectory(prefix="videogen-provider-") as tmp:
             video = Path(tmp) / "video.mp4"
-            with client.stream("GET", urls[0], timeout=120, follow_redirects=True) as resp:
+            with client.stream("GET", source, timeout=120, follow_redirects=False) as resp:
                 resp.raise_for_status()
                 with video.open("wb") as out:
                     for chunk in resp.iter_bytes():
                         out.write(chunk)
             thumb = make_thumbnail(video, Path(tmp) / "thumbnail.jpg", 0.5, 640)
             output = store_outputs(storage, str(job["user_id"]), str(job["id"]), video, thumb)
-    except Exception as exc:  # a failed copy must not lose a finished, paid-for video
+    except Exception as exc:
         log.warning("could not copy %s output of %s: %s", provider, job["id"], exc)
-        return fallback
-    return {**output, "urls": list(urls), "provider": provider, "persisted": True}
+        raise ServiceUnavailable(
+            "Could not copy the provider's video yet; deliver again later.",
+            code="OUTPUT_COPY_FAILED",
+            headers={"Retry-After": "30"},
+        ) from exc
+    return {**with_signed_links(storage, output), "provider": provider, "persisted": True}
 
 
 def apply_provider_event(
@@ -151,8 +189,9 @@ def apply_provider_event(
 ) -> dict[str, Any]:
     """Apply a provider's (verified or reconciled) report to the job it belongs to.
 
-    A completed video is copied into storage first, outside any transaction; the status
-    change and the webhook-id receipt then commit together.
+    A completed video is copied into storage first, outside any transaction (422 for a
+    source we may not fetch, 503 when the copy fails); the status change and the
+    webhook-id receipt then commit together.
     """
     job = db.admin_call(
         "job_by_provider_id", provider=provider, provider_job_id=event.provider_job_id

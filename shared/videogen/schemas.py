@@ -113,6 +113,21 @@ class CallbackError(Strict):
     retryable: StrictBool = True
 
 
+class WorkerOutput(Strict):
+    """What a worker reports for a completed attempt: files it stored under the job owner's
+    folder (``videos`` / ``thumbnails`` buckets) and their facts. Links are not accepted:
+    the service signs them from the paths; the database checks the owner's folder."""
+
+    video_path: StoragePath | None = Field(None, examples=["<user id>/<job id>.mp4"])
+    thumbnail_path: StoragePath | None = Field(None, examples=["<user id>/<job id>.jpg"])
+    duration_s: float | None = Field(None, ge=0, le=86_400)
+    width: int | None = Field(None, ge=1, le=16_384)
+    height: int | None = Field(None, ge=1, le=16_384)
+    title: str | None = Field(None, max_length=200)
+    script: Script | None = None
+    fake: StrictBool | None = Field(None, description="A `--no-render` worker's stand-in result.")
+
+
 class JobCallback(Strict):
     """POST /job-callback from a worker (Standard Webhooks signed)."""
 
@@ -121,7 +136,7 @@ class JobCallback(Strict):
     attempt: int = Field(ge=1, le=INT4_MAX)
     progress: int | None = Field(None, ge=0, le=100)
     message: str | None = Field(None, max_length=500)
-    output: dict[str, Any] | None = None
+    output: WorkerOutput | None = None
     credits_used: int | None = Field(None, ge=0, le=INT8_MAX)
     error: CallbackError | None = None
 

@@ -1,5 +1,6 @@
 """A provider's finished video is copied into our storage (its URLs expire) with a
-thumbnail, then the job completes; a failed copy still completes with the provider's URL."""
+thumbnail, then the job completes; a failed copy, or a URL we may not fetch, leaves the job
+running and never stores the provider's link as the user's result."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 from helpers import as_service, create_job, job_row, profile
 
 from videogen.config import Settings
 from videogen.db import PostgresDatabase
+from videogen.errors import AppError
 from videogen.jobs import apply_provider_event
 from videogen.providers import WebhookEvent
 
@@ -79,7 +82,9 @@ def test_completed_output_is_copied_into_storage(db, user, db_url, tmp_path):
     assert profile(db, user)[1] == 0  # nothing left reserved: captured once
 
 
-def test_failed_copy_keeps_the_provider_url(db, user, db_url, tmp_path):
+def test_failed_copy_leaves_the_job_running_and_asks_for_redelivery(db, user, db_url, tmp_path):
+    """The provider's URL is only a source to copy from: when the copy fails the job is not
+    completed with someone else's link; the provider (or the sweep's reconcile) tries again."""
     job_id = _fal_job(db, user)
     client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(403)))
     settings = Settings(DATABASE_URL=db_url, STORAGE_ROOT=str(tmp_path / "storage"))
@@ -90,15 +95,44 @@ def test_failed_copy_keeps_the_provider_url(db, user, db_url, tmp_path):
             state="completed",
             output_urls=("https://v3.fal.media/files/out.mp4",),
         )
-        assert apply_provider_event(database, settings, "fal", event, None, client=client)[
-            "applied"
-        ]
+        with pytest.raises(AppError) as info:
+            apply_provider_event(database, settings, "fal", event, "d2", client=client)
     finally:
         database.close()
-    out = job_row(db, job_id)["output"]
-    assert out == {
-        "video_url": "https://v3.fal.media/files/out.mp4",
-        "urls": ["https://v3.fal.media/files/out.mp4"],
-        "provider": "fal",
-        "persisted": False,
-    }
+    assert (info.value.status, info.value.code) == (503, "OUTPUT_COPY_FAILED")
+    row = job_row(db, job_id)
+    assert (row["status"], row["output"]) == ("dispatched", None)
+    assert profile(db, user)[1] > 0  # still reserved, not captured
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://v3.fal.media/files/out.mp4",
+        "file:///etc/passwd",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://127.0.0.1:54322/",
+        "https://localhost/x.mp4",
+        "https://[::1]/x.mp4",
+        "https://10.0.0.7/x.mp4",
+    ],
+)
+def test_provider_output_urls_we_may_not_fetch_are_refused(db, user, db_url, tmp_path, url):
+    job_id = _fal_job(db, user)
+    fetched = []
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda r: fetched.append(r) or httpx.Response(200))
+    )
+    settings = Settings(DATABASE_URL=db_url, STORAGE_ROOT=str(tmp_path / "storage"))
+    database = PostgresDatabase(db_url)
+    try:
+        event = WebhookEvent(
+            provider_job_id="fal-ai/kling/req-123", state="completed", output_urls=(url,)
+        )
+        with pytest.raises(AppError) as info:
+            apply_provider_event(database, settings, "fal", event, "d3", client=client)
+    finally:
+        database.close()
+    assert (info.value.status, info.value.code) == (422, "INVALID_OUTPUT")
+    assert fetched == []
+    assert job_row(db, job_id)["status"] == "dispatched"

@@ -11,8 +11,8 @@ from db.helpers import (
     as_anon,
     as_user,
     create_job,
-    for_user,
     dispatched_job,
+    for_user,
     raises_sqlstate,
     select_as,
 )

@@ -41,14 +41,17 @@ def test_callbacks_take_a_job_from_claim_to_completed(api):
     older = api.ok(report(api, job, "progress", progress=30))
     assert (older["applied"], older["reason"]) == (False, "not_newer")
 
+    video = f"{job['user_id']}/{job['id']}.mp4"
     done = api.ok(
-        report(api, job, "completed", output={"video_url": "https://cdn/x.mp4"}, credits_used=9)
+        report(api, job, "completed", output={"video_path": video, "width": 640}, credits_used=9)
     )
     assert done["applied"] is True and done["job"]["status"] == "completed"
     assert credits_of(api, user) == (91, 0)  # 9 captured, 2 released
 
     seen = job_of(api, user, job["id"])
-    assert seen["output"] == {"video_url": "https://cdn/x.mp4"}
+    link = seen["output"].pop("video_url")  # signed by us from the path, never the worker's
+    assert f"/storage/v1/object/sign/videos/{video}?" in link
+    assert seen["output"] == {"video_path": video, "width": 640}
     assert seen["credits_used"] == 9
     events = [e["status"] for e in seen["events"]]
     assert events[0] == "queued" and events[-1] == "completed"
@@ -135,9 +138,11 @@ def test_callback_errors(api):
 
 
 def test_provider_callbacks_name_a_known_provider(api):
-    api.fails(
-        api.post("job-callback", params={"provider": "acme"}, json={}), 422, "VALIDATION_ERROR"
+    # The provider names the signature scheme: an unknown one cannot be authenticated.
+    error = api.fails(
+        api.post("job-callback", params={"provider": "acme"}, json={}), 401, "INVALID_SIGNATURE"
     )
+    assert "fal" in error["hint"]
     # Known, but this deployment has no FAL_KEY.
     api.fails(
         api.post("job-callback", params={"provider": "fal"}, json={}),
@@ -283,3 +288,26 @@ def test_worker_action_errors(api):
         401,
         "STALE_WEBHOOK",
     )
+
+
+def test_a_completed_callback_cannot_point_the_owner_anywhere_else(api):
+    """Signed outputs naming another user's file, the server's disk or any link are a 422;
+    the job stays as it was and the same attempt can still report its real result."""
+    user, other = api.user(credits=100), api.user()
+    job, _ = api.claimed_job(user)
+    own = f"{job['user_id']}/{job['id']}.mp4"
+    for output, code in (
+        ({"video_path": f"{other.id}/{job['id']}.mp4"}, "INVALID_OUTPUT"),
+        ({"video_path": f"{job['user_id']}/../../etc/passwd"}, "INVALID_OBJECT_PATH"),
+        ({"video_path": "/etc/passwd"}, "VALIDATION_ERROR"),
+        ({"video_url": "file:///etc/passwd"}, "VALIDATION_ERROR"),
+        ({"video_url": "http://169.254.169.254/latest/meta-data/"}, "VALIDATION_ERROR"),
+        ({"video_url": "http://127.0.0.1:54322/"}, "VALIDATION_ERROR"),
+        ({"callback_url": "https://evil.example/"}, "VALIDATION_ERROR"),
+    ):
+        api.fails(report(api, job, "completed", output=output), 422, code)
+    row = job_of(api, user, job["id"])
+    assert (row["status"], row["output"]) == ("dispatched", None)
+    assert credits_of(api, user) == (89, 11)
+    done = api.ok(report(api, job, "completed", output={"video_path": own}))
+    assert done["applied"] is True and done["job"]["output"]["video_path"] == own

@@ -20,7 +20,7 @@ from videogen.providers.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from videogen.providers.reconcile import receive_webhook, reconcile
+from videogen.providers.reconcile import read_webhook, receive_webhook, reconcile
 from videogen.providers.registry import PROVIDERS, get_provider
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "VideoProvider",
     "WebhookEvent",
     "get_provider",
+    "read_webhook",
     "receive_webhook",
     "reconcile",
 ]

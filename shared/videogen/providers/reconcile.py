@@ -36,6 +36,17 @@ def receive_webhook(
 ) -> WebhookEvent:
     """Verify and read a provider callback; unsigned ones are replaced by a status poll."""
     provider.verify_webhook(headers, body, query)
+    return read_webhook(provider, headers, body, query)
+
+
+def read_webhook(
+    provider: VideoProvider,
+    headers: Mapping[str, str],
+    body: bytes,
+    query: Mapping[str, str] | None = None,
+) -> WebhookEvent:
+    """Read a callback whose signature was already verified (the ``provider_signature``
+    auth mode); unsigned providers' news is confirmed by a status poll."""
     event = provider.parse_webhook(headers, body, query)
     if provider.webhooks_signed:
         return event
