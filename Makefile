@@ -6,11 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FN ?=
 PYTEST_ARGS ?=
+DEPLOY_FLAGS ?=
 
 .DEFAULT_GOAL := help
 
-help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+help: ## List the targets (colours only on a terminal)
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "}; {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}'
 
 $(STAMP): pyproject.toml
 	./.ci/system-deps
@@ -62,8 +65,9 @@ build: setup ## Build one deployable function folder: make build FN=generate-vid
 deploy: ## Deploy one function to Cloud Run functions: make deploy FN=generate-video
 	@test -n "$(FN)" || (echo "usage: make deploy FN=<function name>"; exit 2)
 	$(MAKE) build FN=$(FN)
+	$(BIN)/videogen env-file > build/$(FN).env.yaml
 	cd build/$(FN) && gcloud functions deploy $(FN) --gen2 --runtime=python312 \
 	  --entry-point=$$(echo $(FN) | tr - _) --trigger-http --allow-unauthenticated \
-	  --source=. --env-vars-file=../../.env.$(FN).yaml
+	  --source=. --env-vars-file=../$(FN).env.yaml $(DEPLOY_FLAGS)
 
 .PHONY: help setup run up down status test lint bench db-reset openapi build deploy

@@ -3,6 +3,8 @@
 POST   body QueueJobRequest {model, params, priority}, header Idempotency-Key
        → 202 {job}: reserved, queued, routed (as generate-video does).
 GET    ?id=<uuid> → 200 {job with events};  ?status=&page=&limit= → 200 page of jobs
+GET    /models → 200 [models]: the catalogue (ids, job types, limits, prices); the
+       publishable key is enough.
 DELETE ?id=<uuid> → 200 {job, worker_notified}: canceled, credits released, the worker
        or provider running it told to stop. 409 INVALID_TRANSITION when already finished.
 Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
@@ -16,10 +18,17 @@ from videogen.schemas import JobIdQuery, JobQuery, QueueJobRequest
 
 
 @functions_framework.http
-@endpoint("queue-job", methods={"POST": ("user",), "GET": ("user",), "DELETE": ("user",)})
+@endpoint(
+    "queue-job",
+    methods={"POST": ("user",), "GET": ("user", "public"), "DELETE": ("user",)},
+)
 def queue_job(ctx: Context) -> Reply:
-    """Queue (POST), read (GET) or cancel (DELETE) jobs."""
+    """Queue (POST), read (GET) or cancel (DELETE) jobs; GET /models is the catalogue."""
     if ctx.request.method == "GET":
+        if ctx.request.path.rstrip("/").endswith("/models"):
+            with ctx.db.session(ctx.principal) as session:
+                return Reply(200, jobs.models(session))
+        ctx.require_user()
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, jobs.read(session, query))

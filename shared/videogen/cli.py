@@ -271,11 +271,89 @@ def build_function(args: argparse.Namespace) -> int:
     return 0
 
 
+def env_file(args: argparse.Namespace) -> int:
+    """Print the YAML for `gcloud … --env-vars-file`: the settings this environment sets.
+
+    Secrets are not written (they belong in Secret Manager); their names are listed as the
+    ``--set-secrets`` flag to pass.
+    """
+    import yaml
+    from pydantic import SecretStr
+
+    from videogen.config import Settings
+
+    settings = Settings()
+    plain: dict[str, str] = {}
+    secrets: list[str] = []
+    for name in sorted(settings.model_fields_set):
+        info = Settings.model_fields[name]
+        alias = info.alias or name.upper()
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr) or alias == "DATABASE_URL":  # the URL holds a password
+            secrets.append(alias)
+        elif value is not None:
+            plain[alias] = str(value)
+    plain.setdefault("VIDEOGEN_ENV", settings.environment)
+    print(yaml.safe_dump(plain, sort_keys=True), end="")
+    if secrets:
+        flag = ",".join(f"{s}={s.lower().replace('_', '-')}:latest" for s in secrets)
+        print(f"# secrets, not written here: --set-secrets={flag}")
+    return 0
+
+
+def keys(args: argparse.Namespace) -> int:
+    """Print the local project's URL and keys, as `supabase status` does (local only)."""
+    from videogen.config import get_settings
+
+    settings = get_settings()
+    if not settings.is_local:
+        print("videogen keys prints only local keys (VIDEOGEN_ENV is production)", file=sys.stderr)
+        return 1
+    values = {
+        "api_url": settings.supabase_url,
+        "functions_url": settings.functions_url,
+        "publishable_key": settings.publishable_key.get_secret_value(),
+        "secret_key": settings.secret_key.get_secret_value(),
+        "anon_key": settings.anon_key.get_secret_value(),
+        "service_role_key": settings.service_role_key.get_secret_value(),
+        "cron_secret": settings.cron_secret.get_secret_value(),
+        "webhook_secret": settings.webhook_secret_list()[0],
+        "database_url": settings.database_url,
+    }
+    if args.name:
+        print(values[args.name])
+    else:
+        print(json.dumps(values, indent=2))
+    return 0
+
+
 def add_build_commands(subparsers: Subparsers) -> None:
-    """Register ``videogen build``."""
+    """Register ``videogen build``, ``env-file`` and ``keys``."""
     cmd = subparsers.add_parser("build", help="write a deployable folder for one function")
     cmd.add_argument("name", help="e.g. generate-video")
     cmd.set_defaults(handler=build_function)
+    env = subparsers.add_parser(
+        "env-file", help="print the --env-vars-file YAML for a deploy (no secrets)"
+    )
+    env.set_defaults(handler=env_file)
+    show = subparsers.add_parser("keys", help="print the local URL and keys (supabase status)")
+    show.add_argument(
+        "name",
+        nargs="?",
+        choices=[
+            "api_url",
+            "functions_url",
+            "publishable_key",
+            "secret_key",
+            "anon_key",
+            "service_role_key",
+            "cron_secret",
+            "webhook_secret",
+            "database_url",
+        ],
+        help="print just this one",
+    )
+    show.set_defaults(handler=keys)
 
 
 # ------------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ SQLSTATES: dict[str, DbError] = {
     "VGM04": DbError(
         404,
         "MODEL_NOT_FOUND",
-        "The catalogue: supabase.from('models').select() or rpc('list_models').",
+        "The catalogue: GET /functions/v1/queue-job/models (or rpc('list_models')).",
     ),
     "VGM03": DbError(503, "MODEL_UNAVAILABLE", "The model is temporarily disabled."),
     "VGP22": DbError(422, "INVALID_PARAMS"),

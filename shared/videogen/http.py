@@ -32,6 +32,7 @@ from videogen.errors import (
     BadRequest,
     MethodNotAllowed,
     PayloadTooLarge,
+    Unauthorized,
     ValidationFailed,
 )
 
@@ -154,6 +155,14 @@ class Context:
                 hint="Send a fresh random value, e.g. a UUID, for each new request.",
             )
         return key
+
+    def require_user(self) -> None:
+        """401 unless a signed-in user is calling (for methods that also admit a key)."""
+        if not self.principal.is_user:
+            raise Unauthorized(
+                "Sign in first: this reads your own data.",
+                hint="Send an `Authorization: Bearer <access token>` header from Supabase Auth.",
+            )
 
     @property
     def principal_key(self) -> str:

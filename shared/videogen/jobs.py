@@ -58,6 +58,12 @@ def read(session: Session, query: JobQuery) -> dict[str, Any]:
     return list_page(session, query.status, query.page, query.limit)
 
 
+def models(session: Session) -> list[dict[str, Any]]:
+    """The models anyone may use: ids, job types, limits and price rules."""
+    result: list[dict[str, Any]] = session.rpc("list_models")
+    return result
+
+
 def cancel(session: Session, job_id: str) -> dict[str, Any]:
     """Cancel the caller's job and release its credits; returns {job, notify, provider…}."""
     result: dict[str, Any] = session.user_rpc("cancel_job", job_id=job_id)

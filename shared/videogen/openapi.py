@@ -175,6 +175,26 @@ def _response_schemas() -> dict[str, dict[str, Any]]:
             ]
         },
         "JobPage": _page("Job", "A page of the caller's jobs, newest first."),
+        "Model": _obj(
+            {
+                "id": STRING,
+                "name": STRING,
+                "description": STRING,
+                "provider": STRING,
+                "job_type": STRING,
+                "credits_base": INTEGER,
+                "credits_per_second": INTEGER,
+                "min_duration_s": INTEGER,
+                "max_duration_s": INTEGER,
+                "default_duration_s": INTEGER,
+                "aspect_ratios": {"type": "array", "items": STRING},
+                "resolutions": {"type": "array", "items": STRING},
+                "requires_image": BOOLEAN,
+            },
+            ["id", "job_type", "credits_base", "credits_per_second"],
+            "A model of the catalogue: what it makes, its limits and its price rule.",
+        ),
+        "ModelList": {"type": "array", "items": _ref("Model")},
         "CancelResult": _obj(
             {
                 "job": _ref("Job"),
@@ -479,6 +499,20 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "responses": {
                     **_success(200, "The canceled job.", "CancelResult", idempotent=False),
                     **_errors((401, 404, 409, 422, 429, 503)),
+                },
+            },
+        },
+        "queue-job/models": {
+            "get": {
+                "tags": ["jobs"],
+                "summary": "The model catalogue",
+                "description": "Every available model with its job type, limits and price rule "
+                "(a job costs `credits_base + credits_per_second × duration`, times the "
+                "resolution factor). The publishable key is enough.",
+                "security": [*USER, {"apikey": []}],
+                "responses": {
+                    **_success(200, "The available models.", "ModelList", idempotent=False),
+                    **_errors((401, 503)),
                 },
             },
         },

@@ -67,6 +67,51 @@ def test_authenticator_can_become_each_api_role(conn: Conn) -> None:
     assert [r[0] for r in granted] == ["anon", "authenticated", "service_role"]
 
 
+ALL = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"})
+NONE: frozenset[str] = frozenset()
+# Table privileges of the API roles on a current hosted project, read from Supabase's own
+# definitions: supabase/storage migrations/tenant/0046-buckets-objects-grants.sql (ALL on
+# buckets and objects: TRUNCATE included, which RLS does not filter — but these roles
+# cannot log in, and Storage and PostgREST never send TRUNCATE); supabase/auth and
+# supabase/postgres 20211115181400_update-auth-permissions.sql (nothing on auth.*);
+# supabase/realtime 20241030150047_messages_partitioning (SELECT, INSERT, UPDATE on
+# realtime.messages). The stand-in mirrors these exactly, so what holds locally holds there.
+SUPABASE_TABLE_GRANTS = {
+    "auth.users": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
+    "storage.buckets": {"anon": ALL, "authenticated": ALL, "service_role": ALL},
+    "storage.objects": {"anon": ALL, "authenticated": ALL, "service_role": ALL},
+    "realtime.messages": {
+        "anon": frozenset({"SELECT", "INSERT", "UPDATE"}),
+        "authenticated": frozenset({"SELECT", "INSERT", "UPDATE"}),
+        "service_role": frozenset({"SELECT", "INSERT", "UPDATE"}),
+    },
+}
+
+
+def test_platform_tables_grant_exactly_what_supabase_grants(conn: Conn) -> None:
+    tables = conn.execute(
+        """
+        select n.nspname || '.' || c.relname from pg_class c
+          join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname in ('auth', 'storage', 'realtime') and c.relkind in ('r', 'p')
+           and not c.relispartition
+         order by 1
+        """
+    ).fetchall()
+    assert sorted(t[0] for t in tables) == sorted(SUPABASE_TABLE_GRANTS)
+    for table, expected in SUPABASE_TABLE_GRANTS.items():
+        for role, privileges in expected.items():
+            rows = conn.execute(
+                """
+                select a.privilege_type from pg_class c,
+                       aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+                 where c.oid = %s::regclass and a.grantee = %s::regrole
+                """,
+                (table, role),
+            ).fetchall()
+            assert {r[0] for r in rows} == privileges, (table, role)
+
+
 def test_new_public_objects_are_granted_to_api_roles_by_default(conn: Conn) -> None:
     conn.execute("create table public.things (id bigint generated always as identity)")
     conn.execute("create function public.answer() returns int language sql as 'select 42'")
