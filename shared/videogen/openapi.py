@@ -507,7 +507,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "tags": ["jobs"],
                 "summary": "The model catalogue",
                 "description": "Every available model with its job type, limits and price rule "
-                "(a job costs `credits_base + credits_per_second × duration`, times the "
+                "(a job costs `credits_base + credits_per_second * duration`, times the "
                 "resolution factor). The publishable key is enough.",
                 "security": [*USER, {"apikey": []}],
                 "responses": {
