@@ -255,6 +255,13 @@ def _summary(final: dict[str, Any], storage_dir: Path) -> dict[str, Any]:
     return result
 
 
+def demo_console(file: Any = None) -> Any:
+    """The demo's console: piped output keeps long lines (paths, URLs) whole, unwrapped."""
+    from rich.console import Console
+
+    return Console(file=file, soft_wrap=True)
+
+
 DEMO_CREDITS_NEEDED = 200  # what the demo's two jobs can reserve, with room to spare
 
 
@@ -300,14 +307,13 @@ def demo(
 
     import httpx
     import psycopg
-    from rich.console import Console
 
     from videogen.auth import issue_access_token
     from videogen.cli import ensure_user
     from videogen.schema import project_root
 
     settings = get_settings()
-    console = Console(soft_wrap=True)  # piped output keeps long lines (paths, URLs) whole
+    console = demo_console()
     base = f"http://127.0.0.1:{SERVER_PORT}/functions/v1"
     storage_dir = (
         settings.storage_dir

@@ -10,6 +10,7 @@ from db.helpers import (
     T2V,
     Conn,
     as_service,
+    as_user,
     claim,
     create_job,
     create_user,
@@ -217,3 +218,30 @@ def test_a_failed_create_broadcasts_nothing(db: Conn) -> None:
         for_user(db, uid, "create_job", T2V, {})
     assert db.execute("select count(*) from realtime.messages").fetchone() == (0,)
     assert db.execute("select count(*) from public.job_events").fetchone() == (0,)
+
+
+def test_a_broadcast_is_exactly_the_event_get_job_returns(db: Conn) -> None:
+    """One event shape: the realtime payload is the job_events row as GET ?id= returns it."""
+    uid = create_user(db, credits=100)
+    job = create_job(db, uid)
+    for_user(db, uid, "cancel_job", job["id"])
+    events = as_user(db, uid, "get_job", job["id"])["events"]
+    payloads = [
+        row[0]
+        for row in db.execute(
+            "select payload from realtime.messages where payload ->> 'job_id' = %s"
+            " order by (payload ->> 'id')::bigint",
+            (job["id"],),
+        ).fetchall()
+    ]
+    assert payloads == events
+    assert set(events[0]) == {
+        "id",
+        "job_id",
+        "event",
+        "status",
+        "progress",
+        "attempt",
+        "data",
+        "created_at",
+    }

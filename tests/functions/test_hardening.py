@@ -186,3 +186,70 @@ def test_headers_over_gunicorns_own_limit_still_get_the_envelope(api):
         "success": False,
         "error": {"code": "HEADERS_TOO_LARGE", "message": "Request Header Fields Too Large."},
     }
+
+
+# A newcomer's path ------------------------------------------------------------------------
+
+
+def test_the_demo_tops_its_user_up_so_make_run_works_every_time(api):
+    """`make run` a second time: the grant is spent, so the demo grants what its jobs need
+    with the secret key — once, and not again while the balance suffices."""
+    from io import StringIO
+
+    from videogen.config import Settings
+    from videogen.stack import _top_up, demo_console
+
+    user = api.user(credits=30)
+    out = StringIO()
+    with httpx.Client(headers=user.headers, timeout=30) as client:
+        for _ in range(2):
+            _top_up(client, demo_console(out), api.server.functions, Settings(), user.id, 200)
+    assert api.ok(api.get("update-credits", user=user))["balance"] == 200
+    assert out.getvalue().count("Topped up 170 credits") == 1
+
+
+def test_the_demo_console_does_not_wrap_piped_output():
+    from io import StringIO
+
+    from videogen.stack import demo_console
+
+    out = StringIO()
+    line = "video: /tmp/" + "x" * 200 + ".mp4"
+    demo_console(out).print(line)
+    assert out.getvalue() == line + "\n"
+
+
+def test_the_model_catalogue_is_one_curl_away(api):
+    from videogen.config import LOCAL_PUBLISHABLE_KEY
+
+    models = api.ok(api.get("queue-job/models", headers={"apikey": LOCAL_PUBLISHABLE_KEY}))
+    ids = {m["id"] for m in models}
+    assert {"reference/text-to-video", "reference/compose"} <= ids
+    assert all("provider_model_id" not in m for m in models)
+    assert api.ok(api.get("queue-job/models", user=api.user())) == models
+    api.fails(api.get("queue-job/models"), 401)
+    # The publishable key reads the catalogue, not anybody's jobs.
+    api.fails(api.get("queue-job", headers={"apikey": LOCAL_PUBLISHABLE_KEY}), 401)
+    error = api.fails(
+        api.post("queue-job", user=api.user(credits=50), json={"model": "no/such-model"}),
+        404,
+        "MODEL_NOT_FOUND",
+    )
+    assert "/functions/v1/queue-job/models" in error["hint"]
+
+
+def test_the_repository_explains_itself():
+    """Nothing tracked points at a folder outside the repository (../shared)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found = subprocess.run(
+        ["git", "grep", "-l", "-F", "../shared", "--", ".", ":!tests/functions/test_hardening.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert found.returncode in (0, 1), found.stderr
+    assert found.stdout == ""
+    assert (root / "docs" / "architecture.md").is_file()
