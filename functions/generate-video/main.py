@@ -13,9 +13,10 @@ MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCU
 
 import functions_framework
 
-from videogen import jobs, routing
+from videogen import jobs, routing, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import GenerateVideoRequest, JobQuery
+from videogen.writes import REPLAYED_HEADER
 
 
 @functions_framework.http
@@ -27,10 +28,12 @@ def generate_video(ctx: Context) -> Reply:
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, jobs.read(session, query))
     body = ctx.body(GenerateVideoRequest)
-    reply = ctx.idempotent(
-        lambda session: Reply(202, jobs.create(session, body.model, body.params(), body.priority))
+    reply = ctx.perform(
+        lambda write: jobs.create(
+            ctx.db, ctx.principal, write, body.model, body.params(), body.priority
+        )
     )
-    if reply.headers.get("Idempotent-Replayed"):
+    if reply.headers.get(REPLAYED_HEADER):
         return reply
     job = reply.data
     if job["job_type"] == "compose":
@@ -38,7 +41,7 @@ def generate_video(ctx: Context) -> Reply:
 
         estimate = composition.estimated_render_seconds(job["params"])
         if estimate <= ctx.settings.sync_render_max_seconds:
-            done = Reply(200, composition.render_sync(ctx.db, ctx.settings, job), reply.headers)
-            ctx.replace_stored_reply(done)  # a retry replays the finished job, not the queued one
-            return done
-    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, job), reply.headers)
+            done = composition.render_sync(ctx.db, ctx.settings, job)
+            writes.replace_answer(ctx.db, ctx.write, 200, done)  # a retry replays the video
+            return Reply(200, done)
+    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, job))

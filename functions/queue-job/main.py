@@ -15,6 +15,7 @@ import functions_framework
 from videogen import jobs, routing
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import JobIdQuery, JobQuery, QueueJobRequest
+from videogen.writes import REPLAYED_HEADER
 
 
 @functions_framework.http
@@ -34,16 +35,17 @@ def queue_job(ctx: Context) -> Reply:
             return Reply(200, jobs.read(session, query))
     if ctx.request.method == "DELETE":
         job_id = str(ctx.query(JobIdQuery).id)
-        with ctx.db.session(ctx.principal) as session:
-            canceled = jobs.cancel(session, job_id)
-        notified = routing.notify_cancel(ctx.settings, canceled)
-        return Reply(200, {"job": canceled["job"], "worker_notified": notified})
+        canceled = ctx.perform(lambda write: jobs.cancel(ctx.db, ctx.principal, write, job_id))
+        if canceled.headers.get(REPLAYED_HEADER):
+            return canceled
+        notified = routing.notify_cancel(ctx.settings, canceled.data)
+        return Reply(200, {"job": canceled.data["job"], "worker_notified": notified})
     body = ctx.body(QueueJobRequest)
-    reply = ctx.idempotent(
-        lambda session: Reply(
-            202, jobs.create(session, body.model, body.params.params(), body.priority)
+    reply = ctx.perform(
+        lambda write: jobs.create(
+            ctx.db, ctx.principal, write, body.model, body.params.params(), body.priority
         )
     )
-    if reply.headers.get("Idempotent-Replayed"):
+    if reply.headers.get(REPLAYED_HEADER):
         return reply
-    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, reply.data), reply.headers)
+    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, reply.data))

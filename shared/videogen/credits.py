@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videogen.db import Session
 from videogen.errors import NotFound
 from videogen.http import paginated
 from videogen.schemas import GrantCredits, PurchaseCredits
+from videogen.writes import Outcome, WriteRequest, outcome_of
+
+if TYPE_CHECKING:
+    from videogen.auth import Principal
+    from videogen.db import Database
 
 
 def overview(session: Session, page: int, limit: int) -> dict[str, Any]:
@@ -23,49 +28,52 @@ def overview(session: Session, page: int, limit: int) -> dict[str, Any]:
     }
 
 
-def claim_initial_grant(session: Session) -> dict[str, Any]:
-    """The caller's one-time starting credits (409 ALREADY_CLAIMED the second time)."""
-    result: dict[str, Any] = session.user_rpc("claim_initial_grant")
-    return result
+def claim_initial_grant(db: Database, principal: Principal, write: WriteRequest) -> Outcome:
+    """The user's one-time starting credits (409 ALREADY_CLAIMED the second time)."""
+    return outcome_of(
+        db.user_call(principal, "claim_initial_grant_request", request=write.as_json())
+    )
 
 
-def grant(admin: Session, body: GrantCredits) -> dict[str, Any]:
+def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome:
     """Service: grant or adjust, once per grant id."""
-    result: dict[str, Any] = admin.rpc(
-        "grant_credits",
+    result = db.admin_call(
+        "grant_credits_request",
+        request=write.as_json(),
         user_id=str(body.user_id),
         amount=body.amount,
         grant_id=body.grant_id,
         kind=body.action,
         description=body.description,
     )
-    return result
+    return outcome_of(result)
 
 
-def purchase(admin: Session, body: PurchaseCredits) -> dict[str, Any]:
+def purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome:
     """Service: credit a verified purchase, once per transaction id."""
-    result: dict[str, Any] = admin.rpc(
-        "purchase_credits",
+    result = db.admin_call(
+        "purchase_credits_request",
+        request=write.as_json(),
         user_id=str(body.user_id),
         transaction_id=body.transaction_id,
         credits=body.credits,
         description=body.description,
     )
-    return result
+    return outcome_of(result)
 
 
 def purchase_from_stripe(
-    admin: Session, event: dict[str, Any], credits_per_cent: int
-) -> dict[str, Any]:
+    db: Database, write: WriteRequest, event: dict[str, Any], credits_per_cent: int
+) -> Outcome:
     """Credit a paid Stripe Checkout session (metadata.user_id; metadata.credits or amount)."""
     if event.get("type") not in (
         "checkout.session.completed",
         "checkout.session.async_payment_succeeded",
     ):
-        return {"applied": False, "reason": f"ignored event {event.get('type')}"}
+        return Outcome(200, {"applied": False, "reason": f"ignored event {event.get('type')}"})
     session = event["data"]["object"]
     if session.get("payment_status") not in ("paid", "no_payment_required"):
-        return {"applied": False, "reason": "not paid yet"}
+        return Outcome(200, {"applied": False, "reason": "not paid yet"})
     meta = session.get("metadata") or {}
     user_id = meta.get("user_id") or session.get("client_reference_id")
     credits = int(meta.get("credits") or (session.get("amount_total") or 0) * credits_per_cent)
@@ -76,4 +84,4 @@ def purchase_from_stripe(
         credits=credits,
         description="Stripe checkout",
     )
-    return purchase(admin, body)
+    return purchase(db, write, body)

@@ -94,6 +94,10 @@ class Database(Protocol):
         """One procedure call as its own transaction."""
         ...
 
+    def user_call(self, principal: Principal, name: str, /, **args: Any) -> Any:
+        """One service-only write for a user (``auth.uid()`` is the user), one transaction."""
+        ...
+
     def admin_call(self, name: str, /, **args: Any) -> Any:
         """One service-role procedure call as its own transaction (bypasses RLS)."""
         ...
@@ -340,16 +344,24 @@ class PostgresDatabase:
                 with wrap_errors():
                     session.conn.execute("commit")
 
-    def call(self, principal: Principal, name: str, /, **args: Any) -> Any:
+    def call(
+        self, principal: Principal, name: str, /, *, _as_service: bool = False, **args: Any
+    ) -> Any:
         """One procedure call as one transaction in one round trip."""
         with self._lease() as lease:
             session = _PgSession(lease, principal)
             try:
-                return session.run(principal, name, args, commit=True)
+                return session.run(principal, name, args, commit=True, as_service=_as_service)
             except BaseException:
                 if not session.conn.closed:
                     session.conn.execute("rollback")
                 raise
+
+    def user_call(self, principal: Principal, name: str, /, **args: Any) -> Any:
+        """One service-only write for a user, as one transaction in one round trip."""
+        if principal.kind != "user":
+            raise Unauthorized("Sign in first.", hint="Send a Supabase Auth access token.")
+        return self.call(principal, name, _as_service=True, **args)
 
     def admin_call(self, name: str, /, **args: Any) -> Any:
         """One service-role call (bypasses RLS) as one transaction."""
@@ -447,6 +459,10 @@ class PostgrestDatabase:
     def admin_call(self, name: str, /, **args: Any) -> Any:
         """One /rpc call with the secret key."""
         return _RestSession(self, SERVICE).rpc(name, **args)
+
+    def user_call(self, principal: Principal, name: str, /, **args: Any) -> Any:
+        """Refused, as :meth:`_RestSession.user_rpc` explains."""
+        return _RestSession(self, principal).user_rpc(name, **args)
 
     def close(self) -> None:
         """Nothing to release."""

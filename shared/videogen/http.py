@@ -3,8 +3,10 @@
 ``@endpoint(name, methods={"POST": ("user",), "GET": ("user",)})`` wraps a plain
 ``def fn(ctx) -> Reply`` into a functions-framework handler that does, in order:
 request id → CORS preflight → method check → header and body size limits → auth (the
-method's modes, signatures over the raw body included) → per-user rate limit on writes →
-the handler, which only then parses → envelope, security headers, one JSON log line.
+method's modes, signatures over the raw body included) → the handler, which only then
+parses → envelope, security headers, one JSON log line. A write's rate limit and
+Idempotency-Key travel with its action in one database call (:meth:`Context.perform`,
+:mod:`videogen.writes`); ``rate_limited`` names the methods whose users are limited.
 Any :class:`AppError` becomes ``{"success": false, "error": {...}}`` with its status;
 anything else is logged with its traceback and answered as a bare 500 — never a trace.
 """
@@ -35,11 +37,12 @@ from videogen.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from videogen.writes import REPLAYED_HEADER, Outcome, WriteRequest, record_refusal
 
 if TYPE_CHECKING:
     from flask import Request, Response
 
-    from videogen.db import Database, Session
+    from videogen.db import Database
 
 log = logging.getLogger("videogen.http")
 M = TypeVar("M", bound=BaseModel)
@@ -102,6 +105,7 @@ class Context:
     request_id: str
     settings: Settings
     function: str
+    rate_limited: tuple[str, ...] = ()
 
     @cached_property
     def db(self) -> Database:
@@ -170,67 +174,31 @@ class Context:
         p = self.principal
         return f"user:{p.user_id}" if p.user_id else f"{p.kind}:{p.key_name or p.role}"
 
-    def idempotent(self, action: Callable[[Session], Reply]) -> Reply:
-        """Run a write once per Idempotency-Key: replay, 409 while running, 422 on reuse.
-
-        The key is taken in its own short transaction (so a twin sees it at once); the
-        action and the stored response commit together; an unexpected failure frees it.
-        """
-        key = self.idempotency_key
-        if key is None:
-            with self.db.session(self.principal) as session:
-                return action(session)
-        scope = f"{self.function}:{self.request.method}"
-        digest = hashlib.sha256(self.raw_body + b"|" + self.request.query_string).hexdigest()
-        who = self.principal_key
-        state = self.db.admin_call(
-            "idempotency_begin", principal=who, scope=scope, key=key, request_hash=digest
-        )
-        if state["state"] == "replay":
-            return Reply(state["status"], _data_of(state["body"]), {"Idempotent-Replayed": "true"})
-        try:
-            with self.db.session(self.principal) as session:
-                reply = action(session)
-                session.admin_rpc(
-                    "idempotency_finish",
-                    principal=who,
-                    scope=scope,
-                    key=key,
-                    status=reply.status,
-                    body=envelope(reply.data),
-                )
-            return reply
-        except AppError as err:
-            if err.status < 500 and err.status not in (409, 429):
-                # A definite answer (402, 404, 422…) is the answer for this key too.
-                self.db.admin_call(
-                    "idempotency_finish",
-                    principal=who,
-                    scope=scope,
-                    key=key,
-                    status=err.status,
-                    body=error_envelope(err),
-                )
-            else:
-                self.db.admin_call("idempotency_abandon", principal=who, scope=scope, key=key)
-            raise
-        except Exception:
-            self.db.admin_call("idempotency_abandon", principal=who, scope=scope, key=key)
-            raise
-
-    def replace_stored_reply(self, reply: Reply) -> None:
-        """Store a later, final answer for this request's Idempotency-Key (if it has one)."""
-        key = self.idempotency_key
-        if key is None:
-            return
-        self.db.admin_call(
-            "idempotency_finish",
+    @cached_property
+    def write(self) -> WriteRequest:
+        """This request as the database sees a write: who, where, rate limit, key, hash."""
+        limited = self.principal.user_id is not None and self.request.method in self.rate_limited
+        return WriteRequest(
             principal=self.principal_key,
             scope=f"{self.function}:{self.request.method}",
-            key=key,
-            status=reply.status,
-            body=envelope(reply.data),
+            bucket=self.function,
+            limit=self.settings.rate_limit_per_minute if limited else None,
+            key=self.idempotency_key,
+            hash=hashlib.sha256(self.raw_body + b"|" + self.request.query_string).hexdigest(),
         )
+
+    def perform(self, action: Callable[[WriteRequest], Outcome]) -> Reply:
+        """Run a write (one database call that carries ``self.write``); its reply.
+
+        A definite refusal is kept as the key's answer, so a retry with it hears the same.
+        """
+        try:
+            outcome = action(self.write)
+        except AppError as err:
+            record_refusal(self.db, self.write, err)
+            raise
+        headers = {REPLAYED_HEADER: "true"} if outcome.replayed else {}
+        return Reply(outcome.status, outcome.data, headers)
 
 
 MAX_JSON_DEPTH = 32
@@ -278,21 +246,6 @@ def _nul_error(where: str) -> ValidationFailed:
         "Text in the body cannot contain the NUL character (\\u0000).",
         details=[{"field": where, "message": "contains \\u0000"}],
     )
-
-
-def _data_of(body: Any) -> Any:
-    """Unwrap a stored envelope (success data, or the error as an exception)."""
-    if isinstance(body, dict) and body.get("success") is False:
-        e = body["error"]
-        raise AppError(
-            e.get("message"),
-            details=e.get("details"),
-            hint=e.get("hint"),
-            code=e.get("code"),
-            status=int(body.get("status", 400)),
-            headers={"Idempotent-Replayed": "true"},
-        )
-    return body.get("data") if isinstance(body, dict) else body
 
 
 def parse(model: type[M] | TypeAdapter[Any], data: Any) -> Any:
@@ -426,18 +379,10 @@ def endpoint(
                     body=request.get_data(cache=True) if signed else b"",
                     query=dict(request.args.items()) if signed else None,
                 )
-                ctx = Context(request, principal, request_id, settings, name)
+                ctx = Context(request, principal, request_id, settings, name, rate_limited)
                 fields["caller"] = principal.kind
                 if principal.user_id:
                     fields["user_id"] = principal.user_id
-                if request.method in rate_limited and principal.user_id:
-                    ctx.db.admin_call(
-                        "rate_limit_take",
-                        principal=ctx.principal_key,
-                        bucket=name,
-                        limit=settings.rate_limit_per_minute,
-                        window_seconds=60,
-                    )
                 reply = handler(ctx)
                 status = reply.status
                 headers.update(reply.headers)

@@ -16,10 +16,12 @@ from videogen.db import Session
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
 from videogen.http import paginated
 from videogen.schemas import JobCallback, JobQuery
+from videogen.writes import Outcome, WriteRequest, outcome_of
 
 if TYPE_CHECKING:
     import httpx
 
+    from videogen.auth import Principal
     from videogen.config import Settings
     from videogen.db import Database
     from videogen.storage import Storage
@@ -28,13 +30,23 @@ log = logging.getLogger(__name__)
 
 
 def create(
-    session: Session, model: str, params: dict[str, Any], priority: int = 0
-) -> dict[str, Any]:
-    """Reserve credits and queue a job for the session's user; returns the job."""
-    job: dict[str, Any] = session.user_rpc(
-        "create_job", model_id=model, params=params, priority=priority
+    db: Database,
+    principal: Principal,
+    write: WriteRequest,
+    model: str,
+    params: dict[str, Any],
+    priority: int = 0,
+) -> Outcome:
+    """Reserve credits and queue a job for the user, as one request (rate limit, key)."""
+    result = db.user_call(
+        principal,
+        "create_job_request",
+        request=write.as_json(),
+        model_id=model,
+        params=params,
+        priority=priority,
     )
-    return job
+    return outcome_of(result)
 
 
 def get(session: Session, job_id: str) -> dict[str, Any]:
@@ -64,10 +76,11 @@ def models(session: Session) -> list[dict[str, Any]]:
     return result
 
 
-def cancel(session: Session, job_id: str) -> dict[str, Any]:
-    """Cancel the caller's job and release its credits; returns {job, notify, provider…}."""
-    result: dict[str, Any] = session.user_rpc("cancel_job", job_id=job_id)
-    return result
+def cancel(db: Database, principal: Principal, write: WriteRequest, job_id: str) -> Outcome:
+    """Cancel the user's job and release its credits; data {job, notify, provider…}."""
+    return outcome_of(
+        db.user_call(principal, "cancel_job_request", request=write.as_json(), job_id=job_id)
+    )
 
 
 def apply_callback(

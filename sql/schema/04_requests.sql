@@ -1,77 +1,7 @@
 /*
- * Module 4: request plumbing the functions share — idempotency keys and rate limits.
+ * Module 4: request plumbing the functions share — rate limits, idempotency keys, and the
+ * `*_request` procedures that run a write with both in one transaction.
  */
-
-/**
- * Service: start an idempotent request. Returns {"state": "new"} when the caller should
- * do the work, {"state": "replay", "status", "body"} for a finished twin; raises VGI22
- * when the key was used with another body and VGI09 while the first is still running.
- */
-create function public.idempotency_begin(
-  p_principal text, p_scope text, p_key text, p_request_hash text
-)
-returns jsonb
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  v_row private.idempotency_keys;
-begin
-  insert into private.idempotency_keys (principal, scope, key, request_hash)
-  values (p_principal, p_scope, p_key, p_request_hash)
-  on conflict (principal, scope, key) do update
-     set request_hash = excluded.request_hash, state = 'in_progress', response_status = null,
-         response_body = null, created_at = now(), expires_at = now() + interval '24 hours'
-   where private.idempotency_keys.expires_at < now()
-  returning * into v_row;
-  if found then
-    return jsonb_build_object('state', 'new');
-  end if;
-
-  select * into v_row from private.idempotency_keys
-   where principal = p_principal and scope = p_scope and key = p_key;
-  if v_row.request_hash <> p_request_hash then
-    raise exception 'Idempotency-Key % was used with a different request', p_key
-      using errcode = 'VGI22';
-  end if;
-  if v_row.state = 'in_progress' then
-    raise exception 'a request with Idempotency-Key % is still in progress', p_key
-      using errcode = 'VGI09';
-  end if;
-  return jsonb_build_object('state', 'replay', 'status', v_row.response_status,
-                            'body', v_row.response_body);
-end;
-$$;
-
-/** Service: store the response of an idempotent request (same transaction as its work). */
-create function public.idempotency_finish(
-  p_principal text, p_scope text, p_key text, p_status integer, p_body jsonb
-)
-returns void
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  update private.idempotency_keys
-     set state = 'completed', response_status = p_status, response_body = p_body
-   where principal = p_principal and scope = p_scope and key = p_key;
-end;
-$$;
-
-/** Service: forget an in-progress key whose request failed unexpectedly, so it can retry. */
-create function public.idempotency_abandon(p_principal text, p_scope text, p_key text)
-returns void
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  delete from private.idempotency_keys
-   where principal = p_principal and scope = p_scope and key = p_key and state = 'in_progress';
-end;
-$$;
 
 /**
  * Service: count one request in a fixed window; raises VGR29 with DETAIL
@@ -123,5 +53,224 @@ begin
   get diagnostics v_receipts = row_count;
   delete from private.rate_limits where window_start < now() - interval '1 day';
   return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts);
+end;
+$$;
+
+-- ===================================================================================
+-- Writes as one transaction: rate limit, Idempotency-Key, the action, its stored answer
+-- ===================================================================================
+
+/*
+ * The functions send each write as one call of a `*_request` procedure, so there is no
+ * state between the steps that a crash could strand. `p_request` describes the request:
+ *   {"principal": "user:<uid>" | "secret:<key name>", "scope": "<function>:<METHOD>",
+ *    "bucket": "<function>", "limit": <per minute> | null, "key": "<Idempotency-Key>" | null,
+ *    "hash": "<sha256 of body and query>"}
+ * A twin with the same key waits on the key's row for the first to commit, then replays
+ * its answer; if the first rolled back, the twin runs. Every `*_request` returns
+ * {"status", "data"} or, for a replay, the stored {"status", "body", "replayed": true}.
+ */
+
+/** Take a rate-limit slot and the Idempotency-Key; the stored answer of a twin, or null. */
+create function private.request_begin(p_request jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_row private.idempotency_keys;
+begin
+  if p_request ->> 'limit' is not null then
+    perform public.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
+                                   (p_request ->> 'limit')::integer, 60);
+  end if;
+  if p_request ->> 'key' is null then
+    return null;
+  end if;
+  -- A committed in_progress row can only be left by an older release that took keys in a
+  -- transaction of their own: reclaim it like an expired one.
+  insert into private.idempotency_keys (principal, scope, key, request_hash)
+  values (p_request ->> 'principal', p_request ->> 'scope', p_request ->> 'key',
+          p_request ->> 'hash')
+  on conflict (principal, scope, key) do update
+     set request_hash = excluded.request_hash, state = 'in_progress', response_status = null,
+         response_body = null, created_at = now(), expires_at = now() + interval '24 hours'
+   where private.idempotency_keys.expires_at < now()
+      or private.idempotency_keys.state = 'in_progress'
+  returning * into v_row;
+  if found then
+    return null;
+  end if;
+  select * into v_row from private.idempotency_keys
+   where principal = p_request ->> 'principal' and scope = p_request ->> 'scope'
+     and key = p_request ->> 'key';
+  if v_row.request_hash <> p_request ->> 'hash' then
+    raise exception 'Idempotency-Key % was used with a different request', p_request ->> 'key'
+      using errcode = 'VGI22';
+  end if;
+  return jsonb_build_object('status', v_row.response_status, 'body', v_row.response_body,
+                            'replayed', true);
+end;
+$$;
+
+/** Store the answer under the request's key (if it has one); returns {"status", "data"}. */
+create function private.request_finish(p_request jsonb, p_status integer, p_data jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if p_request ->> 'key' is not null then
+    update private.idempotency_keys
+       set state = 'completed', response_status = p_status,
+           response_body = jsonb_build_object('success', true, 'data', p_data)
+     where principal = p_request ->> 'principal' and scope = p_request ->> 'scope'
+       and key = p_request ->> 'key';
+  end if;
+  return jsonb_build_object('status', p_status, 'data', p_data);
+end;
+$$;
+
+/**
+ * Service: a write was refused (its transaction rolled back). It still counts against the
+ * rate limit, and with `p_store` a definite refusal (402, 404, 422…) becomes the key's
+ * answer, so a retry with the key hears the same; a key that a twin completed meanwhile
+ * keeps that answer. One call, on the error path only.
+ */
+create function public.request_refused(
+  p_request jsonb, p_status integer, p_body jsonb, p_store boolean
+)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_window timestamptz := to_timestamp(floor(extract(epoch from now()) / 60) * 60);
+begin
+  if p_request ->> 'limit' is not null then
+    insert into private.rate_limits as r (principal, bucket, window_start, count)
+    values (p_request ->> 'principal', p_request ->> 'bucket', v_window, 1)
+    on conflict (principal, bucket) do update
+       set count = case when r.window_start = excluded.window_start then r.count + 1 else 1 end,
+           window_start = excluded.window_start;
+  end if;
+  if p_store and p_request ->> 'key' is not null then
+    insert into private.idempotency_keys
+      (principal, scope, key, request_hash, state, response_status, response_body)
+    values (p_request ->> 'principal', p_request ->> 'scope', p_request ->> 'key',
+            p_request ->> 'hash', 'completed', p_status, p_body)
+    on conflict (principal, scope, key) do nothing;
+  end if;
+end;
+$$;
+
+/** Service, for the user in the claims: create_job as one request (rate limit, key). */
+create function public.create_job_request(
+  p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 202,
+                                public.create_job(p_model_id, p_params, p_priority));
+end;
+$$;
+
+/** Service, for the user in the claims: cancel_job as one request. */
+create function public.cancel_job_request(p_request jsonb, p_job_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, public.cancel_job(p_job_id));
+end;
+$$;
+
+/** Service, for the user in the claims: claim_initial_grant as one request. */
+create function public.claim_initial_grant_request(p_request jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, public.claim_initial_grant());
+end;
+$$;
+
+/** Service: grant_credits as one request. */
+create function public.grant_credits_request(
+  p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text,
+  p_kind public.ledger_kind default 'grant', p_description text default ''
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, public.grant_credits(
+    p_user_id, p_amount, p_grant_id, p_kind, p_description));
+end;
+$$;
+
+/** Service: purchase_credits as one request. */
+create function public.purchase_credits_request(
+  p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint,
+  p_description text default 'purchase'
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, public.purchase_credits(
+    p_user_id, p_transaction_id, p_credits, p_description));
+end;
+$$;
+
+/** Service: give a request's key a later, final answer (a composed video rendered at once). */
+create function public.request_replace_answer(p_request jsonb, p_status integer, p_data jsonb)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.request_finish(p_request, p_status, p_data);
 end;
 $$;

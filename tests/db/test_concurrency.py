@@ -172,7 +172,26 @@ def test_complete_racing_cancel_settles_once(db_url: str, db: Conn) -> None:
 
 
 def test_concurrent_duplicate_requests_start_once(db_url: str, db: Conn) -> None:
-    begin = service_call("idempotency_begin", "user:1", "POST /queue-job", "key-1", "hash-1")
-    results = run_concurrently(db_url, [begin] * CLIENTS)
-    assert [r for r in results if not isinstance(r, Exception)] == [{"state": "new"}]
-    assert sqlstates(results) == ["VGI09"] * (CLIENTS - 1)  # 409 while the first runs
+    """64 copies of one request with one key: one job, one reserve; every twin waited for
+    the first to commit and replays its answer (no 409, nothing in progress to strand)."""
+    uid = create_user(db, credits=1000)
+    request = {
+        "principal": f"user:{uid}",
+        "scope": "queue-job:POST",
+        "bucket": "queue-job",
+        "limit": None,
+        "key": "key-1",
+        "hash": "hash-1",
+    }
+    twin = user_call(uid, "create_job_request", request, T2V, {})
+    results = run_concurrently(db_url, [twin] * CLIENTS)
+    assert sqlstates(results) == []
+    fresh = [r for r in results if not r.get("replayed")]
+    assert len(fresh) == 1 and fresh[0]["status"] == 202
+    job = fresh[0]["data"]
+    assert all(r["body"]["data"]["id"] == job["id"] for r in results if r.get("replayed"))
+    assert db.execute("select count(*) from public.jobs where user_id = %s", (uid,)).fetchone() == (
+        1,
+    )
+    assert ledger(db, job["id"]) == [("reserve", -11, 11)]
+    assert_books_balance(db, uid)

@@ -2,67 +2,107 @@
 
 from __future__ import annotations
 
-from db.helpers import Conn, as_service, raises_sqlstate
+from db.helpers import Conn, as_service, profile, raises_sqlstate
 
-SCOPE = "POST /queue-job"
+SCOPE = "update-credits:POST"
 
 
-def begin(conn: Conn, key: str, request_hash: str, principal: str = "user:1") -> dict[str, object]:
-    """idempotency_begin as the service."""
-    result: dict[str, object] = as_service(
-        conn, "idempotency_begin", principal, SCOPE, key, request_hash
-    )
+def request(key: str | None, request_hash: str, principal: str = "secret:default") -> dict:
+    """The p_request the functions send with a write."""
+    return {
+        "principal": principal,
+        "scope": SCOPE,
+        "bucket": "update-credits",
+        "limit": None,
+        "key": key,
+        "hash": request_hash,
+    }
+
+
+def grant(conn: Conn, req: dict, user: object, amount: int = 10, grant_id: str = "g1") -> dict:
+    """grant_credits_request as the service: one write with its key."""
+    result: dict = as_service(conn, "grant_credits_request", req, str(user), amount, grant_id)
     return result
 
 
-def test_new_then_in_progress_then_replay(db: Conn) -> None:
-    assert begin(db, "k1", "h1") == {"state": "new"}
-    with raises_sqlstate("VGI09"):
-        begin(db, "k1", "h1")  # the first is still running
-    as_service(db, "idempotency_finish", "user:1", SCOPE, "k1", 201, {"job": {"id": "j1"}})
-    assert begin(db, "k1", "h1") == {
-        "state": "replay",
-        "status": 201,
-        "body": {"job": {"id": "j1"}},
+def test_new_then_replay(db: Conn, user: object) -> None:
+    first = grant(db, request("k1", "h1"), user)
+    assert first["status"] == 200 and first["data"]["applied"] is True
+    assert "replayed" not in first
+    again = grant(db, request("k1", "h1"), user, grant_id="another")  # the key decides
+    assert again == {
+        "status": 200,
+        "body": {"success": True, "data": first["data"]},
+        "replayed": True,
     }
-    assert begin(db, "k1", "h1")["state"] == "replay"
+    assert profile(db, user)[0] == 1000 + 10  # granted once
 
 
-def test_same_key_with_another_body_is_refused(db: Conn) -> None:
-    begin(db, "k1", "h1")
+def test_same_key_with_another_body_is_refused(db: Conn, user: object) -> None:
+    grant(db, request("k1", "h1"), user)
     with raises_sqlstate("VGI22"):
-        begin(db, "k1", "h2")
-    as_service(db, "idempotency_finish", "user:1", SCOPE, "k1", 200, {})
-    with raises_sqlstate("VGI22"):
-        begin(db, "k1", "h2")
+        grant(db, request("k1", "h2"), user)
 
 
-def test_keys_are_per_principal_and_scope(db: Conn) -> None:
-    assert begin(db, "k1", "h1", "user:1") == {"state": "new"}
-    assert begin(db, "k1", "h2", "user:2") == {"state": "new"}
-    other_scope = as_service(db, "idempotency_begin", "user:1", "POST /other", "k1", "h3")
-    assert other_scope == {"state": "new"}
+def test_keys_are_per_principal_and_scope(db: Conn, user: object) -> None:
+    grant(db, request("k1", "h1", "secret:default"), user, grant_id="a")
+    assert "replayed" not in grant(db, request("k1", "h2", "secret:other"), user, grant_id="b")
+    other_scope = {**request("k1", "h3"), "scope": "queue-job:POST"}
+    assert "replayed" not in grant(db, other_scope, user, grant_id="c")
 
 
-def test_abandon_frees_an_in_progress_key_only(db: Conn) -> None:
-    begin(db, "k1", "h1")
-    as_service(db, "idempotency_abandon", "user:1", SCOPE, "k1")
-    assert begin(db, "k1", "h2") == {"state": "new"}  # a retry may even change the body
-    as_service(db, "idempotency_finish", "user:1", SCOPE, "k1", 200, {"ok": True})
-    as_service(db, "idempotency_abandon", "user:1", SCOPE, "k1")  # completed: kept
-    assert begin(db, "k1", "h2")["state"] == "replay"
+def test_a_failed_write_leaves_no_key_behind(db: Conn, user: object) -> None:
+    """The key, the action and the answer commit together: after a failure (or a crash)
+    a retry with the key simply runs — there is no "in progress" to strand."""
+    with raises_sqlstate("VGC22"):
+        grant(db, request("k1", "h1"), user, amount=0)
+    assert db.execute("select count(*) from private.idempotency_keys").fetchone() == (0,)
+    assert grant(db, request("k1", "h2"), user)["data"]["applied"] is True
 
 
-def test_an_expired_key_can_be_reused_for_anything(db: Conn) -> None:
-    begin(db, "k1", "h1")
-    as_service(db, "idempotency_finish", "user:1", SCOPE, "k1", 200, {"old": True})
+def test_a_stranded_in_progress_key_is_reclaimed(db: Conn, user: object) -> None:
+    """Rows an older release left "in_progress" after a crash no longer block a retry."""
+    db.execute(
+        "insert into private.idempotency_keys (principal, scope, key, request_hash)"
+        " values ('secret:default', %s, 'k1', 'h-old')",
+        (SCOPE,),
+    )
+    assert grant(db, request("k1", "h1"), user)["data"]["applied"] is True
+    row = db.execute("select request_hash, state from private.idempotency_keys").fetchone()
+    assert row == ("h1", "completed")
+
+
+def test_a_stored_refusal_is_replayed_and_never_overwrites_an_answer(
+    db: Conn, user: object
+) -> None:
+    refusal = {"success": False, "error": {"code": "INSUFFICIENT_CREDITS"}, "status": 402}
+    as_service(db, "request_refused", request("k1", "h1"), 402, refusal, True)
+    assert grant(db, request("k1", "h1"), user)["body"] == refusal
+    grant(db, request("k2", "h1"), user)
+    as_service(db, "request_refused", request("k2", "h1"), 402, refusal, True)
+    assert grant(db, request("k2", "h1"), user)["body"]["success"] is True
+
+
+def test_an_expired_key_can_be_reused_for_anything(db: Conn, user: object) -> None:
+    grant(db, request("k1", "h1"), user)
     db.execute("update private.idempotency_keys set expires_at = now() - interval '1 second'")
-    assert begin(db, "k1", "h2") == {"state": "new"}
+    assert "replayed" not in grant(db, request("k1", "h2"), user, grant_id="g2")
     row = db.execute(
-        "select request_hash, state, response_body, expires_at > now() + interval '23 hours'"
-        " from private.idempotency_keys"
+        "select request_hash, state, response_body ->> 'success',"
+        " expires_at > now() + interval '23 hours' from private.idempotency_keys"
     ).fetchone()
-    assert row == ("h2", "in_progress", None, True)
+    assert row == ("h2", "completed", "true", True)
+
+
+def test_a_request_takes_its_rate_limit_slot_in_the_same_transaction(
+    db: Conn, user: object
+) -> None:
+    limited = {**request(None, "h"), "principal": "user:1", "limit": 2}
+    grant(db, limited, user, grant_id="r1")
+    grant(db, limited, user, grant_id="r2")
+    with raises_sqlstate("VGR29"):
+        grant(db, limited, user, grant_id="r3")
+    assert profile(db, user)[0] == 1000 + 20  # the refused one granted nothing
 
 
 def test_rate_limit_counts_then_refuses_with_retry_after(db: Conn) -> None:
@@ -87,9 +127,9 @@ def test_rate_limit_starts_over_in_a_new_window(db: Conn) -> None:
     assert as_service(db, "rate_limit_take", "user:1", "create", 2, 60) == 1
 
 
-def test_cleanup_drops_what_expired(db: Conn) -> None:
-    begin(db, "old", "h")
-    begin(db, "fresh", "h")
+def test_cleanup_drops_what_expired(db: Conn, user: object) -> None:
+    grant(db, request("old", "h"), user, grant_id="old")
+    grant(db, request("fresh", "h"), user, grant_id="fresh")
     as_service(db, "webhook_receipt", "old-msg", "worker")
     as_service(db, "webhook_receipt", "new-msg", "worker")
     db.execute(
@@ -102,3 +142,12 @@ def test_cleanup_drops_what_expired(db: Conn) -> None:
     assert as_service(db, "requests_cleanup") == {"idempotency_keys": 1, "webhook_receipts": 1}
     assert as_service(db, "webhook_receipt", "new-msg", "worker") is False
     assert as_service(db, "webhook_receipt", "old-msg", "worker") is True
+
+
+def test_a_refused_write_still_counts_against_the_rate_limit(db: Conn) -> None:
+    limited = {**request("k9", "h"), "principal": "user:1", "limit": 2}
+    refusal = {"success": False, "error": {"code": "INSUFFICIENT_CREDITS"}, "status": 402}
+    as_service(db, "request_refused", limited, 402, refusal, False)
+    as_service(db, "request_refused", limited, 402, refusal, False)
+    assert db.execute("select count from private.rate_limits").fetchone() == (2,)
+    assert db.execute("select count(*) from private.idempotency_keys").fetchone() == (0,)

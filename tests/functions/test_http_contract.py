@@ -1,4 +1,4 @@
-"""The shared HTTP contract (DESIGN §5) over real HTTP: auth modes, idempotency, rate
+"""The shared HTTP contract (docs/architecture.md) over real HTTP: auth modes, idempotency, rate
 limits, body limits, malformed requests, headers, and a Python frontend via supabase-py."""
 
 from __future__ import annotations
@@ -7,10 +7,13 @@ import hashlib
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
+import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from supabase_functions import SyncFunctionsClient
 from supabase_functions.errors import FunctionsHttpError
 
@@ -160,29 +163,65 @@ def test_idempotent_claim_replays_instead_of_409(api):
     api.fails(api.post("update-credits", user=user, json=body), 409, "ALREADY_CLAIMED")
 
 
-def test_a_request_whose_twin_is_still_running_is_409(api):
+def _twin_in_flight(api, user, key: str, body: bytes):
+    """The first request, stopped between its action and its commit: an open transaction
+    that ran create_job_request with the key, as the function does."""
+    conn = psycopg.connect(api.server.db_url, autocommit=True)
+    conn.execute("begin")
+    conn.execute(
+        "select set_config('request.jwt.claims', %s, true),"
+        " set_config('role', 'service_role', true)",
+        [json.dumps({"sub": user.id, "role": "authenticated"})],
+    )
+    request = {
+        "principal": f"user:{user.id}",
+        "scope": "generate-video:POST",
+        "bucket": "generate-video",
+        "limit": None,
+        "key": key,
+        "hash": hashlib.sha256(body + b"|").hexdigest(),
+    }
+    row = conn.execute(
+        "select public.create_job_request(%s, %s, %s)",
+        [Jsonb(request), VIDEO["model"], Jsonb({k: v for k, v in VIDEO.items() if k != "model"})],
+    ).fetchone()
+    return conn, row[0]["data"]
+
+
+def test_a_request_whose_twin_is_still_running_waits_and_replays_it(api):
     user = api.user(credits=100)
     key = f"k-{uuid.uuid4()}"
     body = json.dumps(VIDEO).encode()
-    # The first request holds the key (as between its begin and its commit).
-    api.sql(
-        "select public.idempotency_begin(%s, %s, %s, %s)",
-        [f"user:{user.id}", "generate-video:POST", key, hashlib.sha256(body + b"|").hexdigest()],
-    )
+    conn, first = _twin_in_flight(api, user, key, body)
     headers = {"Idempotency-Key": key, "content-type": "application/json"}
-    error = api.fails(
-        api.post("generate-video", user=user, content=body, headers=headers),
-        409,
-        "IDEMPOTENCY_IN_PROGRESS",
-    )
-    assert error["hint"]
-    assert api.ok(api.get("generate-video", user=user))["total"] == 0
-    # The first one gives up (it failed unexpectedly): the key is free again.
-    api.sql(
-        "select public.idempotency_abandon(%s, %s, %s)",
-        [f"user:{user.id}", "generate-video:POST", key],
-    )
-    api.ok(api.post("generate-video", user=user, content=body, headers=headers), 202)
+    with ThreadPoolExecutor(1) as pool:
+        twin = pool.submit(api.post, "generate-video", user=user, content=body, headers=headers)
+        time.sleep(0.5)
+        assert not twin.done()  # waiting on the first one's key, not answering 409
+        conn.execute("commit")
+        resp = twin.result(timeout=30)
+    conn.close()
+    assert resp.headers["Idempotent-Replayed"] == "true"
+    assert api.ok(resp, 202)["id"] == first["id"]
+    assert api.ok(api.get("generate-video", user=user))["total"] == 1
+
+
+def test_a_twin_whose_first_request_died_simply_runs(api):
+    user = api.user(credits=100)
+    key = f"k-{uuid.uuid4()}"
+    body = json.dumps(VIDEO).encode()
+    conn, first = _twin_in_flight(api, user, key, body)
+    headers = {"Idempotency-Key": key, "content-type": "application/json"}
+    with ThreadPoolExecutor(1) as pool:
+        twin = pool.submit(api.post, "generate-video", user=user, content=body, headers=headers)
+        time.sleep(0.3)
+        conn.execute("rollback")  # the first process died before its commit
+        resp = twin.result(timeout=30)
+    conn.close()
+    assert "Idempotent-Replayed" not in resp.headers
+    job = api.ok(resp, 202)
+    assert job["id"] != first["id"]
+    assert api.ok(api.get("generate-video", user=user))["total"] == 1
 
 
 def test_bad_idempotency_key_is_422(api):

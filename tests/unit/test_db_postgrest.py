@@ -58,12 +58,10 @@ def test_user_call_forwards_the_users_token_and_named_arguments():
 
 
 def test_admin_call_uses_the_secret_key():
-    db, seen = _db(lambda r: httpx.Response(200, json={"state": "new"}))
-    assert db.admin_call(
-        "idempotency_begin", principal="user:1", scope="s", key="k", request_hash="h"
-    ) == {"state": "new"}
+    db, seen = _db(lambda r: httpx.Response(200, json=119))
+    assert db.admin_call("rate_limit_take", principal="user:1", bucket="b", limit=120) == 119
     assert seen[0].headers["apikey"] == LOCAL_SECRET_KEY
-    assert seen[0].url.path == "/rest/v1/rpc/idempotency_begin"
+    assert seen[0].url.path == "/rest/v1/rpc/rate_limit_take"
     with db.admin() as admin:
         admin.rpc("workers_list")
     assert seen[1].headers["apikey"] == LOCAL_SECRET_KEY
