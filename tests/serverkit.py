@@ -50,6 +50,7 @@ class LiveServer:
         self.functions = f"{self.base}/functions/v1"
         self.env = env
         self.log_path = log_path
+        self.pid: int | None = None  # the gunicorn master (its workers are its children)
 
     def url(self, name: str) -> str:
         """The URL of one function."""
@@ -103,6 +104,7 @@ def running_server(db_url: str, workdir: Path, **extra_env: str) -> Iterator[Liv
             stderr=log,
         )
     server = LiveServer(db_url, port, env, log_path)
+    server.pid = proc.pid
     try:
         wait_http(server.url("queue-job"))
         yield server
