@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from videogen.auth import Principal
 from videogen.config import Settings, get_settings
-from videogen.errors import AppError, ServiceUnavailable, Unauthorized, from_sqlstate
+from videogen.errors import SQLSTATES, AppError, ServiceUnavailable, Unauthorized, from_sqlstate
 
 if TYPE_CHECKING:
     import httpx
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 SERVICE = Principal(kind="secret", role="service_role", claims={"role": "service_role"})
 _ROLES = {"authenticated", "anon", "service_role"}
+# A transaction that lost a deadlock or a serialization conflict did nothing: run it again.
+CONFLICT_CODES = frozenset({"DEADLOCK", "SERIALIZATION_FAILURE"})
+CONFLICT_ATTEMPTS = 5
 POOL_TIMEOUT_S = 1.5  # wait for a pooled connection at most this long, then 503
 CONNECT_TIMEOUT_S = 2  # libpq connect_timeout for new connections
 RETRY_AFTER_S = "2"
@@ -117,7 +120,10 @@ def wrap_errors() -> Iterator[None]:
     except psycopg.errors.Error as exc:
         diag = exc.diag
         sqlstate = getattr(exc, "sqlstate", None) or diag.sqlstate
-        if sqlstate is None or isinstance(exc, psycopg.OperationalError):
+        # Lost connections and shutdowns (08…, 57P0…) are "unavailable"; a deadlock or a
+        # serialization failure is an OperationalError too, but one that a rerun fixes.
+        lost = sqlstate is None or sqlstate.startswith(("08", "57P0"))
+        if lost or (isinstance(exc, psycopg.OperationalError) and sqlstate not in SQLSTATES):
             log.warning("database unavailable: %s", type(exc).__name__)
             raise unavailable("The database is unavailable; retry shortly.") from exc
         err = from_sqlstate(
@@ -347,11 +353,35 @@ class PostgresDatabase:
     def call(
         self, principal: Principal, name: str, /, *, _as_service: bool = False, **args: Any
     ) -> Any:
-        """One procedure call as one transaction in one round trip."""
+        """One procedure call as one transaction in one round trip; a transaction that lost
+        a deadlock or serialization conflict is run again (jittered backoff), not a 503."""
+        try:
+            return self._call_once(principal, name, args, _as_service)
+        except AppError as err:
+            if err.code not in CONFLICT_CODES:
+                raise
+            log.info("%s lost a %s; running it again", name, err.code.lower())
+        import tenacity  # only conflicts pay for the import
+
+        for attempt in tenacity.Retrying(
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, AppError) and exc.code in CONFLICT_CODES
+            ),
+            stop=tenacity.stop_after_attempt(CONFLICT_ATTEMPTS - 1),
+            wait=tenacity.wait_random_exponential(multiplier=0.005, max=0.25),
+            reraise=True,
+        ):
+            with attempt:
+                return self._call_once(principal, name, args, _as_service)
+        raise AssertionError("unreachable: tenacity reraises the last conflict")
+
+    def _call_once(
+        self, principal: Principal, name: str, args: Mapping[str, Any], as_service: bool
+    ) -> Any:
         with self._lease() as lease:
             session = _PgSession(lease, principal)
             try:
-                return session.run(principal, name, args, commit=True, as_service=_as_service)
+                return session.run(principal, name, args, commit=True, as_service=as_service)
             except BaseException:
                 if not session.conn.closed:
                     session.conn.execute("rollback")

@@ -12,7 +12,12 @@
 -- Helpers
 -- ===================================================================================
 
-/** 1-based place in its model's queue, or null when the job is not queued. */
+/**
+ * 1-based place in its model's queue, exact up to 100; 101 means "more than 100 ahead";
+ * null when the job is not queued. Two index range scans over the jobs ahead only (higher
+ * priority; same priority and older), each stopped at 100 rows: the cost of a create does
+ * not grow with the queue.
+ */
 create function private.queue_position(p_job public.jobs)
 returns bigint
 language plpgsql stable
@@ -20,15 +25,21 @@ security definer
 set search_path = ''
 as $$
 begin
-  return (
-    select case when p_job.status <> 'queued' then null else (
-      select count(*) + 1 from public.jobs j
-       where j.status = 'queued' and j.model_id = p_job.model_id and j.id <> p_job.id
-         and (j.priority > p_job.priority
-              or (j.priority = p_job.priority and j.created_at < p_job.created_at)
-              or (j.priority = p_job.priority and j.created_at = p_job.created_at and j.id < p_job.id))
-    ) end
-  );
+  if p_job.status <> 'queued' then
+    return null;
+  end if;
+  return 1 + least(100,
+    (select count(*) from (
+       select 1 from public.jobs j
+        where j.status = 'queued' and j.model_id = p_job.model_id
+          and j.priority > p_job.priority
+        limit 100) higher)
+    + (select count(*) from (
+       select 1 from public.jobs j
+        where j.status = 'queued' and j.model_id = p_job.model_id
+          and j.priority = p_job.priority and j.created_at <= p_job.created_at
+          and (j.created_at < p_job.created_at or j.id < p_job.id)
+        limit 100) older));
 end;
 $$;
 

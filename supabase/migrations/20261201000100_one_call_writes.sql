@@ -222,3 +222,35 @@ revoke execute on function public.request_refused(jsonb, integer, jsonb, boolean
   from public, anon, authenticated;
 grant execute on function private.request_begin(jsonb),
   private.request_finish(jsonb, integer, jsonb) to service_role;
+
+-- The queue position costs the same whatever the queue's length (exact up to 100).
+/**
+ * 1-based place in its model's queue, exact up to 100; 101 means "more than 100 ahead";
+ * null when the job is not queued. Two index range scans over the jobs ahead only (higher
+ * priority; same priority and older), each stopped at 100 rows: the cost of a create does
+ * not grow with the queue.
+ */
+create or replace function private.queue_position(p_job public.jobs)
+returns bigint
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+begin
+  if p_job.status <> 'queued' then
+    return null;
+  end if;
+  return 1 + least(100,
+    (select count(*) from (
+       select 1 from public.jobs j
+        where j.status = 'queued' and j.model_id = p_job.model_id
+          and j.priority > p_job.priority
+        limit 100) higher)
+    + (select count(*) from (
+       select 1 from public.jobs j
+        where j.status = 'queued' and j.model_id = p_job.model_id
+          and j.priority = p_job.priority and j.created_at <= p_job.created_at
+          and (j.created_at < p_job.created_at or j.id < p_job.id)
+        limit 100) older));
+end;
+$$;

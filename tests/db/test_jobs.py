@@ -238,3 +238,28 @@ def test_finished_jobs_cannot_be_canceled(db: Conn, user: uuid.UUID, finish: str
         for_user(db, user, "cancel_job", job["id"])
     assert ledger(db, job["id"]) == before
     assert_books_balance(db, user)
+
+
+def test_queue_position_is_exact_to_100_and_then_says_more(db: Conn) -> None:
+    """Counting stops at 100 jobs ahead, so a create costs the same with a long queue."""
+    users = [create_user(db, credits=1000) for _ in range(3)]
+    db.execute(
+        """
+        insert into public.jobs (user_id, model_id, job_type, params, priority, cost,
+                                 max_attempts, provider, created_at)
+        select %s, %s, 'text_to_video', '{}', case when i <= 30 then 5 else 0 end, 1, 1,
+               'reference', now() - interval '1 hour' + i * interval '1 second'
+          from generate_series(1, 150) i
+        """,
+        (users[0], T2V),
+    )
+    newest = create_job(db, users[1], T2V)
+    assert newest["queue_position"] == 101  # 150 ahead: "more than 100"
+    urgent = for_user(db, users[2], "create_job", T2V, {}, 9)
+    assert urgent["queue_position"] == 1  # nobody of a higher priority ahead
+    tenth = db.execute(
+        "select private.queue_position(j) from public.jobs j where j.user_id = %s"
+        " order by priority desc, created_at limit 1 offset 9",
+        (users[0],),
+    ).fetchone()
+    assert tenth == (11,)  # the urgent job, then nine of priority 5
