@@ -42,7 +42,7 @@ test: setup ## Run the whole test suite against a real Postgres, ffmpeg and HTTP
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check shared functions tests bench
 	$(BIN)/ruff format --check shared functions tests bench
-	$(BIN)/mypy shared/videogen
+	$(BIN)/mypy shared/videogen shared/videogen_dev shared/videogen_worker
 	for f in functions/*/main.py; do $(BIN)/mypy $$f || exit 1; done
 
 bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, end to end, render (prints ratios)
@@ -60,7 +60,7 @@ openapi: setup ## Regenerate openapi.yaml from the code
 
 build: setup ## Build one deployable function folder: make build FN=generate-video
 	@test -n "$(FN)" || (echo "usage: make build FN=<function name>"; exit 2)
-	$(BIN)/python -m videogen build $(FN)
+	$(BIN)/python -m videogen_dev build $(FN)
 
 deploy: ## Deploy one function to Cloud Run functions: make deploy FN=generate-video
 	@test -n "$(FN)" || (echo "usage: make deploy FN=<function name>"; exit 2)

@@ -70,8 +70,8 @@ def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[
 def main() -> int:
     """Run the benchmark and print jobs/s and the time share of each hop."""
     from serverkit import running_server
+    from videogen_dev import localdb, migrations
 
-    from videogen import localdb, schema
     from videogen.auth import issue_access_token
 
     parser = argparse.ArgumentParser()
@@ -81,10 +81,10 @@ def main() -> int:
     args = parser.parse_args()
 
     admin_dsn = localdb.ensure_running()
-    template = f"videogen_bench_tpl_{schema.fingerprint()[:12]}"
-    schema.create_template(admin_dsn, template)
+    template = f"videogen_bench_tpl_{migrations.fingerprint()[:12]}"
+    migrations.create_template(admin_dsn, template)
     name = f"videogen_bench_e2e_{uuid.uuid4().hex[:8]}"
-    dsn = schema.clone_database(admin_dsn, template, name)
+    dsn = migrations.clone_database(admin_dsn, template, name)
     workers: list[subprocess.Popen[str]] = []
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -169,7 +169,7 @@ def main() -> int:
         for w in workers:
             w.terminate()
             w.wait(15)
-        schema.drop_database(admin_dsn, name)
+        migrations.drop_database(admin_dsn, name)
 
     times: dict[str, dict[str, float]] = {}
     for job_id, event, at in rows:

@@ -78,8 +78,8 @@ def start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
 def main() -> int:
     """Run the comparison and print requests/s, p99 and the ratio."""
     from serverkit import free_port
+    from videogen_dev import localdb, migrations
 
-    from videogen import localdb, schema
     from videogen.auth import issue_access_token
 
     parser = argparse.ArgumentParser()
@@ -94,10 +94,10 @@ def main() -> int:
         return 0
 
     admin_dsn = localdb.ensure_running()
-    template = f"videogen_bench_tpl_{schema.fingerprint()[:12]}"
-    schema.create_template(admin_dsn, template)
-    schema.drop_database(admin_dsn, "videogen_bench_http")
-    dsn = schema.clone_database(admin_dsn, template, "videogen_bench_http")
+    template = f"videogen_bench_tpl_{migrations.fingerprint()[:12]}"
+    migrations.create_template(admin_dsn, template)
+    migrations.drop_database(admin_dsn, "videogen_bench_http")
+    dsn = migrations.clone_database(admin_dsn, template, "videogen_bench_http")
     tokens = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
@@ -124,7 +124,7 @@ def main() -> int:
     }
     gv_port, tr_port = free_port(), free_port()
     gv = start(
-        [sys.executable, "-m", "videogen", "serve", "--port", str(gv_port)],
+        [sys.executable, "-m", "videogen_dev", "serve", "--port", str(gv_port)],
         env,
         f"http://127.0.0.1:{gv_port}/functions/v1/generate-video",
     )
@@ -162,7 +162,7 @@ def main() -> int:
         for p in (gv, tr):
             p.terminate()
             p.wait(10)
-        schema.drop_database(admin_dsn, "videogen_bench_http")
+        migrations.drop_database(admin_dsn, "videogen_bench_http")
     best = {k: max(r for r, _ in v) for k, v in results.items()}
     p99 = {k: min(p for _, p in v) for k, v in results.items()}
     ratio = best["generate-video"] / best["trivial"]

@@ -15,7 +15,7 @@ One lifecycle = three transactions, as a user and a pull worker make them:
 Both run in pgbench (``-n -c 16 -j 2 -T 10``, simple protocol as behind Supavisor) in the
 same run, alternating, each on freshly emptied tables. Throughput is completed jobs per
 second; the bar (DESIGN §7) is procedures ≥ 70 % of bare SQL. The scratch database
-``videogen_bench_<pid>`` is built with videogen.schema and dropped at the end.
+``videogen_bench_<pid>`` is built with videogen_dev.migrations and dropped at the end.
 
     python bench/lifecycle_bench.py [--clients 16] [--threads 2] [--seconds 10] [--rounds 4]
 """
@@ -33,8 +33,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
-
-from videogen import localdb, schema
+from videogen_dev import localdb, migrations
 
 MODEL = "reference/text-to-video"
 COST = 11  # the model's price for the default params (5 s, 720p)
@@ -210,15 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     pgbench = find_pgbench()
     admin = localdb.ensure_running()
     name = f"videogen_bench_{os.getpid()}"
-    dsn = schema.database_dsn(admin, name)
+    dsn = migrations.database_dsn(admin, name)
     results: dict[str, list[float]] = {"bare SQL": [], "procedures": []}
     with tempfile.TemporaryDirectory() as tmp:
         scripts = {"bare SQL": Path(tmp) / "bare.sql", "procedures": Path(tmp) / "procedures.sql"}
         scripts["bare SQL"].write_text(BARE)
         scripts["procedures"].write_text(PROCEDURES)
         try:
-            schema.reset(dsn)
-            schema.apply_all(dsn)
+            migrations.reset(dsn)
+            migrations.apply_all(dsn)
             prepare(dsn, args.clients)
             print(
                 f"job lifecycle, pgbench -c {args.clients} -j {args.threads} -T {args.seconds},"
@@ -240,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     note = f"  ({aborted} clients aborted)" if aborted else ""
                     print(f"  round {round_no + 1}  {path:<11} {rate:9.1f} jobs/s{note}")
         finally:
-            schema.drop_database(admin, name)
+            migrations.drop_database(admin, name)
 
     bare = statistics.median(results["bare SQL"])
     procedures = statistics.median(results["procedures"])

@@ -17,8 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
 import pytest
-
-from videogen import schema
+from videogen_dev import migrations
 
 # Templates and clones left behind by crashed or older sessions are dropped after this long.
 _STALE_AFTER_S = 30 * 60
@@ -27,7 +26,7 @@ _STALE_AFTER_S = 30 * 60
 @pytest.fixture(scope="session")
 def database_server() -> str:
     """DSN of the maintenance database (``postgres``) on the session's server."""
-    from videogen import localdb
+    from videogen_dev import localdb
 
     return localdb.ensure_running(fast=True)
 
@@ -35,26 +34,28 @@ def database_server() -> str:
 def _template(dsn_admin: str, name: str, *, platform_only: bool) -> str:
     """Build (or reuse) a template database and clear out stale ones."""
     prefix = name.rsplit("_", 1)[0]
-    schema.drop_stale_databases(dsn_admin, f"{prefix}_%", older_than_s=_STALE_AFTER_S, keep=[name])
-    schema.drop_stale_databases(dsn_admin, "videogen_test_%", older_than_s=_STALE_AFTER_S)
-    schema.create_template(dsn_admin, name, platform_only=platform_only)
+    migrations.drop_stale_databases(
+        dsn_admin, f"{prefix}_%", older_than_s=_STALE_AFTER_S, keep=[name]
+    )
+    migrations.drop_stale_databases(dsn_admin, "videogen_test_%", older_than_s=_STALE_AFTER_S)
+    migrations.create_template(dsn_admin, name, platform_only=platform_only)
     return name
 
 
 def _clone(dsn_admin: str, template: str) -> Iterator[str]:
     """A fresh copy of ``template`` for one test, dropped afterwards."""
     name = f"videogen_test_{uuid.uuid4().hex[:12]}"
-    url = schema.clone_database(dsn_admin, template, name)
+    url = migrations.clone_database(dsn_admin, template, name)
     try:
         yield url
     finally:
-        schema.drop_database(dsn_admin, name)
+        migrations.drop_database(dsn_admin, name)
 
 
 @pytest.fixture(scope="session")
 def template_database(database_server: str) -> str:
     """Name of the template with platform stand-in, migrations and seed applied."""
-    name = f"videogen_tpl_{schema.fingerprint()[:16]}"
+    name = f"videogen_tpl_{migrations.fingerprint()[:16]}"
     return _template(database_server, name, platform_only=False)
 
 
@@ -62,7 +63,7 @@ def template_database(database_server: str) -> str:
 def platform_template_database(database_server: str) -> str:
     """Name of a template with the platform stand-in only (no migrations, no seed)."""
     digest = hashlib.sha256()
-    for path in schema.platform_files():
+    for path in migrations.platform_files():
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     name = f"videogen_platform_{digest.hexdigest()[:16]}"
     return _template(database_server, name, platform_only=True)
@@ -91,11 +92,11 @@ def platform_db_url(database_server: str, platform_template_database: str) -> It
 def empty_db_url(database_server: str) -> Iterator[str]:
     """DSN of a fresh, empty database (from template0), private to this test."""
     name = f"videogen_test_{uuid.uuid4().hex[:12]}"
-    url = schema.clone_database(database_server, "template0", name)
+    url = migrations.clone_database(database_server, "template0", name)
     try:
         yield url
     finally:
-        schema.drop_database(database_server, name)
+        migrations.drop_database(database_server, name)
 
 
 # ------------------------------------------------------------------------------------------

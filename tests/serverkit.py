@@ -98,7 +98,7 @@ def running_server(db_url: str, workdir: Path, **extra_env: str) -> Iterator[Liv
     log_path = workdir / "server.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "videogen", "serve", "--port", str(port)],
+            [sys.executable, "-m", "videogen_dev", "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,

@@ -56,9 +56,9 @@ def compose_request(
     params: dict[str, Any], user_id: str, storage: Storage, workdir: Path
 ) -> ComposeRequest:
     """The media request a compose job's params describe (uploads fetched and checked)."""
-    from videogen.http import parse
     from videogen.media.compose import ComposeRequest
     from videogen.media.images import validate_upload
+    from videogen.schemas import parse
 
     images: list[Path | None] = []
     for i, path in enumerate(params.get("images") or []):

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from videogen.db import Session
 from videogen.errors import NotFound
-from videogen.http import paginated
-from videogen.schemas import GrantCredits, PurchaseCredits
+from videogen.schemas import GrantCredits, PurchaseCredits, paginated
 from videogen.writes import Outcome, WriteRequest, outcome_of
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
 
 from videogen.auth import Principal, authenticate
 from videogen.config import Settings, get_settings
@@ -37,7 +37,10 @@ from videogen.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from videogen.schemas import parse
 from videogen.writes import REPLAYED_HEADER, Outcome, WriteRequest, record_refusal
+
+__all__ = ["Context", "Reply", "endpoint", "parse"]
 
 if TYPE_CHECKING:
     from flask import Request, Response
@@ -248,24 +251,6 @@ def _nul_error(where: str) -> ValidationFailed:
     )
 
 
-def parse(model: type[M] | TypeAdapter[Any], data: Any) -> Any:
-    """Validate data with a pydantic model; errors become 422 with one detail per field."""
-    try:
-        if isinstance(model, TypeAdapter):
-            return model.validate_python(data)
-        return model.model_validate(data)
-    except ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]) or "body",
-                "message": e["msg"],
-                "type": e["type"],
-            }
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise ValidationFailed("The request is not valid.", details=details) from exc
-
-
 def envelope(data: Any) -> dict[str, Any]:
     """The success envelope."""
     return {"success": True, "data": data}
@@ -274,17 +259,6 @@ def envelope(data: Any) -> dict[str, Any]:
 def error_envelope(err: AppError) -> dict[str, Any]:
     """The error envelope (with the status, for replays)."""
     return {"success": False, "error": err.to_dict(), "status": err.status}
-
-
-def paginated(items: list[Any], total: int, page: int, limit: int) -> dict[str, Any]:
-    """A list page as DESIGN §5 describes it."""
-    return {
-        "items": items,
-        "page": page,
-        "limit": limit,
-        "total": total,
-        "has_next": page * limit < total,
-    }
 
 
 def _check_request_size(request: Request, settings: Settings) -> None:

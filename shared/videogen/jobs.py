@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from videogen.db import Session
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
-from videogen.http import paginated
-from videogen.schemas import JobCallback, JobQuery
+from videogen.schemas import JobCallback, JobQuery, paginated
 from videogen.writes import Outcome, WriteRequest, outcome_of
 
 if TYPE_CHECKING:

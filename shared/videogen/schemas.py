@@ -6,8 +6,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
+from videogen.errors import ValidationFailed
 from videogen.media.script import Script
 
 # Postgres integer / bigint bounds: a larger number would be a server error, not a 422.
@@ -216,3 +225,35 @@ class Sweep(Strict):
     """The scheduler's health sweep (service role or cron secret)."""
 
     action: Literal["sweep"] = "sweep"
+
+
+# Reading and writing these shapes --------------------------------------------------------
+
+
+def parse(model: type[BaseModel] | TypeAdapter[Any], data: Any) -> Any:
+    """Validate data with a pydantic model; errors become 422 with one detail per field."""
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "body",
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ValidationFailed("The request is not valid.", details=details) from exc
+
+
+def paginated(items: list[Any], total: int, page: int, limit: int) -> dict[str, Any]:
+    """A list page as DESIGN §5 describes it."""
+    return {
+        "items": items,
+        "page": page,
+        "limit": limit,
+        "total": total,
+        "has_next": page * limit < total,
+    }

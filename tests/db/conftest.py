@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from db.helpers import Conn, create_user
-
-from videogen import schema
+from videogen_dev import migrations
 
 
 @pytest.fixture
@@ -34,9 +33,9 @@ def other_user(db: Conn) -> uuid.UUID:
 def shared_db(database_server: str, template_database: str) -> Iterator[Conn]:
     """One database for a whole module, for checks that change nothing (failed calls)."""
     name = f"videogen_test_{uuid.uuid4().hex[:12]}"
-    url = schema.clone_database(database_server, template_database, name)
+    url = migrations.clone_database(database_server, template_database, name)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             yield conn
     finally:
-        schema.drop_database(database_server, name)
+        migrations.drop_database(database_server, name)

@@ -1,7 +1,7 @@
 """Replaying supabase/migrations gives exactly the schema sql/schema describes.
 
 Two fresh databases holding the platform stand-in: one gets the migrations the way
-production does (``schema.apply_migrations``), the other the readable modules in
+production does (``migrations.apply_migrations``), the other the readable modules in
 sql/schema applied in name order. ``pg_dump --schema-only`` of both must match, grants,
 policies and comments included (the migration bookkeeping schema aside).
 """
@@ -15,8 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
-from videogen import localdb, schema
+from videogen_dev import localdb, migrations
 
 
 def pg_dump() -> Path:
@@ -55,24 +54,24 @@ def dump_schema(dsn: str) -> str:
 def second_platform_db_url(database_server: str, platform_template_database: str) -> Iterator[str]:
     """Another fresh database with the platform stand-in only."""
     name = f"videogen_test_{uuid.uuid4().hex[:12]}"
-    url = schema.clone_database(database_server, platform_template_database, name)
+    url = migrations.clone_database(database_server, platform_template_database, name)
     try:
         yield url
     finally:
-        schema.drop_database(database_server, name)
+        migrations.drop_database(database_server, name)
 
 
 def test_migrations_equal_the_schema_modules(
     platform_db_url: str, second_platform_db_url: str
 ) -> None:
-    root = schema.project_root()
+    root = migrations.project_root()
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
-        applied = schema.apply_migrations(conn, root)
+        applied = migrations.apply_migrations(conn, root)
     assert applied, "no migrations found"
     modules = sorted((root / "sql" / "schema").glob("*.sql"))
     with psycopg.connect(second_platform_db_url, autocommit=True) as conn:
         for path in modules:
-            schema.apply_file(conn, path)
+            migrations.apply_file(conn, path)
 
     from_migrations = dump_schema(platform_db_url)
     from_modules = dump_schema(second_platform_db_url)

@@ -1,4 +1,5 @@
-"""The Supabase platform stand-in (sql/platform) behaves like Supabase, and schema.py applies it.
+"""The Supabase platform stand-in (sql/platform) behaves like Supabase, and
+videogen_dev.migrations applies it.
 
 These tests use databases holding the stand-in alone, or a throwaway project root, so they
 do not depend on the application schema in supabase/migrations.
@@ -15,8 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
-
-from videogen import schema
+from videogen_dev import migrations
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -367,23 +367,23 @@ def test_supabase_realtime_publication_exists_and_is_empty(conn: Conn) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# schema.py: detection, apply_all, reset
+# videogen_dev.migrations: detection, apply_all, reset
 # ------------------------------------------------------------------------------------------
 
 
 def test_real_supabase_detected_by_supabase_admin_role(conn: Conn) -> None:
-    assert schema.is_real_supabase(conn) is False
+    assert migrations.is_real_supabase(conn) is False
     # Roles are cluster-wide: create it only inside a transaction nobody else can see.
     with pytest.raises(_Rollback), conn.transaction():
         conn.execute("create role supabase_admin")
-        assert schema.is_real_supabase(conn) is True
+        assert migrations.is_real_supabase(conn) is True
         raise _Rollback
-    assert schema.is_real_supabase(conn) is False
+    assert migrations.is_real_supabase(conn) is False
 
 
 def test_real_supabase_detected_by_auth_schema_migrations(conn: Conn) -> None:
     conn.execute("create table auth.schema_migrations (version varchar(255) primary key)")
-    assert schema.is_real_supabase(conn) is True
+    assert migrations.is_real_supabase(conn) is True
 
 
 class _Rollback(Exception):
@@ -394,21 +394,23 @@ class _Rollback(Exception):
 def project(tmp_path: Path) -> Path:
     """A throwaway project root: the real sql/platform, a small migration, a seed."""
     root = tmp_path / "project"
-    shutil.copytree(schema.project_root() / schema.PLATFORM_DIR, root / schema.PLATFORM_DIR)
-    migrations = root / schema.MIGRATIONS_DIR
-    migrations.mkdir(parents=True)
-    (migrations / "20250101000000_notes.sql").write_text(
+    shutil.copytree(
+        migrations.project_root() / migrations.PLATFORM_DIR, root / migrations.PLATFORM_DIR
+    )
+    folder = root / migrations.MIGRATIONS_DIR
+    folder.mkdir(parents=True)
+    (folder / "20250101000000_notes.sql").write_text(
         "create table public.notes (id int primary key, owner uuid default auth.uid());\n"
         "-- a trailing comment without a newline"
     )
-    (root / schema.SEED_FILE).write_text("insert into public.notes (id) values (1);\n")
+    (root / migrations.SEED_FILE).write_text("insert into public.notes (id) values (1);\n")
     return root
 
 
 def test_apply_all_applies_platform_migrations_and_seed_once(
     empty_db_url: str, project: Path
 ) -> None:
-    applied = schema.apply_all(empty_db_url, root=project)
+    applied = migrations.apply_all(empty_db_url, root=project)
     assert applied == [
         "sql/platform/00_roles.sql",
         "sql/platform/10_auth.sql",
@@ -417,12 +419,12 @@ def test_apply_all_applies_platform_migrations_and_seed_once(
         "supabase/migrations/20250101000000_notes.sql",
         "supabase/seed.sql",
     ]
-    assert schema.apply_all(empty_db_url, root=project) == []
+    assert migrations.apply_all(empty_db_url, root=project) == []
 
-    (project / schema.MIGRATIONS_DIR / "20250102000000_more.sql").write_text(
+    (project / migrations.MIGRATIONS_DIR / "20250102000000_more.sql").write_text(
         "alter table public.notes add column body text;"
     )
-    assert schema.apply_all(empty_db_url, root=project) == [
+    assert migrations.apply_all(empty_db_url, root=project) == [
         "supabase/migrations/20250102000000_more.sql"
     ]
     with psycopg.connect(empty_db_url) as check:
@@ -438,18 +440,20 @@ def test_apply_all_skips_the_platform_on_real_supabase(empty_db_url: str, projec
         # What a Supabase database has and the stand-in never creates.
         setup.execute("create schema auth; create table auth.schema_migrations (version text)")
         setup.execute("create function auth.uid() returns uuid language sql as 'select null::uuid'")
-    applied = schema.apply_all(empty_db_url, root=project)
+    applied = migrations.apply_all(empty_db_url, root=project)
     assert not [name for name in applied if name.startswith("sql/platform/")]
     with psycopg.connect(empty_db_url) as check:
         assert check.execute("select to_regnamespace('realtime')").fetchone() == (None,)
 
 
 def test_a_failing_file_is_named_with_its_line(empty_db_url: str, project: Path) -> None:
-    (project / schema.MIGRATIONS_DIR / "20250103000000_broken.sql").write_text(
+    (project / migrations.MIGRATIONS_DIR / "20250103000000_broken.sql").write_text(
         "select 1;\n\nselect * from no_such_table;\n"
     )
-    with pytest.raises(schema.SchemaError, match=r"20250103000000_broken\.sql:3: .*no_such_table"):
-        schema.apply_all(empty_db_url, root=project)
+    with pytest.raises(
+        migrations.SchemaError, match=r"20250103000000_broken\.sql:3: .*no_such_table"
+    ):
+        migrations.apply_all(empty_db_url, root=project)
     with psycopg.connect(empty_db_url) as check:
         versions = check.execute("select version from supabase_migrations.schema_migrations")
         assert [v[0] for v in versions] == ["20250101000000"]
@@ -458,14 +462,14 @@ def test_a_failing_file_is_named_with_its_line(empty_db_url: str, project: Path)
 def test_reset_recreates_the_database_empty(empty_db_url: str) -> None:
     with psycopg.connect(empty_db_url, autocommit=True) as setup:
         setup.execute("create table public.leftover (id int)")
-    schema.reset(empty_db_url)
+    migrations.reset(empty_db_url)
     with psycopg.connect(empty_db_url) as check:
         assert check.execute("select to_regclass('public.leftover')").fetchone() == (None,)
 
 
 def test_database_dsn_swaps_only_the_database() -> None:
     url = "postgresql://postgres:postgres@127.0.0.1:54322/postgres?sslmode=disable"
-    assert schema.database_dsn(url, "other") == (
+    assert migrations.database_dsn(url, "other") == (
         "postgresql://postgres:postgres@127.0.0.1:54322/other?sslmode=disable"
     )
-    assert schema.database_name(schema.database_dsn(url, "other")) == "other"
+    assert migrations.database_name(migrations.database_dsn(url, "other")) == "other"

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx
 from serverkit import free_port, server_env, wait_http
-
-from videogen.build import build, pinned_requirements
+from videogen_dev.build import build, pinned_requirements
 
 
 def test_requirements_are_pinned_runtime_dependencies():
@@ -27,6 +26,11 @@ def test_built_function_runs_alone_in_a_fresh_venv(tmp_path: Path, db_url: str):
     assert (folder / "main.py").is_file()
     assert (folder / "videogen" / "http.py").is_file()
     assert not list(folder.rglob("__pycache__"))
+    # The function runtime and nothing else: no dev tooling, no reference worker.
+    shipped = {p.name for p in folder.iterdir()}
+    assert shipped == {"main.py", "videogen", "requirements.txt", ".gcloudignore"}
+    modules = {p.stem for p in (folder / "videogen").glob("*.py")}
+    assert not modules & {"cli", "stack", "localdb", "migrations", "devserver", "build", "worker"}
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

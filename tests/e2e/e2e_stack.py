@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import psycopg
 from psycopg.rows import dict_row
+from videogen_dev.cli import ensure_user
 
 from videogen.auth import issue_access_token
-from videogen.cli import ensure_user
 
 T2V = "reference/text-to-video"
 TERMINAL = {"completed", "failed", "canceled"}
@@ -210,7 +210,7 @@ class Stack:
         """Start ``videogen worker`` and wait for its ready line."""
         log = self.tmp / f"{name}.log"
         argv = [
-            sys.executable, "-m", "videogen", "-v", "worker", "--name", name, "--port", "0",
+            sys.executable, "-m", "videogen_dev", "-v", "worker", "--name", name, "--port", "0",
             "--models", models, "--heartbeat-interval", "1", "--poll-interval", "0.2",
             "--drain-timeout", "5", *flags,
         ]  # fmt: skip

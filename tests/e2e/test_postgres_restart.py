@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 from e2e_stack import Stack
 from serverkit import free_port, running_server
-
-from videogen import localdb, schema
+from videogen_dev import localdb, migrations
 
 
 @pytest.fixture
 def own_cluster() -> Iterator[localdb.ClusterPaths]:
     """A throwaway cluster under the state folder (reachable by the unprivileged user)."""
-    home = schema.project_root() / ".videogen" / "test-clusters" / uuid.uuid4().hex[:8]
+    home = migrations.project_root() / ".videogen" / "test-clusters" / uuid.uuid4().hex[:8]
     paths = localdb.ClusterPaths(
         home=home,
         data_dir=home / "pgdata",
@@ -31,7 +30,7 @@ def own_cluster() -> Iterator[localdb.ClusterPaths]:
     )
     dsn = localdb.start_cluster(paths, fast=True)
     try:
-        schema.apply_all(dsn)
+        migrations.apply_all(dsn)
         yield paths
     finally:
         localdb.stop_cluster(paths)

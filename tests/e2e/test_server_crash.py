@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 from serverkit import running_server
+from videogen_dev.cli import ensure_user
 
 from videogen.auth import issue_access_token
-from videogen.cli import ensure_user
 
 T2V = "reference/text-to-video"
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from videogen.media.clip import InvalidClip as InvalidJob
+from videogen.media.clip import VideoSpec, build_render, prompt_colour
 from videogen.media.render import probe, render
-from videogen.worker import InvalidJob, VideoSpec, build_render, prompt_colour
 
 SIZES = {
     ("16:9", "480p"): (854, 480),

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from videogen_dev.cli import ensure_user
 
 from videogen import webhooks
 from videogen.auth import issue_access_token
-from videogen.cli import ensure_user
 from videogen.config import LOCAL_SECRET_KEY
 
 STRIPE_SECRET = "whsec_test_videogen_stripe_secret"  # a test value, not a real secret

@@ -196,8 +196,9 @@ def test_the_demo_tops_its_user_up_so_make_run_works_every_time(api):
     with the secret key — once, and not again while the balance suffices."""
     from io import StringIO
 
+    from videogen_dev.stack import _top_up, demo_console
+
     from videogen.config import Settings
-    from videogen.stack import _top_up, demo_console
 
     user = api.user(credits=30)
     out = StringIO()
@@ -211,7 +212,7 @@ def test_the_demo_tops_its_user_up_so_make_run_works_every_time(api):
 def test_the_demo_console_does_not_wrap_piped_output():
     from io import StringIO
 
-    from videogen.stack import demo_console
+    from videogen_dev.stack import demo_console
 
     out = StringIO()
     line = "video: /tmp/" + "x" * 200 + ".mp4"

@@ -2,8 +2,7 @@
 
 import httpx
 import pytest
-
-from videogen.devserver import FUNCTIONS
+from videogen_dev.devserver import FUNCTIONS
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

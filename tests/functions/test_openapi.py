@@ -5,10 +5,10 @@ from __future__ import annotations
 import typing
 
 import yaml
+from videogen_dev import openapi, schemas
+from videogen_dev.cli import main
+from videogen_dev.devserver import FUNCTIONS
 
-from videogen import openapi, schemas
-from videogen.cli import main
-from videogen.devserver import FUNCTIONS
 from videogen.providers.registry import PROVIDERS
 
 

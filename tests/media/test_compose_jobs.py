@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from videogen_dev.cli import ensure_user
 
 from videogen.auth import issue_access_token
-from videogen.cli import ensure_user
 from videogen.media.render import probe
 
 

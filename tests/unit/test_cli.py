@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import yaml
+from videogen_dev.cli import main
 
-from videogen.cli import main
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def test_keys_refuse_to_print_production_secrets():
         "CRON_SECRET": "real-cron",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "videogen", "keys"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "videogen_dev", "keys"], env=env, capture_output=True, text=True
     )
     assert done.returncode == 1 and "sb_secret_real" not in done.stdout
 
@@ -55,7 +55,7 @@ def test_env_file_writes_the_settings_it_was_given_and_names_the_secrets(tmp_pat
         "CRON_SECRET": "real-cron",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "videogen", "env-file"],
+        [sys.executable, "-m", "videogen_dev", "env-file"],
         env=env,
         capture_output=True,
         text=True,

@@ -49,7 +49,7 @@ class Proc:
 
 def run_dir() -> Path:
     """``<state dir>/run`` (created)."""
-    from videogen.schema import project_root
+    from videogen_dev.migrations import project_root
 
     home = get_settings().state_dir
     path = (home if home.is_absolute() else project_root() / home) / "run"
@@ -59,7 +59,7 @@ def run_dir() -> Path:
 
 def processes() -> list[Proc]:
     """The server and the two reference workers."""
-    py = [sys.executable, "-m", "videogen"]
+    py = [sys.executable, "-m", "videogen_dev"]
     procs = [Proc("functions", [*py, "serve", "--port", str(SERVER_PORT)])]
     for i, port in enumerate(WORKER_PORTS, start=1):
         procs.append(
@@ -111,10 +111,10 @@ def _wait_http(url: str, timeout: float) -> bool:
 
 def up() -> dict[str, Any]:
     """Start whatever of the stack is not running; returns what runs."""
-    from videogen import localdb, schema
+    from videogen_dev import localdb, migrations
 
     dsn = localdb.ensure_running()
-    schema.apply_all(dsn)
+    migrations.apply_all(dsn)
     rd = run_dir()
     env = {**os.environ, "DATABASE_URL": dsn}
     started: dict[str, Any] = {}
@@ -148,7 +148,7 @@ def up() -> dict[str, Any]:
 
 def down(*, database: bool = True) -> list[str]:
     """Stop the stack (workers first, so they drain); returns what was stopped."""
-    from videogen import localdb
+    from videogen_dev import localdb
 
     rd = run_dir()
     stopped = []
@@ -171,7 +171,7 @@ def down(*, database: bool = True) -> list[str]:
 
 def status() -> dict[str, Any]:
     """What of the stack runs."""
-    from videogen import localdb
+    from videogen_dev import localdb
 
     rd = run_dir()
     return {"database": localdb.status(), "processes": {p.name: _pid(p, rd) for p in processes()}}
@@ -309,8 +309,8 @@ def demo(
     import psycopg
 
     from videogen.auth import issue_access_token
-    from videogen.cli import ensure_user
-    from videogen.schema import project_root
+    from videogen_dev.cli import ensure_user
+    from videogen_dev.migrations import project_root
 
     settings = get_settings()
     console = demo_console()

@@ -121,7 +121,7 @@ def cluster_paths() -> ClusterPaths:
     """Paths of the embedded cluster, from ``settings.state_dir``."""
     home = get_settings().state_dir.expanduser()
     if not home.is_absolute():
-        from videogen.schema import project_root  # local import: schema imports psycopg
+        from videogen_dev.migrations import project_root  # local import: schema imports psycopg
 
         home = project_root() / home
     return ClusterPaths(
@@ -400,7 +400,7 @@ def _initialise(paths: ClusterPaths, account: Account | None) -> None:
     conf = scratch / "postgresql.conf"
     with conf.open("a") as handle:
         handle.write(
-            f"\n# Settings managed by videogen.localdb\ninclude_if_exists = '{_CONF_NAME}'\n"
+            f"\n# Settings managed by videogen_dev.localdb\ninclude_if_exists = '{_CONF_NAME}'\n"
         )
     scratch.rename(paths.data_dir)
 
@@ -434,7 +434,7 @@ def _start(paths: ClusterPaths, account: Account | None, *, fast: bool, timeout:
 def _write_settings(paths: ClusterPaths, account: Account | None) -> None:
     """(Re)write ``videogen.conf`` in the data directory."""
     target = paths.data_dir / _CONF_NAME
-    lines = ["# Written by videogen.localdb on every start; edit SERVER_SETTINGS instead."]
+    lines = ["# Written by videogen_dev.localdb on every start; edit SERVER_SETTINGS instead."]
     settings = {**SERVER_SETTINGS, "port": str(paths.port)}
     lines += [f"{key} = {value}" for key, value in settings.items()]
     target.write_text("\n".join(lines) + "\n")

@@ -1,6 +1,7 @@
 """``videogen build <function>``: one self-contained, deployable folder per function.
 
-``build/<name>/`` gets the function's ``main.py``, a copy of the ``videogen`` package and
+``build/<name>/`` gets the function's ``main.py``, a copy of the ``videogen`` package (the
+function runtime: no dev tooling, no reference worker) and
 a ``requirements.txt`` pinned to the versions installed here — what Cloud Run functions /
 Cloud Functions (and functions-framework anywhere) install and run, with target
 ``<name in snake_case>``.
@@ -13,7 +14,8 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-from videogen.devserver import FUNCTIONS
+import videogen
+from videogen_dev.devserver import FUNCTIONS
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
@@ -34,7 +36,7 @@ def pinned_requirements() -> list[str]:
 
 def build(name: str, out_dir: Path | None = None) -> Path:
     """Write ``build/<name>`` (replacing an older build); returns its path."""
-    from videogen.schema import project_root
+    from videogen_dev.migrations import project_root
 
     if name not in FUNCTIONS:
         raise ValueError(f"unknown function {name!r}; one of {', '.join(FUNCTIONS)}")
@@ -44,7 +46,8 @@ def build(name: str, out_dir: Path | None = None) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     shutil.copy2(root / "functions" / name / "main.py", target / "main.py")
-    shutil.copytree(Path(__file__).resolve().parent, target / "videogen", ignore=_IGNORE)
+    # The function runtime only: neither the dev tooling (this package) nor the worker.
+    shutil.copytree(Path(videogen.__file__).resolve().parent, target / "videogen", ignore=_IGNORE)
     (target / "requirements.txt").write_text("\n".join(pinned_requirements()) + "\n")
     (target / ".gcloudignore").write_text("__pycache__/\n*.pyc\n")
     return target

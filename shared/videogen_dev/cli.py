@@ -31,11 +31,11 @@ Subparsers = Any  # argparse's _SubParsersAction is private; typed loosely on pu
 
 def db_up(args: argparse.Namespace) -> int:
     """Start the embedded Postgres (if local) and apply what is pending."""
-    from videogen import localdb, schema
+    from videogen_dev import localdb, migrations
 
     dsn = localdb.ensure_running()
     if not args.no_migrate:
-        applied = schema.apply_all(dsn)
+        applied = migrations.apply_all(dsn)
         for name in applied:
             print(f"applied {name}")
         if not applied:
@@ -46,7 +46,7 @@ def db_up(args: argparse.Namespace) -> int:
 
 def db_down(args: argparse.Namespace) -> int:
     """Stop the embedded Postgres."""
-    from videogen import localdb
+    from videogen_dev import localdb
 
     if localdb.external_database_url() is not None:
         print("DATABASE_URL points to another server; nothing to stop")
@@ -59,7 +59,7 @@ def db_down(args: argparse.Namespace) -> int:
 
 def db_reset(args: argparse.Namespace) -> int:
     """Drop and recreate the database, then apply platform, migrations and seed."""
-    from videogen import localdb, schema
+    from videogen_dev import localdb, migrations
 
     external = localdb.external_database_url()
     if external is not None and not args.yes:
@@ -70,8 +70,8 @@ def db_reset(args: argparse.Namespace) -> int:
         )
         return 2
     dsn = localdb.ensure_running()
-    schema.reset(dsn)
-    for name in schema.apply_all(dsn, seed=not args.no_seed):
+    migrations.reset(dsn)
+    for name in migrations.apply_all(dsn, seed=not args.no_seed):
         print(f"applied {name}")
     print("database reset")
     return 0
@@ -79,7 +79,7 @@ def db_reset(args: argparse.Namespace) -> int:
 
 def db_url(args: argparse.Namespace) -> int:
     """Print the database URL (does not start anything)."""
-    from videogen import localdb
+    from videogen_dev import localdb
 
     print(localdb.external_database_url() or localdb.local_dsn())
     return 0
@@ -87,7 +87,7 @@ def db_url(args: argparse.Namespace) -> int:
 
 def db_status(args: argparse.Namespace) -> int:
     """Print the database status; exit 1 when it is not running."""
-    from videogen import localdb
+    from videogen_dev import localdb
 
     info = localdb.status()
     if args.json:
@@ -134,7 +134,7 @@ def add_db_commands(subparsers: Subparsers) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Serve the five functions at http://HOST:PORT/functions/v1/<name>."""
-    from videogen.devserver import serve as run
+    from videogen_dev.devserver import serve as run
 
     run(args.host, args.port, workers=args.workers, threads=args.threads)
     return 0
@@ -208,7 +208,7 @@ def add_token_commands(subparsers: Subparsers) -> None:
 
 def stack_up(args: argparse.Namespace) -> int:
     """Start database, functions and two reference workers in the background."""
-    from videogen import stack
+    from videogen_dev import stack
 
     print(json.dumps(stack.up(), indent=2))
     return 0
@@ -216,7 +216,7 @@ def stack_up(args: argparse.Namespace) -> int:
 
 def stack_down(args: argparse.Namespace) -> int:
     """Stop the stack (and the embedded database unless --keep-db)."""
-    from videogen import stack
+    from videogen_dev import stack
 
     print("stopped: " + (", ".join(stack.down(database=not args.keep_db)) or "nothing"))
     return 0
@@ -224,7 +224,7 @@ def stack_down(args: argparse.Namespace) -> int:
 
 def stack_status(args: argparse.Namespace) -> int:
     """Show what of the stack runs."""
-    from videogen import stack
+    from videogen_dev import stack
 
     print(json.dumps(stack.status(), indent=2, default=str))
     return 0
@@ -232,7 +232,7 @@ def stack_status(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Bring the stack up and play a frontend making a generated and a composed video."""
-    from videogen import stack
+    from videogen_dev import stack
 
     stack.up()
     result = stack.demo(
@@ -265,7 +265,7 @@ def add_stack_commands(subparsers: Subparsers) -> None:
 
 def build_function(args: argparse.Namespace) -> int:
     """Write build/<name>: main.py, the videogen package, pinned requirements."""
-    from videogen.build import build
+    from videogen_dev.build import build
 
     print(build(args.name))
     return 0
@@ -365,7 +365,7 @@ def openapi(args: argparse.Namespace) -> int:
     """Write openapi.yaml from the code, or with --check exit 1 when they disagree."""
     from pathlib import Path
 
-    from videogen import openapi as doc
+    from videogen_dev import openapi as doc
 
     path = Path(args.output) if args.output else doc.default_path()
     if args.check:
@@ -391,85 +391,13 @@ def add_openapi_commands(subparsers: Subparsers) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _percent(value: str) -> int:
-    """An argparse type: a whole percentage 0-100."""
-    pct = int(value)
-    if not 0 <= pct <= 100:
-        raise argparse.ArgumentTypeError("a percentage must be 0-100")
-    return pct
-
-
-def run_worker(args: argparse.Namespace) -> int:
-    """Run the reference GPU worker until SIGTERM (then drain)."""
-    from videogen.worker import WorkerConfig, run
-
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    if not models:
-        print("error: --models needs at least one model id", file=sys.stderr)
-        return 2
-    return run(
-        WorkerConfig(
-            name=args.name,
-            models=models,
-            host=args.host,
-            port=args.port,
-            public_url=args.public_url,
-            mode=args.mode,
-            capacity=args.capacity,
-            functions_url=args.functions_url,
-            heartbeat_s=args.heartbeat_interval,
-            poll_s=args.poll_interval,
-            drain_timeout_s=args.drain_timeout,
-            fail_at=args.fail_at,
-            hang_at=args.hang_at,
-            crash_at=args.crash_at,
-            render=not args.no_render,
-            speed=args.speed,
-        )
-    )
-
-
 def add_worker_commands(subparsers: Subparsers) -> None:
-    """Register ``videogen worker``."""
+    """Register ``videogen worker``: the reference worker package's own command line."""
+    from videogen_worker.__main__ import add_arguments, run_from_args
+
     cmd = subparsers.add_parser("worker", help="run the reference GPU worker (renders with ffmpeg)")
-    cmd.add_argument("--name", required=True, help="unique worker name (re-registers by name)")
-    cmd.add_argument("--models", required=True, help="comma-separated model ids it serves")
-    cmd.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    cmd.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
-    cmd.add_argument("--public-url", help="URL the backend reaches this worker at")
-    cmd.add_argument("--mode", choices=["push", "pull"], default="push")
-    cmd.add_argument("--capacity", type=int, default=2, help="jobs at once")
-    cmd.add_argument("--functions-url", help="default: FUNCTIONS_URL")
-    cmd.add_argument("--heartbeat-interval", type=float, default=5.0, help="seconds")
-    cmd.add_argument("--poll-interval", type=float, default=1.0, help="pull mode: seconds")
-    cmd.add_argument(
-        "--drain-timeout", type=float, default=60.0, help="seconds to finish jobs on SIGTERM"
-    )
-    cmd.add_argument(
-        "--speed",
-        type=float,
-        default=0.0,
-        help="render no faster than SPEED x real time (0: as fast as possible)",
-    )
-    cmd.add_argument(
-        "--no-render",
-        action="store_true",
-        help="skip ffmpeg: complete at once with a tiny fake output",
-    )
-    inject = cmd.add_argument_group("failure injection (tests)")
-    inject.add_argument(
-        "--fail-at", type=_percent, metavar="PCT", help="report a retryable failure at PCT %%"
-    )
-    inject.add_argument(
-        "--hang-at",
-        type=_percent,
-        metavar="PCT",
-        help="stop reporting and heartbeating at PCT %% (a hung GPU)",
-    )
-    inject.add_argument(
-        "--crash-at", type=_percent, metavar="PCT", help="exit at once (status 137) at PCT %%"
-    )
-    cmd.set_defaults(handler=run_worker)
+    add_arguments(cmd)
+    cmd.set_defaults(handler=run_from_args)
 
 
 # ------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def functions_dir() -> Path:
     """Where the functions' folders are (``VIDEOGEN_FUNCTIONS_DIR`` or the project's)."""
     if env := os.environ.get("VIDEOGEN_FUNCTIONS_DIR"):
         return Path(env)
-    from videogen.schema import project_root
+    from videogen_dev.migrations import project_root
 
     return project_root() / "functions"
 

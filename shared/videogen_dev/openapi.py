@@ -727,7 +727,7 @@ def render() -> str:
 
 def default_path() -> Path:
     """``openapi.yaml`` at the project root."""
-    from videogen.schema import project_root
+    from videogen_dev.migrations import project_root
 
     return project_root() / "openapi.yaml"
 

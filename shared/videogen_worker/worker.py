@@ -1,399 +1,62 @@
-"""The reference GPU worker: a real process that takes jobs, renders them with ffmpeg and
-reports back exactly as a GPU worker must (docs/worker-protocol.md).
+"""The reference GPU worker's state machine: it takes jobs (pushed, or claimed in pull
+mode), renders them, and reports back exactly as a GPU worker must (docs/worker-protocol.md).
 
-It serves ``GET /health``, ``POST /jobs`` (a signed push) and ``POST /jobs/{id}/cancel``
-(signed), registers itself with ``health-check-workers``, heartbeats there (stopping any
-job the answer no longer lists), claims jobs in pull mode, and for each job sends signed
-``started`` / ``progress`` / ``completed`` | ``failed`` callbacks to ``job-callback``. A
-callback is retried with backoff on transport errors and 5xx under the same
-``webhook-id``, so a retry of a delivery that did arrive is de-duplicated by the backend.
-
-What it renders honours the job: the prompt is drawn on a background coloured by it (or
-on the uploaded still, slowly zooming, for image-to-video), at the requested duration,
-aspect ratio and resolution, with a sine tone as audio; composed videos go through
-:mod:`videogen.media.compose`. Failure injection (``fail_at``, ``hang_at``, ``crash_at``)
-and ``render=False`` exist for tests and benchmarks.
+It registers with ``health-check-workers``, heartbeats there (stopping any job the answer
+no longer lists), claims jobs in pull mode, and for each job sends signed ``started`` /
+``progress`` / ``completed`` | ``failed`` callbacks to ``job-callback`` through
+:mod:`videogen_worker.client`. What it renders honours the job: text/image-to-video clips
+come from :mod:`videogen.media.clip`, composed videos from :mod:`videogen.media.compose`.
+Failure injection (``fail_at``, ``hang_at``, ``crash_at``) and ``render=False`` exist for
+tests and benchmarks. Its HTTP face is :mod:`videogen_worker.server`.
 """
 
 from __future__ import annotations
 
-import colorsys
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import re
-import signal
-import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
-
-import ffmpeg
+from typing import TYPE_CHECKING, Any
 
 from videogen import storage as storage_mod
 from videogen import webhooks
 from videogen.config import Settings, get_settings
 from videogen.errors import AppError
+from videogen.media.clip import InvalidClip, VideoSpec, build_render
 from videogen.media.errors import MediaError, RenderCanceled
-from videogen.media.graph import GLOBAL_ARGS, RenderPlan, find_font, wrap_caption
-from videogen.media.timeline import frame_size
+from videogen_worker.client import BackendError, send_signed
+from videogen_worker.job import InjectedFailure, InvalidJob, JobRun, JobStopped, WorkerConfig
 
 if TYPE_CHECKING:
     import httpx
+    from werkzeug.serving import BaseWSGIServer
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["push", "pull"]
-ASPECTS = ("16:9", "9:16", "1:1")
-RESOLUTIONS = ("480p", "720p", "1080p")
-SAMPLE_RATE = 48_000
-# Share of the job's 0-100 that the ffmpeg render covers; thumbnail and upload follow.
 RENDER_SHARE = 90
 PROGRESS_STEP = 5  # report when progress rose this many points …
 PROGRESS_EVERY_S = 1.0  # … or this long after the last report
-# Callback tries by event: the final report matters most, a lost progress tick does not.
 CALLBACK_TRIES = {"started": 5, "progress": 2, "completed": 10, "failed": 10}
-BACKOFF_BASE_S = 0.25
-BACKOFF_MAX_S = 5.0
 REGISTER_TIMEOUT_S = 60.0
-_CANCEL_PATH = re.compile(r"/jobs/(?P<job_id>[0-9a-fA-F-]{36})/cancel")
 _SEEN_IDS = 10_000  # push webhook-ids remembered to refuse replays
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib import metadata
 
     try:
-        return version("videogen")
-    except PackageNotFoundError:
+        return metadata.version("videogen")
+    except metadata.PackageNotFoundError:
         return "0.0.0"
 
 
 VERSION = _version()
-
-
-# ------------------------------------------------------------------------------------------
-# Configuration and jobs
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """How one worker process runs."""
-
-    name: str
-    models: tuple[str, ...]
-    host: str = "127.0.0.1"
-    port: int = 0
-    public_url: str | None = None
-    mode: Mode = "push"
-    capacity: int = 2
-    functions_url: str | None = None
-    heartbeat_s: float = 5.0
-    poll_s: float = 1.0
-    drain_timeout_s: float = 60.0
-    fail_at: int | None = None
-    hang_at: int | None = None
-    crash_at: int | None = None
-    render: bool = True
-    speed: float = 0.0  # 0: as fast as ffmpeg can; 1: no faster than real time
-
-
-@dataclass
-class JobRun:
-    """One attempt of one job on this worker."""
-
-    job_id: str
-    attempt: int
-    user_id: str
-    model: str
-    job_type: str
-    params: dict[str, Any]
-    callback_url: str
-    accepted_at: float = field(default_factory=time.monotonic)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    silent: bool = False  # no more callbacks: canceled, reassigned or lost
-    stop_reason: str | None = None
-    reported: int = 0
-    reported_at: float = 0.0
-    cost: int | None = None
-    rendered_s: float | None = None  # compose: the length actually rendered
-    script: dict[str, Any] | None = None  # compose: what was narrated
-
-    @classmethod
-    def from_push(cls, payload: Mapping[str, Any]) -> JobRun:
-        """A job as ``routing.push_payload`` sends it."""
-        return cls(
-            job_id=str(payload["job_id"]),
-            attempt=int(payload["attempt"]),
-            user_id=str(payload["user_id"]),
-            model=str(payload["model"]),
-            job_type=str(payload["job_type"]),
-            params=dict(payload.get("params") or {}),
-            callback_url=str(payload["callback_url"]),
-            cost=payload.get("cost"),
-        )
-
-    @classmethod
-    def from_claim(cls, job: Mapping[str, Any], callback_url: str) -> JobRun:
-        """A job as ``job_claim`` returns it."""
-        return cls(
-            job_id=str(job["id"]),
-            attempt=int(job["attempt"]),
-            user_id=str(job["user_id"]),
-            model=str(job["model_id"]),
-            job_type=str(job["job_type"]),
-            params=dict(job.get("params") or {}),
-            callback_url=callback_url,
-            cost=job.get("cost"),
-        )
-
-    def stop(self, reason: str, *, silent: bool) -> None:
-        """Stop the attempt; ``silent`` means it must not report anything more."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
-        self.silent = self.silent or silent
-        self.cancel.set()
-
-
-class JobStopped(Exception):
-    """The attempt was stopped (canceled, reassigned or shutting down)."""
-
-
-class InjectedFailure(Exception):
-    """A failure asked for with ``--fail-at``."""
-
-
-class InvalidJob(ValueError):
-    """The job's params cannot be rendered."""
-
-
-# ------------------------------------------------------------------------------------------
-# Pure builders: what to render
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VideoSpec:
-    """What a text- or image-to-video job asks for."""
-
-    prompt: str
-    duration: float
-    aspect_ratio: str = "16:9"
-    resolution: str = "720p"
-    fps: int = 24
-    seed: int = 0
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> VideoSpec:
-        """Read and check a job's params (already normalised by the database)."""
-        aspect = str(params.get("aspect_ratio", "16:9"))
-        resolution = str(params.get("resolution", "720p"))
-        if aspect not in ASPECTS:
-            raise InvalidJob(f"aspect ratio {aspect!r} is not one of {', '.join(ASPECTS)}")
-        if resolution not in RESOLUTIONS:
-            raise InvalidJob(f"resolution {resolution!r} is not one of {', '.join(RESOLUTIONS)}")
-        try:
-            duration = float(params.get("duration", 5))
-            fps = int(params.get("fps") or 24)
-            seed = int(params.get("seed") or 0)
-        except (TypeError, ValueError) as exc:
-            raise InvalidJob("duration, fps and seed must be numbers") from exc
-        if not 0 < duration <= 600 or not 1 <= fps <= 60:
-            raise InvalidJob("duration must be 0-600 s and fps 1-60")
-        prompt = str(params.get("prompt") or "").strip() or "(no prompt)"
-        return cls(prompt, duration, aspect, resolution, fps, seed)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height): 854x480, 1280x720, 1920x1080, 480x854, 720x720, …"""
-        return frame_size(cast(Any, self.aspect_ratio), cast(Any, self.resolution))
-
-
-def prompt_colour(prompt: str, seed: int = 0) -> str:
-    """A dark, saturated background colour that the prompt (and seed) always map to."""
-    digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
-    r, g, b = colorsys.hsv_to_rgb(digest[0] / 255, 0.6, 0.45)
-    return f"0x{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
-
-
-def prompt_tone(prompt: str, seed: int = 0) -> int:
-    """A sine frequency (220-660 Hz) the prompt maps to."""
-    return 220 + hashlib.sha256(f"{seed}:{prompt}".encode()).digest()[1] * 440 // 255
-
-
-def _picture(spec: VideoSpec, image: Path | None) -> Any:
-    """The moving picture under the text: colour field, or the still with a slow zoom."""
-    w, h = spec.size
-    if image is None:
-        colour = prompt_colour(spec.prompt, spec.seed)
-        return ffmpeg.input(
-            f"color=c={colour}:s={w}x{h}:r={spec.fps}", f="lavfi", t=spec.duration
-        ).video
-    frames = max(2, round(spec.duration * spec.fps))
-    # Zoom on a frame twice the output size so zoompan's integer offsets move smoothly.
-    big = (
-        ffmpeg.input(str(image))
-        .filter("scale", w * 2, h * 2, force_original_aspect_ratio="increase")
-        .filter("crop", w * 2, h * 2)
-    )
-    return big.filter(
-        "zoompan",
-        z=f"1+0.15*on/{frames - 1}",
-        x="iw/2-(iw/zoom/2)",
-        y="ih/2-(ih/zoom/2)",
-        d=frames,
-        s=f"{w}x{h}",
-        fps=spec.fps,
-    )
-
-
-def build_render(
-    spec: VideoSpec,
-    output: Path,
-    *,
-    image: Path | None = None,
-    font: Path | None = None,
-    speed: float = 0.0,
-) -> RenderPlan:
-    """The one ffmpeg run for a text/image-to-video job: picture, prompt text, sine tone."""
-    w, h = spec.size
-    fontfile = str(font or find_font())
-    video = _picture(spec, image)
-    # A marker sliding along the bottom, so every frame differs like a generated clip.
-    marker = max(8, h // 30)
-    dot = ffmpeg.input(f"color=c=white:s={marker}x{marker}:r={spec.fps}", f="lavfi")
-    video = ffmpeg.overlay(
-        video, dot, x=f"(W-w)*t/{spec.duration:g}", y=f"H-h-{marker}", shortest=1
-    )
-    size = max(12, round(min(w, h) * 0.06))
-    lines = wrap_caption(spec.prompt, w, size, max_lines=4)
-    line_h = round(size * 1.4)
-    top = (h - line_h * len(lines)) // 2
-    for i, line in enumerate(lines):
-        video = video.filter(
-            "drawtext",
-            fontfile=fontfile,
-            text=line,
-            expansion="none",  # user text is never read as %{…} expressions
-            fontsize=size,
-            fontcolor="white",
-            box=1,
-            boxcolor="black@0.45",
-            boxborderw=round(size * 0.25),
-            x="(w-text_w)/2",
-            y=top + i * line_h,
-        )
-    video = video.filter("format", "yuv420p")
-    if speed > 0:
-        video = video.filter("realtime", speed=speed)
-    tone = prompt_tone(spec.prompt, spec.seed)
-    fade = min(0.5, spec.duration / 4)
-    audio = (
-        ffmpeg.input(
-            f"sine=frequency={tone}:sample_rate={SAMPLE_RATE}:duration={spec.duration:g}",
-            f="lavfi",
-        )
-        .filter("volume", 0.2)
-        .filter("afade", t="in", st=0, d=fade)
-        .filter("afade", t="out", st=max(0.0, spec.duration - fade), d=fade)
-    )
-    out = ffmpeg.output(
-        video,
-        audio,
-        str(output),
-        vcodec="libx264",
-        preset="veryfast",
-        crf=26,
-        pix_fmt="yuv420p",
-        r=spec.fps,
-        acodec="aac",
-        ar=SAMPLE_RATE,
-        t=f"{spec.duration:g}",
-        movflags="+faststart",
-        **{"b:a": "96k"},
-    )
-    # -stats_period: progress lines four times a second, so short renders report too.
-    args = [*GLOBAL_ARGS, "-stats_period", "0.25", *out.get_args()]
-    return RenderPlan(
-        args=args, output=output, duration=spec.duration, inputs=[image] if image else []
-    )
-
-
-# ------------------------------------------------------------------------------------------
-# Signed HTTP to the backend
-# ------------------------------------------------------------------------------------------
-
-
-class BackendError(Exception):
-    """The backend answered with an error (or not at all)."""
-
-    def __init__(self, status: int, code: str, message: str = "") -> None:
-        super().__init__(f"{status} {code}: {message}".strip())
-        self.status, self.code = status, code
-
-
-def send_signed(
-    client: httpx.Client,
-    url: str,
-    body: dict[str, Any],
-    settings: Settings,
-    *,
-    tries: int = 1,
-    sleep: Callable[[float], Any] = time.sleep,
-    timeout: float = 10.0,
-) -> Any:
-    """POST ``body`` signed; retry transport errors, 429 and 5xx with backoff under the same
-    ``webhook-id``; return the envelope's ``data`` or raise :class:`BackendError`."""
-    import httpx
-
-    raw = json.dumps(body, default=str).encode()
-    msg_id = webhooks.new_message_id()
-    error = BackendError(0, "NOT_SENT")
-    for attempt in range(tries):
-        if attempt:
-            delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
-            log.info("POST %s failed (%s); retry %d in %.2fs", url, error, attempt, delay)
-            sleep(delay)
-        # A fresh timestamp each try keeps the signature inside the tolerance window.
-        headers = {
-            "content-type": "application/json",
-            **webhooks.sign(raw, msg_id=msg_id, settings=settings),
-        }
-        try:
-            resp = client.post(url, content=raw, headers=headers, timeout=timeout)
-        except httpx.TransportError as exc:
-            error = BackendError(0, "UNREACHABLE", type(exc).__name__)
-            continue
-        try:
-            envelope = resp.json()
-        except ValueError:
-            envelope = None
-        if not isinstance(envelope, dict):  # a proxy's page, not our envelope
-            envelope = {}
-        if resp.status_code < 300:
-            return envelope.get("data")
-        err = envelope.get("error")
-        err = err if isinstance(err, dict) else {}
-        error = BackendError(
-            resp.status_code, str(err.get("code", "HTTP_ERROR")), str(err.get("message", ""))
-        )
-        if resp.status_code != 429 and resp.status_code < 500:
-            break  # our request is wrong; sending it again will not help
-    raise error
-
-
-# ------------------------------------------------------------------------------------------
-# The worker
-# ------------------------------------------------------------------------------------------
 
 
 class ReferenceWorker:
@@ -423,12 +86,14 @@ class ReferenceWorker:
         self._stopping = threading.Event()  # the loops end
         self._stop_requested = threading.Event()  # SIGTERM arrived
         self._slot_freed = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: BaseWSGIServer | None = None
 
     # Life cycle -----------------------------------------------------------------------
     def start(self) -> None:
         """Serve HTTP, register, start the heartbeat (and claim) loops."""
-        self._server = _Server((self.config.host, self.config.port), _Handler, self)
+        from videogen_worker.server import serve
+
+        self._server = serve(self, self.config.host, self.config.port)
         port = self._server.server_address[1]
         self.url = (self.config.public_url or f"http://{self.config.host}:{port}").rstrip("/")
         threading.Thread(target=self._server.serve_forever, name="http", daemon=True).start()
@@ -718,7 +383,7 @@ class ReferenceWorker:
                 self._fail(run, "WORKER_SHUTDOWN", "the worker shut down", retryable=True)
         except InjectedFailure as exc:
             self._fail(run, "INJECTED_FAILURE", str(exc), retryable=True)
-        except InvalidJob as exc:
+        except (InvalidJob, InvalidClip) as exc:
             self._fail(run, "INVALID_PARAMS", str(exc), retryable=False)
         except MediaError as exc:
             self._fail(run, exc.code, str(exc)[:2000], retryable=exc.status >= 500)
@@ -824,85 +489,7 @@ class ReferenceWorker:
             self._inject(run, pct)
         try:
             spec = VideoSpec.from_params(run.params)
-        except InvalidJob:
+        except InvalidClip:
             spec = VideoSpec("", 1.0)
         width, height = spec.size
         return {"fake": True, "duration_s": spec.duration, "width": width, "height": height}
-
-
-# ------------------------------------------------------------------------------------------
-# HTTP server
-# ------------------------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type, worker: ReferenceWorker) -> None:
-        super().__init__(address, handler)
-        self.worker = worker
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    server_version = f"videogen-worker/{VERSION}"
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body, default=str).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_GET(self) -> None:
-        """``GET /health``."""
-        if self.path.split("?", 1)[0].rstrip("/") in ("", "/health"):
-            self._reply(*self.server.worker.health())
-        else:
-            self._reply(404, {"error": {"code": "NOT_FOUND", "message": self.path}})
-
-    def do_POST(self) -> None:
-        """``POST /jobs`` and ``POST /jobs/{id}/cancel``."""
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        path = self.path.split("?", 1)[0].rstrip("/")
-        worker = self.server.worker
-        if path == "/jobs":
-            self._reply(*worker.handle_push(headers, raw))
-        elif match := _CANCEL_PATH.fullmatch(path):
-            self._reply(*worker.handle_cancel(match["job_id"].lower(), headers, raw))
-        else:
-            self._reply(404, {"error": {"code": "NOT_FOUND", "message": self.path}})
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Access lines go to the debug log, not stderr."""
-        log.debug("%s " + format, self.address_string(), *args)
-
-
-# ------------------------------------------------------------------------------------------
-# Entry point
-# ------------------------------------------------------------------------------------------
-
-
-def run(config: WorkerConfig) -> int:
-    """Run a worker until SIGTERM/SIGINT; prints one JSON line when ready and one when done."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per callback is noise
-    worker = ReferenceWorker(config)
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if worker._stop_requested.is_set():
-            os._exit(128 + signum)  # a second signal: stop now, leases will lapse
-        worker.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    worker.start()
-    ready = {"event": "ready", "name": config.name, "worker_id": worker.worker_id}
-    print(json.dumps({**ready, "url": worker.url, "mode": config.mode}), flush=True)
-    worker.wait()
-    print(json.dumps({"event": "stopped", "name": config.name}), flush=True)
-    sys.stdout.flush()
-    return 0
