@@ -150,38 +150,11 @@ def add_serve_commands(subparsers: Subparsers) -> None:
     cmd.set_defaults(handler=serve)
 
 
-def ensure_user(dsn: str, user: str, *, anonymous: bool = False) -> tuple[str, str | None]:
-    """Find or create a local auth user by email or uuid; returns (id, email)."""
-    import uuid
-
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        try:
-            user_id: str | None = str(uuid.UUID(user))
-            email = None
-        except ValueError:
-            user_id, email = None, user
-        row = conn.execute(
-            "select id::text, email from auth.users where id::text = %s or email = %s",
-            [user_id, email],
-        ).fetchone()
-        if row:
-            return row[0], row[1]
-        row = conn.execute(
-            "insert into auth.users (id, email, is_anonymous, aud, role) values "
-            "(coalesce(%s::uuid, gen_random_uuid()), %s, %s, 'authenticated', 'authenticated') "
-            "returning id::text, email",
-            [user_id, email, anonymous],
-        ).fetchone()
-        assert row is not None
-        return row[0], row[1]
-
-
 def token(args: argparse.Namespace) -> int:
     """Create the local user if needed and print an access token for it."""
     from videogen.auth import issue_access_token
     from videogen.config import get_settings
+    from videogen_dev.users import ensure_user
 
     user_id, email = ensure_user(get_settings().database_url, args.user, anonymous=args.anonymous)
     print(

@@ -309,8 +309,8 @@ def demo(
     import psycopg
 
     from videogen.auth import issue_access_token
-    from videogen_dev.cli import ensure_user
     from videogen_dev.migrations import project_root
+    from videogen_dev.users import ensure_user
 
     settings = get_settings()
     console = demo_console()

@@ -11,6 +11,8 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from videogen_worker import __version__
+
 if TYPE_CHECKING:
     from videogen_worker.worker import ReferenceWorker
 
@@ -48,9 +50,7 @@ def create_app(worker: ReferenceWorker) -> Flask:
 
     @app.after_request
     def server_header(response: Response) -> Response:
-        from videogen_worker.worker import VERSION
-
-        response.headers["Server"] = f"videogen-worker/{VERSION}"
+        response.headers["Server"] = f"videogen-worker/{__version__}"
         return response
 
     return app

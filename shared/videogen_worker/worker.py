@@ -30,6 +30,7 @@ from videogen.config import Settings, get_settings
 from videogen.errors import AppError
 from videogen.media.clip import InvalidClip, VideoSpec, build_render
 from videogen.media.errors import MediaError, RenderCanceled
+from videogen_worker import __version__
 from videogen_worker.client import BackendError, send_signed
 from videogen_worker.job import InjectedFailure, InvalidJob, JobRun, JobStopped, WorkerConfig
 
@@ -45,18 +46,7 @@ PROGRESS_EVERY_S = 1.0  # … or this long after the last report
 CALLBACK_TRIES = {"started": 5, "progress": 2, "completed": 10, "failed": 10}
 REGISTER_TIMEOUT_S = 60.0
 _SEEN_IDS = 10_000  # push webhook-ids remembered to refuse replays
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("videogen")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
-VERSION = _version()
+VERSION = __version__
 
 
 class ReferenceWorker:

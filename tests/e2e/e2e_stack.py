@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psycopg
 from psycopg.rows import dict_row
-from videogen_dev.cli import ensure_user
+from videogen_dev.users import ensure_user
 
 from videogen.auth import issue_access_token
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 from serverkit import running_server
-from videogen_dev.cli import ensure_user
+from videogen_dev.users import ensure_user
 
 from videogen.auth import issue_access_token
 

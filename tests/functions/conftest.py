@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from videogen_dev.cli import ensure_user
+from videogen_dev.users import ensure_user
 
 from videogen import webhooks
 from videogen.auth import issue_access_token

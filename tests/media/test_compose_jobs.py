@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from videogen_dev.cli import ensure_user
+from videogen_dev.users import ensure_user
 
 from videogen.auth import issue_access_token
 from videogen.media.render import probe
