@@ -7,9 +7,9 @@ a detached process with its pid and log under ``.videogen/run/``; ``down`` stops
 generate-video call, the job followed live from its realtime broadcasts with a progress
 bar, and the result probed with ffprobe.
 
-No Realtime server runs locally: the stand-in's ``realtime.send()`` also NOTIFYs
-``videogen_realtime`` with the same message it stores in ``realtime.messages``, so the
-demo LISTENs for the very broadcasts supabase-js would receive on ``user:<uid>:jobs``.
+No Realtime server runs locally yet: the demo reads the very broadcasts supabase-js would
+receive on ``user:<uid>:jobs`` from ``realtime.messages`` — the table Supabase Realtime
+itself delivers them from — a few times a second.
 """
 
 from __future__ import annotations
@@ -193,8 +193,24 @@ def _call(client: Any, method: str, url: str, **kwargs: Any) -> Any:
 TERMINAL = ("completed", "failed", "canceled")
 
 
+POLL_S = 0.2
+
+
+def _broadcasts(conn: Any, topic: str, job_id: str, after: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """The job's broadcasts on the topic stored after ``after`` (oldest first)."""
+    rows = conn.execute(
+        "select inserted_at, payload from realtime.messages"
+        " where topic = %s and extension = 'broadcast' and payload ->> 'job_id' = %s"
+        "   and inserted_at > %s order by inserted_at, (payload ->> 'id')::bigint",
+        [topic, job_id, after],
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
 def _follow(listen: Any, console: Any, topic: str, job: dict[str, Any], timeout: float) -> None:
     """Show a job's broadcasts on the owner's topic as a progress bar until it ends."""
+    import datetime
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -207,12 +223,11 @@ def _follow(listen: Any, console: Any, topic: str, job: dict[str, Any], timeout:
         task = bar.add_task(f"{job['status']:<10}", total=100, completed=job["progress"])
         deadline = time.monotonic() + timeout
         done = job["status"] in TERMINAL
+        seen: Any = datetime.datetime.min
         while not done and time.monotonic() < deadline:
-            for note in listen.notifies(timeout=1.0, stop_after=1):
-                msg = json.loads(note.payload)
-                payload = msg.get("payload") or {}
-                if msg.get("topic") != topic or payload.get("job_id") != job["id"]:
-                    continue
+            time.sleep(POLL_S)
+            for stored_at, payload in _broadcasts(listen, topic, job["id"], seen):
+                seen = stored_at
                 message = (payload.get("data") or {}).get("message") or ""
                 bar.update(
                     task,
@@ -352,7 +367,6 @@ def demo(
         httpx.Client(headers=headers, timeout=120) as client,
         psycopg.connect(settings.database_url, autocommit=True) as listen,
     ):
-        listen.execute("listen videogen_realtime")
         claim = client.post(f"{base}/update-credits", json={"action": "claim_initial_grant"})
         if claim.status_code == 200:
             console.print(

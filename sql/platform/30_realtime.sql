@@ -79,7 +79,6 @@ as $$
 declare
     generated_id uuid;
     final_payload jsonb;
-    notification jsonb;
 begin
     begin
         generated_id := gen_random_uuid();
@@ -89,18 +88,10 @@ begin
             final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id));
         end if;
         execute format('set local realtime.topic to %L', topic);
+        -- As on Supabase, the row is the message: the Realtime server reads it from the
+        -- table. No NOTIFY: it would serialise every committing transaction on one lock.
         insert into realtime.messages (id, payload, event, topic, private, extension)
         values (generated_id, final_payload, event, topic, private, 'broadcast');
-
-        -- Local stand-in addition: tell LISTENers on 'videogen_realtime'.
-        notification := jsonb_build_object(
-            'id', generated_id, 'topic', topic, 'event', event, 'private', private,
-            'extension', 'broadcast', 'payload', final_payload
-        );
-        if octet_length(notification::text) > 7900 then
-            notification := (notification - 'payload') || jsonb_build_object('truncated', true);
-        end if;
-        perform pg_notify('videogen_realtime', notification::text);
     exception
         when others then
             raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;

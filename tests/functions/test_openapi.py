@@ -5,10 +5,11 @@ from __future__ import annotations
 import typing
 
 import yaml
-from videogen_dev import openapi, schemas
+from videogen_dev import openapi
 from videogen_dev.cli import main
 from videogen_dev.devserver import FUNCTIONS
 
+from videogen import schemas
 from videogen.providers.registry import PROVIDERS
 
 

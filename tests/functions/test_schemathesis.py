@@ -22,8 +22,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from videogen_dev import openapi, webhooks
+from videogen_dev import openapi
 
+from videogen import webhooks
 from videogen.config import LOCAL_CRON_SECRET
 
 schema = schemathesis.openapi.from_path(openapi.default_path())
