@@ -1,22 +1,34 @@
-"""generate-video over HTTP vs a trivial function served the same way, in one run.
+"""The generate-video POST, measured against yardsticks in the same run:
 
-Both run under functions-framework's gunicorn (gthread) with the same WORKERS/THREADS;
-wrk drives 32 connections at each in turn (alternating rounds). The generate-video POST
-does the whole path: JWT check, rate limit, Idempotency-Key (a fresh key per request),
-reserve + queue in one transaction, stored response, routing attempt. Users get ample
-credits and are rotated so the per-user concurrent-job limit never binds.
-Usage: python bench/http_bench.py [--seconds 8] [--rounds 2] [--workers 2] [--threads 8]
+1. its SQL (pgbench, no Python — exactly the message the function sends, then the
+   assignment call) vs the bare "reserve credits + ledger row + job insert" transaction,
+   same clients, alternating rounds: bar >= 0.3;
+2. the create's cost with 20,000 jobs queued vs an empty queue (one client, mean latency of
+   its SQL): bar <= 1.2;
+3. the POST over HTTP at saturation (wrk, 32 connections, functions-framework's gunicorn)
+   vs pgbench of its own SQL: bar >= 0.5;
+4. database transactions per POST during that run (``xact_commit`` delta; each is one
+   round trip): bar <= 2 (the write, plus the assignment);
+5. open-loop latency (requests sent on a fixed schedule, measured from when they were due,
+   so a slow server cannot slow the load down) at 50 % and 75 % of the saturation rate:
+   p99 bars 15 ms and 50 ms.
+
+Usage: python bench/http_bench.py [--seconds 8] [--rounds 3] [--workers 2] [--threads 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -25,11 +37,43 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+MODEL = "reference/text-to-video"
+PARAMS = {"prompt": "bench", "duration": 1, "resolution": "480p"}
+CREDITS = 10**12
+USER = "'00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0')"
+
+# What generate-video sends for one POST (db.py: one simple-protocol message), then the
+# assignment call routing makes; \; joins statements into one message, as psycopg does.
+OWN_SQL = f"""
+\\set r random(1, 2000000000)
+BEGIN \\; SELECT set_config('request.jwt.claims', json_build_object('sub', {USER}, 'role', 'authenticated')::text, true), set_config('role', 'service_role', true) \\; SELECT private.require_known_user() \\; SELECT public.create_job_request(json_build_object('principal', 'user:' || {USER}, 'scope', 'generate-video:POST', 'bucket', 'generate-video', 'limit', 100000000, 'key', 'k-' || :client_id || '-' || :r, 'hash', 'h')::jsonb, '{MODEL}', '{json.dumps(PARAMS)}'::jsonb, 0) -> 'data' ->> 'id' AS job_id \\; COMMIT
+\\gset
+BEGIN \\; SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true), set_config('role', 'service_role', true) \\; SELECT public.job_assign(:'job_id') \\; COMMIT
+"""
+
+BARE = f"""
+BEGIN;
+WITH job AS (
+  INSERT INTO public.jobs (user_id, model_id, job_type, params, cost, max_attempts, provider)
+  VALUES (({USER})::uuid, '{MODEL}', 'text_to_video',
+          '{{"duration": 1, "aspect_ratio": "16:9", "resolution": "480p"}}', 3, 3, 'reference')
+  RETURNING id
+), money AS (
+  UPDATE public.profiles SET balance = balance - 3, reserved = reserved + 3
+   WHERE id = ({USER})::uuid AND balance >= 3
+  RETURNING balance, reserved
+)
+INSERT INTO public.credit_ledger
+  (user_id, kind, amount, hold, balance_after, reserved_after, job_id, description)
+SELECT ({USER})::uuid, 'reserve', -3, 3, money.balance, money.reserved, job.id, 'reserve'
+  FROM job, money;
+COMMIT;
+"""
+
 LUA = """
 local tokens = {%(tokens)s}
 local counter = 0
 local threads = 0
--- setup() runs in the main state; thread:set makes `tid` a global of each thread's state.
 function setup(thread)
   threads = threads + 1
   thread:set("tid", threads)
@@ -39,80 +83,213 @@ function init(args)
 end
 function request()
   counter = counter + 1
-  local token = tokens[(counter %% #tokens) + 1]
   local headers = {}
   headers["Content-Type"] = "application/json"
-  headers["Authorization"] = "Bearer " .. token
+  headers["Authorization"] = "Bearer " .. tokens[(counter %% #tokens) + 1]
   headers["Idempotency-Key"] = "bench-" .. tid .. "-" .. counter .. "-" .. math.random(1, 1000000000)
-  return wrk.format("POST", nil, headers, '{"model":"reference/text-to-video","prompt":"bench","duration":1,"resolution":"480p"}')
+  return wrk.format("POST", nil, headers, '%(body)s')
 end
 """
 
 
-def parse_wrk(out: str) -> tuple[float, float]:
-    """Requests/s and p99 latency (ms) from `wrk --latency` output."""
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    assert m is not None, out
-    value, unit = float(m.group(1)), m.group(2)
-    p99 = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        print(f"    warning: {non2xx.group(1)} non-2xx responses")
-    return rps, p99
+def verdict(ok: bool) -> str:
+    """The word printed after a figure and its bar."""
+    return "ok" if ok else "MISSED"
 
 
-def start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
-    """Start a server process and wait until it answers."""
+def find_pgbench() -> str:
+    """pgbench from PATH, else next to the server binaries."""
+    from videogen_dev import localdb
+
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    candidate = localdb.find_bindir() / "pgbench"
+    if candidate.is_file():
+        return str(candidate)
+    sys.exit("pgbench not found: install postgresql-contrib")
+
+
+def pgbench(tool: str, dsn: str, script: Path, *, clients: int, seconds: int) -> dict[str, float]:
+    """One pgbench run: tps and mean latency (ms)."""
+    proc = subprocess.run(
+        [tool, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script), dsn],
+        capture_output=True,
+        text=True,
+        timeout=seconds * 3 + 60,
+    )
+    tps = re.search(r"tps = ([\d.]+)", proc.stdout)
+    latency = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
+    if proc.returncode not in (0, 2) or tps is None or latency is None:
+        sys.exit(f"pgbench failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1))}
+
+
+def prepare(dsn: str, users: int) -> None:
+    """Users 0…users-1 with ample credits and no concurrent-job limit to speak of."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, aud, role, email)"
+            " select ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid,"
+            " 'authenticated', 'authenticated', 'bench' || g || '@example.com'"
+            " from generate_series(0, %s - 1) g",
+            [users],
+        )
+        conn.execute("update public.profiles set concurrent_job_limit = 1000000000")
+
+
+def reset_state(dsn: str, queued: int = 0) -> None:
+    """No jobs, history, ledger or keys; every user the same credits; ``queued`` jobs of the
+    model waiting (another user's, so they do not count against anyone's limit)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "truncate public.job_events, public.credit_ledger, public.jobs, realtime.messages,"
+            " private.idempotency_keys, private.rate_limits"
+        )
+        conn.execute("update public.profiles set balance = %s, reserved = 0", [CREDITS])
+        if queued:
+            conn.execute(
+                "insert into public.jobs (user_id, model_id, job_type, params, cost, max_attempts,"
+                " provider) select (select id from public.profiles order by id desc limit 1),"
+                " %s, 'text_to_video', '{}', 1, 1, 'reference' from generate_series(1, %s)",
+                [MODEL, queued],
+            )
+        conn.execute("vacuum analyze public.jobs, public.profiles, public.credit_ledger")
+
+
+def commits(dsn: str) -> int:
+    """Committed transactions of this database so far."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("select pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "select xact_commit from pg_stat_database where datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def open_loop(url: str, tokens: list[str], rate: float, seconds: float) -> list[float]:
+    """POST at ``rate`` per second on a fixed schedule; latencies (ms) from when each was due."""
+    interval = 1.0 / rate
+    count = int(rate * seconds)
+    latencies: list[float] = []
+    body = json.dumps({"model": MODEL, **PARAMS})
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        start = time.perf_counter() + 0.2
+
+        async def one(i: int) -> None:
+            due = start + i * interval
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            headers = {
+                "content-type": "application/json",
+                "Authorization": f"Bearer {tokens[i % len(tokens)]}",
+                "Idempotency-Key": f"open-{rate}-{i}-{time.time_ns()}",
+            }
+            resp = await client.post(url, content=body, headers=headers)
+            if resp.status_code == 202:
+                latencies.append((time.perf_counter() - due) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] if ordered else float("nan")
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """``videogen serve`` on ``port``, answering."""
     from serverkit import wait_http
 
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_http(url, timeout=30)
-    except httpx.TransportError:
-        proc.kill()
-        raise
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videogen_dev", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_http(f"http://127.0.0.1:{port}/functions/v1/generate-video", timeout=30)
     return proc
 
 
 def main() -> int:
-    """Run the comparison and print requests/s, p99 and the ratio."""
+    """Run every part and print each figure with its bar."""
     from serverkit import free_port
     from videogen_dev import localdb, migrations
 
     from videogen.auth import issue_access_token
 
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--users", type=int, default=300)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (apt-get install wrk); skipping the HTTP benchmark")
-        return 0
-
-    admin_dsn = localdb.ensure_running()
+    tool = find_pgbench()
+    admin = localdb.ensure_running()
+    name = "videogen_bench_http"
     template = f"videogen_bench_tpl_{migrations.fingerprint()[:12]}"
-    migrations.create_template(admin_dsn, template)
-    migrations.drop_database(admin_dsn, "videogen_bench_http")
-    dsn = migrations.clone_database(admin_dsn, template, "videogen_bench_http")
-    tokens = []
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "insert into auth.users (id, email) select gen_random_uuid(), 'bench' || g || '@x.io' "
-            "from generate_series(1, %s) g returning id::text",
-            [args.users],
-        ).fetchall()
-        conn.execute("update public.profiles set concurrent_job_limit = 100")
-        for (uid,) in rows:
-            conn.execute(
-                "select public.grant_credits(%s::uuid, 1000000, %s, 'grant', 'bench')",
-                [uid, f"bench-{uid}"],
-            )
-            tokens.append(issue_access_token(uid, expires_in=3600))
+    migrations.create_template(admin, template)
+    migrations.drop_database(admin, name)
+    dsn = migrations.clone_database(admin, template, name)
+    prepare(dsn, max(args.users, args.clients))
+    figures: list[tuple[str, str, bool]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        own, bare = Path(tmp) / "own.sql", Path(tmp) / "bare.sql"
+        own.write_text(OWN_SQL)
+        bare.write_text(BARE)
 
+        # 1. Its SQL vs the bare transaction ------------------------------------------------
+        sql: dict[str, list[float]] = {"bare": [], "own": []}
+        for round_no in range(args.rounds):
+            order = ["bare", "own"] if round_no % 2 == 0 else ["own", "bare"]
+            for which in order:
+                reset_state(dsn)
+                run = pgbench(
+                    tool,
+                    dsn,
+                    bare if which == "bare" else own,
+                    clients=args.clients,
+                    seconds=args.seconds,
+                )
+                sql[which].append(run["tps"])
+                print(f"  round {round_no + 1}  {which:<5} SQL {run['tps']:8.0f} tps")
+        own_tps, bare_tps = statistics.median(sql["own"]), statistics.median(sql["bare"])
+        ratio = own_tps / bare_tps
+        figures.append(
+            (
+                f"its SQL vs bare reserve+ledger+insert (pgbench, {args.clients} clients)",
+                f"{own_tps:.0f} vs {bare_tps:.0f} tps -> {ratio:.2f} (bar >= 0.30)",
+                ratio >= 0.3,
+            )
+        )
+
+        # 2. Flat in queue depth ------------------------------------------------------------
+        depth: dict[int, list[float]] = {0: [], 20_000: []}
+        for round_no in range(args.rounds):
+            for queued in [0, 20_000] if round_no % 2 == 0 else [20_000, 0]:
+                reset_state(dsn, queued)
+                run = pgbench(tool, dsn, own, clients=1, seconds=max(3, args.seconds // 2))
+                depth[queued].append(run["latency_ms"])
+        empty, deep = statistics.median(depth[0]), statistics.median(depth[20_000])
+        figures.append(
+            (
+                "create cost, 20,000 queued vs empty (1 client, its SQL)",
+                f"{deep:.2f} vs {empty:.2f} ms -> {deep / empty:.2f} (bar <= 1.20)",
+                deep / empty <= 1.2,
+            )
+        )
+
+    # 3-5. Over HTTP -------------------------------------------------------------------------
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ids = [
+            r[0]
+            for r in conn.execute("select id::text from public.profiles order by id").fetchall()
+        ]
+    tokens = [issue_access_token(uid, expires_in=3600) for uid in ids[: args.users]]
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -122,54 +299,73 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "DB_POOL_MAX": str(args.threads),
     }
-    gv_port, tr_port = free_port(), free_port()
-    gv = start(
-        [sys.executable, "-m", "videogen_dev", "serve", "--port", str(gv_port)],
-        env,
-        f"http://127.0.0.1:{gv_port}/functions/v1/generate-video",
-    )
-    trivial_launcher = (
-        "import sys; from functions_framework import create_app;"
-        "from functions_framework._http.gunicorn import GunicornApplication;"
-        f"GunicornApplication(create_app('trivial', '{ROOT}/bench/trivial/main.py'),"
-        " '127.0.0.1', int(sys.argv[1]), False).run()"
-    )
-    tr = start(
-        [sys.executable, "-c", trivial_launcher, str(tr_port)], env, f"http://127.0.0.1:{tr_port}/"
-    )
-    results: dict[str, list[tuple[float, float]]] = {"trivial": [], "generate-video": []}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/functions/v1/generate-video"
+    server = start_server(env, port)
     try:
+        if shutil.which("wrk") is None:
+            print("wrk is not installed (apt-get install wrk): skipping the HTTP figures")
+            return 0
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write(LUA % {"tokens": ",".join(f'"{t}"' for t in tokens)})
+            body = json.dumps({"model": MODEL, **PARAMS})
+            f.write(LUA % {"tokens": ",".join(f'"{t}"' for t in tokens), "body": body})
             script = f.name
-        targets = {
-            "trivial": f"http://127.0.0.1:{tr_port}/",
-            "generate-video": f"http://127.0.0.1:{gv_port}/functions/v1/generate-video",
-        }
+        http: list[float] = []
+        per_post: list[float] = []
         for _ in range(args.rounds):
-            for name, url in targets.items():
-                out = subprocess.run(
-                    ["wrk", "-t2", "-c32", f"-d{args.seconds}s", "--latency", "-s", script, url],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-                results[name].append(parse_wrk(out))
-                print(
-                    f"  {name:<15} {results[name][-1][0]:8.0f} req/s  p99 {results[name][-1][1]:6.1f} ms"
+            reset_state(dsn)
+            before = commits(dsn)
+            out = subprocess.run(
+                ["wrk", "-t2", "-c32", f"-d{args.seconds}s", "-s", script, url],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            after = commits(dsn)
+            match = re.search(r"(\d+) requests in", out)
+            rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            assert match is not None and rps is not None, out
+            if "Non-2xx" in out:
+                print("  warning: " + out.split("Non-2xx", 1)[1].splitlines()[0])
+            http.append(float(rps.group(1)))
+            per_post.append((after - before) / max(1, int(match.group(1))))
+            print(f"  HTTP {http[-1]:8.0f} req/s, {per_post[-1]:.2f} transactions per POST")
+        saturation = statistics.median(http)
+        figures.append(
+            (
+                f"POST over HTTP vs its SQL (wrk -c32; WORKERS={args.workers} THREADS={args.threads})",
+                f"{saturation:.0f} req/s vs {own_tps:.0f} tps -> {saturation / own_tps:.2f}"
+                " (bar >= 0.50)",
+                saturation / own_tps >= 0.5,
+            )
+        )
+        trips = statistics.median(per_post)
+        figures.append(
+            (
+                "database transactions (= round trips) per POST",
+                f"{trips:.2f} (bar <= 2: the write, plus the assignment)",
+                trips <= 2.05,
+            )
+        )
+        for share, bar in ((0.5, 15.0), (0.75, 50.0)):
+            reset_state(dsn)
+            latencies = asyncio.run(open_loop(url, tokens, saturation * share, args.seconds))
+            p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+            figures.append(
+                (
+                    f"open loop at {share:.0%} of saturation ({saturation * share:.0f} req/s)",
+                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (bar p99 <= {bar:.0f} ms)",
+                    p99 <= bar,
                 )
+            )
     finally:
-        for p in (gv, tr):
-            p.terminate()
-            p.wait(10)
-        migrations.drop_database(admin_dsn, "videogen_bench_http")
-    best = {k: max(r for r, _ in v) for k, v in results.items()}
-    p99 = {k: min(p for _, p in v) for k, v in results.items()}
-    ratio = best["generate-video"] / best["trivial"]
-    print(
-        f"generate-video {best['generate-video']:.0f} req/s vs trivial {best['trivial']:.0f} req/s"
-        f" -> ratio {ratio:.2f} (bar 0.50); p99 {p99['generate-video']:.1f} ms (bar 25 ms)"
-    )
+        server.terminate()
+        server.wait(10)
+        migrations.drop_database(admin, name)
+
+    print()
+    for what, figure, ok in figures:
+        print(f"{what}\n    {figure}  {verdict(ok)}")
     return 0
 
 

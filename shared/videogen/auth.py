@@ -173,6 +173,9 @@ class JwksCache:
 
     ``cooldown_s`` bounds how often unknown kids can trigger a fetch, so tokens with made-up
     kids cannot turn into a request flood against Supabase Auth.
+    Not PyJWT's ``PyJWKClient``: it fetches with urllib (no injected ``httpx.Client`` for
+    recorded tests), has no such cooldown, and fails a request when a refetch fails instead
+    of serving the last good key set.
     """
 
     def __init__(

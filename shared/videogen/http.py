@@ -74,7 +74,11 @@ class Reply:
 
 
 def _json_logging() -> None:
-    """One JSON object per log line on stderr (Cloud Logging reads severity/message)."""
+    """One JSON object per log line on stderr (Cloud Logging reads severity/message).
+
+    A dozen lines of ``logging.Formatter``: python-json-logger would add a dependency to
+    every deployed function for the same three fields.
+    """
     root = logging.getLogger()
     if any(getattr(h, "_videogen", False) for h in root.handlers):
         return
