@@ -40,18 +40,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 MODEL = "reference/text-to-video"
 PARAMS = {"prompt": "bench", "duration": 1, "resolution": "480p"}
 CREDITS = 10**12
-USER = "'00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0')"
+# Each transaction acts for a random one of USERS users (jobs stay queued, and a user may
+# have at most 100 running): both scripts draw them the same way.
+USERS = 400
+USER = "'00000000-0000-4000-8000-' || lpad(:u::text, 12, '0')"
 
 # What generate-video sends for one POST (db.py: one simple-protocol message), then the
 # assignment call routing makes; \; joins statements into one message, as psycopg does.
 OWN_SQL = f"""
+\\set u random(0, {USERS - 1})
 \\set r random(1, 2000000000)
 BEGIN \\; SELECT set_config('request.jwt.claims', json_build_object('sub', {USER}, 'role', 'authenticated')::text, true), set_config('role', 'service_role', true) \\; SELECT private.require_known_user() \\; SELECT public.create_job_request(json_build_object('principal', 'user:' || {USER}, 'scope', 'generate-video:POST', 'bucket', 'generate-video', 'limit', 100000000, 'key', 'k-' || :client_id || '-' || :r, 'hash', 'h')::jsonb, '{MODEL}', '{json.dumps(PARAMS)}'::jsonb, 0) -> 'data' ->> 'id' AS job_id \\; COMMIT
-\\gset
-BEGIN \\; SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true), set_config('role', 'service_role', true) \\; SELECT public.job_assign(:'job_id') \\; COMMIT
+\\aset
+BEGIN \\; SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true), set_config('role', 'service_role', true) \\; SELECT public.job_assign(':job_id') \\; COMMIT
 """
 
 BARE = f"""
+\\set u random(0, {USERS - 1})
 BEGIN;
 WITH job AS (
   INSERT INTO public.jobs (user_id, model_id, job_type, params, cost, max_attempts, provider)
@@ -135,7 +140,7 @@ def prepare(dsn: str, users: int) -> None:
             " from generate_series(0, %s - 1) g",
             [users],
         )
-        conn.execute("update public.profiles set concurrent_job_limit = 1000000000")
+        conn.execute("update public.profiles set concurrent_job_limit = 100")
 
 
 def reset_state(dsn: str, queued: int = 0) -> None:
@@ -158,8 +163,14 @@ def reset_state(dsn: str, queued: int = 0) -> None:
 
 
 def commits(dsn: str) -> int:
-    """Committed transactions of this database so far."""
+    """Committed transactions of this database so far, after closing the other sessions
+    (backends flush their counters when they end; the server's pool reconnects)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        )
+        time.sleep(0.5)
         conn.execute("select pg_stat_clear_snapshot()")
         row = conn.execute(
             "select xact_commit from pg_stat_database where datname = current_database()"
@@ -226,7 +237,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--users", type=int, default=USERS)
     args = parser.parse_args()
     tool = find_pgbench()
     admin = localdb.ensure_running()
@@ -235,7 +246,7 @@ def main() -> int:
     migrations.create_template(admin, template)
     migrations.drop_database(admin, name)
     dsn = migrations.clone_database(admin, template, name)
-    prepare(dsn, max(args.users, args.clients))
+    prepare(dsn, max(args.users, USERS))
     figures: list[tuple[str, str, bool]] = []
     with tempfile.TemporaryDirectory() as tmp:
         own, bare = Path(tmp) / "own.sql", Path(tmp) / "bare.sql"
