@@ -102,19 +102,6 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def find_pgbench() -> str:
-    """pgbench from PATH, else next to the server binaries."""
-    from videogen_dev import localdb
-
-    found = shutil.which("pgbench")
-    if found:
-        return found
-    candidate = localdb.find_bindir() / "pgbench"
-    if candidate.is_file():
-        return str(candidate)
-    sys.exit("pgbench not found: install postgresql-contrib")
-
-
 def pgbench(tool: str, dsn: str, script: Path, *, clients: int, seconds: int) -> dict[str, float]:
     """One pgbench run: tps and mean latency (ms)."""
     proc = subprocess.run(
@@ -239,6 +226,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--users", type=int, default=USERS)
     args = parser.parse_args()
+    from lifecycle_bench import find_pgbench  # bench/ is on sys.path when run as a script
+
     tool = find_pgbench()
     admin = localdb.ensure_running()
     name = "videogen_bench_http"

@@ -188,7 +188,9 @@ def _twin_in_flight(api, user, key: str, body: bytes):
     return conn, row[0]["data"]
 
 
-def test_a_request_whose_twin_is_still_running_waits_and_replays_it(api):
+def _twin_of(api, first_ends: str):
+    """POST while a first request with the same key is in flight; the first then commits
+    or rolls back. (the twin's answer, the first one's job, the user)."""
     user = api.user(credits=100)
     key = f"k-{uuid.uuid4()}"
     body = json.dumps(VIDEO).encode()
@@ -198,26 +200,21 @@ def test_a_request_whose_twin_is_still_running_waits_and_replays_it(api):
         twin = pool.submit(api.post, "generate-video", user=user, content=body, headers=headers)
         time.sleep(0.5)
         assert not twin.done()  # waiting on the first one's key, not answering 409
-        conn.execute("commit")
+        conn.execute(first_ends)
         resp = twin.result(timeout=30)
     conn.close()
+    return resp, first, user
+
+
+def test_a_request_whose_twin_is_still_running_waits_and_replays_it(api):
+    resp, first, user = _twin_of(api, "commit")
     assert resp.headers["Idempotent-Replayed"] == "true"
     assert api.ok(resp, 202)["id"] == first["id"]
     assert api.ok(api.get("generate-video", user=user))["total"] == 1
 
 
 def test_a_twin_whose_first_request_died_simply_runs(api):
-    user = api.user(credits=100)
-    key = f"k-{uuid.uuid4()}"
-    body = json.dumps(VIDEO).encode()
-    conn, first = _twin_in_flight(api, user, key, body)
-    headers = {"Idempotency-Key": key, "content-type": "application/json"}
-    with ThreadPoolExecutor(1) as pool:
-        twin = pool.submit(api.post, "generate-video", user=user, content=body, headers=headers)
-        time.sleep(0.3)
-        conn.execute("rollback")  # the first process died before its commit
-        resp = twin.result(timeout=30)
-    conn.close()
+    resp, first, user = _twin_of(api, "rollback")  # the first process died before its commit
     assert "Idempotent-Replayed" not in resp.headers
     job = api.ok(resp, 202)
     assert job["id"] != first["id"]
