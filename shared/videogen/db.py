@@ -285,11 +285,10 @@ class _Lease:
 
     def release(self) -> None:
         """Return the connection (a broken one is discarded and replaced by the pool)."""
-        if self.conn.broken:
-            self._pool.putconn(self.conn)
+        broken = self.conn.broken
+        self._pool.putconn(self.conn)
+        if broken:
             self._pool.check()  # the server went away: its idle siblings are dead too
-        else:
-            self._pool.putconn(self.conn)
 
 
 class PostgresDatabase:

@@ -260,11 +260,6 @@ def envelope(data: Any) -> dict[str, Any]:
     return {"success": True, "data": data}
 
 
-def error_envelope(err: AppError) -> dict[str, Any]:
-    """The error envelope (with the status, for replays)."""
-    return {"success": False, "error": err.to_dict(), "status": err.status}
-
-
 def _check_request_size(request: Request, settings: Settings) -> None:
     """Oversized URLs and headers get the envelope (431 / 414), not a server's HTML page."""
     header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
