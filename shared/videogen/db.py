@@ -408,15 +408,27 @@ class PostgresDatabase:
 
 
 class _RestSession:
-    """PostgREST calls as one caller; each call is its own transaction."""
+    """PostgREST calls as one caller. Each request is its own transaction, so a session
+    makes one call: a second one would not commit with the first, and is refused."""
 
     def __init__(self, db: PostgrestDatabase, principal: Principal) -> None:
         self._db = db
         self._principal = principal
+        self._calls: list[str] = []
 
     def _call(self, principal: Principal, name: str, args: Mapping[str, Any]) -> Any:
         from postgrest.exceptions import APIError
 
+        if self._calls:
+            raise AppError(
+                f"{name} after {self._calls[0]} would not be one transaction with "
+                "DB_ADAPTER=postgrest.",
+                status=501,
+                code="NOT_SUPPORTED_BY_ADAPTER",
+                hint="This action needs one transaction over several procedures; set "
+                "DB_ADAPTER=postgres (the Supavisor transaction pooler).",
+            )
+        self._calls.append(name)
         client = self._db.client_for(principal)
         try:
             response = client.rpc(name, {f"p_{k}": v for k, v in args.items()}).execute()
@@ -482,7 +494,7 @@ class PostgrestDatabase:
         return self.session(SERVICE)
 
     def call(self, principal: Principal, name: str, /, **args: Any) -> Any:
-        """One /rpc call as ``principal``."""
+        """One /rpc call as ``principal`` (one transaction)."""
         return _RestSession(self, principal).rpc(name, **args)
 
     def admin_call(self, name: str, /, **args: Any) -> Any:

@@ -126,3 +126,15 @@ def test_user_writes_are_refused_plainly_and_send_nothing():
     assert (info.value.status, info.value.code) == (501, "NOT_SUPPORTED_BY_ADAPTER")
     assert "DB_ADAPTER=postgres" in (info.value.hint or "")
     assert seen == []
+
+
+def test_a_session_that_would_span_two_transactions_is_refused():
+    """PostgREST commits each request: two calls in one session (a webhook receipt and the
+    change it records) could not commit together, so the second is refused, not sent."""
+    db, seen = _db(lambda r: httpx.Response(200, json=True))
+    with db.admin() as admin:
+        assert admin.rpc("webhook_receipt", webhook_id="w1", source="worker") is True
+        with pytest.raises(AppError) as info:
+            admin.rpc("job_start", job_id=JOB["id"], attempt=1)
+    assert (info.value.status, info.value.code) == (501, "NOT_SUPPORTED_BY_ADAPTER")
+    assert [r.url.path for r in seen] == ["/rest/v1/rpc/webhook_receipt"]
