@@ -41,7 +41,7 @@ def start_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[
     argv = [
         sys.executable,
         "-m",
-        "videogen",
+        "videogen_dev",
         "worker",
         "--name",
         name,
