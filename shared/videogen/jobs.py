@@ -83,51 +83,24 @@ def cancel(db: Database, principal: Principal, write: WriteRequest, job_id: str)
 
 
 def apply_callback(
-    admin: Session, settings: Settings, callback: JobCallback, delivery_id: str
+    db: Database, settings: Settings, callback: JobCallback, delivery_id: str
 ) -> dict[str, Any]:
-    """Apply one signed worker report; a repeated delivery or a stale attempt changes nothing.
+    """Apply one signed worker report with its delivery's receipt, as one call: a repeated
+    delivery or a stale attempt changes nothing.
 
     A completed output is stored with links signed here from its paths; the database refuses
-    paths outside the job owner's folder (422, nothing applied, the receipt rolled back).
+    paths outside the job owner's folder (422, nothing applied, no receipt kept).
     """
-    if not admin.rpc("webhook_receipt", webhook_id=delivery_id, source="worker"):
-        return {"applied": False, "reason": "duplicate_delivery"}
-    job_id, attempt = str(callback.job_id), callback.attempt
-    result: dict[str, Any]
-    if callback.type == "started":
-        result = admin.rpc("job_start", job_id=job_id, attempt=attempt)
-    elif callback.type == "progress":
-        result = admin.rpc(
-            "job_progress",
-            job_id=job_id,
-            attempt=attempt,
-            progress=callback.progress or 0,
-            message=callback.message,
-        )
-    elif callback.type == "completed":
-        output = callback.output.model_dump(exclude_none=True) if callback.output else {}
-        if output.get("video_path") or output.get("thumbnail_path"):
-            from videogen.composition import with_signed_links
-            from videogen.storage import get_storage
+    report = callback.model_dump(mode="json", exclude_none=True)
+    output = report.get("output") or {}
+    if output.get("video_path") or output.get("thumbnail_path"):
+        from videogen.composition import with_signed_links
+        from videogen.storage import get_storage
 
-            output = with_signed_links(get_storage(settings), output)
-        result = admin.rpc(
-            "job_complete",
-            job_id=job_id,
-            attempt=attempt,
-            output=output,
-            credits_used=callback.credits_used,
-        )
-    else:
-        error = callback.error
-        result = admin.rpc(
-            "job_fail",
-            job_id=job_id,
-            attempt=attempt,
-            error_code=error.code if error else "WORKER_ERROR",
-            error_message=error.message if error else "",
-            retryable=error.retryable if error else True,
-        )
+        report["output"] = with_signed_links(get_storage(settings), output)
+    result: dict[str, Any] = db.admin_call(
+        "job_report", webhook_id=delivery_id, source="worker", report=report
+    )
     return result
 
 
@@ -224,47 +197,37 @@ def apply_provider_event(
         output = provider_output(
             get_storage(settings), job, provider, event.output_urls, client or shared_client()
         )
-    with db.admin() as admin:
-        if delivery_id and not admin.rpc(
-            "webhook_receipt", webhook_id=f"{provider}:{delivery_id}", source=provider
-        ):
-            return {"applied": False, "reason": "duplicate_delivery"}
-        return _apply_provider_state(admin, provider, event, job, output)
+    report = _provider_report(provider, event, job, output)
+    if report is None:
+        return {"applied": False, "reason": "no_change"}
+    webhook_id = f"{provider}:{delivery_id}" if delivery_id else None
+    result: dict[str, Any] = db.admin_call(
+        "job_report", webhook_id=webhook_id, source=provider, report=report
+    )
+    return result
 
 
-def _apply_provider_state(
-    admin: Session, provider: str, event: Any, job: dict[str, Any], output: dict[str, Any] | None
-) -> dict[str, Any]:
-    job_id, attempt = job["id"], job["attempt"]
+def _provider_report(
+    provider: str, event: Any, job: dict[str, Any], output: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """A provider's news as a job report for the job's current attempt (None: no change)."""
+    base = {"job_id": str(job["id"]), "attempt": job["attempt"]}
     if event.state == "processing":
-        return dict(
-            admin.rpc(
-                "job_progress",
-                job_id=job_id,
-                attempt=attempt,
-                progress=event.progress or max(job["progress"], 1),
-                message=None,
-            )
-        )
+        return {
+            **base,
+            "type": "progress",
+            "progress": event.progress or max(job["progress"], 1),
+        }
     if event.state == "completed":
-        return dict(
-            admin.rpc(
-                "job_complete",
-                job_id=job_id,
-                attempt=attempt,
-                output=output or {"provider": provider},
-                credits_used=None,
-            )
-        )
+        return {**base, "type": "completed", "output": output or {"provider": provider}}
     if event.state in ("failed", "canceled"):
-        return dict(
-            admin.rpc(
-                "job_fail",
-                job_id=job_id,
-                attempt=attempt,
-                error_code=event.error_code or "PROVIDER_FAILED",
-                error_message=event.error or f"{provider} reported {event.state}",
-                retryable=False,
-            )
-        )
-    return {"applied": False, "reason": "no_change"}
+        return {
+            **base,
+            "type": "failed",
+            "error": {
+                "code": event.error_code or "PROVIDER_FAILED",
+                "message": event.error or f"{provider} reported {event.state}",
+                "retryable": False,
+            },
+        }
+    return None

@@ -878,3 +878,46 @@ begin
   return found;
 end;
 $$;
+
+/**
+ * Service: one report about a job's current attempt — a worker's signed callback or a
+ * provider's news — as one transaction: the delivery's receipt (when it has an id; a
+ * repeat answers {"applied": false, "reason": "duplicate_delivery"}) and the change.
+ * `p_report` is {type: started|progress|completed|failed, job_id, attempt, progress?,
+ * message?, output?, credits_used?, error?: {code, message, retryable}}.
+ */
+create function public.job_report(p_webhook_id text, p_source text, p_report jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job_id uuid := (p_report ->> 'job_id')::uuid;
+  v_attempt integer := (p_report ->> 'attempt')::integer;
+  v_error jsonb := coalesce(p_report -> 'error', '{}');
+begin
+  if p_webhook_id is not null and not public.webhook_receipt(p_webhook_id, p_source) then
+    return jsonb_build_object('applied', false, 'reason', 'duplicate_delivery');
+  end if;
+  case p_report ->> 'type'
+    when 'started' then
+      return public.job_start(v_job_id, v_attempt);
+    when 'progress' then
+      return public.job_progress(v_job_id, v_attempt,
+                                 coalesce((p_report ->> 'progress')::integer, 0),
+                                 p_report ->> 'message');
+    when 'completed' then
+      return public.job_complete(v_job_id, v_attempt, coalesce(p_report -> 'output', '{}'),
+                                 (p_report ->> 'credits_used')::bigint);
+    when 'failed' then
+      return public.job_fail(v_job_id, v_attempt,
+                             coalesce(v_error ->> 'code', 'WORKER_ERROR'),
+                             coalesce(v_error ->> 'message', ''),
+                             coalesce((v_error ->> 'retryable')::boolean, true));
+    else
+      raise exception 'unknown report type %', p_report ->> 'type' using errcode = 'VG400';
+  end case;
+end;
+$$;
+

@@ -250,3 +250,19 @@ def test_complete_refuses_outputs_outside_the_owners_folder(db: Conn, user: uuid
     row = job_row(db, job["id"])
     assert (row["status"], row["output"]) == ("dispatched", None)
     assert ledger(db, job["id"]) == [("reserve", -11, 11)]
+
+
+def test_a_report_and_its_receipt_are_one_transaction(db: Conn, user: uuid.UUID) -> None:
+    """job_report: a refused report keeps no receipt (the sender may fix and resend under
+    the same webhook-id); an applied one is applied once."""
+    job, _ = dispatched_job(db, user)
+    bad = {"type": "completed", "job_id": job["id"], "attempt": 1, "output": {"video_path": "/x"}}
+    with raises_sqlstate("VGO22"):
+        as_service(db, "job_report", "msg_1", "worker", bad)
+    good = {**bad, "output": {"video_path": f"{user}/{job['id']}.mp4"}}
+    assert as_service(db, "job_report", "msg_1", "worker", good)["applied"] is True
+    again = as_service(db, "job_report", "msg_1", "worker", good)
+    assert again == {"applied": False, "reason": "duplicate_delivery"}
+    assert ledger(db, job["id"]) == [("reserve", -11, 11), ("capture", 0, -11)]
+    with raises_sqlstate("VG400"):
+        as_service(db, "job_report", None, "worker", {**good, "type": "exploded"})
