@@ -182,43 +182,25 @@ def run(
 
 def render_sync(db: Database, settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
     """Run a short compose job inside the request: the function is its own worker."""
+    from videogen import procedures
     from videogen.storage import get_storage
 
     with db.admin() as admin:
-        opened = admin.rpc("job_dispatch_external", job_id=job["id"])
+        opened = procedures.job_dispatch_external(admin, job["id"])
         if opened is None:  # canceled (or taken) in between
-            return dict(admin.rpc("job_get_any", job_id=job["id"]))
+            return dict(procedures.job_get_any(admin, job["id"]))
         attempt = opened["attempt"]
-        admin.rpc("job_start", job_id=job["id"], attempt=attempt)
+        procedures.job_start(admin, job["id"], attempt)
     last = [0]
 
     def progress(pct: int) -> None:
         if pct - last[0] >= 10 and pct < 100:
             last[0] = pct
-            with db.admin() as admin:
-                admin.rpc(
-                    "job_progress",
-                    job_id=job["id"],
-                    attempt=attempt,
-                    progress=pct,
-                    message="rendering",
-                )
+            procedures.job_progress(db, job["id"], attempt, pct, "rendering")
 
     try:
         output, used = run({**job, **opened}, get_storage(settings), progress)
     except AppError as exc:
-        with db.admin() as admin:
-            result = admin.rpc(
-                "job_fail",
-                job_id=job["id"],
-                attempt=attempt,
-                error_code=exc.code,
-                error_message=exc.message,
-                retryable=False,
-            )
-        return dict(result["job"])
-    with db.admin() as admin:
-        result = admin.rpc(
-            "job_complete", job_id=job["id"], attempt=attempt, output=output, credits_used=used
-        )
-    return dict(result["job"])
+        failed = procedures.job_fail(db, job["id"], attempt, exc.code, exc.message, retryable=False)
+        return dict(failed["job"])
+    return dict(procedures.job_complete(db, job["id"], attempt, output, used)["job"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from videogen import procedures
 from videogen.db import Session
 from videogen.errors import NotFound
 from videogen.schemas import GrantCredits, PurchaseCredits, paginated
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 def overview(session: Session, page: int, limit: int) -> dict[str, Any]:
     """The caller's balance, reserved credits and one page of the ledger."""
-    result = session.rpc("get_credits", limit=limit, offset=(page - 1) * limit)
+    result = procedures.get_credits(session, limit, (page - 1) * limit)
     if result is None:
         raise NotFound("No profile for this user.")
     return {
@@ -29,16 +30,14 @@ def overview(session: Session, page: int, limit: int) -> dict[str, Any]:
 
 def claim_initial_grant(db: Database, principal: Principal, write: WriteRequest) -> Outcome:
     """The user's one-time starting credits (409 ALREADY_CLAIMED the second time)."""
-    return outcome_of(
-        db.user_call(principal, "claim_initial_grant_request", request=write.as_json())
-    )
+    return outcome_of(procedures.claim_initial_grant_request(db, principal, write))
 
 
 def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome:
     """Service: grant or adjust, once per grant id."""
-    result = db.admin_call(
-        "grant_credits_request",
-        request=write.as_json(),
+    result = procedures.grant_credits_request(
+        db,
+        write,
         user_id=str(body.user_id),
         amount=body.amount,
         grant_id=body.grant_id,
@@ -50,9 +49,9 @@ def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome:
 
 def purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome:
     """Service: credit a verified purchase, once per transaction id."""
-    result = db.admin_call(
-        "purchase_credits_request",
-        request=write.as_json(),
+    result = procedures.purchase_credits_request(
+        db,
+        write,
         user_id=str(body.user_id),
         transaction_id=body.transaction_id,
         credits=body.credits,

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videogen import procedures
 from videogen.db import Session
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
 from videogen.schemas import JobCallback, JobQuery, paginated
@@ -37,20 +38,12 @@ def create(
     priority: int = 0,
 ) -> Outcome:
     """Reserve credits and queue a job for the user, as one request (rate limit, key)."""
-    result = db.user_call(
-        principal,
-        "create_job_request",
-        request=write.as_json(),
-        model_id=model,
-        params=params,
-        priority=priority,
-    )
-    return outcome_of(result)
+    return outcome_of(procedures.create_job_request(db, principal, write, model, params, priority))
 
 
 def get(session: Session, job_id: str) -> dict[str, Any]:
     """One of the caller's jobs with its events, or 404 (RLS hides other people's)."""
-    job = session.rpc("get_job", job_id=job_id)
+    job = procedures.get_job(session, job_id)
     if job is None:
         raise NotFound("Job not found.", code="JOB_NOT_FOUND")
     return dict(job)
@@ -58,7 +51,7 @@ def get(session: Session, job_id: str) -> dict[str, Any]:
 
 def list_page(session: Session, status: str | None, page: int, limit: int) -> dict[str, Any]:
     """A page of the caller's jobs, newest first."""
-    result = session.rpc("list_jobs", status=status, limit=limit, offset=(page - 1) * limit)
+    result = procedures.list_jobs(session, status, limit, (page - 1) * limit)
     return paginated(result["items"], result["total"], page, limit)
 
 
@@ -71,15 +64,12 @@ def read(session: Session, query: JobQuery) -> dict[str, Any]:
 
 def models(session: Session) -> list[dict[str, Any]]:
     """The models anyone may use: ids, job types, limits and price rules."""
-    result: list[dict[str, Any]] = session.rpc("list_models")
-    return result
+    return procedures.list_models(session)
 
 
 def cancel(db: Database, principal: Principal, write: WriteRequest, job_id: str) -> Outcome:
     """Cancel the user's job and release its credits; data {job, notify, provider…}."""
-    return outcome_of(
-        db.user_call(principal, "cancel_job_request", request=write.as_json(), job_id=job_id)
-    )
+    return outcome_of(procedures.cancel_job_request(db, principal, write, job_id))
 
 
 def apply_callback(
@@ -98,10 +88,7 @@ def apply_callback(
         from videogen.storage import get_storage
 
         report["output"] = with_signed_links(get_storage(settings), output)
-    result: dict[str, Any] = db.admin_call(
-        "job_report", webhook_id=delivery_id, source="worker", report=report
-    )
-    return result
+    return procedures.job_report(db, delivery_id, "worker", report)
 
 
 def copy_source(url: str) -> str:
@@ -184,9 +171,7 @@ def apply_provider_event(
     source we may not fetch, 503 when the copy fails); the status change and the
     webhook-id receipt then commit together.
     """
-    job = db.admin_call(
-        "job_by_provider_id", provider=provider, provider_job_id=event.provider_job_id
-    )
+    job = procedures.job_by_provider_id(db, provider, event.provider_job_id)
     if job is None:
         return {"applied": False, "reason": "unknown_provider_job"}
     output = None
@@ -201,10 +186,7 @@ def apply_provider_event(
     if report is None:
         return {"applied": False, "reason": "no_change"}
     webhook_id = f"{provider}:{delivery_id}" if delivery_id else None
-    result: dict[str, Any] = db.admin_call(
-        "job_report", webhook_id=webhook_id, source=provider, report=report
-    )
-    return result
+    return procedures.job_report(db, webhook_id, provider, report)
 
 
 def _provider_report(

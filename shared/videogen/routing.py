@@ -18,7 +18,7 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from videogen import webhooks
+from videogen import procedures, webhooks
 from videogen.config import Settings
 from videogen.errors import AppError
 
@@ -92,13 +92,10 @@ def push(
         unhealthy = True
     log.warning("push of %s to %s refused: %s", job["id"], worker["name"], reason)
     with db.admin() as admin:
-        admin.rpc("job_return", job_id=job["id"], attempt=job["attempt"], reason=reason)
+        procedures.job_return(admin, job["id"], job["attempt"], reason)
         if unhealthy:
-            admin.rpc(
-                "worker_record_health",
-                worker_id=worker["id"],
-                ok=False,
-                detail={"push_error": reason},
+            procedures.worker_record_health(
+                admin, worker["id"], ok=False, detail={"push_error": reason}
             )
     return False
 
@@ -111,7 +108,7 @@ def dispatch_job(
         return submit_external(db, settings, job["id"], client)
     http = _http(client)
     for _ in range(PUSH_TRIES):
-        assignment = db.admin_call("job_assign", job_id=job["id"])
+        assignment = procedures.job_assign(db, job["id"])
         if assignment is None:
             break  # no free worker: it waits in the queue (sweep, claim or a new worker)
         if push(db, settings, assignment, http):
@@ -126,7 +123,7 @@ def dispatch_pending(
     http = _http(client)
     accepted = 0
     with db.admin() as admin:
-        assignments = admin.rpc("jobs_assign_pending", limit=limit)
+        assignments = procedures.jobs_assign_pending(admin, limit)
     for assignment in assignments:
         accepted += push(db, settings, assignment, http)
     return accepted
@@ -139,8 +136,8 @@ def submit_external(
     from videogen.providers import ProviderError, ProviderJob, get_provider
 
     with db.admin() as admin:
-        job = admin.rpc("job_dispatch_external", job_id=job_id)
-        full = admin.rpc("job_get_any", job_id=job_id)
+        job = procedures.job_dispatch_external(admin, job_id)
+        full = procedures.job_get_any(admin, job_id)
     if job is None:
         return dict(full)
     name = full["provider"]
@@ -159,21 +156,18 @@ def submit_external(
         retryable = bool(getattr(exc, "retryable", False))
         log.warning("submit of %s to %s failed: %s", job_id, name, exc)
         with db.admin() as admin:
-            result = admin.rpc(
-                "job_fail",
-                job_id=job_id,
-                attempt=job["attempt"],
-                error_code=getattr(exc, "code", "PROVIDER_ERROR"),
-                error_message=str(exc),
+            result = procedures.job_fail(
+                admin,
+                job_id,
+                job["attempt"],
+                getattr(exc, "code", "PROVIDER_ERROR"),
+                str(exc),
                 retryable=retryable,
             )
         return dict(result["job"])
     with db.admin() as admin:
-        result = admin.rpc(
-            "job_set_provider_id",
-            job_id=job_id,
-            attempt=job["attempt"],
-            provider_job_id=submission.provider_job_id,
+        result = procedures.job_set_provider_id(
+            admin, job_id, job["attempt"], submission.provider_job_id
         )
     return dict(result["job"])
 

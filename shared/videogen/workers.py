@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from videogen import procedures
 from videogen.config import Settings
 from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker
 
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 
 def register(admin: Session, body: RegisterWorker) -> dict[str, Any]:
     """Register or re-register a worker by name."""
-    worker: dict[str, Any] = admin.rpc(
-        "worker_register",
+    worker: dict[str, Any] = procedures.worker_register(
+        admin,
         name=body.name,
         url=body.url,
         health_url=body.health_url,
@@ -42,18 +43,12 @@ def register(admin: Session, body: RegisterWorker) -> dict[str, Any]:
 
 def heartbeat(admin: Session, body: Heartbeat) -> dict[str, Any]:
     """Mark a worker alive, extend its leases, list the jobs that are still its own."""
-    result: dict[str, Any] = admin.rpc(
-        "worker_heartbeat", worker_id=str(body.worker_id), status=body.status
-    )
-    return result
+    return procedures.worker_heartbeat(admin, str(body.worker_id), body.status)
 
 
 def claim(admin: Session, body: ClaimJobs) -> list[dict[str, Any]]:
     """Lease up to ``limit`` queued jobs of the worker's models."""
-    jobs: list[dict[str, Any]] = admin.rpc(
-        "job_claim", worker_id=str(body.worker_id), limit=body.limit
-    )
-    return jobs
+    return procedures.job_claim(admin, str(body.worker_id), body.limit)
 
 
 def probe(client: httpx.Client, worker: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -84,7 +79,7 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
     from videogen.providers import ProviderError, get_provider, reconcile
 
     with db.admin() as admin:
-        active = admin.rpc("jobs_active_external")
+        active = procedures.jobs_active_external(admin)
     changed = 0
     for job in active:
         try:
@@ -108,7 +103,7 @@ def runpod_health(
 
     provider: Any = get_provider("runpod", settings, client)
     report = []
-    for model in db.admin_call("models_by_provider", provider="runpod"):
+    for model in procedures.models_by_provider(db, "runpod"):
         endpoint = model["provider_model_id"]
         try:
             health = provider.health(endpoint)
@@ -137,25 +132,22 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
 
     http = client or shared_client()
     with db.admin() as admin:
-        workers = admin.rpc("workers_list")
+        workers = procedures.workers_list(admin)
     with ThreadPoolExecutor(max_workers=min(32, max(1, len(workers)))) as pool:
         results = list(pool.map(lambda w: probe(http, w, settings.health_timeout_s), workers))
     with db.admin() as admin:
         for r in results:
             if r["ok"] is not None:
-                admin.rpc(
-                    "worker_record_health",
-                    worker_id=r["worker_id"],
-                    ok=r["ok"],
-                    detail=r["detail"],
+                procedures.worker_record_health(
+                    admin, r["worker_id"], ok=r["ok"], detail=r["detail"]
                 )
     with db.admin() as admin:
-        leases = admin.rpc("jobs_requeue_expired", limit=500)
+        leases = procedures.jobs_requeue_expired(admin, 500)
     reconciled = reconcile_external(db, settings, client)
     endpoints = runpod_health(db, settings, client)
     dispatched = dispatch_pending(db, settings, http)
     with db.admin() as admin:
-        cleaned = admin.rpc("requests_cleanup")
+        cleaned = procedures.requests_cleanup(admin)
     return {
         "workers": {
             "probed": sum(r["ok"] is not None for r in results),

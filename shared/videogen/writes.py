@@ -80,12 +80,14 @@ def record_refusal(db: Database, write: WriteRequest, err: AppError) -> None:
     if write.limit is None and not store:
         return
     body = {"success": False, "error": err.to_dict(), "status": err.status}
-    db.admin_call(
-        "request_refused", request=write.as_json(), status=err.status, body=body, store=store
-    )
+    from videogen import procedures
+
+    procedures.request_refused(db, write, err.status, body, store=store)
 
 
 def replace_answer(db: Database, write: WriteRequest, status: int, data: Any) -> None:
     """Give the request's key a later, final answer (e.g. a video rendered at once)."""
     if write.key is not None:
-        db.admin_call("request_replace_answer", request=write.as_json(), status=status, data=data)
+        from videogen import procedures
+
+        procedures.request_replace_answer(db, write, status, data)
