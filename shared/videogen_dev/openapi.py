@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from videogen import schemas
+from videogen import results, schemas
 
 REF = "#/components/schemas/{model}"
 BASE = "/functions/v1"
@@ -58,10 +58,6 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": REF.format(model=name)}
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
 def _obj(
     properties: dict[str, Any], required: Iterable[str] = (), description: str = ""
 ) -> dict[str, Any]:
@@ -71,238 +67,6 @@ def _obj(
     out["required"] = list(required)
     out["properties"] = properties
     return out
-
-
-STRING = {"type": "string"}
-INTEGER = {"type": "integer"}
-BOOLEAN = {"type": "boolean"}
-OBJECT = {"type": "object"}
-UUID = {"type": "string", "format": "uuid"}
-TIME = {"type": "string", "format": "date-time"}
-
-
-def _page(item: str, description: str) -> dict[str, Any]:
-    return _obj(
-        {
-            "items": {"type": "array", "items": _ref(item)},
-            "page": {"type": "integer", "minimum": 1},
-            "limit": {"type": "integer", "minimum": 1},
-            "total": {"type": "integer", "minimum": 0},
-            "has_next": BOOLEAN,
-        },
-        ["items", "page", "limit", "total", "has_next"],
-        description,
-    )
-
-
-def _response_schemas() -> dict[str, dict[str, Any]]:
-    """Shapes of what the functions answer (the procedures' JSON, kept open for additions)."""
-    job_status = {"type": "string", "enum": list(get_args(schemas.JobStatus))}
-    return {
-        "ErrorDetail": _obj(
-            {"field": STRING, "message": STRING, "type": STRING},
-            description="One problem: a field path for validation errors, else a message.",
-        ),
-        "Error": _obj(
-            {
-                "code": {"type": "string", "description": "Stable, machine-readable."},
-                "message": STRING,
-                "details": {"type": "array", "items": _ref("ErrorDetail")},
-                "hint": {"type": "string", "description": "What to do about it."},
-            },
-            ["code", "message"],
-        ),
-        "ErrorEnvelope": _obj(
-            {"success": {"const": False}, "error": _ref("Error")},
-            ["success", "error"],
-            "Every error, whatever the status.",
-        ),
-        "Job": _obj(
-            {
-                "id": UUID,
-                "user_id": UUID,
-                "model_id": STRING,
-                "job_type": STRING,
-                "status": job_status,
-                "params": OBJECT,
-                "priority": INTEGER,
-                "cost": {"type": "integer", "description": "Credits reserved for the job."},
-                "credits_used": _nullable(INTEGER),
-                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-                "progress_message": _nullable(STRING),
-                "attempt": {"type": "integer", "description": "Current dispatch; 0 = never."},
-                "failures": INTEGER,
-                "max_attempts": INTEGER,
-                "worker_id": _nullable(UUID),
-                "provider": _nullable(STRING),
-                "lease_expires_at": _nullable(TIME),
-                "run_after": TIME,
-                "output": _nullable(OBJECT),
-                "error_code": _nullable(STRING),
-                "error_message": _nullable(STRING),
-                "queue_position": _nullable(
-                    {"type": "integer", "minimum": 1, "description": "While queued."}
-                ),
-                "created_at": TIME,
-                "updated_at": TIME,
-                "dispatched_at": _nullable(TIME),
-                "started_at": _nullable(TIME),
-                "finished_at": _nullable(TIME),
-            },
-            ["id", "model_id", "status", "params", "cost", "progress", "attempt", "created_at"],
-            "A generation job as its owner sees it.",
-        ),
-        "JobEvent": _obj(
-            {
-                "id": INTEGER,
-                "job_id": UUID,
-                "event": STRING,
-                "status": job_status,
-                "progress": INTEGER,
-                "attempt": INTEGER,
-                "data": OBJECT,
-                "created_at": TIME,
-            },
-            ["id", "event", "status", "created_at"],
-        ),
-        "JobWithEvents": {
-            "allOf": [
-                _ref("Job"),
-                _obj(
-                    {"events": {"type": "array", "items": _ref("JobEvent")}},
-                    ["events"],
-                ),
-            ]
-        },
-        "JobPage": _page("Job", "A page of the caller's jobs, newest first."),
-        "Model": _obj(
-            {
-                "id": STRING,
-                "name": STRING,
-                "description": STRING,
-                "provider": STRING,
-                "job_type": STRING,
-                "credits_base": INTEGER,
-                "credits_per_second": INTEGER,
-                "min_duration_s": INTEGER,
-                "max_duration_s": INTEGER,
-                "default_duration_s": INTEGER,
-                "aspect_ratios": {"type": "array", "items": STRING},
-                "resolutions": {"type": "array", "items": STRING},
-                "requires_image": BOOLEAN,
-            },
-            ["id", "job_type", "credits_base", "credits_per_second"],
-            "A model of the catalogue: what it makes, its limits and its price rule.",
-        ),
-        "ModelList": {"type": "array", "items": _ref("Model")},
-        "CancelResult": _obj(
-            {
-                "job": _ref("Job"),
-                "worker_notified": {
-                    "type": "boolean",
-                    "description": "The worker or provider running it was told to stop.",
-                },
-            },
-            ["job", "worker_notified"],
-        ),
-        "CallbackResult": _obj(
-            {
-                "applied": BOOLEAN,
-                "reason": {
-                    "type": "string",
-                    "description": "Why nothing changed: duplicate_delivery, stale_attempt, "
-                    "duplicate, not_newer, unknown_provider_job, no_change.",
-                },
-                "job": _nullable(_ref("Job")),
-            },
-            ["applied"],
-            "Late, repeated and reordered reports answer applied=false and change nothing.",
-        ),
-        "LedgerEntry": _obj(
-            {
-                "id": INTEGER,
-                "kind": {
-                    "type": "string",
-                    "enum": [
-                        "initial_grant",
-                        "grant",
-                        "purchase",
-                        "adjust",
-                        "reserve",
-                        "capture",
-                        "release",
-                    ],
-                },
-                "amount": {"type": "integer", "description": "Change of the balance."},
-                "hold": {"type": "integer", "description": "Change of the reserved credits."},
-                "balance_after": INTEGER,
-                "reserved_after": INTEGER,
-                "job_id": _nullable(UUID),
-                "external_id": _nullable(STRING),
-                "description": STRING,
-                "created_at": TIME,
-            },
-            ["id", "kind", "amount", "balance_after", "created_at"],
-        ),
-        "LedgerPage": _page("LedgerEntry", "A page of the ledger, newest first."),
-        "CreditsOverview": _obj(
-            {
-                "balance": {"type": "integer", "minimum": 0},
-                "reserved": {"type": "integer", "minimum": 0},
-                "initial_grant_claimed": BOOLEAN,
-                "ledger": _ref("LedgerPage"),
-            },
-            ["balance", "reserved", "initial_grant_claimed", "ledger"],
-        ),
-        "CreditResult": _obj(
-            {"applied": BOOLEAN, "entry": _ref("LedgerEntry"), "reason": STRING},
-            ["applied"],
-            "A repeated grant, transaction or Stripe session id answers applied=false.",
-        ),
-        "Worker": _obj(
-            {
-                "id": UUID,
-                "name": STRING,
-                "url": _nullable(STRING),
-                "health_url": _nullable(STRING),
-                "models": {"type": "array", "items": STRING},
-                "capacity": INTEGER,
-                "mode": {"type": "string", "enum": ["push", "pull"]},
-                "status": {
-                    "type": "string",
-                    "enum": ["online", "unhealthy", "offline", "draining"],
-                },
-                "metadata": OBJECT,
-            },
-            ["id", "name", "models", "capacity", "mode", "status"],
-        ),
-        "HeartbeatResult": _obj(
-            {
-                "worker": _ref("Worker"),
-                "jobs": {
-                    "type": "array",
-                    "items": _obj({"job_id": UUID, "attempt": INTEGER}, ["job_id", "attempt"]),
-                    "description": "The jobs that are still this worker's (leases extended).",
-                },
-            },
-            ["worker", "jobs"],
-        ),
-        "SweepSummary": _obj(
-            {
-                "workers": OBJECT,
-                "leases": OBJECT,
-                "reconciled": INTEGER,
-                "runpod_endpoints": {
-                    "type": "array",
-                    "items": OBJECT,
-                    "description": "GET /health of each RunPod endpoint (RUNPOD_API_KEY set).",
-                },
-                "dispatched": INTEGER,
-                "cleanup": OBJECT,
-            },
-            ["workers", "leases", "reconciled", "runpod_endpoints", "dispatched", "cleanup"],
-        ),
-    }
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
@@ -320,9 +84,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
 
 
 def _model_schemas() -> dict[str, dict[str, Any]]:
-    """Request bodies from pydantic, nested models hoisted into components."""
+    """Request bodies and answers from pydantic, nested models hoisted into components."""
     out: dict[str, dict[str, Any]] = {}
-    for model in REQUEST_MODELS:
+    for model in (*REQUEST_MODELS, *results.RESPONSE_MODELS):
         schema = model.model_json_schema(ref_template=REF)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -359,7 +123,8 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": "Repeat a write safely: the first answer is replayed for 24 h (with "
-    "`Idempotent-Replayed: true`); 409 while the first is running, 422 for another body.",
+    "`Idempotent-Replayed: true`); a twin sent while the first runs waits for it and "
+    "replays it; the same key with another body is a 422.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 REQUEST_ID_HEADER = {
@@ -683,15 +448,6 @@ def _version() -> str:
 def build() -> dict[str, Any]:
     """The OpenAPI 3.1 document as a dict."""
     components = _model_schemas()
-    components.update(_response_schemas())
-    components["JobOrPage"] = {"anyOf": [_ref("JobWithEvents"), _ref("JobPage")]}
-    components["WorkerAnswer"] = {
-        "anyOf": [
-            _ref("SweepSummary"),
-            _ref("HeartbeatResult"),
-            {"type": "array", "items": _ref("Job"), "description": "Claimed jobs."},
-        ]
-    }
     document = {
         "openapi": "3.1.0",
         "info": {

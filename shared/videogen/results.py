@@ -1,0 +1,275 @@
+"""What the functions answer, as pydantic models: the ``data`` of each success envelope and
+the error envelope. ``openapi.yaml`` is generated from these (and the request models in
+:mod:`videogen.schemas`); the schemathesis suite checks real answers against them.
+
+The shapes are the procedures' JSON (sql/schema: ``private.job_json``, ``job_events`` rows,
+``credit_ledger`` rows…). Models stay open (``extra="allow"``): a procedure may add a
+field without breaking a client, and clients must ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from videogen.schemas import JobStatus
+
+LedgerKind = Literal[
+    "initial_grant", "grant", "purchase", "adjust", "reserve", "capture", "release"
+]
+
+
+class Open(BaseModel):
+    """A shape that may gain fields: unknown ones are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# Errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(Open):
+    """One problem: a field path for validation errors, else a message."""
+
+    field: str | None = None
+    message: str | None = None
+    type: str | None = None
+
+
+class Error(Open):
+    """What went wrong, with a stable code and what to do about it."""
+
+    code: str = Field(description="Stable, machine-readable.")
+    message: str
+    details: list[ErrorDetail | dict[str, Any]] | None = Field(
+        None, description="Field problems, or data such as a 402's {required, balance}."
+    )
+    hint: str | None = Field(None, description="What to do about it.")
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error, whatever the status."""
+
+    success: Literal[False]
+    error: Error
+
+
+# Jobs -----------------------------------------------------------------------------------
+
+
+class Job(Open):
+    """A generation job as its owner sees it."""
+
+    id: UUID
+    user_id: UUID
+    model_id: str
+    job_type: str
+    status: JobStatus
+    params: dict[str, Any]
+    priority: int
+    cost: int = Field(description="Credits reserved for the job.")
+    credits_used: int | None
+    progress: int = Field(ge=0, le=100)
+    progress_message: str | None
+    attempt: int = Field(description="Current dispatch; 0 = never.")
+    failures: int
+    max_attempts: int
+    worker_id: UUID | None
+    provider: str | None
+    lease_expires_at: datetime | None
+    run_after: datetime
+    output: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    queue_position: int | None = Field(
+        None, ge=1, le=101, description="While queued: exact to 100; 101 means more ahead."
+    )
+    created_at: datetime
+    updated_at: datetime
+    dispatched_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobEvent(Open):
+    """One change of a job: a row of job_events, also the realtime broadcast's payload."""
+
+    id: int
+    job_id: UUID
+    event: str
+    status: JobStatus
+    progress: int
+    attempt: int
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class JobWithEvents(Job):
+    """A job and its history, oldest first."""
+
+    events: list[JobEvent]
+
+
+class JobPage(Open):
+    """A page of the caller's jobs, newest first."""
+
+    items: list[Job]
+    page: int = Field(ge=1)
+    limit: int = Field(ge=1)
+    total: int = Field(ge=0)
+    has_next: bool
+
+
+class JobOrPage(RootModel[JobWithEvents | JobPage]):
+    """GET ?id= → the job with its events; otherwise a page of jobs."""
+
+
+class CancelResult(Open):
+    """A canceled job (credits released) and whether its worker or provider was told."""
+
+    job: Job
+    worker_notified: bool = Field(description="The worker or provider running it was told.")
+
+
+class CallbackResult(Open):
+    """Late, repeated and reordered reports answer applied=false and change nothing."""
+
+    applied: bool
+    reason: str | None = Field(
+        None,
+        description="Why nothing changed: duplicate_delivery, stale_attempt, duplicate, "
+        "not_newer, unknown_provider_job, no_change.",
+    )
+    job: Job | None = None
+
+
+class Model(Open):
+    """A model of the catalogue: what it makes, its limits and its price rule."""
+
+    id: str
+    name: str
+    description: str
+    provider: str
+    job_type: str
+    credits_base: int
+    credits_per_second: int
+    min_duration_s: int
+    max_duration_s: int
+    default_duration_s: int
+    aspect_ratios: list[str]
+    resolutions: list[str]
+    requires_image: bool
+
+
+class ModelList(RootModel[list[Model]]):
+    """The available models."""
+
+
+# Credits --------------------------------------------------------------------------------
+
+
+class LedgerEntry(Open):
+    """One append-only row of the ledger."""
+
+    id: int
+    kind: LedgerKind
+    amount: int = Field(description="Change of the balance.")
+    hold: int = Field(description="Change of the reserved credits.")
+    balance_after: int
+    reserved_after: int
+    job_id: UUID | None
+    external_id: str | None
+    description: str
+    created_at: datetime
+
+
+class LedgerPage(Open):
+    """A page of the ledger, newest first."""
+
+    items: list[LedgerEntry]
+    page: int = Field(ge=1)
+    limit: int = Field(ge=1)
+    total: int = Field(ge=0)
+    has_next: bool
+
+
+class CreditsOverview(Open):
+    """The caller's balance, reserved credits and one page of the ledger."""
+
+    balance: int = Field(ge=0)
+    reserved: int = Field(ge=0)
+    initial_grant_claimed: bool
+    ledger: LedgerPage
+
+
+class CreditResult(Open):
+    """A repeated grant, transaction or Stripe session id answers applied=false."""
+
+    applied: bool
+    entry: LedgerEntry | None = None
+    reason: str | None = None
+
+
+# Workers --------------------------------------------------------------------------------
+
+
+class Worker(Open):
+    """A registered worker."""
+
+    id: UUID
+    name: str
+    url: str | None
+    health_url: str | None
+    models: list[str]
+    capacity: int
+    mode: Literal["push", "pull"]
+    status: Literal["online", "unhealthy", "offline", "draining"]
+    metadata: dict[str, Any]
+
+
+class HeldJob(BaseModel):
+    """A job attempt a worker still owns."""
+
+    job_id: UUID
+    attempt: int
+
+
+class HeartbeatResult(Open):
+    """The worker, and the jobs that are still its own (leases extended)."""
+
+    worker: Worker
+    jobs: list[HeldJob]
+
+
+class SweepSummary(Open):
+    """What one health sweep did."""
+
+    workers: dict[str, Any]
+    leases: dict[str, Any]
+    reconciled: int
+    runpod_endpoints: list[dict[str, Any]] = Field(
+        description="GET /health of each RunPod endpoint (RUNPOD_API_KEY set)."
+    )
+    dispatched: int
+    cleanup: dict[str, Any]
+
+
+class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | list[Job]]):
+    """The sweep's summary, a heartbeat's answer, or the jobs a claim leased."""
+
+
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    ErrorEnvelope,
+    JobOrPage,
+    Job,
+    CancelResult,
+    CallbackResult,
+    ModelList,
+    CreditsOverview,
+    CreditResult,
+    Worker,
+    WorkerAnswer,
+)
