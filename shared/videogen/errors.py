@@ -135,7 +135,6 @@ SQLSTATES: dict[str, DbError] = {
     "VGW04": DbError(404, "WORKER_NOT_FOUND", "Register the worker first."),
     "VGC09": DbError(409, "ALREADY_CLAIMED"),
     "VGC22": DbError(422, "INVALID_AMOUNT"),
-    "VGI09": DbError(409, "IDEMPOTENCY_IN_PROGRESS", "Retry after the first request finishes."),
     "VGI22": DbError(422, "IDEMPOTENCY_KEY_REUSED", "Use a new Idempotency-Key for a new body."),
     "VGR29": DbError(429, "RATE_LIMITED"),
     # Standard SQLSTATEs a well-formed request can still hit.

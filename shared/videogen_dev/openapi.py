@@ -30,8 +30,7 @@ ERROR_STATUSES: dict[int, str] = {
     403: "Authenticated, but not allowed to do this (`FORBIDDEN`).",
     404: "Not found, or not yours (`JOB_NOT_FOUND`, `MODEL_NOT_FOUND`, `WORKER_NOT_FOUND`, "
     "`NOT_FOUND`).",
-    409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`, "
-    "`IDEMPOTENCY_IN_PROGRESS`).",
+    409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`).",
     413: "The body is larger than `MAX_BODY_BYTES` (`PAYLOAD_TOO_LARGE`).",
     422: "The body or query is not valid (`VALIDATION_ERROR` with one detail per field, "
     "`INVALID_PARAMS`, `INVALID_AMOUNT`, `IDEMPOTENCY_KEY_REUSED`).",
