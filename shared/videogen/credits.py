@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from videogen import procedures
 from videogen.db import Session
 from videogen.errors import NotFound
-from videogen.schemas import GrantCredits, PurchaseCredits, paginated
+from videogen.results import CreditsOverview, LedgerPage
+from videogen.schemas import GrantCredits, PurchaseCredits
 from videogen.writes import Outcome, WriteRequest, outcome_of
 
 if TYPE_CHECKING:
@@ -15,17 +16,17 @@ if TYPE_CHECKING:
     from videogen.db import Database
 
 
-def overview(session: Session, page: int, limit: int) -> dict[str, Any]:
+def overview(session: Session, page: int, limit: int) -> CreditsOverview:
     """The caller's balance, reserved credits and one page of the ledger."""
     result = procedures.get_credits(session, limit, (page - 1) * limit)
     if result is None:
         raise NotFound("No profile for this user.")
-    return {
-        "balance": result["balance"],
-        "reserved": result["reserved"],
-        "initial_grant_claimed": result["initial_grant_claimed"],
-        "ledger": paginated(result["items"], result["total"], page, limit),
-    }
+    return CreditsOverview(
+        balance=result["balance"],
+        reserved=result["reserved"],
+        initial_grant_claimed=result["initial_grant_claimed"],
+        ledger=LedgerPage.of(result["items"], result["total"], page, limit),
+    )
 
 
 def claim_initial_grant(db: Database, principal: Principal, write: WriteRequest) -> Outcome:

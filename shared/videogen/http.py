@@ -256,7 +256,9 @@ def _nul_error(where: str) -> ValidationFailed:
 
 
 def envelope(data: Any) -> dict[str, Any]:
-    """The success envelope."""
+    """The success envelope (a pydantic answer as its JSON)."""
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
     return {"success": True, "data": data}
 
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from videogen import procedures
 from videogen.db import Session
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
-from videogen.schemas import JobCallback, JobQuery, paginated
+from videogen.results import JobPage, JobWithEvents, ModelList
+from videogen.schemas import JobCallback, JobQuery
 from videogen.writes import Outcome, WriteRequest, outcome_of
 
 if TYPE_CHECKING:
@@ -41,30 +42,30 @@ def create(
     return outcome_of(procedures.create_job_request(db, principal, write, model, params, priority))
 
 
-def get(session: Session, job_id: str) -> dict[str, Any]:
+def get(session: Session, job_id: str) -> JobWithEvents:
     """One of the caller's jobs with its events, or 404 (RLS hides other people's)."""
     job = procedures.get_job(session, job_id)
     if job is None:
         raise NotFound("Job not found.", code="JOB_NOT_FOUND")
-    return dict(job)
+    return JobWithEvents.model_validate(job)
 
 
-def list_page(session: Session, status: str | None, page: int, limit: int) -> dict[str, Any]:
+def list_page(session: Session, status: str | None, page: int, limit: int) -> JobPage:
     """A page of the caller's jobs, newest first."""
     result = procedures.list_jobs(session, status, limit, (page - 1) * limit)
-    return paginated(result["items"], result["total"], page, limit)
+    return JobPage.of(result["items"], result["total"], page, limit)
 
 
-def read(session: Session, query: JobQuery) -> dict[str, Any]:
+def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
     """``GET ?id=`` → one job with its events; otherwise a filtered page of jobs."""
     if query.id is not None:
         return get(session, str(query.id))
     return list_page(session, query.status, query.page, query.limit)
 
 
-def models(session: Session) -> list[dict[str, Any]]:
+def models(session: Session) -> ModelList:
     """The models anyone may use: ids, job types, limits and price rules."""
-    return procedures.list_models(session)
+    return ModelList.model_validate(procedures.list_models(session))
 
 
 def cancel(db: Database, principal: Principal, write: WriteRequest, job_id: str) -> Outcome:

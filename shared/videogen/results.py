@@ -10,7 +10,7 @@ field without breaking a client, and clients must ignore fields they do not know
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -113,14 +113,32 @@ class JobWithEvents(Job):
     events: list[JobEvent]
 
 
-class JobPage(Open):
-    """A page of the caller's jobs, newest first."""
+class Page(Open):
+    """Where a page of a list stands: its number, size, the total and whether more follow."""
 
-    items: list[Job]
     page: int = Field(ge=1)
     limit: int = Field(ge=1)
     total: int = Field(ge=0)
     has_next: bool
+
+    @classmethod
+    def of(cls, items: list[Any], total: int, page: int, limit: int) -> Self:
+        """Page ``page`` (of ``limit``) of ``total`` items, holding ``items``."""
+        return cls.model_validate(
+            {
+                "items": items,
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "has_next": page * limit < total,
+            }
+        )
+
+
+class JobPage(Page):
+    """A page of the caller's jobs, newest first."""
+
+    items: list[Job]
 
 
 class JobOrPage(RootModel[JobWithEvents | JobPage]):
@@ -186,14 +204,10 @@ class LedgerEntry(Open):
     created_at: datetime
 
 
-class LedgerPage(Open):
+class LedgerPage(Page):
     """A page of the ledger, newest first."""
 
     items: list[LedgerEntry]
-    page: int = Field(ge=1)
-    limit: int = Field(ge=1)
-    total: int = Field(ge=0)
-    has_next: bool
 
 
 class CreditsOverview(Open):

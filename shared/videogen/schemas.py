@@ -246,14 +246,3 @@ def parse(model: type[BaseModel] | TypeAdapter[Any], data: Any) -> Any:
             for e in exc.errors(include_url=False, include_input=False)
         ]
         raise ValidationFailed("The request is not valid.", details=details) from exc
-
-
-def paginated(items: list[Any], total: int, page: int, limit: int) -> dict[str, Any]:
-    """A list page as DESIGN §5 describes it."""
-    return {
-        "items": items,
-        "page": page,
-        "limit": limit,
-        "total": total,
-        "has_next": page * limit < total,
-    }
