@@ -271,6 +271,36 @@ class SweepSummary(Open):
     cleanup: dict[str, Any]
 
 
+class WorkerJob(BaseModel):
+    """One attempt of one job as a push worker receives it (docs/worker-protocol.md): the
+    body the backend signs and the reference worker reads — one model for both."""
+
+    job_id: UUID
+    attempt: int = Field(ge=1)
+    user_id: UUID
+    model: str
+    job_type: str
+    params: dict[str, Any]
+    cost: int = Field(ge=0)
+    lease_expires_at: datetime | None
+    callback_url: str
+
+    @classmethod
+    def of(cls, job: Any, callback_url: str) -> WorkerJob:
+        """The payload for a job as the procedures return it (a ``Job``'s JSON)."""
+        return cls(
+            job_id=job["id"],
+            attempt=job["attempt"],
+            user_id=job["user_id"],
+            model=job["model_id"],
+            job_type=job["job_type"],
+            params=job["params"],
+            cost=job["cost"],
+            lease_expires_at=job["lease_expires_at"],
+            callback_url=callback_url,
+        )
+
+
 class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | list[Job]]):
     """The sweep's summary, a heartbeat's answer, or the jobs a claim leased."""
 

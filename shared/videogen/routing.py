@@ -55,18 +55,11 @@ def _http(client: httpx.Client | None) -> httpx.Client:
 
 
 def push_payload(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """What a push worker receives (docs/worker-protocol.md)."""
-    return {
-        "job_id": job["id"],
-        "attempt": job["attempt"],
-        "user_id": job["user_id"],
-        "model": job["model_id"],
-        "job_type": job["job_type"],
-        "params": job["params"],
-        "cost": job["cost"],
-        "lease_expires_at": job["lease_expires_at"],
-        "callback_url": f"{settings.functions_url}/job-callback",
-    }
+    """What a push worker receives: a :class:`~videogen.results.WorkerJob`."""
+    from videogen.results import WorkerJob
+
+    callback = f"{settings.functions_url}/job-callback"
+    return WorkerJob.of(job, callback).model_dump(mode="json")
 
 
 def push(

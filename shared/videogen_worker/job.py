@@ -57,16 +57,20 @@ class JobRun:
 
     @classmethod
     def from_push(cls, payload: Mapping[str, Any]) -> JobRun:
-        """A job as ``routing.push_payload`` sends it."""
+        """A pushed job: the backend's :class:`~videogen.results.WorkerJob` (a malformed
+        one raises pydantic's ValidationError)."""
+        from videogen.results import WorkerJob
+
+        job = WorkerJob.model_validate(payload)
         return cls(
-            job_id=str(payload["job_id"]),
-            attempt=int(payload["attempt"]),
-            user_id=str(payload["user_id"]),
-            model=str(payload["model"]),
-            job_type=str(payload["job_type"]),
-            params=dict(payload.get("params") or {}),
-            callback_url=str(payload["callback_url"]),
-            cost=payload.get("cost"),
+            job_id=str(job.job_id),
+            attempt=job.attempt,
+            user_id=str(job.user_id),
+            model=job.model,
+            job_type=job.job_type,
+            params=dict(job.params),
+            callback_url=job.callback_url,
+            cost=job.cost,
         )
 
     @classmethod
