@@ -9,13 +9,14 @@ Two adapters behind one interface:
   production. No named prepared statements: safe behind Supavisor's transaction pooler.
 * :class:`PostgrestDatabase` — the same procedures through PostgREST's ``/rpc`` with
   supabase-py's ``postgrest`` client, forwarding the user's token (for deployments that
-  only have the API URL and keys). Each call is its own transaction there.
+  only have the API URL and keys). Each call is its own transaction there, so it refuses
+  what would need more than one.
 
 The admin path is a separate, greppable name: ``db.admin()``. User writes
-(``create_job``, ``cancel_job``, ``claim_initial_grant``) are service-only procedures: a
-session runs them with :meth:`Session.user_rpc` as ``service_role`` carrying the user's
-claims, so ``auth.uid()`` is the user but a client cannot call them over PostgREST and skip
-the functions' rate limit, idempotency and routing. Every transaction of a user first runs
+(``create_job_request`` and the others) are service-only procedures:
+:meth:`Database.user_call` runs them as ``service_role`` carrying the user's claims, so
+``auth.uid()`` is the user, but a client cannot call them over PostgREST and skip the
+functions' rate limit, idempotency and routing. Every transaction of a user first runs
 ``private.require_known_user()`` (a signed token whose user Auth does not know is a 401).
 Driver errors become :class:`~videogen.errors.AppError` in :func:`wrap_errors` and nowhere
 else; a database that is down answers 503 with ``Retry-After`` within ``POOL_TIMEOUT_S``.
@@ -71,14 +72,6 @@ class Session(Protocol):
 
     def rpc(self, name: str, /, **args: Any) -> Any:
         """Call ``public.<name>`` with named arguments and return its (JSON) result."""
-        ...
-
-    def admin_rpc(self, name: str, /, **args: Any) -> Any:
-        """Call a service-only procedure inside the same transaction (visibly privileged)."""
-        ...
-
-    def user_rpc(self, name: str, /, **args: Any) -> Any:
-        """Call a service-only write for this session's user (``auth.uid()`` is the user)."""
         ...
 
 
@@ -250,16 +243,6 @@ class _PgSession:
     def rpc(self, name: str, /, **args: Any) -> Any:
         """Call a procedure as this session's caller."""
         return self.run(self._principal, name, args)
-
-    def admin_rpc(self, name: str, /, **args: Any) -> Any:
-        """Call a procedure as service_role in the same transaction."""
-        return self.run(SERVICE, name, args)
-
-    def user_rpc(self, name: str, /, **args: Any) -> Any:
-        """Call a service-only write as service_role with this session's user's claims."""
-        if self._principal.kind != "user":
-            raise Unauthorized("Sign in first.", hint="Send a Supabase Auth access token.")
-        return self.run(self._principal, name, args, as_service=True)
 
 
 class _Lease:
@@ -445,13 +428,10 @@ class _RestSession:
         """Call a procedure through /rest/v1/rpc as this caller."""
         return self._call(self._principal, name, args)
 
-    def admin_rpc(self, name: str, /, **args: Any) -> Any:
-        """Call a procedure with the secret key."""
-        return self._call(SERVICE, name, args)
-
-    def user_rpc(self, name: str, /, **args: Any) -> Any:
-        """Refused: PostgREST cannot run a service-only procedure with a user's claims."""
-        raise AppError(
+    @staticmethod
+    def refuse_user_write(name: str) -> AppError:
+        """PostgREST cannot run a service-only procedure with a user's claims."""
+        return AppError(
             f"{name} is not available with DB_ADAPTER=postgrest.",
             status=501,
             code="NOT_SUPPORTED_BY_ADAPTER",
@@ -502,8 +482,8 @@ class PostgrestDatabase:
         return _RestSession(self, SERVICE).rpc(name, **args)
 
     def user_call(self, principal: Principal, name: str, /, **args: Any) -> Any:
-        """Refused, as :meth:`_RestSession.user_rpc` explains."""
-        return _RestSession(self, principal).user_rpc(name, **args)
+        """Refused, as :meth:`_RestSession.refuse_user_write` explains."""
+        raise _RestSession.refuse_user_write(name)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -121,8 +121,8 @@ def test_user_writes_are_refused_plainly_and_send_nothing():
     """create_job & co. are service-only procedures run with the user's claims, which a
     PostgREST request cannot carry: the adapter says so instead of failing obscurely."""
     db, seen = _db(lambda r: httpx.Response(200, json=JOB))
-    with db.session(USER) as session, pytest.raises(AppError) as info:
-        session.user_rpc("create_job", model_id="reference/text-to-video", params={})
+    with pytest.raises(AppError) as info:
+        db.user_call(USER, "create_job_request", model_id="reference/text-to-video", params={})
     assert (info.value.status, info.value.code) == (501, "NOT_SUPPORTED_BY_ADAPTER")
     assert "DB_ADAPTER=postgres" in (info.value.hint or "")
     assert seen == []
