@@ -1,8 +1,9 @@
-"""Jobs as the functions use them: create, read, cancel, and apply worker callbacks.
+"""Jobs as the functions use them: create, read, cancel, and apply worker and provider
+reports.
 
-Each function here is one business action on a :class:`~videogen.db.Session` (one
-transaction on Postgres); talking to workers and providers over HTTP happens after the
-commit, in :mod:`videogen.routing`.
+Each write here is one database call (:mod:`videogen.procedures`), one transaction;
+reads run in the caller's session, as the caller. Talking to workers and providers over
+HTTP happens after the commit, in :mod:`videogen.routing`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from videogen import procedures
 from videogen.config import Settings
+from videogen.errors import AppError
 from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker
 
 if TYPE_CHECKING:
@@ -88,7 +89,11 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
         except ProviderError as exc:
             log.warning("reconcile of %s failed: %s", job["id"], exc)
             continue
-        result = apply_provider_event(db, settings, job["provider"], event, None, client=client)
+        try:
+            result = apply_provider_event(db, settings, job["provider"], event, None, client=client)
+        except AppError as exc:  # e.g. its video could not be copied yet: next sweep
+            log.warning("reconcile of %s not applied: %s", job["id"], exc.code)
+            continue
         changed += bool(result.get("applied"))
     return changed
 

@@ -136,3 +136,28 @@ def test_provider_output_urls_we_may_not_fetch_are_refused(db, user, db_url, tmp
     assert (info.value.status, info.value.code) == (422, "INVALID_OUTPUT")
     assert fetched == []
     assert job_row(db, job_id)["status"] == "dispatched"
+
+
+def test_a_sweep_whose_copy_fails_leaves_the_job_for_the_next_one(
+    db, user, db_url, tmp_path, monkeypatch
+):
+    """The sweep's reconcile meets the same rule: no copy, no completion — and no crash."""
+    from videogen import workers
+
+    job_id = _fal_job(db, user)
+    done = WebhookEvent(
+        provider_job_id="fal-ai/kling/req-123",
+        state="completed",
+        output_urls=("https://v3.fal.media/files/out.mp4",),
+    )
+    monkeypatch.setattr("videogen.providers.reconcile", lambda provider, provider_job_id: done)
+    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(403)))
+    settings = Settings(
+        DATABASE_URL=db_url, STORAGE_ROOT=str(tmp_path / "storage"), FAL_KEY="test-fal-key"
+    )
+    database = PostgresDatabase(db_url)
+    try:
+        assert workers.reconcile_external(database, settings, client) == 0
+    finally:
+        database.close()
+    assert job_row(db, job_id)["status"] == "dispatched"
