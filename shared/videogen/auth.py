@@ -357,7 +357,42 @@ def _bearer_is_api_key(token: str) -> bool:
 # Modes ------------------------------------------------------------------------------------
 
 
+VERIFIED_TTL_S = 60.0  # a verified token is trusted this long (at most until its exp)
+_VERIFIED_MAX = 10_000
+_verified: dict[tuple[str | None, ...], tuple[float, Principal]] = {}
+
+
 def _user_principal(token: str, settings: Settings, keys: KeySource | None) -> Principal:
+    """A Supabase Auth access token's user, verified at most once a minute per token.
+
+    A client sends the same token with every request until it refreshes; re-checking its
+    signature each time is most of what auth costs. A cached verdict lives until the
+    token's ``exp`` or ``VERIFIED_TTL_S``, whichever comes first, so an expired token is
+    refused at once and a rotated-out signing key stops being trusted within a minute.
+    """
+    if keys is not None:  # an injected key source (tests): verify every time
+        return _verify_user_token(token, settings, keys)
+    # Everything the verdict depends on, so other settings never reuse it.
+    cache_key = (
+        token,
+        settings.jwt_secret.get_secret_value(),
+        settings.jwks,
+        settings.jwt_audience,
+        settings.supabase_url,
+    )
+    now = time.time()
+    cached = _verified.get(cache_key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    principal = _verify_user_token(token, settings, keys)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    expires = min(float(principal.claims["exp"]), now + VERIFIED_TTL_S)
+    _verified[cache_key] = (expires, principal)
+    return principal
+
+
+def _verify_user_token(token: str, settings: Settings, keys: KeySource | None) -> Principal:
     """Verify a Supabase Auth access token or raise 401."""
     import jwt  # lazy: keeps the function modules' cold start light
 

@@ -510,3 +510,27 @@ def test_cron_secret(settings: Settings) -> None:
     check_cron_secret(bearer(secret), settings)
     for headers in ({}, {"x-cron-secret": "wrong"}, bearer("wrong"), {"x-cron-secret": "ünï"}):
         expect_401("UNAUTHORIZED", partial(check_cron_secret, headers, settings))
+
+
+def test_a_verified_token_is_not_verified_again_within_a_minute(monkeypatch):
+    """Most of auth's cost is the signature check: once per token per minute, never past
+    its exp, and never carried over to other settings."""
+    import videogen.auth as auth_module
+    from videogen.auth import issue_access_token
+
+    settings = Settings(SUPABASE_JWT_SECRET="s" * 40)
+    token = issue_access_token(uuid.uuid4(), settings=settings)
+    calls = []
+    real = auth_module._verify_user_token
+    monkeypatch.setattr(auth_module, "_verify_user_token", lambda *a: calls.append(1) or real(*a))
+    headers = {"Authorization": f"Bearer {token}"}
+    first = authenticate(headers, ("user",), settings)
+    assert authenticate(headers, ("user",), settings) == first
+    assert len(calls) == 1
+    with pytest.raises(Unauthorized):  # another secret: verified again, and refused
+        authenticate(headers, ("user",), Settings(SUPABASE_JWT_SECRET="t" * 40))
+    assert len(calls) == 2
+    expired = issue_access_token(uuid.uuid4(), settings=settings, expires_in=-60)
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            authenticate({"Authorization": f"Bearer {expired}"}, ("user",), settings)
