@@ -197,6 +197,9 @@ async def open_loop(url: str, tokens: list[str], rate: float, seconds: float) ->
     latencies: list[float] = []
     start = time.perf_counter() + 0.5
 
+    async def fresh() -> _Connection:
+        return _Connection(*await asyncio.open_connection(parts.hostname, parts.port))
+
     async def one(i: int) -> None:
         due = start + i * interval
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
@@ -207,12 +210,14 @@ async def open_loop(url: str, tokens: list[str], rate: float, seconds: float) ->
             f"Idempotency-Key: open-{rate:.0f}-{i}-{time.time_ns()}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
-        conn = (
-            idle.pop()
-            if idle
-            else _Connection(*await asyncio.open_connection(parts.hostname, parts.port))
-        )
-        if await conn.post(request) == 202:
+        conn = idle.pop() if idle else await fresh()
+        try:
+            status = await conn.post(request)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # gunicorn closes keep-alive connections idle for 2 s: send it on a new one.
+            conn = await fresh()
+            status = await conn.post(request)
+        if status == 202:
             latencies.append((time.perf_counter() - due) * 1000)
         idle.append(conn)
 
