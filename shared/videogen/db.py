@@ -145,12 +145,12 @@ def _call_sql(name: str, args: Mapping[str, Any]) -> tuple[str, list[Any]]:
     return f"select public.{name}({named})", [_adapt(v) for v in args.values()]
 
 
-def _become_sql(role: str, claims: Mapping[str, Any]) -> tuple[str, list[Any]]:
+def _become_sql(role: str, claims_json: str, *, user: bool) -> tuple[str, list[Any]]:
     """What PostgREST runs first in every request: the claims, then the role (local); for a
     user, then the check that Auth knows them."""
     assert role in _ROLES
-    values: list[Any] = [json.dumps(claims, default=str), role]
-    if claims.get("sub") is None:
+    values: list[Any] = [claims_json, role]
+    if not user:
         return _BECOME, values
     return f"{_BECOME}; select private.require_known_user()", values
 
@@ -197,11 +197,12 @@ class _PgSession:
         role, claims = _role_and_claims(principal)
         if as_service:
             role = "service_role"
-        key = role + json.dumps(claims, sort_keys=True, default=str)
+        claims_json = json.dumps(claims, sort_keys=True, default=str)
+        key = role + claims_json
         parts: list[str] = [] if self.in_transaction else ["begin"]
         values: list[Any] = []
         if key != self._current:
-            become, become_values = _become_sql(role, claims)
+            become, become_values = _become_sql(role, claims_json, user="sub" in claims)
             parts.append(become)
             values += become_values
         call, call_values = _call_sql(name, args)

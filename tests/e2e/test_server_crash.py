@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 import psycopg
@@ -25,14 +25,20 @@ from videogen.auth import issue_access_token
 T2V = "reference/text-to-video"
 
 
-def _kill_hard(pid: int) -> None:
-    """SIGKILL the server and its gunicorn workers: no drain, no answer."""
+def _kill_hard(pid: int, pending: Future[httpx.Response]) -> None:
+    """SIGKILL the server and its gunicorn workers mid-request: no drain, and the waiting
+    client sees its connection die without an answer."""
     children = subprocess.run(
         ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
     ).stdout.split()
     for child in [*children, str(pid)]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(child), signal.SIGKILL)
+    try:
+        pending.result(timeout=30)
+    except httpx.HTTPError:
+        return
+    raise AssertionError("the killed server answered")
 
 
 def _grant(db_url: str, user_id: str, amount: int) -> None:
@@ -79,12 +85,7 @@ def test_a_server_killed_inside_the_write_strands_no_key(db_url, tmp_path):
             time.sleep(1.0)  # the write is now waiting on the profile lock
             assert not pending.done()
             assert first.pid is not None
-            _kill_hard(first.pid)
-            try:
-                pending.result(timeout=30)
-                raise AssertionError("the killed server answered")
-            except httpx.HTTPError:
-                pass  # the client saw the connection die, with no answer
+            _kill_hard(first.pid, pending)
             with running_server(db_url, tmp_path / "second") as second:
                 retry = pool.submit(
                     httpx.post,
@@ -136,12 +137,7 @@ def test_a_retry_after_the_server_died_mid_request_replays_the_committed_answer(
         assert row is not None and row[1] == "dispatched"  # committed, mid-push
         assert not pending.done()
         assert first.pid is not None
-        _kill_hard(first.pid)
-        try:
-            pending.result(timeout=30)
-            raise AssertionError("the killed server answered")
-        except httpx.HTTPError:
-            pass  # the client saw the connection die, with no answer
+        _kill_hard(first.pid, pending)
 
     black_hole.close()
     with running_server(db_url, tmp_path / "second") as second:

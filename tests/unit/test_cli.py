@@ -13,6 +13,16 @@ from videogen_dev.cli import main
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
+# A production environment with real-looking secrets (none of them the local defaults).
+PRODUCTION = {
+    "PATH": "/usr/bin:/bin",
+    "VIDEOGEN_ENV": "production",
+    "SUPABASE_JWT_SECRET": "j" * 40,
+    "SUPABASE_SERVICE_ROLE_KEY": "eyJ.real.key",
+    "SUPABASE_SECRET_KEY": "sb_secret_real",
+    "WEBHOOK_SECRETS": "whsec_cmVhbC1zZWNyZXQ=",
+    "CRON_SECRET": "real-cron",
+}
 
 
 def test_keys_print_the_local_url_and_keys(capsys, monkeypatch):
@@ -26,33 +36,21 @@ def test_keys_print_the_local_url_and_keys(capsys, monkeypatch):
 
 
 def test_keys_refuse_to_print_production_secrets():
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "VIDEOGEN_ENV": "production",
-        "SUPABASE_JWT_SECRET": "j" * 40,
-        "SUPABASE_SERVICE_ROLE_KEY": "eyJ.real.key",
-        "SUPABASE_SECRET_KEY": "sb_secret_real",
-        "WEBHOOK_SECRETS": "whsec_cmVhbC1zZWNyZXQ=",
-        "CRON_SECRET": "real-cron",
-    }
     done = subprocess.run(
-        [sys.executable, "-m", "videogen_dev", "keys"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "videogen_dev", "keys"],
+        env=PRODUCTION,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 1 and "sb_secret_real" not in done.stdout
 
 
 def test_env_file_writes_the_settings_it_was_given_and_names_the_secrets(tmp_path):
     env = {
-        "PATH": "/usr/bin:/bin",
-        "VIDEOGEN_ENV": "production",
+        **PRODUCTION,
         "SUPABASE_URL": "https://abc.supabase.co",
         "RATE_LIMIT_PER_MINUTE": "60",
         "DATABASE_URL": "postgresql://postgres.abc:pa55word@pooler.example:6543/postgres",
-        "SUPABASE_JWT_SECRET": "j" * 40,
-        "SUPABASE_SERVICE_ROLE_KEY": "eyJ.real.key",
-        "SUPABASE_SECRET_KEY": "sb_secret_real",
-        "WEBHOOK_SECRETS": "whsec_cmVhbC1zZWNyZXQ=",
-        "CRON_SECRET": "real-cron",
     }
     done = subprocess.run(
         [sys.executable, "-m", "videogen_dev", "env-file"],
