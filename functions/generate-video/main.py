@@ -16,7 +16,6 @@ import functions_framework
 from videogen import jobs, routing, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import GenerateVideoRequest, JobQuery
-from videogen.writes import REPLAYED_HEADER
 
 
 @functions_framework.http
@@ -28,18 +27,18 @@ def generate_video(ctx: Context) -> Reply:
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, jobs.read(session, query))
     body = ctx.body(GenerateVideoRequest)
-    reply = ctx.perform(
+    created = ctx.perform(
         lambda write: jobs.create(
             ctx.db, ctx.principal, write, body.model, body.params(), body.priority
         )
     )
-    if reply.headers.get(REPLAYED_HEADER):
-        return reply
-    job = reply.data
-    if job["job_type"] == "compose":
+    job = created.data
+    if created.replayed:
+        return Reply.of(created)
+    if job.job_type == "compose":
         from videogen import composition
 
-        estimate = composition.estimated_render_seconds(job["params"])
+        estimate = composition.estimated_render_seconds(job.params)
         if estimate <= ctx.settings.sync_render_max_seconds:
             done = composition.render_sync(ctx.db, ctx.settings, job)
             writes.replace_answer(ctx.db, ctx.write, 200, done)  # a retry replays the video

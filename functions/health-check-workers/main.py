@@ -44,15 +44,15 @@ def health_check_workers(ctx: Context) -> Reply:
         return Reply(200, workers.sweep(ctx.db, ctx.settings))
     if isinstance(action, ClaimJobs):
         with ctx.db.admin() as admin:
-            return Reply(200, workers.claim(admin, action))
+            return Reply(200, workers.claim(admin, ctx.settings, action))
     with ctx.db.admin() as admin:
         if isinstance(action, RegisterWorker):
-            reply = Reply(201, workers.register(admin, action))
-            worker, free = reply.data, reply.data["capacity"]
+            worker = workers.register(admin, action)
+            reply, free = Reply(201, worker), worker.capacity
         else:
             beat = workers.heartbeat(admin, action)
-            reply = Reply(200, beat)
-            worker, free = beat["worker"], beat["worker"]["capacity"] - len(beat["jobs"])
-    if worker["mode"] == "push" and worker["status"] == "online" and free > 0:
+            reply, worker = Reply(200, beat), beat.worker
+            free = worker.capacity - len(beat.jobs)
+    if worker.mode == "push" and worker.status == "online" and free > 0:
         routing.dispatch_pending(ctx.db, ctx.settings, limit=free)  # waiting jobs run now
     return reply

@@ -35,6 +35,6 @@ def job_callback(ctx: Context) -> Reply:
         )
     callback = parse(JobCallback, ctx.json())
     result = jobs.apply_callback(ctx.db, ctx.settings, callback, str(ctx.principal.delivery_id))
-    if result.get("applied") and callback.type in ("completed", "failed"):
+    if result.applied and callback.type in ("completed", "failed"):
         routing.dispatch_pending(ctx.db, ctx.settings, limit=4)  # the worker has room again
     return Reply(200, result)

@@ -12,10 +12,9 @@ Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
 
 import functions_framework
 
-from videogen import jobs, routing
+from videogen import jobs, routing, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import JobIdQuery, JobQuery, QueueJobRequest
-from videogen.writes import REPLAYED_HEADER
 
 
 @functions_framework.http
@@ -35,17 +34,20 @@ def queue_job(ctx: Context) -> Reply:
             return Reply(200, jobs.read(session, query))
     if ctx.request.method == "DELETE":
         job_id = str(ctx.query(JobIdQuery).id)
-        canceled = ctx.perform(lambda write: jobs.cancel(ctx.db, ctx.principal, write, job_id))
-        if canceled.headers.get(REPLAYED_HEADER):
-            return canceled
-        notified = routing.notify_cancel(ctx.settings, canceled.data)
-        return Reply(200, {"job": canceled.data["job"], "worker_notified": notified})
+        canceled, running = ctx.perform(
+            lambda write: jobs.cancel(ctx.db, ctx.principal, write, job_id)
+        )
+        if running is not None and routing.notify_cancel(ctx.settings, running):
+            answer = canceled.data.model_copy(update={"worker_notified": True})
+            writes.replace_answer(ctx.db, ctx.write, 200, answer)  # a retry hears the same
+            return Reply(200, answer)
+        return Reply.of(canceled)
     body = ctx.body(QueueJobRequest)
-    reply = ctx.perform(
+    created = ctx.perform(
         lambda write: jobs.create(
             ctx.db, ctx.principal, write, body.model, body.params.params(), body.priority
         )
     )
-    if reply.headers.get(REPLAYED_HEADER):
-        return reply
-    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, reply.data))
+    if created.replayed:
+        return Reply.of(created)
+    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, created.data))

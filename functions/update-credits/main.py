@@ -38,16 +38,18 @@ def update_credits(ctx: Context) -> Reply:
             return Reply(200, credits.overview(session, query.page, query.limit))
     if ctx.principal.kind == "stripe":
         event, per_cent = ctx.principal.evidence, ctx.settings.credits_per_usd_cent
-        return ctx.perform(
-            lambda write: credits.purchase_from_stripe(ctx.db, write, event, per_cent)
+        return Reply.of(
+            ctx.perform(lambda write: credits.purchase_from_stripe(ctx.db, write, event, per_cent))
         )
     action = parse(_action, ctx.json())
     if isinstance(action, ClaimInitialGrant):
         if not ctx.principal.is_user:
             raise Forbidden("Only a signed-in user can claim the initial grant.")
-        return ctx.perform(lambda write: credits.claim_initial_grant(ctx.db, ctx.principal, write))
+        return Reply.of(
+            ctx.perform(lambda write: credits.claim_initial_grant(ctx.db, ctx.principal, write))
+        )
     if not ctx.principal.is_service:
         raise Forbidden(f"'{action.action}' needs the service role (a secret key).")
     if isinstance(action, GrantCredits):
-        return ctx.perform(lambda write: credits.grant(ctx.db, write, action))
-    return ctx.perform(lambda write: credits.purchase(ctx.db, write, action))
+        return Reply.of(ctx.perform(lambda write: credits.grant(ctx.db, write, action)))
+    return Reply.of(ctx.perform(lambda write: credits.purchase(ctx.db, write, action)))

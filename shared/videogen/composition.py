@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db import Database
     from videogen.media.compose import ComposeRequest, ComposeResult
+    from videogen.results import Job
     from videogen.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -163,13 +164,13 @@ def render(
 
 
 def run(
-    job: dict[str, Any],
+    job: Job,
     storage: Storage,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Render a compose job and store its files; returns (output, credits used)."""
-    user_id, job_id, params = str(job["user_id"]), str(job["id"]), job["params"]
+    user_id, job_id, params = str(job.user_id), str(job.id), job.params
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
         result = render(params, user_id, storage, Path(tmp), progress, cancel)
         stored = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)
@@ -177,30 +178,31 @@ def run(
     output.update(
         title=result.title, script=result.script.model_dump() if result.script is not None else None
     )
-    return output, credits_used(int(job["cost"]), params, result.duration)
+    return output, credits_used(job.cost, params, result.duration)
 
 
-def render_sync(db: Database, settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
+def render_sync(db: Database, settings: Settings, job: Job) -> Job:
     """Run a short compose job inside the request: the function is its own worker."""
     from videogen import procedures
     from videogen.storage import get_storage
 
+    job_id = str(job.id)
     with db.admin() as admin:
-        opened = procedures.job_dispatch_external(admin, job["id"])
+        opened = procedures.job_dispatch_external(admin, job_id)
         if opened is None:  # canceled (or taken) in between
-            return dict(procedures.job_get_any(admin, job["id"]))
-        attempt = opened["attempt"]
-        procedures.job_start(admin, job["id"], attempt)
-    last = [0]
+            return procedures.job_get_any(admin, job_id)
+        procedures.job_start(admin, job_id, opened.attempt)
+    attempt, last = opened.attempt, [0]
 
     def progress(pct: int) -> None:
         if pct - last[0] >= 10 and pct < 100:
             last[0] = pct
-            procedures.job_progress(db, job["id"], attempt, pct, "rendering")
+            procedures.job_progress(db, job_id, attempt, pct, "rendering")
 
     try:
-        output, used = run({**job, **opened}, get_storage(settings), progress)
+        output, used = run(opened, get_storage(settings), progress)
     except AppError as exc:
-        failed = procedures.job_fail(db, job["id"], attempt, exc.code, exc.message, retryable=False)
-        return dict(failed["job"])
-    return dict(procedures.job_complete(db, job["id"], attempt, output, used)["job"])
+        change = procedures.job_fail(db, job_id, attempt, exc.code, exc.message, retryable=False)
+    else:
+        change = procedures.job_complete(db, job_id, attempt, output, used)
+    return change.job or opened

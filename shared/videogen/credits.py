@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from videogen import procedures
 from videogen.db import Session
 from videogen.errors import NotFound
-from videogen.results import CreditsOverview, LedgerPage
+from videogen.results import CreditResult, CreditsOverview, LedgerPage
 from videogen.schemas import GrantCredits, PurchaseCredits
-from videogen.writes import Outcome, WriteRequest, outcome_of
+from videogen.writes import Outcome, WriteRequest
 
 if TYPE_CHECKING:
     from videogen.auth import Principal
@@ -29,14 +29,16 @@ def overview(session: Session, page: int, limit: int) -> CreditsOverview:
     )
 
 
-def claim_initial_grant(db: Database, principal: Principal, write: WriteRequest) -> Outcome:
+def claim_initial_grant(
+    db: Database, principal: Principal, write: WriteRequest
+) -> Outcome[CreditResult]:
     """The user's one-time starting credits (409 ALREADY_CLAIMED the second time)."""
-    return outcome_of(procedures.claim_initial_grant_request(db, principal, write))
+    return procedures.claim_initial_grant_request(db, principal, write)
 
 
-def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome:
+def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome[CreditResult]:
     """Service: grant or adjust, once per grant id."""
-    result = procedures.grant_credits_request(
+    return procedures.grant_credits_request(
         db,
         write,
         user_id=str(body.user_id),
@@ -45,12 +47,11 @@ def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome:
         kind=body.action,
         description=body.description,
     )
-    return outcome_of(result)
 
 
-def purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome:
+def purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome[CreditResult]:
     """Service: credit a verified purchase, once per transaction id."""
-    result = procedures.purchase_credits_request(
+    return procedures.purchase_credits_request(
         db,
         write,
         user_id=str(body.user_id),
@@ -58,21 +59,22 @@ def purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcom
         credits=body.credits,
         description=body.description,
     )
-    return outcome_of(result)
 
 
 def purchase_from_stripe(
     db: Database, write: WriteRequest, event: dict[str, Any], credits_per_cent: int
-) -> Outcome:
+) -> Outcome[CreditResult]:
     """Credit a paid Stripe Checkout session (metadata.user_id; metadata.credits or amount)."""
     if event.get("type") not in (
         "checkout.session.completed",
         "checkout.session.async_payment_succeeded",
     ):
-        return Outcome(200, {"applied": False, "reason": f"ignored event {event.get('type')}"})
+        return Outcome(
+            200, CreditResult(applied=False, reason=f"ignored event {event.get('type')}")
+        )
     session = event["data"]["object"]
     if session.get("payment_status") not in ("paid", "no_payment_required"):
-        return Outcome(200, {"applied": False, "reason": "not paid yet"})
+        return Outcome(200, CreditResult(applied=False, reason="not paid yet"))
     meta = session.get("metadata") or {}
     user_id = meta.get("user_id") or session.get("client_reference_id")
     credits = int(meta.get("credits") or (session.get("amount_total") or 0) * credits_per_cent)

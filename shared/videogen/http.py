@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("videogen.http")
 M = TypeVar("M", bound=BaseModel)
+W = TypeVar("W")  # a write's result: an Outcome, or an Outcome with what to do after it
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -71,6 +72,12 @@ class Reply:
     status: int
     data: Any
     headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, outcome: Outcome[Any]) -> Reply:
+        """A write's answer; a replay says so in its header."""
+        headers = {REPLAYED_HEADER: "true"} if outcome.replayed else {}
+        return cls(outcome.status, outcome.data, headers)
 
 
 def _json_logging() -> None:
@@ -194,18 +201,17 @@ class Context:
             hash=hashlib.sha256(self.raw_body + b"|" + self.request.query_string).hexdigest(),
         )
 
-    def perform(self, action: Callable[[WriteRequest], Outcome]) -> Reply:
-        """Run a write (one database call that carries ``self.write``); its reply.
+    def perform(self, action: Callable[[WriteRequest], W]) -> W:
+        """Run a write (one database call that carries ``self.write``); its outcome
+        (:meth:`Reply.of` answers it).
 
         A definite refusal is kept as the key's answer, so a retry with it hears the same.
         """
         try:
-            outcome = action(self.write)
+            return action(self.write)
         except AppError as err:
             record_refusal(self.db, self.write, err)
             raise
-        headers = {REPLAYED_HEADER: "true"} if outcome.replayed else {}
-        return Reply(outcome.status, outcome.data, headers)
 
 
 MAX_JSON_DEPTH = 32
@@ -256,9 +262,10 @@ def _nul_error(where: str) -> ValidationFailed:
 
 
 def envelope(data: Any) -> dict[str, Any]:
-    """The success envelope (a pydantic answer as its JSON)."""
+    """The success envelope (a pydantic answer as its JSON: the fields it was given, so an
+    answer says what the procedure said, not what a model's defaults would add)."""
     if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json")
+        data = data.model_dump(mode="json", exclude_unset=True)
     return {"success": True, "data": data}
 
 

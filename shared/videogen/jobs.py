@@ -16,9 +16,18 @@ from typing import TYPE_CHECKING, Any
 from videogen import procedures
 from videogen.db import Session
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
-from videogen.results import JobPage, JobWithEvents, ModelList
+from videogen.results import (
+    Cancellation,
+    CancelResult,
+    Job,
+    JobChange,
+    JobPage,
+    JobWithEvents,
+    ModelList,
+    ProviderJobRow,
+)
 from videogen.schemas import JobCallback, JobQuery
-from videogen.writes import Outcome, WriteRequest, outcome_of
+from videogen.writes import Outcome, WriteRequest
 
 if TYPE_CHECKING:
     import httpx
@@ -38,9 +47,9 @@ def create(
     model: str,
     params: dict[str, Any],
     priority: int = 0,
-) -> Outcome:
+) -> Outcome[Job]:
     """Reserve credits and queue a job for the user, as one request (rate limit, key)."""
-    return outcome_of(procedures.create_job_request(db, principal, write, model, params, priority))
+    return procedures.create_job_request(db, principal, write, model, params, priority)
 
 
 def get(session: Session, job_id: str) -> JobWithEvents:
@@ -48,7 +57,7 @@ def get(session: Session, job_id: str) -> JobWithEvents:
     job = procedures.get_job(session, job_id)
     if job is None:
         raise NotFound("Job not found.", code="JOB_NOT_FOUND")
-    return JobWithEvents.model_validate(job)
+    return job
 
 
 def list_page(session: Session, status: str | None, page: int, limit: int) -> JobPage:
@@ -66,17 +75,20 @@ def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
 
 def models(session: Session) -> ModelList:
     """The models anyone may use: ids, job types, limits and price rules."""
-    return ModelList.model_validate(procedures.list_models(session))
+    return ModelList(procedures.list_models(session))
 
 
-def cancel(db: Database, principal: Principal, write: WriteRequest, job_id: str) -> Outcome:
-    """Cancel the user's job and release its credits; data {job, notify, provider…}."""
-    return outcome_of(procedures.cancel_job_request(db, principal, write, job_id))
+def cancel(
+    db: Database, principal: Principal, write: WriteRequest, job_id: str
+) -> tuple[Outcome[CancelResult], Cancellation | None]:
+    """Cancel the user's job and release its credits: the answer, and who was running the
+    job (to tell after the commit; None on a replay)."""
+    return procedures.cancel_job_request(db, principal, write, job_id)
 
 
 def apply_callback(
     db: Database, settings: Settings, callback: JobCallback, delivery_id: str
-) -> dict[str, Any]:
+) -> JobChange:
     """Apply one signed worker report with its delivery's receipt, as one call: a repeated
     delivery or a stale attempt changes nothing.
 
@@ -119,7 +131,7 @@ def copy_source(url: str) -> str:
 
 def provider_output(
     storage: Storage,
-    job: dict[str, Any],
+    job: ProviderJobRow,
     provider: str,
     urls: tuple[str, ...],
     client: httpx.Client,
@@ -147,9 +159,9 @@ def provider_output(
                     for chunk in resp.iter_bytes():
                         out.write(chunk)
             thumb = make_thumbnail(video, Path(tmp) / "thumbnail.jpg", 0.5, 640)
-            output = store_outputs(storage, str(job["user_id"]), str(job["id"]), video, thumb)
+            output = store_outputs(storage, str(job.user_id), str(job.id), video, thumb)
     except Exception as exc:
-        log.warning("could not copy %s output of %s: %s", provider, job["id"], exc)
+        log.warning("could not copy %s output of %s: %s", provider, job.id, exc)
         raise ServiceUnavailable(
             "Could not copy the provider's video yet; deliver again later.",
             code="OUTPUT_COPY_FAILED",
@@ -166,7 +178,7 @@ def apply_provider_event(
     delivery_id: str | None,
     *,
     client: httpx.Client | None = None,
-) -> dict[str, Any]:
+) -> JobChange:
     """Apply a provider's (verified or reconciled) report to the job it belongs to.
 
     A completed video is copied into storage first, outside any transaction (422 for a
@@ -175,9 +187,9 @@ def apply_provider_event(
     """
     job = procedures.job_by_provider_id(db, provider, event.provider_job_id)
     if job is None:
-        return {"applied": False, "reason": "unknown_provider_job"}
+        return JobChange(applied=False, reason="unknown_provider_job")
     output = None
-    if event.state == "completed" and job["status"] in ("dispatched", "processing"):
+    if event.state == "completed" and job.status in ("dispatched", "processing"):
         from videogen.routing import shared_client
         from videogen.storage import get_storage
 
@@ -186,22 +198,18 @@ def apply_provider_event(
         )
     report = _provider_report(provider, event, job, output)
     if report is None:
-        return {"applied": False, "reason": "no_change"}
+        return JobChange(applied=False, reason="no_change")
     webhook_id = f"{provider}:{delivery_id}" if delivery_id else None
     return procedures.job_report(db, webhook_id, provider, report)
 
 
 def _provider_report(
-    provider: str, event: Any, job: dict[str, Any], output: dict[str, Any] | None
+    provider: str, event: Any, job: ProviderJobRow, output: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """A provider's news as a job report for the job's current attempt (None: no change)."""
-    base = {"job_id": str(job["id"]), "attempt": job["attempt"]}
+    base = {"job_id": str(job.id), "attempt": job.attempt}
     if event.state == "processing":
-        return {
-            **base,
-            "type": "progress",
-            "progress": event.progress or max(job["progress"], 1),
-        }
+        return {**base, "type": "progress", "progress": event.progress or max(job.progress, 1)}
     if event.state == "completed":
         return {**base, "type": "completed", "output": output or {"provider": provider}}
     if event.state in ("failed", "canceled"):

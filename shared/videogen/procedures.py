@@ -11,13 +11,34 @@ Each function says how it runs by what it takes:
 * ``Runs`` (a session or a database) — a service procedure, inside the session's
   transaction when given one, else as its own one-call transaction.
 
-Results are the procedures' JSON as Python values (the shapes are listed in
-docs/architecture.md and sql/schema); pydantic result models are the next step.
+Results are pydantic models of :mod:`videogen.results` (reads, changes, assignments),
+and a write request's :class:`~videogen.writes.Outcome` of one; a procedure that may
+find nothing answers None.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from videogen.results import (
+    Assignment,
+    Cancellation,
+    CancelResult,
+    Cleanup,
+    CreditResult,
+    ExternalJob,
+    HeartbeatResult,
+    Job,
+    JobChange,
+    JobWithEvents,
+    JobWithModel,
+    LeaseSweep,
+    Model,
+    ProviderJobRow,
+    ProviderModel,
+    Worker,
+)
+from videogen.writes import Outcome, outcome_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,28 +62,28 @@ def _service(on: Runs, name: str, /, **args: Any) -> Any:
 # Reads, as the caller (RLS applies) ---------------------------------------------------------
 
 
-def get_job(session: Session, job_id: str) -> JSON | None:
+def get_job(session: Session, job_id: str) -> JobWithEvents | None:
     """One of the caller's jobs with its events, or None."""
-    result: JSON | None = session.rpc("get_job", job_id=job_id)
-    return result
+    result = session.rpc("get_job", job_id=job_id)
+    return None if result is None else JobWithEvents.model_validate(result)
 
 
 def list_jobs(session: Session, status: str | None, limit: int, offset: int) -> JSON:
-    """{items, total}: the caller's jobs, newest first."""
+    """{items, total}: the caller's jobs, newest first (items become a ``JobPage``)."""
     result: JSON = session.rpc("list_jobs", status=status, limit=limit, offset=offset)
     return result
 
 
 def get_credits(session: Session, limit: int, offset: int) -> JSON | None:
-    """The caller's balance, reserved credits and a ledger page, or None without a profile."""
+    """The caller's balance, reserved credits and a ledger page (items become a
+    ``LedgerPage``), or None without a profile."""
     result: JSON | None = session.rpc("get_credits", limit=limit, offset=offset)
     return result
 
 
-def list_models(session: Session) -> list[JSON]:
+def list_models(session: Session) -> list[Model]:
     """The available models of the catalogue."""
-    result: list[JSON] = session.rpc("list_models")
-    return result
+    return [Model.model_validate(m) for m in session.rpc("list_models")]
 
 
 # Writes as one request (sql/schema/04_requests.sql) --------------------------------------
@@ -75,9 +96,9 @@ def create_job_request(
     model_id: str,
     params: JSON,
     priority: int,
-) -> JSON:
+) -> Outcome[Job]:
     """Rate limit, key, reserve-and-queue and its stored answer, for the user."""
-    result: JSON = db.user_call(
+    result = db.user_call(
         principal,
         "create_job_request",
         request=request.as_json(),
@@ -85,23 +106,27 @@ def create_job_request(
         params=params,
         priority=priority,
     )
-    return result
+    return outcome_of(result, Job)
 
 
 def cancel_job_request(
     db: Database, principal: Principal, request: WriteRequest, job_id: str
-) -> JSON:
-    """Cancel the user's job (credits released) as one request."""
-    result: JSON = db.user_call(
-        principal, "cancel_job_request", request=request.as_json(), job_id=job_id
+) -> tuple[Outcome[CancelResult], Cancellation | None]:
+    """Cancel the user's job (credits released) as one request: the answer (stored for the
+    key), and who was running it (None on a replay: they were told the first time)."""
+    result = db.user_call(principal, "cancel_job_request", request=request.as_json(), job_id=job_id)
+    running = result.get("running")
+    return outcome_of(result, CancelResult), (
+        None if running is None else Cancellation.model_validate(running)
     )
-    return result
 
 
-def claim_initial_grant_request(db: Database, principal: Principal, request: WriteRequest) -> JSON:
+def claim_initial_grant_request(
+    db: Database, principal: Principal, request: WriteRequest
+) -> Outcome[CreditResult]:
     """The user's one-time starting credits as one request."""
-    result: JSON = db.user_call(principal, "claim_initial_grant_request", request=request.as_json())
-    return result
+    result = db.user_call(principal, "claim_initial_grant_request", request=request.as_json())
+    return outcome_of(result, CreditResult)
 
 
 def grant_credits_request(
@@ -113,9 +138,9 @@ def grant_credits_request(
     grant_id: str,
     kind: str,
     description: str,
-) -> JSON:
+) -> Outcome[CreditResult]:
     """Service: grant or adjust credits, once per grant id, as one request."""
-    result: JSON = db.admin_call(
+    result = db.admin_call(
         "grant_credits_request",
         request=request.as_json(),
         user_id=user_id,
@@ -124,7 +149,7 @@ def grant_credits_request(
         kind=kind,
         description=description,
     )
-    return result
+    return outcome_of(result, CreditResult)
 
 
 def purchase_credits_request(
@@ -135,9 +160,9 @@ def purchase_credits_request(
     transaction_id: str,
     credits: int,
     description: str,
-) -> JSON:
+) -> Outcome[CreditResult]:
     """Service: credit a verified purchase, once per transaction id, as one request."""
-    result: JSON = db.admin_call(
+    result = db.admin_call(
         "purchase_credits_request",
         request=request.as_json(),
         user_id=user_id,
@@ -145,7 +170,7 @@ def purchase_credits_request(
         credits=credits,
         description=description,
     )
-    return result
+    return outcome_of(result, CreditResult)
 
 
 def request_refused(
@@ -157,7 +182,7 @@ def request_refused(
     )
 
 
-def request_replace_answer(db: Database, request: WriteRequest, status: int, data: Any) -> None:
+def request_replace_answer(db: Database, request: WriteRequest, status: int, data: JSON) -> None:
     """Give the request's key a later, final answer."""
     db.admin_call("request_replace_answer", request=request.as_json(), status=status, data=data)
 
@@ -165,31 +190,32 @@ def request_replace_answer(db: Database, request: WriteRequest, status: int, dat
 # Jobs: reports, routing, providers (sql/schema/03_jobs.sql) --------------------------------
 
 
-def job_report(on: Runs, webhook_id: str | None, source: str, report: JSON) -> JSON:
+def job_report(on: Runs, webhook_id: str | None, source: str, report: JSON) -> JobChange:
     """A worker's or provider's report with its delivery's receipt, one transaction."""
-    result: JSON = _service(on, "job_report", webhook_id=webhook_id, source=source, report=report)
-    return result
+    result = _service(on, "job_report", webhook_id=webhook_id, source=source, report=report)
+    return JobChange.model_validate(result)
 
 
-def job_start(on: Runs, job_id: str, attempt: int) -> JSON:
+def job_start(on: Runs, job_id: str, attempt: int) -> JobChange:
     """dispatched → processing for the current attempt."""
-    result: JSON = _service(on, "job_start", job_id=job_id, attempt=attempt)
-    return result
+    return JobChange.model_validate(_service(on, "job_start", job_id=job_id, attempt=attempt))
 
 
-def job_progress(on: Runs, job_id: str, attempt: int, progress: int, message: str | None) -> JSON:
+def job_progress(
+    on: Runs, job_id: str, attempt: int, progress: int, message: str | None
+) -> JobChange:
     """Progress of the current attempt (never backwards)."""
-    result: JSON = _service(
+    result = _service(
         on, "job_progress", job_id=job_id, attempt=attempt, progress=progress, message=message
     )
-    return result
+    return JobChange.model_validate(result)
 
 
 def job_complete(
     on: Runs, job_id: str, attempt: int, output: JSON, credits_used: int | None
-) -> JSON:
+) -> JobChange:
     """The current attempt finished: capture what it used, release the rest."""
-    result: JSON = _service(
+    result = _service(
         on,
         "job_complete",
         job_id=job_id,
@@ -197,7 +223,7 @@ def job_complete(
         output=output,
         credits_used=credits_used,
     )
-    return result
+    return JobChange.model_validate(result)
 
 
 def job_fail(
@@ -208,9 +234,9 @@ def job_fail(
     error_message: str,
     *,
     retryable: bool,
-) -> JSON:
+) -> JobChange:
     """The current attempt failed: retry with backoff, or fail and release."""
-    result: JSON = _service(
+    result = _service(
         on,
         "job_fail",
         job_id=job_id,
@@ -219,65 +245,60 @@ def job_fail(
         error_message=error_message,
         retryable=retryable,
     )
-    return result
+    return JobChange.model_validate(result)
 
 
-def job_return(on: Runs, job_id: str, attempt: int, reason: str) -> JSON:
+def job_return(on: Runs, job_id: str, attempt: int, reason: str) -> JobChange:
     """A push that was not delivered: back to the queue, not a failure."""
-    result: JSON = _service(on, "job_return", job_id=job_id, attempt=attempt, reason=reason)
-    return result
+    result = _service(on, "job_return", job_id=job_id, attempt=attempt, reason=reason)
+    return JobChange.model_validate(result)
 
 
-def job_assign(on: Runs, job_id: str) -> JSON | None:
-    """{job, worker}: a healthy push worker with room takes the job, or None."""
-    result: JSON | None = _service(on, "job_assign", job_id=job_id)
-    return result
+def job_assign(on: Runs, job_id: str) -> Assignment | None:
+    """A healthy push worker with room takes the job, or None."""
+    result = _service(on, "job_assign", job_id=job_id)
+    return None if result is None else Assignment.model_validate(result)
 
 
-def jobs_assign_pending(on: Runs, limit: int) -> list[JSON]:
+def jobs_assign_pending(on: Runs, limit: int) -> list[Assignment]:
     """Assignments of waiting jobs to push workers with room."""
-    result: list[JSON] = _service(on, "jobs_assign_pending", limit=limit)
-    return result
+    return [Assignment.model_validate(a) for a in _service(on, "jobs_assign_pending", limit=limit)]
 
 
-def job_dispatch_external(on: Runs, job_id: str) -> JSON | None:
+def job_dispatch_external(on: Runs, job_id: str) -> Job | None:
     """Open an attempt at the job's external provider, or None when it is no longer queued."""
-    result: JSON | None = _service(on, "job_dispatch_external", job_id=job_id)
-    return result
+    result = _service(on, "job_dispatch_external", job_id=job_id)
+    return None if result is None else Job.model_validate(result)
 
 
-def job_set_provider_id(on: Runs, job_id: str, attempt: int, provider_job_id: str) -> JSON:
+def job_set_provider_id(on: Runs, job_id: str, attempt: int, provider_job_id: str) -> JobChange:
     """Remember the provider's id for the attempt (its webhooks find the job by it)."""
-    result: JSON = _service(
+    result = _service(
         on, "job_set_provider_id", job_id=job_id, attempt=attempt, provider_job_id=provider_job_id
     )
-    return result
+    return JobChange.model_validate(result)
 
 
-def job_by_provider_id(on: Runs, provider: str, provider_job_id: str) -> JSON | None:
+def job_by_provider_id(on: Runs, provider: str, provider_job_id: str) -> ProviderJobRow | None:
     """The job a provider's id belongs to, or None."""
-    result: JSON | None = _service(
-        on, "job_by_provider_id", provider=provider, provider_job_id=provider_job_id
-    )
-    return result
+    result = _service(on, "job_by_provider_id", provider=provider, provider_job_id=provider_job_id)
+    return None if result is None else ProviderJobRow.model_validate(result)
 
 
-def job_get_any(on: Runs, job_id: str) -> JSON:
+def job_get_any(on: Runs, job_id: str) -> JobWithModel:
     """A job whatever its owner, with its model."""
-    result: JSON = _service(on, "job_get_any", job_id=job_id)
-    return result
+    return JobWithModel.model_validate(_service(on, "job_get_any", job_id=job_id))
 
 
-def jobs_active_external(on: Runs) -> list[JSON]:
+def jobs_active_external(on: Runs) -> list[ExternalJob]:
     """Jobs running at external providers (for reconcile polls)."""
-    result: list[JSON] = _service(on, "jobs_active_external")
-    return result
+    return [ExternalJob.model_validate(j) for j in _service(on, "jobs_active_external")]
 
 
-def models_by_provider(on: Runs, provider: str) -> list[JSON]:
+def models_by_provider(on: Runs, provider: str) -> list[ProviderModel]:
     """The provider's models with their provider-side ids."""
-    result: list[JSON] = _service(on, "models_by_provider", provider=provider)
-    return result
+    result = _service(on, "models_by_provider", provider=provider)
+    return [ProviderModel.model_validate(m) for m in result]
 
 
 # Workers and the sweep ----------------------------------------------------------------------
@@ -293,9 +314,9 @@ def worker_register(
     capacity: int,
     mode: str,
     metadata: JSON,
-) -> JSON:
+) -> Worker:
     """Register (or re-register by name) a worker."""
-    result: JSON = _service(
+    result = _service(
         on,
         "worker_register",
         name=name,
@@ -306,40 +327,37 @@ def worker_register(
         mode=mode,
         metadata=metadata,
     )
-    return result
+    return Worker.model_validate(result)
 
 
-def worker_heartbeat(on: Runs, worker_id: str, status: str) -> JSON:
-    """{worker, jobs}: the worker is alive; its leases are extended."""
-    result: JSON = _service(on, "worker_heartbeat", worker_id=worker_id, status=status)
-    return result
+def worker_heartbeat(on: Runs, worker_id: str, status: str) -> HeartbeatResult:
+    """The worker is alive; its leases are extended; the jobs still its own."""
+    result = _service(on, "worker_heartbeat", worker_id=worker_id, status=status)
+    return HeartbeatResult.model_validate(result)
 
 
-def worker_record_health(on: Runs, worker_id: str, *, ok: bool, detail: JSON) -> JSON:
+def worker_record_health(on: Runs, worker_id: str, *, ok: bool, detail: JSON) -> Worker:
     """A health probe's (or a push's) verdict on a worker."""
-    result: JSON = _service(on, "worker_record_health", worker_id=worker_id, ok=ok, detail=detail)
-    return result
+    result = _service(on, "worker_record_health", worker_id=worker_id, ok=ok, detail=detail)
+    return Worker.model_validate(result)
 
 
-def job_claim(on: Runs, worker_id: str, limit: int) -> list[JSON]:
+def job_claim(on: Runs, worker_id: str, limit: int) -> list[Job]:
     """A pull worker leases up to ``limit`` queued jobs of its models."""
-    result: list[JSON] = _service(on, "job_claim", worker_id=worker_id, limit=limit)
-    return result
+    result = _service(on, "job_claim", worker_id=worker_id, limit=limit)
+    return [Job.model_validate(j) for j in result]
 
 
-def workers_list(on: Runs) -> list[JSON]:
+def workers_list(on: Runs) -> list[Worker]:
     """Every registered worker."""
-    result: list[JSON] = _service(on, "workers_list")
-    return result
+    return [Worker.model_validate(w) for w in _service(on, "workers_list")]
 
 
-def jobs_requeue_expired(on: Runs, limit: int) -> JSON:
-    """{requeued, failed}: expired leases back to the queue, or failed out of attempts."""
-    result: JSON = _service(on, "jobs_requeue_expired", limit=limit)
-    return result
+def jobs_requeue_expired(on: Runs, limit: int) -> LeaseSweep:
+    """Expired leases back to the queue, or failed out of attempts."""
+    return LeaseSweep.model_validate(_service(on, "jobs_requeue_expired", limit=limit))
 
 
-def requests_cleanup(on: Runs) -> JSON:
+def requests_cleanup(on: Runs) -> Cleanup:
     """Drop expired idempotency keys, old rate windows and webhook receipts."""
-    result: JSON = _service(on, "requests_cleanup")
-    return result
+    return Cleanup.model_validate(_service(on, "requests_cleanup"))

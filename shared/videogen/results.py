@@ -3,8 +3,11 @@ the error envelope. ``openapi.yaml`` is generated from these (and the request mo
 :mod:`videogen.schemas`); the schemathesis suite checks real answers against them.
 
 The shapes are the procedures' JSON (sql/schema: ``private.job_json``, ``job_events`` rows,
-``credit_ledger`` rows…). Models stay open (``extra="allow"``): a procedure may add a
-field without breaking a client, and clients must ignore fields they do not know.
+``credit_ledger`` rows…), and :mod:`videogen.procedures` returns these models: the same
+``Job`` travels from the SQL API through the services to the answer. The last section
+holds what only the services see (assignments, cancellations, sweep counts). Models stay
+open (``extra="allow"``): a procedure may add a field without breaking a client, and
+clients must ignore fields they do not know.
 """
 
 from __future__ import annotations
@@ -152,8 +155,8 @@ class CancelResult(Open):
     worker_notified: bool = Field(description="The worker or provider running it was told.")
 
 
-class CallbackResult(Open):
-    """Late, repeated and reordered reports answer applied=false and change nothing."""
+class JobChange(Open):
+    """What a report did to a job; late, repeated and reordered ones change nothing."""
 
     applied: bool
     reason: str | None = Field(
@@ -262,18 +265,18 @@ class SweepSummary(Open):
     """What one health sweep did."""
 
     workers: dict[str, Any]
-    leases: dict[str, Any]
+    leases: LeaseSweep
     reconciled: int
     runpod_endpoints: list[dict[str, Any]] = Field(
         description="GET /health of each RunPod endpoint (RUNPOD_API_KEY set)."
     )
     dispatched: int
-    cleanup: dict[str, Any]
+    cleanup: Cleanup
 
 
 class WorkerJob(BaseModel):
-    """One attempt of one job as a push worker receives it (docs/worker-protocol.md): the
-    body the backend signs and the reference worker reads — one model for both."""
+    """One attempt of one job as a worker receives it, pushed or claimed (one model for the
+    backend and the reference worker; docs/worker-protocol.md)."""
 
     job_id: UUID
     attempt: int = Field(ge=1)
@@ -286,23 +289,108 @@ class WorkerJob(BaseModel):
     callback_url: str
 
     @classmethod
-    def of(cls, job: Any, callback_url: str) -> WorkerJob:
-        """The payload for a job as the procedures return it (a ``Job``'s JSON)."""
+    def of(cls, job: Job, callback_url: str) -> WorkerJob:
+        """The payload for a job (dispatched: its attempt is at least 1)."""
         return cls(
-            job_id=job["id"],
-            attempt=job["attempt"],
-            user_id=job["user_id"],
-            model=job["model_id"],
-            job_type=job["job_type"],
-            params=job["params"],
-            cost=job["cost"],
-            lease_expires_at=job["lease_expires_at"],
+            job_id=job.id,
+            attempt=job.attempt,
+            user_id=job.user_id,
+            model=job.model_id,
+            job_type=job.job_type,
+            params=job.params,
+            cost=job.cost,
+            lease_expires_at=job.lease_expires_at,
             callback_url=callback_url,
         )
 
 
-class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | list[Job]]):
+class WorkerJobList(RootModel[list[WorkerJob]]):
+    """The jobs a pull worker's claim leased, each as a push would have sent it."""
+
+
+class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | WorkerJobList]):
     """The sweep's summary, a heartbeat's answer, or the jobs a claim leased."""
+
+
+# What only the services see -------------------------------------------------------------
+
+
+class Assignment(BaseModel):
+    """A job dispatched to a push worker: what to send, and where."""
+
+    job: Job
+    worker: Worker
+
+
+class WorkerRef(BaseModel):
+    """The worker that was running a canceled job, to be told."""
+
+    worker_id: UUID
+    url: str | None
+
+
+class Cancellation(BaseModel):
+    """A canceled job and who was running it (told after the commit)."""
+
+    job: Job
+    notify: WorkerRef | None = None
+    provider: str | None = None
+    provider_job_id: str | None = None
+
+
+class ProviderJobRow(Open):
+    """A job as a provider's webhook finds it: the row, without the computed fields."""
+
+    id: UUID
+    user_id: UUID
+    status: JobStatus
+    attempt: int
+    progress: int
+    provider: str | None
+    provider_job_id: str | None
+
+
+class ExternalJob(BaseModel):
+    """A job running at an external provider (for reconcile polls)."""
+
+    id: UUID
+    attempt: int
+    provider: str
+    provider_job_id: str
+
+
+class ModelRoute(Open):
+    """A catalogue model with the provider's own id for it."""
+
+    provider_model_id: str | None = None
+
+
+class JobWithModel(Job):
+    """A job with its catalogue row (routing to a provider)."""
+
+    model: ModelRoute
+
+
+class ProviderModel(BaseModel):
+    """A provider's model: our id, the provider's id, whether it is offered."""
+
+    id: str
+    provider_model_id: str | None
+    is_available: bool
+
+
+class LeaseSweep(BaseModel):
+    """Expired leases: jobs back in the queue, and jobs failed out of attempts."""
+
+    requeued: int
+    failed: int
+
+
+class Cleanup(BaseModel):
+    """Expired idempotency keys and old webhook receipts dropped."""
+
+    idempotency_keys: int
+    webhook_receipts: int
 
 
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
@@ -310,7 +398,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     JobOrPage,
     Job,
     CancelResult,
-    CallbackResult,
+    JobChange,
     ModelList,
     CreditsOverview,
     CreditResult,

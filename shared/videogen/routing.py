@@ -18,9 +18,12 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from videogen import procedures, webhooks
 from videogen.config import Settings
 from videogen.errors import AppError
+from videogen.results import Assignment, Cancellation, Job, WorkerJob
 
 if TYPE_CHECKING:
     import httpx
@@ -34,10 +37,17 @@ EXTERNAL = {"fal", "replicate", "runway", "runpod"}
 
 
 def signed_post(
-    client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings, timeout: float
+    client: httpx.Client,
+    url: str,
+    payload: BaseModel | dict[str, Any],
+    settings: Settings,
+    timeout: float,
 ) -> httpx.Response:
     """POST JSON signed with the first webhook secret (what workers verify)."""
-    body = json.dumps(payload, default=str).encode()
+    if isinstance(payload, BaseModel):
+        body = payload.model_dump_json().encode()
+    else:
+        body = json.dumps(payload, default=str).encode()
     headers = {"content-type": "application/json", **webhooks.sign(body, settings=settings)}
     return client.post(url, content=body, headers=headers, timeout=timeout)
 
@@ -54,24 +64,19 @@ def _http(client: httpx.Client | None) -> httpx.Client:
     return client or shared_client()
 
 
-def push_payload(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """What a push worker receives: a :class:`~videogen.results.WorkerJob`."""
-    from videogen.results import WorkerJob
-
-    callback = f"{settings.functions_url}/job-callback"
-    return WorkerJob.of(job, callback).model_dump(mode="json")
+def worker_job(job: Job, settings: Settings) -> WorkerJob:
+    """What a worker receives for a dispatched job, pushed or claimed."""
+    return WorkerJob.of(job, f"{settings.functions_url}/job-callback")
 
 
-def push(
-    db: Database, settings: Settings, assignment: dict[str, Any], client: httpx.Client
-) -> bool:
+def push(db: Database, settings: Settings, assignment: Assignment, client: httpx.Client) -> bool:
     """Send one assigned job to its worker; on refusal put it back. True when accepted."""
-    job, worker = assignment["job"], assignment["worker"]
+    job, worker = assignment.job, assignment.worker
     try:
         resp = signed_post(
             client,
-            f"{worker['url'].rstrip('/')}/jobs",
-            push_payload(job, settings),
+            f"{(worker.url or '').rstrip('/')}/jobs",
+            worker_job(job, settings),
             settings,
             settings.dispatch_timeout_s,
         )
@@ -83,29 +88,29 @@ def push(
     except Exception as exc:  # any transport failure means "not delivered"
         reason = f"push failed: {type(exc).__name__}"
         unhealthy = True
-    log.warning("push of %s to %s refused: %s", job["id"], worker["name"], reason)
+    log.warning("push of %s to %s refused: %s", job.id, worker.name, reason)
     with db.admin() as admin:
-        procedures.job_return(admin, job["id"], job["attempt"], reason)
+        procedures.job_return(admin, str(job.id), job.attempt, reason)
         if unhealthy:
             procedures.worker_record_health(
-                admin, worker["id"], ok=False, detail={"push_error": reason}
+                admin, str(worker.id), ok=False, detail={"push_error": reason}
             )
     return False
 
 
 def dispatch_job(
-    db: Database, settings: Settings, job: dict[str, Any], client: httpx.Client | None = None
-) -> dict[str, Any]:
+    db: Database, settings: Settings, job: Job, client: httpx.Client | None = None
+) -> Job:
     """Route one just-created job; returns it as it stands afterwards."""
-    if job.get("provider") in EXTERNAL:
-        return submit_external(db, settings, job["id"], client)
+    if job.provider in EXTERNAL:
+        return submit_external(db, settings, str(job.id), client)
     http = _http(client)
     for _ in range(PUSH_TRIES):
-        assignment = procedures.job_assign(db, job["id"])
+        assignment = procedures.job_assign(db, str(job.id))
         if assignment is None:
             break  # no free worker: it waits in the queue (sweep, claim or a new worker)
         if push(db, settings, assignment, http):
-            return dict(assignment["job"])
+            return assignment.job
     return job
 
 
@@ -124,7 +129,7 @@ def dispatch_pending(
 
 def submit_external(
     db: Database, settings: Settings, job_id: str, client: httpx.Client | None = None
-) -> dict[str, Any]:
+) -> Job:
     """Open an attempt and submit the job to its provider."""
     from videogen.providers import ProviderError, ProviderJob, get_provider
 
@@ -132,15 +137,15 @@ def submit_external(
         job = procedures.job_dispatch_external(admin, job_id)
         full = procedures.job_get_any(admin, job_id)
     if job is None:
-        return dict(full)
-    name = full["provider"]
+        return full
+    name = str(full.provider)
     try:
         provider = get_provider(name, settings, client)
         callback = f"{settings.functions_url}/job-callback?provider={name}"
         submission = provider.submit(
             ProviderJob(
-                model=full["model"]["provider_model_id"],
-                input=job["params"],
+                model=str(full.model.provider_model_id),
+                input=job.params,
                 webhook_url=callback if provider.supports_webhooks else None,
                 job_id=job_id,
             )
@@ -152,40 +157,39 @@ def submit_external(
             result = procedures.job_fail(
                 admin,
                 job_id,
-                job["attempt"],
+                job.attempt,
                 getattr(exc, "code", "PROVIDER_ERROR"),
                 str(exc),
                 retryable=retryable,
             )
-        return dict(result["job"])
+        return result.job or full
     with db.admin() as admin:
         result = procedures.job_set_provider_id(
-            admin, job_id, job["attempt"], submission.provider_job_id
+            admin, job_id, job.attempt, submission.provider_job_id
         )
-    return dict(result["job"])
+    return result.job or job
 
 
 def notify_cancel(
-    settings: Settings, canceled: dict[str, Any], client: httpx.Client | None = None
+    settings: Settings, canceled: Cancellation, client: httpx.Client | None = None
 ) -> bool:
     """Tell the worker (or provider) that had a canceled job to stop; best effort."""
     http = _http(client)
     try:
-        notify = canceled.get("notify")
-        if notify and notify.get("url"):
-            job = canceled["job"]
+        notify, job = canceled.notify, canceled.job
+        if notify is not None and notify.url:
             resp = signed_post(
                 http,
-                f"{notify['url'].rstrip('/')}/jobs/{job['id']}/cancel",
-                {"job_id": job["id"], "attempt": job["attempt"]},
+                f"{notify.url.rstrip('/')}/jobs/{job.id}/cancel",
+                {"job_id": str(job.id), "attempt": job.attempt},
                 settings,
                 settings.dispatch_timeout_s,
             )
             return resp.status_code < 300
-        if canceled.get("provider") in EXTERNAL and canceled.get("provider_job_id"):
+        if canceled.provider in EXTERNAL and canceled.provider_job_id:
             from videogen.providers import get_provider
 
-            get_provider(canceled["provider"], settings, client).cancel(canceled["provider_job_id"])
+            get_provider(canceled.provider, settings, client).cancel(canceled.provider_job_id)
             return True
     except Exception as exc:  # the job is canceled either way; the worker's lease lapses
         log.warning("cancel notice failed: %s", type(exc).__name__)

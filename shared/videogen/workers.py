@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from videogen import procedures
 from videogen.config import Settings
 from videogen.errors import AppError
+from videogen.results import HeartbeatResult, SweepSummary, Worker, WorkerJobList
 from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker
 
 if TYPE_CHECKING:
@@ -27,9 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def register(admin: Session, body: RegisterWorker) -> dict[str, Any]:
+def register(admin: Session, body: RegisterWorker) -> Worker:
     """Register or re-register a worker by name."""
-    worker: dict[str, Any] = procedures.worker_register(
+    return procedures.worker_register(
         admin,
         name=body.name,
         url=body.url,
@@ -39,24 +40,26 @@ def register(admin: Session, body: RegisterWorker) -> dict[str, Any]:
         mode=body.mode,
         metadata=body.metadata,
     )
-    return worker
 
 
-def heartbeat(admin: Session, body: Heartbeat) -> dict[str, Any]:
+def heartbeat(admin: Session, body: Heartbeat) -> HeartbeatResult:
     """Mark a worker alive, extend its leases, list the jobs that are still its own."""
     return procedures.worker_heartbeat(admin, str(body.worker_id), body.status)
 
 
-def claim(admin: Session, body: ClaimJobs) -> list[dict[str, Any]]:
-    """Lease up to ``limit`` queued jobs of the worker's models."""
-    return procedures.job_claim(admin, str(body.worker_id), body.limit)
+def claim(admin: Session, settings: Settings, body: ClaimJobs) -> WorkerJobList:
+    """Lease up to ``limit`` queued jobs of the worker's models, each as a push sends it."""
+    from videogen.routing import worker_job
+
+    leased = procedures.job_claim(admin, str(body.worker_id), body.limit)
+    return WorkerJobList([worker_job(job, settings) for job in leased])
 
 
-def probe(client: httpx.Client, worker: dict[str, Any], timeout: float) -> dict[str, Any]:
+def probe(client: httpx.Client, worker: Worker, timeout: float) -> dict[str, Any]:
     """GET a worker's health URL; ok when it answers 2xx within the timeout."""
-    url = worker.get("health_url")
+    url, worker_id = worker.health_url, str(worker.id)
     if not url:
-        return {"worker_id": worker["id"], "ok": None, "detail": {"skipped": "no health_url"}}
+        return {"worker_id": worker_id, "ok": None, "detail": {"skipped": "no health_url"}}
     started = time.perf_counter()
     try:
         resp = client.get(url, timeout=timeout)
@@ -71,7 +74,7 @@ def probe(client: httpx.Client, worker: dict[str, Any], timeout: float) -> dict[
     except Exception as exc:  # timeouts, refused connections, bad JSON: all mean unhealthy
         ok, detail = False, {"error": type(exc).__name__}
     detail["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return {"worker_id": worker["id"], "ok": ok, "detail": detail}
+    return {"worker_id": worker_id, "ok": ok, "detail": detail}
 
 
 def reconcile_external(db: Database, settings: Settings, client: httpx.Client | None) -> int:
@@ -84,17 +87,17 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
     changed = 0
     for job in active:
         try:
-            provider = get_provider(job["provider"], settings, client)
-            event = reconcile(provider, job["provider_job_id"])
+            provider = get_provider(job.provider, settings, client)
+            event = reconcile(provider, job.provider_job_id)
         except ProviderError as exc:
-            log.warning("reconcile of %s failed: %s", job["id"], exc)
+            log.warning("reconcile of %s failed: %s", job.id, exc)
             continue
         try:
-            result = apply_provider_event(db, settings, job["provider"], event, None, client=client)
+            result = apply_provider_event(db, settings, job.provider, event, None, client=client)
         except AppError as exc:  # e.g. its video could not be copied yet: next sweep
-            log.warning("reconcile of %s not applied: %s", job["id"], exc.code)
+            log.warning("reconcile of %s not applied: %s", job.id, exc.code)
             continue
-        changed += bool(result.get("applied"))
+        changed += result.applied
     return changed
 
 
@@ -109,17 +112,19 @@ def runpod_health(
     provider: Any = get_provider("runpod", settings, client)
     report = []
     for model in procedures.models_by_provider(db, "runpod"):
-        endpoint = model["provider_model_id"]
+        endpoint = model.provider_model_id
+        if endpoint is None:
+            continue  # not deployed as an endpoint yet
         try:
             health = provider.health(endpoint)
         except ProviderError as exc:
             report.append(
-                {"model": model["id"], "endpoint": endpoint, "healthy": False, "error": exc.code}
+                {"model": model.id, "endpoint": endpoint, "healthy": False, "error": exc.code}
             )
             continue
         report.append(
             {
-                "model": model["id"],
+                "model": model.id,
                 "endpoint": endpoint,
                 "healthy": health.is_healthy,
                 "has_capacity": health.has_capacity,
@@ -131,7 +136,7 @@ def runpod_health(
     return report
 
 
-def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) -> dict[str, Any]:
+def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) -> SweepSummary:
     """One pass of fleet upkeep; returns a summary for the scheduler's log."""
     from videogen.routing import dispatch_pending, shared_client
 
@@ -153,16 +158,16 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
     dispatched = dispatch_pending(db, settings, http)
     with db.admin() as admin:
         cleaned = procedures.requests_cleanup(admin)
-    return {
-        "workers": {
+    return SweepSummary(
+        workers={
             "probed": sum(r["ok"] is not None for r in results),
             "healthy": sum(r["ok"] is True for r in results),
             "unhealthy": sum(r["ok"] is False for r in results),
             "results": results,
         },
-        "leases": leases,
-        "reconciled": reconciled,
-        "runpod_endpoints": endpoints,
-        "dispatched": dispatched,
-        "cleanup": cleaned,
-    }
+        leases=leases,
+        reconciled=reconciled,
+        runpod_endpoints=endpoints,
+        dispatched=dispatched,
+        cleanup=cleaned,
+    )

@@ -13,12 +13,16 @@ against the rate limit).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from videogen.errors import AppError
 
 if TYPE_CHECKING:
     from videogen.db import Database
+
+T = TypeVar("T", bound=BaseModel)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -40,18 +44,19 @@ class WriteRequest:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Outcome(Generic[T]):
     """A write's answer: its status and data, and whether it replays an earlier one."""
 
     status: int
-    data: Any
+    data: T
     replayed: bool = False
 
 
-def outcome_of(result: dict[str, Any]) -> Outcome:
-    """Read a ``*_request`` procedure's result; a replayed refusal is raised again."""
+def outcome_of(result: dict[str, Any], model: type[T]) -> Outcome[T]:
+    """Read a ``*_request`` procedure's result as ``model``; a replayed refusal is raised
+    again. A replay's stored answer has the same shape as a fresh one."""
     if not result.get("replayed"):
-        return Outcome(int(result["status"]), result["data"])
+        return Outcome(int(result["status"]), model.model_validate(result["data"]))
     body = result.get("body") or {}
     if body.get("success") is False:
         error = body["error"]
@@ -63,7 +68,7 @@ def outcome_of(result: dict[str, Any]) -> Outcome:
             status=int(body.get("status", result.get("status") or 400)),
             headers={REPLAYED_HEADER: "true"},
         )
-    return Outcome(int(result["status"]), body.get("data"), replayed=True)
+    return Outcome(int(result["status"]), model.model_validate(body.get("data")), replayed=True)
 
 
 def is_definite(err: AppError) -> bool:
@@ -85,9 +90,11 @@ def record_refusal(db: Database, write: WriteRequest, err: AppError) -> None:
     procedures.request_refused(db, write, err.status, body, store=store)
 
 
-def replace_answer(db: Database, write: WriteRequest, status: int, data: Any) -> None:
+def replace_answer(db: Database, write: WriteRequest, status: int, data: BaseModel) -> None:
     """Give the request's key a later, final answer (e.g. a video rendered at once)."""
     if write.key is not None:
         from videogen import procedures
 
-        procedures.request_replace_answer(db, write, status, data)
+        procedures.request_replace_answer(
+            db, write, status, data.model_dump(mode="json", exclude_unset=True)
+        )

@@ -303,7 +303,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                     }
                 ),
                 "responses": {
-                    **_success(200, "Applied, or why not.", "CallbackResult", idempotent=False),
+                    **_success(200, "Applied, or why not.", "JobChange", idempotent=False),
                     **_errors((400, 401, 404, 409, 413, 422, 503)),
                 },
             }

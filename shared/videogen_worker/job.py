@@ -56,9 +56,11 @@ class JobRun:
     script: dict[str, Any] | None = None  # compose: what was narrated
 
     @classmethod
-    def from_push(cls, payload: Mapping[str, Any]) -> JobRun:
-        """A pushed job: the backend's :class:`~videogen.results.WorkerJob` (a malformed
-        one raises pydantic's ValidationError)."""
+    def of(cls, payload: Mapping[str, Any], callback_url: str | None = None) -> JobRun:
+        """A job the backend handed us — pushed, or in a claim's answer: a
+        :class:`~videogen.results.WorkerJob` (a malformed one raises pydantic's
+        ValidationError). A puller reports where it claims (``callback_url``): that address
+        already reaches the backend from here."""
         from videogen.results import WorkerJob
 
         job = WorkerJob.model_validate(payload)
@@ -69,22 +71,8 @@ class JobRun:
             model=job.model,
             job_type=job.job_type,
             params=dict(job.params),
-            callback_url=job.callback_url,
+            callback_url=callback_url or job.callback_url,
             cost=job.cost,
-        )
-
-    @classmethod
-    def from_claim(cls, job: Mapping[str, Any], callback_url: str) -> JobRun:
-        """A job as ``job_claim`` returns it."""
-        return cls(
-            job_id=str(job["id"]),
-            attempt=int(job["attempt"]),
-            user_id=str(job["user_id"]),
-            model=str(job["model_id"]),
-            job_type=str(job["job_type"]),
-            params=dict(job.get("params") or {}),
-            callback_url=callback_url,
-            cost=job.get("cost"),
         )
 
     def stop(self, reason: str, *, silent: bool) -> None:

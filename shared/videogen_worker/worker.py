@@ -233,7 +233,7 @@ class ReferenceWorker:
                 log.warning("claim failed: %s", exc)
                 jobs = []
             for job in jobs or []:
-                self.accept(JobRun.from_claim(job, callback_url))
+                self.accept(JobRun.of(job, callback_url))
             if not jobs:
                 self._stopping.wait(self.config.poll_s)
 
@@ -250,7 +250,7 @@ class ReferenceWorker:
         """``POST /jobs``: verify, then accept or refuse the job."""
         try:
             self._verify(headers, raw)
-            run = JobRun.from_push(json.loads(raw))
+            run = JobRun.of(json.loads(raw))
         except AppError as exc:
             return exc.status, {"error": exc.to_dict()}
         except (ValueError, KeyError, TypeError) as exc:

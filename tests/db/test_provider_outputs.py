@@ -67,9 +67,9 @@ def test_completed_output_is_copied_into_storage(db, user, db_url, tmp_path):
             event_id="d1",
         )
         result = apply_provider_event(database, settings, "fal", event, "d1", client=client)
-        assert result["applied"] is True
+        assert result.applied is True
         again = apply_provider_event(database, settings, "fal", event, "d1", client=client)
-        assert again == {"applied": False, "reason": "duplicate_delivery"}
+        assert (again.applied, again.reason, again.job) == (False, "duplicate_delivery", None)
     finally:
         database.close()
     row = job_row(db, job_id)

@@ -44,7 +44,7 @@ class FakeWorker:
     def callback(self, job: dict[str, Any], type_: str, **extra: Any) -> httpx.Response:
         """POST job-callback for ``job``'s attempt unless ``attempt`` is given."""
         sign = {k: extra.pop(k) for k in ("msg_id", "timestamp", "secret") if k in extra}
-        body = {"type": type_, "job_id": job["id"], "attempt": job["attempt"], **extra}
+        body = {"type": type_, "job_id": job["job_id"], "attempt": job["attempt"], **extra}
         return self.post(self.stack.server.url("job-callback"), body, **sign)
 
 
@@ -64,13 +64,13 @@ def test_only_fresh_signed_current_callbacks_change_a_job(stack: Stack) -> None:
     created = stack.generate(ada)
     worker = FakeWorker(stack)
     (job,) = worker.claim()
-    assert job["id"] == created["id"] and job["attempt"] == 1 and job["user_id"] == ada.id
+    assert job["job_id"] == created["id"] and job["attempt"] == 1 and job["user_id"] == ada.id
 
     forged = worker.callback(job, "started", secret=FORGED_SECRET)
     assert forged.status_code == 401 and forged.json()["error"]["code"] == "INVALID_SIGNATURE"
     stale = worker.callback(job, "started", timestamp=time.time() - 600)
     assert stale.status_code == 401 and stale.json()["error"]["code"] == "STALE_WEBHOOK"
-    assert stack.job_row(job["id"])["status"] == "dispatched"
+    assert stack.job_row(job["job_id"])["status"] == "dispatched"
 
     started = worker.callback(job, "started", msg_id="msg_started_1")
     assert _applied(started) == (True, None)
@@ -83,22 +83,22 @@ def test_only_fresh_signed_current_callbacks_change_a_job(stack: Stack) -> None:
     wrong_attempt = worker.callback({**job, "attempt": 2}, "progress", progress=60)
     assert _applied(wrong_attempt) == (False, "stale_attempt")
 
-    output = {"video_path": f"{ada.id}/{job['id']}.mp4"}
+    output = {"video_path": f"{ada.id}/{job['job_id']}.mp4"}
     assert _applied(worker.callback(job, "completed", output=output)) == (True, None)
     assert _applied(worker.callback(job, "completed", output=output)) == (False, "stale_attempt")
     late_failure = worker.callback(job, "failed", error={"code": "X", "retryable": False})
     assert _applied(late_failure) == (False, "stale_attempt")
 
-    row = stack.job_row(job["id"])
+    row = stack.job_row(job["job_id"])
     assert row["status"] == "completed" and row["progress"] == 100
-    assert _events(stack, job["id"]) == [
+    assert _events(stack, job["job_id"]) == [
         "created",
         "dispatched",
         "processing",
         "progress",
         "completed",
     ]
-    assert stack.ledger(job["id"]) == ["reserve", "capture"]
+    assert stack.ledger(job["job_id"]) == ["reserve", "capture"]
 
 
 def test_a_lost_attempt_cannot_finish_the_job(stack: Stack) -> None:

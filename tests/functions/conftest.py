@@ -163,7 +163,8 @@ class Api:
         return str(resp.json()["data"]["id"])
 
     def claimed_job(self, user: User, model_id: str | None = None) -> tuple[dict[str, Any], str]:
-        """A job of ``user`` leased by a pull worker: (the claimed job, the worker id)."""
+        """A job of ``user`` leased by a pull worker: (the job as its owner now sees it, the
+        worker id). The claim hands the worker the job as a push would (``WorkerJob``)."""
         model_id = model_id or self.test_model()
         worker_id = self.pull_worker(model_id)
         created = self.post(
@@ -174,8 +175,12 @@ class Api:
             "health-check-workers", {"action": "claim", "worker_id": worker_id, "limit": 1}
         )
         assert claim.status_code == 200, claim.text
-        [job] = claim.json()["data"]
-        assert job["id"] == created.json()["data"]["id"]
+        [leased] = claim.json()["data"]
+        job_id = created.json()["data"]["id"]
+        assert (leased["job_id"], leased["model"]) == (job_id, model_id)
+        assert leased["callback_url"].endswith("/job-callback")
+        job = self.ok(self.get("queue-job", user=user, params={"id": job_id}))
+        assert (job["attempt"], job["worker_id"]) == (leased["attempt"], worker_id)
         return job, worker_id
 
     # Envelopes ---------------------------------------------------------------------------

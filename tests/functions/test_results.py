@@ -45,10 +45,23 @@ def test_worker_answers_match_their_models(api):
     held = results.HeartbeatResult.model_validate(api.ok(beat))
     assert [str(j.job_id) for j in held.jobs] == [job["id"]]
     report = {"type": "started", "job_id": job["id"], "attempt": job["attempt"]}
-    started = results.CallbackResult.model_validate(api.ok(api.signed("job-callback", report)))
+    started = results.JobChange.model_validate(api.ok(api.signed("job-callback", report)))
     assert started.applied is True and started.job is not None
     sweep = api.ok(api.get("health-check-workers", headers={"apikey": LOCAL_SECRET_KEY}))
     assert results.SweepSummary.model_validate(sweep).reconciled >= 0
+
+
+def test_a_claim_answers_jobs_as_a_push_sends_them(api):
+    model = api.test_model()
+    worker_id = api.pull_worker(model)
+    user = api.user(credits=100)
+    job = api.ok(api.post("queue-job", user=user, json={"model": model}), 202)
+    claim = {"action": "claim", "worker_id": worker_id, "limit": 2}
+    [leased] = results.WorkerJobList.model_validate(
+        api.ok(api.signed("health-check-workers", claim))
+    ).root
+    assert (str(leased.job_id), leased.attempt, leased.model) == (job["id"], 1, model)
+    assert set(leased.model_dump()) == set(results.WorkerJob.model_fields)
 
 
 def test_error_answers_match_the_error_envelope(api):

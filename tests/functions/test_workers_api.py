@@ -110,6 +110,19 @@ def test_callback_after_cancel_is_not_applied(api):
     assert credits_of(api, user) == (100, 0)
 
 
+def test_a_replayed_cancel_answers_what_the_first_did_and_no_more(api):
+    """The stored answer is the client's {job, worker_notified}: the routing facts (which
+    worker, its URL, the provider's id) never reach a user through a replay."""
+    user = api.user(credits=100)
+    job, _ = api.claimed_job(user)
+    key = {"Idempotency-Key": f"cancel-{job['id']}"}
+    first = api.delete("queue-job", user=user, params={"id": job["id"]}, headers=key)
+    again = api.delete("queue-job", user=user, params={"id": job["id"]}, headers=key)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert api.ok(again) == api.ok(first)
+    assert set(api.ok(again)) == {"job", "worker_notified"}
+
+
 def test_forged_stale_and_unsigned_callbacks_are_401(api):
     user = api.user(credits=100)
     job, _ = api.claimed_job(user)
@@ -239,7 +252,9 @@ def test_register_heartbeat_and_claim(api):
             "health-check-workers", {"action": "claim", "worker_id": worker["id"], "limit": 5}
         )
     )
-    assert claimed["id"] == job["id"] and claimed["worker_id"] == worker["id"]
+    assert (claimed["job_id"], claimed["attempt"]) == (job["id"], 1)
+    held = api.ok(api.get("queue-job", user=user, params={"id": job["id"]}))
+    assert held["worker_id"] == worker["id"]
 
     beat = api.ok(
         api.signed("health-check-workers", {"action": "heartbeat", "worker_id": worker["id"]})

@@ -1,4 +1,5 @@
-"""The push body and the reference worker's job are one model (videogen.results.WorkerJob)."""
+"""The push body, the claim's answer and the reference worker's job are one model
+(videogen.results.WorkerJob)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,56 @@ from pydantic import ValidationError
 from videogen_worker.job import JobRun
 
 from videogen.config import Settings
-from videogen.routing import push_payload
+from videogen.results import Job
+from videogen.routing import worker_job
 
 
-def test_the_push_body_is_the_model_the_worker_reads():
-    """routing.push_payload builds a WorkerJob; the reference worker validates the same."""
-
-    job = {
+def a_job(**changes: object) -> Job:
+    """A dispatched job as the procedures return it."""
+    now = "2026-12-01T12:00:00+00:00"
+    row = {
         "id": str(uuid.uuid4()),
-        "attempt": 2,
         "user_id": str(uuid.uuid4()),
         "model_id": "reference/text-to-video",
         "job_type": "text_to_video",
+        "status": "dispatched",
         "params": {"prompt": "a fox", "duration": 3},
+        "priority": 0,
         "cost": 5,
-        "lease_expires_at": "2026-12-01T12:00:00+00:00",
+        "credits_used": None,
+        "progress": 0,
+        "progress_message": None,
+        "attempt": 2,
+        "failures": 1,
+        "max_attempts": 3,
+        "worker_id": str(uuid.uuid4()),
+        "provider": "reference",
+        "lease_expires_at": now,
+        "run_after": now,
+        "output": None,
+        "error_code": None,
+        "error_message": None,
+        "created_at": now,
+        "updated_at": now,
+        "dispatched_at": now,
+        "started_at": None,
+        "finished_at": None,
     }
-    body = push_payload(job, Settings())
-    run = JobRun.from_push(body)
-    assert (run.job_id, run.attempt, run.model, run.cost) == (job["id"], 2, job["model_id"], 5)
+    return Job.model_validate({**row, **changes})
+
+
+def test_the_push_body_is_the_model_the_worker_reads():
+    """routing.worker_job builds a WorkerJob; the reference worker validates the same."""
+    job = a_job()
+    body = worker_job(job, Settings()).model_dump(mode="json")
+    run = JobRun.of(body)
+    assert (run.job_id, run.attempt, run.model, run.cost) == (str(job.id), 2, job.model_id, 5)
     assert run.callback_url.endswith("/job-callback")
     with pytest.raises(ValidationError):
-        JobRun.from_push({**body, "attempt": "two"})
+        JobRun.of({**body, "attempt": "two"})
+
+
+def test_a_job_that_was_never_dispatched_is_no_worker_job():
+    """Attempt 0 means nobody holds it: there is nothing to send a worker."""
+    with pytest.raises(ValidationError):
+        worker_job(a_job(attempt=0, status="queued"), Settings())
