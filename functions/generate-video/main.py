@@ -13,7 +13,7 @@ MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCU
 
 import functions_framework
 
-from videogen import jobs, routing, writes
+from videogen import jobs, links, routing, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import GenerateVideoRequest, JobQuery
 
@@ -25,7 +25,10 @@ def generate_video(ctx: Context) -> Reply:
     if ctx.request.method == "GET":
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            return Reply(200, jobs.read(session, query))
+            found = jobs.read(
+                session, query, links.storage_for(ctx.settings), ctx.settings.signed_url_expires_s
+            )
+        return Reply(200, found)
     body = ctx.body(GenerateVideoRequest)
     created = ctx.perform(
         lambda write: jobs.create(
@@ -33,7 +36,9 @@ def generate_video(ctx: Context) -> Reply:
         )
     )
     job = created.data
+    storage, expire_s = links.storage_for(ctx.settings), ctx.settings.signed_url_expires_s
     if created.replayed:
+        links.add_links(storage, [job], expire_s)  # a replayed video gets links of today
         return Reply.of(created)
     if job.job_type == "compose":
         from videogen import composition
@@ -42,5 +47,6 @@ def generate_video(ctx: Context) -> Reply:
         if estimate <= ctx.settings.sync_render_max_seconds:
             done = composition.render_sync(ctx.db, ctx.settings, job)
             writes.replace_answer(ctx.db, ctx.write, 200, done)  # a retry replays the video
+            links.add_links(storage, [done], expire_s)
             return Reply(200, done)
     return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, job))

@@ -34,7 +34,7 @@ def job_callback(ctx: Context) -> Reply:
             200, jobs.apply_provider_event(ctx.db, ctx.settings, provider, event, event.event_id)
         )
     callback = parse(JobCallback, ctx.json())
-    result = jobs.apply_callback(ctx.db, ctx.settings, callback, str(ctx.principal.delivery_id))
+    result = jobs.apply_callback(ctx.db, callback, str(ctx.principal.delivery_id))
     if result.applied and callback.type in ("completed", "failed"):
         routing.dispatch_pending(ctx.db, ctx.settings, limit=4)  # the worker has room again
     return Reply(200, result)

@@ -12,7 +12,7 @@ Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
 
 import functions_framework
 
-from videogen import jobs, routing, writes
+from videogen import jobs, links, routing, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import JobIdQuery, JobQuery, QueueJobRequest
 
@@ -31,7 +31,10 @@ def queue_job(ctx: Context) -> Reply:
         ctx.require_user()
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            return Reply(200, jobs.read(session, query))
+            found = jobs.read(
+                session, query, links.storage_for(ctx.settings), ctx.settings.signed_url_expires_s
+            )
+        return Reply(200, found)
     if ctx.request.method == "DELETE":
         job_id = str(ctx.query(JobIdQuery).id)
         canceled, running = ctx.perform(

@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIGNED_URL_EXPIRES_S = 24 * 3600
-
 Progress = Callable[[int], None]
 
 
@@ -113,7 +111,7 @@ def store_outputs(
     storage: Storage, user_id: str, job_id: str, video: Path, thumbnail: Path
 ) -> dict[str, Any]:
     """Upload a finished video and thumbnail to the owner's folders; what a worker reports
-    (paths and metadata: the links are made by the service, :func:`with_signed_links`)."""
+    (paths and metadata: links are signed when the job is read, :mod:`videogen.links`)."""
     from videogen.media.render import probe
     from videogen.storage import user_path
 
@@ -129,17 +127,6 @@ def store_outputs(
         "width": info["width"],
         "height": info["height"],
     }
-
-
-def with_signed_links(storage: Storage, output: dict[str, Any]) -> dict[str, Any]:
-    """The output a job stores: its storage paths plus links we signed for them (never a
-    link a worker or provider chose)."""
-    links = {
-        f"{kind}_url": storage.signed_url(bucket, str(output[f"{kind}_path"]), SIGNED_URL_EXPIRES_S)
-        for kind, bucket in (("video", "videos"), ("thumbnail", "thumbnails"))
-        if output.get(f"{kind}_path")
-    }
-    return {**output, **links}
 
 
 def credits_used(cost: int, params: dict[str, Any], rendered_s: float) -> int:
@@ -174,7 +161,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
         result = render(params, user_id, storage, Path(tmp), progress, cancel)
         stored = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)
-    output = with_signed_links(storage, stored)
+    output = dict(stored)
     output.update(
         title=result.title, script=result.script.model_dump() if result.script is not None else None
     )

@@ -94,8 +94,14 @@ class Settings(BaseSettings):
     sync_render_max_seconds: float = Field(8.0, alias="SYNC_RENDER_MAX_SECONDS", ge=0)
 
     # Storage ------------------------------------------------------------------------------
-    storage_backend: Literal["local", "supabase"] = Field("local", alias="STORAGE_BACKEND")
+    # Unset: Supabase Storage in production, the local disk otherwise.
+    storage_backend: Literal["local", "supabase"] | None = Field(None, alias="STORAGE_BACKEND")
     storage_root: Path | None = Field(None, alias="STORAGE_ROOT")
+    # How long the links in a job's answer work (signed when the job is read).
+    signed_url_expires_s: int = Field(3600, alias="SIGNED_URL_EXPIRES_SECONDS", ge=60, le=604800)
+    # Kept this many days, then removed by the sweep (0: kept until deleted).
+    upload_retention_days: int = Field(30, alias="UPLOAD_RETENTION_DAYS", ge=0)
+    output_retention_days: int = Field(0, alias="OUTPUT_RETENTION_DAYS", ge=0)
 
     # Generation engines -------------------------------------------------------------------
     script_engine: Literal["offline", "openai"] = Field("offline", alias="SCRIPT_ENGINE")
@@ -117,6 +123,18 @@ class Settings(BaseSettings):
         if not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("DATABASE_URL must be a postgres:// or postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _storage_for_the_environment(self) -> Settings:
+        if self.storage_backend is None:
+            self.storage_backend = "supabase" if self.environment == "production" else "local"
+            self.__pydantic_fields_set__.discard("storage_backend")  # derived, not set
+        elif self.environment == "production" and self.storage_backend == "local":
+            raise ValueError(
+                "production needs STORAGE_BACKEND=supabase: the local disk of a serverless "
+                "instance is gone with it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_local_secrets_outside_local(self) -> Settings:

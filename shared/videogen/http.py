@@ -312,7 +312,12 @@ def endpoint(
     *,
     rate_limited: tuple[str, ...] = ("POST", "DELETE", "PATCH", "PUT"),
 ) -> Callable[[Callable[[Context], Reply]], Callable[[Request], Response]]:
-    """Wrap ``handler(ctx) -> Reply`` with the shared HTTP contract (see module doc)."""
+    """Wrap ``handler(ctx) -> Reply`` with the shared HTTP contract (see module doc).
+
+    The settings are read here, when the function is loaded: a misconfigured deployment
+    (local secrets or local storage in production) fails to start instead of answering.
+    """
+    get_settings()
 
     def decorate(handler: Callable[[Context], Reply]) -> Callable[[Request], Response]:
         @functools.wraps(handler)

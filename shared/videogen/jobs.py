@@ -66,11 +66,20 @@ def list_page(session: Session, status: str | None, page: int, limit: int) -> Jo
     return JobPage.of(result["items"], result["total"], page, limit)
 
 
-def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
-    """``GET ?id=`` → one job with its events; otherwise a filtered page of jobs."""
+def read(
+    session: Session, query: JobQuery, storage: Storage, links_expire_s: int
+) -> JobWithEvents | JobPage:
+    """``GET ?id=`` → one job with its events; otherwise a filtered page of jobs — with
+    links to their files signed now (:mod:`videogen.links`)."""
+    from videogen.links import add_links
+
     if query.id is not None:
-        return get(session, str(query.id))
-    return list_page(session, query.status, query.page, query.limit)
+        job = get(session, str(query.id))
+        add_links(storage, [job], links_expire_s)
+        return job
+    page = list_page(session, query.status, query.page, query.limit)
+    add_links(storage, page.items, links_expire_s)
+    return page
 
 
 def models(session: Session) -> ModelList:
@@ -86,22 +95,20 @@ def cancel(
     return procedures.cancel_job_request(db, principal, write, job_id)
 
 
-def apply_callback(
-    db: Database, settings: Settings, callback: JobCallback, delivery_id: str
-) -> JobChange:
+def apply_callback(db: Database, callback: JobCallback, delivery_id: str) -> JobChange:
     """Apply one signed worker report with its delivery's receipt, as one call: a repeated
     delivery or a stale attempt changes nothing.
 
-    A completed output is stored with links signed here from its paths; the database refuses
-    paths outside the job owner's folder (422, nothing applied, no receipt kept).
+    A completed output names storage paths (links are signed when the job is read); the
+    database refuses paths outside the job owner's folder (422, nothing applied, no
+    receipt kept).
     """
-    report = callback.model_dump(mode="json", exclude_none=True)
-    output = report.get("output") or {}
-    if output.get("video_path") or output.get("thumbnail_path"):
-        from videogen.composition import with_signed_links
-        from videogen.storage import get_storage
+    from videogen.storage import clean_path
 
-        report["output"] = with_signed_links(get_storage(settings), output)
+    report = callback.model_dump(mode="json", exclude_none=True)
+    for field in ("video_path", "thumbnail_path"):
+        if isinstance(path := (report.get("output") or {}).get(field), str):
+            clean_path(path)  # a path that climbs or is malformed: 422 INVALID_OBJECT_PATH
     return procedures.job_report(db, delivery_id, "worker", report)
 
 
@@ -137,12 +144,12 @@ def provider_output(
     client: httpx.Client,
 ) -> dict[str, Any]:
     """Copy a provider's result into the owner's storage folder (its URLs expire) with a
-    thumbnail; the job's output, with links we signed.
+    thumbnail; the job's output (paths: links are signed when the job is read).
 
     A copy that fails is a 503 (the provider redelivers, the sweep's reconcile polls again):
     the job stays running until its video is safely ours, and nothing is charged before.
     """
-    from videogen.composition import store_outputs, with_signed_links
+    from videogen.composition import store_outputs
     from videogen.media.render import make_thumbnail
 
     if not urls:
@@ -167,7 +174,7 @@ def provider_output(
             code="OUTPUT_COPY_FAILED",
             headers={"Retry-After": "30"},
         ) from exc
-    return {**with_signed_links(storage, output), "provider": provider, "persisted": True}
+    return {**output, "provider": provider, "persisted": True}
 
 
 def apply_provider_event(

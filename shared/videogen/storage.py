@@ -118,6 +118,16 @@ class Storage(ABC):
     def signed_url(self, bucket: str, path: str, expires_in: int = 3600) -> str:
         """A URL that serves the object to anyone holding it, for ``expires_in`` seconds."""
 
+    def signed_urls(
+        self, bucket: str, paths: Sequence[str], expires_in: int = 3600
+    ) -> dict[str, str]:
+        """Signed URLs for the objects of ``paths`` that exist, by path."""
+        return {
+            path: self.signed_url(bucket, path, expires_in)
+            for path in paths
+            if self.exists(bucket, path)
+        }
+
     @abstractmethod
     def exists(self, bucket: str, path: str) -> bool:
         """True if the object exists."""
@@ -361,6 +371,25 @@ class SupabaseStorage(Storage):
         if not url:
             raise StorageUnavailable("Storage answered without a signed URL.")
         return str(url)
+
+    def signed_urls(
+        self, bucket: str, paths: Sequence[str], expires_in: int = 3600
+    ) -> dict[str, str]:
+        """``POST /object/sign/{bucket}`` with all the paths: one call; objects that do not
+        exist (or that our key may not read) come back with an error and are left out."""
+        keys = [self._check(bucket, p) for p in paths]
+        if not keys:
+            return {}
+        if expires_in <= 0:
+            raise ValidationFailed("expires_in must be a positive number of seconds.")
+        items = self._call(
+            bucket, keys[0], "sign", lambda b: b.create_signed_urls(keys, int(expires_in))
+        )
+        return {
+            str(item["path"]): str(item.get("signedURL") or item.get("signedUrl"))
+            for item in items
+            if not item.get("error") and (item.get("signedURL") or item.get("signedUrl"))
+        }
 
     def exists(self, bucket: str, path: str) -> bool:
         """``GET /object/info/{bucket}/{path}``; a 404 means no."""

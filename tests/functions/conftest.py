@@ -53,6 +53,19 @@ class Api:
         """A function's URL."""
         return str(self.server.url(name))
 
+    def put_object(self, bucket: str, path: str, data: bytes, content_type: str) -> None:
+        """Store an object as the server's own storage backend does (the service's key)."""
+        from videogen.config import Settings
+        from videogen.storage import get_storage
+
+        names = {f.alias for f in Settings.model_fields.values() if f.alias}
+        settings = Settings(**{k: v for k, v in self.server.env.items() if k in names})
+        storage = get_storage(settings)
+        try:
+            storage.upload(bucket, path, data, content_type)
+        finally:
+            storage.close()
+
     # Callers ---------------------------------------------------------------------------
 
     def user(self, *, credits: int = 0, anonymous: bool = False) -> User:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 import uuid
 
 import pytest
@@ -42,6 +43,7 @@ def test_callbacks_take_a_job_from_claim_to_completed(api):
     assert (older["applied"], older["reason"]) == (False, "not_newer")
 
     video = f"{job['user_id']}/{job['id']}.mp4"
+    api.put_object("videos", video, b"\x00\x00\x00\x18ftypmp42", "video/mp4")
     done = api.ok(
         report(api, job, "completed", output={"video_path": video, "width": 640}, credits_used=9)
     )
@@ -51,6 +53,9 @@ def test_callbacks_take_a_job_from_claim_to_completed(api):
     seen = job_of(api, user, job["id"])
     link = seen["output"].pop("video_url")  # signed by us from the path, never the worker's
     assert f"/storage/v1/object/sign/videos/{video}?" in link
+    assert api.http.get(link).content.endswith(b"ftypmp42")  # signed now, and it works
+    until = datetime.fromisoformat(seen["output"].pop("links_expire_at"))
+    assert 3500 < (until - datetime.now(UTC)).total_seconds() <= 3600  # SIGNED_URL_EXPIRES
     assert seen["output"] == {"video_path": video, "width": 640}
     assert seen["credits_used"] == 9
     events = [e["status"] for e in seen["events"]]

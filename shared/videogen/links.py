@@ -1,0 +1,77 @@
+"""Links to a job's files, signed when the job is read — never stored.
+
+A job's output keeps storage paths (``video_path``, ``thumbnail_path``); every answer
+that shows a job to its owner (GET one, GET a page, a video rendered at once) gets
+``video_url`` / ``thumbnail_url`` signed for ``SIGNED_URL_EXPIRES_SECONDS`` and
+``links_expire_at``, so a link in a page the user just loaded always works while the
+object exists. One signing call per bucket per answer (Supabase Storage signs a batch).
+A realtime ``completed`` event carries no links: its consumer reads the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from videogen.errors import AppError
+
+if TYPE_CHECKING:
+    from videogen.config import Settings
+    from videogen.results import Job
+    from videogen.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# (output field holding the path, its bucket, the field the link goes in)
+FILES = (("video_path", "videos", "video_url"), ("thumbnail_path", "thumbnails", "thumbnail_url"))
+
+
+_clients: dict[int, tuple[Settings, Storage]] = {}
+
+
+def storage_for(settings: Settings) -> Storage:
+    """One storage client per process and settings object (a storage3 client is costly)."""
+    kept = _clients.get(id(settings))
+    if kept is None or kept[0] is not settings:
+        from videogen.storage import get_storage
+
+        kept = _clients[id(settings)] = (settings, get_storage(settings))
+    return kept[1]
+
+
+def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:
+    """Put freshly signed links to their files into the outputs of ``jobs`` (in place).
+
+    Outputs whose files were removed (``expired``) get none. If storage cannot sign, the
+    jobs are still answered, without links and with ``links_unavailable``.
+    """
+    wanted = [job for job in jobs if job.output and not job.output.get("expired")]
+    paths: dict[str, set[str]] = {bucket: set() for _, bucket, _ in FILES}
+    for job in wanted:
+        for field, bucket, _ in FILES:
+            if isinstance(job.output.get(field), str):  # type: ignore[union-attr]
+                paths[bucket].add(job.output[field])  # type: ignore[index]
+    try:
+        signed = {
+            bucket: storage.signed_urls(bucket, sorted(names), expires_in)
+            for bucket, names in paths.items()
+            if names
+        }
+    except AppError as exc:
+        log.warning("could not sign output links: %s", exc.code)
+        for job in wanted:
+            job.output = {**(job.output or {}), "links_unavailable": True}
+        return
+    until = (datetime.now(UTC) + timedelta(seconds=expires_in)).isoformat()
+    for job in wanted:
+        output = dict(job.output or {})
+        for field, bucket, link in FILES:
+            output.pop(link, None)  # never a link stored by an older release
+            url = signed.get(bucket, {}).get(str(output.get(field)))
+            if url:
+                output[link] = url
+        if any(link in output for _, _, link in FILES):
+            output["links_expire_at"] = until
+        job.output = output
