@@ -126,7 +126,7 @@ def provider_input(model: str, request: VideoRequest) -> dict[str, Any]:
     elif spec.aspect_ratios is not None:
         ratios = {r: r for r in spec.aspect_ratios}
         body["aspect_ratio"] = pick_ratio("replicate", name, request.aspect_ratio, ratios, "16:9")
-    else:
+    else:  # a model without a ratio field makes 16:9 from text: refuse any other
         pick_ratio("replicate", name, request.aspect_ratio, {"16:9": "16:9"}, "16:9")
     seconds = pick_duration("replicate", name, request.duration, spec.durations, spec.durations[0])
     if spec.duration_key is not None:
