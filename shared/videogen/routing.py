@@ -8,7 +8,9 @@
 * External providers (fal, Replicate, Runway, RunPod serverless): ``job_dispatch_external``
   opens an attempt, the adapter submits, the provider's id is stored so its webhook (or a
   reconcile poll) finds the job. A provider that refuses for good fails the job and its
-  credits are released in the same transaction: nobody is charged for nothing.
+  credits are released in the same transaction: nobody is charged for nothing. The
+  adapter maps our params to the provider's documented input; an upload goes as a signed
+  URL valid for ``PROVIDER_INPUT_URL_EXPIRES_S``, never as its storage path.
 """
 
 from __future__ import annotations
@@ -22,18 +24,23 @@ from pydantic import BaseModel
 
 from videogen import procedures, webhooks
 from videogen.config import Settings
-from videogen.errors import AppError
+from videogen.errors import AppError, ServiceUnavailable
 from videogen.results import Assignment, Cancellation, Job, WorkerJob
 
 if TYPE_CHECKING:
     import httpx
 
     from videogen.db import Database
+    from videogen.providers import VideoRequest
+    from videogen.storage import Storage
 
 log = logging.getLogger(__name__)
 
 PUSH_TRIES = 3
 EXTERNAL = {"fal", "replicate", "runway", "runpod"}
+# How long a provider may take to fetch a job's upload (queues can hold a job a while).
+PROVIDER_INPUT_URL_EXPIRES_S = 3600
+UPLOADS_BUCKET = "uploads"
 
 
 def signed_post(
@@ -127,10 +134,31 @@ def dispatch_pending(
     return accepted
 
 
+def provider_request(settings: Settings, job: Job, storage: Storage | None = None) -> VideoRequest:
+    """The job's params for an adapter, its upload (``image_path``) as a signed URL."""
+    from videogen.providers import VideoRequest
+
+    image_url = None
+    if image_path := job.params.get("image_path"):
+        if storage is None:
+            from videogen.storage import get_storage
+
+            storage = get_storage(settings)
+        image_url = storage.signed_url(
+            UPLOADS_BUCKET, str(image_path), expires_in=PROVIDER_INPUT_URL_EXPIRES_S
+        )
+    return VideoRequest.from_params(job.job_type, job.params, image_url)
+
+
 def submit_external(
-    db: Database, settings: Settings, job_id: str, client: httpx.Client | None = None
+    db: Database,
+    settings: Settings,
+    job_id: str,
+    client: httpx.Client | None = None,
+    *,
+    storage: Storage | None = None,
 ) -> Job:
-    """Open an attempt and submit the job to its provider."""
+    """Open an attempt and submit the job to its provider, in the provider's own input."""
     from videogen.providers import ProviderError, ProviderJob, get_provider
 
     with db.admin() as admin:
@@ -141,17 +169,19 @@ def submit_external(
     name = str(full.provider)
     try:
         provider = get_provider(name, settings, client)
+        model = str(full.model.provider_model_id)
         callback = f"{settings.functions_url}/job-callback?provider={name}"
         submission = provider.submit(
             ProviderJob(
-                model=str(full.model.provider_model_id),
-                input=job.params,
+                model=model,
+                input=provider.provider_input(model, provider_request(settings, job, storage)),
                 webhook_url=callback if provider.supports_webhooks else None,
                 job_id=job_id,
             )
         )
     except (ProviderError, AppError) as exc:
-        retryable = bool(getattr(exc, "retryable", False))
+        # Storage being down is worth another try; a path or input refused is not.
+        retryable = bool(getattr(exc, "retryable", isinstance(exc, ServiceUnavailable)))
         log.warning("submit of %s to %s failed: %s", job_id, name, exc)
         with db.admin() as admin:
             result = procedures.job_fail(

@@ -7,6 +7,7 @@ from videogen.providers.base import (
     ProviderStatus,
     Submission,
     VideoProvider,
+    VideoRequest,
     WebhookEvent,
 )
 from videogen.providers.errors import (
@@ -40,6 +41,7 @@ __all__ = [
     "ProviderUnavailable",
     "Submission",
     "VideoProvider",
+    "VideoRequest",
     "WebhookEvent",
     "get_provider",
     "read_webhook",

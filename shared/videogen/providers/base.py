@@ -20,6 +20,57 @@ from typing import Any, Literal
 
 ProviderState = Literal["queued", "processing", "completed", "failed", "canceled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
+VIDEO_JOB_TYPES: frozenset[str] = frozenset({"text_to_video", "image_to_video"})
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """Our params for one video job, typed: what an adapter's input mapping reads.
+
+    ``image_url`` is a short-lived signed URL of the job's upload (``image_path``), made
+    by the router; the object path itself is never handed to a provider.
+    """
+
+    job_type: str
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    duration: int | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    fps: int | None = None
+    image_url: str | None = None
+
+    @classmethod
+    def from_params(
+        cls, job_type: str, params: Mapping[str, Any], image_url: str | None = None
+    ) -> VideoRequest:
+        """Read a job's stored params (as ``private.normalize_params`` left them)."""
+
+        def text(key: str) -> str | None:
+            value = params.get(key)
+            return str(value) if value is not None and str(value).strip() else None
+
+        def number(key: str) -> int | None:
+            value = params.get(key)
+            return None if value is None else int(value)
+
+        return cls(
+            job_type=job_type,
+            prompt=text("prompt"),
+            negative_prompt=text("negative_prompt"),
+            duration=number("duration"),
+            aspect_ratio=text("aspect_ratio"),
+            resolution=text("resolution"),
+            seed=number("seed"),
+            fps=number("fps"),
+            image_url=image_url,
+        )
+
+    @property
+    def is_image_to_video(self) -> bool:
+        """True for an image-to-video job."""
+        return self.job_type == "image_to_video"
 
 
 @dataclass(frozen=True)
@@ -28,8 +79,10 @@ class ProviderJob:
 
     ``model`` is the provider's own model id: a fal app path (``fal-ai/kling-video/…``), a
     Replicate ``owner/name`` or ``owner/name:version``, a Runway model (``gen4_turbo``) or
-    a RunPod endpoint id. ``options`` are provider-specific top-level request fields
-    (RunPod ``policy``, Replicate ``webhook_events_filter``…).
+    a RunPod endpoint id. ``input`` is the provider's own input, as
+    :meth:`VideoProvider.provider_input` builds it from a :class:`VideoRequest`.
+    ``options`` are provider-specific top-level request fields (RunPod ``policy``,
+    Replicate ``webhook_events_filter``…).
     """
 
     model: str
@@ -97,6 +150,14 @@ class VideoProvider(ABC):
     supports_webhooks: bool = True
     webhooks_signed: bool = True
 
+    def provider_input(self, model: str, request: VideoRequest) -> dict[str, Any]:
+        """The provider's documented input for ``request`` on ``model``.
+
+        Raises :class:`~videogen.providers.errors.ProviderRejected` (never retried) for a
+        job the provider cannot do (a duration, ratio or job type it does not offer).
+        """
+        return generic_input(request)
+
     @abstractmethod
     def submit(self, job: ProviderJob) -> Submission:
         """Start a job at the provider."""
@@ -129,3 +190,26 @@ class VideoProvider(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_GENERIC_KEYS = (
+    "prompt",
+    "negative_prompt",
+    "duration",
+    "aspect_ratio",
+    "resolution",
+    "seed",
+    "fps",
+)
+
+
+def generic_input(request: VideoRequest) -> dict[str, Any]:
+    """Our params as they are, the upload as ``image_url``: for our own workers' inputs."""
+    body: dict[str, Any] = {"job_type": request.job_type}
+    for key in _GENERIC_KEYS:
+        value = getattr(request, key)
+        if value is not None:
+            body[key] = value
+    if request.image_url is not None:
+        body["image_url"] = request.image_url
+    return body

@@ -14,6 +14,12 @@ Webhooks are signed with Ed25519: the message is
 ``request_id \\n user_id \\n timestamp \\n sha256_hex(body)``, the signature is hex in
 ``X-Fal-Webhook-Signature``, and the public keys come from fal's JWKS (cached 24 h,
 refetched once when no cached key verifies so a key rotation is picked up).
+
+Inputs (:func:`provider_input`) are per model family, from the models' schemas: Kling
+(https://fal.ai/models/fal-ai/kling-video/v2.1/standard/text-to-video/api and
+…/image-to-video/api) takes ``{prompt, duration: "5" | "10", aspect_ratio,
+negative_prompt?}`` for text and ``{prompt, image_url, duration, negative_prompt?}`` for an
+image (whose own shape sets the output's). Kling takes no seed.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import binascii
 import hashlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -36,11 +43,19 @@ from videogen.providers._http import (
     provider_message,
     with_query,
 )
+from videogen.providers._inputs import (
+    check_job_type,
+    need_image,
+    need_prompt,
+    pick_duration,
+    pick_ratio,
+)
 from videogen.providers.base import (
     ProviderJob,
     ProviderState,
     ProviderStatus,
     Submission,
+    VideoRequest,
     WebhookEvent,
 )
 from videogen.providers.errors import InvalidWebhook, ProviderRejected
@@ -63,6 +78,49 @@ _STATES: dict[str, ProviderState] = {
     "FAILED": "failed",
     "ERROR": "failed",
 }
+
+
+@dataclass(frozen=True)
+class FalModel:
+    """What one fal model family takes (``model_prefix`` matches the model path)."""
+
+    model_prefix: str
+    durations: tuple[int, ...]
+    aspect_ratios: tuple[str, ...]
+    default_duration: int = 5
+
+
+MODELS: tuple[FalModel, ...] = (FalModel("fal-ai/kling-video/", (5, 10), ("16:9", "9:16", "1:1")),)
+
+
+def model_spec(model: str) -> FalModel:
+    """The input rules for a fal model path, or a refusal when we have none."""
+    path = model.strip("/") + "/"
+    for spec in MODELS:
+        if path.startswith(spec.model_prefix):
+            return spec
+    raise ProviderRejected(
+        f"There is no fal input mapping for model {model!r}.",
+        provider="fal",
+        hint="Known fal model families: " + ", ".join(m.model_prefix for m in MODELS) + ".",
+    )
+
+
+def provider_input(model: str, request: VideoRequest) -> dict[str, Any]:
+    """The model's input for ``request`` (fal's queue takes it as the whole body)."""
+    spec = model_spec(model)
+    check_job_type("fal", model, request)
+    body: dict[str, Any] = {"prompt": need_prompt("fal", model, request)}
+    if request.is_image_to_video:
+        body["image_url"] = need_image("fal", model, request)
+    else:
+        ratios = {r: r for r in spec.aspect_ratios}
+        body["aspect_ratio"] = pick_ratio("fal", model, request.aspect_ratio, ratios, "16:9")
+    seconds = pick_duration("fal", model, request.duration, spec.durations, spec.default_duration)
+    body["duration"] = str(seconds)
+    if request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    return body
 
 
 def app_id_of(model_id: str) -> str:
@@ -114,6 +172,10 @@ class FalProvider(HttpVideoProvider):
         return {"Authorization": f"Key {self._api_key}"}
 
     # Jobs -----------------------------------------------------------------------------
+    def provider_input(self, model: str, request: VideoRequest) -> dict[str, Any]:
+        """The fal model's documented input for the job (see :func:`provider_input`)."""
+        return provider_input(model, request)
+
     def submit(self, job: ProviderJob) -> Submission:
         """Queue a request; the webhook URL gets ``fal_app`` so callbacks map back."""
         app_id = app_id_of(job.model)

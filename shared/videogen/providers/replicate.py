@@ -12,12 +12,19 @@
 Callbacks carry the prediction object and ``webhook-id`` / ``webhook-timestamp`` /
 ``webhook-signature`` headers, verified with the account's ``whsec_…`` signing secret
 (``GET /v1/webhooks/default/secret``) through the ``standardwebhooks`` package.
+
+Inputs (:func:`provider_input`) follow each model's input schema on its API page
+(https://replicate.com/{owner}/{name}/api): the image's field differs per model
+(``first_frame_image`` for MiniMax, ``start_image`` for Kling), so :data:`MODELS` names it
+with the durations and ratios each model takes. A pinned ``owner/name:version`` uses its
+model's entry; a bare version id has none.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,11 +36,19 @@ from videogen.providers._http import (
     parse_json_body,
     percent,
 )
+from videogen.providers._inputs import (
+    check_job_type,
+    need_image,
+    need_prompt,
+    pick_duration,
+    pick_ratio,
+)
 from videogen.providers.base import (
     ProviderJob,
     ProviderState,
     ProviderStatus,
     Submission,
+    VideoRequest,
     WebhookEvent,
 )
 from videogen.providers.errors import InvalidWebhook, ProviderNotConfigured, ProviderRejected
@@ -52,6 +67,73 @@ _STATES: dict[str, ProviderState] = {
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 # tqdm-style progress lines in a prediction's logs: " 45%|████▌     | 9/20 [...]".
 _LOG_PROGRESS = re.compile(r"(\d{1,3})%\|")
+
+
+@dataclass(frozen=True)
+class ReplicateModel:
+    """One model's input schema, as much of it as our params fill.
+
+    ``duration_key`` None: the model makes ``durations[0]`` seconds and takes no length;
+    ``aspect_ratios`` None: it takes no ratio (MiniMax: 16:9, or the image's shape).
+    """
+
+    job_types: tuple[str, ...]
+    image_key: str
+    durations: tuple[int, ...]
+    duration_key: str | None = "duration"
+    aspect_ratios: tuple[str, ...] | None = None
+    negative_prompt: bool = False
+
+
+_KLING_RATIOS = ("16:9", "9:16", "1:1")
+MODELS: dict[str, ReplicateModel] = {
+    # https://replicate.com/minimax/video-01/api: prompt, first_frame_image (6 s, 720p).
+    "minimax/video-01": ReplicateModel(
+        ("text_to_video", "image_to_video"), "first_frame_image", (6,), None
+    ),
+    # https://replicate.com/minimax/video-01-live/api: prompt, first_frame_image.
+    "minimax/video-01-live": ReplicateModel(("image_to_video",), "first_frame_image", (6,), None),
+    # https://replicate.com/kwaivgi/kling-v1.6-standard/api: prompt, negative_prompt,
+    # start_image, aspect_ratio (ignored with an image), duration 5 | 10.
+    "kwaivgi/kling-v1.6-standard": ReplicateModel(
+        ("text_to_video", "image_to_video"),
+        "start_image",
+        (5, 10),
+        aspect_ratios=_KLING_RATIOS,
+        negative_prompt=True,
+    ),
+    # https://replicate.com/kwaivgi/kling-v2.1/api: start_image required, duration 5 | 10.
+    "kwaivgi/kling-v2.1": ReplicateModel(
+        ("image_to_video",), "start_image", (5, 10), negative_prompt=True
+    ),
+}
+
+
+def provider_input(model: str, request: VideoRequest) -> dict[str, Any]:
+    """The model's ``input`` object for ``request``."""
+    name = model.partition(":")[0]
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ProviderRejected(
+            f"There is no Replicate input mapping for model {model!r}.",
+            provider="replicate",
+            hint="Known Replicate models: " + ", ".join(MODELS) + ".",
+        )
+    check_job_type("replicate", name, request, spec.job_types)
+    body: dict[str, Any] = {"prompt": need_prompt("replicate", name, request)}
+    if request.is_image_to_video:
+        body[spec.image_key] = need_image("replicate", name, request)
+    elif spec.aspect_ratios is not None:
+        ratios = {r: r for r in spec.aspect_ratios}
+        body["aspect_ratio"] = pick_ratio("replicate", name, request.aspect_ratio, ratios, "16:9")
+    else:  # a model without a ratio field makes 16:9 from text: refuse any other
+        pick_ratio("replicate", name, request.aspect_ratio, {"16:9": "16:9"}, "16:9")
+    seconds = pick_duration("replicate", name, request.duration, spec.durations, spec.durations[0])
+    if spec.duration_key is not None:
+        body[spec.duration_key] = seconds
+    if spec.negative_prompt and request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    return body
 
 
 class ReplicateProvider(HttpVideoProvider):
@@ -78,6 +160,10 @@ class ReplicateProvider(HttpVideoProvider):
         return {"Authorization": f"Bearer {self._api_token}"}
 
     # Jobs -----------------------------------------------------------------------------
+    def provider_input(self, model: str, request: VideoRequest) -> dict[str, Any]:
+        """The model's documented ``input`` for the job (see :func:`provider_input`)."""
+        return provider_input(model, request)
+
     def submit(self, job: ProviderJob) -> Submission:
         """Create a prediction for an official model or a pinned version."""
         body: dict[str, Any] = {"input": dict(job.input)}

@@ -13,6 +13,10 @@ the webhook once, when the job ends, and does not sign it: the webhook URL carri
 ``runpod_endpoint`` and a ``token`` (HMAC of the endpoint id under our secret) that is
 checked in constant time, and the body is only a hint: confirm it by polling
 (:func:`videogen.providers.reconcile.receive_webhook` does so for unsigned providers).
+
+Inputs: the endpoints run our own worker, so ``input`` is our params as they are plus
+``job_type``, with the upload as a signed ``image_url`` (never its storage path); see
+https://docs.runpod.io/serverless/endpoints/send-requests (``{"input": {…}, "webhook"}``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from videogen.providers.base import (
     ProviderState,
     ProviderStatus,
     Submission,
+    VideoRequest,
     WebhookEvent,
+    generic_input,
 )
 from videogen.providers.errors import InvalidWebhook, ProviderRejected
 
@@ -123,6 +129,15 @@ class RunPodProvider(HttpVideoProvider):
         return hmac.new(self._token_key, message, hashlib.sha256).hexdigest()
 
     # Jobs -----------------------------------------------------------------------------
+    def provider_input(self, model: str, request: VideoRequest) -> dict[str, Any]:
+        """Our params for our worker behind the endpoint (``submit`` wraps them in
+        ``{"input": …}``); an image job without its signed URL is refused."""
+        if request.is_image_to_video and not request.image_url:
+            raise ProviderRejected(
+                f"RunPod endpoint {model} needs an input image (image_path).", provider=self.name
+            )
+        return generic_input(request)
+
     def submit(self, job: ProviderJob) -> Submission:
         """Queue a job on the endpoint named by ``job.model``."""
         endpoint_id = job.model.strip("/")

@@ -10,21 +10,37 @@
 - auth: ``Authorization: Bearer <RUNWAY_API_KEY>`` and ``X-Runway-Version: 2024-11-06``
 
 Output URLs expire within 24-48 hours: copy them into storage on completion.
+
+Inputs (:func:`provider_input`; API reference
+https://docs.dev.runwayml.com/api/#tag/Start-generating, version 2024-11-06):
+``image_to_video`` takes ``{model, promptImage: https URL, promptText?, ratio, duration,
+seed?}``, ``text_to_video`` ``{model, promptText, ratio, duration, seed?}``. ``ratio`` is
+an output size (``"1280:720"``), not ``"16:9"``; gen4_turbo makes images-to-video only,
+5 or 10 s. Runway takes no negative prompt; the resolution follows from the ratio.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from videogen.providers._http import HttpVideoProvider, percent
+from videogen.providers._inputs import (
+    check_job_type,
+    need_image,
+    need_prompt,
+    pick_duration,
+    pick_ratio,
+)
 from videogen.providers.base import (
     ProviderJob,
     ProviderState,
     ProviderStatus,
     Submission,
+    VideoRequest,
     WebhookEvent,
 )
 from videogen.providers.errors import InvalidWebhook, ProviderRejected
@@ -40,6 +56,53 @@ _STATES: dict[str, ProviderState] = {
     "FAILED": "failed",
     "CANCELLED": "canceled",
 }
+
+
+@dataclass(frozen=True)
+class RunwayModel:
+    """What one Runway model takes: job types, output sizes per aspect ratio, lengths."""
+
+    job_types: tuple[str, ...]
+    ratios: Mapping[str, str]
+    durations: tuple[int, ...]
+    default_duration: int = 5
+
+
+_GEN4_RATIOS = {"16:9": "1280:720", "9:16": "720:1280", "1:1": "960:960"}
+MODELS: dict[str, RunwayModel] = {
+    "gen4_turbo": RunwayModel(("image_to_video",), _GEN4_RATIOS, (5, 10)),
+    "gen4.5": RunwayModel(
+        ("text_to_video", "image_to_video"),
+        {"16:9": "1280:720", "9:16": "720:1280"},
+        tuple(range(2, 11)),
+    ),
+}
+
+
+def provider_input(model: str, request: VideoRequest) -> dict[str, Any]:
+    """Runway's body for ``request`` on ``model`` (``model`` included, as Runway wants it)."""
+    spec = MODELS.get(model)
+    if spec is None:
+        raise ProviderRejected(
+            f"There is no Runway input mapping for model {model!r}.",
+            provider="runway",
+            hint="Known Runway models: " + ", ".join(MODELS) + ".",
+        )
+    check_job_type("runway", model, request, spec.job_types)
+    body: dict[str, Any] = {"model": model}
+    if request.is_image_to_video:
+        body["promptImage"] = need_image("runway", model, request, https=True)
+        if request.prompt:
+            body["promptText"] = request.prompt
+    else:
+        body["promptText"] = need_prompt("runway", model, request)
+    body["ratio"] = pick_ratio("runway", model, request.aspect_ratio, spec.ratios, "16:9")
+    body["duration"] = pick_duration(
+        "runway", model, request.duration, spec.durations, spec.default_duration
+    )
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
 
 
 def task_endpoint(job_input: Mapping[str, Any]) -> str:
@@ -73,6 +136,10 @@ class RunwayProvider(HttpVideoProvider):
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}", "X-Runway-Version": self.api_version}
+
+    def provider_input(self, model: str, request: VideoRequest) -> dict[str, Any]:
+        """Runway's documented body for the job (see :func:`provider_input`)."""
+        return provider_input(model, request)
 
     def submit(self, job: ProviderJob) -> Submission:
         """Start a generation task; ``job.webhook_url`` is ignored (poll with reconcile)."""
