@@ -13,7 +13,7 @@ MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCU
 
 import functions_framework
 
-from videogen import jobs, links, routing, writes
+from videogen import jobs, links, routing, uploads, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import GenerateVideoRequest, JobQuery
 
@@ -26,17 +26,17 @@ def generate_video(ctx: Context) -> Reply:
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
             found = jobs.read(
-                session, query, links.storage_for(ctx.settings), ctx.settings.signed_url_expires_s
+                session, query, ctx.storage, ctx.settings.signed_url_expires_s
             )
         return Reply(200, found)
     body = ctx.body(GenerateVideoRequest)
+    params = body.params()
+    uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)  # before money moves
     created = ctx.perform(
-        lambda write: jobs.create(
-            ctx.db, ctx.principal, write, body.model, body.params(), body.priority
-        )
+        lambda write: jobs.create(ctx.db, ctx.principal, write, body.model, params, body.priority)
     )
     job = created.data
-    storage, expire_s = links.storage_for(ctx.settings), ctx.settings.signed_url_expires_s
+    storage, expire_s = ctx.storage, ctx.settings.signed_url_expires_s
     if created.replayed:
         links.add_links(storage, [job], expire_s)  # a replayed video gets links of today
         return Reply.of(created)

@@ -12,7 +12,7 @@ Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
 
 import functions_framework
 
-from videogen import jobs, links, routing, writes
+from videogen import jobs, routing, uploads, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import JobIdQuery, JobQuery, QueueJobRequest
 
@@ -32,7 +32,7 @@ def queue_job(ctx: Context) -> Reply:
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
             found = jobs.read(
-                session, query, links.storage_for(ctx.settings), ctx.settings.signed_url_expires_s
+                session, query, ctx.storage, ctx.settings.signed_url_expires_s
             )
         return Reply(200, found)
     if ctx.request.method == "DELETE":
@@ -46,10 +46,10 @@ def queue_job(ctx: Context) -> Reply:
             return Reply(200, answer)
         return Reply.of(canceled)
     body = ctx.body(QueueJobRequest)
+    params = body.params.params()
+    uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)  # before money moves
     created = ctx.perform(
-        lambda write: jobs.create(
-            ctx.db, ctx.principal, write, body.model, body.params.params(), body.priority
-        )
+        lambda write: jobs.create(ctx.db, ctx.principal, write, body.model, params, body.priority)
     )
     if created.replayed:
         return Reply.of(created)

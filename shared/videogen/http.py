@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from flask import Request, Response
 
     from videogen.db import Database
+    from videogen.storage import Storage
 
 log = logging.getLogger("videogen.http")
 M = TypeVar("M", bound=BaseModel)
@@ -187,6 +188,13 @@ class Context:
         """Who the caller is, for idempotency and rate limits."""
         p = self.principal
         return f"user:{p.user_id}" if p.user_id else f"{p.kind}:{p.key_name or p.role}"
+
+    @property
+    def storage(self) -> Storage:
+        """The process's storage client (Supabase Storage, or the local disk)."""
+        from videogen.storage import storage_for
+
+        return storage_for(self.settings)
 
     @cached_property
     def write(self) -> WriteRequest:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from videogen.errors import AppError
 
 if TYPE_CHECKING:
-    from videogen.config import Settings
     from videogen.results import Job
     from videogen.storage import Storage
 
@@ -26,19 +25,6 @@ log = logging.getLogger(__name__)
 
 # (output field holding the path, its bucket, the field the link goes in)
 FILES = (("video_path", "videos", "video_url"), ("thumbnail_path", "thumbnails", "thumbnail_url"))
-
-
-_clients: dict[int, tuple[Settings, Storage]] = {}
-
-
-def storage_for(settings: Settings) -> Storage:
-    """One storage client per process and settings object (a storage3 client is costly)."""
-    kept = _clients.get(id(settings))
-    if kept is None or kept[0] is not settings:
-        from videogen.storage import get_storage
-
-        kept = _clients[id(settings)] = (settings, get_storage(settings))
-    return kept[1]
 
 
 def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:

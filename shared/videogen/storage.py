@@ -468,3 +468,14 @@ def get_storage(settings: Settings, http_client: httpx.Client | None = None) -> 
         local_signing_secret(settings),
         settings.supabase_url.rstrip("/") + "/storage/v1/object/sign",
     )
+
+
+_clients: dict[int, tuple[Settings, Storage]] = {}
+
+
+def storage_for(settings: Settings) -> Storage:
+    """One storage client per process and settings object (a storage3 client is costly)."""
+    kept = _clients.get(id(settings))
+    if kept is None or kept[0] is not settings:
+        kept = _clients[id(settings)] = (settings, get_storage(settings))
+    return kept[1]

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,6 +66,16 @@ class Api:
             storage.upload(bucket, path, data, content_type)
         finally:
             storage.close()
+
+    @staticmethod
+    def png(width: int = 640, height: int = 360) -> bytes:
+        """A real PNG picture, made by ffmpeg."""
+        done = subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=s={width}x{height}",
+             "-frames:v", "1", "-c:v", "png", "-f", "image2pipe", "-"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return done.stdout
 
     # Callers ---------------------------------------------------------------------------
 

@@ -138,6 +138,7 @@ def test_generate_video_image_must_be_in_own_folder(api):
     }
     api.fails(api.post("generate-video", user=user, json=body), 422, "INVALID_PARAMS")
     body["image_path"] = f"{user.id}/still.png"
+    api.put_object("uploads", body["image_path"], api.png(), "image/png")
     assert api.ok(api.post("generate-video", user=user, json=body), 202)["status"] == "queued"
 
 
