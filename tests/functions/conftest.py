@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
