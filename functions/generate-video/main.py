@@ -25,9 +25,7 @@ def generate_video(ctx: Context) -> Reply:
     if ctx.request.method == "GET":
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            found = jobs.read(
-                session, query, ctx.storage, ctx.settings.signed_url_expires_s
-            )
+            found = jobs.read(session, query, ctx.storage, ctx.settings.signed_url_expires_s)
         return Reply(200, found)
     body = ctx.body(GenerateVideoRequest)
     params = body.params()

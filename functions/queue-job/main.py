@@ -31,9 +31,7 @@ def queue_job(ctx: Context) -> Reply:
         ctx.require_user()
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            found = jobs.read(
-                session, query, ctx.storage, ctx.settings.signed_url_expires_s
-            )
+            found = jobs.read(session, query, ctx.storage, ctx.settings.signed_url_expires_s)
         return Reply(200, found)
     if ctx.request.method == "DELETE":
         job_id = str(ctx.query(JobIdQuery).id)
