@@ -7,6 +7,8 @@ GET    /models → 200 [models]: the catalogue (ids, job types, limits, prices);
        publishable key is enough.
 DELETE ?id=<uuid> → 200 {job, worker_notified}: canceled, credits released, the worker
        or provider running it told to stop. 409 INVALID_TRANSITION when already finished.
+DELETE ?id=<uuid>&action=remove → 200 {job}: a finished job leaves your history (its files
+       are removed; the job and its ledger entries stay). 409 while it still runs.
 Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
 """
 
@@ -14,7 +16,7 @@ import functions_framework
 
 from videogen import jobs, routing, uploads, writes
 from videogen.http import Context, Reply, endpoint
-from videogen.schemas import JobIdQuery, JobQuery, QueueJobRequest
+from videogen.schemas import JobDeleteQuery, JobQuery, QueueJobRequest
 
 
 @functions_framework.http
@@ -34,7 +36,14 @@ def queue_job(ctx: Context) -> Reply:
             found = jobs.read(session, query, ctx.storage, ctx.settings.signed_url_expires_s)
         return Reply(200, found)
     if ctx.request.method == "DELETE":
-        job_id = str(ctx.query(JobIdQuery).id)
+        target = ctx.query(JobDeleteQuery)
+        job_id = str(target.id)
+        if target.action == "remove":
+            return Reply.of(
+                ctx.perform(
+                    lambda write: jobs.remove(ctx.db, ctx.storage, ctx.principal, write, job_id)
+                )
+            )
         canceled, running = ctx.perform(
             lambda write: jobs.cancel(ctx.db, ctx.principal, write, job_id)
         )

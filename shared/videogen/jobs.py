@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,27 @@ def cancel(
     """Cancel the user's job and release its credits: the answer, and who was running the
     job (to tell after the commit; None on a replay)."""
     return procedures.cancel_job_request(db, principal, write, job_id)
+
+
+def remove(
+    db: Database, storage: Storage, principal: Principal, write: WriteRequest, job_id: str
+) -> Outcome[Job]:
+    """Remove the user's finished job from their history (its row and ledger stay); its
+    files go right after the commit (or at the next sweep, if Storage is down)."""
+    from videogen.results import DueOutput
+    from videogen.retention import remove_outputs
+
+    outcome = procedures.delete_job_request(db, principal, write, job_id)
+    job = outcome.data
+    if not outcome.replayed and job.output and job.output_expired_at is None:
+        due = DueOutput(
+            id=job.id,
+            video_path=job.output.get("video_path"),
+            thumbnail_path=job.output.get("thumbnail_path"),
+        )
+        if (due.video_path or due.thumbnail_path) and remove_outputs(db, storage, [due]):
+            job.output_expired_at = datetime.now(UTC)
+    return outcome
 
 
 def apply_callback(db: Database, callback: JobCallback, delivery_id: str) -> JobChange:

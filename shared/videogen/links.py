@@ -30,10 +30,10 @@ FILES = (("video_path", "videos", "video_url"), ("thumbnail_path", "thumbnails",
 def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:
     """Put freshly signed links to their files into the outputs of ``jobs`` (in place).
 
-    Outputs whose files were removed (``expired``) get none. If storage cannot sign, the
+    Outputs whose files were removed (``output_expired_at``) get none. If storage cannot sign, the
     jobs are still answered, without links and with ``links_unavailable``.
     """
-    wanted = [job for job in jobs if job.output and not job.output.get("expired")]
+    wanted = [job for job in jobs if job.output and job.output_expired_at is None]
     paths: dict[str, set[str]] = {bucket: set() for _, bucket, _ in FILES}
     for job in wanted:
         for field, bucket, _ in FILES:

@@ -26,6 +26,7 @@ from videogen.results import (
     CancelResult,
     Cleanup,
     CreditResult,
+    DueOutput,
     ExternalJob,
     HeartbeatResult,
     Job,
@@ -119,6 +120,14 @@ def cancel_job_request(
     return outcome_of(result, CancelResult), (
         None if running is None else Cancellation.model_validate(running)
     )
+
+
+def delete_job_request(
+    db: Database, principal: Principal, request: WriteRequest, job_id: str
+) -> Outcome[Job]:
+    """Remove the user's finished job from their history, as one request."""
+    result = db.user_call(principal, "delete_job_request", request=request.as_json(), job_id=job_id)
+    return outcome_of(result, Job)
 
 
 def claim_initial_grant_request(
@@ -361,3 +370,22 @@ def jobs_requeue_expired(on: Runs, limit: int) -> LeaseSweep:
 def requests_cleanup(on: Runs) -> Cleanup:
     """Drop expired idempotency keys, old rate windows and webhook receipts."""
     return Cleanup.model_validate(_service(on, "requests_cleanup"))
+
+
+# The media lifecycle (sql/schema/10_media_lifecycle.sql) -------------------------------------
+
+
+def jobs_outputs_due(on: Runs, retention_days: int, limit: int) -> list[DueOutput]:
+    """Outputs whose files should go: removed jobs, and outputs past their retention."""
+    result = _service(on, "jobs_outputs_due", retention_days=retention_days, limit=limit)
+    return [DueOutput.model_validate(d) for d in result]
+
+
+def jobs_mark_outputs_expired(on: Runs, job_ids: Sequence[str]) -> int:
+    """Record that these jobs' files were removed; how many were marked."""
+    return int(_service(on, "jobs_mark_outputs_expired", job_ids=list(job_ids)))
+
+
+def uploads_due(on: Runs, retention_days: int, limit: int) -> list[str]:
+    """Upload paths past their retention that no unfinished job names."""
+    return list(_service(on, "uploads_due", retention_days=retention_days, limit=limit))

@@ -95,6 +95,10 @@ class Job(Open):
     dispatched_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    deleted_at: datetime | None = Field(None, description="Removed from its owner's history.")
+    output_expired_at: datetime | None = Field(
+        None, description="Its files were removed (retention or removal): no links."
+    )
 
 
 class JobEvent(Open):
@@ -153,6 +157,10 @@ class CancelResult(Open):
 
     job: Job
     worker_notified: bool = Field(description="The worker or provider running it was told.")
+
+
+class CancelOrRemoved(RootModel[CancelResult | Job]):
+    """DELETE answers the canceled job with whether it was told, or the removed job."""
 
 
 class JobChange(Open):
@@ -271,6 +279,7 @@ class SweepSummary(Open):
         description="GET /health of each RunPod endpoint (RUNPOD_API_KEY set)."
     )
     dispatched: int
+    retention: RetentionSweep
     cleanup: Cleanup
 
 
@@ -379,6 +388,21 @@ class ProviderModel(BaseModel):
     is_available: bool
 
 
+class DueOutput(BaseModel):
+    """A job whose files are due for removal."""
+
+    id: UUID
+    video_path: str | None
+    thumbnail_path: str | None
+
+
+class RetentionSweep(BaseModel):
+    """Files the sweep removed: outputs (their jobs marked) and old uploads."""
+
+    outputs_expired: int
+    uploads_removed: int
+
+
 class LeaseSweep(BaseModel):
     """Expired leases: jobs back in the queue, and jobs failed out of attempts."""
 
@@ -398,6 +422,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     JobOrPage,
     Job,
     CancelResult,
+    CancelOrRemoved,
     JobChange,
     ModelList,
     CreditsOverview,

@@ -114,6 +114,13 @@ class JobIdQuery(Strict):
     id: UUID
 
 
+class JobDeleteQuery(JobIdQuery):
+    """DELETE ?id=<job id>[&action=remove]: cancel a running job (the default), or remove a
+    finished one from your history."""
+
+    action: Literal["cancel", "remove"] = "cancel"
+
+
 class CallbackError(Strict):
     """Why an attempt failed."""
 

@@ -3,8 +3,9 @@
 The sweep (``health-check-workers``, called by a scheduler) probes every worker's health
 URL concurrently with a short timeout, records the results, requeues jobs whose lease ran
 out (or fails them when out of attempts, releasing credits), polls external providers for
-jobs whose webhooks may have been lost, pushes waiting jobs to free workers and drops
-expired idempotency keys. Each step is its own short transaction.
+jobs whose webhooks may have been lost, pushes waiting jobs to free workers, removes
+files past their retention (:mod:`videogen.retention`) and drops expired idempotency keys.
+Each step is its own short transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from videogen import procedures
 from videogen.config import Settings
 from videogen.errors import AppError
 from videogen.results import HeartbeatResult, SweepSummary, Worker, WorkerJobList
+from videogen.retention import sweep as retention_sweep
 from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker
+from videogen.storage import storage_for
 
 if TYPE_CHECKING:
     import httpx
@@ -156,6 +159,7 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
     reconciled = reconcile_external(db, settings, client)
     endpoints = runpod_health(db, settings, client)
     dispatched = dispatch_pending(db, settings, http)
+    retention = retention_sweep(db, storage_for(settings), settings)
     with db.admin() as admin:
         cleaned = procedures.requests_cleanup(admin)
     return SweepSummary(
@@ -169,5 +173,6 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
         reconciled=reconciled,
         runpod_endpoints=endpoints,
         dispatched=dispatched,
+        retention=retention,
         cleanup=cleaned,
     )

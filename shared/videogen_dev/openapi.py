@@ -255,13 +255,20 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": _job_read("jobs"),
             "delete": {
                 "tags": ["jobs"],
-                "summary": "Cancel one of your jobs",
-                "description": "Credits are released and the worker or provider running it is "
-                "told to stop. 409 INVALID_TRANSITION when it has already finished.",
+                "summary": "Cancel one of your jobs, or remove a finished one from history",
+                "description": "`action=cancel` (the default): credits are released and the "
+                "worker or provider running it is told to stop; 409 INVALID_TRANSITION when it "
+                "has already finished. `action=remove`: a finished job leaves your history and "
+                "its files are removed (the job and its ledger entries stay); 409 while it runs.",
                 "security": USER,
-                "parameters": _query_parameters(schemas.JobIdQuery),
+                "parameters": _query_parameters(schemas.JobDeleteQuery),
                 "responses": {
-                    **_success(200, "The canceled job.", "CancelResult", idempotent=False),
+                    **_success(
+                        200,
+                        "The canceled job (cancel), or the removed job (remove).",
+                        "CancelOrRemoved",
+                        idempotent=False,
+                    ),
                     **_errors((401, 404, 409, 422, 429, 503)),
                 },
             },

@@ -129,6 +129,9 @@ create table public.jobs (
   dispatched_at timestamptz,
   started_at timestamptz,
   finished_at timestamptz,
+  -- Removed from the owner's history (the row and its ledger stay), and when its files went.
+  deleted_at timestamptz,
+  output_expired_at timestamptz,
   check (failures <= max_attempts),
   check ((status in ('completed', 'failed', 'canceled')) = (finished_at is not null)),
   check (status <> 'completed' or credits_used is not null)
@@ -140,6 +143,11 @@ create index jobs_user_active_idx on public.jobs (user_id)
   where status in ('queued', 'dispatched', 'processing');
 create index jobs_queue_idx on public.jobs (model_id, priority desc, created_at)
   where status = 'queued';
+-- The retention sweep finds outputs due for removal without reading the whole history.
+create index jobs_outputs_kept_idx on public.jobs (finished_at)
+  where output_expired_at is null and finished_at is not null;
+create index jobs_deleted_outputs_idx on public.jobs (deleted_at)
+  where output_expired_at is null and deleted_at is not null;
 create index jobs_lease_idx on public.jobs (lease_expires_at)
   where status in ('dispatched', 'processing');
 create index jobs_worker_active_idx on public.jobs (worker_id)

@@ -60,7 +60,10 @@ begin
 end;
 $$;
 
-/** Reject every illegal status change, and any change to a finished job. */
+/**
+ * Reject every illegal status change, and any change to a finished job but two: leaving
+ * its owner's history (deleted_at) and losing its files (output_expired_at), each once.
+ */
 create function private.jobs_guard_transition()
 returns trigger
 language plpgsql
@@ -68,9 +71,18 @@ set search_path = ''
 as $$
 begin
   -- Removing a worker sets worker_id to null on its jobs, finished ones too (an FK action,
-  -- run inside the RI trigger): the one change a finished job accepts.
+  -- run inside the RI trigger): a change a finished job accepts.
   if pg_trigger_depth() > 1 and old.worker_id is not null and new.worker_id is null
      and to_jsonb(new) - 'worker_id' = to_jsonb(old) - 'worker_id' then
+    return new;
+  end if;
+  if old.finished_at is not null
+     and to_jsonb(new) - '{deleted_at,output_expired_at,updated_at}'::text[]
+         = to_jsonb(old) - '{deleted_at,output_expired_at,updated_at}'::text[]
+     and (old.deleted_at is null or new.deleted_at is not distinct from old.deleted_at)
+     and (old.output_expired_at is null
+          or new.output_expired_at is not distinct from old.output_expired_at) then
+    new.updated_at := now();
     return new;
   end if;
   if not private.job_transition_allowed(old.status, new.status) then

@@ -31,7 +31,7 @@ create policy "Available models are visible to everyone" on public.models
   for select to anon, authenticated using (is_available);
 
 create policy "Jobs are visible to their owner" on public.jobs
-  for select to authenticated using ((select auth.uid()) = user_id);
+  for select to authenticated using ((select auth.uid()) = user_id and deleted_at is null);
 
 create policy "Job events are visible to the job owner" on public.job_events
   for select to authenticated using ((select auth.uid()) = user_id);

@@ -3,7 +3,7 @@
  * functions (and PostgREST clients) read through these instead of writing SQL.
  */
 
-/** The caller's jobs, newest first, optionally one status; {items, total}. */
+/** The caller's jobs (not removed from history), newest first, optionally one status. */
 create function public.list_jobs(
   p_status public.job_status default null, p_limit integer default 20, p_offset integer default 0
 )
@@ -14,11 +14,13 @@ set search_path = ''
 as $$
   select jsonb_build_object(
     'total', (select count(*) from public.jobs j
-               where j.user_id = (select auth.uid()) and (p_status is null or j.status = p_status)),
+               where j.user_id = (select auth.uid()) and (p_status is null or j.status = p_status)
+                 and j.deleted_at is null),
     'items', coalesce((
       select jsonb_agg(private.job_json(j) order by j.created_at desc, j.id)
         from (select * from public.jobs j
                where j.user_id = (select auth.uid()) and (p_status is null or j.status = p_status)
+                 and j.deleted_at is null
                order by j.created_at desc, j.id
                limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) j), '[]'))
 $$;
@@ -33,7 +35,7 @@ as $$
   select private.job_json(j) || jsonb_build_object('events', coalesce((
            select jsonb_agg(to_jsonb(e) - 'user_id' order by e.id)
              from public.job_events e where e.job_id = j.id), '[]'))
-    from public.jobs j where j.id = p_job_id
+    from public.jobs j where j.id = p_job_id and j.deleted_at is null
 $$;
 
 /** The caller's balance, hold and ledger page; {profile, items, total}. */

@@ -54,16 +54,27 @@ class Api:
         """A function's URL."""
         return str(self.server.url(name))
 
-    def put_object(self, bucket: str, path: str, data: bytes, content_type: str) -> None:
-        """Store an object as the server's own storage backend does (the service's key)."""
+    def storage(self) -> Any:
+        """The server's own storage backend, with the service's key (close it after use)."""
         from videogen.config import Settings
         from videogen.storage import get_storage
 
         names = {f.alias for f in Settings.model_fields.values() if f.alias}
-        settings = Settings(**{k: v for k, v in self.server.env.items() if k in names})
-        storage = get_storage(settings)
+        return get_storage(Settings(**{k: v for k, v in self.server.env.items() if k in names}))
+
+    def put_object(self, bucket: str, path: str, data: bytes, content_type: str) -> None:
+        """Store an object as the server's own storage does."""
+        storage = self.storage()
         try:
             storage.upload(bucket, path, data, content_type)
+        finally:
+            storage.close()
+
+    def has_object(self, bucket: str, path: str) -> bool:
+        """Whether the server's storage holds the object."""
+        storage = self.storage()
+        try:
+            return bool(storage.exists(bucket, path))
         finally:
             storage.close()
 
@@ -267,4 +278,15 @@ def fuzz_api(start_server: Any) -> Iterator[Api]:
         STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
         DISPATCH_TIMEOUT_SECONDS="0.5",
         HEALTH_TIMEOUT_SECONDS="0.5",
+    )
+
+
+@pytest.fixture(scope="session")
+def retention_api(start_server: Any) -> Iterator[Api]:
+    """A server that keeps outputs 1 day and uploads 2 days."""
+    yield from _serving(
+        start_server,
+        RATE_LIMIT_PER_MINUTE="100000",
+        OUTPUT_RETENTION_DAYS="1",
+        UPLOAD_RETENTION_DAYS="2",
     )

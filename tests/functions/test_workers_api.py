@@ -190,6 +190,7 @@ def test_sweep_with_cron_secret_or_secret_key(api, headers):
         "reconciled",
         "runpod_endpoints",
         "dispatched",
+        "retention",
         "cleanup",
     }
     assert summary["runpod_endpoints"] == []  # RUNPOD_API_KEY is not set here
