@@ -4,6 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 FN ?=
 PYTEST_ARGS ?=
 DEPLOY_FLAGS ?=
@@ -22,7 +23,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## Install system packages (as root), the virtualenv and the project
+# The pinned Supabase CLI (package.json, package-lock.json), for tests/deploy/test_supabase_cli.py.
+$(NODE_STAMP): package.json package-lock.json | $(STAMP)
+	./.ci/system-deps
+	npm ci --no-audit --no-fund --loglevel=error
+	node_modules/.bin/supabase --version >/dev/null
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP) ## Install system packages (as root), the virtualenv, the project and the Supabase CLI
 
 run: setup ## The main job: database, functions, two workers, and a demo video
 	$(BIN)/videogen demo
