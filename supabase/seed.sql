@@ -24,7 +24,7 @@ values
    '{16:9,9:16,1:1}', '{480p,720p}', false, 3, 600),
   ('fal/kling-video-v2.1', 'Kling 2.1 (fal)', 'Kling text-to-video through fal''s queue API.',
    'fal', 'fal-ai/kling-video/v2.1/standard/text-to-video', 'text_to_video', 20, 8, 5, 10, 5,
-   '{16:9,9:16,1:1}', '{720p,1080p}', false, 2, 900),
+   '{16:9,9:16,1:1}', '{720p}', false, 2, 900),
   ('replicate/minimax-video-01', 'MiniMax Video-01 (Replicate)',
    'Hailuo text-to-video through Replicate predictions.',
    'replicate', 'minimax/video-01', 'text_to_video', 25, 0, 6, 6, 6,
