@@ -288,23 +288,22 @@ begin
       using errcode = 'VGP22';
   end if;
 
-  -- The profile lock serialises this user's creates, so the limit cannot be overrun.
-  select concurrent_job_limit into v_limit from public.profiles where id = v_uid for update;
-  if not found then
-    raise exception 'no profile for user %', v_uid using errcode = 'VG404';
-  end if;
-  select count(*) into v_active from public.jobs
-   where user_id = v_uid and status in ('queued', 'dispatched', 'processing');
-  if v_active >= v_limit then
-    raise exception 'you already have % jobs running (limit %)', v_active, v_limit
-      using errcode = 'VGJ29';
-  end if;
-
   insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts, provider)
   values (v_uid, v_model.id, v_model.job_type, v_params, p_priority,
           private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider)
   returning * into v_job;
+  -- The reserve updates the profile row: that row lock serialises this user's creates, and
+  -- the count below (a new snapshot, after the lock) sees every job committed before it.
   perform private.credits_reserve(v_job);
+  select p.concurrent_job_limit,
+         (select count(*) from public.jobs j
+           where j.user_id = v_uid and j.status in ('queued', 'dispatched', 'processing'))
+    into v_limit, v_active
+    from public.profiles p where p.id = v_uid;
+  if v_active > v_limit then
+    raise exception 'you already have % jobs running (limit %)', v_active - 1, v_limit
+      using errcode = 'VGJ29';
+  end if;
   return private.job_json(v_job);
 end;
 $$;

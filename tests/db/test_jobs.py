@@ -67,7 +67,7 @@ def test_create_job_queues_prices_and_reserves(db: Conn, user: uuid.UUID) -> Non
         (T2V, {"duration": 3, "resolution": "480p"}, 5),  # (2 + 3) x 1
         (T2V, {"duration": 1, "resolution": "720p"}, 5),  # ceil(4.5)
         (RUNPOD, {"duration": 2, "resolution": "480p"}, 18),  # 10 + 4 x 2
-        (FAL, {"duration": 10, "resolution": "1080p"}, 250),  # (20 + 80) x 2.5
+        (FAL, {"duration": 10, "resolution": "720p"}, 150),  # (20 + 80) x 1.5 (720p only)
         ("replicate/minimax-video-01", {}, 38),  # 6 s fixed, 720p only: ceil(25 x 1.5)
     ],
 )
