@@ -298,9 +298,7 @@ class LocalStorage(Storage):
         if scope != "download" and not (scope is None and "upsert" not in claims):
             return False
         exp = claims.get("exp")
-        if claims.get("url") != path or not isinstance(exp, int) or exp < self._clock():
-            return False
-        return True
+        return claims.get("url") == path and isinstance(exp, int) and exp >= self._clock()
 
 
 def _atomic_write(target: Path, data: bytes) -> None:

@@ -127,7 +127,7 @@ def use_own_storage(host: str, port: int) -> None:
         return
     os.environ["STORAGE_BACKEND"] = "supabase"
     if "supabase_url" not in settings.model_fields_set:
-        local = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104
+        local = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
         os.environ["SUPABASE_URL"] = f"http://{local}:{port}"
     get_settings.cache_clear()
 

@@ -230,7 +230,7 @@ class StorageApi:
         self._root = root
         self._pool: Any = None
         self._lock = threading.Lock()
-        R = Rule  # noqa: N806 - short alias for the table below
+        R = Rule
         self.urls = Map(
             [
                 R("/object/list/<bucket>", methods=["POST"], endpoint="list"),
@@ -240,10 +240,22 @@ class StorageApi:
                 R("/object/sign/<bucket>/<path:name>", methods=["POST"], endpoint="sign"),
                 R("/object/sign/<bucket>/<path:name>", methods=["GET"], endpoint="get_signed"),
                 R("/object/upload/sign/<bucket>/<path:name>", methods=["POST"], endpoint="sign_up"),
-                R("/object/upload/sign/<bucket>/<path:name>", methods=["PUT"], endpoint="put_signed"),
-                R("/object/info/authenticated/<bucket>/<path:name>", methods=["GET"], endpoint="info"),
+                R(
+                    "/object/upload/sign/<bucket>/<path:name>",
+                    methods=["PUT"],
+                    endpoint="put_signed",
+                ),
+                R(
+                    "/object/info/authenticated/<bucket>/<path:name>",
+                    methods=["GET"],
+                    endpoint="info",
+                ),
                 R("/object/info/<bucket>/<path:name>", methods=["GET"], endpoint="info_any"),
-                R("/object/authenticated/<bucket>/<path:name>", methods=["GET", "HEAD"], endpoint="get"),
+                R(
+                    "/object/authenticated/<bucket>/<path:name>",
+                    methods=["GET", "HEAD"],
+                    endpoint="get",
+                ),
                 R("/object/<bucket>/<path:name>", methods=["GET", "HEAD"], endpoint="get_any"),
                 R("/object/<bucket>/<path:name>", methods=["POST"], endpoint="create"),
                 R("/object/<bucket>/<path:name>", methods=["PUT"], endpoint="update"),
@@ -267,6 +279,7 @@ class StorageApi:
         with self._lock:
             if self._pool is None:
                 from psycopg_pool import ConnectionPool
+
                 from videogen.config import get_settings
 
                 self._pool = ConnectionPool(
@@ -458,7 +471,7 @@ class StorageApi:
                         conn, request, caller, bucket_id, name, owner, upsert, metadata
                     )
                 row = conn.execute(
-                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"
+                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"  # noqa: S608
                     " metadata, user_metadata) values (%s, %s, %s, %s, %s, %s, %s)"
                     " on conflict (name, bucket_id) do update set metadata = excluded.metadata,"
                     " user_metadata = excluded.user_metadata, version = excluded.version,"
@@ -505,7 +518,7 @@ class StorageApi:
             with conn.transaction():  # a savepoint: role, claims and row all go with it
                 self.become(conn, caller, request, "storage.object.upload")
                 conn.execute(
-                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"
+                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"  # noqa: S608
                     " metadata) values (%s, %s, %s, %s, '1', %s)"
                     + (
                         " on conflict (name, bucket_id) do update set"
@@ -751,8 +764,11 @@ class StorageApi:
                         "created_at": _iso(created),
                         "last_accessed_at": _iso(accessed),
                         "metadata": metadata,
-                        "_sort": {"updated_at": updated, "created_at": created,
-                                  "last_accessed_at": accessed},
+                        "_sort": {
+                            "updated_at": updated,
+                            "created_at": created,
+                            "last_accessed_at": accessed,
+                        },
                     }
                 )
         folder_list = sorted(folders.values(), key=lambda e: e["name"].lower(), reverse=descending)
@@ -865,7 +881,7 @@ class StorageApi:
                     conn, request, caller, dst_bucket, dst, caller.owner, upsert, metadata
                 )
                 cur = conn.execute(
-                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"
+                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"  # noqa: S608
                     " metadata, user_metadata) values (%s, %s, %s, %s, %s, %s, %s)"
                     " on conflict (name, bucket_id) do update set metadata = excluded.metadata,"
                     " user_metadata = excluded.user_metadata, version = excluded.version"
@@ -903,7 +919,7 @@ class StorageApi:
 
 
 # Helpers ----------------------------------------------------------------------------------
-class _Rollback(Exception):  # noqa: N818 - a control-flow signal, not an error
+class _Rollback(Exception):
     """Leaves a savepoint, rolling it back (Storage's testPermission)."""
 
 

@@ -64,9 +64,7 @@ def test_the_migration_is_idempotent(db: Conn) -> None:
     db.execute("update storage.buckets set public = true, file_size_limit = 1")
     path = migrations.project_root() / "supabase/migrations/20261202000000_storage.sql"
     migrations.apply_file(db, path)
-    row = db.execute(
-        "select bool_or(public), min(file_size_limit) from storage.buckets"
-    ).fetchone()
+    row = db.execute("select bool_or(public), min(file_size_limit) from storage.buckets").fetchone()
     assert row == (False, 5 * 1024 * 1024)
 
 

@@ -23,7 +23,6 @@ from storage3.exceptions import StorageApiError
 from videogen.config import LOCAL_JWT_SECRET, LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
 from videogen.storage import LocalStorage, SupabaseStorage, sign_object_token
 
-
 Api = Any  # tests/functions/conftest.py's Api and User (conftest modules are not imported)
 User = Any
 
@@ -158,7 +157,9 @@ def test_signed_urls_that_expired_or_are_forged_are_refused(
     as_alice.from_("uploads").upload(name, PNG, {"content-type": "image/png"})
     base = f"{storage_url(api)}object/sign/uploads/{name}"
     cases = {
-        "expired": sign_object_token(LOCAL_JWT_SECRET, f"uploads/{name}", 60, now=time.time() - 120),
+        "expired": sign_object_token(
+            LOCAL_JWT_SECRET, f"uploads/{name}", 60, now=time.time() - 120
+        ),
         "forged": sign_object_token("another-secret-another-secret-123", f"uploads/{name}", 60),
         "other object": sign_object_token(LOCAL_JWT_SECRET, f"uploads/{alice.id}/x.png", 60),
         "upload token": sign_object_token(
@@ -201,7 +202,9 @@ def test_signed_upload_urls(api: Api, alice: User, as_alice: Any) -> None:
     owner = api.sql("select owner_id from storage.objects where name = %s", [name])
     assert owner == alice.id
     again = refused(
-        lambda: anyone.upload_to_signed_url(name, signed["token"], PNG, {"content-type": "image/png"})
+        lambda: anyone.upload_to_signed_url(
+            name, signed["token"], PNG, {"content-type": "image/png"}
+        )
     )
     assert (again.status, again.code) == ("409", "Duplicate")
     # No signed upload URL for somebody else's folder.
@@ -276,7 +279,9 @@ def test_users_cannot_write_outputs_but_read_their_own(
 
 def test_bucket_limits_are_enforced(api: Api, alice: User, as_alice: Any) -> None:
     uploads = as_alice.from_("uploads")
-    err = refused(lambda: uploads.upload(f"{alice.id}/x.gif", b"GIF89a", {"content-type": "image/gif"}))
+    err = refused(
+        lambda: uploads.upload(f"{alice.id}/x.gif", b"GIF89a", {"content-type": "image/gif"})
+    )
     assert (err.status, err.code) == ("415", "invalid_mime_type")
     assert err.message == "mime type image/gif is not supported"
     thumb_limit = api.sql("select file_size_limit from storage.buckets where id = 'thumbnails'")
