@@ -362,17 +362,26 @@ class StorageApi:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
-        try:
-            endpoint, args = self.urls.bind_to_environ(environ).match()
-            response = getattr(self, f"on_{endpoint}")(request, **args)
-        except StorageError as exc:
-            response = exc.response()
-        except HTTPException as exc:
-            code = exc.code or 400
-            response = StorageError(
-                code, "NotFound" if code == 404 else "InvalidRequest", exc.description or exc.name
-            ).response()
-            response.status_code = code if code in (404, 405) else 400
+        if request.method == "OPTIONS":  # a browser's preflight (Kong answers it on Supabase)
+            response = Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, PUT, DELETE"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "authorization, apikey, content-type"
+            )
+            response.headers["Access-Control-Max-Age"] = "3600"
+        else:
+            try:
+                endpoint, args = self.urls.bind_to_environ(environ).match()
+                response = getattr(self, f"on_{endpoint}")(request, **args)
+            except StorageError as exc:
+                response = exc.response()
+            except HTTPException as exc:
+                code = exc.code or 400
+                message = exc.description or exc.name
+                kind = "NotFound" if code == 404 else "InvalidRequest"
+                response = StorageError(code, kind, message).response()
+                response.status_code = code if code in (404, 405) else 400
+        response.headers["Access-Control-Allow-Origin"] = _cors_origin()
         return response(environ, start_response)
 
     # Uploads ------------------------------------------------------------------------------
@@ -785,10 +794,14 @@ class StorageApi:
         return _json(entries[offset : offset + limit])
 
     # Deletes ------------------------------------------------------------------------------
-    def _delete(self, request: Request, bucket: str, names: list[str]) -> list[dict[str, Any]]:
+    def _delete(
+        self, request: Request, bucket: str, names: list[str], *, one: bool = False
+    ) -> list[dict[str, Any]]:
         caller = authenticate(request)
         with self.transaction() as conn:
-            self.become(conn, caller, request, "storage.object.delete_many")
+            if one:  # Storage's deleteObject: the object must exist (found as superuser)
+                self.find(conn, bucket, names[0])
+            self.become(conn, caller, request, "storage.object.delete")
             cur = conn.execute(
                 f"delete from storage.objects where bucket_id = %s and name = any(%s)"  # noqa: S608
                 f" returning {self.OBJECT_COLUMNS}",
@@ -812,11 +825,7 @@ class StorageApi:
         return _json(self._delete(request, bucket, [str(p) for p in prefixes]))
 
     def on_delete_one(self, request: Request, bucket: str, name: str) -> Response:
-        name = check_key(name)
-        with self.transaction() as conn:
-            self.become(conn, authenticate(request), request, "storage.object.delete")
-            self.find(conn, bucket, name)
-        if not self._delete(request, bucket, [name]):
+        if not self._delete(request, bucket, [check_key(name)], one=True):
             raise access_denied()
         return _json({"message": "Successfully deleted"})
 
@@ -1007,6 +1016,12 @@ def verify_token(token: str, object_path: str, scope: str) -> dict[str, Any]:
     if not isinstance(payload.get("exp"), int | float) or payload["exp"] < time.time():
         raise StorageError(400, "ExpiredToken", "The provided token has expired.")
     return payload
+
+
+def _cors_origin() -> str:
+    from videogen.config import get_settings
+
+    return get_settings().cors_allow_origin
 
 
 def _jwt_secret() -> str:

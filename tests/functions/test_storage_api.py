@@ -334,3 +334,33 @@ def test_local_storage_signs_urls_the_api_serves(api: Api, alice: User, as_alice
         f"{api.server.base}/storage/v1/object/sign",
     )
     assert httpx.get(local.signed_url("uploads", name, 60)).content == PNG
+
+
+def test_raw_uploads_as_storage_js_sends_them(api: Api, alice: User) -> None:
+    """storage-js sends a Buffer as a raw body with cache-control, x-metadata and x-upsert."""
+    import base64
+    import json
+
+    base = f"{storage_url(api)}object/uploads/{alice.id}/raw.png"
+    headers = {
+        "Authorization": f"Bearer {alice.token}",
+        "apikey": LOCAL_PUBLISHABLE_KEY,
+        "content-type": "image/png",
+        "cache-control": "max-age=60",
+        "x-upsert": "true",
+        "x-metadata": base64.b64encode(json.dumps({"source": "camera"}).encode()).decode(),
+    }
+    with httpx.Client(headers=headers) as http:
+        created = http.post(base, content=PNG)
+        assert created.status_code == 200, created.text
+        assert created.json()["Key"] == f"uploads/{alice.id}/raw.png"
+        info = http.get(f"{storage_url(api)}object/info/uploads/{alice.id}/raw.png").json()
+        assert info["metadata"] == {"source": "camera"} and info["cache_control"] == "max-age=60"
+        ranged = http.get(base, headers={"Range": "bytes=0-3"})
+        assert ranged.status_code == 206 and ranged.content == PNG[:4]
+        preflight = http.options(base, headers={"Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"]
+        assert http.delete(base).json() == {"message": "Successfully deleted"}
+        missing = http.delete(base).json()
+        assert (missing["statusCode"], missing["error"]) == ("404", "not_found")
+    assert row(api, "uploads", f"{alice.id}/raw.png") is None

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from videogen.config import LOCAL_CRON_SECRET, LOCAL_SECRET_KEY, LOCAL_SERVICE_ROLE_KEY
+from videogen.storage import SupabaseStorage
 
 
 def job_of(api, user, job_id):
@@ -42,6 +43,11 @@ def test_callbacks_take_a_job_from_claim_to_completed(api):
     assert (older["applied"], older["reason"]) == (False, "not_newer")
 
     video = f"{job['user_id']}/{job['id']}.mp4"
+    # The worker stores the video (through the server's Storage API) before reporting it:
+    # links are signed for objects that exist, as Supabase Storage signs them.
+    storage = SupabaseStorage(api.server.base, LOCAL_SECRET_KEY)
+    storage.upload("videos", video, b"mp4", "video/mp4")
+    storage.close()
     done = api.ok(
         report(api, job, "completed", output={"video_path": video, "width": 640}, credits_used=9)
     )
