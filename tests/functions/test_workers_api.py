@@ -317,6 +317,12 @@ def test_a_completed_callback_cannot_point_the_owner_anywhere_else(api):
     user, other = api.user(credits=100), api.user()
     job, _ = api.claimed_job(user)
     own = f"{job['user_id']}/{job['id']}.mp4"
+    # Both objects exist (links are signed only for objects that exist), so what refuses
+    # the other user's path is the database's owner-folder check.
+    storage = SupabaseStorage(api.server.base, LOCAL_SECRET_KEY)
+    for path in (own, f"{other.id}/{job['id']}.mp4"):
+        storage.upload("videos", path, b"mp4", "video/mp4")
+    storage.close()
     for output, code in (
         ({"video_path": f"{other.id}/{job['id']}.mp4"}, "INVALID_OUTPUT"),
         ({"video_path": f"{job['user_id']}/../../etc/passwd"}, "INVALID_OBJECT_PATH"),
