@@ -74,6 +74,9 @@ def server_env(db_url: str, port: int, tmp_path: object, **extra: str) -> dict[s
             "SUPABASE_URL": f"http://127.0.0.1:{port}",
             "FUNCTIONS_URL": f"http://127.0.0.1:{port}/functions/v1",
             "STORAGE_ROOT": str(tmp_path),
+            # Functions and workers keep objects through the server's own Storage API, so
+            # every object has its storage.objects row (the API keeps bytes in STORAGE_ROOT).
+            "STORAGE_BACKEND": "supabase",
             "LOG_LEVEL": "WARNING",
             "WORKERS": "1",
             "THREADS": "8",

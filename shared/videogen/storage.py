@@ -6,15 +6,14 @@ folder (``<user_id>/…``), which is what the storage policies check with
 way by both backends: no absolute paths, no ``.``/``..`` segments, no empty segments, no
 backslashes or control characters.
 
-The local backend signs URLs itself (HMAC-SHA256 over ``bucket/path`` and the expiry) so
-the embedded dev server can serve them after :meth:`LocalStorage.verify_signed`.
+The local backend signs URLs itself, in Supabase Storage's format: ``…/object/sign/<bucket>/
+<path>?token=<JWT>``, the token an HS256 JWT with the project's JWT secret over
+``{url: "<bucket>/<path>", scope: "download", iat, exp}`` — so the dev server's Storage API
+(and Supabase Storage itself) serves them, and :meth:`LocalStorage.verify_signed` checks them.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import mimetypes
 import os
@@ -155,8 +154,38 @@ def _read_source(source: Source) -> bytes:
 
 
 # Local disk -------------------------------------------------------------------------------
+def sign_object_token(
+    secret: str | bytes,
+    object_path: str,
+    expires_in: int,
+    *,
+    scope: str = "download",
+    owner: str | None = None,
+    upsert: bool | None = None,
+    now: float | None = None,
+) -> str:
+    """A signed-URL token as Supabase Storage makes one (``signJWT``, HS256).
+
+    Download: ``{url, scope, iat, exp}``; upload: ``{owner, url, upsert, scope, iat, exp}``
+    (``owner`` left out when there is none, as JSON.stringify drops undefined).
+    """
+    import jwt
+
+    issued = int(time.time() if now is None else now)
+    payload: dict[str, Any] = {}
+    if scope == "upload":
+        if owner is not None:
+            payload["owner"] = owner
+        payload.update(url=object_path, upsert=bool(upsert))
+    else:
+        payload["url"] = object_path
+    payload.update(scope=scope, iat=issued, exp=issued + int(expires_in))
+    key = secret.decode() if isinstance(secret, bytes) else secret
+    return jwt.encode(payload, key, algorithm="HS256")
+
+
 class LocalStorage(Storage):
-    """Buckets as folders under ``root``; signed URLs checked by :meth:`verify_signed`."""
+    """Buckets as folders under ``root``; Supabase-format signed URLs (:meth:`verify_signed`)."""
 
     META_DIR = ".meta"
 
@@ -174,7 +203,7 @@ class LocalStorage(Storage):
         key = signing_secret.encode() if isinstance(signing_secret, str) else signing_secret
         if not key:
             raise ValueError("LocalStorage needs a non-empty signing secret")
-        self._key = key
+        self._key = key.decode()
         self.base_url = base_url.rstrip("/")
         self._clock = clock
 
@@ -254,31 +283,32 @@ class LocalStorage(Storage):
         return self._file(bucket, path)
 
     # Signed URLs ------------------------------------------------------------------------
-    def _token(self, object_path: str, exp: int) -> str:
-        digest = hmac.new(self._key, f"{object_path}\n{exp}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
     def signed_url(self, bucket: str, path: str, expires_in: int = 3600) -> str:
-        """``{base_url}/{bucket}/{path}?token=…&exp=…``, valid for ``expires_in`` seconds."""
+        """``{base_url}/{bucket}/{path}?token=<JWT>``, valid for ``expires_in`` seconds."""
         path = self._check(bucket, path)
         if expires_in <= 0:
             raise ValidationFailed("expires_in must be a positive number of seconds.")
-        exp = int(self._clock()) + int(expires_in)
         object_path = f"{bucket}/{path}"
-        token = self._token(object_path, exp)
-        return f"{self.base_url}/{quote(object_path)}?token={token}&exp={exp}"
+        token = sign_object_token(self._key, object_path, expires_in, now=self._clock())
+        return f"{self.base_url}/{quote(object_path)}?token={token}"
 
-    def verify_signed(self, path: str, token: str, exp: str | int) -> bool:
-        """True if ``token`` signs ``bucket/path`` until ``exp`` and ``exp`` has not passed."""
+    def verify_signed(self, path: str, token: str) -> bool:
+        """True if ``token`` is a download token for ``bucket/path`` that has not expired."""
+        import jwt
+
         try:
-            expires_at = int(exp)
             bucket, _, object_key = path.partition("/")
             self._check(bucket, object_key)
-        except (TypeError, ValueError, AppError):
+            claims = jwt.decode(
+                token or "", self._key, algorithms=["HS256"], options={"verify_exp": False}
+            )
+        except (AppError, jwt.InvalidTokenError):
             return False
-        if expires_at < self._clock():
+        scope = claims.get("scope")
+        if scope != "download" and not (scope is None and "upsert" not in claims):
             return False
-        return hmac.compare_digest(self._token(path, expires_at), token or "")
+        exp = claims.get("exp")
+        return claims.get("url") == path and isinstance(exp, int) and exp >= self._clock()
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
@@ -440,11 +470,9 @@ def _storage_error(exc: Any, where: str, action: str) -> AppError:
 
 
 # Factory ------------------------------------------------------------------------------------
-def local_signing_secret(settings: Settings) -> bytes:
-    """The key local signed URLs are made with, derived from the JWT secret."""
-    return hmac.new(
-        settings.jwt_secret.get_secret_value().encode(), b"videogen/local-storage", hashlib.sha256
-    ).digest()
+def local_signing_secret(settings: Settings) -> str:
+    """The key local signed URLs are made with: the project's JWT secret, as on Supabase."""
+    return settings.jwt_secret.get_secret_value()
 
 
 def service_key(settings: Settings) -> str:

@@ -1,5 +1,5 @@
 """All five functions served together at ``/functions/v1/<name>`` (Supabase's local URL
-layout), plus signed downloads from local storage at ``/storage/v1/object/sign/…``.
+layout), plus a local Supabase Storage API at ``/storage/v1`` (videogen_dev.storage_api).
 
 Each function is loaded the way functions-framework loads it in the cloud —
 ``create_app(target, source)`` on its ``main.py`` — and mounted with werkzeug's
@@ -36,38 +36,6 @@ def functions_dir() -> Path:
     return project_root() / "functions"
 
 
-def _storage_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """Serve a signed local-storage URL: ``/<bucket>/<path>?token=…&exp=…``."""
-    from urllib.parse import parse_qs, unquote
-
-    from videogen.config import get_settings
-    from videogen.storage import LocalStorage, get_storage
-
-    storage = get_storage(get_settings())
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    path = unquote(environ.get("PATH_INFO", "")).lstrip("/")
-    token, exp = query.get("token", [""])[0], query.get("exp", ["0"])[0]
-    if not isinstance(storage, LocalStorage) or not storage.verify_signed(path, token, exp):
-        start_response("403 Forbidden", [("Content-Type", "application/json")])
-        return [
-            b'{"success": false, "error": {"code": "INVALID_SIGNED_URL", '
-            b'"message": "The link is invalid or has expired."}}'
-        ]
-    bucket, _, key = path.partition("/")
-    file = storage.local_path(bucket, key)
-    if file is None or not file.is_file():
-        start_response("404 Not Found", [("Content-Type", "application/json")])
-        return [b'{"success": false, "error": {"code": "NOT_FOUND", "message": "No such object."}}']
-    start_response(
-        "200 OK",
-        [
-            ("Content-Type", storage.content_type(bucket, key)),
-            ("Content-Length", str(file.stat().st_size)),
-        ],
-    )
-    return [file.read_bytes()]
-
-
 def _not_found(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     start_response("404 Not Found", [("Content-Type", "application/json")])
     return [b'{"success": false, "error": {"code": "NOT_FOUND", "message": "No such function."}}']
@@ -89,8 +57,10 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     import functions_framework
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+    from videogen_dev.storage_api import create_app as storage_api
+
     root = functions_dir()
-    mounts: dict[str, Any] = {"/storage/v1/object/sign": _storage_app}
+    mounts: dict[str, Any] = {"/storage/v1": storage_api()}
     for name in names:
         app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
         mounts[f"/functions/v1/{name}"] = _at_root(app)
@@ -138,6 +108,30 @@ def envelope_worker_class() -> type:
     return EnvelopeWorker
 
 
+# A function's storage call comes back to this same server: with fewer threads than
+# requests in flight, every thread could be a function waiting on its own storage call.
+MIN_THREADS = 16
+
+
+def use_own_storage(host: str, port: int) -> None:
+    """Make the functions keep objects through this server's Storage API.
+
+    Unless ``STORAGE_BACKEND`` is set, the functions (and everything started with this
+    environment) use ``supabase`` storage at ``SUPABASE_URL`` — this server, unless that is
+    set too — so every object they write has its ``storage.objects`` row, as on Supabase.
+    """
+    from videogen.config import get_settings
+
+    settings = get_settings()
+    if "storage_backend" in settings.model_fields_set:
+        return
+    os.environ["STORAGE_BACKEND"] = "supabase"
+    if "supabase_url" not in settings.model_fields_set:
+        local = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+        os.environ["SUPABASE_URL"] = f"http://{local}:{port}"
+    get_settings.cache_clear()
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 54321,
@@ -152,6 +146,8 @@ def serve(
         os.environ["WORKERS"] = str(workers)
     if threads is not None:
         os.environ["THREADS"] = str(threads)
+    os.environ.setdefault("THREADS", str(max(MIN_THREADS, (os.cpu_count() or 1) * 4)))
+    use_own_storage(host, port)
     GunicornApplication(
         create_wsgi_app(),
         host,

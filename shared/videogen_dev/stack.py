@@ -117,6 +117,10 @@ def up() -> dict[str, Any]:
     migrations.apply_all(dsn)
     rd = run_dir()
     env = {**os.environ, "DATABASE_URL": dsn}
+    if "storage_backend" not in get_settings().model_fields_set:
+        # Workers keep objects through the dev server's Storage API (its storage.objects
+        # rows and policies included), as they would through Supabase Storage.
+        env.update(STORAGE_BACKEND="supabase", SUPABASE_URL=f"http://127.0.0.1:{SERVER_PORT}")
     started: dict[str, Any] = {}
     for proc in processes():
         pid = _pid(proc, rd)

@@ -11,6 +11,8 @@ import httpx
 from e2e_stack import T2V, Stack, User
 
 from videogen import webhooks
+from videogen.config import LOCAL_SECRET_KEY
+from videogen.storage import SupabaseStorage
 
 FORGED_SECRET = "whsec_Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHMtb25seS0wMQ=="
 
@@ -84,6 +86,10 @@ def test_only_fresh_signed_current_callbacks_change_a_job(stack: Stack) -> None:
     assert _applied(wrong_attempt) == (False, "stale_attempt")
 
     output = {"video_path": f"{ada.id}/{job['job_id']}.mp4"}
+    # A worker stores its video before reporting it (links are signed for existing objects).
+    storage = SupabaseStorage(stack.server.base, LOCAL_SECRET_KEY)
+    storage.upload("videos", output["video_path"], b"mp4", "video/mp4")
+    storage.close()
     assert _applied(worker.callback(job, "completed", output=output)) == (True, None)
     assert _applied(worker.callback(job, "completed", output=output)) == (False, "stale_attempt")
     late_failure = worker.callback(job, "failed", error={"code": "X", "retryable": False})

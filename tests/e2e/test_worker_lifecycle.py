@@ -127,9 +127,15 @@ def test_image_to_video_animates_the_upload(stack: Stack) -> None:
          "-frames:v", "1", str(still)],
         check=True,
     )  # fmt: skip
-    uploads = storage_file(stack, "uploads", f"{ada.id}/still.png")
-    uploads.parent.mkdir(parents=True)
-    uploads.write_bytes(still.read_bytes())
+    # Uploaded as the app does: the user's own token, into their folder in `uploads`.
+    with httpx.Client() as http:
+        uploaded = http.post(
+            f"{stack.server.base}/storage/v1/object/uploads/{ada.id}/still.png",
+            content=still.read_bytes(),
+            headers={**ada.headers, "content-type": "image/png"},
+        )
+    assert uploaded.status_code == 200, uploaded.text
+    assert storage_file(stack, "uploads", f"{ada.id}/still.png").is_file()
     stack.start_worker("i2v", models="reference/text-to-video,reference/image-to-video")
 
     created = stack.generate(

@@ -43,6 +43,8 @@ def test_callbacks_take_a_job_from_claim_to_completed(api):
     assert (older["applied"], older["reason"]) == (False, "not_newer")
 
     video = f"{job['user_id']}/{job['id']}.mp4"
+    # The worker stores the video (through the server's Storage API) before reporting it:
+    # links are signed for objects that exist, as Supabase Storage signs them.
     api.put_object("videos", video, b"\x00\x00\x00\x18ftypmp42", "video/mp4")
     done = api.ok(
         report(api, job, "completed", output={"video_path": video, "width": 640}, credits_used=9)
@@ -317,6 +319,10 @@ def test_a_completed_callback_cannot_point_the_owner_anywhere_else(api):
     user, other = api.user(credits=100), api.user()
     job, _ = api.claimed_job(user)
     own = f"{job['user_id']}/{job['id']}.mp4"
+    # Both objects exist, so what refuses the other user's path is the database's
+    # owner-folder check.
+    for path in (own, f"{other.id}/{job['id']}.mp4"):
+        api.put_object("videos", path, b"mp4", "video/mp4")
     for output, code in (
         ({"video_path": f"{other.id}/{job['id']}.mp4"}, "INVALID_OUTPUT"),
         ({"video_path": f"{job['user_id']}/../../etc/passwd"}, "INVALID_OBJECT_PATH"),

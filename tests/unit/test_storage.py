@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
+import jwt
 import pytest
 
 from videogen.config import Settings
@@ -22,12 +23,14 @@ from videogen.storage import (
     clean_path,
     get_storage,
     owner_of,
+    sign_object_token,
     user_path,
 )
 
 USER = "8d0fd2b3-9ca7-4d9e-a95f-9e13f3e4b3a2"
 NOW = 1_747_218_000.0
 BASE = "http://127.0.0.1:54321/storage/v1/object/sign"
+SECRET = "a-test-jwt-secret-with-at-least-32-characters"
 
 
 # Paths ------------------------------------------------------------------------------------
@@ -69,7 +72,7 @@ def clock() -> list[float]:
 
 @pytest.fixture
 def local(tmp_path: Path, clock: list[float]) -> LocalStorage:
-    return LocalStorage(tmp_path / "storage", "signing-secret", BASE, clock=lambda: clock[0])
+    return LocalStorage(tmp_path / "storage", SECRET, BASE, clock=lambda: clock[0])
 
 
 def test_upload_download_exists_remove(local: LocalStorage, tmp_path: Path) -> None:
@@ -128,11 +131,25 @@ def test_unknown_bucket_and_traversal_are_refused(local: LocalStorage, tmp_path:
     assert not (outside / "escape.mp4").exists()
 
 
-def signed_parts(url: str) -> tuple[str, str, str]:
+def signed_parts(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
-    path = unquote(parts.path.removeprefix("/storage/v1/object/sign/"))
-    return path, query["token"][0], query["exp"][0]
+    assert set(query) == {"token"}  # Supabase's format: the expiry lives in the token
+    return unquote(parts.path.removeprefix("/storage/v1/object/sign/")), query["token"][0]
+
+
+def test_signed_urls_are_supabase_tokens(local: LocalStorage) -> None:
+    """``{url, scope, iat, exp}`` signed HS256 with the JWT secret, as Storage signs them."""
+    url = local.signed_url("videos", f"{USER}/a.mp4", expires_in=60)
+    _, token = signed_parts(url)
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
+    assert claims == {
+        "url": f"videos/{USER}/a.mp4",
+        "scope": "download",
+        "iat": int(NOW),
+        "exp": int(NOW) + 60,
+    }
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
 
 
 def test_signed_urls_verify_until_they_expire(local: LocalStorage, clock: list[float]) -> None:
@@ -140,23 +157,24 @@ def test_signed_urls_verify_until_they_expire(local: LocalStorage, clock: list[f
     local.upload("videos", path, b"x", "video/mp4")
     url = local.signed_url("videos", path, expires_in=60)
     assert url.startswith(f"{BASE}/videos/{USER}/my%20video.mp4?token=")
-    object_path, token, exp = signed_parts(url)
+    object_path, token = signed_parts(url)
     assert object_path == f"videos/{path}"
-    assert local.verify_signed(object_path, token, exp)
-    assert not local.verify_signed(f"videos/{USER}/other.mp4", token, exp)
-    assert not local.verify_signed(object_path, token[:-2] + "AA", exp)
-    assert not local.verify_signed(object_path, token, str(int(exp) + 3600))
-    assert not local.verify_signed(object_path, token, "soon")
-    assert not local.verify_signed("videos/../x", token, exp)
+    assert local.verify_signed(object_path, token)
+    assert not local.verify_signed(f"videos/{USER}/other.mp4", token)
+    assert not local.verify_signed(object_path, token[:-2] + "AA")
+    assert not local.verify_signed(object_path, "soon")
+    assert not local.verify_signed("videos/../x", token)
+    upload = sign_object_token(SECRET, object_path, 60, scope="upload", upsert=True, now=NOW)
+    assert not local.verify_signed(object_path, upload)
     clock[0] += 61
-    assert not local.verify_signed(object_path, token, exp)
+    assert not local.verify_signed(object_path, token)
 
 
 def test_signatures_depend_on_the_secret(local: LocalStorage, tmp_path: Path) -> None:
-    other = LocalStorage(tmp_path / "storage", "another-secret", BASE, clock=lambda: NOW)
-    object_path, token, exp = signed_parts(local.signed_url("videos", f"{USER}/a.mp4"))
-    assert local.verify_signed(object_path, token, exp)
-    assert not other.verify_signed(object_path, token, exp)
+    other = LocalStorage(tmp_path / "storage", SECRET + "-other", BASE, clock=lambda: NOW)
+    object_path, token = signed_parts(local.signed_url("videos", f"{USER}/a.mp4"))
+    assert local.verify_signed(object_path, token)
+    assert not other.verify_signed(object_path, token)
     with pytest.raises(ValidationFailed):
         local.signed_url("videos", f"{USER}/a.mp4", expires_in=0)
 

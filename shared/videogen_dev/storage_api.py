@@ -1,0 +1,1074 @@
+"""A local Supabase Storage API at ``/storage/v1``, for the real clients (storage3, storage-js).
+
+Bytes live on disk in the layout :class:`videogen.storage.LocalStorage` uses
+(``<storage_dir>/<bucket>/<name>``); every object has its ``storage.objects`` row, with
+metadata shaped like Supabase's (``eTag``, ``size``, ``mimetype``, ``cacheControl``,
+``lastModified``, ``contentLength``, ``httpStatusCode``).
+
+Access is decided the way Supabase Storage decides it: each call is one transaction in
+which the caller's statement on ``storage.objects`` runs as the caller's role with its
+claims (``set_config('role', …)``, ``request.jwt.claims``…), so the storage policies in
+the migrations are what allow or refuse it. The secret / service_role key runs as
+``service_role``, which bypasses RLS. As in Storage, an upload first tests the caller's
+insert (or upsert) permission in a savepoint that is rolled back, then writes the row as
+the owner of the connection; a failed upload leaves neither a row nor a file.
+
+Errors have Storage's shape and status: HTTP 400 (500 for internal errors) with
+``{"statusCode": "<real status>", "code": …, "error": …, "message": …}``.
+
+Served (paths under /storage/v1):
+
+- ``POST|PUT /object/{bucket}/{path}``: upload / update (multipart or raw body, x-upsert)
+- ``GET /object/{bucket}/{path}``, ``GET /object/authenticated/{bucket}/{path}``: download
+- ``HEAD`` of both, ``GET /object/info[/authenticated]/{bucket}/{path}``: exists / info
+- ``DELETE /object/{bucket}`` (``{prefixes}``) and ``DELETE /object/{bucket}/{path}``
+- ``POST /object/list/{bucket}``: files and folders under a prefix
+- ``POST /object/sign/{bucket}/{path}``, ``POST /object/sign/{bucket}``: signed URLs
+- ``GET /object/sign/{bucket}/{path}?token=``: download by signed URL
+- ``POST /object/upload/sign/{bucket}/{path}``, ``PUT /object/upload/sign/{bucket}/{path}``
+- ``POST /object/move``, ``POST /object/copy``
+
+Not served: bucket management (``/bucket``), public objects (no public buckets),
+image transformations (``/render``), TUS resumable uploads, S3, ``list-v2``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+MAX_OBJECTS_PER_REQUEST = 1000
+UPLOAD_SIGNED_URL_EXPIRES_S = 7200  # Storage's uploadSignedUrlExpirationTime default
+DEFAULT_MAX_FILE_SIZE = 5 * 1024**3  # when a bucket sets no file_size_limit
+CHUNK = 1024 * 1024
+JWT_ERROR_MESSAGES = {  # what Storage (jose) says for the common failures
+    "ExpiredSignatureError": "jwt expired",
+    "InvalidSignatureError": "invalid signature",
+    "DecodeError": "jwt malformed",
+}
+
+
+# Errors -----------------------------------------------------------------------------------
+class StorageError(Exception):
+    """An error answered in Storage's JSON shape."""
+
+    def __init__(
+        self, status: int, code: str, message: str, error: str | None = None, *, http: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.error = error or code
+        self.http = http or (500 if status == 500 else 400)
+
+    def response(self) -> Response:
+        """The answer: HTTP 400 (or 500) and the body Storage's error handler writes."""
+        body = {
+            "statusCode": str(self.status),
+            "code": self.code,
+            "error": self.error,
+            "message": self.message,
+        }
+        return Response(json.dumps(body), self.http, mimetype="application/json")
+
+
+def no_such_key() -> StorageError:
+    return StorageError(404, "NoSuchKey", "Object not found", "not_found")
+
+
+def no_such_bucket() -> StorageError:
+    return StorageError(404, "NoSuchBucket", "Bucket not found", "Bucket not found")
+
+
+def access_denied(message: str = "Access denied") -> StorageError:
+    return StorageError(403, "AccessDenied", message, "Unauthorized")
+
+
+def invalid_request(message: str) -> StorageError:
+    return StorageError(400, "InvalidRequest", message)
+
+
+def invalid_key(key: str) -> StorageError:
+    return StorageError(400, "InvalidKey", f"Invalid key: {key}")
+
+
+def entity_too_large() -> StorageError:
+    return StorageError(
+        413, "EntityTooLarge", "The object exceeded the maximum allowed size", "Payload too large"
+    )
+
+
+def invalid_mime_type(mimetype: str) -> StorageError:
+    return StorageError(
+        415, "InvalidMimeType", f"mime type {mimetype} is not supported", "invalid_mime_type"
+    )
+
+
+def database_error(exc: Exception) -> StorageError:
+    """Storage's mapping of a Postgres error (``DBError.fromDBError``)."""
+    state = getattr(exc, "sqlstate", None)
+    if state == "42501":
+        text = str(exc)
+        return access_denied(
+            "new row violates row-level security policy" if "row-level security" in text else text
+        )
+    if state == "23505":
+        return StorageError(409, "KeyAlreadyExists", "The resource already exists", "Duplicate")
+    if state == "23503":
+        return StorageError(404, "InvalidRequest", "The related resource does not exist")
+    if state == "57014":
+        return StorageError(544, "DatabaseTimeout", "Timeout while communicating with database")
+    return StorageError(500, "DatabaseError", f"database error, code: {state}")
+
+
+# Callers ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Caller:
+    """Who calls, as Storage sees it: the database role, the claims, the owner (``sub``)."""
+
+    role: str
+    claims: dict[str, Any] = field(default_factory=dict)
+    token: str = ""
+    authenticated: bool = True
+
+    @property
+    def owner(self) -> str | None:
+        sub = self.claims.get("sub")
+        return str(sub) if sub else None
+
+
+ANON = Caller("anon", {"role": "anon"}, authenticated=False)
+
+
+def authenticate(request: Request, *, allow_invalid: bool = False) -> Caller:
+    """The caller of a request, from ``Authorization`` / ``apikey`` (videogen.auth).
+
+    A user's access token → ``authenticated`` with its claims; the secret or service_role
+    key → ``service_role``; the publishable or anon key → ``anon``. Routes that allow an
+    invalid JWT (downloads, info) treat a missing or bad credential as an anonymous,
+    unauthenticated caller; the others refuse it with ``AccessDenied``.
+    """
+    from videogen.auth import authenticate as verify
+    from videogen.errors import AppError
+
+    headers = {k: v for k, v in request.headers.items()}
+    try:
+        principal = verify(headers, ("user", "secret", "public"))
+    except AppError as exc:
+        if allow_invalid:
+            return ANON
+        raise access_denied(exc.message) from exc
+    token = headers.get("Authorization", "").partition(" ")[2].strip()
+    if principal.kind == "user":
+        return Caller("authenticated", dict(principal.claims), token)
+    if principal.kind == "secret":
+        return Caller("service_role", {"role": "service_role", **principal.claims}, token)
+    return Caller("anon", {"role": "anon", **principal.claims}, token)
+
+
+# Paths and tokens -------------------------------------------------------------------------
+def check_key(name: str) -> str:
+    """An object name Storage and LocalStorage both accept, or ``InvalidKey``."""
+    from videogen.errors import AppError
+    from videogen.storage import clean_path
+
+    try:
+        return clean_path(name)
+    except AppError as exc:
+        raise invalid_key(name) from exc
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _iso(value: datetime | None) -> str | None:
+    """A timestamp as JSON.stringify writes a JS Date (what Storage answers)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _expires_in(body: dict[str, Any]) -> int:
+    value = body.get("expiresIn")
+    try:
+        seconds = int(str(value))
+    except ValueError as exc:
+        raise invalid_request("body/expiresIn must be integer") from exc
+    if seconds < 1:
+        raise invalid_request("body/expiresIn must be >= 1")
+    return seconds
+
+
+# The app ----------------------------------------------------------------------------------
+class StorageApi:
+    """The WSGI app; one database pool per process, opened on the first request."""
+
+    OBJECT_COLUMNS = (
+        "id, bucket_id, name, owner, owner_id, version, metadata, user_metadata, "
+        "created_at, updated_at, last_accessed_at"
+    )
+
+    def __init__(self, dsn: str | None = None, root: Path | None = None) -> None:
+        self._dsn = dsn
+        self._root = root
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        R = Rule
+        self.urls = Map(
+            [
+                R("/object/list/<bucket>", methods=["POST"], endpoint="list"),
+                R("/object/move", methods=["POST"], endpoint="move"),
+                R("/object/copy", methods=["POST"], endpoint="copy"),
+                R("/object/sign/<bucket>", methods=["POST"], endpoint="sign_many"),
+                R("/object/sign/<bucket>/<path:name>", methods=["POST"], endpoint="sign"),
+                R("/object/sign/<bucket>/<path:name>", methods=["GET"], endpoint="get_signed"),
+                R("/object/upload/sign/<bucket>/<path:name>", methods=["POST"], endpoint="sign_up"),
+                R(
+                    "/object/upload/sign/<bucket>/<path:name>",
+                    methods=["PUT"],
+                    endpoint="put_signed",
+                ),
+                R(
+                    "/object/info/authenticated/<bucket>/<path:name>",
+                    methods=["GET"],
+                    endpoint="info",
+                ),
+                R("/object/info/<bucket>/<path:name>", methods=["GET"], endpoint="info_any"),
+                R(
+                    "/object/authenticated/<bucket>/<path:name>",
+                    methods=["GET", "HEAD"],
+                    endpoint="get",
+                ),
+                R("/object/<bucket>/<path:name>", methods=["GET", "HEAD"], endpoint="get_any"),
+                R("/object/<bucket>/<path:name>", methods=["POST"], endpoint="create"),
+                R("/object/<bucket>/<path:name>", methods=["PUT"], endpoint="update"),
+                R("/object/<bucket>/<path:name>", methods=["DELETE"], endpoint="delete_one"),
+                R("/object/<bucket>", methods=["DELETE"], endpoint="delete_many"),
+            ],
+            strict_slashes=False,
+            merge_slashes=False,
+        )
+
+    # Plumbing -----------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            from videogen.config import get_settings
+
+            self._root = get_settings().storage_dir.resolve()
+        return self._root
+
+    def pool(self) -> Any:
+        with self._lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                from videogen.config import get_settings
+
+                self._pool = ConnectionPool(
+                    self._dsn or get_settings().database_url,
+                    min_size=1,
+                    max_size=8,
+                    kwargs={"prepare_threshold": None, "connect_timeout": 5},
+                    name="videogen-storage",
+                )
+            return self._pool
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One transaction (as the connection's owner until :meth:`become`)."""
+        import psycopg
+
+        try:
+            with self.pool().connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) is None:
+                raise StorageError(
+                    503, "DatabaseError", "The database is unavailable", http=500
+                ) from exc
+            raise database_error(exc) from exc
+
+    @staticmethod
+    def become(conn: Any, caller: Caller, request: Request, operation: str) -> None:
+        """What Storage's scope statement sets: the role and the caller's claims."""
+        claims = json.dumps(caller.claims)
+        conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claim.role', %s, true),"
+            " set_config('request.jwt', %s, true), set_config('request.jwt.claim.sub', %s, true),"
+            " set_config('request.jwt.claims', %s, true), set_config('request.method', %s, true),"
+            " set_config('request.path', %s, true), set_config('storage.operation', %s, true)",
+            (
+                caller.role,
+                caller.role,
+                caller.token,
+                caller.owner or "",
+                claims,
+                request.method,
+                request.path,
+                operation,
+            ),
+        )
+
+    @staticmethod
+    def unbecome(conn: Any) -> None:
+        """Back to the connection's own role (Storage's ``asSuperUser``)."""
+        conn.execute("reset role")
+
+    def file(self, bucket: str, name: str) -> Path:
+        target = (self.root / bucket / name).resolve()
+        if not target.is_relative_to((self.root / bucket).resolve()):
+            raise invalid_key(name)
+        return target
+
+    @staticmethod
+    def bucket(conn: Any, bucket_id: str) -> dict[str, Any] | None:
+        row = conn.execute(
+            "select id, public, file_size_limit, allowed_mime_types from storage.buckets "
+            "where id = %s",
+            (bucket_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "public": bool(row[1]), "limit": row[2], "mimes": row[3] or []}
+
+    def find(self, conn: Any, bucket: str, name: str) -> dict[str, Any]:
+        cur = conn.execute(
+            f"select {self.OBJECT_COLUMNS} from storage.objects "  # noqa: S608 - constant columns
+            "where bucket_id = %s and name = %s",
+            (bucket, name),
+        )
+        row = cur.fetchone()
+        if row is None:
+            raise no_such_key()
+        return dict(zip([c.name for c in cur.description], row, strict=True))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        if request.method == "OPTIONS":  # a browser's preflight (Kong answers it on Supabase)
+            response = Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, PUT, DELETE"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "authorization, apikey, content-type"
+            )
+            response.headers["Access-Control-Max-Age"] = "3600"
+        else:
+            try:
+                endpoint, args = self.urls.bind_to_environ(environ).match()
+                response = getattr(self, f"on_{endpoint}")(request, **args)
+            except StorageError as exc:
+                response = exc.response()
+            except HTTPException as exc:
+                code = exc.code or 400
+                message = exc.description or exc.name
+                kind = "NotFound" if code == 404 else "InvalidRequest"
+                response = StorageError(code, kind, message).response()
+                response.status_code = code if code in (404, 405) else 400
+        response.headers["Access-Control-Allow-Origin"] = _cors_origin()
+        return response(environ, start_response)
+
+    # Uploads ------------------------------------------------------------------------------
+    def _read_upload(
+        self, request: Request, bucket: dict[str, Any], name: str
+    ) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
+        """The body staged next to its target, its metadata and the user metadata."""
+        limit = int(bucket["limit"] or DEFAULT_MAX_FILE_SIZE)
+        content_type = request.headers.get("Content-Type", "")
+        user_metadata: dict[str, Any] | None = None
+        stream: IO[bytes]
+        if content_type.startswith("multipart/form-data"):
+            upload = next(iter(request.files.values()), None)
+            if upload is None:
+                raise invalid_request("No content provided")
+            form = request.form
+            mimetype = form.get("contentType") or upload.mimetype or "application/octet-stream"
+            cache = form.get("cacheControl")
+            cache_control = f"max-age={cache}" if cache else "no-cache"
+            custom = form.get("metadata") or form.get("userMetadata")
+            if custom:
+                with contextlib.suppress(ValueError):
+                    user_metadata = json.loads(custom)
+            stream = upload.stream
+        else:
+            mimetype = content_type or "application/octet-stream"
+            cache_control = request.headers.get("Cache-Control") or "no-cache"
+            custom = request.headers.get("x-metadata")
+            if custom:
+                try:
+                    user_metadata = json.loads(base64.b64decode(custom))
+                except ValueError as exc:
+                    raise invalid_request("Invalid x-metadata header") from exc
+            if request.content_length is not None and request.content_length > limit:
+                raise entity_too_large()
+            stream = request.stream
+        if bucket["mimes"]:
+            validate_mime_type(mimetype, bucket["mimes"])
+        target = self.file(bucket["id"], name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        digest, size = hashlib.md5(usedforsecurity=False), 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise entity_too_large()
+                    digest.update(chunk)
+                    out.write(chunk)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        modified = datetime.now(UTC)
+        metadata = {
+            "eTag": f'"{digest.hexdigest()}"',
+            "size": size,
+            "mimetype": mimetype,
+            "cacheControl": cache_control,
+            "lastModified": _iso(modified),
+            "contentLength": size,
+            "httpStatusCode": 200,
+        }
+        return Path(tmp), metadata, user_metadata
+
+    def _upload(
+        self,
+        request: Request,
+        bucket_id: str,
+        name: str,
+        caller: Caller,
+        *,
+        upsert: bool,
+        test_permission: bool,
+        owner: str | None,
+    ) -> dict[str, Any]:
+        """Stage the body, test the caller's right to write the row, then write both.
+
+        The file replaces the previous one just before the commit and is put back if the
+        commit fails: a failed upload leaves neither a row nor a file.
+        """
+        from psycopg.types.json import Jsonb
+
+        name = check_key(name)
+        staged: Path | None = None
+        installed: _Installed | None = None
+        owner_uuid = _uuid_or_none(owner)
+        try:
+            with self.transaction() as conn:
+                bucket = self.bucket(conn, bucket_id)
+                if bucket is None:
+                    raise no_such_bucket()
+                staged, metadata, user_metadata = self._read_upload(request, bucket, name)
+                if test_permission:  # Uploader.canUpload: the caller's insert / upsert
+                    self._test_insert(
+                        conn, request, caller, bucket_id, name, owner, upsert, metadata
+                    )
+                row = conn.execute(
+                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"  # noqa: S608
+                    " metadata, user_metadata) values (%s, %s, %s, %s, %s, %s, %s)"
+                    " on conflict (name, bucket_id) do update set metadata = excluded.metadata,"
+                    " user_metadata = excluded.user_metadata, version = excluded.version,"
+                    " owner = excluded.owner, owner_id = excluded.owner_id"
+                    + ("" if upsert else " where false")
+                    + " returning id",
+                    (
+                        bucket_id,
+                        name,
+                        owner_uuid,
+                        owner,
+                        str(uuid.uuid4()),
+                        Jsonb(metadata),
+                        Jsonb(user_metadata) if user_metadata is not None else None,
+                    ),
+                ).fetchone()
+                if row is None:
+                    raise database_error(_Duplicate())
+                installed = _Installed.replace(staged, self.file(bucket_id, name))
+        except BaseException:
+            if installed is not None:
+                installed.undo()
+            elif staged is not None:
+                staged.unlink(missing_ok=True)
+            raise
+        installed.done()
+        return {"Id": str(row[0]), "Key": f"{bucket_id}/{name}"}
+
+    def _test_insert(
+        self,
+        conn: Any,
+        request: Request,
+        caller: Caller,
+        bucket_id: str,
+        name: str,
+        owner: str | None,
+        upsert: bool,
+        metadata: dict[str, Any],
+    ) -> None:
+        """Storage's ``testPermission``: the caller's insert (or upsert), rolled back."""
+        from psycopg.types.json import Jsonb
+
+        try:
+            with conn.transaction():  # a savepoint: role, claims and row all go with it
+                self.become(conn, caller, request, "storage.object.upload")
+                conn.execute(
+                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"  # noqa: S608
+                    " metadata) values (%s, %s, %s, %s, '1', %s)"
+                    + (
+                        " on conflict (name, bucket_id) do update set"
+                        " version = excluded.version, metadata = excluded.metadata"
+                        if upsert
+                        else ""
+                    ),
+                    (bucket_id, name, _uuid_or_none(owner), owner, Jsonb(metadata)),
+                )
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    def on_create(self, request: Request, bucket: str, name: str) -> Response:
+        caller = authenticate(request)
+        upsert = request.headers.get("x-upsert") == "true"
+        answer = self._upload(
+            request, bucket, name, caller, upsert=upsert, test_permission=True, owner=caller.owner
+        )
+        return _json(answer)
+
+    def on_update(self, request: Request, bucket: str, name: str) -> Response:
+        caller = authenticate(request)
+        answer = self._upload(
+            request, bucket, name, caller, upsert=True, test_permission=True, owner=caller.owner
+        )
+        return _json(answer)
+
+    # Downloads and info -------------------------------------------------------------------
+    def _visible(
+        self, request: Request, bucket_id: str, name: str, caller: Caller, operation: str
+    ) -> dict[str, Any]:
+        """The object's row as the caller may see it (RLS), or NoSuchKey / NoSuchBucket."""
+        name = check_key(name)
+        with self.transaction() as conn:
+            bucket = self.bucket(conn, bucket_id)
+            if bucket is None or (not caller.authenticated and not bucket["public"]):
+                raise no_such_bucket()
+            if not bucket["public"]:
+                self.become(conn, caller, request, operation)
+            return self.find(conn, bucket_id, name)
+
+    def _send(
+        self, request: Request, obj: dict[str, Any], *, expires: int | None = None
+    ) -> Response:
+        from werkzeug.utils import send_file
+
+        path = self.file(obj["bucket_id"], obj["name"])
+        if not path.is_file():
+            raise no_such_key()
+        meta = obj["metadata"] or {}
+        download = request.args.get("download")
+        response = send_file(
+            path,
+            request.environ,
+            mimetype=meta.get("mimetype") or "application/octet-stream",
+            as_attachment=download is not None,
+            download_name=download or path.name,
+            conditional=True,
+            etag=str(meta.get("eTag", "")).strip('"') or True,
+            max_age=None,
+        )
+        if download is None:
+            response.headers.pop("Content-Disposition", None)
+        response.headers["Cache-Control"] = meta.get("cacheControl") or "no-cache"
+        if expires is not None:
+            response.headers["Expires"] = datetime.fromtimestamp(expires, UTC).strftime(
+                "%a, %d %b %Y %H:%M:%S GMT"
+            )
+        return response
+
+    def on_get(self, request: Request, bucket: str, name: str) -> Response:
+        caller = authenticate(request)
+        obj = self._visible(request, bucket, name, caller, "storage.object.get_authenticated")
+        return self._send(request, obj)
+
+    def on_get_any(self, request: Request, bucket: str, name: str) -> Response:
+        caller = authenticate(request, allow_invalid=True)
+        obj = self._visible(request, bucket, name, caller, "storage.object.get_authenticated")
+        return self._send(request, obj)
+
+    def _info(self, request: Request, bucket: str, name: str, caller: Caller) -> Response:
+        obj = self._visible(request, bucket, name, caller, "storage.object.info")
+        meta = obj["metadata"] or {}
+        return _json(
+            {
+                "id": str(obj["id"]),
+                "name": obj["name"],
+                "version": obj["version"],
+                "bucket_id": obj["bucket_id"],
+                "size": meta.get("size"),
+                "content_type": meta.get("mimetype"),
+                "cache_control": meta.get("cacheControl"),
+                "etag": meta.get("eTag"),
+                "metadata": obj["user_metadata"],
+                "last_modified": _iso(obj["updated_at"]),
+                "created_at": _iso(obj["created_at"]),
+            },
+            headers={"ETag": str(meta.get("eTag", ""))},
+        )
+
+    def on_info(self, request: Request, bucket: str, name: str) -> Response:
+        return self._info(request, bucket, name, authenticate(request))
+
+    def on_info_any(self, request: Request, bucket: str, name: str) -> Response:
+        return self._info(request, bucket, name, authenticate(request, allow_invalid=True))
+
+    # Signed URLs --------------------------------------------------------------------------
+    def on_sign(self, request: Request, bucket: str, name: str) -> Response:
+        from videogen.storage import sign_object_token
+
+        caller = authenticate(request)
+        expires_in = _expires_in(_body(request))
+        name = check_key(name)
+        with self.transaction() as conn:
+            self.become(conn, caller, request, "storage.object.sign")
+            self.find(conn, bucket, name)
+        token = sign_object_token(_jwt_secret(), f"{bucket}/{name}", expires_in)
+        return _json({"signedURL": f"/object/sign/{bucket}/{name}?token={token}"})
+
+    def on_sign_many(self, request: Request, bucket: str) -> Response:
+        from videogen.storage import sign_object_token
+
+        caller = authenticate(request)
+        body = _body(request)
+        expires_in = _expires_in(body)
+        paths = body.get("paths")
+        if not isinstance(paths, list) or not paths or len(paths) > MAX_OBJECTS_PER_REQUEST:
+            raise invalid_request(
+                f"body/paths must be an array of 1 to {MAX_OBJECTS_PER_REQUEST} strings"
+            )
+        with self.transaction() as conn:
+            self.become(conn, caller, request, "storage.object.sign_many")
+            rows = conn.execute(
+                "select name from storage.objects where bucket_id = %s and name = any(%s)",
+                (bucket, [str(p) for p in paths]),
+            ).fetchall()
+        found = {r[0] for r in rows}
+        answer = []
+        for path in paths:
+            if path in found:
+                token = sign_object_token(_jwt_secret(), f"{bucket}/{path}", expires_in)
+                signed, error = f"/object/sign/{bucket}/{path}?token={token}", None
+            else:
+                signed = None
+                error = "Either the object does not exist or you do not have access to it"
+            answer.append({"error": error, "path": path, "signedURL": signed})
+        return _json(answer)
+
+    def on_get_signed(self, request: Request, bucket: str, name: str) -> Response:
+        token = request.args.get("token")
+        if not token:
+            raise invalid_request("querystring must have required property 'token'")
+        payload = verify_token(token, f"{bucket}/{name}", "download")
+        with self.transaction() as conn:
+            obj = self.find(conn, bucket, name)
+        return self._send(request, obj, expires=int(payload["exp"]))
+
+    def on_sign_up(self, request: Request, bucket: str, name: str) -> Response:
+        from videogen.storage import sign_object_token
+
+        caller = authenticate(request)
+        name = check_key(name)
+        upsert = request.headers.get("x-upsert") == "true"
+        with self.transaction() as conn:
+            if self.bucket(conn, bucket) is None:
+                raise no_such_bucket()
+            meta = {"mimetype": request.headers.get("Content-Type")}
+            self._test_insert(conn, request, caller, bucket, name, caller.owner, upsert, meta)
+        token = sign_object_token(
+            _jwt_secret(),
+            f"{bucket}/{name}",
+            UPLOAD_SIGNED_URL_EXPIRES_S,
+            scope="upload",
+            owner=caller.owner,
+            upsert=upsert,
+        )
+        return _json({"url": f"/object/upload/sign/{bucket}/{name}?token={token}", "token": token})
+
+    def on_put_signed(self, request: Request, bucket: str, name: str) -> Response:
+        token = request.args.get("token")
+        if not token:
+            raise invalid_request("querystring must have required property 'token'")
+        payload = verify_token(token, f"{bucket}/{name}", "upload")
+        answer = self._upload(
+            request,
+            bucket,
+            name,
+            ANON,
+            upsert=bool(payload.get("upsert")),
+            test_permission=False,
+            owner=payload.get("owner"),
+        )
+        return _json({"Key": answer["Key"]})
+
+    # Listing ------------------------------------------------------------------------------
+    def on_list(self, request: Request, bucket: str) -> Response:
+        caller = authenticate(request)
+        body = _body(request)
+        prefix = str(body.get("prefix") or "")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"  # Storage assumes the prefix is a folder
+        search = str(body.get("search") or "")
+        limit = min(max(int(body.get("limit") or 100), 1), 1500)
+        offset = max(int(body.get("offset") or 0), 0)
+        sort = body.get("sortBy") or {}
+        column = str(sort.get("column") or "name").lower()
+        if column not in ("name", "updated_at", "created_at", "last_accessed_at"):
+            column = "name"
+        descending = str(sort.get("order") or "asc").lower() == "desc"
+        pattern = _like_escape(prefix + search).lower() + "%"
+        with self.transaction() as conn:
+            self.become(conn, caller, request, "storage.object.list")
+            cur = conn.execute(
+                "select name, id, updated_at, created_at, last_accessed_at, metadata"
+                " from storage.objects where bucket_id = %s and lower(name) like %s",
+                (bucket, pattern),
+            )
+            rows = cur.fetchall()
+        folders: dict[str, dict[str, Any]] = {}
+        files: list[dict[str, Any]] = []
+        for full, oid, updated, created, accessed, metadata in rows:
+            rel = full[len(prefix) :]
+            if "/" in rel:
+                folder = rel.split("/", 1)[0]
+                folders.setdefault(
+                    folder,
+                    {
+                        "name": folder,
+                        "id": None,
+                        "updated_at": None,
+                        "created_at": None,
+                        "last_accessed_at": None,
+                        "metadata": None,
+                    },
+                )
+            else:
+                files.append(
+                    {
+                        "name": rel,
+                        "id": str(oid),
+                        "updated_at": _iso(updated),
+                        "created_at": _iso(created),
+                        "last_accessed_at": _iso(accessed),
+                        "metadata": metadata,
+                        "_sort": {
+                            "updated_at": updated,
+                            "created_at": created,
+                            "last_accessed_at": accessed,
+                        },
+                    }
+                )
+        folder_list = sorted(folders.values(), key=lambda e: e["name"].lower(), reverse=descending)
+        if column == "name":
+            entries = sorted(
+                [*folder_list, *files], key=lambda e: str(e["name"]).lower(), reverse=descending
+            )
+        else:
+            epoch = datetime.min.replace(tzinfo=UTC)
+            files.sort(key=lambda e: e["_sort"][column] or epoch, reverse=descending)
+            entries = [*folder_list, *files]
+        for entry in entries:
+            entry.pop("_sort", None)
+        return _json(entries[offset : offset + limit])
+
+    # Deletes ------------------------------------------------------------------------------
+    def _delete(
+        self, request: Request, bucket: str, names: list[str], *, one: bool = False
+    ) -> list[dict[str, Any]]:
+        caller = authenticate(request)
+        with self.transaction() as conn:
+            if one:  # Storage's deleteObject: the object must exist (found as superuser)
+                self.find(conn, bucket, names[0])
+            self.become(conn, caller, request, "storage.object.delete")
+            cur = conn.execute(
+                f"delete from storage.objects where bucket_id = %s and name = any(%s)"  # noqa: S608
+                f" returning {self.OBJECT_COLUMNS}",
+                (bucket, names),
+            )
+            columns = [c.name for c in cur.description]
+            deleted = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        for obj in deleted:  # after the commit: a failed delete never loses a kept row's file
+            with contextlib.suppress(OSError, StorageError):
+                self.file(bucket, obj["name"]).unlink(missing_ok=True)
+        return [_obj_json(obj) for obj in deleted]
+
+    def on_delete_many(self, request: Request, bucket: str) -> Response:
+        prefixes = _body(request).get("prefixes")
+        if not isinstance(prefixes, list) or not prefixes:
+            raise invalid_request("body/prefixes must NOT have fewer than 1 items")
+        if len(prefixes) > MAX_OBJECTS_PER_REQUEST:
+            raise invalid_request(
+                f"body/prefixes must NOT have more than {MAX_OBJECTS_PER_REQUEST} items"
+            )
+        return _json(self._delete(request, bucket, [str(p) for p in prefixes]))
+
+    def on_delete_one(self, request: Request, bucket: str, name: str) -> Response:
+        if not self._delete(request, bucket, [check_key(name)], one=True):
+            raise access_denied()
+        return _json({"message": "Successfully deleted"})
+
+    # Move and copy ------------------------------------------------------------------------
+    def _move_args(self, request: Request) -> tuple[str, str, str, str]:
+        body = _body(request)
+        for key in ("bucketId", "sourceKey", "destinationKey"):
+            if not isinstance(body.get(key), str) or not body[key]:
+                raise invalid_request(f"body must have required property '{key}'")
+        source_bucket = body["bucketId"]
+        target_bucket = body.get("destinationBucket") or source_bucket
+        return (
+            source_bucket,
+            check_key(body["sourceKey"]),
+            str(target_bucket),
+            check_key(body["destinationKey"]),
+        )
+
+    def on_move(self, request: Request) -> Response:
+        caller = authenticate(request)
+        src_bucket, src, dst_bucket, dst = self._move_args(request)
+        installed: _Installed | None = None
+        try:
+            with self.transaction() as conn:
+                self.become(conn, caller, request, "storage.object.move")
+                self.find(conn, src_bucket, src)
+                row = conn.execute(
+                    "update storage.objects set bucket_id = %s, name = %s, owner = %s,"
+                    " owner_id = %s where bucket_id = %s and name = %s returning id",
+                    (dst_bucket, dst, _uuid_or_none(caller.owner), caller.owner, src_bucket, src),
+                ).fetchone()
+                if row is None:
+                    raise access_denied()
+                try:
+                    installed = _Installed.link(
+                        self.file(src_bucket, src), self.file(dst_bucket, dst)
+                    )
+                except FileNotFoundError as exc:
+                    raise no_such_key() from exc
+        except BaseException:
+            if installed is not None:
+                installed.undo()
+            raise
+        installed.done()
+        return _json({"message": "Successfully moved", "Id": str(row[0]), "Key": dst})
+
+    def on_copy(self, request: Request) -> Response:
+        from psycopg.types.json import Jsonb
+
+        caller = authenticate(request)
+        src_bucket, src, dst_bucket, dst = self._move_args(request)
+        upsert = request.headers.get("x-upsert") == "true"
+        installed: _Installed | None = None
+        staged: Path | None = None
+        try:
+            with self.transaction() as conn:
+                self.become(conn, caller, request, "storage.object.copy")
+                original = self.find(conn, src_bucket, src)
+                self.unbecome(conn)
+                metadata = original["metadata"] or {}
+                self._test_insert(
+                    conn, request, caller, dst_bucket, dst, caller.owner, upsert, metadata
+                )
+                cur = conn.execute(
+                    "insert into storage.objects (bucket_id, name, owner, owner_id, version,"  # noqa: S608
+                    " metadata, user_metadata) values (%s, %s, %s, %s, %s, %s, %s)"
+                    " on conflict (name, bucket_id) do update set metadata = excluded.metadata,"
+                    " user_metadata = excluded.user_metadata, version = excluded.version"
+                    f" returning {self.OBJECT_COLUMNS}",
+                    (
+                        dst_bucket,
+                        dst,
+                        _uuid_or_none(caller.owner),
+                        caller.owner,
+                        str(uuid.uuid4()),
+                        Jsonb(metadata),
+                        Jsonb(original["user_metadata"]) if original["user_metadata"] else None,
+                    ),
+                )
+                columns = [c.name for c in cur.description]
+                copied = dict(zip(columns, cur.fetchone() or (), strict=True))
+                target = self.file(dst_bucket, dst)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".copy-")
+                os.close(fd)
+                staged = Path(tmp)
+                try:
+                    shutil.copyfile(self.file(src_bucket, src), staged)
+                except OSError as exc:
+                    raise no_such_key() from exc
+                installed = _Installed.replace(staged, target)
+        except BaseException:
+            if installed is not None:
+                installed.undo()
+            elif staged is not None:
+                staged.unlink(missing_ok=True)
+            raise
+        installed.done()
+        return _json({"Id": str(copied["id"]), "Key": f"{dst_bucket}/{dst}", **_obj_json(copied)})
+
+
+# Helpers ----------------------------------------------------------------------------------
+class _Rollback(Exception):
+    """Leaves a savepoint, rolling it back (Storage's testPermission)."""
+
+
+class _Duplicate(Exception):
+    sqlstate = "23505"
+
+
+class _Installed:
+    """A file put at its target inside a transaction, undone if the transaction fails."""
+
+    def __init__(self, target: Path, backup: Path | None, source: Path | None = None) -> None:
+        self.target, self.backup, self.source = target, backup, source
+
+    @classmethod
+    def replace(cls, staged: Path, target: Path) -> _Installed:
+        """Move ``staged`` to ``target``, keeping what was there until :meth:`done`."""
+        backup = None
+        if target.exists():
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".previous-")
+            os.close(fd)
+            backup = Path(tmp)
+            os.replace(target, backup)
+        try:
+            os.replace(staged, target)
+        except BaseException:
+            if backup is not None:
+                os.replace(backup, target)
+            raise
+        return cls(target, backup)
+
+    @classmethod
+    def link(cls, source: Path, target: Path) -> _Installed:
+        """Give ``source`` a second name ``target``; :meth:`done` removes ``source``."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # an orphaned file: the row's unique key says so
+        os.link(source, target)
+        return cls(target, None, source)
+
+    def done(self) -> None:
+        """After the commit: drop the previous content (or the moved file's old name)."""
+        for path in (self.backup, self.source):
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def undo(self) -> None:
+        """After a rollback: put things back as they were."""
+        self.target.unlink(missing_ok=True)
+        if self.backup is not None:
+            os.replace(self.backup, self.target)
+
+
+def validate_mime_type(mimetype: str, allowed: list[str]) -> None:
+    """Storage's ``validateMimeType``: ``type/sub`` or ``type/*`` (parameters ignored)."""
+    requested = mimetype.split(";", 1)[0].strip().lower().split("/")
+    if len(requested) < 2:
+        raise invalid_mime_type(mimetype)
+    kind, sub = requested[0], requested[1]
+    for allowed_type in allowed:
+        parts = allowed_type.lower().split("/")
+        if len(parts) >= 2 and parts[0] == kind and parts[1] in ("*", sub):
+            return
+    raise invalid_mime_type(mimetype)
+
+
+def verify_token(token: str, object_path: str, scope: str) -> dict[str, Any]:
+    """A signed-URL token's payload, checked as Storage's ``verifyObjectSignature``."""
+    import jwt
+
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token, _jwt_secret(), algorithms=["HS256"], options={"verify_exp": False}
+        )
+    except jwt.InvalidTokenError as exc:
+        message = JWT_ERROR_MESSAGES.get(type(exc).__name__, str(exc) or "Invalid JWT")
+        raise StorageError(400, "InvalidJWT", message) from exc
+    has_scope = payload.get("scope")
+    if scope == "upload":
+        ok = has_scope == "upload" or (has_scope is None and "upsert" in payload)
+    else:
+        ok = has_scope == "download" or (has_scope is None and "upsert" not in payload)
+    if not ok:
+        raise StorageError(400, "InvalidSignature", f"Token is not scoped for {scope}")
+    if payload.get("url") != object_path:
+        raise StorageError(400, "InvalidSignature", "Invalid signature")
+    if not isinstance(payload.get("exp"), int | float) or payload["exp"] < time.time():
+        raise StorageError(400, "ExpiredToken", "The provided token has expired.")
+    return payload
+
+
+def _cors_origin() -> str:
+    from videogen.config import get_settings
+
+    return get_settings().cors_allow_origin
+
+
+def _jwt_secret() -> str:
+    from videogen.config import get_settings
+
+    return get_settings().jwt_secret.get_secret_value()
+
+
+def _uuid_or_none(value: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(str(value))) if value else None
+    except ValueError:
+        return None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError as exc:
+        raise invalid_request("Body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise invalid_request("body must be object")
+    return body
+
+
+def _obj_json(obj: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in obj.items():
+        if isinstance(value, datetime):
+            value = _iso(value)
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def _json(data: Any, *, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(data), 200, mimetype="application/json", headers=headers)
+
+
+def create_app(dsn: str | None = None, root: Path | None = None) -> StorageApi:
+    """The Storage API app (mounted at ``/storage/v1`` by the dev server)."""
+    return StorageApi(dsn, root)
+
+
+__all__ = ["Caller", "StorageApi", "StorageError", "create_app", "validate_mime_type"]

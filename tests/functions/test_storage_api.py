@@ -1,0 +1,366 @@
+"""The dev server's Storage API at /storage/v1, driven by storage3 (supabase-py's client).
+
+Everything goes through the real client as an app would use it: a user's access token as
+the bearer and the publishable key as ``apikey``. Access is decided by the storage
+policies in the migrations (run as the caller's role with its claims), and errors come in
+Storage's shape (HTTP 400, the real status in ``statusCode``) so storage3 raises its
+``StorageApiError`` with ``status`` / ``code`` / ``message``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from storage3 import SyncStorageClient
+from storage3.exceptions import StorageApiError
+
+from videogen.config import LOCAL_JWT_SECRET, LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
+from videogen.storage import LocalStorage, SupabaseStorage, sign_object_token
+
+Api = Any  # tests/functions/conftest.py's Api and User (conftest modules are not imported)
+User = Any
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+
+
+def storage_url(api: Api) -> str:
+    return f"{api.server.base}/storage/v1/"
+
+
+_open: list[Any] = []
+
+
+def client_for(api: Api, user: User | None = None, key: str = LOCAL_PUBLISHABLE_KEY) -> Any:
+    """storage3 as supabase-py builds it: apikey, and the session's token as the bearer."""
+    headers = {"apikey": key}
+    if user is not None:
+        headers["Authorization"] = f"Bearer {user.token}"
+    client = SyncStorageClient(storage_url(api), headers)
+    _open.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().session.close()
+
+
+@pytest.fixture
+def alice(api: Api) -> User:
+    return api.user()
+
+
+@pytest.fixture
+def bob(api: Api) -> User:
+    return api.user()
+
+
+@pytest.fixture
+def as_alice(api: Api, alice: User) -> Any:
+    return client_for(api, alice)
+
+
+@pytest.fixture
+def as_bob(api: Api, bob: User) -> Any:
+    return client_for(api, bob)
+
+
+def refused(call: Any) -> StorageApiError:
+    with pytest.raises(StorageApiError) as info:
+        call()
+    return info.value
+
+
+def row(api: Api, bucket: str, name: str) -> Any:
+    return api.sql(
+        "select metadata from storage.objects where bucket_id = %s and name = %s", [bucket, name]
+    )
+
+
+def disk(api: Api, bucket: str, name: str) -> Path:
+    return Path(api.server.env["STORAGE_ROOT"]) / bucket / name
+
+
+# ------------------------------------------------------------------------------------------
+# A user's own uploads
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_user_uploads_lists_reads_signs_and_removes_their_image(
+    api: Api, alice: User, as_alice: Any
+) -> None:
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/pics/pic.png"
+    answer = uploads.upload(name, PNG, {"content-type": "image/png", "upsert": "true"})
+    assert answer.path == name and answer.full_path == f"uploads/{name}"
+    # Upsert replaces it; the row keeps Supabase's metadata and the bytes sit where
+    # LocalStorage would keep them.
+    uploads.upload(name, PNG + b"x", {"content-type": "image/png", "upsert": "true"})
+    meta = row(api, "uploads", name)
+    assert meta["size"] == len(PNG) + 1 and meta["mimetype"] == "image/png"
+    assert meta["cacheControl"] == "max-age=3600" and meta["httpStatusCode"] == 200
+    assert set(meta) >= {"eTag", "lastModified", "contentLength"}
+    assert disk(api, "uploads", name).read_bytes() == PNG + b"x"
+
+    [folder] = uploads.list(alice.id)
+    assert folder["name"] == "pics" and folder["id"] is None
+    [entry] = uploads.list(f"{alice.id}/pics")
+    assert entry["name"] == "pic.png" and entry["metadata"]["size"] == len(PNG) + 1
+    assert uploads.list(f"{alice.id}/pics", {"search": "nothing"}) == []
+
+    assert uploads.exists(name) and not uploads.exists(f"{alice.id}/missing.png")
+    info = uploads.info(name)
+    assert (info["name"], info["bucket_id"], info["size"]) == (name, "uploads", len(PNG) + 1)
+    assert info["content_type"] == "image/png"
+    head = httpx.head(
+        f"{storage_url(api)}object/authenticated/uploads/{name}",
+        headers={"Authorization": f"Bearer {alice.token}"},
+    )
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(PNG) + 1)
+    assert uploads.download(name) == PNG + b"x"
+
+    signed = uploads.create_signed_url(name, 60)["signedURL"]
+    assert signed.startswith(f"{storage_url(api)}object/sign/uploads/{name}?token=")
+    fetched = httpx.get(signed)
+    assert fetched.status_code == 200 and fetched.content == PNG + b"x"
+    assert fetched.headers["content-type"] == "image/png"
+    token = jwt.decode(signed.split("token=")[1], LOCAL_JWT_SECRET, algorithms=["HS256"])
+    assert token["url"] == f"uploads/{name}" and token["exp"] - token["iat"] == 60
+    many = uploads.create_signed_urls([name, f"{alice.id}/nope.png"], 60)
+    assert many[0]["signedURL"] and many[0]["error"] is None
+    assert many[1]["signedURL"] is None and many[1]["error"]
+
+    removed = uploads.remove([name])
+    assert [r["name"] for r in removed] == [name]
+    assert row(api, "uploads", name) is None and not disk(api, "uploads", name).exists()
+    assert not uploads.exists(name)
+    gone = httpx.get(signed).json()
+    assert (gone["statusCode"], gone["error"]) == ("404", "not_found")
+
+
+def test_signed_urls_that_expired_or_are_forged_are_refused(
+    api: Api, alice: User, as_alice: Any
+) -> None:
+    name = f"{alice.id}/pic.png"
+    as_alice.from_("uploads").upload(name, PNG, {"content-type": "image/png"})
+    base = f"{storage_url(api)}object/sign/uploads/{name}"
+    cases = {
+        "expired": sign_object_token(
+            LOCAL_JWT_SECRET, f"uploads/{name}", 60, now=time.time() - 120
+        ),
+        "forged": sign_object_token("another-secret-another-secret-123", f"uploads/{name}", 60),
+        "other object": sign_object_token(LOCAL_JWT_SECRET, f"uploads/{alice.id}/x.png", 60),
+        "upload token": sign_object_token(
+            LOCAL_JWT_SECRET, f"uploads/{name}", 60, scope="upload", upsert=True
+        ),
+    }
+    for case, token in cases.items():
+        resp = httpx.get(f"{base}?token={token}")
+        assert resp.status_code == 400, case
+        body = resp.json()
+        assert set(body) == {"statusCode", "code", "error", "message"}, case
+        assert body["statusCode"] == "400", case
+    assert httpx.get(f"{base}?token={cases['expired']}").json()["code"] == "ExpiredToken"
+    assert httpx.get(f"{base}?token={cases['forged']}").json()["code"] == "InvalidJWT"
+    # The legacy payload {url, iat, exp} (no scope) is still a download token.
+    legacy = jwt.encode(
+        {"url": f"uploads/{name}", "iat": int(time.time()), "exp": int(time.time()) + 60},
+        LOCAL_JWT_SECRET,
+        algorithm="HS256",
+    )
+    assert httpx.get(f"{base}?token={legacy}").content == PNG
+
+
+def test_signed_upload_urls(api: Api, alice: User, as_alice: Any) -> None:
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/signed.png"
+    signed = uploads.create_signed_upload_url(name)
+    assert signed["signedUrl"].startswith(f"{storage_url(api)}object/upload/sign/uploads/")
+    claims = jwt.decode(signed["token"], LOCAL_JWT_SECRET, algorithms=["HS256"])
+    assert (claims["owner"], claims["url"], claims["upsert"]) == (
+        alice.id,
+        f"uploads/{name}",
+        False,
+    )
+    # Anyone holding the URL may upload once; the token names the owner.
+    anyone = client_for(api).from_("uploads")
+    answer = anyone.upload_to_signed_url(name, signed["token"], PNG, {"content-type": "image/png"})
+    assert answer.full_path == f"uploads/{name}"
+    assert uploads.download(name) == PNG
+    owner = api.sql("select owner_id from storage.objects where name = %s", [name])
+    assert owner == alice.id
+    again = refused(
+        lambda: anyone.upload_to_signed_url(
+            name, signed["token"], PNG, {"content-type": "image/png"}
+        )
+    )
+    assert (again.status, again.code) == ("409", "Duplicate")
+    # No signed upload URL for somebody else's folder.
+    err = refused(lambda: uploads.create_signed_upload_url(f"{api.user().id}/x.png"))
+    assert (err.status, err.code) == ("403", "Unauthorized")
+
+
+def test_move_and_copy_stay_inside_the_own_folder(
+    api: Api, alice: User, bob: User, as_alice: Any
+) -> None:
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/a.png"
+    uploads.upload(name, PNG, {"content-type": "image/png"})
+    uploads.copy(name, f"{alice.id}/b.png")
+    uploads.move(name, f"{alice.id}/c.png")
+    assert sorted(e["name"] for e in uploads.list(alice.id)) == ["b.png", "c.png"]
+    assert uploads.download(f"{alice.id}/c.png") == PNG
+    assert not disk(api, "uploads", name).exists()
+    err = refused(lambda: uploads.move(f"{alice.id}/c.png", f"{bob.id}/c.png"))
+    assert (err.status, err.code) == ("403", "Unauthorized")
+    err = refused(lambda: uploads.copy(f"{alice.id}/c.png", f"{bob.id}/c.png"))
+    assert (err.status, err.code) == ("403", "Unauthorized")
+    assert disk(api, "uploads", f"{alice.id}/c.png").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# Other users, anon, outputs, limits
+# ------------------------------------------------------------------------------------------
+
+
+def test_another_user_can_neither_read_nor_write_the_folder(
+    api: Api, alice: User, bob: User, as_alice: Any, as_bob: Any
+) -> None:
+    name = f"{alice.id}/pic.png"
+    as_alice.from_("uploads").upload(name, PNG, {"content-type": "image/png"})
+    theirs = as_bob.from_("uploads")
+    for call in (
+        lambda: theirs.download(name),
+        lambda: theirs.info(name),
+        lambda: theirs.create_signed_url(name, 60),
+    ):
+        err = refused(call)
+        assert (err.status, err.code, err.message) == ("404", "not_found", "Object not found")
+    assert not theirs.exists(name)
+    assert theirs.list(alice.id) == []
+    assert theirs.remove([name]) == []
+    err = refused(lambda: theirs.upload(name, PNG, {"content-type": "image/png", "upsert": "true"}))
+    assert (err.status, err.code) == ("403", "Unauthorized")
+    assert err.message == "new row violates row-level security policy"
+    assert as_alice.from_("uploads").download(name) == PNG
+
+
+def test_users_cannot_write_outputs_but_read_their_own(
+    api: Api, alice: User, bob: User, as_alice: Any, as_bob: Any
+) -> None:
+    video = f"{alice.id}/jobs/j1.mp4"
+    err = refused(
+        lambda: as_alice.from_("videos").upload(video, b"mp4", {"content-type": "video/mp4"})
+    )
+    assert (err.status, err.code) == ("403", "Unauthorized")
+    # The service writes outputs (through the same API, with the secret key).
+    service = SupabaseStorage(api.server.base, LOCAL_SECRET_KEY)
+    service.upload("videos", video, b"mp4", "video/mp4")
+    assert as_alice.from_("videos").download(video) == b"mp4"
+    assert refused(lambda: as_bob.from_("videos").download(video)).status == "404"
+    assert as_alice.from_("videos").remove([video]) == []  # no delete policy on outputs
+    assert service.exists("videos", video)
+    service.remove("videos", video)
+    assert not service.exists("videos", video)
+    service.close()
+
+
+def test_bucket_limits_are_enforced(api: Api, alice: User, as_alice: Any) -> None:
+    uploads = as_alice.from_("uploads")
+    err = refused(
+        lambda: uploads.upload(f"{alice.id}/x.gif", b"GIF89a", {"content-type": "image/gif"})
+    )
+    assert (err.status, err.code) == ("415", "invalid_mime_type")
+    assert err.message == "mime type image/gif is not supported"
+    thumb_limit = api.sql("select file_size_limit from storage.buckets where id = 'thumbnails'")
+    service = client_for(api, key=LOCAL_SECRET_KEY).from_("thumbnails")
+    big = b"\0" * (int(thumb_limit) + 1)
+    name = f"{alice.id}/big.jpg"
+    err = refused(lambda: service.upload(name, big, {"content-type": "image/jpeg"}))
+    assert (err.status, err.code) == ("413", "Payload too large")
+    # A raw body (as storage-js sends a Blob) is refused from its Content-Length.
+    raw = httpx.post(
+        f"{storage_url(api)}object/thumbnails/{name}",
+        content=big,
+        headers={"apikey": LOCAL_SECRET_KEY, "content-type": "image/jpeg"},
+    )
+    assert raw.status_code == 400 and raw.json()["statusCode"] == "413"
+    assert row(api, "thumbnails", name) is None and not disk(api, "thumbnails", name).exists()
+    uploads.upload(f"{alice.id}/d.png", PNG, {"content-type": "image/png"})
+    dup = refused(lambda: uploads.upload(f"{alice.id}/d.png", PNG, {"content-type": "image/png"}))
+    assert (dup.status, dup.code) == ("409", "Duplicate")
+
+
+def test_anon_is_refused(api: Api, alice: User, as_alice: Any) -> None:
+    name = f"{alice.id}/pic.png"
+    as_alice.from_("uploads").upload(name, PNG, {"content-type": "image/png"})
+    anon = client_for(api).from_("uploads")
+    err = refused(lambda: anon.download(name))
+    assert (err.status, err.code) == ("404", "not_found")
+    assert anon.list(alice.id) == []
+    err = refused(lambda: anon.upload(f"{alice.id}/y.png", PNG, {"content-type": "image/png"}))
+    assert (err.status, err.code) == ("403", "Unauthorized")
+    # No credentials at all: the bucket is private, so it is not found.
+    bare = httpx.get(f"{storage_url(api)}object/uploads/{name}")
+    assert bare.status_code == 400 and bare.json()["error"] == "Bucket not found"
+    # A bad token is refused outright where a JWT is required.
+    bad = httpx.post(
+        f"{storage_url(api)}object/list/uploads",
+        json={"prefix": ""},
+        headers={"Authorization": "Bearer not.a.jwt"},
+    )
+    assert bad.status_code == 400 and bad.json()["statusCode"] == "403"
+
+
+def test_local_storage_signs_urls_the_api_serves(api: Api, alice: User, as_alice: Any) -> None:
+    """LocalStorage's signed URLs are Supabase's, so this server serves them."""
+    name = f"{alice.id}/pic.png"
+    as_alice.from_("uploads").upload(name, PNG, {"content-type": "image/png"})
+    local = LocalStorage(
+        api.server.env["STORAGE_ROOT"],
+        LOCAL_JWT_SECRET,
+        f"{api.server.base}/storage/v1/object/sign",
+    )
+    assert httpx.get(local.signed_url("uploads", name, 60)).content == PNG
+
+
+def test_raw_uploads_as_storage_js_sends_them(api: Api, alice: User) -> None:
+    """storage-js sends a Buffer as a raw body with cache-control, x-metadata and x-upsert."""
+    import base64
+    import json
+
+    base = f"{storage_url(api)}object/uploads/{alice.id}/raw.png"
+    headers = {
+        "Authorization": f"Bearer {alice.token}",
+        "apikey": LOCAL_PUBLISHABLE_KEY,
+        "content-type": "image/png",
+        "cache-control": "max-age=60",
+        "x-upsert": "true",
+        "x-metadata": base64.b64encode(json.dumps({"source": "camera"}).encode()).decode(),
+    }
+    with httpx.Client(headers=headers) as http:
+        created = http.post(base, content=PNG)
+        assert created.status_code == 200, created.text
+        assert created.json()["Key"] == f"uploads/{alice.id}/raw.png"
+        info = http.get(f"{storage_url(api)}object/info/uploads/{alice.id}/raw.png").json()
+        assert info["metadata"] == {"source": "camera"} and info["cache_control"] == "max-age=60"
+        ranged = http.get(base, headers={"Range": "bytes=0-3"})
+        assert ranged.status_code == 206 and ranged.content == PNG[:4]
+        preflight = http.options(base, headers={"Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"]
+        assert http.delete(base).json() == {"message": "Successfully deleted"}
+        missing = http.delete(base).json()
+        assert (missing["statusCode"], missing["error"]) == ("404", "not_found")
+    assert row(api, "uploads", f"{alice.id}/raw.png") is None
