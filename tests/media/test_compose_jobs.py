@@ -119,14 +119,26 @@ def test_failed_render_releases_the_credits(live_server):
             "prompt": "Rivers",
             "sections": 1,
             "resolution": "480p",
-            "duration": 30,
-            "music_path": f"{user_id}/missing-track.mp3",
+            # Accepted by the request's checks, but its narration runs past the 5 s paid for:
+            # the render fails after the credits were reserved.
+            "duration": 5,
+            "script": {
+                "title": "Rivers",
+                "sections": [
+                    {
+                        "title": "Rivers",
+                        "narration": "Rivers carry water from the mountains to the sea, "
+                        "shaping valleys, feeding farms and cities, and carving canyons "
+                        "over millions of years as they wind across the land.",
+                    }
+                ],
+            },
         },
         timeout=120,
     )
     assert resp.status_code == 200, resp.text
     job = resp.json()["data"]
     assert job["status"] == "failed"
-    assert job["error_code"] == "OBJECT_NOT_FOUND"
+    assert job["error_code"] == "INVALID_TIMELINE"
     balance, reserved, amount, hold = _money(live_server.db_url, user_id)
     assert (balance, reserved, amount, hold) == (100, 0, 100, 0)
