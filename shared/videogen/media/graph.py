@@ -321,8 +321,34 @@ def build_video(
 # Sound ---------------------------------------------------------------------------------------
 
 
-def _audio_clip(clip: AudioClip) -> Any:
-    """One sound file trimmed, faded and delayed to its place, as 48 kHz stereo float."""
+def _audio_clips(clips: list[AudioClip]) -> list[Any]:
+    """Each clip's stream; a sound placed several times is decoded once and split."""
+    shared: dict[tuple[Any, ...], list[int]] = {}
+    for i, clip in enumerate(clips):
+        shared.setdefault(_sound_key(clip), []).append(i)
+    streams: list[Any] = [None] * len(clips)
+    for indices in shared.values():
+        sound = _sound(clips[indices[0]])
+        copies = [sound] if len(indices) == 1 else sound.filter_multi_output("asplit", len(indices))
+        for n, i in enumerate(indices):
+            streams[i] = _place(copies[n], clips[i])
+    return streams
+
+
+def _sound_key(clip: AudioClip) -> tuple[Any, ...]:
+    """What makes two clips' sound the same before it is placed in time."""
+    return (repr(clip.model_dump(exclude={"start"})),)
+
+
+def _place(stream: Any, clip: AudioClip) -> Any:
+    """Delay a clip's sound to its start."""
+    if clip.start:
+        stream = stream.filter("adelay", delays=round(clip.start * 1000), all=1)
+    return stream
+
+
+def _sound(clip: AudioClip) -> Any:
+    """One sound file trimmed and faded, as 48 kHz stereo float, not yet placed in time."""
     opts: dict[str, Any] = {"ss": clip.trim_start} if clip.trim_start else {}
     if clip.loop:
         opts["stream_loop"] = -1
@@ -339,8 +365,6 @@ def _audio_clip(clip: AudioClip) -> Any:
         stream = stream.filter("afade", t="in", st=0, d=clip.fade_in)
     if clip.fade_out:
         stream = stream.filter("afade", t="out", st=clip.duration - clip.fade_out, d=clip.fade_out)
-    if clip.start:
-        stream = stream.filter("adelay", delays=round(clip.start * 1000), all=1)
     return stream
 
 
@@ -378,9 +402,10 @@ def build_mix(timeline: Timeline) -> Any:
     if not clips:
         silence = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi", t=total)
         return silence.audio
-    voice = [_audio_clip(c) for c in clips if c.role == "voice"]
-    music = [_audio_clip(c) for c in clips if c.role == "music"]
-    effects = [_audio_clip(c) for c in clips if c.role == "effect"]
+    streams = _audio_clips(clips)
+    voice = [s for s, c in zip(streams, clips, strict=True) if c.role == "voice"]
+    music = [s for s, c in zip(streams, clips, strict=True) if c.role == "music"]
+    effects = [s for s, c in zip(streams, clips, strict=True) if c.role == "effect"]
     foreground = voice + effects
     if timeline.duck_music and voice and music:
         speech = _mix(voice, total).filter_multi_output("asplit", 2)
@@ -442,7 +467,6 @@ SECTION_TARGET_S = 30.0
 SECTION_MIN_S = 2.0
 # True peak aimed at below the -1 dBTP ceiling: AAC encoding adds a few tenths of a dB.
 TRUE_PEAK_DB = -2.0
-LOUDNESS_RANGE = 20  # wide enough that loudnorm applies one linear gain to speech over music
 # Encoder settings chosen by measurement (bench/render_bench.py, 60 s 720p, per preset):
 # a diamond motion search with subpel level 1 costs 42 % less CPU than veryfast's own
 # (hex, 2) at SSIM 0.992 against it; the sections each encode on one thread, which does the
@@ -516,46 +540,52 @@ def section_args(
     return [*GLOBAL_ARGS, *stream.get_args()]
 
 
-def loudness_args(timeline: Timeline) -> list[str]:
-    """Measure pass: the mix through ``loudnorm`` printing its analysis as JSON."""
-    out = timeline.output
-    measured = build_mix(timeline).filter(
-        "loudnorm",
-        I=out.loudness_lufs,
-        TP=TRUE_PEAK_DB,
-        LRA=LOUDNESS_RANGE,
-        print_format="json",
+def measure_args(timeline: Timeline, mix: Path) -> list[str]:
+    """Measure pass: the mix, once, to a float WAV, with ebur128 measuring it on the way.
+
+    ebur128 passes the sound through unchanged and prints the integrated loudness and true
+    peak at the end; the apply pass then only reads the WAV, so the mix is computed once.
+    """
+    total = frame_index(timeline.total, timeline.output.fps) / timeline.output.fps
+    measured = (
+        build_mix(timeline)
+        .filter("atrim", duration=total)
+        .filter("ebur128", peak="true", framelog="verbose")
     )
-    stream = ffmpeg.output(measured, "-", f="null")
-    # loudnorm prints its analysis at the info level.
+    stream = ffmpeg.output(measured, str(mix), acodec="pcm_f32le", f="wav")
+    # The summary is printed at the info level.
     return [*GLOBAL_ARGS[:-3], "-loglevel", "info", "-y", *stream.get_args()]
 
 
-def audio_args(timeline: Timeline, output: Path, measured: dict[str, str] | None) -> list[str]:
-    """Apply pass: the mix at the measured loudness (one linear gain) as AAC in mp4.
+def loudness_gain(timeline: Timeline, integrated: float, true_peak: float) -> tuple[float, bool]:
+    """(gain in dB to reach the preset's loudness, whether a limiter must hold the peak)."""
+    if integrated <= -70:  # silence: nothing to measure
+        return 0.0, False
+    gain = timeline.output.loudness_lufs - integrated
+    return gain, true_peak + gain > TRUE_PEAK_DB
 
-    ``measured`` is the measure pass's JSON; ``None`` (a silent timeline) skips loudnorm.
+
+def audio_args(
+    timeline: Timeline, mix: Path | None, output: Path, gain_db: float = 0.0, limit: bool = False
+) -> list[str]:
+    """Apply pass: the measured mix at one linear gain (limited if it would clip) as AAC.
+
+    ``mix`` is the measure pass's WAV; ``None`` (a timeline without sound) encodes silence.
     """
     out = timeline.output
     total = frame_index(timeline.total, out.fps) / out.fps
-    stream = build_mix(timeline)
-    if measured is not None:
-        stream = (
-            stream.filter(
-                "loudnorm",
-                I=out.loudness_lufs,
-                TP=TRUE_PEAK_DB,
-                LRA=LOUDNESS_RANGE,
-                measured_I=measured["input_i"],
-                measured_TP=measured["input_tp"],
-                measured_LRA=measured["input_lra"],
-                measured_thresh=measured["input_thresh"],
-                offset=measured["target_offset"],
-                linear="true",
+    if mix is None:
+        stream = build_mix(timeline)
+    else:
+        stream = ffmpeg.input(str(mix)).audio
+        if gain_db:
+            stream = stream.filter("volume", f"{gain_db:.2f}dB")
+        if limit:
+            # Sample-peak ceiling a dB under the true-peak target, for inter-sample overs.
+            ceiling = 10 ** ((TRUE_PEAK_DB - 1.0) / 20)
+            stream = stream.filter(
+                "alimiter", limit=f"{ceiling:.4f}", attack=5, release=50, level="false"
             )
-            .filter("aresample", SAMPLE_RATE)
-            .filter("atrim", duration=total)
-        )
     encoded = ffmpeg.output(
         stream,
         str(output),

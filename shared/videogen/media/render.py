@@ -11,7 +11,9 @@ import collections
 import contextlib
 import functools
 import json
+import math
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -27,7 +29,8 @@ from videogen.media.graph import (
     audio_args,
     concat_list,
     join_args,
-    loudness_args,
+    loudness_gain,
+    measure_args,
     section_args,
     section_count,
     section_cuts,
@@ -162,14 +165,16 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _loudness(lines: list[str]) -> dict[str, str]:
-    """loudnorm's JSON analysis from the measure pass's stderr."""
+def _loudness(lines: list[str]) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) from ebur128's summary in the measure pass's stderr."""
     text = "\n".join(lines)
-    start, end = text.rfind("{"), text.rfind("}")
-    if start < 0 or end < start:
+    summary = text[text.rfind("Summary:") :]
+    integrated = re.search(r"I:\s+(-?[\d.]+|-inf|nan) LUFS", summary)
+    peak = re.search(r"Peak:\s+(-?[\d.]+|-inf|nan) dBFS", summary)
+    if "Summary:" not in text or not integrated or not peak:
         raise RenderError("loudness measurement printed no result", stderr_tail=text[-2000:])
-    data = json.loads(text[start : end + 1])
-    return {k: str(v) for k, v in data.items()}
+    values = [float(m.group(1)) for m in (integrated, peak)]
+    return tuple(v if math.isfinite(v) else -99.0 for v in values)  # type: ignore[return-value]
 
 
 class _Tally:
@@ -247,12 +252,14 @@ def render_timeline(
         sound = folder / "audio.m4a"
 
         def audio_job() -> None:
-            measured = None
-            if timeline.clips("audio"):
-                lines: list[str] = []
-                run_ffmpeg(loudness_args(timeline), cancel=stop, timeout=timeout, stderr=lines)
-                measured = _loudness(lines)
-            args = audio_args(timeline, sound, measured)
+            if not timeline.clips("audio"):
+                run_ffmpeg(audio_args(timeline, None, sound), cancel=stop, timeout=timeout)
+                return
+            lines: list[str] = []
+            mix = folder / "mix.wav"
+            run_ffmpeg(measure_args(timeline, mix), cancel=stop, timeout=timeout, stderr=lines)
+            gain, limit = loudness_gain(timeline, *_loudness(lines))
+            args = audio_args(timeline, mix, sound, gain, limit)
             run_ffmpeg(args, cancel=stop, output=sound, timeout=timeout)
 
         def section_job(i: int) -> None:
