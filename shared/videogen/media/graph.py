@@ -1,9 +1,14 @@
 """Pure builders: a :class:`Timeline` in, ffmpeg arguments out; nothing here runs a process.
 
-The whole video is one ffmpeg invocation: every picture becomes a segment of exactly its
-frame count, segments are chained with ``xfade`` (or ``concat`` without a transition),
-captions are ``drawtext`` filters switched on by time, and the audio is placed with
-``adelay``, ducked with ``sidechaincompress`` and normalised with ``loudnorm``.
+Every picture becomes a segment of exactly its frame count, segments are chained with
+``xfade`` (or ``concat`` without a transition), captions are ``drawtext`` filters switched
+on by time, and the audio is placed with ``adelay`` and ducked with ``sidechaincompress``.
+
+:func:`compile_timeline` makes that one ffmpeg invocation (one-pass ``loudnorm``).
+The sectioned render (:func:`section_cuts`, :func:`section_args`, :func:`measure_args`,
+:func:`audio_args`, :func:`join_args`, run by ``render.render_timeline``) builds the same
+picture in sections that render side by side, measures the mix's loudness before applying
+one gain, and joins everything without re-encoding.
 """
 
 from __future__ import annotations
