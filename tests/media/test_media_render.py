@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from videogen.media.errors import ProbeError, RenderCanceled, RenderError
-from videogen.media.graph import compile_timeline
-from videogen.media.render import make_thumbnail, probe, render, run_ffmpeg
+from videogen.media.graph import compile_timeline, section_cuts
+from videogen.media.render import make_thumbnail, probe, render, render_timeline, run_ffmpeg
 from videogen.media.timeline import (
     AudioClip,
     ImageClip,
@@ -209,3 +212,169 @@ def test_thumbnail_and_probe(assets: Path, tmp_path: Path) -> None:
     assert sound["has_audio"] and not sound["has_video"] and sound["sample_rate"] == 24000
     with pytest.raises(ProbeError, match="cannot read"):
         probe(tmp_path / "missing.mp4")
+
+
+# The sectioned render ------------------------------------------------------------------------
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """(integrated loudness in LUFS, true peak in dBTP) from ffmpeg's ebur128 summary."""
+    done = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-vn",
+         "-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    summary = done.stderr[done.stderr.rindex("Summary:") :]
+    integrated = re.search(r"I:\s+(-?[\d.]+) LUFS", summary)
+    peak = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
+    assert integrated and peak, summary
+    return float(integrated.group(1)), float(peak.group(1))
+
+
+def ssim(a: Path, b: Path) -> float:
+    """Mean SSIM of two videos, frame by frame."""
+    done = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(a), "-i", str(b),
+         "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"All:([\d.]+)", done.stderr)
+    assert found, done.stderr[-500:]
+    return float(found.group(1))
+
+
+def slideshow(assets: Path, *, seconds: float = 2.0, **output: Any) -> Timeline:
+    """Three Ken Burns stills with crossfades, captions, two voices over ducked music."""
+    pictures = ["bars.png", "fractal.jpg", "pic.webp"]
+    return Timeline(
+        output=OutputPreset(quality="480p", **output),
+        transition=Transition(duration=0.5),
+        tracks=[
+            Track(
+                kind="video",
+                clips=[
+                    ImageClip(
+                        start=i * seconds, duration=seconds, source=assets / p, zoom_out=i == 1
+                    )
+                    for i, p in enumerate(pictures)
+                ],
+            ),
+            Track(
+                kind="text",
+                clips=[
+                    TextClip(start=0.2, duration=1.5, text="First"),
+                    TextClip(start=seconds * 1.5, duration=seconds, text="Across a cut"),
+                ],
+            ),
+            Track(
+                kind="audio",
+                clips=[
+                    AudioClip(start=0.3, duration=1.5, source=assets / "voice.wav"),
+                    AudioClip(start=seconds * 2, duration=1.5, source=assets / "voice.wav"),
+                ],
+            ),
+            Track(
+                kind="audio",
+                clips=[
+                    AudioClip(
+                        start=0,
+                        duration=seconds * 3,
+                        source=assets / "music.m4a",
+                        role="music",
+                        loop=True,
+                        volume=0.3,
+                    )
+                ],
+            ),
+        ],
+    )
+
+
+@pytest.mark.parametrize("target", [-16.0, -23.0])
+def test_a_render_is_as_loud_as_the_preset_says(
+    assets: Path, tmp_path: Path, target: float
+) -> None:
+    timeline = slideshow(assets, seconds=3.0, loudness_lufs=target, preset="ultrafast")
+    video = render_timeline(timeline, tmp_path / "loud.mp4", workers=2)
+    check_video(video, timeline)
+    integrated, true_peak = ebur128(video)
+    assert abs(integrated - target) <= 1.0, integrated
+    assert true_peak <= -1.0, true_peak
+
+
+def test_sections_side_by_side_match_the_one_process_render(assets: Path, tmp_path: Path) -> None:
+    timeline = slideshow(assets, seconds=2.5)
+    # Three sections: cuts fall inside pictures, never inside a crossfade.
+    spans = section_cuts(timeline, 3)
+    assert len(spans) == 3 and spans[0][0] == 0 and spans[-1][1] == 225
+    fade = 15
+    for _, end in spans[:-1]:
+        assert all(not (start < end < start + fade) for start in (75, 150))
+    seen: list[int] = []
+    video = render_timeline(timeline, tmp_path / "sections.mp4", progress=seen.append, workers=3)
+    check_video(video, timeline)
+    assert seen[0] == 0 and seen[-1] == 100 and seen == sorted(seen)
+    assert len(set(seen)) == len(seen)
+    frames = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(video)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert frames == "225"
+    # The zooms continue across the cuts: the picture matches a single-process render.
+    whole = render(compile_timeline(timeline, tmp_path / "whole.mp4"))
+    assert ssim(video, whole) >= 0.98
+    assert not list(tmp_path.glob(".sections*"))  # the section files are cleaned up
+
+
+def test_a_sectioned_render_without_sound_or_transition(assets: Path, tmp_path: Path) -> None:
+    timeline = Timeline(
+        output=OutputPreset(aspect="9:16", quality="480p", fps=24, preset="ultrafast"),
+        transition=None,
+        background="#203040",
+        duration=5,
+        tracks=[
+            Track(
+                kind="video",
+                clips=[
+                    VideoClip(start=0, duration=2.5, source=assets / "clip.mp4", fit="contain"),
+                    ImageClip(start=3, duration=2, source=assets / "pic.webp", ken_burns=False),
+                ],
+            )
+        ],
+    )
+    video = render_timeline(timeline, tmp_path / "plain.mp4", workers=2)
+    check_video(video, timeline)
+
+
+def test_a_sectioned_render_can_be_canceled(assets: Path, tmp_path: Path) -> None:
+    timeline = Timeline(
+        output=OutputPreset(quality="480p", preset="medium"),
+        tracks=[
+            Track(
+                kind="video", clips=[ImageClip(start=0, duration=120, source=assets / "bars.png")]
+            )
+        ],
+    )
+    cancel = threading.Event()
+    out = tmp_path / "canceled.mp4"
+    started = time.monotonic()
+    with pytest.raises(RenderCanceled):
+        render_timeline(timeline, out, progress=lambda _: cancel.set(), cancel=cancel)
+    assert time.monotonic() - started < 5
+    assert not out.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_section_fails_the_render(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a png at all")
+    timeline = Timeline(
+        output=OutputPreset(quality="480p"),
+        tracks=[Track(kind="video", clips=[ImageClip(start=0, duration=6, source=broken)])],
+    )
+    out = tmp_path / "never.mp4"
+    with pytest.raises(RenderError) as caught:
+        render_timeline(timeline, out, workers=2)
+    assert "Invalid PNG signature" in caught.value.stderr_tail
+    assert not out.exists()

@@ -17,10 +17,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videogen.media.errors import RenderCanceled
-from videogen.media.graph import compile_timeline, wrap_caption
+from videogen.media.graph import wrap_caption
 from videogen.media.images import make_title_card, validate_upload
 from videogen.media.narration import NarrationEngine, get_narration_engine, narrate_sections
-from videogen.media.render import make_thumbnail, probe, render
+from videogen.media.render import make_thumbnail, probe, render_timeline
 from videogen.media.script import MAX_SECTIONS, Script, ScriptEngine, get_script_engine
 from videogen.media.timeline import (
     DEFAULT_MAX_DURATION_S,
@@ -297,7 +297,7 @@ def compose(
     stages = _Stages(progress, cancel)
     timeline, script = _plan(request, workdir, script_engine, narration_engine, stages)
     video = workdir / "video.mp4"
-    render(compile_timeline(timeline, video), progress=stages.enter(50, 95), cancel=cancel)
+    render_timeline(timeline, video, progress=stages.enter(50, 95), cancel=cancel)
     stages.enter(95, 100)
     # A moment into the first section: the title card or image has faded in by then.
     thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))

@@ -1,13 +1,20 @@
 """Pure builders: a :class:`Timeline` in, ffmpeg arguments out; nothing here runs a process.
 
-The whole video is one ffmpeg invocation: every picture becomes a segment of exactly its
-frame count, segments are chained with ``xfade`` (or ``concat`` without a transition),
-captions are ``drawtext`` filters switched on by time, and the audio is placed with
-``adelay``, ducked with ``sidechaincompress`` and normalised with ``loudnorm``.
+Every picture becomes a segment of exactly its frame count, segments are chained with
+``xfade`` (or ``concat`` without a transition), captions are ``drawtext`` filters switched
+on by time, and the audio is placed with ``adelay`` and ducked with ``sidechaincompress``.
+
+:func:`compile_timeline` makes that one ffmpeg invocation (one-pass ``loudnorm``).
+The sectioned render (:func:`section_cuts`, :func:`section_args`, :func:`measure_args`,
+:func:`audio_args`, :func:`join_args`, run by ``render.render_timeline``) builds the same
+picture in sections that render side by side, measures the mix's loudness before applying
+one gain, and joins everything without re-encoding.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import shutil
 import subprocess
 import textwrap
@@ -18,13 +25,25 @@ from typing import Any
 
 import ffmpeg
 
-from videogen.media.timeline import AudioClip, ImageClip, Segment, TextClip, Timeline, VideoClip
+from videogen.media.timeline import (
+    AudioClip,
+    ImageClip,
+    OutputPreset,
+    Segment,
+    TextClip,
+    Timeline,
+    VideoClip,
+)
 
 DEFAULT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
 # Ken Burns moves are computed on a frame this many times larger than the output, so the
 # integer crop offsets zoompan uses move in sub-pixel steps and the zoom does not jitter.
 KEN_BURNS_OVERSAMPLE = 2
+# The sectioned render (:func:`section_args`) zooms on a frame only this much larger than
+# the output: measured on bench/render_bench.py, it keeps SSIM >= 0.99 against the 2x frame
+# while zoompan resamples about half the pixels.
+WORKING_OVERSAMPLE = 2
 SAMPLE_RATE = 48_000
 # DejaVu Sans averages ~0.55 em per character; used to wrap captions to the frame width.
 _CHAR_WIDTH_EM = 0.55
@@ -44,6 +63,20 @@ class RenderPlan:
     def command(self, binary: str = "ffmpeg") -> list[str]:
         """The full argv."""
         return [binary, *self.args]
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Where a segment's frames sit in its whole move, and whether to build it lean."""
+
+    skip: int = 0
+    length: int = 0  # frames of the whole move; 0: just these frames
+    lean: bool = False
+
+
+def _even(value: float) -> int:
+    """The nearest even integer (yuv420p needs even sizes)."""
+    return round(value / 2) * 2
 
 
 @lru_cache(maxsize=8)
@@ -97,19 +130,35 @@ def _fit(stream: Any, clip: ImageClip | VideoClip, w: int, h: int, background: s
     )
 
 
-def _image_segment(clip: ImageClip, frames: int, timeline: Timeline) -> Any:
-    """A still as exactly ``frames`` frames, zooming slowly when Ken Burns is on."""
+def _image_segment(clip: ImageClip, frames: int, timeline: Timeline, cut: _Cut) -> Any:
+    """A still as exactly ``frames`` frames, zooming slowly when Ken Burns is on.
+
+    ``cut`` places these frames inside the whole move: they start ``cut.skip`` frames in,
+    of ``cut.length`` in all, so a section rendered on its own continues the same zoom.
+    """
     w, h, fps = timeline.output.width, timeline.output.height, timeline.output.fps
     still = ffmpeg.input(str(clip.source))
-    if not clip.ken_burns or frames < 2:
+    length = cut.length or frames
+    if not clip.ken_burns or length < 2:
         picture = _fit(still, clip, w, h, timeline.background)
+        if cut.lean:
+            picture = picture.filter("format", "yuv420p")
         # One decoded frame repeated: far cheaper than decoding the file once per frame.
         return picture.filter("loop", loop=frames - 1, size=1, start=0).filter(
             "setpts", f"N/{fps}/TB"
         )
-    k = KEN_BURNS_OVERSAMPLE
-    big = _fit(still, clip, w * k, h * k, timeline.background)
-    step = f"(({clip.zoom}-1)*on/{frames - 1})"
+    if cut.lean:
+        # Scaled once to the working size, converted once to the encoder's pixel format:
+        # zoompan then resamples three 4:2:0 planes per frame instead of packed RGB.
+        big = _fit(
+            still, clip, _even(w * WORKING_OVERSAMPLE), _even(h * WORKING_OVERSAMPLE),
+            timeline.background,
+        ).filter("format", "yuv420p")  # fmt: skip
+    else:
+        k = KEN_BURNS_OVERSAMPLE
+        big = _fit(still, clip, w * k, h * k, timeline.background)
+    on = f"(on+{cut.skip})" if cut.skip else "on"
+    step = f"(({clip.zoom}-1)*{on}/{length - 1})"
     zoom = f"{clip.zoom}-{step}" if clip.zoom_out else f"1+{step}"
     return big.filter(
         "zoompan",
@@ -122,11 +171,12 @@ def _image_segment(clip: ImageClip, frames: int, timeline: Timeline) -> Any:
     )
 
 
-def _video_segment(clip: VideoClip, frames: int, timeline: Timeline) -> Any:
+def _video_segment(clip: VideoClip, frames: int, timeline: Timeline, cut: _Cut) -> Any:
     """A video's picture as exactly ``frames`` frames; a short file holds its last frame."""
     w, h, fps = timeline.output.width, timeline.output.height, timeline.output.fps
     seconds = frames / fps
-    source = ffmpeg.input(str(clip.source), ss=clip.trim_start, t=seconds)
+    start = clip.trim_start + cut.skip / fps if cut.skip else clip.trim_start
+    source = ffmpeg.input(str(clip.source), ss=start, t=seconds)
     picture = _fit(source.video.filter("fps", fps), clip, w, h, timeline.background)
     return picture.filter("tpad", stop_mode="clone", stop_duration=seconds).filter(
         "trim", end_frame=frames
@@ -140,54 +190,80 @@ def _background_segment(frames: int, timeline: Timeline) -> Any:
     return ffmpeg.input(color, f="lavfi", t=frames / out.fps).filter("trim", end_frame=frames)
 
 
-def _segment(seg: Segment, frames: int, timeline: Timeline) -> Any:
+def _segment(seg: Segment, frames: int, timeline: Timeline, cut: _Cut) -> Any:
     """One normalised segment: same size, pixel format, SAR and time base, as xfade needs."""
     if isinstance(seg.clip, ImageClip):
-        stream = _image_segment(seg.clip, frames, timeline)
+        stream = _image_segment(seg.clip, frames, timeline, cut)
     elif isinstance(seg.clip, VideoClip):
-        stream = _video_segment(seg.clip, frames, timeline)
+        stream = _video_segment(seg.clip, frames, timeline, cut)
     else:
         stream = _background_segment(frames, timeline)
-    return (
-        stream.filter("setsar", 1)
-        .filter("format", "yuv420p")
-        .filter("settb", f"1/{timeline.output.fps}")
-        .filter("setpts", "PTS-STARTPTS")
-    )
+    stream = stream.filter("setsar", 1)
+    if not (cut.lean and isinstance(seg.clip, ImageClip)):  # lean stills are yuv420p already
+        stream = stream.filter("format", "yuv420p")
+    return stream.filter("settb", f"1/{timeline.output.fps}").filter("setpts", "PTS-STARTPTS")
 
 
-def build_picture(timeline: Timeline) -> Any:
-    """The video stream before captions: segments joined by crossfades."""
+def segment_frames(timeline: Timeline) -> list[tuple[Segment, int, int]]:
+    """Each visual segment with its first and end frame on the output grid."""
     fps = timeline.output.fps
     total_frames = frame_index(timeline.total, fps)
     bounds = [frame_index(s.start, fps) for s in timeline.visual_segments()]
-    segments = [
+    return [
         (seg, start, end)
         for seg, start, end in zip(
             timeline.visual_segments(), bounds, [*bounds[1:], total_frames], strict=True
         )
         if end > start  # rounding can leave a sliver shorter than one frame
     ]
-    fade = frame_index(timeline.transition.duration, fps) if timeline.transition else 0
-    if len(segments) == 1 or fade == 0:
-        parts = [_segment(seg, end - start, timeline) for seg, start, end in segments]
-        return parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, n=len(parts), v=1, a=0)
-    assert timeline.transition is not None
+
+
+def fade_frames(timeline: Timeline) -> int:
+    """The crossfade's length in frames (0 without a transition)."""
+    if timeline.transition is None:
+        return 0
+    return frame_index(timeline.transition.duration, timeline.output.fps)
+
+
+def build_picture(timeline: Timeline, span: tuple[int, int] | None = None) -> Any:
+    """The video stream before captions: segments joined by crossfades.
+
+    With ``span`` (first frame, end frame) only those frames are built, for a section
+    rendered on its own; the span must not cut through a crossfade (:func:`section_cuts`).
+    """
+    fps = timeline.output.fps
+    segments = segment_frames(timeline)
+    fade = fade_frames(timeline)
+    if len(segments) == 1:
+        fade = 0
     # Each outgoing picture runs ``fade`` frames past its end, so the fade into the next one
     # starts exactly at the next clip's start and the total length stays as specified.
     last = len(segments) - 1
-    parts = [
-        _segment(seg, end - start + (fade if i < last else 0), timeline)
-        for i, (seg, start, end) in enumerate(segments)
-    ]
+    first, stop = span if span is not None else (0, segments[-1][2])
+    pieces = []  # (segment, frames, where these frames sit in the whole picture)
+    for i, (seg, start, end) in enumerate(segments):
+        length = end - start + (fade if i < last else 0)
+        a, b = max(first, start), min(stop, start + length)
+        if b <= a or (i < last and fade and a >= end):
+            continue  # outside the span, or only its fade-out tail (kept by the next piece)
+        if span is None:
+            pieces.append((seg, start, length, _Cut()))
+        else:
+            pieces.append((seg, start, b - a, _Cut(skip=a - start, length=length, lean=True)))
+    parts = [_segment(seg, frames, timeline, cut) for seg, _, frames, cut in pieces]
+    if len(parts) == 1:
+        return parts[0]
+    if fade == 0:
+        return ffmpeg.concat(*parts, n=len(parts), v=1, a=0)
+    assert timeline.transition is not None
     chain = parts[0]
-    for (_, start, _), part in zip(segments[1:], parts[1:], strict=True):
+    for (_, start, _, _), part in zip(pieces[1:], parts[1:], strict=True):
         chain = ffmpeg.filter(
             [chain, part],
             "xfade",
             transition=timeline.transition.kind,
             duration=fade / fps,
-            offset=start / fps,
+            offset=(start - first) / fps,
         )
     return chain
 
@@ -223,10 +299,21 @@ def caption_filters(clip: TextClip, width: int, height: int, font: Path) -> list
     return filters
 
 
-def build_video(timeline: Timeline, font: Path | None = None) -> Any:
-    """The finished video stream: pictures plus burned-in text."""
-    stream = build_picture(timeline)
-    texts = timeline.clips("text")
+def build_video(
+    timeline: Timeline, font: Path | None = None, span: tuple[int, int] | None = None
+) -> Any:
+    """The finished video stream: pictures plus burned-in text (of ``span`` if given)."""
+    stream = build_picture(timeline, span)
+    texts: list[TextClip] = timeline.clips("text")
+    if span is not None:
+        fps = timeline.output.fps
+        begin, end = span[0] / fps, span[1] / fps
+        # Only the captions on screen in this section, on the section's own clock.
+        texts = [
+            c.model_copy(update={"start": c.start - begin})
+            for c in texts
+            if c.end > begin and c.start < end
+        ]
     if texts:
         fontfile = font or find_font()
         w, h = timeline.output.width, timeline.output.height
@@ -239,8 +326,34 @@ def build_video(timeline: Timeline, font: Path | None = None) -> Any:
 # Sound ---------------------------------------------------------------------------------------
 
 
-def _audio_clip(clip: AudioClip) -> Any:
-    """One sound file trimmed, faded and delayed to its place, as 48 kHz stereo float."""
+def _audio_clips(clips: list[AudioClip]) -> list[Any]:
+    """Each clip's stream; a sound placed several times is decoded once and split."""
+    shared: dict[tuple[Any, ...], list[int]] = {}
+    for i, clip in enumerate(clips):
+        shared.setdefault(_sound_key(clip), []).append(i)
+    streams: list[Any] = [None] * len(clips)
+    for indices in shared.values():
+        sound = _sound(clips[indices[0]])
+        copies = [sound] if len(indices) == 1 else sound.filter_multi_output("asplit", len(indices))
+        for n, i in enumerate(indices):
+            streams[i] = _place(copies[n], clips[i])
+    return streams
+
+
+def _sound_key(clip: AudioClip) -> tuple[Any, ...]:
+    """What makes two clips' sound the same before it is placed in time."""
+    return (repr(clip.model_dump(exclude={"start"})),)
+
+
+def _place(stream: Any, clip: AudioClip) -> Any:
+    """Delay a clip's sound to its start."""
+    if clip.start:
+        stream = stream.filter("adelay", delays=round(clip.start * 1000), all=1)
+    return stream
+
+
+def _sound(clip: AudioClip) -> Any:
+    """One sound file trimmed and faded, as 48 kHz stereo float, not yet placed in time."""
     opts: dict[str, Any] = {"ss": clip.trim_start} if clip.trim_start else {}
     if clip.loop:
         opts["stream_loop"] = -1
@@ -257,8 +370,6 @@ def _audio_clip(clip: AudioClip) -> Any:
         stream = stream.filter("afade", t="in", st=0, d=clip.fade_in)
     if clip.fade_out:
         stream = stream.filter("afade", t="out", st=clip.duration - clip.fade_out, d=clip.fade_out)
-    if clip.start:
-        stream = stream.filter("adelay", delays=round(clip.start * 1000), all=1)
     return stream
 
 
@@ -273,15 +384,33 @@ def _mix(streams: list[Any], total: float) -> Any:
 
 
 def build_audio(timeline: Timeline) -> Any:
-    """The finished audio stream: voice over ducked music, loudness normalised."""
+    """The finished audio stream: voice over ducked music, loudness normalised in one pass.
+
+    One pass cannot know the whole programme's loudness, so ``loudnorm`` adapts as it goes
+    and lands a few LU off; :func:`audio_args` measures first and applies a fixed gain.
+    """
+    mix = build_mix(timeline)
+    if not timeline.clips("audio"):
+        return mix
+    return (
+        mix.filter("loudnorm", I=timeline.output.loudness_lufs, TP=-1.5, LRA=11)
+        # loudnorm upsamples to 192 kHz internally; bring it back to the delivery rate.
+        .filter("aresample", SAMPLE_RATE)
+        .filter("atrim", duration=timeline.total)
+    )
+
+
+def build_mix(timeline: Timeline) -> Any:
+    """The audio before loudness normalisation: voice over ducked music (or silence)."""
     total = timeline.total
     clips: list[AudioClip] = timeline.clips("audio")
     if not clips:
         silence = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi", t=total)
         return silence.audio
-    voice = [_audio_clip(c) for c in clips if c.role == "voice"]
-    music = [_audio_clip(c) for c in clips if c.role == "music"]
-    effects = [_audio_clip(c) for c in clips if c.role == "effect"]
+    streams = _audio_clips(clips)
+    voice = [s for s, c in zip(streams, clips, strict=True) if c.role == "voice"]
+    music = [s for s, c in zip(streams, clips, strict=True) if c.role == "music"]
+    effects = [s for s, c in zip(streams, clips, strict=True) if c.role == "effect"]
     foreground = voice + effects
     if timeline.duck_music and voice and music:
         speech = _mix(voice, total).filter_multi_output("asplit", 2)
@@ -297,12 +426,7 @@ def build_audio(timeline: Timeline) -> Any:
         mix = _mix([ducked, speech[1], *effects], total)
     else:
         mix = _mix(foreground + music, total)
-    return (
-        mix.filter("loudnorm", I=timeline.output.loudness_lufs, TP=-1.5, LRA=11)
-        # loudnorm upsamples to 192 kHz internally; bring it back to the delivery rate.
-        .filter("aresample", SAMPLE_RATE)
-        .filter("atrim", duration=total)
-    )
+    return mix
 
 
 # Whole renders -------------------------------------------------------------------------------
@@ -334,6 +458,176 @@ def compile_timeline(timeline: Timeline, output: Path, font: Path | None = None)
     args = [*GLOBAL_ARGS, *build_output(timeline, output, font).get_args()]
     total = frame_index(timeline.total, timeline.output.fps) / timeline.output.fps
     return RenderPlan(args=args, output=output, duration=total, inputs=list(timeline.sources()))
+
+
+# Sectioned renders ---------------------------------------------------------------------------
+#
+# The picture is cut into sections at frames no crossfade spans; each section is one ffmpeg
+# process (they run side by side), the sound is one more, and a last one joins the sections
+# with the concat demuxer and muxes the sound, all without re-encoding.
+
+# Sections of about this length: a long video gets more sections rather than longer ones,
+# so each process's filter graph stays small and the cost per output second stays flat.
+SECTION_TARGET_S = 30.0
+SECTION_MIN_S = 2.0
+# True peak aimed at below the -1 dBTP ceiling: AAC encoding adds a few tenths of a dB.
+TRUE_PEAK_DB = -2.0
+# Encoder settings chosen by measurement (bench/render_bench.py, 60 s 720p, per preset):
+# a diamond motion search with subpel level 1 costs 42 % less CPU than veryfast's own
+# (hex, 2) at SSIM 0.992 against it; the sections each encode on one thread, which does the
+# same work with 14 % less CPU than x264's frame threads when the processes fill the cores.
+X264_PARAMS = {"veryfast": "me=dia:subme=1"}
+
+
+def section_cuts(timeline: Timeline, count: int) -> list[tuple[int, int]]:
+    """Split the picture's frames into up to ``count`` spans of similar length.
+
+    A cut lands only where a single picture is on screen (never inside a crossfade), as
+    close as possible to an even share; a span never gets shorter than ``SECTION_MIN_S``.
+    """
+    fps = timeline.output.fps
+    total = frame_index(timeline.total, fps)
+    count = max(1, min(count, total // max(1, round(SECTION_MIN_S * fps))))
+    segments = segment_frames(timeline)
+    fade = fade_frames(timeline) if len(segments) > 1 else 0
+    allowed: list[tuple[int, int]] = []  # [lo, hi] ranges of frames a cut may fall on
+    for i, (_, start, end) in enumerate(segments):
+        lo = start + (fade if i > 0 else 1)
+        if lo <= end - 1 or (fade == 0 and lo <= end):
+            allowed.append((lo, end if fade == 0 else end - 1))
+    cuts = [0]
+    for k in range(1, count):
+        ideal = round(total * k / count)
+        best = min(
+            (min(max(ideal, lo), hi) for lo, hi in allowed),
+            key=lambda f: abs(f - ideal),
+            default=None,
+        )
+        if best is not None and best > cuts[-1] and best < total:
+            cuts.append(best)
+    cuts.append(total)
+    return list(itertools.pairwise(cuts))
+
+
+def section_count(timeline: Timeline, workers: int) -> int:
+    """How many sections: at least one per worker, more for long videos."""
+    return max(workers, math.ceil(timeline.total / SECTION_TARGET_S))
+
+
+def _x264_options(out: OutputPreset, threads: int | None) -> dict[str, Any]:
+    opts: dict[str, Any] = {"vcodec": "libx264", "preset": out.preset, "crf": out.crf}
+    if out.preset in X264_PARAMS:
+        opts["x264-params"] = X264_PARAMS[out.preset]
+    if threads:
+        opts["threads"] = threads
+    return opts
+
+
+def section_args(
+    timeline: Timeline,
+    span: tuple[int, int],
+    output: Path,
+    font: Path | None = None,
+    threads: int | None = 1,
+) -> list[str]:
+    """ffmpeg arguments for the frames ``span`` of the picture as a video-only mp4."""
+    out = timeline.output
+    stream = ffmpeg.output(
+        build_video(timeline, font, span),
+        str(output),
+        pix_fmt="yuv420p",
+        r=out.fps,
+        an=None,
+        f="mp4",
+        **{"frames:v": span[1] - span[0]},
+        **_x264_options(out, threads),
+    )
+    return [*GLOBAL_ARGS, *stream.get_args()]
+
+
+def measure_args(timeline: Timeline, mix: Path) -> list[str]:
+    """Measure pass: the mix, once, to a float WAV, with ebur128 measuring it on the way.
+
+    ebur128 passes the sound through unchanged and prints the integrated loudness and true
+    peak at the end; the apply pass then only reads the WAV, so the mix is computed once.
+    """
+    total = frame_index(timeline.total, timeline.output.fps) / timeline.output.fps
+    measured = (
+        build_mix(timeline)
+        .filter("atrim", duration=total)
+        .filter("ebur128", peak="true", framelog="verbose")
+    )
+    stream = ffmpeg.output(measured, str(mix), acodec="pcm_f32le", f="wav")
+    # The summary is printed at the info level.
+    return [*GLOBAL_ARGS[:-3], "-loglevel", "info", "-y", *stream.get_args()]
+
+
+def loudness_gain(timeline: Timeline, integrated: float, true_peak: float) -> tuple[float, bool]:
+    """(gain in dB to reach the preset's loudness, whether a limiter must hold the peak)."""
+    if integrated <= -70:  # silence: nothing to measure
+        return 0.0, False
+    gain = timeline.output.loudness_lufs - integrated
+    return gain, true_peak + gain > TRUE_PEAK_DB
+
+
+def audio_args(
+    timeline: Timeline, mix: Path | None, output: Path, gain_db: float = 0.0, limit: bool = False
+) -> list[str]:
+    """Apply pass: the measured mix at one linear gain (limited if it would clip) as AAC.
+
+    ``mix`` is the measure pass's WAV; ``None`` (a timeline without sound) encodes silence.
+    """
+    out = timeline.output
+    total = frame_index(timeline.total, out.fps) / out.fps
+    if mix is None:
+        stream = build_mix(timeline)
+    else:
+        stream = ffmpeg.input(str(mix)).audio
+        if gain_db:
+            stream = stream.filter("volume", f"{gain_db:.2f}dB")
+        if limit:
+            # Sample-peak ceiling a dB under the true-peak target, for inter-sample overs.
+            ceiling = 10 ** ((TRUE_PEAK_DB - 1.0) / 20)
+            stream = stream.filter(
+                "alimiter", limit=f"{ceiling:.4f}", attack=5, release=50, level="false"
+            )
+    encoded = ffmpeg.output(
+        stream,
+        str(output),
+        acodec="aac",
+        ar=SAMPLE_RATE,
+        ac=2,
+        t=f"{total:.6f}",
+        f="mp4",
+        **{"b:a": f"{out.audio_bitrate_k}k"},
+    )
+    return [*GLOBAL_ARGS, *encoded.get_args()]
+
+
+def join_args(timeline: Timeline, sections: Path, audio: Path, output: Path) -> list[str]:
+    """The concat list of sections plus the sound, copied into the finished mp4."""
+    out = timeline.output
+    return [
+        *GLOBAL_ARGS,
+        "-f", "concat", "-safe", "0", "-i", str(sections),
+        "-i", str(audio),
+        "-map", "0:v:0", "-map", "1:a:0", "-c", "copy",
+        "-t", f"{frame_index(timeline.total, out.fps) / out.fps:.6f}",
+        "-movflags", "+faststart", str(output),
+    ]  # fmt: skip
+
+
+def concat_list(paths: list[Path], durations: list[float]) -> str:
+    """The concat demuxer's list file for ``paths`` (quotes escaped).
+
+    Each file's exact length is given, so the next one starts on the frame grid rather than
+    where the rounded mp4 duration would put it.
+    """
+    lines = []
+    for path, seconds in zip(paths, durations, strict=True):
+        quoted = str(path.resolve()).replace("'", "'\\''")
+        lines += [f"file '{quoted}'", f"duration {seconds:.6f}"]
+    return "\n".join(lines) + "\n"
 
 
 def thumbnail_args(video: Path, out: Path, at_s: float, width: int | None = None) -> list[str]:

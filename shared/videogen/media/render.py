@@ -9,28 +9,50 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
+import math
+import os
+import re
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from videogen.media.errors import ProbeError, RenderCanceled, RenderError
-from videogen.media.graph import RenderPlan, thumbnail_args
+from videogen.media.graph import (
+    RenderPlan,
+    audio_args,
+    concat_list,
+    join_args,
+    loudness_gain,
+    measure_args,
+    section_args,
+    section_count,
+    section_cuts,
+    thumbnail_args,
+)
+from videogen.media.timeline import Timeline
 
 Progress = Callable[[int], None]
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 _STDERR_LINES = 20
 _KILL_GRACE_S = 3.0
+# Share of the progress bar the sections take; the join (a copy) takes the rest.
+_SECTIONS_SHARE = 97
 
 
-def _drain(pipe: Any, tail: collections.deque[str]) -> None:
+def _drain(pipe: Any, tail: collections.deque[str], keep: list[str] | None = None) -> None:
     """Keep reading stderr so a chatty ffmpeg never blocks on a full pipe."""
     for line in pipe:
         tail.append(line.rstrip())
+        if keep is not None:
+            keep.append(line.rstrip())
 
 
 def _watch_cancel(proc: subprocess.Popen[str], cancel: threading.Event) -> None:
@@ -70,8 +92,12 @@ def run_ffmpeg(
     cancel: threading.Event | None = None,
     output: Path | None = None,
     timeout: float | None = None,
+    stderr: list[str] | None = None,
 ) -> None:
-    """Run ffmpeg with ``args``; report 0-100 against ``duration`` seconds of output."""
+    """Run ffmpeg with ``args``; report 0-100 against ``duration`` seconds of output.
+
+    ``stderr``, if given, receives every line ffmpeg wrote there.
+    """
     cmd = [FFMPEG, "-progress", "pipe:1", "-nostats", *args]
     try:
         proc = subprocess.Popen(
@@ -81,7 +107,7 @@ def run_ffmpeg(
         raise RenderError("ffmpeg is not installed", hint="apt-get install ffmpeg") from exc
     tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
     with proc:  # closes both pipes however we leave
-        helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)]
+        helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail, stderr), daemon=True)]
         if cancel is not None:
             helpers.append(threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True))
         for thread in helpers:
@@ -129,6 +155,155 @@ def render(
         timeout=timeout,
     )
     return plan.output
+
+
+def default_workers() -> int:
+    """Sections rendered at once: one per CPU this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _loudness(lines: list[str]) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) from ebur128's summary in the measure pass's stderr."""
+    text = "\n".join(lines)
+    summary = text[text.rfind("Summary:") :]
+    integrated = re.search(r"I:\s+(-?[\d.]+|-inf|nan) LUFS", summary)
+    peak = re.search(r"Peak:\s+(-?[\d.]+|-inf|nan) dBFS", summary)
+    if "Summary:" not in text or not integrated or not peak:
+        raise RenderError("loudness measurement printed no result", stderr_tail=text[-2000:])
+    values = [float(m.group(1)) for m in (integrated, peak)]
+    return tuple(v if math.isfinite(v) else -99.0 for v in values)  # type: ignore[return-value]
+
+
+class _Tally:
+    """Monotone overall progress from the frames each section has done so far."""
+
+    def __init__(self, frames: list[int], progress: Progress | None) -> None:
+        self.frames = frames
+        self.done = [0.0] * len(frames)
+        self.total = max(1, sum(frames))
+        self.progress = progress
+        self.last = -1
+        self.lock = threading.Lock()
+
+    def section(self, index: int) -> Progress:
+        def report(pct: int) -> None:
+            with self.lock:
+                self.done[index] = self.frames[index] * min(pct, 100) / 100
+                self.report(int(sum(self.done) / self.total * _SECTIONS_SHARE))
+
+        return report
+
+    def report(self, pct: int) -> None:
+        if self.progress is not None and pct > self.last:
+            self.last = pct
+            self.progress(pct)
+
+
+def render_timeline(
+    timeline: Timeline,
+    output: Path,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+    workers: int | None = None,
+    font: Path | None = None,
+) -> Path:
+    """Render a timeline in sections side by side, the sound measured and normalised once.
+
+    The picture is cut where no crossfade spans the cut (:func:`section_cuts`); each
+    section is one ffmpeg process encoding on one thread, ``workers`` at a time. The sound
+    runs meanwhile: a measure pass and an apply pass of ``loudnorm``, so the file is as
+    loud as ``loudness_lufs`` says. A last process joins the sections with the concat
+    demuxer and muxes the sound without re-encoding. ``progress`` gets 0-100, rising with
+    the frames all sections have encoded.
+    """
+    workers = workers or default_workers()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    spans = section_cuts(timeline, section_count(timeline, workers))
+    fps = timeline.output.fps
+    duration = (spans[-1][1]) / fps
+    tally = _Tally([b - a for a, b in spans], progress)
+    tally.report(0)
+    stop = threading.Event()  # set on cancel or on the first failure: ends every process
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def relay_cancel() -> None:
+        while not done.is_set():
+            if cancel is not None and cancel.wait(0.1):
+                stop.set()
+                return
+
+    def guarded(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as exc:
+            if not isinstance(exc, RenderCanceled) or not failures:
+                failures.append(exc)
+            stop.set()
+
+    with tempfile.TemporaryDirectory(prefix=f".{output.stem}-", dir=output.parent) as tmp:
+        folder = Path(tmp)
+        parts = [folder / f"section_{i:03d}.mp4" for i in range(len(spans))]
+        sound = folder / "audio.m4a"
+
+        def audio_job() -> None:
+            if not timeline.clips("audio"):
+                run_ffmpeg(audio_args(timeline, None, sound), cancel=stop, timeout=timeout)
+                return
+            lines: list[str] = []
+            mix = folder / "mix.wav"
+            run_ffmpeg(measure_args(timeline, mix), cancel=stop, timeout=timeout, stderr=lines)
+            gain, limit = loudness_gain(timeline, *_loudness(lines))
+            args = audio_args(timeline, mix, sound, gain, limit)
+            run_ffmpeg(args, cancel=stop, output=sound, timeout=timeout)
+
+        def section_job(i: int) -> None:
+            if stop.is_set():
+                raise RenderCanceled()
+            a, b = spans[i]
+            run_ffmpeg(
+                section_args(timeline, spans[i], parts[i], font, threads=1),
+                duration=(b - a) / fps,
+                progress=tally.section(i),
+                cancel=stop,
+                output=parts[i],
+                timeout=timeout,
+            )
+
+        helpers = [threading.Thread(target=guarded, args=(audio_job,), daemon=True)]
+        if cancel is not None:
+            helpers.append(threading.Thread(target=relay_cancel, daemon=True))
+        for thread in helpers:
+            thread.start()
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="section") as pool:
+                for i in range(len(spans)):
+                    pool.submit(guarded, functools.partial(section_job, i))
+            helpers[0].join()
+        finally:
+            done.set()
+        if cancel is not None and cancel.is_set():
+            output.unlink(missing_ok=True)
+            raise RenderCanceled()
+        if failures:
+            output.unlink(missing_ok=True)
+            raise failures[0]
+        listing = folder / "sections.txt"
+        listing.write_text(concat_list(parts, [(b - a) / fps for a, b in spans]), encoding="utf-8")
+        run_ffmpeg(
+            join_args(timeline, listing, sound, output),
+            duration=duration,
+            cancel=cancel,
+            output=output,
+            timeout=timeout,
+        )
+    tally.report(100)
+    return output
 
 
 def make_thumbnail(video: Path, out: Path, at_s: float, width: int | None = None) -> Path:
