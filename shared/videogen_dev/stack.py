@@ -281,7 +281,39 @@ def demo_console(file: Any = None) -> Any:
     return Console(file=file, soft_wrap=True)
 
 
-DEMO_CREDITS_NEEDED = 200  # what the demo's two jobs can reserve, with room to spare
+DEMO_CREDITS_NEEDED = 250  # what the demo's three jobs can reserve, with room to spare
+
+
+def _upload_still(settings: Any, token: str, user_id: str, console: Any) -> str:
+    """Upload a picture as the user, through the Storage API with their token, as a
+    frontend does (``supabase.storage.from('uploads').upload``); its object path."""
+    import tempfile
+
+    from storage3 import SyncStorageClient
+
+    path = f"{user_id}/demo-still.png"
+    with tempfile.TemporaryDirectory(prefix="videogen-demo-") as tmp:
+        still = Path(tmp) / "still.png"
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+             "testsrc2=s=1280x720", "-frames:v", "1", str(still)],
+            check=True,
+        )  # fmt: skip
+        storage = SyncStorageClient(
+            f"{settings.supabase_url.rstrip('/')}/storage/v1",
+            {
+                "apikey": settings.publishable_key.get_secret_value(),
+                "Authorization": f"Bearer {token}",
+            },
+        )
+        try:
+            storage.from_("uploads").upload(
+                path, still.read_bytes(), {"content-type": "image/png", "upsert": "true"}
+            )
+        finally:
+            storage.session.close()
+    console.print(f"Uploaded uploads/{path} with the user's token (Storage API)")
+    return path
 
 
 def _top_up(client: Any, console: Any, base: str, settings: Any, user_id: str, needed: int) -> None:
@@ -321,7 +353,8 @@ def demo(
     topic: str = "How ocean tides work",
     timeout: float = 300.0,
 ) -> dict[str, Any]:
-    """Play a frontend: sign in, claim credits, make a generated and a composed video."""
+    """Play a frontend: sign in, claim credits, upload a picture, make a generated, an
+    image-to-video and a composed video."""
     import uuid
 
     import httpx
@@ -377,6 +410,18 @@ def demo(
                 f"Claimed the initial grant: {claim.json()['data']['entry']['amount']} credits"
             )
         _top_up(client, console, base, settings, user_id, DEMO_CREDITS_NEEDED)
+        still = _upload_still(settings, token, user_id, console)
+        requests.insert(
+            1,
+            {
+                "model": "reference/image-to-video",
+                "prompt": "a slow push in on the test card",
+                "image_path": still,
+                "duration": duration,
+                "resolution": resolution,
+                "aspect_ratio": aspect_ratio,
+            },
+        )
         for body in requests:
             job = _call(
                 client,

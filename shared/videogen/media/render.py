@@ -43,8 +43,10 @@ FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 _STDERR_LINES = 20
 _KILL_GRACE_S = 3.0
-# Share of the progress bar the sections take; the join (a copy) takes the rest.
-_SECTIONS_SHARE = 97
+# Shares of the progress bar: the sound's two passes (they run beside the first sections
+# and compete with them for the cores), the sections' frames, and the join (a copy).
+_SOUND_SHARE = 6
+_JOIN_SHARE = 3
 
 
 def _drain(pipe: Any, tail: collections.deque[str], keep: list[str] | None = None) -> None:
@@ -178,21 +180,37 @@ def _loudness(lines: list[str]) -> tuple[float, float]:
 
 
 class _Tally:
-    """Monotone overall progress from the frames each section has done so far."""
+    """Monotone overall progress: the frames each section has done so far, weighted with
+    the sound's two passes (measured against the time they take, not frames)."""
 
-    def __init__(self, frames: list[int], progress: Progress | None) -> None:
+    def __init__(self, frames: list[int], progress: Progress | None, *, sound: bool) -> None:
         self.frames = frames
         self.done = [0.0] * len(frames)
         self.total = max(1, sum(frames))
+        self.sound = [0.0, 0.0] if sound else []
+        self.frames_share = 100 - _JOIN_SHARE - (_SOUND_SHARE if sound else 0)
         self.progress = progress
         self.last = -1
         self.lock = threading.Lock()
+
+    def _overall(self) -> int:
+        frames = sum(self.done) / self.total * self.frames_share
+        sound = sum(self.sound) / 2 * _SOUND_SHARE if self.sound else 0.0
+        return int(frames + sound)
 
     def section(self, index: int) -> Progress:
         def report(pct: int) -> None:
             with self.lock:
                 self.done[index] = self.frames[index] * min(pct, 100) / 100
-                self.report(int(sum(self.done) / self.total * _SECTIONS_SHARE))
+                self.report(self._overall())
+
+        return report
+
+    def sound_pass(self, index: int) -> Progress:
+        def report(pct: int) -> None:
+            with self.lock:
+                self.sound[index] = min(pct, 100) / 100
+                self.report(self._overall())
 
         return report
 
@@ -226,7 +244,7 @@ def render_timeline(
     spans = section_cuts(timeline, section_count(timeline, workers))
     fps = timeline.output.fps
     duration = (spans[-1][1]) / fps
-    tally = _Tally([b - a for a, b in spans], progress)
+    tally = _Tally([b - a for a, b in spans], progress, sound=bool(timeline.clips("audio")))
     tally.report(0)
     stop = threading.Event()  # set on cancel or on the first failure: ends every process
     done = threading.Event()
@@ -257,10 +275,24 @@ def render_timeline(
                 return
             lines: list[str] = []
             mix = folder / "mix.wav"
-            run_ffmpeg(measure_args(timeline, mix), cancel=stop, timeout=timeout, stderr=lines)
+            run_ffmpeg(
+                measure_args(timeline, mix),
+                duration=duration,
+                progress=tally.sound_pass(0),
+                cancel=stop,
+                timeout=timeout,
+                stderr=lines,
+            )
             gain, limit = loudness_gain(timeline, *_loudness(lines))
             args = audio_args(timeline, mix, sound, gain, limit)
-            run_ffmpeg(args, cancel=stop, output=sound, timeout=timeout)
+            run_ffmpeg(
+                args,
+                duration=duration,
+                progress=tally.sound_pass(1),
+                cancel=stop,
+                output=sound,
+                timeout=timeout,
+            )
 
         def section_job(i: int) -> None:
             if stop.is_set():
