@@ -25,8 +25,8 @@ def generate_video(ctx: Context) -> Reply:
     if ctx.request.method == "GET":
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            found = jobs.read(session, query, ctx.storage, ctx.settings.signed_url_expires_s)
-        return Reply(200, found)
+            found = jobs.read(session, query)
+        return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     body = ctx.body(GenerateVideoRequest)
     params = body.params()
     uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)  # before money moves

@@ -14,7 +14,7 @@ Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
 
 import functions_framework
 
-from videogen import jobs, routing, uploads, writes
+from videogen import jobs, links, routing, uploads, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import JobDeleteQuery, JobQuery, QueueJobRequest
 
@@ -33,8 +33,8 @@ def queue_job(ctx: Context) -> Reply:
         ctx.require_user()
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
-            found = jobs.read(session, query, ctx.storage, ctx.settings.signed_url_expires_s)
-        return Reply(200, found)
+            found = jobs.read(session, query)
+        return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     if ctx.request.method == "DELETE":
         target = ctx.query(JobDeleteQuery)
         job_id = str(target.id)

@@ -67,20 +67,12 @@ def list_page(session: Session, status: str | None, page: int, limit: int) -> Jo
     return JobPage.of(result["items"], result["total"], page, limit)
 
 
-def read(
-    session: Session, query: JobQuery, storage: Storage, links_expire_s: int
-) -> JobWithEvents | JobPage:
-    """``GET ?id=`` → one job with its events; otherwise a filtered page of jobs — with
-    links to their files signed now (:mod:`videogen.links`)."""
-    from videogen.links import add_links
-
+def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
+    """``GET ?id=`` → one job with its events; otherwise a filtered page of jobs (links to
+    their files are added after the session, :func:`videogen.links.add_to`)."""
     if query.id is not None:
-        job = get(session, str(query.id))
-        add_links(storage, [job], links_expire_s)
-        return job
-    page = list_page(session, query.status, query.page, query.limit)
-    add_links(storage, page.items, links_expire_s)
-    return page
+        return get(session, str(query.id))
+    return list_page(session, query.status, query.page, query.limit)
 
 
 def models(session: Session) -> ModelList:

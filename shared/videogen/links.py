@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from videogen.errors import AppError
 
 if TYPE_CHECKING:
-    from videogen.results import Job
+    from videogen.results import Job, JobPage
     from videogen.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -61,3 +61,12 @@ def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:
         if any(link in output for _, _, link in FILES):
             output["links_expire_at"] = until
         job.output = output
+
+
+def add_to(answer: Job | JobPage, storage: Storage, expires_in: int) -> Job | JobPage:
+    """:func:`add_links` for an answer of one job or a page of them; the answer. Called
+    after the database session closed: signing is a Storage call, no connection waits on it."""
+    from videogen.results import JobPage
+
+    add_links(storage, answer.items if isinstance(answer, JobPage) else [answer], expires_in)
+    return answer
