@@ -33,6 +33,7 @@ from videogen.results import (
     JobChange,
     JobWithEvents,
     JobWithModel,
+    LeasedJob,
     LeaseSweep,
     Model,
     ProviderJobRow,
@@ -351,10 +352,10 @@ def worker_record_health(on: Runs, worker_id: str, *, ok: bool, detail: JSON) ->
     return Worker.model_validate(result)
 
 
-def job_claim(on: Runs, worker_id: str, limit: int) -> list[Job]:
+def job_claim(on: Runs, worker_id: str, limit: int) -> list[LeasedJob]:
     """A pull worker leases up to ``limit`` queued jobs of its models."""
     result = _service(on, "job_claim", worker_id=worker_id, limit=limit)
-    return [Job.model_validate(j) for j in result]
+    return [LeasedJob.model_validate(j) for j in result]
 
 
 def workers_list(on: Runs) -> list[Worker]:

@@ -283,6 +283,19 @@ class SweepSummary(Open):
     cleanup: Cleanup
 
 
+class LeasedJob(BaseModel):
+    """A job a claim just dispatched: what its worker runs the attempt with."""
+
+    id: UUID
+    attempt: int = Field(ge=1)
+    user_id: UUID
+    model_id: str
+    job_type: str
+    params: dict[str, Any]
+    cost: int = Field(ge=0)
+    lease_expires_at: datetime | None
+
+
 class WorkerJob(BaseModel):
     """One attempt of one job as a worker receives it, pushed or claimed (one model for the
     backend and the reference worker; docs/worker-protocol.md)."""
@@ -298,7 +311,7 @@ class WorkerJob(BaseModel):
     callback_url: str
 
     @classmethod
-    def of(cls, job: Job, callback_url: str) -> WorkerJob:
+    def of(cls, job: Job | LeasedJob, callback_url: str) -> WorkerJob:
         """The payload for a job (dispatched: its attempt is at least 1)."""
         return cls(
             job_id=job.id,

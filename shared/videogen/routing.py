@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from videogen import procedures, webhooks
 from videogen.config import Settings
 from videogen.errors import AppError, ServiceUnavailable
-from videogen.results import Assignment, Cancellation, Job, WorkerJob
+from videogen.results import Assignment, Cancellation, Job, LeasedJob, WorkerJob
 
 if TYPE_CHECKING:
     import httpx
@@ -71,7 +71,7 @@ def _http(client: httpx.Client | None) -> httpx.Client:
     return client or shared_client()
 
 
-def worker_job(job: Job, settings: Settings) -> WorkerJob:
+def worker_job(job: Job | LeasedJob, settings: Settings) -> WorkerJob:
     """What a worker receives for a dispatched job, pushed or claimed."""
     return WorkerJob.of(job, f"{settings.functions_url}/job-callback")
 

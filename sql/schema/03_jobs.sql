@@ -601,7 +601,11 @@ begin
      for update skip locked
   loop
     v_job := private.job_dispatch(v_job, p_worker_id);
-    v_out := v_out || jsonb_build_array(private.job_json(v_job));
+    -- What the worker runs the attempt with (the push's fields), not the whole job.
+    v_out := v_out || jsonb_build_array(jsonb_build_object(
+      'id', v_job.id, 'attempt', v_job.attempt, 'user_id', v_job.user_id,
+      'model_id', v_job.model_id, 'job_type', v_job.job_type, 'params', v_job.params,
+      'cost', v_job.cost, 'lease_expires_at', v_job.lease_expires_at));
   end loop;
   return v_out;
 end;
