@@ -345,14 +345,17 @@ class AuthApi:
 
     def on_token(self, request: Request) -> Response:
         grant = request.args.get("grant_type", "")
+        if grant not in ("password", "refresh_token"):
+            raise validation_failed("unsupported_grant_type")
         body = _body(request)
         with self.transaction() as conn:
             if grant == "password":
                 session = self._password_grant(conn, body, request)
                 return _json(self._session_body(conn, session))
-            if grant == "refresh_token":
-                return _json(self._refresh_grant(conn, body))
-        raise validation_failed("unsupported_grant_type")
+            answer = self._refresh_grant(conn, body)
+        if isinstance(answer, AuthError):
+            raise answer  # after the commit: the revoked token family stays revoked
+        return _json(answer)
 
     def _password_grant(self, conn: Any, body: dict[str, Any], request: Request) -> Session:
         email = _text(body.get("email")).strip().lower()
@@ -388,7 +391,8 @@ class AuthApi:
         )
         return self._start_session(conn, user_id, "password", request)
 
-    def _refresh_grant(self, conn: Any, body: dict[str, Any]) -> dict[str, Any]:
+    def _refresh_grant(self, conn: Any, body: dict[str, Any]) -> dict[str, Any] | AuthError:
+        """A rotated session, or the error to answer once the transaction is committed."""
         given = _text(body.get("refresh_token"))
         if not given:
             raise validation_failed("refresh_token required")
@@ -421,7 +425,7 @@ class AuthApi:
                     "where session_id = %s and not revoked",
                     (session_id,),
                 )
-                raise AuthError(
+                return AuthError(
                     400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"
                 )
             # The client lost the answer of its last refresh. GoTrue hands back the active
