@@ -236,3 +236,21 @@ def test_errors_have_gotrue_shape_and_cors_preflight(api: Api) -> None:
     assert preflight.status_code == 204
     assert "apikey" in preflight.headers["access-control-allow-headers"]
     assert preflight.headers["access-control-allow-origin"]
+
+
+def test_an_anonymous_user_becomes_permanent_with_an_email_and_password(api: Api) -> None:
+    client = client_for(api)
+    anonymous = client.sign_in_anonymously().user
+    assert anonymous is not None and anonymous.is_anonymous
+    email = new_email()
+    updated = client.update_user({"email": email, "password": PASSWORD}).user
+    assert updated.id == anonymous.id and updated.email == email
+    assert updated.is_anonymous is False and updated.email_confirmed_at is not None
+    same = refused(lambda: client.update_user({"password": PASSWORD}))
+    assert (same.status, same.code) == (422, "same_password")
+    signed_in = client_for(api).sign_in_with_password({"email": email, "password": PASSWORD})
+    assert signed_in.user is not None and signed_in.user.id == anonymous.id
+    # A global sign-out ends every session of the user, the other client's too.
+    client.sign_out()
+    gone = refused(lambda: client_for(api).get_user(signed_in.session.access_token))
+    assert (gone.status, gone.code) == (403, "session_not_found")
