@@ -16,11 +16,12 @@ secret) are accepted where a token is read.
 Local settings are those of ``supabase start``: email sign-ups are confirmed at once
 (``mailer_autoconfirm``), anonymous sign-ins are on, a password needs 6 characters, a
 revoked refresh token may be reused for ``GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL``
-seconds (10) when it is the parent of the session's active one.
+seconds (10) after its use, and at any time while it is the parent of the session's active
+one (the client lost the answer of its last refresh).
 
 Errors have GoTrue's shape: ``{"code": <status>, "error_code": …, "msg": …}``, or
 ``{"code": …, "message": …}`` when the client sends ``X-Supabase-Api-Version: 2024-01-01``
-(auth-js and supabase_auth do); every answer carries that header.
+(auth-js and supabase_auth do), the version then echoed in the answer's header.
 
 Served (paths under /auth/v1): ``POST /signup`` (email + password, or anonymous),
 ``POST /token?grant_type=password|refresh_token``, ``GET|PUT /user``, ``POST /logout``
@@ -273,7 +274,8 @@ class AuthApi:
                 code = exc.code or 400
                 kind = "not_found" if code == 404 else "validation_failed"
                 response = AuthError(code, kind, exc.description or exc.name).response(request)
-        response.headers["X-Supabase-Api-Version"] = API_VERSION
+        if _api_version(request) >= API_VERSION:  # GoTrue echoes the version it answered in
+            response.headers["X-Supabase-Api-Version"] = API_VERSION
         response.headers["Access-Control-Allow-Origin"] = _cors_origin()
         response.headers["Access-Control-Expose-Headers"] = (
             "X-Total-Count, Link, X-Supabase-Api-Version"
@@ -417,9 +419,13 @@ class AuthApi:
                 "where session_id = %s and not revoked order by id desc limit 1",
                 (session_id,),
             ).fetchone()
-            reuse_until = updated_at.timestamp() + _reuse_interval()
-            if active is None or active[1] != token_hash or time.time() > reuse_until:
-                # A reused token: the session's whole token family goes (GoTrue's answer).
+            if active is not None and active[1] == token_hash:
+                # The parent of the active token: the client lost the answer of its last
+                # refresh, which GoTrue allows at any time by handing the active token back.
+                # Only its hash is kept here, so the active one is rotated instead.
+                token_id, token_hash = active[0], active[2]
+            elif time.time() > updated_at.timestamp() + _reuse_interval():
+                # A reused token: the session's token family is revoked (GoTrue's answer).
                 conn.execute(
                     "update auth.refresh_tokens set revoked = true, updated_at = now() "
                     "where session_id = %s and not revoked",
@@ -428,11 +434,10 @@ class AuthApi:
                 return AuthError(
                     400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"
                 )
-            # The client lost the answer of its last refresh. GoTrue hands back the active
-            # token; only its hash is kept here, so the active one is rotated instead.
-            token_id, token_hash = active[0], active[2]
+            # Else within the reuse interval (concurrent refreshes): a new child of it.
         conn.execute(
-            "update auth.refresh_tokens set revoked = true, updated_at = now() where id = %s",
+            "update auth.refresh_tokens set revoked = true, updated_at = now() "
+            "where id = %s and not revoked",
             (token_id,),
         )
         refresh_token = self._new_refresh_token(conn, user_id, session_id, token_hash)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import stat
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -113,29 +114,48 @@ def test_wrong_password_and_unknown_email_are_refused_alike(api: Api) -> None:
     assert (weak.status, weak.code) == (422, "weak_password")
 
 
-def test_refresh_rotates_and_a_reused_token_revokes_the_family(api: Api) -> None:
+@pytest.fixture(scope="module")
+def no_reuse_api(start_server: Any) -> Iterator[Any]:
+    """A server where a used refresh token is never accepted again (reuse interval 0)."""
+    with start_server(GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL="0") as server:
+        yield SimpleNamespace(server=server)
+
+
+def test_refresh_rotates_and_a_lost_answer_can_be_retried(api: Api) -> None:
     client = client_for(api)
     first = client.sign_in_anonymously().session
     assert first is not None
     second = client.refresh_session(first.refresh_token).session
     assert second is not None and second.refresh_token != first.refresh_token
-    # The parent of the active token, within the reuse interval: the client lost an answer.
+    assert second.user.id == first.user.id
+    # The parent of the active token: the client never stored the answer; GoTrue allows it.
     retried = client_for(api).refresh_session(first.refresh_token).session
-    assert retried is not None
-    third = client_for(api).refresh_session(retried.refresh_token).session
-    assert third is not None
-    # An older token is a reuse: refused, and the whole session's tokens go with it.
-    error = refused(lambda: client_for(api).refresh_session(first.refresh_token))
-    assert (error.status, error.code) == (400, "refresh_token_already_used")
-    error = refused(lambda: client_for(api).refresh_session(third.refresh_token))
-    assert isinstance(error, AuthApiError)
-    assert (error.status, error.code) == (400, "refresh_token_already_used")
-    unknown = refused(lambda: client_for(api).refresh_session("not-a-refresh-token"))
-    assert (unknown.status, unknown.code) == (400, "refresh_token_not_found")
+    assert retried is not None and retried.user.id == first.user.id
+    assert client_for(api).refresh_session(retried.refresh_token).session is not None
     stored = api.sql(
         "select array_agg(token) from auth.refresh_tokens where user_id = %s", [first.user.id]
     )
     assert len(stored) == 4 and first.refresh_token not in stored  # hashes only
+    unknown = refused(lambda: client_for(api).refresh_session("not-a-refresh-token"))
+    assert (unknown.status, unknown.code) == (400, "refresh_token_not_found")
+
+
+def test_a_reused_refresh_token_is_refused_and_revokes_the_session(no_reuse_api: Any) -> None:
+    api = no_reuse_api
+    first = client_for(api).sign_in_anonymously().session
+    assert first is not None
+    second = client_for(api).refresh_session(first.refresh_token).session
+    assert second is not None
+    third = client_for(api).refresh_session(second.refresh_token).session
+    assert third is not None
+    # An older token (not the active one's parent), past the reuse interval: an abuse.
+    error = refused(lambda: client_for(api).refresh_session(first.refresh_token))
+    assert isinstance(error, AuthApiError)
+    assert (error.status, error.code) == (400, "refresh_token_already_used")
+    assert error.message == "Invalid Refresh Token: Already Used"
+    # The whole session's tokens went with it, the active one too.
+    error = refused(lambda: client_for(api).refresh_session(third.refresh_token))
+    assert (error.status, error.code) == (400, "refresh_token_already_used")
 
 
 def test_get_user_and_update_metadata(api: Api) -> None:
@@ -210,7 +230,7 @@ def test_errors_have_gotrue_shape_and_cors_preflight(api: Api) -> None:
         "error_code": "invalid_credentials",
         "msg": "Invalid login credentials",
     }
-    assert legacy.headers["x-supabase-api-version"] == "2024-01-01"
+    assert "x-supabase-api-version" not in legacy.headers
     versioned = httpx.post(
         f"{base}/token?grant_type=password",
         json={"email": new_email(), "password": "x"},
@@ -220,6 +240,7 @@ def test_errors_have_gotrue_shape_and_cors_preflight(api: Api) -> None:
         "code": "invalid_credentials",
         "message": "Invalid login credentials",
     }
+    assert versioned.headers["x-supabase-api-version"] == "2024-01-01"
     assert httpx.get(f"{base}/settings").status_code == 401  # no apikey
     settings = httpx.get(f"{base}/settings", headers={"apikey": LOCAL_PUBLISHABLE_KEY}).json()
     assert settings["external"]["anonymous_users"] is True and settings["mailer_autoconfirm"]
