@@ -716,7 +716,7 @@ class AuthApi:
             "phone": user["phone"],
             "app_metadata": user["app_metadata"],
             "user_metadata": user["user_metadata"],
-            "role": user["role"] or "authenticated",
+            "role": user["role"] or "authenticated",  # GoTrue's default group
             "aal": "aal1",
             "amr": [{"method": session.method, "timestamp": session.signed_in_at}],
             "session_id": session.id,
@@ -749,40 +749,44 @@ class AuthApi:
         ).fetchall()
         body: dict[str, Any] = {
             "id": str(u["id"]),
-            "aud": u["aud"] or "authenticated",
-            "role": u["role"] or "authenticated",
+            "aud": u["aud"] or "",
+            "role": u["role"] or "",
             "email": u["email"] or "",
-            "email_confirmed_at": _iso(u["email_confirmed_at"]),
             "phone": u["phone"] or "",
-            "phone_confirmed_at": _iso(u["phone_confirmed_at"]),
-            "confirmed_at": _iso(u["confirmed_at"]),
-            "confirmation_sent_at": _iso(u["confirmation_sent_at"]),
-            "recovery_sent_at": _iso(u["recovery_sent_at"]),
-            "email_change_sent_at": _iso(u["email_change_sent_at"]),
-            "invited_at": _iso(u["invited_at"]),
-            "last_sign_in_at": _iso(u["last_sign_in_at"]),
-            "app_metadata": u["raw_app_meta_data"] or {},
-            "user_metadata": u["raw_user_meta_data"] or {},
-            "identities": [
-                {
-                    "identity_id": i[0],
-                    "id": i[1],
-                    "user_id": i[2],
-                    "identity_data": i[3] or {},
-                    "provider": i[4],
-                    "last_sign_in_at": _iso(i[5]),
-                    "created_at": _iso(i[6]),
-                    "updated_at": _iso(i[7]),
-                    "email": i[8] or "",
-                }
-                for i in identities
-            ],
-            "created_at": _iso(u["created_at"]),
-            "updated_at": _iso(u["updated_at"]),
-            "is_anonymous": bool(u["is_anonymous"]),
         }
-        if u["banned_until"] is not None:
-            body["banned_until"] = _iso(u["banned_until"])
+        optional = (  # GoTrue leaves these out when null (omitempty)
+            "email_confirmed_at",
+            "phone_confirmed_at",
+            "confirmation_sent_at",
+            "confirmed_at",
+            "recovery_sent_at",
+            "email_change_sent_at",
+            "invited_at",
+            "last_sign_in_at",
+        )
+        body.update({k: _iso(u[k]) for k in optional if u[k] is not None})
+        body["app_metadata"] = u["raw_app_meta_data"] or {}
+        body["user_metadata"] = u["raw_user_meta_data"] or {}
+        body["identities"] = [
+            {
+                "identity_id": i[0],
+                "id": i[1],
+                "user_id": i[2],
+                "identity_data": i[3] or {},
+                "provider": i[4],
+                **({"last_sign_in_at": _iso(i[5])} if i[5] is not None else {}),
+                "created_at": _iso(i[6]),
+                "updated_at": _iso(i[7]),
+                **({"email": i[8]} if i[8] else {}),
+            }
+            for i in identities
+        ]
+        body["created_at"] = _iso(u["created_at"])
+        body["updated_at"] = _iso(u["updated_at"])
+        for key in ("banned_until", "deleted_at"):
+            if u[key] is not None:
+                body[key] = _iso(u[key])
+        body["is_anonymous"] = bool(u["is_anonymous"])
         return body
 
 
