@@ -248,8 +248,16 @@ class AuthApi:
             with self.pool().connection() as conn, conn.transaction():
                 yield conn
         except psycopg.Error as exc:
-            if getattr(exc, "sqlstate", None) is None:
+            state = getattr(exc, "sqlstate", None)
+            if state is None:
                 raise AuthError(500, "unexpected_failure", "Database is unavailable") from exc
+            if state == "42P01":  # a database made before the stand-in had GoTrue's tables
+                raise AuthError(
+                    500,
+                    "unexpected_failure",
+                    "The auth tables are missing (auth.sessions, auth.refresh_tokens…): "
+                    "recreate the local database with `videogen db reset`",
+                ) from exc
             raise AuthError(500, "unexpected_failure", "Database error") from exc
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
