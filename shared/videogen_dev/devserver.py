@@ -1,5 +1,6 @@
 """All five functions served together at ``/functions/v1/<name>`` (Supabase's local URL
-layout), plus a local Supabase Storage API at ``/storage/v1`` (videogen_dev.storage_api).
+layout), plus a local Supabase Storage API at ``/storage/v1`` (videogen_dev.storage_api)
+and a local Supabase Auth API at ``/auth/v1`` (videogen_dev.auth_api).
 
 Each function is loaded the way functions-framework loads it in the cloud —
 ``create_app(target, source)`` on its ``main.py`` — and mounted with werkzeug's
@@ -57,10 +58,11 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     import functions_framework
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+    from videogen_dev.auth_api import create_app as auth_api
     from videogen_dev.storage_api import create_app as storage_api
 
     root = functions_dir()
-    mounts: dict[str, Any] = {"/storage/v1": storage_api()}
+    mounts: dict[str, Any] = {"/storage/v1": storage_api(), "/auth/v1": auth_api()}
     for name in names:
         app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
         mounts[f"/functions/v1/{name}"] = _at_root(app)

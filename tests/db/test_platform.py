@@ -78,6 +78,10 @@ NONE: frozenset[str] = frozenset()
 # realtime.messages). The stand-in mirrors these exactly, so what holds locally holds there.
 SUPABASE_TABLE_GRANTS = {
     "auth.users": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
+    "auth.identities": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
+    "auth.sessions": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
+    "auth.refresh_tokens": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
+    "auth.mfa_amr_claims": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
     "storage.buckets": {"anon": ALL, "authenticated": ALL, "service_role": ALL},
     "storage.objects": {"anon": ALL, "authenticated": ALL, "service_role": ALL},
     "realtime.messages": {
