@@ -256,7 +256,7 @@ class AuthApi:
                     500,
                     "unexpected_failure",
                     "The auth tables are missing (auth.sessions, auth.refresh_tokens…): "
-                    "recreate the local database with `videogen db reset`",
+                    "restart with `videogen up`, which adds them to an older database",
                 ) from exc
             raise AuthError(500, "unexpected_failure", "Database error") from exc
 

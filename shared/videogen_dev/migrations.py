@@ -149,13 +149,32 @@ def apply_platform(conn: psycopg.Connection[Any], root: Path | None = None) -> l
     if is_real_supabase(conn):
         log.info("real Supabase database: platform stand-in skipped")
         return []
-    if has_platform(conn):
-        return []
     root = root or project_root()
+    if has_platform(conn):
+        return _apply_platform_additions(conn, root)
     applied = []
     for path in platform_files(root):
         apply_file(conn, path)
         applied.append(str(path.relative_to(root)))
+    return applied
+
+
+# Stand-in files added after the first release, each with a table it creates: a database
+# made before a file existed gets that file (only it — the others would grant again what
+# the migrations revoked).
+PLATFORM_ADDITIONS = {"15_auth_sessions.sql": "auth.sessions"}
+
+
+def _apply_platform_additions(conn: psycopg.Connection[Any], root: Path) -> list[str]:
+    applied = []
+    for path in platform_files(root):
+        marker = PLATFORM_ADDITIONS.get(path.name)
+        if marker is None:
+            continue
+        row = conn.execute("select to_regclass(%s) is null", (marker,)).fetchone()
+        if row and row[0]:
+            apply_file(conn, path)
+            applied.append(str(path.relative_to(root)))
     return applied
 
 

@@ -89,3 +89,24 @@ def test_migrations_equal_the_schema_modules(
             n=1,
         )
         pytest.fail("migrations and sql/schema disagree:\n" + "\n".join(list(diff)[:80]))
+
+
+def test_applying_everything_again_changes_nothing_and_older_databases_catch_up(
+    platform_db_url: str,
+) -> None:
+    """``apply_all`` on a live database is a no-op; one made before the stand-in grew (here:
+    without GoTrue's session tables) gains them, its data untouched."""
+    migrations.apply_all(platform_db_url)
+    before = dump_schema(platform_db_url)
+    assert migrations.apply_all(platform_db_url) == []
+    assert dump_schema(platform_db_url) == before
+    with psycopg.connect(platform_db_url, autocommit=True) as conn:
+        models = conn.execute("select count(*) from public.models").fetchone()
+        conn.execute(
+            "drop table auth.mfa_amr_claims, auth.refresh_tokens, auth.sessions, auth.identities;"
+            " drop type auth.aal_level"
+        )
+    assert migrations.apply_all(platform_db_url) == ["sql/platform/15_auth_sessions.sql"]
+    assert dump_schema(platform_db_url) == before
+    with psycopg.connect(platform_db_url, autocommit=True) as conn:
+        assert conn.execute("select count(*) from public.models").fetchone() == models

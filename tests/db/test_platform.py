@@ -410,6 +410,7 @@ def test_apply_all_applies_platform_migrations_and_seed_once(
     assert applied == [
         "sql/platform/00_roles.sql",
         "sql/platform/10_auth.sql",
+        "sql/platform/15_auth_sessions.sql",
         "sql/platform/20_storage.sql",
         "sql/platform/30_realtime.sql",
         "supabase/migrations/20250101000000_notes.sql",
