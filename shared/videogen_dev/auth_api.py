@@ -235,6 +235,8 @@ class AuthApi:
                     min_size=1,
                     max_size=8,
                     kwargs={"prepare_threshold": None, "connect_timeout": 5},
+                    # A connection the server dropped (a restart) is replaced, not handed out.
+                    check=ConnectionPool.check_connection,
                     name="videogen-auth",
                 )
             return self._pool
