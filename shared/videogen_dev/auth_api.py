@@ -54,6 +54,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from videogen_dev.servicepool import LazyPool
+
 API_VERSION = "2024-01-01"
 JWT_EXPIRY_S = 3600  # GoTrue's default (auth.jwt_expiry)
 MIN_PASSWORD_LENGTH = 6
@@ -189,10 +191,9 @@ class AuthApi:
     )
 
     def __init__(self, dsn: str | None = None, key_path: Path | None = None) -> None:
-        self._dsn = dsn
         self._key_path = key_path
         self._key: SigningKey | None = None
-        self._pool: Any = None
+        self._pool = LazyPool("videogen-auth", dsn)
         self._lock = threading.Lock()
         R = Rule
         self.urls = Map(
@@ -224,22 +225,7 @@ class AuthApi:
             return self._key
 
     def pool(self) -> Any:
-        with self._lock:
-            if self._pool is None:
-                from psycopg_pool import ConnectionPool
-
-                from videogen.config import get_settings
-
-                self._pool = ConnectionPool(
-                    self._dsn or get_settings().database_url,
-                    min_size=1,
-                    max_size=8,
-                    kwargs={"prepare_threshold": None, "connect_timeout": 5},
-                    # A connection the server dropped (a restart) is replaced, not handed out.
-                    check=ConnectionPool.check_connection,
-                    name="videogen-auth",
-                )
-            return self._pool
+        return self._pool.get()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:

@@ -54,6 +54,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from videogen_dev.servicepool import LazyPool
+
 MAX_OBJECTS_PER_REQUEST = 1000
 UPLOAD_SIGNED_URL_EXPIRES_S = 7200  # Storage's uploadSignedUrlExpirationTime default
 DEFAULT_MAX_FILE_SIZE = 5 * 1024**3  # when a bucket sets no file_size_limit
@@ -226,9 +228,8 @@ class StorageApi:
     )
 
     def __init__(self, dsn: str | None = None, root: Path | None = None) -> None:
-        self._dsn = dsn
         self._root = root
-        self._pool: Any = None
+        self._pool = LazyPool("videogen-storage", dsn)
         self._lock = threading.Lock()
         R = Rule
         self.urls = Map(
@@ -276,22 +277,7 @@ class StorageApi:
         return self._root
 
     def pool(self) -> Any:
-        with self._lock:
-            if self._pool is None:
-                from psycopg_pool import ConnectionPool
-
-                from videogen.config import get_settings
-
-                self._pool = ConnectionPool(
-                    self._dsn or get_settings().database_url,
-                    min_size=1,
-                    max_size=8,
-                    kwargs={"prepare_threshold": None, "connect_timeout": 5},
-                    # A connection the server dropped (a restart) is replaced, not handed out.
-                    check=ConnectionPool.check_connection,
-                    name="videogen-storage",
-                )
-            return self._pool
+        return self._pool.get()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
