@@ -30,15 +30,15 @@ FILES = (("video_path", "videos", "video_url"), ("thumbnail_path", "thumbnails",
 def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:
     """Put freshly signed links to their files into the outputs of ``jobs`` (in place).
 
-    Outputs whose files were removed (``output_expired_at``) get none. If storage cannot sign, the
-    jobs are still answered, without links and with ``links_unavailable``.
+    Outputs whose files were removed (``output_expired_at``) get none. If storage cannot
+    sign, the jobs are still answered, without links and with ``links_unavailable``.
     """
-    wanted = [job for job in jobs if job.output and job.output_expired_at is None]
+    wanted = [(job, job.output) for job in jobs if job.output and job.output_expired_at is None]
     paths: dict[str, set[str]] = {bucket: set() for _, bucket, _ in FILES}
-    for job in wanted:
+    for _, output in wanted:
         for field, bucket, _ in FILES:
-            if isinstance(job.output.get(field), str):  # type: ignore[union-attr]
-                paths[bucket].add(job.output[field])  # type: ignore[index]
+            if isinstance(path := output.get(field), str):
+                paths[bucket].add(path)
     try:
         signed = {
             bucket: storage.signed_urls(bucket, sorted(names), expires_in)
@@ -47,12 +47,12 @@ def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:
         }
     except AppError as exc:
         log.warning("could not sign output links: %s", exc.code)
-        for job in wanted:
-            job.output = {**(job.output or {}), "links_unavailable": True}
+        for job, output in wanted:
+            job.output = {**output, "links_unavailable": True}
         return
     until = (datetime.now(UTC) + timedelta(seconds=expires_in)).isoformat()
-    for job in wanted:
-        output = dict(job.output or {})
+    for job, stored in wanted:
+        output = dict(stored)
         for field, bucket, link in FILES:
             output.pop(link, None)  # never a link stored by an older release
             url = signed.get(bucket, {}).get(str(output.get(field)))
