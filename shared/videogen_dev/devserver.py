@@ -1,6 +1,7 @@
 """All five functions served together at ``/functions/v1/<name>`` (Supabase's local URL
-layout), plus a local Supabase Storage API at ``/storage/v1`` (videogen_dev.storage_api)
-and a local Supabase Auth API at ``/auth/v1`` (videogen_dev.auth_api).
+layout), plus a local Supabase Storage API at ``/storage/v1`` (videogen_dev.storage_api),
+a local Supabase Auth API at ``/auth/v1`` (videogen_dev.auth_api), and the reference web
+app at ``/app/`` (videogen_dev.web_app).
 
 Each function is loaded the way functions-framework loads it in the cloud —
 ``create_app(target, source)`` on its ``main.py`` — and mounted with werkzeug's
@@ -60,9 +61,11 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
 
     from videogen_dev.auth_api import create_app as auth_api
     from videogen_dev.storage_api import create_app as storage_api
+    from videogen_dev.web_app import web_app
 
     root = functions_dir()
     mounts: dict[str, Any] = {"/storage/v1": storage_api(), "/auth/v1": auth_api()}
+    mounts["/app"] = web_app()  # the reference web app (static files)
     for name in names:
         app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
         mounts[f"/functions/v1/{name}"] = _at_root(app)
