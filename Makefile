@@ -23,11 +23,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# The pinned Supabase CLI (package.json, package-lock.json), for tests/deploy/test_supabase_cli.py.
+# The pinned npm dev tools (package.json, package-lock.json): the Supabase CLI
+# (tests/deploy/test_supabase_cli.py), supabase-js (also served to the web app at /app/)
+# and playwright-core (tests/e2e/test_web_app.py, with .ci/system-deps' chromium).
 $(NODE_STAMP): package.json package-lock.json | $(STAMP)
 	./.ci/system-deps
 	npm ci --no-audit --no-fund --loglevel=error
 	node_modules/.bin/supabase --version >/dev/null
+	node -e 'require("playwright-core")'
 	touch $(NODE_STAMP)
 
 setup: $(STAMP) $(NODE_STAMP) ## Install system packages (as root), the virtualenv, the project and the Supabase CLI
