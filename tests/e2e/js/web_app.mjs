@@ -1,0 +1,243 @@
+// Drives the reference web app (/app/) in headless Chromium with playwright-core, as a
+// person would: sign in anonymously and claim, sign out; sign up with email + password,
+// sign out, sign in; claim, upload a still, make a text-to-video and an image-to-video,
+// watch progress reach 100 %, play the video, cancel a third job while it runs, page
+// through history, and read an API error.
+// Prints one JSON object (what the page showed) for tests/e2e/test_web_app.py to check;
+// each step is logged to stderr with its time.
+//   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium>
+import { chromium } from 'playwright-core'
+
+const [base, stillPath, screenshotPath, userDataDir, executablePath] = process.argv.slice(2)
+const started = Date.now()
+const log = (step) => console.error(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${step}`)
+const out = { page_errors: [], console_errors: [], progress_seen: {} }
+
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath,
+  headless: true,
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+  viewport: { width: 1200, height: 900 },
+})
+context.setDefaultTimeout(30_000)
+
+const page = context.pages()[0] ?? (await context.newPage())
+try {
+  page.on('pageerror', (err) => out.page_errors.push(String(err)))
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') out.console_errors.push(msg.text())
+  })
+  const byId = (id) => page.getByTestId(id)
+
+  await page.goto(`${base}/app/`)
+  await page.waitForSelector('body[data-ready="true"]')
+  log('page loaded')
+
+  /** Claim the free credits: the balance before and after. */
+  async function claim() {
+    await page.waitForFunction(() => document.querySelector('[data-testid="balance"]').textContent !== '…')
+    const before = Number(await byId('balance').textContent())
+    await byId('claim').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="claim"]').textContent === 'Free credits claimed')
+    return { before, after: Number(await byId('balance').textContent()), disabled: await byId('claim').isDisabled() }
+  }
+  const userIs = (label) =>
+    page.waitForFunction((e) => document.querySelector('[data-testid="user"]').textContent === e, label)
+
+  // A visitor: signs in anonymously, claims the (smaller) anonymous grant, signs out.
+  await byId('sign-in-anon').click()
+  await byId('user').waitFor({ state: 'visible' })
+  out.anonymous = { id: await byId('user').getAttribute('data-user-id'), label: await byId('user').textContent() }
+  out.anonymous.claim = await claim()
+  log(`anonymous ${out.anonymous.label}: claimed ${JSON.stringify(out.anonymous.claim)}`)
+  await byId('sign-out').click()
+  await byId('sign-in').waitFor({ state: 'visible' })
+
+  // Email + password: sign up (confirmed at once locally), sign out, sign in again.
+  const email = `web-${Date.now()}@example.test`
+  await byId('email').fill(email)
+  await byId('password').fill('correct horse battery')
+  await byId('sign-up-email').click()
+  await userIs(email)
+  out.signed_up = { email, id: await byId('user').getAttribute('data-user-id') }
+  await byId('sign-out').click()
+  await byId('sign-in').waitFor({ state: 'visible' })
+  await byId('email').fill(email)
+  await byId('password').fill('correct horse battery')
+  await byId('sign-in-email').click()
+  await userIs(email)
+  out.user_id = await byId('user').getAttribute('data-user-id')
+  out.jobs_shown_after_switch = await page.locator('[data-testid="job"]').count()
+  log(`email user ${email}: signed up, out, in`)
+
+  // Claim the free credits.
+  const claimed = await claim()
+  Object.assign(out, { balance_before: claimed.before, balance_claimed: claimed.after, claim_disabled: claimed.disabled })
+  log(`claimed: balance ${out.balance_before} → ${out.balance_claimed}`)
+
+  // Upload a still to uploads/<uid>/….
+  await byId('upload-input').setInputFiles(stillPath)
+  await page.waitForFunction(() => document.querySelector('[data-testid="upload-path"]').textContent !== 'none')
+  out.upload_path = await byId('upload-path').textContent()
+  log(`uploaded ${out.upload_path}`)
+
+  /** Fill the form and submit; the id of the job card that appears. */
+  async function generate({ kind, model, prompt, duration, resolution = '480p' }) {
+    const before = await page.locator('[data-testid="job"]').count()
+    await byId('kind').selectOption(kind)
+    await byId('model').selectOption(model)
+    await byId('prompt').fill(prompt)
+    await byId('duration').fill(String(duration))
+    await byId('resolution').selectOption(resolution)
+    await byId('generate').click()
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="job"]').length > n, before)
+    return page.locator('[data-testid="job"]').first().getAttribute('data-job-id')
+  }
+  const card = (jobId) => page.locator(`[data-testid="job"][data-job-id="${jobId}"]`)
+
+  /** Sample the card's progress text until its status is terminal. */
+  async function follow(jobId, timeoutMs = 90_000) {
+    const seen = []
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const status = await card(jobId).getAttribute('data-status')
+      const progress = await card(jobId).getByTestId('job-progress').textContent()
+      if (seen.at(-1) !== progress) seen.push(progress)
+      if (['completed', 'failed', 'canceled'].includes(status)) {
+        out.progress_seen[jobId] = seen
+        return status
+      }
+      if (Date.now() > deadline) throw new Error(`job ${jobId} stuck at ${status} ${progress}`)
+      await page.waitForTimeout(100)
+    }
+  }
+
+  out.t2v = await generate({
+    kind: 'text_to_video', model: 'reference/text-to-video',
+    prompt: 'A paper boat sails across a calm lake at dawn', duration: 4,
+  })
+  log(`text-to-video job ${out.t2v}`)
+  out.i2v = await generate({
+    kind: 'image_to_video', model: 'reference/image-to-video',
+    prompt: 'A slow push in on the test card', duration: 3,
+  })
+  log(`image-to-video job ${out.i2v}`)
+  const [t2vStatus, i2vStatus] = await Promise.all([follow(out.t2v), follow(out.i2v)])
+  out.statuses = { [out.t2v]: t2vStatus, [out.i2v]: i2vStatus }
+  out.final_progress = {
+    [out.t2v]: await card(out.t2v).getByTestId('job-progress').textContent(),
+    [out.i2v]: await card(out.i2v).getByTestId('job-progress').textContent(),
+  }
+  out.job_sources = {
+    [out.t2v]: await card(out.t2v).getAttribute('data-source'),
+    [out.i2v]: await card(out.i2v).getAttribute('data-source'),
+  }
+  log(`finished: ${JSON.stringify(out.statuses)} progress ${JSON.stringify(out.progress_seen)}`)
+
+  // Play the text-to-video in the page: metadata loaded, time advancing.
+  const video = card(out.t2v).getByTestId('job-video')
+  await video.waitFor({ state: 'visible' })
+  out.video = await video.evaluate(async (v) => {
+    const until = (event) => new Promise((resolve, reject) => {
+      v.addEventListener(event, resolve, { once: true })
+      v.addEventListener('error', () => reject(new Error(`video error ${v.error?.code}: ${v.error?.message}`)), { once: true })
+    })
+    if (v.readyState < 1) await until('loadedmetadata')
+    v.muted = true // autoplay policy: a muted video may play without a gesture
+    await v.play()
+    const t0 = performance.now()
+    while (v.currentTime < 0.3 && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50))
+    v.pause()
+    return {
+      duration: v.duration, currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight,
+      src: v.currentSrc, poster: v.poster, error: v.error?.code ?? null,
+    }
+  })
+  log(`played: ${JSON.stringify({ duration: out.video.duration, currentTime: out.video.currentTime })}`)
+  out.poster_loads = await page.evaluate(async (url) => (await fetch(url)).status, out.video.poster)
+
+  // A long job, canceled while it runs.
+  out.canceled = await generate({
+    kind: 'text_to_video', model: 'reference/text-to-video',
+    prompt: 'A very long sunset over the sea', duration: 30,
+  })
+  await page.waitForFunction(
+    (id) => {
+      const el = document.querySelector(`[data-testid="job"][data-job-id="${id}"]`)
+      return el && parseInt(el.querySelector('[data-testid="job-progress"]').textContent) > 0
+    },
+    out.canceled,
+    { timeout: 60_000 },
+  )
+  out.cancel_at = await card(out.canceled).getByTestId('job-progress').textContent()
+  await card(out.canceled).getByTestId('job-cancel').click()
+  await page.waitForFunction(
+    (id) => document.querySelector(`[data-testid="job"][data-job-id="${id}"]`).dataset.status === 'canceled',
+    out.canceled,
+  )
+  out.cancel_button_hidden = await card(out.canceled).getByTestId('job-cancel').isHidden()
+  await page.waitForFunction(() => document.querySelector('[data-testid="reserved"]').textContent === '0')
+  out.balance_after = Number(await byId('balance').textContent())
+  log(`canceled ${out.canceled} at ${out.cancel_at}; balance ${out.balance_after}`)
+
+  // History, two per page: 3 jobs → pages 1 and 2.
+  const historyState = async () => ({
+    label: await byId('history-page').textContent(),
+    rows: await page.locator('[data-testid="history-row"]').evaluateAll((rows) =>
+      rows.map((r) => ({ id: r.dataset.jobId, status: r.dataset.status }))),
+    prev_disabled: await byId('history-prev').isDisabled(),
+    next_disabled: await byId('history-next').isDisabled(),
+  })
+  await byId('history-limit').selectOption('2')
+  await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent.startsWith('Page 1 of 2'))
+  out.history = [await historyState()]
+  await byId('history-next').click()
+  await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').dataset.page === '2')
+  out.history.push(await historyState())
+  await byId('history-prev').click()
+  await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').dataset.page === '1')
+  out.history.push(await historyState())
+  log(`history: ${out.history.map((h) => h.label).join(' → ')}`)
+
+  await card(out.t2v).scrollIntoViewIfNeeded()
+  await page.screenshot({ path: screenshotPath, fullPage: true })
+  log(`screenshot ${screenshotPath}`)
+
+  out.live_source = await byId('live-source').textContent()
+  out.live_counts = await byId('live-counts').textContent()
+  out.channel_status = await byId('channel-status').textContent()
+
+  // An error from the API, as the page shows it: 1080p × 600 s costs more than we have.
+  await byId('kind').selectOption('compose')
+  await byId('model').selectOption('reference/compose')
+  await byId('prompt').fill('How ocean tides work')
+  await byId('duration').fill('600')
+  await byId('resolution').selectOption('1080p')
+  await byId('generate').click()
+  await byId('error').waitFor({ state: 'visible' })
+  out.error = {
+    code: await byId('error').getAttribute('data-code'),
+    message: await byId('error-message').textContent(),
+    hint: await byId('error-hint').textContent(),
+    details: await byId('error-details').textContent(),
+    text: await byId('error').innerText(),
+  }
+  log(`error shown: ${out.error.message} / ${out.error.hint}`)
+  await byId('error-close').click()
+
+} catch (err) {
+  // What the page looked like when it went wrong, next to the screenshot path.
+  const failed = screenshotPath.replace(/\.png$/, '-failure.png')
+  await page.screenshot({ path: failed, fullPage: true }).catch(() => {})
+  console.error(`failure screenshot: ${failed}`)
+  console.error(`page errors: ${JSON.stringify(out.page_errors)}`)
+  console.error(`console errors: ${JSON.stringify(out.console_errors.slice(-10))}`)
+  throw err
+} finally {
+  await context.close()
+}
+out.seconds = (Date.now() - started) / 1000
+console.log(JSON.stringify(out))

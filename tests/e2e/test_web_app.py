@@ -1,0 +1,207 @@
+"""The reference web app (/app/) in headless Chromium, against a real dev server and two
+reference workers: anonymous and email sign-in, claim, upload, text- and image-to-video
+with live progress to 100 %, play the video, cancel a running job, page through history,
+and an API error as a person reads it. Driven by tests/e2e/js/web_app.mjs (playwright-core from
+npm, `make setup`); what the page showed is checked against the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from e2e_stack import Stack
+from videogen_dev.stack import REFERENCE_MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).with_name("js") / "web_app.mjs"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT_COPY = ROOT / ".videogen" / "screenshots" / "web-app.png"
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: `make setup` installs it (.ci/system-deps, npm ci)")
+    pytest.skip(f"{reason} (`make setup` installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> tuple[str, str]:
+    """node and Chromium, with playwright-core installed; skipped locally, failed in CI."""
+    node = shutil.which("node")
+    if node is None or not (ROOT / "node_modules" / "playwright-core").is_dir():
+        _missing("node or playwright-core (npm) is not installed")
+    if not CHROMIUM.exists():
+        _missing(f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
+    assert node is not None
+    return node, str(CHROMIUM)
+
+
+def _still(path: Path) -> Path:
+    """A real 640x360 PNG (ffmpeg's test card)."""
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=640x360",
+         "-frames:v", "1", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def _static_files(base: str) -> None:
+    """What /app/ serves, and what it refuses, before a browser opens it."""
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for path, kind in [
+            ("/app/", "text/html"),
+            ("/app/app.js", "text/javascript"),
+            ("/app/style.css", "text/css"),
+            ("/app/vendor/supabase.js", "text/javascript"),
+            ("/app/config.json", "application/json"),
+        ]:
+            resp = http.get(path)
+            assert resp.status_code == 200, (path, resp.text[:200])
+            assert resp.headers["content-type"].startswith(kind), path
+            assert resp.headers["cache-control"] == "no-cache", path
+        config = http.get("/app/config.json").json()
+        assert set(config) == {"publishable_key"}
+        assert config["publishable_key"].startswith("sb_publishable_")
+        assert http.get("/app").headers["location"] == "/app/"
+        for resp in (http.get("/app/nope.js"), http.get("/app/vendor/x.js")):
+            assert resp.status_code == 404
+            assert resp.json() == {
+                "success": False,
+                "error": {"code": "NOT_FOUND", "message": "No such file."},
+            }
+        refused = http.post("/app/config.json")
+        assert refused.status_code == 405 and refused.json()["success"] is False
+
+
+def _run_page(stack: Stack, node: str, chromium: str, tmp_path: Path) -> dict[str, Any]:
+    screenshot = tmp_path / "web-app.png"
+    started = time.monotonic()
+    done = subprocess.run(
+        [node, str(SCRIPT), stack.server.base, str(_still(tmp_path / "still.png")),
+         str(screenshot), str(tmp_path / "chromium-profile"), chromium],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    print(done.stderr)
+    assert done.returncode == 0, done.stderr[-4000:]
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    seen["wall_seconds"] = round(time.monotonic() - started, 1)
+    assert screenshot.stat().st_size > 10_000
+    SCREENSHOT_COPY.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(screenshot, SCREENSHOT_COPY)
+    seen["screenshot"] = str(screenshot)
+    return seen
+
+
+def test_web_app_end_to_end(stack: Stack, browser: tuple[str, str], tmp_path: Path, capsys):
+    for name in ("web-w1", "web-w2"):
+        stack.start_worker(name, "--speed", "1", models=REFERENCE_MODELS)
+    _static_files(stack.server.base)
+
+    seen = _run_page(stack, *browser, tmp_path)
+    with capsys.disabled():
+        print(
+            f"\nweb app: live updates from {seen['live_source']!r} ({seen['live_counts']}; "
+            f"channel {seen['channel_status']}); progress seen {seen['progress_seen']}; "
+            f"video {seen['video']['duration']:.2f} s; page run {seen['seconds']:.1f} s\n"
+            f"screenshot: {seen['screenshot']} (copied to {SCREENSHOT_COPY})"
+        )
+    assert seen["page_errors"] == []
+
+    # A visitor signed in anonymously and claimed the anonymous grant; then an email user
+    # signed up (confirmed at once), out and in again, and claimed the full grant.
+    grants = {
+        r["name"]: int(r["value"])
+        for r in stack.sql(
+            "select name, value from private.settings where name in "
+            "('initial_grant_credits', 'initial_grant_credits_anonymous')"
+        )
+    }
+    anonymous = seen["anonymous"]
+    assert stack.sql("select is_anonymous from auth.users where id = %s", anonymous["id"]) == [
+        {"is_anonymous": True}
+    ]
+    assert anonymous["claim"] == {
+        "before": 0,
+        "after": grants["initial_grant_credits_anonymous"],
+        "disabled": True,
+    }
+    uid = seen["user_id"]
+    assert uid == seen["signed_up"]["id"] != anonymous["id"]
+    assert stack.sql("select email, is_anonymous from auth.users where id = %s", uid) == [
+        {"email": seen["signed_up"]["email"], "is_anonymous": False}
+    ]
+    assert seen["jobs_shown_after_switch"] == 0
+    assert (seen["balance_before"], seen["balance_claimed"]) == (0, grants["initial_grant_credits"])
+    assert seen["claim_disabled"] is True
+
+    # The upload is the user's own object, and the image-to-video job used it.
+    assert seen["upload_path"].startswith(f"{uid}/") and seen["upload_path"].endswith(".png")
+    [upload] = stack.sql(
+        "select metadata ->> 'mimetype' as type, owner_id from storage.objects "
+        "where bucket_id = 'uploads' and name = %s",
+        seen["upload_path"],
+    )
+    assert upload == {"type": "image/png", "owner_id": uid}
+    t2v, i2v = stack.job_row(seen["t2v"]), stack.job_row(seen["i2v"])
+    assert (t2v["model_id"], t2v["status"]) == ("reference/text-to-video", "completed")
+    assert (i2v["model_id"], i2v["status"]) == ("reference/image-to-video", "completed")
+    assert i2v["params"]["image_path"] == seen["upload_path"]
+    assert t2v["user_id"] == i2v["user_id"] == uid
+
+    # Progress moved in the page and reached 100 %, for both jobs.
+    for job_id in (seen["t2v"], seen["i2v"]):
+        assert seen["final_progress"][job_id] == "100%"
+        shown = [int(p.rstrip("%")) for p in seen["progress_seen"][job_id]]
+        assert shown == sorted(shown) and shown[-1] == 100
+    assert len(seen["progress_seen"][seen["t2v"]]) >= 3, seen["progress_seen"]  # 4 s at 1x
+
+    # The video played in the page, its poster is the thumbnail.
+    video = seen["video"]
+    assert video["error"] is None and video["duration"] > 0, video
+    assert video["duration"] == pytest.approx(t2v["output"]["duration_s"], abs=0.2)
+    assert video["currentTime"] > 0 and (video["width"], video["height"]) == (854, 480)
+    assert "/storage/v1/object/sign/videos/" in video["src"]
+    assert "/storage/v1/object/sign/thumbnails/" in video["poster"]
+    assert seen["poster_loads"] == 200
+
+    # The third job was canceled while it ran; its credits came back.
+    canceled = stack.job_row(seen["canceled"])
+    assert canceled["status"] == "canceled" and seen["cancel_button_hidden"] is True
+    assert int(seen["cancel_at"].rstrip("%")) > 0
+    assert stack.ledger(seen["canceled"]) == ["reserve", "release"]
+    profile = stack.sql("select balance, reserved from public.profiles where id = %s", uid)[0]
+    assert profile == {
+        "balance": grants["initial_grant_credits"] - t2v["cost"] - i2v["cost"],
+        "reserved": 0,
+    }
+    assert seen["balance_after"] == profile["balance"]
+
+    # History: 3 jobs, 2 per page, newest first; next and back.
+    first, second, back = seen["history"]
+    newest_first = [seen["canceled"], seen["i2v"], seen["t2v"]]
+    assert first["label"] == back["label"] == "Page 1 of 2 (3 jobs)"
+    assert [r["id"] for r in first["rows"]] == newest_first[:2] == [r["id"] for r in back["rows"]]
+    assert (first["prev_disabled"], first["next_disabled"]) == (True, False)
+    assert second["label"] == "Page 2 of 2 (3 jobs)"
+    assert second["rows"] == [{"id": seen["t2v"], "status": "completed"}]
+    assert (second["prev_disabled"], second["next_disabled"]) == (False, True)
+
+    # An API error, shown as words: message and hint, no JSON.
+    error = seen["error"]
+    assert error["code"] == "INSUFFICIENT_CREDITS", error
+    assert error["message"] and error["hint"], error
+    assert "{" not in error["text"] and '"code"' not in error["text"], error
+
+    # Which source delivered the live updates: realtime once a Realtime server runs here,
+    # the 2 s polling fallback until then (the channel never reaches SUBSCRIBED).
+    assert seen["live_source"] == "polling", seen["live_counts"]
+    assert seen["channel_status"] != "SUBSCRIBED"
+    assert set(seen["job_sources"].values()) == {"polling"}
