@@ -352,3 +352,29 @@ def test_stopping_the_server_closes_open_sockets_at_once(live_server: Any) -> No
                 ws.recv(timeout=15)
         assert ws.close_code == 1001
     assert time.monotonic() - started < 5
+
+
+# The demo's feed (supabase-py's client in a thread) ---------------------------------------
+
+
+def test_the_demo_feed_receives_a_users_events_and_says_when_it_cannot(api: Api) -> None:
+    from videogen_dev.job_feed import JobFeed
+
+    user_id, token = signed_in(api, credits=50)
+    feed = JobFeed(api.server.base, LOCAL_PUBLISHABLE_KEY, token, user_id)
+    try:
+        assert feed.start() is True and feed.subscribed
+        model = api.test_model()
+        headers = {"Authorization": f"Bearer {token}"}
+        job = api.ok(api.post("queue-job", headers=headers, json={"model": model}), 202)
+        first = feed.next(5)
+        assert first is not None and (first["job_id"], first["event"]) == (job["id"], "created")
+    finally:
+        feed.close()
+    other, _ = signed_in(api)
+    refused = JobFeed(api.server.base, LOCAL_PUBLISHABLE_KEY, token, other)
+    try:
+        assert refused.start() is False
+        assert refused.state == "CHANNEL_ERROR" and "Unauthorized" in (refused.error or "")
+    finally:
+        refused.close()
