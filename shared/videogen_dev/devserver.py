@@ -1,7 +1,8 @@
 """All five functions served together at ``/functions/v1/<name>`` (Supabase's local URL
-layout), plus a local Supabase Storage API at ``/storage/v1`` (videogen_dev.storage_api),
-a local Supabase Auth API at ``/auth/v1`` (videogen_dev.auth_api), and the reference web
-app at ``/app/`` (videogen_dev.web_app).
+layout), plus local stand-ins for Supabase's Storage API at ``/storage/v1``
+(videogen_dev.storage_api), Auth API at ``/auth/v1`` (videogen_dev.auth_api) and Realtime
+at ``/realtime/v1/websocket`` (videogen_dev.realtime_api); and the reference web app at
+``/app/`` (videogen_dev.web_app).
 
 Each function is loaded the way functions-framework loads it in the cloud —
 ``create_app(target, source)`` on its ``main.py`` — and mounted with werkzeug's
@@ -60,11 +61,16 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     from videogen_dev.auth_api import create_app as auth_api
+    from videogen_dev.realtime_api import create_app as realtime_api
     from videogen_dev.storage_api import create_app as storage_api
     from videogen_dev.web_app import web_app
 
     root = functions_dir()
-    mounts: dict[str, Any] = {"/storage/v1": storage_api(), "/auth/v1": auth_api()}
+    mounts: dict[str, Any] = {
+        "/storage/v1": storage_api(),
+        "/auth/v1": auth_api(),
+        "/realtime/v1": realtime_api(),
+    }
     mounts["/app"] = web_app()  # the reference web app (static files)
     for name in names:
         app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
@@ -78,7 +84,8 @@ GUNICORN_FIELD_LIMIT = 65_536
 
 
 def envelope_worker_class() -> type:
-    """gunicorn's gthread worker, answering protocol errors in the JSON envelope.
+    """gunicorn's gthread worker, answering protocol errors in the JSON envelope, and
+    closing the Realtime websockets when it is told to stop.
 
     gunicorn writes an HTML page for a request it cannot parse (a header over its limit, a
     broken request line); a client of this API must get the envelope for every answer.
@@ -90,6 +97,16 @@ def envelope_worker_class() -> type:
     from gunicorn.workers.gthread import ThreadWorker
 
     class EnvelopeWorker(ThreadWorker):
+        def handle_exit(self, sig: Any, frame: Any) -> None:
+            # Open websockets would hold their threads (and the shutdown) for the whole
+            # graceful timeout: close them, off the signal handler.
+            import threading
+
+            from videogen_dev.realtime_api import close_all
+
+            super().handle_exit(sig, frame)
+            threading.Thread(target=close_all, daemon=True).start()
+
         def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
             if isinstance(exc, errors.LimitRequestHeaders):
                 status, reason, code = 431, "Request Header Fields Too Large", "HEADERS_TOO_LARGE"

@@ -1,15 +1,14 @@
 """The embedded default as one long-running stack, and the demo a frontend would run.
 
-``videogen up`` starts the embedded Postgres (applying pending migrations), the five
-functions at http://127.0.0.1:54321/functions/v1/<name> and two reference workers, each
-a detached process with its pid and log under ``.videogen/run/``; ``down`` stops them;
-``status`` shows them. ``videogen demo`` then plays a user: token, initial credits, one
-generate-video call, the job followed live from its realtime broadcasts with a progress
-bar, and the result probed with ffprobe.
-
-No Realtime server runs locally yet: the demo reads the very broadcasts supabase-js would
-receive on ``user:<uid>:jobs`` from ``realtime.messages`` — the table Supabase Realtime
-itself delivers them from — a few times a second.
+``videogen up`` starts the embedded Postgres (applying pending migrations), the dev
+server at http://127.0.0.1:54321 (the five functions at ``/functions/v1/<name>``, the
+local Auth, Storage and Realtime APIs, the web app at ``/app/``) and two reference
+workers, each a detached process with its pid and log under ``.videogen/run/``; ``down``
+stops them; ``status`` shows them. ``videogen demo`` then plays a frontend: it signs in
+anonymously through the Auth API, claims the initial credits, uploads a still through the
+Storage API, makes a generated, an image-to-video and a composed video, follows each on
+the Realtime websocket with a progress bar (polling over HTTP when Realtime is silent),
+and probes the results with ffprobe.
 """
 
 from __future__ import annotations
@@ -197,24 +196,17 @@ def _call(client: Any, method: str, url: str, **kwargs: Any) -> Any:
 TERMINAL = ("completed", "failed", "canceled")
 
 
-POLL_S = 0.2
+POLL_S = 2.0  # the fallback: how often a job is read over HTTP when Realtime is silent
 
 
-def _broadcasts(conn: Any, topic: str, job_id: str, after: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """The job's broadcasts on the topic stored after ``after`` (oldest first)."""
-    rows = conn.execute(
-        "select inserted_at, payload from realtime.messages"
-        " where topic = %s and extension = 'broadcast' and payload ->> 'job_id' = %s"
-        "   and inserted_at > %s order by inserted_at, (payload ->> 'id')::bigint",
-        [topic, job_id, after],
-    ).fetchall()
-    return [(r[0], r[1]) for r in rows]
+def _follow(
+    feed: Any, client: Any, base: str, console: Any, job: dict[str, Any], timeout: float
+) -> str:
+    """Show a job's realtime events as a progress bar until it ends; how it was followed.
 
-
-def _follow(listen: Any, console: Any, topic: str, job: dict[str, Any], timeout: float) -> None:
-    """Show a job's broadcasts on the owner's topic as a progress bar until it ends."""
-    import datetime
-
+    Events come from the Realtime channel; with no event for ``POLL_S`` (or no channel),
+    the job is read over HTTP instead — the fallback a frontend keeps.
+    """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -223,22 +215,31 @@ def _follow(listen: Any, console: Any, topic: str, job: dict[str, Any], timeout:
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
     )
+    sources: set[str] = set()
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(f"{job['status']:<10}", total=100, completed=job["progress"])
         deadline = time.monotonic() + timeout
-        done = job["status"] in TERMINAL
-        seen: Any = datetime.datetime.min
-        while not done and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-            for stored_at, payload in _broadcasts(listen, topic, job["id"], seen):
-                seen = stored_at
-                message = (payload.get("data") or {}).get("message") or ""
-                bar.update(
-                    task,
-                    completed=payload["progress"],
-                    description=f"{payload['event']:<10} attempt {payload['attempt']} {message}",
-                )
-                done = payload["status"] in TERMINAL
+        status = job["status"]
+        while status not in TERMINAL and time.monotonic() < deadline:
+            event = feed.next(POLL_S) if feed.subscribed else None
+            if event is not None and event.get("job_id") != job["id"]:
+                continue  # another job of this user
+            if event is None:
+                time.sleep(0 if feed.subscribed else POLL_S)
+                now = _call(client, "GET", f"{base}/generate-video", params={"id": job["id"]})
+                data = {"message": now.get("progress_message")}
+                event = {**now, "event": now["status"], "data": data}
+                sources.add("polling")
+            else:
+                sources.add("realtime")
+            message = (event.get("data") or {}).get("message") or ""
+            bar.update(
+                task,
+                completed=event["progress"],
+                description=f"{event['event']:<10} attempt {event['attempt']} {message}",
+            )
+            status = event["status"]
+    return "+".join(sorted(sources)) or "-"
 
 
 def _summary(final: dict[str, Any], storage_dir: Path) -> dict[str, Any]:
@@ -316,6 +317,21 @@ def _upload_still(settings: Any, token: str, user_id: str, console: Any) -> str:
     return path
 
 
+def _sign_in(supabase_url: str, api_key: str) -> tuple[str, str]:
+    """Sign in anonymously through the Auth API with supabase-py's auth client, as a
+    frontend's first visit does: (user id, access token)."""
+    from supabase_auth import SyncGoTrueClient
+
+    auth = SyncGoTrueClient(url=f"{supabase_url}/auth/v1", headers={"apikey": api_key})
+    try:
+        session = auth.sign_in_anonymously().session
+    finally:
+        auth._http_client.close()
+    if session is None:
+        raise RuntimeError("the Auth API gave no session")
+    return session.user.id, session.access_token
+
+
 def _top_up(client: Any, console: Any, base: str, settings: Any, user_id: str, needed: int) -> None:
     """Grant the demo user what its jobs need when earlier runs spent the grant, as an
     operator would with the secret key: the demo works every time, from any state."""
@@ -358,30 +374,34 @@ def demo(
     import uuid
 
     import httpx
-    import psycopg
 
-    from videogen.auth import issue_access_token
+    from videogen_dev.job_feed import JobFeed
     from videogen_dev.migrations import project_root
-    from videogen_dev.users import ensure_user
 
     settings = get_settings()
     console = demo_console()
-    base = f"http://127.0.0.1:{SERVER_PORT}/functions/v1"
+    supabase_url = f"http://127.0.0.1:{SERVER_PORT}"
+    base = f"{supabase_url}/functions/v1"
+    publishable = settings.publishable_key.get_secret_value()
     storage_dir = (
         settings.storage_dir
         if settings.storage_dir.is_absolute()
         else project_root() / settings.storage_dir
     )
-    user_id, email = ensure_user(settings.database_url, "demo@videogen.local")
-    token = issue_access_token(user_id, email=email)
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "apikey": settings.publishable_key.get_secret_value(),
-    }
-    topic_name = f"user:{user_id}:jobs"
-    console.print(
-        f"[bold]Signed in[/] as {email} ({user_id}); following realtime topic {topic_name}"
-    )
+    console.print(f"[bold]Web app[/]: {supabase_url}/app/")
+    user_id, token = _sign_in(supabase_url, publishable)
+    headers = {"Authorization": f"Bearer {token}", "apikey": publishable}
+    feed = JobFeed(supabase_url, publishable, token, user_id)
+    if feed.start():
+        console.print(
+            f"[bold]Signed in[/] anonymously ({user_id}) through the Auth API; following "
+            f"{feed.topic} over the Realtime websocket ({feed.url}/websocket)"
+        )
+    else:
+        console.print(
+            f"[bold]Signed in[/] anonymously ({user_id}); Realtime unavailable "
+            f"({feed.error}), following jobs by polling"
+        )
     requests = [
         {
             "model": "reference/text-to-video",
@@ -400,44 +420,43 @@ def demo(
         },
     ]
     results = []
-    with (
-        httpx.Client(headers=headers, timeout=120) as client,
-        psycopg.connect(settings.database_url, autocommit=True) as listen,
-    ):
-        claim = client.post(f"{base}/update-credits", json={"action": "claim_initial_grant"})
-        if claim.status_code == 200:
-            console.print(
-                f"Claimed the initial grant: {claim.json()['data']['entry']['amount']} credits"
+    try:
+        with httpx.Client(headers=headers, timeout=120) as client:
+            claim = client.post(f"{base}/update-credits", json={"action": "claim_initial_grant"})
+            if claim.status_code == 200:
+                amount = claim.json()["data"]["entry"]["amount"]
+                console.print(f"Claimed the initial grant: {amount} credits")
+            _top_up(client, console, base, settings, user_id, DEMO_CREDITS_NEEDED)
+            still = _upload_still(settings, token, user_id, console)
+            requests.insert(
+                1,
+                {
+                    "model": "reference/image-to-video",
+                    "prompt": "a slow push in on the test card",
+                    "image_path": still,
+                    "duration": duration,
+                    "resolution": resolution,
+                    "aspect_ratio": aspect_ratio,
+                },
             )
-        _top_up(client, console, base, settings, user_id, DEMO_CREDITS_NEEDED)
-        still = _upload_still(settings, token, user_id, console)
-        requests.insert(
-            1,
-            {
-                "model": "reference/image-to-video",
-                "prompt": "a slow push in on the test card",
-                "image_path": still,
-                "duration": duration,
-                "resolution": resolution,
-                "aspect_ratio": aspect_ratio,
-            },
-        )
-        for body in requests:
-            job = _call(
-                client,
-                "POST",
-                f"{base}/generate-video",
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-                json=body,
-            )
-            console.print(
-                f"[bold]{body['model']}[/]: job {job['id']} {job['status']}, "
-                f"{job['cost']} credits reserved"
-            )
-            _follow(listen, console, topic_name, job, timeout)
-            final = _call(client, "GET", f"{base}/generate-video", params={"id": job["id"]})
-            results.append(_summary(final, storage_dir))
-        balance = _call(client, "GET", f"{base}/update-credits", params={"limit": 5})
+            for body in requests:
+                job = _call(
+                    client,
+                    "POST",
+                    f"{base}/generate-video",
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                    json=body,
+                )
+                console.print(
+                    f"[bold]{body['model']}[/]: job {job['id']} {job['status']}, "
+                    f"{job['cost']} credits reserved"
+                )
+                followed = _follow(feed, client, base, console, job, timeout)
+                final = _call(client, "GET", f"{base}/generate-video", params={"id": job["id"]})
+                results.append({**_summary(final, storage_dir), "followed_by": followed})
+            balance = _call(client, "GET", f"{base}/update-credits", params={"limit": 5})
+    finally:
+        feed.close()
     summary = {
         "jobs": results,
         "balance_after": balance["balance"],

@@ -5,13 +5,10 @@
 -- 20260604120000): realtime.messages, realtime.topic(), realtime.send() and
 -- realtime.broadcast_changes(), plus the empty supabase_realtime publication that
 -- supabase/postgres creates. On Supabase the Realtime server reads realtime.messages
--- and pushes each row to the topic's subscribers.
---
--- Local addition (not in Supabase): realtime.send() also does
---     pg_notify('videogen_realtime', <the message as json>)
--- so local processes (the dev server, tests) can follow broadcasts with LISTEN. The
--- notification is delivered at commit, like a Realtime broadcast; above 7 900 bytes the
--- payload is left out ("truncated": true) and the listener reads the row by id.
+-- through logical replication and pushes each row to the topic's subscribers; locally the
+-- dev server's Realtime (videogen_dev.realtime_api) does the same. Nothing is added to
+-- the sending transaction: no NOTIFY, whose commit-time lock would serialise every job
+-- change.
 -- =========================================================================================
 
 create schema if not exists realtime;

@@ -1,6 +1,7 @@
 """supabase-js itself (from npm, `make setup`) against the local stack: it signs in with the
-local Auth API, verifies the ES256 token against our JWKS, and reaches the functions with
-`functions.invoke` at `<SUPABASE_URL>/functions/v1`, as a frontend does."""
+local Auth API, verifies the ES256 token against our JWKS, reaches the functions with
+`functions.invoke` at `<SUPABASE_URL>/functions/v1`, and joins its private Realtime topic
+(another user's is refused), as a frontend does."""
 
 from __future__ import annotations
 
@@ -50,5 +51,12 @@ def test_supabase_js_signs_in_and_invokes_the_functions(api, node):
     credits = seen["credits"]["data"]["data"]
     assert seen["credits"]["error"] is None and credits["balance"] > 0
     assert credits["initial_grant_claimed"] is True
+    realtime = seen["realtime"]
+    assert (realtime["vsn"], realtime["own"], realtime["other"]) == (
+        "2.0.0",
+        "SUBSCRIBED",
+        "CHANNEL_ERROR",
+    )
+    assert "Unauthorized: You do not have permissions to read" in realtime["other_error"]
     assert seen["signed_out"] is True
     assert api.sql("select count(*) from public.profiles where id = %s", [user_id]) == 1

@@ -1,6 +1,6 @@
 // What a frontend does with supabase-js against the local stack: sign in anonymously,
-// check the token's claims against the project's JWKS, and call the functions with
-// functions.invoke. Prints one JSON object for the Python test to check.
+// check the token's claims against the project's JWKS, call the functions with
+// functions.invoke, and join Realtime channels. Prints one JSON object for the Python test to check.
 //   node frontend_session.mjs <SUPABASE_URL> <publishable key>
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws' // Node before 22 has no global WebSocket (Debian's is 18)
@@ -35,6 +35,28 @@ out.again = {
 
 const credits = await supabase.functions.invoke('update-credits', { method: 'GET' })
 out.credits = { error: credits.error?.message ?? null, data: credits.data }
+
+// Realtime: the user's own private topic joins (our policy on realtime.messages allows it);
+// someone else's is refused by the same policy.
+const subscribe = (topic) =>
+  new Promise((resolve) => {
+    const channel = supabase.channel(topic, { config: { private: true } })
+    channel.subscribe((status, err) => {
+      if (status === 'SUBSCRIBED' || status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
+        resolve({ status, error: err?.message ?? null, channel })
+      }
+    })
+  })
+await supabase.realtime.setAuth()
+const own = await subscribe(`user:${signIn.user.id}:jobs`)
+const other = await subscribe(`user:${crypto.randomUUID()}:jobs`)
+out.realtime = {
+  own: own.status,
+  other: other.status,
+  other_error: other.error,
+  vsn: supabase.realtime.vsn,
+}
+await supabase.removeAllChannels()
 
 const { error: outError } = await supabase.auth.signOut()
 out.signed_out = !outError

@@ -1,0 +1,699 @@
+"""A local Supabase Realtime at ``/realtime/v1/websocket``, for realtime-js and supabase-py.
+
+It follows the Realtime server (supabase/realtime: RealtimeWeb.UserSocket,
+RealtimeWeb.RealtimeChannel, Realtime.Tenants.Authorization) so the same policies, topics
+and clients work here as on a hosted project:
+
+- **connect**: ``GET /realtime/v1/websocket?apikey=<key>&vsn=1.0.0|2.0.0`` upgrades to a
+  websocket; a missing or invalid key is a 401 ``{"error": …}`` before the upgrade.
+- **Phoenix channels** (videogen_dev.realtime_protocol): ``phx_join`` on
+  ``realtime:<topic>`` with ``config {broadcast {self, ack}, presence, postgres_changes,
+  private}`` and ``access_token``; ``phx_reply`` ``{status, response}``; heartbeats on
+  ``phoenix``; ``phx_leave`` → reply and ``phx_close``; ``access_token`` re-checks the
+  token and the policies (a token that expires, or loses read access, ends the channel
+  with a ``system`` error and ``phx_close``); ``broadcast`` from clients (JSON, or binary
+  on vsn 2).
+- **authorization of a private join** as Realtime does it: in a transaction that is
+  rolled back, insert probe rows into ``realtime.messages``, become the joining role with
+  ``request.jwt.claims`` and ``realtime.topic`` set, and select them; a visible row means
+  allowed. A private client broadcast needs an INSERT policy, checked the same way.
+- **delivery**: every committed row of ``realtime.messages`` (``realtime.send()``,
+  ``realtime.broadcast_changes()``) goes to the channels joined on its topic whose
+  ``private`` matches, as ``{type: "broadcast", event, payload, meta: {id}}``, in commit
+  order, read from a logical replication slot (videogen_dev.realtime_replication).
+
+Not served locally: Presence (a ``system`` error on join, an error reply to ``presence``),
+``postgres_changes`` (the join succeeds for broadcasts, then a ``system`` error with
+``extension: postgres_changes`` says so), broadcast replay, the REST broadcast endpoint.
+Client broadcasts reach the sockets of the same server process (the dev server runs one).
+
+Each websocket is served by the gunicorn thread that accepted it (gthread), which reads
+its frames; the feed thread writes broadcasts to it. gunicorn's own websocket support is
+used for the upgrade (a ``101`` through ``start_response``, then ``gunicorn.socket``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import select
+import socket
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from videogen_dev import realtime_protocol as wire
+from videogen_dev.realtime_replication import MessageFeed, StoredMessage
+from videogen_dev.servicepool import LazyPool
+
+log = logging.getLogger("videogen.realtime")
+
+HEARTBEAT_TIMEOUT_S = 60.0  # Phoenix closes a socket that sent nothing for this long
+MAX_MESSAGE_BYTES = 1_048_576
+MAX_CHANNELS = 100  # per socket (Realtime's max_channels_per_client)
+SEND_TIMEOUT_S = 10.0
+UNMATCHED = {"reason": "unmatched topic"}
+CANNOT_READ = "You do not have permissions to read from this Channel topic: {}"
+NO_LONGER_READS = "You no longer have permission to read from this Channel topic: {}"
+NO_DATABASE = "UnableToConnectToProject: Realtime was unable to connect to the project database"
+POSTGRES_CHANGES_LOCALLY = (
+    "postgres_changes is not served by the local Realtime (videogen dev server): "
+    "broadcasts on this channel work; for row changes use a hosted project, or follow "
+    "the broadcasts the database sends (realtime.send / realtime.broadcast_changes)."
+)
+PRESENCE_LOCALLY = "Presence is not served by the local Realtime (videogen dev server)."
+
+
+# Tokens -----------------------------------------------------------------------------------
+class Refused(Exception):
+    """A join or token refused, with Realtime's ``<Code>: <message>`` reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+    @property
+    def reason(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who holds a channel: the database role, the JWT claims and the token."""
+
+    role: str
+    claims: dict[str, Any]
+    token: str
+
+    @property
+    def expires_at(self) -> float | None:
+        exp = self.claims.get("exp")
+        return float(exp) if isinstance(exp, int | float) else None
+
+
+def _unverified_exp(token: str) -> float | None:
+    try:
+        segment = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        return float(claims["exp"])
+    except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
+        return None
+
+
+def verify(token: str | None, *, as_api_key: bool = False) -> Caller:
+    """The caller a token (a user's access token, or an API key) stands for, or Refused.
+
+    Uses the functions' own verification (videogen.auth): ES256 through the JWKS, the
+    legacy HS256 secret, the publishable / secret keys.
+    """
+    from videogen.auth import authenticate
+    from videogen.errors import AppError
+
+    if not token:
+        raise Refused("MissingAPIKey", "API key is missing or not a valid string")
+    headers = {"apikey": token} if as_api_key else {"Authorization": f"Bearer {token}"}
+    modes = ("secret", "public") if as_api_key else ("user", "secret", "public")
+    try:
+        principal = authenticate(headers, modes)
+    except AppError as exc:
+        if exc.code == "TOKEN_EXPIRED":
+            exp = _unverified_exp(token) or time.time()
+            raise Refused(
+                "InvalidJWTToken", f"Token has expired {max(0, int(time.time() - exp))} seconds ago"
+            ) from exc
+        if token.count(".") != 2 and not token.startswith("sb_"):
+            raise Refused("MalformedJWT", "The token provided is not a valid JWT") from exc
+        raise Refused("InvalidJWTToken", exc.message) from exc
+    claims = {"role": principal.role, **principal.claims}
+    return Caller(str(claims.get("role") or principal.role), claims, token)
+
+
+# Authorization ----------------------------------------------------------------------------
+class Unavailable(Exception):
+    """The database could not be reached."""
+
+
+class Authorizer:
+    """Realtime's policy checks on ``realtime.messages``, each in a rolled-back transaction."""
+
+    def __init__(self, pool: LazyPool) -> None:
+        self.pool = pool
+
+    @staticmethod
+    def _become(conn: Any, caller: Caller, topic: str) -> None:
+        conn.execute(
+            "select set_config('role', %s, true), set_config('realtime.topic', %s, true),"
+            " set_config('request.jwt.claims', %s, true),"
+            " set_config('request.jwt.claim.sub', %s, true),"
+            " set_config('request.jwt.claim.role', %s, true),"
+            " set_config('request.headers', '{}', true)",
+            [
+                caller.role,
+                topic,
+                json.dumps(caller.claims),
+                str(caller.claims.get("sub") or ""),
+                caller.role,
+            ],
+        )
+
+    def _run(self, check: Callable[[Any], bool]) -> bool:
+        import psycopg
+
+        try:
+            with self.pool.get().connection() as conn, conn.transaction(force_rollback=True):
+                return check(conn)
+        except psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) is None:
+                raise Unavailable(str(exc)) from exc
+            log.warning("realtime policy check failed: %s", exc)
+            return False  # an error in a policy (RlsPolicyError) denies
+
+    def can_read(self, caller: Caller, topic: str, extensions: Iterable[str]) -> set[str]:
+        """The extensions (``broadcast``, ``presence``) this caller may read on ``topic``."""
+        probes = {ext: str(uuid.uuid4()) for ext in extensions}
+        seen: set[str] = set()
+
+        def check(conn: Any) -> bool:
+            conn.execute(
+                "insert into realtime.messages (topic, extension, id)"
+                " select %s, ext, id::uuid from unnest(%s::text[], %s::text[]) as p(ext, id)",
+                [topic, list(probes), list(probes.values())],
+            )
+            self._become(conn, caller, topic)
+            rows = conn.execute(
+                "select extension from realtime.messages where topic = %s and id = any(%s::uuid[])",
+                [topic, list(probes.values())],
+            ).fetchall()
+            seen.update(row[0] for row in rows)
+            return bool(rows)
+
+        self._run(check)
+        return seen
+
+    def can_write(self, caller: Caller, topic: str) -> bool:
+        """True when this caller's INSERT of a broadcast on ``topic`` passes the policies."""
+
+        def check(conn: Any) -> bool:
+            self._become(conn, caller, topic)
+            conn.execute(
+                "insert into realtime.messages (topic, extension, id)"
+                " values (%s, 'broadcast', gen_random_uuid())",
+                [topic],
+            )
+            return True
+
+        return self._run(check)
+
+
+# Channels and the hub ---------------------------------------------------------------------
+@dataclass(eq=False)
+class Channel:
+    """One joined topic on one socket."""
+
+    socket: Connection
+    topic: str  # "realtime:<sub_topic>", as on the wire
+    join_ref: str | None
+    private: bool
+    caller: Caller
+    self_broadcast: bool = False
+    ack: bool = False
+    reads_broadcast: bool = True
+    may_write: bool | None = None  # learnt at the first broadcast of a private channel
+    subscribed: bool = field(default=False, repr=False)
+
+    @property
+    def sub_topic(self) -> str:
+        return self.topic.removeprefix("realtime:")
+
+
+class Hub:
+    """The channels of this process by (topic, private), fed by one replication feed."""
+
+    def __init__(self, dsn: Callable[[], str]) -> None:
+        self._lock = threading.Lock()
+        self._channels: dict[tuple[str, bool], set[Channel]] = {}
+        self.feed = MessageFeed(dsn, self.deliver)
+
+    def subscribe(self, channel: Channel) -> None:
+        """Start receiving the topic's messages (raises ConnectionError if it cannot)."""
+        self.feed.start()
+        with self._lock:
+            self._channels.setdefault((channel.sub_topic, channel.private), set()).add(channel)
+        channel.subscribed = True
+
+    def unsubscribe(self, channel: Channel) -> None:
+        if not channel.subscribed:
+            return
+        channel.subscribed = False
+        with self._lock:
+            key = (channel.sub_topic, channel.private)
+            members = self._channels.get(key)
+            if members is not None:
+                members.discard(channel)
+                if not members:
+                    del self._channels[key]
+        self.feed.stop_one()
+
+    def _members(self, topic: str, private: bool) -> list[Channel]:
+        with self._lock:
+            return list(self._channels.get((topic, private), ()))
+
+    def deliver(self, message: StoredMessage) -> None:
+        """A committed row of realtime.messages, to every channel on its topic."""
+        for channel in self._members(message.topic, message.private):
+            if channel.reads_broadcast:
+                channel.socket.send_broadcast(
+                    wire.Broadcast(
+                        channel.topic,
+                        message.event,
+                        message.payload.encode(),
+                        meta={"id": message.id},
+                    )
+                )
+
+    def relay(self, sender: Channel, broadcast: wire.Broadcast) -> None:
+        """A client's broadcast, to the other channels on its topic (and itself with ``self``)."""
+        for channel in self._members(sender.sub_topic, sender.private):
+            if (channel is not sender or sender.self_broadcast) and channel.reads_broadcast:
+                channel.socket.send_broadcast(
+                    wire.Broadcast(
+                        channel.topic, broadcast.event, broadcast.body, broadcast.encoding
+                    )
+                )
+
+
+# One websocket ----------------------------------------------------------------------------
+_open_lock = threading.Lock()
+_open: set[Connection] = set()
+
+
+def close_all() -> None:
+    """Close every websocket of this process (the server is stopping)."""
+    with _open_lock:
+        connections = list(_open)
+    for connection in connections:
+        connection.close(1001, "server shutting down")
+
+
+class Connection:
+    """One client's websocket: reads its frames in the calling thread, writes under a lock."""
+
+    def __init__(self, sock: socket.socket, vsn: str, api_key: str, api: RealtimeApi) -> None:
+        from wsproto.connection import Connection as WsConnection
+        from wsproto.connection import ConnectionType
+
+        self.sock, self.vsn, self.api_key, self.api = sock, vsn, api_key, api
+        self.ws = WsConnection(ConnectionType.SERVER)
+        self.channels: dict[str, Channel] = {}
+        self._send_lock = threading.Lock()
+        self.closed = False
+        self._last_seen = time.monotonic()
+
+    # Writing ----------------------------------------------------------------------------
+    def _write(self, event: Any) -> None:
+        with self._send_lock:
+            if self.closed:
+                return
+            try:
+                self.sock.sendall(self.ws.send(event))
+            except Exception as exc:  # a gone client (OSError) or a closed wsproto state
+                log.debug("realtime: send failed (%s); closing", exc)
+                self._abort()
+
+    def send(self, message: wire.Message) -> None:
+        from wsproto.events import TextMessage
+
+        self._write(TextMessage(data=wire.encode(message, self.vsn)))
+
+    def send_broadcast(self, broadcast: wire.Broadcast) -> None:
+        from wsproto.events import BytesMessage, TextMessage
+
+        if self.vsn == wire.VSN_1 and broadcast.encoding != wire.JSON_ENCODING:
+            return  # V1 sockets cannot represent a binary payload (as on Realtime)
+        frame = wire.encode_broadcast(broadcast, self.vsn)
+        self._write(
+            BytesMessage(data=frame) if isinstance(frame, bytes) else TextMessage(data=frame)
+        )
+
+    def system(self, channel: Channel, extension: str, status: str, message: str) -> None:
+        self.send(
+            wire.Message(
+                channel.topic,
+                "system",
+                {
+                    "extension": extension,
+                    "status": status,
+                    "message": message,
+                    "channel": channel.sub_topic,
+                },
+                None,
+                channel.join_ref,
+            )
+        )
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame and end the connection."""
+        from wsproto.events import CloseConnection
+
+        self._write(CloseConnection(code=code, reason=reason))
+        with self._send_lock:
+            self._abort()
+
+    def _abort(self) -> None:
+        """Mark closed and shut the socket (the reading thread then ends). Holds the lock."""
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+    # Reading ----------------------------------------------------------------------------
+    def serve(self) -> None:
+        """Read frames until the client or the server closes; then leave every channel."""
+        with _open_lock:
+            _open.add(self)
+        try:
+            self._loop()
+        finally:
+            with _open_lock:
+                _open.discard(self)
+            for channel in list(self.channels.values()):
+                self.api.hub.unsubscribe(channel)
+            self.channels.clear()
+            with self._send_lock:
+                self._abort()
+
+    def _loop(self) -> None:
+        from wsproto.events import (
+            BytesMessage,
+            CloseConnection,
+            Ping,
+            TextMessage,
+        )
+
+        parts: list[Any] = []
+        size = 0
+        while not self.closed:
+            readable, _, _ = select.select([self.sock], [], [], 1.0)
+            self._tick()
+            if not readable:
+                continue
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self._last_seen = time.monotonic()
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                if isinstance(event, Ping):
+                    self._write(event.response())
+                elif isinstance(event, CloseConnection):
+                    with contextlib.suppress(Exception):
+                        self._write(event.response())
+                    return
+                elif isinstance(event, TextMessage | BytesMessage):
+                    parts.append(event.data)
+                    size += len(event.data)
+                    if size > MAX_MESSAGE_BYTES:
+                        self.close(1009, "message too big")
+                        return
+                    if event.message_finished:
+                        frame = (
+                            "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
+                        )
+                        parts, size = [], 0
+                        self._frame(frame)
+
+    def _tick(self) -> None:
+        """Once a second: end a silent socket, and channels whose token has expired."""
+        now = time.time()
+        if time.monotonic() - self._last_seen > HEARTBEAT_TIMEOUT_S:
+            self.close(1000, "heartbeat timeout")
+            return
+        for channel in list(self.channels.values()):
+            exp = channel.caller.expires_at
+            if exp is not None and now >= exp:
+                self._shutdown(channel, f"Token has expired {int(now - exp)} seconds ago")
+
+    def _frame(self, frame: str | bytes) -> None:
+        try:
+            decoded = wire.decode(frame, self.vsn)
+        except (wire.ProtocolError, UnicodeDecodeError) as exc:
+            log.info("realtime: bad frame (%s)", exc)
+            self.close(1007, "invalid message")
+            return
+        if isinstance(decoded, wire.BroadcastPush):
+            channel = self.channels.get(decoded.broadcast.topic)
+            if channel is None:
+                msg = wire.Message(
+                    decoded.broadcast.topic, "broadcast", {}, decoded.ref, decoded.join_ref
+                )
+                self.send(wire.reply(msg, "error", UNMATCHED))
+                return
+            push = wire.Message(channel.topic, "broadcast", {}, decoded.ref, decoded.join_ref)
+            self._broadcast(channel, push, decoded.broadcast)
+            return
+        self._message(decoded)
+
+    # Messages ---------------------------------------------------------------------------
+    def _message(self, msg: wire.Message) -> None:
+        if msg.topic == "phoenix":
+            if msg.event == "heartbeat":
+                self.send(wire.reply(msg, "ok", {}))
+            return
+        if msg.event == "phx_join":
+            self._join(msg)
+            return
+        channel = self.channels.get(msg.topic)
+        if channel is None:
+            self.send(wire.reply(msg, "error", UNMATCHED))
+            return
+        if msg.event == "phx_leave":
+            self.send(wire.reply(msg, "ok", {}))
+            self._end(channel)
+        elif msg.event == "access_token":
+            self._refresh(channel, msg.payload if isinstance(msg.payload, dict) else {})
+        elif msg.event == "broadcast":
+            payload = msg.payload if isinstance(msg.payload, dict) else {}
+            event = payload.get("event")
+            if not isinstance(event, str):
+                return
+            body = json.dumps(payload.get("payload", {})).encode()
+            self._broadcast(channel, msg, wire.Broadcast(channel.topic, event, body))
+        elif msg.event == "presence":
+            self.send(wire.reply(msg, "error", {"reason": PRESENCE_LOCALLY}))
+        # anything else: ignored, as Realtime does ("Unexpected message from client")
+
+    def _join(self, msg: wire.Message) -> None:
+        if not msg.topic.startswith("realtime:"):
+            self.send(wire.reply(msg, "error", UNMATCHED))
+            return
+        if msg.topic == "realtime:":
+            self.send(
+                wire.reply(
+                    msg, "error", {"reason": "TopicNameRequired: You must provide a topic name"}
+                )
+            )
+            return
+        if (previous := self.channels.get(msg.topic)) is not None:
+            self._end(previous)  # Phoenix closes the old channel when a topic is joined again
+        if len(self.channels) >= MAX_CHANNELS:
+            self.send(
+                wire.reply(msg, "error", {"reason": "ChannelRateLimitReached: Too many channels"})
+            )
+            return
+        params = _object(msg.payload)
+        config = _object(params.get("config"))
+        broadcast, presence = _object(config.get("broadcast")), _object(config.get("presence"))
+        changes = config.get("postgres_changes")
+        changes = changes if isinstance(changes, list) else []
+        token = params.get("access_token") or params.get("user_token") or self.api_key
+        if not isinstance(token, str) or token.startswith("sb_"):
+            token = self.api_key
+        try:
+            caller = verify(token)
+        except Refused as exc:
+            self.send(wire.reply(msg, "error", {"reason": exc.reason}))
+            return
+        channel = Channel(
+            self,
+            msg.topic,
+            msg.join_ref or msg.ref,
+            _flag(config.get("private")),
+            caller,
+            self_broadcast=_flag(broadcast.get("self")),
+            ack=_flag(broadcast.get("ack")),
+        )
+        presence_on = _flag(presence.get("enabled"))
+        try:
+            if channel.private:
+                readable = self.api.authorizer.can_read(
+                    caller,
+                    channel.sub_topic,
+                    ("broadcast", "presence") if presence_on else ("broadcast",),
+                )
+                if not readable:
+                    raise Refused(
+                        "Unauthorized",
+                        CANNOT_READ.format(channel.sub_topic),
+                    )
+                channel.reads_broadcast = "broadcast" in readable
+            self.api.hub.subscribe(channel)
+        except Refused as exc:
+            self.send(wire.reply(msg, "error", {"reason": exc.reason}))
+            return
+        except (Unavailable, ConnectionError):
+            self.send(wire.reply(msg, "error", {"reason": NO_DATABASE}))
+            return
+        self.channels[msg.topic] = channel
+        bindings = [
+            {**c, "id": zlib.crc32(json.dumps(c, sort_keys=True).encode()) % 2**27}
+            for c in changes
+            if isinstance(c, dict)
+        ]
+        self.send(wire.reply(msg, "ok", {"postgres_changes": bindings}))
+        if bindings:
+            self.system(channel, "postgres_changes", "error", POSTGRES_CHANGES_LOCALLY)
+        if presence_on:
+            self.system(channel, "presence", "error", PRESENCE_LOCALLY)
+
+    def _refresh(self, channel: Channel, payload: dict[str, Any]) -> None:
+        """``access_token``: a new token for the channel, and its policies checked again."""
+        token = payload.get("access_token")
+        if not isinstance(token, str) or token.startswith("sb_") or token == channel.caller.token:
+            return
+        try:
+            caller = verify(token)
+            if channel.private:
+                readable = self.api.authorizer.can_read(caller, channel.sub_topic, ("broadcast",))
+                if channel.reads_broadcast and "broadcast" not in readable:
+                    raise Refused(
+                        "Unauthorized",
+                        NO_LONGER_READS.format(channel.sub_topic),
+                    )
+        except Refused as exc:
+            self._shutdown(channel, exc.message)
+            return
+        except Unavailable:
+            self._shutdown(channel, "Realtime was unable to connect to the project database")
+            return
+        channel.caller, channel.may_write = caller, None
+
+    def _broadcast(self, channel: Channel, push: wire.Message, broadcast: wire.Broadcast) -> None:
+        if channel.private:
+            if channel.may_write is None:
+                try:
+                    channel.may_write = self.api.authorizer.can_write(
+                        channel.caller, channel.sub_topic
+                    )
+                except Unavailable:
+                    return
+            if not channel.may_write:
+                return  # as Realtime: dropped, and no ack
+        self.api.hub.relay(channel, broadcast)
+        if channel.ack:
+            self.send(wire.reply(push, "ok", {}))
+
+    def _shutdown(self, channel: Channel, message: str) -> None:
+        """End a channel with a ``system`` error, as Realtime's shutdown_response."""
+        self.system(channel, "system", "error", message)
+        self._end(channel)
+
+    def _end(self, channel: Channel) -> None:
+        """Leave a channel and tell the client (``phx_close``)."""
+        self.channels.pop(channel.topic, None)
+        self.api.hub.unsubscribe(channel)
+        self.send(wire.Message(channel.topic, "phx_close", {}, channel.join_ref, channel.join_ref))
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object from a client, or {} for anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _flag(value: Any) -> bool:
+    """Realtime's FlexibleBoolean: true/false, or "true"/"false"."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is True
+
+
+# The HTTP side ----------------------------------------------------------------------------
+def _json(start_response: Any, status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
+    return [data]
+
+
+class RealtimeApi:
+    """The WSGI app mounted at ``/realtime/v1``."""
+
+    def __init__(self, dsn: str | None = None) -> None:
+        from videogen.config import get_settings
+
+        pool = LazyPool("videogen-realtime", dsn, max_size=4)
+        self.authorizer = Authorizer(pool)
+        self.hub = Hub(lambda: dsn or get_settings().database_url)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        from wsproto.utilities import generate_accept_token
+
+        if (environ.get("PATH_INFO") or "/").rstrip("/") != "/websocket":
+            return _json(start_response, "404 Not Found", {"error": "Not Found"})
+        upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
+        if environ.get("REQUEST_METHOD") != "GET" or not upgrade or not key:
+            return _json(
+                start_response,
+                "400 Bad Request",
+                {"error": "This endpoint only accepts websocket upgrades"},
+            )
+        if environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13":
+            return _json(
+                start_response, "426 Upgrade Required", {"error": "WebSocket version 13 only"}
+            )
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        vsn = query.get("vsn", wire.VSN_1)
+        if vsn not in wire.VERSIONS:
+            return _json(start_response, "400 Bad Request", {"error": f"Unsupported vsn {vsn!r}"})
+        api_key = environ.get("HTTP_X_API_KEY") or query.get("apikey", "")
+        try:
+            verify(api_key, as_api_key=True)
+        except Refused as exc:
+            message = "API key is missing" if exc.code == "MissingAPIKey" else exc.message
+            return _json(start_response, "401 Unauthorized", {"error": message})
+        sock = environ.get("gunicorn.socket")
+        if sock is None:
+            return _json(
+                start_response,
+                "501 Not Implemented",
+                {"error": "websockets need the dev server's gunicorn (videogen serve)"},
+            )
+        write = start_response(
+            "101 Switching Protocols",
+            [
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode()),
+            ],
+        )
+        write(b"")  # gunicorn sends the 101 now; the socket is ours until we return
+        sock.settimeout(SEND_TIMEOUT_S)
+        Connection(sock, vsn, api_key, self).serve()
+        return []
+
+
+def create_app(dsn: str | None = None) -> RealtimeApi:
+    """The local Realtime API (mounted by the dev server at ``/realtime/v1``)."""
+    return RealtimeApi(dsn)

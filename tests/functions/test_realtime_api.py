@@ -1,0 +1,380 @@
+"""The local Realtime at /realtime/v1/websocket, with supabase-py's own `realtime` client
+(vsn 1.0.0) and, for the wire details realtime-js relies on (vsn 2.0.0: arrays, binary
+broadcasts), a plain websocket client speaking the protocol by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import pytest
+from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+from supabase_auth import SyncGoTrueClient
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from videogen.auth import issue_access_token
+from videogen.config import LOCAL_PUBLISHABLE_KEY
+
+Api = Any  # tests/functions/conftest.py's Api
+
+
+def ws_url(to: Any, vsn: str = "2.0.0", key: str | None = LOCAL_PUBLISHABLE_KEY) -> str:
+    """The websocket URL of a server (or an Api's server), as realtime-js builds it."""
+    base = getattr(to, "server", to).base.replace("http://", "ws://")
+    query = f"vsn={vsn}" + (f"&apikey={key}" if key else "")
+    return f"{base}/realtime/v1/websocket?{query}"
+
+
+def signed_in(api: Api, credits: int = 0) -> tuple[str, str]:
+    """An anonymous user signed in through the local Auth API: (user id, access token)."""
+    auth = SyncGoTrueClient(
+        url=f"{api.server.base}/auth/v1", headers={"apikey": LOCAL_PUBLISHABLE_KEY}
+    )
+    try:
+        session = auth.sign_in_anonymously().session
+    finally:
+        auth._http_client.close()
+    assert session is not None
+    if credits:
+        api.sql(
+            "select public.grant_credits(%s, %s, %s)",
+            [session.user.id, credits, f"test-{uuid.uuid4().hex}"],
+        )
+    return session.user.id, session.access_token
+
+
+def same_instants(event: dict[str, Any]) -> dict[str, Any]:
+    """An event with its timestamp as an instant (JSON from SQL says +00:00, the API Z)."""
+    return {**event, "created_at": datetime.fromisoformat(event["created_at"])}
+
+
+def api_rows(api: Api, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(api.server.db_url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def report(api: Api, job: dict[str, Any], kind: str, **fields: Any) -> Any:
+    body = {"type": kind, "job_id": job["id"], "attempt": job["attempt"], **fields}
+    return api.ok(api.signed("job-callback", body))
+
+
+# supabase-py ------------------------------------------------------------------------------
+
+
+async def _follow_job(api: Api) -> tuple[str, list[dict[str, Any]], dict[str, Any], str]:
+    user_id, token = signed_in(api, credits=100)
+    client = AsyncRealtimeClient(
+        f"{api.server.base}/realtime/v1", LOCAL_PUBLISHABLE_KEY, auto_reconnect=False
+    )
+    await client.set_auth(token)
+    received: list[dict[str, Any]] = []
+    states: list[str] = []
+    done = asyncio.Event()
+
+    def on_event(message: dict[str, Any]) -> None:
+        received.append(message)
+        if message["event"] == "job_completed":
+            done.set()
+
+    channel = client.channel(f"user:{user_id}:jobs", {"config": {"private": True}})
+    channel.on_broadcast("*", on_event)
+    await channel.subscribe(lambda state, _err: states.append(state))
+    assert states == [RealtimeSubscribeStates.SUBSCRIBED]
+
+    model = api.test_model()
+    worker = api.pull_worker(model)
+    headers = {"Authorization": f"Bearer {token}"}
+    created = api.ok(api.post("queue-job", headers=headers, json={"model": model}), 202)
+    claim = {"action": "claim", "worker_id": worker, "limit": 1}
+    [leased] = api.ok(api.signed("health-check-workers", claim))
+    job = {"id": created["id"], "attempt": leased["attempt"]}
+    report(api, job, "started")
+    for percent in (25, 50, 75):
+        report(api, job, "progress", progress=percent)
+    video = f"{user_id}/{job['id']}.mp4"
+    api.put_object("videos", video, b"\x00\x00\x00\x18ftypmp42", "video/mp4")
+    report(api, job, "completed", output={"video_path": video}, credits_used=5)
+    await asyncio.wait_for(done.wait(), 10)
+    await client.close()
+    seen = api.ok(api.get("queue-job", headers=headers, params={"id": job["id"]}))
+    return user_id, received, seen, token
+
+
+def test_supabase_py_follows_its_job_over_realtime_in_order(api: Api) -> None:
+    user_id, received, seen, _ = asyncio.run(_follow_job(api))
+    # Every change arrived, in order, each payload exactly the event GET ?id= lists.
+    assert [m["event"] for m in received] == [f"job_{e['event']}" for e in seen["events"]]
+    assert [same_instants(m["payload"]) for m in received] == [
+        same_instants(e) for e in seen["events"]
+    ]
+    assert [e["status"] for e in seen["events"]][-1] == "completed"
+    assert [e["progress"] for e in seen["events"] if e["event"] == "progress"] == [25, 50, 75]
+    # meta.id is the realtime.messages row's id (what broadcast replay deduplicates by).
+    ids = {
+        str(r[0])
+        for r in api_rows(
+            api, "select id from realtime.messages where topic = %s", f"user:{user_id}:jobs"
+        )
+    }
+    assert {m["meta"]["id"] for m in received} == ids
+
+
+def test_supabase_py_join_of_another_users_topic_is_refused(api: Api) -> None:
+    async def attempt() -> tuple[list[Any], list[Any]]:
+        owner, _ = signed_in(api)
+        _, intruder = signed_in(api)
+        client = AsyncRealtimeClient(
+            f"{api.server.base}/realtime/v1", LOCAL_PUBLISHABLE_KEY, auto_reconnect=False
+        )
+        await client.set_auth(intruder)
+        states: list[Any] = []
+        channel = client.channel(f"user:{owner}:jobs", {"config": {"private": True}})
+        await channel.subscribe(lambda state, err: states.append((state, str(err))))
+        await client.close()
+        return states, [owner]
+
+    states, [owner] = asyncio.run(attempt())
+    [(state, error)] = states
+    assert state == RealtimeSubscribeStates.CHANNEL_ERROR
+    refusal = "Unauthorized: You do not have permissions to read from this Channel topic: "
+    assert refusal + f"user:{owner}:jobs" in error
+
+
+# The wire, by hand (vsn 2.0.0 as realtime-js speaks it) -----------------------------------
+
+
+class Wire:
+    """A websocket speaking Phoenix V2 by hand."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws, self.ref = ws, 0
+
+    def push(self, topic: str, event: str, payload: Any, join_ref: str | None = None) -> str:
+        self.ref += 1
+        self.ws.send(json.dumps([join_ref, str(self.ref), topic, event, payload]))
+        return str(self.ref)
+
+    def join(self, topic: str, token: str | None = None, **config: Any) -> tuple[str, Any]:
+        payload: dict[str, Any] = {"config": {"broadcast": {}, "presence": {}, **config}}
+        if token:
+            payload["access_token"] = token
+        ref = self.push(topic, "phx_join", payload, join_ref=str(self.ref + 1))
+        return ref, self.reply(ref)
+
+    def next(self, timeout: float = 5.0) -> Any:
+        frame = self.ws.recv(timeout=timeout)
+        return frame if isinstance(frame, bytes) else json.loads(frame)
+
+    def reply(self, ref: str) -> Any:
+        while True:
+            frame = self.next()
+            if isinstance(frame, list) and frame[3] == "phx_reply" and frame[1] == ref:
+                return frame[4]
+
+    def until(self, event: str) -> Any:
+        while True:
+            frame = self.next()
+            if isinstance(frame, list) and frame[3] == event:
+                return frame
+
+
+@pytest.fixture
+def wire(api: Api) -> Iterator[Wire]:
+    with connect(ws_url(api), open_timeout=10) as ws:
+        yield Wire(ws)
+
+
+def user_broadcast_push(join_ref: str, ref: str, topic: str, event: str, payload: Any) -> bytes:
+    """What realtime-js sends for channel.send({type: 'broadcast', …}) on vsn 2 (kind 3)."""
+    fields = [join_ref.encode(), ref.encode(), topic.encode(), event.encode(), b""]
+    body = json.dumps(payload).encode()
+    return bytes([3, *(len(f) for f in fields), 1]) + b"".join(fields) + body
+
+
+def decode_user_broadcast(frame: bytes) -> tuple[str, str, Any, Any]:
+    """A kind-4 frame as realtime-js decodes it: (topic, event, meta, payload)."""
+    assert frame[0] == 4
+    topic_len, event_len, meta_len, encoding = frame[1:5]
+    at = 5
+    topic = frame[at : at + topic_len].decode()
+    at += topic_len
+    event = frame[at : at + event_len].decode()
+    at += event_len
+    meta = json.loads(frame[at : at + meta_len]) if meta_len else None
+    at += meta_len
+    assert encoding == 1
+    return topic, event, meta, json.loads(frame[at:])
+
+
+def test_heartbeat_and_unmatched_topics(wire: Wire) -> None:
+    ref = wire.push("phoenix", "heartbeat", {})
+    assert wire.reply(ref) == {"status": "ok", "response": {}}
+    ref = wire.push("realtime:nowhere", "broadcast", {"type": "broadcast", "event": "x"})
+    assert wire.reply(ref) == {"status": "error", "response": {"reason": "unmatched topic"}}
+    _, answer = wire.join("realtime:")
+    assert answer["response"]["reason"] == "TopicNameRequired: You must provide a topic name"
+
+
+def test_public_channel_relays_binary_broadcasts_with_self_and_ack(wire: Wire, api: Api) -> None:
+    topic = f"realtime:room-{uuid.uuid4().hex[:8]}"
+    ref, answer = wire.join(topic, broadcast={"self": True, "ack": True})
+    assert answer == {"status": "ok", "response": {"postgres_changes": []}}
+    with connect(ws_url(api), open_timeout=10) as other_ws:
+        other = Wire(other_ws)
+        assert other.join(topic)[1]["status"] == "ok"
+        wire.ws.send(user_broadcast_push(ref, "99", topic, "wave", {"n": 1}))
+        relayed = (topic, "wave", None, {"n": 1})
+        # self: true → the sender hears itself, then gets the ack (Realtime's order).
+        assert decode_user_broadcast(wire.next()) == relayed
+        assert wire.next() == [ref, "99", topic, "phx_reply", {"status": "ok", "response": {}}]
+        assert decode_user_broadcast(other.next()) == relayed
+
+
+def test_leave_replies_then_closes(wire: Wire) -> None:
+    topic = f"realtime:room-{uuid.uuid4().hex[:8]}"
+    join_ref, _ = wire.join(topic)
+    ref = wire.push(topic, "phx_leave", {}, join_ref=join_ref)
+    assert wire.reply(ref) == {"status": "ok", "response": {}}
+    assert wire.until("phx_close")[:3] == [join_ref, join_ref, topic]
+    ref = wire.push(topic, "broadcast", {"type": "broadcast", "event": "x", "payload": {}})
+    assert wire.reply(ref)["status"] == "error"  # no longer joined
+
+
+def test_postgres_changes_get_a_clear_system_error(wire: Wire) -> None:
+    topic = f"realtime:room-{uuid.uuid4().hex[:8]}"
+    change = {"event": "*", "schema": "public", "table": "jobs"}
+    _, answer = wire.join(topic, postgres_changes=[change])
+    assert answer["status"] == "ok"
+    [binding] = answer["response"]["postgres_changes"]
+    assert {k: binding[k] for k in change} == change and isinstance(binding["id"], int)
+    system = wire.until("system")[4]
+    assert (system["extension"], system["status"]) == ("postgres_changes", "error")
+    assert "not served by the local Realtime" in system["message"]
+
+
+def test_private_join_needs_a_policy_and_a_valid_token(wire: Wire, api: Api) -> None:
+    owner, token = signed_in(api)
+    topic = f"realtime:user:{owner}:jobs"
+    # The publishable key alone is the anon role: no policy lets anon read.
+    _, answer = wire.join(topic, private=True)
+    assert answer["response"]["reason"].startswith("Unauthorized: You do not have permissions")
+    expired = issue_access_token(owner, expires_in=-120)
+    _, answer = wire.join(topic, expired, private=True)
+    assert answer["response"]["reason"].startswith("InvalidJWTToken: Token has expired")
+    _, answer = wire.join(topic, "not-a-jwt", private=True)
+    assert answer["response"]["reason"] == "MalformedJWT: The token provided is not a valid JWT"
+    _, answer = wire.join(topic, token, private=True)
+    assert answer["status"] == "ok"
+
+
+def test_a_token_for_someone_else_ends_the_channel(wire: Wire, api: Api) -> None:
+    owner, token = signed_in(api)
+    _, stranger = signed_in(api)
+    topic = f"realtime:user:{owner}:jobs"
+    join_ref, answer = wire.join(topic, token, private=True)
+    assert answer["status"] == "ok"
+    wire.push(topic, "access_token", {"access_token": token}, join_ref)  # same token: nothing
+    wire.push(topic, "access_token", {"access_token": stranger}, join_ref)
+    system = wire.until("system")[4]
+    assert system == {
+        "extension": "system",
+        "status": "error",
+        "message": "You no longer have permission to read from this Channel topic: "
+        f"user:{owner}:jobs",
+        "channel": f"user:{owner}:jobs",
+    }
+    assert wire.until("phx_close")[2] == topic
+
+
+def test_a_channel_ends_when_its_token_expires(wire: Wire, api: Api) -> None:
+    owner, _ = signed_in(api)
+    short = issue_access_token(owner, expires_in=2)
+    topic = f"realtime:user:{owner}:jobs"
+    _, answer = wire.join(topic, short, private=True)
+    assert answer["status"] == "ok"
+    system = wire.until("system")[4]
+    assert system["status"] == "error" and system["message"].startswith("Token has expired")
+    assert wire.until("phx_close")[2] == topic
+
+
+def test_private_client_broadcast_without_an_insert_policy_is_dropped(wire: Wire, api: Api) -> None:
+    owner, token = signed_in(api)
+    topic = f"realtime:user:{owner}:jobs"
+    ref, _ = wire.join(topic, token, private=True, broadcast={"self": True, "ack": True})
+    wire.ws.send(user_broadcast_push(ref, "77", topic, "spoof", {"status": "completed"}))
+    wire.push("phoenix", "heartbeat", {})
+    frame = wire.next()  # the heartbeat's reply comes first: no ack, no echo
+    assert frame[3] == "phx_reply" and frame[2] == "phoenix"
+
+
+def test_delivery_follows_commit_order_not_insert_order(wire: Wire, api: Api) -> None:
+    room = f"room-{uuid.uuid4().hex[:8]}"
+    assert wire.join(f"realtime:{room}")[1]["status"] == "ok"
+    send = "select realtime.send(%s::jsonb, %s, %s, false)"
+    with psycopg.connect(api.server.db_url) as first, psycopg.connect(api.server.db_url) as second:
+        first.execute(send, ['{"n": 1}', "inserted-first", room])
+        second.execute(send, ['{"n": 2}', "inserted-second", room])
+        second.commit()
+        time.sleep(0.3)  # the first is still open: nothing of it may be delivered yet
+        first.commit()
+    events = [decode_user_broadcast(wire.next())[1] for _ in range(2)]
+    assert events == ["inserted-second", "inserted-first"]
+
+
+def test_connect_needs_an_api_key_and_a_known_version(api: Api) -> None:
+    for url, status in (
+        (ws_url(api, key=None), 401),
+        (ws_url(api, key="sb_publishable_nope"), 401),
+        (ws_url(api, vsn="9.9.9"), 400),
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, open_timeout=10)
+        assert refused.value.response.status_code == status
+        assert "error" in json.loads(refused.value.response.body)
+
+
+def test_stopping_the_server_closes_open_sockets_at_once(live_server: Any) -> None:
+    with connect(ws_url(live_server), open_timeout=10) as ws:
+        Wire(ws).join("realtime:lobby")
+        started = time.monotonic()
+        os.kill(live_server.pid, signal.SIGTERM)
+        with pytest.raises(Exception):  # noqa: B017 - closed by the server, any way it says it
+            while True:
+                ws.recv(timeout=15)
+        assert ws.close_code == 1001
+    assert time.monotonic() - started < 5
+
+
+# The demo's feed (supabase-py's client in a thread) ---------------------------------------
+
+
+def test_the_demo_feed_receives_a_users_events_and_says_when_it_cannot(api: Api) -> None:
+    from videogen_dev.job_feed import JobFeed
+
+    user_id, token = signed_in(api, credits=50)
+    feed = JobFeed(api.server.base, LOCAL_PUBLISHABLE_KEY, token, user_id)
+    try:
+        assert feed.start() is True and feed.subscribed
+        model = api.test_model()
+        headers = {"Authorization": f"Bearer {token}"}
+        job = api.ok(api.post("queue-job", headers=headers, json={"model": model}), 202)
+        first = feed.next(5)
+        assert first is not None and (first["job_id"], first["event"]) == (job["id"], "created")
+    finally:
+        feed.close()
+    other, _ = signed_in(api)
+    refused = JobFeed(api.server.base, LOCAL_PUBLISHABLE_KEY, token, other)
+    try:
+        assert refused.start() is False
+        assert refused.state == "CHANNEL_ERROR" and "Unauthorized" in (refused.error or "")
+    finally:
+        refused.close()
