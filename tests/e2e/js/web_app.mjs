@@ -5,10 +5,12 @@
 // through history, and read an API error.
 // Prints one JSON object (what the page showed) for tests/e2e/test_web_app.py to check;
 // each step is logged to stderr with its time.
-//   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium>
+// Scenario `fallback`: the Realtime websocket is refused, and an anonymous user's job must
+// still reach 100 % through the page's polling.
+//   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium> [full|fallback]
 import { chromium } from 'playwright-core'
 
-const [base, stillPath, screenshotPath, userDataDir, executablePath] = process.argv.slice(2)
+const [base, stillPath, screenshotPath, userDataDir, executablePath, scenario = 'full'] = process.argv.slice(2)
 const started = Date.now()
 const log = (step) => console.error(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${step}`)
 const out = { page_errors: [], console_errors: [], progress_seen: {} }
@@ -24,6 +26,10 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 })
 context.setDefaultTimeout(30_000)
 
+if (scenario === 'fallback') {
+  // As if no Realtime server answered: every websocket to it is closed at once.
+  await context.routeWebSocket(/\/realtime\/v1\//, (ws) => ws.close({ code: 1011, reason: 'no realtime here' }))
+}
 const page = context.pages()[0] ?? (await context.newPage())
 try {
   page.on('pageerror', (err) => out.page_errors.push(String(err)))
@@ -46,43 +52,6 @@ try {
   }
   const userIs = (label) =>
     page.waitForFunction((e) => document.querySelector('[data-testid="user"]').textContent === e, label)
-
-  // A visitor: signs in anonymously, claims the (smaller) anonymous grant, signs out.
-  await byId('sign-in-anon').click()
-  await byId('user').waitFor({ state: 'visible' })
-  out.anonymous = { id: await byId('user').getAttribute('data-user-id'), label: await byId('user').textContent() }
-  out.anonymous.claim = await claim()
-  log(`anonymous ${out.anonymous.label}: claimed ${JSON.stringify(out.anonymous.claim)}`)
-  await byId('sign-out').click()
-  await byId('sign-in').waitFor({ state: 'visible' })
-
-  // Email + password: sign up (confirmed at once locally), sign out, sign in again.
-  const email = `web-${Date.now()}@example.test`
-  await byId('email').fill(email)
-  await byId('password').fill('correct horse battery')
-  await byId('sign-up-email').click()
-  await userIs(email)
-  out.signed_up = { email, id: await byId('user').getAttribute('data-user-id') }
-  await byId('sign-out').click()
-  await byId('sign-in').waitFor({ state: 'visible' })
-  await byId('email').fill(email)
-  await byId('password').fill('correct horse battery')
-  await byId('sign-in-email').click()
-  await userIs(email)
-  out.user_id = await byId('user').getAttribute('data-user-id')
-  out.jobs_shown_after_switch = await page.locator('[data-testid="job"]').count()
-  log(`email user ${email}: signed up, out, in`)
-
-  // Claim the free credits.
-  const claimed = await claim()
-  Object.assign(out, { balance_before: claimed.before, balance_claimed: claimed.after, claim_disabled: claimed.disabled })
-  log(`claimed: balance ${out.balance_before} → ${out.balance_claimed}`)
-
-  // Upload a still to uploads/<uid>/….
-  await byId('upload-input').setInputFiles(stillPath)
-  await page.waitForFunction(() => document.querySelector('[data-testid="upload-path"]').textContent !== 'none')
-  out.upload_path = await byId('upload-path').textContent()
-  log(`uploaded ${out.upload_path}`)
 
   /** Fill the form and submit; the id of the job card that appears. */
   async function generate({ kind, model, prompt, duration, resolution = '480p' }) {
@@ -115,119 +84,175 @@ try {
     }
   }
 
-  out.t2v = await generate({
-    kind: 'text_to_video', model: 'reference/text-to-video',
-    prompt: 'A paper boat sails across a calm lake at dawn', duration: 4,
-  })
-  log(`text-to-video job ${out.t2v}`)
-  out.i2v = await generate({
-    kind: 'image_to_video', model: 'reference/image-to-video',
-    prompt: 'A slow push in on the test card', duration: 3,
-  })
-  log(`image-to-video job ${out.i2v}`)
-  const [t2vStatus, i2vStatus] = await Promise.all([follow(out.t2v), follow(out.i2v)])
-  out.statuses = { [out.t2v]: t2vStatus, [out.i2v]: i2vStatus }
-  out.final_progress = {
-    [out.t2v]: await card(out.t2v).getByTestId('job-progress').textContent(),
-    [out.i2v]: await card(out.i2v).getByTestId('job-progress').textContent(),
-  }
-  out.job_sources = {
-    [out.t2v]: await card(out.t2v).getAttribute('data-source'),
-    [out.i2v]: await card(out.i2v).getAttribute('data-source'),
-  }
-  log(`finished: ${JSON.stringify(out.statuses)} progress ${JSON.stringify(out.progress_seen)}`)
-
-  // Play the text-to-video in the page: metadata loaded, time advancing.
-  const video = card(out.t2v).getByTestId('job-video')
-  await video.waitFor({ state: 'visible' })
-  out.video = await video.evaluate(async (v) => {
-    const until = (event) => new Promise((resolve, reject) => {
-      v.addEventListener(event, resolve, { once: true })
-      v.addEventListener('error', () => reject(new Error(`video error ${v.error?.code}: ${v.error?.message}`)), { once: true })
+  /** Play a finished job's video in the page: metadata loaded, time advancing. */
+  async function play(jobId) {
+    const video = card(jobId).getByTestId('job-video')
+    await video.waitFor({ state: 'visible' })
+    return video.evaluate(async (v) => {
+      const until = (event) => new Promise((resolve, reject) => {
+        v.addEventListener(event, resolve, { once: true })
+        v.addEventListener('error', () => reject(new Error(`video error ${v.error?.code}: ${v.error?.message}`)), { once: true })
+      })
+      if (v.readyState < 1) await until('loadedmetadata')
+      v.muted = true // autoplay policy: a muted video may play without a gesture
+      await v.play()
+      const t0 = performance.now()
+      while (v.currentTime < 0.3 && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50))
+      v.pause()
+      return {
+        duration: v.duration, currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight,
+        src: v.currentSrc, poster: v.poster, error: v.error?.code ?? null,
+      }
     })
-    if (v.readyState < 1) await until('loadedmetadata')
-    v.muted = true // autoplay policy: a muted video may play without a gesture
-    await v.play()
-    const t0 = performance.now()
-    while (v.currentTime < 0.3 && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50))
-    v.pause()
-    return {
-      duration: v.duration, currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight,
-      src: v.currentSrc, poster: v.poster, error: v.error?.code ?? null,
+  }
+
+  if (scenario === 'fallback') {
+    // Realtime unreachable (the websocket is closed at once): the page polls instead.
+    await byId('sign-in-anon').click()
+    await byId('user').waitFor({ state: 'visible' })
+    out.user_id = await byId('user').getAttribute('data-user-id')
+    out.claim = await claim()
+    out.t2v = await generate({
+      kind: 'text_to_video', model: 'reference/text-to-video', prompt: 'A kite over a beach', duration: 3,
+    })
+    out.statuses = { [out.t2v]: await follow(out.t2v) }
+    out.final_progress = { [out.t2v]: await card(out.t2v).getByTestId('job-progress').textContent() }
+    out.job_sources = { [out.t2v]: await card(out.t2v).getAttribute('data-source') }
+    out.video = await play(out.t2v)
+    log(`fallback: ${JSON.stringify(out.statuses)} progress ${JSON.stringify(out.progress_seen)}`)
+    await page.screenshot({ path: screenshotPath, fullPage: true })
+  } else {
+    // A visitor: signs in anonymously, claims the (smaller) anonymous grant, signs out.
+    await byId('sign-in-anon').click()
+    await byId('user').waitFor({ state: 'visible' })
+    out.anonymous = { id: await byId('user').getAttribute('data-user-id'), label: await byId('user').textContent() }
+    out.anonymous.claim = await claim()
+    log(`anonymous ${out.anonymous.label}: claimed ${JSON.stringify(out.anonymous.claim)}`)
+    await byId('sign-out').click()
+    await byId('sign-in').waitFor({ state: 'visible' })
+
+    // Email + password: sign up (confirmed at once locally), sign out, sign in again.
+    const email = `web-${Date.now()}@example.test`
+    await byId('email').fill(email)
+    await byId('password').fill('correct horse battery')
+    await byId('sign-up-email').click()
+    await userIs(email)
+    out.signed_up = { email, id: await byId('user').getAttribute('data-user-id') }
+    await byId('sign-out').click()
+    await byId('sign-in').waitFor({ state: 'visible' })
+    await byId('email').fill(email)
+    await byId('password').fill('correct horse battery')
+    await byId('sign-in-email').click()
+    await userIs(email)
+    out.user_id = await byId('user').getAttribute('data-user-id')
+    out.jobs_shown_after_switch = await page.locator('[data-testid="job"]').count()
+    log(`email user ${email}: signed up, out, in`)
+
+    // Claim the free credits.
+    const claimed = await claim()
+    Object.assign(out, { balance_before: claimed.before, balance_claimed: claimed.after, claim_disabled: claimed.disabled })
+    log(`claimed: balance ${out.balance_before} → ${out.balance_claimed}`)
+
+    // Upload a still to uploads/<uid>/….
+    await byId('upload-input').setInputFiles(stillPath)
+    await page.waitForFunction(() => document.querySelector('[data-testid="upload-path"]').textContent !== 'none')
+    out.upload_path = await byId('upload-path').textContent()
+    log(`uploaded ${out.upload_path}`)
+
+    out.t2v = await generate({
+      kind: 'text_to_video', model: 'reference/text-to-video',
+      prompt: 'A paper boat sails across a calm lake at dawn', duration: 4,
+    })
+    log(`text-to-video job ${out.t2v}`)
+    out.i2v = await generate({
+      kind: 'image_to_video', model: 'reference/image-to-video',
+      prompt: 'A slow push in on the test card', duration: 3,
+    })
+    log(`image-to-video job ${out.i2v}`)
+    const [t2vStatus, i2vStatus] = await Promise.all([follow(out.t2v), follow(out.i2v)])
+    out.statuses = { [out.t2v]: t2vStatus, [out.i2v]: i2vStatus }
+    out.final_progress = {
+      [out.t2v]: await card(out.t2v).getByTestId('job-progress').textContent(),
+      [out.i2v]: await card(out.i2v).getByTestId('job-progress').textContent(),
     }
-  })
-  log(`played: ${JSON.stringify({ duration: out.video.duration, currentTime: out.video.currentTime })}`)
-  out.poster_loads = await page.evaluate(async (url) => (await fetch(url)).status, out.video.poster)
+    out.job_sources = {
+      [out.t2v]: await card(out.t2v).getAttribute('data-source'),
+      [out.i2v]: await card(out.i2v).getAttribute('data-source'),
+    }
+    log(`finished: ${JSON.stringify(out.statuses)} progress ${JSON.stringify(out.progress_seen)}`)
 
-  // A long job, canceled while it runs.
-  out.canceled = await generate({
-    kind: 'text_to_video', model: 'reference/text-to-video',
-    prompt: 'A very long sunset over the sea', duration: 30,
-  })
-  await page.waitForFunction(
-    (id) => {
-      const el = document.querySelector(`[data-testid="job"][data-job-id="${id}"]`)
-      return el && parseInt(el.querySelector('[data-testid="job-progress"]').textContent) > 0
-    },
-    out.canceled,
-    { timeout: 60_000 },
-  )
-  out.cancel_at = await card(out.canceled).getByTestId('job-progress').textContent()
-  await card(out.canceled).getByTestId('job-cancel').click()
-  await page.waitForFunction(
-    (id) => document.querySelector(`[data-testid="job"][data-job-id="${id}"]`).dataset.status === 'canceled',
-    out.canceled,
-  )
-  out.cancel_button_hidden = await card(out.canceled).getByTestId('job-cancel').isHidden()
-  await page.waitForFunction(() => document.querySelector('[data-testid="reserved"]').textContent === '0')
-  out.balance_after = Number(await byId('balance').textContent())
-  log(`canceled ${out.canceled} at ${out.cancel_at}; balance ${out.balance_after}`)
+    out.video = await play(out.t2v)
+    log(`played: ${JSON.stringify({ duration: out.video.duration, currentTime: out.video.currentTime })}`)
+    out.poster_loads = await page.evaluate(async (url) => (await fetch(url)).status, out.video.poster)
 
-  // History, two per page: 3 jobs → pages 1 and 2.
-  const historyState = async () => ({
-    label: await byId('history-page').textContent(),
-    rows: await page.locator('[data-testid="history-row"]').evaluateAll((rows) =>
-      rows.map((r) => ({ id: r.dataset.jobId, status: r.dataset.status }))),
-    prev_disabled: await byId('history-prev').isDisabled(),
-    next_disabled: await byId('history-next').isDisabled(),
-  })
-  await byId('history-limit').selectOption('2')
-  await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent.startsWith('Page 1 of 2'))
-  out.history = [await historyState()]
-  await byId('history-next').click()
-  await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').dataset.page === '2')
-  out.history.push(await historyState())
-  await byId('history-prev').click()
-  await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').dataset.page === '1')
-  out.history.push(await historyState())
-  log(`history: ${out.history.map((h) => h.label).join(' → ')}`)
+    // A long job, canceled while it runs.
+    out.canceled = await generate({
+      kind: 'text_to_video', model: 'reference/text-to-video',
+      prompt: 'A very long sunset over the sea', duration: 30,
+    })
+    await page.waitForFunction(
+      (id) => {
+        const el = document.querySelector(`[data-testid="job"][data-job-id="${id}"]`)
+        return el && parseInt(el.querySelector('[data-testid="job-progress"]').textContent) > 0
+      },
+      out.canceled,
+      { timeout: 60_000 },
+    )
+    out.cancel_at = await card(out.canceled).getByTestId('job-progress').textContent()
+    await card(out.canceled).getByTestId('job-cancel').click()
+    await page.waitForFunction(
+      (id) => document.querySelector(`[data-testid="job"][data-job-id="${id}"]`).dataset.status === 'canceled',
+      out.canceled,
+    )
+    out.cancel_button_hidden = await card(out.canceled).getByTestId('job-cancel').isHidden()
+    await page.waitForFunction(() => document.querySelector('[data-testid="reserved"]').textContent === '0')
+    out.balance_after = Number(await byId('balance').textContent())
+    log(`canceled ${out.canceled} at ${out.cancel_at}; balance ${out.balance_after}`)
 
-  await card(out.t2v).scrollIntoViewIfNeeded()
-  await page.screenshot({ path: screenshotPath, fullPage: true })
-  log(`screenshot ${screenshotPath}`)
+    // History, two per page: 3 jobs → pages 1 and 2.
+    const historyState = async () => ({
+      label: await byId('history-page').textContent(),
+      rows: await page.locator('[data-testid="history-row"]').evaluateAll((rows) =>
+        rows.map((r) => ({ id: r.dataset.jobId, status: r.dataset.status }))),
+      prev_disabled: await byId('history-prev').isDisabled(),
+      next_disabled: await byId('history-next').isDisabled(),
+    })
+    await byId('history-limit').selectOption('2')
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent.startsWith('Page 1 of 2'))
+    out.history = [await historyState()]
+    await byId('history-next').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').dataset.page === '2')
+    out.history.push(await historyState())
+    await byId('history-prev').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').dataset.page === '1')
+    out.history.push(await historyState())
+    log(`history: ${out.history.map((h) => h.label).join(' → ')}`)
 
+    await card(out.t2v).scrollIntoViewIfNeeded()
+    await page.screenshot({ path: screenshotPath, fullPage: true })
+    log(`screenshot ${screenshotPath}`)
+
+    // An error from the API, as the page shows it: 1080p × 600 s costs more than we have.
+    await byId('kind').selectOption('compose')
+    await byId('model').selectOption('reference/compose')
+    await byId('prompt').fill('How ocean tides work')
+    await byId('duration').fill('600')
+    await byId('resolution').selectOption('1080p')
+    await byId('generate').click()
+    await byId('error').waitFor({ state: 'visible' })
+    out.error = {
+      code: await byId('error').getAttribute('data-code'),
+      message: await byId('error-message').textContent(),
+      hint: await byId('error-hint').textContent(),
+      details: await byId('error-details').textContent(),
+      text: await byId('error').innerText(),
+    }
+    log(`error shown: ${out.error.message} / ${out.error.hint}`)
+    await byId('error-close').click()
+  }
   out.live_source = await byId('live-source').textContent()
   out.live_counts = await byId('live-counts').textContent()
   out.channel_status = await byId('channel-status').textContent()
-
-  // An error from the API, as the page shows it: 1080p × 600 s costs more than we have.
-  await byId('kind').selectOption('compose')
-  await byId('model').selectOption('reference/compose')
-  await byId('prompt').fill('How ocean tides work')
-  await byId('duration').fill('600')
-  await byId('resolution').selectOption('1080p')
-  await byId('generate').click()
-  await byId('error').waitFor({ state: 'visible' })
-  out.error = {
-    code: await byId('error').getAttribute('data-code'),
-    message: await byId('error-message').textContent(),
-    hint: await byId('error-hint').textContent(),
-    details: await byId('error-details').textContent(),
-    text: await byId('error').innerText(),
-  }
-  log(`error shown: ${out.error.message} / ${out.error.hint}`)
-  await byId('error-close').click()
-
 } catch (err) {
   // What the page looked like when it went wrong, next to the screenshot path.
   const failed = screenshotPath.replace(/\.png$/, '-failure.png')
