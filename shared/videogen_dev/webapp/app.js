@@ -444,7 +444,10 @@ function render(card) {
   const { el, job } = card
   el.dataset.status = job.status
   $('job-model', el).textContent = job.model_id
-  $('job-id', el).textContent = `${job.id.slice(0, 8)}… · ${job.cost} credits`
+  const credits =
+    job.status === 'completed' ? `${job.credits_used ?? job.cost} credits charged`
+      : TERMINAL.has(job.status) ? `${job.cost} credits released` : `${job.cost} credits reserved`
+  $('job-id', el).textContent = `${job.id.slice(0, 8)}… · ${credits}`
   const status = $('job-status', el)
   status.textContent = job.queue_position ? `${job.status} (#${job.queue_position} in line)` : job.status
   status.className = `badge ${job.status}`
