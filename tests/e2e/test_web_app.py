@@ -161,10 +161,14 @@ def test_web_app_end_to_end(stack: Stack, browser: tuple[str, str], tmp_path: Pa
     assert (t2v["model_id"], t2v["status"]) == ("reference/text-to-video", "completed")
     assert (i2v["model_id"], i2v["status"]) == ("reference/image-to-video", "completed")
     assert i2v["params"]["image_path"] == seen["upload_path"]
-    assert t2v["user_id"] == i2v["user_id"] == uid
+    compose = stack.job_row(seen["compose"])
+    assert (compose["model_id"], compose["status"]) == ("reference/compose", "completed")
+    assert compose["params"]["images"] == [seen["upload_path"]]
+    assert compose["params"]["sections"] == 1
+    assert t2v["user_id"] == i2v["user_id"] == compose["user_id"] == uid
 
-    # Progress moved in the page and reached 100 %, for both jobs.
-    for job_id in (seen["t2v"], seen["i2v"]):
+    # Progress moved in the page and reached 100 %, for each job.
+    for job_id in (seen["t2v"], seen["i2v"], seen["compose"]):
         assert seen["final_progress"][job_id] == "100%"
         shown = [int(p.rstrip("%")) for p in seen["progress_seen"][job_id]]
         assert shown == sorted(shown) and shown[-1] == 100
@@ -178,6 +182,10 @@ def test_web_app_end_to_end(stack: Stack, browser: tuple[str, str], tmp_path: Pa
     assert "/storage/v1/object/sign/videos/" in video["src"]
     assert "/storage/v1/object/sign/thumbnails/" in video["poster"]
     assert seen["poster_loads"] == 200
+    assert seen["compose_video"]["error"] is None
+    assert seen["compose_video"]["duration"] == pytest.approx(
+        compose["output"]["duration_s"], abs=0.2
+    )
 
     # The third job was canceled while it ran; its credits came back.
     canceled = stack.job_row(seen["canceled"])
@@ -185,20 +193,24 @@ def test_web_app_end_to_end(stack: Stack, browser: tuple[str, str], tmp_path: Pa
     assert int(seen["cancel_at"].rstrip("%")) > 0
     assert stack.ledger(seen["canceled"]) == ["reserve", "release"]
     profile = stack.sql("select balance, reserved from public.profiles where id = %s", uid)[0]
-    assert profile == {
-        "balance": grants["initial_grant_credits"] - t2v["cost"] - i2v["cost"],
-        "reserved": 0,
-    }
+    # Charged what each finished job used (a composed video: what its render lasted).
+    used = sum(job["credits_used"] for job in (t2v, i2v, compose))
+    assert all(0 < job["credits_used"] <= job["cost"] for job in (t2v, i2v, compose))
+    assert profile == {"balance": grants["initial_grant_credits"] - used, "reserved": 0}
     assert seen["balance_after"] == profile["balance"]
 
-    # History: 3 jobs, 2 per page, newest first; next and back.
+    # History: 4 jobs, 2 per page, newest first; next and back.
     first, second, back = seen["history"]
-    newest_first = [seen["canceled"], seen["i2v"], seen["t2v"]]
-    assert first["label"] == back["label"] == "Page 1 of 2 (3 jobs)"
-    assert [r["id"] for r in first["rows"]] == newest_first[:2] == [r["id"] for r in back["rows"]]
+    newest_first = [seen["canceled"], seen["compose"], seen["i2v"], seen["t2v"]]
+    assert first["label"] == back["label"] == "Page 1 of 2 (4 jobs)"
+    assert first["rows"] == back["rows"]
+    assert first["rows"] == [
+        {"id": seen["canceled"], "status": "canceled"},
+        {"id": seen["compose"], "status": "completed"},
+    ]
     assert (first["prev_disabled"], first["next_disabled"]) == (True, False)
-    assert second["label"] == "Page 2 of 2 (3 jobs)"
-    assert second["rows"] == [{"id": seen["t2v"], "status": "completed"}]
+    assert second["label"] == "Page 2 of 2 (4 jobs)"
+    assert [r["id"] for r in second["rows"]] == newest_first[2:]
     assert (second["prev_disabled"], second["next_disabled"]) == (False, True)
 
     # An API error, shown as words: message and hint, no JSON.

@@ -54,13 +54,17 @@ try {
     page.waitForFunction((e) => document.querySelector('[data-testid="user"]').textContent === e, label)
 
   /** Fill the form and submit; the id of the job card that appears. */
-  async function generate({ kind, model, prompt, duration, resolution = '480p' }) {
+  async function generate({ kind, model, prompt, duration, resolution = '480p', sections = null }) {
     const before = await page.locator('[data-testid="job"]').count()
     await byId('kind').selectOption(kind)
     await byId('model').selectOption(model)
     await byId('prompt').fill(prompt)
     await byId('duration').fill(String(duration))
     await byId('resolution').selectOption(resolution)
+    if (sections !== null) {
+      await byId('sections').fill(String(sections))
+      await byId('compose-use-upload').check() // the upload illustrates the first section
+    }
     await byId('generate').click()
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="job"]').length > n, before)
     return page.locator('[data-testid="job"]').first().getAttribute('data-job-id')
@@ -169,16 +173,21 @@ try {
       prompt: 'A slow push in on the test card', duration: 3,
     })
     log(`image-to-video job ${out.i2v}`)
-    const [t2vStatus, i2vStatus] = await Promise.all([follow(out.t2v), follow(out.i2v)])
-    out.statuses = { [out.t2v]: t2vStatus, [out.i2v]: i2vStatus }
-    out.final_progress = {
-      [out.t2v]: await card(out.t2v).getByTestId('job-progress').textContent(),
-      [out.i2v]: await card(out.i2v).getByTestId('job-progress').textContent(),
+    out.compose = await generate({
+      kind: 'compose', model: 'reference/compose', prompt: 'How a paper boat floats',
+      duration: 20, sections: 1,
+    })
+    log(`composed-video job ${out.compose}`)
+    const made = [out.t2v, out.i2v, out.compose]
+    const statuses = await Promise.all(made.map((id) => follow(id, 120_000)))
+    out.statuses = Object.fromEntries(made.map((id, i) => [id, statuses[i]]))
+    out.final_progress = {}
+    out.job_sources = {}
+    for (const id of made) {
+      out.final_progress[id] = await card(id).getByTestId('job-progress').textContent()
+      out.job_sources[id] = await card(id).getAttribute('data-source')
     }
-    out.job_sources = {
-      [out.t2v]: await card(out.t2v).getAttribute('data-source'),
-      [out.i2v]: await card(out.i2v).getAttribute('data-source'),
-    }
+    out.compose_video = await play(out.compose)
     log(`finished: ${JSON.stringify(out.statuses)} progress ${JSON.stringify(out.progress_seen)}`)
 
     out.video = await play(out.t2v)
@@ -209,7 +218,7 @@ try {
     out.balance_after = Number(await byId('balance').textContent())
     log(`canceled ${out.canceled} at ${out.cancel_at}; balance ${out.balance_after}`)
 
-    // History, two per page: 3 jobs → pages 1 and 2.
+    // History, two per page: 4 jobs → pages 1 and 2.
     const historyState = async () => ({
       label: await byId('history-page').textContent(),
       rows: await page.locator('[data-testid="history-row"]').evaluateAll((rows) =>
