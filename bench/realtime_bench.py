@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -117,6 +118,26 @@ def drain_time(dsn: str, sub: Subscriber, limit: float = 60.0) -> float:
     return time.monotonic() - start
 
 
+def with_listener(dsn: str, run: Callable[[], float]) -> float:
+    """``run()`` while one session LISTENs and drains the notifications."""
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute("listen videogen_realtime")
+        stop = threading.Event()
+
+        def drain() -> None:
+            while not stop.is_set():
+                for _ in listener.notifies(timeout=0.2):
+                    pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            return run()
+        finally:
+            stop.set()
+            reader.join(2)
+
+
 def latency_run(dsn: str, sub: Subscriber, rate: int, seconds: int) -> list[float]:
     """One writer committing ``rate`` broadcasts a second, each in its own transaction."""
     sub.latencies.clear()
@@ -187,20 +208,9 @@ def main() -> int:
                             drains.append((sub.received, args.seconds + drained))
                             sub.close()
                     elif config == "notify":
-                        with psycopg.connect(dsn, autocommit=True) as listener:
-                            listener.execute("listen videogen_realtime")
-                            stop = threading.Event()
-
-                            def drain(conn: psycopg.Connection = listener) -> None:
-                                while not stop.is_set():
-                                    for _ in conn.notifies(timeout=0.2):
-                                        pass
-
-                            reader = threading.Thread(target=drain, daemon=True)
-                            reader.start()
-                            rate = pgbench(tool, dsn, notify, args.clients, args.seconds)
-                            stop.set()
-                            reader.join(2)
+                        rate = with_listener(
+                            dsn, lambda: pgbench(tool, dsn, notify, args.clients, args.seconds)
+                        )
                     else:
                         rate = pgbench(tool, dsn, send, args.clients, args.seconds)
                     tps[config].append(rate)
