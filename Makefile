@@ -56,11 +56,12 @@ lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/mypy shared/videogen shared/videogen_dev shared/videogen_worker
 	for f in functions/*/main.py; do $(BIN)/mypy $$f || exit 1; done
 
-bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, end to end, render (prints ratios)
+bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, end to end, realtime, render (prints ratios)
 	$(BIN)/python bench/lifecycle_bench.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/e2e_bench.py
+	$(BIN)/python bench/realtime_bench.py
 	$(BIN)/python bench/render_bench.py
 
 db-reset: setup ## Recreate the local database: platform stand-in, migrations, seed
