@@ -168,18 +168,21 @@ try {
       prompt: 'A paper boat sails across a calm lake at dawn', duration: 4,
     })
     log(`text-to-video job ${out.t2v}`)
+    const following = [follow(out.t2v, 120_000)] // sample each card from its start
     out.i2v = await generate({
       kind: 'image_to_video', model: 'reference/image-to-video',
       prompt: 'A slow push in on the test card', duration: 3,
     })
     log(`image-to-video job ${out.i2v}`)
+    following.push(follow(out.i2v, 120_000))
     out.compose = await generate({
       kind: 'compose', model: 'reference/compose', prompt: 'How a paper boat floats',
       duration: 20, sections: 1,
     })
     log(`composed-video job ${out.compose}`)
     const made = [out.t2v, out.i2v, out.compose]
-    const statuses = await Promise.all(made.map((id) => follow(id, 120_000)))
+    following.push(follow(out.compose, 120_000))
+    const statuses = await Promise.all(following)
     out.statuses = Object.fromEntries(made.map((id, i) => [id, statuses[i]]))
     out.final_progress = {}
     out.job_sources = {}
