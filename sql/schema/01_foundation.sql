@@ -50,7 +50,11 @@ create table public.profiles (
   concurrent_job_limit integer not null default 5 check (concurrent_job_limit between 0 and 100),
   initial_grant_claimed_at timestamptz,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  -- Preferences the owner changes (module 13); the tier only the service sets.
+  language text not null default 'en' check (language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$'),
+  theme text not null default 'system' check (theme in ('light', 'dark', 'system')),
+  tier text not null default 'free' check (tier ~ '^[a-z][a-z0-9-]{0,29}$')
 );
 
 /** The catalogue: who runs a model, what it costs, what it accepts. */
@@ -76,6 +80,11 @@ create table public.models (
   is_available boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
+  -- How the catalogue shows it, and how long a run takes before history says (module 13).
+  category text not null default 'video' check (category ~ '^[a-z][a-z0-9-]{0,39}$'),
+  featured boolean not null default false,
+  thumbnail_url text check (thumbnail_url ~ '^https://'),
+  typical_run_seconds integer not null default 60 check (typical_run_seconds between 1 and 86400),
   check (default_duration_s between min_duration_s and max_duration_s)
 );
 
@@ -97,6 +106,32 @@ create table public.workers (
   registered_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
+
+/** A user's folder of generations. */
+create table public.projects (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  title text not null check (char_length(title) between 1 and 120 and title = btrim(title)),
+  description text not null default '' check (char_length(description) <= 2000),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+create index projects_user_created_idx on public.projects (user_id, created_at desc);
+
+/** Jobs made by one request; each job of it carries its id. */
+create table public.batches (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  project_id uuid references public.projects (id) on delete set null,
+  title text check (char_length(title) <= 120),
+  jobs_total integer not null check (jobs_total between 1 and 20),
+  cost bigint not null check (cost >= 0),
+  created_at timestamptz not null default now(),
+  canceled_at timestamptz
+);
+
+create index batches_user_created_idx on public.batches (user_id, created_at desc);
 
 /** Every generation is a job. `attempt` names the current try; callbacks carry it. */
 create table public.jobs (
@@ -132,6 +167,9 @@ create table public.jobs (
   -- Removed from the owner's history (the row and its ledger stay), and when its files went.
   deleted_at timestamptz,
   output_expired_at timestamptz,
+  -- The project and the batch it belongs to (module 12); removing them ungroups it.
+  project_id uuid references public.projects (id) on delete set null,
+  batch_id uuid references public.batches (id) on delete set null,
   check (failures <= max_attempts),
   check ((status in ('completed', 'failed', 'canceled')) = (finished_at is not null)),
   check (status <> 'completed' or credits_used is not null)
@@ -148,6 +186,12 @@ create index jobs_outputs_kept_idx on public.jobs (finished_at)
   where output_expired_at is null and finished_at is not null;
 create index jobs_deleted_outputs_idx on public.jobs (deleted_at)
   where output_expired_at is null and deleted_at is not null;
+create index jobs_project_created_idx on public.jobs (project_id, created_at desc)
+  where project_id is not null;
+create index jobs_batch_idx on public.jobs (batch_id) where batch_id is not null;
+-- A model's recent runs, for the estimates (private.model_run_seconds).
+create index jobs_model_completed_idx on public.jobs (model_id, finished_at desc)
+  where status = 'completed';
 create index jobs_lease_idx on public.jobs (lease_expires_at)
   where status in ('dispatched', 'processing');
 create index jobs_worker_active_idx on public.jobs (worker_id)

@@ -58,6 +58,89 @@ begin
 end;
 $$;
 
+/**
+ * How long a run of this model takes, in seconds: the mean of its last 20 completed runs
+ * of the past 7 days when there are at least 3, else the catalogue's typical_run_seconds.
+ */
+create function private.model_run_seconds(p_model_id text)
+returns integer
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(
+    (select case when count(*) >= 3
+                 then ceil(avg(extract(epoch from r.finished_at - r.started_at)))::integer end
+       from (select j.finished_at, j.started_at from public.jobs j
+              where j.model_id = p_model_id and j.status = 'completed'
+                and j.started_at is not null and j.finished_at > now() - interval '7 days'
+              order by j.finished_at desc limit 20) r),
+    (select m.typical_run_seconds from public.models m where m.id = p_model_id))
+$$;
+
+/**
+ * When an unfinished job should be done: {estimated_seconds_left, estimated_completion_at}
+ * (nulls once it finished). Queued: the runs ahead of it shared among the healthy workers
+ * serving its model (providers run jobs side by side), plus its own run; processing: the
+ * pace of its own progress so far, or what is left of a typical run.
+ */
+create function private.job_estimate(p_job public.jobs, p_position bigint)
+returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_run integer;
+  v_slots integer;
+  v_elapsed numeric;
+  v_left numeric;
+begin
+  if p_job.finished_at is not null then
+    return jsonb_build_object('estimated_seconds_left', null, 'estimated_completion_at', null);
+  end if;
+  v_run := private.model_run_seconds(p_job.model_id);
+  if p_job.status = 'queued' then
+    if p_job.provider = 'reference' then
+      select coalesce(sum(w.capacity), 0)::integer into v_slots from public.workers w
+       where w.status = 'online' and p_job.model_id = any(w.models)
+         and w.last_heartbeat_at
+             > now() - make_interval(secs => private.setting_int('worker_heartbeat_timeout_seconds'));
+    else
+      v_slots := 100;  -- an external provider: no queue of ours ahead of it
+    end if;
+    v_left := ceil((coalesce(p_position, 1) - 1)::numeric / greatest(v_slots, 1)) * v_run + v_run
+              + greatest(extract(epoch from p_job.run_after - now()), 0);
+  elsif p_job.status = 'processing' and p_job.started_at is not null then
+    v_elapsed := greatest(extract(epoch from now() - p_job.started_at), 0);
+    if p_job.progress >= 5 then
+      v_left := v_elapsed * (100 - p_job.progress) / p_job.progress;
+    else
+      v_left := greatest(v_run - v_elapsed, 1);
+    end if;
+  else
+    v_left := v_run;
+  end if;
+  v_left := ceil(greatest(v_left, 1));
+  return jsonb_build_object('estimated_seconds_left', v_left::bigint,
+                            'estimated_completion_at', now() + make_interval(secs => v_left));
+end;
+$$;
+
+/** The job as a read shows it: job_json plus when it should be done. */
+create function private.job_read_json(p_job public.jobs)
+returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_json jsonb := private.job_json(p_job);
+begin
+  return v_json || private.job_estimate(p_job, (v_json ->> 'queue_position')::bigint);
+end;
+$$;
+
 /** The params keys a job type takes (the typed shapes are the functions' JobParams). */
 create function private.job_type_params(p_job_type public.job_type)
 returns text[]
@@ -248,28 +331,24 @@ $$;
 -- ===================================================================================
 
 /**
- * Create a job for the caller: check the model and params, price it, enforce the
- * concurrent-job limit, reserve the cost and queue it — one transaction.
+ * Check a model and params for the user, price them and insert the queued job — no money
+ * yet: create_job and create_batch (module 12) reserve after it. A project named must be
+ * the user's own (VGR04 otherwise).
  */
-create function public.create_job(
-  p_model_id text, p_params jsonb default '{}', p_priority integer default 0
+create function private.job_insert(
+  p_uid uuid, p_model_id text, p_params jsonb, p_priority integer,
+  p_project_id uuid default null, p_batch_id uuid default null
 )
-returns jsonb
+returns public.jobs
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := auth.uid();
   v_model public.models;
   v_params jsonb;
-  v_limit integer;
-  v_active integer;
   v_job public.jobs;
 begin
-  if v_uid is null then
-    raise exception 'sign in first' using errcode = 'VG403';
-  end if;
   select * into v_model from public.models where id = p_model_id;
   if not found then
     raise exception 'model % not found', p_model_id using errcode = 'VGM04';
@@ -280,30 +359,77 @@ begin
   if p_priority not between -100 and 100 then
     raise exception 'priority outside -100..100' using errcode = 'VGP22';
   end if;
+  if p_project_id is not null
+     and not exists (select 1 from public.projects where id = p_project_id and user_id = p_uid) then
+    raise exception 'project % not found', p_project_id using errcode = 'VGR04';
+  end if;
   v_params := private.normalize_params(v_model, p_params);
   -- First segment the caller's id, and no empty, '.' or '..' segment to climb out with.
-  if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> v_uid::text
+  if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> p_uid::text
                                   or v_params ->> 'image_path' ~ '(^|/)\.{0,2}(/|$)') then
-    raise exception 'image_path must be in your own uploads folder (%/…)', v_uid
+    raise exception 'image_path must be in your own uploads folder (%/…)', p_uid
       using errcode = 'VGP22';
   end if;
 
-  insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts, provider)
-  values (v_uid, v_model.id, v_model.job_type, v_params, p_priority,
-          private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider)
+  insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts,
+                           provider, project_id, batch_id)
+  values (p_uid, v_model.id, v_model.job_type, v_params, p_priority,
+          private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider,
+          p_project_id, p_batch_id)
   returning * into v_job;
-  -- The reserve updates the profile row: that row lock serialises this user's creates, and
-  -- the count below (a new snapshot, after the lock) sees every job committed before it.
-  perform private.credits_reserve(v_job);
+  return v_job;
+end;
+$$;
+
+/** Raise VGJ29 when the user has more unfinished jobs than their limit allows. */
+create function private.check_job_limit(p_uid uuid)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_limit integer;
+  v_active integer;
+begin
+  -- Called after the reserve, whose row lock on the profile serialises this user's creates:
+  -- the count (a new snapshot, after the lock) sees every job committed before it.
   select p.concurrent_job_limit,
          (select count(*) from public.jobs j
-           where j.user_id = v_uid and j.status in ('queued', 'dispatched', 'processing'))
+           where j.user_id = p_uid and j.status in ('queued', 'dispatched', 'processing'))
     into v_limit, v_active
-    from public.profiles p where p.id = v_uid;
+    from public.profiles p where p.id = p_uid;
   if v_active > v_limit then
-    raise exception 'you already have % jobs running (limit %)', v_active - 1, v_limit
-      using errcode = 'VGJ29';
+    raise exception 'you would have % unfinished jobs (limit %)', v_active, v_limit
+      using errcode = 'VGJ29',
+            detail = jsonb_build_object('unfinished', v_active, 'limit', v_limit)::text;
   end if;
+end;
+$$;
+
+/**
+ * Create a job for the caller: check the model and params, price it, enforce the
+ * concurrent-job limit, reserve the cost and queue it — one transaction.
+ */
+create function public.create_job(
+  p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
+  p_project_id uuid default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_job public.jobs;
+begin
+  if v_uid is null then
+    raise exception 'sign in first' using errcode = 'VG403';
+  end if;
+  v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id);
+  perform private.credits_reserve(v_job);
+  perform private.check_job_limit(v_uid);
   return private.job_json(v_job);
 end;
 $$;

@@ -169,7 +169,8 @@ $$;
 
 /** Service, for the user in the claims: create_job as one request (rate limit, key). */
 create function public.create_job_request(
-  p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0
+  p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
+  p_project_id uuid default null
 )
 returns jsonb
 language plpgsql
@@ -183,7 +184,7 @@ begin
     return v_replay;
   end if;
   return private.request_finish(p_request, 202,
-                                public.create_job(p_model_id, p_params, p_priority));
+                                public.create_job(p_model_id, p_params, p_priority, p_project_id));
 end;
 $$;
 

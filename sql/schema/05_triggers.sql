@@ -70,10 +70,14 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  -- Removing a worker sets worker_id to null on its jobs, finished ones too (an FK action,
-  -- run inside the RI trigger): a change a finished job accepts.
-  if pg_trigger_depth() > 1 and old.worker_id is not null and new.worker_id is null
-     and to_jsonb(new) - 'worker_id' = to_jsonb(old) - 'worker_id' then
+  -- Removing a worker, a project or a batch sets its id to null on its jobs, finished ones
+  -- too (an FK action, run inside the RI trigger): a change a finished job accepts.
+  if pg_trigger_depth() > 1
+     and (old.worker_id is not null and new.worker_id is null
+          or old.project_id is not null and new.project_id is null
+          or old.batch_id is not null and new.batch_id is null)
+     and to_jsonb(new) - '{worker_id,project_id,batch_id}'::text[]
+         = to_jsonb(old) - '{worker_id,project_id,batch_id}'::text[] then
     return new;
   end if;
   if old.finished_at is not null
@@ -102,7 +106,8 @@ create trigger jobs_guard_transition before update on public.jobs
 
 /**
  * Every status or progress change → one job_events row and one broadcast on the
- * owner's private topic `user:<uid>:jobs` (see realtime.messages policies).
+ * owner's private topic `user:<uid>:jobs` (see realtime.messages policies); for a job of
+ * a batch, a second one with the batch's progress (`batch_progress`).
  */
 create function private.jobs_emit_event()
 returns trigger
@@ -139,6 +144,11 @@ begin
     'job_' || v_event,
     'user:' || new.user_id || ':jobs',
     true);
+  -- A job of a batch also moves the batch: its progress as GET ?batch= answers it.
+  if new.batch_id is not null then
+    perform realtime.send(private.batch_progress(new.batch_id), 'batch_progress',
+                          'user:' || new.user_id || ':jobs', true);
+  end if;
   return null;
 end;
 $$;

@@ -23,7 +23,7 @@ alter table private.settings enable row level security;
 create policy "Profiles are visible to their owner" on public.profiles
   for select to authenticated using ((select auth.uid()) = id);
 
-create policy "Owners can rename their profile" on public.profiles
+create policy "Owners can change their profile" on public.profiles
   for update to authenticated
   using ((select auth.uid()) = id) with check ((select auth.uid()) = id);
 
@@ -53,7 +53,7 @@ revoke all on all tables in schema private from anon, authenticated;
 grant select on public.models to anon, authenticated;
 grant select on public.profiles, public.jobs, public.job_events, public.credit_ledger
   to authenticated;
-grant update (display_name) on public.profiles to authenticated;
+grant update (display_name, language, theme) on public.profiles to authenticated;
 
 grant all on all tables in schema public to service_role;
 grant all on all tables in schema private to service_role;

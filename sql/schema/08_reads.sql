@@ -3,9 +3,13 @@
  * functions (and PostgREST clients) read through these instead of writing SQL.
  */
 
-/** The caller's jobs (not removed from history), newest first, optionally one status. */
+/**
+ * The caller's jobs (not removed from history), newest first, optionally of one status,
+ * project or batch; each as a read shows it (queue position and estimate, module 13).
+ */
 create function public.list_jobs(
-  p_status public.job_status default null, p_limit integer default 20, p_offset integer default 0
+  p_status public.job_status default null, p_limit integer default 20, p_offset integer default 0,
+  p_project_id uuid default null, p_batch_id uuid default null
 )
 returns jsonb
 language sql stable
@@ -15,11 +19,15 @@ as $$
   select jsonb_build_object(
     'total', (select count(*) from public.jobs j
                where j.user_id = (select auth.uid()) and (p_status is null or j.status = p_status)
+                 and (p_project_id is null or j.project_id = p_project_id)
+                 and (p_batch_id is null or j.batch_id = p_batch_id)
                  and j.deleted_at is null),
     'items', coalesce((
-      select jsonb_agg(private.job_json(j) order by j.created_at desc, j.id)
+      select jsonb_agg(private.job_read_json(j) order by j.created_at desc, j.id)
         from (select * from public.jobs j
                where j.user_id = (select auth.uid()) and (p_status is null or j.status = p_status)
+                 and (p_project_id is null or j.project_id = p_project_id)
+                 and (p_batch_id is null or j.batch_id = p_batch_id)
                  and j.deleted_at is null
                order by j.created_at desc, j.id
                limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) j), '[]'))
@@ -32,7 +40,7 @@ language sql stable
 security invoker
 set search_path = ''
 as $$
-  select private.job_json(j) || jsonb_build_object('events', coalesce((
+  select private.job_read_json(j) || jsonb_build_object('events', coalesce((
            select jsonb_agg(to_jsonb(e) - 'user_id' order by e.id)
              from public.job_events e where e.job_id = j.id), '[]'))
     from public.jobs j where j.id = p_job_id and j.deleted_at is null
@@ -89,21 +97,24 @@ as $$
   select coalesce(jsonb_agg(to_jsonb(w) order by w.name), '[]') from public.workers w
 $$;
 
-revoke execute on function public.list_jobs(public.job_status, integer, integer),
+revoke execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
   public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
   public.job_get_any(uuid), public.workers_list()
   from public, anon, authenticated;
-grant execute on function public.list_jobs(public.job_status, integer, integer),
+grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
   public.get_job(uuid), public.get_credits(integer, integer) to authenticated;
 grant execute on function public.list_models() to anon, authenticated;
-grant execute on function public.list_jobs(public.job_status, integer, integer),
+grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
   public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
   public.job_get_any(uuid), public.workers_list() to service_role;
 
--- The invoker reads above format rows through these two helpers; they read only the
--- row they are given (plus a queue count), so authenticated may call them.
+-- The invoker reads above format rows through these helpers; they read only the row they
+-- are given, plus aggregates (a queue count, a model's mean run, its worker slots), so
+-- authenticated may call them.
 grant usage on schema private to authenticated;
-grant execute on function private.job_json(public.jobs), private.queue_position(public.jobs)
+grant execute on function private.job_json(public.jobs), private.queue_position(public.jobs),
+  private.job_read_json(public.jobs), private.job_estimate(public.jobs, bigint),
+  private.model_run_seconds(text)
   to authenticated;
 
 /** Service: jobs at external providers that have not finished (for reconcile polls). */

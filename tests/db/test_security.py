@@ -18,20 +18,41 @@ from db.helpers import (
 )
 
 # What each API role may execute in public; everything else is service-only.
-ANON_FUNCTIONS = {"list_models"}
+ANON_FUNCTIONS = {"list_models", "list_voices", "quote_jobs"}
 USER_FUNCTIONS = {
+    "get_batch",
     "get_credits",
     "get_job",
+    "get_profile",
+    "get_project",
+    "list_batches",
     "list_jobs",
     "list_models",
+    "list_projects",
+    "list_voices",
+    "quote_jobs",
+    "update_profile",  # invoker: the column grants (display_name, language, theme) decide
 }
-USER_PRIVATE_FUNCTIONS = {"job_json", "queue_position", "require_known_user"}
+USER_PRIVATE_FUNCTIONS = {
+    "batch_progress",
+    "job_estimate",
+    "job_json",
+    "job_read_json",
+    "model_run_seconds",
+    "project_json",
+    "queue_position",
+    "require_known_user",
+}
 # Writes a user asks for go through the functions (auth, rate limit, idempotency, routing
 # after commit); the functions call them as service_role with the user's claims.
 USER_WRITES_THROUGH_FUNCTIONS = (
     ("create_job", ("reference/text-to-video", "{}")),
     ("cancel_job", ("00000000-0000-4000-8000-000000000000",)),
     ("claim_initial_grant", ()),
+    ("create_project", ("mine",)),
+    ("delete_project", ("00000000-0000-4000-8000-000000000000",)),
+    ("create_batch", ('[{"model": "reference/text-to-video"}]',)),
+    ("cancel_batch", ("00000000-0000-4000-8000-000000000000",)),
 )
 
 
