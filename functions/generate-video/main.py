@@ -6,7 +6,7 @@ POST   body GenerateVideoRequest, header Idempotency-Key (recommended)
        → 200 {job}: a composed video short enough to render at once, finished (or failed
        with its credits released) — output has video/thumbnail paths and signed URLs.
 GET    ?id=<uuid> → 200 {job with events} (owner only, else 404)
-GET    ?status=&page=&limit= → 200 {items, page, limit, total, has_next}
+GET    ?status=&project_id=&batch_id=&page=&limit= → 200 {items, page, limit, total, has_next}
 Auth: user (Supabase access token). Errors: 401, 402 INSUFFICIENT_CREDITS, 404
 MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCURRENCY_LIMIT.
 """
@@ -30,8 +30,11 @@ def generate_video(ctx: Context) -> Reply:
     body = ctx.body(GenerateVideoRequest)
     params = body.params()
     uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)  # before money moves
+    project = None if body.project_id is None else str(body.project_id)
     created = ctx.perform(
-        lambda write: jobs.create(ctx.db, ctx.principal, write, body.model, params, body.priority)
+        lambda write: jobs.create(
+            ctx.db, ctx.principal, write, body.model, params, body.priority, project
+        )
     )
     job = created.data
     storage, expire_s = ctx.storage, ctx.settings.signed_url_expires_s

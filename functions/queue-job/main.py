@@ -1,36 +1,54 @@
-"""queue-job — the generic job API for every job type of the catalogue.
+"""queue-job — the generic job API for every job type of the catalogue, and the creator's
+workspace around it (projects, batches, quotes, the catalogue).
 
-POST   body QueueJobRequest {model, params, priority}, header Idempotency-Key
+POST   body QueueJobRequest {model, params, priority, project_id?}, header Idempotency-Key
        → 202 {job}: reserved, queued, routed (as generate-video does).
-GET    ?id=<uuid> → 200 {job with events};  ?status=&page=&limit= → 200 page of jobs
-GET    /models → 200 [models]: the catalogue (ids, job types, limits, prices); the
-       publishable key is enough.
+GET    ?id=<uuid> → 200 {job with events};  ?status=&project_id=&batch_id=&page=&limit=
+       → 200 page of jobs. Every read carries queue_position and estimated_seconds_left /
+       estimated_completion_at while unfinished.
 DELETE ?id=<uuid> → 200 {job, worker_notified}: canceled, credits released, the worker
        or provider running it told to stop. 409 INVALID_TRANSITION when already finished.
 DELETE ?id=<uuid>&action=remove → 200 {job}: a finished job leaves your history (its files
        are removed; the job and its ledger entries stay). 409 while it still runs.
-Auth: user. Errors as generate-video, plus 404 JOB_NOT_FOUND.
+
+GET    /models → the catalogue (category, featured, thumbnail, price rule, limits);
+       /voices?engine=&language= → the narration voices. The publishable key is enough.
+POST   /quote {items: [{model, params, priority}]} → 200 cost, queue ahead, estimate and
+       (composed videos) whether it would render at once; nothing is created.
+GET    /projects[?id=] · POST /projects {title, description} → 201 · PATCH /projects?id=
+       {title?, description?} · DELETE /projects?id= → its jobs stay, ungrouped.
+GET    /batches[?id=|?project_id=] · POST /batches {items[1..20], project_id?, title?} → 202
+       all reserved together or nothing (402 with the total and the balance) · DELETE
+       /batches?id= → every unfinished job canceled.
+Auth: user (the catalogue also public). Errors as generate-video, plus 404 JOB_NOT_FOUND,
+PROJECT_NOT_FOUND, BATCH_NOT_FOUND.
 """
+
+from collections.abc import Callable
 
 import functions_framework
 
-from videogen import jobs, links, routing, uploads, writes
+from videogen import catalogue, jobs, links, projects, routing, uploads, writes
+from videogen.errors import MethodNotAllowed, NotFound
 from videogen.http import Context, Reply, endpoint
-from videogen.schemas import JobDeleteQuery, JobQuery, QueueJobRequest
-
-
-@functions_framework.http
-@endpoint(
-    "queue-job",
-    methods={"POST": ("user",), "GET": ("user", "public"), "DELETE": ("user",)},
+from videogen.schemas import (
+    BatchQuery,
+    BatchRequest,
+    JobDeleteQuery,
+    JobIdQuery,
+    JobQuery,
+    ListQuery,
+    ProjectChange,
+    ProjectRequest,
+    QueueJobRequest,
+    QuoteRequest,
+    VoiceQuery,
 )
-def queue_job(ctx: Context) -> Reply:
-    """Queue (POST), read (GET) or cancel (DELETE) jobs; GET /models is the catalogue."""
+
+
+def jobs_route(ctx: Context) -> Reply:
+    """/ : create, read, cancel or remove jobs."""
     if ctx.request.method == "GET":
-        if ctx.request.path.rstrip("/").endswith("/models"):
-            with ctx.db.session(ctx.principal) as session:
-                return Reply(200, jobs.models(session))
-        ctx.require_user()
         query = ctx.query(JobQuery)
         with ctx.db.session(ctx.principal) as session:
             found = jobs.read(session, query)
@@ -55,9 +73,118 @@ def queue_job(ctx: Context) -> Reply:
     body = ctx.body(QueueJobRequest)
     params = body.params.params()
     uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)  # before money moves
+    project = None if body.project_id is None else str(body.project_id)
     created = ctx.perform(
-        lambda write: jobs.create(ctx.db, ctx.principal, write, body.model, params, body.priority)
+        lambda write: jobs.create(
+            ctx.db, ctx.principal, write, body.model, params, body.priority, project
+        )
     )
     if created.replayed:
         return Reply.of(created)
     return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, created.data))
+
+
+def models_route(ctx: Context) -> Reply:
+    """/models: the catalogue."""
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, jobs.models(session))
+
+
+def voices_route(ctx: Context) -> Reply:
+    """/voices: the narration voices."""
+    query = ctx.query(VoiceQuery)
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, catalogue.voices(session, query))
+
+
+def quote_route(ctx: Context) -> Reply:
+    """/quote: what requests would cost and when they would be done."""
+    body = ctx.body(QuoteRequest)
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, catalogue.quote(session, ctx.settings, body))
+
+
+def projects_route(ctx: Context) -> Reply:
+    """/projects: the user's projects."""
+    method = ctx.request.method
+    if method == "GET":
+        query = ctx.query(ListQuery)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, projects.read(session, query))
+    if method == "POST":
+        new = ctx.body(ProjectRequest)
+        return Reply.of(ctx.perform(lambda w: projects.create(ctx.db, ctx.principal, w, new)))
+    project_id = str(ctx.query(JobIdQuery).id)
+    if method == "PATCH":
+        change = ctx.body(ProjectChange)
+        return Reply.of(
+            ctx.perform(lambda w: projects.change(ctx.db, ctx.principal, w, project_id, change))
+        )
+    return Reply.of(ctx.perform(lambda w: projects.delete(ctx.db, ctx.principal, w, project_id)))
+
+
+def batches_route(ctx: Context) -> Reply:
+    """/batches: many jobs in one request."""
+    method = ctx.request.method
+    if method == "GET":
+        query = ctx.query(BatchQuery)
+        with ctx.db.session(ctx.principal) as session:
+            found = projects.read_batches(session, query)
+        return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
+    if method == "POST":
+        body = ctx.body(BatchRequest)
+        for item in body.items:  # before money moves
+            uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), item.params.params())
+        return Reply.of(
+            ctx.perform(
+                lambda w: projects.create_batch(ctx.db, ctx.settings, ctx.principal, w, body)
+            )
+        )
+    batch_id = str(ctx.query(JobIdQuery).id)
+    return Reply.of(
+        ctx.perform(
+            lambda w: projects.cancel_batch(ctx.db, ctx.settings, ctx.principal, w, batch_id)
+        )
+    )
+
+
+# The last segment of the path → (its handler, the methods it answers).
+ROUTES: dict[str, tuple[Callable[[Context], Reply], tuple[str, ...]]] = {
+    "": (jobs_route, ("GET", "POST", "DELETE")),
+    "models": (models_route, ("GET",)),
+    "voices": (voices_route, ("GET",)),
+    "quote": (quote_route, ("POST",)),
+    "projects": (projects_route, ("GET", "POST", "PATCH", "DELETE")),
+    "batches": (batches_route, ("GET", "POST", "DELETE")),
+}
+
+
+@functions_framework.http
+@endpoint(
+    "queue-job",
+    methods={
+        "POST": ("user",),
+        "GET": ("user", "public"),
+        "DELETE": ("user",),
+        "PATCH": ("user",),
+    },
+)
+def queue_job(ctx: Context) -> Reply:
+    """Jobs (/), the catalogue (/models, /voices), quotes, projects and batches."""
+    segments = [s for s in ctx.request.path.split("/") if s]
+    last = segments[-1] if segments and segments[-1] != "queue-job" else ""
+    if last not in ROUTES:
+        raise NotFound(
+            f"No route /{last} on queue-job.",
+            hint="Routes: /, /models, /voices, /quote, /projects, /batches.",
+        )
+    handler, allowed = ROUTES[last]
+    if ctx.request.method not in allowed:
+        err = MethodNotAllowed(
+            f"{ctx.request.method} is not allowed here; use {', '.join(allowed)}."
+        )
+        err.headers["Allow"] = ", ".join([*allowed, "OPTIONS"])
+        raise err
+    if last not in ("models", "voices"):
+        ctx.require_user()
+    return handler(ctx)

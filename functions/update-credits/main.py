@@ -1,6 +1,9 @@
 """update-credits — balances, the ledger, grants and purchases.
 
 GET  ?page=&limit= (user) → 200 {balance, reserved, initial_grant_claimed, ledger: page}
+GET  /profile (user) → 200 your profile: display name, language, theme, tier, credits, limits
+PATCH /profile (user) {display_name?, language?, theme?} → 200 the profile (nothing else of
+     it is yours to change: tier, balance and limits are the service's)
 POST (user)   {"action": "claim_initial_grant"} → 200 once; 409 ALREADY_CLAIMED after
 POST (secret) {"action": "grant"|"adjust", user_id, amount, grant_id}  idempotent by grant_id
 POST (secret) {"action": "purchase", user_id, transaction_id, credits} idempotent by id
@@ -14,10 +17,16 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import credits
-from videogen.errors import Forbidden
+from videogen import catalogue, credits
+from videogen.errors import Forbidden, MethodNotAllowed, NotFound
 from videogen.http import Context, Reply, endpoint, parse
-from videogen.schemas import ClaimInitialGrant, GrantCredits, PageQuery, PurchaseCredits
+from videogen.schemas import (
+    ClaimInitialGrant,
+    GrantCredits,
+    PageQuery,
+    ProfileChange,
+    PurchaseCredits,
+)
 
 Action = Annotated[
     ClaimInitialGrant | GrantCredits | PurchaseCredits, Field(discriminator="action")
@@ -28,10 +37,22 @@ _action = TypeAdapter(Action)
 @functions_framework.http
 @endpoint(
     "update-credits",
-    methods={"GET": ("user",), "POST": ("user", "secret", "stripe_signature")},
+    methods={
+        "GET": ("user",),
+        "POST": ("user", "secret", "stripe_signature"),
+        "PATCH": ("user",),
+    },
 )
 def update_credits(ctx: Context) -> Reply:
-    """Read (GET) or change (POST) credits."""
+    """Read (GET) or change (POST) credits; read or change your profile (/profile)."""
+    segments = [s for s in ctx.request.path.split("/") if s]
+    last = segments[-1] if segments and segments[-1] != "update-credits" else ""
+    if last == "profile":
+        return profile(ctx)
+    if last:
+        raise NotFound(f"No route /{last} on update-credits.", hint="Routes: /, /profile.")
+    if ctx.request.method == "PATCH":
+        raise _not_allowed(ctx, ("GET", "POST"))
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
@@ -53,3 +74,21 @@ def update_credits(ctx: Context) -> Reply:
     if isinstance(action, GrantCredits):
         return Reply.of(ctx.perform(lambda write: credits.grant(ctx.db, write, action)))
     return Reply.of(ctx.perform(lambda write: credits.purchase(ctx.db, write, action)))
+
+
+def profile(ctx: Context) -> Reply:
+    """/profile: the caller's own profile, and the preferences they may change."""
+    if ctx.request.method == "POST":
+        raise _not_allowed(ctx, ("GET", "PATCH"))
+    if ctx.request.method == "PATCH":
+        change = ctx.body(ProfileChange)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, catalogue.change_profile(session, change))
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, catalogue.profile(session))
+
+
+def _not_allowed(ctx: Context, allowed: tuple[str, ...]) -> MethodNotAllowed:
+    err = MethodNotAllowed(f"{ctx.request.method} is not allowed here; use {', '.join(allowed)}.")
+    err.headers["Allow"] = ", ".join([*allowed, "OPTIONS"])
+    return err

@@ -129,6 +129,8 @@ SQLSTATES: dict[str, DbError] = {
     "VGO22": DbError(422, "INVALID_OUTPUT", "Outputs name storage paths in the owner's folder."),
     "VGU01": DbError(401, "USER_NOT_FOUND", "Sign in again: this account does not exist."),
     "VGJ04": DbError(404, "JOB_NOT_FOUND"),
+    "VGR04": DbError(404, "PROJECT_NOT_FOUND", "Your projects: GET /queue-job/projects."),
+    "VGB04": DbError(404, "BATCH_NOT_FOUND", "Your batches: GET /queue-job/batches."),
     "VGJ09": DbError(409, "INVALID_TRANSITION"),
     "VGJ29": DbError(429, "CONCURRENCY_LIMIT", "Wait for a running job to finish."),
     "VGA09": DbError(409, "STALE_ATTEMPT"),

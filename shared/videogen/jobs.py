@@ -48,9 +48,11 @@ def create(
     model: str,
     params: dict[str, Any],
     priority: int = 0,
+    project_id: str | None = None,
 ) -> Outcome[Job]:
-    """Reserve credits and queue a job for the user, as one request (rate limit, key)."""
-    return procedures.create_job_request(db, principal, write, model, params, priority)
+    """Reserve credits and queue a job for the user (filed in one of their projects when
+    given), as one request (rate limit, key)."""
+    return procedures.create_job_request(db, principal, write, model, params, priority, project_id)
 
 
 def get(session: Session, job_id: str) -> JobWithEvents:
@@ -61,10 +63,17 @@ def get(session: Session, job_id: str) -> JobWithEvents:
     return job
 
 
-def list_page(session: Session, status: str | None, page: int, limit: int) -> JobPage:
-    """A page of the caller's jobs, newest first."""
-    result = procedures.list_jobs(session, status, limit, (page - 1) * limit)
-    return JobPage.of(result["items"], result["total"], page, limit)
+def list_page(session: Session, query: JobQuery) -> JobPage:
+    """A page of the caller's jobs, newest first, of one status, project or batch."""
+    result = procedures.list_jobs(
+        session,
+        query.status,
+        query.limit,
+        (query.page - 1) * query.limit,
+        project_id=None if query.project_id is None else str(query.project_id),
+        batch_id=None if query.batch_id is None else str(query.batch_id),
+    )
+    return JobPage.of(result["items"], result["total"], query.page, query.limit)
 
 
 def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
@@ -72,7 +81,7 @@ def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
     their files are added after the session, :func:`videogen.links.add_to`)."""
     if query.id is not None:
         return get(session, str(query.id))
-    return list_page(session, query.status, query.page, query.limit)
+    return list_page(session, query)
 
 
 def models(session: Session) -> ModelList:

@@ -13,13 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from videogen.errors import AppError
 
 if TYPE_CHECKING:
-    from videogen.results import Job, JobPage
+    from pydantic import BaseModel
+
+    from videogen.results import Job
     from videogen.storage import Storage
+
+A = TypeVar("A", bound="BaseModel")  # an answer: a job, a page of them, a batch
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +67,16 @@ def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:
         job.output = output
 
 
-def add_to(answer: Job | JobPage, storage: Storage, expires_in: int) -> Job | JobPage:
-    """:func:`add_links` for an answer of one job or a page of them; the answer. Called
-    after the database session closed: signing is a Storage call, no connection waits on it."""
-    from videogen.results import JobPage
+def add_to(answer: A, storage: Storage, expires_in: int) -> A:
+    """:func:`add_links` for an answer of one job, a page of them or a batch (its jobs);
+    the answer (anything else is returned as it is). Called after the database session
+    closed: signing is a Storage call, no connection waits on it."""
+    from videogen.results import Batch, Job, JobPage
 
-    add_links(storage, answer.items if isinstance(answer, JobPage) else [answer], expires_in)
+    if isinstance(answer, JobPage):
+        add_links(storage, answer.items, expires_in)
+    elif isinstance(answer, Batch):
+        add_links(storage, answer.jobs, expires_in)
+    elif isinstance(answer, Job):
+        add_links(storage, [answer], expires_in)
     return answer

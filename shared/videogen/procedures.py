@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from videogen.results import (
     Assignment,
+    Batch,
+    BatchCanceled,
     Cancellation,
     CancelResult,
     Cleanup,
@@ -36,8 +38,13 @@ from videogen.results import (
     LeasedJob,
     LeaseSweep,
     Model,
+    Profile,
+    Project,
+    ProjectDeleted,
     ProviderJobRow,
     ProviderModel,
+    Quote,
+    Voice,
     Worker,
 )
 from videogen.writes import Outcome, outcome_of
@@ -70,10 +77,78 @@ def get_job(session: Session, job_id: str) -> JobWithEvents | None:
     return None if result is None else JobWithEvents.model_validate(result)
 
 
-def list_jobs(session: Session, status: str | None, limit: int, offset: int) -> JSON:
-    """{items, total}: the caller's jobs, newest first (items become a ``JobPage``)."""
-    result: JSON = session.rpc("list_jobs", status=status, limit=limit, offset=offset)
+def list_jobs(
+    session: Session,
+    status: str | None,
+    limit: int,
+    offset: int,
+    *,
+    project_id: str | None = None,
+    batch_id: str | None = None,
+) -> JSON:
+    """{items, total}: the caller's jobs, newest first, optionally of one status, project or
+    batch (items become a ``JobPage``)."""
+    result: JSON = session.rpc(
+        "list_jobs",
+        status=status,
+        limit=limit,
+        offset=offset,
+        project_id=project_id,
+        batch_id=batch_id,
+    )
     return result
+
+
+def list_projects(session: Session, limit: int, offset: int) -> JSON:
+    """{items, total}: the caller's projects, newest first (items become a ``ProjectPage``)."""
+    result: JSON = session.rpc("list_projects", limit=limit, offset=offset)
+    return result
+
+
+def get_project(session: Session, project_id: str) -> Project | None:
+    """One of the caller's projects, or None."""
+    result = session.rpc("get_project", project_id=project_id)
+    return None if result is None else Project.model_validate(result)
+
+
+def get_batch(session: Session, batch_id: str) -> Batch | None:
+    """One of the caller's batches with its progress and jobs, or None."""
+    result = session.rpc("get_batch", batch_id=batch_id)
+    return None if result is None else Batch.model_validate(result)
+
+
+def list_batches(session: Session, project_id: str | None, limit: int, offset: int) -> JSON:
+    """{items, total}: the caller's batches with their progress (items become a
+    ``BatchPage``)."""
+    result: JSON = session.rpc("list_batches", project_id=project_id, limit=limit, offset=offset)
+    return result
+
+
+def list_voices(session: Session, engine: str | None, language: str | None) -> list[Voice]:
+    """The available narration voices."""
+    result = session.rpc("list_voices", engine=engine, language=language)
+    return [Voice.model_validate(v) for v in result]
+
+
+def quote_jobs(session: Session, items: list[JSON]) -> Quote:
+    """What these requests would cost and when they would be done; nothing is created."""
+    return Quote.model_validate(session.rpc("quote_jobs", items=items))
+
+
+def get_profile(session: Session) -> Profile | None:
+    """The caller's own profile, or None without one."""
+    result = session.rpc("get_profile")
+    return None if result is None else Profile.model_validate(result)
+
+
+def update_profile(
+    session: Session, *, display_name: str | None, language: str | None, theme: str | None
+) -> Profile:
+    """Change the caller's preferences, as the caller (RLS and column grants decide)."""
+    result = session.rpc(
+        "update_profile", display_name=display_name, language=language, theme=theme
+    )
+    return Profile.model_validate(result)
 
 
 def get_credits(session: Session, limit: int, offset: int) -> JSON | None:
@@ -98,6 +173,7 @@ def create_job_request(
     model_id: str,
     params: JSON,
     priority: int,
+    project_id: str | None = None,
 ) -> Outcome[Job]:
     """Rate limit, key, reserve-and-queue and its stored answer, for the user."""
     result = db.user_call(
@@ -107,8 +183,87 @@ def create_job_request(
         model_id=model_id,
         params=params,
         priority=priority,
+        project_id=project_id,
     )
     return outcome_of(result, Job)
+
+
+def create_project_request(
+    db: Database, principal: Principal, request: WriteRequest, title: str, description: str
+) -> Outcome[Project]:
+    """A new project of the user's, as one request."""
+    result = db.user_call(
+        principal,
+        "create_project_request",
+        request=request.as_json(),
+        title=title,
+        description=description,
+    )
+    return outcome_of(result, Project)
+
+
+def update_project_request(
+    db: Database,
+    principal: Principal,
+    request: WriteRequest,
+    project_id: str,
+    *,
+    title: str | None,
+    description: str | None,
+) -> Outcome[Project]:
+    """Rename or redescribe one of the user's projects, as one request."""
+    result = db.user_call(
+        principal,
+        "update_project_request",
+        request=request.as_json(),
+        project_id=project_id,
+        title=title,
+        description=description,
+    )
+    return outcome_of(result, Project)
+
+
+def delete_project_request(
+    db: Database, principal: Principal, request: WriteRequest, project_id: str
+) -> Outcome[ProjectDeleted]:
+    """Delete one of the user's projects (its jobs stay, ungrouped), as one request."""
+    result = db.user_call(
+        principal, "delete_project_request", request=request.as_json(), project_id=project_id
+    )
+    return outcome_of(result, ProjectDeleted)
+
+
+def create_batch_request(
+    db: Database,
+    principal: Principal,
+    request: WriteRequest,
+    items: list[JSON],
+    *,
+    project_id: str | None,
+    title: str | None,
+) -> Outcome[Batch]:
+    """Make 1 to 20 jobs for the user, all paid for in one transaction or none."""
+    result = db.user_call(
+        principal,
+        "create_batch_request",
+        request=request.as_json(),
+        items=items,
+        project_id=project_id,
+        title=title,
+    )
+    return outcome_of(result, Batch)
+
+
+def cancel_batch_request(
+    db: Database, principal: Principal, request: WriteRequest, batch_id: str
+) -> tuple[Outcome[BatchCanceled], list[Cancellation]]:
+    """Cancel every unfinished job of the user's batch as one request: the answer, and who
+    was running which job (empty on a replay: they were told the first time)."""
+    result = db.user_call(
+        principal, "cancel_batch_request", request=request.as_json(), batch_id=batch_id
+    )
+    running = [Cancellation.model_validate(c) for c in result.get("running") or []]
+    return outcome_of(result, BatchCanceled), running
 
 
 def cancel_job_request(

@@ -99,6 +99,18 @@ class Job(Open):
     output_expired_at: datetime | None = Field(
         None, description="Its files were removed (retention or removal): no links."
     )
+    project_id: UUID | None = Field(None, description="The project it is filed in.")
+    batch_id: UUID | None = Field(None, description="The batch that made it.")
+    estimated_seconds_left: int | None = Field(
+        None,
+        ge=1,
+        description="Reads only: seconds until it should be done (queue ahead shared among "
+        "the workers serving its model, then a run; while processing, its own pace); null "
+        "once finished.",
+    )
+    estimated_completion_at: datetime | None = Field(
+        None, description="Reads only: when it should be done."
+    )
 
 
 class JobEvent(Open):
@@ -191,10 +203,154 @@ class Model(Open):
     aspect_ratios: list[str]
     resolutions: list[str]
     requires_image: bool
+    resolution_factors: dict[str, float] = Field(
+        default_factory=dict, description="Price multiplier per resolution."
+    )
+    category: str = Field("video", description="How a frontend groups it.")
+    featured: bool = False
+    thumbnail_url: str | None = None
+    typical_run_seconds: int = Field(
+        60, description="A run's length before history says (estimates)."
+    )
 
 
 class ModelList(RootModel[list[Model]]):
     """The available models."""
+
+
+class Voice(Open):
+    """A narration voice: ``<engine>:<name>``; a job's ``voice`` param takes the name."""
+
+    id: str
+    engine: Literal["espeak", "google"]
+    language: str
+    name: str
+    gender: Literal["female", "male", "neutral"] | None
+    description: str
+
+
+class VoiceList(RootModel[list[Voice]]):
+    """The available voices."""
+
+
+class QuoteItem(Open):
+    """What one request would cost and when it would be done, had it been made now."""
+
+    model: str
+    job_type: str
+    params: dict[str, Any] = Field(description="The params as a job would store them.")
+    cost: int = Field(ge=0)
+    queue_ahead: int = Field(ge=0, le=100, description="Jobs queued before it (exact to 100).")
+    estimated_seconds_left: int = Field(ge=1)
+    estimated_completion_at: datetime
+    sync: bool | None = Field(
+        None, description="Composed videos: generate-video would answer it at once (200)."
+    )
+    estimated_render_seconds: float | None = Field(None, description="Composed videos.")
+
+
+class Quote(Open):
+    """A quote: no job made, no credit moved."""
+
+    items: list[QuoteItem]
+    total: int = Field(ge=0)
+    balance: int | None
+    reserved: int | None
+    affordable: bool | None = Field(description="The balance covers the total (signed in).")
+
+
+# Projects and batches -----------------------------------------------------------------------
+
+
+class ProjectRow(Open):
+    """A user's folder of generations."""
+
+    id: UUID
+    user_id: UUID
+    title: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Project(ProjectRow):
+    """A project with how many of its jobs are in each status."""
+
+    jobs: dict[str, int] = Field(description="Jobs per status.")
+
+
+class ProjectPage(Page):
+    """A page of the caller's projects, newest first."""
+
+    items: list[Project]
+
+
+class ProjectOrPage(RootModel[Project | ProjectPage]):
+    """GET ?id= → the project; otherwise a page of projects."""
+
+
+class ProjectDeleted(Open):
+    """A deleted project: its jobs stay, ungrouped, with their ledger."""
+
+    project: ProjectRow
+    jobs_ungrouped: int = Field(ge=0)
+
+
+class BatchProgress(Open):
+    """A batch and where it stands (also the ``batch_progress`` broadcast's payload)."""
+
+    id: UUID
+    user_id: UUID
+    project_id: UUID | None
+    title: str | None
+    jobs_total: int = Field(ge=1, le=20)
+    cost: int = Field(ge=0, description="Credits reserved for all its jobs.")
+    created_at: datetime
+    canceled_at: datetime | None
+    counts: dict[str, int] = Field(description="Its jobs per status.")
+    finished: int = Field(ge=0)
+    percent: int = Field(ge=0, le=100, description="A finished job counts 100.")
+    credits_used: int = Field(ge=0)
+    done: bool
+
+
+class Batch(BatchProgress):
+    """A batch with its jobs."""
+
+    jobs: list[Job]
+
+
+class BatchPage(Page):
+    """A page of the caller's batches, newest first."""
+
+    items: list[BatchProgress]
+
+
+class BatchOrPage(RootModel[Batch | BatchPage]):
+    """GET ?id= → the batch with its jobs; otherwise a page of batches."""
+
+
+class BatchCanceled(Open):
+    """A canceled batch (every unfinished job canceled, credits released)."""
+
+    batch: BatchProgress
+    workers_notified: int = Field(ge=0, description="Workers or providers told to stop.")
+
+
+class Profile(Open):
+    """The caller's own profile: preferences (theirs to change), tier and credits."""
+
+    id: UUID
+    display_name: str | None
+    language: str
+    theme: Literal["light", "dark", "system"]
+    tier: str
+    balance: int = Field(ge=0)
+    reserved: int = Field(ge=0)
+    concurrent_job_limit: int
+    initial_grant_claimed: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 # Credits --------------------------------------------------------------------------------
@@ -438,6 +594,15 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     CancelOrRemoved,
     JobChange,
     ModelList,
+    VoiceList,
+    Quote,
+    ProjectOrPage,
+    Project,
+    ProjectDeleted,
+    BatchOrPage,
+    Batch,
+    BatchCanceled,
+    Profile,
     CreditsOverview,
     CreditResult,
     Worker,

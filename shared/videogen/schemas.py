@@ -14,6 +14,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from videogen.errors import ValidationFailed
@@ -76,7 +77,7 @@ class JobParams(Strict):
 
     def params(self) -> dict[str, Any]:
         """The job params as stored on the job: only the fields that were given."""
-        return self.model_dump(exclude={"model", "priority"}, exclude_none=True)
+        return self.model_dump(exclude={"model", "priority", "project_id"}, exclude_none=True)
 
 
 class GenerateVideoRequest(JobParams):
@@ -87,6 +88,7 @@ class GenerateVideoRequest(JobParams):
     )
     prompt: NonBlank = Field(max_length=2000, examples=["A paper boat on a river"])
     priority: int = Field(0, ge=-100, le=100)
+    project_id: UUID | None = Field(None, description="File the job in one of your projects.")
 
 
 class QueueJobRequest(Strict):
@@ -97,15 +99,101 @@ class QueueJobRequest(Strict):
         default_factory=JobParams, examples=[{"prompt": "A paper boat", "duration": 3}]
     )
     priority: int = Field(0, ge=-100, le=100)
+    project_id: UUID | None = Field(None, description="File the job in one of your projects.")
 
 
 class JobQuery(Strict):
-    """GET ?id=… for one job, or a page of the caller's jobs."""
+    """GET ?id=… for one job, or a page of the caller's jobs (of one status, project or
+    batch)."""
 
     id: UUID | None = None
     status: JobStatus | None = None
+    project_id: UUID | None = None
+    batch_id: UUID | None = None
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+
+
+class BatchItem(Strict):
+    """One job of a batch or a quote: a model and its params."""
+
+    model: ModelId = Field(examples=["reference/text-to-video"])
+    params: JobParams = Field(default_factory=JobParams, examples=[{"prompt": "A paper boat"}])
+    priority: int = Field(0, ge=-100, le=100)
+
+    def as_item(self) -> dict[str, Any]:
+        """The item as the database takes it."""
+        return {"model": self.model, "params": self.params.params(), "priority": self.priority}
+
+
+class BatchRequest(Strict):
+    """POST /queue-job/batches: 1 to 20 jobs made together, paid together or not at all."""
+
+    items: list[BatchItem] = Field(min_length=1, max_length=20)
+    project_id: UUID | None = Field(None, description="File every job in this project.")
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+
+
+class QuoteRequest(Strict):
+    """POST /queue-job/quote: what 1 to 20 requests would cost and when they would be done."""
+
+    items: list[BatchItem] = Field(min_length=1, max_length=20)
+
+
+class ListQuery(Strict):
+    """GET ?id=… for one, or a page."""
+
+    id: UUID | None = None
+    page: int = Field(1, ge=1, le=10_000)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class BatchQuery(ListQuery):
+    """GET /queue-job/batches: one batch (?id=) or a page, optionally of one project."""
+
+    project_id: UUID | None = None
+
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+# A BCP 47-ish language tag, as profiles and voices store it: "en", "en-GB", "pt-BR".
+LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+
+
+class ProjectRequest(Strict):
+    """POST /queue-job/projects: a new project."""
+
+    title: Title = Field(examples=["Launch trailer"])
+    description: str = Field("", max_length=2000)
+
+
+class ProjectChange(Strict):
+    """PATCH /queue-job/projects?id=: a new title or description (at least one)."""
+
+    title: Title | None = None
+    description: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _something(self) -> ProjectChange:
+        if self.title is None and self.description is None:
+            raise ValueError("give a title or a description")
+        return self
+
+
+class VoiceQuery(Strict):
+    """GET /queue-job/voices: optionally of one engine and language (a prefix: `en`)."""
+
+    engine: Literal["espeak", "google"] | None = None
+    language: LanguageTag | None = None
+
+
+class ProfileChange(Strict):
+    """PATCH /update-credits/profile: your display name, language or theme."""
+
+    display_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None
+    ) = None
+    language: LanguageTag | None = None
+    theme: Literal["light", "dark", "system"] | None = None
 
 
 class JobIdQuery(Strict):

@@ -29,7 +29,9 @@ ERROR_STATUSES: dict[int, str] = {
     402: "Not enough credits (`INSUFFICIENT_CREDITS`).",
     403: "Authenticated, but not allowed to do this (`FORBIDDEN`).",
     404: "Not found, or not yours (`JOB_NOT_FOUND`, `MODEL_NOT_FOUND`, `WORKER_NOT_FOUND`, "
-    "`NOT_FOUND`).",
+    "`PROJECT_NOT_FOUND`, `BATCH_NOT_FOUND`, `PROFILE_NOT_FOUND`, `NOT_FOUND`).",
+    405: "This route does not take that method (`METHOD_NOT_ALLOWED`); `Allow` lists those it "
+    "takes.",
     409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`).",
     413: "The body is larger than `MAX_BODY_BYTES` (`PAYLOAD_TOO_LARGE`).",
     422: "The body or query is not valid (`VALIDATION_ERROR` with one detail per field, "
@@ -71,6 +73,11 @@ def _obj(
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     schemas.GenerateVideoRequest,
     schemas.QueueJobRequest,
+    schemas.QuoteRequest,
+    schemas.BatchRequest,
+    schemas.ProjectRequest,
+    schemas.ProjectChange,
+    schemas.ProfileChange,
     schemas.JobCallback,
     schemas.ClaimInitialGrant,
     schemas.GrantCredits,
@@ -287,6 +294,135 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             },
         },
+        "queue-job/voices": {
+            "get": {
+                "tags": ["catalogue"],
+                "summary": "The narration voices",
+                "description": "Every available voice (`<engine>:<name>`; a job's `voice` "
+                "param takes the name), optionally of one engine and language (`en` matches "
+                "`en-US`). The publishable key is enough.",
+                "security": [*USER, {"apikey": []}],
+                "parameters": _query_parameters(schemas.VoiceQuery),
+                "responses": {
+                    **_success(200, "The voices.", "VoiceList", idempotent=False),
+                    **_errors((401, 422, 503)),
+                },
+            },
+        },
+        "queue-job/quote": {
+            "post": {
+                "tags": ["catalogue"],
+                "summary": "What requests would cost and when they would be done",
+                "description": "For 1 to 20 `{model, params, priority}`: the params as a job "
+                "would store them, the cost, the jobs queued ahead (exact to 100), the "
+                "estimate, and for composed videos whether generate-video would render it at "
+                "once; then the total, your balance and whether it covers it. Nothing is "
+                "created and no credit moves.",
+                "security": USER,
+                "requestBody": _body(_ref("QuoteRequest")),
+                "responses": {
+                    **_success(200, "The quote.", "Quote", idempotent=False),
+                    **_errors((400, 401, 404, 413, 422, 503)),
+                },
+            },
+        },
+        "queue-job/projects": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "One of your projects (with job counts per status), or a page",
+                "security": USER,
+                "parameters": _query_parameters(schemas.ListQuery),
+                "responses": {
+                    **_success(200, "The project or a page.", "ProjectOrPage", idempotent=False),
+                    **_errors(READ_ERRORS),
+                },
+            },
+            "post": {
+                "tags": ["projects"],
+                "summary": "Create a project",
+                "description": "File jobs in it with `project_id` when you create them; "
+                "list them with `GET /queue-job?project_id=`.",
+                "security": USER,
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("ProjectRequest")),
+                "responses": {
+                    **_success(201, "The new project.", "Project", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "patch": {
+                "tags": ["projects"],
+                "summary": "Rename or redescribe one of your projects",
+                "security": USER,
+                "parameters": [
+                    *_query_parameters(schemas.JobIdQuery),
+                    IDEMPOTENCY_KEY,
+                ],
+                "requestBody": _body(_ref("ProjectChange")),
+                "responses": {
+                    **_success(200, "The project.", "Project", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "tags": ["projects"],
+                "summary": "Delete one of your projects",
+                "description": "Its jobs and batches stay, ungrouped, with every ledger entry.",
+                "security": USER,
+                "parameters": [
+                    *_query_parameters(schemas.JobIdQuery),
+                    IDEMPOTENCY_KEY,
+                ],
+                "responses": {
+                    **_success(200, "The deleted project.", "ProjectDeleted", idempotent=True),
+                    **_errors((401, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "queue-job/batches": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "One of your batches (progress and jobs), or a page",
+                "description": "With `id`: the batch, its progress (`counts` per status, "
+                "`finished`, `percent`, `done`) and its jobs. Without: a page of batches, "
+                "optionally of one `project_id`. The same progress is broadcast as "
+                "`batch_progress` on `user:<uid>:jobs` with every change of one of its jobs.",
+                "security": USER,
+                "parameters": _query_parameters(schemas.BatchQuery),
+                "responses": {
+                    **_success(200, "The batch or a page.", "BatchOrPage", idempotent=False),
+                    **_errors(READ_ERRORS),
+                },
+            },
+            "post": {
+                "tags": ["projects"],
+                "summary": "Create 1 to 20 jobs at once, paid for together or not at all",
+                "description": "Every item is checked and priced, the total reserved in one "
+                "transaction (402 with `required`, `balance` and `items` in the details "
+                "otherwise, nothing created), then each job is routed. A bad item names "
+                "itself (`items.<n>`).",
+                "security": USER,
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("BatchRequest")),
+                "responses": {
+                    **_success(202, "The batch and its jobs.", "Batch", idempotent=True),
+                    **_errors((*WRITE_ERRORS, 402)),
+                },
+            },
+            "delete": {
+                "tags": ["projects"],
+                "summary": "Cancel every unfinished job of one of your batches",
+                "security": USER,
+                "parameters": [
+                    *_query_parameters(schemas.JobIdQuery),
+                    IDEMPOTENCY_KEY,
+                ],
+                "responses": {
+                    **_success(200, "The canceled batch.", "BatchCanceled", idempotent=True),
+                    **_errors((401, 404, 422, 429, 503)),
+                },
+            },
+        },
         "job-callback": {
             "post": {
                 "tags": ["workers"],
@@ -344,6 +480,29 @@ def _paths() -> dict[str, dict[str, Any]]:
                         200, "Applied, or already applied.", "CreditResult", idempotent=True
                     ),
                     **_errors((*WRITE_ERRORS, 402)),
+                },
+            },
+        },
+        "update-credits/profile": {
+            "get": {
+                "tags": ["credits"],
+                "summary": "Your profile: preferences, tier, credits and limits",
+                "security": USER,
+                "responses": {
+                    **_success(200, "Your profile.", "Profile", idempotent=False),
+                    **_errors((401, 404, 503)),
+                },
+            },
+            "patch": {
+                "tags": ["credits"],
+                "summary": "Change your display name, language or theme",
+                "description": "Nothing else of the profile is yours to change: the tier, "
+                "balance and limits are the service's (the database's column grants say so).",
+                "security": USER,
+                "requestBody": _body(_ref("ProfileChange")),
+                "responses": {
+                    **_success(200, "Your profile.", "Profile", idempotent=False),
+                    **_errors((400, 401, 404, 413, 422, 503)),
                 },
             },
         },
@@ -468,6 +627,8 @@ def build() -> dict[str, Any]:
         "servers": [{"url": "http://127.0.0.1:54321", "description": "videogen serve"}],
         "tags": [
             {"name": "jobs", "description": "Create, follow and cancel generation jobs."},
+            {"name": "catalogue", "description": "Models, voices and quotes."},
+            {"name": "projects", "description": "Projects and batches of jobs."},
             {"name": "credits", "description": "Balances, the ledger, grants, purchases."},
             {"name": "workers", "description": "GPU workers, providers and the scheduler."},
         ],
