@@ -4,6 +4,10 @@ up, and none of it is reachable by anon or authenticated."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -273,3 +277,38 @@ def test_clients_cannot_call_the_audit_over_the_api(db: Conn, user: uuid.UUID) -
         as_anon(db, "audit_money_report")
     with raises_sqlstate("42501"):
         as_user(db, user, "ops_metrics")
+
+
+# ------------------------------------------------------------------------------------------
+# videogen audit
+# ------------------------------------------------------------------------------------------
+
+
+def _cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": db_url, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "videogen_dev", "audit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.books_unbalanced
+def test_the_cli_prints_the_differences_and_exits_non_zero(
+    db: Conn, db_url: str, user: uuid.UUID
+) -> None:
+    create_job(db, user)
+    clean = _cli(db_url)
+    assert clean.returncode == 0, clean.stderr
+    assert "no differences" in clean.stdout
+    corrupt(db, "update public.profiles set reserved = reserved + 2 where id = %s", (user,))
+    found = _cli(db_url)
+    assert found.returncode == 1, found.stderr
+    assert "1 difference" in found.stdout and "reserved" in found.stdout
+    assert str(user) in found.stdout
+    as_json = _cli(db_url, "--json")
+    assert as_json.returncode == 1
+    [row] = json.loads(as_json.stdout)
+    assert (row["check_name"], row["user_id"]) == ("reserved", str(user))
