@@ -63,6 +63,7 @@ bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, end to end, realtim
 	$(BIN)/python bench/e2e_bench.py
 	$(BIN)/python bench/realtime_bench.py
 	$(BIN)/python bench/render_bench.py
+	$(BIN)/python bench/metrics_bench.py
 
 db-reset: setup ## Recreate the local database: platform stand-in, migrations, seed
 	$(BIN)/videogen db reset

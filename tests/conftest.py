@@ -99,6 +99,15 @@ def empty_db_url(database_server: str) -> Iterator[str]:
         migrations.drop_database(database_server, name)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Keep each phase's report on the test (``item.rep_call``), for fixtures that check
+    something after the test only when it passed (the money audit)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 # ------------------------------------------------------------------------------------------
 # A real dev server (all five functions over HTTP) on its own database
 # ------------------------------------------------------------------------------------------

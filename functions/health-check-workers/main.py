@@ -1,9 +1,20 @@
-"""health-check-workers — the fleet's scheduler entry and the workers' front door.
+"""health-check-workers — the fleet's scheduler entry, the workers' front door, and the
+probes and metrics of the deployment.
 
+GET  /live   (no credentials) → 200 {"status": "ok"}: the process answers; nothing else is
+     touched (a liveness probe).
+GET  /ready  (no credentials) → 200 {"status": "ready", checks} or 503 NOT_READY with the
+     same per-check booleans in `details`: the database answers one cheap query within 1 s,
+     the storage backend is reachable (Supabase: a list of one object with the service key;
+     local: its folder is writable), and a healthy worker or a configured provider with
+     available models can serve jobs. No hostnames, DSNs or error text.
+GET  /metrics  (Authorization: Bearer <METRICS_TOKEN>; 503 METRICS_NOT_CONFIGURED while it
+     is unset) → the Prometheus text exposition: this process's request counts and
+     latencies, and the database's numbers read at scrape time (videogen.metrics).
 GET  or POST {"action": "sweep"}  (secret key, or the CRON_SECRET as x-cron-secret /
      Bearer): probe every worker's health URL concurrently, mark them, requeue expired
      leases (failing jobs out of attempts, credits released), reconcile provider jobs,
-     push waiting jobs, drop expired idempotency keys → 200 summary.
+     push waiting jobs, drop expired idempotency keys, run the money audit → 200 summary.
 POST {"action": "register", name, url, health_url, models, capacity, mode}  (signed)
 POST {"action": "heartbeat", worker_id, status}  (signed) → {worker, jobs it still owns}
 POST {"action": "claim", worker_id, limit}  (signed, pull workers) → [leased jobs]
@@ -16,12 +27,32 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import routing, workers
+from videogen import metrics, ops, routing, workers
+from videogen.errors import ServiceUnavailable
 from videogen.http import Context, Reply, endpoint, parse
+from videogen.results import Liveness, ReadinessAnswer
 from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker, Sweep
 
 Action = Annotated[RegisterWorker | Heartbeat | ClaimJobs | Sweep, Field(discriminator="action")]
 _action = TypeAdapter(Action)
+
+
+def _probe(ctx: Context) -> Reply:
+    """/live, /ready and /metrics."""
+    if ctx.route == "/live":
+        return Reply(200, Liveness(status="ok"))
+    if ctx.route == "/metrics":
+        body = ops.metrics_exposition(ctx.db)
+        return Reply(200, None, raw=body, content_type=metrics.CONTENT_TYPE)
+    checks = ops.readiness(ctx.db, ctx.storage, ctx.settings)
+    if not all(checks.model_dump().values()):
+        failing = [name for name, ok in checks.model_dump().items() if not ok]
+        raise ServiceUnavailable(
+            "Not ready: " + ", ".join(failing) + ".",
+            code="NOT_READY",
+            details=[{"check": name, "ok": ok} for name, ok in checks.model_dump().items()],
+        )
+    return Reply(200, ReadinessAnswer(status="ready", checks=checks))
 
 
 @functions_framework.http
@@ -32,9 +63,16 @@ _action = TypeAdapter(Action)
         "POST": ("worker_signature", "secret", "cron"),
     },
     rate_limited=(),
+    routes={
+        "/live": {"GET": ("always",)},
+        "/ready": {"GET": ("always",)},
+        "/metrics": {"GET": ("metrics",)},
+    },
 )
 def health_check_workers(ctx: Context) -> Reply:
-    """Run the sweep, or handle a worker's register / heartbeat / claim."""
+    """Probes and metrics; the sweep; or a worker's register / heartbeat / claim."""
+    if ctx.route is not None:
+        return _probe(ctx)
     if ctx.principal.kind != "worker":
         if ctx.request.method == "POST":
             parse(Sweep, ctx.json() if ctx.raw_body else {})

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import functions_framework
 
 from videogen import catalogue, jobs, links, projects, routing, uploads, writes
-from videogen.errors import MethodNotAllowed, NotFound
+from videogen.errors import NotFound
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import (
     BatchQuery,
@@ -148,43 +148,39 @@ def batches_route(ctx: Context) -> Reply:
     )
 
 
-# The last segment of the path → (its handler, the methods it answers).
-ROUTES: dict[str, tuple[Callable[[Context], Reply], tuple[str, ...]]] = {
-    "": (jobs_route, ("GET", "POST", "DELETE")),
-    "models": (models_route, ("GET",)),
-    "voices": (voices_route, ("GET",)),
-    "quote": (quote_route, ("POST",)),
-    "projects": (projects_route, ("GET", "POST", "PATCH", "DELETE")),
-    "batches": (batches_route, ("GET", "POST", "DELETE")),
+# Each sub-path's handler; the kit checks its methods and auth modes (``routes`` below).
+HANDLERS: dict[str | None, Callable[[Context], Reply]] = {
+    None: jobs_route,
+    "/models": models_route,
+    "/voices": voices_route,
+    "/quote": quote_route,
+    "/projects": projects_route,
+    "/batches": batches_route,
 }
+USER = ("user",)
+CATALOGUE = ("user", "public")
 
 
 @functions_framework.http
 @endpoint(
     "queue-job",
-    methods={
-        "POST": ("user",),
-        "GET": ("user", "public"),
-        "DELETE": ("user",),
-        "PATCH": ("user",),
+    methods={"POST": USER, "GET": USER, "DELETE": USER},
+    routes={
+        "/models": {"GET": CATALOGUE},
+        "/voices": {"GET": CATALOGUE},
+        "/quote": {"POST": USER},
+        "/projects": {"GET": USER, "POST": USER, "PATCH": USER, "DELETE": USER},
+        "/batches": {"GET": USER, "POST": USER, "DELETE": USER},
     },
 )
 def queue_job(ctx: Context) -> Reply:
     """Jobs (/), the catalogue (/models, /voices), quotes, projects and batches."""
-    segments = [s for s in ctx.request.path.split("/") if s]
-    last = segments[-1] if segments and segments[-1] != "queue-job" else ""
-    if last not in ROUTES:
+    if ctx.route is None and ctx.request.path.rstrip("/").rsplit("/", 1)[-1] not in (
+        "",
+        "queue-job",
+    ):
         raise NotFound(
-            f"No route /{last} on queue-job.",
+            "No such route on queue-job.",
             hint="Routes: /, /models, /voices, /quote, /projects, /batches.",
         )
-    handler, allowed = ROUTES[last]
-    if ctx.request.method not in allowed:
-        err = MethodNotAllowed(
-            f"{ctx.request.method} is not allowed here; use {', '.join(allowed)}."
-        )
-        err.headers["Allow"] = ", ".join([*allowed, "OPTIONS"])
-        raise err
-    if last not in ("models", "voices"):
-        ctx.require_user()
-    return handler(ctx)
+    return HANDLERS[ctx.route](ctx)

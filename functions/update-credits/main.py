@@ -18,7 +18,7 @@ import functions_framework
 from pydantic import Field, TypeAdapter
 
 from videogen import catalogue, credits
-from videogen.errors import Forbidden, MethodNotAllowed, NotFound
+from videogen.errors import Forbidden, NotFound
 from videogen.http import Context, Reply, endpoint, parse
 from videogen.schemas import (
     ClaimInitialGrant,
@@ -37,22 +37,15 @@ _action = TypeAdapter(Action)
 @functions_framework.http
 @endpoint(
     "update-credits",
-    methods={
-        "GET": ("user",),
-        "POST": ("user", "secret", "stripe_signature"),
-        "PATCH": ("user",),
-    },
+    methods={"GET": ("user",), "POST": ("user", "secret", "stripe_signature")},
+    routes={"/profile": {"GET": ("user",), "PATCH": ("user",)}},
 )
 def update_credits(ctx: Context) -> Reply:
     """Read (GET) or change (POST) credits; read or change your profile (/profile)."""
-    segments = [s for s in ctx.request.path.split("/") if s]
-    last = segments[-1] if segments and segments[-1] != "update-credits" else ""
-    if last == "profile":
+    if ctx.route == "/profile":
         return profile(ctx)
-    if last:
-        raise NotFound(f"No route /{last} on update-credits.", hint="Routes: /, /profile.")
-    if ctx.request.method == "PATCH":
-        raise _not_allowed(ctx, ("GET", "POST"))
+    if ctx.request.path.rstrip("/").rsplit("/", 1)[-1] not in ("", "update-credits"):
+        raise NotFound("No such route on update-credits.", hint="Routes: /, /profile.")
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
@@ -78,17 +71,8 @@ def update_credits(ctx: Context) -> Reply:
 
 def profile(ctx: Context) -> Reply:
     """/profile: the caller's own profile, and the preferences they may change."""
-    if ctx.request.method == "POST":
-        raise _not_allowed(ctx, ("GET", "PATCH"))
-    if ctx.request.method == "PATCH":
-        change = ctx.body(ProfileChange)
-        with ctx.db.session(ctx.principal) as session:
-            return Reply(200, catalogue.change_profile(session, change))
+    change = ctx.body(ProfileChange) if ctx.request.method == "PATCH" else None
     with ctx.db.session(ctx.principal) as session:
+        if change is not None:
+            return Reply(200, catalogue.change_profile(session, change))
         return Reply(200, catalogue.profile(session))
-
-
-def _not_allowed(ctx: Context, allowed: tuple[str, ...]) -> MethodNotAllowed:
-    err = MethodNotAllowed(f"{ctx.request.method} is not allowed here; use {', '.join(allowed)}.")
-    err.headers["Allow"] = ", ".join([*allowed, "OPTIONS"])
-    return err

@@ -23,6 +23,9 @@ request headers (any mapping; names are matched case-insensitively):
 ``provider_signature``
     ``?provider=<name>`` and that provider's own webhook scheme (fal, Replicate, RunPod…);
     the principal's ``key_name`` is the provider.
+``metrics``
+    ``Authorization: Bearer <METRICS_TOKEN>`` (the Prometheus scraper); with no
+    ``METRICS_TOKEN`` set the mode is off and answers 503 ``METRICS_NOT_CONFIGURED``.
 ``always``
     Nothing required.
 
@@ -61,7 +64,9 @@ __all__ = [
     "issue_access_token",
 ]
 
-Kind = Literal["user", "public", "secret", "cron", "worker", "stripe", "provider", "none"]
+Kind = Literal[
+    "user", "public", "secret", "cron", "metrics", "worker", "stripe", "provider", "none"
+]
 KeyMode = Literal["public", "secret"]
 MODES = (
     "user",
@@ -71,6 +76,7 @@ MODES = (
     "worker_signature",
     "stripe_signature",
     "provider_signature",
+    "metrics",
     "always",
 )
 
@@ -90,6 +96,7 @@ _HINTS = {
     "worker_signature": "Standard Webhooks headers signed with the worker secret",
     "stripe_signature": "a `Stripe-Signature` header",
     "provider_signature": "`?provider=<name>` with that provider's webhook signature",
+    "metrics": "`Authorization: Bearer <METRICS_TOKEN>`",
 }
 
 
@@ -577,6 +584,11 @@ def authenticate(
             if user_token is not None:
                 return _user_principal(user_token, settings, jwks)
             continue
+        if mode == "metrics":
+            metrics = _metrics_principal(bearer, settings)
+            if metrics is not None:
+                return metrics
+            continue
         if mode == "cron":
             cron = _cron_principal(lowered, user_token, settings)
             if cron is not None:
@@ -606,6 +618,21 @@ def authenticate(
 
 
 # Tokens and cron --------------------------------------------------------------------------
+
+
+def _metrics_principal(bearer: str | None, settings: Settings) -> Principal | None:
+    """The scraper, when its Bearer is METRICS_TOKEN; off (503) while no token is set."""
+    if settings.metrics_token is None or not settings.metrics_token.get_secret_value():
+        raise ServiceUnavailable(
+            "Metrics are not enabled on this deployment.",
+            code="METRICS_NOT_CONFIGURED",
+            hint="Set METRICS_TOKEN and scrape with `Authorization: Bearer <METRICS_TOKEN>`.",
+        )
+    if bearer is None:
+        return None
+    if not _safe_equal(bearer, settings.metrics_token.get_secret_value()):
+        raise Unauthorized("Invalid metrics token.", code="INVALID_API_KEY")
+    return Principal(kind="metrics", role="anon", claims={"role": "anon"})
 
 
 def issue_access_token(

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = Field(300, alias="WEBHOOK_TOLERANCE_SECONDS", ge=1)
     cron_secret: SecretStr = Field(SecretStr(LOCAL_CRON_SECRET), alias="CRON_SECRET")
     stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
+    # Bearer token for GET health-check-workers/metrics; unset: the endpoint is off (503).
+    metrics_token: SecretStr | None = Field(None, alias="METRICS_TOKEN")
+    # A running job's reservation is stale (money audit) this long after its lease ran out.
+    audit_grace_s: int = Field(300, alias="AUDIT_GRACE_SECONDS", ge=0)
     credits_per_usd_cent: int = Field(1, alias="CREDITS_PER_USD_CENT", ge=1)
 
     # HTTP ---------------------------------------------------------------------------------
@@ -147,6 +151,8 @@ class Settings(BaseSettings):
             "WEBHOOK_SECRETS": self.webhook_secrets,
             "CRON_SECRET": self.cron_secret,
         }
+        if self.metrics_token is not None:
+            checked["METRICS_TOKEN"] = self.metrics_token
         bad = [
             name
             for name, secret in checked.items()

@@ -99,6 +99,10 @@ class Database(Protocol):
         """One service-role procedure call as its own transaction (bypasses RLS)."""
         ...
 
+    def probe_call(self, name: str, timeout_ms: int, /, **args: Any) -> Any:
+        """One service-role call the server cancels after ``timeout_ms`` (readiness)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -189,10 +193,12 @@ class _PgSession:
         *,
         commit: bool = False,
         as_service: bool = False,
+        timeout_ms: int | None = None,
     ) -> Any:
         """Send one call (with whatever must precede it) in one message; its result.
 
-        ``as_service`` runs it as ``service_role`` with the principal's own claims.
+        ``as_service`` runs it as ``service_role`` with the principal's own claims;
+        ``timeout_ms`` is its ``statement_timeout`` (this transaction only).
         """
         role, claims = _role_and_claims(principal)
         if as_service:
@@ -205,6 +211,8 @@ class _PgSession:
             become, become_values = _become_sql(role, claims_json, user="sub" in claims)
             parts.append(become)
             values += become_values
+        if timeout_ms is not None:
+            parts.append(f"set local statement_timeout = {int(timeout_ms)}")
         call, call_values = _call_sql(name, args)
         parts.append(call)
         values += call_values
@@ -338,12 +346,19 @@ class PostgresDatabase:
                     session.conn.execute("commit")
 
     def call(
-        self, principal: Principal, name: str, /, *, _as_service: bool = False, **args: Any
+        self,
+        principal: Principal,
+        name: str,
+        /,
+        *,
+        _as_service: bool = False,
+        _timeout_ms: int | None = None,
+        **args: Any,
     ) -> Any:
         """One procedure call as one transaction in one round trip; a transaction that lost
         a deadlock or serialization conflict is run again (jittered backoff), not a 503."""
         try:
-            return self._call_once(principal, name, args, _as_service)
+            return self._call_once(principal, name, args, _as_service, _timeout_ms)
         except AppError as err:
             if err.code not in CONFLICT_CODES:
                 raise
@@ -359,16 +374,23 @@ class PostgresDatabase:
             reraise=True,
         ):
             with attempt:
-                return self._call_once(principal, name, args, _as_service)
+                return self._call_once(principal, name, args, _as_service, _timeout_ms)
         raise AssertionError("unreachable: tenacity reraises the last conflict")
 
     def _call_once(
-        self, principal: Principal, name: str, args: Mapping[str, Any], as_service: bool
+        self,
+        principal: Principal,
+        name: str,
+        args: Mapping[str, Any],
+        as_service: bool,
+        timeout_ms: int | None = None,
     ) -> Any:
         with self._lease() as lease:
             session = _PgSession(lease, principal)
             try:
-                return session.run(principal, name, args, commit=True, as_service=as_service)
+                return session.run(
+                    principal, name, args, commit=True, as_service=as_service, timeout_ms=timeout_ms
+                )
             except BaseException:
                 if not session.conn.closed:
                     session.conn.execute("rollback")
@@ -383,6 +405,10 @@ class PostgresDatabase:
     def admin_call(self, name: str, /, **args: Any) -> Any:
         """One service-role call (bypasses RLS) as one transaction."""
         return self.call(SERVICE, name, **args)
+
+    def probe_call(self, name: str, timeout_ms: int, /, **args: Any) -> Any:
+        """One service-role call with its own ``statement_timeout``, in the same message."""
+        return self.call(SERVICE, name, _timeout_ms=timeout_ms, **args)
 
     def admin(self) -> Any:
         """A service-role session: bypasses RLS, so use it only where a user cannot."""
@@ -485,6 +511,11 @@ class PostgrestDatabase:
     def admin_call(self, name: str, /, **args: Any) -> Any:
         """One /rpc call with the secret key."""
         return _RestSession(self, SERVICE).rpc(name, **args)
+
+    def probe_call(self, name: str, timeout_ms: int, /, **args: Any) -> Any:
+        """One /rpc call with the secret key (PostgREST's role has its own statement_timeout;
+        the HTTP client's timeout bounds the wait)."""
+        return self.admin_call(name, **args)
 
     def user_call(self, principal: Principal, name: str, /, **args: Any) -> Any:
         """Refused, as :meth:`_RestSession.refuse_user_write` explains."""

@@ -9,6 +9,9 @@ Idempotency-Key travel with its action in one database call (:meth:`Context.perf
 :mod:`videogen.writes`); ``rate_limited`` names the methods whose users are limited.
 Any :class:`AppError` becomes ``{"success": false, "error": {...}}`` with its status;
 anything else is logged with its traceback and answered as a bare 500 — never a trace.
+``routes`` gives a sub-path its own methods and modes (``{"/live": {"GET": ("always",)}}``:
+the handler sees it as ``ctx.route``). Every answer is counted in :mod:`videogen.metrics`
+(function, method, status, latency).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from videogen import metrics
 from videogen.auth import Principal, authenticate
 from videogen.config import Settings, get_settings
 from videogen.errors import (
@@ -73,6 +77,9 @@ class Reply:
     status: int
     data: Any
     headers: dict[str, str] = field(default_factory=dict)
+    # A body that is not JSON (the metrics exposition): sent as is, with this type.
+    raw: bytes | None = None
+    content_type: str = "application/json"
 
     @classmethod
     def of(cls, outcome: Outcome[Any]) -> Reply:
@@ -121,6 +128,7 @@ class Context:
     settings: Settings
     function: str
     rate_limited: tuple[str, ...] = ()
+    route: str | None = None  # the sub-path of ``routes`` this request is for, if any
 
     @cached_property
     def db(self) -> Database:
@@ -314,11 +322,29 @@ def _respond(status: int, body: Any, headers: dict[str, str]) -> Response:
     return resp
 
 
+def _route_of(path: str, routes: Mapping[str, Any]) -> str | None:
+    """The declared sub-path a request path ends with (``/live`` of ``…/live/``), if any."""
+    trimmed = path.rstrip("/")
+    for route in routes:
+        if trimmed.endswith(route):
+            return route
+    return None
+
+
+def _respond_raw(status: int, body: bytes, content_type: str, headers: dict[str, str]) -> Response:
+    from flask import Response
+
+    resp = Response(body, status=status, content_type=content_type)
+    resp.headers.update(headers)
+    return resp
+
+
 def endpoint(
     name: str,
     methods: Mapping[str, tuple[str, ...]],
     *,
     rate_limited: tuple[str, ...] = ("POST", "DELETE", "PATCH", "PUT"),
+    routes: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
 ) -> Callable[[Callable[[Context], Reply]], Callable[[Request], Response]]:
     """Wrap ``handler(ctx) -> Reply`` with the shared HTTP contract (see module doc).
 
@@ -326,6 +352,7 @@ def endpoint(
     (local secrets or local storage in production) fails to start instead of answering.
     """
     get_settings()
+    sub_paths = dict(routes or {})
 
     def decorate(handler: Callable[[Context], Reply]) -> Callable[[Request], Response]:
         @functools.wraps(handler)
@@ -348,14 +375,16 @@ def endpoint(
                 "method": request.method,
             }
             status = 500
+            route = _route_of(request.path, sub_paths) if sub_paths else None
+            allowed = sub_paths[route] if route is not None else methods
             try:
                 if request.method == "OPTIONS":
                     status = 204
                     return _respond(204, None, headers)
-                if request.method not in methods:
-                    headers["Allow"] = ", ".join([*methods, "OPTIONS"])
+                if request.method not in allowed:
+                    headers["Allow"] = ", ".join([*allowed, "OPTIONS"])
                     raise MethodNotAllowed(
-                        f"{request.method} is not allowed; use {', '.join(methods)}."
+                        f"{request.method} is not allowed; use {', '.join(allowed)}."
                     )
                 _check_request_size(request, settings)
                 length = request.content_length
@@ -365,7 +394,7 @@ def endpoint(
                     body = request.get_data(cache=True)
                     if len(body) > settings.max_body_bytes:
                         raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
-                modes = methods[request.method]
+                modes = allowed[request.method]
                 signed = any(m.endswith("_signature") for m in modes)
                 principal = authenticate(
                     {k.lower(): v for k, v in request.headers.items()},
@@ -374,13 +403,15 @@ def endpoint(
                     body=request.get_data(cache=True) if signed else b"",
                     query=dict(request.args.items()) if signed else None,
                 )
-                ctx = Context(request, principal, request_id, settings, name, rate_limited)
+                ctx = Context(request, principal, request_id, settings, name, rate_limited, route)
                 fields["caller"] = principal.kind
                 if principal.user_id:
                     fields["user_id"] = principal.user_id
                 reply = handler(ctx)
                 status = reply.status
                 headers.update(reply.headers)
+                if reply.raw is not None:
+                    return _respond_raw(reply.status, reply.raw, reply.content_type, headers)
                 return _respond(reply.status, envelope(reply.data), headers)
             except AppError as err:
                 status = err.status
@@ -393,9 +424,11 @@ def endpoint(
                 internal = AppError("Something went wrong on our side; it has been logged.")
                 return _respond(500, {"success": False, "error": internal.to_dict()}, headers)
             finally:
+                elapsed = time.perf_counter() - started
                 fields["status"] = status
-                fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+                fields["duration_ms"] = round(elapsed * 1000, 2)
                 log.info("%s %s %s", request.method, name, status, extra={"fields": fields})
+                metrics.observe(name, request.method, status, elapsed)
 
         return view
 

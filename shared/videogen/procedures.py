@@ -38,12 +38,14 @@ from videogen.results import (
     LeasedJob,
     LeaseSweep,
     Model,
+    MoneyDifference,
     Profile,
     Project,
     ProjectDeleted,
     ProviderJobRow,
     ProviderModel,
     Quote,
+    Readiness,
     Voice,
     Worker,
 )
@@ -545,3 +547,24 @@ def jobs_mark_outputs_expired(on: Runs, job_ids: Sequence[str]) -> int:
 def uploads_due(on: Runs, retention_days: int, limit: int) -> list[str]:
     """Upload paths past their retention that no unfinished job names."""
     return list(_service(on, "uploads_due", retention_days=retention_days, limit=limit))
+
+
+# Operations (sql/schema/11_operations.sql) ---------------------------------------------------
+
+
+def audit_money_report(on: Runs, grace_seconds: int) -> list[MoneyDifference]:
+    """Every difference the money audit finds (none: the books are right)."""
+    result = _service(on, "audit_money_report", grace_seconds=grace_seconds)
+    return [MoneyDifference.model_validate(r) for r in result]
+
+
+def ops_metrics(on: Runs) -> JSON:
+    """The numbers /metrics exposes from the database (one call at scrape time)."""
+    result: JSON = _service(on, "ops_metrics")
+    return result
+
+
+def ops_readiness(db: Database, timeout_ms: int) -> Readiness:
+    """Healthy workers and catalogue providers, as a cheap call the server cancels after
+    ``timeout_ms``."""
+    return Readiness.model_validate(db.probe_call("ops_readiness", timeout_ms))

@@ -425,6 +425,12 @@ class HeartbeatResult(Open):
     jobs: list[HeldJob]
 
 
+class MoneyAuditSummary(BaseModel):
+    """What the sweep's money audit found (details: `videogen audit`, or the server log)."""
+
+    differences: int = Field(ge=0, description="Rows of public.audit_money(); 0 = healthy.")
+
+
 class SweepSummary(Open):
     """What one health sweep did."""
 
@@ -437,6 +443,7 @@ class SweepSummary(Open):
     dispatched: int
     retention: RetentionSweep
     cleanup: Cleanup
+    money_audit: MoneyAuditSummary
 
 
 class LeasedJob(BaseModel):
@@ -586,6 +593,50 @@ class Cleanup(BaseModel):
     webhook_receipts: int
 
 
+# Health and operations -------------------------------------------------------------------
+
+
+class Liveness(BaseModel):
+    """The process answers (nothing else is checked)."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessChecks(BaseModel):
+    """One boolean per dependency."""
+
+    database: bool = Field(description="One cheap query answered within its timeout.")
+    storage: bool = Field(description="The configured storage backend is reachable/writable.")
+    workers: bool = Field(
+        description="A healthy worker, or a configured provider with models, can serve jobs."
+    )
+
+
+class ReadinessAnswer(BaseModel):
+    """Ready: every check passed (a 503 NOT_READY carries the same checks in `details`)."""
+
+    status: Literal["ready"] = "ready"
+    checks: ReadinessChecks
+
+
+class Readiness(BaseModel):
+    """What can serve jobs, as the database sees it (public.ops_readiness)."""
+
+    healthy_workers: int = Field(ge=0)
+    providers: list[str]
+
+
+class MoneyDifference(BaseModel):
+    """One row of the money audit: where the books disagree with themselves."""
+
+    check_name: str
+    user_id: UUID | None
+    job_id: UUID | None
+    expected: int | None
+    actual: int | None
+    detail: str
+
+
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorEnvelope,
     JobOrPage,
@@ -607,4 +658,6 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     CreditResult,
     Worker,
     WorkerAnswer,
+    Liveness,
+    ReadinessAnswer,
 )

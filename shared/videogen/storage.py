@@ -143,6 +143,10 @@ class Storage(ABC):
         """The object's file on this machine, when the backend keeps one (else None)."""
         return None
 
+    @abstractmethod
+    def ready(self, timeout_s: float) -> bool:
+        """Whether the backend can serve now (readiness probes): reachable, or writable."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, only remote backends hold sessions
         """Release network resources, if any."""
 
@@ -277,6 +281,12 @@ class LocalStorage(Storage):
             for entry in folder.iterdir()
             if entry.is_file() and not entry.name.startswith(".")
         )
+
+    def ready(self, timeout_s: float) -> bool:
+        """The storage folder can be written: a probe file is created and removed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".ready-"):
+            return True
 
     def local_path(self, bucket: str, path: str) -> Path | None:
         """The object's file (whether or not it exists yet)."""
@@ -445,6 +455,20 @@ class SupabaseStorage(Storage):
             for e in entries
             if e.get("id") is not None
         )
+
+    def ready(self, timeout_s: float) -> bool:
+        """``POST /object/list/<first bucket>`` (limit 1) with our key answers 200."""
+        import httpx
+
+        url = f"{self.storage_url}object/list/{self.buckets[0]}"
+        body = {"prefix": "", "limit": 1}
+        if self._http_client is not None:
+            resp = self._http_client.post(
+                url, json=body, headers=self._headers(), timeout=timeout_s
+            )
+        else:
+            resp = httpx.post(url, json=body, headers=self._headers(), timeout=timeout_s)
+        return resp.status_code == 200
 
     def close(self) -> None:
         """Close storage3's HTTP session if it created one."""

@@ -4,8 +4,9 @@ The sweep (``health-check-workers``, called by a scheduler) probes every worker'
 URL concurrently with a short timeout, records the results, requeues jobs whose lease ran
 out (or fails them when out of attempts, releasing credits), polls external providers for
 jobs whose webhooks may have been lost, pushes waiting jobs to free workers, removes
-files past their retention (:mod:`videogen.retention`) and drops expired idempotency keys.
-Each step is its own short transaction.
+files past their retention (:mod:`videogen.retention`), drops expired idempotency keys and
+runs the money audit (its count in the answer, its rows in the log). Each step is its own
+short transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 from videogen import procedures
 from videogen.config import Settings
 from videogen.errors import AppError
-from videogen.results import HeartbeatResult, SweepSummary, Worker, WorkerJobList
+from videogen.results import (
+    HeartbeatResult,
+    MoneyAuditSummary,
+    SweepSummary,
+    Worker,
+    WorkerJobList,
+)
 from videogen.retention import sweep as retention_sweep
 from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker
 from videogen.storage import storage_for
@@ -162,6 +169,13 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
     retention = retention_sweep(db, storage_for(settings), settings)
     with db.admin() as admin:
         cleaned = procedures.requests_cleanup(admin)
+    differences = procedures.audit_money_report(db, settings.audit_grace_s)
+    for row in differences[:20]:
+        log.error(
+            "money audit: %s",
+            row.check_name,
+            extra={"fields": row.model_dump(mode="json")},
+        )
     return SweepSummary(
         workers={
             "probed": sum(r["ok"] is not None for r in results),
@@ -175,4 +189,5 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
         dispatched=dispatched,
         retention=retention,
         cleanup=cleaned,
+        money_audit=MoneyAuditSummary(differences=len(differences)),
     )

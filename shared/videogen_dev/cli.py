@@ -10,6 +10,7 @@ imports stay inside handlers so ``videogen --help`` is instant.
     videogen db reset    recreate the database: platform stand-in, migrations, seed
     videogen db url      print the database URL
     videogen db status   show where the database is and whether it runs
+    videogen audit       check every account's ledger and reservations; exit 1 on differences
 """
 
 from __future__ import annotations
@@ -360,6 +361,65 @@ def add_openapi_commands(subparsers: Subparsers) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# audit
+# ------------------------------------------------------------------------------------------
+
+
+def audit(args: argparse.Namespace) -> int:
+    """Run the money audit on DATABASE_URL; print its differences; 1 when there are any."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from videogen import ops
+    from videogen.config import get_settings
+    from videogen.db import PostgresDatabase
+
+    settings = get_settings()
+    grace = settings.audit_grace_s if args.grace is None else args.grace
+    db = PostgresDatabase(settings.database_url, min_size=0, max_size=1)
+    try:
+        rows = ops.audit(db, grace)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return 1 if rows else 0
+    console = Console()
+    if not rows:
+        console.print("money audit: the books balance (no differences)")
+        return 0
+    table = Table(title=f"money audit: {len(rows)} difference(s)")
+    for column in ("check", "user", "job", "expected", "actual", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r.check_name,
+            str(r.user_id or "-"),
+            str(r.job_id or "-"),
+            "-" if r.expected is None else str(r.expected),
+            "-" if r.actual is None else str(r.actual),
+            r.detail,
+        )
+    console.print(table)
+    return 1
+
+
+def add_audit_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen audit``."""
+    cmd = subparsers.add_parser(
+        "audit", help="check every account's ledger and reservations (exit 1 on differences)"
+    )
+    cmd.add_argument(
+        "--grace",
+        type=int,
+        default=None,
+        help="seconds past a lease before a held reservation is stale (AUDIT_GRACE_SECONDS)",
+    )
+    cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    cmd.set_defaults(handler=audit)
+
+
+# ------------------------------------------------------------------------------------------
 # worker
 # ------------------------------------------------------------------------------------------
 
@@ -385,6 +445,7 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     add_stack_commands,
     add_build_commands,
     add_openapi_commands,
+    add_audit_commands,
     add_worker_commands,
 ]
 

@@ -40,7 +40,7 @@ ERROR_STATUSES: dict[int, str] = {
     "`Retry-After` seconds when given.",
     503: "A dependency is unavailable or not configured; retry later (`SERVICE_UNAVAILABLE`, "
     "`MODEL_UNAVAILABLE`, `PROVIDER_NOT_CONFIGURED`, `STRIPE_NOT_CONFIGURED`, "
-    "`JWKS_UNAVAILABLE`).",
+    "`JWKS_UNAVAILABLE`, `METRICS_NOT_CONFIGURED`, `NOT_READY`).",
 }
 
 Requirement = dict[str, list[str]]
@@ -48,6 +48,7 @@ USER: list[Requirement] = [{"bearerAuth": []}]
 SIGNED: Requirement = {"webhookId": [], "webhookTimestamp": [], "webhookSignature": []}
 SECRET: list[Requirement] = [{"apikey": []}, {"bearerAuth": []}]
 CRON: list[Requirement] = [{"cronSecret": []}, {"bearerAuth": []}]
+NONE: list[Requirement] = [{}]  # no credentials at all (public probes)
 
 
 # ------------------------------------------------------------------------------------------
@@ -232,6 +233,62 @@ def _sync_render(operation: dict[str, Any]) -> dict[str, Any]:
     done = _success(200, "Rendered at once: the finished job.", "Job", idempotent=True)
     operation["responses"] = {**done, **operation["responses"]}
     return operation
+
+
+def _probes() -> dict[str, dict[str, Any]]:
+    """The liveness and readiness probes and the metrics scrape (sub-paths of the sweep)."""
+    ready_503 = _errors((503,))["503"]
+    ready_503["description"] = (
+        "`NOT_READY`: a check failed; `details` holds one `{check, ok}` per check "
+        "(database, storage, workers). Nothing else is said about the failure."
+    )
+    metrics_200 = {
+        "description": "The Prometheus text exposition (`videogen_*` metrics).",
+        "headers": {"x-request-id": REQUEST_ID_HEADER},
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+    return {
+        "health-check-workers/live": {
+            "get": {
+                "tags": ["operations"],
+                "summary": "Liveness: the process answers",
+                "description": "No credentials; touches nothing (no database): for liveness "
+                "probes and uptime checks.",
+                "security": NONE,
+                "responses": _success(200, "Alive.", "Liveness", idempotent=False),
+            }
+        },
+        "health-check-workers/ready": {
+            "get": {
+                "tags": ["operations"],
+                "summary": "Readiness: database, storage, and someone to serve jobs",
+                "description": "No credentials. The database answers one cheap query within "
+                "1 s; the storage backend is reachable (Supabase Storage: a one-object list "
+                "with the service key; local: its folder is writable); a healthy worker "
+                "(online, fresh heartbeat) or a configured provider with available models can "
+                "serve jobs. 200 when all pass, else 503 `NOT_READY`.",
+                "security": NONE,
+                "responses": {
+                    **_success(200, "Ready.", "ReadinessAnswer", idempotent=False),
+                    "503": ready_503,
+                },
+            }
+        },
+        "health-check-workers/metrics": {
+            "get": {
+                "tags": ["operations"],
+                "summary": "Prometheus metrics",
+                "description": "`Authorization: Bearer <METRICS_TOKEN>`; 503 "
+                "`METRICS_NOT_CONFIGURED` while METRICS_TOKEN is unset. This process's "
+                "request counts and latency histograms (function, method, status) and the "
+                "database's numbers read at scrape time: jobs by model and status, queue "
+                "depth and oldest age, attempts, failures by error code, workers, ledger "
+                "totals, render real-time factor.",
+                "security": [{"bearerAuth": []}],
+                "responses": {"200": metrics_200, **_errors((401, 503))},
+            }
+        },
+    }
 
 
 def _paths() -> dict[str, dict[str, Any]]:
@@ -544,6 +601,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             },
         },
+        **_probes(),
     }
 
 
@@ -631,6 +689,7 @@ def build() -> dict[str, Any]:
             {"name": "projects", "description": "Projects and batches of jobs."},
             {"name": "credits", "description": "Balances, the ledger, grants, purchases."},
             {"name": "workers", "description": "GPU workers, providers and the scheduler."},
+            {"name": "operations", "description": "Probes and metrics of the deployment."},
         ],
         "paths": {f"{BASE}/{name}": ops for name, ops in _paths().items()},
         "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},

@@ -246,6 +246,36 @@ class Api:
         self.http.close()
 
 
+# The shared servers, by fixture name: after each test that used one, its books are audited.
+SERVERS = ("api", "strict_api", "fuzz_api", "retention_api", "metrics_api")
+# Nothing runs the sweep on a test server, so a lease a test let run out is not the books'
+# fault: reservations are judged stale only after a day. Every other check is exact.
+AUDIT_GRACE_SECONDS = 86_400
+
+
+def audit_money(client: Api) -> list[dict[str, Any]]:
+    """The money audit's rows on that server's database."""
+    rows: list[dict[str, Any]] = client.sql(
+        "select public.audit_money_report(%s)", [AUDIT_GRACE_SECONDS]
+    )
+    return rows
+
+
+@pytest.fixture(autouse=True)
+def books_balance_after_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that used a shared server, the money audit of its database finds
+    nothing (the test fails otherwise)."""
+    servers = [request.getfixturevalue(n) for n in SERVERS if n in request.fixturenames]
+    yield
+    outcome = getattr(request.node, "rep_call", None)
+    if not servers or (outcome is not None and outcome.failed):
+        return  # nothing to audit, or the test's own failure says more
+    for client in servers:
+        rows = audit_money(client)
+        if rows:
+            pytest.fail(f"the money audit found {len(rows)} difference(s): {rows[:5]}")
+
+
 def _serving(start_server: Any, **env: str) -> Iterator[Api]:
     with start_server(**env) as server:
         client = Api(server)
@@ -279,6 +309,15 @@ def fuzz_api(start_server: Any) -> Iterator[Api]:
         DISPATCH_TIMEOUT_SECONDS="0.5",
         HEALTH_TIMEOUT_SECONDS="0.5",
     )
+
+
+METRICS_TOKEN = "test-metrics-token"  # a test value, not a real secret
+
+
+@pytest.fixture(scope="session")
+def metrics_api(start_server: Any) -> Iterator[Api]:
+    """A server with METRICS_TOKEN set (the scrape is on)."""
+    yield from _serving(start_server, RATE_LIMIT_PER_MINUTE="100000", METRICS_TOKEN=METRICS_TOKEN)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,11 @@ def test_document_covers_the_contract():
     doc = openapi.build()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {f"/functions/v1/{name}" for name in FUNCTIONS} | {
-        "/functions/v1/queue-job/models"  # the catalogue, a sub-path of queue-job
+        "/functions/v1/queue-job/models",  # the catalogue, a sub-path of queue-job
+        # the probes and the scrape, sub-paths of the sweep
+        "/functions/v1/health-check-workers/live",
+        "/functions/v1/health-check-workers/ready",
+        "/functions/v1/health-check-workers/metrics",
     }
     components = doc["components"]
     for model in openapi.REQUEST_MODELS:
@@ -50,7 +54,11 @@ def test_document_covers_the_contract():
         for method, op in operations.items():
             statuses = set(op["responses"])
             assert statuses & {"200", "201", "202"}, (path, method)
-            assert {"401", "503"} <= statuses, (path, method)
+            if op["security"] == [{}]:  # the public probes: nothing to refuse
+                assert path.endswith(("/live", "/ready")), path
+                assert statuses <= {"200", "503"}, (path, method)
+            else:
+                assert {"401", "503"} <= statuses, (path, method)
             if method == "post":
                 assert "413" in statuses and "422" in statuses, path
             for status, response in op["responses"].items():
@@ -76,3 +84,6 @@ def test_documented_methods_are_the_served_ones(api):
         served = {m.strip() for m in resp.headers["access-control-allow-methods"].split(",")}
         documented = {m.upper() for m in doc["paths"][f"/functions/v1/{name}"]}
         assert served == documented | {"OPTIONS"}, name
+    for probe in ("live", "ready", "metrics"):  # GET only: anything else is a 405
+        resp = api.post(f"health-check-workers/{probe}", json={})
+        assert resp.status_code == 405 and resp.headers["allow"] == "GET, OPTIONS", probe

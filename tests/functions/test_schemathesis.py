@@ -37,8 +37,9 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-# Known, documented 503s that only say "this deployment has no such key" (no FAL_KEY etc.).
-UNCONFIGURED = {"PROVIDER_NOT_CONFIGURED"}
+# Known, documented 503s that only say "this deployment has no such key" (no FAL_KEY, no
+# METRICS_TOKEN) or, for the readiness probe, that nothing can serve jobs on this server.
+UNCONFIGURED = {"PROVIDER_NOT_CONFIGURED", "METRICS_NOT_CONFIGURED", "NOT_READY"}
 
 
 @pytest.fixture(scope="module")

@@ -194,7 +194,9 @@ def test_sweep_with_cron_secret_or_secret_key(api, headers):
         "dispatched",
         "retention",
         "cleanup",
+        "money_audit",
     }
+    assert summary["money_audit"] == {"differences": 0}
     assert summary["runpod_endpoints"] == []  # RUNPOD_API_KEY is not set here
 
 

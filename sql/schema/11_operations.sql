@@ -1,0 +1,266 @@
+/*
+ * Module 11: running it as a business — the money audit, what the metrics endpoint reads
+ * at scrape time, readiness, and the business views a dashboard reads. Everything here is
+ * for the service only (service_role): anon and authenticated can neither call nor read it.
+ */
+
+-- ===================================================================================
+-- The money audit
+-- ===================================================================================
+
+/**
+ * Service: every way the books can disagree with themselves, one row per difference;
+ * no rows = healthy. Checks:
+ *   balance          profiles.balance  = sum(ledger.amount) of the account
+ *   reserved         profiles.reserved = sum(ledger.hold) of the account
+ *   ledger_chain     each ledger row's balance_after / reserved_after = the running sums
+ *                    (the first broken row per account)
+ *   job_hold         a job's own holds: its cost while unfinished, 0 once finished
+ *   capture          a completed job captured exactly its credits_used
+ *   stale_reservation an unfinished job still holding credits whose lease ran out more
+ *                    than p_grace_seconds ago (or that is running with no lease at all):
+ *                    the sweep should have requeued or failed it
+ */
+create function public.audit_money(p_grace_seconds integer default 300)
+returns table (
+  check_name text, user_id uuid, job_id uuid, expected bigint, actual bigint, detail text
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with sums as (
+    select p.id, p.balance, p.reserved,
+           coalesce(sum(l.amount), 0)::bigint as amount, coalesce(sum(l.hold), 0)::bigint as hold
+      from public.profiles p left join public.credit_ledger l on l.user_id = p.id
+     group by p.id
+  ),
+  chain as (
+    select distinct on (c.user_id) c.user_id, c.id, c.balance_after, c.reserved_after,
+           c.run_amount, c.run_hold
+      from (select l.user_id, l.id, l.balance_after, l.reserved_after,
+                   sum(l.amount) over w as run_amount, sum(l.hold) over w as run_hold
+              from public.credit_ledger l
+            window w as (partition by l.user_id order by l.id)) c
+     where c.balance_after <> c.run_amount or c.reserved_after <> c.run_hold
+     order by c.user_id, c.id
+  ),
+  holds as (
+    select j.id, j.user_id, j.status, j.cost, j.credits_used, j.lease_expires_at,
+           coalesce(sum(l.hold), 0)::bigint as hold,
+           coalesce(-sum(l.hold) filter (where l.kind = 'capture'), 0)::bigint as captured
+      from public.jobs j left join public.credit_ledger l on l.job_id = j.id
+     group by j.id
+  )
+  select 'balance', s.id, null::uuid, s.amount, s.balance,
+         'balance differs from the sum of the ledger''s amounts'
+    from sums s where s.balance <> s.amount
+  union all
+  select 'reserved', s.id, null, s.hold, s.reserved,
+         'reserved differs from the sum of the ledger''s holds'
+    from sums s where s.reserved <> s.hold
+  union all
+  select 'ledger_chain', c.user_id, null, c.run_amount, c.balance_after,
+         format('ledger row %s: balance_after %s / reserved_after %s, running sums %s / %s',
+                c.id, c.balance_after, c.reserved_after, c.run_amount, c.run_hold)
+    from chain c
+  union all
+  select 'job_hold', h.user_id, h.id,
+         case when h.status in ('queued', 'dispatched', 'processing') then h.cost else 0 end,
+         h.hold, format('job is %s and holds %s of its cost %s', h.status, h.hold, h.cost)
+    from holds h
+   where h.hold <> case when h.status in ('queued', 'dispatched', 'processing') then h.cost
+                        else 0 end
+  union all
+  select 'capture', h.user_id, h.id, h.credits_used, h.captured,
+         'the capture differs from the job''s credits_used'
+    from holds h where h.status = 'completed' and h.captured <> h.credits_used
+  union all
+  select 'stale_reservation', h.user_id, h.id, 0, h.hold,
+         case when h.lease_expires_at is null then format('%s with no lease', h.status)
+              else format('%s, lease ran out at %s', h.status, h.lease_expires_at) end
+    from holds h
+   where h.status in ('dispatched', 'processing') and h.hold > 0
+     and (h.lease_expires_at is null
+          or h.lease_expires_at < now() - make_interval(secs => greatest(p_grace_seconds, 0)))
+$$;
+
+/** Service: the audit's rows as one JSON array (what the functions and the CLI read). */
+create function public.audit_money_report(p_grace_seconds integer default 300)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(to_jsonb(a) order by a.check_name, a.user_id, a.job_id), '[]')
+    from public.audit_money(p_grace_seconds) a
+$$;
+
+-- ===================================================================================
+-- Readiness and metrics (read by health-check-workers at probe and scrape time)
+-- ===================================================================================
+
+/**
+ * Service: what can serve jobs right now — push/pull workers that are online with a fresh
+ * heartbeat, and the external providers with available models in the catalogue (whether
+ * their keys are set is the functions' to know). Reads two small tables.
+ */
+create function public.ops_readiness()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'healthy_workers', (
+      select count(*) from public.workers w
+       where w.status = 'online'
+         and w.last_heartbeat_at > now() - make_interval(
+               secs => private.setting_int('worker_heartbeat_timeout_seconds'))),
+    'providers', coalesce((
+      select jsonb_agg(distinct m.provider order by m.provider) from public.models m
+       where m.is_available and m.provider <> 'reference'), '[]'))
+$$;
+
+/** Where failed tries are counted from: the events a failure writes (few rows). */
+create index job_events_failures_idx on public.job_events ((data ->> 'error_code'))
+  where event in ('queued', 'failed') and data ? 'error_code';
+
+/**
+ * Service: the numbers /metrics exposes, read in one call at scrape time.
+ * jobs by model and status; the queue (depth, oldest queued job) by model; attempts and
+ * failed tries (from job_events: each retry or final failure, by error code); workers by
+ * status (and how many are online with a fresh heartbeat); ledger totals; and the render
+ * real-time factor of the last 24 h: wall time from started to finished over the seconds
+ * of video made (output.duration_s), where the output says its length.
+ */
+create function public.ops_metrics()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'jobs', coalesce((
+      select jsonb_agg(jsonb_build_object('model', j.model_id, 'status', j.status,
+                                          'count', j.n) order by j.model_id, j.status)
+        from (select model_id, status, count(*) as n from public.jobs
+               group by model_id, status) j), '[]'),
+    'queue', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'model', q.model_id, 'depth', q.n,
+               'oldest_age_seconds', extract(epoch from now() - q.oldest)) order by q.model_id)
+        from (select model_id, count(*) as n, min(created_at) as oldest from public.jobs
+               where status = 'queued' group by model_id) q), '[]'),
+    'attempts', coalesce((select sum(attempt) from public.jobs), 0),
+    'failures', coalesce((
+      select jsonb_agg(jsonb_build_object('error_code', f.code, 'count', f.n) order by f.code)
+        from (select e.data ->> 'error_code' as code, count(*) as n from public.job_events e
+               where e.event in ('queued', 'failed') and e.data ? 'error_code'
+               group by 1) f), '[]'),
+    'workers', coalesce((
+      select jsonb_agg(jsonb_build_object('status', w.status, 'count', w.n) order by w.status)
+        from (select status, count(*) as n from public.workers group by status) w), '[]'),
+    'healthy_workers', (public.ops_readiness() ->> 'healthy_workers')::bigint,
+    'credits', (
+      select jsonb_build_object(
+               'reserved', coalesce(-sum(l.amount) filter (where l.kind = 'reserve'), 0),
+               'captured', coalesce(-sum(l.hold) filter (where l.kind = 'capture'), 0),
+               'released', coalesce(sum(l.amount) filter (where l.kind = 'release'), 0),
+               'granted', coalesce(sum(l.amount) filter (
+                            where l.kind in ('initial_grant', 'grant', 'purchase', 'adjust')), 0))
+        from public.credit_ledger l),
+    'credits_outstanding', (
+      select jsonb_build_object('balance', coalesce(sum(p.balance), 0),
+                                'reserved', coalesce(sum(p.reserved), 0))
+        from public.profiles p),
+    'render_realtime_factor', coalesce((
+      select jsonb_agg(jsonb_build_object('model', r.model_id, 'factor', r.factor, 'jobs', r.n)
+                       order by r.model_id)
+        from (select j.model_id, count(*) as n,
+                     sum(extract(epoch from j.finished_at - j.started_at))
+                       / nullif(sum((j.output ->> 'duration_s')::numeric), 0) as factor
+                from public.jobs j
+               where j.status = 'completed' and j.finished_at > now() - interval '24 hours'
+                 and j.started_at is not null
+                 and jsonb_typeof(j.output -> 'duration_s') = 'number'
+               group by j.model_id) r
+       where r.factor is not null), '[]'))
+$$;
+
+-- ===================================================================================
+-- Business views (a dashboard reads them with the secret key)
+-- ===================================================================================
+
+/**
+ * Per UTC day (of finishing) and model: videos finished, completed, failed, canceled; the
+ * success rate (completed over completed + failed: a cancel is the user's choice); the
+ * average generation time (started → finished) and turnaround (created → finished) of
+ * completed jobs; credits captured and the average cost of a completed video. Only job
+ * types that make a video (not narration or script jobs).
+ */
+create view public.ops_videos_daily_by_model with (security_invoker = true) as
+  select (j.finished_at at time zone 'utc')::date as day,
+         j.model_id,
+         j.job_type,
+         count(*) as finished,
+         count(*) filter (where j.status = 'completed') as completed,
+         count(*) filter (where j.status = 'failed') as failed,
+         count(*) filter (where j.status = 'canceled') as canceled,
+         round(count(*) filter (where j.status = 'completed')::numeric
+               / nullif(count(*) filter (where j.status in ('completed', 'failed')), 0), 4)
+           as success_rate,
+         round(avg(extract(epoch from j.finished_at - j.started_at))
+                 filter (where j.status = 'completed'), 3) as avg_generation_seconds,
+         round(avg(extract(epoch from j.finished_at - j.created_at))
+                 filter (where j.status = 'completed'), 3) as avg_turnaround_seconds,
+         coalesce(sum(j.credits_used) filter (where j.status = 'completed'), 0)
+           as credits_captured,
+         round(avg(j.credits_used) filter (where j.status = 'completed'), 2)
+           as credits_per_video
+    from public.jobs j
+   where j.finished_at is not null
+     and j.job_type in ('text_to_video', 'image_to_video', 'compose')
+   group by 1, 2, 3;
+
+/** The same per UTC day, all models together. */
+create view public.ops_videos_daily with (security_invoker = true) as
+  select (j.finished_at at time zone 'utc')::date as day,
+         count(*) as finished,
+         count(*) filter (where j.status = 'completed') as completed,
+         count(*) filter (where j.status = 'failed') as failed,
+         count(*) filter (where j.status = 'canceled') as canceled,
+         round(count(*) filter (where j.status = 'completed')::numeric
+               / nullif(count(*) filter (where j.status in ('completed', 'failed')), 0), 4)
+           as success_rate,
+         round(avg(extract(epoch from j.finished_at - j.started_at))
+                 filter (where j.status = 'completed'), 3) as avg_generation_seconds,
+         round(avg(extract(epoch from j.finished_at - j.created_at))
+                 filter (where j.status = 'completed'), 3) as avg_turnaround_seconds,
+         coalesce(sum(j.credits_used) filter (where j.status = 'completed'), 0)
+           as credits_captured,
+         round(avg(j.credits_used) filter (where j.status = 'completed'), 2)
+           as credits_per_video
+    from public.jobs j
+   where j.finished_at is not null
+     and j.job_type in ('text_to_video', 'image_to_video', 'compose')
+   group by 1;
+
+-- ===================================================================================
+-- Grants: the service only
+-- ===================================================================================
+
+revoke all on public.ops_videos_daily_by_model, public.ops_videos_daily
+  from public, anon, authenticated;
+grant select on public.ops_videos_daily_by_model, public.ops_videos_daily to service_role;
+
+revoke execute on function public.audit_money(integer), public.audit_money_report(integer),
+  public.ops_readiness(), public.ops_metrics()
+  from public, anon, authenticated;
+grant execute on function public.audit_money(integer), public.audit_money_report(integer),
+  public.ops_readiness(), public.ops_metrics()
+  to service_role;
