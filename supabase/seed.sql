@@ -35,6 +35,27 @@ values
    '{16:9,9:16,1:1}', '{720p}', true, 2, 900, 'image-to-video', false, 90)
 on conflict (id) do nothing;
 
+-- The creation wizard's steps (videogen.steps): each a job with its own price, run inside
+-- the request. `duration` is the video's length the step is for (narration: at most).
+insert into public.models
+  (id, name, description, provider, provider_model_id, job_type, credits_base,
+   credits_per_second, resolution_factors, min_duration_s, max_duration_s,
+   default_duration_s, max_attempts, lease_seconds, category, featured, typical_run_seconds)
+values
+  ('reference/script', 'Script writer',
+   'Writes a script from a topic, or improves one with an instruction (offline, or OpenAI).',
+   'reference', 'reference-script', 'script', 1, 0, '{"480p": 1, "720p": 1, "1080p": 1}',
+   5, 600, 60, 1, 60, 'wizard', false, 2),
+  ('reference/narration', 'Narrator',
+   'Reads a script aloud: one audio file per section with its timings (espeak-ng, or Google).',
+   'reference', 'reference-narration', 'narration', 2, 0, '{"480p": 1, "720p": 1, "1080p": 1}',
+   1, 600, 60, 1, 60, 'wizard', false, 3),
+  ('reference/images', 'Section pictures',
+   'One picture per section: a title card, or a stock photo (Pexels or Unsplash).',
+   'reference', 'reference-images', 'images', 2, 0, '{"480p": 1, "720p": 1, "1080p": 1}',
+   5, 600, 60, 1, 60, 'wizard', false, 3)
+on conflict (id) do nothing;
+
 -- Narration voices: `<engine>:<the engine's voice name>`; a job's `voice` param takes the
 -- part after the colon. espeak-ng is the offline engine, Google Cloud TTS the hosted one.
 insert into public.voices (id, engine, language, name, gender, description)

@@ -13,7 +13,7 @@ MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCU
 
 import functions_framework
 
-from videogen import jobs, links, routing, uploads, writes
+from videogen import jobs, links, uploads, writes
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import GenerateVideoRequest, JobQuery
 
@@ -41,13 +41,8 @@ def generate_video(ctx: Context) -> Reply:
     if created.replayed:
         links.add_links(storage, [job], expire_s)  # a replayed video gets links of today
         return Reply.of(created)
-    if job.job_type == "compose":
-        from videogen import composition
-
-        estimate = composition.estimated_render_seconds(job.params)
-        if estimate <= ctx.settings.sync_render_max_seconds:
-            done = composition.render_sync(ctx.db, ctx.settings, job)
-            writes.replace_answer(ctx.db, ctx.write, 200, done)  # a retry replays the video
-            links.add_links(storage, [done], expire_s)
-            return Reply(200, done)
-    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, job))
+    status, job = jobs.run_or_route(ctx.db, ctx.settings, job, render_short=True)
+    if status == 200:  # finished here: a retry with the key replays the result
+        writes.replace_answer(ctx.db, ctx.write, 200, job)
+        links.add_links(storage, [job], expire_s)
+    return Reply(status, job)

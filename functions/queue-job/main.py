@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import functions_framework
 
-from videogen import catalogue, jobs, links, projects, routing, uploads, writes
+from videogen import catalogue, jobs, links, projects, routing, steps, uploads, writes
 from videogen.errors import NotFound
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import (
@@ -42,6 +42,8 @@ from videogen.schemas import (
     ProjectRequest,
     QueueJobRequest,
     QuoteRequest,
+    ScriptAnalysisRequest,
+    VoicePreviewRequest,
     VoiceQuery,
 )
 
@@ -72,7 +74,8 @@ def jobs_route(ctx: Context) -> Reply:
         return Reply.of(canceled)
     body = ctx.body(QueueJobRequest)
     params = body.params.params()
-    uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)  # before money moves
+    steps.check_params(ctx.settings, params)  # before money moves
+    uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)
     project = None if body.project_id is None else str(body.project_id)
     created = ctx.perform(
         lambda write: jobs.create(
@@ -81,7 +84,11 @@ def jobs_route(ctx: Context) -> Reply:
     )
     if created.replayed:
         return Reply.of(created)
-    return Reply(202, routing.dispatch_job(ctx.db, ctx.settings, created.data))
+    status, job = jobs.run_or_route(ctx.db, ctx.settings, created.data, render_short=False)
+    if status == 200:  # a wizard step, finished here: a retry with the key replays it
+        writes.replace_answer(ctx.db, ctx.write, 200, job)
+        links.add_links(ctx.storage, [job], ctx.settings.signed_url_expires_s)
+    return Reply(status, job)
 
 
 def models_route(ctx: Context) -> Reply:
@@ -102,6 +109,19 @@ def quote_route(ctx: Context) -> Reply:
     body = ctx.body(QuoteRequest)
     with ctx.db.session(ctx.principal) as session:
         return Reply(200, catalogue.quote(session, ctx.settings, body))
+
+
+def analyze_route(ctx: Context) -> Reply:
+    """/script/analyze: a script's words and reading time, per section (free)."""
+    body = ctx.body(ScriptAnalysisRequest)
+    return Reply(200, steps.analysis(body.script, body.speaking_rate))
+
+
+def preview_route(ctx: Context) -> Reply:
+    """/voices/preview: a few seconds of a voice, as WAV."""
+    body = ctx.body(VoicePreviewRequest)
+    audio = steps.preview_voice(body.voice, body.language, body.text)
+    return Reply(200, None, raw=audio, content_type="audio/wav")
 
 
 def projects_route(ctx: Context) -> Reply:
@@ -154,6 +174,8 @@ HANDLERS: dict[str | None, Callable[[Context], Reply]] = {
     "/models": models_route,
     "/voices": voices_route,
     "/quote": quote_route,
+    "/script/analyze": analyze_route,
+    "/voices/preview": preview_route,
     "/projects": projects_route,
     "/batches": batches_route,
 }
@@ -169,6 +191,8 @@ CATALOGUE = ("user", "public")
         "/models": {"GET": CATALOGUE},
         "/voices": {"GET": CATALOGUE},
         "/quote": {"POST": USER},
+        "/script/analyze": {"POST": USER},
+        "/voices/preview": {"POST": USER},
         "/projects": {"GET": USER, "POST": USER, "PATCH": USER, "DELETE": USER},
         "/batches": {"GET": USER, "POST": USER, "DELETE": USER},
     },

@@ -4,7 +4,8 @@ A compose job's params (``generate-video`` with a ``compose`` model, or ``queue-
 
     {"prompt" or "topic": "…", "script": {title, sections[]}?, "sections": 4,
      "voice", "language", "speaking_rate", "images": ["<uid>/<file>", …],
-     "music_path": "<uid>/<file>"?, "captions": true, "aspect_ratio", "resolution",
+     "music_path": "<uid>/<file>"?, "narration_paths": ["<uid>/…wav", …]?,
+     "captions": true, "aspect_ratio", "resolution",
      "duration": <max seconds you pay for>}
 
 Short renders (estimated under ``SYNC_RENDER_MAX_SECONDS``) run inside generate-video and
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videogen.errors import AppError, ValidationFailed
+from videogen.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from videogen.config import Settings
@@ -68,6 +69,10 @@ def compose_request(
         validate_upload(local)
         images.append(local)
     music = params.get("music_path")
+    narration = [  # a narration step's files, one per section: no TTS then
+        _fetch_upload(storage, user_id, path, workdir, 100 + i)
+        for i, path in enumerate(params.get("narration_paths") or [])
+    ]
     fields = {
         "topic": params.get("topic") or params.get("prompt"),
         "script": params.get("script"),
@@ -80,6 +85,7 @@ def compose_request(
         "speaking_rate": params.get("speaking_rate", 1.0),
         "images": images,
         "music": _fetch_upload(storage, user_id, music, workdir, 99) if music else None,
+        "narration": narration or None,
         "captions": params.get("captions", True),
         "max_duration": float(params.get("duration", 600)),
     }
@@ -171,25 +177,17 @@ def run(
 def render_sync(db: Database, settings: Settings, job: Job) -> Job:
     """Run a short compose job inside the request: the function is its own worker."""
     from videogen import procedures
+    from videogen.steps import run_inline
     from videogen.storage import get_storage
 
-    job_id = str(job.id)
-    with db.admin() as admin:
-        opened = procedures.job_dispatch_external(admin, job_id)
-        if opened is None:  # canceled (or taken) in between
-            return procedures.job_get_any(admin, job_id)
-        procedures.job_start(admin, job_id, opened.attempt)
-    attempt, last = opened.attempt, [0]
+    def work(opened: Job) -> tuple[dict[str, Any], int]:
+        last = [0]
 
-    def progress(pct: int) -> None:
-        if pct - last[0] >= 10 and pct < 100:
-            last[0] = pct
-            procedures.job_progress(db, job_id, attempt, pct, "rendering")
+        def progress(pct: int) -> None:
+            if pct - last[0] >= 10 and pct < 100:
+                last[0] = pct
+                procedures.job_progress(db, str(opened.id), opened.attempt, pct, "rendering")
 
-    try:
-        output, used = run(opened, get_storage(settings), progress)
-    except AppError as exc:
-        change = procedures.job_fail(db, job_id, attempt, exc.code, exc.message, retryable=False)
-    else:
-        change = procedures.job_complete(db, job_id, attempt, output, used)
-    return change.job or opened
+        return run(opened, get_storage(settings), progress)
+
+    return run_inline(db, job, work)

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")
     tts_engine: Literal["espeak", "google"] = Field("espeak", alias="TTS_ENGINE")
+    # Stock photos for the images step (media.stock); "none": title cards only.
+    stock_photos: Literal["none", "pexels", "unsplash"] = Field("none", alias="STOCK_PHOTOS")
+    pexels_api_key: SecretStr | None = Field(None, alias="PEXELS_API_KEY")
+    unsplash_access_key: SecretStr | None = Field(None, alias="UNSPLASH_ACCESS_KEY")
 
     # External video providers -------------------------------------------------------------
     fal_key: SecretStr | None = Field(None, alias="FAL_KEY")

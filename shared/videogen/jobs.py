@@ -55,6 +55,24 @@ def create(
     return procedures.create_job_request(db, principal, write, model, params, priority, project_id)
 
 
+def run_or_route(
+    db: Database, settings: Settings, job: Job, *, render_short: bool
+) -> tuple[int, Job]:
+    """What happens right after a job is made: a wizard step (:mod:`videogen.steps`) —
+    and, with ``render_short``, a composed video short enough to render at once — runs
+    here and answers 200 finished; anything else is routed (202: pushed to a worker,
+    handed to its provider, or left for a pull worker)."""
+    from videogen import composition, routing, steps
+
+    if job.job_type in steps.STEP_TYPES:
+        return 200, steps.run(db, settings, job)
+    if render_short and job.job_type == "compose":
+        estimate = composition.estimated_render_seconds(job.params)
+        if estimate <= settings.sync_render_max_seconds:
+            return 200, composition.render_sync(db, settings, job)
+    return 202, routing.dispatch_job(db, settings, job)
+
+
 def get(session: Session, job_id: str) -> JobWithEvents:
     """One of the caller's jobs with its events, or 404 (RLS hides other people's)."""
     job = procedures.get_job(session, job_id)

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from videogen.media.script import ScriptAnalysis
 from videogen.schemas import JobStatus
 
 LedgerKind = Literal[
@@ -647,6 +648,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ModelList,
     VoiceList,
     Quote,
+    ScriptAnalysis,
     ProjectOrPage,
     Project,
     ProjectDeleted,

@@ -46,6 +46,14 @@ class Strict(BaseModel):
 Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=16)]
 
 
+class SectionTiming(Strict):
+    """Where a section sits in the video (a narration step's ``sections``)."""
+
+    model_config = ConfigDict(extra="ignore")  # a narration section carries more: take it whole
+    start_s: float = Field(ge=0, le=86_400)
+    duration_s: float = Field(gt=0, le=86_400)
+
+
 class JobParams(Strict):
     """A job's params: every field any job type takes, typed and bounded; unknown keys are
     a 422. Which of them a model's job type accepts is checked by the database
@@ -74,6 +82,19 @@ class JobParams(Strict):
     )
     music_path: StoragePath | None = None
     captions: StrictBool | None = None
+    # The wizard's steps (videogen.steps): what one step made, fed to the next.
+    instruction: NonBlank | None = Field(
+        None, max_length=500, description="Script step: improve `script` as this says."
+    )
+    narration_paths: list[StoragePath] | None = Field(
+        None, max_length=12, description="Compose: a narration step's files, one per section."
+    )
+    source: Literal["card", "stock"] | None = Field(
+        None, description="Images step: title cards, or stock photos (STOCK_PHOTOS)."
+    )
+    timings: list[SectionTiming] | None = Field(
+        None, max_length=12, description="Images step: the narration step's section timings."
+    )
 
     def params(self) -> dict[str, Any]:
         """The job params as stored on the job: only the fields that were given."""
@@ -184,6 +205,21 @@ class VoiceQuery(Strict):
 
     engine: Literal["espeak", "google"] | None = None
     language: LanguageTag | None = None
+
+
+class ScriptAnalysisRequest(Strict):
+    """POST /queue-job/script/analyze: a script's length and reading time (free, no job)."""
+
+    script: Script
+    speaking_rate: float = Field(1.0, ge=0.25, le=4.0)
+
+
+class VoicePreviewRequest(Strict):
+    """POST /queue-job/voices/preview: a few seconds of a voice (WAV), nothing stored."""
+
+    voice: NonBlank | None = Field(None, max_length=100, examples=["en-gb"])
+    language: LanguageTag = "en"
+    text: NonBlank | None = Field(None, max_length=200)
 
 
 class ProfileChange(Strict):

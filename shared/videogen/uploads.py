@@ -1,8 +1,8 @@
 """The user's uploads a job names, checked before any money moves.
 
-An image-to-video ``image_path``, a compose job's ``images`` and its ``music_path`` must
-be the caller's own objects in the ``uploads`` bucket, exist, and be what they claim: a
-PNG/JPEG/WebP image within the size and dimension limits of
+An image-to-video ``image_path``, a compose job's ``images``, ``music_path`` and
+``narration_paths`` must be the caller's own objects in the ``uploads`` bucket, exist,
+and be what they claim: a PNG/JPEG/WebP image within the size and dimension limits of
 :func:`videogen.media.images.validate_upload` (magic bytes and ffprobe agree), or audio
 ffprobe can read. Any problem is a 422 naming the field, and nothing is reserved.
 """
@@ -32,6 +32,9 @@ def named_uploads(params: dict[str, Any]) -> list[tuple[str, str, str]]:
             named.append((f"params.images.{i}", path, "image"))
     if isinstance(params.get("music_path"), str):
         named.append(("params.music_path", params["music_path"], "audio"))
+    for i, path in enumerate(params.get("narration_paths") or []):
+        if isinstance(path, str):
+            named.append((f"params.narration_paths.{i}", path, "audio"))
     return named
 
 

@@ -75,6 +75,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     schemas.GenerateVideoRequest,
     schemas.QueueJobRequest,
     schemas.QuoteRequest,
+    schemas.ScriptAnalysisRequest,
+    schemas.VoicePreviewRequest,
     schemas.BatchRequest,
     schemas.ProjectRequest,
     schemas.ProjectChange,
@@ -363,6 +365,39 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "responses": {
                     **_success(200, "The voices.", "VoiceList", idempotent=False),
                     **_errors((401, 422, 503)),
+                },
+            },
+        },
+        "queue-job/voices/preview": {
+            "post": {
+                "tags": ["catalogue"],
+                "summary": "Hear a voice: a few seconds of it saying a line (WAV)",
+                "description": "Nothing is stored or charged. `text` defaults to a stock line.",
+                "security": USER,
+                "requestBody": _body(_ref("VoicePreviewRequest")),
+                "responses": {
+                    "200": {
+                        "description": "The voice saying the line.",
+                        "headers": {"x-request-id": REQUEST_ID_HEADER},
+                        "content": {
+                            "audio/wav": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors((400, 401, 413, 422, 503)),
+                },
+            },
+        },
+        "queue-job/script/analyze": {
+            "post": {
+                "tags": ["catalogue"],
+                "summary": "A script's words and reading time, per section (free)",
+                "description": "What the script step answers in `output.analysis`, for a "
+                "script you edited: no job, no credits.",
+                "security": USER,
+                "requestBody": _body(_ref("ScriptAnalysisRequest")),
+                "responses": {
+                    **_success(200, "The analysis.", "ScriptAnalysis", idempotent=False),
+                    **_errors((400, 401, 413, 422, 503)),
                 },
             },
         },

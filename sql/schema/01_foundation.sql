@@ -26,7 +26,7 @@ create type public.job_status as enum (
 
 /** What a job produces; a model serves exactly one job type. */
 create type public.job_type as enum (
-  'text_to_video', 'image_to_video', 'compose', 'narration', 'script'
+  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images'
 );
 
 /** Kinds of ledger rows. amount = change of the spendable balance, hold = change of reserved. */

@@ -36,7 +36,20 @@ def test_document_covers_the_contract():
     doc = openapi.build()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {f"/functions/v1/{name}" for name in FUNCTIONS} | {
-        "/functions/v1/queue-job/models",  # the catalogue, a sub-path of queue-job
+        # the catalogue, quotes, the wizard's free helpers, projects and batches
+        *(
+            f"/functions/v1/queue-job/{route}"
+            for route in (
+                "models",
+                "voices",
+                "voices/preview",
+                "quote",
+                "script/analyze",
+                "projects",
+                "batches",
+            )
+        ),
+        "/functions/v1/update-credits/profile",
         # the probes and the scrape, sub-paths of the sweep
         "/functions/v1/health-check-workers/live",
         "/functions/v1/health-check-workers/ready",

@@ -16,12 +16,23 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from videogen.media.errors import RenderCanceled
+from videogen.media.errors import RenderCanceled, TimelineError
 from videogen.media.graph import wrap_caption
 from videogen.media.images import make_title_card, validate_upload
-from videogen.media.narration import NarrationEngine, get_narration_engine, narrate_sections
+from videogen.media.narration import (
+    NarrationEngine,
+    get_narration_engine,
+    measure_speech,
+    narrate_sections,
+)
 from videogen.media.render import make_thumbnail, probe, render_timeline
-from videogen.media.script import MAX_SECTIONS, Script, ScriptEngine, get_script_engine
+from videogen.media.script import (
+    MAX_SECTIONS,
+    WORDS_PER_MINUTE,
+    Script,
+    ScriptEngine,
+    get_script_engine,
+)
 from videogen.media.timeline import (
     DEFAULT_MAX_DURATION_S,
     Aspect,
@@ -50,7 +61,6 @@ RENDER_S_PER_OUTPUT_S_720P30 = 0.66
 RENDER_OVERHEAD_S = 0.6  # process start, input probing and the moov rewrite of faststart
 # Credits per started 10 s of output, by quality: roughly the relative render cost.
 CREDITS_PER_10S = {"480p": 1, "720p": 2, "1080p": 4}
-WORDS_PER_MINUTE = 160  # speaking pace assumed before narration exists
 
 # Narration is padded so pictures settle before the voice starts and a sentence can land.
 SECTION_LEAD_S = 0.3
@@ -72,6 +82,8 @@ class ComposeRequest(BaseModel):
     language: str = Field("en", min_length=2, max_length=16)
     speaking_rate: float = Field(1.0, ge=0.25, le=4.0)
     images: list[Path | None] = Field(default_factory=list)  # per section; None → title card
+    # Recorded narration, one file per section (a narration step's output): no TTS then.
+    narration: list[Path] = Field(default_factory=list)
     music: Path | None = None
     music_volume: float = Field(0.25, ge=0, le=1)
     captions: bool = True
@@ -211,14 +223,22 @@ def _plan(
     script = write_script(request, script_engine)
 
     stages.enter(10, 40)
-    speeches = narrate_sections(
-        narration_engine or get_narration_engine(),
-        [s.narration for s in script.sections],
-        workdir / "narration",
-        voice=request.voice,
-        language=request.language,
-        speaking_rate=request.speaking_rate,
-    )
+    if request.narration:
+        if len(request.narration) != len(script.sections):
+            raise TimelineError(
+                f"{len(request.narration)} narration files for {len(script.sections)} sections",
+                hint="Narrate the script you assemble (one file per section).",
+            )
+        speeches = [measure_speech(path) for path in request.narration]
+    else:
+        speeches = narrate_sections(
+            narration_engine or get_narration_engine(),
+            [s.narration for s in script.sections],
+            workdir / "narration",
+            voice=request.voice,
+            language=request.language,
+            speaking_rate=request.speaking_rate,
+        )
 
     step = stages.enter(40, 50)
     pictures, voices, captions = [], [], []

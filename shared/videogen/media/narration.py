@@ -143,6 +143,11 @@ def join_wavs(parts: Sequence[Path], out: Path) -> Path:
     return out
 
 
+def measure_speech(path: Path) -> Speech:
+    """A recorded narration (a WAV or any audio ffprobe reads) as a :class:`Speech`."""
+    return _measured(path)
+
+
 def _measured(path: Path) -> Speech:
     """The speech at ``path`` with its length as ffprobe reports it."""
     duration = probe(path)["duration"]

@@ -56,6 +56,59 @@ class ScriptEngine(Protocol):
         """A script about ``topic`` with ``sections`` sections."""
         ...
 
+    def improve(self, script: Script, instruction: str, *, language: str = "en") -> Script:
+        """``script`` rewritten as ``instruction`` asks (same number of sections)."""
+        ...
+
+
+# Analysis --------------------------------------------------------------------------------
+
+WORDS_PER_MINUTE = 160  # a narrator's pace at speaking_rate 1.0, before any speech exists
+
+
+class SectionAnalysis(BaseModel):
+    """One section's length when read aloud."""
+
+    index: int
+    title: str
+    words: int
+    reading_seconds: float
+    start_s: float = Field(description="Where it starts, read back to back.")
+
+
+class ScriptAnalysis(BaseModel):
+    """How long a script runs when narrated, in total and per section."""
+
+    words: int
+    sections: list[SectionAnalysis]
+    reading_seconds: float = Field(description="At the given speaking rate.")
+    speaking_rate: float
+
+
+def analyze(script: Script, *, speaking_rate: float = 1.0) -> ScriptAnalysis:
+    """Words and reading time of each section and of the whole, at ``speaking_rate``."""
+    rate = WORDS_PER_MINUTE * speaking_rate / 60
+    sections, start = [], 0.0
+    for i, section in enumerate(script.sections):
+        words = len(section.narration.split())
+        seconds = round(words / rate, 1)
+        sections.append(
+            SectionAnalysis(
+                index=i,
+                title=section.title,
+                words=words,
+                reading_seconds=seconds,
+                start_s=round(start, 1),
+            )
+        )
+        start += seconds
+    return ScriptAnalysis(
+        words=sum(s.words for s in sections),
+        sections=sections,
+        reading_seconds=round(start, 1),
+        speaking_rate=speaking_rate,
+    )
+
 
 # Offline -------------------------------------------------------------------------------------
 
@@ -157,6 +210,44 @@ class OfflineScriptEngine:
                 for t, n, p in beats
             ],
         )
+
+    def improve(self, script: Script, instruction: str, *, language: str = "en") -> Script:
+        """Deterministic edits for the instructions it knows (shorter, longer); anything else
+        needs a language model, and says so (422)."""
+        wanted = instruction.lower()
+        if any(w in wanted for w in ("short", "concise", "brief", "trim", "tighten")):
+            edit = _first_sentence
+        elif any(w in wanted for w in ("long", "detail", "expand", "more")):
+            edit = _with_recap
+        else:
+            raise ScriptError(
+                "the offline script engine can make a script shorter or longer only",
+                status=422,
+                code="INSTRUCTION_NOT_UNDERSTOOD",
+                hint="Ask for it 'shorter' or 'longer', or set SCRIPT_ENGINE=openai.",
+            )
+        return Script(
+            title=script.title,
+            sections=[
+                section.model_copy(update={"narration": edit(section)})
+                for section in script.sections
+            ],
+        )
+
+
+def _sentences(text: str) -> list[str]:
+    import re
+
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+def _first_sentence(section: ScriptSection) -> str:
+    return _sentences(section.narration)[0]
+
+
+def _with_recap(section: ScriptSection) -> str:
+    recap = f"In short: {section.title.rstrip('?.!').lower()}."
+    return f"{section.narration} {recap}"[:2000]
 
 
 # OpenAI --------------------------------------------------------------------------------------
@@ -260,15 +351,29 @@ class OpenAIScriptEngine:
 
     def write(self, topic: str, *, sections: int = 4, language: str = "en") -> Script:
         """Ask the model for a script; raise :class:`ScriptError` after ``max_attempts``."""
+        return self._ask(
+            f"Topic: {topic}\nSections: exactly {sections}\n"
+            f"Language of title and narration: {language}",
+            sections,
+        )
+
+    def improve(self, script: Script, instruction: str, *, language: str = "en") -> Script:
+        """Ask the model to rewrite ``script`` as ``instruction`` says, keeping its sections."""
+        count = len(script.sections)
+        return self._ask(
+            f"Rewrite this script as instructed, keeping exactly {count} sections.\n"
+            f"Instruction: {instruction}\nLanguage of title and narration: {language}\n"
+            f"Script: {script.model_dump_json()}",
+            count,
+        )
+
+    def _ask(self, request: str, sections: int) -> Script:
+        """One chat exchange for a script, retried with what was wrong fed back."""
         import openai
 
         messages: list[dict[str, str]] = [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {
-                "role": "user",
-                "content": f"Topic: {topic}\nSections: exactly {sections}\n"
-                f"Language of title and narration: {language}",
-            },
+            {"role": "user", "content": request},
         ]
         problem = "no answer"
         for _attempt in range(self.max_attempts):

@@ -1,0 +1,132 @@
+"""The creation wizard step by step over real HTTP: a script (written, analyzed, improved),
+its narration, its pictures, and the composed video assembled from what the steps made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Api = Any  # tests/functions/conftest.py's Api
+
+
+def step(api: Api, user: Any, model: str, **params: Any) -> dict[str, Any]:
+    """Make a step job; it runs in the request and answers finished (200)."""
+    done = api.ok(api.post("queue-job", user=user, json={"model": model, "params": params}), 200)
+    assert done["status"] == "completed", done
+    return done
+
+
+def balance(api: Api, user: Any) -> tuple[int, int]:
+    credits = api.ok(api.get("update-credits", user=user))
+    return credits["balance"], credits["reserved"]
+
+
+def test_the_wizard_from_topic_to_video(api: Api) -> None:
+    user = api.user(credits=100)
+    written = step(api, user, "reference/script", prompt="How ocean tides work", sections=3)
+    script = written["output"]["script"]
+    assert len(script["sections"]) == 3 and written["output"]["engine"] == "offline"
+    analysis = written["output"]["analysis"]
+    assert analysis["words"] == sum(s["words"] for s in analysis["sections"]) > 0
+    assert written["credits_used"] == written["cost"] == 1
+
+    # The user edits a section, then asks for it shorter.
+    script["sections"][1]["narration"] = (
+        "The moon pulls the sea. Twice a day it rises. Then it falls."
+    )
+    shorter = step(api, user, "reference/script", script=script, instruction="make it shorter")
+    improved = shorter["output"]["script"]
+    assert improved["sections"][1]["narration"] == "The moon pulls the sea."
+    assert shorter["output"]["analysis"]["words"] < analysis["words"]
+
+    narrated = step(api, user, "reference/narration", script=improved, duration=60)
+    sections = narrated["output"]["sections"]
+    assert [s["index"] for s in sections] == [0, 1, 2]
+    assert all(api.has_object("uploads", p) for p in narrated["output"]["narration_paths"])
+    assert sections[1]["start_s"] == sections[0]["duration_s"] > sections[0]["speech_s"] > 0
+    assert narrated["credits_used"] <= narrated["cost"]
+
+    pictured = step(api, user, "reference/images", script=improved, source="card", timings=sections)
+    images = pictured["output"]["images"]
+    assert [i["source"] for i in images] == ["card"] * 3
+    assert [i["start_s"] for i in images] == [s["start_s"] for s in sections]
+    assert all(api.has_object("uploads", p) for p in pictured["output"]["image_paths"])
+
+    # Assembly: the compose job, fed by what the steps made (no TTS, no cards of its own).
+    before = balance(api, user)
+    video = api.ok(
+        api.post(
+            "generate-video",
+            user=user,
+            json={
+                "model": "reference/compose",
+                "prompt": improved["title"],
+                "script": improved,
+                "narration_paths": narrated["output"]["narration_paths"],
+                "images": pictured["output"]["image_paths"],
+                "resolution": "480p",
+                "duration": 60,
+            },
+        ),
+        200,
+    )
+    assert video["status"] == "completed", video
+    total = narrated["output"]["duration_s"]
+    assert abs(video["output"]["duration_s"] - total) < 0.5  # the narration's own timing
+    assert video["output"]["video_url"]
+    assert balance(api, user)[0] == before[0] - video["credits_used"]
+    assert balance(api, user)[1] == 0
+
+
+def test_analysis_is_free_and_bad_steps_cost_nothing(api: Api) -> None:
+    user = api.user(credits=10)
+    script = {"title": "T", "sections": [{"title": "One", "narration": "Hello there, friend."}]}
+    analysis = api.ok(api.post("queue-job/script/analyze", user=user, json={"script": script}))
+    assert (analysis["words"], analysis["sections"][0]["words"]) == (3, 3)
+    slow = api.ok(
+        api.post(
+            "queue-job/script/analyze", user=user, json={"script": script, "speaking_rate": 0.5}
+        )
+    )
+    assert slow["reading_seconds"] == 2 * analysis["reading_seconds"]
+    # The offline engine understands shorter and longer only: the job fails, nothing is kept.
+    failed = api.ok(
+        api.post(
+            "queue-job",
+            user=user,
+            json={
+                "model": "reference/script",
+                "params": {"script": script, "instruction": "in French"},
+            },
+        ),
+        200,
+    )
+    assert (failed["status"], failed["error_code"]) == ("failed", "INSTRUCTION_NOT_UNDERSTOOD")
+    # Images need a script; stock photos need a configured provider: refused before money.
+    api.fails(
+        api.post(
+            "queue-job",
+            user=user,
+            json={"model": "reference/images", "params": {"script": script, "source": "stock"}},
+        ),
+        503,
+        "PROVIDER_NOT_CONFIGURED",
+    )
+    no_script = api.ok(
+        api.post(
+            "queue-job", user=user, json={"model": "reference/images", "params": {"prompt": "x"}}
+        ),
+        200,
+    )
+    assert (no_script["status"], no_script["error_code"]) == ("failed", "INVALID_PARAMS")
+    assert balance(api, user) == (10, 0)
+
+
+def test_a_voice_preview_is_audio(api: Api) -> None:
+    user = api.user()
+    resp = api.post(
+        "queue-job/voices/preview", user=user, json={"voice": "en-gb", "text": "Hi there."}
+    )
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("audio/wav")
+    assert resp.content[:4] == b"RIFF" and len(resp.content) > 1000
+    api.fails(api.post("queue-job/voices/preview", user=user, json={"text": "x" * 201}), 422)
+    api.fails(api.post("queue-job/voices/preview", json={}), 401)
