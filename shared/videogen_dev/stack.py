@@ -360,6 +360,102 @@ def _top_up(client: Any, console: Any, base: str, settings: Any, user_id: str, n
     console.print(f"Topped up {amount} credits with the secret key (balance was {balance})")
 
 
+def _step(client: Any, base: str, model: str, params: dict[str, Any], project: str) -> Any:
+    """One wizard step (it runs in the request): its finished job, or an error."""
+    import uuid
+
+    job = _call(
+        client,
+        "POST",
+        f"{base}/queue-job",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"model": model, "params": params, "project_id": project},
+    )
+    if job["status"] != "completed":
+        raise RuntimeError(f"{model} {job['status']}: {job.get('error_message')}")
+    return job
+
+
+def _wizard(
+    client: Any, base: str, console: Any, project: str, topic: str, look: dict[str, Any]
+) -> dict[str, Any]:
+    """Step by step, as a creator in the wizard: script → shorter → narration → pictures;
+    the body of the compose job that assembles them."""
+    written = _step(client, base, "reference/script", {"prompt": topic, "sections": 3}, project)
+    words = written["output"]["analysis"]["words"]
+    console.print(f"[bold]script[/]: {written['output']['script']['title']!r}, {words} words")
+    improved = _step(
+        client,
+        base,
+        "reference/script",
+        {"script": written["output"]["script"], "instruction": "make it shorter"},
+        project,
+    )
+    script = improved["output"]["script"]
+    console.print(
+        f"[bold]script, shorter[/]: {improved['output']['analysis']['words']} words, "
+        f"{improved['output']['analysis']['reading_seconds']} s to read"
+    )
+    narrated = _step(
+        client, base, "reference/narration", {"script": script, "duration": 60}, project
+    )
+    console.print(
+        f"[bold]narration[/]: {len(narrated['output']['narration_paths'])} files, "
+        f"{narrated['output']['duration_s']} s"
+    )
+    pictured = _step(
+        client,
+        base,
+        "reference/images",
+        {"script": script, "source": "card", "timings": narrated["output"]["sections"], **look},
+        project,
+    )
+    console.print(f"[bold]images[/]: {len(pictured['output']['image_paths'])} title cards")
+    return {
+        "model": "reference/compose",
+        "prompt": script["title"],
+        "script": script,
+        "narration_paths": narrated["output"]["narration_paths"],
+        "images": pictured["output"]["image_paths"],
+        "duration": 60,
+        "project_id": project,
+        **look,
+    }
+
+
+def _follow_batch(
+    feed: Any, client: Any, base: str, console: Any, batch: dict[str, Any], timeout: float
+) -> str:
+    """Show a batch's progress (its ``batch_progress`` broadcasts, or polling) until done."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    sources: set[str] = set()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+    )
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"batch of {batch['jobs_total']}", total=100, completed=0)
+        deadline, done = time.monotonic() + timeout, False
+        while not done and time.monotonic() < deadline:
+            event = feed.next(POLL_S) if feed.subscribed else None
+            if event is not None and event.get("id") != batch["id"]:
+                continue  # a job event, or another batch
+            if event is None:
+                time.sleep(0 if feed.subscribed else POLL_S)
+                event = _call(
+                    client, "GET", f"{base}/queue-job/batches", params={"id": batch["id"]}
+                )
+                sources.add("polling")
+            else:
+                sources.add("realtime")
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(event["counts"].items()))
+            bar.update(task, completed=event["percent"], description=f"batch: {counts}")
+            done = event["done"]
+    return "+".join(sorted(sources)) or "-"
+
+
 def demo(
     prompt: str,
     *,
@@ -369,8 +465,8 @@ def demo(
     topic: str = "How ocean tides work",
     timeout: float = 300.0,
 ) -> dict[str, Any]:
-    """Play a frontend: sign in, claim credits, upload a picture, make a generated, an
-    image-to-video and a composed video."""
+    """Play a frontend: sign in, claim credits, upload a picture, then in a project: a batch
+    of two videos, an image-to-video, and a composed video made step by step."""
     import uuid
 
     import httpx
@@ -388,6 +484,7 @@ def demo(
         if settings.storage_dir.is_absolute()
         else project_root() / settings.storage_dir
     )
+    look = {"resolution": resolution, "aspect_ratio": aspect_ratio}
     console.print(f"[bold]Web app[/]: {supabase_url}/app/")
     user_id, token = _sign_in(supabase_url, publishable)
     headers = {"Authorization": f"Bearer {token}", "apikey": publishable}
@@ -402,23 +499,6 @@ def demo(
             f"[bold]Signed in[/] anonymously ({user_id}); Realtime unavailable "
             f"({feed.error}), following jobs by polling"
         )
-    requests = [
-        {
-            "model": "reference/text-to-video",
-            "prompt": prompt,
-            "duration": duration,
-            "resolution": resolution,
-            "aspect_ratio": aspect_ratio,
-        },
-        {
-            "model": "reference/compose",
-            "prompt": topic,
-            "sections": 3,
-            "resolution": resolution,
-            "aspect_ratio": aspect_ratio,
-            "duration": 60,
-        },
-    ]
     results = []
     try:
         with httpx.Client(headers=headers, timeout=120) as client:
@@ -428,18 +508,54 @@ def demo(
                 console.print(f"Claimed the initial grant: {amount} credits")
             _top_up(client, console, base, settings, user_id, DEMO_CREDITS_NEEDED)
             still = _upload_still(settings, token, user_id, console)
-            requests.insert(
-                1,
+            project = _call(
+                client,
+                "POST",
+                f"{base}/queue-job/projects",
+                json={"title": "Demo project", "description": "made by videogen demo"},
+            )
+            console.print(f"[bold]Project[/] {project['title']!r} ({project['id']})")
+            shots = [f"{prompt}, wide shot", f"{prompt}, close-up"]
+            items = [
+                {
+                    "model": "reference/text-to-video",
+                    "params": {"prompt": p, "duration": duration, **look},
+                }
+                for p in shots
+            ]
+            quote = _call(client, "POST", f"{base}/queue-job/quote", json={"items": items})
+            console.print(
+                f"[bold]Quote[/]: a batch of {len(items)} costs {quote['total']} credits "
+                f"(you have {quote['balance']})"
+            )
+            batch = _call(
+                client,
+                "POST",
+                f"{base}/queue-job/batches",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json={"items": items, "project_id": project["id"], "title": "Two shots"},
+            )
+            console.print(
+                f"[bold]Batch[/] {batch['id']}: {batch['jobs_total']} jobs, {batch['cost']} "
+                "credits reserved together"
+            )
+            followed = _follow_batch(feed, client, base, console, batch, timeout)
+            done = _call(client, "GET", f"{base}/queue-job/batches", params={"id": batch["id"]})
+            for job in done["jobs"]:
+                final = _call(client, "GET", f"{base}/generate-video", params={"id": job["id"]})
+                results.append({**_summary(final, storage_dir), "followed_by": followed})
+            bodies = [
                 {
                     "model": "reference/image-to-video",
                     "prompt": "a slow push in on the test card",
                     "image_path": still,
                     "duration": duration,
-                    "resolution": resolution,
-                    "aspect_ratio": aspect_ratio,
+                    "project_id": project["id"],
+                    **look,
                 },
-            )
-            for body in requests:
+                _wizard(client, base, console, project["id"], topic, look),
+            ]
+            for body in bodies:
                 job = _call(
                     client,
                     "POST",
@@ -454,10 +570,12 @@ def demo(
                 followed = _follow(feed, client, base, console, job, timeout)
                 final = _call(client, "GET", f"{base}/generate-video", params={"id": job["id"]})
                 results.append({**_summary(final, storage_dir), "followed_by": followed})
+            filed = _call(client, "GET", f"{base}/queue-job/projects", params={"id": project["id"]})
             balance = _call(client, "GET", f"{base}/update-credits", params={"limit": 5})
     finally:
         feed.close()
     summary = {
+        "project": {"id": project["id"], "title": project["title"], "jobs": filed["jobs"]},
         "jobs": results,
         "balance_after": balance["balance"],
         "reserved": balance["reserved"],
