@@ -301,7 +301,7 @@ def _upload_still(settings: Any, token: str, user_id: str, console: Any) -> str:
             check=True,
         )  # fmt: skip
         storage = SyncStorageClient(
-            f"{settings.supabase_url.rstrip('/')}/storage/v1",
+            f"{settings.supabase_url.rstrip('/')}/storage/v1/",
             {
                 "apikey": settings.publishable_key.get_secret_value(),
                 "Authorization": f"Bearer {token}",
