@@ -174,9 +174,11 @@ def test_anon_reads_only_available_models(db: Conn, user: uuid.UUID) -> None:
     for table in ("jobs", "profiles", "credit_ledger", "job_events", "workers"):
         with raises_sqlstate("42501"):
             select_as(db, "anon", None, f"select * from public.{table}")
+    every = db.execute("select count(*) from public.models where is_available").fetchone()
     db.execute("update public.models set is_available = false where id = 'runway/gen4-turbo'")
     models = select_as(db, "anon", None, "select id from public.models")
-    assert len(models) == 6 and ("runway/gen4-turbo",) not in models
+    assert every is not None and len(models) == every[0] - 1 > 0
+    assert ("runway/gen4-turbo",) not in models
 
 
 def test_users_see_only_their_own_rows(db: Conn, user: uuid.UUID, other_user: uuid.UUID) -> None:

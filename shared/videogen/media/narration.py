@@ -188,6 +188,13 @@ class EspeakEngine:
             raise NarrationError(
                 "espeak-ng is not installed", hint="apt-get install espeak-ng"
             ) from exc
+        if "voice does not exist" in done.stderr:  # what the client asked for: a 422
+            raise NarrationError(
+                f"espeak-ng has no voice {(voice or language)!r}",
+                status=422,
+                code="UNKNOWN_VOICE",
+                hint="The voices: GET /functions/v1/queue-job/voices?engine=espeak.",
+            )
         if done.returncode != 0 or not out.is_file():
             raise NarrationError(f"espeak-ng failed: {done.stderr.strip()[-300:]}")
         return _measured(out)
