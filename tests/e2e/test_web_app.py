@@ -1,13 +1,16 @@
 """The reference web app (/app/) in headless Chromium, against a real dev server and two
 reference workers: anonymous and email sign-in, claim, upload, text- and image-to-video
 with live progress to 100 %, play the video, cancel a running job, page through history,
-and an API error as a person reads it. Driven by tests/e2e/js/web_app.mjs (playwright-core from
-npm, `make setup`); what the page showed is checked against the database."""
+and an API error as a person reads it; then the workspace: a project, quotes, a batch
+followed to 100 % over Realtime, ETAs, the history of one project, the theme kept across a
+reload. Driven by tests/e2e/js/web_app.mjs (playwright-core from npm, `make setup`); what the
+page showed is checked against the database."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,7 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("js") / "web_app.mjs"
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / ".videogen" / "screenshots"  # gitignored
-SHOTS = {"full": "web-app.png", "fallback": "web-app-polling.png"}
+SHOTS = {
+    "full": "web-app.png",
+    "fallback": "web-app-polling.png",
+    "workspace": "web-app-workspace.png",
+}
 
 
 def _missing(reason: str) -> None:
@@ -101,11 +108,12 @@ def _run_page(
     copy = SCREENSHOTS / screenshot.name
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(screenshot, copy)
+    video = f"; video {seen['video']['duration']:.2f} s" if "video" in seen else ""
     with capsys.disabled():
         print(
             f"\nweb app ({scenario}): live updates from {seen['live_source']!r} "
             f"({seen['live_counts']}; channel {seen['channel_status']}); "
-            f"progress seen {seen['progress_seen']}; video {seen['video']['duration']:.2f} s; "
+            f"progress seen {seen['progress_seen']}{video}; "
             f"browser run {seen['seconds']:.1f} s\nscreenshot: {screenshot} (copied to {copy})"
         )
     assert seen["page_errors"] == []
@@ -232,7 +240,8 @@ def test_web_app_follows_jobs_by_polling_without_realtime(
     stack: Stack, browser: tuple[str, str], tmp_path: Path, capsys
 ):
     """The Realtime websocket refused (closed at once): progress still reaches 100 % in the
-    page, from GET generate-video?id= every 2 s, and the page says so."""
+    page, from GET generate-video?id= every 2 s, and the page says so; a batch's progress
+    too, from GET queue-job/batches?id=."""
     seen = _run_page(stack, browser, tmp_path, "fallback", capsys)
     job_id = seen["t2v"]
     row = stack.job_row(job_id)
@@ -246,3 +255,109 @@ def test_web_app_follows_jobs_by_polling_without_realtime(
     assert seen["channel_status"] != "SUBSCRIBED"
     broadcasts, polls = _counts(seen)
     assert broadcasts == 0 and polls >= 2, seen["live_counts"]
+    # A batch's progress bar follows its polls the same way (GET queue-job/batches?id=).
+    batch = seen["batch_shown"]
+    assert (batch["percent"], batch["source"], batch["broadcasts"]) == ("100%", "polling", 0)
+    assert batch["polls"] >= 1, batch
+    [row] = stack.sql("select status from public.jobs where batch_id = %s", batch["id"])
+    assert row == {"status": "completed"}
+
+
+QUOTE = re.compile(r"^Costs (\d+) credits( for (\d+) jobs)?, ready in ~(\d+) s, you have (\d+)\.$")
+LIGHT, DARK = "rgb(246, 247, 249)", "rgb(21, 24, 27)"  # style.css's --bg
+
+
+def test_web_app_workspace(stack: Stack, browser: tuple[str, str], tmp_path: Path, capsys):
+    """Projects, quotes, a batch followed as one over Realtime, ETAs, preferences."""
+    seen = _run_page(stack, browser, tmp_path, "workspace", capsys)
+    uid = seen["user_id"]
+    grant = int(
+        stack.sql(
+            "select value from private.settings where name = 'initial_grant_credits_anonymous'"
+        )[0]["value"]
+    )
+    assert seen["claim"]["after"] == grant
+
+    # The quote line, before the first job: its price, an estimate, the balance.
+    loose = stack.job_row(seen["loose"])
+    quote = QUOTE.match(seen["loose_quote"]["text"])
+    assert quote and seen["loose_quote"]["state"] == "ok", seen["loose_quote"]
+    assert int(quote[1]) == seen["loose_quote"]["total"] == loose["cost"] > 0
+    assert int(quote[4]) >= 1 and int(quote[5]) == grant
+    assert (loose["status"], loose["project_id"], loose["batch_id"]) == ("completed", None, None)
+
+    # The batch too big for the balance: quoted as short, refused as a person reads it.
+    short = seen["short_quote"]
+    assert short["state"] == "short" and short["text"].endswith("Not enough credits."), short
+    refused = re.fullmatch(
+        r"This batch needs (\d+) credits, you have (\d+)\.", seen["short_error"]["message"]
+    )
+    assert refused and seen["short_error"]["code"] == "INSUFFICIENT_CREDITS", seen["short_error"]
+    assert int(refused[1]) == short["total"] > int(refused[2])
+    assert "{" not in seen["short_error"]["text"]
+
+    # The batch: two jobs of the two prompts, paid as quoted, filed in the project.
+    [batch] = stack.sql("select * from public.batches where user_id = %s", uid)  # one, not two
+    assert str(batch["id"]) == seen["batch_id"] and batch["title"] == "Two shots"
+    jobs = stack.sql(
+        "select id::text, status, cost, params from public.jobs where batch_id = %s order by id",
+        seen["batch_id"],
+    )
+    assert {j["id"] for j in jobs} == set(seen["batch_jobs"])
+    assert sorted(j["params"]["prompt"] for j in jobs) == sorted(seen["prompts"])
+    assert {j["status"] for j in jobs} == {"completed"}
+    batch_quote = QUOTE.match(seen["batch_quote"]["text"])
+    assert batch_quote and batch_quote[3] == "2", seen["batch_quote"]
+    assert int(batch_quote[1]) == sum(j["cost"] for j in jobs) == batch["cost"]
+
+    # Its progress bar reached 100 % in the page, from batch_progress broadcasts alone.
+    shown = seen["batch_shown"]
+    percents = [int(p.rstrip("%")) for p in seen["batch_percent_seen"]]
+    assert percents == sorted(percents) and percents[-1] == 100 and len(percents) >= 2, percents
+    assert (shown["percent"], shown["bar"], shown["status"]) == ("100%", 100, "completed")
+    assert shown["source"] == "realtime" and shown["broadcasts"] >= 2 and shown["polls"] == 0, shown
+    assert shown["summary"].startswith("2 of 2 finished (2 completed)") and shown["cancel_disabled"]
+    assert seen["channel_status"] == "SUBSCRIBED"
+
+    # Each running job showed its estimated time left; none once finished.
+    for job_id, etas in seen["eta_seen"].items():
+        assert any(re.fullmatch(r"~\d+ s left", e) for e in etas), (job_id, etas)
+        assert seen["final_eta"][job_id] == ""
+
+    # The history of the project: exactly the batch's jobs; of no project: all three.
+    assert seen["project_title"] == "Launch teaser"
+    assert seen["project_history"]["label"] == "Page 1 of 1 (2 jobs)"
+    assert {r["id"] for r in seen["project_history"]["rows"]} == set(seen["batch_jobs"])
+    assert {r["id"] for r in seen["all_history"]["rows"]} == {*seen["batch_jobs"], seen["loose"]}
+
+    # The theme: light (the OS's, headless) at first; dark once saved, and after a reload.
+    assert seen["looks_before"] == {
+        "theme": "system",
+        "lang": "en",
+        "background": LIGHT,
+        "select": "system",
+    }
+    dark = {"theme": "dark", "lang": "pt-BR", "background": DARK, "select": "dark"}
+    assert seen["looks_saved"] == seen["looks_reloaded"] == dark
+    profile = stack.sql("select theme, language, tier from public.profiles where id = %s", uid)[0]
+    assert (
+        profile == {"theme": "dark", "language": "pt-BR", "tier": seen["tier"]}
+        and seen["tier"] == "free"
+    )
+    reloaded = seen["reloaded"]
+    assert reloaded["user_id"] == uid and reloaded["project"] == seen["project_id"]
+    assert reloaded["history_label"] == "Page 1 of 1 (2 jobs)"
+
+    # Deleted: the project is gone, its jobs stay, in no project.
+    assert seen["deleted"] == {
+        "info": "Deleted “Launch teaser”: its 2 jobs stay, in no project.",
+        "project": "",
+        "options": 1,
+    }
+    assert stack.sql("select count(*) as n from public.projects where user_id = %s", uid) == [
+        {"n": 0}
+    ]
+    assert stack.sql(
+        "select count(*) as n from public.jobs where user_id = %s and project_id is null", uid
+    ) == [{"n": 3}]
+    assert seen["page_errors"] == []

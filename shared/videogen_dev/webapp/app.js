@@ -6,11 +6,17 @@
 //   Live jobs  supabase.channel('user:<uid>:jobs')     (Realtime broadcasts, /realtime/v1)
 //              with polling of GET generate-video?id= every 2 s while the channel is down.
 //
+// The workspace around the jobs: the profile's preferences (update-credits/profile), projects
+// (queue-job/projects), quotes before each create (queue-job/quote), batches of jobs
+// followed as one (queue-job/batches and the `batch_progress` broadcasts), and each running
+// job's estimated time left.
+//
 // Every function answers {"success": true, "data": …} or {"success": false, "error":
 // {code, message, details?, hint?}}; api() below returns `data` or throws an ApiError
 // carrying the error's fields, and showError() puts them on the page for a person.
 
 const POLL_MS = 2000
+const QUOTE_DELAY_MS = 300 // a quote is asked once the form has been still this long
 const TERMINAL = new Set(['completed', 'failed', 'canceled'])
 const UPLOAD_TYPES = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' }
 
@@ -45,6 +51,14 @@ const state = {
   counts: { realtime: 0, polling: 0 },
   historyPage: 1,
   historySeq: 0,
+  profile: null, // GET update-credits/profile
+  projects: [], // the user's projects (GET queue-job/projects)
+  projectId: '', // the selected one ('' = none: all jobs, new ones in no project)
+  batches: new Map(), // batch id → its latest progress (BatchProgress in openapi.yaml)
+  batchId: null, // the batch the page follows
+  batchCounts: { realtime: 0, polling: 0 },
+  quoteSeq: { job: 0, batch: 0 },
+  quoteTimer: null,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -196,7 +210,10 @@ async function onSession(event, session) {
   $('sign-in').hidden = true
   $('signed-in').hidden = false
   await startLive(session)
-  await Promise.all([loadCredits(), loadHistory(1, { follow: true })])
+  const remembered = localStorage.getItem(projectKey()) ?? ''
+  await Promise.all([loadCredits(), loadProfile(), loadProjects(remembered)])
+  await loadHistory(1, { follow: true }) // of the selected project
+  quoteSoon()
 }
 
 function signedOut() {
@@ -205,6 +222,14 @@ function signedOut() {
   state.upload = null
   state.jobs.clear()
   $('jobs').replaceChildren()
+  Object.assign(state, { profile: null, projects: [], projectId: '', batchId: null })
+  state.batches.clear()
+  state.batchCounts = { realtime: 0, polling: 0 }
+  $('batch-broadcasts').textContent = $('batch-polls').textContent = '0'
+  $('batch').hidden = true
+  $('quote').textContent = ''
+  $('batch-quote').textContent = ''
+  applyPreferences({ theme: 'system', language: 'en' })
   $('upload-path').textContent = 'none'
   $('upload-preview').hidden = true
   $('session').hidden = true
@@ -230,6 +255,117 @@ $('claim').onclick = guarded(async () => {
   } finally {
     await loadCredits() // claimed (or claimed already, 409): the button stays off
   }
+})
+
+// ---------------------------------------------------------------------------------------
+// Preferences: GET update-credits/profile {display_name, language, theme, tier, …};
+// PATCH it with {theme?, language?, display_name?} (the tier is the service's: 422).
+// ---------------------------------------------------------------------------------------
+const profileForm = $('profile-form')
+
+/** The theme styles the page (style.css, html[data-theme]); the language is its lang. */
+function applyPreferences({ theme, language }) {
+  document.documentElement.dataset.theme = theme
+  document.documentElement.lang = language
+}
+
+async function loadProfile() {
+  showProfile(await api('update-credits/profile'))
+}
+
+function showProfile(profile) {
+  state.profile = profile
+  const language = profileForm.language
+  if (![...language.options].some((o) => o.value === profile.language)) {
+    language.add(new Option(profile.language, profile.language)) // a tag set elsewhere
+  }
+  language.value = profile.language
+  profileForm.theme.value = profile.theme
+  $('tier').textContent = profile.tier
+  applyPreferences(profile)
+}
+
+// A change is previewed at once, and kept once saved.
+profileForm.onchange = () => {
+  applyPreferences({ theme: profileForm.theme.value, language: profileForm.language.value })
+  $('profile-status').textContent = 'not saved yet'
+}
+
+profileForm.onsubmit = guarded(async (event) => {
+  event.preventDefault()
+  const body = { theme: profileForm.theme.value, language: profileForm.language.value }
+  showProfile(await api('update-credits/profile', { method: 'PATCH', body }))
+  $('profile-status').textContent = 'saved'
+})
+
+// ---------------------------------------------------------------------------------------
+// Projects: GET queue-job/projects (a page, each with its jobs per status), POST {title}
+// → 201, PATCH ?id= {title}, DELETE ?id= (its jobs stay, in no project). The selected one
+// files new jobs (project_id on the create) and filters the history (?project_id=).
+// ---------------------------------------------------------------------------------------
+const projectKey = () => `videogen.project.${state.user.id}` // remembered per user
+
+async function loadProjects(select = state.projectId) {
+  const page = await api('queue-job/projects', { query: { limit: 100 } })
+  state.projects = page.items
+  $('project').replaceChildren(
+    new Option('No project (all jobs)', ''),
+    ...page.items.map((p) => new Option(p.title, p.id)),
+  )
+  selectProject(page.items.some((p) => p.id === select) ? select : '')
+}
+
+function selectProject(id) {
+  state.projectId = id
+  $('project').value = id
+  localStorage.setItem(projectKey(), id)
+  const project = state.projects.find((p) => p.id === id)
+  allow($('project-rename'), Boolean(project))
+  allow($('project-delete'), Boolean(project))
+  $('history-scope').textContent = project ? `(project “${project.title}”)` : '(all jobs)'
+  $('project-info').textContent = project
+    ? `${countsText(project.jobs) || 'No jobs yet'}. New jobs are filed here.`
+    : 'New jobs are filed in no project.'
+}
+
+/** {completed: 2, queued: 1} → "2 completed, 1 queued". */
+function countsText(counts) {
+  return Object.entries(counts).map(([status, n]) => `${n} ${status}`).join(', ')
+}
+
+function projectTitle() {
+  const title = $('project-title').value.trim()
+  if (!title) throw new Error('Type a title for the project first.')
+  return title
+}
+
+$('project').onchange = guarded(async () => {
+  selectProject($('project').value)
+  await loadHistory(1)
+})
+
+$('project-create').onclick = guarded(async () => {
+  const project = await api('queue-job/projects', { method: 'POST', body: { title: projectTitle() } })
+  $('project-title').value = ''
+  await loadProjects(project.id)
+  await loadHistory(1)
+})
+
+$('project-rename').onclick = guarded(async () => {
+  const body = { title: projectTitle() }
+  await api('queue-job/projects', { method: 'PATCH', query: { id: state.projectId }, body })
+  $('project-title').value = ''
+  await loadProjects()
+})
+
+$('project-delete').onclick = guarded(async () => {
+  const project = state.projects.find((p) => p.id === state.projectId)
+  if (!project || !confirm(`Delete the project “${project.title}”? Its jobs stay.`)) return
+  const gone = await api('queue-job/projects', { method: 'DELETE', query: { id: project.id } })
+  await loadProjects('')
+  $('project-info').textContent =
+    `Deleted “${gone.project.title}”: its ${gone.jobs_ungrouped} jobs stay, in no project.`
+  await loadHistory(1)
 })
 
 // ---------------------------------------------------------------------------------------
@@ -272,6 +408,11 @@ function fillModels() {
   form.model.replaceChildren(...models.map((m) => new Option(`${m.name} — ${m.id}`, m.id)))
   for (const el of form.querySelectorAll('[data-kind]')) el.hidden = el.dataset.kind !== kind
   describeModel()
+  const t2v = state.models.filter((m) => m.job_type === 'text_to_video')
+  t2v.sort((a, b) => Number(b.id.startsWith('reference/')) - Number(a.id.startsWith('reference/')))
+  const keep = batchForm.model.value
+  batchForm.model.replaceChildren(...t2v.map((m) => new Option(`${m.name} — ${m.id}`, m.id)))
+  if (keep) batchForm.model.value = keep
 }
 
 function describeModel() {
@@ -290,10 +431,9 @@ function describeModel() {
 form.kind.onchange = fillModels
 form.model.onchange = describeModel
 
-form.onsubmit = guarded(async (event) => {
-  event.preventDefault()
+/** The form as a GenerateVideoRequest (openapi.yaml); throws what is missing. */
+function generateBody() {
   const kind = form.kind.value
-  // GenerateVideoRequest in openapi.yaml.
   const body = {
     model: form.model.value,
     prompt: form.prompt.value.trim(),
@@ -312,23 +452,199 @@ form.onsubmit = guarded(async (event) => {
       body.images = [state.upload] // one per section; the rest get title cards
     }
   }
+  if (state.projectId) body.project_id = state.projectId // filed in the selected project
+  return body
+}
+
+/** The same request as a quote item {model, params}: generate-video's body is flat. */
+function jobItem() {
+  const { model, project_id: _, ...params } = generateBody()
+  return { model, params }
+}
+
+form.onsubmit = guarded(async (event) => {
+  event.preventDefault()
+  const body = generateBody()
+  await showQuote($('quote'), [jobItem()], 'job') // what it costs, right before it is made
   // 202: queued and routed; 200: a short composed video rendered at once (already final).
   const job = await api('generate-video', { method: 'POST', body })
   followJob(job)
   await Promise.all([loadCredits(), loadHistory(1)])
+  quoteSoon()
+})
+
+// ---------------------------------------------------------------------------------------
+// Quotes: POST queue-job/quote {items: [{model, params}]} → each item's cost, the queue
+// ahead of it and its estimate (a composed video: whether it renders at once), the total,
+// your balance and whether it covers the total. Nothing is created; asked as a form changes.
+// ---------------------------------------------------------------------------------------
+async function showQuote(line, items, which) {
+  const seq = ++state.quoteSeq[which] // answers can arrive out of order: show the latest ask
+  let text, data
+  try {
+    const quote = await api('queue-job/quote', { method: 'POST', body: { items } })
+    const sync = quote.items.every((i) => i.sync)
+    const seconds = Math.max(
+      ...quote.items.map((i) => (i.sync ? Math.ceil(i.estimated_render_seconds) : i.estimated_seconds_left)),
+    )
+    const jobs = items.length > 1 ? ` for ${items.length} jobs` : ''
+    const when = sync ? `rendered at once in ~${seconds} s` : `ready in ~${seconds} s`
+    text = `Costs ${quote.total} credits${jobs}, ${when}, you have ${quote.balance}.`
+    if (!quote.affordable) text += ' Not enough credits.'
+    data = { state: quote.affordable ? 'ok' : 'short', total: quote.total, seconds, balance: quote.balance }
+  } catch (err) {
+    text = `No quote: ${err.message}` // the create would be refused the same way
+    data = { state: 'error', total: '', seconds: '', balance: '' }
+  }
+  if (seq !== state.quoteSeq[which]) return
+  line.textContent = text
+  Object.assign(line.dataset, data)
+}
+
+/** Quote both forms once they have been still for QUOTE_DELAY_MS. */
+function quoteSoon() {
+  clearTimeout(state.quoteTimer)
+  state.quoteTimer = setTimeout(() => {
+    if (!state.user) return
+    const forms = [
+      [$('quote'), () => [jobItem()], 'job'],
+      [$('batch-quote'), batchItems, 'batch'],
+    ]
+    for (const [line, items, which] of forms) {
+      try {
+        showQuote(line, items(), which) // never throws: a refusal is shown on the line
+      } catch (err) {
+        line.textContent = err.message // e.g. "Upload a still first"
+        line.dataset.state = 'error'
+      }
+    }
+  }, QUOTE_DELAY_MS)
+}
+form.addEventListener('input', quoteSoon)
+form.addEventListener('change', quoteSoon)
+
+// ---------------------------------------------------------------------------------------
+// Batches: POST queue-job/batches {items: [{model, params}] (1..20), project_id?, title?}
+// → 202 the batch with its jobs, all reserved together — or 402 with {required, balance}
+// and nothing made. Each change of one of its jobs is also a `batch_progress` broadcast
+// (the batch's counts, finished, percent, done); GET queue-job/batches?id= is the same read;
+// DELETE queue-job/batches?id= cancels every unfinished job of it.
+// ---------------------------------------------------------------------------------------
+const batchForm = $('batch-form')
+
+/** One text-to-video item per non-empty line. */
+function batchItems() {
+  const prompts = batchForm.prompts.value.split('\n').map((line) => line.trim()).filter(Boolean)
+  if (prompts.length === 0) throw new Error('Write one prompt per line.')
+  if (prompts.length > 20) throw new Error(`A batch has at most 20 jobs (this one has ${prompts.length}).`)
+  const params = { duration: Number(batchForm.duration.value), resolution: batchForm.resolution.value }
+  return prompts.map((prompt) => ({ model: batchForm.model.value, params: { prompt, ...params } }))
+}
+
+batchForm.addEventListener('input', quoteSoon)
+batchForm.addEventListener('change', quoteSoon)
+
+batchForm.onsubmit = guarded(async (event) => {
+  event.preventDefault()
+  const items = batchItems()
+  await showQuote($('batch-quote'), items, 'batch')
+  const body = { items, title: batchForm.title.value.trim() || null }
+  if (state.projectId) body.project_id = state.projectId
+  let batch
+  try {
+    batch = await api('queue-job/batches', { method: 'POST', body })
+  } catch (err) {
+    throw shortOfCredits(err)
+  }
+  const { jobs, ...progress } = batch
+  for (const job of jobs) followJob(job)
+  showBatch(progress, 'answer', { follow: true })
+  await Promise.all([loadCredits(), loadHistory(1), loadProjects()])
+  quoteSoon()
+})
+
+/** A batch's 402 as a person reads it: the details carry {required, balance, reserved, items}. */
+function shortOfCredits(err) {
+  const [need] = Array.isArray(err.details) ? err.details : []
+  if (err.code !== 'INSUFFICIENT_CREDITS' || need?.required == null) return err
+  return new ApiError({
+    code: err.code,
+    status: err.status,
+    hint: err.hint,
+    message: `This batch needs ${need.required} credits, you have ${need.balance}.`,
+  })
+}
+
+/**
+ * Show a batch's progress; `source` (answer, realtime, polling) delivered it. Answers and
+ * broadcasts race, and a batch only moves forward (a finished job counts 100 %): the
+ * furthest state seen is kept. A broadcast of another batch is followed only when the one
+ * shown is done (a batch made in another tab, say).
+ */
+function showBatch(progress, source, { follow = false } = {}) {
+  const furthest = (b) => [b.done ? 1 : 0, b.finished, b.percent]
+  const seen = state.batches.get(progress.id)
+  if (seen && compare(furthest(seen), furthest(progress)) > 0) return
+  state.batches.set(progress.id, progress)
+  const shown = state.batches.get(state.batchId)
+  if (progress.id !== state.batchId && !follow && shown && !shown.done) return
+  state.batchId = progress.id
+
+  const el = $('batch')
+  el.hidden = false
+  Object.assign(el.dataset, { batchId: progress.id, done: progress.done, source })
+  $('batch-name').textContent = progress.title || `Batch ${progress.id.slice(0, 8)}…`
+  const status = !progress.done ? 'running'
+    : progress.counts.canceled ? 'canceled' : progress.counts.failed ? 'failed' : 'completed'
+  $('batch-status').textContent = status
+  $('batch-status').className = `badge ${status}`
+  $('batch-progress-bar').value = progress.percent
+  $('batch-percent').textContent = `${progress.percent}%`
+  $('batch-summary').textContent =
+    `${progress.finished} of ${progress.jobs_total} finished (${countsText(progress.counts)}) · ` +
+    `${progress.credits_used} of ${progress.cost} credits used`
+  $('batch-source').textContent = source
+  allow($('batch-cancel'), !progress.done)
+}
+
+/** Compare two tuples of numbers, left to right. */
+function compare(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return 0
+}
+
+function countBatchUpdate(source) {
+  state.batchCounts[source] += 1
+  $(source === 'realtime' ? 'batch-broadcasts' : 'batch-polls').textContent = state.batchCounts[source]
+}
+
+$('batch-cancel').onclick = guarded(async () => {
+  // {batch: its progress, workers_notified}; each job's cancel also arrives on its card.
+  const { batch } = await api('queue-job/batches', { method: 'DELETE', query: { id: state.batchId } })
+  showBatch(batch, 'answer')
+  await loadCredits()
 })
 
 // ---------------------------------------------------------------------------------------
 // Live updates. Every job change is a broadcast on the private topic `user:<uid>:jobs`
-// whose payload is the job_events row {job_id, event, status, progress, attempt, data}.
-// While the channel is not SUBSCRIBED, the page polls each running job every 2 s.
+// whose payload is the job_events row {job_id, event, status, progress, attempt, data};
+// a job of a batch also sends `batch_progress` with the batch's progress (no job_id).
+// While the channel is not SUBSCRIBED, the page polls each running job, and the batch it
+// follows, every 2 s.
 // ---------------------------------------------------------------------------------------
 async function startLive(session) {
   stopLive()
   await supabase.realtime.setAuth(session.access_token) // private topics need the user's token
   state.channel = supabase
     .channel(`user:${session.user.id}:jobs`, { config: { private: true } })
-    .on('broadcast', { event: '*' }, ({ payload }) => onBroadcast(payload))
+    .on('broadcast', { event: '*' }, ({ event, payload }) => {
+      if (event === 'batch_progress') {
+        countBatchUpdate('realtime')
+        showBatch(payload, 'realtime')
+      } else {
+        onBroadcast(payload).catch(showError) // job_created, job_progress, job_completed, …
+      }
+    })
     .subscribe((status, err) => {
       state.channelStatus = status
       $('channel-status').textContent = err ? `${status}: ${err.message}` : status
@@ -372,6 +688,9 @@ async function onBroadcast(payload) {
     error_code: payload.data?.error_code ?? card.job.error_code,
     error_message: payload.data?.error_message ?? card.job.error_message,
     updated_at: payload.created_at, // the event is written with the change it records
+    // A broadcast carries no estimate; applyJob() works one out from the pace so far.
+    started_at: card.job.started_at ?? (payload.status === 'processing' ? payload.created_at : null),
+    estimated_seconds_left: null,
   }
   applyJob(card, job, 'realtime')
 }
@@ -385,6 +704,12 @@ async function pollJobs({ force = false } = {}) {
       const job = await api('generate-video', { query: { id: card.job.id } })
       countUpdate('polling')
       applyJob(card, job, 'polling')
+    }
+    const batch = state.batches.get(state.batchId)
+    if (batch && !batch.done) {
+      const { jobs: _, ...progress } = await api('queue-job/batches', { query: { id: batch.id } })
+      countBatchUpdate('polling')
+      showBatch(progress, 'polling')
     }
   } catch (err) {
     showError(err)
@@ -401,7 +726,7 @@ function followJob(job, source = null) {
   if (!card) {
     const el = document.getElementById('job-template').content.firstElementChild.cloneNode(true)
     el.dataset.jobId = job.id
-    card = { el, job, lastEventId: 0, finished: false, relinked: false }
+    card = { el, job, lastEventId: 0, finished: false, relinked: false, etaAt: null }
     state.jobs.set(job.id, card)
     $('job-cancel', el).onclick = guarded(() => cancelJob(card))
     $('job-video', el).onerror = () => relink(card)
@@ -420,6 +745,15 @@ function applyJob(card, job, source) {
   if (Date.parse(job.updated_at) < Date.parse(before.updated_at)) return
   card.job = job
   for (const e of job.events ?? []) card.lastEventId = Math.max(card.lastEventId, e.id)
+  // When it should be done: a read says (estimated_seconds_left, counted from now, so the
+  // browser's clock does not matter); after a broadcast the page estimates as the server
+  // does (private.job_estimate): the time it has run × what is left / what is done.
+  if (job.estimated_seconds_left != null) {
+    card.etaAt = Date.now() + job.estimated_seconds_left * 1000
+  } else if (job.status === 'processing' && job.progress >= 5 && job.started_at) {
+    const ran = Date.parse(job.updated_at) - Date.parse(job.started_at) // both server times
+    card.etaAt = Date.now() + (ran * (100 - job.progress)) / job.progress
+  }
   if (source && (before.status !== job.status || before.progress !== job.progress)) {
     card.el.dataset.source = source
     $('live-source').textContent = source
@@ -437,7 +771,8 @@ async function finished(card) {
     card.job = await api('generate-video', { query: { id: card.job.id } })
     render(card)
   }
-  await Promise.all([loadCredits(), loadHistory()])
+  await Promise.all([loadCredits(), loadHistory(), state.projectId ? loadProjects() : null])
+  quoteSoon() // the balance changed
 }
 
 function render(card) {
@@ -453,6 +788,7 @@ function render(card) {
   status.className = `badge ${job.status}`
   $('job-progress-bar', el).value = job.progress
   $('job-progress', el).textContent = `${job.progress}%`
+  $('job-eta', el).textContent = etaText(card)
   const out = job.output
   $('job-message', el).textContent =
     job.status === 'completed' && out
@@ -470,6 +806,18 @@ function render(card) {
     video.hidden = false
   }
 }
+
+/** "~12 s left" (or minutes), counting down between updates; nothing once finished. */
+function etaText(card) {
+  if (TERMINAL.has(card.job.status) || card.etaAt == null) return ''
+  const left = Math.ceil((card.etaAt - Date.now()) / 1000)
+  if (left < 1) return 'any moment now'
+  return left < 120 ? `~${left} s left` : `~${Math.round(left / 60)} min left`
+}
+
+setInterval(() => {
+  for (const card of state.jobs.values()) if (!card.finished) $('job-eta', card.el).textContent = etaText(card)
+}, 1000)
 
 async function cancelJob(card) {
   // DELETE answers {job, worker_notified}: credits released, the worker told to stop.
@@ -492,7 +840,9 @@ async function relink(card) {
 async function loadHistory(page = state.historyPage, { follow = false } = {}) {
   const seq = ++state.historySeq // answers can arrive out of order: show the latest ask
   const limit = Number($('history-limit').value)
-  const list = await api('generate-video', { query: { page, limit } })
+  const query = { page, limit }
+  if (state.projectId) query.project_id = state.projectId // only the selected project's
+  const list = await api('generate-video', { query })
   if (seq !== state.historySeq) return
   if (list.items.length === 0 && list.page > 1) return loadHistory(list.page - 1)
   state.historyPage = list.page

@@ -7,7 +7,12 @@
 // each step is logged to stderr with its time.
 // Scenario `fallback`: the Realtime websocket is refused, and an anonymous user's job must
 // still reach 100 % through the page's polling.
-//   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium> [full|fallback]
+// Scenario `workspace`: an anonymous user makes one job outside any project (its quote read
+// first), creates and renames a project, is refused a batch too big for the balance, makes a
+// batch of two text-to-video jobs in the project and watches its progress bar reach 100 %
+// over Realtime (each job's ETA too), filters the history by the project, saves the dark
+// theme and a language, reloads, and deletes the project.
+//   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium> [full|fallback|workspace]
 import { chromium } from 'playwright-core'
 
 const [base, stillPath, screenshotPath, userDataDir, executablePath, scenario = 'full'] = process.argv.slice(2)
@@ -110,7 +115,170 @@ try {
     })
   }
 
-  if (scenario === 'fallback') {
+  /**
+   * Fill a form whose quote line is `testid`, then wait for the quote asked after the last
+   * change (the page asks once the form has been still for a moment): what the line says.
+   */
+  async function quoted(testid, fill) {
+    await page.waitForTimeout(400) // any earlier quote has settled
+    await byId(testid).evaluate((el) => { el.dataset.state = 'stale' })
+    await fill()
+    await page.waitForFunction((id) => document.querySelector(`[data-testid="${id}"]`).dataset.state !== 'stale', testid)
+    return byId(testid).evaluate((el) => ({
+      text: el.textContent, state: el.dataset.state,
+      total: Number(el.dataset.total), seconds: Number(el.dataset.seconds), balance: Number(el.dataset.balance),
+    }))
+  }
+  const looks = () => page.evaluate(() => ({
+    theme: document.documentElement.dataset.theme,
+    lang: document.documentElement.lang,
+    background: getComputedStyle(document.body).backgroundColor,
+    select: document.querySelector('[data-testid="theme"]').value,
+  }))
+  const historyRows = () => page.locator('[data-testid="history-row"]').evaluateAll((rows) =>
+    rows.map((r) => ({ id: r.dataset.jobId, status: r.dataset.status })))
+
+  if (scenario === 'workspace') {
+    await byId('sign-in-anon').click()
+    await byId('user').waitFor({ state: 'visible' })
+    out.user_id = await byId('user').getAttribute('data-user-id')
+    out.claim = await claim()
+    await page.waitForFunction(() => document.querySelector('[data-testid="tier"]').textContent !== '…')
+    out.tier = await byId('tier').textContent()
+    out.looks_before = await looks()
+
+    // One job in no project, its quote line read before it is made.
+    out.loose_quote = await quoted('quote', async () => {
+      await byId('prompt').fill('A kite over a beach')
+      await byId('duration').fill('3')
+    })
+    out.loose = await generate({
+      kind: 'text_to_video', model: 'reference/text-to-video', prompt: 'A kite over a beach', duration: 3,
+    })
+    log(`quote "${out.loose_quote.text}"; loose job ${out.loose}`)
+
+    // A project: created, then renamed; it is selected.
+    await byId('project-title').fill('Launch trailer')
+    await byId('project-create').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="project"]').value !== '')
+    out.project_id = await byId('project').inputValue()
+    await byId('project-title').fill('Launch teaser')
+    await byId('project-rename').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-scope"]').textContent.includes('Launch teaser'))
+    out.project_title = await byId('project').evaluate((s) => s.selectedOptions[0].textContent)
+    log(`project ${out.project_id} “${out.project_title}”`)
+
+    // A batch too big for the balance: the quote says so, and so does the 402.
+    out.short_quote = await quoted('batch-quote', async () => {
+      await byId('batch-prompts').fill(['one', 'two', 'three', 'four', 'five'].map((n) => `Shot ${n}`).join('\n'))
+      await byId('batch-duration').fill('10')
+    })
+    await byId('batch-create').click()
+    await byId('error').waitFor({ state: 'visible' })
+    out.short_error = {
+      code: await byId('error').getAttribute('data-code'),
+      message: await byId('error-message').textContent(),
+      text: await byId('error').innerText(),
+    }
+    await byId('error-close').click()
+    log(`batch refused: ${out.short_error.message}`)
+
+    // The batch: two text-to-video jobs in the project, followed as one.
+    out.prompts = ['A lighthouse at night', 'A fox in the snow']
+    out.batch_quote = await quoted('batch-quote', async () => {
+      await byId('batch-prompts').fill(out.prompts.join('\n'))
+      await byId('batch-duration').fill('3')
+      await byId('batch-title').fill('Two shots')
+    })
+    const jobsBefore = await page.locator('[data-testid="job"]').count()
+    await byId('batch-create').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="batch"]').dataset.batchId)
+    out.batch_id = await byId('batch').getAttribute('data-batch-id')
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="job"]').length >= n + 2, jobsBefore)
+    out.batch_jobs = (await page.locator('[data-testid="job"]').evaluateAll((cards) => cards.map((c) => c.dataset.jobId)))
+      .slice(0, 2)
+    log(`batch ${out.batch_id}: jobs ${out.batch_jobs}; quote "${out.batch_quote.text}"`)
+    out.batch_percent_seen = []
+    out.eta_seen = Object.fromEntries(out.batch_jobs.map((id) => [id, []]))
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      const batch = await byId('batch').evaluate((el) => ({
+        percent: el.querySelector('[data-testid="batch-percent"]').textContent, done: el.dataset.done,
+      }))
+      if (out.batch_percent_seen.at(-1) !== batch.percent) out.batch_percent_seen.push(batch.percent)
+      for (const id of out.batch_jobs) {
+        const eta = await card(id).getByTestId('job-eta').textContent()
+        if (out.eta_seen[id].at(-1) !== eta) out.eta_seen[id].push(eta)
+      }
+      if (batch.done === 'true') break
+      if (Date.now() > deadline) throw new Error(`batch stuck at ${batch.percent}`)
+      await page.waitForTimeout(100)
+    }
+    out.batch_shown = await byId('batch').evaluate((el) => ({
+      source: el.dataset.source,
+      status: el.querySelector('[data-testid="batch-status"]').textContent,
+      percent: el.querySelector('[data-testid="batch-percent"]').textContent,
+      bar: el.querySelector('[data-testid="batch-progress-bar"]').value,
+      summary: el.querySelector('[data-testid="batch-summary"]').textContent,
+      broadcasts: Number(el.querySelector('[data-testid="batch-broadcasts"]').textContent),
+      polls: Number(el.querySelector('[data-testid="batch-polls"]').textContent),
+      cancel_disabled: el.querySelector('[data-testid="batch-cancel"]').disabled,
+    }))
+    out.final_eta = {}
+    for (const id of out.batch_jobs) out.final_eta[id] = await card(id).getByTestId('job-eta').textContent()
+    log(`batch done: ${JSON.stringify(out.batch_shown)}; percent ${out.batch_percent_seen}; ETAs ${JSON.stringify(out.eta_seen)}`)
+
+    // The history of the project: exactly the batch's jobs; of no project: all three.
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('[data-testid="history-row"]')]
+      return rows.length > 0 && rows.every((r) => r.dataset.status === 'completed')
+    })
+    out.project_history = { label: await byId('history-page').textContent(), rows: await historyRows() }
+    await byId('project').selectOption('')
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent.includes('(3 jobs)'))
+    out.all_history = { label: await byId('history-page').textContent(), rows: await historyRows() }
+    await byId('project').selectOption(out.project_id)
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent.includes('(2 jobs)'))
+    log(`history: project ${out.project_history.label}; all ${out.all_history.label}`)
+
+    // Preferences: dark, pt-BR, saved; then the page reloads them from the profile.
+    await byId('theme').selectOption('dark')
+    await byId('language').selectOption('pt-BR')
+    await byId('profile-save').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="profile-status"]').textContent === 'saved')
+    out.looks_saved = await looks()
+    await byId('batch').scrollIntoViewIfNeeded()
+    await page.screenshot({ path: screenshotPath, fullPage: true })
+    log(`screenshot ${screenshotPath}`)
+    out.live_source = await byId('live-source').textContent()
+    out.live_counts = await byId('live-counts').textContent()
+    out.channel_status = await byId('channel-status').textContent()
+
+    await page.reload()
+    await page.waitForSelector('body[data-ready="true"]')
+    await byId('user').waitFor({ state: 'visible' })
+    await page.waitForFunction(() => document.querySelector('[data-testid="tier"]').textContent !== '…')
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent !== '…')
+    out.looks_reloaded = await looks()
+    out.reloaded = {
+      user_id: await byId('user').getAttribute('data-user-id'),
+      project: await byId('project').inputValue(),
+      history_label: await byId('history-page').textContent(),
+    }
+    log(`reloaded: ${JSON.stringify(out.looks_reloaded)}`)
+
+    // Delete the project (confirmed): its jobs stay, in no project.
+    page.once('dialog', (dialog) => dialog.accept())
+    await byId('project-delete').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="project-info"]').textContent.startsWith('Deleted'))
+    out.deleted = {
+      info: await byId('project-info').textContent(),
+      project: await byId('project').inputValue(),
+      options: await byId('project').evaluate((s) => s.options.length),
+    }
+    await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent.includes('(3 jobs)'))
+    log(`deleted: ${out.deleted.info}`)
+  } else if (scenario === 'fallback') {
     // Realtime unreachable (the websocket is closed at once): the page polls instead.
     await byId('sign-in-anon').click()
     await byId('user').waitFor({ state: 'visible' })
@@ -124,6 +292,19 @@ try {
     out.job_sources = { [out.t2v]: await card(out.t2v).getAttribute('data-source') }
     out.video = await play(out.t2v)
     log(`fallback: ${JSON.stringify(out.statuses)} progress ${JSON.stringify(out.progress_seen)}`)
+    // A batch of one short job: its progress bar too is fed by polling (GET queue-job/batches?id=).
+    await byId('batch-prompts').fill('A single short shot')
+    await byId('batch-duration').fill('1')
+    await byId('batch-create').click()
+    await page.waitForFunction(() => document.querySelector('[data-testid="batch"]').dataset.done === 'true', null, { timeout: 60_000 })
+    out.batch_shown = await byId('batch').evaluate((el) => ({
+      id: el.dataset.batchId,
+      source: el.dataset.source,
+      percent: el.querySelector('[data-testid="batch-percent"]').textContent,
+      broadcasts: Number(el.querySelector('[data-testid="batch-broadcasts"]').textContent),
+      polls: Number(el.querySelector('[data-testid="batch-polls"]').textContent),
+    }))
+    log(`fallback batch: ${JSON.stringify(out.batch_shown)}`)
     await page.screenshot({ path: screenshotPath, fullPage: true })
   } else {
     // A visitor: signs in anonymously, claims the (smaller) anonymous grant, signs out.
@@ -262,9 +443,11 @@ try {
     log(`error shown: ${out.error.message} / ${out.error.hint}`)
     await byId('error-close').click()
   }
-  out.live_source = await byId('live-source').textContent()
-  out.live_counts = await byId('live-counts').textContent()
-  out.channel_status = await byId('channel-status').textContent()
+  if (scenario !== 'workspace') { // (the workspace scenario read them before its reload)
+    out.live_source = await byId('live-source').textContent()
+    out.live_counts = await byId('live-counts').textContent()
+    out.channel_status = await byId('channel-status').textContent()
+  }
 } catch (err) {
   // What the page looked like when it went wrong, next to the screenshot path.
   const failed = screenshotPath.replace(/\.png$/, '-failure.png')
