@@ -141,7 +141,11 @@ begin
 end;
 $$;
 
-/** The params keys a job type takes (the typed shapes are the functions' JobParams). */
+/**
+ * The params keys a job type takes (the typed shapes are the functions' JobParams). Every
+ * type also keeps `original_prompt`: the user's own words when `prompt` is an enhanced
+ * prompt they chose (module 15).
+ */
 create function private.job_type_params(p_job_type public.job_type)
 returns text[]
 language sql immutable
@@ -156,7 +160,7 @@ as $$
       '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,captions,duration,aspect_ratio,resolution,fps}'::text[]
     when 'narration' then '{prompt,voice,language,speaking_rate,duration}'::text[]
     when 'script' then '{prompt,topic,sections,language,duration}'::text[]
-  end
+  end || '{original_prompt}'::text[]
 $$;
 
 /** Normalise request params against the model's limits; raises VGP22 with the reason. */
@@ -186,6 +190,14 @@ begin
       array_to_string(v_unknown, ', ')
       using errcode = 'VGP22',
             hint = 'It takes: ' || array_to_string(private.job_type_params(p_model.job_type), ', ');
+  end if;
+  if p_params ? 'original_prompt'
+     and (jsonb_typeof(p_params -> 'original_prompt') <> 'string'
+          or btrim(p_params ->> 'original_prompt') = ''
+          or char_length(p_params ->> 'original_prompt') > 2000
+          or jsonb_typeof(p_params -> 'prompt') is distinct from 'string') then
+    raise exception 'original_prompt must be the text (1–2000 characters) the prompt was made from, given with the prompt'
+      using errcode = 'VGP22';
   end if;
   -- Checked with a pattern, not a cast in an exception block (that would open a
   -- subtransaction on every job).
