@@ -36,7 +36,22 @@ def test_document_covers_the_contract():
     doc = openapi.build()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {f"/functions/v1/{name}" for name in FUNCTIONS} | {
-        "/functions/v1/queue-job/models",  # the catalogue, a sub-path of queue-job
+        # queue-job's sub-paths: the catalogue, the workspace, prompts and the admin view
+        *(
+            f"/functions/v1/queue-job/{sub}"
+            for sub in (
+                "models",
+                "voices",
+                "quote",
+                "projects",
+                "batches",
+                "enhance",
+                "admin/jobs",
+                "admin/workers",
+                "admin/templates",
+            )
+        ),
+        "/functions/v1/update-credits/profile",
         # the probes and the scrape, sub-paths of the sweep
         "/functions/v1/health-check-workers/live",
         "/functions/v1/health-check-workers/ready",
