@@ -20,20 +20,52 @@ GET    /projects[?id=] · POST /projects {title, description} → 201 · PATCH /
 GET    /batches[?id=|?project_id=] · POST /batches {items[1..20], project_id?, title?} → 202
        all reserved together or nothing (402 with the total and the balance) · DELETE
        /batches?id= → every unfinished job canceled.
+POST   /enhance {model | job_type, prompt, language?} → 200 {original, enhanced,
+       template_id, template_version, job_type, engine}: nothing charged or stored, rate
+       limited like a write; create the job with params.prompt = enhanced and
+       params.original_prompt = original to keep both.
+
+Admins (app_metadata.role = admin in the token; anyone else 403 ADMIN_ONLY):
+GET    /admin/jobs?status=&user_id=&model=&page=&limit= → everyone's jobs, newest first.
+POST   /admin/jobs {action: requeue|fail, id, reason} → 200 {action, job, worker_notified}:
+       requeue puts a stuck job back in the queue (then routes it), fail ends it and
+       releases its credits; 409 INVALID_TRANSITION once it has finished.
+GET    /admin/workers → every registered worker.
+GET    /admin/templates?job_type= → every prompt template version · POST /admin/templates
+       {action: create, job_type, instruction, hints?, note?, activate?} → 201 the new
+       version, or {action: activate, id} → 200 (a rollback is activating an older one).
 Auth: user (the catalogue also public). Errors as generate-video, plus 404 JOB_NOT_FOUND,
-PROJECT_NOT_FOUND, BATCH_NOT_FOUND.
+PROJECT_NOT_FOUND, BATCH_NOT_FOUND, TEMPLATE_NOT_FOUND; 503 PROMPT_ENGINE_FAILED.
 """
 
 from collections.abc import Callable
+from typing import Annotated
 
 import functions_framework
+from pydantic import Field, TypeAdapter
 
-from videogen import catalogue, jobs, links, projects, routing, steps, uploads, writes
+from videogen import (
+    admin,
+    catalogue,
+    jobs,
+    links,
+    projects,
+    prompts,
+    routing,
+    steps,
+    uploads,
+    writes,
+)
 from videogen.errors import NotFound
 from videogen.http import Context, Reply, endpoint
 from videogen.schemas import (
+    ActivateTemplate,
+    AdminJobAction,
+    AdminJobQuery,
     BatchQuery,
     BatchRequest,
+    CreateTemplate,
+    EnhanceRequest,
     JobDeleteQuery,
     JobIdQuery,
     JobQuery,
@@ -43,9 +75,14 @@ from videogen.schemas import (
     QueueJobRequest,
     QuoteRequest,
     ScriptAnalysisRequest,
+    TemplateQuery,
     VoicePreviewRequest,
     VoiceQuery,
+    parse,
 )
+
+TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
+_template_change: TypeAdapter[CreateTemplate | ActivateTemplate] = TypeAdapter(TemplateChange)
 
 
 def jobs_route(ctx: Context) -> Reply:
@@ -168,6 +205,43 @@ def batches_route(ctx: Context) -> Reply:
     )
 
 
+def enhance_route(ctx: Context) -> Reply:
+    """/enhance: an improved prompt, for the user to use or not."""
+    body = ctx.body(EnhanceRequest)
+    return Reply(200, prompts.enhance(ctx.db, ctx.principal, ctx.write, body))
+
+
+def admin_jobs_route(ctx: Context) -> Reply:
+    """/admin/jobs: everyone's jobs; requeue or fail one."""
+    admin.require_admin(ctx.principal)  # before anything is validated
+    if ctx.request.method == "GET":
+        query = ctx.query(AdminJobQuery)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, admin.list_jobs(session, query))
+    body = ctx.body(AdminJobAction)
+    return Reply.of(
+        ctx.perform(lambda w: admin.job_action(ctx.db, ctx.settings, ctx.principal, w, body))
+    )
+
+
+def admin_workers_route(ctx: Context) -> Reply:
+    """/admin/workers: every registered worker."""
+    admin.require_admin(ctx.principal)
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, admin.list_workers(session))
+
+
+def admin_templates_route(ctx: Context) -> Reply:
+    """/admin/templates: the prompt templates' versions; save or activate one."""
+    admin.require_admin(ctx.principal)
+    if ctx.request.method == "GET":
+        query = ctx.query(TemplateQuery)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, admin.templates(session, query))
+    change = parse(_template_change, ctx.json())
+    return Reply.of(ctx.perform(lambda w: admin.change_template(ctx.db, ctx.principal, w, change)))
+
+
 # Each sub-path's handler; the kit checks its methods and auth modes (``routes`` below).
 HANDLERS: dict[str | None, Callable[[Context], Reply]] = {
     None: jobs_route,
@@ -178,6 +252,10 @@ HANDLERS: dict[str | None, Callable[[Context], Reply]] = {
     "/voices/preview": preview_route,
     "/projects": projects_route,
     "/batches": batches_route,
+    "/enhance": enhance_route,
+    "/admin/jobs": admin_jobs_route,
+    "/admin/workers": admin_workers_route,
+    "/admin/templates": admin_templates_route,
 }
 USER = ("user",)
 CATALOGUE = ("user", "public")
@@ -195,16 +273,22 @@ CATALOGUE = ("user", "public")
         "/voices/preview": {"POST": USER},
         "/projects": {"GET": USER, "POST": USER, "PATCH": USER, "DELETE": USER},
         "/batches": {"GET": USER, "POST": USER, "DELETE": USER},
+        "/enhance": {"POST": USER},
+        "/admin/jobs": {"GET": USER, "POST": USER},
+        "/admin/workers": {"GET": USER},
+        "/admin/templates": {"GET": USER, "POST": USER},
     },
 )
 def queue_job(ctx: Context) -> Reply:
-    """Jobs (/), the catalogue (/models, /voices), quotes, projects and batches."""
+    """Jobs (/), the catalogue (/models, /voices), quotes, projects, batches, prompt
+    enhancement and the admin view."""
     if ctx.route is None and ctx.request.path.rstrip("/").rsplit("/", 1)[-1] not in (
         "",
         "queue-job",
     ):
         raise NotFound(
             "No such route on queue-job.",
-            hint="Routes: /, /models, /voices, /quote, /projects, /batches.",
+            hint="Routes: /, /models, /voices, /quote, /projects, /batches, /enhance, "
+            "/admin/jobs, /admin/workers, /admin/templates.",
         )
     return HANDLERS[ctx.route](ctx)

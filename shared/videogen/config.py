@@ -109,6 +109,8 @@ class Settings(BaseSettings):
 
     # Generation engines -------------------------------------------------------------------
     script_engine: Literal["offline", "openai"] = Field("offline", alias="SCRIPT_ENGINE")
+    # Prompt enhancement (POST queue-job/enhance): rules from the templates, or an LLM.
+    prompt_engine: Literal["offline", "openai"] = Field("offline", alias="PROMPT_ENGINE")
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")

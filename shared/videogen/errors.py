@@ -139,6 +139,9 @@ SQLSTATES: dict[str, DbError] = {
     "VGC22": DbError(422, "INVALID_AMOUNT"),
     "VGI22": DbError(422, "IDEMPOTENCY_KEY_REUSED", "Use a new Idempotency-Key for a new body."),
     "VGR29": DbError(429, "RATE_LIMITED"),
+    "VGT04": DbError(
+        404, "TEMPLATE_NOT_FOUND", "Templates: GET /queue-job/admin/templates (admins)."
+    ),
     # Standard SQLSTATEs a well-formed request can still hit.
     "23514": DbError(422, "CONSTRAINT_VIOLATION"),
     "22P02": DbError(422, "INVALID_INPUT"),

@@ -498,6 +498,60 @@ class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | WorkerJobList]):
     """The sweep's summary, a heartbeat's answer, or the jobs a claim leased."""
 
 
+# Prompts and the admin view (sql/schema/15_prompts_admin.sql) ------------------------------
+
+
+class PromptTemplate(Open):
+    """One version of a job type's prompt template."""
+
+    id: UUID
+    job_type: str
+    version: int = Field(ge=1)
+    instruction: str = Field(description="What an OpenAI-compatible engine is told.")
+    hints: dict[str, Any] = Field(
+        description="The offline engine's rules: `{cues: [{kind, text, skip_if}], max_chars}`."
+    )
+    note: str
+    active: bool
+    updated_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptTemplateList(RootModel[list[PromptTemplate]]):
+    """Every version, by job type, newest first."""
+
+
+class Enhancement(Open):
+    """An improved prompt, for you to use or not: create the job with `params.prompt` =
+    `enhanced` and `params.original_prompt` = `original` to keep both."""
+
+    original: str
+    enhanced: str
+    template_id: UUID
+    template_version: int
+    job_type: str
+    engine: Literal["offline", "openai"]
+
+
+class AdminJobPage(Page):
+    """A page of everyone's jobs, newest first (removed ones too: see `deleted_at`)."""
+
+    items: list[Job]
+
+
+class WorkerList(RootModel[list[Worker]]):
+    """Every registered worker, by name."""
+
+
+class AdminJobResult(Open):
+    """A job an admin requeued or failed, and whether whoever ran it was told to stop."""
+
+    action: Literal["requeue", "fail"]
+    job: Job
+    worker_notified: bool
+
+
 # What only the services see -------------------------------------------------------------
 
 
@@ -662,4 +716,10 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     WorkerAnswer,
     Liveness,
     ReadinessAnswer,
+    Enhancement,
+    PromptTemplate,
+    PromptTemplateList,
+    AdminJobPage,
+    WorkerList,
+    AdminJobResult,
 )

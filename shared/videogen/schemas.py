@@ -27,6 +27,7 @@ INT8_MAX = 2**63 - 1
 AspectRatio = Literal["16:9", "9:16", "1:1"]
 Resolution = Literal["480p", "720p", "1080p"]
 JobStatus = Literal["queued", "dispatched", "processing", "completed", "failed", "canceled"]
+JobType = Literal["text_to_video", "image_to_video", "compose", "narration", "script"]
 ModelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]{1,79}$")]
 # Text that must say something: surrounding whitespace stripped, then non-empty.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -60,6 +61,12 @@ class JobParams(Strict):
     (``private.job_type_params``), where the model's type is known."""
 
     prompt: NonBlank | None = Field(None, max_length=2000, examples=["A paper boat on a river"])
+    original_prompt: NonBlank | None = Field(
+        None,
+        max_length=2000,
+        description="Your own words when `prompt` is an enhanced prompt you chose "
+        "(`POST /queue-job/enhance`): the job keeps both. Needs `prompt`.",
+    )
     negative_prompt: NonBlank | None = Field(None, max_length=2000)
     image_path: StoragePath | None = Field(
         None, description="An upload of yours in the `uploads` bucket: `<user id>/<file>`."
@@ -243,6 +250,82 @@ class JobDeleteQuery(JobIdQuery):
     finished one from your history."""
 
     action: Literal["cancel", "remove"] = "cancel"
+
+
+class EnhanceRequest(Strict):
+    """POST /queue-job/enhance: an improved prompt for a model's job type (or a job type),
+    for you to use or not. Nothing is charged or created."""
+
+    model: ModelId | None = Field(None, examples=["reference/text-to-video"])
+    job_type: JobType | None = Field(None, description="Instead of (or checked against) a model.")
+    prompt: NonBlank = Field(max_length=2000, examples=["a paper boat on a river"])
+    language: LanguageTag | None = Field(None, description="The answer's language (openai).")
+
+    @model_validator(mode="after")
+    def _model_or_type(self) -> EnhanceRequest:
+        if self.model is None and self.job_type is None:
+            raise ValueError("give a model or a job_type")
+        return self
+
+
+class AdminJobQuery(Strict):
+    """GET /queue-job/admin/jobs: a page of everyone's jobs (admins)."""
+
+    status: JobStatus | None = None
+    user_id: UUID | None = None
+    model: ModelId | None = None
+    page: int = Field(1, ge=1, le=10_000)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class AdminJobAction(Strict):
+    """POST /queue-job/admin/jobs: requeue a stuck job, or fail it (credits released)."""
+
+    action: Literal["requeue", "fail"]
+    id: UUID
+    reason: NonBlank = Field(max_length=500, examples=["worker hung at 40 %"])
+
+
+class TemplateQuery(Strict):
+    """GET /queue-job/admin/templates: every version, optionally of one job type."""
+
+    job_type: JobType | None = None
+
+
+class PromptCue(Strict):
+    """One cue the offline engine adds unless the prompt has one of its `skip_if` words."""
+
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_-]{0,29}$")]
+    text: NonBlank = Field(max_length=300)
+    skip_if: list[Annotated[str, StringConstraints(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=30
+    )
+
+
+class PromptHints(Strict):
+    """The offline engine's rules for a job type."""
+
+    cues: list[PromptCue] = Field(default_factory=list, max_length=12)
+    max_chars: int | None = Field(None, ge=100, le=2000, description="Bound of the result.")
+
+
+class CreateTemplate(Strict):
+    """Save a new version of a job type's template (active at once unless `activate` is
+    false)."""
+
+    action: Literal["create"]
+    job_type: JobType
+    instruction: NonBlank = Field(max_length=4000, description="The LLM's system prompt.")
+    hints: PromptHints = Field(default_factory=PromptHints)
+    note: str = Field("", max_length=500)
+    activate: StrictBool = True
+
+
+class ActivateTemplate(Strict):
+    """Make a version its job type's active template (an older one: a rollback)."""
+
+    action: Literal["activate"]
+    id: UUID
 
 
 class CallbackError(Strict):

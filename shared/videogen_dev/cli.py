@@ -11,6 +11,8 @@ imports stay inside handlers so ``videogen --help`` is instant.
     videogen db url      print the database URL
     videogen db status   show where the database is and whether it runs
     videogen audit       check every account's ledger and reservations; exit 1 on differences
+    videogen admin grant <email>    make a user an admin (app_metadata.role in new tokens)
+    videogen admin revoke <email>   take it back
 """
 
 from __future__ import annotations
@@ -420,6 +422,34 @@ def add_audit_commands(subparsers: Subparsers) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# admin
+# ------------------------------------------------------------------------------------------
+
+
+def admin_grant(args: argparse.Namespace) -> int:
+    """Set (or remove) app_metadata.role = admin on a user of DATABASE_URL's auth.users."""
+    from videogen.config import get_settings
+    from videogen_dev.users import set_admin
+
+    granted = args.admin_command == "grant"
+    user_id = set_admin(get_settings().database_url, args.email, admin=granted)
+    verb = "is now an admin" if granted else "is no longer an admin"
+    print(f"{args.email} ({user_id}) {verb}; tokens issued from now on say so (sign in again)")
+    return 0
+
+
+def add_admin_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen admin grant|revoke <email>``."""
+    cmd = subparsers.add_parser("admin", help="make a local user an admin, or no longer one")
+    commands = cmd.add_subparsers(dest="admin_command", metavar="{grant,revoke}")
+    cmd.set_defaults(handler=_help_of(cmd))
+    for name, what in (("grant", "make"), ("revoke", "no longer make")):
+        sub = commands.add_parser(name, help=f"{what} the user with this email an admin")
+        sub.add_argument("email", help="the user's email (auth.users)")
+        sub.set_defaults(handler=admin_grant)
+
+
+# ------------------------------------------------------------------------------------------
 # worker
 # ------------------------------------------------------------------------------------------
 
@@ -446,6 +476,7 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     add_build_commands,
     add_openapi_commands,
     add_audit_commands,
+    add_admin_commands,
     add_worker_commands,
 ]
 

@@ -27,9 +27,10 @@ ERROR_STATUSES: dict[int, str] = {
     401: "Missing or invalid credentials or signature (`UNAUTHORIZED`, `INVALID_TOKEN`, "
     "`TOKEN_EXPIRED`, `INVALID_API_KEY`, `INVALID_SIGNATURE`, `STALE_WEBHOOK`).",
     402: "Not enough credits (`INSUFFICIENT_CREDITS`).",
-    403: "Authenticated, but not allowed to do this (`FORBIDDEN`).",
+    403: "Authenticated, but not allowed to do this (`FORBIDDEN`, `ADMIN_ONLY`).",
     404: "Not found, or not yours (`JOB_NOT_FOUND`, `MODEL_NOT_FOUND`, `WORKER_NOT_FOUND`, "
-    "`PROJECT_NOT_FOUND`, `BATCH_NOT_FOUND`, `PROFILE_NOT_FOUND`, `NOT_FOUND`).",
+    "`PROJECT_NOT_FOUND`, `BATCH_NOT_FOUND`, `PROFILE_NOT_FOUND`, `TEMPLATE_NOT_FOUND`, "
+    "`NOT_FOUND`).",
     405: "This route does not take that method (`METHOD_NOT_ALLOWED`); `Allow` lists those it "
     "takes.",
     409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`).",
@@ -40,7 +41,7 @@ ERROR_STATUSES: dict[int, str] = {
     "`Retry-After` seconds when given.",
     503: "A dependency is unavailable or not configured; retry later (`SERVICE_UNAVAILABLE`, "
     "`MODEL_UNAVAILABLE`, `PROVIDER_NOT_CONFIGURED`, `STRIPE_NOT_CONFIGURED`, "
-    "`JWKS_UNAVAILABLE`, `METRICS_NOT_CONFIGURED`, `NOT_READY`).",
+    "`JWKS_UNAVAILABLE`, `METRICS_NOT_CONFIGURED`, `NOT_READY`, `PROMPT_ENGINE_FAILED`).",
 }
 
 Requirement = dict[str, list[str]]
@@ -81,6 +82,10 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     schemas.ProjectRequest,
     schemas.ProjectChange,
     schemas.ProfileChange,
+    schemas.EnhanceRequest,
+    schemas.AdminJobAction,
+    schemas.CreateTemplate,
+    schemas.ActivateTemplate,
     schemas.JobCallback,
     schemas.ClaimInitialGrant,
     schemas.GrantCredits,
@@ -515,6 +520,97 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             },
         },
+        "queue-job/enhance": {
+            "post": {
+                "tags": ["prompts"],
+                "summary": "An improved prompt for a model's job type, for you to use or not",
+                "description": "The job type's active template (set by admins) improves the "
+                "prompt: the offline engine adds the camera, lighting, motion and style cues "
+                "it lacks after your own words; the openai engine (`PROMPT_ENGINE`) asks an "
+                "OpenAI-compatible model with the template's instruction. Nothing is charged "
+                "or stored; it counts against your rate limit like a write. To keep both, "
+                "create the job with `params.prompt` = `enhanced` and "
+                "`params.original_prompt` = `original`.",
+                "security": USER,
+                "requestBody": _body(_ref("EnhanceRequest")),
+                "responses": {
+                    **_success(200, "The enhanced prompt.", "Enhancement", idempotent=False),
+                    **_errors((400, 401, 404, 413, 422, 429, 503)),
+                },
+            }
+        },
+        "queue-job/admin/jobs": {
+            "get": {
+                "tags": ["admin"],
+                "summary": "Every user's jobs, newest first (admins)",
+                "description": "For a token with `app_metadata.role = admin` (403 "
+                "`ADMIN_ONLY` otherwise): RLS lets an admin read every job, removed ones "
+                "too, filtered by `status`, `user_id` or `model`.",
+                "security": USER,
+                "parameters": _query_parameters(schemas.AdminJobQuery),
+                "responses": {
+                    **_success(200, "A page of jobs.", "AdminJobPage", idempotent=False),
+                    **_errors((401, 403, 422, 503)),
+                },
+            },
+            "post": {
+                "tags": ["admin"],
+                "summary": "Requeue a stuck job, or fail it (admins)",
+                "description": "`requeue`: back in the queue at once (worker and lease "
+                "cleared, progress 0, not counted as a failure; the next dispatch is a new "
+                "attempt, so the old one's reports are stale), then routed; credits stay "
+                "reserved. `fail`: finished as failed (`ADMIN_FAILED`), its credits released. "
+                "Whoever ran it is told to stop. 409 `INVALID_TRANSITION` once finished.",
+                "security": USER,
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("AdminJobAction")),
+                "responses": {
+                    **_success(200, "The job after it.", "AdminJobResult", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+        },
+        "queue-job/admin/workers": {
+            "get": {
+                "tags": ["admin"],
+                "summary": "Every registered worker (admins)",
+                "security": USER,
+                "responses": {
+                    **_success(200, "The workers.", "WorkerList", idempotent=False),
+                    **_errors((401, 403, 503)),
+                },
+            },
+        },
+        "queue-job/admin/templates": {
+            "get": {
+                "tags": ["admin"],
+                "summary": "Every prompt template version (admins)",
+                "description": "By job type, newest first; one version per job type is "
+                "active. Versions are never changed or deleted.",
+                "security": USER,
+                "parameters": _query_parameters(schemas.TemplateQuery),
+                "responses": {
+                    **_success(200, "The versions.", "PromptTemplateList", idempotent=False),
+                    **_errors((401, 403, 422, 503)),
+                },
+            },
+            "post": {
+                "tags": ["admin"],
+                "summary": "Save a new template version, or activate one (admins)",
+                "description": "`create`: the job type's next version, active at once "
+                "unless `activate` is false (201). `activate`: that version becomes its job "
+                "type's active one (200) — activating an older one rolls back. Takes effect "
+                "on the next enhancement, without a deploy.",
+                "security": USER,
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_one_of("CreateTemplate", "ActivateTemplate")),
+                "responses": {
+                    **_success(201, "The new version.", "PromptTemplate", idempotent=True),
+                    **_success(200, "The activated version.", "PromptTemplate", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+        },
         "job-callback": {
             "post": {
                 "tags": ["workers"],
@@ -722,6 +818,8 @@ def build() -> dict[str, Any]:
             {"name": "jobs", "description": "Create, follow and cancel generation jobs."},
             {"name": "catalogue", "description": "Models, voices and quotes."},
             {"name": "projects", "description": "Projects and batches of jobs."},
+            {"name": "prompts", "description": "Prompt enhancement."},
+            {"name": "admin", "description": "Every job and worker, the prompt templates."},
             {"name": "credits", "description": "Balances, the ledger, grants, purchases."},
             {"name": "workers", "description": "GPU workers, providers and the scheduler."},
             {"name": "operations", "description": "Probes and metrics of the deployment."},

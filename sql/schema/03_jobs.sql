@@ -144,7 +144,9 @@ $$;
 /**
  * The params keys a job type takes (the typed shapes are the functions' JobParams). The
  * wizard's steps (script, narration, images) feed each other and the compose job
- * (videogen.steps). Compared as text: a migration that adds a type can create this too.
+ * (videogen.steps). Every type also keeps `original_prompt`: the user's own words when
+ * `prompt` is an enhanced prompt they chose (module 15). Compared as text: a migration
+ * that adds a type can create this too.
  */
 create function private.job_type_params(p_job_type public.job_type)
 returns text[]
@@ -162,7 +164,7 @@ as $$
     when 'script' then '{prompt,topic,script,instruction,sections,language,duration}'::text[]
     when 'images' then
       '{prompt,script,source,timings,speaking_rate,duration,aspect_ratio,resolution}'::text[]
-  end
+  end || '{original_prompt}'::text[]
 $$;
 
 /** Normalise request params against the model's limits; raises VGP22 with the reason. */
@@ -192,6 +194,14 @@ begin
       array_to_string(v_unknown, ', ')
       using errcode = 'VGP22',
             hint = 'It takes: ' || array_to_string(private.job_type_params(p_model.job_type), ', ');
+  end if;
+  if p_params ? 'original_prompt'
+     and (jsonb_typeof(p_params -> 'original_prompt') <> 'string'
+          or btrim(p_params ->> 'original_prompt') = ''
+          or char_length(p_params ->> 'original_prompt') > 2000
+          or jsonb_typeof(p_params -> 'prompt') is distinct from 'string') then
+    raise exception 'original_prompt must be the text (1–2000 characters) the prompt was made from, given with the prompt'
+      using errcode = 'VGP22';
   end if;
   -- Checked with a pattern, not a cast in an exception block (that would open a
   -- subtransaction on every job).

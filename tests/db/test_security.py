@@ -14,12 +14,18 @@ from db.helpers import (
     dispatched_job,
     for_user,
     raises_sqlstate,
+    register_worker,
     select_as,
 )
 
 # What each API role may execute in public; everything else is service-only.
 ANON_FUNCTIONS = {"list_models", "list_voices", "quote_jobs"}
 USER_FUNCTIONS = {
+    # Admin reads (module 15): invoker, so RLS decides; anyone but an admin gets 42501-like
+    # VG403 from private.require_admin.
+    "admin_list_jobs",
+    "admin_list_workers",
+    "prompt_templates_list",
     "get_batch",
     "get_credits",
     "get_job",
@@ -41,6 +47,7 @@ USER_PRIVATE_FUNCTIONS = {
     "model_run_seconds",
     "project_json",
     "queue_position",
+    "require_admin",
     "require_known_user",
 }
 # Writes a user asks for go through the functions (auth, rate limit, idempotency, routing
@@ -53,6 +60,9 @@ USER_WRITES_THROUGH_FUNCTIONS = (
     ("delete_project", ("00000000-0000-4000-8000-000000000000",)),
     ("create_batch", ('[{"model": "reference/text-to-video"}]',)),
     ("cancel_batch", ("00000000-0000-4000-8000-000000000000",)),
+    ("admin_requeue_job", ("00000000-0000-4000-8000-000000000000", "stuck")),
+    ("admin_fail_job", ("00000000-0000-4000-8000-000000000000", "stuck")),
+    ("prompt_template_save", ("text_to_video", "Improve it.")),
 )
 
 
@@ -153,6 +163,10 @@ def test_a_user_auth_does_not_know_is_refused_in_every_transaction(
         ("webhook_receipt", ("id", "worker")),
         ("job_get_any", (str(uuid.uuid4()),)),
         ("workers_list", ()),
+        ("prompt_template_for", ({"principal": "p"}, "reference/text-to-video")),
+        ("admin_job_request", ({"principal": "p"}, "fail", str(uuid.uuid4()), "r")),
+        ("prompt_template_request", ({"principal": "p"}, {"action": "activate"})),
+        ("prompt_template_activate", (str(uuid.uuid4()),)),
     ],
 )
 def test_users_cannot_call_service_procedures(
@@ -191,16 +205,18 @@ def test_users_see_only_their_own_rows(db: Conn, user: uuid.UUID, other_user: uu
     assert select_as(db, "authenticated", user, "select count(*) from public.jobs") == [(1,)]
 
 
-def test_users_cannot_read_workers_or_private_tables(shared_db: Conn) -> None:
+def test_users_cannot_read_workers_or_private_tables(db: Conn) -> None:
+    register_worker(db)
+    # Admins read workers by RLS (tests/db/test_prompts_admin.py); anyone else sees none.
+    assert select_as(db, "authenticated", uuid.uuid4(), "select * from public.workers") == []
     for table in (
-        "public.workers",
         "private.settings",
         "private.idempotency_keys",
         "private.rate_limits",
         "private.webhook_receipts",
     ):
         with raises_sqlstate("42501"):
-            select_as(shared_db, "authenticated", uuid.uuid4(), f"select * from {table}")
+            select_as(db, "authenticated", uuid.uuid4(), f"select * from {table}")
 
 
 # ------------------------------------------------------------------------------------------

@@ -36,10 +36,11 @@ def test_document_covers_the_contract():
     doc = openapi.build()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {f"/functions/v1/{name}" for name in FUNCTIONS} | {
-        # the catalogue, quotes, the wizard's free helpers, projects and batches
+        # queue-job's sub-paths: the catalogue, the workspace, the wizard's free helpers,
+        # prompts and the admin view
         *(
-            f"/functions/v1/queue-job/{route}"
-            for route in (
+            f"/functions/v1/queue-job/{sub}"
+            for sub in (
                 "models",
                 "voices",
                 "voices/preview",
@@ -47,6 +48,10 @@ def test_document_covers_the_contract():
                 "script/analyze",
                 "projects",
                 "batches",
+                "enhance",
+                "admin/jobs",
+                "admin/workers",
+                "admin/templates",
             )
         ),
         "/functions/v1/update-credits/profile",

@@ -8,7 +8,17 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("jobs", "credits", "workers", "routing", "composition", "procedures", "writes")
+SERVICES = (
+    "jobs",
+    "credits",
+    "workers",
+    "routing",
+    "composition",
+    "procedures",
+    "writes",
+    "prompts",
+    "admin",
+)
 
 
 def _imports(path: Path) -> set[str]:
