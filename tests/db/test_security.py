@@ -53,6 +53,7 @@ USER_WRITES_THROUGH_FUNCTIONS = (
     ("delete_project", ("00000000-0000-4000-8000-000000000000",)),
     ("create_batch", ('[{"model": "reference/text-to-video"}]',)),
     ("cancel_batch", ("00000000-0000-4000-8000-000000000000",)),
+    ("merge_anonymous", ("00000000-0000-4000-8000-000000000000",)),
 )
 
 
