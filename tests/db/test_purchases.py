@@ -140,7 +140,7 @@ def test_partial_refunds_claw_back_proportionally_and_add_up_to_the_whole(db: Co
     uid = create_user(db)
     buy(db, uid, "cs_p", 1000, 999, "pi_p")
     got = [refund(db, f"re_p{i}", "pi_p", 333)["reversal"]["credits"] for i in range(3)]
-    assert got == [333, 333, 334]  # floor(1000 × 333/999), then the cumulative rest
+    assert got == [333, 333, 334]  # floor(1000 x 333/999), then the cumulative rest
     assert state(db, uid) == (0, 0, 0)
     # Refunding more than was paid takes nothing more.
     assert refund(db, "re_p3", "pi_p", 500)["reversal"]["credits"] == 0
@@ -220,7 +220,7 @@ def test_merges_are_refused_when_they_would_lose_or_hide_money(db: Conn) -> None
 def test_refunds_racing_jobs_and_purchases_lose_and_create_nothing(db_url: str, db: Conn) -> None:
     """Many clients at once on one account: duplicate and partial refunds of two purchases,
     job creations, new purchases and grants. Whatever the interleaving, each refund id claws
-    back once, the total clawed back is exact, and balance + reserved − debt is what came in
+    back once, the total clawed back is exact, and balance + reserved - debt is what came in
     minus what was taken back."""
     uid = create_user(db, job_limit=100)
     buy(db, uid, "cs_a", 600, 600, "pi_a")
