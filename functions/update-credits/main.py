@@ -1,14 +1,22 @@
-"""update-credits — balances, the ledger, grants and purchases.
+"""update-credits — balances, the ledger, grants, purchases, refunds and account merges.
 
-GET  ?page=&limit= (user) → 200 {balance, reserved, initial_grant_claimed, ledger: page}
+GET  ?page=&limit= (user) → 200 {balance, reserved, debt, initial_grant_claimed, ledger: page}
 GET  /profile (user) → 200 your profile: display name, language, theme, tier, credits, limits
 PATCH /profile (user) {display_name?, language?, theme?} → 200 the profile (nothing else of
      it is yours to change: tier, balance and limits are the service's)
 POST (user)   {"action": "claim_initial_grant"} → 200 once; 409 ALREADY_CLAIMED after
+POST (user)   {"action": "apple_transaction", signed_transaction} → 200 a StoreKit 2
+     purchase, verified and credited once per transaction (APPLE_PRODUCT_CREDITS)
+POST (user)   {anonymous_token, "action": "merge_anonymous"} → 200 the anonymous session's
+     credits move to your account, once (409 MERGE_BLOCKED while it has unfinished jobs or
+     debt, 422 NOT_ANONYMOUS)
 POST (secret) {"action": "grant"|"adjust", user_id, amount, grant_id}  idempotent by grant_id
 POST (secret) {"action": "purchase", user_id, transaction_id, credits} idempotent by id
 POST (Stripe) a Stripe webhook (Stripe-Signature verified): checkout.session.completed with
-     metadata.user_id credits the buyer once per session id.
+     metadata.user_id credits the buyer once per session id; refund.created and
+     charge.dispute.created claw the session's credits back once per refund/dispute id.
+POST /apple-notifications (App Store Server Notifications V2, the signed payload verified):
+     REFUND claws back the transaction's credits once.
 Each answer carries {applied, entry}: a repeated id is applied=false, never credited twice.
 """
 
@@ -20,32 +28,50 @@ from pydantic import Field, TypeAdapter
 from videogen import catalogue, credits
 from videogen.errors import Forbidden, NotFound
 from videogen.http import Context, Reply, endpoint, parse
+from videogen.results import CreditResult
 from videogen.schemas import (
+    AppleNotification,
+    AppleTransaction,
     ClaimInitialGrant,
     GrantCredits,
+    MergeAnonymous,
     PageQuery,
     ProfileChange,
     PurchaseCredits,
 )
+from videogen.writes import Outcome, WriteRequest
 
 Action = Annotated[
-    ClaimInitialGrant | GrantCredits | PurchaseCredits, Field(discriminator="action")
+    ClaimInitialGrant | AppleTransaction | MergeAnonymous | GrantCredits | PurchaseCredits,
+    Field(discriminator="action"),
 ]
 _action = TypeAdapter(Action)
+USER_ACTIONS = (ClaimInitialGrant, AppleTransaction, MergeAnonymous)
 
 
 @functions_framework.http
 @endpoint(
     "update-credits",
     methods={"GET": ("user",), "POST": ("user", "secret", "stripe_signature")},
-    routes={"/profile": {"GET": ("user",), "PATCH": ("user",)}},
+    routes={
+        "/profile": {"GET": ("user",), "PATCH": ("user",)},
+        "/apple-notifications": {"POST": ("app_store_signature",)},
+    },
 )
 def update_credits(ctx: Context) -> Reply:
     """Read (GET) or change (POST) credits; read or change your profile (/profile)."""
     if ctx.route == "/profile":
         return profile(ctx)
+    if ctx.route == "/apple-notifications":
+        ctx.body(AppleNotification)  # the shape, now that the signature is verified
+        notification = ctx.principal.evidence
+        return Reply.of(
+            ctx.perform(lambda write: credits.from_apple_notification(ctx.db, write, notification))
+        )
     if ctx.request.path.rstrip("/").rsplit("/", 1)[-1] not in ("", "update-credits"):
-        raise NotFound("No such route on update-credits.", hint="Routes: /, /profile.")
+        raise NotFound(
+            "No such route on update-credits.", hint="Routes: /, /profile, /apple-notifications."
+        )
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
@@ -53,20 +79,31 @@ def update_credits(ctx: Context) -> Reply:
     if ctx.principal.kind == "stripe":
         event, per_cent = ctx.principal.evidence, ctx.settings.credits_per_usd_cent
         return Reply.of(
-            ctx.perform(lambda write: credits.purchase_from_stripe(ctx.db, write, event, per_cent))
+            ctx.perform(lambda write: credits.from_stripe(ctx.db, write, event, per_cent))
         )
     action = parse(_action, ctx.json())
-    if isinstance(action, ClaimInitialGrant):
+    if isinstance(action, USER_ACTIONS):
         if not ctx.principal.is_user:
-            raise Forbidden("Only a signed-in user can claim the initial grant.")
-        return Reply.of(
-            ctx.perform(lambda write: credits.claim_initial_grant(ctx.db, ctx.principal, write))
-        )
+            raise Forbidden(f"Only a signed-in user can '{action.action}'.")
+        return Reply.of(ctx.perform(lambda write: user_action(ctx, write, action)))
     if not ctx.principal.is_service:
         raise Forbidden(f"'{action.action}' needs the service role (a secret key).")
     if isinstance(action, GrantCredits):
         return Reply.of(ctx.perform(lambda write: credits.grant(ctx.db, write, action)))
     return Reply.of(ctx.perform(lambda write: credits.purchase(ctx.db, write, action)))
+
+
+def user_action(
+    ctx: Context, write: WriteRequest, action: ClaimInitialGrant | AppleTransaction | MergeAnonymous
+) -> Outcome[CreditResult]:
+    """The writes a signed-in user asks for."""
+    if isinstance(action, AppleTransaction):
+        return credits.purchase_from_apple(
+            ctx.db, ctx.principal, write, action.signed_transaction, ctx.settings
+        )
+    if isinstance(action, MergeAnonymous):
+        return credits.merge_anonymous(ctx.db, ctx.principal, write, action.anonymous_token)
+    return credits.claim_initial_grant(ctx.db, ctx.principal, write)
 
 
 def profile(ctx: Context) -> Reply:

@@ -20,6 +20,10 @@ request headers (any mapping; names are matched case-insensitively):
     verified ``webhook-id`` is the principal's ``delivery_id``.
 ``stripe_signature``
     A ``Stripe-Signature``; the verified event is the principal's ``evidence``.
+``app_store_signature``
+    A JSON body ``{"signedPayload": <JWS>}`` — an App Store Server Notification V2 — whose
+    JWS chains to the App Store roots (:mod:`videogen.apple`); the verified notification
+    is the principal's ``evidence``.
 ``provider_signature``
     ``?provider=<name>`` and that provider's own webhook scheme (fal, Replicate, RunPod…);
     the principal's ``key_name`` is the provider.
@@ -62,10 +66,20 @@ __all__ = [
     "authenticate",
     "check_cron_secret",
     "issue_access_token",
+    "verify_access_token",
 ]
 
 Kind = Literal[
-    "user", "public", "secret", "cron", "metrics", "worker", "stripe", "provider", "none"
+    "user",
+    "public",
+    "secret",
+    "cron",
+    "metrics",
+    "worker",
+    "stripe",
+    "app_store",
+    "provider",
+    "none",
 ]
 KeyMode = Literal["public", "secret"]
 MODES = (
@@ -75,6 +89,7 @@ MODES = (
     "cron",
     "worker_signature",
     "stripe_signature",
+    "app_store_signature",
     "provider_signature",
     "metrics",
     "always",
@@ -95,6 +110,7 @@ _HINTS = {
     "cron": "the CRON_SECRET in an `x-cron-secret` header",
     "worker_signature": "Standard Webhooks headers signed with the worker secret",
     "stripe_signature": "a `Stripe-Signature` header",
+    "app_store_signature": "an App Store Server Notification (`signedPayload`)",
     "provider_signature": "`?provider=<name>` with that provider's webhook signature",
     "metrics": "`Authorization: Bearer <METRICS_TOKEN>`",
 }
@@ -520,6 +536,14 @@ def _signed_principal(
 
         event = webhooks.stripe_verify(headers, body, settings)
         return Principal(kind="stripe", role="service_role", evidence=event)
+    if mode == "app_store_signature":
+        signed = _signed_payload(body)
+        if signed is None:
+            return None
+        from videogen import apple
+
+        notification = apple.verify_notification(signed, settings)
+        return Principal(kind="app_store", role="service_role", evidence=notification)
     name = query.get("provider")
     if not name:
         return None
@@ -534,6 +558,25 @@ def _signed_principal(
     adapter = get_provider(name, settings)
     adapter.verify_webhook(headers, body, query)
     return Principal(kind="provider", role="service_role", key_name=name, evidence=adapter)
+
+
+def _signed_payload(body: bytes) -> str | None:
+    """The ``signedPayload`` of an App Store notification body, or None when absent."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    value = parsed.get("signedPayload") if isinstance(parsed, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def verify_access_token(token: str, settings: Settings | None = None) -> Principal:
+    """A Supabase Auth access token's user (401 when it is not one), e.g. a second session's
+    token a request carries in its body."""
+    settings = settings or get_settings()
+    if _bearer_is_api_key(token) or not _looks_like_jwt(token):
+        raise _invalid_token("That is not an access token.")
+    return _user_principal(token, settings, None)
 
 
 def _cron_principal(

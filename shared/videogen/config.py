@@ -86,6 +86,20 @@ class Settings(BaseSettings):
     audit_grace_s: int = Field(300, alias="AUDIT_GRACE_SECONDS", ge=0)
     credits_per_usd_cent: int = Field(1, alias="CREDITS_PER_USD_CENT", ge=1)
 
+    # App Store (StoreKit 2 transactions, App Store Server Notifications V2) ---------------
+    apple_bundle_id: str | None = Field(None, alias="APPLE_BUNDLE_ID")
+    apple_app_apple_id: int | None = Field(None, alias="APPLE_APP_APPLE_ID")
+    apple_environment: Literal["Production", "Sandbox"] = Field(
+        "Production", alias="APPLE_ENVIRONMENT"
+    )
+    # DER (or PEM) files of the roots that sign App Store data, comma separated: Apple's
+    # (https://www.apple.com/certificateauthority/, "Apple Root CA - G3") in production.
+    apple_root_certificates: str | None = Field(None, alias="APPLE_ROOT_CERTIFICATES")
+    # OCSP revocation checks of the signing chain (network calls to Apple).
+    apple_online_checks: bool = Field(True, alias="APPLE_ONLINE_CHECKS")
+    # Product id → credits of each consumable pack: {"com.example.credits100": 100}.
+    apple_product_credits: str = Field("{}", alias="APPLE_PRODUCT_CREDITS")
+
     # HTTP ---------------------------------------------------------------------------------
     functions_url: str = Field("http://127.0.0.1:54321/functions/v1", alias="FUNCTIONS_URL")
     cors_allow_origin: str = Field("*", alias="CORS_ALLOW_ORIGIN")
@@ -191,6 +205,15 @@ class Settings(BaseSettings):
                 raise ValueError("SUPABASE_SECRET_KEYS must be a JSON object of name → key")
             keys.update({str(k): str(v) for k, v in parsed.items()})
         return keys
+
+    def apple_products(self) -> dict[str, int]:
+        """APPLE_PRODUCT_CREDITS as product id → credits."""
+        parsed = json.loads(self.apple_product_credits or "{}")
+        if not isinstance(parsed, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in parsed.values()
+        ):
+            raise ValueError("APPLE_PRODUCT_CREDITS must be a JSON object of product id → credits")
+        return {str(k): int(v) for k, v in parsed.items()}
 
     def webhook_secret_list(self) -> list[str]:
         """Standard Webhooks secrets, the signing one first."""

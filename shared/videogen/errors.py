@@ -137,6 +137,9 @@ SQLSTATES: dict[str, DbError] = {
     "VGW04": DbError(404, "WORKER_NOT_FOUND", "Register the worker first."),
     "VGC09": DbError(409, "ALREADY_CLAIMED"),
     "VGC22": DbError(422, "INVALID_AMOUNT"),
+    "VGD02": DbError(402, "CREDITS_IN_DEBT", "Buy credits: the debt is settled first."),
+    "VGN22": DbError(422, "NOT_ANONYMOUS"),
+    "VGN09": DbError(409, "MERGE_BLOCKED"),
     "VGI22": DbError(422, "IDEMPOTENCY_KEY_REUSED", "Use a new Idempotency-Key for a new body."),
     "VGR29": DbError(429, "RATE_LIMITED"),
     "VGT04": DbError(

@@ -428,6 +428,76 @@ def purchase_credits_request(
     return outcome_of(result, CreditResult)
 
 
+def record_purchase_request(
+    db: Database,
+    request: WriteRequest,
+    *,
+    user_id: str,
+    store: str,
+    transaction_id: str,
+    credits: int,
+    payment_ref: str | None,
+    amount_minor: int | None,
+    currency: str | None,
+    product_id: str | None,
+    description: str,
+) -> Outcome[CreditResult]:
+    """Service: credit a verified store purchase once and remember it for refunds."""
+    result = db.admin_call(
+        "record_purchase_request",
+        request=request.as_json(),
+        user_id=user_id,
+        store=store,
+        transaction_id=transaction_id,
+        credits=credits,
+        payment_ref=payment_ref,
+        amount_minor=amount_minor,
+        currency=currency,
+        product_id=product_id,
+        description=description,
+    )
+    return outcome_of(result, CreditResult)
+
+
+def reverse_purchase_request(
+    db: Database,
+    request: WriteRequest,
+    *,
+    store: str,
+    reversal_id: str,
+    kind: str,
+    transaction_id: str | None = None,
+    payment_ref: str | None = None,
+    amount_minor: int | None = None,
+    share_per_100000: int | None = None,
+    description: str = "",
+) -> Outcome[CreditResult]:
+    """Service: claw back a refunded or disputed purchase's credits, once per reversal id."""
+    result = db.admin_call(
+        "reverse_purchase_request",
+        request=request.as_json(),
+        store=store,
+        reversal_id=reversal_id,
+        kind=kind,
+        transaction_id=transaction_id,
+        payment_ref=payment_ref,
+        amount_minor=amount_minor,
+        share_per_100000=share_per_100000,
+        description=description,
+    )
+    return outcome_of(result, CreditResult)
+
+
+def merge_anonymous_request(
+    db: Database, principal: Principal, request: WriteRequest, anonymous_id: str
+) -> Outcome[CreditResult]:
+    """The user takes over an anonymous user's credits, once, as one request."""
+    result = db.user_call(
+        principal, "merge_anonymous_request", request=request.as_json(), anonymous_id=anonymous_id
+    )
+    return outcome_of(result, CreditResult)
+
+
 def request_refused(
     db: Database, request: WriteRequest, status: int, body: JSON, *, store: bool
 ) -> None:

@@ -22,7 +22,17 @@ from videogen.media.script import ScriptAnalysis
 from videogen.schemas import JobStatus
 
 LedgerKind = Literal[
-    "initial_grant", "grant", "purchase", "adjust", "reserve", "capture", "release"
+    "initial_grant",
+    "grant",
+    "purchase",
+    "adjust",
+    "reserve",
+    "capture",
+    "release",
+    "clawback",
+    "debt_settle",
+    "merge_out",
+    "merge_in",
 ]
 
 
@@ -348,6 +358,7 @@ class Profile(Open):
     tier: str
     balance: int = Field(ge=0)
     reserved: int = Field(ge=0)
+    debt: int = Field(0, ge=0, description="Credits owed after a refund.")
     concurrent_job_limit: int
     initial_grant_claimed: bool
     created_at: datetime
@@ -364,6 +375,7 @@ class LedgerEntry(Open):
     kind: LedgerKind
     amount: int = Field(description="Change of the balance.")
     hold: int = Field(description="Change of the reserved credits.")
+    debt: int = Field(0, description="Change of the debt (clawback, debt_settle).")
     balance_after: int
     reserved_after: int
     job_id: UUID | None
@@ -383,16 +395,68 @@ class CreditsOverview(Open):
 
     balance: int = Field(ge=0)
     reserved: int = Field(ge=0)
+    debt: int = Field(
+        0, ge=0, description="Credits owed after a refund; no new jobs while positive."
+    )
     initial_grant_claimed: bool
     ledger: LedgerPage
 
 
+class Purchase(Open):
+    """A credited store purchase, as refunds are matched against it."""
+
+    id: int
+    store: Literal["stripe", "app_store"]
+    transaction_id: str
+    payment_ref: str | None
+    product_id: str | None
+    credits: int
+    amount_minor: int | None = Field(description="What was paid, in minor units.")
+    currency: str | None
+    clawed_back: int = Field(description="Credits taken back by refunds and disputes so far.")
+    created_at: datetime
+
+
+class Reversal(Open):
+    """A refund or dispute of a purchase, applied once per the store's id for it."""
+
+    id: int
+    kind: Literal["refund", "dispute"]
+    reversal_id: str
+    amount_minor: int | None
+    share_per_100000: int | None
+    credits: int = Field(description="Credits clawed back for it.")
+    from_balance: int
+    to_debt: int
+    created_at: datetime
+
+
+class Merge(Open):
+    """An anonymous user's credits moved to a permanent account."""
+
+    anonymous_id: UUID
+    account_id: UUID
+    credits: int
+    merged_at: datetime
+
+
 class CreditResult(Open):
-    """A repeated grant, transaction or Stripe session id answers applied=false."""
+    """A repeated grant, transaction, Stripe session, refund or merge answers applied=false.
+
+    Purchases, refunds and merges also answer the account's credits after them (`balance`,
+    `reserved`, `debt`) and, where a debt was paid off first, `debt_settled`.
+    """
 
     applied: bool
     entry: LedgerEntry | None = None
     reason: str | None = None
+    purchase: Purchase | None = None
+    reversal: Reversal | None = None
+    merge: Merge | None = None
+    balance: int | None = None
+    reserved: int | None = None
+    debt: int | None = None
+    debt_settled: int | None = None
 
 
 # Workers --------------------------------------------------------------------------------

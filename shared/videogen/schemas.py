@@ -399,6 +399,30 @@ class PurchaseCredits(Strict):
     description: str = Field("purchase", max_length=200)
 
 
+class AppleTransaction(Strict):
+    """A signed-in user's App Store purchase: StoreKit 2's signed transaction (JWS)."""
+
+    action: Literal["apple_transaction"]
+    signed_transaction: NonBlank = Field(
+        max_length=16_384, description="`Transaction.jwsRepresentation` from StoreKit 2."
+    )
+
+
+class MergeAnonymous(Strict):
+    """Move an anonymous (device) session's credits to the signed-in account, once."""
+
+    action: Literal["merge_anonymous"]
+    anonymous_token: NonBlank = Field(
+        max_length=8_192, description="The access token of the anonymous session."
+    )
+
+
+class AppleNotification(Strict):
+    """An App Store Server Notification V2, as Apple posts it."""
+
+    signedPayload: NonBlank = Field(max_length=65_536)
+
+
 class PageQuery(Strict):
     """?page=&limit= for ledger pages."""
 

@@ -26,21 +26,25 @@ ERROR_STATUSES: dict[int, str] = {
     400: "The body is not JSON, or the database refused an input (`BAD_REQUEST`, `INVALID_INPUT`).",
     401: "Missing or invalid credentials or signature (`UNAUTHORIZED`, `INVALID_TOKEN`, "
     "`TOKEN_EXPIRED`, `INVALID_API_KEY`, `INVALID_SIGNATURE`, `STALE_WEBHOOK`).",
-    402: "Not enough credits (`INSUFFICIENT_CREDITS`).",
+    402: "Not enough credits (`INSUFFICIENT_CREDITS`), or credits owed after a refund "
+    "(`CREDITS_IN_DEBT`: no new jobs until a purchase settles the debt).",
     403: "Authenticated, but not allowed to do this (`FORBIDDEN`, `ADMIN_ONLY`).",
     404: "Not found, or not yours (`JOB_NOT_FOUND`, `MODEL_NOT_FOUND`, `WORKER_NOT_FOUND`, "
     "`PROJECT_NOT_FOUND`, `BATCH_NOT_FOUND`, `PROFILE_NOT_FOUND`, `TEMPLATE_NOT_FOUND`, "
     "`NOT_FOUND`).",
     405: "This route does not take that method (`METHOD_NOT_ALLOWED`); `Allow` lists those it "
     "takes.",
-    409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`).",
+    409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`, "
+    "`MERGE_BLOCKED`, `PURCHASE_REVOKED`).",
     413: "The body is larger than `MAX_BODY_BYTES` (`PAYLOAD_TOO_LARGE`).",
     422: "The body or query is not valid (`VALIDATION_ERROR` with one detail per field, "
-    "`INVALID_PARAMS`, `INVALID_AMOUNT`, `IDEMPOTENCY_KEY_REUSED`).",
+    "`INVALID_PARAMS`, `INVALID_AMOUNT`, `IDEMPOTENCY_KEY_REUSED`, `UNKNOWN_PRODUCT`, "
+    "`NOT_ANONYMOUS`, `INVALID_ANONYMOUS_TOKEN`).",
     429: "Too many requests or running jobs (`RATE_LIMITED`, `CONCURRENCY_LIMIT`); wait "
     "`Retry-After` seconds when given.",
     503: "A dependency is unavailable or not configured; retry later (`SERVICE_UNAVAILABLE`, "
     "`MODEL_UNAVAILABLE`, `PROVIDER_NOT_CONFIGURED`, `STRIPE_NOT_CONFIGURED`, "
+    "`APP_STORE_NOT_CONFIGURED`, "
     "`JWKS_UNAVAILABLE`, `METRICS_NOT_CONFIGURED`, `NOT_READY`, `PROMPT_ENGINE_FAILED`).",
 }
 
@@ -90,6 +94,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     schemas.ClaimInitialGrant,
     schemas.GrantCredits,
     schemas.PurchaseCredits,
+    schemas.AppleTransaction,
+    schemas.MergeAnonymous,
+    schemas.AppleNotification,
     schemas.RegisterWorker,
     schemas.Heartbeat,
     schemas.ClaimJobs,
@@ -652,16 +659,31 @@ def _paths() -> dict[str, dict[str, Any]]:
             },
             "post": {
                 "tags": ["credits"],
-                "summary": "Claim the initial grant, grant/adjust, purchase, or Stripe webhook",
-                "description": "`claim_initial_grant` (a user, once; then 409 ALREADY_CLAIMED). "
+                "summary": "Initial grant, App Store purchase, merge, grants, Stripe events",
+                "description": "A user: `claim_initial_grant` (once; then 409 "
+                "ALREADY_CLAIMED); "
+                "`apple_transaction` (a StoreKit 2 signed transaction, verified against the App "
+                "Store roots, credited once per transaction, a non-consumable once per original "
+                "transaction; 401 INVALID_SIGNATURE, 422 UNKNOWN_PRODUCT, 409 PURCHASE_REVOKED, "
+                "403 when its appAccountToken is another user's); `merge_anonymous` (the "
+                "anonymous session's credits move to this account once; 409 MERGE_BLOCKED while "
+                "it has unfinished jobs or debt, 422 NOT_ANONYMOUS). "
                 "`grant`, `adjust`, `purchase` need a secret key (403 for a user) and are "
                 "idempotent by `grant_id` / `transaction_id`. A request with `Stripe-Signature` "
                 "is a Stripe event: `checkout.session.completed` with `metadata.user_id` "
-                "credits the buyer once per session.",
+                "credits the buyer once per session; `refund.created` and "
+                "`charge.dispute.created` claw the session's credits back (in proportion to "
+                "the amount) once per refund / dispute id, the part already spent as `debt`.",
                 "security": [*USER, {"apikey": []}, {"stripeSignature": []}],
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(
-                    _one_of("ClaimInitialGrant", "GrantCredits", "PurchaseCredits")
+                    _one_of(
+                        "ClaimInitialGrant",
+                        "AppleTransaction",
+                        "MergeAnonymous",
+                        "GrantCredits",
+                        "PurchaseCredits",
+                    )
                 ),
                 "responses": {
                     **_success(
@@ -670,6 +692,23 @@ def _paths() -> dict[str, dict[str, Any]]:
                     **_errors((*WRITE_ERRORS, 402)),
                 },
             },
+        },
+        "update-credits/apple-notifications": {
+            "post": {
+                "tags": ["credits"],
+                "summary": "App Store Server Notifications V2 (Apple calls this)",
+                "description": "No header credentials: the body's `signedPayload` is the "
+                "credential, a JWS verified against the App Store roots, bundle id, app id and "
+                "environment before anything else (401 INVALID_SIGNATURE). `REFUND` claws "
+                "back the refunded transaction's credits once (by `revocationPercentage` when "
+                "given), the part already spent as `debt`; other types are acknowledged.",
+                "security": NONE,
+                "requestBody": _body(_ref("AppleNotification")),
+                "responses": {
+                    **_success(200, "Applied, or why not.", "CreditResult", idempotent=True),
+                    **_errors((400, 401, 413, 422, 503)),
+                },
+            }
         },
         "update-credits/profile": {
             "get": {

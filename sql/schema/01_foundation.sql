@@ -29,9 +29,14 @@ create type public.job_type as enum (
   'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images'
 );
 
-/** Kinds of ledger rows. amount = change of the spendable balance, hold = change of reserved. */
+/**
+ * Kinds of ledger rows. amount = change of the spendable balance, hold = change of reserved.
+ * The last four belong to module 14: a refund's clawback, the settling of a debt, and the
+ * two halves of moving an anonymous user's credits to their account.
+ */
 create type public.ledger_kind as enum (
-  'initial_grant', 'grant', 'purchase', 'adjust', 'reserve', 'capture', 'release'
+  'initial_grant', 'grant', 'purchase', 'adjust', 'reserve', 'capture', 'release',
+  'clawback', 'debt_settle', 'merge_out', 'merge_in'
 );
 
 /** Worker health as the sweep last saw it. */

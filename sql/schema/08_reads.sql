@@ -46,6 +46,7 @@ as $$
     from public.jobs j where j.id = p_job_id and j.deleted_at is null
 $$;
 
+-- Module 14 replaces get_credits to add the debt.
 /** The caller's balance, hold and ledger page; {profile, items, total}. */
 create function public.get_credits(p_limit integer default 20, p_offset integer default 0)
 returns jsonb

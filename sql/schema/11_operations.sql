@@ -8,6 +8,8 @@
 -- The money audit
 -- ===================================================================================
 
+-- Module 14 replaces audit_money with these checks plus the debt, purchases, refunds
+-- and merges.
 /**
  * Service: every way the books can disagree with themselves, one row per difference;
  * no rows = healthy. Checks:

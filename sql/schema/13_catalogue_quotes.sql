@@ -125,6 +125,7 @@ $$;
 -- The user's own profile
 -- ===================================================================================
 
+-- Module 14 replaces get_profile to add the debt.
 /** The caller's profile: preferences, tier, balance and limits; null without one. */
 create function public.get_profile()
 returns jsonb

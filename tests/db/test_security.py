@@ -63,6 +63,7 @@ USER_WRITES_THROUGH_FUNCTIONS = (
     ("admin_requeue_job", ("00000000-0000-4000-8000-000000000000", "stuck")),
     ("admin_fail_job", ("00000000-0000-4000-8000-000000000000", "stuck")),
     ("prompt_template_save", ("text_to_video", "Improve it.")),
+    ("merge_anonymous", ("00000000-0000-4000-8000-000000000000",)),
 )
 
 

@@ -247,7 +247,7 @@ class Api:
 
 
 # The shared servers, by fixture name: after each test that used one, its books are audited.
-SERVERS = ("api", "strict_api", "fuzz_api", "retention_api", "metrics_api")
+SERVERS = ("api", "strict_api", "fuzz_api", "retention_api", "metrics_api", "store_api")
 # Nothing runs the sweep on a test server, so a lease a test let run out is not the books'
 # fault: reservations are judged stale only after a day. Every other check is exact.
 AUDIT_GRACE_SECONDS = 86_400
@@ -308,6 +308,36 @@ def fuzz_api(start_server: Any) -> Iterator[Api]:
         STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
         DISPATCH_TIMEOUT_SECONDS="0.5",
         HEALTH_TIMEOUT_SECONDS="0.5",
+    )
+
+
+APPLE_PRODUCTS = {"com.example.videogen.credits100": 100, "com.example.videogen.credits500": 500}
+
+
+@pytest.fixture(scope="session")
+def apple_chain() -> Any:
+    """The App Store stand-in's certificate chain (the verifier trusts its root)."""
+    from appstore import Chain
+
+    return Chain.new()
+
+
+@pytest.fixture(scope="session")
+def store_api(start_server: Any, apple_chain: Any, tmp_path_factory: Any) -> Iterator[Api]:
+    """A server that takes Stripe events and App Store data signed by ``apple_chain``."""
+    from appstore import BUNDLE_ID
+
+    root = tmp_path_factory.mktemp("apple") / "root.der"
+    root.write_bytes(apple_chain.root_der())
+    yield from _serving(
+        start_server,
+        RATE_LIMIT_PER_MINUTE="100000",
+        STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
+        APPLE_BUNDLE_ID=BUNDLE_ID,
+        APPLE_ENVIRONMENT="Sandbox",
+        APPLE_ROOT_CERTIFICATES=str(root),
+        APPLE_ONLINE_CHECKS="false",
+        APPLE_PRODUCT_CREDITS=json.dumps(APPLE_PRODUCTS),
     )
 
 

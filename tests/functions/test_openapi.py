@@ -55,6 +55,7 @@ def test_document_covers_the_contract():
             )
         ),
         "/functions/v1/update-credits/profile",
+        "/functions/v1/update-credits/apple-notifications",  # Apple's server notifications
         # the probes and the scrape, sub-paths of the sweep
         "/functions/v1/health-check-workers/live",
         "/functions/v1/health-check-workers/ready",
@@ -72,7 +73,9 @@ def test_document_covers_the_contract():
         for method, op in operations.items():
             statuses = set(op["responses"])
             assert statuses & {"200", "201", "202"}, (path, method)
-            if op["security"] == [{}]:  # the public probes: nothing to refuse
+            if path.endswith("/apple-notifications"):  # the body's JWS is the credential
+                assert {"401", "503"} <= statuses, (path, method)
+            elif op["security"] == [{}]:  # the public probes: nothing to refuse
                 assert path.endswith(("/live", "/ready")), path
                 assert statuses <= {"200", "503"}, (path, method)
             else:

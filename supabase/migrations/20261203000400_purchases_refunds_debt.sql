@@ -1,0 +1,758 @@
+-- Refunds and disputes claw back once, debt, App Store purchases, anonymous users merged
+-- into their account (sql/schema/14_purchases.sql; the ledger kinds came in 000300).
+-- get_credits, get_profile and audit_money are replaced to show and audit the debt.
+
+-- ===================================================================================
+-- Tables and columns
+-- ===================================================================================
+
+alter table public.profiles
+  add column debt bigint not null default 0 check (debt >= 0);
+
+alter table public.credit_ledger
+  add column debt bigint not null default 0;
+
+alter table public.credit_ledger
+  add constraint credit_ledger_debt_kinds check (debt = 0 or kind in ('clawback', 'debt_settle')),
+  add constraint credit_ledger_clawback check (
+    kind <> 'clawback' or (amount <= 0 and hold = 0 and debt >= 0 and debt - amount > 0)),
+  add constraint credit_ledger_debt_settle check (
+    kind <> 'debt_settle' or (amount < 0 and hold = 0 and debt = amount)),
+  add constraint credit_ledger_merge check (
+    (kind <> 'merge_out' or (amount < 0 and hold = 0))
+    and (kind <> 'merge_in' or (amount > 0 and hold = 0)));
+
+/** A credited store purchase and what it paid: what a refund is matched against. */
+create table private.purchases (
+  id bigint generated always as identity primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  store text not null check (store in ('stripe', 'app_store')),
+  -- The id it was credited by: a Checkout Session id, an App Store transaction id.
+  transaction_id text not null check (char_length(transaction_id) between 1 and 200),
+  -- Stripe: the PaymentIntent (refunds and disputes name it); App Store: the original
+  -- transaction id.
+  payment_ref text check (char_length(payment_ref) between 1 and 200),
+  product_id text check (char_length(product_id) <= 200),
+  credits bigint not null check (credits > 0),
+  amount_minor bigint check (amount_minor >= 0),  -- what was paid, in the currency's minor unit
+  currency text check (char_length(currency) <= 10),
+  clawed_back bigint not null default 0,
+  ledger_id bigint not null references public.credit_ledger (id),
+  created_at timestamptz not null default now(),
+  unique (store, transaction_id),
+  check (clawed_back between 0 and credits)
+);
+
+create unique index purchases_stripe_payment_idx on private.purchases (payment_ref)
+  where store = 'stripe';
+create index purchases_user_idx on private.purchases (user_id);
+
+/** A refund or dispute of a purchase, applied once per the store's id for it. */
+create table private.purchase_reversals (
+  id bigint generated always as identity primary key,
+  purchase_id bigint not null references private.purchases (id) on delete cascade,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  kind text not null check (kind in ('refund', 'dispute')),
+  -- '<store>:<the store's id>': re_…/dp_… for Stripe, the revoked transaction for Apple.
+  reversal_id text not null unique check (char_length(reversal_id) between 1 and 220),
+  amount_minor bigint check (amount_minor >= 0),
+  share_per_100000 integer check (share_per_100000 between 0 and 100000),
+  credits bigint not null check (credits >= 0),
+  from_balance bigint not null check (from_balance >= 0),
+  to_debt bigint not null check (to_debt >= 0),
+  ledger_id bigint references public.credit_ledger (id),
+  created_at timestamptz not null default now(),
+  check (credits = from_balance + to_debt),
+  check ((credits > 0) = (ledger_id is not null))
+);
+
+create index purchase_reversals_purchase_idx on private.purchase_reversals (purchase_id);
+
+/** An anonymous user whose credits moved to a permanent account (once). */
+create table private.account_merges (
+  anonymous_id uuid primary key references auth.users (id) on delete cascade,
+  account_id uuid not null references auth.users (id) on delete cascade,
+  credits bigint not null check (credits >= 0),
+  out_ledger_id bigint references public.credit_ledger (id),
+  in_ledger_id bigint references public.credit_ledger (id),
+  merged_at timestamptz not null default now(),
+  check (anonymous_id <> account_id),
+  check ((credits > 0) = (in_ledger_id is not null and out_ledger_id is not null))
+);
+
+create index account_merges_account_idx on private.account_merges (account_id);
+
+alter table private.purchases enable row level security;
+alter table private.purchase_reversals enable row level security;
+alter table private.account_merges enable row level security;
+
+-- ===================================================================================
+-- Debt: the ledger rows that carry it, settling, and no new jobs while in debt
+-- ===================================================================================
+
+/**
+ * Apply a change of balance and debt and append its ledger row (clawback, debt_settle):
+ * ledger_apply's twin for the rows that move the debt. The caller holds the profile lock.
+ */
+create function private.ledger_apply_debt(
+  p_user_id uuid,
+  p_kind public.ledger_kind,
+  p_amount bigint,
+  p_debt bigint,
+  p_external_id text,
+  p_description text default ''
+)
+returns public.credit_ledger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_profile public.profiles;
+  v_row public.credit_ledger;
+begin
+  update public.profiles
+     set balance = balance + p_amount,
+         debt = debt + p_debt
+   where id = p_user_id
+     and balance + p_amount >= 0
+     and debt + p_debt >= 0
+  returning * into v_profile;
+  if not found then
+    raise exception 'debt change % / % does not fit the profile of %', p_amount, p_debt,
+      p_user_id using errcode = 'VGC22';
+  end if;
+
+  insert into public.credit_ledger
+    (user_id, kind, amount, hold, balance_after, reserved_after, external_id, description, debt)
+  values
+    (p_user_id, p_kind, p_amount, 0, v_profile.balance, v_profile.reserved, p_external_id,
+     p_description, p_debt)
+  returning * into v_row;
+  return v_row;
+end;
+$$;
+
+/**
+ * After any ledger row that adds to the balance: while the user owes credits, settle the
+ * debt from the balance at once (a debt_settle row). The row's own transaction already
+ * holds the profile's lock (every ledger write updates the profile first).
+ */
+create function private.ledger_settle_debt()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_profile public.profiles;
+  v_settled bigint;
+begin
+  select * into v_profile from public.profiles where id = new.user_id;
+  if v_profile.debt > 0 and v_profile.balance > 0 then
+    v_settled := least(v_profile.debt, v_profile.balance);
+    perform private.ledger_apply_debt(new.user_id, 'debt_settle', -v_settled, -v_settled,
+                                      'debt_settle:' || new.id,
+                                      'settles debt from ' || new.kind::text);
+  end if;
+  return null;
+end;
+$$;
+
+create trigger credit_ledger_settle_debt after insert on public.credit_ledger
+  for each row when (new.amount > 0) execute function private.ledger_settle_debt();
+
+/** No new job while the owner owes credits (VGD02 → 402 CREDITS_IN_DEBT). */
+create function private.refuse_job_in_debt()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_debt bigint;
+begin
+  select debt into v_debt from public.profiles where id = new.user_id;
+  if v_debt > 0 then
+    raise exception 'you owe % credits from a refunded purchase', v_debt
+      using errcode = 'VGD02',
+            hint = 'Buy credits: the debt is settled first, then new jobs can start.',
+            detail = jsonb_build_object('debt', v_debt)::text;
+  end if;
+  return new;
+end;
+$$;
+
+create trigger jobs_refuse_in_debt before insert on public.jobs
+  for each row execute function private.refuse_job_in_debt();
+
+-- ===================================================================================
+-- Purchases and their reversals
+-- ===================================================================================
+
+/** The credit state of one profile, for answers. */
+create function private.credit_state(p_user_id uuid)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object('balance', p.balance, 'reserved', p.reserved, 'debt', p.debt)
+    from public.profiles p where p.id = p_user_id
+$$;
+
+/**
+ * Service: credit a verified store purchase once per (store, transaction id) and remember
+ * it for refunds. The answer is credits_add's {applied, entry} with the purchase and the
+ * profile's {balance, reserved, debt} after it (a debt is settled first). A transaction
+ * another user was credited for is VGC09.
+ */
+create function public.record_purchase(
+  p_user_id uuid,
+  p_store text,
+  p_transaction_id text,
+  p_credits bigint,
+  p_payment_ref text default null,
+  p_amount_minor bigint default null,
+  p_currency text default null,
+  p_product_id text default null,
+  p_description text default 'purchase'
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_purchase private.purchases;
+  v_debt_before bigint;
+  v_result jsonb;
+  v_entry public.credit_ledger;
+begin
+  if p_store not in ('stripe', 'app_store') then
+    raise exception 'unknown store %', p_store using errcode = 'VG400';
+  end if;
+  select debt into v_debt_before from public.profiles where id = p_user_id for update;
+  if not found then
+    raise exception 'no profile for user %', p_user_id using errcode = 'VG404';
+  end if;
+
+  -- The purchase row, not the ledger row, says whose it is now (a merge moves purchases).
+  select * into v_purchase from private.purchases
+   where store = p_store and transaction_id = p_transaction_id;
+  if found then
+    if v_purchase.user_id <> p_user_id then
+      raise exception 'this purchase was credited to another account' using errcode = 'VGC09';
+    end if;
+    select * into v_entry from public.credit_ledger where id = v_purchase.ledger_id;
+    return jsonb_build_object('applied', false, 'entry', to_jsonb(v_entry),
+                              'purchase', to_jsonb(v_purchase))
+           || private.credit_state(p_user_id);
+  end if;
+
+  v_result := private.credits_add(p_user_id, 'purchase', p_credits,
+                                  'purchase:' || p_store || ':' || p_transaction_id,
+                                  p_description);
+  if (v_result ->> 'applied')::boolean then
+    insert into private.purchases
+      (user_id, store, transaction_id, payment_ref, product_id, credits, amount_minor,
+       currency, ledger_id)
+    values
+      (p_user_id, p_store, p_transaction_id, p_payment_ref, p_product_id, p_credits,
+       p_amount_minor, lower(p_currency), (v_result -> 'entry' ->> 'id')::bigint)
+    returning * into v_purchase;
+    v_result := v_result || jsonb_build_object('purchase', to_jsonb(v_purchase));
+  end if;
+  return v_result || private.credit_state(p_user_id)
+         || jsonb_build_object('debt_settled',
+              v_debt_before - (select debt from public.profiles where id = p_user_id));
+end;
+$$;
+
+/**
+ * Service: a refund or dispute of a purchase, found by its store transaction id or its
+ * payment reference (a Stripe PaymentIntent). Claws back, once per p_reversal_id, the
+ * purchase's credits in proportion to the money returned so far (p_amount_minor of the
+ * amount paid) or to the store's share (p_share_per_100000; both null: all of it), never
+ * more than the purchase granted: from the balance first, the rest as debt. A purchase we
+ * never credited answers applied=false with a reason.
+ */
+create function public.reverse_purchase(
+  p_store text,
+  p_reversal_id text,
+  p_kind text,
+  p_transaction_id text default null,
+  p_payment_ref text default null,
+  p_amount_minor bigint default null,
+  p_share_per_100000 integer default null,
+  p_description text default ''
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid;
+  v_purchase private.purchases;
+  v_reversal private.purchase_reversals;
+  v_profile public.profiles;
+  v_returned numeric;
+  v_target bigint;
+  v_credits bigint;
+  v_from_balance bigint;
+  v_entry public.credit_ledger;
+  v_id text := p_store || ':' || p_reversal_id;
+begin
+  if p_kind not in ('refund', 'dispute') then
+    raise exception 'kind must be refund or dispute' using errcode = 'VG400';
+  end if;
+  if (p_transaction_id is null) = (p_payment_ref is null) then
+    raise exception 'name the purchase by its transaction id or its payment reference'
+      using errcode = 'VG400';
+  end if;
+  if p_reversal_id is null or char_length(p_reversal_id) not between 1 and 200 then
+    raise exception 'reversal id required (1–200 characters)' using errcode = 'VG400';
+  end if;
+  if p_amount_minor < 0 or p_share_per_100000 not between 0 and 100000 then
+    raise exception 'a refund returns a positive amount or share' using errcode = 'VGC22';
+  end if;
+
+  select user_id into v_user from private.purchases
+   where store = p_store
+     and (transaction_id = p_transaction_id or payment_ref = p_payment_ref);
+  if not found then
+    return jsonb_build_object('applied', false, 'reason', 'no purchase matches');
+  end if;
+  -- The profile first, as every money write does; then the purchase, which must still be
+  -- that user's (a merge moves purchases while holding both profiles).
+  select * into v_profile from public.profiles where id = v_user for update;
+  select * into v_purchase from private.purchases
+   where store = p_store
+     and (transaction_id = p_transaction_id or payment_ref = p_payment_ref)
+  for update;
+  if v_purchase.user_id <> v_user then
+    raise exception 'the purchase moved to another account meanwhile'
+      using errcode = '40001';  -- retried by the caller
+  end if;
+
+  select * into v_reversal from private.purchase_reversals where reversal_id = v_id;
+  if found then
+    return jsonb_build_object('applied', false, 'reversal', to_jsonb(v_reversal),
+                              'purchase', to_jsonb(v_purchase))
+           || private.credit_state(v_user);
+  end if;
+
+  if p_amount_minor is not null then
+    if coalesce(v_purchase.amount_minor, 0) = 0 then
+      raise exception 'the purchase has no amount to refund from' using errcode = 'VG400';
+    end if;
+    select coalesce(sum(r.amount_minor), 0) + p_amount_minor into v_returned
+      from private.purchase_reversals r where r.purchase_id = v_purchase.id;
+    v_target := floor(v_purchase.credits * least(v_returned, v_purchase.amount_minor)
+                      / v_purchase.amount_minor);
+  else
+    select coalesce(sum(r.share_per_100000), 0) + coalesce(p_share_per_100000, 100000)
+      into v_returned
+      from private.purchase_reversals r where r.purchase_id = v_purchase.id;
+    v_target := floor(v_purchase.credits * least(v_returned, 100000) / 100000);
+  end if;
+  v_credits := greatest(least(v_target, v_purchase.credits) - v_purchase.clawed_back, 0);
+  v_from_balance := least(v_profile.balance, v_credits);
+
+  if v_credits > 0 then
+    v_entry := private.ledger_apply_debt(
+      v_user, 'clawback', -v_from_balance, v_credits - v_from_balance, 'clawback:' || v_id,
+      coalesce(nullif(p_description, ''), p_kind || ' of ' || v_purchase.transaction_id));
+    update private.purchases set clawed_back = clawed_back + v_credits
+     where id = v_purchase.id returning * into v_purchase;
+  end if;
+
+  insert into private.purchase_reversals
+    (purchase_id, user_id, kind, reversal_id, amount_minor, share_per_100000, credits,
+     from_balance, to_debt, ledger_id)
+  values
+    (v_purchase.id, v_user, p_kind, v_id, p_amount_minor,
+     case when p_amount_minor is null then coalesce(p_share_per_100000, 100000) end,
+     v_credits, v_from_balance, v_credits - v_from_balance, v_entry.id)
+  returning * into v_reversal;
+
+  return jsonb_build_object('applied', true, 'reversal', to_jsonb(v_reversal),
+                            'purchase', to_jsonb(v_purchase),
+                            'entry', case when v_entry.id is not null then to_jsonb(v_entry) end)
+         || private.credit_state(v_user);
+end;
+$$;
+
+-- ===================================================================================
+-- Anonymous users who sign in to an existing account
+-- ===================================================================================
+
+/**
+ * For the user in the claims (a permanent account): take over an anonymous user's credits,
+ * once. Refused (VGN09) while the anonymous user has unfinished jobs or debt; VGN22 when it
+ * is not anonymous; VGC09 when it was merged into another account. A repeat answers
+ * applied=false with the first merge.
+ */
+create function public.merge_anonymous(p_anonymous_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_caller_anonymous boolean;
+  v_anonymous boolean;
+  v_merge private.account_merges;
+  v_from public.profiles;
+  v_out public.credit_ledger;
+  v_in public.credit_ledger;
+  v_debt_before bigint;
+begin
+  if v_uid is null then
+    raise exception 'sign in first' using errcode = 'VG403';
+  end if;
+  if p_anonymous_id = v_uid then
+    raise exception 'that is this account''s own session' using errcode = 'VGN22';
+  end if;
+  select coalesce(is_anonymous, false) into v_caller_anonymous from auth.users where id = v_uid;
+  if v_caller_anonymous then
+    raise exception 'sign in to a permanent account to merge into it' using errcode = 'VG403';
+  end if;
+  select coalesce(is_anonymous, false) into v_anonymous from auth.users
+   where id = p_anonymous_id and deleted_at is null;
+  if not found then
+    raise exception 'no such user' using errcode = 'VG404';
+  end if;
+
+  -- Both profiles, in id order (two merges of the same pair cannot deadlock).
+  perform 1 from public.profiles where id in (v_uid, p_anonymous_id) order by id for update;
+  select * into v_merge from private.account_merges where anonymous_id = p_anonymous_id;
+  if found then
+    if v_merge.account_id <> v_uid then
+      raise exception 'this anonymous user was merged into another account'
+        using errcode = 'VGC09';
+    end if;
+    return jsonb_build_object('applied', false, 'merge', to_jsonb(v_merge))
+           || private.credit_state(v_uid);
+  end if;
+  if not v_anonymous then
+    raise exception 'that user is not anonymous' using errcode = 'VGN22';
+  end if;
+
+  select * into v_from from public.profiles where id = p_anonymous_id;
+  if not found then
+    raise exception 'no profile for user %', p_anonymous_id using errcode = 'VG404';
+  end if;
+  if exists (select 1 from public.jobs
+              where user_id = p_anonymous_id and status in ('queued', 'dispatched', 'processing'))
+     or v_from.reserved > 0 then
+    raise exception 'the anonymous user still has unfinished jobs' using errcode = 'VGN09',
+      hint = 'Wait for them to finish (or cancel them), then merge.';
+  end if;
+  if v_from.debt > 0 then
+    raise exception 'the anonymous user owes % credits', v_from.debt using errcode = 'VGN09',
+      detail = jsonb_build_object('debt', v_from.debt)::text;
+  end if;
+
+  select debt into v_debt_before from public.profiles where id = v_uid;
+  if v_from.balance > 0 then
+    v_out := private.ledger_apply(p_anonymous_id, 'merge_out', -v_from.balance, 0, null,
+                                  'merge_out:' || p_anonymous_id, 'moved to account ' || v_uid);
+    v_in := private.ledger_apply(v_uid, 'merge_in', v_from.balance, 0, null,
+                                 'merge_in:' || p_anonymous_id,
+                                 'from anonymous user ' || p_anonymous_id);
+  end if;
+  update private.purchases set user_id = v_uid where user_id = p_anonymous_id;
+  insert into private.account_merges (anonymous_id, account_id, credits, out_ledger_id,
+                                      in_ledger_id)
+  values (p_anonymous_id, v_uid, v_from.balance, v_out.id, v_in.id)
+  returning * into v_merge;
+
+  return jsonb_build_object('applied', true, 'merge', to_jsonb(v_merge),
+                            'entry', case when v_in.id is not null then to_jsonb(v_in) end)
+         || private.credit_state(v_uid)
+         || jsonb_build_object('debt_settled',
+              v_debt_before - (select debt from public.profiles where id = v_uid));
+end;
+$$;
+
+-- ===================================================================================
+-- As one request (rate limit, Idempotency-Key, stored answer)
+-- ===================================================================================
+
+/** Service: record_purchase as one request. */
+create function public.record_purchase_request(
+  p_request jsonb,
+  p_user_id uuid,
+  p_store text,
+  p_transaction_id text,
+  p_credits bigint,
+  p_payment_ref text default null,
+  p_amount_minor bigint default null,
+  p_currency text default null,
+  p_product_id text default null,
+  p_description text default 'purchase'
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, public.record_purchase(
+    p_user_id, p_store, p_transaction_id, p_credits, p_payment_ref, p_amount_minor,
+    p_currency, p_product_id, p_description));
+end;
+$$;
+
+/** Service: reverse_purchase as one request. */
+create function public.reverse_purchase_request(
+  p_request jsonb,
+  p_store text,
+  p_reversal_id text,
+  p_kind text,
+  p_transaction_id text default null,
+  p_payment_ref text default null,
+  p_amount_minor bigint default null,
+  p_share_per_100000 integer default null,
+  p_description text default ''
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, public.reverse_purchase(
+    p_store, p_reversal_id, p_kind, p_transaction_id, p_payment_ref, p_amount_minor,
+    p_share_per_100000, p_description));
+end;
+$$;
+
+/** Service, for the user in the claims: merge_anonymous as one request. */
+create function public.merge_anonymous_request(p_request jsonb, p_anonymous_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, public.merge_anonymous(p_anonymous_id));
+end;
+$$;
+
+-- ===================================================================================
+-- Reads and the money audit, now with the debt and the purchases (replacing the
+-- definitions of modules 08, 11 and 13; their grants stay)
+-- ===================================================================================
+
+/** The caller's balance, hold and ledger page; {profile, items, total}. */
+create or replace function public.get_credits(p_limit integer default 20, p_offset integer default 0)
+returns jsonb
+language sql stable
+security invoker
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
+    'initial_grant_claimed', p.initial_grant_claimed_at is not null,
+    'total', (select count(*) from public.credit_ledger l where l.user_id = p.id),
+    'items', coalesce((
+      select jsonb_agg(to_jsonb(l) - 'user_id' order by l.id desc)
+        from (select * from public.credit_ledger l where l.user_id = p.id
+               order by l.id desc
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) l), '[]'))
+    from public.profiles p where p.id = (select auth.uid())
+$$;
+
+/** The caller's profile: preferences, tier, balance and limits; null without one. */
+create or replace function public.get_profile()
+returns jsonb
+language sql stable
+security invoker
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'id', p.id, 'display_name', p.display_name, 'language', p.language, 'theme', p.theme,
+    'tier', p.tier, 'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
+    'concurrent_job_limit', p.concurrent_job_limit,
+    'initial_grant_claimed', p.initial_grant_claimed_at is not null,
+    'created_at', p.created_at, 'updated_at', p.updated_at)
+    from public.profiles p where p.id = (select auth.uid())
+$$;
+
+/**
+ * Service: every way the books can disagree with themselves, one row per difference;
+ * no rows = healthy. Checks:
+ *   balance          profiles.balance  = sum(ledger.amount) of the account
+ *   reserved         profiles.reserved = sum(ledger.hold) of the account
+ *   ledger_chain     each ledger row's balance_after / reserved_after = the running sums
+ *                    (the first broken row per account)
+ *   job_hold         a job's own holds: its cost while unfinished, 0 once finished
+ *   capture          a completed job captured exactly its credits_used
+ *   stale_reservation an unfinished job still holding credits whose lease ran out more
+ *                    than p_grace_seconds ago (or that is running with no lease at all):
+ *                    the sweep should have requeued or failed it
+ *   debt             profiles.debt = sum(ledger.debt) of the account
+ *   debt_unsettled   an account owes credits while it has a spendable balance (every
+ *                    credit settles the debt first, module 14)
+ *   purchase_ledger  a purchase's credits = the amount of the ledger row that credited it
+ *   purchase_clawback a purchase's clawed_back = the credits of its refunds and disputes
+ *   reversal_ledger  a refund's clawback row took exactly its from_balance and to_debt
+ *   merge_ledger     a merge moved its credits out of the anonymous user and into the account
+ */
+create or replace function public.audit_money(p_grace_seconds integer default 300)
+returns table (
+  check_name text, user_id uuid, job_id uuid, expected bigint, actual bigint, detail text
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with sums as (
+    select p.id, p.balance, p.reserved, p.debt,
+           coalesce(sum(l.amount), 0)::bigint as amount, coalesce(sum(l.hold), 0)::bigint as hold,
+           coalesce(sum(l.debt), 0)::bigint as debt_sum
+      from public.profiles p left join public.credit_ledger l on l.user_id = p.id
+     group by p.id
+  ),
+  chain as (
+    select distinct on (c.user_id) c.user_id, c.id, c.balance_after, c.reserved_after,
+           c.run_amount, c.run_hold
+      from (select l.user_id, l.id, l.balance_after, l.reserved_after,
+                   sum(l.amount) over w as run_amount, sum(l.hold) over w as run_hold
+              from public.credit_ledger l
+            window w as (partition by l.user_id order by l.id)) c
+     where c.balance_after <> c.run_amount or c.reserved_after <> c.run_hold
+     order by c.user_id, c.id
+  ),
+  holds as (
+    select j.id, j.user_id, j.status, j.cost, j.credits_used, j.lease_expires_at,
+           coalesce(sum(l.hold), 0)::bigint as hold,
+           coalesce(-sum(l.hold) filter (where l.kind = 'capture'), 0)::bigint as captured
+      from public.jobs j left join public.credit_ledger l on l.job_id = j.id
+     group by j.id
+  )
+  select 'balance', s.id, null::uuid, s.amount, s.balance,
+         'balance differs from the sum of the ledger''s amounts'
+    from sums s where s.balance <> s.amount
+  union all
+  select 'reserved', s.id, null, s.hold, s.reserved,
+         'reserved differs from the sum of the ledger''s holds'
+    from sums s where s.reserved <> s.hold
+  union all
+  select 'ledger_chain', c.user_id, null, c.run_amount, c.balance_after,
+         format('ledger row %s: balance_after %s / reserved_after %s, running sums %s / %s',
+                c.id, c.balance_after, c.reserved_after, c.run_amount, c.run_hold)
+    from chain c
+  union all
+  select 'job_hold', h.user_id, h.id,
+         case when h.status in ('queued', 'dispatched', 'processing') then h.cost else 0 end,
+         h.hold, format('job is %s and holds %s of its cost %s', h.status, h.hold, h.cost)
+    from holds h
+   where h.hold <> case when h.status in ('queued', 'dispatched', 'processing') then h.cost
+                        else 0 end
+  union all
+  select 'capture', h.user_id, h.id, h.credits_used, h.captured,
+         'the capture differs from the job''s credits_used'
+    from holds h where h.status = 'completed' and h.captured <> h.credits_used
+  union all
+  select 'stale_reservation', h.user_id, h.id, 0, h.hold,
+         case when h.lease_expires_at is null then format('%s with no lease', h.status)
+              else format('%s, lease ran out at %s', h.status, h.lease_expires_at) end
+    from holds h
+   where h.status in ('dispatched', 'processing') and h.hold > 0
+     and (h.lease_expires_at is null
+          or h.lease_expires_at < now() - make_interval(secs => greatest(p_grace_seconds, 0)))
+  union all
+  select 'debt', s.id, null, s.debt_sum, s.debt,
+         'debt differs from the sum of the ledger''s debt changes'
+    from sums s where s.debt <> s.debt_sum
+  union all
+  select 'debt_unsettled', s.id, null, 0, least(s.debt, s.balance),
+         format('owes %s while %s is spendable', s.debt, s.balance)
+    from sums s where s.debt > 0 and s.balance > 0
+  union all
+  select 'purchase_ledger', p.user_id, null, p.credits, coalesce(l.amount, 0),
+         format('%s purchase %s: credits differ from its ledger row', p.store, p.transaction_id)
+    from private.purchases p left join public.credit_ledger l on l.id = p.ledger_id
+   where l.id is null or l.kind <> 'purchase' or l.amount <> p.credits
+  union all
+  select 'purchase_clawback', p.user_id, null, coalesce(r.credits, 0), p.clawed_back,
+         format('%s purchase %s: clawed_back differs from its refunds', p.store,
+                p.transaction_id)
+    from private.purchases p
+    left join (select purchase_id, sum(credits)::bigint as credits
+                 from private.purchase_reversals group by purchase_id) r
+      on r.purchase_id = p.id
+   where p.clawed_back <> coalesce(r.credits, 0)
+  union all
+  select 'reversal_ledger', r.user_id, null, r.credits, coalesce(l.debt - l.amount, 0),
+         format('reversal %s: from_balance %s / to_debt %s, ledger amount %s / debt %s',
+                r.reversal_id, r.from_balance, r.to_debt, l.amount, l.debt)
+    from private.purchase_reversals r left join public.credit_ledger l on l.id = r.ledger_id
+   where r.credits > 0
+     and (l.id is null or l.kind <> 'clawback' or l.user_id <> r.user_id
+          or -l.amount <> r.from_balance or l.debt <> r.to_debt)
+  union all
+  select 'merge_ledger', m.account_id, null, m.credits, coalesce(i.amount, 0),
+         format('merge of %s: %s credits, out %s, in %s', m.anonymous_id, m.credits,
+                o.amount, i.amount)
+    from private.account_merges m
+    left join public.credit_ledger o on o.id = m.out_ledger_id
+    left join public.credit_ledger i on i.id = m.in_ledger_id
+   where m.credits > 0
+     and (o.id is null or i.id is null or o.kind <> 'merge_out' or i.kind <> 'merge_in'
+          or o.user_id <> m.anonymous_id or i.user_id <> m.account_id
+          or -o.amount <> m.credits or i.amount <> m.credits)
+$$;
+
+-- ===================================================================================
+-- Grants: the service only
+-- ===================================================================================
+
+revoke all on private.purchases, private.purchase_reversals, private.account_merges
+  from public, anon, authenticated;
+grant all on private.purchases, private.purchase_reversals, private.account_merges
+  to service_role;
+
+revoke execute on function
+  private.ledger_apply_debt(uuid, public.ledger_kind, bigint, bigint, text, text),
+  private.ledger_settle_debt(), private.refuse_job_in_debt(), private.credit_state(uuid),
+  public.record_purchase(uuid, text, text, bigint, text, bigint, text, text, text),
+  public.reverse_purchase(text, text, text, text, text, bigint, integer, text),
+  public.merge_anonymous(uuid),
+  public.record_purchase_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
+                                 text),
+  public.reverse_purchase_request(jsonb, text, text, text, text, text, bigint, integer, text),
+  public.merge_anonymous_request(jsonb, uuid)
+  from public, anon, authenticated;
+grant execute on function
+  private.ledger_apply_debt(uuid, public.ledger_kind, bigint, bigint, text, text),
+  private.ledger_settle_debt(), private.refuse_job_in_debt(), private.credit_state(uuid),
+  public.record_purchase(uuid, text, text, bigint, text, bigint, text, text, text),
+  public.reverse_purchase(text, text, text, text, text, bigint, integer, text),
+  public.merge_anonymous(uuid),
+  public.record_purchase_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
+                                 text),
+  public.reverse_purchase_request(jsonb, text, text, text, text, text, bigint, integer, text),
+  public.merge_anonymous_request(jsonb, uuid)
+  to service_role;
