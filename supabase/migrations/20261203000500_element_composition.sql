@@ -1,7 +1,14 @@
 -- Element composition: a compose job may give its timeline itself (params.elements: video,
 -- image, audio and text elements placed in time, on the frame and by layer). The compose
 -- job type takes the new key, and a timeline without a duration is priced by its length
--- (the end of its last element in whole seconds, at least the model's minimum).
+-- (the end of its last element in whole seconds, at least the model's minimum). The
+-- uploads bucket takes the videos an element names (mp4, mov, avi, webm).
+
+update storage.buckets
+   set allowed_mime_types = array['image/png', 'image/jpeg', 'image/webp',
+         'audio/mpeg', 'audio/mp4', 'audio/wav', 'audio/x-wav', 'audio/ogg',
+         'video/mp4', 'video/quicktime', 'video/x-msvideo', 'video/avi', 'video/webm']
+ where id = 'uploads';
 
 create or replace function private.job_type_params(p_job_type public.job_type)
 returns text[]
