@@ -45,9 +45,7 @@ def yellow_pixels(video: Path, at_s: float, box: tuple[int, int, int, int]) -> i
         capture_output=True, check=True,
     ).stdout  # fmt: skip
     return sum(
-        1
-        for i in range(0, len(out), 3)
-        if out[i] > 180 and out[i + 1] > 180 and out[i + 2] < 110
+        1 for i in range(0, len(out), 3) if out[i] > 180 and out[i + 1] > 180 and out[i + 2] < 110
     )
 
 
@@ -167,3 +165,47 @@ def test_the_estimate_counts_the_elements() -> None:
     assert composition.estimated_render_seconds({**params(), "elements": [{"type": "x"}]}) == (
         float("inf")
     )
+
+
+def test_the_reference_worker_renders_a_composition_of_elements(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    import json
+
+    import httpx
+    from videogen_worker.job import JobRun, WorkerConfig
+    from videogen_worker.worker import ReferenceWorker
+
+    from videogen.config import Settings
+
+    sent: list[dict[str, Any]] = []
+
+    def callback(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"success": True, "data": {}})
+
+    settings = Settings(STORAGE_BACKEND="local", STORAGE_ROOT=str(tmp_path / "storage"))
+    client = httpx.Client(transport=httpx.MockTransport(callback))
+    worker = ReferenceWorker(
+        WorkerConfig(name="w", models=("reference/compose",)), settings, client
+    )
+    for path in files.values():
+        worker.storage.upload("uploads", f"{UID}/{path.name}", path.read_bytes(), "video/mp4")
+    run = JobRun(
+        job_id="00000000-0000-4000-8000-0000000000aa",
+        attempt=1,
+        user_id=UID,
+        model="reference/compose",
+        job_type="compose",
+        params={**params(), "duration": 5},
+        callback_url="http://functions.test/job-callback",
+    )
+    output = worker.produce(run)
+    video = worker.storage.local_path("videos", output["video_path"])
+    assert video is not None and output["video_path"] == f"{UID}/{run.job_id}.mp4"
+    assert output["duration_s"] == pytest.approx(4.0, abs=1 / FPS)
+    assert (output["width"], output["height"]) == (W, H)
+    assert "script" not in output and run.rendered_s == pytest.approx(4.0, abs=1 / FPS)
+    # The same picture as the render above: the video's box is blue while it is on.
+    assert rgb(video, 2.2, 600, 350)[2] > 200
+    assert any(body["type"] == "progress" for body in sent)
