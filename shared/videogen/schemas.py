@@ -60,7 +60,15 @@ ELEMENT_EXTENSIONS = {
 }
 # Compose params that describe the generated pipeline (script → narration → images): they
 # mean nothing to a composition of elements, so giving both is a mistake worth a 422.
-GENERATED_ONLY = ("script", "sections", "voice", "speaking_rate", "images", "music_path", "captions")
+GENERATED_ONLY = (
+    "script",
+    "sections",
+    "voice",
+    "speaking_rate",
+    "images",
+    "music_path",
+    "captions",
+)
 Seconds = Annotated[float, Field(ge=0, le=MAX_TIMELINE_S, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Colour = Annotated[
@@ -206,9 +214,7 @@ def element_problems(raw: Any, data: dict[str, Any]) -> list[InitErrorDetails]:
                 )
         if el.end > limit + _EPS:
             problems.append(
-                _problem(
-                    (*at, "duration"), f"ends at {el.end:g}s, after {what}", el.duration
-                )
+                _problem((*at, "duration"), f"ends at {el.end:g}s, after {what}", el.duration)
             )
         transitions = el.transitions
         if transitions is None:

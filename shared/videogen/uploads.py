@@ -103,7 +103,9 @@ def _check_one(storage: Storage, user_id: str, path: str, kind: str, trim: float
     try:
         data = storage.download(BUCKET, path)
     except ObjectNotFound:
-        raise _Problem(f"no upload at uploads/{path}", "UPLOAD_NOT_FOUND", "Upload it first.") from None
+        raise _Problem(
+            f"no upload at uploads/{path}", "UPLOAD_NOT_FOUND", "Upload it first."
+        ) from None
     _check_content(path, kind, data, trim)
 
 

@@ -3,8 +3,9 @@
 Above the picture track, ``overlays`` place images, videos (:class:`Overlay`) and text
 (:class:`PlacedText`) at a position on the frame, drawn in list order (bottom first), each
 fading in and out on its own. A :class:`Timeline` is plain data (JSON in, JSON out) and is
-checked before any work starts: structure on construction (pydantic), files with :func:`check_assets`, both at
-once — with every problem listed — by :func:`validate_timeline`.
+checked before any work starts: structure on construction (pydantic), files with
+:func:`check_assets`, both at once — with every problem listed — by
+:func:`validate_timeline`.
 """
 
 from __future__ import annotations
