@@ -8,6 +8,11 @@ A compose job's params (``generate-video`` with a ``compose`` model, or ``queue-
      "captions": true, "aspect_ratio", "resolution",
      "duration": <max seconds you pay for>}
 
+Or it gives the timeline itself, ``"elements": [...]`` (``schemas.VideoElement``,
+``ImageElement``, ``AudioElement``, ``TextElement``; docs/elements.md): then no script,
+narration or images are made — the uploads are placed as the elements say and rendered
+(:func:`elements_timeline`), and the job is priced by the timeline's length.
+
 Short renders (estimated under ``SYNC_RENDER_MAX_SECONDS``) run inside generate-video and
 answer 200 with the finished job; longer ones become jobs for a worker with the compose
 capability (the reference worker has it). Either way the same procedures move the job and
@@ -27,12 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videogen.errors import ValidationFailed
+from videogen.errors import AppError, ValidationFailed
 
 if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db import Database
     from videogen.media.compose import ComposeRequest, ComposeResult
+    from videogen.media.timeline import Timeline
     from videogen.results import Job
     from videogen.storage import Storage
 
@@ -95,10 +101,156 @@ def compose_request(
     return request
 
 
+def elements_timeline(
+    params: dict[str, Any], files: dict[int, Path], *, check_files: bool = True
+) -> Timeline:
+    """The media timeline of a composition of elements: images, videos and text as overlays
+    drawn bottom first (by layer, then start, then list order) over a black frame, audio
+    mixed at its start; ``files`` are the local copies of the elements' uploads by index."""
+    from pydantic import TypeAdapter
+
+    from videogen.media.timeline import (
+        AudioClip,
+        Fade,
+        OutputPreset,
+        Overlay,
+        PlacedText,
+        Timeline,
+        Track,
+        validate_timeline,
+    )
+    from videogen.schemas import AudioElement, Element, TextElement
+
+    elements = TypeAdapter(list[Element]).validate_python(params["elements"])
+    output = OutputPreset(
+        aspect=params.get("aspect_ratio", "16:9"),
+        quality=params.get("resolution", "720p"),
+        fps=params.get("fps", 30),
+    )
+
+    def fade(side: Any) -> Fade | None:
+        if side is None:
+            return None
+        # A crossfade is a fade through transparency over what is on screen beneath.
+        kind = "fade" if side.kind == "crossfade" else side.kind
+        return Fade(kind=kind, duration=side.duration)
+
+    overlays: list[Overlay | PlacedText] = []
+    sounds: list[AudioClip] = []
+    order = sorted(
+        (i for i, e in enumerate(elements) if not isinstance(e, AudioElement)),
+        key=lambda i: (elements[i].layer, elements[i].start, i),  # type: ignore[union-attr]
+    )
+    for i in order:
+        el = elements[i]
+        t = el.transitions
+        way_in, way_out = (t.in_, t.out) if t is not None else (None, None)
+        if isinstance(el, TextElement):
+            overlays.append(
+                PlacedText(
+                    start=el.start,
+                    duration=el.duration,
+                    text=el.text,
+                    x=el.position.x,
+                    y=el.position.y,
+                    size=el.font_size,
+                    color=el.color,
+                    box=el.box,
+                    fade_in=way_in.duration if way_in else 0.0,
+                    fade_out=way_out.duration if way_out else 0.0,
+                )
+            )
+            continue
+        assert not isinstance(el, AudioElement)
+        overlays.append(
+            Overlay(
+                media=el.type,
+                source=files[i],
+                start=el.start,
+                duration=el.duration,
+                x=el.position.x,
+                y=el.position.y,
+                width=el.width,
+                height=el.height,
+                trim_start=getattr(el, "trim_start", 0.0),
+                fade_in=fade(way_in),
+                fade_out=fade(way_out),
+            )
+        )
+    for i, el in enumerate(elements):
+        if isinstance(el, AudioElement):
+            t = el.transitions
+            sounds.append(
+                AudioClip(
+                    role="effect",
+                    source=files[i],
+                    start=el.start,
+                    duration=el.duration,
+                    trim_start=el.trim_start,
+                    volume=el.volume,
+                    fade_in=t.in_.duration if t is not None and t.in_ else 0.0,
+                    fade_out=t.out.duration if t is not None and t.out else 0.0,
+                )
+            )
+    tracks = [Track(kind="audio", name="elements", clips=sounds, allow_overlap=True)]
+    timeline = Timeline(
+        output=output, tracks=tracks if sounds else [], transition=None, overlays=overlays
+    )
+    return validate_timeline(
+        timeline, max_duration=float(params.get("duration", 600)), check_files=check_files
+    )
+
+
+def render_elements(
+    params: dict[str, Any],
+    user_id: str,
+    storage: Storage,
+    workdir: Path,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> ComposeResult:
+    """Fetch a composition's uploads, render its timeline, make the thumbnail."""
+    from videogen.media.compose import ComposeResult
+    from videogen.media.images import validate_upload
+    from videogen.media.render import make_thumbnail, probe, render_timeline
+
+    files: dict[int, Path] = {}
+    for i, element in enumerate(params["elements"]):
+        if element.get("path"):
+            files[i] = _fetch_upload(storage, user_id, element["path"], workdir, i)
+            if element["type"] == "image":
+                validate_upload(files[i])
+    timeline = elements_timeline(params, files)
+    report = progress or (lambda pct: None)
+    video = workdir / "video.mp4"
+    render_timeline(timeline, video, progress=lambda pct: report(pct * 95 // 100), cancel=cancel)
+    thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))
+    info = probe(video)
+    report(100)
+    return ComposeResult(
+        video_path=video,
+        thumbnail_path=thumbnail,
+        duration=info["duration"],
+        width=info["width"],
+        height=info["height"],
+        title=str(params.get("prompt") or ""),
+        script=None,
+    )
+
+
 def estimated_render_seconds(params: dict[str, Any]) -> float:
     """How long this machine needs to render these params (media.compose.estimate)."""
     from videogen.media.compose import ComposeRequest, estimate
 
+    if params.get("elements"):
+        try:
+            placeholders = {
+                i: Path(e["path"]) for i, e in enumerate(params["elements"]) if e.get("path")
+            }
+            timeline = elements_timeline(params, placeholders, check_files=False)
+        except (ValueError, AppError, KeyError, TypeError):
+            return math.inf  # let the job path report the validation error
+        return estimate(timeline)[0]
     try:
         request = ComposeRequest(
             topic=params.get("topic") or params.get("prompt") or "x",
@@ -152,6 +304,8 @@ def render(
     """Compose the video a job's params describe, in ``workdir``."""
     from videogen.media.compose import compose
 
+    if params.get("elements"):
+        return render_elements(params, user_id, storage, workdir, progress, cancel)
     request = compose_request(params, user_id, storage, workdir)
     return compose(request, workdir, progress, cancel=cancel)
 

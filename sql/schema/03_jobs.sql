@@ -159,7 +159,7 @@ as $$
     when 'image_to_video' then
       '{prompt,negative_prompt,image_path,duration,aspect_ratio,resolution,seed,fps}'::text[]
     when 'compose' then
-      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,duration,aspect_ratio,resolution,fps}'::text[]
+      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,elements,duration,aspect_ratio,resolution,fps}'::text[]
     when 'narration' then '{prompt,script,voice,language,speaking_rate,duration,fps}'::text[]
     when 'script' then '{prompt,topic,script,instruction,sections,language,duration}'::text[]
     when 'images' then
@@ -208,7 +208,17 @@ begin
   if coalesce(p_params ->> 'duration', '0') !~ '^\s*\d{1,6}\s*$' then
     raise exception 'duration must be a whole number of seconds' using errcode = 'VGP22';
   end if;
-  v_duration := coalesce((p_params ->> 'duration')::integer, p_model.default_duration_s);
+  -- A timeline of elements without a duration is paid by its length: the end of its last
+  -- element in whole seconds, at least the model's minimum.
+  if p_params ->> 'duration' is null and jsonb_typeof(p_params -> 'elements') = 'array' then
+    select greatest(p_model.min_duration_s,
+                    ceil(max((e ->> 'start')::numeric + (e ->> 'duration')::numeric)))::integer
+      into v_duration
+      from jsonb_array_elements(p_params -> 'elements') e
+     where jsonb_typeof(e -> 'start') = 'number' and jsonb_typeof(e -> 'duration') = 'number';
+  end if;
+  v_duration := coalesce((p_params ->> 'duration')::integer, v_duration,
+                         p_model.default_duration_s);
   if v_duration not between p_model.min_duration_s and p_model.max_duration_s then
     raise exception 'duration % s outside %–% s for model %', v_duration,
       p_model.min_duration_s, p_model.max_duration_s, p_model.id using errcode = 'VGP22';

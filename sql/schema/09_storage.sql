@@ -3,7 +3,8 @@
  *
  * Three private buckets with Supabase's own limits (the Storage API enforces them on
  * upload: 413 over file_size_limit, 415 outside allowed_mime_types):
- *   uploads     users' still images and music beds (compose jobs' `music_path`)
+ *   uploads     users' still images, music beds (compose jobs' `music_path`) and the
+ *               videos, images and sounds of element compositions (`elements`)
  *   videos      rendered videos            } outputs: only the service (service_role,
  *   thumbnails  their poster frames        }  which bypasses RLS) writes them
  *
@@ -24,7 +25,8 @@ insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_typ
 values
   ('uploads', 'uploads', false, 104857600,
    array['image/png', 'image/jpeg', 'image/webp',
-         'audio/mpeg', 'audio/mp4', 'audio/wav', 'audio/x-wav', 'audio/ogg']),
+         'audio/mpeg', 'audio/mp4', 'audio/wav', 'audio/x-wav', 'audio/ogg',
+         'video/mp4', 'video/quicktime', 'video/x-msvideo', 'video/avi', 'video/webm']),
   ('videos', 'videos', false, 1073741824, array['video/mp4']),
   ('thumbnails', 'thumbnails', false, 5242880, array['image/jpeg', 'image/png', 'image/webp'])
 on conflict (id) do update

@@ -75,3 +75,133 @@ def test_a_good_upload_makes_a_job(api):
     body = {"model": I2V, "prompt": "pan", "image_path": path}
     job = api.ok(api.post("generate-video", user=user, json=body), 202)
     assert job["params"]["image_path"] == path and job["cost"] > 0
+
+
+# Compositions of elements ----------------------------------------------------------------
+
+COMPOSE = "reference/compose"
+
+
+def clip_mp4(seconds: float = 1.0) -> bytes:
+    """A short real video, made by ffmpeg."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "clip.mp4"
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+             f"testsrc2=s=320x240:r=25:d={seconds}", "-pix_fmt", "yuv420p", str(out)],
+            check=True,
+        )  # fmt: skip
+        return out.read_bytes()
+
+
+def test_a_bad_timeline_is_a_422_listing_every_problem_and_moves_no_credit(api):
+    user = api.user(credits=500)
+    me = user.id
+    before = ledger_kinds(api, user)
+    elements = [
+        {"type": "image", "path": f"{me}/a.png", "start": 0, "duration": 4},
+        {"type": "image", "path": f"{me}/b.png", "start": 2, "duration": 4},  # same layer
+        {"type": "video", "path": f"{me}/c.gif", "start": -1, "duration": 2},
+        {"type": "text", "text": "hi", "start": 0, "duration": 2, "color": "not a colour!"},
+        {"type": "audio", "path": f"{me}/d.mp3", "start": 0, "duration": 2,
+         "transitions": {"in": {"kind": "fadeblack", "duration": 1}}},
+    ]  # fmt: skip
+    body = {"model": COMPOSE, "prompt": "A timeline", "elements": elements, "captions": True}
+    error = api.fails(api.post("generate-video", user=user, json=body), 422)
+    fields = {d["field"] for d in error["details"]}
+    assert fields == {
+        "elements.1.start",
+        "elements.2.start",
+        "elements.3.color",
+        "elements.4.transitions.in.kind",
+        "captions",
+    }, error
+    queued = {"model": COMPOSE, "params": {k: v for k, v in body.items() if k != "model"}}
+    error = api.fails(api.post("queue-job", user=user, json=queued), 422)
+    assert {d["field"] for d in error["details"]} == {f"params.{f}" for f in fields}
+    assert ledger_kinds(api, user) == before  # nothing reserved, no ledger row
+
+
+def test_every_unusable_element_file_is_listed_and_moves_no_credit(api):
+    user, other = api.user(credits=500), api.user()
+    me = user.id
+    api.put_object("uploads", f"{me}/still.png", api.png(), "image/png")
+    api.put_object("uploads", f"{me}/clip.mp4", clip_mp4(), "video/mp4")
+    api.put_object("uploads", f"{me}/fake.mp4", api.png(), "video/mp4")
+    api.put_object("uploads", f"{other.id}/theirs.mp4", clip_mp4(), "video/mp4")
+    # Over 100 MB: the Storage API refuses the upload (the bucket's file_size_limit); the
+    # check's own size limit is tested in tests/unit/test_elements.py.
+    api.put_object("uploads", f"{me}/cut.mp4", clip_mp4()[:2000], "video/mp4")
+    before = ledger_kinds(api, user)
+    elements = [
+        {"type": "image", "path": f"{me}/still.png", "start": 0, "duration": 3},
+        {"type": "video", "path": f"{me}/clip.mp4", "start": 0, "duration": 3, "layer": 1},
+        {"type": "video", "path": f"{me}/fake.mp4", "start": 0, "duration": 1, "layer": 2},
+        {"type": "video", "path": f"{other.id}/theirs.mp4", "start": 1, "duration": 1,
+         "layer": 2},
+        {"type": "video", "path": f"{me}/absent.webm", "start": 2, "duration": 1, "layer": 2},
+        {"type": "video", "path": f"{me}/cut.mp4", "start": 0, "duration": 1, "layer": 3},
+        {"type": "audio", "path": f"{me}/clip.mp4".replace(".mp4", ".m4a"), "start": 0,
+         "duration": 1},
+    ]  # fmt: skip
+    body = {"model": COMPOSE, "prompt": "A timeline", "elements": elements}
+    error = api.fails(api.post("generate-video", user=user, json=body), 422)
+    found = {d["field"]: d["code"] for d in error["details"]}
+    assert found == {
+        "params.elements.2.path": "INVALID_UPLOAD",  # a picture, not a video
+        "params.elements.3.path": "INVALID_PARAMS",  # someone else's
+        "params.elements.4.path": "UPLOAD_NOT_FOUND",
+        "params.elements.5.path": "INVALID_UPLOAD",  # cut short: ffprobe cannot read it
+        "params.elements.6.path": "UPLOAD_NOT_FOUND",
+    }, error
+    assert error["code"] == "INVALID_UPLOAD" and "5 uploads are not usable" in error["message"]
+    assert ledger_kinds(api, user) == before
+
+
+def test_a_timeline_is_priced_by_its_length(api):
+    user = api.user(credits=500)
+    api.put_object("uploads", f"{user.id}/still.png", api.png(), "image/png")
+    elements = [
+        {"type": "image", "path": f"{user.id}/still.png", "start": 0, "duration": 6},
+        {"type": "text", "text": "The end", "start": 6, "duration": 1.2},
+    ]
+    params = {"prompt": "A timeline", "elements": elements, "resolution": "480p"}
+    job = api.ok(api.post("queue-job", user=user, json={"model": COMPOSE, "params": params}), 202)
+    assert job["params"]["duration"] == 8  # 7.2 s, in whole seconds
+    same = {"prompt": "Tides", "duration": 8, "resolution": "480p"}
+    plain = api.ok(api.post("queue-job", user=user, json={"model": COMPOSE, "params": same}), 202)
+    assert job["cost"] == plain["cost"] > 0
+    short = {**params, "elements": [{**elements[0], "duration": 2}]}
+    job = api.ok(api.post("queue-job", user=user, json={"model": COMPOSE, "params": short}), 202)
+    assert job["params"]["duration"] == 5  # at least the model's minimum
+    for queued in (job["id"], plain["id"]):
+        api.ok(api.delete("queue-job", user=user, params={"id": queued}))
+
+
+def test_a_short_timeline_renders_at_once(api):
+    from pathlib import Path
+
+    from videogen.media.render import probe
+
+    user = api.user(credits=500)
+    api.put_object("uploads", f"{user.id}/still.png", api.png(), "image/png")
+    api.put_object("uploads", f"{user.id}/clip.mp4", clip_mp4(), "video/mp4")
+    elements = [
+        {"type": "image", "path": f"{user.id}/still.png", "start": 0, "duration": 2},
+        {"type": "video", "path": f"{user.id}/clip.mp4", "start": 0.5, "duration": 1,
+         "layer": 1, "width": 0.3, "position": {"x": 0.6, "y": 0.6}},
+        {"type": "text", "text": "Hello", "start": 0, "duration": 2},
+    ]  # fmt: skip
+    body = {"model": COMPOSE, "prompt": "A timeline", "elements": elements, "resolution": "480p"}
+    job = api.ok(api.post("generate-video", user=user, json=body, timeout=120), 200)
+    assert job["status"] == "completed", job
+    info = probe(Path(api.server.env["STORAGE_ROOT"]) / "videos" / job["output"]["video_path"])
+    assert abs(info["duration"] - 2.0) < 0.05 and (info["width"], info["height"]) == (854, 480)
+    # Paid for the 2 s rendered out of the 5 s (the model's minimum) reserved.
+    assert job["credits_used"] == -(-job["cost"] * 2 // 5)
+    balance, reserved, _ = ledger_kinds(api, user)
+    assert (balance, reserved) == (500 - job["credits_used"], 0)

@@ -1,7 +1,9 @@
 """Pure builders: a :class:`Timeline` in, ffmpeg arguments out; nothing here runs a process.
 
 Every picture becomes a segment of exactly its frame count, segments are chained with
-``xfade`` (or ``concat`` without a transition), captions are ``drawtext`` filters switched
+``xfade`` (or ``concat`` without a transition), overlays (images and videos placed on the
+frame) are ``overlay`` filters in layer order with ``fade`` filters on their own clock and
+placed text is ``drawtext`` between them, captions are ``drawtext`` filters switched
 on by time, and the audio is placed with ``adelay`` and ducked with ``sidechaincompress``.
 
 :func:`compile_timeline` makes that one ffmpeg invocation (one-pass ``loudnorm``).
@@ -27,8 +29,11 @@ import ffmpeg
 
 from videogen.media.timeline import (
     AudioClip,
+    Fade,
     ImageClip,
     OutputPreset,
+    Overlay,
+    PlacedText,
     Segment,
     TextClip,
     Timeline,
@@ -299,11 +304,153 @@ def caption_filters(clip: TextClip, width: int, height: int, font: Path) -> list
     return filters
 
 
+# Overlays ------------------------------------------------------------------------------------
+
+
+def _overlay_box(item: Overlay, width: int, height: int) -> tuple[int, int] | None:
+    """The overlay's box in pixels, -1 where the source's aspect ratio decides; ``None``:
+    neither size given (the overlay covers the frame)."""
+    if item.width is None and item.height is None:
+        return None
+    w = max(2, _even(width * item.width)) if item.width is not None else -2
+    h = max(2, _even(height * item.height)) if item.height is not None else -2
+    return w, h
+
+
+def _scaled(stream: Any, item: Overlay, width: int, height: int) -> Any:
+    box = _overlay_box(item, width, height)
+    if box is None:
+        box = (width, height)
+    w, h = box
+    if w > 0 and h > 0:  # a box: cover it, crop the overflow
+        return stream.filter("scale", w, h, force_original_aspect_ratio="increase").filter(
+            "crop", w, h
+        )
+    return stream.filter("scale", w, h)
+
+
+def _fade_filter(stream: Any, fade: Fade, direction: str, start_s: float) -> Any:
+    opts: dict[str, Any] = {"t": direction, "st": f"{start_s:.6f}", "d": f"{fade.duration:.6f}"}
+    if fade.kind == "fade":
+        opts["alpha"] = 1
+    else:
+        opts["color"] = "black" if fade.kind == "fadeblack" else "white"
+    return stream.filter("fade", **opts)
+
+
+def _overlay_stream(item: Overlay, timeline: Timeline, skip: int, frames: int, at: int) -> Any:
+    """``frames`` frames of an overlay, ``skip`` frames into it, placed at frame ``at`` of
+    the stream it goes on; its fades run on the overlay's own clock so a section that starts
+    in the middle of one continues it."""
+    out = timeline.output
+    fps = out.fps
+    seconds = frames / fps
+    if item.media == "video":
+        source = ffmpeg.input(str(item.source), ss=item.trim_start + skip / fps, t=seconds)
+        picture = _scaled(source.video.filter("fps", fps), item, out.width, out.height)
+        picture = picture.filter("tpad", stop_mode="clone", stop_duration=seconds)
+    else:
+        picture = _scaled(ffmpeg.input(str(item.source)), item, out.width, out.height)
+        # One decoded frame repeated, as the stills of the picture track.
+        picture = picture.filter("loop", loop=frames - 1, size=1, start=0)
+    picture = (
+        picture.filter("trim", end_frame=frames)
+        .filter("setsar", 1)
+        .filter("format", "yuva420p")
+        .filter("settb", f"1/{fps}")
+        .filter("setpts", f"N+{skip}")  # the overlay's own clock, for its fades
+    )
+    if item.fade_in is not None:
+        picture = _fade_filter(picture, item.fade_in, "in", 0.0)
+    if item.fade_out is not None:
+        picture = _fade_filter(
+            picture, item.fade_out, "out", item.duration - item.fade_out.duration
+        )
+    return picture.filter("setpts", f"N+{at}")
+
+
+def _text_filters(
+    item: PlacedText, width: int, height: int, font: Path, start: float, end: float
+) -> list[dict[str, Any]]:
+    """drawtext options for placed text shown from ``start`` to ``end`` (the stream's clock)."""
+    size = max(8, round(height * item.size))
+    left, top = round(width * item.x), round(height * item.y)
+    avail = max(size, width - left)
+    lines = wrap_caption(item.text, round(avail / 0.9), size, max_lines=6)
+    line_h = round(size * 1.3)
+    enable = f"gte(t,({start:.6f}))*lt(t,({end:.6f}))"
+    ramps = []
+    if item.fade_in:
+        ramps.append(f"(t-({start:.6f}))/{item.fade_in:.6f}")
+    if item.fade_out:
+        ramps.append(f"(({end:.6f})-t)/{item.fade_out:.6f}")
+    alpha = None
+    if ramps:
+        ramp = ramps[0] if len(ramps) == 1 else f"min({ramps[0]},{ramps[1]})"
+        alpha = f"clip({ramp},0,1)"
+    filters = []
+    for i, line in enumerate(lines):
+        opts: dict[str, Any] = {
+            "fontfile": str(font),
+            "text": line,
+            "expansion": "none",  # user text must never be read as %{…} expressions
+            "fontsize": size,
+            "fontcolor": item.color,
+            "x": left,
+            "y": top + i * line_h,
+            "enable": enable,
+        }
+        if alpha is not None:
+            opts["alpha"] = alpha
+        if item.box:
+            opts.update(box=1, boxcolor="black@0.55", boxborderw=round(size * 0.25))
+        filters.append(opts)
+    return filters
+
+
+def apply_overlays(
+    stream: Any, timeline: Timeline, font: Path | None = None, span: tuple[int, int] | None = None
+) -> Any:
+    """Draw the timeline's overlays on ``stream`` in list order (bottom first): images and
+    videos with ``overlay`` at their position while they are on, text with ``drawtext``.
+    With ``span`` only the overlays on screen in those frames, on the section's clock."""
+    out = timeline.output
+    fps = out.fps
+    first, stop = span if span is not None else (0, frame_index(timeline.total, fps))
+    fontfile: Path | None = None
+    for item in timeline.overlays:
+        begin, end = frame_index(item.start, fps), frame_index(item.end, fps)
+        a, b = max(first, begin), min(stop, end)
+        if b <= a:
+            continue
+        if isinstance(item, PlacedText):
+            fontfile = fontfile or font or find_font()
+            for opts in _text_filters(
+                item, out.width, out.height, fontfile, (begin - first) / fps, (end - first) / fps
+            ):
+                stream = stream.filter("drawtext", **opts)
+            continue
+        picture = _overlay_stream(item, timeline, a - begin, b - a, a - first)
+        stream = ffmpeg.filter(
+            [stream, picture],
+            "overlay",
+            x=round(out.width * item.x),
+            y=round(out.height * item.y),
+            eof_action="pass",
+            # On from its first frame to its last (half a frame of slack each side).
+            enable=f"between(t,{(a - first - 0.5) / fps:.6f},{(b - first - 0.5) / fps:.6f})",
+        )
+    if timeline.overlays:
+        stream = stream.filter("format", "yuv420p")
+    return stream
+
+
 def build_video(
     timeline: Timeline, font: Path | None = None, span: tuple[int, int] | None = None
 ) -> Any:
-    """The finished video stream: pictures plus burned-in text (of ``span`` if given)."""
-    stream = build_picture(timeline, span)
+    """The finished video stream: pictures, overlays and burned-in text (of ``span`` if
+    given)."""
+    stream = apply_overlays(build_picture(timeline, span), timeline, font, span)
     texts: list[TextClip] = timeline.clips("text")
     if span is not None:
         fps = timeline.output.fps

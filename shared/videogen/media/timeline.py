@@ -1,8 +1,11 @@
 """The render spec: an output preset plus tracks of image, video, text and audio clips.
 
-A :class:`Timeline` is plain data (JSON in, JSON out) and is checked before any work
-starts: structure on construction (pydantic), files with :func:`check_assets`, both at
-once — with every problem listed — by :func:`validate_timeline`.
+Above the picture track, ``overlays`` place images, videos (:class:`Overlay`) and text
+(:class:`PlacedText`) at a position on the frame, drawn in list order (bottom first), each
+fading in and out on its own. A :class:`Timeline` is plain data (JSON in, JSON out) and is
+checked before any work starts: structure on construction (pydantic), files with
+:func:`check_assets`, both at once — with every problem listed — by
+:func:`validate_timeline`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ DEFAULT_MAX_DURATION_S = 600.0
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 VIDEO_EXTS = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv"})
 AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".flac"})
+OVERLAY_EXTS = IMAGE_EXTS | VIDEO_EXTS | {".avi"}
 # Same names as ffmpeg's xfade transitions, so the spec maps 1:1 onto the filter.
 TransitionKind = Literal[
     "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "slideleft", "circleopen"
@@ -151,6 +155,71 @@ class AudioClip(_FileClip):
     fade_out: float = Field(0.0, ge=0)
 
 
+class Fade(_Spec):
+    """An overlay's fade in or out: ``fade`` through transparency (what lies beneath shows
+    through, so a fade-in over another picture is a crossfade), ``fadeblack`` /
+    ``fadewhite`` through a colour."""
+
+    kind: Literal["fade", "fadeblack", "fadewhite"] = "fade"
+    duration: float = Field(0.5, gt=0, le=10)
+
+
+Fraction01 = Annotated[float, Field(ge=0, le=1)]
+
+
+class Overlay(_FileClip):
+    """An image or a video placed on the frame: its top-left corner at (``x``, ``y``) as
+    fractions of the frame, ``width`` / ``height`` fractions of the frame's. Neither size:
+    it covers the whole frame (scaled and cropped); one of them: the other follows the
+    source's aspect ratio; both: it covers that box. A video shorter than the clip holds its
+    last frame; its sound is not used."""
+
+    kind: Literal["overlay"] = "overlay"
+    extensions = OVERLAY_EXTS
+    media: Literal["image", "video"]
+    x: Fraction01 = 0.0
+    y: Fraction01 = 0.0
+    width: float | None = Field(None, gt=0, le=1)
+    height: float | None = Field(None, gt=0, le=1)
+    trim_start: float = Field(0.0, ge=0)
+    fade_in: Fade | None = None
+    fade_out: Fade | None = None
+
+    @model_validator(mode="after")
+    def _fades_fit(self) -> Overlay:
+        fades = sum(f.duration for f in (self.fade_in, self.fade_out) if f is not None)
+        if fades > self.duration + _EPS:
+            raise ValueError(f"fades of {fades:g}s do not fit in {self.duration:g}s")
+        return self
+
+
+class PlacedText(_Clip):
+    """Text with its top-left corner at (``x``, ``y``) (fractions of the frame), ``size``
+    a fraction of the frame height, wrapped to the frame's right edge, fading in and out
+    through transparency."""
+
+    kind: Literal["placed_text"] = "placed_text"
+    text: str = Field(min_length=1, max_length=500)
+    x: Fraction01 = 0.05
+    y: Fraction01 = 0.05
+    size: float = Field(0.06, gt=0, le=0.3)
+    color: str = Field("white", pattern=r"^(#[0-9a-fA-F]{6}|[a-zA-Z]+)(@[01](\.\d+)?)?$")
+    box: bool = False
+    fade_in: float = Field(0.0, ge=0)
+    fade_out: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _fades_fit(self) -> PlacedText:
+        if self.fade_in + self.fade_out > self.duration + _EPS:
+            raise ValueError(
+                f"fades of {self.fade_in + self.fade_out:g}s do not fit in {self.duration:g}s"
+            )
+        return self
+
+
+OverlayItem = Annotated[Overlay | PlacedText, Field(discriminator="kind")]
+
+
 Clip = Annotated[ImageClip | VideoClip | TextClip | AudioClip, Field(discriminator="kind")]
 _KINDS: dict[str, tuple[str, ...]] = {
     "video": ("image", "video"),
@@ -215,13 +284,15 @@ class Timeline(_Spec):
     duration: float | None = Field(None, gt=0)
     background: str = Field("black", pattern=r"^(#[0-9a-fA-F]{6}|[a-zA-Z]+)$")
     duck_music: bool = True
+    overlays: list[OverlayItem] = Field(default_factory=list, max_length=64)
 
     @property
     def total(self) -> float:
         """The length of the finished video in seconds."""
         if self.duration is not None:
             return self.duration
-        return max((c.end for t in self.tracks for c in t.clips), default=0.0)
+        ends = [c.end for t in self.tracks for c in t.clips] + [o.end for o in self.overlays]
+        return max(ends, default=0.0)
 
     def clips(self, kind: str) -> list[Any]:
         """All clips of one track kind, in start order."""
@@ -247,6 +318,9 @@ class Timeline(_Spec):
             for clip in track.clips:
                 if isinstance(clip, _FileClip):
                     yield clip.source
+        for item in self.overlays:
+            if isinstance(item, Overlay):
+                yield item.source
 
     @model_validator(mode="after")
     def _check_timeline(self, info: ValidationInfo) -> Timeline:
@@ -268,6 +342,12 @@ class Timeline(_Spec):
                         f"{clip.kind} clip at {clip.start:g}s ends at {clip.end:g}s, after the "
                         f"timeline's {total:g}s"
                     )
+        for item in self.overlays:
+            if item.end > total + _EPS:
+                raise ValueError(
+                    f"overlay at {item.start:g}s ends at {item.end:g}s, after the timeline's "
+                    f"{total:g}s"
+                )
         fade = self.transition.duration if self.transition else 0.0
         frame = 1.0 / self.output.fps
         for seg in self.visual_segments():
