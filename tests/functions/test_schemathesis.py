@@ -39,7 +39,12 @@ CHECKS = [
 ]
 # Known, documented 503s that only say "this deployment has no such key" (no FAL_KEY, no
 # METRICS_TOKEN) or, for the readiness probe, that nothing can serve jobs on this server.
-UNCONFIGURED = {"PROVIDER_NOT_CONFIGURED", "METRICS_NOT_CONFIGURED", "NOT_READY"}
+UNCONFIGURED = {
+    "PROVIDER_NOT_CONFIGURED",
+    "METRICS_NOT_CONFIGURED",
+    "NOT_READY",
+    "APP_STORE_NOT_CONFIGURED",
+}
 
 
 @pytest.fixture(scope="module")
