@@ -782,11 +782,13 @@ async function wizardStep(label, model, params) {
     throw new ApiError({
       code: job.error_code ?? 'STEP_FAILED',
       message: `${label} failed: ${job.error_message ?? 'no reason given'}.`,
-      hint: `Nothing was charged (${job.cost} credits released).`,
+      hint: `Nothing was charged (${creditsText(job.cost)} released).`,
     })
   }
   return job
 }
+
+const creditsText = (n) => `${n} credit${n === 1 ? '' : 's'}`
 
 /** One line per step made: what it cost. A running assembly's line is updated when it ends. */
 function showStepCost(label, job, key) {
@@ -799,13 +801,12 @@ function showStepCost(label, job, key) {
     $('wizard-costs').append(li)
   }
   const charged = job.status === 'completed'
-  const credits = charged ? job.credits_used ?? job.cost : TERMINAL.has(job.status) ? 0 : job.cost
-  Object.assign(li.dataset, { step: label, status: job.status, credits, cost: job.cost })
-  const plural = (n) => `${n} credit${n === 1 ? '' : 's'}`
+  const used = charged ? job.credits_used ?? job.cost : TERMINAL.has(job.status) ? 0 : job.cost
+  Object.assign(li.dataset, { step: label, status: job.status, credits: used, cost: job.cost })
   li.textContent = `${label}: ${
-    charged ? `${plural(credits)} charged`
-      : TERMINAL.has(job.status) ? `${job.status}, ${plural(job.cost)} released`
-        : `${plural(job.cost)} reserved, ${job.status}`
+    charged ? `${creditsText(used)} charged`
+      : TERMINAL.has(job.status) ? `${job.status}, ${creditsText(job.cost)} released`
+        : `${creditsText(job.cost)} reserved, ${job.status}`
   } (job ${job.id.slice(0, 8)}…)`
 }
 
