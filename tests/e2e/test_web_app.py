@@ -3,8 +3,10 @@ reference workers: anonymous and email sign-in, claim, upload, text- and image-t
 with live progress to 100 %, play the video, cancel a running job, page through history,
 and an API error as a person reads it; then the workspace: a project, quotes, a batch
 followed to 100 % over Realtime, ETAs, the history of one project, the theme kept across a
-reload. Driven by tests/e2e/js/web_app.mjs (playwright-core from npm, `make setup`); what the
-page showed is checked against the database."""
+reload; then the creator's tools: a prompt improved and used (the job keeps both), and the
+wizard step by step, from a topic to the video played. Driven by tests/e2e/js/web_app.mjs
+(playwright-core from npm, `make setup`); what the page showed is checked against the
+database."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ SHOTS = {
     "full": "web-app.png",
     "fallback": "web-app-polling.png",
     "workspace": "web-app-workspace.png",
+    "wizard": "web-app-wizard.png",
 }
 
 
@@ -361,3 +364,128 @@ def test_web_app_workspace(stack: Stack, browser: tuple[str, str], tmp_path: Pat
         "select count(*) as n from public.jobs where user_id = %s and project_id is null", uid
     ) == [{"n": 3}]
     assert seen["page_errors"] == []
+
+
+def test_web_app_wizard_and_prompt_enhancement(
+    stack: Stack, browser: tuple[str, str], tmp_path: Path, capsys
+):
+    """The improved prompt chosen in the form (the job keeps both prompts); the wizard step by
+    step: script, an edit, shorter, a failed step, a voice heard, narration, pictures, the
+    video assembled and played — each step a job of its own, paid as the page said."""
+    seen = _run_page(stack, browser, tmp_path, "wizard", capsys)
+    uid = seen["user_id"]
+
+    # Enhancement: the user's words first, then cues; declined once, then used.
+    enhance = seen["enhance"]
+    assert enhance["original"] == "a paper boat on a river"
+    assert enhance["enhanced"].startswith("a paper boat on a river, "), enhance
+    assert enhance["prompt_used"] == enhance["enhanced"]
+    assert enhance["template"] == "(text_to_video template v1, offline)"
+    assert seen["kept"] == {"prompt": "a paper boat on a river", "panel_hidden": True}
+    job = stack.job_row(seen["enhanced_job"])
+    assert (job["user_id"], job["model_id"], job["status"]) == (
+        uid,
+        "reference/text-to-video",
+        "completed",
+    )
+    assert job["params"]["prompt"] == enhance["enhanced"]
+    assert job["params"]["original_prompt"] == "a paper boat on a river"
+
+    # The wizard's steps: one job each, made in order, charged what the page said.
+    costs = seen["costs"]
+    steps = [
+        ("Script", "reference/script", "completed"),
+        ("Script (make it shorter)", "reference/script", "completed"),
+        ("Script (in French)", "reference/script", "failed"),
+        ("Narration", "reference/narration", "completed"),
+        ("Pictures", "reference/images", "completed"),
+        ("Video", "reference/compose", "completed"),
+    ]
+    assert [(c["step"], c["status"]) for c in costs] == [(s, st) for s, _, st in steps], costs
+    rows = {c["jobId"]: stack.job_row(c["jobId"]) for c in costs}
+    for line, (_, model, status) in zip(costs, steps, strict=True):
+        row = rows[line["jobId"]]
+        assert (row["user_id"], row["model_id"], row["status"]) == (uid, model, status)
+        charged = row["credits_used"] if status == "completed" else 0
+        assert int(line["credits"]) == charged and int(line["cost"]) == row["cost"], line
+        assert line["text"].startswith(
+            f"{line['step']}: {charged} credit" if status == "completed" else line["step"]
+        )
+        # Its own Idempotency-Key, whose stored answer is this job.
+        [key] = stack.sql(
+            "select response_status, response_body::text as body from private.idempotency_keys "
+            "where key = %s",
+            line["idempotencyKey"],
+        )
+        assert row["id"] in key["body"], key
+    assert len({c["idempotencyKey"] for c in costs}) == len(costs)
+    failed = rows[costs[2]["jobId"]]
+    assert failed["error_code"] == "INSTRUCTION_NOT_UNDERSTOOD"
+    assert stack.ledger(costs[2]["jobId"]) == ["reserve", "release"]
+
+    # The script: two sections; the edit reached the shorter step, which kept one sentence.
+    script = rows[costs[0]["jobId"]]["output"]["script"]
+    assert len(script["sections"]) == 2 and seen["script"]["title"] == script["title"]
+    assert seen["script"]["narrations"] == [s["narration"] for s in script["sections"]]
+    assert seen["edited"]["section_words"][1] == 14
+    assert seen["edited"]["words"] == seen["edited"]["section_words"][0] + 14
+    shorter = rows[costs[1]["jobId"]]
+    assert shorter["params"]["script"]["sections"][1]["narration"] == seen["edited_narration"]
+    improved = shorter["output"]["script"]
+    assert seen["shorter"]["narrations"][1] == "Sunlight scatters in the air."
+    assert seen["shorter"]["narrations"] == [s["narration"] for s in improved["sections"]]
+    assert seen["shorter"]["words"] == shorter["output"]["analysis"]["words"]
+    assert seen["shorter"]["words"] < seen["edited"]["words"]
+    # The failed step is said in words and changed nothing.
+    error = seen["step_error"]
+    assert error["code"] == "INSTRUCTION_NOT_UNDERSTOOD", error
+    assert error["text"].startswith("Script (in French) failed: "), error
+    assert "shorter or longer" in error["text"] and "{" not in error["text"], error
+    assert seen["after_error"]["narrations"] == seen["shorter"]["narrations"]
+
+    # The voice, heard from the preview's WAV; the narration of the shorter script with it.
+    assert "en-gb" in seen["voices"]
+    preview = seen["preview"]
+    assert preview["error"] is None and preview["src"].startswith("blob:")
+    assert preview["duration"] > 0, preview
+    narration = rows[costs[3]["jobId"]]
+    assert narration["params"]["script"] == improved
+    assert (narration["params"]["voice"], narration["params"]["duration"]) == ("en-gb", 60)
+    assert seen["narration"]["seconds"] == narration["output"]["duration_s"]
+    assert len(seen["narration"]["sections"]) == 2
+
+    # The pictures: title cards on the narration's timings, shown from signed links.
+    pictures = rows[costs[4]["jobId"]]
+    assert pictures["params"]["source"] == "card"
+    timings = [(t["start_s"], t["duration_s"]) for t in pictures["params"]["timings"]]
+    assert timings == [(s["start_s"], s["duration_s"]) for s in narration["output"]["sections"]]
+    assert [i["source"] for i in pictures["output"]["images"]] == ["card", "card"]
+    assert [(i["width"], i["height"]) for i in seen["images"]] == [(854, 480)] * 2
+    for shown, path in zip(seen["images"], pictures["output"]["image_paths"], strict=True):
+        assert f"/storage/v1/object/sign/uploads/{path}?token=" in shown["src"]
+
+    # Assembled from what the steps made, then played in the wizard.
+    video = rows[seen["video_job"]]
+    assert seen["video_job"] == costs[5]["jobId"]
+    assert video["params"]["narration_paths"] == narration["output"]["narration_paths"]
+    assert video["params"]["images"] == pictures["output"]["image_paths"]
+    assert video["params"]["script"] == improved and video["params"]["duration"] == 60
+    played = seen["video"]
+    assert played["error"] is None and played["duration"] > 0, played
+    assert played["currentTime"] > 0 and (played["width"], played["height"]) == (854, 480)
+    assert played["duration"] == pytest.approx(video["output"]["duration_s"], abs=0.2)
+    assert abs(video["output"]["duration_s"] - narration["output"]["duration_s"]) < 0.5
+    assert seen["final_progress"][seen["video_job"]] == "100%"
+    # Step jobs stay in the wizard; job cards are the two videos only.
+    assert sorted(seen["job_cards"]) == sorted([seen["video_job"], seen["enhanced_job"]])
+
+    # The money: the grant, less what each job used; nothing still held.
+    grant = int(
+        stack.sql("select value from private.settings where name = 'initial_grant_credits'")[0][
+            "value"
+        ]
+    )
+    used = sum(r["credits_used"] or 0 for r in [*rows.values(), job])
+    profile = stack.sql("select balance, reserved from public.profiles where id = %s", uid)[0]
+    assert profile == {"balance": grant - used, "reserved": 0}
+    assert seen["balance_after"] == profile["balance"]

@@ -10,6 +10,9 @@
 // (queue-job/projects), quotes before each create (queue-job/quote), batches of jobs
 // followed as one (queue-job/batches and the `batch_progress` broadcasts), and each running
 // job's estimated time left.
+// The creator's tools: prompt enhancement (queue-job/enhance) in the "Make a video" form, and
+// the wizard step by step — script, narration, pictures, each a job of its own (POST
+// queue-job, answered finished), edited in between, then assembled by generate-video.
 //
 // Every function answers {"success": true, "data": …} or {"success": false, "error":
 // {code, message, details?, hint?}}; api() below returns `data` or throws an ApiError
@@ -59,6 +62,8 @@ const state = {
   batchCounts: { realtime: 0, polling: 0 },
   quoteSeq: { job: 0, batch: 0 },
   quoteTimer: null,
+  enhancement: null, // the last POST queue-job/enhance answer, with `used` once chosen
+  stepJobs: new Set(), // wizard step jobs: shown in the wizard, not as job cards
 }
 
 // ---------------------------------------------------------------------------------------
@@ -103,12 +108,37 @@ function uuid() {
  * session's access token (or the publishable key when signed out). Every POST gets its
  * own Idempotency-Key, so a retried request can never make a second job.
  */
-async function api(name, { method = 'GET', query = null, body = undefined } = {}) {
+async function api(name, { method = 'GET', query = null, body = undefined, key = null } = {}) {
   const qs = query ? `?${new URLSearchParams(query)}` : ''
-  const headers = method === 'POST' ? { 'Idempotency-Key': uuid() } : {}
+  const headers = method === 'POST' ? { 'Idempotency-Key': key ?? uuid() } : {}
   const { data, error } = await supabase.functions.invoke(`${name}${qs}`, { method, body, headers })
   if (error) throw await toApiError(error)
   return data.data
+}
+
+/**
+ * POST a function whose answer is not JSON (the voice preview's audio/wav): a Blob.
+ * supabase-js reads such a body as text, which garbles bytes, so this is a plain fetch
+ * with the same headers supabase-js sends (the user's token and the publishable key).
+ */
+async function apiBlob(name, body) {
+  const { data } = await supabase.auth.getSession()
+  let response
+  try {
+    response = await fetch(`${window.location.origin}/functions/v1/${name}`, {
+      method: 'POST',
+      headers: {
+        apikey: config.publishable_key,
+        Authorization: `Bearer ${data.session?.access_token ?? config.publishable_key}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(body),
+    })
+  } catch (err) {
+    throw await toApiError(err)
+  }
+  if (!response.ok) throw await toApiError({ context: response })
+  return response.blob()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,6 +260,8 @@ function signedOut() {
   $('quote').textContent = ''
   $('batch-quote').textContent = ''
   applyPreferences({ theme: 'system', language: 'en' })
+  offerEnhancement(null)
+  resetWizard()
   $('upload-path').textContent = 'none'
   $('upload-preview').hidden = true
   $('session').hidden = true
@@ -452,6 +484,9 @@ function generateBody() {
       body.images = [state.upload] // one per section; the rest get title cards
     }
   }
+  // The improved prompt, chosen and not edited since: the job keeps the user's own words too.
+  const chosen = state.enhancement
+  if (chosen?.used && body.prompt === chosen.enhanced.trim()) body.original_prompt = chosen.original
   if (state.projectId) body.project_id = state.projectId // filed in the selected project
   return body
 }
@@ -471,6 +506,53 @@ form.onsubmit = guarded(async (event) => {
   followJob(job)
   await Promise.all([loadCredits(), loadHistory(1)])
   quoteSoon()
+})
+
+// ---------------------------------------------------------------------------------------
+// Prompt enhancement: POST queue-job/enhance {model, prompt} → {original, enhanced,
+// template_version, job_type, engine}. Free, nothing stored: the page shows both prompts and
+// the user chooses. "Use it" puts the improved one in the form, and the create then sends
+// prompt = enhanced and original_prompt = original, so the job keeps both.
+// ---------------------------------------------------------------------------------------
+/** Show an enhancement to choose from (or none). */
+function offerEnhancement(enhancement) {
+  state.enhancement = enhancement
+  $('enhance-panel').hidden = !enhancement
+  $('enhance-status').textContent = ''
+  if (!enhancement) return
+  $('enhance-original').textContent = enhancement.original
+  $('enhance-enhanced').textContent = enhancement.enhanced
+  $('enhance-template').textContent =
+    `(${enhancement.job_type} template v${enhancement.template_version}, ${enhancement.engine})`
+}
+
+$('enhance').onclick = guarded(async () => {
+  const prompt = form.prompt.value.trim()
+  if (!prompt) throw new Error('Write a prompt first: the improvement starts from your words.')
+  offerEnhancement(null)
+  const enhancement = await api('queue-job/enhance', { method: 'POST', body: { model: form.model.value, prompt } })
+  offerEnhancement({ ...enhancement, used: false })
+})
+
+$('enhance-use').onclick = () => {
+  const chosen = state.enhancement
+  form.prompt.value = chosen.enhanced
+  chosen.used = true
+  $('enhance-panel').hidden = true
+  $('enhance-status').textContent = 'Using the improved prompt; the job keeps yours too.'
+  quoteSoon()
+}
+
+$('enhance-keep').onclick = () => {
+  offerEnhancement(null)
+  $('enhance-status').textContent = 'Kept your prompt.'
+}
+
+// Edited after "Use it": it is the user's own prompt again (generateBody() checks too).
+form.prompt.addEventListener('input', () => {
+  if (state.enhancement?.used && form.prompt.value.trim() !== state.enhancement.enhanced.trim()) {
+    offerEnhancement(null)
+  }
 })
 
 // ---------------------------------------------------------------------------------------
@@ -626,6 +708,328 @@ $('batch-cancel').onclick = guarded(async () => {
 })
 
 // ---------------------------------------------------------------------------------------
+// The wizard, step by step. Each step is a job with its own model and price, made with
+// POST queue-job {model, params, project_id} and run inside the request: the answer (200)
+// is the finished job, its result in `output` (a failed step released its credits):
+//   reference/script     {prompt, sections}            → {script, analysis}
+//                        {script, instruction}         → the script improved
+//   reference/narration  {script, voice, duration}     → {sections (timings), narration_paths}
+//   reference/images     {script, source, timings}     → {images, image_paths}
+// The script is edited here between steps (its analysis is free: POST
+// queue-job/script/analyze); a voice is heard first (POST queue-job/voices/preview, WAV);
+// then generate-video's compose job assembles what the steps made (200 finished, or 202
+// followed live like any job). A change upstream voids what was made from it downstream.
+// ---------------------------------------------------------------------------------------
+const STEP_TYPES = new Set(['script', 'narration', 'images'])
+const WIZARD_DURATION = 60 // seconds paid for the narration and the video (the most it may run)
+const wizardForm = $('wizard-topic-form')
+const wiz = { script: null, narration: null, images: null, videoJobId: null, analyzeSeq: 0, analyzeTimer: null, previewUrl: null }
+
+function resetWizard() {
+  Object.assign(wiz, { script: null, narration: null, images: null, videoJobId: null })
+  $('wizard-costs').replaceChildren()
+  $('wizard-error').hidden = true
+  $('wizard-script').hidden = true
+  $('wizard-voice').replaceChildren()
+  voided('narration')
+}
+
+/** What was made from the script (or from the narration) is no longer its result. */
+function voided(from) {
+  if (from === 'narration') {
+    wiz.narration = null
+    $('wizard-narration').replaceChildren()
+  }
+  wiz.images = null
+  wiz.videoJobId = null
+  $('wizard-images').replaceChildren()
+  const video = $('wizard-video')
+  video.hidden = true
+  video.removeAttribute('src')
+  video.dataset.path = ''
+  $('wizard-assemble-status').textContent = ''
+  $('wizard-voice-step').hidden = !wiz.script
+  $('wizard-pictures-step').hidden = !wiz.narration
+  $('wizard-assemble-step').hidden = true
+}
+
+/** A step's failure, in the wizard, as a person reads it. */
+function wizardGuarded(fn) {
+  return guarded(async (event) => {
+    $('wizard-error').hidden = true
+    try {
+      await fn(event)
+    } catch (err) {
+      console.warn(err)
+      const box = $('wizard-error')
+      box.dataset.code = err.code ?? 'ERROR'
+      box.textContent = err.hint ? `${err.message} ${err.hint}` : err.message
+      box.hidden = false
+    }
+  })
+}
+
+/** Make a step job (its own Idempotency-Key); the finished job, or throw why it failed. */
+async function wizardStep(label, model, params) {
+  const body = { model, params }
+  if (state.projectId) body.project_id = state.projectId
+  const key = uuid()
+  const job = await api('queue-job', { method: 'POST', body, key })
+  state.stepJobs.add(job.id)
+  showStepCost(label, job, key)
+  loadCredits().catch(showError)
+  if (job.status !== 'completed') {
+    throw new ApiError({
+      code: job.error_code ?? 'STEP_FAILED',
+      message: `${label} failed: ${job.error_message ?? 'no reason given'}.`,
+      hint: `Nothing was charged (${creditsText(job.cost)} released).`,
+    })
+  }
+  return job
+}
+
+const creditsText = (n) => `${n} credit${n === 1 ? '' : 's'}`
+
+/** One line per step made: what it cost. A running assembly's line is updated when it ends. */
+function showStepCost(label, job, key) {
+  let li = $('wizard-costs').querySelector(`li[data-job-id="${job.id}"]`)
+  if (!li) {
+    li = document.createElement('li')
+    li.dataset.testid = 'wizard-cost'
+    li.dataset.jobId = job.id
+    li.dataset.idempotencyKey = key
+    $('wizard-costs').append(li)
+  }
+  const charged = job.status === 'completed'
+  const used = charged ? job.credits_used ?? job.cost : TERMINAL.has(job.status) ? 0 : job.cost
+  Object.assign(li.dataset, { step: label, status: job.status, credits: used, cost: job.cost })
+  li.textContent = `${label}: ${
+    charged ? `${creditsText(used)} charged`
+      : TERMINAL.has(job.status) ? `${job.status}, ${creditsText(job.cost)} released`
+        : `${creditsText(job.cost)} reserved, ${job.status}`
+  } (job ${job.id.slice(0, 8)}…)`
+}
+
+// 1 · The script: written from the topic, then edited field by field, or improved.
+wizardForm.onsubmit = wizardGuarded(async (event) => {
+  event.preventDefault()
+  const params = { prompt: wizardForm.topic.value.trim(), sections: Number(wizardForm.sections.value) }
+  const job = await wizardStep('Script', 'reference/script', params)
+  showScript(job.output.script, job.output.analysis)
+  if ($('wizard-voice').options.length === 0) await loadVoices()
+})
+
+function showScript(script, analysis) {
+  wiz.script = structuredClone(script)
+  $('wizard-title').value = script.title
+  $('wizard-sections-list').replaceChildren(...script.sections.map(sectionFields))
+  $('wizard-script').hidden = false
+  voided('narration')
+  showAnalysis(analysis)
+}
+
+function sectionFields(section, index) {
+  const set = document.createElement('fieldset')
+  set.dataset.testid = 'wizard-section'
+  set.dataset.index = index
+  const legend = document.createElement('legend')
+  legend.append(`Section ${index + 1} `)
+  const info = document.createElement('span')
+  info.dataset.testid = 'wizard-section-analysis'
+  legend.append(info)
+  set.append(legend)
+  const field = (name, label, multiline) => {
+    const wrap = document.createElement('label')
+    const input = document.createElement(multiline ? 'textarea' : 'input')
+    if (multiline) input.rows = 2
+    input.name = name
+    input.value = section[name] ?? ''
+    input.dataset.testid = `wizard-section-${name.replace('_', '-')}`
+    input.oninput = () => {
+      wiz.script.sections[index][name] = input.value
+      scriptEdited()
+    }
+    wrap.append(label, input)
+    return wrap
+  }
+  set.append(field('title', 'Title'), field('narration', 'Narration', true), field('image_prompt', 'Image prompt'))
+  return set
+}
+
+$('wizard-title').oninput = () => {
+  wiz.script.title = $('wizard-title').value
+  scriptEdited()
+}
+
+/** An edit: the narration and pictures were of the old text; the analysis follows it. */
+function scriptEdited() {
+  if (wiz.narration || wiz.images) voided('narration')
+  $('wizard-analysis').dataset.state = 'stale'
+  clearTimeout(wiz.analyzeTimer)
+  wiz.analyzeTimer = setTimeout(analyze, QUOTE_DELAY_MS)
+}
+
+/** POST queue-job/script/analyze {script}: words and reading time, free. */
+async function analyze() {
+  const seq = ++wiz.analyzeSeq
+  try {
+    const analysis = await api('queue-job/script/analyze', { method: 'POST', body: { script: wiz.script } })
+    if (seq === wiz.analyzeSeq) showAnalysis(analysis)
+  } catch (err) {
+    if (seq !== wiz.analyzeSeq) return
+    $('wizard-analysis').textContent = `(no analysis: ${err.message})`
+    $('wizard-analysis').dataset.state = 'error'
+  }
+}
+
+function showAnalysis(analysis) {
+  const line = $('wizard-analysis')
+  line.textContent = `— ${analysis.words} words, ~${analysis.reading_seconds} s read aloud`
+  Object.assign(line.dataset, { state: 'ok', words: analysis.words, seconds: analysis.reading_seconds })
+  const infos = $('wizard-sections-list').querySelectorAll('[data-testid="wizard-section-analysis"]')
+  analysis.sections.forEach((s, i) => {
+    if (!infos[i]) return
+    infos[i].textContent = `· ${s.words} words, ~${s.reading_seconds} s, from ${s.start_s} s`
+    infos[i].dataset.words = s.words
+  })
+}
+
+/** {script, instruction}: the offline engine knows "shorter" and "longer"; OpenAI any. */
+async function improve(instruction) {
+  if (!instruction) throw new Error('Say how to change the script, e.g. “make it shorter”.')
+  const job = await wizardStep(`Script (${instruction})`, 'reference/script', { script: wiz.script, instruction })
+  showScript(job.output.script, job.output.analysis)
+}
+$('wizard-shorter').onclick = wizardGuarded(() => improve('make it shorter'))
+$('wizard-longer').onclick = wizardGuarded(() => improve('make it longer'))
+$('wizard-improve').onclick = wizardGuarded(() => improve($('wizard-instruction').value.trim()))
+
+// 2 · The voice (GET queue-job/voices?language=, the profile's language), heard first.
+async function loadVoices() {
+  const language = (state.profile?.language ?? 'en').split('-')[0] // a prefix: en → en-US, en-GB
+  const voices = await api('queue-job/voices', { query: { language } })
+  voices.sort((a, b) => Number(b.engine === 'espeak') - Number(a.engine === 'espeak')) // offline first
+  // A job's `voice` is the name after the engine: espeak:en-gb → en-gb.
+  const options = voices.map((v) => new Option(`${v.name} — ${v.engine}, ${v.language}`, v.id.split(':').slice(1).join(':')))
+  $('wizard-voice').replaceChildren(...(options.length ? options : [new Option('The default voice', '')]))
+}
+
+wizardForm.resolution.onchange = () => {
+  if (wiz.images) voided('images')
+}
+
+$('wizard-voice').onchange = () => {
+  if (wiz.narration) voided('narration')
+}
+
+$('wizard-preview').onclick = wizardGuarded(async () => {
+  const text = (wiz.script?.sections[0]?.narration ?? '').slice(0, 200).trim() || undefined
+  const blob = await apiBlob('queue-job/voices/preview', { voice: $('wizard-voice').value || undefined, text })
+  const audio = $('wizard-preview-audio')
+  if (wiz.previewUrl) URL.revokeObjectURL(wiz.previewUrl)
+  wiz.previewUrl = URL.createObjectURL(blob)
+  audio.src = wiz.previewUrl
+  audio.hidden = false
+  await audio.play().catch(() => {}) // a browser may refuse to play aloud: the controls stay
+})
+
+/** Signed links (600 s) to files in the user's `uploads` folder, in order. */
+async function signed(paths) {
+  return Promise.all(
+    paths.map(async (path) => {
+      const { data, error } = await supabase.storage.from('uploads').createSignedUrl(path, 600)
+      if (error) throw error
+      return data.signedUrl
+    }),
+  )
+}
+
+$('wizard-narrate').onclick = wizardGuarded(async () => {
+  const params = { script: wiz.script, duration: WIZARD_DURATION }
+  if ($('wizard-voice').value) params.voice = $('wizard-voice').value
+  const job = await wizardStep('Narration', 'reference/narration', params)
+  voided('narration')
+  wiz.narration = job.output
+  const urls = await signed(job.output.narration_paths)
+  $('wizard-narration').replaceChildren(
+    ...job.output.sections.map((s, i) => {
+      const li = document.createElement('li')
+      li.dataset.testid = 'wizard-narration-section'
+      const end = (s.start_s + s.duration_s).toFixed(1)
+      li.append(`${s.title}: ${s.start_s.toFixed(1)}–${end} s (speech ${s.speech_s.toFixed(1)} s) `)
+      const audio = document.createElement('audio')
+      audio.controls = true
+      audio.preload = 'none'
+      audio.src = urls[i]
+      li.append(audio)
+      return li
+    }),
+  )
+  $('wizard-narration').dataset.seconds = job.output.duration_s
+  $('wizard-pictures-step').hidden = false
+})
+
+// 3 · The pictures: a title card per section, laid out on the narration's timings.
+$('wizard-pictures').onclick = wizardGuarded(async () => {
+  const params = {
+    script: wiz.script, source: 'card', timings: wiz.narration.sections, resolution: wizardForm.resolution.value,
+  }
+  const job = await wizardStep('Pictures', 'reference/images', params)
+  wiz.images = job.output
+  const urls = await signed(job.output.images.map((image) => image.path))
+  $('wizard-images').replaceChildren(
+    ...job.output.images.map((image, i) => {
+      const figure = document.createElement('figure')
+      const img = document.createElement('img')
+      img.dataset.testid = 'wizard-image'
+      img.alt = image.prompt
+      img.src = urls[i]
+      const caption = document.createElement('figcaption')
+      caption.textContent = `${image.start_s.toFixed(1)} s · ${image.attribution ?? image.source}`
+      figure.append(img, caption)
+      return figure
+    }),
+  )
+  $('wizard-assemble-step').hidden = false
+})
+
+// 4 · Assembly: the compose job with what the steps made (no TTS, no cards of its own).
+$('wizard-assemble').onclick = wizardGuarded(async () => {
+  const body = {
+    model: 'reference/compose',
+    prompt: wiz.script.title,
+    script: wiz.script,
+    narration_paths: wiz.narration.narration_paths,
+    images: wiz.images.image_paths,
+    duration: WIZARD_DURATION,
+    resolution: wizardForm.resolution.value, // as the pictures were made
+  }
+  if (state.projectId) body.project_id = state.projectId
+  const key = uuid()
+  const job = await api('generate-video', { method: 'POST', body, key }) // 200 done, or 202
+  wiz.videoJobId = job.id
+  showStepCost('Video', job, key)
+  followJob(job) // its card below; the wizard shows the video once it is done (render())
+  await Promise.all([loadCredits(), loadHistory(1)])
+})
+
+/** The assembled job changed (render() calls this): its cost line, and its video when done. */
+function wizardVideo(job) {
+  showStepCost('Video', job, $('wizard-costs').querySelector(`li[data-job-id="${job.id}"]`)?.dataset.idempotencyKey)
+  $('wizard-assemble-status').textContent =
+    job.status === 'completed' ? 'Done.' : job.status === 'failed' ? `${job.error_message} (${job.error_code})`
+      : `${job.status}, ${job.progress}%`
+  const out = job.output
+  const video = $('wizard-video')
+  if (job.status === 'completed' && out?.video_url && video.dataset.path !== out.video_path) {
+    video.dataset.path = out.video_path
+    video.poster = out.thumbnail_url ?? ''
+    video.src = out.video_url
+    video.hidden = false
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Live updates. Every job change is a broadcast on the private topic `user:<uid>:jobs`
 // whose payload is the job_events row {job_id, event, status, progress, attempt, data};
 // a job of a batch also sends `batch_progress` with the batch's progress (no job_id).
@@ -671,10 +1075,17 @@ function countUpdate(source) {
 async function onBroadcast(payload) {
   if (!payload?.job_id) return
   countUpdate('realtime')
+  if (state.stepJobs.has(payload.job_id)) return // a wizard step: shown in the wizard
   const card = state.jobs.get(payload.job_id)
   if (!card) {
-    // A job made elsewhere (another tab, a backend): follow it here too.
-    followJob(await api('generate-video', { query: { id: payload.job_id } }), 'realtime')
+    // A job made elsewhere (another tab, a backend): follow it here too — unless it is a
+    // wizard step (its broadcasts can beat the answer of its POST), which has no video.
+    const job = await api('generate-video', { query: { id: payload.job_id } })
+    if (STEP_TYPES.has(state.models.find((m) => m.id === job.model_id)?.job_type)) {
+      state.stepJobs.add(job.id)
+      return
+    }
+    if (!state.jobs.has(job.id)) followJob(job, 'realtime')
     return
   }
   if (payload.id <= card.lastEventId) return // already seen (a poll got there first)
@@ -805,6 +1216,7 @@ function render(card) {
     video.src = out.video_url // signed for SIGNED_URL_EXPIRES_SECONDS (out.links_expire_at)
     video.hidden = false
   }
+  if (job.id === wiz.videoJobId) wizardVideo(job)
 }
 
 /** "~12 s left" (or minutes), counting down between updates; nothing once finished. */

@@ -12,7 +12,11 @@
 // batch of two text-to-video jobs in the project and watches its progress bar reach 100 %
 // over Realtime (each job's ETA too), filters the history by the project, saves the dark
 // theme and a language, reloads, and deletes the project.
-//   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium> [full|fallback|workspace]
+// Scenario `wizard`: an email user improves a prompt (declines, then uses it) and makes the
+// job with both prompts; then runs the wizard step by step: a script of two sections, one
+// narration edited (the analysis follows), shorter, a step that fails, a voice previewed, the
+// narration, the pictures, the video assembled and played.
+//   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium> [full|fallback|workspace|wizard]
 import { chromium } from 'playwright-core'
 
 const [base, stillPath, screenshotPath, userDataDir, executablePath, scenario = 'full'] = process.argv.slice(2)
@@ -278,6 +282,154 @@ try {
     }
     await page.waitForFunction(() => document.querySelector('[data-testid="history-page"]').textContent.includes('(3 jobs)'))
     log(`deleted: ${out.deleted.info}`)
+  } else if (scenario === 'wizard') {
+    // An email user (the full grant: a 60 s video reserves 65 credits).
+    const email = `wizard-${Date.now()}@example.test`
+    await byId('email').fill(email)
+    await byId('password').fill('correct horse battery')
+    await byId('sign-up-email').click()
+    await userIs(email)
+    out.user_id = await byId('user').getAttribute('data-user-id')
+    out.claim = await claim()
+    log(`signed up ${email}; claimed ${JSON.stringify(out.claim)}`)
+
+    // Prompt enhancement: offered, declined ("Keep mine"), offered again and used.
+    await byId('kind').selectOption('text_to_video')
+    await byId('model').selectOption('reference/text-to-video')
+    await byId('prompt').fill('a paper boat on a river')
+    await byId('duration').fill('1')
+    await byId('enhance').click()
+    await byId('enhance-panel').waitFor({ state: 'visible' })
+    out.enhance = {
+      original: await byId('enhance-original').textContent(),
+      enhanced: await byId('enhance-enhanced').textContent(),
+      template: await byId('enhance-template').textContent(),
+    }
+    await byId('enhance-keep').click()
+    out.kept = { prompt: await byId('prompt').inputValue(), panel_hidden: await byId('enhance-panel').isHidden() }
+    await byId('enhance').click()
+    await byId('enhance-panel').waitFor({ state: 'visible' })
+    await byId('enhance-use').click()
+    out.enhance.prompt_used = await byId('prompt').inputValue()
+    out.enhance.status = await byId('enhance-status').textContent()
+    const before = await page.locator('[data-testid="job"]').count()
+    await byId('generate').click()
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="job"]').length > n, before)
+    out.enhanced_job = await page.locator('[data-testid="job"]').first().getAttribute('data-job-id')
+    out.statuses = { [out.enhanced_job]: await follow(out.enhanced_job) }
+    log(`enhanced: "${out.enhance.enhanced}" → job ${out.enhanced_job} ${out.statuses[out.enhanced_job]}`)
+
+    // 1 · The script, from a topic, in two sections.
+    const costs = () => page.locator('[data-testid="wizard-cost"]').evaluateAll((lis) =>
+      lis.map((li) => ({ ...li.dataset, text: li.textContent })))
+    const costLines = (n) => page.waitForFunction((k) => document.querySelectorAll('[data-testid="wizard-cost"]').length >= k, n)
+    const analysisOk = () => page.waitForFunction(() => document.querySelector('[data-testid="wizard-analysis"]').dataset.state === 'ok')
+    const fields = (name) => page.locator(`[data-testid="wizard-section-${name}"]`).evaluateAll((els) => els.map((e) => e.value))
+    await byId('wizard-topic').fill('Why the sky is blue')
+    await byId('wizard-sections').fill('2')
+    await byId('wizard-write').click()
+    await byId('wizard-script').waitFor({ state: 'visible' })
+    await analysisOk()
+    out.script = {
+      title: await byId('wizard-title').inputValue(),
+      narrations: await fields('narration'),
+      image_prompts: await fields('image-prompt'),
+      words: Number(await byId('wizard-analysis').getAttribute('data-words')),
+    }
+    log(`script "${out.script.title}": ${out.script.words} words`)
+
+    // An edit: the second section's narration; the analysis follows (free, no job).
+    out.edited_narration = 'Sunlight scatters in the air. Blue light scatters most. So the sky looks blue.'
+    await page.locator('[data-testid="wizard-section-narration"]').nth(1).fill(out.edited_narration)
+    await page.waitForFunction((w) => {
+      const el = document.querySelectorAll('[data-testid="wizard-section-analysis"]')[1]
+      return el.dataset.words === String(w) &&
+        document.querySelector('[data-testid="wizard-analysis"]').dataset.state === 'ok'
+    }, 14)
+    out.edited = {
+      words: Number(await byId('wizard-analysis').getAttribute('data-words')),
+      section_words: await page.locator('[data-testid="wizard-section-analysis"]').evaluateAll((els) => els.map((e) => Number(e.dataset.words))),
+      text: await byId('wizard-analysis').textContent(),
+    }
+    log(`edited: ${out.edited.text}`)
+
+    // Shorter: a script step with the edited script.
+    await byId('wizard-shorter').click()
+    await costLines(2)
+    await page.waitForFunction((t) => document.querySelectorAll('[data-testid="wizard-section-narration"]')[1]?.value === t,
+      'Sunlight scatters in the air.')
+    await analysisOk()
+    out.shorter = {
+      narrations: await fields('narration'),
+      words: Number(await byId('wizard-analysis').getAttribute('data-words')),
+    }
+    log(`shorter: ${out.shorter.words} words`)
+
+    // A step that fails (the offline engine knows shorter and longer only), read as words.
+    await byId('wizard-instruction').fill('in French')
+    await byId('wizard-improve').click()
+    await byId('wizard-error').waitFor({ state: 'visible' })
+    out.step_error = { code: await byId('wizard-error').getAttribute('data-code'), text: await byId('wizard-error').textContent() }
+    out.after_error = { narrations: await fields('narration') }
+    log(`failed step: ${out.step_error.text}`)
+
+    // 2 · The voice: heard first (a WAV from the preview), then the narration.
+    out.voices = await byId('wizard-voice').evaluate((s) => [...s.options].map((o) => o.value))
+    await byId('wizard-voice').selectOption('en-gb')
+    await byId('wizard-preview').click()
+    await page.waitForFunction(() => {
+      const a = document.querySelector('[data-testid="wizard-preview-audio"]')
+      return !a.hidden && a.readyState >= 1 && a.duration > 0
+    })
+    out.preview = await byId('wizard-preview-audio').evaluate((a) => ({
+      duration: a.duration, src: a.currentSrc, error: a.error?.code ?? null,
+    }))
+    log(`preview: ${out.preview.duration} s`)
+    await byId('wizard-narrate').click()
+    await byId('wizard-pictures-step').waitFor({ state: 'visible' })
+    out.narration = {
+      seconds: Number(await byId('wizard-narration').getAttribute('data-seconds')),
+      sections: await page.locator('[data-testid="wizard-narration-section"]').evaluateAll((lis) => lis.map((li) => li.textContent)),
+    }
+    log(`narrated: ${out.narration.seconds} s`)
+
+    // 3 · The pictures, shown from signed links.
+    await byId('wizard-pictures').click()
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('[data-testid="wizard-image"]')]
+      return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0)
+    })
+    out.images = await page.locator('[data-testid="wizard-image"]').evaluateAll((imgs) =>
+      imgs.map((i) => ({ src: i.src, width: i.naturalWidth, height: i.naturalHeight })))
+    log(`pictures: ${JSON.stringify(out.images.map((i) => [i.width, i.height]))}`)
+
+    // 4 · Assembled, then played in the wizard.
+    await byId('wizard-assemble').click()
+    await byId('wizard-video').waitFor({ state: 'visible', timeout: 120_000 })
+    out.video = await byId('wizard-video').evaluate(async (v) => {
+      const until = (event) => new Promise((resolve, reject) => {
+        v.addEventListener(event, resolve, { once: true })
+        v.addEventListener('error', () => reject(new Error(`video error ${v.error?.code}: ${v.error?.message}`)), { once: true })
+      })
+      if (v.readyState < 1) await until('loadedmetadata')
+      v.muted = true
+      await v.play()
+      const t0 = performance.now()
+      while (v.currentTime < 0.3 && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50))
+      v.pause()
+      return { duration: v.duration, currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight, src: v.currentSrc, error: v.error?.code ?? null }
+    })
+    await page.waitForFunction(() => document.querySelector('[data-testid="wizard-assemble-status"]').textContent === 'Done.')
+    out.costs = await costs()
+    out.video_job = await byId('wizard-costs').evaluate((ol) => ol.lastElementChild.dataset.jobId)
+    out.job_cards = await page.locator('[data-testid="job"]').evaluateAll((cards) => cards.map((c) => c.dataset.jobId))
+    out.final_progress = { [out.video_job]: await card(out.video_job).getByTestId('job-progress').textContent() }
+    log(`video ${out.video_job}: ${JSON.stringify(out.video)}; costs ${out.costs.map((c) => c.text).join(' | ')}`)
+    await page.waitForFunction(() => document.querySelector('[data-testid="reserved"]').textContent === '0')
+    out.balance_after = Number(await byId('balance').textContent())
+    await byId('wizard').scrollIntoViewIfNeeded()
+    await page.screenshot({ path: screenshotPath, fullPage: true })
+    log(`screenshot ${screenshotPath}`)
   } else if (scenario === 'fallback') {
     // Realtime unreachable (the websocket is closed at once): the page polls instead.
     await byId('sign-in-anon').click()
