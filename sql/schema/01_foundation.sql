@@ -59,7 +59,10 @@ create table public.profiles (
   -- Preferences the owner changes (module 13); the tier only the service sets.
   language text not null default 'en' check (language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$'),
   theme text not null default 'system' check (theme in ('light', 'dark', 'system')),
-  tier text not null default 'free' check (tier ~ '^[a-z][a-z0-9-]{0,29}$')
+  tier text not null default 'free' check (tier ~ '^[a-z][a-z0-9-]{0,29}$'),
+  -- Credits owed after a refund took back more than was left (module 14): the next credit
+  -- pays it first, and no job starts while it is positive.
+  debt bigint not null default 0 check (debt >= 0)
 );
 
 /** The catalogue: who runs a model, what it costs, what it accepts. */
@@ -233,6 +236,7 @@ create table public.credit_ledger (
   external_id text unique,
   description text not null default '',
   created_at timestamptz not null default now(),
+  debt bigint not null default 0,  -- the change of the debt (module 14)
   check ((kind in ('reserve', 'capture', 'release')) = (job_id is not null)),
   check ((kind in ('reserve', 'capture', 'release')) = (external_id is null)),
   check (kind <> 'reserve' or (amount < 0 and hold = -amount)),

@@ -46,7 +46,6 @@ as $$
     from public.jobs j where j.id = p_job_id and j.deleted_at is null
 $$;
 
--- Module 14 replaces get_credits to add the debt.
 /** The caller's balance, hold and ledger page; {profile, items, total}. */
 create function public.get_credits(p_limit integer default 20, p_offset integer default 0)
 returns jsonb
@@ -55,7 +54,7 @@ security invoker
 set search_path = ''
 as $$
   select jsonb_build_object(
-    'balance', p.balance, 'reserved', p.reserved,
+    'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
     'initial_grant_claimed', p.initial_grant_claimed_at is not null,
     'total', (select count(*) from public.credit_ledger l where l.user_id = p.id),
     'items', coalesce((

@@ -125,7 +125,6 @@ $$;
 -- The user's own profile
 -- ===================================================================================
 
--- Module 14 replaces get_profile to add the debt.
 /** The caller's profile: preferences, tier, balance and limits; null without one. */
 create function public.get_profile()
 returns jsonb
@@ -135,7 +134,7 @@ set search_path = ''
 as $$
   select jsonb_build_object(
     'id', p.id, 'display_name', p.display_name, 'language', p.language, 'theme', p.theme,
-    'tier', p.tier, 'balance', p.balance, 'reserved', p.reserved,
+    'tier', p.tier, 'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
     'concurrent_job_limit', p.concurrent_job_limit,
     'initial_grant_claimed', p.initial_grant_claimed_at is not null,
     'created_at', p.created_at, 'updated_at', p.updated_at)

@@ -30,11 +30,8 @@
 -- Tables and columns
 -- ===================================================================================
 
-alter table public.profiles
-  add column debt bigint not null default 0 check (debt >= 0);
-
-alter table public.credit_ledger
-  add column debt bigint not null default 0;
+-- profiles.debt and credit_ledger.debt are in module 1 (the reads of modules 8 and 13 show
+-- the debt); the rules on them are here.
 
 alter table public.credit_ledger
   add constraint credit_ledger_debt_kinds check (debt = 0 or kind in ('clawback', 'debt_settle')),
@@ -583,44 +580,10 @@ end;
 $$;
 
 -- ===================================================================================
--- Reads and the money audit, now with the debt and the purchases (replacing the
--- definitions of modules 08, 11 and 13; their grants stay)
+-- The money audit, now with the debt and the purchases (replacing module 11's, whose
+-- report reads it when that module is created; its grants stay)
 -- ===================================================================================
 
-/** The caller's balance, hold and ledger page; {profile, items, total}. */
-create or replace function public.get_credits(p_limit integer default 20, p_offset integer default 0)
-returns jsonb
-language sql stable
-security invoker
-set search_path = ''
-as $$
-  select jsonb_build_object(
-    'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
-    'initial_grant_claimed', p.initial_grant_claimed_at is not null,
-    'total', (select count(*) from public.credit_ledger l where l.user_id = p.id),
-    'items', coalesce((
-      select jsonb_agg(to_jsonb(l) - 'user_id' order by l.id desc)
-        from (select * from public.credit_ledger l where l.user_id = p.id
-               order by l.id desc
-               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) l), '[]'))
-    from public.profiles p where p.id = (select auth.uid())
-$$;
-
-/** The caller's profile: preferences, tier, balance and limits; null without one. */
-create or replace function public.get_profile()
-returns jsonb
-language sql stable
-security invoker
-set search_path = ''
-as $$
-  select jsonb_build_object(
-    'id', p.id, 'display_name', p.display_name, 'language', p.language, 'theme', p.theme,
-    'tier', p.tier, 'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
-    'concurrent_job_limit', p.concurrent_job_limit,
-    'initial_grant_claimed', p.initial_grant_claimed_at is not null,
-    'created_at', p.created_at, 'updated_at', p.updated_at)
-    from public.profiles p where p.id = (select auth.uid())
-$$;
 
 /**
  * Service: every way the books can disagree with themselves, one row per difference;
