@@ -20,7 +20,7 @@ POST /apple-notifications (App Store Server Notifications V2, the signed payload
 GET  /keys (user) → 200 {keys: [{provider, last4, created_at, rotated_at}]}: which providers
      you have your own key for — never the key.
 PUT  /keys (user) {provider: openai|fal|replicate|runway, key} → 201 stored / 200 rotated
-     (the old value is gone); 422 INVALID_PROVIDER_KEY-shaped details for a malformed key.
+     (the old value is gone); 422 for a malformed key (the details never repeat it).
      Kept encrypted in Supabase Vault and used only for your own jobs.
 DELETE /keys?provider= (user) → 200 {provider, deleted}; 404 PROVIDER_KEY_NOT_FOUND.
 Each answer carries {applied, entry}: a repeated id is applied=false, never credited twice.
