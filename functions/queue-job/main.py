@@ -104,7 +104,7 @@ def jobs_route(ctx: Context) -> Reply:
         canceled, running = ctx.perform(
             lambda write: jobs.cancel(ctx.db, ctx.principal, write, job_id)
         )
-        if running is not None and routing.notify_cancel(ctx.settings, running):
+        if running is not None and routing.notify_cancel(ctx.settings, running, db=ctx.db):
             answer = canceled.data.model_copy(update={"worker_notified": True})
             writes.replace_answer(ctx.db, ctx.write, 200, answer)  # a retry hears the same
             return Reply(200, answer)

@@ -17,6 +17,12 @@ POST (Stripe) a Stripe webhook (Stripe-Signature verified): checkout.session.com
      charge.dispute.created claw the session's credits back once per refund/dispute id.
 POST /apple-notifications (App Store Server Notifications V2, the signed payload verified):
      REFUND claws back the transaction's credits once.
+GET  /keys (user) → 200 {keys: [{provider, last4, created_at, rotated_at}]}: which providers
+     you have your own key for — never the key.
+PUT  /keys (user) {provider: openai|fal|replicate|runway, key} → 201 stored / 200 rotated
+     (the old value is gone); 422 for a malformed key (the details never repeat it).
+     Kept encrypted in Supabase Vault and used only for your own jobs.
+DELETE /keys?provider= (user) → 200 {provider, deleted}; 404 PROVIDER_KEY_NOT_FOUND.
 Each answer carries {applied, entry}: a repeated id is applied=false, never credited twice.
 """
 
@@ -25,7 +31,7 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import catalogue, credits
+from videogen import catalogue, credits, keys
 from videogen.errors import Forbidden, NotFound
 from videogen.http import Context, Reply, endpoint, parse
 from videogen.results import CreditResult
@@ -37,6 +43,8 @@ from videogen.schemas import (
     MergeAnonymous,
     PageQuery,
     ProfileChange,
+    ProviderKeyQuery,
+    ProviderKeyRequest,
     PurchaseCredits,
 )
 from videogen.writes import Outcome, WriteRequest
@@ -56,12 +64,15 @@ USER_ACTIONS = (ClaimInitialGrant, AppleTransaction, MergeAnonymous)
     routes={
         "/profile": {"GET": ("user",), "PATCH": ("user",)},
         "/apple-notifications": {"POST": ("app_store_signature",)},
+        "/keys": {"GET": ("user",), "PUT": ("user",), "DELETE": ("user",)},
     },
 )
 def update_credits(ctx: Context) -> Reply:
     """Read (GET) or change (POST) credits; read or change your profile (/profile)."""
     if ctx.route == "/profile":
         return profile(ctx)
+    if ctx.route == "/keys":
+        return provider_keys(ctx)
     if ctx.route == "/apple-notifications":
         ctx.body(AppleNotification)  # the shape, now that the signature is verified
         notification = ctx.principal.evidence
@@ -70,7 +81,8 @@ def update_credits(ctx: Context) -> Reply:
         )
     if ctx.request.path.rstrip("/").rsplit("/", 1)[-1] not in ("", "update-credits"):
         raise NotFound(
-            "No such route on update-credits.", hint="Routes: /, /profile, /apple-notifications."
+            "No such route on update-credits.",
+            hint="Routes: /, /profile, /keys, /apple-notifications.",
         )
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
@@ -113,3 +125,16 @@ def profile(ctx: Context) -> Reply:
         if change is not None:
             return Reply(200, catalogue.change_profile(session, change))
         return Reply(200, catalogue.profile(session))
+
+
+def provider_keys(ctx: Context) -> Reply:
+    """/keys: your own provider keys — list (masked), store or rotate, forget."""
+    method = ctx.request.method
+    if method == "GET":
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, keys.listing(session))
+    if method == "PUT":
+        body = ctx.body(ProviderKeyRequest)
+        return Reply.of(keys.store(ctx.db, ctx.principal, ctx.write, body))
+    provider = ctx.query(ProviderKeyQuery).provider
+    return Reply.of(ctx.perform(lambda w: keys.remove(ctx.db, ctx.principal, w, provider)))

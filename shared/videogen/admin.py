@@ -88,7 +88,7 @@ def job_action(
     answer = outcome.data
     changed: dict[str, Any] = {}
     if running is not None and (running.notify is not None or running.provider_job_id):
-        changed["worker_notified"] = routing.notify_cancel(settings, running)
+        changed["worker_notified"] = routing.notify_cancel(settings, running, db=db)
     if body.action == "requeue":
         changed["job"] = routing.dispatch_job(db, settings, answer.job)
     if changed:

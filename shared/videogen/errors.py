@@ -145,6 +145,8 @@ SQLSTATES: dict[str, DbError] = {
     "VGT04": DbError(
         404, "TEMPLATE_NOT_FOUND", "Templates: GET /queue-job/admin/templates (admins)."
     ),
+    "VGK04": DbError(404, "PROVIDER_KEY_NOT_FOUND", "Your keys: GET /update-credits/keys."),
+    "VGK22": DbError(422, "INVALID_PROVIDER_KEY"),
     # Standard SQLSTATEs a well-formed request can still hit.
     "23514": DbError(422, "CONSTRAINT_VIOLATION"),
     "22P02": DbError(422, "INVALID_INPUT"),

@@ -90,7 +90,7 @@ def cancel_batch(
     from videogen.routing import notify_cancel
 
     outcome, running = procedures.cancel_batch_request(db, principal, write, batch_id)
-    told = sum(1 for canceled in running if notify_cancel(settings, canceled))
+    told = sum(1 for canceled in running if notify_cancel(settings, canceled, db=db))
     if told:
         outcome.data.workers_notified = told
         from videogen.writes import replace_answer

@@ -199,6 +199,20 @@ def get_prompt_engine(name: str | None = None) -> PromptEngine:
     return OfflinePromptEngine()
 
 
+def _engine_for(db: Database, principal: Principal) -> PromptEngine:
+    """The deployment's engine; with OpenAI, on the user's own key if they stored one (sent
+    to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
+    from videogen import keys
+    from videogen.config import get_settings
+
+    settings = get_settings()
+    if settings.prompt_engine == "openai":
+        own = keys.mine(db, principal, "openai")
+        if own is not None:
+            return OpenAIPromptEngine(model=settings.openai_model, api_key=own)
+    return get_prompt_engine()
+
+
 def enhance(
     db: Database,
     principal: Principal,
@@ -218,7 +232,7 @@ def enhance(
     except AppError as err:
         record_refusal(db, unkeyed, err)
         raise
-    engine = engine or get_prompt_engine()
+    engine = engine or _engine_for(db, principal)
     enhanced = engine.enhance(body.prompt, template, body.language)
     return Enhancement(
         original=body.prompt,

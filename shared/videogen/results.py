@@ -598,6 +598,29 @@ class Enhancement(Open):
     engine: Literal["offline", "openai"]
 
 
+class ProviderKey(Open):
+    """One of your provider keys as it may be shown: never the key, only its last four
+    characters and when it was stored and last rotated."""
+
+    provider: Literal["openai", "fal", "replicate", "runway"]
+    last4: str
+    created_at: datetime
+    rotated_at: datetime | None = None
+
+
+class ProviderKeyList(BaseModel):
+    """Which providers you have a key for."""
+
+    keys: list[ProviderKey]
+
+
+class ProviderKeyDeleted(Open):
+    """A key forgotten: its encrypted value is gone too."""
+
+    provider: str
+    deleted: bool
+
+
 class AdminJobPage(Page):
     """A page of everyone's jobs, newest first (removed ones too: see `deleted_at`)."""
 
@@ -781,6 +804,9 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Liveness,
     ReadinessAnswer,
     Enhancement,
+    ProviderKey,
+    ProviderKeyList,
+    ProviderKeyDeleted,
     PromptTemplate,
     PromptTemplateList,
     AdminJobPage,

@@ -158,8 +158,20 @@ def submit_external(
     *,
     storage: Storage | None = None,
 ) -> Job:
-    """Open an attempt and submit the job to its provider, in the provider's own input."""
-    from videogen.providers import ProviderError, ProviderJob, get_provider
+    """Open an attempt and submit the job to its provider, in the provider's own input.
+
+    A job whose owner stored their own key for the provider (:mod:`videogen.keys`) runs on
+    it instead of the deployment's; when the provider refuses that key, only this job
+    fails (its credits released) and nobody else's is touched.
+    """
+    from videogen import keys
+    from videogen.providers import (
+        ProviderAuthFailed,
+        ProviderError,
+        ProviderJob,
+        ProviderQuotaExceeded,
+        get_provider,
+    )
 
     with db.admin() as admin:
         job = procedures.job_dispatch_external(admin, job_id)
@@ -167,30 +179,38 @@ def submit_external(
     if job is None:
         return full
     name = str(full.provider)
+    own_key: str | None = None
     try:
-        provider = get_provider(name, settings, client)
+        own_key = keys.for_job(db, job_id, name)
+        provider = get_provider(name, settings, client, api_key=own_key)
         model = str(full.model.provider_model_id)
         callback = f"{settings.functions_url}/job-callback?provider={name}"
+        # Replicate signs webhooks with its account's own secret, which we do not hold for
+        # a user's account: their jobs are followed by the sweep's polls instead.
+        webhooks = provider.supports_webhooks and not (own_key and name == "replicate")
         submission = provider.submit(
             ProviderJob(
                 model=model,
                 input=provider.provider_input(model, provider_request(settings, job, storage)),
-                webhook_url=callback if provider.supports_webhooks else None,
+                webhook_url=callback if webhooks else None,
                 job_id=job_id,
             )
         )
     except (ProviderError, AppError) as exc:
         # Storage being down is worth another try; a path or input refused is not.
         retryable = bool(getattr(exc, "retryable", isinstance(exc, ServiceUnavailable)))
-        log.warning("submit of %s to %s failed: %s", job_id, name, exc)
+        code = getattr(exc, "code", "PROVIDER_ERROR")
+        message = keys.redact(str(exc), own_key)
+        if own_key and isinstance(exc, ProviderAuthFailed | ProviderQuotaExceeded):
+            code, retryable = "PROVIDER_KEY_REJECTED", False
+            message = (
+                f"{name} refused your own {name} key ({exc.code}); store a working one "
+                "(PUT update-credits/keys) or delete it to use the service's."
+            )
+        log.warning("submit of %s to %s failed: %s", job_id, name, message)
         with db.admin() as admin:
             result = procedures.job_fail(
-                admin,
-                job_id,
-                job.attempt,
-                getattr(exc, "code", "PROVIDER_ERROR"),
-                str(exc),
-                retryable=retryable,
+                admin, job_id, job.attempt, code, message, retryable=retryable
             )
         return result.job or full
     with db.admin() as admin:
@@ -201,9 +221,13 @@ def submit_external(
 
 
 def notify_cancel(
-    settings: Settings, canceled: Cancellation, client: httpx.Client | None = None
+    settings: Settings,
+    canceled: Cancellation,
+    client: httpx.Client | None = None,
+    db: Database | None = None,
 ) -> bool:
-    """Tell the worker (or provider) that had a canceled job to stop; best effort."""
+    """Tell the worker (or provider) that had a canceled job to stop; best effort. With
+    ``db``, a job that ran on its owner's own key is canceled with that key."""
     http = _http(client)
     try:
         notify, job = canceled.notify, canceled.job
@@ -217,9 +241,12 @@ def notify_cancel(
             )
             return resp.status_code < 300
         if canceled.provider in EXTERNAL and canceled.provider_job_id:
+            from videogen import keys
             from videogen.providers import get_provider
 
-            get_provider(canceled.provider, settings, client).cancel(canceled.provider_job_id)
+            own = None if db is None else keys.for_job(db, str(job.id), canceled.provider)
+            provider = get_provider(canceled.provider, settings, client, api_key=own)
+            provider.cancel(canceled.provider_job_id)
             return True
     except Exception as exc:  # the job is canceled either way; the worker's lease lapses
         log.warning("cancel notice failed: %s", type(exc).__name__)

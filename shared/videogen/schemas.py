@@ -12,10 +12,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SecretStr,
     StrictBool,
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -542,6 +545,49 @@ class EnhanceRequest(Strict):
         if self.model is None and self.job_type is None:
             raise ValueError("give a model or a job_type")
         return self
+
+
+KeyProvider = Literal["openai", "fal", "replicate", "runway"]
+# Each provider's own key form (what its dashboard hands out); the database checks again.
+PROVIDER_KEY_FORMS: dict[str, tuple[str, str]] = {
+    "openai": (r"sk-[A-Za-z0-9_-]{16,253}", "sk-…"),
+    "fal": (r"[A-Za-z0-9_-]{4,128}:[A-Za-z0-9_-]{16,256}", "<key id>:<key secret>"),
+    "replicate": (r"(r8_)?[A-Za-z0-9]{20,200}", "r8_…"),
+    "runway": (r"key_[A-Za-z0-9]{16,256}", "key_…"),
+}
+
+
+class ProviderKeyRequest(Strict):
+    """PUT /update-credits/keys: store (or rotate) your own key for a provider. It is kept
+    encrypted (Supabase Vault) and used only for your jobs; no answer ever contains it."""
+
+    provider: KeyProvider
+    key: SecretStr = Field(
+        description="The provider's API key (openai sk-…, fal <key id>:<key secret>, "
+        "replicate r8_…, runway key_…); surrounding whitespace is ignored.",
+        json_schema_extra={"writeOnly": True},
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _provider_form(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        import re
+
+        provider = info.data.get("provider")
+        text = value.get_secret_value().strip()
+        if provider is None:
+            return SecretStr(text)
+        pattern, form = PROVIDER_KEY_FORMS[provider]
+        if len(text) > 512 or not re.fullmatch(pattern, text):
+            # Never the value itself: only what was expected.
+            raise ValueError(f"not a {provider} key: expected the form {form}")
+        return SecretStr(text)
+
+
+class ProviderKeyQuery(Strict):
+    """DELETE /update-credits/keys?provider=: forget your key for a provider."""
+
+    provider: KeyProvider
 
 
 class AdminJobQuery(Strict):

@@ -32,7 +32,7 @@ from videogen.errors import AppError, ValidationFailed
 if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db import Database
-    from videogen.media.script import Script
+    from videogen.media.script import Script, ScriptEngine
     from videogen.results import Job
     from videogen.storage import Storage
 
@@ -81,7 +81,7 @@ def run(db: Database, settings: Settings, job: Job) -> Job:
 
     storage = storage_for(settings)
     runners: dict[str, Callable[[Job], tuple[dict[str, Any], int]]] = {
-        "script": lambda j: _script(j),
+        "script": lambda j: _script(j, _script_engine(db, settings, j)),
         "narration": lambda j: _narration(j, storage),
         "images": lambda j: _images(j, settings, storage),
     }
@@ -106,10 +106,23 @@ def _script_of(params: dict[str, Any], field: str = "params.script") -> Script:
         ) from exc
 
 
-def _script(job: Job) -> tuple[dict[str, Any], int]:
-    from videogen.media.script import analyze, get_script_engine
+def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
+    """The deployment's script engine; with OpenAI, on the job owner's own key if they
+    stored one (sent to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
+    from videogen import keys
+    from videogen.media.script import OpenAIScriptEngine, get_script_engine
 
-    params, engine = job.params, get_script_engine()
+    if settings.script_engine == "openai":
+        own = keys.for_job(db, str(job.id), "openai")
+        if own is not None:
+            return OpenAIScriptEngine(model=settings.openai_model, api_key=own)
+    return get_script_engine()
+
+
+def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], int]:
+    from videogen.media.script import analyze
+
+    params = job.params
     language = params.get("language", "en")
     if params.get("script") is not None:
         script = _script_of(params)

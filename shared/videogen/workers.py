@@ -95,9 +95,13 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
     with db.admin() as admin:
         active = procedures.jobs_active_external(admin)
     changed = 0
+    from videogen import keys
+
     for job in active:
         try:
-            provider = get_provider(job.provider, settings, client)
+            # A job that runs on its owner's own key is polled with that key.
+            own = keys.for_job(db, str(job.id), job.provider)
+            provider = get_provider(job.provider, settings, client, api_key=own)
             event = reconcile(provider, job.provider_job_id)
         except ProviderError as exc:
             log.warning("reconcile of %s failed: %s", job.id, exc)

@@ -162,7 +162,7 @@ def apply_platform(conn: psycopg.Connection[Any], root: Path | None = None) -> l
 # Stand-in files added after the first release, each with a table it creates: a database
 # made before a file existed gets that file (only it — the others would grant again what
 # the migrations revoked).
-PLATFORM_ADDITIONS = {"15_auth_sessions.sql": "auth.sessions"}
+PLATFORM_ADDITIONS = {"15_auth_sessions.sql": "auth.sessions", "40_vault.sql": "vault.secrets"}
 
 
 def _apply_platform_additions(conn: psycopg.Connection[Any], root: Path) -> list[str]:

@@ -86,6 +86,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     schemas.ProjectRequest,
     schemas.ProjectChange,
     schemas.ProfileChange,
+    schemas.ProviderKeyRequest,
     schemas.EnhanceRequest,
     schemas.AdminJobAction,
     schemas.CreateTemplate,
@@ -730,6 +731,51 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "responses": {
                     **_success(200, "Your profile.", "Profile", idempotent=False),
                     **_errors((400, 401, 404, 413, 422, 503)),
+                },
+            },
+        },
+        "update-credits/keys": {
+            "get": {
+                "tags": ["credits"],
+                "summary": "Which providers you have your own key for (never the key)",
+                "description": "Each stored key as its provider, its last four characters "
+                "and when it was stored and last rotated.",
+                "security": USER,
+                "responses": {
+                    **_success(200, "Your keys, masked.", "ProviderKeyList", idempotent=False),
+                    **_errors((401, 503)),
+                },
+            },
+            "put": {
+                "tags": ["credits"],
+                "summary": "Store or rotate your own key for a provider",
+                "description": "openai, fal, replicate or runway. The key is kept encrypted "
+                "(Supabase Vault) and used only for your own jobs: your fal, Replicate and "
+                "Runway jobs run on your account, and your script steps and prompt "
+                "enhancements on your OpenAI key when the service uses OpenAI. Putting "
+                "another key replaces it (the old value is gone). No answer ever contains "
+                "it; a malformed key is a 422 that does not repeat it. Rate limited; no "
+                "Idempotency-Key (storing the same key again is the same state).",
+                "security": USER,
+                "requestBody": _body(_ref("ProviderKeyRequest")),
+                "responses": {
+                    **_success(201, "Stored.", "ProviderKey", idempotent=False),
+                    **_success(
+                        200, "Rotated: the old key is gone.", "ProviderKey", idempotent=False
+                    ),
+                    **_errors((400, 401, 413, 422, 429, 503)),
+                },
+            },
+            "delete": {
+                "tags": ["credits"],
+                "summary": "Forget your key for a provider",
+                "description": "Its encrypted value goes too; your jobs use the service's "
+                "key again. 404 PROVIDER_KEY_NOT_FOUND when there is none.",
+                "security": USER,
+                "parameters": _query_parameters(schemas.ProviderKeyQuery),
+                "responses": {
+                    **_success(200, "Forgotten.", "ProviderKeyDeleted", idempotent=True),
+                    **_errors((401, 404, 422, 429, 503)),
                 },
             },
         },

@@ -413,6 +413,7 @@ def test_apply_all_applies_platform_migrations_and_seed_once(
         "sql/platform/15_auth_sessions.sql",
         "sql/platform/20_storage.sql",
         "sql/platform/30_realtime.sql",
+        "sql/platform/40_vault.sql",
         "supabase/migrations/20250101000000_notes.sql",
         "supabase/seed.sql",
     ]

@@ -36,6 +36,7 @@ USER_FUNCTIONS = {
     "list_models",
     "list_projects",
     "list_voices",
+    "provider_keys_list",  # invoker: RLS shows a user their own keys, masked (module 16)
     "quote_jobs",
     "update_profile",  # invoker: the column grants (display_name, language, theme) decide
 }
@@ -64,6 +65,8 @@ USER_WRITES_THROUGH_FUNCTIONS = (
     ("admin_fail_job", ("00000000-0000-4000-8000-000000000000", "stuck")),
     ("prompt_template_save", ("text_to_video", "Improve it.")),
     ("merge_anonymous", ("00000000-0000-4000-8000-000000000000",)),
+    ("provider_key_save", ({"principal": "p"}, "fal", "key-id:0123456789abcdef0123")),
+    ("provider_key_delete", ({"principal": "p"}, "fal")),
 )
 
 
@@ -168,6 +171,8 @@ def test_a_user_auth_does_not_know_is_refused_in_every_transaction(
         ("admin_job_request", ({"principal": "p"}, "fail", str(uuid.uuid4()), "r")),
         ("prompt_template_request", ({"principal": "p"}, {"action": "activate"})),
         ("prompt_template_activate", (str(uuid.uuid4()),)),
+        ("provider_key_for_job", (str(uuid.uuid4()), "fal")),
+        ("provider_key_mine", ("fal",)),
     ],
 )
 def test_users_cannot_call_service_procedures(

@@ -23,9 +23,17 @@ PROVIDERS: tuple[str, ...] = ("fal", "replicate", "runway", "runpod")
 
 
 def get_provider(
-    name: str, settings: Settings, http_client: httpx.Client | None = None
+    name: str,
+    settings: Settings,
+    http_client: httpx.Client | None = None,
+    *,
+    api_key: str | None = None,
 ) -> VideoProvider:
-    """The adapter for ``name``, configured from ``settings``; unknown or unset is a 503."""
+    """The adapter for ``name``, configured from ``settings``; unknown or unset is a 503.
+
+    ``api_key`` is a user's own key (:mod:`videogen.keys`): it replaces the deployment's
+    for this adapter, which then runs on the user's account.
+    """
     build = _BUILDERS.get(name)
     if build is None:
         raise ProviderNotConfigured(
@@ -33,7 +41,19 @@ def get_provider(
             provider=name,
             hint="Known providers: " + ", ".join(PROVIDERS) + ".",
         )
-    return build(settings, http_client)
+    if api_key is None:
+        return build(settings, http_client)
+    field = _KEY_FIELDS.get(name)
+    if field is None:
+        raise ProviderNotConfigured(f"{name} takes no user keys.", provider=name)
+    from pydantic import SecretStr
+
+    own = settings.model_copy(update={field: SecretStr(api_key)})
+    return build(own, http_client)
+
+
+# The setting each adapter's key comes from (what a user's own key replaces).
+_KEY_FIELDS = {"fal": "fal_key", "replicate": "replicate_api_token", "runway": "runway_api_key"}
 
 
 def _secret(settings: Settings, field: str, env: str, provider: str) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from provider_router import Router
 
 from videogen.config import Settings
-from videogen.providers import PROVIDERS, ProviderNotConfigured, get_provider
+from videogen.providers import PROVIDERS, ProviderJob, ProviderNotConfigured, get_provider
 from videogen.providers.fal import FalProvider
 from videogen.providers.replicate import ReplicateProvider
 from videogen.providers.runpod import RunPodProvider
@@ -58,3 +59,29 @@ def test_unknown_or_unconfigured_provider_is_a_clear_503() -> None:
     with pytest.raises(ProviderNotConfigured) as missing:
         get_provider("fal", Settings(fal_key=None))
     assert "FAL_KEY" in missing.value.message
+
+
+def test_a_users_own_key_replaces_the_deployments_for_that_adapter_only(
+    router: Router, http: httpx.Client
+) -> None:
+    """``api_key`` (a user's own key, videogen.keys) is what the adapter sends; the
+    deployment's settings are left as they were, and a provider without one still works."""
+    router.add("POST", "https://queue.fal.run/fal-ai/kling-video", json_body={"request_id": "r"})
+    settings = Settings(FAL_KEY="deploy:deploymentsecret")
+    own = get_provider("fal", settings, http, api_key="user-a:usersecret0123456789")
+    own.submit(ProviderJob(model="fal-ai/kling-video", input={"prompt": "p"}))
+    get_provider("fal", settings, http).submit(
+        ProviderJob(model="fal-ai/kling-video", input={"prompt": "p"})
+    )
+    assert [r.headers["authorization"] for r in router.requests] == [
+        "Key user-a:usersecret0123456789",
+        "Key deploy:deploymentsecret",
+    ]
+    assert settings.fal_key is not None
+    assert settings.fal_key.get_secret_value() == "deploy:deploymentsecret"
+    unset = Settings(FAL_KEY=None)
+    assert get_provider("fal", unset, http, api_key="user-a:usersecret0123456789")
+    with pytest.raises(ProviderNotConfigured):
+        get_provider("fal", unset, http)
+    with pytest.raises(ProviderNotConfigured):
+        get_provider("runpod", unset, http, api_key="anything-at-all-here")
