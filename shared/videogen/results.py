@@ -36,10 +36,17 @@ LedgerKind = Literal[
 ]
 
 
-class Open(BaseModel):
-    """A shape that may gain fields: unknown ones are kept, not refused."""
+class Fixed(BaseModel):
+    """A shape that does not gain fields. Built on first use, as :class:`Open`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True)
+
+
+class Open(BaseModel):
+    """A shape that may gain fields: unknown ones are kept, not refused. Built on first
+    use (``defer_build``): a function pays only for the answers it gives, at cold start."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 # Errors ---------------------------------------------------------------------------------
@@ -64,7 +71,7 @@ class Error(Open):
     hint: str | None = Field(None, description="What to do about it.")
 
 
-class ErrorEnvelope(BaseModel):
+class ErrorEnvelope(Fixed):
     """Every error, whatever the status."""
 
     success: Literal[False]
@@ -174,6 +181,8 @@ class JobPage(Page):
 class JobOrPage(RootModel[JobWithEvents | JobPage]):
     """GET ?id= → the job with its events; otherwise a page of jobs."""
 
+    model_config = ConfigDict(defer_build=True)
+
 
 class CancelResult(Open):
     """A canceled job (credits released) and whether its worker or provider was told."""
@@ -184,6 +193,8 @@ class CancelResult(Open):
 
 class CancelOrRemoved(RootModel[CancelResult | Job]):
     """DELETE answers the canceled job with whether it was told, or the removed job."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class JobChange(Open):
@@ -228,6 +239,8 @@ class Model(Open):
 class ModelList(RootModel[list[Model]]):
     """The available models."""
 
+    model_config = ConfigDict(defer_build=True)
+
 
 class Voice(Open):
     """A narration voice: ``<engine>:<name>``; a job's ``voice`` param takes the name."""
@@ -242,6 +255,8 @@ class Voice(Open):
 
 class VoiceList(RootModel[list[Voice]]):
     """The available voices."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class QuoteItem(Open):
@@ -299,6 +314,8 @@ class ProjectPage(Page):
 class ProjectOrPage(RootModel[Project | ProjectPage]):
     """GET ?id= → the project; otherwise a page of projects."""
 
+    model_config = ConfigDict(defer_build=True)
+
 
 class ProjectDeleted(Open):
     """A deleted project: its jobs stay, ungrouped, with their ledger."""
@@ -339,6 +356,8 @@ class BatchPage(Page):
 
 class BatchOrPage(RootModel[Batch | BatchPage]):
     """GET ?id= → the batch with its jobs; otherwise a page of batches."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class BatchCanceled(Open):
@@ -476,7 +495,7 @@ class Worker(Open):
     metadata: dict[str, Any]
 
 
-class HeldJob(BaseModel):
+class HeldJob(Fixed):
     """A job attempt a worker still owns."""
 
     job_id: UUID
@@ -490,7 +509,7 @@ class HeartbeatResult(Open):
     jobs: list[HeldJob]
 
 
-class MoneyAuditSummary(BaseModel):
+class MoneyAuditSummary(Fixed):
     """What the sweep's money audit found (details: `videogen audit`, or the server log)."""
 
     differences: int = Field(ge=0, description="Rows of public.audit_money(); 0 = healthy.")
@@ -511,7 +530,7 @@ class SweepSummary(Open):
     money_audit: MoneyAuditSummary
 
 
-class LeasedJob(BaseModel):
+class LeasedJob(Fixed):
     """A job a claim just dispatched: what its worker runs the attempt with."""
 
     id: UUID
@@ -524,7 +543,7 @@ class LeasedJob(BaseModel):
     lease_expires_at: datetime | None
 
 
-class WorkerJob(BaseModel):
+class WorkerJob(Fixed):
     """One attempt of one job as a worker receives it, pushed or claimed (one model for the
     backend and the reference worker; docs/worker-protocol.md)."""
 
@@ -557,9 +576,13 @@ class WorkerJob(BaseModel):
 class WorkerJobList(RootModel[list[WorkerJob]]):
     """The jobs a pull worker's claim leased, each as a push would have sent it."""
 
+    model_config = ConfigDict(defer_build=True)
+
 
 class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | WorkerJobList]):
     """The sweep's summary, a heartbeat's answer, or the jobs a claim leased."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 # Prompts and the admin view (sql/schema/15_prompts_admin.sql) ------------------------------
@@ -585,6 +608,8 @@ class PromptTemplate(Open):
 class PromptTemplateList(RootModel[list[PromptTemplate]]):
     """Every version, by job type, newest first."""
 
+    model_config = ConfigDict(defer_build=True)
+
 
 class Enhancement(Open):
     """An improved prompt, for you to use or not: create the job with `params.prompt` =
@@ -608,7 +633,7 @@ class ProviderKey(Open):
     rotated_at: datetime | None = None
 
 
-class ProviderKeyList(BaseModel):
+class ProviderKeyList(Fixed):
     """Which providers you have a key for."""
 
     keys: list[ProviderKey]
@@ -630,6 +655,8 @@ class AdminJobPage(Page):
 class WorkerList(RootModel[list[Worker]]):
     """Every registered worker, by name."""
 
+    model_config = ConfigDict(defer_build=True)
+
 
 class AdminJobResult(Open):
     """A job an admin requeued or failed, and whether whoever ran it was told to stop."""
@@ -642,21 +669,21 @@ class AdminJobResult(Open):
 # What only the services see -------------------------------------------------------------
 
 
-class Assignment(BaseModel):
+class Assignment(Fixed):
     """A job dispatched to a push worker: what to send, and where."""
 
     job: Job
     worker: Worker
 
 
-class WorkerRef(BaseModel):
+class WorkerRef(Fixed):
     """The worker that was running a canceled job, to be told."""
 
     worker_id: UUID
     url: str | None
 
 
-class Cancellation(BaseModel):
+class Cancellation(Fixed):
     """A canceled job and who was running it (told after the commit)."""
 
     job: Job
@@ -677,7 +704,7 @@ class ProviderJobRow(Open):
     provider_job_id: str | None
 
 
-class ExternalJob(BaseModel):
+class ExternalJob(Fixed):
     """A job running at an external provider (for reconcile polls)."""
 
     id: UUID
@@ -698,7 +725,7 @@ class JobWithModel(Job):
     model: ModelRoute
 
 
-class ProviderModel(BaseModel):
+class ProviderModel(Fixed):
     """A provider's model: our id, the provider's id, whether it is offered."""
 
     id: str
@@ -706,7 +733,7 @@ class ProviderModel(BaseModel):
     is_available: bool
 
 
-class DueOutput(BaseModel):
+class DueOutput(Fixed):
     """A job whose files are due for removal."""
 
     id: UUID
@@ -714,21 +741,21 @@ class DueOutput(BaseModel):
     thumbnail_path: str | None
 
 
-class RetentionSweep(BaseModel):
+class RetentionSweep(Fixed):
     """Files the sweep removed: outputs (their jobs marked) and old uploads."""
 
     outputs_expired: int
     uploads_removed: int
 
 
-class LeaseSweep(BaseModel):
+class LeaseSweep(Fixed):
     """Expired leases: jobs back in the queue, and jobs failed out of attempts."""
 
     requeued: int
     failed: int
 
 
-class Cleanup(BaseModel):
+class Cleanup(Fixed):
     """Expired idempotency keys and old webhook receipts dropped."""
 
     idempotency_keys: int
@@ -738,13 +765,13 @@ class Cleanup(BaseModel):
 # Health and operations -------------------------------------------------------------------
 
 
-class Liveness(BaseModel):
+class Liveness(Fixed):
     """The process answers (nothing else is checked)."""
 
     status: Literal["ok"] = "ok"
 
 
-class ReadinessChecks(BaseModel):
+class ReadinessChecks(Fixed):
     """One boolean per dependency."""
 
     database: bool = Field(description="One cheap query answered within its timeout.")
@@ -754,21 +781,21 @@ class ReadinessChecks(BaseModel):
     )
 
 
-class ReadinessAnswer(BaseModel):
+class ReadinessAnswer(Fixed):
     """Ready: every check passed (a 503 NOT_READY carries the same checks in `details`)."""
 
     status: Literal["ready"] = "ready"
     checks: ReadinessChecks
 
 
-class Readiness(BaseModel):
+class Readiness(Fixed):
     """What can serve jobs, as the database sees it (public.ops_readiness)."""
 
     healthy_workers: int = Field(ge=0)
     providers: list[str]
 
 
-class MoneyDifference(BaseModel):
+class MoneyDifference(Fixed):
     """One row of the money audit: where the books disagree with themselves."""
 
     check_name: str

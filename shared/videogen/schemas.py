@@ -45,9 +45,10 @@ StoragePath = Annotated[
 
 
 class Strict(BaseModel):
-    """Unknown fields are an error, not silently dropped."""
+    """Unknown fields are an error, not silently dropped. Built on first use
+    (``defer_build``): a function pays only for the requests it parses, at cold start."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=16)]
