@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from psycopg.types.json import Jsonb
 from db.helpers import (
     FAL,
     T2V,
@@ -22,6 +21,7 @@ from db.helpers import (
     raises_sqlstate,
     select_as,
 )
+from psycopg.types.json import Jsonb
 
 PRICES = {
     "cost_per_1k_tokens_usd": 0.002,
@@ -153,14 +153,14 @@ def test_the_cost_of_a_job_and_its_margin_are_exact(db: Conn, user: uuid.UUID) -
         job,
         {
             "prompt_tokens": 1500,
-            "completion_tokens": 500,  # 2000 tokens × 0.002 / 1k = 0.004
-            "tts_characters": 20000,  # × 15 / 1M = 0.3
+            "completion_tokens": 500,  # 2000 tokens x 0.002 / 1k = 0.004
+            "tts_characters": 20000,  # x 15 / 1M = 0.3
             "provider_calls": 1,
-            "provider_seconds": 30,  # no reported cost: × reference's 0.001 = 0.03
-            "render_seconds": 10,  # × 0.36 / 3600 = 0.001
+            "provider_seconds": 30,  # no reported cost: x reference's 0.001 = 0.03
+            "render_seconds": 10,  # x 0.36 / 3600 = 0.001
             "render_output_seconds": 40,
         },
-        credits_used=5,  # × 0.01 = 0.05
+        credits_used=5,  # x 0.01 = 0.05
     )
     row = costs(db, job["id"])
     money = {
@@ -189,9 +189,7 @@ def test_the_cost_of_a_job_and_its_margin_are_exact(db: Conn, user: uuid.UUID) -
     assert row["provider"] == "reference"
 
 
-def test_a_reported_provider_cost_wins_over_the_per_second_price(
-    db: Conn, user: uuid.UUID
-) -> None:
+def test_a_reported_provider_cost_wins_over_the_per_second_price(db: Conn, user: uuid.UUID) -> None:
     as_service(db, "ops_set_unit_prices", PRICES)
     job, _ = dispatched_job(db, user)
     completed(db, job, {"provider_seconds": 100, "provider_cost_usd": 0.125})
@@ -238,7 +236,7 @@ def test_daily_costs_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None
         " margin_usd, margin_rate, cost_per_completed_usd, prompt_tokens, tts_characters,"
         " render_seconds from public.ops_costs_daily",
     )
-    # cost: 0.002 + 0.36 (one), 15 (two) = 15.362; credits 18 × 0.01 = 0.18
+    # cost: 0.002 + 0.36 (one), 15 (two) = 15.362; credits 18 x 0.01 = 0.18
     assert [Decimal(str(v)) for v in day] == [
         2, 2, 2, 18, Decimal("0.18"), Decimal("15.362"), Decimal("-15.182"),
         Decimal("-84.3444"), Decimal("7.681"), 1000, 1000000, 3600,
@@ -285,9 +283,7 @@ def test_measured_render_factor_is_in_the_metrics(db: Conn, user: uuid.UUID) -> 
     job, _ = dispatched_job(db, user)
     completed(db, job, {"render_seconds": 6, "render_output_seconds": 12})
     metrics = as_service(db, "ops_metrics")
-    assert metrics["render_realtime_factor_measured"] == [
-        {"model": T2V, "factor": 0.5, "jobs": 1}
-    ]
+    assert metrics["render_realtime_factor_measured"] == [{"model": T2V, "factor": 0.5, "jobs": 1}]
     assert "render_realtime_factor" in metrics
 
 
