@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     # A running job's reservation is stale (money audit) this long after its lease ran out.
     audit_grace_s: int = Field(300, alias="AUDIT_GRACE_SECONDS", ge=0)
     credits_per_usd_cent: int = Field(1, alias="CREDITS_PER_USD_CENT", ge=1)
+    # Unit prices for the cost of a job (ops_job_costs); the sweep writes them to the
+    # database (private.settings) — see unit_prices().
+    cost_per_1k_tokens_usd: float = Field(0.0006, alias="COST_PER_1K_TOKENS_USD", ge=0)
+    cost_per_1m_tts_chars_usd: float = Field(16.0, alias="COST_PER_1M_TTS_CHARS_USD", ge=0)
+    cost_per_render_hour_usd: float = Field(0.1, alias="COST_PER_RENDER_HOUR_USD", ge=0)
+    # JSON provider → USD per second, for runs whose provider reports no cost.
+    provider_cost_per_second_usd: str = Field("{}", alias="PROVIDER_COST_PER_SECOND_USD")
+    credit_value_usd: float = Field(0.01, alias="CREDIT_VALUE_USD", ge=0)
 
     # App Store (StoreKit 2 transactions, App Store Server Notifications V2) ---------------
     apple_bundle_id: str | None = Field(None, alias="APPLE_BUNDLE_ID")
@@ -147,6 +155,23 @@ class Settings(BaseSettings):
         if not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("DATABASE_URL must be a postgres:// or postgresql:// URL")
         return value
+
+    @field_validator("provider_cost_per_second_usd")
+    @classmethod
+    def _provider_rates(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value or "{}")
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            for v in parsed.values()
+        ):
+            raise ValueError(
+                "PROVIDER_COST_PER_SECOND_USD must be a JSON object of provider → USD per "
+                'second ≥ 0, e.g. {"replicate": 0.0014}'
+            )
+        return value or "{}"
 
     @model_validator(mode="after")
     def _storage_for_the_environment(self) -> Settings:
@@ -214,6 +239,16 @@ class Settings(BaseSettings):
         ):
             raise ValueError("APPLE_PRODUCT_CREDITS must be a JSON object of product id → credits")
         return {str(k): int(v) for k, v in parsed.items()}
+
+    def unit_prices(self) -> dict[str, Any]:
+        """The unit prices as ``public.ops_set_unit_prices`` takes them."""
+        return {
+            "cost_per_1k_tokens_usd": self.cost_per_1k_tokens_usd,
+            "cost_per_1m_tts_chars_usd": self.cost_per_1m_tts_chars_usd,
+            "cost_per_render_hour_usd": self.cost_per_render_hour_usd,
+            "provider_cost_per_second_usd": json.loads(self.provider_cost_per_second_usd),
+            "credit_value_usd": self.credit_value_usd,
+        }
 
     def webhook_secret_list(self) -> list[str]:
         """Standard Webhooks secrets, the signing one first."""

@@ -127,6 +127,7 @@ SQLSTATES: dict[str, DbError] = {
     "VGM03": DbError(503, "MODEL_UNAVAILABLE", "The model is temporarily disabled."),
     "VGP22": DbError(422, "INVALID_PARAMS"),
     "VGO22": DbError(422, "INVALID_OUTPUT", "Outputs name storage paths in the owner's folder."),
+    "VGU22": DbError(422, "INVALID_USAGE", "docs/worker-protocol.md lists the usage fields."),
     "VGU01": DbError(401, "USER_NOT_FOUND", "Sign in again: this account does not exist."),
     "VGJ04": DbError(404, "JOB_NOT_FOUND"),
     "VGR04": DbError(404, "PROJECT_NOT_FOUND", "Your projects: GET /queue-job/projects."),

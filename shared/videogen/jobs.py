@@ -258,12 +258,20 @@ def _provider_report(
     base = {"job_id": str(job.id), "attempt": job.attempt}
     if event.state == "processing":
         return {**base, "type": "progress", "progress": event.progress or max(job.progress, 1)}
+    # A finished run is one call at the provider, with the time (and cost) it reports.
+    usage: dict[str, Any] = {"provider_calls": 1}
+    if getattr(event, "seconds", None) is not None:
+        usage["provider_seconds"] = event.seconds
+    if getattr(event, "cost_usd", None) is not None:
+        usage["provider_cost_usd"] = event.cost_usd
     if event.state == "completed":
-        return {**base, "type": "completed", "output": output or {"provider": provider}}
+        output = output or {"provider": provider}
+        return {**base, "type": "completed", "output": output, "usage": usage}
     if event.state in ("failed", "canceled"):
         return {
             **base,
             "type": "failed",
+            "usage": usage,
             "error": {
                 "code": event.error_code or "PROVIDER_FAILED",
                 "message": event.error or f"{provider} reported {event.state}",

@@ -144,6 +144,15 @@ def _families(snapshot: dict[str, Any]) -> Iterator[Metric]:
     for row in snapshot.get("render_realtime_factor", []):
         rtf.add_metric([row["model"]], float(row["factor"]))
     yield rtf
+    measured = GaugeMetricFamily(
+        "videogen_render_realtime_factor_measured",
+        "Jobs completed in the last 24 h: ffmpeg wall seconds per second of media rendered, "
+        "as the renders reported them (job usage).",
+        labels=["model"],
+    )
+    for row in snapshot.get("render_realtime_factor_measured", []):
+        measured.add_metric([row["model"]], float(row["factor"]))
+    yield measured
 
 
 class _Snapshot:

@@ -763,6 +763,12 @@ def uploads_due(on: Runs, retention_days: int, limit: int) -> list[str]:
 # Operations (sql/schema/11_operations.sql) ---------------------------------------------------
 
 
+def ops_set_unit_prices(on: Runs, prices: JSON) -> JSON:
+    """Write the unit prices the cost views use (sql/schema/17_usage.sql); the prices now."""
+    result: JSON = _service(on, "ops_set_unit_prices", prices=prices)
+    return result
+
+
 def audit_money_report(on: Runs, grace_seconds: int) -> list[MoneyDifference]:
     """Every difference the money audit finds (none: the books are right)."""
     result = _service(on, "audit_money_report", grace_seconds=grace_seconds)

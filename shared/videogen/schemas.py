@@ -14,6 +14,8 @@ from pydantic import (
     ModelWrapValidatorHandler,
     SecretStr,
     StrictBool,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -674,6 +676,38 @@ class WorkerOutput(Strict):
     fake: StrictBool | None = Field(None, description="A `--no-render` worker's stand-in result.")
 
 
+USAGE_COUNT_MAX = 1_000_000_000
+USAGE_SECONDS_MAX = 100_000_000
+UsageName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class JobUsage(Strict):
+    """What an attempt consumed, for the cost of the job (``ops_job_costs``). Every field
+    optional; the database adds each report's usage to the job's (a retried attempt
+    consumed too) and checks the same shape (``private.check_job_usage``)."""
+
+    llm_model: UsageName | None = Field(None, examples=["gpt-4o-mini"])
+    prompt_tokens: StrictInt | None = Field(None, ge=0, le=USAGE_COUNT_MAX)
+    completion_tokens: StrictInt | None = Field(None, ge=0, le=USAGE_COUNT_MAX)
+    tts_engine: UsageName | None = Field(None, examples=["espeak"])
+    tts_characters: StrictInt | None = Field(None, ge=0, le=USAGE_COUNT_MAX)
+    provider_calls: StrictInt | None = Field(
+        None, ge=0, le=USAGE_COUNT_MAX, description="Calls to paid external APIs."
+    )
+    provider_seconds: StrictFloat | StrictInt | None = Field(
+        None, ge=0, le=USAGE_SECONDS_MAX, description="Compute seconds a provider billed."
+    )
+    provider_cost_usd: StrictFloat | StrictInt | None = Field(
+        None, ge=0, le=USAGE_SECONDS_MAX, description="The provider's own cost, when it says."
+    )
+    render_seconds: StrictFloat | StrictInt | None = Field(
+        None, ge=0, le=USAGE_SECONDS_MAX, description="ffmpeg wall time."
+    )
+    render_output_seconds: StrictFloat | StrictInt | None = Field(
+        None, ge=0, le=USAGE_SECONDS_MAX, description="Seconds of media those renders made."
+    )
+
+
 class JobCallback(Strict):
     """POST /job-callback from a worker (Standard Webhooks signed)."""
 
@@ -685,6 +719,15 @@ class JobCallback(Strict):
     output: WorkerOutput | None = None
     credits_used: int | None = Field(None, ge=0, le=INT8_MAX)
     error: CallbackError | None = None
+    usage: JobUsage | None = Field(
+        None, description="With `completed` or `failed`: what the attempt consumed."
+    )
+
+    @model_validator(mode="after")
+    def _usage_when_finished(self) -> JobCallback:
+        if self.usage is not None and self.type not in ("completed", "failed"):
+            raise ValueError("usage goes with a completed or failed report")
+        return self
 
 
 class ProviderQuery(BaseModel):

@@ -43,8 +43,12 @@ Work = Callable[["Job"], tuple[dict[str, Any], int]]  # a job → (its output, c
 
 def run_inline(db: Database, job: Job, work: Work) -> Job:
     """Run a just-created job inside the request: open an attempt, start it, do the work,
-    then complete it (capturing what it used) or fail it (releasing everything)."""
+    then complete it (capturing what it used) or fail it (releasing everything).
+
+    The work is metered (:mod:`videogen.usage`: tokens, characters, calls, render time)
+    and its usage goes with the completion or the failure, in the same transaction."""
     from videogen import procedures
+    from videogen.usage import metering
 
     job_id = str(job.id)
     with db.admin() as admin:
@@ -52,14 +56,20 @@ def run_inline(db: Database, job: Job, work: Work) -> Job:
         if opened is None:  # canceled (or taken) in between
             return procedures.job_get_any(admin, job_id)
         procedures.job_start(admin, job_id, opened.attempt)
-    try:
-        output, used = work(opened)
-    except AppError as exc:
-        change = procedures.job_fail(
-            db, job_id, opened.attempt, exc.code, exc.message, retryable=False
-        )
-    else:
-        change = procedures.job_complete(db, job_id, opened.attempt, output, used)
+    base: dict[str, Any] = {"job_id": job_id, "attempt": opened.attempt}
+    with metering() as meter:
+        try:
+            output, used = work(opened)
+        except AppError as exc:
+            report = {
+                **base,
+                "type": "failed",
+                "error": {"code": exc.code, "message": exc.message, "retryable": False},
+            }
+        else:
+            report = {**base, "type": "completed", "output": output, "credits_used": used}
+    report["usage"] = meter.as_usage()
+    change = procedures.job_report(db, None, "inline", report)
     return change.job or opened
 
 
@@ -270,6 +280,7 @@ def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, A
     from videogen.media.stock import Orientation, stock_photos
     from videogen.media.timeline import frame_size
     from videogen.storage import user_path
+    from videogen.usage import record_calls
 
     params, user_id = job.params, str(job.user_id)
     script = _script_of(params)
@@ -286,8 +297,11 @@ def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, A
             prompt = section.image_prompt or section.title
             entry: dict[str, Any] = {"index": i, "prompt": prompt, **timings[i]}
             photo = stock.search(stock_query(prompt), orientation) if stock else None
+            if stock is not None:
+                record_calls()  # the search
             if stock is not None and photo is not None:
                 data = stock.download(photo)
+                record_calls()
                 kind = sniff_image_format(data[:16]) or "jpeg"
                 local = Path(tmp) / f"image_{i:02d}.{'jpg' if kind == 'jpeg' else kind}"
                 local.write_bytes(data)

@@ -173,6 +173,9 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
     retention = retention_sweep(db, storage_for(settings), settings)
     with db.admin() as admin:
         cleaned = procedures.requests_cleanup(admin)
+        # The environment's unit prices, for the cost views (a row changes only when its
+        # value does).
+        procedures.ops_set_unit_prices(admin, settings.unit_prices())
     differences = procedures.audit_money_report(db, settings.audit_grace_s)
     for row in differences[:20]:
         log.error(

@@ -54,6 +54,7 @@ class JobRun:
     cost: int | None = None
     rendered_s: float | None = None  # compose: the length actually rendered
     script: dict[str, Any] | None = None  # compose: what was narrated
+    meter: Any = None  # the attempt's videogen.usage.Meter: what it consumed
 
     @classmethod
     def of(cls, payload: Mapping[str, Any], callback_url: str | None = None) -> JobRun:

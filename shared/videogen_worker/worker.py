@@ -354,6 +354,13 @@ class ReferenceWorker:
                 raise JobStopped(run.stop_reason)
 
     def _execute(self, run: JobRun) -> None:
+        from videogen.usage import metering
+
+        with metering() as meter:
+            run.meter = meter
+            self._attempt(run)
+
+    def _attempt(self, run: JobRun) -> None:
         try:
             if not self._report(run, {"type": "started"}):
                 return
@@ -361,6 +368,8 @@ class ReferenceWorker:
             if run.cancel.is_set():
                 raise JobStopped(run.stop_reason)
             completed: dict[str, Any] = {"type": "completed", "output": output}
+            if run.meter is not None:
+                completed["usage"] = run.meter.as_usage()
             if run.rendered_s is not None and run.cost is not None:
                 from videogen.composition import credits_used
 
@@ -399,13 +408,13 @@ class ReferenceWorker:
     def _fail(self, run: JobRun, code: str, message: str, *, retryable: bool) -> None:
         log.warning("job %s attempt %s failed: %s %s", run.job_id, run.attempt, code, message)
         self._release(run)
-        self._report(
-            run,
-            {
-                "type": "failed",
-                "error": {"code": code, "message": message[:2000], "retryable": retryable},
-            },
-        )
+        failed: dict[str, Any] = {
+            "type": "failed",
+            "error": {"code": code, "message": message[:2000], "retryable": retryable},
+        }
+        if run.meter is not None:
+            failed["usage"] = run.meter.as_usage()
+        self._report(run, failed)
 
     def produce(self, run: JobRun) -> dict[str, Any]:
         """Make the job's result and store it; returns the callback's ``output``."""

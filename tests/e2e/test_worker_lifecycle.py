@@ -63,6 +63,15 @@ def test_push_job_runs_queued_to_completed(stack: Stack) -> None:
     assert stack.ledger(created["id"]) == ["reserve", "capture"]
     assert stack.balance(ada) == {"balance": 100 - row["cost"], "reserved": 0}
 
+    # The worker metered its render and reported it with the completion.
+    [used] = stack.sql(
+        "select render_seconds, render_output_seconds, reports from private.job_usage"
+        " where job_id = %s",
+        created["id"],
+    )
+    assert used["render_seconds"] > 0 and used["reports"] == 1
+    assert float(used["render_output_seconds"]) == pytest.approx(2.0, abs=0.1)
+
 
 def test_pull_worker_claims_and_completes(stack: Stack) -> None:
     ada = stack.user()

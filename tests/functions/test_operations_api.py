@@ -245,3 +245,28 @@ def test_the_sweep_counts_differences_in_the_books(start_server: Any) -> None:
             assert "money audit: balance" in server.logs()
         finally:
             client.close()
+
+
+def test_the_sweep_writes_the_unit_prices_of_the_environment(start_server: Any) -> None:
+    prices = {
+        "COST_PER_1K_TOKENS_USD": "0.003",
+        "COST_PER_1M_TTS_CHARS_USD": "4",
+        "COST_PER_RENDER_HOUR_USD": "0.5",
+        "PROVIDER_COST_PER_SECOND_USD": '{"replicate": 0.0014}',
+        "CREDIT_VALUE_USD": "0.02",
+    }
+    with start_server(**prices) as server:
+        client = Api(server)
+        try:
+            client.ok(client.get("health-check-workers", headers=CRON))
+            with psycopg.connect(server.db_url, autocommit=True) as conn:
+                row = conn.execute("select public.ops_unit_prices()").fetchone()
+            assert row is not None and row[0] == {
+                "cost_per_1k_tokens_usd": 0.003,
+                "cost_per_1m_tts_chars_usd": 4,
+                "cost_per_render_hour_usd": 0.5,
+                "provider_cost_per_second_usd": {"replicate": 0.0014},
+                "credit_value_usd": 0.02,
+            }
+        finally:
+            client.close()

@@ -130,3 +130,51 @@ def test_a_voice_preview_is_audio(api: Api) -> None:
     assert resp.content[:4] == b"RIFF" and len(resp.content) > 1000
     api.fails(api.post("queue-job/voices/preview", user=user, json={"text": "x" * 201}), 422)
     api.fails(api.post("queue-job/voices/preview", json={}), 401)
+
+
+def usage_of(api: Api, job_id: str) -> Any:
+    return api.sql(
+        "select to_jsonb(u) - 'job_id' - 'created_at' - 'updated_at' from private.job_usage u"
+        " where job_id = %s",
+        [job_id],
+    )
+
+
+def test_each_step_records_what_it_consumed(api: Api) -> None:
+    user = api.user(credits=100)
+    written = step(api, user, "reference/script", prompt="How ocean tides work", sections=2)
+    # The offline engine calls no LLM: its job records nothing consumed, but it records.
+    assert usage_of(api, written["id"])["prompt_tokens"] == 0
+    script = written["output"]["script"]
+    narrated = step(api, user, "reference/narration", script=script, duration=60)
+    got = usage_of(api, narrated["id"])
+    spoken = sum(len(s["narration"]) for s in script["sections"])
+    assert (got["tts_engine"], got["tts_characters"]) == ("espeak", spoken)
+    assert (got["prompt_tokens"], got["render_seconds"]) == (0, 0)
+
+    # A composed video rendered in the request records its ffmpeg time and length.
+    video = api.ok(
+        api.post(
+            "generate-video",
+            user=user,
+            json={
+                "model": "reference/compose",
+                "prompt": script["title"],
+                "script": script,
+                "narration_paths": narrated["output"]["narration_paths"],
+                "resolution": "480p",
+                "duration": 60,
+            },
+        ),
+        200,
+    )
+    assert video["status"] == "completed", video
+    rendered = usage_of(api, video["id"])
+    assert rendered["tts_characters"] == 0  # the narration step's files: no TTS again
+    assert rendered["render_seconds"] > 0
+    assert abs(rendered["render_output_seconds"] - video["output"]["duration_s"]) < 0.5
+    factor = api.sql(
+        "select render_realtime_factor from public.ops_job_costs where job_id = %s",
+        [video["id"]],
+    )
+    assert factor > 0

@@ -340,3 +340,63 @@ def test_a_completed_callback_cannot_point_the_owner_anywhere_else(api):
     assert credits_of(api, user) == (89, 11)
     done = api.ok(report(api, job, "completed", output={"video_path": own}))
     assert done["applied"] is True and done["job"]["output"]["video_path"] == own
+
+
+def usage_of(api, job_id):
+    return api.sql(
+        "select to_jsonb(u) - 'job_id' - 'created_at' - 'updated_at' from private.job_usage u"
+        " where job_id = %s",
+        [job_id],
+    )
+
+
+def test_a_completed_callback_with_usage_is_stored(api):
+    user = api.user(credits=100)
+    job, _ = api.claimed_job(user)
+    usage = {
+        "llm_model": "gpt-4o-mini",
+        "prompt_tokens": 812,
+        "completion_tokens": 240,
+        "tts_engine": "google",
+        "tts_characters": 1530,
+        "provider_calls": 5,
+        "render_seconds": 9.5,
+        "render_output_seconds": 30.0,
+    }
+    done = api.ok(report(api, job, "completed", output={}, credits_used=9, usage=usage))
+    assert done["applied"] is True
+    assert usage_of(api, job["id"]) == {
+        **usage,
+        "provider_seconds": 0,
+        "provider_cost_usd": None,
+        "reports": 1,
+    }
+    [cost] = [
+        api.sql(
+            "select jsonb_build_object('captured', credits_captured, 'has_usage', has_usage)"
+            " from public.ops_job_costs where job_id = %s",
+            [job["id"]],
+        )
+    ]
+    assert cost == {"captured": 9, "has_usage": True}
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": -5},
+        {"prompt_tokens": 1.5},
+        {"render_seconds": "fast"},
+        {"tokens": 10},
+        [1, 2],
+    ],
+)
+def test_a_malformed_usage_is_a_422_and_applies_nothing(api, usage):
+    user = api.user(credits=100)
+    job, _ = api.claimed_job(user)
+    api.fails(report(api, job, "completed", output={}, usage=usage), 422, "VALIDATION_ERROR")
+    assert job_of(api, user, job["id"])["status"] == "dispatched"
+    assert usage_of(api, job["id"]) is None
+    assert credits_of(api, user) == (89, 11)
+    # Usage belongs to a finished attempt only.
+    api.fails(report(api, job, "progress", progress=5, usage={}), 422, "VALIDATION_ERROR")

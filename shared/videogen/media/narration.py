@@ -246,6 +246,8 @@ class GoogleTTSEngine:
         from google.api_core import exceptions as google_errors
         from google.cloud import texttospeech as tts
 
+        from videogen.usage import record_calls
+
         client = self.client()
         if voice and "-" not in language and voice.count("-") >= 2:
             # Google wants a region ("en-GB"); a voice name like "en-GB-Neural2-B" carries one.
@@ -267,6 +269,7 @@ class GoogleTTSEngine:
                 response = client.synthesize_speech(
                     input=synthesis, voice=voice_params, audio_config=audio_config
                 )
+                record_calls()
                 part = out.with_name(f"{out.stem}.part{i:03d}.wav")
                 part.write_bytes(response.audio_content)
                 parts.append(part)
@@ -317,5 +320,9 @@ def narrate_sections(
             speaking_rate=speaking_rate,
         )
 
+    from videogen.usage import in_context, record_tts
+
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(texts)))) as pool:
-        return list(pool.map(one, range(len(texts))))
+        speeches = list(pool.map(in_context(one), range(len(texts))))
+    record_tts(engine.name, sum(len(t) for t in texts))
+    return speeches

@@ -17,6 +17,7 @@ import re
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -147,15 +148,18 @@ def render(
     timeout: float | None = None,
 ) -> Path:
     """Run a compiled render; returns the output path."""
+    from videogen.usage import timed_render
+
     plan.output.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg(
-        plan.args,
-        duration=plan.duration,
-        progress=progress,
-        cancel=cancel,
-        output=plan.output,
-        timeout=timeout,
-    )
+    with timed_render(plan.duration or 0.0):
+        run_ffmpeg(
+            plan.args,
+            duration=plan.duration,
+            progress=progress,
+            cancel=cancel,
+            output=plan.output,
+            timeout=timeout,
+        )
     return plan.output
 
 
@@ -239,6 +243,9 @@ def render_timeline(
     demuxer and muxes the sound without re-encoding. ``progress`` gets 0-100, rising with
     the frames all sections have encoded.
     """
+    from videogen.usage import record_render
+
+    started = time.monotonic()
     workers = workers or default_workers()
     output.parent.mkdir(parents=True, exist_ok=True)
     spans = section_cuts(timeline, section_count(timeline, workers))
@@ -334,6 +341,7 @@ def render_timeline(
             output=output,
             timeout=timeout,
         )
+    record_render(time.monotonic() - started, duration)
     tally.report(100)
     return output
 

@@ -371,6 +371,8 @@ class OpenAIScriptEngine:
         """One chat exchange for a script, retried with what was wrong fed back."""
         import openai
 
+        from videogen.usage import record_llm
+
         messages: list[dict[str, str]] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": request},
@@ -386,6 +388,7 @@ class OpenAIScriptEngine:
                 )
             except openai.OpenAIError as exc:
                 raise ScriptError(f"OpenAI request failed: {exc}") from exc
+            record_llm(getattr(completion, "model", None) or self.model, completion.usage)
             content = completion.choices[0].message.content or ""
             try:
                 script = Script.model_validate(json.loads(content))

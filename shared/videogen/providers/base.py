@@ -110,6 +110,9 @@ class ProviderStatus:
     error: str | None = None
     error_code: str | None = None
     queue_position: int | None = None
+    # What the run consumed, as the provider reports it (None: not said).
+    seconds: float | None = None
+    cost_usd: float | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -134,11 +137,22 @@ class WebhookEvent:
     error_code: str | None = None
     event_id: str | None = None
     verified: bool = True
+    # What the run consumed, as the provider reports it (None: not said).
+    seconds: float | None = None
+    cost_usd: float | None = None
 
     @property
     def is_terminal(self) -> bool:
         """True once the provider will not change this job any more."""
         return self.state in TERMINAL_STATES
+
+
+def reported_seconds(value: Any, *, scale: float = 1.0) -> float | None:
+    """A provider's reported duration as seconds (``scale`` 0.001 for milliseconds);
+    None for anything that is not a non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return round(float(value) * scale, 3)
 
 
 class VideoProvider(ABC):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Mapping
@@ -57,6 +58,7 @@ from videogen.providers.base import (
     Submission,
     VideoRequest,
     WebhookEvent,
+    reported_seconds,
 )
 from videogen.providers.errors import InvalidWebhook, ProviderRejected
 
@@ -211,7 +213,12 @@ class FalProvider(HttpVideoProvider):
             )
         if state != "completed":
             return ProviderStatus(state=state)
-        return self._result(base)
+        # The queue's status says how long the model ran: metrics.inference_time (s).
+        metrics = data.get("metrics")
+        seconds = (
+            reported_seconds(metrics.get("inference_time")) if isinstance(metrics, dict) else None
+        )
+        return dataclasses.replace(self._result(base), seconds=seconds)
 
     def _result(self, base: str) -> ProviderStatus:
         # A failed request is COMPLETED in the queue; its result answers with the model's

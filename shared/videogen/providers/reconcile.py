@@ -25,6 +25,8 @@ def reconcile(provider: VideoProvider, provider_job_id: str) -> WebhookEvent:
         error_code=status.error_code,
         event_id=None,
         verified=True,
+        seconds=status.seconds,
+        cost_usd=status.cost_usd,
     )
 
 
@@ -61,4 +63,6 @@ def read_webhook(
         error_code=confirmed.error_code,
         event_id=event.event_id,
         verified=True,
+        seconds=confirmed.seconds,
+        cost_usd=confirmed.cost_usd,
     )

@@ -50,6 +50,7 @@ from videogen.providers.base import (
     Submission,
     VideoRequest,
     WebhookEvent,
+    reported_seconds,
 )
 from videogen.providers.errors import InvalidWebhook, ProviderNotConfigured, ProviderRejected
 
@@ -231,6 +232,7 @@ class ReplicateProvider(HttpVideoProvider):
             output_urls=status.output_urls,
             error=status.error,
             event_id=lower_headers(headers).get("webhook-id"),
+            seconds=status.seconds,
         )
 
 
@@ -248,14 +250,22 @@ def _status_from_prediction(data: Any) -> ProviderStatus:
     if not isinstance(data, dict):
         raise ProviderRejected("Replicate answered with no prediction.", provider="replicate")
     state = _state(data)
+    # Billed time: metrics.predict_time (seconds), set once the prediction has run.
+    metrics = data.get("metrics")
+    seconds = reported_seconds(metrics.get("predict_time")) if isinstance(metrics, dict) else None
     if state == "completed":
         return ProviderStatus(
-            state=state, progress=100, output_urls=collect_urls(data.get("output"))
+            state=state,
+            progress=100,
+            output_urls=collect_urls(data.get("output")),
+            seconds=seconds,
         )
     if state == "failed":
-        return ProviderStatus(state=state, error=str(data.get("error") or "Replicate failed"))
+        return ProviderStatus(
+            state=state, error=str(data.get("error") or "Replicate failed"), seconds=seconds
+        )
     if state == "canceled":
-        return ProviderStatus(state=state, error_code=str(data.get("status")))
+        return ProviderStatus(state=state, error_code=str(data.get("status")), seconds=seconds)
     progress = 0 if state == "queued" else _progress_from_logs(data.get("logs"))
     return ProviderStatus(state=state, progress=progress)
 

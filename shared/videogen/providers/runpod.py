@@ -44,6 +44,7 @@ from videogen.providers.base import (
     VideoRequest,
     WebhookEvent,
     generic_input,
+    reported_seconds,
 )
 from videogen.providers.errors import InvalidWebhook, ProviderRejected
 
@@ -225,6 +226,7 @@ class RunPodProvider(HttpVideoProvider):
             error_code=status.error_code,
             event_id=f"runpod:{data['id']}:{data.get('status')}",
             verified=False,
+            seconds=status.seconds,
         )
 
 
@@ -234,13 +236,17 @@ def _status_from_object(data: Any) -> ProviderStatus:
     if state is None:
         raise ProviderRejected(f"RunPod reported an unknown status {raw!r}.", provider="runpod")
     output = data.get("output")
+    # Billed time: executionTime (ms on a worker; delayTime, the wait in the queue, is not).
+    seconds = reported_seconds(data.get("executionTime"), scale=0.001)
     if state == "completed":
-        return ProviderStatus(state=state, progress=100, output_urls=collect_urls(output))
+        return ProviderStatus(
+            state=state, progress=100, output_urls=collect_urls(output), seconds=seconds
+        )
     if state == "failed":
         error = data.get("error") or ("timed out" if raw == "TIMED_OUT" else "RunPod job failed")
-        return ProviderStatus(state=state, error=str(error), error_code=raw)
+        return ProviderStatus(state=state, error=str(error), error_code=raw, seconds=seconds)
     if state == "canceled":
-        return ProviderStatus(state=state)
+        return ProviderStatus(state=state, seconds=seconds)
     if state == "queued":
         return ProviderStatus(state=state, progress=0)
     # A worker's progress_update() shows up as the output of a running job.
