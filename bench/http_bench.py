@@ -135,7 +135,7 @@ def reset_state(dsn: str, queued: int = 0) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "truncate public.job_events, public.credit_ledger, public.jobs, realtime.messages,"
-            " private.idempotency_keys, private.rate_limits"
+            " private.idempotency_keys, private.rate_limits cascade"  # purchases, usage rows
         )
         conn.execute("update public.profiles set balance = %s, reserved = 0", [CREDITS])
         if queued:

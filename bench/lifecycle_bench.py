@@ -141,7 +141,9 @@ def reset_state(dsn: str) -> None:
     """Empty jobs, history and ledger; every bench user gets the same credits again."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
+            # cascade: the rows that refer to them (purchases, usage) go too
             "truncate public.job_events, public.credit_ledger, public.jobs, realtime.messages"
+            " cascade"
         )
         conn.execute("update public.profiles set balance = 0, reserved = 0")
         with conn.transaction():
