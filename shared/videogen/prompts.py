@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from videogen import procedures
 from videogen.errors import AppError, ServiceUnavailable
+from videogen.llm import OpenAIChat
 from videogen.results import Enhancement, PromptTemplate
 from videogen.writes import record_refusal
 
@@ -87,7 +88,7 @@ class OfflinePromptEngine:
         return f"{out}." if added else words
 
 
-class OpenAIPromptEngine:
+class OpenAIPromptEngine(OpenAIChat):
     """Chat completions with the template's instruction; the answer is the prompt."""
 
     name = "openai"
@@ -103,32 +104,9 @@ class OpenAIPromptEngine:
         temperature: float = 0.4,
         timeout: float = 30.0,
     ) -> None:
-        self._client = client
-        self.model = model
-        self._api_key = api_key
-        self._base_url = base_url
+        super().__init__(client, model=model, api_key=api_key, base_url=base_url, timeout=timeout)
         self.max_attempts = max(1, max_attempts)
         self.temperature = temperature
-        self.timeout = timeout
-
-    @classmethod
-    def from_settings(cls) -> OpenAIPromptEngine:
-        """An engine configured from ``OPENAI_*`` settings."""
-        from videogen.config import get_settings
-
-        s = get_settings()
-        key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
-        return cls(model=s.openai_model, api_key=key, base_url=s.openai_base_url)
-
-    def client(self) -> Any:
-        """The OpenAI client, created on first use so importing us stays cheap."""
-        if self._client is None:
-            import openai
-
-            self._client = openai.OpenAI(
-                api_key=self._api_key, base_url=self._base_url, timeout=self.timeout
-            )
-        return self._client
 
     def enhance(self, prompt: str, template: PromptTemplate, language: str | None = None) -> str:
         """Ask the model; 503 ``PROMPT_ENGINE_FAILED`` when it fails or never answers well."""

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from videogen.llm import OpenAIChat
 from videogen.media.errors import ScriptError
 
 MAX_SECTIONS = 12
@@ -298,7 +299,7 @@ def _problem(exc: Exception) -> str:
     return str(exc)
 
 
-class OpenAIScriptEngine:
+class OpenAIScriptEngine(OpenAIChat):
     """Chat completions with a JSON schema; malformed answers are retried with the error."""
 
     name = "openai"
@@ -315,34 +316,11 @@ class OpenAIScriptEngine:
         temperature: float = 0.7,
         timeout: float = 60.0,
     ) -> None:
-        self._client = client
-        self.model = model
-        self._api_key = api_key
-        self._base_url = base_url
+        super().__init__(client, model=model, api_key=api_key, base_url=base_url, timeout=timeout)
         self.max_attempts = max(1, max_attempts)
         # json_object is for OpenAI-compatible servers without structured outputs.
         self.response_format = response_format
         self.temperature = temperature
-        self.timeout = timeout
-
-    @classmethod
-    def from_settings(cls) -> OpenAIScriptEngine:
-        """An engine configured from ``OPENAI_*`` settings."""
-        from videogen.config import get_settings
-
-        s = get_settings()
-        key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
-        return cls(model=s.openai_model, api_key=key, base_url=s.openai_base_url)
-
-    def client(self) -> Any:
-        """The OpenAI client, created on first use so importing us stays cheap."""
-        if self._client is None:
-            import openai
-
-            self._client = openai.OpenAI(
-                api_key=self._api_key, base_url=self._base_url, timeout=self.timeout
-            )
-        return self._client
 
     def _format(self) -> dict[str, Any]:
         if self.response_format == "json_schema":
