@@ -85,14 +85,11 @@ def _get_bytes(client: httpx.Client, url: str, provider: str) -> bytes:
         raise _failed(provider, exc) from exc
 
 
-class PexelsPhotos:
-    """``GET https://api.pexels.com/v1/search`` with the key in ``Authorization``."""
+class _StockApi:
+    """A search API's key and its HTTP client (made on first use)."""
 
-    name = "pexels"
-    base_url = "https://api.pexels.com/v1"
-
-    def __init__(self, api_key: str, client: httpx.Client | None = None) -> None:
-        self.api_key = api_key
+    def __init__(self, key: str, client: httpx.Client | None = None) -> None:
+        self.key = key
         self._client = client
 
     @property
@@ -103,6 +100,13 @@ class PexelsPhotos:
             self._client = httpx.Client(timeout=15)
         return self._client
 
+
+class PexelsPhotos(_StockApi):
+    """``GET https://api.pexels.com/v1/search`` with the key in ``Authorization``."""
+
+    name = "pexels"
+    base_url = "https://api.pexels.com/v1"
+
     def search(self, query: str, orientation: Orientation) -> StockPhoto | None:
         import httpx
 
@@ -110,7 +114,7 @@ class PexelsPhotos:
             resp = self.client.get(
                 f"{self.base_url}/search",
                 params={"query": query, "per_page": 1, "orientation": orientation},
-                headers={"Authorization": self.api_key},
+                headers={"Authorization": self.key},
             )
             resp.raise_for_status()
             found: dict[str, Any] = resp.json()
@@ -138,27 +142,15 @@ class PexelsPhotos:
         return _get_bytes(self.client, photo.image_url, "Pexels")
 
 
-class UnsplashPhotos:
+class UnsplashPhotos(_StockApi):
     """``GET https://api.unsplash.com/search/photos`` with ``Authorization: Client-ID``."""
 
     name = "unsplash"
     base_url = "https://api.unsplash.com"
 
-    def __init__(self, access_key: str, client: httpx.Client | None = None) -> None:
-        self.access_key = access_key
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            import httpx
-
-            self._client = httpx.Client(timeout=15)
-        return self._client
-
     @property
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Client-ID {self.access_key}", "Accept-Version": "v1"}
+        return {"Authorization": f"Client-ID {self.key}", "Accept-Version": "v1"}
 
     def search(self, query: str, orientation: Orientation) -> StockPhoto | None:
         import httpx
