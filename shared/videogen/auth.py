@@ -313,18 +313,23 @@ def _looks_like_jwt(value: str) -> bool:
     return value.count(".") == 2
 
 
-def _unverified_role(token: str) -> str | None:
-    """The role claim of a JWT without checking it (only to pick the right check).
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT without checking it (only to pick a check, or to word an error).
 
     Reads the payload segment directly: PyJWT's full decode costs more than the real
-    verification that follows, and nothing here is trusted.
+    verification that follows, and nothing here is trusted. {} when it is not a JWT.
     """
     try:
         segment = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (IndexError, ValueError, binascii.Error):
-        return None
-    role = claims.get("role") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _unverified_role(token: str) -> str | None:
+    """The role claim of a JWT without checking it (only to pick the right check)."""
+    role = unverified_claims(token).get("role")
     return role if isinstance(role, str) else None
 
 

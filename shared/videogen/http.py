@@ -38,7 +38,6 @@ from videogen.errors import (
     BadRequest,
     MethodNotAllowed,
     PayloadTooLarge,
-    Unauthorized,
     ValidationFailed,
 )
 from videogen.schemas import parse
@@ -182,14 +181,6 @@ class Context:
                 hint="Send a fresh random value, e.g. a UUID, for each new request.",
             )
         return key
-
-    def require_user(self) -> None:
-        """401 unless a signed-in user is calling (for methods that also admit a key)."""
-        if not self.principal.is_user:
-            raise Unauthorized(
-                "Sign in first: this reads your own data.",
-                hint="Send an `Authorization: Bearer <access token>` header from Supabase Auth.",
-            )
 
     @property
     def principal_key(self) -> str:

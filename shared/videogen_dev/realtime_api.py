@@ -34,8 +34,6 @@ used for the upgrade (a ``101`` through ``start_response``, then ``gunicorn.sock
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -99,22 +97,13 @@ class Caller:
         return float(exp) if isinstance(exp, int | float) else None
 
 
-def _unverified_exp(token: str) -> float | None:
-    try:
-        segment = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-        return float(claims["exp"])
-    except (IndexError, KeyError, TypeError, ValueError, binascii.Error):
-        return None
-
-
 def verify(token: str | None, *, as_api_key: bool = False) -> Caller:
     """The caller a token (a user's access token, or an API key) stands for, or Refused.
 
     Uses the functions' own verification (videogen.auth): ES256 through the JWKS, the
     legacy HS256 secret, the publishable / secret keys.
     """
-    from videogen.auth import authenticate
+    from videogen.auth import authenticate, unverified_claims
     from videogen.errors import AppError
 
     if not token:
@@ -125,7 +114,8 @@ def verify(token: str | None, *, as_api_key: bool = False) -> Caller:
         principal = authenticate(headers, modes)
     except AppError as exc:
         if exc.code == "TOKEN_EXPIRED":
-            exp = _unverified_exp(token) or time.time()
+            exp = unverified_claims(token).get("exp")
+            exp = float(exp) if isinstance(exp, int | float) else time.time()
             raise Refused(
                 "InvalidJWTToken", f"Token has expired {max(0, int(time.time() - exp))} seconds ago"
             ) from exc
