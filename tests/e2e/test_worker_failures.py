@@ -125,12 +125,14 @@ def test_cancel_reaches_the_worker_and_stops_the_render(stack: Stack) -> None:
 
 def test_sigterm_drains_running_jobs_then_exits(stack: Stack) -> None:
     ada = stack.user()
-    worker = stack.start_worker("leaving", "--speed", "1")
+    # The drain waits for the running job however slow the machine is: what is tested is
+    # that it finishes the job, not how fast (the stack's default drain is 5 s).
+    worker = stack.start_worker("leaving", "--speed", "1", "--drain-timeout", "600")
     created = stack.generate(ada, duration=3)
     stack.wait_for(created["id"], lambda r: r["status"] == "processing")
 
     worker.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while (
         stack.sql("select status from public.workers where name = 'leaving'")[0]["status"]
         != "draining"
@@ -139,7 +141,7 @@ def test_sigterm_drains_running_jobs_then_exits(stack: Stack) -> None:
         time.sleep(0.1)
     assert worker.health().status_code == 503  # no new work while draining
 
-    assert worker.proc.wait(timeout=20) == 0
+    assert worker.proc.wait(timeout=600) == 0
     row = stack.job_row(created["id"])
     assert row["status"] == "completed"
     _assert_charged_once(stack, ada, row)

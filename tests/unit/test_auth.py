@@ -141,22 +141,26 @@ def test_small_clock_skew_is_tolerated(settings: Settings) -> None:
     assert authenticate(bearer(token), "user", settings).user_id == USER_ID
 
 
+# Each token is made when its test runs (claims carry `exp`/`iat` from now): a module
+# collected long before it runs must not see them expire.
 @pytest.mark.parametrize(
-    ("token", "why"),
+    ("make_token", "why"),
     [
-        (hs256(user_claims(), OTHER_SECRET), "wrong signature"),
-        (hs256(user_claims(aud="somebody-else")), "wrong audience"),
-        (hs256(user_claims(role="supabase_admin")), "not an authenticated user"),
-        (hs256(user_claims(sub="not-a-uuid")), "sub is not a uuid"),
-        (hs256({k: v for k, v in user_claims().items() if k != "sub"}), "no sub"),
-        (hs256({k: v for k, v in user_claims().items() if k != "exp"}), "no exp"),
-        (hs256(user_claims(iat=int(time.time()) + 3600)), "issued in the future"),
-        (jwt.encode(user_claims(), "", algorithm="none"), "alg none"),
-        ("not.a.jwt", "garbage"),
-        ("eyJhbGciOiJIUzI1NiJ9", "one segment"),
+        (lambda: hs256(user_claims(), OTHER_SECRET), "wrong signature"),
+        (lambda: hs256(user_claims(aud="somebody-else")), "wrong audience"),
+        (lambda: hs256(user_claims(role="supabase_admin")), "not an authenticated user"),
+        (lambda: hs256(user_claims(sub="not-a-uuid")), "sub is not a uuid"),
+        (lambda: hs256({k: v for k, v in user_claims().items() if k != "sub"}), "no sub"),
+        (lambda: hs256({k: v for k, v in user_claims().items() if k != "exp"}), "no exp"),
+        (lambda: hs256(user_claims(iat=int(time.time()) + 3600)), "issued in the future"),
+        (lambda: jwt.encode(user_claims(), "", algorithm="none"), "alg none"),
+        (lambda: "not.a.jwt", "garbage"),
+        (lambda: "eyJhbGciOiJIUzI1NiJ9", "one segment"),
     ],
+    ids=lambda value: value if isinstance(value, str) else "",
 )
-def test_invalid_user_tokens(settings: Settings, token: str, why: str) -> None:
+def test_invalid_user_tokens(settings: Settings, make_token: Callable[[], str], why: str) -> None:
+    token = make_token()
     expect_401("INVALID_TOKEN", lambda: authenticate(bearer(token), "user", settings))
 
 

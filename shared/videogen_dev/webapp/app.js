@@ -580,7 +580,8 @@ async function showQuote(line, items, which) {
   }
   if (seq !== state.quoteSeq[which]) return
   line.textContent = text
-  Object.assign(line.dataset, data)
+  // What was quoted, so a reader (a person's test) can tell this quote is of what it typed.
+  Object.assign(line.dataset, data, { items: JSON.stringify(items) })
 }
 
 /** Quote both forms once they have been still for QUOTE_DELAY_MS. */

@@ -120,14 +120,19 @@ try {
   }
 
   /**
-   * Fill a form whose quote line is `testid`, then wait for the quote asked after the last
-   * change (the page asks once the form has been still for a moment): what the line says.
+   * Fill a form whose quote line is `testid`, then wait for the quote of exactly what was
+   * typed: the line's `data-items` must hold `prompts` (in order) at `duration` seconds.
+   * An earlier quote still in flight (of the form's previous contents) never matches.
    */
-  async function quoted(testid, fill) {
-    await page.waitForTimeout(400) // any earlier quote has settled
-    await byId(testid).evaluate((el) => { el.dataset.state = 'stale' })
+  async function quoted(testid, { prompts, duration }, fill) {
     await fill()
-    await page.waitForFunction((id) => document.querySelector(`[data-testid="${id}"]`).dataset.state !== 'stale', testid)
+    await page.waitForFunction(([id, want]) => {
+      const el = document.querySelector(`[data-testid="${id}"]`)
+      if (!el.dataset.items) return false
+      const items = JSON.parse(el.dataset.items)
+      return items.length === want.prompts.length &&
+        items.every((item, i) => item.params.prompt === want.prompts[i] && item.params.duration === want.duration)
+    }, [testid, { prompts, duration }])
     return byId(testid).evaluate((el) => ({
       text: el.textContent, state: el.dataset.state,
       total: Number(el.dataset.total), seconds: Number(el.dataset.seconds), balance: Number(el.dataset.balance),
@@ -152,7 +157,7 @@ try {
     out.looks_before = await looks()
 
     // One job in no project, its quote line read before it is made.
-    out.loose_quote = await quoted('quote', async () => {
+    out.loose_quote = await quoted('quote', { prompts: ['A kite over a beach'], duration: 3 }, async () => {
       await byId('prompt').fill('A kite over a beach')
       await byId('duration').fill('3')
     })
@@ -173,8 +178,9 @@ try {
     log(`project ${out.project_id} “${out.project_title}”`)
 
     // A batch too big for the balance: the quote says so, and so does the 402.
-    out.short_quote = await quoted('batch-quote', async () => {
-      await byId('batch-prompts').fill(['one', 'two', 'three', 'four', 'five'].map((n) => `Shot ${n}`).join('\n'))
+    const shots = ['one', 'two', 'three', 'four', 'five'].map((n) => `Shot ${n}`)
+    out.short_quote = await quoted('batch-quote', { prompts: shots, duration: 10 }, async () => {
+      await byId('batch-prompts').fill(shots.join('\n'))
       await byId('batch-duration').fill('10')
     })
     await byId('batch-create').click()
@@ -189,7 +195,7 @@ try {
 
     // The batch: two text-to-video jobs in the project, followed as one.
     out.prompts = ['A lighthouse at night', 'A fox in the snow']
-    out.batch_quote = await quoted('batch-quote', async () => {
+    out.batch_quote = await quoted('batch-quote', { prompts: out.prompts, duration: 3 }, async () => {
       await byId('batch-prompts').fill(out.prompts.join('\n'))
       await byId('batch-duration').fill('3')
       await byId('batch-title').fill('Two shots')
