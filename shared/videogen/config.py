@@ -107,6 +107,17 @@ class Settings(BaseSettings):
     apple_online_checks: bool = Field(True, alias="APPLE_ONLINE_CHECKS")
     # Product id → credits of each consumable pack: {"com.example.credits100": 100}.
     apple_product_credits: str = Field("{}", alias="APPLE_PRODUCT_CREDITS")
+    # DeviceCheck (one initial grant per device: videogen.devicecheck). The key is the
+    # .p8 Apple gives for a key with the DeviceCheck capability, PEM text.
+    apple_team_id: str | None = Field(None, alias="APPLE_TEAM_ID")
+    apple_devicecheck_key_id: str | None = Field(None, alias="APPLE_DEVICECHECK_KEY_ID")
+    apple_devicecheck_private_key: SecretStr | None = Field(
+        None, alias="APPLE_DEVICECHECK_PRIVATE_KEY"
+    )
+    # Tokens from development-signed builds are known only to Apple's development server.
+    apple_devicecheck_environment: Literal["production", "development"] = Field(
+        "production", alias="APPLE_DEVICECHECK_ENVIRONMENT"
+    )
 
     # HTTP ---------------------------------------------------------------------------------
     functions_url: str = Field("http://127.0.0.1:54321/functions/v1", alias="FUNCTIONS_URL")
@@ -198,6 +209,8 @@ class Settings(BaseSettings):
         }
         if self.metrics_token is not None:
             checked["METRICS_TOKEN"] = self.metrics_token
+        if self.apple_devicecheck_private_key is not None:
+            checked["APPLE_DEVICECHECK_PRIVATE_KEY"] = self.apple_devicecheck_private_key
         bad = [
             name
             for name, secret in checked.items()

@@ -10,7 +10,8 @@ Idempotency-Key travel with its action in one database call (:meth:`Context.perf
 Any :class:`AppError` becomes ``{"success": false, "error": {...}}`` with its status;
 anything else is logged with its traceback and answered as a bare 500 — never a trace.
 ``routes`` gives a sub-path its own methods and modes (``{"/live": {"GET": ("always",)}}``:
-the handler sees it as ``ctx.route``). Every answer is counted in :mod:`videogen.metrics`
+the handler sees it as ``ctx.route``); CORS, the preflight included, answers with the
+methods of the route a request is for. Every answer is counted in :mod:`videogen.metrics`
 (function, method, status, latency).
 """
 
@@ -43,7 +44,7 @@ from videogen.errors import (
 from videogen.schemas import parse
 from videogen.writes import REPLAYED_HEADER, Outcome, WriteRequest, record_refusal
 
-__all__ = ["Context", "Reply", "endpoint", "parse"]
+__all__ = ["Context", "Contract", "Reply", "endpoint", "parse"]
 
 if TYPE_CHECKING:
     from flask import Request, Response
@@ -63,10 +64,35 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 }
-CORS_ALLOW_HEADERS = (
-    "authorization, x-client-info, apikey, content-type, idempotency-key, x-request-id, "
-    "webhook-id, webhook-timestamp, webhook-signature, x-cron-secret"
+# Every header a browser may send us: what supabase-js's clients send (its own canonical
+# list, @supabase/supabase-js/cors: authorization, x-client-info, apikey, content-type,
+# x-retry-count, traceparent, tracestate, baggage; functions-js adds x-region; postgrest-js
+# prefer and the profile headers; auth-js x-supabase-api-version), then this API's own.
+# A header missing here fails the browser's preflight for every request that carries it.
+CORS_ALLOW_HEADERS = ", ".join(
+    (
+        "authorization",
+        "x-client-info",
+        "apikey",
+        "content-type",
+        "x-retry-count",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "x-region",
+        "prefer",
+        "accept-profile",
+        "content-profile",
+        "x-supabase-api-version",
+        "idempotency-key",
+        "x-request-id",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-cron-secret",
+    )
 )
+CORS_MAX_AGE_SECONDS = 86_400  # Chromium caps it at 2 h, Firefox at 24 h: ask for the most
 
 
 @dataclass
@@ -292,12 +318,14 @@ def _check_request_size(request: Request, settings: Settings) -> None:
 
 
 def _cors_headers(settings: Settings, methods: Mapping[str, Any]) -> dict[str, str]:
+    """CORS for an answer about one route: ``methods`` are that route's own, so a preflight
+    for ``PATCH …/profile`` hears PATCH even though the function's root has none."""
     return {
         "Access-Control-Allow-Origin": settings.cors_allow_origin,
         "Access-Control-Allow-Methods": ", ".join([*methods, "OPTIONS"]),
         "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
         "Access-Control-Expose-Headers": "x-request-id, retry-after, idempotent-replayed",
-        "Access-Control-Max-Age": "86400",
+        "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
         "Vary": "Origin",
     }
 
@@ -311,6 +339,34 @@ def _respond(status: int, body: Any, headers: dict[str, str]) -> Response:
     )
     resp.headers.update(headers)
     return resp
+
+
+Modes = Mapping[str, tuple[str, ...]]  # method → the auth modes it accepts, in order
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What an endpoint declares: its root's methods and each sub-path's own.
+
+    Kept on the wrapped handler (``handler.contract``) so tooling and tests can walk every
+    route of a function without calling it.
+    """
+
+    name: str
+    methods: Modes
+    routes: Mapping[str, Modes] = field(default_factory=dict)
+
+    def methods_for(self, route: str | None) -> Modes:
+        """The methods of a sub-path (``None``: the function's root)."""
+        return self.methods if route is None else self.routes[route]
+
+    def route_of(self, path: str) -> str | None:
+        """The declared sub-path a request path is for, if any."""
+        return _route_of(path, self.routes) if self.routes else None
+
+    def all_routes(self) -> list[tuple[str | None, Modes]]:
+        """Every route with its methods, the root (``None``) first."""
+        return [(None, self.methods), *self.routes.items()]
 
 
 def _route_of(path: str, routes: Mapping[str, Any]) -> str | None:
@@ -335,15 +391,16 @@ def endpoint(
     methods: Mapping[str, tuple[str, ...]],
     *,
     rate_limited: tuple[str, ...] = ("POST", "DELETE", "PATCH", "PUT"),
-    routes: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
+    routes: Mapping[str, Modes] | None = None,
 ) -> Callable[[Callable[[Context], Reply]], Callable[[Request], Response]]:
     """Wrap ``handler(ctx) -> Reply`` with the shared HTTP contract (see module doc).
 
     The settings are read here, when the function is loaded: a misconfigured deployment
     (local secrets or local storage in production) fails to start instead of answering.
+    The wrapped handler carries its :class:`Contract` as ``.contract``.
     """
     get_settings()
-    sub_paths = dict(routes or {})
+    contract = Contract(name, dict(methods), dict(routes or {}))
 
     def decorate(handler: Callable[[Context], Reply]) -> Callable[[Request], Response]:
         @functools.wraps(handler)
@@ -355,9 +412,12 @@ def endpoint(
             request_id = (
                 incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else str(uuid.uuid4())
             )
+            # The route first: its methods are what CORS allows, preflight included.
+            route = contract.route_of(request.path)
+            allowed = contract.methods_for(route)
             headers = {
                 **SECURITY_HEADERS,
-                **_cors_headers(settings, methods),
+                **_cors_headers(settings, allowed),
                 "x-request-id": request_id,
             }
             fields: dict[str, Any] = {
@@ -366,8 +426,6 @@ def endpoint(
                 "method": request.method,
             }
             status = 500
-            route = _route_of(request.path, sub_paths) if sub_paths else None
-            allowed = sub_paths[route] if route is not None else methods
             try:
                 if request.method == "OPTIONS":
                     status = 204
@@ -421,6 +479,7 @@ def endpoint(
                 log.info("%s %s %s", request.method, name, status, extra={"fields": fields})
                 metrics.observe(name, request.method, status, elapsed)
 
+        view.contract = contract  # type: ignore[attr-defined]
         return view
 
     return decorate

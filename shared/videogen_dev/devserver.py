@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from videogen.http import Contract
 
 FUNCTIONS = (
     "queue-job",
@@ -37,6 +40,23 @@ def functions_dir() -> Path:
     from videogen_dev.migrations import project_root
 
     return project_root() / "functions"
+
+
+def contracts(names: tuple[str, ...] = FUNCTIONS) -> dict[str, Contract]:
+    """Each function's declared routes and methods (``videogen.http.Contract``), read from
+    its ``main.py`` without serving it: what tests walk to cover every route."""
+    import importlib.util
+
+    found: dict[str, Contract] = {}
+    for name in names:
+        path = functions_dir() / name / "main.py"
+        # Each under its own module name: every function's file is called main.py.
+        spec = importlib.util.spec_from_file_location(f"videogen_fn_{target_of(name)}", path)
+        assert spec is not None and spec.loader is not None, path
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[name] = getattr(module, target_of(name)).contract
+    return found
 
 
 def _not_found(environ: dict[str, Any], start_response: Any) -> list[bytes]:

@@ -11,7 +11,6 @@ database."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,7 +24,6 @@ from videogen_dev.stack import REFERENCE_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("js") / "web_app.mjs"
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / ".videogen" / "screenshots"  # gitignored
 SHOTS = {
     "full": "web-app.png",
@@ -33,24 +31,6 @@ SHOTS = {
     "workspace": "web-app-workspace.png",
     "wizard": "web-app-wizard.png",
 }
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: `make setup` installs it (.ci/system-deps, npm ci)")
-    pytest.skip(f"{reason} (`make setup` installs it)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> tuple[str, str]:
-    """node and Chromium, with playwright-core installed; skipped locally, failed in CI."""
-    node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "playwright-core").is_dir():
-        _missing("node or playwright-core (npm) is not installed")
-    if not CHROMIUM.exists():
-        _missing(f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
-    assert node is not None
-    return node, str(CHROMIUM)
 
 
 def _still(path: Path) -> Path:

@@ -17,23 +17,14 @@
 // narration edited (the analysis follows), shorter, a step that fails, a voice previewed, the
 // narration, the pictures, the video assembled and played.
 //   node web_app.mjs <base URL> <still.png> <screenshot.png> <user-data-dir> <chromium> [full|fallback|workspace|wizard]
-import { chromium } from 'playwright-core'
+import { launch } from './launch.mjs'
 
 const [base, stillPath, screenshotPath, userDataDir, executablePath, scenario = 'full'] = process.argv.slice(2)
 const started = Date.now()
 const log = (step) => console.error(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${step}`)
 const out = { page_errors: [], console_errors: [], progress_seen: {} }
 
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  viewport: { width: 1200, height: 900 },
-})
-context.setDefaultTimeout(30_000)
+const context = await launch(userDataDir, executablePath)
 
 if (scenario === 'fallback') {
   // As if no Realtime server answered: every websocket to it is closed at once.
