@@ -33,7 +33,14 @@ def generate_video(ctx: Context) -> Reply:
     project = None if body.project_id is None else str(body.project_id)
     created = ctx.perform(
         lambda write: jobs.create(
-            ctx.db, ctx.principal, write, body.model, params, body.priority, project
+            ctx.db,
+            ctx.principal,
+            write,
+            body.model,
+            params,
+            body.priority,
+            project,
+            max_credits=body.max_credits,
         )
     )
     job = created.data

@@ -116,7 +116,14 @@ def jobs_route(ctx: Context) -> Reply:
     project = None if body.project_id is None else str(body.project_id)
     created = ctx.perform(
         lambda write: jobs.create(
-            ctx.db, ctx.principal, write, body.model, params, body.priority, project
+            ctx.db,
+            ctx.principal,
+            write,
+            body.model,
+            params,
+            body.priority,
+            project,
+            max_credits=body.max_credits,
         )
     )
     if created.replayed:
@@ -130,12 +137,14 @@ def jobs_route(ctx: Context) -> Reply:
 
 def models_route(ctx: Context) -> Reply:
     """/models: the catalogue."""
+    ctx.take_free_call()
     with ctx.db.session(ctx.principal) as session:
         return Reply(200, jobs.models(session))
 
 
 def voices_route(ctx: Context) -> Reply:
     """/voices: the narration voices."""
+    ctx.take_free_call()
     query = ctx.query(VoiceQuery)
     with ctx.db.session(ctx.principal) as session:
         return Reply(200, catalogue.voices(session, query))
@@ -143,6 +152,7 @@ def voices_route(ctx: Context) -> Reply:
 
 def quote_route(ctx: Context) -> Reply:
     """/quote: what requests would cost and when they would be done."""
+    ctx.take_free_call()
     body = ctx.body(QuoteRequest)
     with ctx.db.session(ctx.principal) as session:
         return Reply(200, catalogue.quote(session, ctx.settings, body))
@@ -150,12 +160,14 @@ def quote_route(ctx: Context) -> Reply:
 
 def analyze_route(ctx: Context) -> Reply:
     """/script/analyze: a script's words and reading time, per section (free)."""
+    ctx.take_free_call()
     body = ctx.body(ScriptAnalysisRequest)
     return Reply(200, steps.analysis(body.script, body.speaking_rate))
 
 
 def preview_route(ctx: Context) -> Reply:
     """/voices/preview: a few seconds of a voice, as WAV."""
+    ctx.take_free_call()
     body = ctx.body(VoicePreviewRequest)
     audio = steps.preview_voice(body.voice, body.language, body.text)
     return Reply(200, None, raw=audio, content_type="audio/wav")
@@ -207,6 +219,7 @@ def batches_route(ctx: Context) -> Reply:
 
 def enhance_route(ctx: Context) -> Reply:
     """/enhance: an improved prompt, for the user to use or not."""
+    ctx.take_free_call()
     body = ctx.body(EnhanceRequest)
     return Reply(200, prompts.enhance(ctx.db, ctx.principal, ctx.write, body))
 

@@ -115,7 +115,14 @@ def user_action(
         )
     if isinstance(action, MergeAnonymous):
         return credits.merge_anonymous(ctx.db, ctx.principal, write, action.anonymous_token)
-    return credits.claim_initial_grant(ctx.db, ctx.principal, write)
+    return credits.claim_initial_grant(
+        ctx.db,
+        ctx.principal,
+        write,
+        settings=ctx.settings,
+        client_address=ctx.limited_address,
+        device_token=action.device_token,
+    )
 
 
 def profile(ctx: Context) -> Reply:

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     apple_devicecheck_environment: Literal["production", "development"] = Field(
         "production", alias="APPLE_DEVICECHECK_ENVIRONMENT"
     )
+    # true: a guest (anonymous user) gets the initial grant only with a DeviceCheck token.
+    guest_grant_requires_device_check: bool = Field(
+        False, alias="GUEST_GRANT_REQUIRES_DEVICE_CHECK"
+    )
 
     # HTTP ---------------------------------------------------------------------------------
     functions_url: str = Field("http://127.0.0.1:54321/functions/v1", alias="FUNCTIONS_URL")
@@ -126,6 +130,15 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(16_384, alias="MAX_HEADER_BYTES", ge=1024)
     max_url_bytes: int = Field(8_192, alias="MAX_URL_BYTES", ge=256)
     rate_limit_per_minute: int = Field(120, alias="RATE_LIMIT_PER_MINUTE", ge=1)
+    # Endpoints that spend CPU or a provider call without a charge (previews, analysis,
+    # enhance, quotes, the catalogue): per user, and per client address, a minute.
+    free_calls_per_minute: int = Field(60, alias="FREE_CALLS_PER_MINUTE", ge=1)
+    free_calls_per_address_per_minute: int = Field(
+        600, alias="FREE_CALLS_PER_ADDRESS_PER_MINUTE", ge=1
+    )
+    # Proxies in front of the functions that append to X-Forwarded-For (Cloud Run: 1); the
+    # client's address is the entry that many from the end. 0: the socket's peer address.
+    trusted_proxy_hops: int | None = Field(None, alias="TRUSTED_PROXY_HOPS", ge=0, le=10)
     dispatch_timeout_s: float = Field(5.0, alias="DISPATCH_TIMEOUT_SECONDS", gt=0)
     health_timeout_s: float = Field(2.0, alias="HEALTH_TIMEOUT_SECONDS", gt=0)
     sync_render_max_seconds: float = Field(8.0, alias="SYNC_RENDER_MAX_SECONDS", ge=0)
@@ -228,6 +241,14 @@ class Settings(BaseSettings):
     def is_local(self) -> bool:
         """True for the embedded default and the test suite."""
         return self.environment != "production"
+
+    @property
+    def proxy_hops(self) -> int:
+        """TRUSTED_PROXY_HOPS, or its default: 1 in production (Cloud Run's front end), 0
+        locally (the dev server is reached directly)."""
+        if self.trusted_proxy_hops is not None:
+            return self.trusted_proxy_hops
+        return 1 if self.environment == "production" else 0
 
     @property
     def storage_dir(self) -> Path:

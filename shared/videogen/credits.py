@@ -4,6 +4,7 @@ and an anonymous session's credits merged into the account."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from videogen import procedures
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from videogen.auth import Principal
     from videogen.config import Settings
     from videogen.db import Database
+    from videogen.devicecheck import DeviceCheckClient
+
+log = logging.getLogger(__name__)
 
 
 def overview(session: Session, page: int, limit: int) -> CreditsOverview:
@@ -35,10 +39,54 @@ def overview(session: Session, page: int, limit: int) -> CreditsOverview:
 
 
 def claim_initial_grant(
-    db: Database, principal: Principal, write: WriteRequest
+    db: Database,
+    principal: Principal,
+    write: WriteRequest,
+    *,
+    settings: Settings,
+    client_address: str | None,
+    device_token: str | None = None,
+    device_check: DeviceCheckClient | None = None,
 ) -> Outcome[CreditResult]:
-    """The user's one-time starting credits (409 ALREADY_CLAIMED the second time)."""
-    return procedures.claim_initial_grant_request(db, principal, write)
+    """The user's one-time free credits (409 ALREADY_CLAIMED the second time).
+
+    The database decides by account, mailbox and client address
+    (``public.claim_initial_grant``; None: a loopback client of the local stack, not
+    limited by address). With a DeviceCheck token, Apple decides by device
+    first: bit 0 set means this device took its free credits (409 DEVICE_ALREADY_CLAIMED);
+    it is set once the grant is made. ``device_check`` is built from the settings when not
+    given.
+    """
+    checked = False
+    if device_token is not None:
+        if device_check is None:
+            from videogen.devicecheck import devicecheck_client
+            from videogen.routing import shared_client
+
+            device_check = devicecheck_client(settings, shared_client())
+        if device_check.query_two_bits(device_token).bit0:
+            raise AppError(
+                "This device already took its free credits.",
+                status=409,
+                code="DEVICE_ALREADY_CLAIMED",
+                hint="Free credits come once per device; buy credits to go on.",
+            )
+        checked = True
+    elif principal.is_anonymous and settings.guest_grant_requires_device_check:
+        raise Forbidden(
+            "Guests get free credits from the app only: send its DeviceCheck token.",
+            code="DEVICE_CHECK_REQUIRED",
+            hint="Or sign up with an email address.",
+        )
+    outcome = procedures.claim_initial_grant_request(
+        db, principal, write, {"address": client_address, "device_checked": checked}
+    )
+    if checked and not outcome.replayed and device_check is not None:
+        try:
+            device_check.update_two_bits(device_token or "", bit0=True)
+        except AppError:  # the grant stands; the device stays unmarked (logged)
+            log.warning("DeviceCheck: could not mark the device after its grant", exc_info=True)
+    return outcome
 
 
 def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome[CreditResult]:

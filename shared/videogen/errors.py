@@ -143,6 +143,9 @@ SQLSTATES: dict[str, DbError] = {
     "VGN09": DbError(409, "MERGE_BLOCKED"),
     "VGI22": DbError(422, "IDEMPOTENCY_KEY_REUSED", "Use a new Idempotency-Key for a new body."),
     "VGR29": DbError(429, "RATE_LIMITED"),
+    "VGQ03": DbError(403, "PRIORITY_NOT_ALLOWED", "Leave priority at 0, or upgrade your tier."),
+    "VGS02": DbError(402, "MAX_CREDITS_EXCEEDED", "Raise max_credits, or ask for less."),
+    "VGS29": DbError(429, "DAILY_SPEND_LIMIT", "The daily cap resets at 00:00 UTC."),
     "VGT04": DbError(
         404, "TEMPLATE_NOT_FOUND", "Templates: GET /queue-job/admin/templates (admins)."
     ),
@@ -188,8 +191,11 @@ def from_sqlstate(
         status=known.status,
         code=known.code,
     )
-    # Procedures put the wait in the DETAIL as "retry_after=<seconds>".
+    # Procedures put the wait in the DETAIL: "retry_after=<seconds>", or a JSON object's
+    # "retry_after" beside the numbers the client shows.
     if known.status == 429 and detail and detail.startswith("retry_after="):
         err.headers["Retry-After"] = detail.split("=", 1)[1]
         err.details = []
+    elif known.status == 429 and err.details and "retry_after" in err.details[0]:
+        err.headers["Retry-After"] = str(err.details[0]["retry_after"])
     return err

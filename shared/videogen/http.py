@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import json
 import logging
 import sys
@@ -207,6 +208,43 @@ class Context:
                 hint="Send a fresh random value, e.g. a UUID, for each new request.",
             )
         return key
+
+    @cached_property
+    def client_address(self) -> str:
+        """The caller's IP address: the socket's peer, or, behind ``proxy_hops`` trusted
+        proxies, the address the outermost of them saw (entries to its left are the
+        client's own claims and are ignored)."""
+        hops = self.settings.proxy_hops
+        forwarded = [a.strip() for a in self.headers.get("x-forwarded-for", "").split(",")]
+        forwarded = [a for a in forwarded if a]
+        if hops and len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+        return (self.request.remote_addr or "unknown")[:64]
+
+    @property
+    def limited_address(self) -> str | None:
+        """The client's address for per-address limits; None for loopback, which is the local
+        stack's own clients (the dev server is reached directly, without a proxy)."""
+        try:
+            if ipaddress.ip_address(self.client_address).is_loopback:
+                return None
+        except ValueError:
+            pass
+        return self.client_address
+
+    def take_free_call(self) -> None:
+        """Count a call that costs us CPU or a provider call and charges nothing (previews,
+        analysis, enhance, quotes, the catalogue): FREE_CALLS_PER_MINUTE per user and
+        FREE_CALLS_PER_ADDRESS_PER_MINUTE per client address; 429 RATE_LIMITED with
+        Retry-After past either."""
+        from videogen.procedures import rate_limit_take
+
+        if self.principal.user_id:
+            limit = self.settings.free_calls_per_minute
+            rate_limit_take(self.db, self.principal_key, "free_calls", limit)
+        if self.limited_address is not None:
+            limit = self.settings.free_calls_per_address_per_minute
+            rate_limit_take(self.db, f"address:{self.limited_address}", "free_calls", limit)
 
     @property
     def principal_key(self) -> str:

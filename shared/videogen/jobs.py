@@ -49,10 +49,15 @@ def create(
     params: dict[str, Any],
     priority: int = 0,
     project_id: str | None = None,
+    *,
+    max_credits: int | None = None,
 ) -> Outcome[Job]:
     """Reserve credits and queue a job for the user (filed in one of their projects when
-    given), as one request (rate limit, key)."""
-    return procedures.create_job_request(db, principal, write, model, params, priority, project_id)
+    given, refused when it costs more than ``max_credits``), as one request (rate limit,
+    key)."""
+    return procedures.create_job_request(
+        db, principal, write, model, params, priority, project_id, max_credits
+    )
 
 
 def run_or_route(

@@ -317,8 +317,9 @@ def create_job_request(
     params: JSON,
     priority: int,
     project_id: str | None = None,
+    max_credits: int | None = None,
 ) -> Outcome[Job]:
-    """Rate limit, key, reserve-and-queue and its stored answer, for the user."""
+    """Rate limit, key, reserve-and-queue (within the spend caps) and its stored answer."""
     result = db.user_call(
         principal,
         "create_job_request",
@@ -327,6 +328,7 @@ def create_job_request(
         params=params,
         priority=priority,
         project_id=project_id,
+        max_credits=max_credits,
     )
     return outcome_of(result, Job)
 
@@ -384,6 +386,7 @@ def create_batch_request(
     *,
     project_id: str | None,
     title: str | None,
+    max_credits: int | None = None,
 ) -> Outcome[Batch]:
     """Make 1 to 20 jobs for the user, all paid for in one transaction or none."""
     result = db.user_call(
@@ -393,6 +396,7 @@ def create_batch_request(
         items=items,
         project_id=project_id,
         title=title,
+        max_credits=max_credits,
     )
     return outcome_of(result, Batch)
 
@@ -430,11 +434,28 @@ def delete_job_request(
 
 
 def claim_initial_grant_request(
-    db: Database, principal: Principal, request: WriteRequest
+    db: Database, principal: Principal, request: WriteRequest, client: JSON
 ) -> Outcome[CreditResult]:
-    """The user's one-time starting credits as one request."""
-    result = db.user_call(principal, "claim_initial_grant_request", request=request.as_json())
+    """The user's one-time free credits as one request; ``client`` is what the function saw
+    of the caller: ``{"address", "device_checked"}``."""
+    result = db.user_call(
+        principal, "claim_initial_grant_request", request=request.as_json(), client=client
+    )
     return outcome_of(result, CreditResult)
+
+
+def rate_limit_take(db: Database, principal_key: str, bucket: str, limit: int) -> int:
+    """Count one call of ``principal_key`` in ``bucket`` this minute: the calls left, or
+    429 RATE_LIMITED with Retry-After past ``limit``."""
+    return int(
+        db.admin_call(
+            "rate_limit_take",
+            principal=principal_key,
+            bucket=bucket,
+            limit=limit,
+            window_seconds=60,
+        )
+    )
 
 
 def grant_credits_request(

@@ -76,6 +76,7 @@ def create_batch(
         [item.as_item() for item in body.items],
         project_id=None if body.project_id is None else str(body.project_id),
         title=body.title,
+        max_credits=body.max_credits,
     )
     if not outcome.replayed:
         outcome.data.jobs = [dispatch_job(db, settings, job) for job in outcome.data.jobs]

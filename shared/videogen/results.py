@@ -463,7 +463,8 @@ class CreditResult(Open):
     """A repeated grant, transaction, Stripe session, refund or merge answers applied=false.
 
     Purchases, refunds and merges also answer the account's credits after them (`balance`,
-    `reserved`, `debt`) and, where a debt was paid off first, `debt_settled`.
+    `reserved`, `debt`) and, where a debt was paid off first, `debt_settled`. A merge moves
+    what the guest bought; `free_credits_kept` is what stayed with the guest.
     """
 
     applied: bool
@@ -476,6 +477,8 @@ class CreditResult(Open):
     reserved: int | None = None
     debt: int | None = None
     debt_settled: int | None = None
+    # A merge: the guest's free credits that stayed with the guest (free credits never move).
+    free_credits_kept: int | None = None
 
 
 # Workers --------------------------------------------------------------------------------

@@ -374,7 +374,9 @@ class JobParams(Strict):
     def params(self) -> dict[str, Any]:
         """The job params as stored on the job: only the fields that were given."""
         return self.model_dump(
-            exclude={"model", "priority", "project_id"}, exclude_none=True, by_alias=True
+            exclude={"model", "priority", "project_id", "max_credits"},
+            exclude_none=True,
+            by_alias=True,
         )
 
 
@@ -399,6 +401,12 @@ class GenerateVideoRequest(JobParams):
     prompt: NonBlank = Field(max_length=2000, examples=["A paper boat on a river"])
     priority: int = Field(0, ge=-100, le=100)
     project_id: UUID | None = Field(None, description="File the job in one of your projects.")
+    max_credits: int | None = Field(
+        None,
+        ge=0,
+        le=INT8_MAX,
+        description="Refuse (402 MAX_CREDITS_EXCEEDED) rather than spend more than this.",
+    )
 
 
 class QueueJobRequest(Strict):
@@ -410,6 +418,12 @@ class QueueJobRequest(Strict):
     )
     priority: int = Field(0, ge=-100, le=100)
     project_id: UUID | None = Field(None, description="File the job in one of your projects.")
+    max_credits: int | None = Field(
+        None,
+        ge=0,
+        le=INT8_MAX,
+        description="Refuse (402 MAX_CREDITS_EXCEEDED) rather than spend more than this.",
+    )
 
 
 class JobQuery(Strict):
@@ -442,6 +456,12 @@ class BatchRequest(Strict):
     items: list[BatchItem] = Field(min_length=1, max_length=20)
     project_id: UUID | None = Field(None, description="File every job in this project.")
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+    max_credits: int | None = Field(
+        None,
+        ge=0,
+        le=INT8_MAX,
+        description="Refuse (402 MAX_CREDITS_EXCEEDED) rather than spend more than this in all.",
+    )
 
 
 class QuoteRequest(Strict):
@@ -743,6 +763,13 @@ class ClaimInitialGrant(Strict):
     """The caller's one-time starting credits."""
 
     action: Literal["claim_initial_grant"]
+    device_token: str | None = Field(
+        None,
+        min_length=1,
+        max_length=8192,
+        description="From the iOS app: DCDevice's token, checked with Apple's DeviceCheck "
+        "so that one device takes one free grant.",
+    )
 
 
 class GrantCredits(Strict):

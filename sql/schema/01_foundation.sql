@@ -295,3 +295,44 @@ insert into private.settings (name, value) values
   ('retry_backoff_max_seconds', '300'),
   ('worker_heartbeat_timeout_seconds', '60'),
   ('worker_unhealthy_after_failures', '3');
+
+/**
+ * What each tier may do: the highest job priority its users may set (admins and the
+ * service may set any) and the credits they may commit to jobs per UTC day (null: no cap).
+ * A tier without a row gets the `free` row's limits.
+ */
+create table private.tier_limits (
+  tier text primary key check (tier ~ '^[a-z][a-z0-9-]{0,29}$'),
+  max_priority integer not null check (max_priority between -100 and 100),
+  daily_spend_credits bigint check (daily_spend_credits >= 0)
+);
+
+insert into private.tier_limits (tier, max_priority, daily_spend_credits) values
+  ('free', 0, 500),
+  ('premium', 50, 20000);
+
+/**
+ * One row per free grant given (the initial credits): who took it, as which identity
+ * (the normalised email of a permanent account; none for a guest), from which client
+ * address. An identity takes one free grant, whichever account it signs in to.
+ */
+create table private.free_grants (
+  id bigint generated always as identity primary key,
+  -- Kept (without the person) when the account is deleted: the identity stays used.
+  user_id uuid unique references auth.users (id) on delete set null,
+  identity text unique check (char_length(identity) between 3 and 320),
+  client_address text check (char_length(client_address) <= 64),
+  device_checked boolean not null default false,
+  amount bigint not null check (amount > 0),
+  created_at timestamptz not null default now()
+);
+
+alter table private.tier_limits enable row level security;
+alter table private.free_grants enable row level security;
+
+create index free_grants_address_idx on private.free_grants (client_address, created_at desc);
+
+/** Limits on free credits (module 2): see claim_initial_grant and merge_anonymous. */
+insert into private.settings (name, value) values
+  ('free_credits_cap', '100'),
+  ('guest_grants_per_address_per_day', '3');

@@ -181,8 +181,36 @@ begin
 end;
 $$;
 
-/** The caller's one-time starting credits (anonymous users get the smaller amount). */
-create function public.claim_initial_grant()
+/**
+ * The identity a free grant is counted against: a permanent account's email, lower-cased,
+ * without a "+tag" (and, for Gmail, without dots), so one mailbox takes one free grant.
+ */
+create function private.email_identity(p_email text)
+returns text
+language sql immutable
+set search_path = ''
+as $$
+  select case
+    when p_email is null or position('@' in p_email) = 0 then null
+    else (
+      select 'email:' || case
+               when v_domain in ('gmail.com', 'googlemail.com') then replace(v_local, '.', '')
+               else v_local end
+             || '@' || case when v_domain = 'googlemail.com' then 'gmail.com' else v_domain end
+        from (select split_part(split_part(lower(btrim(p_email)), '@', 1), '+', 1) as v_local,
+                     split_part(lower(btrim(p_email)), '@', 2) as v_domain) parts)
+  end;
+$$;
+
+/**
+ * The caller's one-time free credits (anonymous users get the smaller amount), at most
+ * `free_credits_cap`. `p_client` is what the function saw: {"address": the client's IP,
+ * "device_checked": true when Apple's DeviceCheck vouched this device never took one}.
+ * Refused (VGC09) when this account, or another account of the same email, took one; a
+ * guest is refused (VGR29, retry_after) past `guest_grants_per_address_per_day` guest
+ * grants from one address in 24 hours, unless its device was checked.
+ */
+create function public.claim_initial_grant(p_client jsonb default '{}')
 returns jsonb
 language plpgsql
 security definer
@@ -190,26 +218,56 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := auth.uid();
+  v_user auth.users;
   v_anonymous boolean;
+  v_identity text;
+  v_address text := nullif(btrim(coalesce(p_client ->> 'address', '')), '');
+  v_device_checked boolean := coalesce((p_client ->> 'device_checked')::boolean, false);
+  v_recent integer;
+  v_oldest timestamptz;
   v_amount bigint;
-  v_result jsonb;
 begin
   if v_uid is null then
     raise exception 'sign in first' using errcode = 'VG403';
   end if;
-  select coalesce(is_anonymous, false) into v_anonymous from auth.users where id = v_uid;
+  select * into v_user from auth.users where id = v_uid;
+  v_anonymous := coalesce(v_user.is_anonymous, false);
+  v_identity := case when not v_anonymous then private.email_identity(v_user.email) end;
 
   update public.profiles set initial_grant_claimed_at = now()
    where id = v_uid and initial_grant_claimed_at is null;
   if not found then
     raise exception 'initial credits already claimed' using errcode = 'VGC09';
   end if;
+  -- One free grant per mailbox: a second account of the same email gets none.
+  perform pg_advisory_xact_lock(hashtext('free_grant:' || coalesce(v_identity, v_address, '')));
+  if v_identity is not null
+     and exists (select 1 from private.free_grants where identity = v_identity) then
+    raise exception 'this email address already took its free credits' using errcode = 'VGC09',
+      hint = 'Free credits come once per person; buy credits to go on.';
+  end if;
+  if v_anonymous and not v_device_checked and v_address is not null then
+    select count(*), min(created_at) into v_recent, v_oldest
+      from private.free_grants
+     where client_address = v_address and identity is null
+       and created_at > now() - interval '24 hours';
+    if v_recent >= private.setting_int('guest_grants_per_address_per_day') then
+      raise exception 'guests from this address took % free grants in 24 hours', v_recent
+        using errcode = 'VGR29',
+              hint = 'Sign up with an email address to claim your free credits.',
+              detail = 'retry_after=' || greatest(1, ceil(extract(epoch from
+                (v_oldest + interval '24 hours' - now()))))::integer;
+    end if;
+  end if;
 
-  v_amount := private.setting_int(
-    case when v_anonymous then 'initial_grant_credits_anonymous' else 'initial_grant_credits' end);
-  v_result := private.credits_add(v_uid, 'initial_grant', v_amount, 'initial:' || v_uid,
-                                  'initial grant');
-  return v_result;
+  v_amount := least(
+    private.setting_int(
+      case when v_anonymous then 'initial_grant_credits_anonymous' else 'initial_grant_credits' end),
+    private.setting_int('free_credits_cap'));
+  insert into private.free_grants (user_id, identity, client_address, device_checked, amount)
+  values (v_uid, v_identity, left(v_address, 64), v_device_checked, v_amount);
+  return private.credits_add(v_uid, 'initial_grant', v_amount, 'initial:' || v_uid,
+                             'initial grant');
 end;
 $$;
 

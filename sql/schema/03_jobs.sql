@@ -385,6 +385,7 @@ begin
   if p_priority not between -100 and 100 then
     raise exception 'priority outside -100..100' using errcode = 'VGP22';
   end if;
+  perform private.check_priority(p_uid, p_priority);
   if p_project_id is not null
      and not exists (select 1 from public.projects where id = p_project_id and user_id = p_uid) then
     raise exception 'project % not found', p_project_id using errcode = 'VGR04';
@@ -404,6 +405,95 @@ begin
           p_project_id, p_batch_id)
   returning * into v_job;
   return v_job;
+end;
+$$;
+
+/** The limits of a user's tier (the `free` row's for a tier without one). */
+create function private.tier_limits_of(p_uid uuid)
+returns private.tier_limits
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select l.* from private.tier_limits l
+   where l.tier in ((select p.tier from public.profiles p where p.id = p_uid), 'free')
+   order by l.tier = 'free'
+   limit 1;
+$$;
+
+/**
+ * Raise VGQ03 when a user sets a priority above their tier's bound: a queue place is paid
+ * for by the tier. Admins and the service may set any priority.
+ */
+create function private.check_priority(p_uid uuid, p_priority integer)
+returns void
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_limits private.tier_limits;
+begin
+  if p_priority <= 0 or auth.role() = 'service_role'
+     or coalesce((auth.jwt() -> 'app_metadata' ->> 'role') = 'admin', false) then
+    return;
+  end if;
+  v_limits := private.tier_limits_of(p_uid);
+  if p_priority > v_limits.max_priority then
+    raise exception 'your tier (%) may set priority up to %', v_limits.tier,
+      v_limits.max_priority
+      using errcode = 'VGQ03',
+            detail = jsonb_build_object('priority', p_priority, 'max_priority',
+                                        v_limits.max_priority, 'tier', v_limits.tier)::text;
+  end if;
+end;
+$$;
+
+/**
+ * Raise when what was just reserved breaks a spend cap: VGS02 (402) when it costs more
+ * than the caller's own `p_max_credits`; VGS29 (429, until 00:00 UTC) when the credits
+ * committed to jobs today — every job made since 00:00 UTC at its cost, what it used once
+ * it completed, nothing once it failed or was canceled — pass the tier's daily cap.
+ * Called after the reserve, whose row lock on the profile serialises this user's creates.
+ */
+create function private.check_spend(p_uid uuid, p_cost bigint, p_max_credits bigint)
+returns void
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_limits private.tier_limits;
+  v_day timestamptz := date_trunc('day', now() at time zone 'UTC') at time zone 'UTC';
+  v_spent bigint;
+begin
+  if p_max_credits is not null and p_cost > p_max_credits then
+    raise exception 'this costs % credits, more than your max_credits of %', p_cost,
+      p_max_credits
+      using errcode = 'VGS02',
+            detail = jsonb_build_object('cost', p_cost, 'max_credits', p_max_credits)::text;
+  end if;
+  v_limits := private.tier_limits_of(p_uid);
+  if v_limits.daily_spend_credits is null then
+    return;
+  end if;
+  select coalesce(sum(case when j.status in ('failed', 'canceled') then 0
+                           when j.status = 'completed' then j.credits_used
+                           else j.cost end), 0)
+    into v_spent
+    from public.jobs j
+   where j.user_id = p_uid and j.created_at >= v_day;
+  if v_spent > v_limits.daily_spend_credits then
+    raise exception 'this would take today''s spending to % credits; your tier (%) allows % a day',
+      v_spent, v_limits.tier, v_limits.daily_spend_credits
+      using errcode = 'VGS29',
+            hint = 'The daily cap resets at 00:00 UTC.',
+            detail = jsonb_build_object(
+              'spent_today', v_spent - p_cost, 'cost', p_cost,
+              'daily_limit', v_limits.daily_spend_credits, 'tier', v_limits.tier,
+              'retry_after', ceil(extract(epoch from
+                (v_day + interval '1 day' - now())))::integer)::text;
+  end if;
 end;
 $$;
 
@@ -435,11 +525,12 @@ $$;
 
 /**
  * Create a job for the caller: check the model and params, price it, enforce the
- * concurrent-job limit, reserve the cost and queue it — one transaction.
+ * concurrent-job limit and the spend caps (`p_max_credits`, the tier's daily cap), reserve
+ * the cost and queue it — one transaction.
  */
 create function public.create_job(
   p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
-  p_project_id uuid default null
+  p_project_id uuid default null, p_max_credits bigint default null
 )
 returns jsonb
 language plpgsql
@@ -455,6 +546,7 @@ begin
   end if;
   v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id);
   perform private.credits_reserve(v_job);
+  perform private.check_spend(v_uid, v_job.cost, p_max_credits);
   perform private.check_job_limit(v_uid);
   return private.job_json(v_job);
 end;

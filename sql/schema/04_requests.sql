@@ -170,7 +170,7 @@ $$;
 /** Service, for the user in the claims: create_job as one request (rate limit, key). */
 create function public.create_job_request(
   p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
-  p_project_id uuid default null
+  p_project_id uuid default null, p_max_credits bigint default null
 )
 returns jsonb
 language plpgsql
@@ -184,7 +184,8 @@ begin
     return v_replay;
   end if;
   return private.request_finish(p_request, 202,
-                                public.create_job(p_model_id, p_params, p_priority, p_project_id));
+                                public.create_job(p_model_id, p_params, p_priority, p_project_id,
+                                                  p_max_credits));
 end;
 $$;
 
@@ -214,7 +215,7 @@ end;
 $$;
 
 /** Service, for the user in the claims: claim_initial_grant as one request. */
-create function public.claim_initial_grant_request(p_request jsonb)
+create function public.claim_initial_grant_request(p_request jsonb, p_client jsonb default '{}')
 returns jsonb
 language plpgsql
 security definer
@@ -226,7 +227,7 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.claim_initial_grant());
+  return private.request_finish(p_request, 200, public.claim_initial_grant(p_client));
 end;
 $$;
 

@@ -58,6 +58,12 @@ grant update (display_name, language, theme) on public.profiles to authenticated
 grant all on all tables in schema public to service_role;
 grant all on all tables in schema private to service_role;
 
+-- Supabase's default privileges give anon and authenticated ALL on every new table in
+-- public, TRUNCATE (which ignores RLS), REFERENCES and TRIGGER included. No client needs
+-- those three on anything of ours: new tables start without them.
+alter default privileges in schema public revoke truncate, references, trigger on tables
+  from anon, authenticated;
+
 -- ===================================================================================
 -- Function grants: nothing is executable by default; then exactly what each role calls
 -- ===================================================================================

@@ -186,7 +186,8 @@ $$;
  * the concurrent-job limit (batch jobs count like any): VGJ29.
  */
 create function public.create_batch(
-  p_items jsonb, p_project_id uuid default null, p_title text default null
+  p_items jsonb, p_project_id uuid default null, p_title text default null,
+  p_max_credits bigint default null
 )
 returns jsonb
 language plpgsql
@@ -247,6 +248,7 @@ begin
   foreach v_job in array v_jobs loop
     perform private.credits_reserve(v_job);
   end loop;
+  perform private.check_spend(v_uid, v_total, p_max_credits);
   perform private.check_job_limit(v_uid);
   update public.batches set project_id = p_project_id, cost = v_total
    where id = v_batch.id;
@@ -389,7 +391,8 @@ $$;
 
 /** Service, for the user in the claims: create_batch as one request. */
 create function public.create_batch_request(
-  p_request jsonb, p_items jsonb, p_project_id uuid default null, p_title text default null
+  p_request jsonb, p_items jsonb, p_project_id uuid default null, p_title text default null,
+  p_max_credits bigint default null
 )
 returns jsonb
 language plpgsql
@@ -403,7 +406,8 @@ begin
     return v_replay;
   end if;
   return private.request_finish(p_request, 202,
-                                public.create_batch(p_items, p_project_id, p_title));
+                                public.create_batch(p_items, p_project_id, p_title,
+                                                    p_max_credits));
 end;
 $$;
 
@@ -441,12 +445,12 @@ revoke execute on function
   private.project_json(public.projects), private.batch_progress(uuid),
   public.create_project(text, text), public.update_project(uuid, text, text),
   public.delete_project(uuid), public.list_projects(integer, integer), public.get_project(uuid),
-  public.create_batch(jsonb, uuid, text), public.cancel_batch(uuid), public.get_batch(uuid),
+  public.create_batch(jsonb, uuid, text, bigint), public.cancel_batch(uuid), public.get_batch(uuid),
   public.list_batches(uuid, integer, integer),
   public.create_project_request(jsonb, text, text),
   public.update_project_request(jsonb, uuid, text, text),
   public.delete_project_request(jsonb, uuid),
-  public.create_batch_request(jsonb, jsonb, uuid, text),
+  public.create_batch_request(jsonb, jsonb, uuid, text, bigint),
   public.cancel_batch_request(jsonb, uuid)
   from public, anon, authenticated;
 
@@ -461,11 +465,11 @@ grant execute on function
   private.project_json(public.projects), private.batch_progress(uuid),
   public.create_project(text, text), public.update_project(uuid, text, text),
   public.delete_project(uuid), public.list_projects(integer, integer), public.get_project(uuid),
-  public.create_batch(jsonb, uuid, text), public.cancel_batch(uuid), public.get_batch(uuid),
+  public.create_batch(jsonb, uuid, text, bigint), public.cancel_batch(uuid), public.get_batch(uuid),
   public.list_batches(uuid, integer, integer),
   public.create_project_request(jsonb, text, text),
   public.update_project_request(jsonb, uuid, text, text),
   public.delete_project_request(jsonb, uuid),
-  public.create_batch_request(jsonb, jsonb, uuid, text),
+  public.create_batch_request(jsonb, jsonb, uuid, text, bigint),
   public.cancel_batch_request(jsonb, uuid)
   to service_role;

@@ -21,9 +21,11 @@
  * debt = +the rest), `debt_settle` (amount = debt = −settled). credit_ledger.debt is the
  * change of the debt, so profiles.debt = sum(ledger.debt), which the audit checks too.
  *
- * An anonymous (device) user who signs in to an existing account hands it their balance
- * once (merge_anonymous): `merge_out` on the anonymous user, `merge_in` on the account, and
- * their purchases follow (a later refund claws back from the account).
+ * An anonymous (device) user who signs in to an existing account hands it what they paid
+ * for, once (merge_anonymous): `merge_out` on the anonymous user, `merge_in` on the
+ * account, and their purchases follow (a later refund claws back from the account). Free
+ * credits do not move: a guest spends them first, so what moves is the balance up to what
+ * they bought (purchases less clawbacks); the rest stays with the guest.
  */
 
 -- ===================================================================================
@@ -430,6 +432,8 @@ declare
   v_out public.credit_ledger;
   v_in public.credit_ledger;
   v_debt_before bigint;
+  v_paid bigint;
+  v_moved bigint;
 begin
   if v_uid is null then
     raise exception 'sign in first' using errcode = 'VG403';
@@ -478,20 +482,26 @@ begin
   end if;
 
   select debt into v_debt_before from public.profiles where id = v_uid;
-  if v_from.balance > 0 then
-    v_out := private.ledger_apply(p_anonymous_id, 'merge_out', -v_from.balance, 0, null,
+  -- Free credits are spent first, so the balance is paid-for up to what was bought.
+  select greatest(0, coalesce(sum(amount), 0)) into v_paid
+    from public.credit_ledger
+   where user_id = p_anonymous_id and kind in ('purchase', 'clawback');
+  v_moved := least(v_from.balance, v_paid);
+  if v_moved > 0 then
+    v_out := private.ledger_apply(p_anonymous_id, 'merge_out', -v_moved, 0, null,
                                   'merge_out:' || p_anonymous_id, 'moved to account ' || v_uid);
-    v_in := private.ledger_apply(v_uid, 'merge_in', v_from.balance, 0, null,
+    v_in := private.ledger_apply(v_uid, 'merge_in', v_moved, 0, null,
                                  'merge_in:' || p_anonymous_id,
                                  'from anonymous user ' || p_anonymous_id);
   end if;
   update private.purchases set user_id = v_uid where user_id = p_anonymous_id;
   insert into private.account_merges (anonymous_id, account_id, credits, out_ledger_id,
                                       in_ledger_id)
-  values (p_anonymous_id, v_uid, v_from.balance, v_out.id, v_in.id)
+  values (p_anonymous_id, v_uid, v_moved, v_out.id, v_in.id)
   returning * into v_merge;
 
   return jsonb_build_object('applied', true, 'merge', to_jsonb(v_merge),
+                            'free_credits_kept', v_from.balance - v_moved,
                             'entry', case when v_in.id is not null then to_jsonb(v_in) end)
          || private.credit_state(v_uid)
          || jsonb_build_object('debt_settled',

@@ -59,11 +59,49 @@ def test_anonymous_users_get_the_anonymous_amount(db: Conn) -> None:
     assert profile(db, uid) == (20, 0)
 
 
-def test_initial_grant_amounts_come_from_settings(db: Conn) -> None:
+def test_initial_grant_amounts_come_from_settings_within_the_cap(db: Conn) -> None:
     db.execute("update private.settings set value = '250' where name = 'initial_grant_credits'")
+    db.execute("update private.settings set value = '300' where name = 'free_credits_cap'")
     uid = create_user(db)
     for_user(db, uid, "claim_initial_grant")
     assert profile(db, uid) == (250, 0)
+    # The cap bounds a free grant whatever the amount setting says.
+    db.execute("update private.settings set value = '120' where name = 'free_credits_cap'")
+    capped = create_user(db)
+    assert for_user(db, capped, "claim_initial_grant")["entry"]["amount"] == 120
+
+
+def test_one_free_grant_per_mailbox(db: Conn) -> None:
+    first = create_user(db, email="Ada.Lovelace+videos@gmail.com")
+    for_user(db, first, "claim_initial_grant")
+    # The same mailbox under another spelling, after the first account was deleted.
+    db.execute("delete from auth.users where id = %s", (first,))
+    again = create_user(db, email="adalovelace@GoogleMail.com")
+    with raises_sqlstate("VGC09"):
+        for_user(db, again, "claim_initial_grant")
+    assert profile(db, again) == (0, 0)
+    # Another mailbox of the same domain is another person.
+    other = create_user(db, email="ada.byron@gmail.com")
+    assert for_user(db, other, "claim_initial_grant")["entry"]["amount"] == 100
+
+
+def test_guests_from_one_address_get_a_few_grants_a_day(db: Conn) -> None:
+    client = {"address": "203.0.113.7"}
+    for _ in range(3):
+        for_user(db, create_user(db, anonymous=True), "claim_initial_grant", client)
+    fourth = create_user(db, anonymous=True)
+    with raises_sqlstate("VGR29") as refused:
+        for_user(db, fourth, "claim_initial_grant", client)
+    wait = int(refused.value.diag.message_detail.removeprefix("retry_after="))
+    assert 0 < wait <= 86400
+    assert profile(db, fourth) == (0, 0)
+    # Another address, a device Apple vouched for, or an email account: not limited.
+    for_user(db, fourth, "claim_initial_grant", {"address": "198.51.100.1"})
+    vouched = create_user(db, anonymous=True)
+    for_user(db, vouched, "claim_initial_grant", client | {"device_checked": True})
+    assert profile(db, vouched) == (20, 0)
+    member = create_user(db)
+    assert for_user(db, member, "claim_initial_grant", client)["entry"]["amount"] == 100
 
 
 def test_initial_grant_needs_a_signed_in_user(db: Conn) -> None:

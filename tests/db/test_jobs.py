@@ -256,7 +256,8 @@ def test_queue_position_is_exact_to_100_and_then_says_more(db: Conn) -> None:
     )
     newest = create_job(db, users[1], T2V)
     assert newest["queue_position"] == 101  # 150 ahead: "more than 100"
-    urgent = for_user(db, users[2], "create_job", T2V, {}, 9)
+    db.execute("update public.profiles set tier = 'premium' where id = %s", (users[2],))
+    urgent = for_user(db, users[2], "create_job", T2V, {}, 9)  # premium: up to 50
     assert urgent["queue_position"] == 1  # nobody of a higher priority ahead
     tenth = db.execute(
         "select private.queue_position(j) from public.jobs j where j.user_id = %s"

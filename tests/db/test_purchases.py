@@ -164,22 +164,44 @@ def test_app_store_refunds_by_share_and_unknown_purchases(db: Conn) -> None:
 # Anonymous users signing in to an existing account ------------------------------------------
 
 
-def test_an_anonymous_users_credits_move_to_the_account_once(db: Conn) -> None:
-    anonymous = create_user(db, anonymous=True, credits=25)
+def test_an_anonymous_users_bought_credits_move_to_the_account_once(db: Conn) -> None:
+    anonymous = create_user(db, anonymous=True, credits=25)  # given, not bought: they stay
     account = create_user(db, credits=100)
     buy(db, anonymous, "cs_anon", 40, 400, "pi_anon")
     merged = for_user(db, account, "merge_anonymous", anonymous)
-    assert merged["applied"] is True and merged["merge"]["credits"] == 65
-    assert (merged["balance"], merged["debt"]) == (165, 0)
-    assert state(db, anonymous) == (0, 0, 0)
+    assert merged["applied"] is True and merged["merge"]["credits"] == 40
+    assert merged["free_credits_kept"] == 25
+    assert (merged["balance"], merged["debt"]) == (140, 0)
+    assert state(db, anonymous) == (25, 0, 0)
     again = for_user(db, account, "merge_anonymous", anonymous)
     assert again["applied"] is False and again["merge"] == merged["merge"]
-    assert state(db, account) == (165, 0, 0)
-    assert kinds(db, anonymous)[-1] == ("merge_out", -65, 0)
-    assert kinds(db, account)[-1] == ("merge_in", 65, 0)
+    assert state(db, account) == (140, 0, 0)
+    assert kinds(db, anonymous)[-1] == ("merge_out", -40, 0)
+    assert kinds(db, account)[-1] == ("merge_in", 40, 0)
     # Its purchases followed: a refund now claws back from the account.
     assert refund(db, "re_anon", "pi_anon", 400)["reversal"]["credits"] == 40
-    assert state(db, account) == (125, 0, 0)
+    assert state(db, account) == (100, 0, 0)
+
+
+def test_free_credits_are_spent_first_and_never_merged(db: Conn) -> None:
+    """A guest with 20 free and 30 bought credits spends 35: the 15 left are bought."""
+    anonymous = create_user(db, anonymous=True)
+    for_user(db, anonymous, "claim_initial_grant")
+    buy(db, anonymous, "cs_mix", 30, 300, "pi_mix")
+    as_service(db, "grant_credits", anonymous, -35, "spent-35", "adjust")
+    account = create_user(db)
+    merged = for_user(db, account, "merge_anonymous", anonymous)
+    assert merged["merge"]["credits"] == 15 and merged["free_credits_kept"] == 0
+    assert state(db, account) == (15, 0, 0)
+    # Only free credits: nothing moves, and the merge is still recorded (once).
+    guest = create_user(db, anonymous=True)
+    for_user(db, guest, "claim_initial_grant")
+    other = create_user(db)
+    merged = for_user(db, other, "merge_anonymous", guest)
+    assert merged["applied"] is True and merged["merge"]["credits"] == 0
+    assert state(db, other) == (0, 0, 0) and state(db, guest) == (20, 0, 0)
+    assert_books_balance(db, guest)
+    assert_books_balance(db, other)
     # Another account cannot take it again.
     with raises_sqlstate("VGC09"):
         for_user(db, create_user(db), "merge_anonymous", anonymous)
@@ -260,7 +282,8 @@ def test_refunds_racing_jobs_and_purchases_lose_and_create_nothing(db_url: str, 
 def test_concurrent_merges_of_one_anonymous_user_move_its_credits_once(
     db_url: str, db: Conn
 ) -> None:
-    anonymous = create_user(db, anonymous=True, credits=80)
+    anonymous = create_user(db, anonymous=True)
+    buy(db, anonymous, "cs_race", 80, 800, "pi_race")
     accounts = [create_user(db) for _ in range(4)]
     calls = [user_call(accounts[i % 4], "merge_anonymous", anonymous) for i in range(32)]
     results = run_concurrently(db_url, calls)

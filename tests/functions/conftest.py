@@ -289,7 +289,10 @@ def _serving(start_server: Any, **env: str) -> Iterator[Api]:
 def api(start_server: Any) -> Iterator[Api]:
     """One server for the tests that need no special settings (generous rate limit)."""
     yield from _serving(
-        start_server, RATE_LIMIT_PER_MINUTE="100000", STRIPE_WEBHOOK_SECRET=STRIPE_SECRET
+        start_server,
+        RATE_LIMIT_PER_MINUTE="100000",
+        FREE_CALLS_PER_MINUTE="100000",
+        STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
     )
 
 
@@ -305,6 +308,7 @@ def fuzz_api(start_server: Any) -> Iterator[Api]:
     yield from _serving(
         start_server,
         RATE_LIMIT_PER_MINUTE="100000",
+        FREE_CALLS_PER_MINUTE="100000",
         STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
         DISPATCH_TIMEOUT_SECONDS="0.5",
         HEALTH_TIMEOUT_SECONDS="0.5",
@@ -332,6 +336,7 @@ def store_api(start_server: Any, apple_chain: Any, tmp_path_factory: Any) -> Ite
     yield from _serving(
         start_server,
         RATE_LIMIT_PER_MINUTE="100000",
+        FREE_CALLS_PER_MINUTE="100000",
         STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
         APPLE_BUNDLE_ID=BUNDLE_ID,
         APPLE_ENVIRONMENT="Sandbox",
@@ -347,7 +352,12 @@ METRICS_TOKEN = "test-metrics-token"  # a test value, not a real secret
 @pytest.fixture(scope="session")
 def metrics_api(start_server: Any) -> Iterator[Api]:
     """A server with METRICS_TOKEN set (the scrape is on)."""
-    yield from _serving(start_server, RATE_LIMIT_PER_MINUTE="100000", METRICS_TOKEN=METRICS_TOKEN)
+    yield from _serving(
+        start_server,
+        RATE_LIMIT_PER_MINUTE="100000",
+        FREE_CALLS_PER_MINUTE="100000",
+        METRICS_TOKEN=METRICS_TOKEN,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -356,6 +366,7 @@ def retention_api(start_server: Any) -> Iterator[Api]:
     yield from _serving(
         start_server,
         RATE_LIMIT_PER_MINUTE="100000",
+        FREE_CALLS_PER_MINUTE="100000",
         OUTPUT_RETENTION_DAYS="1",
         UPLOAD_RETENTION_DAYS="2",
     )

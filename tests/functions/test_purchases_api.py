@@ -211,19 +211,23 @@ def merge(api: Any, user: Any, token: str) -> Any:
     return api.post("update-credits", user=user, json=body)
 
 
-def test_an_anonymous_sessions_credits_follow_it_into_the_account(store_api):
+def test_an_anonymous_sessions_bought_credits_follow_it_into_the_account(store_api):
+    """What a guest bought moves; the free grant stays with the guest (not transferable)."""
     api = store_api
     device = api.user(anonymous=True)
     api.ok(api.post("update-credits", user=device, json={"action": "claim_initial_grant"}))
+    bought = {"action": "purchase", "user_id": device.id, "transaction_id": "t-guest", "credits": 30}
+    api.ok(api.service("update-credits", bought))
     account = api.user(credits=50)
     moved = api.ok(merge(api, account, device.token))
-    assert moved["applied"] is True and moved["merge"]["credits"] == 20
-    assert moved["entry"]["kind"] == "merge_in" and moved["balance"] == 70
+    assert moved["applied"] is True and moved["merge"]["credits"] == 30
+    assert moved["free_credits_kept"] == 20
+    assert moved["entry"]["kind"] == "merge_in" and moved["balance"] == 80
     again = api.ok(merge(api, account, device.token))
-    assert again["applied"] is False and again["merge"]["credits"] == 20
-    assert credits_of(api, account)["balance"] == 70
+    assert again["applied"] is False and again["merge"]["credits"] == 30
+    assert credits_of(api, account)["balance"] == 80
     device_after = credits_of(api, device)
-    assert device_after["balance"] == 0
+    assert device_after["balance"] == 20
     assert device_after["ledger"]["items"][0]["kind"] == "merge_out"
 
 
