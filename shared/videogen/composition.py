@@ -47,6 +47,16 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 
+def working_frame(params: dict[str, Any]) -> tuple[int, int]:
+    """The largest a still needs to be for this job's render: its frame, oversampled as the
+    Ken Burns move and the overlays work on it (media.graph.WORKING_OVERSAMPLE)."""
+    from videogen.media.graph import WORKING_OVERSAMPLE
+    from videogen.media.timeline import frame_size
+
+    width, height = frame_size(params.get("aspect_ratio", "16:9"), params.get("resolution", "720p"))
+    return width * WORKING_OVERSAMPLE, height * WORKING_OVERSAMPLE
+
+
 def _fetch_upload(storage: Storage, user_id: str, path: str, workdir: Path, index: int) -> Path:
     """Copy one of the user's uploads into the work folder (owner checked)."""
     from videogen.storage import owner_of
@@ -63,17 +73,17 @@ def compose_request(
 ) -> ComposeRequest:
     """The media request a compose job's params describe (uploads fetched and checked)."""
     from videogen.media.compose import ComposeRequest
-    from videogen.media.images import validate_upload
+    from videogen.media.images import fit_for_render, validate_upload
     from videogen.schemas import parse
 
+    box = working_frame(params)
     images: list[Path | None] = []
     for i, path in enumerate(params.get("images") or []):
         if path is None:
             images.append(None)
             continue
         local = _fetch_upload(storage, user_id, path, workdir, i)
-        validate_upload(local)
-        images.append(local)
+        images.append(fit_for_render(validate_upload(local), box, workdir))
     music = params.get("music_path")
     narration = [  # a narration step's files, one per section: no TTS then
         _fetch_upload(storage, user_id, path, workdir, 100 + i)
@@ -211,15 +221,16 @@ def render_elements(
 ) -> ComposeResult:
     """Fetch a composition's uploads, render its timeline, make the thumbnail."""
     from videogen.media.compose import ComposeResult
-    from videogen.media.images import validate_upload
+    from videogen.media.images import fit_for_render, validate_upload
     from videogen.media.render import make_thumbnail, probe, render_timeline
 
+    box = working_frame(params)
     files: dict[int, Path] = {}
     for i, element in enumerate(params["elements"]):
         if element.get("path"):
             files[i] = _fetch_upload(storage, user_id, element["path"], workdir, i)
             if element["type"] == "image":
-                validate_upload(files[i])
+                files[i] = fit_for_render(validate_upload(files[i]), box, workdir)
     timeline = elements_timeline(params, files)
     report = progress or (lambda pct: None)
     video = workdir / "video.mp4"
@@ -329,10 +340,19 @@ def run(
 
 
 def render_sync(db: Database, settings: Settings, job: Job) -> Job:
-    """Run a short compose job inside the request: the function is its own worker."""
+    """Run a short compose job inside the request: the function is its own worker.
+
+    The render gets ``SYNC_RENDER_DEADLINE_SECONDS``: one that outgrows its estimate is
+    stopped then and its job goes back to the queue (a retryable failure, the attempt's
+    credits kept reserved) for a worker to finish; the caller gets it queued.
+    """
     from videogen import procedures
+    from videogen.media.errors import RenderCanceled, RenderDeadline
     from videogen.steps import run_inline
     from videogen.storage import get_storage
+
+    deadline = threading.Event()
+    timer = threading.Timer(settings.sync_render_deadline_s, deadline.set)
 
     def work(opened: Job) -> tuple[dict[str, Any], int]:
         last = [0]
@@ -342,6 +362,16 @@ def render_sync(db: Database, settings: Settings, job: Job) -> Job:
                 last[0] = pct
                 procedures.job_progress(db, str(opened.id), opened.attempt, pct, "rendering")
 
-        return run(opened, get_storage(settings), progress)
+        try:
+            return run(opened, get_storage(settings), progress, cancel=deadline)
+        except RenderCanceled as exc:
+            raise RenderDeadline(
+                f"The render took longer than {settings.sync_render_deadline_s:g} s; "
+                "it goes on as a job."
+            ) from exc
 
-    return run_inline(db, job, work)
+    timer.start()
+    try:
+        return run_inline(db, job, work)
+    finally:
+        timer.cancel()

@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     dispatch_timeout_s: float = Field(5.0, alias="DISPATCH_TIMEOUT_SECONDS", gt=0)
     health_timeout_s: float = Field(2.0, alias="HEALTH_TIMEOUT_SECONDS", gt=0)
     sync_render_max_seconds: float = Field(8.0, alias="SYNC_RENDER_MAX_SECONDS", ge=0)
+    # An in-request render still running after this long is stopped and continues as a job
+    # on a worker (a server thread is never held longer).
+    sync_render_deadline_s: float = Field(20.0, alias="SYNC_RENDER_DEADLINE_SECONDS", gt=0)
 
     # Storage ------------------------------------------------------------------------------
     # Unset: Supabase Storage in production, the local disk otherwise.

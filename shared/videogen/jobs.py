@@ -74,7 +74,10 @@ def run_or_route(
     if render_short and job.job_type == "compose":
         estimate = composition.estimated_render_seconds(job.params)
         if estimate <= settings.sync_render_max_seconds:
-            return 200, composition.render_sync(db, settings, job)
+            job = composition.render_sync(db, settings, job)
+            if job.status != "queued":
+                return 200, job
+            # It outgrew its estimate and was stopped at its deadline: a worker finishes it.
     return 202, routing.dispatch_job(db, settings, job)
 
 

@@ -61,10 +61,13 @@ def run_inline(db: Database, job: Job, work: Work) -> Job:
         try:
             output, used = work(opened)
         except AppError as exc:
+            # A retryable failure (an in-request render past its deadline) goes back to the
+            # queue for a worker, as a worker's retryable failure does.
+            retryable = bool(getattr(exc, "retryable", False))
             report = {
                 **base,
                 "type": "failed",
-                "error": {"code": exc.code, "message": exc.message, "retryable": False},
+                "error": {"code": exc.code, "message": exc.message, "retryable": retryable},
             }
         else:
             report = {**base, "type": "completed", "output": output, "credits_used": used}

@@ -216,7 +216,7 @@ def test_an_anonymous_sessions_bought_credits_follow_it_into_the_account(store_a
     api = store_api
     device = api.user(anonymous=True)
     api.ok(api.post("update-credits", user=device, json={"action": "claim_initial_grant"}))
-    bought = {"action": "purchase", "user_id": device.id, "transaction_id": "t-guest", "credits": 30}
+    bought = {"action": "purchase", "user_id": device.id, "transaction_id": "t-g", "credits": 30}
     api.ok(api.service("update-credits", bought))
     account = api.user(credits=50)
     moved = api.ok(merge(api, account, device.token))

@@ -62,3 +62,10 @@ class RenderCanceled(MediaError):
     """The render was canceled."""
 
     status, code = 409, "RENDER_CANCELED"
+
+
+class RenderDeadline(MediaError):
+    """The render ran past its deadline; it goes on as a job."""
+
+    status, code = 503, "RENDER_DEADLINE"
+    retryable = True

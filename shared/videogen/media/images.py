@@ -97,3 +97,28 @@ def make_title_card(
     )
     run_ffmpeg(args, output=out)
     return out
+
+
+def shrink_args(source: Path, out: Path, size: tuple[int, int]) -> list[str]:
+    """ffmpeg args that scale a still to ``size`` (one frame, nothing else)."""
+    w, h = size
+    return ["-y", "-v", "error", "-i", str(source), "-vf", f"scale={w}:{h}", "-frames:v", "1",
+            str(out)]  # fmt: skip
+
+
+def fit_for_render(info: ImageInfo, box: tuple[int, int], workdir: Path) -> Path:
+    """A still no larger than needed to cover ``box`` (the render's working frame).
+
+    The render decodes and scales a still once per section and once per thumbnail; an
+    8192-px upload made each of those cost about a CPU-second and 300 MB. Scaling it down
+    once here, keeping its aspect, makes the render's cost independent of the upload's size.
+    A still under twice the box's pixels is used as it is.
+    """
+    w, h = box
+    factor = max(w / info.width, h / info.height)  # the smallest scale that still covers
+    if info.width * info.height <= 2 * w * h or factor >= 1:
+        return info.path
+    size = (max(2, round(info.width * factor / 2) * 2), max(2, round(info.height * factor / 2) * 2))
+    out = workdir / f"{info.path.stem}-fit.png"  # PNG keeps an overlay's transparency
+    run_ffmpeg(shrink_args(info.path, out, size), output=out, duration=0.0)
+    return out

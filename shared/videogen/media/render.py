@@ -44,6 +44,13 @@ FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 _STDERR_LINES = 20
 _KILL_GRACE_S = 3.0
+# Every ffmpeg run is bounded (see _bound): address space, and CPU seconds when the caller
+# knows how much output it asked for. 3 GiB holds a dozen 8192-px RGBA frames in flight.
+MAX_MEMORY_BYTES = 3 << 30
+# CPU seconds an ffmpeg run may spend per second of output it makes, and on top of that:
+# about 25 times what the slowest measured section needs (0.66 s/s at 720p30).
+CPU_S_PER_OUTPUT_S = 16.0
+CPU_S_BASE = 30.0
 # Shares of the progress bar: the sound's two passes (they run beside the first sections
 # and compete with them for the cores), the sections' frames, and the join (a copy).
 _SOUND_SHARE = 6
@@ -87,6 +94,28 @@ def _follow(proc: subprocess.Popen[str], duration: float | None, progress: Progr
             progress(pct)
 
 
+def cpu_budget(output_seconds: float | None) -> float | None:
+    """The CPU seconds an ffmpeg run making ``output_seconds`` of media may spend."""
+    if output_seconds is None:
+        return None
+    return CPU_S_BASE + CPU_S_PER_OUTPUT_S * max(0.0, output_seconds)
+
+
+def _bound(proc: subprocess.Popen[str], cpu_seconds: float | None) -> None:
+    """Cap a started ffmpeg's address space and CPU time (the kernel stops it past them).
+
+    Set on the running process with prlimit(2): a ``preexec_fn`` is not safe in a threaded
+    server. The few instructions ffmpeg runs before this are not worth bounding.
+    """
+    import resource
+
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        resource.prlimit(proc.pid, resource.RLIMIT_AS, (MAX_MEMORY_BYTES, MAX_MEMORY_BYTES))
+        if cpu_seconds is not None:
+            soft = math.ceil(cpu_seconds)
+            resource.prlimit(proc.pid, resource.RLIMIT_CPU, (soft, soft + 5))
+
+
 def run_ffmpeg(
     args: Sequence[str],
     *,
@@ -99,7 +128,9 @@ def run_ffmpeg(
 ) -> None:
     """Run ffmpeg with ``args``; report 0-100 against ``duration`` seconds of output.
 
-    ``stderr``, if given, receives every line ffmpeg wrote there.
+    ``stderr``, if given, receives every line ffmpeg wrote there. The run is bounded: at
+    most MAX_MEMORY_BYTES, :func:`cpu_budget` of ``duration`` CPU seconds, ``timeout``
+    seconds of wall time; past any of them it fails with :class:`RenderError`.
     """
     cmd = [FFMPEG, "-progress", "pipe:1", "-nostats", *args]
     try:
@@ -108,6 +139,7 @@ def run_ffmpeg(
         )
     except FileNotFoundError as exc:
         raise RenderError("ffmpeg is not installed", hint="apt-get install ffmpeg") from exc
+    _bound(proc, cpu_budget(duration))
     tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
     with proc:  # closes both pipes however we leave
         helpers = [threading.Thread(target=_drain, args=(proc.stderr, tail, stderr), daemon=True)]
@@ -136,7 +168,12 @@ def run_ffmpeg(
         if output is not None:
             output.unlink(missing_ok=True)
         stderr_tail = "\n".join(tail)
-        reason = "timed out" if timer and proc.returncode < 0 else f"exit {proc.returncode}"
+        # Killed (the wall-time timer), or ffmpeg's own exit on signals: 255 after one,
+        # 123 after several (SIGXCPU comes every second past the CPU bound).
+        if proc.returncode < 0 or proc.returncode in (123, 255):
+            reason = "stopped: over its time or CPU bound"
+        else:
+            reason = f"exit {proc.returncode}"
         raise RenderError(f"ffmpeg failed ({reason})", stderr_tail=stderr_tail)
 
 
