@@ -15,9 +15,14 @@ secret) are accepted where a token is read.
 
 Local settings are those of ``supabase start``: email sign-ups are confirmed at once
 (``mailer_autoconfirm``), anonymous sign-ins are on, a password needs 6 characters, a
-revoked refresh token may be reused for ``GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL``
-seconds (10) after its use, and at any time while it is the parent of the session's active
-one (the client lost the answer of its last refresh).
+revoked refresh token may be reused for ``refresh_token_reuse_interval`` seconds (10) after
+its use, and at any time while it is the parent of the session's active one (the client lost
+the answer of its last refresh).
+
+Against abuse, as GoTrue does it (the settings, from config.toml, and the mechanisms are in
+videogen_dev.auth_guard):
+
+- rate limits per client (``[auth.rate_limit]``): 429 ``over_request_rate_limit``.
 
 Errors have GoTrue's shape: ``{"code": <status>, "error_code": …, "msg": …}``, or
 ``{"code": …, "message": …}`` when the client sends ``X-Supabase-Api-Version: 2024-01-01``
@@ -54,12 +59,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from videogen_dev.auth_guard import AuthSettings, RateLimiter
 from videogen_dev.servicepool import LazyPool
 
 API_VERSION = "2024-01-01"
 JWT_EXPIRY_S = 3600  # GoTrue's default (auth.jwt_expiry)
 MIN_PASSWORD_LENGTH = 6
-DEFAULT_REUSE_INTERVAL_S = 10
 INSTANCE_ID = "00000000-0000-0000-0000-000000000000"
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -100,6 +105,10 @@ def invalid_credentials() -> AuthError:
 
 def bad_jwt(message: str) -> AuthError:
     return AuthError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {message}")
+
+
+def over_rate_limit() -> AuthError:
+    return AuthError(429, "over_request_rate_limit", "Request rate limit reached")
 
 
 # Signing key ------------------------------------------------------------------------------
@@ -181,7 +190,11 @@ class Session:
 
 
 class AuthApi:
-    """The WSGI app; one database pool per process, opened on the first request."""
+    """The WSGI app; one database pool per process, opened on the first request.
+
+    ``settings`` default to config.toml's (``AuthSettings.load``); ``clock`` (seconds since
+    the epoch) times the rate limits, so tests can move it.
+    """
 
     USER_COLUMNS = (
         "id, aud, role, email, phone, email_confirmed_at, phone_confirmed_at, confirmed_at, "
@@ -190,11 +203,21 @@ class AuthApi:
         "recovery_sent_at, email_change_sent_at, invited_at"
     )
 
-    def __init__(self, dsn: str | None = None, key_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str | None = None,
+        key_path: Path | None = None,
+        *,
+        settings: AuthSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._key_path = key_path
         self._key: SigningKey | None = None
         self._pool = LazyPool("videogen-auth", dsn)
         self._lock = threading.Lock()
+        self.settings = settings or AuthSettings.load()
+        self.clock = clock
+        self.limiter = RateLimiter(self.settings.limits(), clock)
         R = Rule
         self.urls = Map(
             [
@@ -226,6 +249,24 @@ class AuthApi:
 
     def pool(self) -> Any:
         return self._pool.get()
+
+    def close(self) -> None:
+        """Close the database pool (a server that stops)."""
+        self._pool.close()
+
+    # Abuse --------------------------------------------------------------------------------
+    def _limit(self, limiter: str, request: Request) -> None:
+        """Take a token from the client's bucket of GoTrue's ``limiter``, or answer 429."""
+        if not self.limiter.allow(limiter, self._client_key(request)):
+            raise over_rate_limit()
+
+    def _client_key(self, request: Request) -> str | None:
+        """Who a rate limit counts: the header GoTrue is told to read (its first value; none,
+        no limit), else the address the request came from."""
+        header = self.settings.rate_limit_header
+        if header:
+            return request.headers.get(header, "").split(",", 1)[0].strip() or None
+        return request.remote_addr or None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -317,6 +358,8 @@ class AuthApi:
         email = _text(body.get("email")).strip().lower()
         phone = _text(body.get("phone")).strip()
         password = _text(body.get("password"))
+        # Anonymous sign-ins and sign-ups count in separate buckets, before any other check.
+        self._limit("signups" if email or phone else "anonymous", request)
         data = body.get("data") or {}
         if not isinstance(data, dict):
             raise validation_failed("data must be an object")
@@ -346,6 +389,7 @@ class AuthApi:
         if grant not in ("password", "refresh_token"):
             raise validation_failed("unsupported_grant_type")
         body = _body(request)
+        self._limit("token", request)  # password sign-ins and refreshes share GoTrue's bucket
         with self.transaction() as conn:
             if grant == "password":
                 session = self._password_grant(conn, body, request)
@@ -420,7 +464,7 @@ class AuthApi:
                 # refresh, which GoTrue allows at any time by handing the active token back.
                 # Only its hash is kept here, so the active one is rotated instead.
                 token_id, token_hash = active[0], active[2]
-            elif time.time() > updated_at.timestamp() + _reuse_interval():
+            elif time.time() > updated_at.timestamp() + self.settings.refresh_token_reuse_interval:
                 # A reused token: the session's token family is revoked (GoTrue's answer).
                 conn.execute(
                     "update auth.refresh_tokens set revoked = true, updated_at = now() "
@@ -454,6 +498,7 @@ class AuthApi:
         body = _body(request)
         with self.transaction() as conn:
             session = self._caller(conn, request)
+            self._limit("user", request)  # after authentication, as GoTrue's route does
             user_id = session.user_id
             data = body.get("data")
             if data is not None:
@@ -828,17 +873,6 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _reuse_interval() -> float:
-    try:
-        return float(
-            os.environ.get(
-                "GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", str(DEFAULT_REUSE_INTERVAL_S)
-            )
-        )
-    except ValueError:
-        return float(DEFAULT_REUSE_INTERVAL_S)
-
-
 def _ip(request: Request) -> str | None:
     value = request.remote_addr or ""
     try:
@@ -885,7 +919,8 @@ def _json(data: Any, *, headers: dict[str, str] | None = None) -> Response:
 
 
 def create_app(dsn: str | None = None, key_path: Path | None = None) -> AuthApi:
-    """The Auth API app (mounted at ``/auth/v1`` by the dev server)."""
+    """The Auth API app (mounted at ``/auth/v1`` by the dev server), with config.toml's
+    settings."""
     return AuthApi(dsn, key_path)
 
 

@@ -1,18 +1,145 @@
-"""The local Auth API against abuse: its settings, read from supabase/config.toml as the
-Supabase CLI hands them to GoTrue.
+"""The local Auth API against abuse, answering as GoTrue does: rate limits per client,
+password guessing included.
+
+Most tests serve the dev server's Auth app from this process (werkzeug on a free port,
+mounted at /auth/v1 as the dev server mounts it, on the test's own database) and drive it
+over HTTP with supabase_auth, so that they can move its clock; none of them waits
+for time to pass.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import httpx
+import psycopg
 import pytest
+from supabase_auth import SyncGoTrueClient
+from supabase_auth.errors import AuthError
+from videogen_dev.auth_api import AuthApi
 from videogen_dev.auth_guard import (
     AuthConfigError,
     AuthSettings,
     CaptchaSettings,
     Limit,
 )
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Response
+
+from videogen.config import LOCAL_PUBLISHABLE_KEY
+
+Api = Any  # tests/functions/conftest.py's Api (conftest modules are not imported)
+
+PASSWORD = "correct horse battery staple"
+KEY = {"apikey": LOCAL_PUBLISHABLE_KEY}
+RATE_LIMITED = {
+    "code": 429,
+    "error_code": "over_request_rate_limit",
+    "msg": "Request rate limit reached",
+}
+
+
+# An Auth API in this process --------------------------------------------------------------
+class Clock:
+    """A clock the test moves: it starts at the wall time and stands still until told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass  # no access log on the test's output (errors are still logged)
+
+
+@dataclass
+class LocalAuth:
+    """A running Auth app: its URL, clock and database."""
+
+    url: str
+    app: AuthApi
+    clock: Clock
+    db_url: str
+    clients: list[SyncGoTrueClient]
+
+    def client(self) -> SyncGoTrueClient:
+        """supabase_auth as supabase-py builds it (publishable key, session in memory)."""
+        client = SyncGoTrueClient(url=self.url, headers=dict(KEY), auto_refresh_token=False)
+        self.clients.append(client)
+        return client
+
+    def post(self, path: str, body: Any, **headers: str) -> httpx.Response:
+        """A raw POST, for headers the client does not send."""
+        return httpx.post(f"{self.url}{path}", json=body, headers={**KEY, **headers})
+
+    def sql(self, query: str, params: list[Any]) -> Any:
+        """The first column of the first row, as postgres."""
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            row = conn.execute(query, params).fetchone()
+        return None if row is None else row[0]
+
+
+@pytest.fixture
+def serve_auth(db_url: str, tmp_path: Path) -> Iterator[Callable[..., LocalAuth]]:
+    """Start Auth apps with given settings (config.toml's by default) on this test's
+    database; each has its own clock and buckets. Stopped after the test."""
+    running: list[tuple[Any, threading.Thread, LocalAuth]] = []
+
+    def serve(settings: AuthSettings | None = None) -> LocalAuth:
+        clock = Clock()
+        app = AuthApi(
+            db_url,
+            tmp_path / "signing_key.pem",
+            settings=settings or AuthSettings.load(env={}),
+            clock=clock,
+        )
+        not_found = Response('{"error": "not found"}', 404, mimetype="application/json")
+        wsgi = DispatcherMiddleware(not_found, {"/auth/v1": app})
+        server = make_server("127.0.0.1", 0, wsgi, threaded=True, request_handler=_Quiet)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.server_port}/auth/v1"
+        local = LocalAuth(url, app, clock, db_url, [])
+        running.append((server, thread, local))
+        return local
+
+    yield serve
+    for server, thread, local in running:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+        for client in local.clients:
+            client._http_client.close()
+        local.app.close()
+
+
+def new_email() -> str:
+    return f"a-{uuid.uuid4().hex[:12]}@example.test"
+
+
+def refused(call: Callable[[], Any]) -> Any:
+    """The client's error for a call that must fail."""
+    with pytest.raises(AuthError) as caught:
+        call()
+    return caught.value
+
+
+def assert_rate_limited(error: Any) -> None:
+    assert (error.status, error.code) == (429, "over_request_rate_limit")
+    assert error.message == "Request rate limit reached"
 
 
 # 1. Rate limits, as config.toml declares them ---------------------------------------------
@@ -49,3 +176,88 @@ def test_limits_and_captcha_are_read_from_config_toml(tmp_path: Path) -> None:
         AuthSettings.load(config, env={})
     with pytest.raises(AuthConfigError, match="anonymous_users"):
         AuthSettings.load(config, env={"GOTRUE_RATE_LIMIT_ANONYMOUS_USERS": "-1"})
+
+
+def test_anonymous_sign_ins_are_limited_per_hour_as_config_toml_says(
+    serve_auth: Callable[..., LocalAuth],
+) -> None:
+    auth = serve_auth()  # anonymous_users = 30 (an hour, per client)
+    for _ in range(30):
+        assert auth.client().sign_in_anonymously().session is not None
+    assert_rate_limited(refused(lambda: auth.client().sign_in_anonymously()))
+    assert auth.post("/signup", {}).json() == RATE_LIMITED  # GoTrue's shape
+    versioned = auth.post("/signup", {}, **{"X-Supabase-Api-Version": "2024-01-01"})
+    assert versioned.status_code == 429
+    assert versioned.json() == {
+        "code": "over_request_rate_limit",
+        "message": "Request rate limit reached",
+    }
+    auth.clock.advance(120)  # 30 an hour: one more every 2 minutes
+    assert auth.client().sign_in_anonymously().session is not None
+    assert_rate_limited(refused(lambda: auth.client().sign_in_anonymously()))
+
+
+def test_sign_ups_and_user_updates_are_limited_in_buckets_of_their_own(
+    serve_auth: Callable[..., LocalAuth],
+) -> None:
+    auth = serve_auth()  # sign_in_sign_ups = 30 per 5 minutes, bursts of 30
+    member = auth.client()
+    assert member.sign_up({"email": new_email(), "password": PASSWORD}).session is not None
+    for _ in range(29):  # refused, but counted: the limit is checked first
+        weak = refused(lambda: auth.client().sign_up({"email": new_email(), "password": "abc"}))
+        assert weak.code == "weak_password"
+    creds = {"email": new_email(), "password": PASSWORD}
+    assert_rate_limited(refused(lambda: auth.client().sign_up(creds)))
+    # Anonymous sign-ins and user updates count elsewhere.
+    assert auth.client().sign_in_anonymously().session is not None
+    for n in range(30):
+        member.update_user({"data": {"n": n}})
+    assert_rate_limited(refused(lambda: member.update_user({"data": {"n": 30}})))
+    auth.clock.advance(10)  # 30 per 5 minutes: one more every 10 s
+    assert auth.client().sign_up(creds).session is not None
+
+
+def test_each_client_has_its_own_buckets(serve_auth: Callable[..., LocalAuth]) -> None:
+    # Behind a proxy, GoTrue counts the client the header names (GOTRUE_RATE_LIMIT_HEADER).
+    settings = replace(
+        AuthSettings.load(env={}), anonymous_users=1, rate_limit_header="X-Forwarded-For"
+    )
+    auth = serve_auth(settings)
+
+    def anonymous(client: str) -> int:
+        return auth.post("/signup", {}, **{"X-Forwarded-For": client}).status_code
+
+    assert anonymous("203.0.113.7, 10.0.0.1") == 200
+    assert anonymous("203.0.113.7, 10.0.0.2") == 429
+    assert anonymous("203.0.113.8") == 200
+    assert auth.post("/signup", {}).status_code == 200  # no value, no limit (GoTrue)
+
+
+def test_the_dev_server_enforces_the_configured_limits(start_server: Any) -> None:
+    with start_server(GOTRUE_RATE_LIMIT_ANONYMOUS_USERS="2") as server:
+        url = f"{server.base}/auth/v1/signup"
+        assert [httpx.post(url, json={}, headers=KEY).status_code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
+        assert httpx.post(url, json={}, headers=KEY).json() == RATE_LIMITED
+
+
+# 4. Password guessing ----------------------------------------------------------------------
+def test_password_guessing_is_limited_per_client(serve_auth: Callable[..., LocalAuth]) -> None:
+    auth = serve_auth()  # token_refresh = 150 per 5 minutes, bursts of 30
+    email = new_email()
+    assert auth.client().sign_up({"email": email, "password": PASSWORD}).session is not None
+    for n in range(30):
+        guess = {"email": email, "password": f"guess-{n}"}
+        assert refused(lambda g=guess: auth.client().sign_in_with_password(g)).code == (
+            "invalid_credentials"
+        )
+    right = {"email": email, "password": PASSWORD}
+    # Even the right password is refused now, and a refresh too: GoTrue counts every /token.
+    assert_rate_limited(refused(lambda: auth.client().sign_in_with_password(right)))
+    assert_rate_limited(refused(lambda: auth.client().refresh_session("x" * 22)))
+    auth.clock.advance(2)  # 150 per 5 minutes: one more every 2 s
+    assert auth.client().sign_in_with_password(right).session is not None
+    assert_rate_limited(refused(lambda: auth.client().sign_in_with_password(right)))
