@@ -22,7 +22,8 @@ the answer of its last refresh).
 Against abuse, as GoTrue does it (the settings, from config.toml, and the mechanisms are in
 videogen_dev.auth_guard):
 
-- rate limits per client (``[auth.rate_limit]``): 429 ``over_request_rate_limit``.
+- rate limits per client (``[auth.rate_limit]``): 429 ``over_request_rate_limit``;
+- CAPTCHA on sign-ups and sign-ins when ``[auth.captcha]`` is enabled: 400 ``captcha_failed``.
 
 Errors have GoTrue's shape: ``{"code": <status>, "error_code": …, "msg": …}``, or
 ``{"code": …, "message": …}`` when the client sends ``X-Supabase-Api-Version: 2024-01-01``
@@ -53,14 +54,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from videogen_dev.auth_guard import AuthSettings, RateLimiter
+from videogen_dev.auth_guard import (
+    AuthSettings,
+    CaptchaUnavailable,
+    CaptchaVerifier,
+    RateLimiter,
+)
 from videogen_dev.servicepool import LazyPool
+
+if TYPE_CHECKING:
+    import httpx
 
 API_VERSION = "2024-01-01"
 JWT_EXPIRY_S = 3600  # GoTrue's default (auth.jwt_expiry)
@@ -109,6 +118,10 @@ def bad_jwt(message: str) -> AuthError:
 
 def over_rate_limit() -> AuthError:
     return AuthError(429, "over_request_rate_limit", "Request rate limit reached")
+
+
+def captcha_failed(reason: str) -> AuthError:
+    return AuthError(400, "captcha_failed", f"captcha protection: request disallowed ({reason})")
 
 
 # Signing key ------------------------------------------------------------------------------
@@ -193,7 +206,8 @@ class AuthApi:
     """The WSGI app; one database pool per process, opened on the first request.
 
     ``settings`` default to config.toml's (``AuthSettings.load``); ``clock`` (seconds since
-    the epoch) times the rate limits, so tests can move it.
+    the epoch) times the rate limits, so tests can move it;
+    ``captcha_transport`` replaces the network to the CAPTCHA provider.
     """
 
     USER_COLUMNS = (
@@ -210,6 +224,7 @@ class AuthApi:
         *,
         settings: AuthSettings | None = None,
         clock: Callable[[], float] = time.time,
+        captcha_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._key_path = key_path
         self._key: SigningKey | None = None
@@ -218,6 +233,11 @@ class AuthApi:
         self.settings = settings or AuthSettings.load()
         self.clock = clock
         self.limiter = RateLimiter(self.settings.limits(), clock)
+        self.captcha = (
+            CaptchaVerifier(self.settings.captcha, transport=captcha_transport)
+            if self.settings.captcha
+            else None
+        )
         R = Rule
         self.urls = Map(
             [
@@ -251,8 +271,10 @@ class AuthApi:
         return self._pool.get()
 
     def close(self) -> None:
-        """Close the database pool (a server that stops)."""
+        """Close the database pool and the CAPTCHA client (a server that stops)."""
         self._pool.close()
+        if self.captcha is not None:
+            self.captcha.close()
 
     # Abuse --------------------------------------------------------------------------------
     def _limit(self, limiter: str, request: Request) -> None:
@@ -267,6 +289,23 @@ class AuthApi:
         if header:
             return request.headers.get(header, "").split(",", 1)[0].strip() or None
         return request.remote_addr or None
+
+    def _require_captcha(self, request: Request, body: dict[str, Any]) -> None:
+        """GoTrue's verifyCaptcha: when enabled, the body's ``gotrue_meta_security.
+        captcha_token`` must pass the provider's check (the service role needs none)."""
+        if self.captcha is None or _is_service_role(request):
+            return
+        security = body.get("gotrue_meta_security")
+        token = _text(security.get("captcha_token") if isinstance(security, dict) else None)
+        if not token.strip():
+            raise captcha_failed("no captcha_token found")
+        try:
+            verdict = self.captcha.verify(token.strip(), _ip(request))
+        except CaptchaUnavailable as exc:
+            failed = "captcha verification process failed"
+            raise AuthError(500, "unexpected_failure", failed) from exc
+        if not verdict.success:
+            raise captcha_failed(", ".join(verdict.error_codes))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -355,6 +394,7 @@ class AuthApi:
     # Sign-up and sign-in ------------------------------------------------------------------
     def on_signup(self, request: Request) -> Response:
         body = _body(request)
+        self._require_captcha(request, body)
         email = _text(body.get("email")).strip().lower()
         phone = _text(body.get("phone")).strip()
         password = _text(body.get("password"))
@@ -386,9 +426,11 @@ class AuthApi:
 
     def on_token(self, request: Request) -> Response:
         grant = request.args.get("grant_type", "")
+        body = _body(request)
+        if grant not in ("refresh_token", "pkce", "id_token"):  # GoTrue's captcha-free grants
+            self._require_captcha(request, body)
         if grant not in ("password", "refresh_token"):
             raise validation_failed("unsupported_grant_type")
-        body = _body(request)
         self._limit("token", request)  # password sign-ins and refreshes share GoTrue's bucket
         with self.transaction() as conn:
             if grant == "password":
@@ -871,6 +913,22 @@ def _identity_data(user_id: str, email: str) -> dict[str, Any]:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _is_service_role(request: Request) -> bool:
+    """A bearer with the service role (a secret key, or the legacy service_role JWT), which
+    GoTrue lets past the CAPTCHA (its requireAdminCredentials)."""
+    from videogen.auth import authenticate
+    from videogen.errors import AppError
+
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    try:
+        authenticate({"authorization": f"Bearer {token.strip()}"}, ("secret",))
+    except AppError:
+        return False
+    return True
 
 
 def _ip(request: Request) -> str | None:

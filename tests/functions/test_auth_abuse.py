@@ -1,9 +1,10 @@
-"""The local Auth API against abuse, answering as GoTrue does: rate limits per client,
-password guessing included.
+"""The local Auth API against abuse, answering as GoTrue does: rate limits per client
+(password guessing included) and CAPTCHA.
 
 Most tests serve the dev server's Auth app from this process (werkzeug on a free port,
 mounted at /auth/v1 as the dev server mounts it, on the test's own database) and drive it
-over HTTP with supabase_auth, so that they can move its clock; none of them waits
+over HTTP with supabase_auth, so that they can move its clock and stand in for the CAPTCHA
+provider (``httpx.MockTransport`` with the providers' answers); none of them waits
 for time to pass.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import psycopg
@@ -33,7 +35,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
-from videogen.config import LOCAL_PUBLISHABLE_KEY
+from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
 
 Api = Any  # tests/functions/conftest.py's Api (conftest modules are not imported)
 
@@ -98,13 +100,14 @@ def serve_auth(db_url: str, tmp_path: Path) -> Iterator[Callable[..., LocalAuth]
     database; each has its own clock and buckets. Stopped after the test."""
     running: list[tuple[Any, threading.Thread, LocalAuth]] = []
 
-    def serve(settings: AuthSettings | None = None) -> LocalAuth:
+    def serve(settings: AuthSettings | None = None, captcha: Any = None) -> LocalAuth:
         clock = Clock()
         app = AuthApi(
             db_url,
             tmp_path / "signing_key.pem",
             settings=settings or AuthSettings.load(env={}),
             clock=clock,
+            captcha_transport=captcha,
         )
         not_found = Response('{"error": "not found"}', 404, mimetype="application/json")
         wsgi = DispatcherMiddleware(not_found, {"/auth/v1": app})
@@ -242,6 +245,98 @@ def test_the_dev_server_enforces_the_configured_limits(start_server: Any) -> Non
             429,
         ]
         assert httpx.post(url, json={}, headers=KEY).json() == RATE_LIMITED
+
+
+# 2. CAPTCHA -------------------------------------------------------------------------------
+SECRET = "0x0000000000000000000000000000000000000000"  # a test value, not a real secret
+SOLVED = "10000000-aaaa-bbbb-cccc-000000000001"  # the token a widget gave a human
+# The providers' answers, shaped as their siteverify documentation describes them.
+HCAPTCHA = {
+    "passed": {"success": True, "challenge_ts": "2026-01-01T12:00:00.000000Z",
+               "hostname": "127.0.0.1", "credit": False},
+    "failed": {"success": False, "error-codes": ["invalid-input-response"]},
+}  # fmt: skip
+TURNSTILE = {
+    "passed": {"success": True, "challenge_ts": "2026-01-01T12:00:00.000Z",
+               "hostname": "127.0.0.1", "error-codes": [], "action": "", "cdata": ""},
+    "failed": {"success": False, "error-codes": ["invalid-input-response"], "messages": []},
+}  # fmt: skip
+
+
+def captcha_provider(answers: dict[str, Any]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A provider that passes SOLVED and fails anything else; and what it was asked."""
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        passed = parse_qs(request.content.decode()).get("response") == [SOLVED]
+        return httpx.Response(200, json=answers["passed" if passed else "failed"])
+
+    return httpx.MockTransport(answer), asked
+
+
+def with_captcha(provider: str) -> AuthSettings:
+    return replace(AuthSettings.load(env={}), captcha=CaptchaSettings(provider, SECRET))
+
+
+def test_captcha_guards_sign_ups_and_sign_ins_when_enabled(
+    serve_auth: Callable[..., LocalAuth],
+) -> None:
+    transport, asked = captcha_provider(HCAPTCHA)
+    auth = serve_auth(with_captcha("hcaptcha"), captcha=transport)
+    solved = {"options": {"captcha_token": SOLVED}}
+
+    missing = refused(lambda: auth.client().sign_in_anonymously())
+    assert (missing.status, missing.code) == (400, "captcha_failed")
+    assert missing.message == "captcha protection: request disallowed (no captcha_token found)"
+    assert asked == []  # nothing to ask the provider about
+    forged = {"options": {"captcha_token": "forged"}}
+    failed = refused(lambda: auth.client().sign_in_anonymously(forged))
+    assert (failed.status, failed.code) == (400, "captcha_failed")
+    assert failed.message == "captcha protection: request disallowed (invalid-input-response)"
+    assert auth.client().sign_in_anonymously(solved).session is not None
+
+    email = new_email()
+    creds = {"email": email, "password": PASSWORD}
+    assert refused(lambda: auth.client().sign_up(creds)).code == "captcha_failed"
+    assert auth.client().sign_up({**creds, **solved}).session is not None
+    assert refused(lambda: auth.client().sign_in_with_password(creds)).code == "captcha_failed"
+    session = auth.client().sign_in_with_password({**creds, **solved}).session
+    assert session is not None
+    # A refresh needs none (GoTrue skips the check for refresh_token grants).
+    assert auth.client().refresh_session(session.refresh_token).session is not None
+
+    # What the provider was asked: its siteverify, our secret, the token, the client.
+    last = asked[-1]
+    assert (last.method, str(last.url)) == ("POST", "https://api.hcaptcha.com/siteverify")
+    assert last.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(last.content.decode()) == {
+        "secret": [SECRET],
+        "response": [SOLVED],
+        "remoteip": ["127.0.0.1"],
+    }
+    # The service role is let through, as GoTrue lets its admin credentials through.
+    service = auth.post("/signup", {}, Authorization=f"Bearer {LOCAL_SECRET_KEY}")
+    assert service.status_code == 200, service.text
+
+
+def test_turnstile_is_asked_and_its_outage_is_a_server_error(
+    serve_auth: Callable[..., LocalAuth],
+) -> None:
+    transport, asked = captcha_provider(TURNSTILE)
+    auth = serve_auth(with_captcha("turnstile"), captcha=transport)
+    solved = {"options": {"captcha_token": SOLVED}}
+    assert auth.client().sign_in_anonymously(solved).session is not None
+    assert str(asked[-1].url) == "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("unreachable", request=request)
+
+    outage = serve_auth(with_captcha("turnstile"), captcha=httpx.MockTransport(down))
+    answer = outage.post("/signup", {"gotrue_meta_security": {"captcha_token": SOLVED}})
+    assert answer.status_code == 500
+    assert answer.json()["error_code"] == "unexpected_failure"
+    assert answer.json()["msg"] == "captcha verification process failed"
 
 
 # 4. Password guessing ----------------------------------------------------------------------
