@@ -23,7 +23,8 @@ Against abuse, as GoTrue does it (the settings, from config.toml, and the mechan
 videogen_dev.auth_guard):
 
 - rate limits per client (``[auth.rate_limit]``): 429 ``over_request_rate_limit``;
-- CAPTCHA on sign-ups and sign-ins when ``[auth.captcha]`` is enabled: 400 ``captcha_failed``.
+- CAPTCHA on sign-ups and sign-ins when ``[auth.captcha]`` is enabled: 400 ``captcha_failed``;
+- a password check that costs one bcrypt whether the email is known or not.
 
 Errors have GoTrue's shape: ``{"code": <status>, "error_code": …, "msg": …}``, or
 ``{"code": …, "message": …}`` when the client sends ``X-Supabase-Api-Version: 2024-01-01``
@@ -76,6 +77,10 @@ JWT_EXPIRY_S = 3600  # GoTrue's default (auth.jwt_expiry)
 MIN_PASSWORD_LENGTH = 6
 INSTANCE_ID = "00000000-0000-0000-0000-000000000000"
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A bcrypt hash of a random password nobody has, at the cost GoTrue stores passwords with
+# (10): a sign-in for an unknown email (or a user without a password) is checked against
+# it, so it costs the same bcrypt as a known one and its timing tells nothing.
+DUMMY_PASSWORD_HASH = "$2a$10$l7b3gC47gqH7SNTAVfyDEuAaCdD76yUTh0X59utA6KaaMHKIO2qTK"  # noqa: S105
 
 
 # Errors -----------------------------------------------------------------------------------
@@ -453,14 +458,11 @@ class AuthApi:
             "where lower(email) = %s and not is_sso_user and deleted_at is null",
             (email,),
         ).fetchone()
-        # Hash even for an unknown email, so the answer's timing does not tell.
         stored = row[1] if row and row[1] else None
-        matched = conn.execute(
-            "select %s::text is not null "
-            "and extensions.crypt(%s, coalesce(%s, extensions.gen_salt('bf', 10))) = %s",
-            (stored, password, stored, stored),
-        ).fetchone()
-        if row is None or not matched or not matched[0]:
+        # One bcrypt whatever the email: an unknown one is checked against the dummy hash,
+        # so the answer takes as long as for a known one and its timing tells nothing.
+        matched = verify_password(conn, password, stored or DUMMY_PASSWORD_HASH)
+        if row is None or stored is None or not matched:
             raise invalid_credentials()
         user_id = row[0]
         banned = conn.execute(
@@ -913,6 +915,13 @@ def _identity_data(user_id: str, email: str) -> dict[str, Any]:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def verify_password(conn: Any, password: str, hashed: str) -> bool:
+    """Whether ``password`` matches a bcrypt ``hashed`` (one bcrypt, in pgcrypto)."""
+    row = conn.execute("select extensions.crypt(%s, %s) = %s", (password, hashed, hashed))
+    matched = row.fetchone()
+    return bool(matched and matched[0])
 
 
 def _is_service_role(request: Request) -> bool:

@@ -1,5 +1,5 @@
-"""The local Auth API against abuse, answering as GoTrue does: rate limits per client
-(password guessing included) and CAPTCHA.
+"""The local Auth API against abuse, answering as GoTrue does: rate limits per client,
+CAPTCHA, and a password check that costs the same whether the email is known or not.
 
 Most tests serve the dev server's Auth app from this process (werkzeug on a free port,
 mounted at /auth/v1 as the dev server mounts it, on the test's own database) and drive it
@@ -24,7 +24,8 @@ import psycopg
 import pytest
 from supabase_auth import SyncGoTrueClient
 from supabase_auth.errors import AuthError
-from videogen_dev.auth_api import AuthApi
+from videogen_dev import auth_api
+from videogen_dev.auth_api import DUMMY_PASSWORD_HASH, AuthApi
 from videogen_dev.auth_guard import (
     AuthConfigError,
     AuthSettings,
@@ -337,6 +338,39 @@ def test_turnstile_is_asked_and_its_outage_is_a_server_error(
     assert answer.status_code == 500
     assert answer.json()["error_code"] == "unexpected_failure"
     assert answer.json()["msg"] == "captcha verification process failed"
+
+
+# 3. Timing: one bcrypt whether the email is known or not ----------------------------------
+def test_an_unknown_email_costs_the_same_bcrypt_as_a_known_one(
+    serve_auth: Callable[..., LocalAuth], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    check = auth_api.verify_password
+
+    def spy(conn: Any, password: str, hashed: str) -> bool:
+        checked.append(hashed)
+        return check(conn, password, hashed)
+
+    monkeypatch.setattr(auth_api, "verify_password", spy)
+    auth = serve_auth()
+    email = new_email()
+    user = auth.client().sign_up({"email": email, "password": PASSWORD}).user
+    assert user is not None
+    stored = auth.sql("select encrypted_password from auth.users where id = %s", [user.id])
+
+    for creds, hashed in (
+        ({"email": email, "password": "wrong-password"}, stored),
+        ({"email": new_email(), "password": PASSWORD}, DUMMY_PASSWORD_HASH),
+    ):
+        checked.clear()
+        error = refused(lambda c=creds: auth.client().sign_in_with_password(c))
+        assert (error.status, error.code) == (400, "invalid_credentials")
+        assert checked == [hashed]  # one hash check in either case
+    # The dummy is a real bcrypt hash at the cost passwords are stored with; nothing matches it.
+    assert DUMMY_PASSWORD_HASH[:7] == stored[:7] == "$2a$10$"
+    with psycopg.connect(auth.db_url) as conn:
+        assert check(conn, PASSWORD, DUMMY_PASSWORD_HASH) is False
+        assert check(conn, PASSWORD, stored) is True
 
 
 # 4. Password guessing ----------------------------------------------------------------------
