@@ -24,7 +24,9 @@ videogen_dev.auth_guard):
 
 - rate limits per client (``[auth.rate_limit]``): 429 ``over_request_rate_limit``;
 - CAPTCHA on sign-ups and sign-ins when ``[auth.captcha]`` is enabled: 400 ``captcha_failed``;
-- a password check that costs one bcrypt whether the email is known or not.
+- a password check that costs one bcrypt whether the email is known or not;
+- banned users (``banned_until`` in the future) refused on sign-in, on refresh and on every
+  route that takes an access token: ``user_banned``.
 
 Errors have GoTrue's shape: ``{"code": <status>, "error_code": …, "msg": …}``, or
 ``{"code": …, "message": …}`` when the client sends ``X-Supabase-Api-Version: 2024-01-01``
@@ -454,22 +456,21 @@ class AuthApi:
         if not email:
             raise validation_failed("missing email or phone")
         row = conn.execute(
-            "select id::text, encrypted_password from auth.users "
-            "where lower(email) = %s and not is_sso_user and deleted_at is null",
+            "select id::text, encrypted_password, coalesce(banned_until > now(), false) "
+            "from auth.users where lower(email) = %s and not is_sso_user and deleted_at is null",
             (email,),
         ).fetchone()
         stored = row[1] if row and row[1] else None
         # One bcrypt whatever the email: an unknown one is checked against the dummy hash,
         # so the answer takes as long as for a known one and its timing tells nothing.
         matched = verify_password(conn, password, stored or DUMMY_PASSWORD_HASH)
-        if row is None or stored is None or not matched:
+        if row is None or stored is None:
+            raise invalid_credentials()
+        if row[2]:  # GoTrue says so before it looks at the password
+            raise AuthError(400, "user_banned", "User is banned")
+        if not matched:
             raise invalid_credentials()
         user_id = row[0]
-        banned = conn.execute(
-            "select banned_until > now() from auth.users where id = %s", (user_id,)
-        ).fetchone()
-        if banned and banned[0]:
-            raise AuthError(400, "user_banned", "User is banned")
         conn.execute(
             "update auth.identities set last_sign_in_at = now(), updated_at = now() "
             "where user_id = %s and provider = 'email'",
@@ -483,15 +484,19 @@ class AuthApi:
         if not given:
             raise validation_failed("refresh_token required")
         row = conn.execute(
-            "select id, token, revoked, session_id::text, updated_at, user_id "
-            "from auth.refresh_tokens where token = %s for update",
+            "select t.id, t.token, t.revoked, t.session_id::text, t.updated_at, t.user_id, "
+            "coalesce(u.banned_until > now(), false) from auth.refresh_tokens t "
+            "left join auth.users u on u.id::text = t.user_id "
+            "where t.token = %s for update of t",
             (_digest(given),),
         ).fetchone()
         if row is None or row[3] is None:
             raise AuthError(
                 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
             )
-        token_id, token_hash, revoked, session_id, updated_at, user_id = row
+        token_id, token_hash, revoked, session_id, updated_at, user_id, banned = row
+        if banned:  # GoTrue's answer, before it looks at the session or the token's state
+            raise AuthError(400, "user_banned", "Invalid Refresh Token: User Banned")
         session = self._load_session(conn, session_id)
         if session is None:
             raise AuthError(
@@ -650,10 +655,14 @@ class AuthApi:
         except ValueError as exc:
             raise bad_jwt("invalid claims") from exc
         user = conn.execute(
-            "select 1 from auth.users where id = %s and deleted_at is null", (user_id,)
+            "select coalesce(banned_until > now(), false) from auth.users "
+            "where id = %s and deleted_at is null",
+            (user_id,),
         ).fetchone()
         if user is None:
             raise AuthError(403, "user_not_found", "User from sub claim in JWT does not exist")
+        if user[0]:  # an access token issued before the ban is refused too (GoTrue)
+            raise AuthError(403, "user_banned", "User is banned")
         session = self._load_session(conn, str(claims.get("session_id") or ""))
         if session is None or session.user_id != user_id:
             raise AuthError(

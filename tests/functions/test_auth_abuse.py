@@ -1,11 +1,12 @@
 """The local Auth API against abuse, answering as GoTrue does: rate limits per client,
-CAPTCHA, and a password check that costs the same whether the email is known or not.
+CAPTCHA, banned users, and a password check that costs the same whether the email is known
+or not.
 
 Most tests serve the dev server's Auth app from this process (werkzeug on a free port,
 mounted at /auth/v1 as the dev server mounts it, on the test's own database) and drive it
 over HTTP with supabase_auth, so that they can move its clock and stand in for the CAPTCHA
 provider (``httpx.MockTransport`` with the providers' answers); none of them waits
-for time to pass.
+for time to pass. Bans need neither and run against the shared dev server.
 """
 
 from __future__ import annotations
@@ -390,3 +391,42 @@ def test_password_guessing_is_limited_per_client(serve_auth: Callable[..., Local
     auth.clock.advance(2)  # 150 per 5 minutes: one more every 2 s
     assert auth.client().sign_in_with_password(right).session is not None
     assert_rate_limited(refused(lambda: auth.client().sign_in_with_password(right)))
+
+
+# 5. Banned users ---------------------------------------------------------------------------
+def test_a_banned_user_can_neither_sign_in_nor_refresh_nor_use_a_token(api: Api) -> None:
+    clients: list[SyncGoTrueClient] = []
+
+    def client() -> SyncGoTrueClient:
+        made = SyncGoTrueClient(
+            url=f"{api.server.base}/auth/v1", headers=dict(KEY), auto_refresh_token=False
+        )
+        clients.append(made)
+        return made
+
+    try:
+        email = new_email()
+        session = client().sign_up({"email": email, "password": PASSWORD}).session
+        assert session is not None
+        ban = "update auth.users set banned_until = now() + %s::interval where id = %s"
+        api.sql(ban, ["1 hour", session.user.id])
+
+        refresh = refused(lambda: client().refresh_session(session.refresh_token))
+        assert (refresh.status, refresh.code) == (400, "user_banned")
+        assert refresh.message == "Invalid Refresh Token: User Banned"
+        for password in (PASSWORD, "wrong-password"):  # GoTrue tells before the password
+            creds = {"email": email, "password": password}
+            error = refused(lambda c=creds: client().sign_in_with_password(c))
+            assert (error.status, error.code, error.message) == (
+                400,
+                "user_banned",
+                "User is banned",
+            )
+        used = refused(lambda: client().get_user(session.access_token))
+        assert (used.status, used.code) == (403, "user_banned")
+
+        api.sql(ban, ["-1 second", session.user.id])  # a ban that has run out
+        assert client().refresh_session(session.refresh_token).session is not None
+    finally:
+        for made in clients:
+            made._http_client.close()
