@@ -17,7 +17,8 @@ Local settings are those of ``supabase start``: email sign-ups are confirmed at 
 (``mailer_autoconfirm``), anonymous sign-ins are on, a password needs 6 characters, a
 revoked refresh token may be reused for ``refresh_token_reuse_interval`` seconds (10) after
 its use, and at any time while it is the parent of the session's active one (the client lost
-the answer of its last refresh).
+the answer of its last refresh); once a reuse has revoked a session's tokens, none of them
+refreshes again.
 
 Against abuse, as GoTrue does it (the settings, from config.toml, and the mechanisms are in
 videogen_dev.auth_guard):
@@ -213,7 +214,7 @@ class AuthApi:
     """The WSGI app; one database pool per process, opened on the first request.
 
     ``settings`` default to config.toml's (``AuthSettings.load``); ``clock`` (seconds since
-    the epoch) times the rate limits, so tests can move it;
+    the epoch) times the rate limits and refresh-token reuse, so tests can move it;
     ``captcha_transport`` replaces the network to the CAPTCHA provider.
     """
 
@@ -508,26 +509,32 @@ class AuthApi:
                 "where session_id = %s and not revoked order by id desc limit 1",
                 (session_id,),
             ).fetchone()
-            if active is not None and active[1] == token_hash:
+            already_used = AuthError(
+                400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"
+            )
+            if active is None:
+                # Every token of the session is revoked: a reuse revoked the family, and
+                # nothing in a revoked session refreshes, within the reuse interval or not.
+                # (Rotation always leaves one active token, and a sign-out deletes the row.)
+                return already_used
+            if active[1] == token_hash:
                 # The parent of the active token: the client lost the answer of its last
                 # refresh, which GoTrue allows at any time by handing the active token back.
                 # Only its hash is kept here, so the active one is rotated instead.
                 token_id, token_hash = active[0], active[2]
-            elif time.time() > updated_at.timestamp() + self.settings.refresh_token_reuse_interval:
+            elif self.clock() > updated_at.timestamp() + self.settings.refresh_token_reuse_interval:
                 # A reused token: the session's token family is revoked (GoTrue's answer).
                 conn.execute(
-                    "update auth.refresh_tokens set revoked = true, updated_at = now() "
-                    "where session_id = %s and not revoked",
-                    (session_id,),
+                    "update auth.refresh_tokens set revoked = true, updated_at = to_timestamp(%s)"
+                    " where session_id = %s and not revoked",
+                    (self.clock(), session_id),
                 )
-                return AuthError(
-                    400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"
-                )
+                return already_used
             # Else within the reuse interval (concurrent refreshes): a new child of it.
         conn.execute(
-            "update auth.refresh_tokens set revoked = true, updated_at = now() "
+            "update auth.refresh_tokens set revoked = true, updated_at = to_timestamp(%s) "
             "where id = %s and not revoked",
-            (token_id,),
+            (self.clock(), token_id),
         )
         refresh_token = self._new_refresh_token(conn, user_id, session_id, token_hash)
         conn.execute(
@@ -779,13 +786,16 @@ class AuthApi:
         conn.execute("update auth.users set last_sign_in_at = now() where id = %s", (user_id,))
         return Session(session_id, user_id, method, int(time.time()))
 
-    @staticmethod
-    def _new_refresh_token(conn: Any, user_id: str, session_id: str, parent: str | None) -> str:
+    def _new_refresh_token(
+        self, conn: Any, user_id: str, session_id: str, parent: str | None
+    ) -> str:
         token = secrets.token_urlsafe(16)
+        now = self.clock()  # the reuse interval runs from these times, on the same clock
         conn.execute(
             "insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at,"
-            " updated_at, parent, session_id) values (%s, %s, %s, false, now(), now(), %s, %s)",
-            (INSTANCE_ID, _digest(token), user_id, parent, session_id),
+            " updated_at, parent, session_id) values (%s, %s, %s, false, to_timestamp(%s), "
+            "to_timestamp(%s), %s, %s)",
+            (INSTANCE_ID, _digest(token), user_id, now, now, parent, session_id),
         )
         return token
 

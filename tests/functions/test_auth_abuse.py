@@ -1,12 +1,12 @@
 """The local Auth API against abuse, answering as GoTrue does: rate limits per client,
-CAPTCHA, banned users, and a password check that costs the same whether the email is known
-or not.
+CAPTCHA, banned users, refresh-token reuse, and a password check that costs the same whether
+the email is known or not.
 
 Most tests serve the dev server's Auth app from this process (werkzeug on a free port,
 mounted at /auth/v1 as the dev server mounts it, on the test's own database) and drive it
 over HTTP with supabase_auth, so that they can move its clock and stand in for the CAPTCHA
-provider (``httpx.MockTransport`` with the providers' answers); none of them waits
-for time to pass. Bans need neither and run against the shared dev server.
+provider (``httpx.MockTransport`` with the providers' answers); none of them waits for time
+to pass. Bans need neither and run against the shared dev server.
 """
 
 from __future__ import annotations
@@ -430,3 +430,27 @@ def test_a_banned_user_can_neither_sign_in_nor_refresh_nor_use_a_token(api: Api)
     finally:
         for made in clients:
             made._http_client.close()
+
+
+# 6. Refresh-token reuse --------------------------------------------------------------------
+def test_nothing_in_a_session_revoked_for_reuse_refreshes_again(
+    serve_auth: Callable[..., LocalAuth],
+) -> None:
+    auth = serve_auth()  # refresh_token_reuse_interval = 10
+    first = auth.client().sign_in_anonymously().session
+    assert first is not None
+    second = auth.client().refresh_session(first.refresh_token).session
+    assert second is not None
+    third = auth.client().refresh_session(second.refresh_token).session
+    assert third is not None
+    auth.clock.advance(11)  # the first is past its reuse interval: reusing it is an abuse
+    reused = refused(lambda: auth.client().refresh_session(first.refresh_token))
+    assert (reused.status, reused.code) == (400, "refresh_token_already_used")
+    # The newest token was revoked with its family just now, well within the reuse
+    # interval, yet neither it nor its parent refreshes: the session is over.
+    for token in (third.refresh_token, second.refresh_token):
+        error = refused(lambda t=token: auth.client().refresh_session(t))
+        assert (error.status, error.code) == (400, "refresh_token_already_used")
+        assert error.message == "Invalid Refresh Token: Already Used"
+    revoked = "select bool_and(revoked) from auth.refresh_tokens where user_id = %s"
+    assert auth.sql(revoked, [first.user.id]) is True
