@@ -15,9 +15,19 @@ secret) are accepted where a token is read.
 
 Local settings are those of ``supabase start``: email sign-ups are confirmed at once
 (``mailer_autoconfirm``), anonymous sign-ins are on, a password needs 6 characters, a
-revoked refresh token may be reused for ``GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL``
-seconds (10) after its use, and at any time while it is the parent of the session's active
-one (the client lost the answer of its last refresh).
+revoked refresh token may be reused for ``refresh_token_reuse_interval`` seconds (10) after
+its use, and at any time while it is the parent of the session's active one (the client lost
+the answer of its last refresh); once a reuse has revoked a session's tokens, none of them
+refreshes again.
+
+Against abuse, as GoTrue does it (the settings, from config.toml, and the mechanisms are in
+videogen_dev.auth_guard):
+
+- rate limits per client (``[auth.rate_limit]``): 429 ``over_request_rate_limit``;
+- CAPTCHA on sign-ups and sign-ins when ``[auth.captcha]`` is enabled: 400 ``captcha_failed``;
+- a password check that costs one bcrypt whether the email is known or not;
+- banned users (``banned_until`` in the future) refused on sign-in, on refresh and on every
+  route that takes an access token: ``user_banned``.
 
 Errors have GoTrue's shape: ``{"code": <status>, "error_code": …, "msg": …}``, or
 ``{"code": …, "message": …}`` when the client sends ``X-Supabase-Api-Version: 2024-01-01``
@@ -48,20 +58,32 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from videogen_dev.auth_guard import (
+    AuthSettings,
+    CaptchaUnavailable,
+    CaptchaVerifier,
+    RateLimiter,
+)
 from videogen_dev.servicepool import LazyPool
+
+if TYPE_CHECKING:
+    import httpx
 
 API_VERSION = "2024-01-01"
 JWT_EXPIRY_S = 3600  # GoTrue's default (auth.jwt_expiry)
 MIN_PASSWORD_LENGTH = 6
-DEFAULT_REUSE_INTERVAL_S = 10
 INSTANCE_ID = "00000000-0000-0000-0000-000000000000"
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A bcrypt hash of a random password nobody has, at the cost GoTrue stores passwords with
+# (10): a sign-in for an unknown email (or a user without a password) is checked against
+# it, so it costs the same bcrypt as a known one and its timing tells nothing.
+DUMMY_PASSWORD_HASH = "$2a$10$l7b3gC47gqH7SNTAVfyDEuAaCdD76yUTh0X59utA6KaaMHKIO2qTK"  # noqa: S105
 
 
 # Errors -----------------------------------------------------------------------------------
@@ -100,6 +122,14 @@ def invalid_credentials() -> AuthError:
 
 def bad_jwt(message: str) -> AuthError:
     return AuthError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {message}")
+
+
+def over_rate_limit() -> AuthError:
+    return AuthError(429, "over_request_rate_limit", "Request rate limit reached")
+
+
+def captcha_failed(reason: str) -> AuthError:
+    return AuthError(400, "captcha_failed", f"captcha protection: request disallowed ({reason})")
 
 
 # Signing key ------------------------------------------------------------------------------
@@ -181,7 +211,12 @@ class Session:
 
 
 class AuthApi:
-    """The WSGI app; one database pool per process, opened on the first request."""
+    """The WSGI app; one database pool per process, opened on the first request.
+
+    ``settings`` default to config.toml's (``AuthSettings.load``); ``clock`` (seconds since
+    the epoch) times the rate limits and refresh-token reuse, so tests can move it;
+    ``captcha_transport`` replaces the network to the CAPTCHA provider.
+    """
 
     USER_COLUMNS = (
         "id, aud, role, email, phone, email_confirmed_at, phone_confirmed_at, confirmed_at, "
@@ -190,11 +225,27 @@ class AuthApi:
         "recovery_sent_at, email_change_sent_at, invited_at"
     )
 
-    def __init__(self, dsn: str | None = None, key_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str | None = None,
+        key_path: Path | None = None,
+        *,
+        settings: AuthSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        captcha_transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._key_path = key_path
         self._key: SigningKey | None = None
         self._pool = LazyPool("videogen-auth", dsn)
         self._lock = threading.Lock()
+        self.settings = settings or AuthSettings.load()
+        self.clock = clock
+        self.limiter = RateLimiter(self.settings.limits(), clock)
+        self.captcha = (
+            CaptchaVerifier(self.settings.captcha, transport=captcha_transport)
+            if self.settings.captcha
+            else None
+        )
         R = Rule
         self.urls = Map(
             [
@@ -226,6 +277,43 @@ class AuthApi:
 
     def pool(self) -> Any:
         return self._pool.get()
+
+    def close(self) -> None:
+        """Close the database pool and the CAPTCHA client (a server that stops)."""
+        self._pool.close()
+        if self.captcha is not None:
+            self.captcha.close()
+
+    # Abuse --------------------------------------------------------------------------------
+    def _limit(self, limiter: str, request: Request) -> None:
+        """Take a token from the client's bucket of GoTrue's ``limiter``, or answer 429."""
+        if not self.limiter.allow(limiter, self._client_key(request)):
+            raise over_rate_limit()
+
+    def _client_key(self, request: Request) -> str | None:
+        """Who a rate limit counts: the header GoTrue is told to read (its first value; none,
+        no limit), else the address the request came from."""
+        header = self.settings.rate_limit_header
+        if header:
+            return request.headers.get(header, "").split(",", 1)[0].strip() or None
+        return request.remote_addr or None
+
+    def _require_captcha(self, request: Request, body: dict[str, Any]) -> None:
+        """GoTrue's verifyCaptcha: when enabled, the body's ``gotrue_meta_security.
+        captcha_token`` must pass the provider's check (the service role needs none)."""
+        if self.captcha is None or _is_service_role(request):
+            return
+        security = body.get("gotrue_meta_security")
+        token = _text(security.get("captcha_token") if isinstance(security, dict) else None)
+        if not token.strip():
+            raise captcha_failed("no captcha_token found")
+        try:
+            verdict = self.captcha.verify(token.strip(), _ip(request))
+        except CaptchaUnavailable as exc:
+            failed = "captcha verification process failed"
+            raise AuthError(500, "unexpected_failure", failed) from exc
+        if not verdict.success:
+            raise captcha_failed(", ".join(verdict.error_codes))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -314,9 +402,12 @@ class AuthApi:
     # Sign-up and sign-in ------------------------------------------------------------------
     def on_signup(self, request: Request) -> Response:
         body = _body(request)
+        self._require_captcha(request, body)
         email = _text(body.get("email")).strip().lower()
         phone = _text(body.get("phone")).strip()
         password = _text(body.get("password"))
+        # Anonymous sign-ins and sign-ups count in separate buckets, before any other check.
+        self._limit("signups" if email or phone else "anonymous", request)
         data = body.get("data") or {}
         if not isinstance(data, dict):
             raise validation_failed("data must be an object")
@@ -343,9 +434,12 @@ class AuthApi:
 
     def on_token(self, request: Request) -> Response:
         grant = request.args.get("grant_type", "")
+        body = _body(request)
+        if grant not in ("refresh_token", "pkce", "id_token"):  # GoTrue's captcha-free grants
+            self._require_captcha(request, body)
         if grant not in ("password", "refresh_token"):
             raise validation_failed("unsupported_grant_type")
-        body = _body(request)
+        self._limit("token", request)  # password sign-ins and refreshes share GoTrue's bucket
         with self.transaction() as conn:
             if grant == "password":
                 session = self._password_grant(conn, body, request)
@@ -363,25 +457,21 @@ class AuthApi:
         if not email:
             raise validation_failed("missing email or phone")
         row = conn.execute(
-            "select id::text, encrypted_password from auth.users "
-            "where lower(email) = %s and not is_sso_user and deleted_at is null",
+            "select id::text, encrypted_password, coalesce(banned_until > now(), false) "
+            "from auth.users where lower(email) = %s and not is_sso_user and deleted_at is null",
             (email,),
         ).fetchone()
-        # Hash even for an unknown email, so the answer's timing does not tell.
         stored = row[1] if row and row[1] else None
-        matched = conn.execute(
-            "select %s::text is not null "
-            "and extensions.crypt(%s, coalesce(%s, extensions.gen_salt('bf', 10))) = %s",
-            (stored, password, stored, stored),
-        ).fetchone()
-        if row is None or not matched or not matched[0]:
+        # One bcrypt whatever the email: an unknown one is checked against the dummy hash,
+        # so the answer takes as long as for a known one and its timing tells nothing.
+        matched = verify_password(conn, password, stored or DUMMY_PASSWORD_HASH)
+        if row is None or stored is None:
+            raise invalid_credentials()
+        if row[2]:  # GoTrue says so before it looks at the password
+            raise AuthError(400, "user_banned", "User is banned")
+        if not matched:
             raise invalid_credentials()
         user_id = row[0]
-        banned = conn.execute(
-            "select banned_until > now() from auth.users where id = %s", (user_id,)
-        ).fetchone()
-        if banned and banned[0]:
-            raise AuthError(400, "user_banned", "User is banned")
         conn.execute(
             "update auth.identities set last_sign_in_at = now(), updated_at = now() "
             "where user_id = %s and provider = 'email'",
@@ -395,15 +485,19 @@ class AuthApi:
         if not given:
             raise validation_failed("refresh_token required")
         row = conn.execute(
-            "select id, token, revoked, session_id::text, updated_at, user_id "
-            "from auth.refresh_tokens where token = %s for update",
+            "select t.id, t.token, t.revoked, t.session_id::text, t.updated_at, t.user_id, "
+            "coalesce(u.banned_until > now(), false) from auth.refresh_tokens t "
+            "left join auth.users u on u.id::text = t.user_id "
+            "where t.token = %s for update of t",
             (_digest(given),),
         ).fetchone()
         if row is None or row[3] is None:
             raise AuthError(
                 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
             )
-        token_id, token_hash, revoked, session_id, updated_at, user_id = row
+        token_id, token_hash, revoked, session_id, updated_at, user_id, banned = row
+        if banned:  # GoTrue's answer, before it looks at the session or the token's state
+            raise AuthError(400, "user_banned", "Invalid Refresh Token: User Banned")
         session = self._load_session(conn, session_id)
         if session is None:
             raise AuthError(
@@ -415,26 +509,32 @@ class AuthApi:
                 "where session_id = %s and not revoked order by id desc limit 1",
                 (session_id,),
             ).fetchone()
-            if active is not None and active[1] == token_hash:
+            already_used = AuthError(
+                400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"
+            )
+            if active is None:
+                # Every token of the session is revoked: a reuse revoked the family, and
+                # nothing in a revoked session refreshes, within the reuse interval or not.
+                # (Rotation always leaves one active token, and a sign-out deletes the row.)
+                return already_used
+            if active[1] == token_hash:
                 # The parent of the active token: the client lost the answer of its last
                 # refresh, which GoTrue allows at any time by handing the active token back.
                 # Only its hash is kept here, so the active one is rotated instead.
                 token_id, token_hash = active[0], active[2]
-            elif time.time() > updated_at.timestamp() + _reuse_interval():
+            elif self.clock() > updated_at.timestamp() + self.settings.refresh_token_reuse_interval:
                 # A reused token: the session's token family is revoked (GoTrue's answer).
                 conn.execute(
-                    "update auth.refresh_tokens set revoked = true, updated_at = now() "
-                    "where session_id = %s and not revoked",
-                    (session_id,),
+                    "update auth.refresh_tokens set revoked = true, updated_at = to_timestamp(%s)"
+                    " where session_id = %s and not revoked",
+                    (self.clock(), session_id),
                 )
-                return AuthError(
-                    400, "refresh_token_already_used", "Invalid Refresh Token: Already Used"
-                )
+                return already_used
             # Else within the reuse interval (concurrent refreshes): a new child of it.
         conn.execute(
-            "update auth.refresh_tokens set revoked = true, updated_at = now() "
+            "update auth.refresh_tokens set revoked = true, updated_at = to_timestamp(%s) "
             "where id = %s and not revoked",
-            (token_id,),
+            (self.clock(), token_id),
         )
         refresh_token = self._new_refresh_token(conn, user_id, session_id, token_hash)
         conn.execute(
@@ -454,6 +554,7 @@ class AuthApi:
         body = _body(request)
         with self.transaction() as conn:
             session = self._caller(conn, request)
+            self._limit("user", request)  # after authentication, as GoTrue's route does
             user_id = session.user_id
             data = body.get("data")
             if data is not None:
@@ -561,10 +662,14 @@ class AuthApi:
         except ValueError as exc:
             raise bad_jwt("invalid claims") from exc
         user = conn.execute(
-            "select 1 from auth.users where id = %s and deleted_at is null", (user_id,)
+            "select coalesce(banned_until > now(), false) from auth.users "
+            "where id = %s and deleted_at is null",
+            (user_id,),
         ).fetchone()
         if user is None:
             raise AuthError(403, "user_not_found", "User from sub claim in JWT does not exist")
+        if user[0]:  # an access token issued before the ban is refused too (GoTrue)
+            raise AuthError(403, "user_banned", "User is banned")
         session = self._load_session(conn, str(claims.get("session_id") or ""))
         if session is None or session.user_id != user_id:
             raise AuthError(
@@ -681,13 +786,16 @@ class AuthApi:
         conn.execute("update auth.users set last_sign_in_at = now() where id = %s", (user_id,))
         return Session(session_id, user_id, method, int(time.time()))
 
-    @staticmethod
-    def _new_refresh_token(conn: Any, user_id: str, session_id: str, parent: str | None) -> str:
+    def _new_refresh_token(
+        self, conn: Any, user_id: str, session_id: str, parent: str | None
+    ) -> str:
         token = secrets.token_urlsafe(16)
+        now = self.clock()  # the reuse interval runs from these times, on the same clock
         conn.execute(
             "insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at,"
-            " updated_at, parent, session_id) values (%s, %s, %s, false, now(), now(), %s, %s)",
-            (INSTANCE_ID, _digest(token), user_id, parent, session_id),
+            " updated_at, parent, session_id) values (%s, %s, %s, false, to_timestamp(%s), "
+            "to_timestamp(%s), %s, %s)",
+            (INSTANCE_ID, _digest(token), user_id, now, now, parent, session_id),
         )
         return token
 
@@ -828,15 +936,27 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _reuse_interval() -> float:
+def verify_password(conn: Any, password: str, hashed: str) -> bool:
+    """Whether ``password`` matches a bcrypt ``hashed`` (one bcrypt, in pgcrypto)."""
+    row = conn.execute("select extensions.crypt(%s, %s) = %s", (password, hashed, hashed))
+    matched = row.fetchone()
+    return bool(matched and matched[0])
+
+
+def _is_service_role(request: Request) -> bool:
+    """A bearer with the service role (a secret key, or the legacy service_role JWT), which
+    GoTrue lets past the CAPTCHA (its requireAdminCredentials)."""
+    from videogen.auth import authenticate
+    from videogen.errors import AppError
+
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
     try:
-        return float(
-            os.environ.get(
-                "GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", str(DEFAULT_REUSE_INTERVAL_S)
-            )
-        )
-    except ValueError:
-        return float(DEFAULT_REUSE_INTERVAL_S)
+        authenticate({"authorization": f"Bearer {token.strip()}"}, ("secret",))
+    except AppError:
+        return False
+    return True
 
 
 def _ip(request: Request) -> str | None:
@@ -885,7 +1005,8 @@ def _json(data: Any, *, headers: dict[str, str] | None = None) -> Response:
 
 
 def create_app(dsn: str | None = None, key_path: Path | None = None) -> AuthApi:
-    """The Auth API app (mounted at ``/auth/v1`` by the dev server)."""
+    """The Auth API app (mounted at ``/auth/v1`` by the dev server), with config.toml's
+    settings."""
     return AuthApi(dsn, key_path)
 
 

@@ -31,5 +31,13 @@ class LazyPool:
                     kwargs={"prepare_threshold": None, "connect_timeout": 5},
                     check=ConnectionPool.check_connection,
                     name=self.name,
+                    open=True,  # psycopg_pool's current default, said so (it will change)
                 )
             return self._pool
+
+    def close(self) -> None:
+        """Close the pool if it was opened (it opens again on the next use)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()

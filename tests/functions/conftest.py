@@ -285,14 +285,24 @@ def _serving(start_server: Any, **env: str) -> Iterator[Api]:
             client.close()
 
 
+# The Auth API's limits per client address (config.toml's [auth.rate_limit], under GoTrue's
+# names), raised for a server that every test signs in to from 127.0.0.1.
+GENEROUS_AUTH_LIMITS = {
+    "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS": "100000",
+    "GOTRUE_RATE_LIMIT_OTP": "100000",
+    "GOTRUE_RATE_LIMIT_TOKEN_REFRESH": "100000",
+}
+
+
 @pytest.fixture(scope="session")
 def api(start_server: Any) -> Iterator[Api]:
-    """One server for the tests that need no special settings (generous rate limit)."""
+    """One server for the tests that need no special settings (generous rate limits)."""
     yield from _serving(
         start_server,
         RATE_LIMIT_PER_MINUTE="100000",
         FREE_CALLS_PER_MINUTE="100000",
         STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
+        **GENEROUS_AUTH_LIMITS,
     )
 
 
