@@ -167,6 +167,58 @@ as $$
   end || '{original_prompt}'::text[]
 $$;
 
+/**
+ * The length a composed video will have, in whole seconds, before anything is rendered —
+ * what it is priced and capped at: exactly the narration's when it brings a narration
+ * step's files (that step's output says how long they run, padding included); else its
+ * words read at 160 a minute (times speaking_rate, 40 a section when the script is still
+ * to be written) with 0.7 s of padding a section, plus a margin of 25 % and 2 s. Null for
+ * a timeline of elements (priced by its end) and for other job types.
+ */
+create function private.compose_length(p_uid uuid, p_model public.models, p_params jsonb)
+returns integer
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_first text := p_params -> 'narration_paths' ->> 0;
+  v_seconds numeric;
+  v_words integer;
+  v_sections integer;
+  v_rate numeric := 1;
+begin
+  if p_model.job_type <> 'compose' or jsonb_typeof(p_params -> 'elements') = 'array' then
+    return null;
+  end if;
+  if v_first is not null then
+    -- <uid>/steps/<narration job>/narration_00.wav: the step that made them, if it is ours.
+    if v_first ~ '^[0-9a-f-]{36}/steps/[0-9a-f-]{36}/' then
+      select (j.output ->> 'duration_s')::numeric into v_seconds
+        from public.jobs j
+       where j.id = split_part(v_first, '/', 3)::uuid and j.user_id = p_uid
+         and j.status = 'completed' and j.output -> 'narration_paths' = p_params -> 'narration_paths';
+    end if;
+    return ceil(v_seconds)::integer;  -- null (unknown files): priced by the duration asked
+  end if;
+  if jsonb_typeof(p_params -> 'speaking_rate') = 'number' then
+    v_rate := greatest((p_params ->> 'speaking_rate')::numeric, 0.25);
+  end if;
+  if jsonb_typeof(p_params -> 'script' -> 'sections') = 'array' then
+    select count(*), coalesce(sum(cardinality(regexp_split_to_array(
+             btrim(coalesce(s ->> 'narration', '')), '\s+'))), 0)
+      into v_sections, v_words
+      from jsonb_array_elements(p_params -> 'script' -> 'sections') s;
+  else
+    v_sections := case when jsonb_typeof(p_params -> 'sections') = 'number'
+                       then (p_params ->> 'sections')::integer else 4 end;
+    v_words := 40 * v_sections;
+  end if;
+  v_seconds := v_words / (160 * v_rate) * 60 + v_sections * 0.7;
+  return ceil(v_seconds * 1.25 + 2)::integer;
+end;
+$$;
+
 /** Normalise request params against the model's limits; raises VGP22 with the reason. */
 create function private.normalize_params(p_model public.models, p_params jsonb)
 returns jsonb
@@ -175,6 +227,7 @@ set search_path = ''
 as $$
 declare
   v_duration integer;
+  v_length integer;
   v_unknown text[];
   v_aspect text := coalesce(p_params ->> 'aspect_ratio', p_model.aspect_ratios[1]);
   v_resolution text := coalesce(p_params ->> 'resolution',
@@ -217,8 +270,13 @@ begin
       from jsonb_array_elements(p_params -> 'elements') e
      where jsonb_typeof(e -> 'start') = 'number' and jsonb_typeof(e -> 'duration') = 'number';
   end if;
-  v_duration := coalesce((p_params ->> 'duration')::integer, v_duration,
+  v_length := private.compose_length(auth.uid(), p_model, p_params);
+  v_duration := coalesce((p_params ->> 'duration')::integer, v_duration, v_length,
                          p_model.default_duration_s);
+  -- A composed video's duration is the most it may run: never more than it will.
+  if v_length is not null then
+    v_duration := greatest(p_model.min_duration_s, least(v_duration, v_length));
+  end if;
   if v_duration not between p_model.min_duration_s and p_model.max_duration_s then
     raise exception 'duration % s outside %–% s for model %', v_duration,
       p_model.min_duration_s, p_model.max_duration_s, p_model.id using errcode = 'VGP22';
@@ -240,19 +298,26 @@ begin
 end;
 $$;
 
-/** Price of a job from the model's rule and the normalised params. */
+/**
+ * Price of a job from the model's rule and the normalised params. A composed video that
+ * brings its narration (the wizard's assembly) pays the render alone — its script, speech
+ * and pictures were paid in their own steps: one credit and a quarter of the per-second
+ * price.
+ */
 create function private.job_price(p_model public.models, p_params jsonb)
 returns bigint
 language plpgsql stable
 set search_path = ''
 as $$
+declare
+  v_factor numeric := coalesce(
+    (p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1);
+  v_duration numeric := (p_params ->> 'duration')::numeric;
 begin
-  return (
-    select ceil(
-      (p_model.credits_base + p_model.credits_per_second * (p_params ->> 'duration')::numeric)
-      * coalesce((p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1)
-    )::bigint
-  );
+  if p_model.job_type = 'compose' and jsonb_typeof(p_params -> 'narration_paths') = 'array' then
+    return ceil((1 + p_model.credits_per_second * v_duration / 4) * v_factor)::bigint;
+  end if;
+  return ceil((p_model.credits_base + p_model.credits_per_second * v_duration) * v_factor)::bigint;
 end;
 $$;
 

@@ -6,7 +6,10 @@
 --   * queue places: the priority a user may set is bounded by their tier;
 --   * spend caps: a caller's max_credits per job or batch, and the tier's daily cap;
 --   * new public tables start without TRUNCATE, REFERENCES, TRIGGER for anon and
---     authenticated.
+--     authenticated;
+--   * a composed video is priced at the length it will have (a narration step's exact
+--     length, or its words' with a 25 % + 2 s margin), and the wizard's assembly pays the
+--     render alone.
 
 -- ===================================================================================
 -- Tables and settings
@@ -567,6 +570,168 @@ begin
                                                     p_max_credits));
 end;
 $$;
+
+-- ===================================================================================
+-- A composed video is priced at the length it will have
+-- ===================================================================================
+
+/**
+ * The length a composed video will have, in whole seconds, before anything is rendered —
+ * what it is priced and capped at: exactly the narration's when it brings a narration
+ * step's files (that step's output says how long they run, padding included); else its
+ * words read at 160 a minute (times speaking_rate, 40 a section when the script is still
+ * to be written) with 0.7 s of padding a section, plus a margin of 25 % and 2 s. Null for
+ * a timeline of elements (priced by its end) and for other job types.
+ */
+create function private.compose_length(p_uid uuid, p_model public.models, p_params jsonb)
+returns integer
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_first text := p_params -> 'narration_paths' ->> 0;
+  v_seconds numeric;
+  v_words integer;
+  v_sections integer;
+  v_rate numeric := 1;
+begin
+  if p_model.job_type <> 'compose' or jsonb_typeof(p_params -> 'elements') = 'array' then
+    return null;
+  end if;
+  if v_first is not null then
+    -- <uid>/steps/<narration job>/narration_00.wav: the step that made them, if it is ours.
+    if v_first ~ '^[0-9a-f-]{36}/steps/[0-9a-f-]{36}/' then
+      select (j.output ->> 'duration_s')::numeric into v_seconds
+        from public.jobs j
+       where j.id = split_part(v_first, '/', 3)::uuid and j.user_id = p_uid
+         and j.status = 'completed' and j.output -> 'narration_paths' = p_params -> 'narration_paths';
+    end if;
+    return ceil(v_seconds)::integer;  -- null (unknown files): priced by the duration asked
+  end if;
+  if jsonb_typeof(p_params -> 'speaking_rate') = 'number' then
+    v_rate := greatest((p_params ->> 'speaking_rate')::numeric, 0.25);
+  end if;
+  if jsonb_typeof(p_params -> 'script' -> 'sections') = 'array' then
+    select count(*), coalesce(sum(cardinality(regexp_split_to_array(
+             btrim(coalesce(s ->> 'narration', '')), '\s+'))), 0)
+      into v_sections, v_words
+      from jsonb_array_elements(p_params -> 'script' -> 'sections') s;
+  else
+    v_sections := case when jsonb_typeof(p_params -> 'sections') = 'number'
+                       then (p_params ->> 'sections')::integer else 4 end;
+    v_words := 40 * v_sections;
+  end if;
+  v_seconds := v_words / (160 * v_rate) * 60 + v_sections * 0.7;
+  return ceil(v_seconds * 1.25 + 2)::integer;
+end;
+$$;
+
+/** Normalise request params against the model's limits; raises VGP22 with the reason. */
+create or replace function private.normalize_params(p_model public.models, p_params jsonb)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_duration integer;
+  v_length integer;
+  v_unknown text[];
+  v_aspect text := coalesce(p_params ->> 'aspect_ratio', p_model.aspect_ratios[1]);
+  v_resolution text := coalesce(p_params ->> 'resolution',
+    case when '720p' = any(p_model.resolutions) then '720p' else p_model.resolutions[1] end);
+begin
+  if jsonb_typeof(coalesce(p_params, '{}')) <> 'object' then
+    raise exception 'params must be an object' using errcode = 'VGP22';
+  end if;
+  if octet_length(p_params::text) > 65536 then
+    raise exception 'params are larger than 64 KiB' using errcode = 'VGP22';
+  end if;
+  select array_agg(k order by k) into v_unknown
+    from jsonb_object_keys(coalesce(p_params, '{}')) k
+   where k <> all (private.job_type_params(p_model.job_type));
+  if v_unknown is not null then
+    raise exception 'model % (%) does not take %', p_model.id, p_model.job_type,
+      array_to_string(v_unknown, ', ')
+      using errcode = 'VGP22',
+            hint = 'It takes: ' || array_to_string(private.job_type_params(p_model.job_type), ', ');
+  end if;
+  if p_params ? 'original_prompt'
+     and (jsonb_typeof(p_params -> 'original_prompt') <> 'string'
+          or btrim(p_params ->> 'original_prompt') = ''
+          or char_length(p_params ->> 'original_prompt') > 2000
+          or jsonb_typeof(p_params -> 'prompt') is distinct from 'string') then
+    raise exception 'original_prompt must be the text (1–2000 characters) the prompt was made from, given with the prompt'
+      using errcode = 'VGP22';
+  end if;
+  -- Checked with a pattern, not a cast in an exception block (that would open a
+  -- subtransaction on every job).
+  if coalesce(p_params ->> 'duration', '0') !~ '^\s*\d{1,6}\s*$' then
+    raise exception 'duration must be a whole number of seconds' using errcode = 'VGP22';
+  end if;
+  -- A timeline of elements without a duration is paid by its length: the end of its last
+  -- element in whole seconds, at least the model's minimum.
+  if p_params ->> 'duration' is null and jsonb_typeof(p_params -> 'elements') = 'array' then
+    select greatest(p_model.min_duration_s,
+                    ceil(max((e ->> 'start')::numeric + (e ->> 'duration')::numeric)))::integer
+      into v_duration
+      from jsonb_array_elements(p_params -> 'elements') e
+     where jsonb_typeof(e -> 'start') = 'number' and jsonb_typeof(e -> 'duration') = 'number';
+  end if;
+  v_length := private.compose_length(auth.uid(), p_model, p_params);
+  v_duration := coalesce((p_params ->> 'duration')::integer, v_duration, v_length,
+                         p_model.default_duration_s);
+  -- A composed video's duration is the most it may run: never more than it will.
+  if v_length is not null then
+    v_duration := greatest(p_model.min_duration_s, least(v_duration, v_length));
+  end if;
+  if v_duration not between p_model.min_duration_s and p_model.max_duration_s then
+    raise exception 'duration % s outside %–% s for model %', v_duration,
+      p_model.min_duration_s, p_model.max_duration_s, p_model.id using errcode = 'VGP22';
+  end if;
+  if not v_aspect = any(p_model.aspect_ratios) then
+    raise exception 'aspect ratio % not offered by model % (%)', v_aspect, p_model.id,
+      array_to_string(p_model.aspect_ratios, ', ') using errcode = 'VGP22';
+  end if;
+  if not v_resolution = any(p_model.resolutions) then
+    raise exception 'resolution % not offered by model % (%)', v_resolution, p_model.id,
+      array_to_string(p_model.resolutions, ', ') using errcode = 'VGP22';
+  end if;
+  if p_model.requires_image and coalesce(p_params ->> 'image_path', '') = '' then
+    raise exception 'model % needs an input image (image_path)', p_model.id
+      using errcode = 'VGP22';
+  end if;
+  return coalesce(p_params, '{}') || jsonb_build_object(
+    'duration', v_duration, 'aspect_ratio', v_aspect, 'resolution', v_resolution);
+end;
+$$;
+
+/**
+ * Price of a job from the model's rule and the normalised params. A composed video that
+ * brings its narration (the wizard's assembly) pays the render alone — its script, speech
+ * and pictures were paid in their own steps: one credit and a quarter of the per-second
+ * price.
+ */
+create or replace function private.job_price(p_model public.models, p_params jsonb)
+returns bigint
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_factor numeric := coalesce(
+    (p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1);
+  v_duration numeric := (p_params ->> 'duration')::numeric;
+begin
+  if p_model.job_type = 'compose' and jsonb_typeof(p_params -> 'narration_paths') = 'array' then
+    return ceil((1 + p_model.credits_per_second * v_duration / 4) * v_factor)::bigint;
+  end if;
+  return ceil((p_model.credits_base + p_model.credits_per_second * v_duration) * v_factor)::bigint;
+end;
+$$;
+
+revoke execute on function private.compose_length(uuid, public.models, jsonb)
+  from public, anon, authenticated;
+grant execute on function private.compose_length(uuid, public.models, jsonb) to service_role;
 
 -- ===================================================================================
 -- Grants

@@ -3,6 +3,7 @@ its narration, its pictures, and the composed video assembled from what the step
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 Api = Any  # tests/functions/conftest.py's Api
@@ -178,3 +179,61 @@ def test_each_step_records_what_it_consumed(api: Api) -> None:
         [video["id"]],
     )
     assert factor > 0
+
+
+def test_the_wizards_own_video_fits_the_anonymous_grant(api: Api) -> None:
+    """A guest with its 20 free credits makes the web app's wizard video (720p): every step
+    and the assembly, paid as quoted; the assembly is priced at the narration's length."""
+    guest = api.user(anonymous=True)
+    assert api.ok(api.post("update-credits", user=guest, json={"action": "claim_initial_grant"}))
+    topic = "Why the sky is blue"
+    written = step(api, guest, "reference/script", prompt=topic, sections=3)
+    script = written["output"]["script"]
+    # The web app asks 60 s of narration at most (WIZARD_DURATION): it pays what it used.
+    narrated = step(api, guest, "reference/narration", script=script, duration=60)
+    timings = narrated["output"]["sections"]
+    pictured = step(api, guest, "reference/images", script=script, source="card", timings=timings)
+    params = {
+        "prompt": script["title"],
+        "script": script,
+        "narration_paths": narrated["output"]["narration_paths"],
+        "images": pictured["output"]["image_paths"],
+        "duration": 60,
+        "resolution": "720p",
+    }
+    items = [{"model": "reference/compose", "params": params}]
+    quote = api.ok(api.post("queue-job/quote", user=guest, json={"items": items}))
+    made = api.post("generate-video", user=guest, json={"model": "reference/compose", **params})
+    assert made.status_code in (200, 202), made.text  # rendered here, or queued for a worker
+    video = made.json()["data"]
+    # Priced at the narration's own length, not the 60 s asked as a bound.
+    assert video["params"]["duration"] == math.ceil(narrated["output"]["duration_s"])
+    assert video["cost"] == quote["total"]
+    steps_used = sum(j["credits_used"] for j in (written, narrated, pictured))
+    assert steps_used + video["cost"] <= 20
+    held = 0 if video["status"] == "completed" else video["cost"]
+    assert balance(api, guest) == (20 - steps_used - video["cost"], held)
+
+
+def test_a_composed_video_reserves_close_to_what_it_uses(api: Api) -> None:
+    """No duration given: reserved for the length its script reads for (words at 160 a
+    minute, 0.7 s a section, a margin of 25 % and 2 s), not the model's 60 s default; a
+    topic whose script is not written yet is reserved for 40 words a section."""
+    user = api.user(credits=100)
+    script = {"title": "Tides", "sections": [
+        {"title": "Pull", "narration": "The moon pulls the sea toward it, and the water rises."},
+        {"title": "Turn", "narration": "As the earth turns, the bulge moves, and the tide falls."},
+    ]}  # fmt: skip
+    job = {"model": "reference/compose", "prompt": "Tides", "script": script, "resolution": "480p"}
+    made = api.post("generate-video", user=user, json=job)
+    assert made.status_code in (200, 202), made.text
+    video = made.json()["data"]
+    expected = math.ceil((22 / 160 * 60 + 2 * 0.7) * 1.25 + 2)  # 22 words, 2 sections
+    assert video["params"]["duration"] == expected < 60
+    if video["status"] == "completed":  # the capture is pro rata of what it rendered
+        assert video["output"]["duration_s"] <= expected
+        assert video["credits_used"] >= video["cost"] * video["output"]["duration_s"] / expected
+    topic = {"items": [{"model": "reference/compose", "params": {"prompt": "Tides",
+             "sections": 2, "resolution": "480p"}}]}  # fmt: skip
+    quoted = api.ok(api.post("queue-job/quote", user=user, json=topic))
+    assert quoted["items"][0]["params"]["duration"] == math.ceil((80 / 160 * 60 + 1.4) * 1.25 + 2)
