@@ -247,7 +247,9 @@ class Api:
 
 
 # The shared servers, by fixture name: after each test that used one, its books are audited.
-SERVERS = ("api", "strict_api", "fuzz_api", "retention_api", "metrics_api", "store_api")
+SERVERS = (
+    "api", "strict_api", "fuzz_api", "retention_api", "metrics_api", "store_api", "proxied",
+)  # fmt: skip
 # Nothing runs the sweep on a test server, so a lease a test let run out is not the books'
 # fault: reservations are judged stale only after a day. Every other check is exact.
 AUDIT_GRACE_SECONDS = 86_400
@@ -379,4 +381,18 @@ def retention_api(start_server: Any) -> Iterator[Api]:
         FREE_CALLS_PER_MINUTE="100000",
         OUTPUT_RETENTION_DAYS="1",
         UPLOAD_RETENTION_DAYS="2",
+    )
+
+
+@pytest.fixture(scope="session")
+def proxied(start_server: Any) -> Iterator[Api]:
+    """A server behind one proxy (TRUSTED_PROXY_HOPS=1: the client's address is the last
+    X-Forwarded-For entry), with small limits on the free endpoints (5 per user, 8 per
+    address a minute)."""
+    yield from _serving(
+        start_server,
+        TRUSTED_PROXY_HOPS="1",
+        FREE_CALLS_PER_MINUTE="5",
+        FREE_CALLS_PER_ADDRESS_PER_MINUTE="8",
+        RATE_LIMIT_PER_MINUTE="100000",
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,22 +22,6 @@ from videogen.errors import AppError
 
 T2V = "reference/text-to-video"
 CLAIM = {"action": "claim_initial_grant"}
-
-
-@pytest.fixture(scope="module")
-def proxied(start_server: Any) -> Iterator[Any]:
-    """A server behind one proxy, with the product's own limits on free calls (small)."""
-    from conftest import Api  # tests/functions/conftest.py
-
-    with start_server(
-        TRUSTED_PROXY_HOPS="1",
-        FREE_CALLS_PER_MINUTE="5",
-        FREE_CALLS_PER_ADDRESS_PER_MINUTE="8",
-        RATE_LIMIT_PER_MINUTE="100000",
-    ) as server:
-        client = Api(server)
-        yield client
-        client.close()
 
 
 def from_address(address: str, spoofed: str = "10.9.8.7") -> dict[str, str]:
