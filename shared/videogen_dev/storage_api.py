@@ -13,6 +13,12 @@ the migrations are what allow or refuse it. The secret / service_role key runs a
 insert (or upsert) permission in a savepoint that is rolled back, then writes the row as
 the owner of the connection; a failed upload leaves neither a row nor a file.
 
+Every write or delete of an object takes a transaction-scoped advisory lock on its
+``bucket/name`` and changes the file while holding it, before the commit: a delete moves
+the file aside (removed after the commit), an upload puts the new file in place. So two
+calls on one object are serialized as a whole — the row and the bytes on disk always
+agree, whichever commits last — across threads and dev-server processes alike.
+
 Errors have Storage's shape and status: HTTP 400 (500 for internal errors) with
 ``{"statusCode": "<real status>", "code": …, "error": …, "message": …}``.
 
@@ -316,6 +322,22 @@ class StorageApi:
         )
 
     @staticmethod
+    def lock(conn: Any, *objects: tuple[str, str]) -> None:
+        """Hold each ``(bucket, name)``'s advisory lock until the transaction ends.
+
+        Taken before an object's row and file change, so a concurrent write or delete of
+        the same object waits until this one has committed with its file in place; locks
+        are taken in one order (sorted keys) so two multi-object calls cannot deadlock.
+        """
+        keys = sorted({_lock_key(bucket, name) for bucket, name in objects})
+        if keys:
+            conn.execute(
+                "select count(pg_advisory_xact_lock(k))"
+                " from unnest(%s::bigint[]) with ordinality as t(k, i)",
+                (keys,),
+            )
+
+    @staticmethod
     def unbecome(conn: Any) -> None:
         """Back to the connection's own role (Storage's ``asSuperUser``)."""
         conn.execute("reset role")
@@ -337,10 +359,13 @@ class StorageApi:
             return None
         return {"id": row[0], "public": bool(row[1]), "limit": row[2], "mimes": row[3] or []}
 
-    def find(self, conn: Any, bucket: str, name: str) -> dict[str, Any]:
+    def find(
+        self, conn: Any, bucket: str, name: str, *, for_update: bool = False
+    ) -> dict[str, Any]:
+        """The object's row as the current role sees it, or ``NoSuchKey``."""
         cur = conn.execute(
             f"select {self.OBJECT_COLUMNS} from storage.objects "  # noqa: S608 - constant columns
-            "where bucket_id = %s and name = %s",
+            "where bucket_id = %s and name = %s" + (" for update" if for_update else ""),
             (bucket, name),
         )
         row = cur.fetchone()
@@ -463,6 +488,8 @@ class StorageApi:
                 if bucket is None:
                     raise no_such_bucket()
                 staged, metadata, user_metadata = self._read_upload(request, bucket, name)
+                # Locked after the body is staged (it may be slow), before row and file.
+                self.lock(conn, (bucket_id, name))
                 if test_permission:  # Uploader.canUpload: the caller's insert / upsert
                     self._test_insert(
                         conn, request, caller, bucket_id, name, owner, upsert, metadata
@@ -786,20 +813,29 @@ class StorageApi:
         self, request: Request, bucket: str, names: list[str], *, one: bool = False
     ) -> list[dict[str, Any]]:
         caller = authenticate(request)
-        with self.transaction() as conn:
-            if one:  # Storage's deleteObject: the object must exist (found as superuser)
-                self.find(conn, bucket, names[0])
-            self.become(conn, caller, request, "storage.object.delete")
-            cur = conn.execute(
-                f"delete from storage.objects where bucket_id = %s and name = any(%s)"  # noqa: S608
-                f" returning {self.OBJECT_COLUMNS}",
-                (bucket, names),
-            )
-            columns = [c.name for c in cur.description]
-            deleted = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-        for obj in deleted:  # after the commit: a failed delete never loses a kept row's file
-            with contextlib.suppress(OSError, StorageError):
-                self.file(bucket, obj["name"]).unlink(missing_ok=True)
+        removed: list[_Removed] = []
+        try:
+            with self.transaction() as conn:
+                self.lock(conn, *[(bucket, name) for name in names])
+                if one:  # Storage's deleteObject: found as superuser, for update
+                    self.find(conn, bucket, names[0], for_update=True)
+                self.become(conn, caller, request, "storage.object.delete")
+                cur = conn.execute(
+                    "delete from storage.objects where bucket_id = %s and name = any(%s)"  # noqa: S608
+                    f" returning {self.OBJECT_COLUMNS}",
+                    (bucket, names),
+                )
+                columns = [c.name for c in cur.description]
+                deleted = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+                for obj in deleted:  # under the lock: no upload can land in between
+                    with contextlib.suppress(StorageError):
+                        removed.append(_Removed.aside(self.file(bucket, obj["name"])))
+        except BaseException:
+            for aside in reversed(removed):  # rolled back: the files are kept with the rows
+                aside.undo()
+            raise
+        for aside in removed:
+            aside.done()
         return [_obj_json(obj) for obj in deleted]
 
     def on_delete_many(self, request: Request, bucket: str) -> Response:
@@ -838,6 +874,7 @@ class StorageApi:
         installed: _Installed | None = None
         try:
             with self.transaction() as conn:
+                self.lock(conn, (src_bucket, src), (dst_bucket, dst))
                 self.become(conn, caller, request, "storage.object.move")
                 self.find(conn, src_bucket, src)
                 row = conn.execute(
@@ -870,6 +907,7 @@ class StorageApi:
         staged: Path | None = None
         try:
             with self.transaction() as conn:
+                self.lock(conn, (src_bucket, src), (dst_bucket, dst))
                 self.become(conn, caller, request, "storage.object.copy")
                 original = self.find(conn, src_bucket, src)
                 self.unbecome(conn)
@@ -927,45 +965,89 @@ class _Duplicate(Exception):
 class _Installed:
     """A file put at its target inside a transaction, undone if the transaction fails."""
 
-    def __init__(self, target: Path, backup: Path | None, source: Path | None = None) -> None:
+    def __init__(self, target: Path, backup: Path | None, source: _Removed | None = None) -> None:
         self.target, self.backup, self.source = target, backup, source
 
     @classmethod
     def replace(cls, staged: Path, target: Path) -> _Installed:
-        """Move ``staged`` to ``target``, keeping what was there until :meth:`done`."""
-        backup = None
-        if target.exists():
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".previous-")
-            os.close(fd)
-            backup = Path(tmp)
-            os.replace(target, backup)
+        """Move ``staged`` to ``target``, keeping what was there until :meth:`done`.
+
+        The previous file first gets a second name (a hard link), so ``target`` exists
+        throughout and a concurrent download gets the old bytes or the new, never nothing.
+        """
+        backup: Path | None = target.parent / f".previous-{uuid.uuid4().hex}"
+        try:
+            os.link(target, str(backup))
+        except FileNotFoundError:
+            backup = None
         try:
             os.replace(staged, target)
         except BaseException:
             if backup is not None:
-                os.replace(backup, target)
+                backup.unlink(missing_ok=True)
             raise
         return cls(target, backup)
 
     @classmethod
     def link(cls, source: Path, target: Path) -> _Installed:
-        """Give ``source`` a second name ``target``; :meth:`done` removes ``source``."""
+        """Give ``source`` the name ``target`` and move its old name aside (both under the
+        objects' locks); :meth:`done` removes the old name for good."""
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)  # an orphaned file: the row's unique key says so
         os.link(source, target)
-        return cls(target, None, source)
+        return cls(target, None, _Removed.aside(source))
 
     def done(self) -> None:
         """After the commit: drop the previous content (or the moved file's old name)."""
-        for path in (self.backup, self.source):
-            if path is not None:
-                path.unlink(missing_ok=True)
+        if self.backup is not None:
+            self.backup.unlink(missing_ok=True)
+        if self.source is not None:
+            self.source.done()
 
     def undo(self) -> None:
         """After a rollback: put things back as they were."""
-        self.target.unlink(missing_ok=True)
+        if self.source is not None:
+            self.source.undo()
         if self.backup is not None:
             os.replace(self.backup, self.target)
+        else:
+            self.target.unlink(missing_ok=True)
+
+
+class _Removed:
+    """A deleted object's file moved aside inside the transaction, removed after it."""
+
+    def __init__(self, target: Path, moved: Path | None) -> None:
+        self.target, self.moved = target, moved
+
+    @classmethod
+    def aside(cls, target: Path) -> _Removed:
+        """Rename ``target`` to a unique name next to it (nothing to do when it is missing)."""
+        moved = target.parent / f".deleted-{uuid.uuid4().hex}"
+        try:
+            os.replace(target, moved)
+        except (FileNotFoundError, NotADirectoryError):
+            return cls(target, None)
+        return cls(target, moved)
+
+    def done(self) -> None:
+        """After the commit: the bytes go."""
+        if self.moved is not None:
+            with contextlib.suppress(OSError):
+                self.moved.unlink(missing_ok=True)
+
+    def undo(self) -> None:
+        """After a rollback: the file is back under its name."""
+        if self.moved is not None:
+            os.replace(self.moved, self.target)
+
+
+def _lock_key(bucket: str, name: str) -> int:
+    """A stable signed 64-bit advisory lock key for an object (``pg_advisory_xact_lock``)."""
+    digest = hashlib.blake2b(
+        f"videogen-storage:{bucket}/{name}".encode(errors="surrogatepass"), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def validate_mime_type(mimetype: str, allowed: list[str]) -> None:

@@ -9,8 +9,11 @@ Storage's shape (HTTP 400, the real status in ``statusCode``) so storage3 raises
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -364,3 +367,53 @@ def test_raw_uploads_as_storage_js_sends_them(api: Api, alice: User) -> None:
         missing = http.delete(base).json()
         assert (missing["statusCode"], missing["error"]) == ("404", "not_found")
     assert row(api, "uploads", f"{alice.id}/raw.png") is None
+
+
+# ------------------------------------------------------------------------------------------
+# Races
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_delete_racing_an_upsert_never_parts_a_row_from_its_bytes(api: Api, alice: User) -> None:
+    """An upsert and deletes of one object sent at once: whichever commits last decides,
+    and the row and the bytes on disk always agree (both there and the upsert's, or
+    neither). Both of Storage's delete routes race in every round."""
+    name = f"{alice.id}/race.png"
+    writer, deleter = client_for(api, alice), client_for(api, alice)
+    delete_one = httpx.Client(
+        headers={"Authorization": f"Bearer {alice.token}", "apikey": LOCAL_PUBLISHABLE_KEY}
+    )
+    options = {"content-type": "image/png", "upsert": "true"}
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for round_ in range(80):
+                writer.from_("uploads").upload(name, PNG, options)
+                body = PNG + round_.to_bytes(2, "big")  # this round's bytes, told apart
+                start = threading.Barrier(3)
+
+                def upsert(body: bytes = body, start: threading.Barrier = start) -> None:
+                    start.wait()
+                    writer.from_("uploads").upload(name, body, options)
+
+                def remove(start: threading.Barrier = start) -> None:
+                    start.wait()
+                    deleter.from_("uploads").remove([name])
+
+                def delete(start: threading.Barrier = start) -> None:
+                    start.wait()
+                    gone = delete_one.delete(f"{storage_url(api)}object/uploads/{name}")
+                    # 404 when the other delete took it first.
+                    assert gone.status_code == 200 or gone.json()["statusCode"] == "404"
+
+                for done in [pool.submit(upsert), pool.submit(remove), pool.submit(delete)]:
+                    done.result()
+                meta, path = row(api, "uploads", name), disk(api, "uploads", name)
+                if meta is None:
+                    assert not path.exists(), f"round {round_}: bytes left without a row"
+                    continue
+                assert path.is_file(), f"round {round_}: a row without its bytes"
+                assert path.read_bytes() == body, f"round {round_}: another round's bytes"
+                etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+                assert (meta["size"], meta["eTag"]) == (len(body), f'"{etag}"'), round_
+    finally:
+        delete_one.close()
