@@ -884,17 +884,18 @@ class StorageApi:
                 ).fetchone()
                 if row is None:
                     raise access_denied()
-                try:
-                    installed = _Installed.link(
-                        self.file(src_bucket, src), self.file(dst_bucket, dst)
-                    )
-                except FileNotFoundError as exc:
-                    raise no_such_key() from exc
+                source, target = self.file(src_bucket, src), self.file(dst_bucket, dst)
+                if source != target:  # onto itself: the row was the permission test
+                    try:
+                        installed = _Installed.link(source, target)
+                    except FileNotFoundError as exc:
+                        raise no_such_key() from exc
         except BaseException:
             if installed is not None:
                 installed.undo()
             raise
-        installed.done()
+        if installed is not None:
+            installed.done()
         return _json({"message": "Successfully moved", "Id": str(row[0]), "Key": dst})
 
     def on_copy(self, request: Request) -> Response:

@@ -233,6 +233,15 @@ def test_move_and_copy_stay_inside_the_own_folder(
     assert disk(api, "uploads", f"{alice.id}/c.png").exists()
 
 
+def test_moving_an_object_onto_itself_keeps_it(api: Api, alice: User, as_alice: Any) -> None:
+    """Storage answers a move onto the same key with the object unchanged."""
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/same.png"
+    uploads.upload(name, PNG, {"content-type": "image/png"})
+    uploads.move(name, name)
+    assert uploads.download(name) == PNG and disk(api, "uploads", name).read_bytes() == PNG
+
+
 # ------------------------------------------------------------------------------------------
 # Other users, anon, outputs, limits
 # ------------------------------------------------------------------------------------------
