@@ -45,6 +45,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -125,6 +126,21 @@ def entity_too_large() -> StorageError:
 def invalid_mime_type(mimetype: str) -> StorageError:
     return StorageError(
         415, "InvalidMimeType", f"mime type {mimetype} is not supported", "invalid_mime_type"
+    )
+
+
+def invalid_content_type_header() -> StorageError:
+    """What Storage answers when Fastify cannot parse a request's Content-Type."""
+    return StorageError(415, "InvalidMimeType", "Invalid Content-Type header", "invalid_mime_type")
+
+
+def invalid_header_char(name: str, value: str) -> StorageError:
+    """Storage's answer when a response header would carry a control character."""
+    return StorageError(
+        400,
+        "InvalidRequest",
+        f'Invalid character in response header "{name}": {value[:50]}',
+        "invalid_header_char",
     )
 
 
@@ -395,6 +411,8 @@ class StorageApi:
                 response = StorageError(code, kind, message).response()
                 response.status_code = code if code in (404, 405) else 400
         response.headers["Access-Control-Allow-Origin"] = _cors_origin()
+        # No browser may second-guess an object's stored type (or an error's JSON).
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response(environ, start_response)
 
     # Uploads ------------------------------------------------------------------------------
@@ -404,6 +422,8 @@ class StorageApi:
         """The body staged next to its target, its metadata and the user metadata."""
         limit = int(bucket["limit"] or DEFAULT_MAX_FILE_SIZE)
         content_type = request.headers.get("Content-Type", "")
+        if content_type and not is_media_type(content_type):
+            raise invalid_content_type_header()  # Fastify refuses it before the route runs
         user_metadata: dict[str, Any] | None = None
         stream: IO[bytes]
         if content_type.startswith("multipart/form-data"):
@@ -412,6 +432,10 @@ class StorageApi:
                 raise invalid_request("No content provided")
             form = request.form
             mimetype = form.get("contentType") or upload.mimetype or "application/octet-stream"
+            if not is_media_type(mimetype):
+                # Stricter than Storage, which takes the form field as it comes: a value the
+                # header grammar refuses would be served back as a header, so it is not kept.
+                raise invalid_mime_type(mimetype)
             cache = form.get("cacheControl")
             cache_control = f"max-age={cache}" if cache else "no-cache"
             custom = form.get("metadata") or form.get("userMetadata")
@@ -594,11 +618,16 @@ class StorageApi:
         if not path.is_file():
             raise no_such_key()
         meta = obj["metadata"] or {}
+        mimetype = _served_content_type(meta.get("mimetype"))
+        cache_control = meta.get("cacheControl") or "no-cache"
+        for header, value in (("content-type", mimetype), ("cache-control", cache_control)):
+            if not _header_safe(value):  # a row stored before these were checked
+                raise invalid_header_char(header, value)
         download = request.args.get("download")
         response = send_file(
             path,
             request.environ,
-            mimetype=meta.get("mimetype") or "application/octet-stream",
+            mimetype=mimetype,
             as_attachment=download is not None,
             download_name=download or path.name,
             conditional=True,
@@ -607,7 +636,10 @@ class StorageApi:
         )
         if download is None:
             response.headers.pop("Content-Disposition", None)
-        response.headers["Cache-Control"] = meta.get("cacheControl") or "no-cache"
+        # As stored (werkzeug would add a charset to text types); Storage's other headers.
+        response.headers["Content-Type"] = mimetype
+        response.headers["Cache-Control"] = cache_control
+        response.headers["X-Robots-Tag"] = "none"
         if expires is not None:
             response.headers["Expires"] = datetime.fromtimestamp(expires, UTC).strftime(
                 "%a, %d %b %Y %H:%M:%S GMT"
@@ -1051,14 +1083,43 @@ def _lock_key(bucket: str, name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+# RFC 9110's media-type (type "/" subtype *( OWS ";" OWS [ token "=" value ] )), the grammar
+# Fastify's content-type parser holds a request's Content-Type to; no control characters.
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 9110 token
+_QUOTED = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_MEDIA_TYPE = re.compile(
+    rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*(?:{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))?)*[ \t]*"
+)
+# What Node lets through in a header value (Storage's header validator).
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def is_media_type(value: str) -> bool:
+    """Whether ``value`` is a well-formed media type (``image/png``, ``text/plain; a=b``)."""
+    return _MEDIA_TYPE.fullmatch(value) is not None
+
+
+def _header_safe(value: str) -> bool:
+    return _HEADER_VALUE.fullmatch(value) is not None
+
+
+def _served_content_type(mimetype: str | None) -> str:
+    """The Content-Type an object is served with: Storage serves HTML as plain text."""
+    if not mimetype:
+        return "application/octet-stream"
+    return "text/plain" if "text/html" in mimetype else mimetype
+
+
 def validate_mime_type(mimetype: str, allowed: list[str]) -> None:
-    """Storage's ``validateMimeType``: ``type/sub`` or ``type/*`` (parameters ignored)."""
-    requested = mimetype.split(";", 1)[0].strip().lower().split("/")
+    """Storage's ``validateMimeType``: the part before and after the first ``/`` must equal
+    an allowed ``type/subtype``, or its type an allowed ``type/*`` (exact, as Storage
+    compares: parameters are part of the subtype)."""
+    requested = mimetype.split("/")
     if len(requested) < 2:
         raise invalid_mime_type(mimetype)
     kind, sub = requested[0], requested[1]
     for allowed_type in allowed:
-        parts = allowed_type.lower().split("/")
+        parts = allowed_type.split("/")
         if len(parts) >= 2 and parts[0] == kind and parts[1] in ("*", sub):
             return
     raise invalid_mime_type(mimetype)
@@ -1142,4 +1203,11 @@ def create_app(dsn: str | None = None, root: Path | None = None) -> StorageApi:
     return StorageApi(dsn, root)
 
 
-__all__ = ["Caller", "StorageApi", "StorageError", "create_app", "validate_mime_type"]
+__all__ = [
+    "Caller",
+    "StorageApi",
+    "StorageError",
+    "create_app",
+    "is_media_type",
+    "validate_mime_type",
+]

@@ -296,6 +296,14 @@ def test_bucket_limits_are_enforced(api: Api, alice: User, as_alice: Any) -> Non
     )
     assert (err.status, err.code) == ("415", "invalid_mime_type")
     assert err.message == "mime type image/gif is not supported"
+    # Storage compares a raw body's type exactly: case and parameters count.
+    for content_type in ("image/PNG", "image/png; charset=binary"):
+        raw = httpx.post(
+            f"{storage_url(api)}object/uploads/{alice.id}/x.png",
+            content=PNG,
+            headers={**alice.headers, "content-type": content_type},
+        )
+        assert raw.json()["message"] == f"mime type {content_type} is not supported"
     thumb_limit = api.sql("select file_size_limit from storage.buckets where id = 'thumbnails'")
     service = client_for(api, key=LOCAL_SECRET_KEY).from_("thumbnails")
     big = b"\0" * (int(thumb_limit) + 1)
@@ -376,6 +384,111 @@ def test_raw_uploads_as_storage_js_sends_them(api: Api, alice: User) -> None:
         missing = http.delete(base).json()
         assert (missing["statusCode"], missing["error"]) == ("404", "not_found")
     assert row(api, "uploads", f"{alice.id}/raw.png") is None
+
+
+# ------------------------------------------------------------------------------------------
+# Content types
+# ------------------------------------------------------------------------------------------
+
+STORAGE_ERROR_KEYS = {"statusCode", "code", "error", "message"}
+
+
+def test_a_malformed_content_type_is_refused_and_nothing_is_stored(api: Api, alice: User) -> None:
+    """A Content-Type header outside RFC 9110's media-type grammar is what Fastify refuses
+    for Storage (415 ``Invalid Content-Type header``); a multipart ``contentType`` field
+    must be one too, since it is served back as a header."""
+    base = f"{storage_url(api)}object"
+    auth = {"Authorization": f"Bearer {alice.token}", "apikey": LOCAL_PUBLISHABLE_KEY}
+    service = {"apikey": LOCAL_SECRET_KEY}
+    with httpx.Client() as http:
+        for bucket, headers, content_type in [
+            ("uploads", auth, "image/png/x"),  # passes a split("/") allow-list check
+            ("uploads", auth, "image/\tpng"),
+            ("videos", service, "video/mp4/html"),
+        ]:
+            name = f"{alice.id}/raw-{len(content_type)}.bin"
+            answer = http.post(
+                f"{base}/{bucket}/{name}",
+                content=PNG,
+                headers={**headers, "content-type": content_type},
+            )
+            assert answer.status_code == 400, content_type
+            assert answer.json() == {
+                "statusCode": "415",
+                "code": "InvalidMimeType",
+                "error": "invalid_mime_type",
+                "message": "Invalid Content-Type header",
+            }, content_type
+            assert row(api, bucket, name) is None and not disk(api, bucket, name).exists()
+        for bucket, headers, content_type in [
+            ("uploads", auth, "image/png/x"),
+            ("uploads", auth, "image/png\r\nX-Injected: 1"),
+            ("videos", service, "video/mp4/html"),
+        ]:
+            name = f"{alice.id}/form-{len(content_type)}.bin"
+            answer = http.post(
+                f"{base}/{bucket}/{name}",
+                files={"file": ("x.bin", PNG, "application/octet-stream")},
+                data={"contentType": content_type},
+                headers=headers,
+            )
+            assert answer.status_code == 400, content_type
+            body = answer.json()
+            assert set(body) == STORAGE_ERROR_KEYS, content_type
+            assert (body["statusCode"], body["code"]) == ("415", "InvalidMimeType"), content_type
+            assert row(api, bucket, name) is None and not disk(api, bucket, name).exists()
+
+
+def test_every_object_is_served_with_nosniff(api: Api, alice: User, as_alice: Any) -> None:
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/served.png"
+    uploads.upload(name, PNG, {"content-type": "image/png"})
+    auth = {"Authorization": f"Bearer {alice.token}"}
+    signed = uploads.create_signed_url(name, 60)["signedURL"]
+    with httpx.Client() as http:
+        for answer in [
+            http.get(f"{storage_url(api)}object/authenticated/uploads/{name}", headers=auth),
+            http.get(f"{storage_url(api)}object/uploads/{name}", headers=auth),
+            http.head(f"{storage_url(api)}object/uploads/{name}", headers=auth),
+            http.get(
+                f"{storage_url(api)}object/uploads/{name}", headers={**auth, "Range": "bytes=0-1"}
+            ),
+            http.get(signed),
+        ]:
+            assert answer.status_code in (200, 206), answer.request.url
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["content-type"] == "image/png"
+
+
+def test_a_stored_type_that_is_unsafe_to_serve_is_not_served_as_is(
+    api: Api, alice: User, as_alice: Any
+) -> None:
+    """Rows written before content types were checked (or by SQL): HTML is served as plain
+    text, as Storage does, and a control character is Storage's ``invalid_header_char``
+    error, not a crash."""
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/legacy.png"
+    uploads.upload(name, PNG, {"content-type": "image/png"})
+    url = f"{storage_url(api)}object/authenticated/uploads/{name}"
+    auth = {"Authorization": f"Bearer {alice.token}"}
+    set_type = (
+        "update storage.objects"
+        " set metadata = jsonb_set(metadata, '{mimetype}', to_jsonb(%s::text))"
+        " where bucket_id = 'uploads' and name = %s"
+    )
+    api.sql(set_type, ["text/html; charset=utf-8", name])
+    served = httpx.get(url, headers=auth)
+    assert served.status_code == 200 and served.headers["content-type"] == "text/plain"
+    api.sql(set_type, ["image/png\r\nX-Injected: 1", name])
+    for _ in range(2):  # and again: it stays an answer, never a broken connection
+        refused = httpx.get(url, headers=auth)
+        assert refused.status_code == 400 and "x-injected" not in refused.headers
+        body = refused.json()
+        assert (body["statusCode"], body["code"], body["error"]) == (
+            "400",
+            "InvalidRequest",
+            "invalid_header_char",
+        )
 
 
 # ------------------------------------------------------------------------------------------
