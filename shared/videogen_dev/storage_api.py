@@ -44,6 +44,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -63,7 +64,13 @@ from werkzeug.wrappers import Request, Response
 
 from videogen_dev.servicepool import LazyPool
 
+log = logging.getLogger("videogen.storage_api")
+
 MAX_OBJECTS_PER_REQUEST = 1000
+# A file name on disk (NAME_MAX): each segment of a key is one, in LocalStorage's layout.
+MAX_SEGMENT_BYTES = 255
+# Storage's isValidKey: the characters S3 keys are safe with (ASCII only).
+VALID_OBJECT_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]*")
 UPLOAD_SIGNED_URL_EXPIRES_S = 7200  # Storage's uploadSignedUrlExpirationTime default
 DEFAULT_MAX_FILE_SIZE = 5 * 1024**3  # when a bucket sets no file_size_limit
 CHUNK = 1024 * 1024
@@ -208,14 +215,24 @@ def authenticate(request: Request, *, allow_invalid: bool = False) -> Caller:
 
 # Paths and tokens -------------------------------------------------------------------------
 def check_key(name: str) -> str:
-    """An object name Storage and LocalStorage both accept, or ``InvalidKey``."""
+    """An object name Storage and LocalStorage both accept, or ``InvalidKey``.
+
+    Storage's own rule (``isValidKey``: S3-safe ASCII characters), LocalStorage's (relative,
+    no empty, ``.`` or ``..`` segments, at most 1024 characters), and the disk's: each
+    segment is a file or folder name, at most 255 bytes.
+    """
     from videogen.errors import AppError
     from videogen.storage import clean_path
 
     try:
-        return clean_path(name)
+        clean_path(name)
     except AppError as exc:
         raise invalid_key(name) from exc
+    if not VALID_OBJECT_KEY.fullmatch(name) or any(
+        len(part.encode()) > MAX_SEGMENT_BYTES for part in name.split("/")
+    ):
+        raise invalid_key(name)
+    return name
 
 
 def _now() -> int:
@@ -359,8 +376,12 @@ class StorageApi:
         conn.execute("reset role")
 
     def file(self, bucket: str, name: str) -> Path:
-        target = (self.root / bucket / name).resolve()
-        if not target.is_relative_to((self.root / bucket).resolve()):
+        """Where an object's bytes live; never outside its bucket's folder."""
+        if bucket in ("", ".", "..") or any(c in bucket for c in "/\\\0"):
+            raise no_such_bucket()  # a folder of its own under the root, nothing else
+        folder = (self.root / bucket).resolve()
+        target = (folder / name).resolve()
+        if not target.is_relative_to(folder):
             raise invalid_key(name)
         return target
 
@@ -410,6 +431,12 @@ class StorageApi:
                 kind = "NotFound" if code == 404 else "InvalidRequest"
                 response = StorageError(code, kind, message).response()
                 response.status_code = code if code in (404, 405) else 400
+            except Exception:
+                # Storage's last resort: an answer in its shape, never a dropped connection.
+                log.exception("storage API: %s %s failed", request.method, request.path)
+                response = StorageError(
+                    500, "InternalError", "Internal Server Error", "Internal"
+                ).response()
         response.headers["Access-Control-Allow-Origin"] = _cors_origin()
         # No browser may second-guess an object's stored type (or an error's JSON).
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -384,6 +385,51 @@ def test_raw_uploads_as_storage_js_sends_them(api: Api, alice: User) -> None:
         missing = http.delete(base).json()
         assert (missing["statusCode"], missing["error"]) == ("404", "not_found")
     assert row(api, "uploads", f"{alice.id}/raw.png") is None
+
+
+# ------------------------------------------------------------------------------------------
+# Keys
+# ------------------------------------------------------------------------------------------
+
+
+def test_a_key_storage_or_the_disk_cannot_take_is_an_invalid_key(
+    api: Api, alice: User, as_alice: Any
+) -> None:
+    """A 300-character segment (over a file name's 255 bytes), or a character outside
+    Storage's S3-safe set, is Storage's ``InvalidKey`` on every route — an answer, never a
+    dropped connection — and nothing is stored."""
+    uploads = as_alice.from_("uploads")
+    for name in [
+        f"{alice.id}/{'a' * 300}.png",
+        f"{alice.id}/{'b' * 256}/pic.png",
+        f"{alice.id}/photo#1.png",
+        f"{alice.id}/caf\u00e9.png",
+    ]:
+        err = refused(lambda n=name: uploads.upload(n, PNG, {"content-type": "image/png"}))
+        assert (err.status, err.code) == ("400", "InvalidKey"), name
+        assert err.message == f"Invalid key: {name}"
+        for call in (
+            lambda n=name: uploads.download(n),
+            lambda n=name: uploads.info(n),
+            lambda n=name: uploads.create_signed_url(n, 60),
+            lambda n=name: uploads.create_signed_upload_url(n),
+            lambda n=name: uploads.move(f"{alice.id}/a.png", n),
+            lambda n=name: uploads.copy(f"{alice.id}/a.png", n),
+        ):
+            err = refused(call)
+            assert (err.status, err.code) == ("400", "InvalidKey"), name
+        raw = httpx.delete(f"{storage_url(api)}object/uploads/{quote(name)}", headers=alice.headers)
+        assert raw.status_code == 400 and raw.json() == {
+            "statusCode": "400",
+            "code": "InvalidKey",
+            "error": "InvalidKey",
+            "message": f"Invalid key: {name}",
+        }
+        assert row(api, "uploads", name) is None
+    # 255 bytes is a file name the disk takes.
+    longest = f"{alice.id}/{'c' * 251}.png"
+    uploads.upload(longest, PNG, {"content-type": "image/png"})
+    assert uploads.download(longest) == PNG
 
 
 # ------------------------------------------------------------------------------------------
