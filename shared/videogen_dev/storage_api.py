@@ -56,8 +56,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, TypeVar
+from urllib.parse import quote
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -72,6 +74,10 @@ MAX_SEGMENT_BYTES = 255
 # Storage's isValidKey: the characters S3 keys are safe with (ASCII only).
 VALID_OBJECT_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]*")
 UPLOAD_SIGNED_URL_EXPIRES_S = 7200  # Storage's uploadSignedUrlExpirationTime default
+# Storage's MAX_ABSOLUTE_JWT_EXPIRATION_SECONDS: the last second a JS Date (and a JWT's
+# numeric exp) holds exactly, floor(Number.MAX_SAFE_INTEGER / 1000).
+MAX_EXPIRES_AT = (2**53 - 1) // 1000
+MAX_CUSTOM_METADATA_BYTES = 1024 * 1024  # Storage's MAX_CUSTOM_METADATA_SIZE
 DEFAULT_MAX_FILE_SIZE = 5 * 1024**3  # when a bucket sets no file_size_limit
 CHUNK = 1024 * 1024
 JWT_ERROR_MESSAGES = {  # what Storage (jose) says for the common failures
@@ -124,10 +130,17 @@ def invalid_key(key: str) -> StorageError:
     return StorageError(400, "InvalidKey", f"Invalid key: {key}")
 
 
-def entity_too_large() -> StorageError:
+def entity_too_large(entity: str = "object") -> StorageError:
     return StorageError(
-        413, "EntityTooLarge", "The object exceeded the maximum allowed size", "Payload too large"
+        413,
+        "EntityTooLarge",
+        f"The {entity} exceeded the maximum allowed size",
+        "Payload too large",
     )
+
+
+def invalid_parameter(name: str) -> StorageError:
+    return StorageError(400, "InvalidParameter", f"Invalid Parameter {name}")
 
 
 def invalid_mime_type(mimetype: str) -> StorageError:
@@ -141,12 +154,12 @@ def invalid_content_type_header() -> StorageError:
     return StorageError(415, "InvalidMimeType", "Invalid Content-Type header", "invalid_mime_type")
 
 
-def invalid_header_char(name: str, value: str) -> StorageError:
-    """Storage's answer when a response header would carry a control character."""
+def invalid_header_char(name: str, value: str, where: str = "response header") -> StorageError:
+    """Storage's answer when a header would carry a control character."""
     return StorageError(
         400,
         "InvalidRequest",
-        f'Invalid character in response header "{name}": {value[:50]}',
+        f'Invalid character in {where} "{name}": {value[:50]}',
         "invalid_header_char",
     )
 
@@ -246,15 +259,131 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _expires_in(body: dict[str, Any]) -> int:
-    value = body.get("expiresIn")
-    try:
-        seconds = int(str(value))
-    except ValueError as exc:
-        raise invalid_request("body/expiresIn must be integer") from exc
-    if seconds < 1:
-        raise invalid_request("body/expiresIn must be >= 1")
+def check_expires_in(seconds: int, now: float | None = None) -> int:
+    """Storage's ``assertValidNumericJWTExpiration``: an expiry a JWT and a JS Date hold."""
+    if seconds < 1 or seconds > MAX_EXPIRES_AT - int(time.time() if now is None else now):
+        raise invalid_parameter("expiresIn")
     return seconds
+
+
+def http_date(seconds: int) -> str:
+    """An HTTP date as JS's ``toUTCString`` writes it, for any year up to Storage's maximum
+    expiry (datetime stops at 9999; JS and ``time.gmtime`` go on)."""
+    t = time.gmtime(seconds)
+    day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[t.tm_wday]
+    month = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    return (
+        f"{day}, {t.tm_mday:02d} {month[t.tm_mon - 1]} {t.tm_year:04d}"
+        f" {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
+
+
+# Request bodies ---------------------------------------------------------------------------
+class _Body(BaseModel):
+    """A JSON body as Storage's route schema (Fastify's Ajv) takes it: unknown properties
+    dropped, numbers from numeric strings; text holds no NUL (Postgres text cannot)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\0" in text for text in texts):
+            raise ValueError("must not contain NUL")
+        return value
+
+
+class SortBy(_Body):
+    column: Literal["name", "updated_at", "created_at", "last_accessed_at"]
+    order: Literal["asc", "desc"] = "asc"
+
+
+class ListBody(_Body):
+    """``POST /object/list/{bucket}``."""
+
+    prefix: str
+    limit: int = Field(100, ge=1)
+    offset: int = Field(0, ge=0)
+    sortBy: SortBy | None = None
+    search: str = ""
+
+
+class SignBody(_Body):
+    """``POST /object/sign/{bucket}/{path}``."""
+
+    expiresIn: int = Field(ge=1)
+
+
+class SignManyBody(SignBody):
+    """``POST /object/sign/{bucket}``."""
+
+    paths: list[str] = Field(min_length=1, max_length=MAX_OBJECTS_PER_REQUEST)
+
+
+class DeleteBody(_Body):
+    """``DELETE /object/{bucket}``."""
+
+    prefixes: list[str] = Field(min_length=1, max_length=MAX_OBJECTS_PER_REQUEST)
+
+
+class MoveBody(_Body):
+    """``POST /object/move`` and ``POST /object/copy``."""
+
+    bucketId: str
+    sourceKey: str
+    destinationKey: str
+    destinationBucket: str | None = None
+
+
+BodyT = TypeVar("BodyT", bound=_Body)
+
+_AJV_TYPES = {
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "int_from_float": "integer",
+    "finite_number": "integer",
+    "string_type": "string",
+    "model_type": "object",
+    "dict_type": "object",
+    "model_attributes_type": "object",
+    "list_type": "array",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+}
+
+
+def _ajv_message(error: Any) -> str:
+    """A pydantic error in the words of Ajv's messages, as Storage answers them."""
+    loc = [str(part) for part in error["loc"]]
+    path = "/".join(["body", *loc])
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "json_invalid":
+        return "Body is not valid JSON"
+    if kind == "missing":
+        return f"{'/'.join(['body', *loc[:-1]])} must have required property '{loc[-1]}'"
+    if kind in _AJV_TYPES:
+        return f"{path} must be {_AJV_TYPES[kind]}"
+    if kind == "literal_error":
+        return f"{path} must be equal to one of the allowed values"
+    if kind == "greater_than_equal":
+        return f"{path} must be >= {ctx.get('ge')}"
+    if kind == "too_short":
+        return f"{path} must NOT have fewer than {ctx.get('min_length')} items"
+    if kind == "too_long":
+        return f"{path} must NOT have more than {ctx.get('max_length')} items"
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return f"{path} {message}"
+
+
+def parse_body(model: type[BodyT], request: Request) -> BodyT:
+    """The request's JSON body as ``model``, or Storage's 400 ``InvalidRequest`` naming the
+    first problem. Parsing is bounded: pydantic refuses JSON nested deeper than it handles
+    instead of recursing without end."""
+    try:
+        return model.model_validate_json(request.get_data() or b"{}")
+    except ValidationError as exc:
+        raise invalid_request(_ajv_message(exc.errors()[0])) from exc
 
 
 # The app ----------------------------------------------------------------------------------
@@ -327,6 +456,9 @@ class StorageApi:
             with self.pool().connection() as conn, conn.transaction():
                 yield conn
         except psycopg.Error as exc:
+            if isinstance(exc, psycopg.DataError) and exc.sqlstate is None:
+                # Refused by the driver before it was sent (text holding NUL): the request's.
+                raise invalid_request(str(exc)) from exc
             if getattr(exc, "sqlstate", None) is None:
                 raise StorageError(
                     503, "DatabaseError", "The database is unavailable", http=500
@@ -465,20 +597,22 @@ class StorageApi:
                 raise invalid_mime_type(mimetype)
             cache = form.get("cacheControl")
             cache_control = f"max-age={cache}" if cache else "no-cache"
+            if not _header_safe(cache_control):  # it is served back as a header
+                raise invalid_header_char("cacheControl", cache_control, "form field")
             custom = form.get("metadata") or form.get("userMetadata")
             if custom:
+                if len(custom.encode(errors="surrogatepass")) > MAX_CUSTOM_METADATA_BYTES:
+                    raise entity_too_large("user_metadata")
                 with contextlib.suppress(ValueError):
-                    user_metadata = json.loads(custom)
+                    user_metadata = _user_metadata(custom)
             stream = upload.stream
         else:
             mimetype = content_type or "application/octet-stream"
             cache_control = request.headers.get("Cache-Control") or "no-cache"
             custom = request.headers.get("x-metadata")
             if custom:
-                try:
-                    user_metadata = json.loads(base64.b64decode(custom))
-                except ValueError as exc:
-                    raise invalid_request("Invalid x-metadata header") from exc
+                with contextlib.suppress(ValueError):
+                    user_metadata = _user_metadata(base64.b64decode(custom))
             if request.content_length is not None and request.content_length > limit:
                 raise entity_too_large()
             stream = request.stream
@@ -655,22 +789,25 @@ class StorageApi:
             path,
             request.environ,
             mimetype=mimetype,
-            as_attachment=download is not None,
-            download_name=download or path.name,
             conditional=True,
             etag=str(meta.get("eTag", "")).strip('"') or True,
             max_age=None,
         )
-        if download is None:
-            response.headers.pop("Content-Disposition", None)
+        if download == "":
+            response.headers["Content-Disposition"] = "attachment;"
+        elif download is not None:
+            # Storage's handleDownload: the name percent-encoded as encodeURIComponent does,
+            # so no character of it (CR and LF included) reaches the header as itself.
+            name = quote(download, safe="-_.!~*'()")
+            response.headers["Content-Disposition"] = (
+                f"attachment; filename={name}; filename*=UTF-8''{name}"
+            )
         # As stored (werkzeug would add a charset to text types); Storage's other headers.
         response.headers["Content-Type"] = mimetype
         response.headers["Cache-Control"] = cache_control
         response.headers["X-Robots-Tag"] = "none"
         if expires is not None:
-            response.headers["Expires"] = datetime.fromtimestamp(expires, UTC).strftime(
-                "%a, %d %b %Y %H:%M:%S GMT"
-            )
+            response.headers["Expires"] = http_date(expires)
         return response
 
     def on_get(self, request: Request, bucket: str, name: str) -> Response:
@@ -714,7 +851,7 @@ class StorageApi:
         from videogen.storage import sign_object_token
 
         caller = authenticate(request)
-        expires_in = _expires_in(_body(request))
+        expires_in = check_expires_in(parse_body(SignBody, request).expiresIn)
         name = check_key(name)
         with self.transaction() as conn:
             self.become(conn, caller, request, "storage.object.sign")
@@ -726,18 +863,13 @@ class StorageApi:
         from videogen.storage import sign_object_token
 
         caller = authenticate(request)
-        body = _body(request)
-        expires_in = _expires_in(body)
-        paths = body.get("paths")
-        if not isinstance(paths, list) or not paths or len(paths) > MAX_OBJECTS_PER_REQUEST:
-            raise invalid_request(
-                f"body/paths must be an array of 1 to {MAX_OBJECTS_PER_REQUEST} strings"
-            )
+        body = parse_body(SignManyBody, request)
+        expires_in, paths = check_expires_in(body.expiresIn), body.paths
         with self.transaction() as conn:
             self.become(conn, caller, request, "storage.object.sign_many")
             rows = conn.execute(
                 "select name from storage.objects where bucket_id = %s and name = any(%s)",
-                (bucket, [str(p) for p in paths]),
+                (bucket, paths),
             ).fetchall()
         found = {r[0] for r in rows}
         answer = []
@@ -800,18 +932,13 @@ class StorageApi:
     # Listing ------------------------------------------------------------------------------
     def on_list(self, request: Request, bucket: str) -> Response:
         caller = authenticate(request)
-        body = _body(request)
-        prefix = str(body.get("prefix") or "")
+        body = parse_body(ListBody, request)
+        prefix = body.prefix
         if prefix and not prefix.endswith("/"):
             prefix += "/"  # Storage assumes the prefix is a folder
-        search = str(body.get("search") or "")
-        limit = min(max(int(body.get("limit") or 100), 1), 1500)
-        offset = max(int(body.get("offset") or 0), 0)
-        sort = body.get("sortBy") or {}
-        column = str(sort.get("column") or "name").lower()
-        if column not in ("name", "updated_at", "created_at", "last_accessed_at"):
-            column = "name"
-        descending = str(sort.get("order") or "asc").lower() == "desc"
+        search, limit, offset = body.search, min(body.limit, 1500), body.offset
+        column = body.sortBy.column if body.sortBy else "name"
+        descending = body.sortBy is not None and body.sortBy.order == "desc"
         pattern = _like_escape(prefix + search).lower() + "%"
         with self.transaction() as conn:
             self.become(conn, caller, request, "storage.object.list")
@@ -898,14 +1025,8 @@ class StorageApi:
         return [_obj_json(obj) for obj in deleted]
 
     def on_delete_many(self, request: Request, bucket: str) -> Response:
-        prefixes = _body(request).get("prefixes")
-        if not isinstance(prefixes, list) or not prefixes:
-            raise invalid_request("body/prefixes must NOT have fewer than 1 items")
-        if len(prefixes) > MAX_OBJECTS_PER_REQUEST:
-            raise invalid_request(
-                f"body/prefixes must NOT have more than {MAX_OBJECTS_PER_REQUEST} items"
-            )
-        return _json(self._delete(request, bucket, [str(p) for p in prefixes]))
+        prefixes = parse_body(DeleteBody, request).prefixes
+        return _json(self._delete(request, bucket, prefixes))
 
     def on_delete_one(self, request: Request, bucket: str, name: str) -> Response:
         if not self._delete(request, bucket, [check_key(name)], one=True):
@@ -914,17 +1035,12 @@ class StorageApi:
 
     # Move and copy ------------------------------------------------------------------------
     def _move_args(self, request: Request) -> tuple[str, str, str, str]:
-        body = _body(request)
-        for key in ("bucketId", "sourceKey", "destinationKey"):
-            if not isinstance(body.get(key), str) or not body[key]:
-                raise invalid_request(f"body must have required property '{key}'")
-        source_bucket = body["bucketId"]
-        target_bucket = body.get("destinationBucket") or source_bucket
+        body = parse_body(MoveBody, request)
         return (
-            source_bucket,
-            check_key(body["sourceKey"]),
-            str(target_bucket),
-            check_key(body["destinationKey"]),
+            body.bucketId,
+            check_key(body.sourceKey),
+            body.destinationBucket or body.bucketId,
+            check_key(body.destinationKey),
         )
 
     def on_move(self, request: Request) -> Response:
@@ -1200,14 +1316,25 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError as exc:
-        raise invalid_request("Body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise invalid_request("body must be object")
-    return body
+def _user_metadata(text: str | bytes) -> Any:
+    """Custom metadata as Storage keeps it: any JSON, parsed with bounded nesting; what
+    does not parse (or jsonb cannot hold: NUL) raises ValueError, and Storage drops it."""
+    import pydantic_core
+
+    value = pydantic_core.from_json(text)
+    if _has_nul(value):
+        raise ValueError("jsonb holds no NUL")
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _obj_json(obj: dict[str, Any]) -> dict[str, Any]:

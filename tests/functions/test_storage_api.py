@@ -9,7 +9,9 @@ Storage's shape (HTTP 400, the real status in ``statusCode``) so storage3 raises
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -535,6 +537,156 @@ def test_a_stored_type_that_is_unsafe_to_serve_is_not_served_as_is(
             "InvalidRequest",
             "invalid_header_char",
         )
+
+
+# ------------------------------------------------------------------------------------------
+# Malformed requests
+# ------------------------------------------------------------------------------------------
+
+
+def storage_error(answer: httpx.Response) -> dict[str, Any]:
+    """An answer in Storage's error shape: HTTP 400 (the real status in ``statusCode``)."""
+    assert answer.status_code == 400, (answer.status_code, answer.text)
+    body = answer.json()
+    assert set(body) == STORAGE_ERROR_KEYS, body
+    return body
+
+
+DEEP = "[" * 5000 + "]" * 5000  # far deeper than any parser should recurse
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "code", "message"),
+    [
+        ("list", {"prefix": "", "limit": "abc"}, "InvalidRequest", "body/limit must be integer"),
+        ("list", {"prefix": "", "limit": 0}, "InvalidRequest", "body/limit must be >= 1"),
+        ("list", {"prefix": "", "offset": 1.5}, "InvalidRequest", "body/offset must be integer"),
+        ("list", {"prefix": "", "sortBy": "name"}, "InvalidRequest", "body/sortBy must be object"),
+        (
+            "list",
+            {"prefix": "", "sortBy": {"column": "size"}},
+            "InvalidRequest",
+            "body/sortBy/column must be equal to one of the allowed values",
+        ),
+        ("list", {"limit": 10}, "InvalidRequest", "body must have required property 'prefix'"),
+        ("list", {"prefix": "a\u0000b"}, "InvalidRequest", "body/prefix must not contain NUL"),
+        ("list", DEEP, "InvalidRequest", "Body is not valid JSON"),
+        ("list", '{"prefix": "", "x": ' + DEEP + "}", "InvalidRequest", "Body is not valid JSON"),
+        ("list", "[1]", "InvalidRequest", "body must be object"),
+        ("sign", {"expiresIn": "abc"}, "InvalidRequest", "body/expiresIn must be integer"),
+        ("sign", {"expiresIn": 1.5}, "InvalidRequest", "body/expiresIn must be integer"),
+        ("sign", {"expiresIn": 0}, "InvalidRequest", "body/expiresIn must be >= 1"),
+        ("sign", {"expiresIn": 1e13}, "InvalidParameter", "Invalid Parameter expiresIn"),
+        ("sign", '{"expiresIn": 1e400}', "InvalidRequest", "body/expiresIn must be integer"),
+        ("sign_many", {"expiresIn": 1e13, "paths": ["a"]}, "InvalidParameter", None),
+        ("sign_many", {"expiresIn": 60, "paths": "a"}, "InvalidRequest", None),
+        ("sign_many", {"expiresIn": 60, "paths": []}, "InvalidRequest", None),
+        ("delete", {"prefixes": "a.png"}, "InvalidRequest", "body/prefixes must be array"),
+        ("delete", {"prefixes": [1]}, "InvalidRequest", "body/prefixes/0 must be string"),
+        (
+            "move",
+            {"bucketId": "uploads", "sourceKey": 5, "destinationKey": "b"},
+            "InvalidRequest",
+            "body/sourceKey must be string",
+        ),
+    ],
+)
+def test_a_malformed_json_body_is_storage_s_400(
+    api: Api, alice: User, route: str, body: Any, code: str, message: str | None
+) -> None:
+    """Every JSON body is validated as Storage's route schemas validate it (pydantic for
+    Ajv), so a wrong type, a missing property, a bound or a body nested too deep is a 400
+    in Storage's shape, never a 500; Storage's own limit bounds ``expiresIn``."""
+    url = {
+        "list": "object/list/uploads",
+        "sign": f"object/sign/uploads/{alice.id}/a.png",
+        "sign_many": "object/sign/uploads",
+        "delete": "object/uploads",
+        "move": "object/move",
+    }[route]
+    content = body if isinstance(body, str) else json.dumps(body)
+    answer = httpx.request(
+        "DELETE" if route == "delete" else "POST",
+        f"{storage_url(api)}{url}",
+        content=content,
+        headers={**alice.headers, "content-type": "application/json"},
+    )
+    error = storage_error(answer)
+    assert (error["statusCode"], error["code"]) == ("400", code), error
+    if message is not None:
+        assert error["message"] == message
+
+
+def test_signed_urls_last_as_long_as_storage_lets_them(
+    api: Api, alice: User, as_alice: Any
+) -> None:
+    """Storage takes any expiry a JS Date holds (1e12 s is in the year 33 700): the URL
+    works and says when it expires; beyond that, ``InvalidParameter`` (see above)."""
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/long.png"
+    uploads.upload(name, PNG, {"content-type": "image/png"})
+    signed = uploads.create_signed_url(name, int(1e12))["signedURL"]
+    fetched = httpx.get(signed)
+    assert fetched.status_code == 200 and fetched.content == PNG
+    day, date, _month, year, _clock, zone = fetched.headers["expires"].split(" ")
+    assert int(year) > 33000 and zone == "GMT" and len(date) == 2 and day.endswith(",")
+
+
+def test_a_download_name_is_encoded_never_a_header_of_its_own(
+    api: Api, alice: User, as_alice: Any
+) -> None:
+    """``download=`` is percent-encoded into Content-Disposition as Storage does
+    (encodeURIComponent), so CR/LF in it can neither break the answer nor add a header."""
+    uploads = as_alice.from_("uploads")
+    name = f"{alice.id}/named.png"
+    uploads.upload(name, PNG, {"content-type": "image/png"})
+    url = f"{storage_url(api)}object/authenticated/uploads/{name}"
+    evil = "a b\r\nX-Injected: 1\r\n\r\n<html>.png"
+    got = httpx.get(url, params={"download": evil}, headers=alice.headers)
+    assert got.status_code == 200 and got.content == PNG, got.text
+    assert "x-injected" not in got.headers
+    encoded = quote(evil, safe="-_.!~*'()")
+    assert got.headers["content-disposition"] == (
+        f"attachment; filename={encoded}; filename*=UTF-8''{encoded}"
+    )
+    got = httpx.get(url, params={"download": ""}, headers=alice.headers)
+    assert got.headers["content-disposition"] == "attachment;"
+    signed = uploads.create_signed_url(name, 60)["signedURL"]
+    got = httpx.get(f"{signed}&download={quote(evil)}")
+    assert got.status_code == 200 and "x-injected" not in got.headers
+
+
+def test_multipart_fields_are_checked_before_anything_is_stored(api: Api, alice: User) -> None:
+    """A form's cacheControl is served back as a header: CR/LF in it is refused and nothing
+    is kept. Custom metadata Storage cannot parse (here: nested deeper than the parser
+    goes, or holding NUL) is dropped as Storage drops it, the upload itself kept."""
+    base = f"{storage_url(api)}object/uploads/{alice.id}"
+    with httpx.Client(headers=alice.headers) as http:
+        answer = http.post(
+            f"{base}/cache.png",
+            files={"file": ("x.png", PNG, "image/png")},
+            data={"cacheControl": "60\r\nX-Injected: 1"},
+        )
+        error = storage_error(answer)
+        assert (error["statusCode"], error["error"]) == ("400", "invalid_header_char")
+        assert row(api, "uploads", f"{alice.id}/cache.png") is None
+        assert not disk(api, "uploads", f"{alice.id}/cache.png").exists()
+        for n, custom in enumerate([DEEP, '{"a": "\\u0000"}']):
+            answer = http.post(
+                f"{base}/meta{n}.png",
+                files={"file": ("x.png", PNG, "image/png")},
+                data={"metadata": custom},
+            )
+            assert answer.status_code == 200, answer.text
+            info = http.get(f"{storage_url(api)}object/info/uploads/{alice.id}/meta{n}.png")
+            assert info.json()["metadata"] is None
+        deep = base64.b64encode(DEEP.encode()).decode()
+        raw = http.post(
+            f"{base}/meta-raw.png",
+            content=PNG,
+            headers={"content-type": "image/png", "x-metadata": deep},
+        )
+        assert raw.status_code == 200, raw.text
 
 
 # ------------------------------------------------------------------------------------------
