@@ -4,10 +4,11 @@ An image-to-video ``image_path``, a compose job's ``images``, ``music_path`` and
 ``narration_paths``, and the files of a composition's ``elements`` must be the caller's
 own objects in the ``uploads`` bucket, exist, and be what they claim: a PNG/JPEG/WebP image
 within the size and dimension limits of :func:`videogen.media.images.validate_upload`
-(magic bytes and ffprobe agree), audio ffprobe can read, or a video (mp4, mov, avi, webm;
-at most 100 MB) whose picture ffmpeg decodes and whose length ffprobe knows. Every problem
-is listed — a 422 with one detail per field, the first problem's code as the answer's —
-and nothing is reserved.
+(magic bytes and ffprobe agree, and ffmpeg decodes the whole picture, so a truncated file
+whose header still claims 8192x8192 is refused), audio ffprobe can read, or a video (mp4,
+mov, avi, webm; at most 100 MB) whose picture ffmpeg decodes and whose length ffprobe
+knows. Every problem is listed — a 422 with one detail per field, the first problem's code
+as the answer's — and nothing is reserved.
 """
 
 from __future__ import annotations

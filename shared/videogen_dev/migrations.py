@@ -159,19 +159,28 @@ def apply_platform(conn: psycopg.Connection[Any], root: Path | None = None) -> l
     return applied
 
 
-# Stand-in files added after the first release, each with a table it creates: a database
-# made before a file existed gets that file (only it — the others would grant again what
-# the migrations revoked).
-PLATFORM_ADDITIONS = {"15_auth_sessions.sql": "auth.sessions", "40_vault.sql": "vault.secrets"}
+# Stand-in files added after the first release, each with a query that is true while a
+# database lacks what the file makes: a database made before a file existed gets that file
+# (only it — the others would grant again what the migrations revoked).
+PLATFORM_ADDITIONS = {
+    "15_auth_sessions.sql": "select to_regclass('auth.sessions') is null",
+    "25_storage_unused_grants.sql": (
+        "select has_table_privilege('anon', 'storage.objects', 'truncate')"
+        " or has_table_privilege('authenticated', 'storage.objects', 'truncate')"
+    ),
+    "40_vault.sql": "select to_regclass('vault.secrets') is null",
+}
 
 
 def _apply_platform_additions(conn: psycopg.Connection[Any], root: Path) -> list[str]:
+    from psycopg import sql
+
     applied = []
     for path in platform_files(root):
-        marker = PLATFORM_ADDITIONS.get(path.name)
-        if marker is None:
+        missing = PLATFORM_ADDITIONS.get(path.name)
+        if missing is None:
             continue
-        row = conn.execute("select to_regclass(%s) is null", (marker,)).fetchone()
+        row = conn.execute(sql.SQL(missing)).fetchone()  # a constant of this module
         if row and row[0]:
             apply_file(conn, path)
             applied.append(str(path.relative_to(root)))

@@ -13,6 +13,12 @@ the migrations are what allow or refuse it. The secret / service_role key runs a
 insert (or upsert) permission in a savepoint that is rolled back, then writes the row as
 the owner of the connection; a failed upload leaves neither a row nor a file.
 
+Every write or delete of an object takes a transaction-scoped advisory lock on its
+``bucket/name`` and changes the file while holding it, before the commit: a delete moves
+the file aside (removed after the commit), an upload puts the new file in place. So two
+calls on one object are serialized as a whole — the row and the bytes on disk always
+agree, whichever commits last — across threads and dev-server processes alike.
+
 Errors have Storage's shape and status: HTTP 400 (500 for internal errors) with
 ``{"statusCode": "<real status>", "code": …, "error": …, "message": …}``.
 
@@ -38,7 +44,9 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -48,16 +56,28 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, TypeVar
+from urllib.parse import quote
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from videogen_dev.servicepool import LazyPool
 
+log = logging.getLogger("videogen.storage_api")
+
 MAX_OBJECTS_PER_REQUEST = 1000
+# A file name on disk (NAME_MAX): each segment of a key is one, in LocalStorage's layout.
+MAX_SEGMENT_BYTES = 255
+# Storage's isValidKey: the characters S3 keys are safe with (ASCII only).
+VALID_OBJECT_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]*")
 UPLOAD_SIGNED_URL_EXPIRES_S = 7200  # Storage's uploadSignedUrlExpirationTime default
+# Storage's MAX_ABSOLUTE_JWT_EXPIRATION_SECONDS: the last second a JS Date (and a JWT's
+# numeric exp) holds exactly, floor(Number.MAX_SAFE_INTEGER / 1000).
+MAX_EXPIRES_AT = (2**53 - 1) // 1000
+MAX_CUSTOM_METADATA_BYTES = 1024 * 1024  # Storage's MAX_CUSTOM_METADATA_SIZE
 DEFAULT_MAX_FILE_SIZE = 5 * 1024**3  # when a bucket sets no file_size_limit
 CHUNK = 1024 * 1024
 JWT_ERROR_MESSAGES = {  # what Storage (jose) says for the common failures
@@ -110,15 +130,37 @@ def invalid_key(key: str) -> StorageError:
     return StorageError(400, "InvalidKey", f"Invalid key: {key}")
 
 
-def entity_too_large() -> StorageError:
+def entity_too_large(entity: str = "object") -> StorageError:
     return StorageError(
-        413, "EntityTooLarge", "The object exceeded the maximum allowed size", "Payload too large"
+        413,
+        "EntityTooLarge",
+        f"The {entity} exceeded the maximum allowed size",
+        "Payload too large",
     )
+
+
+def invalid_parameter(name: str) -> StorageError:
+    return StorageError(400, "InvalidParameter", f"Invalid Parameter {name}")
 
 
 def invalid_mime_type(mimetype: str) -> StorageError:
     return StorageError(
         415, "InvalidMimeType", f"mime type {mimetype} is not supported", "invalid_mime_type"
+    )
+
+
+def invalid_content_type_header() -> StorageError:
+    """What Storage answers when Fastify cannot parse a request's Content-Type."""
+    return StorageError(415, "InvalidMimeType", "Invalid Content-Type header", "invalid_mime_type")
+
+
+def invalid_header_char(name: str, value: str, where: str = "response header") -> StorageError:
+    """Storage's answer when a header would carry a control character."""
+    return StorageError(
+        400,
+        "InvalidRequest",
+        f'Invalid character in {where} "{name}": {value[:50]}',
+        "invalid_header_char",
     )
 
 
@@ -186,14 +228,24 @@ def authenticate(request: Request, *, allow_invalid: bool = False) -> Caller:
 
 # Paths and tokens -------------------------------------------------------------------------
 def check_key(name: str) -> str:
-    """An object name Storage and LocalStorage both accept, or ``InvalidKey``."""
+    """An object name Storage and LocalStorage both accept, or ``InvalidKey``.
+
+    Storage's own rule (``isValidKey``: S3-safe ASCII characters), LocalStorage's (relative,
+    no empty, ``.`` or ``..`` segments, at most 1024 characters), and the disk's: each
+    segment is a file or folder name, at most 255 bytes.
+    """
     from videogen.errors import AppError
     from videogen.storage import clean_path
 
     try:
-        return clean_path(name)
+        clean_path(name)
     except AppError as exc:
         raise invalid_key(name) from exc
+    if not VALID_OBJECT_KEY.fullmatch(name) or any(
+        len(part.encode()) > MAX_SEGMENT_BYTES for part in name.split("/")
+    ):
+        raise invalid_key(name)
+    return name
 
 
 def _now() -> int:
@@ -207,15 +259,131 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _expires_in(body: dict[str, Any]) -> int:
-    value = body.get("expiresIn")
-    try:
-        seconds = int(str(value))
-    except ValueError as exc:
-        raise invalid_request("body/expiresIn must be integer") from exc
-    if seconds < 1:
-        raise invalid_request("body/expiresIn must be >= 1")
+def check_expires_in(seconds: int, now: float | None = None) -> int:
+    """Storage's ``assertValidNumericJWTExpiration``: an expiry a JWT and a JS Date hold."""
+    if seconds < 1 or seconds > MAX_EXPIRES_AT - int(time.time() if now is None else now):
+        raise invalid_parameter("expiresIn")
     return seconds
+
+
+def http_date(seconds: int) -> str:
+    """An HTTP date as JS's ``toUTCString`` writes it, for any year up to Storage's maximum
+    expiry (datetime stops at 9999; JS and ``time.gmtime`` go on)."""
+    t = time.gmtime(seconds)
+    day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[t.tm_wday]
+    month = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    return (
+        f"{day}, {t.tm_mday:02d} {month[t.tm_mon - 1]} {t.tm_year:04d}"
+        f" {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
+
+
+# Request bodies ---------------------------------------------------------------------------
+class _Body(BaseModel):
+    """A JSON body as Storage's route schema (Fastify's Ajv) takes it: unknown properties
+    dropped, numbers from numeric strings; text holds no NUL (Postgres text cannot)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\0" in text for text in texts):
+            raise ValueError("must not contain NUL")
+        return value
+
+
+class SortBy(_Body):
+    column: Literal["name", "updated_at", "created_at", "last_accessed_at"]
+    order: Literal["asc", "desc"] = "asc"
+
+
+class ListBody(_Body):
+    """``POST /object/list/{bucket}``."""
+
+    prefix: str
+    limit: int = Field(100, ge=1)
+    offset: int = Field(0, ge=0)
+    sortBy: SortBy | None = None
+    search: str = ""
+
+
+class SignBody(_Body):
+    """``POST /object/sign/{bucket}/{path}``."""
+
+    expiresIn: int = Field(ge=1)
+
+
+class SignManyBody(SignBody):
+    """``POST /object/sign/{bucket}``."""
+
+    paths: list[str] = Field(min_length=1, max_length=MAX_OBJECTS_PER_REQUEST)
+
+
+class DeleteBody(_Body):
+    """``DELETE /object/{bucket}``."""
+
+    prefixes: list[str] = Field(min_length=1, max_length=MAX_OBJECTS_PER_REQUEST)
+
+
+class MoveBody(_Body):
+    """``POST /object/move`` and ``POST /object/copy``."""
+
+    bucketId: str
+    sourceKey: str
+    destinationKey: str
+    destinationBucket: str | None = None
+
+
+BodyT = TypeVar("BodyT", bound=_Body)
+
+_AJV_TYPES = {
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "int_from_float": "integer",
+    "finite_number": "integer",
+    "string_type": "string",
+    "model_type": "object",
+    "dict_type": "object",
+    "model_attributes_type": "object",
+    "list_type": "array",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+}
+
+
+def _ajv_message(error: Any) -> str:
+    """A pydantic error in the words of Ajv's messages, as Storage answers them."""
+    loc = [str(part) for part in error["loc"]]
+    path = "/".join(["body", *loc])
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "json_invalid":
+        return "Body is not valid JSON"
+    if kind == "missing":
+        return f"{'/'.join(['body', *loc[:-1]])} must have required property '{loc[-1]}'"
+    if kind in _AJV_TYPES:
+        return f"{path} must be {_AJV_TYPES[kind]}"
+    if kind == "literal_error":
+        return f"{path} must be equal to one of the allowed values"
+    if kind == "greater_than_equal":
+        return f"{path} must be >= {ctx.get('ge')}"
+    if kind == "too_short":
+        return f"{path} must NOT have fewer than {ctx.get('min_length')} items"
+    if kind == "too_long":
+        return f"{path} must NOT have more than {ctx.get('max_length')} items"
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    return f"{path} {message}"
+
+
+def parse_body(model: type[BodyT], request: Request) -> BodyT:
+    """The request's JSON body as ``model``, or Storage's 400 ``InvalidRequest`` naming the
+    first problem. Parsing is bounded: pydantic refuses JSON nested deeper than it handles
+    instead of recursing without end."""
+    try:
+        return model.model_validate_json(request.get_data() or b"{}")
+    except ValidationError as exc:
+        raise invalid_request(_ajv_message(exc.errors()[0])) from exc
 
 
 # The app ----------------------------------------------------------------------------------
@@ -288,6 +456,9 @@ class StorageApi:
             with self.pool().connection() as conn, conn.transaction():
                 yield conn
         except psycopg.Error as exc:
+            if isinstance(exc, psycopg.DataError) and exc.sqlstate is None:
+                # Refused by the driver before it was sent (text holding NUL): the request's.
+                raise invalid_request(str(exc)) from exc
             if getattr(exc, "sqlstate", None) is None:
                 raise StorageError(
                     503, "DatabaseError", "The database is unavailable", http=500
@@ -316,13 +487,33 @@ class StorageApi:
         )
 
     @staticmethod
+    def lock(conn: Any, *objects: tuple[str, str]) -> None:
+        """Hold each ``(bucket, name)``'s advisory lock until the transaction ends.
+
+        Taken before an object's row and file change, so a concurrent write or delete of
+        the same object waits until this one has committed with its file in place; locks
+        are taken in one order (sorted keys) so two multi-object calls cannot deadlock.
+        """
+        keys = sorted({_lock_key(bucket, name) for bucket, name in objects})
+        if keys:
+            conn.execute(
+                "select count(pg_advisory_xact_lock(k))"
+                " from unnest(%s::bigint[]) with ordinality as t(k, i)",
+                (keys,),
+            )
+
+    @staticmethod
     def unbecome(conn: Any) -> None:
         """Back to the connection's own role (Storage's ``asSuperUser``)."""
         conn.execute("reset role")
 
     def file(self, bucket: str, name: str) -> Path:
-        target = (self.root / bucket / name).resolve()
-        if not target.is_relative_to((self.root / bucket).resolve()):
+        """Where an object's bytes live; never outside its bucket's folder."""
+        if bucket in ("", ".", "..") or any(c in bucket for c in "/\\\0"):
+            raise no_such_bucket()  # a folder of its own under the root, nothing else
+        folder = (self.root / bucket).resolve()
+        target = (folder / name).resolve()
+        if not target.is_relative_to(folder):
             raise invalid_key(name)
         return target
 
@@ -337,10 +528,13 @@ class StorageApi:
             return None
         return {"id": row[0], "public": bool(row[1]), "limit": row[2], "mimes": row[3] or []}
 
-    def find(self, conn: Any, bucket: str, name: str) -> dict[str, Any]:
+    def find(
+        self, conn: Any, bucket: str, name: str, *, for_update: bool = False
+    ) -> dict[str, Any]:
+        """The object's row as the current role sees it, or ``NoSuchKey``."""
         cur = conn.execute(
             f"select {self.OBJECT_COLUMNS} from storage.objects "  # noqa: S608 - constant columns
-            "where bucket_id = %s and name = %s",
+            "where bucket_id = %s and name = %s" + (" for update" if for_update else ""),
             (bucket, name),
         )
         row = cur.fetchone()
@@ -369,7 +563,15 @@ class StorageApi:
                 kind = "NotFound" if code == 404 else "InvalidRequest"
                 response = StorageError(code, kind, message).response()
                 response.status_code = code if code in (404, 405) else 400
+            except Exception:
+                # Storage's last resort: an answer in its shape, never a dropped connection.
+                log.exception("storage API: %s %s failed", request.method, request.path)
+                response = StorageError(
+                    500, "InternalError", "Internal Server Error", "Internal"
+                ).response()
         response.headers["Access-Control-Allow-Origin"] = _cors_origin()
+        # No browser may second-guess an object's stored type (or an error's JSON).
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response(environ, start_response)
 
     # Uploads ------------------------------------------------------------------------------
@@ -379,6 +581,8 @@ class StorageApi:
         """The body staged next to its target, its metadata and the user metadata."""
         limit = int(bucket["limit"] or DEFAULT_MAX_FILE_SIZE)
         content_type = request.headers.get("Content-Type", "")
+        if content_type and not is_media_type(content_type):
+            raise invalid_content_type_header()  # Fastify refuses it before the route runs
         user_metadata: dict[str, Any] | None = None
         stream: IO[bytes]
         if content_type.startswith("multipart/form-data"):
@@ -387,22 +591,28 @@ class StorageApi:
                 raise invalid_request("No content provided")
             form = request.form
             mimetype = form.get("contentType") or upload.mimetype or "application/octet-stream"
+            if not is_media_type(mimetype):
+                # Stricter than Storage, which takes the form field as it comes: a value the
+                # header grammar refuses would be served back as a header, so it is not kept.
+                raise invalid_mime_type(mimetype)
             cache = form.get("cacheControl")
             cache_control = f"max-age={cache}" if cache else "no-cache"
+            if not _header_safe(cache_control):  # it is served back as a header
+                raise invalid_header_char("cacheControl", cache_control, "form field")
             custom = form.get("metadata") or form.get("userMetadata")
             if custom:
+                if len(custom.encode(errors="surrogatepass")) > MAX_CUSTOM_METADATA_BYTES:
+                    raise entity_too_large("user_metadata")
                 with contextlib.suppress(ValueError):
-                    user_metadata = json.loads(custom)
+                    user_metadata = _user_metadata(custom)
             stream = upload.stream
         else:
             mimetype = content_type or "application/octet-stream"
             cache_control = request.headers.get("Cache-Control") or "no-cache"
             custom = request.headers.get("x-metadata")
             if custom:
-                try:
-                    user_metadata = json.loads(base64.b64decode(custom))
-                except ValueError as exc:
-                    raise invalid_request("Invalid x-metadata header") from exc
+                with contextlib.suppress(ValueError):
+                    user_metadata = _user_metadata(base64.b64decode(custom))
             if request.content_length is not None and request.content_length > limit:
                 raise entity_too_large()
             stream = request.stream
@@ -463,6 +673,8 @@ class StorageApi:
                 if bucket is None:
                     raise no_such_bucket()
                 staged, metadata, user_metadata = self._read_upload(request, bucket, name)
+                # Locked after the body is staged (it may be slow), before row and file.
+                self.lock(conn, (bucket_id, name))
                 if test_permission:  # Uploader.canUpload: the caller's insert / upsert
                     self._test_insert(
                         conn, request, caller, bucket_id, name, owner, upsert, metadata
@@ -567,24 +779,35 @@ class StorageApi:
         if not path.is_file():
             raise no_such_key()
         meta = obj["metadata"] or {}
+        mimetype = _served_content_type(meta.get("mimetype"))
+        cache_control = meta.get("cacheControl") or "no-cache"
+        for header, value in (("content-type", mimetype), ("cache-control", cache_control)):
+            if not _header_safe(value):  # a row stored before these were checked
+                raise invalid_header_char(header, value)
         download = request.args.get("download")
         response = send_file(
             path,
             request.environ,
-            mimetype=meta.get("mimetype") or "application/octet-stream",
-            as_attachment=download is not None,
-            download_name=download or path.name,
+            mimetype=mimetype,
             conditional=True,
             etag=str(meta.get("eTag", "")).strip('"') or True,
             max_age=None,
         )
-        if download is None:
-            response.headers.pop("Content-Disposition", None)
-        response.headers["Cache-Control"] = meta.get("cacheControl") or "no-cache"
-        if expires is not None:
-            response.headers["Expires"] = datetime.fromtimestamp(expires, UTC).strftime(
-                "%a, %d %b %Y %H:%M:%S GMT"
+        if download == "":
+            response.headers["Content-Disposition"] = "attachment;"
+        elif download is not None:
+            # Storage's handleDownload: the name percent-encoded as encodeURIComponent does,
+            # so no character of it (CR and LF included) reaches the header as itself.
+            name = quote(download, safe="-_.!~*'()")
+            response.headers["Content-Disposition"] = (
+                f"attachment; filename={name}; filename*=UTF-8''{name}"
             )
+        # As stored (werkzeug would add a charset to text types); Storage's other headers.
+        response.headers["Content-Type"] = mimetype
+        response.headers["Cache-Control"] = cache_control
+        response.headers["X-Robots-Tag"] = "none"
+        if expires is not None:
+            response.headers["Expires"] = http_date(expires)
         return response
 
     def on_get(self, request: Request, bucket: str, name: str) -> Response:
@@ -628,7 +851,7 @@ class StorageApi:
         from videogen.storage import sign_object_token
 
         caller = authenticate(request)
-        expires_in = _expires_in(_body(request))
+        expires_in = check_expires_in(parse_body(SignBody, request).expiresIn)
         name = check_key(name)
         with self.transaction() as conn:
             self.become(conn, caller, request, "storage.object.sign")
@@ -640,18 +863,13 @@ class StorageApi:
         from videogen.storage import sign_object_token
 
         caller = authenticate(request)
-        body = _body(request)
-        expires_in = _expires_in(body)
-        paths = body.get("paths")
-        if not isinstance(paths, list) or not paths or len(paths) > MAX_OBJECTS_PER_REQUEST:
-            raise invalid_request(
-                f"body/paths must be an array of 1 to {MAX_OBJECTS_PER_REQUEST} strings"
-            )
+        body = parse_body(SignManyBody, request)
+        expires_in, paths = check_expires_in(body.expiresIn), body.paths
         with self.transaction() as conn:
             self.become(conn, caller, request, "storage.object.sign_many")
             rows = conn.execute(
                 "select name from storage.objects where bucket_id = %s and name = any(%s)",
-                (bucket, [str(p) for p in paths]),
+                (bucket, paths),
             ).fetchall()
         found = {r[0] for r in rows}
         answer = []
@@ -714,18 +932,13 @@ class StorageApi:
     # Listing ------------------------------------------------------------------------------
     def on_list(self, request: Request, bucket: str) -> Response:
         caller = authenticate(request)
-        body = _body(request)
-        prefix = str(body.get("prefix") or "")
+        body = parse_body(ListBody, request)
+        prefix = body.prefix
         if prefix and not prefix.endswith("/"):
             prefix += "/"  # Storage assumes the prefix is a folder
-        search = str(body.get("search") or "")
-        limit = min(max(int(body.get("limit") or 100), 1), 1500)
-        offset = max(int(body.get("offset") or 0), 0)
-        sort = body.get("sortBy") or {}
-        column = str(sort.get("column") or "name").lower()
-        if column not in ("name", "updated_at", "created_at", "last_accessed_at"):
-            column = "name"
-        descending = str(sort.get("order") or "asc").lower() == "desc"
+        search, limit, offset = body.search, min(body.limit, 1500), body.offset
+        column = body.sortBy.column if body.sortBy else "name"
+        descending = body.sortBy is not None and body.sortBy.order == "desc"
         pattern = _like_escape(prefix + search).lower() + "%"
         with self.transaction() as conn:
             self.become(conn, caller, request, "storage.object.list")
@@ -786,31 +999,34 @@ class StorageApi:
         self, request: Request, bucket: str, names: list[str], *, one: bool = False
     ) -> list[dict[str, Any]]:
         caller = authenticate(request)
-        with self.transaction() as conn:
-            if one:  # Storage's deleteObject: the object must exist (found as superuser)
-                self.find(conn, bucket, names[0])
-            self.become(conn, caller, request, "storage.object.delete")
-            cur = conn.execute(
-                f"delete from storage.objects where bucket_id = %s and name = any(%s)"  # noqa: S608
-                f" returning {self.OBJECT_COLUMNS}",
-                (bucket, names),
-            )
-            columns = [c.name for c in cur.description]
-            deleted = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-        for obj in deleted:  # after the commit: a failed delete never loses a kept row's file
-            with contextlib.suppress(OSError, StorageError):
-                self.file(bucket, obj["name"]).unlink(missing_ok=True)
+        removed: list[_Removed] = []
+        try:
+            with self.transaction() as conn:
+                self.lock(conn, *[(bucket, name) for name in names])
+                if one:  # Storage's deleteObject: found as superuser, for update
+                    self.find(conn, bucket, names[0], for_update=True)
+                self.become(conn, caller, request, "storage.object.delete")
+                cur = conn.execute(
+                    "delete from storage.objects where bucket_id = %s and name = any(%s)"  # noqa: S608
+                    f" returning {self.OBJECT_COLUMNS}",
+                    (bucket, names),
+                )
+                columns = [c.name for c in cur.description]
+                deleted = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+                for obj in deleted:  # under the lock: no upload can land in between
+                    with contextlib.suppress(StorageError):
+                        removed.append(_Removed.aside(self.file(bucket, obj["name"])))
+        except BaseException:
+            for aside in reversed(removed):  # rolled back: the files are kept with the rows
+                aside.undo()
+            raise
+        for aside in removed:
+            aside.done()
         return [_obj_json(obj) for obj in deleted]
 
     def on_delete_many(self, request: Request, bucket: str) -> Response:
-        prefixes = _body(request).get("prefixes")
-        if not isinstance(prefixes, list) or not prefixes:
-            raise invalid_request("body/prefixes must NOT have fewer than 1 items")
-        if len(prefixes) > MAX_OBJECTS_PER_REQUEST:
-            raise invalid_request(
-                f"body/prefixes must NOT have more than {MAX_OBJECTS_PER_REQUEST} items"
-            )
-        return _json(self._delete(request, bucket, [str(p) for p in prefixes]))
+        prefixes = parse_body(DeleteBody, request).prefixes
+        return _json(self._delete(request, bucket, prefixes))
 
     def on_delete_one(self, request: Request, bucket: str, name: str) -> Response:
         if not self._delete(request, bucket, [check_key(name)], one=True):
@@ -819,17 +1035,12 @@ class StorageApi:
 
     # Move and copy ------------------------------------------------------------------------
     def _move_args(self, request: Request) -> tuple[str, str, str, str]:
-        body = _body(request)
-        for key in ("bucketId", "sourceKey", "destinationKey"):
-            if not isinstance(body.get(key), str) or not body[key]:
-                raise invalid_request(f"body must have required property '{key}'")
-        source_bucket = body["bucketId"]
-        target_bucket = body.get("destinationBucket") or source_bucket
+        body = parse_body(MoveBody, request)
         return (
-            source_bucket,
-            check_key(body["sourceKey"]),
-            str(target_bucket),
-            check_key(body["destinationKey"]),
+            body.bucketId,
+            check_key(body.sourceKey),
+            body.destinationBucket or body.bucketId,
+            check_key(body.destinationKey),
         )
 
     def on_move(self, request: Request) -> Response:
@@ -838,6 +1049,7 @@ class StorageApi:
         installed: _Installed | None = None
         try:
             with self.transaction() as conn:
+                self.lock(conn, (src_bucket, src), (dst_bucket, dst))
                 self.become(conn, caller, request, "storage.object.move")
                 self.find(conn, src_bucket, src)
                 row = conn.execute(
@@ -847,17 +1059,18 @@ class StorageApi:
                 ).fetchone()
                 if row is None:
                     raise access_denied()
-                try:
-                    installed = _Installed.link(
-                        self.file(src_bucket, src), self.file(dst_bucket, dst)
-                    )
-                except FileNotFoundError as exc:
-                    raise no_such_key() from exc
+                source, target = self.file(src_bucket, src), self.file(dst_bucket, dst)
+                if source != target:  # onto itself: the row was the permission test
+                    try:
+                        installed = _Installed.link(source, target)
+                    except FileNotFoundError as exc:
+                        raise no_such_key() from exc
         except BaseException:
             if installed is not None:
                 installed.undo()
             raise
-        installed.done()
+        if installed is not None:
+            installed.done()
         return _json({"message": "Successfully moved", "Id": str(row[0]), "Key": dst})
 
     def on_copy(self, request: Request) -> Response:
@@ -870,6 +1083,7 @@ class StorageApi:
         staged: Path | None = None
         try:
             with self.transaction() as conn:
+                self.lock(conn, (src_bucket, src), (dst_bucket, dst))
                 self.become(conn, caller, request, "storage.object.copy")
                 original = self.find(conn, src_bucket, src)
                 self.unbecome(conn)
@@ -927,55 +1141,128 @@ class _Duplicate(Exception):
 class _Installed:
     """A file put at its target inside a transaction, undone if the transaction fails."""
 
-    def __init__(self, target: Path, backup: Path | None, source: Path | None = None) -> None:
+    def __init__(self, target: Path, backup: Path | None, source: _Removed | None = None) -> None:
         self.target, self.backup, self.source = target, backup, source
 
     @classmethod
     def replace(cls, staged: Path, target: Path) -> _Installed:
-        """Move ``staged`` to ``target``, keeping what was there until :meth:`done`."""
-        backup = None
-        if target.exists():
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".previous-")
-            os.close(fd)
-            backup = Path(tmp)
-            os.replace(target, backup)
+        """Move ``staged`` to ``target``, keeping what was there until :meth:`done`.
+
+        The previous file first gets a second name (a hard link), so ``target`` exists
+        throughout and a concurrent download gets the old bytes or the new, never nothing.
+        """
+        backup: Path | None = target.parent / f".previous-{uuid.uuid4().hex}"
+        try:
+            os.link(target, str(backup))
+        except FileNotFoundError:
+            backup = None
         try:
             os.replace(staged, target)
         except BaseException:
             if backup is not None:
-                os.replace(backup, target)
+                backup.unlink(missing_ok=True)
             raise
         return cls(target, backup)
 
     @classmethod
     def link(cls, source: Path, target: Path) -> _Installed:
-        """Give ``source`` a second name ``target``; :meth:`done` removes ``source``."""
+        """Give ``source`` the name ``target`` and move its old name aside (both under the
+        objects' locks); :meth:`done` removes the old name for good."""
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)  # an orphaned file: the row's unique key says so
         os.link(source, target)
-        return cls(target, None, source)
+        return cls(target, None, _Removed.aside(source))
 
     def done(self) -> None:
         """After the commit: drop the previous content (or the moved file's old name)."""
-        for path in (self.backup, self.source):
-            if path is not None:
-                path.unlink(missing_ok=True)
+        if self.backup is not None:
+            self.backup.unlink(missing_ok=True)
+        if self.source is not None:
+            self.source.done()
 
     def undo(self) -> None:
         """After a rollback: put things back as they were."""
-        self.target.unlink(missing_ok=True)
+        if self.source is not None:
+            self.source.undo()
         if self.backup is not None:
             os.replace(self.backup, self.target)
+        else:
+            self.target.unlink(missing_ok=True)
+
+
+class _Removed:
+    """A deleted object's file moved aside inside the transaction, removed after it."""
+
+    def __init__(self, target: Path, moved: Path | None) -> None:
+        self.target, self.moved = target, moved
+
+    @classmethod
+    def aside(cls, target: Path) -> _Removed:
+        """Rename ``target`` to a unique name next to it (nothing to do when it is missing)."""
+        moved = target.parent / f".deleted-{uuid.uuid4().hex}"
+        try:
+            os.replace(target, moved)
+        except (FileNotFoundError, NotADirectoryError):
+            return cls(target, None)
+        return cls(target, moved)
+
+    def done(self) -> None:
+        """After the commit: the bytes go."""
+        if self.moved is not None:
+            with contextlib.suppress(OSError):
+                self.moved.unlink(missing_ok=True)
+
+    def undo(self) -> None:
+        """After a rollback: the file is back under its name."""
+        if self.moved is not None:
+            os.replace(self.moved, self.target)
+
+
+def _lock_key(bucket: str, name: str) -> int:
+    """A stable signed 64-bit advisory lock key for an object (``pg_advisory_xact_lock``)."""
+    digest = hashlib.blake2b(
+        f"videogen-storage:{bucket}/{name}".encode(errors="surrogatepass"), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# RFC 9110's media-type (type "/" subtype *( OWS ";" OWS [ token "=" value ] )), the grammar
+# Fastify's content-type parser holds a request's Content-Type to; no control characters.
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 9110 token
+_QUOTED = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_MEDIA_TYPE = re.compile(
+    rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*(?:{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))?)*[ \t]*"
+)
+# What Node lets through in a header value (Storage's header validator).
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def is_media_type(value: str) -> bool:
+    """Whether ``value`` is a well-formed media type (``image/png``, ``text/plain; a=b``)."""
+    return _MEDIA_TYPE.fullmatch(value) is not None
+
+
+def _header_safe(value: str) -> bool:
+    return _HEADER_VALUE.fullmatch(value) is not None
+
+
+def _served_content_type(mimetype: str | None) -> str:
+    """The Content-Type an object is served with: Storage serves HTML as plain text."""
+    if not mimetype:
+        return "application/octet-stream"
+    return "text/plain" if "text/html" in mimetype else mimetype
 
 
 def validate_mime_type(mimetype: str, allowed: list[str]) -> None:
-    """Storage's ``validateMimeType``: ``type/sub`` or ``type/*`` (parameters ignored)."""
-    requested = mimetype.split(";", 1)[0].strip().lower().split("/")
+    """Storage's ``validateMimeType``: the part before and after the first ``/`` must equal
+    an allowed ``type/subtype``, or its type an allowed ``type/*`` (exact, as Storage
+    compares: parameters are part of the subtype)."""
+    requested = mimetype.split("/")
     if len(requested) < 2:
         raise invalid_mime_type(mimetype)
     kind, sub = requested[0], requested[1]
     for allowed_type in allowed:
-        parts = allowed_type.lower().split("/")
+        parts = allowed_type.split("/")
         if len(parts) >= 2 and parts[0] == kind and parts[1] in ("*", sub):
             return
     raise invalid_mime_type(mimetype)
@@ -1029,14 +1316,25 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError as exc:
-        raise invalid_request("Body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise invalid_request("body must be object")
-    return body
+def _user_metadata(text: str | bytes) -> Any:
+    """Custom metadata as Storage keeps it: any JSON, parsed with bounded nesting; what
+    does not parse (or jsonb cannot hold: NUL) raises ValueError, and Storage drops it."""
+    import pydantic_core
+
+    value = pydantic_core.from_json(text)
+    if _has_nul(value):
+        raise ValueError("jsonb holds no NUL")
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _obj_json(obj: dict[str, Any]) -> dict[str, Any]:
@@ -1059,4 +1357,11 @@ def create_app(dsn: str | None = None, root: Path | None = None) -> StorageApi:
     return StorageApi(dsn, root)
 
 
-__all__ = ["Caller", "StorageApi", "StorageError", "create_app", "validate_mime_type"]
+__all__ = [
+    "Caller",
+    "StorageApi",
+    "StorageError",
+    "create_app",
+    "is_media_type",
+    "validate_mime_type",
+]

@@ -9,8 +9,15 @@
 
 create schema if not exists storage;
 
-/** Storage's default grants: the API roles reach everything, policies decide per row. */
+/**
+ * Storage's default grants (0002-storage-schema): the API roles reach everything, policies
+ * decide per row. 25_storage_unused_grants.sql then scopes anon and authenticated down.
+ */
 grant usage on schema storage to postgres, anon, authenticated, service_role;
+
+alter default privileges in schema storage grant all on tables    to postgres, anon, authenticated, service_role;
+alter default privileges in schema storage grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges in schema storage grant all on sequences to postgres, anon, authenticated, service_role;
 
 
 -- -----------------------------------------------------------------------------------------
@@ -61,6 +68,7 @@ comment on column storage.objects.owner is 'Field is deprecated, use owner_id in
 alter table storage.buckets enable row level security;
 alter table storage.objects enable row level security;
 
+/** 0046-buckets-objects-grants; 25_storage_unused_grants.sql takes back what RLS cannot filter. */
 grant all on storage.buckets, storage.objects to anon, authenticated, service_role;
 
 

@@ -113,4 +113,9 @@ def test_applying_everything_again_changes_nothing_and_older_databases_catch_up(
     assert migrations.apply_all(platform_db_url) == ["sql/platform/40_vault.sql"]
     assert dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
+        # Made before Storage's unused grants were revoked (0073).
+        conn.execute("grant all on storage.objects, storage.buckets to anon, authenticated")
+    assert migrations.apply_all(platform_db_url) == ["sql/platform/25_storage_unused_grants.sql"]
+    assert dump_schema(platform_db_url) == before
+    with psycopg.connect(platform_db_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from public.models").fetchone() == models

@@ -67,23 +67,26 @@ def test_authenticator_can_become_each_api_role(conn: Conn) -> None:
     assert [r[0] for r in granted] == ["anon", "authenticated", "service_role"]
 
 
-ALL = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"})
+CRUD = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
+ALL = CRUD | {"TRUNCATE", "REFERENCES", "TRIGGER"}  # Postgres 15-16 (17 adds MAINTAIN)
 NONE: frozenset[str] = frozenset()
 # Table privileges of the API roles on a current hosted project, read from Supabase's own
-# definitions: supabase/storage migrations/tenant/0046-buckets-objects-grants.sql (ALL on
-# buckets and objects: TRUNCATE included, which RLS does not filter — but these roles
-# cannot log in, and Storage and PostgREST never send TRUNCATE); supabase/auth and
-# supabase/postgres 20211115181400_update-auth-permissions.sql (nothing on auth.*);
-# supabase/realtime 20241030150047_messages_partitioning (SELECT, INSERT, UPDATE on
-# realtime.messages). The stand-in mirrors these exactly, so what holds locally holds there.
+# definitions: supabase/storage migrations/tenant 0046-buckets-objects-grants.sql (ALL on
+# buckets and objects to anon, authenticated and service_role) as scoped down by
+# 0073-revoke-grants-to-unused-operations.sql (REVOKE TRUNCATE, REFERENCES, TRIGGER — and
+# MAINTAIN on 17+ — from anon and authenticated: RLS filters none of them; service_role
+# keeps ALL); supabase/auth and supabase/postgres 20211115181400_update-auth-permissions.sql
+# (nothing on auth.*); supabase/realtime 20241030150047_messages_partitioning (SELECT,
+# INSERT, UPDATE on realtime.messages). The stand-in mirrors these exactly, so what holds
+# locally holds there; a table the stand-in adds must be listed here to pass.
 SUPABASE_TABLE_GRANTS = {
     "auth.users": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
     "auth.identities": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
     "auth.sessions": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
     "auth.refresh_tokens": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
     "auth.mfa_amr_claims": {"anon": NONE, "authenticated": NONE, "service_role": NONE},
-    "storage.buckets": {"anon": ALL, "authenticated": ALL, "service_role": ALL},
-    "storage.objects": {"anon": ALL, "authenticated": ALL, "service_role": ALL},
+    "storage.buckets": {"anon": CRUD, "authenticated": CRUD, "service_role": ALL},
+    "storage.objects": {"anon": CRUD, "authenticated": CRUD, "service_role": ALL},
     "realtime.messages": {
         "anon": frozenset({"SELECT", "INSERT", "UPDATE"}),
         "authenticated": frozenset({"SELECT", "INSERT", "UPDATE"}),
@@ -114,6 +117,38 @@ def test_platform_tables_grant_exactly_what_supabase_grants(conn: Conn) -> None:
                 (table, role),
             ).fetchall()
             assert {r[0] for r in rows} == privileges, (table, role)
+
+
+def test_api_roles_cannot_truncate_or_hook_storage_tables(conn: Conn) -> None:
+    """What 0073 closes: RLS filters no TRUNCATE, and TRIGGER / REFERENCES would let a
+    caller attach code or constraints to Storage's tables."""
+    for role in ("anon", "authenticated"):
+        for table in ("storage.objects", "storage.buckets"):
+            for privilege in ("TRUNCATE", "REFERENCES", "TRIGGER"):
+                row = conn.execute(
+                    "select has_table_privilege(%s, %s, %s)", (role, table, privilege)
+                ).fetchone()
+                assert row == (False,), (role, table, privilege)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+            conn.execute("truncate storage.objects")
+
+
+def test_new_storage_tables_get_storage_s_default_grants(conn: Conn) -> None:
+    """The storage schema's default privileges (0002, scoped down by 0073): a table made
+    there later is row-level CRUD for anon and authenticated, everything for service_role."""
+    conn.execute("create table storage.later (id int)")
+    rows = conn.execute(
+        """
+        select a.grantee::regrole::text, array_agg(a.privilege_type::text)
+          from pg_class c, aclexplode(c.relacl) a
+         where c.oid = 'storage.later'::regclass
+           and a.grantee::regrole::text in ('anon', 'authenticated', 'service_role')
+         group by 1
+        """
+    ).fetchall()
+    grants = {role: frozenset(privileges) for role, privileges in rows}
+    assert grants == {"anon": CRUD, "authenticated": CRUD, "service_role": ALL}
 
 
 def test_new_public_objects_are_granted_to_api_roles_by_default(conn: Conn) -> None:
@@ -412,6 +447,7 @@ def test_apply_all_applies_platform_migrations_and_seed_once(
         "sql/platform/10_auth.sql",
         "sql/platform/15_auth_sessions.sql",
         "sql/platform/20_storage.sql",
+        "sql/platform/25_storage_unused_grants.sql",
         "sql/platform/30_realtime.sql",
         "sql/platform/40_vault.sql",
         "supabase/migrations/20250101000000_notes.sql",

@@ -42,6 +42,56 @@ def test_an_unusable_upload_is_a_422_and_reserves_nothing(api, stored, name, cod
     assert ledger_kinds(api, user) == before  # nothing reserved, no ledger row
 
 
+def claims_8192(body_rows: int = 1) -> bytes:
+    """A PNG whose header claims 8192x8192 but whose pixel data stops after a few rows:
+    every chunk well-formed (lengths, CRCs, IEND), only the picture is missing."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", 8192, 8192, 8, 2, 0, 0, 0)  # 8-bit RGB
+    rows = (b"\x00" + b"\x80" * 8192 * 3) * body_rows
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_picture_that_does_not_decode_is_a_422_naming_its_field(api):
+    """The header is not the picture: a truncated PNG that claims 8192x8192 (within the
+    limits, as ffprobe reads it) or a real one cut short is refused, as an image-to-video
+    image and as a composition element, before anything is reserved."""
+    user = api.user(credits=500)
+    whole = api.png()
+    api.put_object("uploads", f"{user.id}/claims.png", claims_8192(), "image/png")
+    api.put_object("uploads", f"{user.id}/cut.png", whole[: len(whole) // 2], "image/png")
+    before = ledger_kinds(api, user)
+    for name in ("claims.png", "cut.png"):
+        path = f"{user.id}/{name}"
+        body = {"model": I2V, "prompt": "pan", "image_path": path}
+        error = api.fails(api.post("generate-video", user=user, json=body), 422, "INVALID_UPLOAD")
+        assert error["details"][0]["field"] == "params.image_path", error
+        assert "does not decode" in error["message"], error
+        queued = {"model": I2V, "params": {"prompt": "pan", "image_path": path}}
+        api.fails(api.post("queue-job", user=user, json=queued), 422, "INVALID_UPLOAD")
+    elements = [{"type": "image", "path": f"{user.id}/claims.png", "start": 0, "duration": 2}]
+    timeline = {"model": COMPOSE, "prompt": "A timeline", "elements": elements}
+    error = api.fails(api.post("generate-video", user=user, json=timeline), 422, "INVALID_UPLOAD")
+    assert error["details"] == [
+        {
+            "field": "params.elements.0.path",
+            "message": "claims.png: the png data does not decode (truncated or corrupt)",
+            "code": "INVALID_UPLOAD",
+        }
+    ]
+    assert ledger_kinds(api, user) == before
+
+
 def test_another_users_upload_is_refused_even_when_it_exists(api):
     owner, thief = api.user(), api.user(credits=100)
     path = f"{owner.id}/still.png"

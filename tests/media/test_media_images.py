@@ -43,6 +43,11 @@ def test_truncated_oversized_and_tiny_images_are_refused(assets: Path, tmp_path:
     truncated.write_bytes((assets / "bars.png").read_bytes()[:40])
     with pytest.raises(ImageError):
         validate_upload(truncated)
+    # Cut where ffprobe still reads the whole header (640x360): only decoding tells.
+    data = (assets / "bars.png").read_bytes()
+    truncated.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(ImageError, match="does not decode"):
+        validate_upload(truncated)
     with pytest.raises(ImageError, match="over the 1000-byte limit") as caught:
         validate_upload(assets / "bars.png", max_bytes=1000)
     assert caught.value.status == 422 and caught.value.hint

@@ -1,21 +1,26 @@
 """Pictures for sections: checks on user uploads and generated title cards.
 
-An upload is trusted only after its magic bytes and ffprobe agree on the format and its
-size and dimensions are within limits; a file extension alone proves nothing.
+An upload is trusted only after its magic bytes and ffprobe agree on the format, its size
+and dimensions are within limits and ffmpeg decodes the whole picture; a file extension
+proves nothing, and neither does a header (a truncated file keeps its header).
 """
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from videogen.media.errors import ImageError, ProbeError
 from videogen.media.graph import title_card_args
-from videogen.media.render import probe, run_ffmpeg
+from videogen.media.render import FFMPEG, probe, run_ffmpeg
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MIN_SIDE = 64
 MAX_SIDE = 8192
+# Decoding the largest picture allowed (8192x8192) takes well under a second; a decode that
+# outlasts this is refused rather than waited for.
+DECODE_TIMEOUT_S = 60.0
 # ffprobe codec name for each format we accept.
 _CODECS = {"png": "png", "jpeg": "mjpeg", "webp": "webp"}
 
@@ -77,7 +82,31 @@ def validate_upload(
         raise ImageError(
             f"{path.name}: {width}x{height} is outside {min_side}-{max_side} pixels per side"
         )
+    decode_image(path, kind)  # only within the limits: the header said how big it is
     return ImageInfo(path=path, format=kind, width=width, height=height, size=size)
+
+
+def decode_image(path: Path, kind: str = "image", *, timeout: float = DECODE_TIMEOUT_S) -> None:
+    """Decode the whole picture with ffmpeg, or raise :class:`ImageError`.
+
+    ffprobe reads only the header, which a truncated or corrupt file keeps; ffmpeg must
+    produce the frame without a single error (a cut PNG says "IEND without all image", a
+    cut JPEG "overread"), within ``timeout`` seconds.
+    """
+    try:
+        done = subprocess.run(
+            [FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+             "-frames:v", "1", "-f", "framecrc", "-"],
+            capture_output=True, text=True, check=False, timeout=timeout,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise ImageError(f"{path.name}: the {kind} did not decode within {timeout:g} s") from exc
+    frames = [line for line in done.stdout.splitlines() if line and not line.startswith("#")]
+    if done.returncode != 0 or done.stderr.strip() or len(frames) != 1:
+        raise ImageError(
+            f"{path.name}: the {kind} data does not decode (truncated or corrupt)",
+            hint="Upload the whole file again.",
+        )
 
 
 def make_title_card(
