@@ -29,7 +29,8 @@ def generate_video(ctx: Context) -> Reply:
         return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     body = ctx.body(GenerateVideoRequest)
     params = body.params()
-    uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)  # before money moves
+    # Before money moves; what the pictures hold counts in the render's estimate.
+    pixels = uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)
     project = None if body.project_id is None else str(body.project_id)
     created = ctx.perform(
         lambda write: jobs.create(
@@ -48,7 +49,9 @@ def generate_video(ctx: Context) -> Reply:
     if created.replayed:
         links.add_links(storage, [job], expire_s)  # a replayed video gets links of today
         return Reply.of(created)
-    status, job = jobs.run_or_route(ctx.db, ctx.settings, job, render_short=True)
+    status, job = jobs.run_or_route(
+        ctx.db, ctx.settings, job, render_short=True, input_pixels=pixels
+    )
     if status == 200:  # finished here: a retry with the key replays the result
         writes.replace_answer(ctx.db, ctx.write, 200, job)
         links.add_links(storage, [job], expire_s)

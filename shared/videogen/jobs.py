@@ -61,18 +61,19 @@ def create(
 
 
 def run_or_route(
-    db: Database, settings: Settings, job: Job, *, render_short: bool
+    db: Database, settings: Settings, job: Job, *, render_short: bool, input_pixels: int = 0
 ) -> tuple[int, Job]:
     """What happens right after a job is made: a wizard step (:mod:`videogen.steps`) —
     and, with ``render_short``, a composed video short enough to render at once — runs
     here and answers 200 finished; anything else is routed (202: pushed to a worker,
-    handed to its provider, or left for a pull worker)."""
+    handed to its provider, or left for a pull worker). ``input_pixels``: what its uploaded
+    pictures hold, which the render must decode."""
     from videogen import composition, routing, steps
 
     if job.job_type in steps.STEP_TYPES:
         return 200, steps.run(db, settings, job)
     if render_short and job.job_type == "compose":
-        estimate = composition.estimated_render_seconds(job.params)
+        estimate = composition.estimated_render_seconds(job.params, input_pixels)
         if estimate <= settings.sync_render_max_seconds:
             job = composition.render_sync(db, settings, job)
             if job.status != "queued":

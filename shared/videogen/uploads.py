@@ -57,12 +57,14 @@ def named_uploads(params: dict[str, Any]) -> list[tuple[str, str, str]]:
     return named
 
 
-def check_uploads(storage: Storage, user_id: str, params: dict[str, Any]) -> None:
+def check_uploads(storage: Storage, user_id: str, params: dict[str, Any]) -> int:
     """Refuse (422) a job whose named uploads are not the caller's usable files, listing
-    every one that is not."""
+    every one that is not; else the pixels of the pictures among them (what a render of
+    them will have to decode)."""
     from videogen.storage import clean_path
 
     problems: list[tuple[str, _Problem]] = []
+    pixels = 0
     elements = params.get("elements") or []
     for field, path, kind in named_uploads(params):
         try:
@@ -70,7 +72,7 @@ def check_uploads(storage: Storage, user_id: str, params: dict[str, Any]) -> Non
             trim = 0.0
             if field.startswith("params.elements."):
                 trim = float(elements[int(field.split(".")[2])].get("trim_start") or 0.0)
-            _check_one(storage, user_id, path, kind, trim)
+            pixels += _check_one(storage, user_id, path, kind, trim)
         except _Problem as problem:
             problems.append((field, problem))
         except AppError as exc:
@@ -78,7 +80,7 @@ def check_uploads(storage: Storage, user_id: str, params: dict[str, Any]) -> Non
                 raise
             problems.append((field, _Problem(exc.message, exc.code, exc.hint)))
     if not problems:
-        return
+        return pixels
     details = [{"field": f, "message": p.message, "code": p.code} for f, p in problems]
     first_field, first = problems[0]
     if len(problems) == 1:
@@ -90,7 +92,7 @@ def check_uploads(storage: Storage, user_id: str, params: dict[str, Any]) -> Non
     raise ValidationFailed(message, code=first.code, hint=first.hint, details=details)
 
 
-def _check_one(storage: Storage, user_id: str, path: str, kind: str, trim: float) -> None:
+def _check_one(storage: Storage, user_id: str, path: str, kind: str, trim: float) -> int:
     from videogen.storage import ObjectNotFound, owner_of
 
     if owner_of(path) != user_id:
@@ -110,10 +112,11 @@ def _check_one(storage: Storage, user_id: str, path: str, kind: str, trim: float
         raise _Problem(
             f"no upload at uploads/{path}", "UPLOAD_NOT_FOUND", "Upload it first."
         ) from None
-    _check_content(path, kind, data, trim)
+    return _check_content(path, kind, data, trim)
 
 
-def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> None:
+def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> int:
+    """Check one upload's bytes; the pixels of a picture (0 for sound and video)."""
     from videogen.media.errors import ProbeError
     from videogen.media.images import validate_upload
     from videogen.media.render import probe
@@ -123,10 +126,10 @@ def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> None
         local.write_bytes(data)
         if kind == "image":
             try:
-                validate_upload(local)
+                picture = validate_upload(local)
             except AppError as exc:
                 raise _Problem(exc.message, "INVALID_UPLOAD", exc.hint) from exc
-            return
+            return picture.width * picture.height
         limit = MAX_VIDEO_BYTES if kind == "video" else MAX_AUDIO_BYTES
         if len(data) > limit:
             raise _Problem(f"{len(data)} bytes is over 100 MB", "INVALID_UPLOAD")
@@ -137,7 +140,7 @@ def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> None
         if kind == "audio":
             if not info.get("has_audio"):
                 raise _Problem("not audio ffprobe can read", "INVALID_UPLOAD")
-            return
+            return 0
         formats = set(str(info.get("format") or "").split(","))
         if not info.get("has_video") or not formats & VIDEO_FORMATS or not info.get("fps"):
             raise _Problem("not an mp4, mov, avi or webm video ffprobe can read", "INVALID_UPLOAD")
@@ -150,6 +153,7 @@ def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> None
             )
         if not _decodes(local, trim):
             raise _Problem("its picture does not decode", "INVALID_UPLOAD")
+        return 0
 
 
 def _decodes(video: Path, at_s: float) -> bool:

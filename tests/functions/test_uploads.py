@@ -255,3 +255,32 @@ def test_a_short_timeline_renders_at_once(api):
     assert job["credits_used"] == -(-job["cost"] * 2 // 5)
     balance, reserved, _ = ledger_kinds(api, user)
     assert (balance, reserved) == (500 - job["credits_used"], 0)
+
+
+def test_large_pictures_count_in_the_render_estimate(api, tmp_path):
+    """Ten 8192x8192 PNGs (small files: one colour) at 480p: a short video by its length,
+    but the render must decode 670 megapixels, so it is not rendered inside the request;
+    one of them still is."""
+    import subprocess
+
+    big = tmp_path / "big.png"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=navy:s=8192x8192",
+         "-frames:v", "1", str(big)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    user = api.user(credits=500)
+    paths = [f"{user.id}/big-{i}.png" for i in range(10)]
+    for path in paths:
+        api.put_object("uploads", path, big.read_bytes(), "image/png")
+    body = {"model": COMPOSE, "prompt": "Big pictures", "sections": 1, "images": paths[:1],
+            "resolution": "480p"}  # fmt: skip
+    one = api.ok(api.post("generate-video", user=user, json=body, timeout=300), 200)
+    assert one["status"] == "completed"  # 67 Mpx: about 2 s more, still within the bar
+    elements = [
+        {"type": "image", "path": p, "start": i * 0.5, "duration": 0.5}
+        for i, p in enumerate(paths)
+    ]
+    body = {"model": COMPOSE, "prompt": "Big", "elements": elements, "resolution": "480p"}
+    many = api.ok(api.post("generate-video", user=user, json=body, timeout=300), 202)
+    assert many["status"] in ("queued", "dispatched")
