@@ -278,8 +278,7 @@ def test_large_pictures_count_in_the_render_estimate(api, tmp_path):
     one = api.ok(api.post("generate-video", user=user, json=body, timeout=300), 200)
     assert one["status"] == "completed"  # 67 Mpx: about 2 s more, still within the bar
     elements = [
-        {"type": "image", "path": p, "start": i * 0.5, "duration": 0.5}
-        for i, p in enumerate(paths)
+        {"type": "image", "path": p, "start": i * 0.5, "duration": 0.5} for i, p in enumerate(paths)
     ]
     body = {"model": COMPOSE, "prompt": "Big", "elements": elements, "resolution": "480p"}
     many = api.ok(api.post("generate-video", user=user, json=body, timeout=300), 202)
