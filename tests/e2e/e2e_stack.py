@@ -184,10 +184,14 @@ class Stack:
         self,
         job_id: str,
         done: Callable[[dict[str, Any]], bool],
-        timeout: float = 30.0,
+        timeout: float = 180.0,
         sweep_every: float | None = None,
     ) -> dict[str, Any]:
-        """Poll the job row until ``done(row)``; optionally run the sweep meanwhile."""
+        """Poll the job row until ``done(row)``; optionally run the sweep meanwhile.
+
+        ``timeout`` is only a safety net for a state that never comes: generous, so a busy
+        machine is never mistaken for a broken one.
+        """
         deadline = time.monotonic() + timeout
         next_sweep = time.monotonic() + (sweep_every or 0)
         while True:

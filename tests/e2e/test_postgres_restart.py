@@ -55,7 +55,7 @@ def test_restart_while_jobs_run(own_cluster: localdb.ClusterPaths, tmp_path: Pat
             in_flight = [j for j in jobs if stack.job_row(j["id"])["status"] != "completed"]
             assert in_flight, "the restart should have hit jobs that were still running"
 
-            rows = [stack.wait_status(j["id"], "completed", "failed", timeout=60) for j in jobs]
+            rows = [stack.wait_status(j["id"], "completed", "failed", timeout=180) for j in jobs]
             assert [r["status"] for r in rows] == ["completed"] * 3
             for row in rows:
                 kinds = stack.ledger(row["id"])
