@@ -11,6 +11,7 @@ database."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -449,7 +450,9 @@ def test_web_app_wizard_and_prompt_enhancement(
     assert seen["video_job"] == costs[5]["jobId"]
     assert video["params"]["narration_paths"] == narration["output"]["narration_paths"]
     assert video["params"]["images"] == pictures["output"]["image_paths"]
-    assert video["params"]["script"] == improved and video["params"]["duration"] == 60
+    # Asked for 60 s at most, priced at the narration's own length (compose_length).
+    assert video["params"]["script"] == improved
+    assert video["params"]["duration"] == math.ceil(narration["output"]["duration_s"])
     played = seen["video"]
     assert played["error"] is None and played["duration"] > 0, played
     assert played["currentTime"] > 0 and (played["width"], played["height"]) == (854, 480)

@@ -574,11 +574,12 @@ try {
     await page.screenshot({ path: screenshotPath, fullPage: true })
     log(`screenshot ${screenshotPath}`)
 
-    // An error from the API, as the page shows it: 1080p × 600 s costs more than we have.
-    await byId('kind').selectOption('compose')
-    await byId('model').selectOption('reference/compose')
+    // An error from the API, as the page shows it: 30 s at 1080p costs (2 + 30) × 2.5 = 80
+    // credits, more than the 75 left.
+    await byId('kind').selectOption('text_to_video')
+    await byId('model').selectOption('reference/text-to-video')
     await byId('prompt').fill('How ocean tides work')
-    await byId('duration').fill('600')
+    await byId('duration').fill('30')
     await byId('resolution').selectOption('1080p')
     await byId('generate').click()
     await byId('error').waitFor({ state: 'visible' })
