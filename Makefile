@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 FN ?=
 PYTEST_ARGS ?=
+# Test processes: the suite mostly waits on servers, workers and browsers, so three share
+# two cores well. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 3
 DEPLOY_FLAGS ?=
 
 .DEFAULT_GOAL := help
@@ -48,7 +51,7 @@ status: ## Show what runs
 	$(BIN)/videogen status
 
 test: setup ## Run the whole test suite against a real Postgres, ffmpeg and HTTP servers
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check shared functions tests bench

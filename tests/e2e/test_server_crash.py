@@ -67,6 +67,22 @@ def _books(db_url: str, user_id: str) -> tuple[int, list[str]]:
     return len(jobs), [k[0] for k in kinds]
 
 
+def _wait_for_a_lock_wait(db_url: str, timeout: float = 120.0) -> None:
+    """Until a backend of this database waits on a lock: the write is inside its
+    transaction (however long a busy machine took to get there)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                "select count(*) from pg_stat_activity"
+                " where datname = current_database() and wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting and waiting[0] > 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the write never reached the profile lock")
+
+
 def test_a_server_killed_inside_the_write_strands_no_key(db_url, tmp_path):
     """Killed while its write waits inside the transaction (the user's profile is locked):
     the key is not committed "in progress", so the retry on a new server is not a 409 — it
@@ -82,7 +98,7 @@ def test_a_server_killed_inside_the_write_strands_no_key(db_url, tmp_path):
             pending = pool.submit(
                 httpx.post, first.url("generate-video"), json=body, headers=headers, timeout=60
             )
-            time.sleep(1.0)  # the write is now waiting on the profile lock
+            _wait_for_a_lock_wait(db_url)  # the write is now waiting on the profile lock
             assert not pending.done()
             assert first.pid is not None
             _kill_hard(first.pid, pending)
