@@ -304,6 +304,9 @@ def api(start_server: Any) -> Iterator[Api]:
         RATE_LIMIT_PER_MINUTE="100000",
         FREE_CALLS_PER_MINUTE="100000",
         STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
+        # The readiness probe's own checks (storage over HTTP) get all the time a busy
+        # machine needs: what is tested is what they find, not how fast.
+        HEALTH_TIMEOUT_SECONDS="30",
         **GENEROUS_AUTH_LIMITS,
     )
 
