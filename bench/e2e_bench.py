@@ -97,7 +97,13 @@ def main() -> int:
                     [args.clients],
                 ).fetchall()
             ]
-            conn.execute("update public.profiles set concurrent_job_limit = 100")
+            # A customer tier with a daily cap no bench reaches: the cap is checked on every
+            # create (private.spend_days), as for any user, but never refuses.
+            conn.execute(
+                "insert into private.tier_limits values ('bench', 0, 1000000000000000)"
+                " on conflict do nothing"
+            )
+            conn.execute("update public.profiles set concurrent_job_limit = 100, tier = 'bench'")
             for uid in users:
                 conn.execute(
                     "select public.grant_credits(%s::uuid, 1000000, %s, 'grant', 'bench')",

@@ -126,7 +126,13 @@ def prepare(dsn: str, users: int) -> None:
             " from generate_series(0, %s - 1) g",
             [users],
         )
-        conn.execute("update public.profiles set concurrent_job_limit = 100")
+        # A customer tier with a daily cap no bench reaches: the cap is checked on every
+        # create (private.spend_days), as for any user, but never refuses.
+        conn.execute(
+            "insert into private.tier_limits values ('bench', 0, 1000000000000000)"
+            " on conflict do nothing"
+        )
+        conn.execute("update public.profiles set concurrent_job_limit = 100, tier = 'bench'")
 
 
 def reset_state(dsn: str, queued: int = 0) -> None:
@@ -135,7 +141,7 @@ def reset_state(dsn: str, queued: int = 0) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "truncate public.job_events, public.credit_ledger, public.jobs, realtime.messages,"
-            " private.idempotency_keys, private.rate_limits cascade"  # purchases, usage rows
+            " private.idempotency_keys, private.rate_limits, private.spend_days cascade"  # purchases, usage rows
         )
         conn.execute("update public.profiles set balance = %s, reserved = 0", [CREDITS])
         if queued:

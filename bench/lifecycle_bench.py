@@ -134,7 +134,13 @@ def prepare(dsn: str, clients: int) -> None:
                 " values (%s, %s, 'http://bench.local/jobs', %s, 1000, 'pull')",
                 (f"00000000-0000-4000-9000-{n:012d}", f"bench-{n}", [MODEL]),
             )
-        conn.execute("update public.profiles set concurrent_job_limit = 100")
+        # A customer tier with a daily cap no bench reaches: the cap is checked on every
+        # create (private.spend_days), as for any user, but never refuses.
+        conn.execute(
+            "insert into private.tier_limits values ('bench', 0, 1000000000000000)"
+            " on conflict do nothing"
+        )
+        conn.execute("update public.profiles set concurrent_job_limit = 100, tier = 'bench'")
 
 
 def reset_state(dsn: str) -> None:
@@ -142,8 +148,8 @@ def reset_state(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             # cascade: the rows that refer to them (purchases, usage) go too
-            "truncate public.job_events, public.credit_ledger, public.jobs, realtime.messages"
-            " cascade"
+            "truncate public.job_events, public.credit_ledger, public.jobs, realtime.messages,"
+            " private.spend_days cascade"
         )
         conn.execute("update public.profiles set balance = 0, reserved = 0")
         with conn.transaction():

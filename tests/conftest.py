@@ -19,8 +19,10 @@ import psycopg
 import pytest
 from videogen_dev import migrations
 
-# Templates and clones left behind by crashed or older sessions are dropped after this long.
-_STALE_AFTER_S = 30 * 60
+# Templates and clones left behind by crashed or older sessions are dropped after this long:
+# longer than any session lasts, so a second checkout's suite (another fingerprint) never
+# drops the template a running one still clones from.
+_STALE_AFTER_S = 6 * 60 * 60
 
 
 @pytest.fixture(scope="session")

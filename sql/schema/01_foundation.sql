@@ -312,6 +312,18 @@ insert into private.tier_limits (tier, max_priority, daily_spend_credits) values
   ('premium', 50, 20000);
 
 /**
+ * Credits each user committed to jobs per UTC day of the jobs' creation: a job's cost when
+ * it is made, less what it gave back when it ended (all of it when it failed or was
+ * canceled, the unused part when it completed). The tier's daily cap reads one row.
+ */
+create table private.spend_days (
+  user_id uuid not null references auth.users (id) on delete cascade,
+  day date not null,
+  committed bigint not null default 0 check (committed >= 0),
+  primary key (user_id, day)
+);
+
+/**
  * One row per free grant given (the initial credits): who took it, as which identity
  * (the normalised email of a permanent account; none for a guest), from which client
  * address. An identity takes one free grant, whichever account it signs in to.
@@ -328,6 +340,7 @@ create table private.free_grants (
 );
 
 alter table private.tier_limits enable row level security;
+alter table private.spend_days enable row level security;
 alter table private.free_grants enable row level security;
 
 create index free_grants_address_idx on private.free_grants (client_address, created_at desc);

@@ -89,6 +89,19 @@ begin
 end;
 $$;
 
+/** A job gave ``p_amount`` back: it no longer counts in its day's spending. */
+create function private.spend_give_back(p_job public.jobs, p_amount bigint)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  update private.spend_days
+     set committed = greatest(0, committed - p_amount)
+   where user_id = p_job.user_id and day = (p_job.created_at at time zone 'UTC')::date
+     and p_amount > 0;
+$$;
+
 /** Capture what a completed job used and give back the rest of its hold. */
 create function private.credits_capture(p_job public.jobs, p_used bigint)
 returns void
@@ -108,6 +121,7 @@ begin
     perform private.ledger_apply(p_job.user_id, 'release', p_job.cost - p_used,
                                  -(p_job.cost - p_used), p_job.id, null,
                                  'unused part of ' || p_job.model_id);
+    perform private.spend_give_back(p_job, p_job.cost - p_used);
   end if;
 end;
 $$;
@@ -123,6 +137,7 @@ begin
   if p_job.cost > 0 then
     perform private.ledger_apply(p_job.user_id, 'release', p_job.cost, -p_job.cost, p_job.id,
                                  null, 'release for ' || p_job.model_id);
+    perform private.spend_give_back(p_job, p_job.cost);
   end if;
 end;
 $$;

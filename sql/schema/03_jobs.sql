@@ -517,19 +517,19 @@ $$;
 /**
  * Raise when what was just reserved breaks a spend cap: VGS02 (402) when it costs more
  * than the caller's own `p_max_credits`; VGS29 (429, until 00:00 UTC) when the credits
- * committed to jobs today — every job made since 00:00 UTC at its cost, what it used once
- * it completed, nothing once it failed or was canceled — pass the tier's daily cap.
- * Called after the reserve, whose row lock on the profile serialises this user's creates.
+ * committed to jobs made today (private.spend_days: their cost, less what they gave back
+ * when they ended) pass the tier's daily cap. Called after the reserve, whose row lock on
+ * the profile serialises this user's creates; a refusal rolls the count back with it.
  */
 create function private.check_spend(p_uid uuid, p_cost bigint, p_max_credits bigint)
 returns void
-language plpgsql stable
+language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
   v_limits private.tier_limits;
-  v_day timestamptz := date_trunc('day', now() at time zone 'UTC') at time zone 'UTC';
+  v_day date := (now() at time zone 'UTC')::date;
   v_spent bigint;
 begin
   if p_max_credits is not null and p_cost > p_max_credits then
@@ -538,17 +538,12 @@ begin
       using errcode = 'VGS02',
             detail = jsonb_build_object('cost', p_cost, 'max_credits', p_max_credits)::text;
   end if;
+  insert into private.spend_days as d (user_id, day, committed)
+  values (p_uid, v_day, p_cost)
+  on conflict (user_id, day) do update set committed = d.committed + excluded.committed
+  returning committed into v_spent;
   v_limits := private.tier_limits_of(p_uid);
-  if v_limits.daily_spend_credits is null then
-    return;
-  end if;
-  select coalesce(sum(case when j.status in ('failed', 'canceled') then 0
-                           when j.status = 'completed' then j.credits_used
-                           else j.cost end), 0)
-    into v_spent
-    from public.jobs j
-   where j.user_id = p_uid and j.created_at >= v_day;
-  if v_spent > v_limits.daily_spend_credits then
+  if v_limits.daily_spend_credits is not null and v_spent > v_limits.daily_spend_credits then
     raise exception 'this would take today''s spending to % credits; your tier (%) allows % a day',
       v_spent, v_limits.tier, v_limits.daily_spend_credits
       using errcode = 'VGS29',
@@ -557,7 +552,7 @@ begin
               'spent_today', v_spent - p_cost, 'cost', p_cost,
               'daily_limit', v_limits.daily_spend_credits, 'tier', v_limits.tier,
               'retry_after', ceil(extract(epoch from
-                (v_day + interval '1 day' - now())))::integer)::text;
+                ((v_day + 1)::timestamp at time zone 'UTC' - now())))::integer)::text;
   end if;
 end;
 $$;

@@ -4,12 +4,13 @@
 --     address (or vouched for by Apple's DeviceCheck), capped by free_credits_cap, and never
 --     moved by merge_anonymous (only what was bought moves);
 --   * queue places: the priority a user may set is bounded by their tier;
---   * spend caps: a caller's max_credits per job or batch, and the tier's daily cap;
---   * new public tables start without TRUNCATE, REFERENCES, TRIGGER for anon and
---     authenticated;
+--   * spend caps: a caller's max_credits per job or batch, and the tier's daily cap
+--     (private.spend_days: what each day's jobs committed);
 --   * a composed video is priced at the length it will have (a narration step's exact
 --     length, or its words' with a 25 % + 2 s margin), and the wizard's assembly pays the
---     render alone.
+--     render alone;
+--   * new public tables start without TRUNCATE, REFERENCES, TRIGGER for anon and
+--     authenticated.
 
 -- ===================================================================================
 -- Tables and settings
@@ -30,6 +31,18 @@ insert into private.tier_limits (tier, max_priority, daily_spend_credits) values
   ('premium', 50, 20000);
 
 /**
+ * Credits each user committed to jobs per UTC day of the jobs' creation: a job's cost when
+ * it is made, less what it gave back when it ended (all of it when it failed or was
+ * canceled, the unused part when it completed). The tier's daily cap reads one row.
+ */
+create table private.spend_days (
+  user_id uuid not null references auth.users (id) on delete cascade,
+  day date not null,
+  committed bigint not null default 0 check (committed >= 0),
+  primary key (user_id, day)
+);
+
+/**
  * One row per free grant given (the initial credits): who took it, as which identity
  * (the normalised email of a permanent account; none for a guest), from which client
  * address. An identity takes one free grant, whichever account it signs in to.
@@ -46,6 +59,7 @@ create table private.free_grants (
 );
 
 alter table private.tier_limits enable row level security;
+alter table private.spend_days enable row level security;
 alter table private.free_grants enable row level security;
 
 create index free_grants_address_idx on private.free_grants (client_address, created_at desc);
@@ -278,6 +292,59 @@ $$;
 -- Queue places and spend caps
 -- ===================================================================================
 
+/** A job gave ``p_amount`` back: it no longer counts in its day's spending. */
+create function private.spend_give_back(p_job public.jobs, p_amount bigint)
+returns void
+language sql
+security definer
+set search_path = ''
+as $$
+  update private.spend_days
+     set committed = greatest(0, committed - p_amount)
+   where user_id = p_job.user_id and day = (p_job.created_at at time zone 'UTC')::date
+     and p_amount > 0;
+$$;
+
+/** Capture what a completed job used and give back the rest of its hold. */
+create or replace function private.credits_capture(p_job public.jobs, p_used bigint)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if p_used < 0 or p_used > p_job.cost then
+    raise exception 'credits used % outside 0..%', p_used, p_job.cost using errcode = 'VGC22';
+  end if;
+  if p_used > 0 then
+    perform private.ledger_apply(p_job.user_id, 'capture', 0, -p_used, p_job.id, null,
+                                 'capture for ' || p_job.model_id);
+  end if;
+  if p_job.cost - p_used > 0 then
+    perform private.ledger_apply(p_job.user_id, 'release', p_job.cost - p_used,
+                                 -(p_job.cost - p_used), p_job.id, null,
+                                 'unused part of ' || p_job.model_id);
+    perform private.spend_give_back(p_job, p_job.cost - p_used);
+  end if;
+end;
+$$;
+
+/** Give back a failed or canceled job's whole hold. */
+create or replace function private.credits_release(p_job public.jobs)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if p_job.cost > 0 then
+    perform private.ledger_apply(p_job.user_id, 'release', p_job.cost, -p_job.cost, p_job.id,
+                                 null, 'release for ' || p_job.model_id);
+    perform private.spend_give_back(p_job, p_job.cost);
+  end if;
+end;
+$$;
+
 /** The limits of a user's tier (the `free` row's for a tier without one). */
 create function private.tier_limits_of(p_uid uuid)
 returns private.tier_limits
@@ -322,19 +389,19 @@ $$;
 /**
  * Raise when what was just reserved breaks a spend cap: VGS02 (402) when it costs more
  * than the caller's own `p_max_credits`; VGS29 (429, until 00:00 UTC) when the credits
- * committed to jobs today — every job made since 00:00 UTC at its cost, what it used once
- * it completed, nothing once it failed or was canceled — pass the tier's daily cap.
- * Called after the reserve, whose row lock on the profile serialises this user's creates.
+ * committed to jobs made today (private.spend_days: their cost, less what they gave back
+ * when they ended) pass the tier's daily cap. Called after the reserve, whose row lock on
+ * the profile serialises this user's creates; a refusal rolls the count back with it.
  */
 create function private.check_spend(p_uid uuid, p_cost bigint, p_max_credits bigint)
 returns void
-language plpgsql stable
+language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
   v_limits private.tier_limits;
-  v_day timestamptz := date_trunc('day', now() at time zone 'UTC') at time zone 'UTC';
+  v_day date := (now() at time zone 'UTC')::date;
   v_spent bigint;
 begin
   if p_max_credits is not null and p_cost > p_max_credits then
@@ -343,17 +410,12 @@ begin
       using errcode = 'VGS02',
             detail = jsonb_build_object('cost', p_cost, 'max_credits', p_max_credits)::text;
   end if;
+  insert into private.spend_days as d (user_id, day, committed)
+  values (p_uid, v_day, p_cost)
+  on conflict (user_id, day) do update set committed = d.committed + excluded.committed
+  returning committed into v_spent;
   v_limits := private.tier_limits_of(p_uid);
-  if v_limits.daily_spend_credits is null then
-    return;
-  end if;
-  select coalesce(sum(case when j.status in ('failed', 'canceled') then 0
-                           when j.status = 'completed' then j.credits_used
-                           else j.cost end), 0)
-    into v_spent
-    from public.jobs j
-   where j.user_id = p_uid and j.created_at >= v_day;
-  if v_spent > v_limits.daily_spend_credits then
+  if v_limits.daily_spend_credits is not null and v_spent > v_limits.daily_spend_credits then
     raise exception 'this would take today''s spending to % credits; your tier (%) allows % a day',
       v_spent, v_limits.tier, v_limits.daily_spend_credits
       using errcode = 'VGS29',
@@ -362,7 +424,7 @@ begin
               'spent_today', v_spent - p_cost, 'cost', p_cost,
               'daily_limit', v_limits.daily_spend_credits, 'tier', v_limits.tier,
               'retry_after', ceil(extract(epoch from
-                (v_day + interval '1 day' - now())))::integer)::text;
+                ((v_day + 1)::timestamp at time zone 'UTC' - now())))::integer)::text;
   end if;
 end;
 $$;
@@ -729,16 +791,14 @@ begin
 end;
 $$;
 
-revoke execute on function private.compose_length(uuid, public.models, jsonb)
-  from public, anon, authenticated;
-grant execute on function private.compose_length(uuid, public.models, jsonb) to service_role;
-
 -- ===================================================================================
 -- Grants
 -- ===================================================================================
 
 revoke execute on function private.email_identity(text), private.tier_limits_of(uuid),
-  private.check_priority(uuid, integer), private.check_spend(uuid, bigint, bigint)
+  private.check_priority(uuid, integer), private.check_spend(uuid, bigint, bigint),
+  private.spend_give_back(public.jobs, bigint),
+  private.compose_length(uuid, public.models, jsonb)
   from public, anon, authenticated;
 revoke execute on function public.claim_initial_grant(jsonb),
   public.claim_initial_grant_request(jsonb, jsonb),
@@ -748,7 +808,9 @@ revoke execute on function public.claim_initial_grant(jsonb),
   public.create_batch_request(jsonb, jsonb, uuid, text, bigint)
   from public, anon, authenticated;
 grant execute on function private.email_identity(text), private.tier_limits_of(uuid),
-  private.check_priority(uuid, integer), private.check_spend(uuid, bigint, bigint)
+  private.check_priority(uuid, integer), private.check_spend(uuid, bigint, bigint),
+  private.spend_give_back(public.jobs, bigint),
+  private.compose_length(uuid, public.models, jsonb)
   to service_role;
 grant execute on function public.claim_initial_grant(jsonb),
   public.claim_initial_grant_request(jsonb, jsonb),
@@ -757,8 +819,9 @@ grant execute on function public.claim_initial_grant(jsonb),
   public.create_batch(jsonb, uuid, text, bigint),
   public.create_batch_request(jsonb, jsonb, uuid, text, bigint)
   to service_role;
-revoke all on private.tier_limits, private.free_grants from anon, authenticated;
-grant all on private.tier_limits, private.free_grants to service_role;
+revoke all on private.tier_limits, private.spend_days, private.free_grants
+  from anon, authenticated;
+grant all on private.tier_limits, private.spend_days, private.free_grants to service_role;
 
 alter default privileges in schema public revoke truncate, references, trigger on tables
   from anon, authenticated;

@@ -18,6 +18,7 @@ from helpers import (
     assert_books_balance,
     create_job,
     create_user,
+    dispatched_job,
     for_user,
     profile,
     raises_sqlstate,
@@ -32,6 +33,14 @@ BATCH_ITEM = {
 
 def _set_tier(db: Conn, uid: uuid.UUID, tier: str) -> None:
     db.execute("update public.profiles set tier = %s where id = %s", (tier, uid))
+
+
+def _spent(db: Conn, uid: uuid.UUID) -> list[int]:
+    """What each day's jobs committed, newest day first."""
+    rows = db.execute(
+        "select committed from private.spend_days where user_id = %s order by day desc", (uid,)
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _detail(error: object) -> dict[str, object]:
@@ -101,6 +110,7 @@ def test_max_credits_refuses_a_job_that_costs_more(db: Conn) -> None:
 
 
 def test_the_daily_cap_counts_what_was_committed_today(db: Conn) -> None:
+    """Today's jobs at their cost, less what they gave back when they ended; one row a day."""
     db.execute("update private.tier_limits set daily_spend_credits = 30 where tier = 'free'")
     uid = create_user(db, credits=500)
     first = create_job(db, uid, params=TEN_S)  # 12
@@ -118,17 +128,26 @@ def test_the_daily_cap_counts_what_was_committed_today(db: Conn) -> None:
     assert profile(db, uid) == (476, 24)
     # A canceled job gives its place back; yesterday's jobs do not count.
     for_user(db, uid, "cancel_job", first["id"])
+    assert _spent(db, uid) == [12]
     create_job(db, uid, params=TEN_S)
-    db.execute(
-        "update public.jobs set created_at = now() - interval '1 day'"
-        " where user_id = %s and status = 'queued'",
-        (uid,),
+    db.execute(  # the day's count as it stands at midnight: tomorrow starts at zero
+        "update private.spend_days set day = day - 1 where user_id = %s", (uid,)
     )
     create_job(db, uid, params=TEN_S)
+    assert _spent(db, uid) == [12, 24]  # today, yesterday
     assert_books_balance(db, uid)
     # No cap for a tier whose row says none.
     db.execute("update private.tier_limits set daily_spend_credits = null where tier = 'free'")
     create_job(db, uid, params={"duration": 30, "resolution": "480p"})
+
+
+def test_a_completed_job_counts_what_it_used(db: Conn) -> None:
+    uid = create_user(db, credits=100)
+    job, _ = dispatched_job(db, uid, params=TEN_S)  # 12 reserved
+    as_service(db, "job_start", job["id"], 1)
+    as_service(db, "job_complete", job["id"], 1, {"video_path": f"{uid}/x.mp4"}, 5)
+    assert _spent(db, uid) == [5]  # the 7 it did not use were given back
+    assert_books_balance(db, uid)
 
 
 def test_the_daily_cap_holds_for_a_batch(db: Conn) -> None:
