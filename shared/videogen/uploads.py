@@ -13,7 +13,6 @@ as the answer's — and nothing is reserved.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,12 +157,12 @@ def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> int:
 
 def _decodes(video: Path, at_s: float) -> bool:
     """Whether ffmpeg decodes a frame of the video's picture at ``at_s``."""
-    from videogen.media.render import FFMPEG
+    from videogen.media.render import FFMPEG, run_bounded
 
-    done = subprocess.run(
+    done = run_bounded(
         [FFMPEG, "-v", "error", "-nostdin", "-ss", f"{at_s:.3f}", "-i", str(video),
          "-map", "0:v:0", "-frames:v", "1", "-f", "framecrc", "-"],
-        capture_output=True, text=True, check=False, timeout=60,
+        timeout=60,
     )  # fmt: skip
     return done.returncode == 0 and any(
         line and not line.startswith("#") for line in done.stdout.splitlines()

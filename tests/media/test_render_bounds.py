@@ -101,3 +101,19 @@ def test_an_in_request_render_past_its_deadline_goes_on_as_a_job(
     assert (status, failures, reserved) == ("queued", 1, cost)
     assert error == ("RENDER_DEADLINE",)
     assert audit == ([],)
+
+
+def test_the_upload_checks_decode_under_the_same_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short command through run_bounded gets the runner's memory and CPU limits too."""
+    seen: list[tuple[int, int]] = []
+    real_bound = render._bound
+
+    def spy(proc: subprocess.Popen[str], cpu_seconds: float | None) -> None:
+        real_bound(proc, cpu_seconds)
+        seen.append(resource.prlimit(proc.pid, resource.RLIMIT_AS))
+
+    monkeypatch.setattr(render, "_bound", spy)
+    done = render.run_bounded(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc",
+                               "-t", "0.1", "-f", "null", "-"], timeout=60)  # fmt: skip
+    assert done.returncode == 0
+    assert seen == [(render.MAX_MEMORY_BYTES, render.MAX_MEMORY_BYTES)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from videogen.media.errors import ImageError, ProbeError
 from videogen.media.graph import title_card_args
-from videogen.media.render import FFMPEG, probe, run_ffmpeg
+from videogen.media.render import FFMPEG, probe, run_bounded, run_ffmpeg
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MIN_SIDE = 64
@@ -94,10 +94,10 @@ def decode_image(path: Path, kind: str = "image", *, timeout: float = DECODE_TIM
     cut JPEG "overread"), within ``timeout`` seconds.
     """
     try:
-        done = subprocess.run(
+        done = run_bounded(
             [FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
              "-frames:v", "1", "-f", "framecrc", "-"],
-            capture_output=True, text=True, check=False, timeout=timeout,
+            timeout=timeout,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise ImageError(f"{path.name}: the {kind} did not decode within {timeout:g} s") from exc

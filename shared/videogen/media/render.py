@@ -116,6 +116,25 @@ def _bound(proc: subprocess.Popen[str], cpu_seconds: float | None) -> None:
             resource.prlimit(proc.pid, resource.RLIMIT_CPU, (soft, soft + 5))
 
 
+def run_bounded(
+    cmd: Sequence[str], *, timeout: float, cpu_seconds: float = CPU_S_BASE
+) -> subprocess.CompletedProcess[str]:
+    """Run a short ffmpeg or ffprobe command to its end, bounded as :func:`run_ffmpeg` is
+    (memory, ``cpu_seconds``) and killed after ``timeout`` seconds
+    (:class:`subprocess.TimeoutExpired`); its output captured as text."""
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    ) as proc:
+        _bound(proc, cpu_seconds)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(list(cmd), proc.returncode, out, err)
+
+
 def run_ffmpeg(
     args: Sequence[str],
     *,
