@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,15 +27,24 @@ def free_port() -> int:
 def wait_http(url: str, timeout: float = 30.0) -> None:
     """Wait until something answers HTTP at ``url``."""
 
-    deadline = time.monotonic() + timeout
-    while True:
+    def answers() -> bool:
         try:
             httpx.get(url, timeout=1.0)
-            return
         except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            return False
+        return True
+
+    wait_until(answers, timeout, f"nothing answered at {url}")
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Until ``check()`` says the state a test caused has come (asked every 0.1 s);
+    ``timeout`` is only a safety net for a state that never comes: AssertionError(what)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.1)
 
 
 class LiveServer:

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 import psycopg
-from serverkit import running_server
+from serverkit import running_server, wait_until
 from videogen_dev.users import ensure_user
 
 from videogen.auth import issue_access_token
@@ -70,17 +70,16 @@ def _books(db_url: str, user_id: str) -> tuple[int, list[str]]:
 def _wait_for_a_lock_wait(db_url: str, timeout: float = 120.0) -> None:
     """Until a backend of this database waits on a lock: the write is inside its
     transaction (however long a busy machine took to get there)."""
-    deadline = time.monotonic() + timeout
     with psycopg.connect(db_url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.execute(
+
+        def waiting() -> bool:
+            row = conn.execute(
                 "select count(*) from pg_stat_activity"
                 " where datname = current_database() and wait_event_type = 'Lock'"
             ).fetchone()
-            if waiting and waiting[0] > 0:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the write never reached the profile lock")
+            return bool(row and row[0])
+
+        wait_until(waiting, timeout, "the write never reached the profile lock")
 
 
 def test_a_server_killed_inside_the_write_strands_no_key(db_url, tmp_path):
