@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -226,6 +227,22 @@ def apply_seed(conn: psycopg.Connection[Any], root: Path | None = None) -> list[
     return [str(seed.relative_to(root))]
 
 
+@contextmanager
+def cluster_lock(dsn: str) -> Iterator[None]:
+    """Hold the server-wide lock under which SQL files are applied, one database at a time.
+
+    Roles and their settings belong to the whole server, so two databases brought up at once
+    (pytest-xdist workers, two checkouts) race on ``CREATE ROLE``. Advisory locks are keyed
+    per database, so the lock is taken in the maintenance database ``postgres``; closing the
+    connection releases it.
+    """
+    import psycopg
+
+    with psycopg.connect(database_dsn(dsn, "postgres"), autocommit=True) as lock:
+        lock.execute("select pg_advisory_lock(hashtext('videogen.apply_sql'))")
+        yield
+
+
 def apply_all(dsn: str, *, seed: bool = True, root: Path | None = None) -> list[str]:
     """Bring a database up to date: platform (plain Postgres only), pending migrations, seed.
 
@@ -236,7 +253,7 @@ def apply_all(dsn: str, *, seed: bool = True, root: Path | None = None) -> list[
     import psycopg
 
     root = root or project_root()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with cluster_lock(dsn), psycopg.connect(dsn, autocommit=True) as conn:
         fresh = not _tracking_exists(conn)
         applied = apply_platform(conn, root)
         applied += apply_migrations(conn, root)
@@ -322,7 +339,10 @@ def create_template(
         )
     try:
         if platform_only:
-            with psycopg.connect(database_dsn(dsn_admin, scratch), autocommit=True) as conn:
+            with (
+                cluster_lock(dsn_admin),
+                psycopg.connect(database_dsn(dsn_admin, scratch), autocommit=True) as conn,
+            ):
                 apply_platform(conn, root)
         else:
             apply_all(database_dsn(dsn_admin, scratch), root=root)
