@@ -72,7 +72,7 @@ def main() -> int:
     from serverkit import running_server
     from videogen_dev import localdb, migrations
 
-    from videogen.auth import issue_access_token
+    from videogen.kit.auth import issue_access_token
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=200)

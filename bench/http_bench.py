@@ -258,7 +258,7 @@ def main() -> int:
     from serverkit import free_port
     from videogen_dev import localdb, migrations
 
-    from videogen.auth import issue_access_token
+    from videogen.kit.auth import issue_access_token
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)

@@ -31,10 +31,11 @@ def main() -> None:
 
     from flask import Flask
 
-    from videogen import http, metrics
-    from videogen.http import Context, Reply, endpoint
+    from videogen import metrics
+    from videogen.kit import endpoint as http
+    from videogen.kit.endpoint import Context, Reply, endpoint
 
-    logging.getLogger("videogen.http").setLevel(logging.WARNING)  # no log line per request
+    logging.getLogger("videogen.kit.endpoint").setLevel(logging.WARNING)  # no log line per request
 
     metrics.observe("bench", "GET", 200, 0.001)  # the label set exists: the steady state
     n = 200_000

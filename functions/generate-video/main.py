@@ -13,9 +13,10 @@ MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCU
 
 import functions_framework
 
-from videogen import jobs, links, uploads, writes
-from videogen.http import Context, Reply, endpoint
-from videogen.schemas import GenerateVideoRequest, JobQuery
+from videogen.db import writes
+from videogen.kit.endpoint import Context, Reply, endpoint
+from videogen.models.requests import GenerateVideoRequest, JobQuery
+from videogen.services import jobs, links, uploads
 
 
 @functions_framework.http

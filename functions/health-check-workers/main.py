@@ -27,11 +27,12 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import metrics, ops, routing, workers
+from videogen import metrics
 from videogen.errors import ServiceUnavailable
-from videogen.http import Context, Reply, endpoint, parse
-from videogen.results import Liveness, ReadinessAnswer
-from videogen.schemas import ClaimJobs, Heartbeat, RegisterWorker, Sweep
+from videogen.kit.endpoint import Context, Reply, endpoint, parse
+from videogen.models.requests import ClaimJobs, Heartbeat, RegisterWorker, Sweep
+from videogen.models.results import Liveness, ReadinessAnswer
+from videogen.services import ops, routing, workers
 
 Action = Annotated[RegisterWorker | Heartbeat | ClaimJobs | Sweep, Field(discriminator="action")]
 _action = TypeAdapter(Action)

@@ -13,9 +13,9 @@ INVALID_OUTPUT (outputs name storage paths in the job owner's folder; nothing el
 
 import functions_framework
 
-from videogen import jobs, routing
-from videogen.http import Context, Reply, endpoint, parse
-from videogen.schemas import JobCallback
+from videogen.kit.endpoint import Context, Reply, endpoint, parse
+from videogen.models.requests import JobCallback
+from videogen.services import jobs, routing
 
 
 @functions_framework.http
@@ -25,7 +25,7 @@ from videogen.schemas import JobCallback
 def job_callback(ctx: Context) -> Reply:
     """Apply one verified worker or provider report."""
     if ctx.principal.kind == "provider":
-        from videogen.providers import read_webhook
+        from videogen.integrations.providers import read_webhook
 
         provider, adapter = str(ctx.principal.key_name), ctx.principal.evidence
         query = dict(ctx.request.args.items())

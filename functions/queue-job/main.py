@@ -44,21 +44,10 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import (
-    admin,
-    catalogue,
-    jobs,
-    links,
-    projects,
-    prompts,
-    routing,
-    steps,
-    uploads,
-    writes,
-)
+from videogen.db import writes
 from videogen.errors import NotFound
-from videogen.http import Context, Reply, endpoint
-from videogen.schemas import (
+from videogen.kit.endpoint import Context, Reply, endpoint
+from videogen.models.requests import (
     ActivateTemplate,
     AdminJobAction,
     AdminJobQuery,
@@ -80,6 +69,8 @@ from videogen.schemas import (
     VoiceQuery,
     parse,
 )
+from videogen.rendering import steps
+from videogen.services import admin, catalogue, jobs, links, projects, prompts, routing, uploads
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
 _template_change: TypeAdapter[CreateTemplate | ActivateTemplate] = TypeAdapter(TemplateChange)

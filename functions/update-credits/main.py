@@ -31,11 +31,10 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen import catalogue, credits, keys
+from videogen.db.writes import Outcome, WriteRequest
 from videogen.errors import Forbidden, NotFound
-from videogen.http import Context, Reply, endpoint, parse
-from videogen.results import CreditResult
-from videogen.schemas import (
+from videogen.kit.endpoint import Context, Reply, endpoint, parse
+from videogen.models.requests import (
     AppleNotification,
     AppleTransaction,
     ClaimInitialGrant,
@@ -47,7 +46,8 @@ from videogen.schemas import (
     ProviderKeyRequest,
     PurchaseCredits,
 )
-from videogen.writes import Outcome, WriteRequest
+from videogen.models.results import CreditResult
+from videogen.services import catalogue, credits, keys
 
 Action = Annotated[
     ClaimInitialGrant | AppleTransaction | MergeAnonymous | GrantCredits | PurchaseCredits,

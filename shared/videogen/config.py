@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     apple_online_checks: bool = Field(True, alias="APPLE_ONLINE_CHECKS")
     # Product id → credits of each consumable pack: {"com.example.credits100": 100}.
     apple_product_credits: str = Field("{}", alias="APPLE_PRODUCT_CREDITS")
-    # DeviceCheck (one initial grant per device: videogen.devicecheck). The key is the
+    # DeviceCheck (one initial grant per device: videogen.integrations.devicecheck). The key is the
     # .p8 Apple gives for a key with the DeviceCheck capability, PEM text.
     apple_team_id: str | None = Field(None, alias="APPLE_TEAM_ID")
     apple_devicecheck_key_id: str | None = Field(None, alias="APPLE_DEVICECHECK_KEY_ID")

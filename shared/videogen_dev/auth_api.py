@@ -897,8 +897,8 @@ class AuthApi:
 # Helpers ----------------------------------------------------------------------------------
 def _check_apikey(request: Request) -> None:
     """A project key in ``apikey`` (Kong's key-auth on Supabase), else 401."""
-    from videogen.auth import authenticate
     from videogen.errors import AppError
+    from videogen.kit.auth import authenticate
 
     apikey = request.headers.get("apikey", "").strip()
     if not apikey:
@@ -946,8 +946,8 @@ def verify_password(conn: Any, password: str, hashed: str) -> bool:
 def _is_service_role(request: Request) -> bool:
     """A bearer with the service role (a secret key, or the legacy service_role JWT), which
     GoTrue lets past the CAPTCHA (its requireAdminCredentials)."""
-    from videogen.auth import authenticate
     from videogen.errors import AppError
+    from videogen.kit.auth import authenticate
 
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

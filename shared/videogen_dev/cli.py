@@ -155,8 +155,8 @@ def add_serve_commands(subparsers: Subparsers) -> None:
 
 def token(args: argparse.Namespace) -> int:
     """Create the local user if needed and print an access token for it."""
-    from videogen.auth import issue_access_token
     from videogen.config import get_settings
+    from videogen.kit.auth import issue_access_token
     from videogen_dev.users import ensure_user
 
     user_id, email = ensure_user(get_settings().database_url, args.user, anonymous=args.anonymous)
@@ -372,9 +372,9 @@ def audit(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from videogen import ops
     from videogen.config import get_settings
-    from videogen.db import PostgresDatabase
+    from videogen.db.connection import PostgresDatabase
+    from videogen.services import ops
 
     settings = get_settings()
     grace = settings.audit_grace_s if args.grace is None else args.grace

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from videogen.http import Contract
+    from videogen.kit.endpoint import Contract
 
 FUNCTIONS = (
     "queue-job",
@@ -43,7 +43,7 @@ def functions_dir() -> Path:
 
 
 def contracts(names: tuple[str, ...] = FUNCTIONS) -> dict[str, Contract]:
-    """Each function's declared routes and methods (``videogen.http.Contract``), read from
+    """Each function's declared routes and methods (``videogen.kit.endpoint.Contract``), read from
     its ``main.py`` without serving it: what tests walk to cover every route."""
     import importlib.util
 

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the five functions, built from the code that serves them.
 
-Request bodies and query strings come from the pydantic models in :mod:`videogen.schemas`
+Request bodies and query strings come from the pydantic models in :mod:`videogen.models.requests`
 (``model_json_schema`` with ``#/components/schemas/{model}`` refs); response shapes,
 statuses and auth schemes are declared here, next to each other, once per operation.
 ``videogen openapi`` writes ``openapi.yaml`` at the project root and ``--check`` fails
@@ -16,7 +16,8 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from videogen import results, schemas
+from videogen.models import requests as schemas
+from videogen.models import results
 
 REF = "#/components/schemas/{model}"
 BASE = "/functions/v1"

@@ -100,11 +100,11 @@ class Caller:
 def verify(token: str | None, *, as_api_key: bool = False) -> Caller:
     """The caller a token (a user's access token, or an API key) stands for, or Refused.
 
-    Uses the functions' own verification (videogen.auth): ES256 through the JWKS, the
+    Uses the functions' own verification (videogen.kit.auth): ES256 through the JWKS, the
     legacy HS256 secret, the publishable / secret keys.
     """
-    from videogen.auth import authenticate, unverified_claims
     from videogen.errors import AppError
+    from videogen.kit.auth import authenticate, unverified_claims
 
     if not token:
         raise Refused("MissingAPIKey", "API key is missing or not a valid string")

@@ -1,6 +1,6 @@
 """A local Supabase Storage API at ``/storage/v1``, for the real clients (storage3, storage-js).
 
-Bytes live on disk in the layout :class:`videogen.storage.LocalStorage` uses
+Bytes live on disk in the layout :class:`videogen.integrations.storage.LocalStorage` uses
 (``<storage_dir>/<bucket>/<name>``); every object has its ``storage.objects`` row, with
 metadata shaped like Supabase's (``eTag``, ``size``, ``mimetype``, ``cacheControl``,
 ``lastModified``, ``contentLength``, ``httpStatusCode``).
@@ -201,15 +201,15 @@ ANON = Caller("anon", {"role": "anon"}, authenticated=False)
 
 
 def authenticate(request: Request, *, allow_invalid: bool = False) -> Caller:
-    """The caller of a request, from ``Authorization`` / ``apikey`` (videogen.auth).
+    """The caller of a request, from ``Authorization`` / ``apikey`` (videogen.kit.auth).
 
     A user's access token → ``authenticated`` with its claims; the secret or service_role
     key → ``service_role``; the publishable or anon key → ``anon``. Routes that allow an
     invalid JWT (downloads, info) treat a missing or bad credential as an anonymous,
     unauthenticated caller; the others refuse it with ``AccessDenied``.
     """
-    from videogen.auth import authenticate as verify
     from videogen.errors import AppError
+    from videogen.kit.auth import authenticate as verify
 
     headers = {k: v for k, v in request.headers.items()}
     try:
@@ -235,7 +235,7 @@ def check_key(name: str) -> str:
     segment is a file or folder name, at most 255 bytes.
     """
     from videogen.errors import AppError
-    from videogen.storage import clean_path
+    from videogen.integrations.storage import clean_path
 
     try:
         clean_path(name)
@@ -848,7 +848,7 @@ class StorageApi:
 
     # Signed URLs --------------------------------------------------------------------------
     def on_sign(self, request: Request, bucket: str, name: str) -> Response:
-        from videogen.storage import sign_object_token
+        from videogen.integrations.storage import sign_object_token
 
         caller = authenticate(request)
         expires_in = check_expires_in(parse_body(SignBody, request).expiresIn)
@@ -860,7 +860,7 @@ class StorageApi:
         return _json({"signedURL": f"/object/sign/{bucket}/{name}?token={token}"})
 
     def on_sign_many(self, request: Request, bucket: str) -> Response:
-        from videogen.storage import sign_object_token
+        from videogen.integrations.storage import sign_object_token
 
         caller = authenticate(request)
         body = parse_body(SignManyBody, request)
@@ -893,7 +893,7 @@ class StorageApi:
         return self._send(request, obj, expires=int(payload["exp"]))
 
     def on_sign_up(self, request: Request, bucket: str, name: str) -> Response:
-        from videogen.storage import sign_object_token
+        from videogen.integrations.storage import sign_object_token
 
         caller = authenticate(request)
         name = check_key(name)

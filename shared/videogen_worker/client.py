@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import tenacity
 
-from videogen import webhooks
 from videogen.config import Settings
+from videogen.integrations import webhooks
 
 if TYPE_CHECKING:
     import httpx

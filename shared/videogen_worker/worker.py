@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videogen import storage as storage_mod
-from videogen import webhooks
 from videogen.config import Settings, get_settings
 from videogen.errors import AppError
+from videogen.integrations import storage as storage_mod
+from videogen.integrations import webhooks
 from videogen.media.clip import InvalidClip, VideoSpec, build_render
 from videogen.media.errors import MediaError, RenderCanceled
 from videogen_worker import __version__
@@ -371,7 +371,7 @@ class ReferenceWorker:
             if run.meter is not None:
                 completed["usage"] = run.meter.as_usage()
             if run.rendered_s is not None and run.cost is not None:
-                from videogen.composition import credits_used
+                from videogen.rendering.composition import credits_used
 
                 completed["credits_used"] = credits_used(run.cost, run.params, run.rendered_s)
             self._release(run)  # the work is done: the slot is free before we report it
@@ -445,7 +445,7 @@ class ReferenceWorker:
         return plan.output, thumb
 
     def _compose(self, run: JobRun, workdir: Path) -> tuple[Path, Path]:
-        from videogen import composition
+        from videogen.rendering import composition
 
         result = composition.render(
             run.params,
@@ -473,7 +473,7 @@ class ReferenceWorker:
 
     def _store(self, run: JobRun, video: Path, thumb: Path) -> dict[str, Any]:
         """Upload to ``videos`` and ``thumbnails`` under the owner's folder."""
-        from videogen.composition import store_outputs
+        from videogen.rendering.composition import store_outputs
 
         output = store_outputs(self.storage, run.user_id, run.job_id, video, thumb)
         if run.script is not None:

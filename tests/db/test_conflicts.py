@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from videogen.db import PostgresDatabase
+from videogen.db.connection import PostgresDatabase
 from videogen.errors import AppError
 
 

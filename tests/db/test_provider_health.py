@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from videogen.config import Settings
-from videogen.db import PostgresDatabase
-from videogen.workers import runpod_health
+from videogen.db.connection import PostgresDatabase
+from videogen.services.workers import runpod_health
 
 HEALTH = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "providers" / "runpod_health.json").read_text()

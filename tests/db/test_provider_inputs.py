@@ -13,10 +13,10 @@ import httpx
 import pytest
 from helpers import create_job, job_row, profile
 
-from videogen import routing
 from videogen.config import Settings
-from videogen.db import PostgresDatabase
-from videogen.storage import LocalStorage, get_storage
+from videogen.db.connection import PostgresDatabase
+from videogen.integrations.storage import LocalStorage, get_storage
+from videogen.services import routing
 
 RUNWAY = "https://api.dev.runwayml.com/v1"
 TASK = "17f20503-6c24-4c16-946b-35dbbce2af2f"

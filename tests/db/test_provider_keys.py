@@ -25,9 +25,9 @@ from helpers import (
     select_as,
 )
 
-from videogen import routing
 from videogen.config import Settings
-from videogen.db import PostgresDatabase
+from videogen.db.connection import PostgresDatabase
+from videogen.services import routing
 
 FAL_QUEUE = "https://queue.fal.run"
 DEPLOYMENT_FAL_KEY = "deploy-id:deploymentsecret0000000000"

@@ -12,10 +12,10 @@ import pytest
 from helpers import as_service, create_job, job_row, profile
 
 from videogen.config import Settings
-from videogen.db import PostgresDatabase
+from videogen.db.connection import PostgresDatabase
 from videogen.errors import AppError
-from videogen.jobs import apply_provider_event
-from videogen.providers import WebhookEvent
+from videogen.integrations.providers import WebhookEvent
+from videogen.services.jobs import apply_provider_event
 
 MODEL = "fal/kling-video-v2.1"
 
@@ -142,7 +142,7 @@ def test_a_sweep_whose_copy_fails_leaves_the_job_for_the_next_one(
     db, user, db_url, tmp_path, monkeypatch
 ):
     """The sweep's reconcile meets the same rule: no copy, no completion — and no crash."""
-    from videogen import workers
+    from videogen.services import workers
 
     job_id = _fal_job(db, user)
     done = WebhookEvent(
@@ -150,7 +150,9 @@ def test_a_sweep_whose_copy_fails_leaves_the_job_for_the_next_one(
         state="completed",
         output_urls=("https://v3.fal.media/files/out.mp4",),
     )
-    monkeypatch.setattr("videogen.providers.reconcile", lambda provider, provider_job_id: done)
+    monkeypatch.setattr(
+        "videogen.integrations.providers.reconcile", lambda provider, provider_job_id: done
+    )
     client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(403)))
     settings = Settings(
         DATABASE_URL=db_url, STORAGE_ROOT=str(tmp_path / "storage"), FAL_KEY="test-fal-key"

@@ -24,7 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 from videogen_dev.users import ensure_user
 
-from videogen.auth import issue_access_token
+from videogen.kit.auth import issue_access_token
 
 T2V = "reference/text-to-video"
 TERMINAL = {"completed", "failed", "canceled"}

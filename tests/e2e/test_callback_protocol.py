@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from e2e_stack import T2V, Stack, User
 
-from videogen import webhooks
 from videogen.config import LOCAL_SECRET_KEY
-from videogen.storage import SupabaseStorage
+from videogen.integrations import webhooks
+from videogen.integrations.storage import SupabaseStorage
 
 FORGED_SECRET = "whsec_Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHMtb25seS0wMQ=="
 

@@ -16,8 +16,8 @@ from e2e_stack import T2V, Stack
 from videogen_dev.devserver import contracts
 from videogen_dev.users import ensure_user
 
-from videogen.auth import issue_access_token
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
+from videogen.kit.auth import issue_access_token
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("js") / "cors_browser.mjs"

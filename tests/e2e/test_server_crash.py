@@ -20,7 +20,7 @@ import psycopg
 from serverkit import running_server, wait_until
 from videogen_dev.users import ensure_user
 
-from videogen.auth import issue_access_token
+from videogen.kit.auth import issue_access_token
 
 T2V = "reference/text-to-video"
 

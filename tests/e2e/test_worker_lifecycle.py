@@ -10,7 +10,7 @@ import httpx
 import pytest
 from e2e_stack import Stack, storage_file
 
-from videogen import webhooks
+from videogen.integrations import webhooks
 from videogen.media.render import probe
 
 FORGED_SECRET = "whsec_Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHMtb25seS0wMQ=="

@@ -22,9 +22,9 @@ import psycopg
 import pytest
 from videogen_dev.users import ensure_user
 
-from videogen import webhooks
-from videogen.auth import issue_access_token
 from videogen.config import LOCAL_SECRET_KEY
+from videogen.integrations import webhooks
+from videogen.kit.auth import issue_access_token
 
 STRIPE_SECRET = "whsec_test_videogen_stripe_secret"  # a test value, not a real secret
 
@@ -57,7 +57,7 @@ class Api:
     def storage(self) -> Any:
         """The server's own storage backend, with the service's key (close it after use)."""
         from videogen.config import Settings
-        from videogen.storage import get_storage
+        from videogen.integrations.storage import get_storage
 
         names = {f.alias for f in Settings.model_fields.values() if f.alias}
         return get_storage(Settings(**{k: v for k, v in self.server.env.items() if k in names}))

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rate_window import in_one_window
 from videogen_dev.users import ensure_user
 
-from videogen.auth import Principal
 from videogen.errors import AppError
+from videogen.kit.auth import Principal
 
 T2V = "reference/text-to-video"
 CLAIM = {"action": "claim_initial_grant"}
@@ -202,7 +202,7 @@ class FakeApple:
 
 
 def _device_check(apple: FakeApple) -> Any:
-    from videogen.devicecheck import DeviceCheckClient
+    from videogen.integrations.devicecheck import DeviceCheckClient
 
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
@@ -216,10 +216,10 @@ def _device_check(apple: FakeApple) -> Any:
 
 def test_a_device_takes_one_free_grant_whatever_its_accounts(db_url: str) -> None:
     """Through the service with a real database: Apple's bit 0 says the device took it."""
-    from videogen import credits
     from videogen.config import Settings
-    from videogen.db import PostgresDatabase
-    from videogen.writes import WriteRequest
+    from videogen.db.connection import PostgresDatabase
+    from videogen.db.writes import WriteRequest
+    from videogen.services import credits
 
     apple, db = FakeApple(), PostgresDatabase(db_url)
     device_check = _device_check(apple)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from videogen_dev.devserver import contracts
 
-from videogen.http import CORS_MAX_AGE_SECONDS
+from videogen.kit.endpoint import CORS_MAX_AGE_SECONDS
 
 Api = Any  # tests/functions/conftest.py's Api
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from serverkit import free_port, running_server
 
-from videogen import webhooks
-from videogen.auth import issue_access_token
 from videogen.config import LOCAL_SECRET_KEY
-from videogen.db import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
+from videogen.db.connection import CONNECT_TIMEOUT_S, POOL_TIMEOUT_S
+from videogen.integrations import webhooks
+from videogen.kit.auth import issue_access_token
 
 T2V = "reference/text-to-video"
 DEEP = b"[" * 1000 + b"]" * 1000

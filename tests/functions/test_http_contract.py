@@ -19,7 +19,6 @@ from rate_window import in_one_window
 from supabase_functions import SyncFunctionsClient
 from supabase_functions.errors import FunctionsHttpError
 
-from videogen.auth import issue_access_token
 from videogen.config import (
     LOCAL_ANON_KEY,
     LOCAL_JWT_SECRET,
@@ -27,6 +26,7 @@ from videogen.config import (
     LOCAL_SECRET_KEY,
     LOCAL_SERVICE_ROLE_KEY,
 )
+from videogen.kit.auth import issue_access_token
 
 T2V = "reference/text-to-video"
 VIDEO = {"model": T2V, "prompt": "a paper boat on a river", "resolution": "480p"}

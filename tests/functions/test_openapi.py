@@ -9,8 +9,8 @@ from videogen_dev import openapi
 from videogen_dev.cli import main
 from videogen_dev.devserver import FUNCTIONS
 
-from videogen import schemas
-from videogen.providers.registry import PROVIDERS
+from videogen.integrations.providers.registry import PROVIDERS
+from videogen.models import requests as schemas
 
 
 def test_openapi_yaml_is_what_the_code_generates():

@@ -14,8 +14,8 @@ import jwt
 from rate_window import in_one_window
 from supabase_auth import SyncGoTrueClient
 
-from videogen.auth import issue_access_token
 from videogen.config import LOCAL_PUBLISHABLE_KEY
+from videogen.kit.auth import issue_access_token
 
 Api = Any  # tests/functions/conftest.py's Api
 ADMIN_META = {"provider": "email", "providers": ["email"], "role": "admin"}

@@ -21,8 +21,8 @@ from supabase_auth import SyncGoTrueClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from videogen.auth import issue_access_token
 from videogen.config import LOCAL_PUBLISHABLE_KEY
+from videogen.kit.auth import issue_access_token
 
 Api = Any  # tests/functions/conftest.py's Api
 

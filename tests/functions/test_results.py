@@ -1,12 +1,12 @@
-"""Every answer of the functions is what its pydantic model (videogen.results, the source of
+"""Every answer of the functions is what its pydantic model (videogen.models.results, the source of
 openapi.yaml) says — checked on real answers, field by field, not only by fuzzing."""
 
 from __future__ import annotations
 
 import uuid
 
-from videogen import results
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
+from videogen.models import results
 
 T2V = "reference/text-to-video"
 

@@ -24,8 +24,8 @@ from schemathesis.checks import (
 )
 from videogen_dev import openapi
 
-from videogen import webhooks
 from videogen.config import LOCAL_CRON_SECRET
+from videogen.integrations import webhooks
 
 schema = schemathesis.openapi.from_path(openapi.default_path())
 

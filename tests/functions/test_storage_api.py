@@ -27,7 +27,7 @@ from storage3 import SyncStorageClient
 from storage3.exceptions import StorageApiError
 
 from videogen.config import LOCAL_JWT_SECRET, LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
-from videogen.storage import LocalStorage, SupabaseStorage, sign_object_token
+from videogen.integrations.storage import LocalStorage, SupabaseStorage, sign_object_token
 
 Api = Any  # tests/functions/conftest.py's Api and User (conftest modules are not imported)
 User = Any

@@ -9,7 +9,7 @@ import httpx
 import psycopg
 from videogen_dev.users import ensure_user
 
-from videogen.auth import issue_access_token
+from videogen.kit.auth import issue_access_token
 from videogen.media.render import probe
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from videogen import composition
 from videogen.media.compose import estimate
 from videogen.media.graph import section_cuts
 from videogen.media.render import probe, render_timeline
 from videogen.media.timeline import Overlay, PlacedText
+from videogen.rendering import composition
 
 UID = "00000000-0000-4000-8000-000000000001"
 W, H, FPS = 854, 480, 25  # 480p 16:9

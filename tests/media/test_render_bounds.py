@@ -13,7 +13,7 @@ import pytest
 from serverkit import running_server
 from videogen_dev.users import ensure_user
 
-from videogen.auth import issue_access_token
+from videogen.kit.auth import issue_access_token
 from videogen.media import render
 from videogen.media.errors import RenderError
 from videogen.media.images import fit_for_render, validate_upload

@@ -15,15 +15,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from videogen.auth import (
-    JwksCache,
-    Principal,
-    StaticJwks,
-    authenticate,
-    check_cron_secret,
-    issue_access_token,
-    jwks_for,
-)
 from videogen.config import (
     LOCAL_ANON_KEY,
     LOCAL_JWT_SECRET,
@@ -33,6 +24,15 @@ from videogen.config import (
     Settings,
 )
 from videogen.errors import ServiceUnavailable, Unauthorized
+from videogen.kit.auth import (
+    JwksCache,
+    Principal,
+    StaticJwks,
+    authenticate,
+    check_cron_secret,
+    issue_access_token,
+    jwks_for,
+)
 
 USER_ID = "8d0fd2b3-9ca7-4d9e-a95f-9e13dded323e"
 OTHER_SECRET = "another-secret-that-is-also-at-least-32-characters"
@@ -519,8 +519,8 @@ def test_cron_secret(settings: Settings) -> None:
 def test_a_verified_token_is_not_verified_again_within_a_minute(monkeypatch):
     """Most of auth's cost is the signature check: once per token per minute, never past
     its exp, and never carried over to other settings."""
-    import videogen.auth as auth_module
-    from videogen.auth import issue_access_token
+    import videogen.kit.auth as auth_module
+    from videogen.kit.auth import issue_access_token
 
     settings = Settings(SUPABASE_JWT_SECRET="s" * 40)
     token = issue_access_token(uuid.uuid4(), settings=settings)

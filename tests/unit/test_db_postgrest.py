@@ -8,10 +8,10 @@ import json
 import httpx
 import pytest
 
-from videogen.auth import Principal
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY, Settings
-from videogen.db import SERVICE, PostgrestDatabase
+from videogen.db.connection import SERVICE, PostgrestDatabase
 from videogen.errors import AppError, ServiceUnavailable
+from videogen.kit.auth import Principal
 
 USER_TOKEN = "eyJhbGciOiJIUzI1NiJ9.user.token"  # opaque to the adapter: forwarded as is
 USER = Principal(

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pydantic import SecretStr
 
 from videogen.config import Settings
-from videogen.devicecheck import (
+from videogen.integrations.devicecheck import (
     DEVELOPMENT_URL,
     PRODUCTION_URL,
     TOKEN_LIFETIME_S,
@@ -416,7 +416,7 @@ def test_settings_default_to_production_and_refuse_other_environments() -> None:
 def test_importing_the_module_loads_no_crypto() -> None:
     """jwt and cryptography load when a client is made, not with the function's code."""
     code = (
-        "import sys, videogen.devicecheck; "
+        "import sys, videogen.integrations.devicecheck; "
         "print(sorted(m for m in ('jwt', 'cryptography') if m in sys.modules))"
     )
     done = subprocess.run(

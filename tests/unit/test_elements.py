@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from videogen import uploads
 from videogen.errors import ValidationFailed
-from videogen.schemas import GenerateVideoRequest, QueueJobRequest, parse
-from videogen.storage import LocalStorage
+from videogen.integrations.storage import LocalStorage
+from videogen.models.requests import GenerateVideoRequest, QueueJobRequest, parse
+from videogen.services import uploads
 
 ME = "00000000-0000-4000-8000-00000000000a"
 OTHER = "00000000-0000-4000-8000-00000000000b"

@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from videogen.errors import ServiceUnavailable
-from videogen.prompts import MAX_PROMPT_CHARS, OfflinePromptEngine, OpenAIPromptEngine
-from videogen.results import PromptTemplate
+from videogen.models.results import PromptTemplate
+from videogen.services.prompts import MAX_PROMPT_CHARS, OfflinePromptEngine, OpenAIPromptEngine
 
 CUES = [
     {"kind": "camera", "text": "slow cinematic dolly-in", "skip_if": ["camera", "shot", "pan"]},

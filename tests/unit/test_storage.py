@@ -13,7 +13,7 @@ import pytest
 
 from videogen.config import Settings
 from videogen.errors import ValidationFailed
-from videogen.storage import (
+from videogen.integrations.storage import (
     InvalidObjectPath,
     LocalStorage,
     ObjectExists,

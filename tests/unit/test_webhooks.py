@@ -14,7 +14,7 @@ import pytest
 
 from videogen.config import Settings
 from videogen.errors import BadRequest, ServiceUnavailable, Unauthorized
-from videogen.webhooks import sign, stripe_verify, verify
+from videogen.integrations.webhooks import sign, stripe_verify, verify
 
 NEW_SECRET = "whsec_" + base64.b64encode(b"n" * 32).decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"o" * 32).decode()

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from videogen import steps
 from videogen.errors import AppError
-from videogen.media import stock
+from videogen.integrations import stock
+from videogen.integrations.storage import LocalStorage
 from videogen.media.errors import ScriptError
 from videogen.media.script import OfflineScriptEngine, Script, analyze
-from videogen.results import Job
-from videogen.storage import LocalStorage
+from videogen.models.results import Job
+from videogen.rendering import steps
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stock"
 

@@ -1,5 +1,5 @@
 """The push body, the claim's answer and the reference worker's job are one model
-(videogen.results.WorkerJob)."""
+(videogen.models.results.WorkerJob)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from videogen_worker.job import JobRun
 
 from videogen.config import Settings
-from videogen.results import Job
-from videogen.routing import worker_job
+from videogen.models.results import Job
+from videogen.services.routing import worker_job
 
 
 def a_job(**changes: object) -> Job:

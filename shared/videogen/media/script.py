@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from videogen.llm import OpenAIChat
+from videogen.integrations.llm import OpenAIChat
 from videogen.media.errors import ScriptError
 
 MAX_SECTIONS = 12

@@ -13,14 +13,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from videogen.providers import (
+from videogen.integrations.providers import (
     InvalidWebhook,
     ProviderAuthFailed,
     ProviderJob,
     ProviderRateLimited,
     ProviderUnavailable,
 )
-from videogen.providers.fal import JWKS_URL, FalProvider, app_id_of
+from videogen.integrations.providers.fal import JWKS_URL, FalProvider, app_id_of
 
 if TYPE_CHECKING:
     from provider_router import Router

@@ -23,11 +23,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from videogen.providers import ProviderJob, ProviderRejected, VideoProvider, VideoRequest
-from videogen.providers.fal import FalProvider
-from videogen.providers.replicate import ReplicateProvider
-from videogen.providers.runpod import RunPodProvider
-from videogen.providers.runway import RunwayProvider
+from videogen.integrations.providers import (
+    ProviderJob,
+    ProviderRejected,
+    VideoProvider,
+    VideoRequest,
+)
+from videogen.integrations.providers.fal import FalProvider
+from videogen.integrations.providers.replicate import ReplicateProvider
+from videogen.integrations.providers.runpod import RunPodProvider
+from videogen.integrations.providers.runway import RunwayProvider
 
 if TYPE_CHECKING:
     from provider_router import Router

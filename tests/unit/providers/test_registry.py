@@ -7,11 +7,16 @@ import pytest
 from provider_router import Router
 
 from videogen.config import Settings
-from videogen.providers import PROVIDERS, ProviderJob, ProviderNotConfigured, get_provider
-from videogen.providers.fal import FalProvider
-from videogen.providers.replicate import ReplicateProvider
-from videogen.providers.runpod import RunPodProvider
-from videogen.providers.runway import RunwayProvider
+from videogen.integrations.providers import (
+    PROVIDERS,
+    ProviderJob,
+    ProviderNotConfigured,
+    get_provider,
+)
+from videogen.integrations.providers.fal import FalProvider
+from videogen.integrations.providers.replicate import ReplicateProvider
+from videogen.integrations.providers.runpod import RunPodProvider
+from videogen.integrations.providers.runway import RunwayProvider
 
 
 @pytest.fixture
@@ -64,7 +69,7 @@ def test_unknown_or_unconfigured_provider_is_a_clear_503() -> None:
 def test_a_users_own_key_replaces_the_deployments_for_that_adapter_only(
     router: Router, http: httpx.Client
 ) -> None:
-    """``api_key`` (a user's own key, videogen.keys) is what the adapter sends; the
+    """``api_key`` (a user's own key, videogen.services.keys) is what the adapter sends; the
     deployment's settings are left as they were, and a provider without one still works."""
     router.add("POST", "https://queue.fal.run/fal-ai/kling-video", json_body={"request_id": "r"})
     settings = Settings(FAL_KEY="deploy:deploymentsecret")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from videogen.providers import (
+from videogen.integrations.providers import (
     InvalidWebhook,
     ProviderJob,
     ProviderJobNotFound,
@@ -20,7 +20,7 @@ from videogen.providers import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from videogen.providers.replicate import ReplicateProvider
+from videogen.integrations.providers.replicate import ReplicateProvider
 
 if TYPE_CHECKING:
     from provider_router import Router

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from videogen.providers import (
+from videogen.integrations.providers import (
     InvalidWebhook,
     ProviderAuthFailed,
     ProviderJob,
     ProviderRejected,
     receive_webhook,
 )
-from videogen.providers.runpod import RunPodProvider
+from videogen.integrations.providers.runpod import RunPodProvider
 
 if TYPE_CHECKING:
     from provider_router import Router

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from videogen.providers import (
+from videogen.integrations.providers import (
     InvalidWebhook,
     ProviderJob,
     ProviderRateLimited,
     ProviderRejected,
     reconcile,
 )
-from videogen.providers.runway import RunwayProvider
+from videogen.integrations.providers.runway import RunwayProvider
 
 if TYPE_CHECKING:
     from provider_router import Router

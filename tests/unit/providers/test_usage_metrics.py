@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from videogen.jobs import _provider_report
-from videogen.providers.base import WebhookEvent, reported_seconds
-from videogen.providers.fal import FalProvider
-from videogen.providers.reconcile import reconcile
-from videogen.providers.replicate import ReplicateProvider
-from videogen.providers.runpod import RunPodProvider
-from videogen.results import ProviderJobRow
+from videogen.integrations.providers.base import WebhookEvent, reported_seconds
+from videogen.integrations.providers.fal import FalProvider
+from videogen.integrations.providers.reconcile import reconcile
+from videogen.integrations.providers.replicate import ReplicateProvider
+from videogen.integrations.providers.runpod import RunPodProvider
+from videogen.models.results import ProviderJobRow
+from videogen.services.jobs import _provider_report
 
 if TYPE_CHECKING:
     from provider_router import Router

@@ -1,0 +1,389 @@
+"""Composed videos as jobs: job params → media.compose → storage → job output.
+
+A compose job's params (``generate-video`` with a ``compose`` model, or ``queue-job``)::
+
+    {"prompt" or "topic": "…", "script": {title, sections[]}?, "sections": 4,
+     "voice", "language", "speaking_rate", "images": ["<uid>/<file>", …],
+     "music_path": "<uid>/<file>"?, "narration_paths": ["<uid>/…wav", …]?,
+     "captions": true, "aspect_ratio", "resolution",
+     "duration": <max seconds you pay for>}
+
+Or it gives the timeline itself, ``"elements": [...]`` (``schemas.VideoElement``,
+``ImageElement``, ``AudioElement``, ``TextElement``; docs/elements.md): then no script,
+narration or images are made — the uploads are placed as the elements say and rendered
+(:func:`elements_timeline`), and the job is priced by the timeline's length.
+
+Short renders (estimated under ``SYNC_RENDER_MAX_SECONDS``) run inside generate-video and
+answer 200 with the finished job; longer ones become jobs for a worker with the compose
+capability (the reference worker has it). Either way the same procedures move the job and
+the money: an attempt is opened, progress is reported, completion captures the credits of
+the length actually rendered and releases the rest; a failure releases everything.
+The script that was narrated is stored in the job output, so a client can edit it and
+start a new render from the edited version (``params.script``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from videogen.errors import AppError, ValidationFailed
+
+if TYPE_CHECKING:
+    from videogen.config import Settings
+    from videogen.db.connection import Database
+    from videogen.integrations.storage import Storage
+    from videogen.media.compose import ComposeRequest, ComposeResult
+    from videogen.media.timeline import Timeline
+    from videogen.models.results import Job
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+def working_frame(params: dict[str, Any]) -> tuple[int, int]:
+    """The largest a still needs to be for this job's render: its frame, oversampled as the
+    Ken Burns move and the overlays work on it (media.graph.WORKING_OVERSAMPLE)."""
+    from videogen.media.graph import WORKING_OVERSAMPLE
+    from videogen.media.timeline import frame_size
+
+    width, height = frame_size(params.get("aspect_ratio", "16:9"), params.get("resolution", "720p"))
+    return width * WORKING_OVERSAMPLE, height * WORKING_OVERSAMPLE
+
+
+def _fetch_upload(storage: Storage, user_id: str, path: str, workdir: Path, index: int) -> Path:
+    """Copy one of the user's uploads into the work folder (owner checked)."""
+    from videogen.integrations.storage import owner_of
+
+    if owner_of(path) != user_id:
+        raise ValidationFailed(f"{path} is not in your uploads folder ({user_id}/…).")
+    target = workdir / f"upload-{index}{Path(path).suffix.lower()}"
+    target.write_bytes(storage.download("uploads", path))
+    return target
+
+
+def compose_request(
+    params: dict[str, Any], user_id: str, storage: Storage, workdir: Path
+) -> ComposeRequest:
+    """The media request a compose job's params describe (uploads fetched and checked)."""
+    from videogen.media.compose import ComposeRequest
+    from videogen.media.images import fit_for_render, validate_upload
+    from videogen.models.requests import parse
+
+    box = working_frame(params)
+    images: list[Path | None] = []
+    for i, path in enumerate(params.get("images") or []):
+        if path is None:
+            images.append(None)
+            continue
+        local = _fetch_upload(storage, user_id, path, workdir, i)
+        images.append(fit_for_render(validate_upload(local), box, workdir))
+    music = params.get("music_path")
+    narration = [  # a narration step's files, one per section: no TTS then
+        _fetch_upload(storage, user_id, path, workdir, 100 + i)
+        for i, path in enumerate(params.get("narration_paths") or [])
+    ]
+    fields = {
+        "topic": params.get("topic") or params.get("prompt"),
+        "script": params.get("script"),
+        "sections": params.get("sections", 4),
+        "aspect": params.get("aspect_ratio", "16:9"),
+        "quality": params.get("resolution", "720p"),
+        "fps": params.get("fps", 30),
+        "voice": params.get("voice"),
+        "language": params.get("language", "en"),
+        "speaking_rate": params.get("speaking_rate", 1.0),
+        "images": images,
+        "music": _fetch_upload(storage, user_id, music, workdir, 99) if music else None,
+        "narration": narration or None,
+        "captions": params.get("captions", True),
+        "max_duration": float(params.get("duration", 600)),
+    }
+    request: ComposeRequest = parse(
+        ComposeRequest, {k: v for k, v in fields.items() if v is not None}
+    )
+    return request
+
+
+def elements_timeline(
+    params: dict[str, Any], files: dict[int, Path], *, check_files: bool = True
+) -> Timeline:
+    """The media timeline of a composition of elements: images, videos and text as overlays
+    drawn bottom first (by layer, then start, then list order) over a black frame, audio
+    mixed at its start; ``files`` are the local copies of the elements' uploads by index."""
+    from pydantic import TypeAdapter
+
+    from videogen.media.timeline import (
+        AudioClip,
+        Fade,
+        OutputPreset,
+        Overlay,
+        PlacedText,
+        Timeline,
+        Track,
+        validate_timeline,
+    )
+    from videogen.models.requests import AudioElement, Element, TextElement
+
+    elements = TypeAdapter(list[Element]).validate_python(params["elements"])
+    output = OutputPreset(
+        aspect=params.get("aspect_ratio", "16:9"),
+        quality=params.get("resolution", "720p"),
+        fps=params.get("fps", 30),
+    )
+
+    def fade(side: Any) -> Fade | None:
+        if side is None:
+            return None
+        # A crossfade is a fade through transparency over what is on screen beneath.
+        kind = "fade" if side.kind == "crossfade" else side.kind
+        return Fade(kind=kind, duration=side.duration)
+
+    overlays: list[Overlay | PlacedText] = []
+    sounds: list[AudioClip] = []
+    order = sorted(
+        (i for i, e in enumerate(elements) if not isinstance(e, AudioElement)),
+        key=lambda i: (elements[i].layer, elements[i].start, i),  # type: ignore[union-attr]
+    )
+    for i in order:
+        el = elements[i]
+        t = el.transitions
+        way_in, way_out = (t.in_, t.out) if t is not None else (None, None)
+        if isinstance(el, TextElement):
+            overlays.append(
+                PlacedText(
+                    start=el.start,
+                    duration=el.duration,
+                    text=el.text,
+                    x=el.position.x,
+                    y=el.position.y,
+                    size=el.font_size,
+                    color=el.color,
+                    box=el.box,
+                    fade_in=way_in.duration if way_in else 0.0,
+                    fade_out=way_out.duration if way_out else 0.0,
+                )
+            )
+            continue
+        assert not isinstance(el, AudioElement)
+        overlays.append(
+            Overlay(
+                media=el.type,
+                source=files[i],
+                start=el.start,
+                duration=el.duration,
+                x=el.position.x,
+                y=el.position.y,
+                width=el.width,
+                height=el.height,
+                trim_start=getattr(el, "trim_start", 0.0),
+                fade_in=fade(way_in),
+                fade_out=fade(way_out),
+            )
+        )
+    for i, el in enumerate(elements):
+        if isinstance(el, AudioElement):
+            t = el.transitions
+            sounds.append(
+                AudioClip(
+                    role="effect",
+                    source=files[i],
+                    start=el.start,
+                    duration=el.duration,
+                    trim_start=el.trim_start,
+                    volume=el.volume,
+                    fade_in=t.in_.duration if t is not None and t.in_ else 0.0,
+                    fade_out=t.out.duration if t is not None and t.out else 0.0,
+                )
+            )
+    tracks = [Track(kind="audio", name="elements", clips=sounds, allow_overlap=True)]
+    timeline = Timeline(
+        output=output, tracks=tracks if sounds else [], transition=None, overlays=overlays
+    )
+    return validate_timeline(
+        timeline, max_duration=float(params.get("duration", 600)), check_files=check_files
+    )
+
+
+def render_elements(
+    params: dict[str, Any],
+    user_id: str,
+    storage: Storage,
+    workdir: Path,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> ComposeResult:
+    """Fetch a composition's uploads, render its timeline, make the thumbnail."""
+    from videogen.media.compose import ComposeResult
+    from videogen.media.images import fit_for_render, validate_upload
+    from videogen.media.render import make_thumbnail, probe, render_timeline
+
+    box = working_frame(params)
+    files: dict[int, Path] = {}
+    for i, element in enumerate(params["elements"]):
+        if element.get("path"):
+            files[i] = _fetch_upload(storage, user_id, element["path"], workdir, i)
+            if element["type"] == "image":
+                files[i] = fit_for_render(validate_upload(files[i]), box, workdir)
+    timeline = elements_timeline(params, files)
+    report = progress or (lambda pct: None)
+    video = workdir / "video.mp4"
+    render_timeline(timeline, video, progress=lambda pct: report(pct * 95 // 100), cancel=cancel)
+    thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))
+    info = probe(video)
+    report(100)
+    return ComposeResult(
+        video_path=video,
+        thumbnail_path=thumbnail,
+        duration=info["duration"],
+        width=info["width"],
+        height=info["height"],
+        title=str(params.get("prompt") or ""),
+        script=None,
+    )
+
+
+# Scaling a large still down to the working frame once (media.images.fit_for_render):
+# about 0.014 CPU-seconds per megapixel decoded, measured on 8192x8192 PNGs; doubled for a
+# busy host.
+SHRINK_S_PER_MEGAPIXEL = 0.03
+
+
+def estimated_render_seconds(params: dict[str, Any], input_pixels: int = 0) -> float:
+    """How long this machine needs to render these params (media.compose.estimate), plus
+    decoding ``input_pixels`` of uploaded pictures (what :func:`uploads.check_uploads`
+    found in them)."""
+    return _render_seconds(params) + SHRINK_S_PER_MEGAPIXEL * input_pixels / 1e6
+
+
+def _render_seconds(params: dict[str, Any]) -> float:
+    from videogen.media.compose import ComposeRequest, estimate
+
+    if params.get("elements"):
+        try:
+            placeholders = {
+                i: Path(e["path"]) for i, e in enumerate(params["elements"]) if e.get("path")
+            }
+            timeline = elements_timeline(params, placeholders, check_files=False)
+        except (ValueError, AppError, KeyError, TypeError):
+            return math.inf  # let the job path report the validation error
+        return estimate(timeline)[0]
+    try:
+        request = ComposeRequest(
+            topic=params.get("topic") or params.get("prompt") or "x",
+            script=params.get("script"),
+            sections=params.get("sections", 4),
+            aspect=params.get("aspect_ratio", "16:9"),
+            quality=params.get("resolution", "720p"),
+            speaking_rate=params.get("speaking_rate", 1.0),
+        )
+    except ValueError:
+        return math.inf  # let the job path report the validation error
+    return estimate(request)[0]
+
+
+def store_outputs(
+    storage: Storage, user_id: str, job_id: str, video: Path, thumbnail: Path
+) -> dict[str, Any]:
+    """Upload a finished video and thumbnail to the owner's folders; what a worker reports
+    (paths and metadata: links are signed when the job is read, :mod:`videogen.services.links`)."""
+    from videogen.integrations.storage import user_path
+    from videogen.media.render import probe
+
+    info = probe(video)
+    video_path = user_path(user_id, f"{job_id}.mp4")
+    thumb_path = user_path(user_id, f"{job_id}.jpg")
+    storage.upload("videos", video_path, video, "video/mp4")
+    storage.upload("thumbnails", thumb_path, thumbnail, "image/jpeg")
+    return {
+        "video_path": video_path,
+        "thumbnail_path": thumb_path,
+        "duration_s": round(info["duration"], 3),
+        "width": info["width"],
+        "height": info["height"],
+    }
+
+
+def credits_used(cost: int, params: dict[str, Any], rendered_s: float) -> int:
+    """Pay for the length rendered out of the length reserved (``duration``), never more."""
+    requested = max(float(params.get("duration", rendered_s)), 1.0)
+    return min(cost, math.ceil(cost * min(1.0, rendered_s / requested)))
+
+
+def render(
+    params: dict[str, Any],
+    user_id: str,
+    storage: Storage,
+    workdir: Path,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> ComposeResult:
+    """Compose the video a job's params describe, in ``workdir``."""
+    from videogen.media.compose import compose
+
+    if params.get("elements"):
+        return render_elements(params, user_id, storage, workdir, progress, cancel)
+    request = compose_request(params, user_id, storage, workdir)
+    return compose(request, workdir, progress, cancel=cancel)
+
+
+def run(
+    job: Job,
+    storage: Storage,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Render a compose job and store its files; returns (output, credits used)."""
+    user_id, job_id, params = str(job.user_id), str(job.id), job.params
+    with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
+        result = render(params, user_id, storage, Path(tmp), progress, cancel)
+        stored = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)
+    output = dict(stored)
+    output.update(
+        title=result.title, script=result.script.model_dump() if result.script is not None else None
+    )
+    return output, credits_used(job.cost, params, result.duration)
+
+
+def render_sync(db: Database, settings: Settings, job: Job) -> Job:
+    """Run a short compose job inside the request: the function is its own worker.
+
+    The render gets ``SYNC_RENDER_DEADLINE_SECONDS``: one that outgrows its estimate is
+    stopped then and its job goes back to the queue (a retryable failure, the attempt's
+    credits kept reserved) for a worker to finish; the caller gets it queued.
+    """
+    from videogen.db import procedures
+    from videogen.integrations.storage import get_storage
+    from videogen.media.errors import RenderCanceled, RenderDeadline
+    from videogen.rendering.steps import run_inline
+
+    deadline = threading.Event()
+    timer = threading.Timer(settings.sync_render_deadline_s, deadline.set)
+
+    def work(opened: Job) -> tuple[dict[str, Any], int]:
+        last = [0]
+
+        def progress(pct: int) -> None:
+            if pct - last[0] >= 10 and pct < 100:
+                last[0] = pct
+                procedures.job_progress(db, str(opened.id), opened.attempt, pct, "rendering")
+
+        try:
+            return run(opened, get_storage(settings), progress, cancel=deadline)
+        except RenderCanceled as exc:
+            raise RenderDeadline(
+                f"The render took longer than {settings.sync_render_deadline_s:g} s; "
+                "it goes on as a job."
+            ) from exc
+
+    timer.start()
+    try:
+        return run_inline(db, job, work)
+    finally:
+        timer.cancel()

@@ -1,0 +1,336 @@
+"""The creation wizard's steps (seed 001) as jobs of their own: script, narration, images.
+
+Each step is a job with its own type and price: reserved when made, run inside the
+request (the function is its own worker, as for a short composed video — these take
+seconds), captured or released by the same procedures as any job. Each result is the
+job's ``output``: the client may edit it and feed it to the next step; assembly is the
+``compose`` job with what the steps made::
+
+    script     {prompt | topic, sections, language, duration}       → {script, analysis}
+               {script, instruction}                               → the script improved
+    narration  {script | prompt, voice, language, speaking_rate, duration}
+               → one WAV per section in uploads/<uid>/steps/<job>/, with the sections'
+                 timings as the assembled video will have them
+    images     {script, source: card | stock, timings?, aspect_ratio, resolution}
+               → one picture per section (a title card, or a stock photo with its credit)
+    compose    {script, narration_paths, images, …}                → the video
+
+Files go to the owner's ``uploads`` folder, so the compose job names them as it names any
+upload (and the upload check applies).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from videogen.errors import AppError, ValidationFailed
+
+if TYPE_CHECKING:
+    from videogen.config import Settings
+    from videogen.db.connection import Database
+    from videogen.integrations.storage import Storage
+    from videogen.media.script import Script, ScriptEngine
+    from videogen.models.results import Job
+
+STEP_TYPES = ("script", "narration", "images")
+PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."
+Work = Callable[["Job"], tuple[dict[str, Any], int]]  # a job → (its output, credits used)
+
+
+def run_inline(db: Database, job: Job, work: Work) -> Job:
+    """Run a just-created job inside the request: open an attempt, start it, do the work,
+    then complete it (capturing what it used) or fail it (releasing everything).
+
+    The work is metered (:mod:`videogen.usage`: tokens, characters, calls, render time)
+    and its usage goes with the completion or the failure, in the same transaction."""
+    from videogen.db import procedures
+    from videogen.usage import metering
+
+    job_id = str(job.id)
+    with db.admin() as admin:
+        opened = procedures.job_dispatch_external(admin, job_id)
+        if opened is None:  # canceled (or taken) in between
+            return procedures.job_get_any(admin, job_id)
+        procedures.job_start(admin, job_id, opened.attempt)
+    base: dict[str, Any] = {"job_id": job_id, "attempt": opened.attempt}
+    with metering() as meter:
+        try:
+            output, used = work(opened)
+        except AppError as exc:
+            # A retryable failure (an in-request render past its deadline) goes back to the
+            # queue for a worker, as a worker's retryable failure does.
+            retryable = bool(getattr(exc, "retryable", False))
+            report = {
+                **base,
+                "type": "failed",
+                "error": {"code": exc.code, "message": exc.message, "retryable": retryable},
+            }
+        else:
+            report = {**base, "type": "completed", "output": output, "credits_used": used}
+    report["usage"] = meter.as_usage()
+    change = procedures.job_report(db, None, "inline", report)
+    return change.job or opened
+
+
+def check_params(settings: Settings, params: dict[str, Any]) -> None:
+    """Refuse, before any money moves, a step this deployment cannot run (503)."""
+    from videogen.errors import ServiceUnavailable
+
+    if params.get("source") == "stock" and settings.stock_photos == "none":
+        raise ServiceUnavailable(
+            "Stock photos are not configured here.",
+            code="PROVIDER_NOT_CONFIGURED",
+            hint="Ask for title cards (source: card), or set STOCK_PHOTOS and its API key.",
+        )
+
+
+def run(db: Database, settings: Settings, job: Job) -> Job:
+    """Run a step job (its type in ``STEP_TYPES``) to its end; the finished job."""
+    from videogen.integrations.storage import storage_for
+
+    storage = storage_for(settings)
+    runners: dict[str, Callable[[Job], tuple[dict[str, Any], int]]] = {
+        "script": lambda j: _script(j, _script_engine(db, settings, j)),
+        "narration": lambda j: _narration(j, storage),
+        "images": lambda j: _images(j, settings, storage),
+    }
+    return run_inline(db, job, runners[job.job_type])
+
+
+# Script --------------------------------------------------------------------------------------
+
+
+def _script_of(params: dict[str, Any], field: str = "params.script") -> Script:
+    from pydantic import ValidationError
+
+    from videogen.media.script import Script
+
+    try:
+        return Script.model_validate(params["script"])
+    except (KeyError, ValidationError) as exc:
+        raise ValidationFailed(
+            "This step needs a script: the output of a script step, edited or not.",
+            code="INVALID_PARAMS",
+            details=[{"field": field, "message": "a script {title, sections[]} is required"}],
+        ) from exc
+
+
+def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
+    """The deployment's script engine; with OpenAI, on the job owner's own key if they
+    stored one (sent to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
+    from videogen.media.script import OpenAIScriptEngine, get_script_engine
+    from videogen.services import keys
+
+    if settings.script_engine == "openai":
+        own = keys.for_job(db, str(job.id), "openai")
+        if own is not None:
+            return OpenAIScriptEngine(model=settings.openai_model, api_key=own)
+    return get_script_engine()
+
+
+def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], int]:
+    from videogen.media.script import analyze
+
+    params = job.params
+    language = params.get("language", "en")
+    if params.get("script") is not None:
+        script = _script_of(params)
+        if params.get("instruction"):
+            script = engine.improve(script, params["instruction"], language=language)
+    else:
+        script = engine.write(
+            params.get("topic") or params.get("prompt") or "",
+            sections=params.get("sections", 4),
+            language=language,
+        )
+    output = {
+        "script": script.model_dump(),
+        "analysis": analyze(script).model_dump(),
+        "engine": engine.name,
+    }
+    return output, job.cost
+
+
+def analysis(script: Script, speaking_rate: float) -> dict[str, Any]:
+    """Words and reading time of a script and its sections (free: no job)."""
+    from videogen.media.script import analyze
+
+    return analyze(script, speaking_rate=speaking_rate).model_dump()
+
+
+# Narration -----------------------------------------------------------------------------------
+
+
+def _narrated(params: dict[str, Any]) -> Script:
+    """The script to narrate: ``script``, or plain ``prompt`` text as one section."""
+    from videogen.media.script import Script, ScriptSection
+
+    if params.get("script") is not None:
+        return _script_of(params)
+    text = (params.get("prompt") or "").strip()
+    if not text:
+        raise ValidationFailed(
+            "Give the narration a script or a prompt to read.",
+            code="INVALID_PARAMS",
+            details=[{"field": "params.prompt", "message": "nothing to narrate"}],
+        )
+    return Script(title="Narration", sections=[ScriptSection(title="Narration", narration=text)])
+
+
+def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], int]:
+    from videogen.integrations.storage import user_path
+    from videogen.media.compose import SECTION_LEAD_S, SECTION_TAIL_S
+    from videogen.media.narration import get_narration_engine, narrate_sections
+    from videogen.rendering.composition import credits_used
+
+    params, user_id = job.params, str(job.user_id)
+    script = _narrated(params)
+    engine = get_narration_engine()
+    fps = params.get("fps", 30)
+    sections, paths, start = [], [], 0.0
+    with tempfile.TemporaryDirectory(prefix="videogen-narration-") as tmp:
+        speeches = narrate_sections(
+            engine,
+            [s.narration for s in script.sections],
+            Path(tmp),
+            voice=params.get("voice"),
+            language=params.get("language", "en"),
+            speaking_rate=params.get("speaking_rate", 1.0),
+        )
+        for i, (section, speech) in enumerate(zip(script.sections, speeches, strict=True)):
+            path = user_path(user_id, "steps", str(job.id), f"narration_{i:02d}.wav")
+            storage.upload("uploads", path, speech.path, "audio/wav")
+            # The section as the assembled video lays it out (media.compose's padding).
+            length = math.ceil((SECTION_LEAD_S + speech.duration + SECTION_TAIL_S) * fps) / fps
+            sections.append(
+                {
+                    "index": i,
+                    "title": section.title,
+                    "path": path,
+                    "speech_s": round(speech.duration, 3),
+                    "start_s": round(start, 3),
+                    "duration_s": round(length, 3),
+                }
+            )
+            paths.append(path)
+            start = round((start + length) * fps) / fps
+    if start > float(params.get("duration", start)):
+        raise AppError(
+            f"the narration runs {start:.1f} s, over the {params['duration']} s paid for",
+            status=422,
+            code="NARRATION_TOO_LONG",
+            hint="Raise duration, or shorten the script (a script step with 'shorter').",
+        )
+    output = {
+        "narration_paths": paths,
+        "sections": sections,
+        "duration_s": round(start, 3),
+        "voice": params.get("voice"),
+        "engine": engine.name,
+        "script": script.model_dump(),
+    }
+    return output, credits_used(job.cost, params, start)
+
+
+def preview_voice(voice: str | None, language: str, text: str | None) -> bytes:
+    """A few seconds of ``voice`` saying ``text`` (or a stock sentence), as WAV bytes."""
+    from videogen.media.narration import get_narration_engine
+
+    with tempfile.TemporaryDirectory(prefix="videogen-preview-") as tmp:
+        out = Path(tmp) / "preview.wav"
+        get_narration_engine().synthesize(text or PREVIEW_TEXT, out, voice=voice, language=language)
+        return out.read_bytes()
+
+
+# Images --------------------------------------------------------------------------------------
+
+STOCK_QUERY_WORDS = 6
+# Words that say nothing to a photo search.
+_SKIP = frozenset(
+    "a an the of and or to in on for with by at from that this its showing shows one some".split()  # noqa: SIM905
+)
+
+
+def stock_query(prompt: str) -> str:
+    """A short search query from an image prompt: its first meaningful words."""
+    words = [w.strip(",.;:!?'\"()") for w in prompt.split()]
+    return " ".join([w for w in words if w and w.lower() not in _SKIP][:STOCK_QUERY_WORDS])
+
+
+def _timings(params: dict[str, Any], script: Script) -> list[dict[str, float]]:
+    """Each section's start and length: the narration step's, else from reading time."""
+    from videogen.media.script import analyze
+
+    given = params.get("timings")
+    if given:
+        if len(given) != len(script.sections):
+            raise ValidationFailed(
+                f"{len(given)} timings for {len(script.sections)} sections",
+                code="INVALID_PARAMS",
+                details=[{"field": "params.timings", "message": "one per section"}],
+            )
+        return [{"start_s": t["start_s"], "duration_s": t["duration_s"]} for t in given]
+    read = analyze(script, speaking_rate=params.get("speaking_rate", 1.0))
+    return [{"start_s": s.start_s, "duration_s": s.reading_seconds} for s in read.sections]
+
+
+def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, Any], int]:
+    from videogen.integrations.stock import Orientation, stock_photos
+    from videogen.integrations.storage import user_path
+    from videogen.media.images import make_title_card, sniff_image_format, validate_upload
+    from videogen.media.timeline import frame_size
+    from videogen.usage import record_calls
+
+    params, user_id = job.params, str(job.user_id)
+    script = _script_of(params)
+    timings = _timings(params, script)
+    aspect = params.get("aspect_ratio", "16:9")
+    width, height = frame_size(aspect, params.get("resolution", "720p"))
+    orientation: Orientation = (
+        "landscape" if aspect == "16:9" else "portrait" if aspect == "9:16" else "square"
+    )
+    stock = stock_photos(settings) if params.get("source") == "stock" else None
+    images = []
+    with tempfile.TemporaryDirectory(prefix="videogen-images-") as tmp:
+        for i, section in enumerate(script.sections):
+            prompt = section.image_prompt or section.title
+            entry: dict[str, Any] = {"index": i, "prompt": prompt, **timings[i]}
+            photo = stock.search(stock_query(prompt), orientation) if stock else None
+            if stock is not None:
+                record_calls()  # the search
+            if stock is not None and photo is not None:
+                data = stock.download(photo)
+                record_calls()
+                kind = sniff_image_format(data[:16]) or "jpeg"
+                local = Path(tmp) / f"image_{i:02d}.{'jpg' if kind == 'jpeg' else kind}"
+                local.write_bytes(data)
+                validate_upload(local)
+                entry.update(
+                    source=photo.provider,
+                    attribution=photo.attribution,
+                    photographer_url=photo.photographer_url,
+                    page_url=photo.page_url,
+                )
+            else:
+                local = make_title_card(
+                    section.title,
+                    Path(tmp) / f"image_{i:02d}.png",
+                    width,
+                    height,
+                    subtitle=script.title if i == 0 else None,
+                )
+                entry["source"] = "card"
+            path = user_path(user_id, "steps", str(job.id), local.name)
+            storage.upload("uploads", path, local, _content_type(local))
+            entry["path"] = path
+            images.append(entry)
+    output = {"image_paths": [e["path"] for e in images], "images": images}
+    return output, job.cost
+
+
+def _content_type(path: Path) -> str:
+    return {".png": "image/png", ".webp": "image/webp"}.get(path.suffix, "image/jpeg")

@@ -1,0 +1,114 @@
+"""The admin view: every job and worker, requeue or fail a stuck job, the prompt templates.
+
+An admin is a user whose access token carries ``app_metadata.role = "admin"`` (set only
+with the service role: ``videogen admin grant <email>`` locally, the Auth admin API on a
+hosted project). The database decides: reads run as the admin (RLS policies of
+sql/schema/15_prompts_admin.sql), writes are service-only procedures that check the claim.
+:func:`require_admin` only answers a non-admin 403 before their request is validated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from videogen.db import procedures, writes
+from videogen.db.writes import Outcome
+from videogen.errors import Forbidden
+from videogen.models.results import (
+    AdminJobPage,
+    AdminJobResult,
+    PromptTemplate,
+    PromptTemplateList,
+    WorkerList,
+)
+from videogen.services import routing
+
+if TYPE_CHECKING:
+    from videogen.config import Settings
+    from videogen.db.connection import Database, Session
+    from videogen.db.writes import WriteRequest
+    from videogen.kit.auth import Principal
+    from videogen.models.requests import (
+        ActivateTemplate,
+        AdminJobAction,
+        AdminJobQuery,
+        CreateTemplate,
+        TemplateQuery,
+    )
+
+
+def is_admin(principal: Principal) -> bool:
+    """The token's ``app_metadata.role`` is ``admin`` (user_metadata never counts)."""
+    meta = principal.claims.get("app_metadata")
+    return principal.is_user and isinstance(meta, dict) and meta.get("role") == "admin"
+
+
+def require_admin(principal: Principal) -> None:
+    """403 ``ADMIN_ONLY`` unless an admin is calling."""
+    if not is_admin(principal):
+        raise Forbidden(
+            "Only admins may use this route.",
+            code="ADMIN_ONLY",
+            hint="An admin's access token carries app_metadata.role = admin "
+            "(`videogen admin grant <email>` locally), then sign in again.",
+        )
+
+
+def list_jobs(session: Session, query: AdminJobQuery) -> AdminJobPage:
+    """A page of everyone's jobs, newest first."""
+    result = procedures.admin_list_jobs(
+        session,
+        query.status,
+        None if query.user_id is None else str(query.user_id),
+        query.model,
+        query.limit,
+        (query.page - 1) * query.limit,
+    )
+    return AdminJobPage.of(result["items"], result["total"], query.page, query.limit)
+
+
+def list_workers(session: Session) -> WorkerList:
+    """Every registered worker."""
+    return WorkerList(procedures.admin_list_workers(session))
+
+
+def job_action(
+    db: Database,
+    settings: Settings,
+    principal: Principal,
+    write: WriteRequest,
+    body: AdminJobAction,
+) -> Outcome[AdminJobResult]:
+    """Requeue or fail a job as one request; then, after the commit, tell whoever ran it to
+    stop and (requeue) route it again. A retry with the key hears the final answer."""
+    outcome, running = procedures.admin_job_request(
+        db, principal, write, body.action, str(body.id), body.reason
+    )
+    if outcome.replayed:
+        return outcome
+    answer = outcome.data
+    changed: dict[str, Any] = {}
+    if running is not None and (running.notify is not None or running.provider_job_id):
+        changed["worker_notified"] = routing.notify_cancel(settings, running, db=db)
+    if body.action == "requeue":
+        changed["job"] = routing.dispatch_job(db, settings, answer.job)
+    if changed:
+        answer = answer.model_copy(update=changed)
+        writes.replace_answer(db, write, outcome.status, answer)
+    return Outcome(outcome.status, answer)
+
+
+def templates(session: Session, query: TemplateQuery) -> PromptTemplateList:
+    """Every version of the templates (of one job type)."""
+    return PromptTemplateList(procedures.prompt_templates_list(session, query.job_type))
+
+
+def change_template(
+    db: Database,
+    principal: Principal,
+    write: WriteRequest,
+    body: CreateTemplate | ActivateTemplate,
+) -> Outcome[PromptTemplate]:
+    """Save a new version (201) or activate one (200), as one request."""
+    change = body.model_dump(mode="json", exclude_none=True)
+    return procedures.prompt_template_request(db, principal, write, change)

@@ -1,0 +1,297 @@
+"""Credits as the functions use them: balance and ledger pages, grants, purchases, refunds
+(Stripe and the App Store claw back what a purchase granted, sql/schema/14_purchases.sql),
+and an anonymous session's credits merged into the account."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from videogen.db import procedures
+from videogen.db.connection import Session
+from videogen.db.writes import Outcome, WriteRequest
+from videogen.errors import AppError, Forbidden, NotFound, ValidationFailed
+from videogen.models.requests import GrantCredits, PurchaseCredits
+from videogen.models.results import CreditResult, CreditsOverview, LedgerPage
+
+if TYPE_CHECKING:
+    from videogen.config import Settings
+    from videogen.db.connection import Database
+    from videogen.integrations.apple import AppleNotification
+    from videogen.integrations.devicecheck import DeviceCheckClient
+    from videogen.kit.auth import Principal
+
+log = logging.getLogger(__name__)
+
+
+def overview(session: Session, page: int, limit: int) -> CreditsOverview:
+    """The caller's balance, reserved credits and one page of the ledger."""
+    result = procedures.get_credits(session, limit, (page - 1) * limit)
+    if result is None:
+        raise NotFound("No profile for this user.")
+    return CreditsOverview(
+        balance=result["balance"],
+        reserved=result["reserved"],
+        debt=result.get("debt", 0),
+        initial_grant_claimed=result["initial_grant_claimed"],
+        ledger=LedgerPage.of(result["items"], result["total"], page, limit),
+    )
+
+
+def claim_initial_grant(
+    db: Database,
+    principal: Principal,
+    write: WriteRequest,
+    *,
+    settings: Settings,
+    client_address: str | None,
+    device_token: str | None = None,
+    device_check: DeviceCheckClient | None = None,
+) -> Outcome[CreditResult]:
+    """The user's one-time free credits (409 ALREADY_CLAIMED the second time).
+
+    The database decides by account, mailbox and client address
+    (``public.claim_initial_grant``; None: a loopback client of the local stack, not
+    limited by address). With a DeviceCheck token, Apple decides by device
+    first: bit 0 set means this device took its free credits (409 DEVICE_ALREADY_CLAIMED);
+    it is set once the grant is made. ``device_check`` is built from the settings when not
+    given.
+    """
+    checked = False
+    if device_token is not None:
+        if device_check is None:
+            from videogen.integrations.devicecheck import devicecheck_client
+            from videogen.services.routing import shared_client
+
+            device_check = devicecheck_client(settings, shared_client())
+        if device_check.query_two_bits(device_token).bit0:
+            raise AppError(
+                "This device already took its free credits.",
+                status=409,
+                code="DEVICE_ALREADY_CLAIMED",
+                hint="Free credits come once per device; buy credits to go on.",
+            )
+        checked = True
+    elif principal.is_anonymous and settings.guest_grant_requires_device_check:
+        raise Forbidden(
+            "Guests get free credits from the app only: send its DeviceCheck token.",
+            code="DEVICE_CHECK_REQUIRED",
+            hint="Or sign up with an email address.",
+        )
+    outcome = procedures.claim_initial_grant_request(
+        db, principal, write, {"address": client_address, "device_checked": checked}
+    )
+    if checked and not outcome.replayed and device_check is not None:
+        try:
+            device_check.update_two_bits(device_token or "", bit0=True)
+        except AppError:  # the grant stands; the device stays unmarked (logged)
+            log.warning("DeviceCheck: could not mark the device after its grant", exc_info=True)
+    return outcome
+
+
+def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome[CreditResult]:
+    """Service: grant or adjust, once per grant id."""
+    return procedures.grant_credits_request(
+        db,
+        write,
+        user_id=str(body.user_id),
+        amount=body.amount,
+        grant_id=body.grant_id,
+        kind=body.action,
+        description=body.description,
+    )
+
+
+def purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome[CreditResult]:
+    """Service: credit a verified purchase, once per transaction id."""
+    return procedures.purchase_credits_request(
+        db,
+        write,
+        user_id=str(body.user_id),
+        transaction_id=body.transaction_id,
+        credits=body.credits,
+        description=body.description,
+    )
+
+
+def _ignored(reason: str) -> Outcome[CreditResult]:
+    return Outcome(200, CreditResult(applied=False, reason=reason))
+
+
+def _text(value: Any) -> str | None:
+    """An id Stripe may send as a string or as an expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _stripe_object(event: dict[str, Any]) -> dict[str, Any]:
+    obj = (event.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        raise ValidationFailed("The Stripe event carries no object.")
+    return obj
+
+
+def from_stripe(
+    db: Database, write: WriteRequest, event: dict[str, Any], credits_per_cent: int
+) -> Outcome[CreditResult]:
+    """A verified Stripe event: a paid Checkout Session credits the buyer; a refund or a
+    dispute of its payment claws the credits back; anything else is acknowledged."""
+    kind = event.get("type")
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        return purchase_from_stripe(db, write, event, credits_per_cent)
+    if kind == "refund.created":
+        return refund_from_stripe(db, write, _stripe_object(event), "refund")
+    if kind == "charge.dispute.created":
+        return refund_from_stripe(db, write, _stripe_object(event), "dispute")
+    return _ignored(f"ignored event {kind}")
+
+
+def refund_from_stripe(
+    db: Database, write: WriteRequest, obj: dict[str, Any], kind: str
+) -> Outcome[CreditResult]:
+    """A Refund (refund.created) or a Dispute (charge.dispute.created): matched to the
+    purchase by its PaymentIntent, clawed back once per re_… / dp_… id, in proportion to
+    its amount of what the session paid."""
+    reversal_id = _text(obj.get("id"))
+    payment_intent = _text(obj.get("payment_intent"))
+    amount = obj.get("amount")
+    if reversal_id is None or not isinstance(amount, int) or amount < 0:
+        raise ValidationFailed(f"The Stripe {kind} has no id or amount.")
+    if kind == "refund" and obj.get("status") in ("failed", "canceled"):
+        return _ignored(f"refund {obj.get('status')}")
+    if payment_intent is None:
+        return _ignored(f"the {kind} names no payment intent")
+    return procedures.reverse_purchase_request(
+        db,
+        write,
+        store="stripe",
+        reversal_id=reversal_id,
+        kind=kind,
+        payment_ref=payment_intent,
+        amount_minor=amount,
+        description=f"Stripe {kind} {reversal_id}",
+    )
+
+
+def purchase_from_stripe(
+    db: Database, write: WriteRequest, event: dict[str, Any], credits_per_cent: int
+) -> Outcome[CreditResult]:
+    """Credit a paid Stripe Checkout session (metadata.user_id; metadata.credits or amount)
+    and remember its PaymentIntent and amount, which its refunds name."""
+    session = _stripe_object(event)
+    if session.get("payment_status") not in ("paid", "no_payment_required"):
+        return _ignored("not paid yet")
+    meta = session.get("metadata") or {}
+    user_id = meta.get("user_id") or session.get("client_reference_id")
+    credits = int(meta.get("credits") or (session.get("amount_total") or 0) * credits_per_cent)
+    # Validated as a purchase body would be (user id, a positive amount of credits).
+    body = PurchaseCredits(
+        action="purchase",
+        user_id=user_id,
+        transaction_id=f"stripe:{session['id']}",
+        credits=credits,
+        description="Stripe checkout",
+    )
+    amount = session.get("amount_total")
+    return procedures.record_purchase_request(
+        db,
+        write,
+        user_id=str(body.user_id),
+        store="stripe",
+        transaction_id=str(session["id"]),
+        credits=body.credits,
+        payment_ref=_text(session.get("payment_intent")),
+        amount_minor=amount if isinstance(amount, int) else None,
+        currency=session.get("currency") if isinstance(session.get("currency"), str) else None,
+        product_id=None,
+        description=body.description,
+    )
+
+
+def purchase_from_apple(
+    db: Database, principal: Principal, write: WriteRequest, signed: str, settings: Settings
+) -> Outcome[CreditResult]:
+    """A signed-in user's StoreKit 2 transaction: verified, then credited once per
+    transaction (a non-consumable: once per original transaction) with the credits its
+    product is worth (APPLE_PRODUCT_CREDITS)."""
+    from videogen.integrations import apple
+
+    transaction = apple.verify_transaction(signed, settings)
+    token = transaction.app_account_token
+    if token is not None and token.lower() != (principal.user_id or "").lower():
+        raise Forbidden(
+            "This purchase was made for another account (appAccountToken).",
+            hint="Set appAccountToken to the user's id when purchasing.",
+        )
+    if transaction.revocation_date is not None:
+        raise AppError(
+            "This transaction was refunded or revoked.", status=409, code="PURCHASE_REVOKED"
+        )
+    credits = settings.apple_products().get(transaction.product_id)
+    if credits is None:
+        raise ValidationFailed(
+            f"Product {transaction.product_id!r} grants no credits here.",
+            code="UNKNOWN_PRODUCT",
+            details=[{"field": "signed_transaction", "message": "unknown productId"}],
+        )
+    return procedures.record_purchase_request(
+        db,
+        write,
+        user_id=str(principal.user_id),
+        store="app_store",
+        transaction_id=transaction.credit_key,
+        credits=credits,
+        payment_ref=transaction.original_transaction_id,
+        amount_minor=transaction.price,
+        currency=transaction.currency,
+        product_id=transaction.product_id,
+        description=f"App Store {transaction.product_id}",
+    )
+
+
+def from_apple_notification(
+    db: Database, write: WriteRequest, notification: AppleNotification
+) -> Outcome[CreditResult]:
+    """A verified App Store Server Notification: REFUND claws back the refunded
+    transaction's credits once (in proportion to revocationPercentage when Apple gives
+    one); every other type is acknowledged."""
+    transaction = notification.transaction
+    if notification.notification_type != "REFUND":
+        return _ignored(f"ignored notification {notification.notification_type}")
+    if transaction is None:
+        raise ValidationFailed("The REFUND notification carries no transaction.")
+    # One refund per transaction and revocation (Apple resends a notification with the same
+    # notificationUUID; two notifications of one refund carry the same revocation).
+    reversal_id = f"{transaction.transaction_id}:{transaction.revocation_date or 0}"
+    return procedures.reverse_purchase_request(
+        db,
+        write,
+        store="app_store",
+        reversal_id=reversal_id,
+        kind="refund",
+        transaction_id=transaction.credit_key,
+        share_per_100000=transaction.revocation_percentage,
+        description=f"App Store refund of {transaction.transaction_id}",
+    )
+
+
+def merge_anonymous(
+    db: Database, principal: Principal, write: WriteRequest, anonymous_token: str
+) -> Outcome[CreditResult]:
+    """Move the anonymous session's credits (whose access token the caller holds) to the
+    caller's account, once; the database refuses what is not anonymous or still busy."""
+    from videogen.kit.auth import verify_access_token
+
+    try:
+        anonymous = verify_access_token(anonymous_token)
+    except AppError as err:  # a field of the body, not the caller's credentials: 422
+        raise ValidationFailed(
+            f"anonymous_token is not a valid access token: {err.message}",
+            code="INVALID_ANONYMOUS_TOKEN",
+            details=[{"field": "anonymous_token", "message": err.message}],
+            hint="Send the anonymous session's current access token (refresh it first).",
+        ) from err
+    if anonymous.user_id is None:
+        raise ValidationFailed("The anonymous token names no user.")
+    return procedures.merge_anonymous_request(db, principal, write, anonymous.user_id)

@@ -1,0 +1,118 @@
+"""Projects and batches as the functions use them (sql/schema/12_projects_batches.sql).
+
+A project files jobs; a batch makes up to 20 of them in one transaction, paid for together
+or not at all, then routes each (after the commit, as a single create does). Writes are
+one database call each (:mod:`videogen.db.procedures`); reads run in the caller's session.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from videogen.db import procedures
+from videogen.db.connection import Session
+from videogen.db.writes import Outcome, WriteRequest
+from videogen.errors import NotFound
+from videogen.models.requests import (
+    BatchQuery,
+    BatchRequest,
+    ListQuery,
+    ProjectChange,
+    ProjectRequest,
+)
+from videogen.models.results import (
+    Batch,
+    BatchCanceled,
+    BatchPage,
+    Project,
+    ProjectDeleted,
+    ProjectPage,
+)
+
+if TYPE_CHECKING:
+    from videogen.config import Settings
+    from videogen.db.connection import Database
+    from videogen.kit.auth import Principal
+
+
+def create(
+    db: Database, principal: Principal, write: WriteRequest, body: ProjectRequest
+) -> Outcome[Project]:
+    """A new project of the user's."""
+    return procedures.create_project_request(db, principal, write, body.title, body.description)
+
+
+def change(
+    db: Database, principal: Principal, write: WriteRequest, project_id: str, body: ProjectChange
+) -> Outcome[Project]:
+    """Rename or redescribe one of the user's projects (404 when it is not theirs)."""
+    return procedures.update_project_request(
+        db, principal, write, project_id, title=body.title, description=body.description
+    )
+
+
+def delete(
+    db: Database, principal: Principal, write: WriteRequest, project_id: str
+) -> Outcome[ProjectDeleted]:
+    """Delete one of the user's projects; its jobs stay, ungrouped, with their ledger."""
+    return procedures.delete_project_request(db, principal, write, project_id)
+
+
+def read(session: Session, query: ListQuery) -> Project | ProjectPage:
+    """``?id=`` → one project (404 when not the caller's); otherwise a page, newest first."""
+    if query.id is not None:
+        project = procedures.get_project(session, str(query.id))
+        if project is None:
+            raise NotFound("Project not found.", code="PROJECT_NOT_FOUND")
+        return project
+    result = procedures.list_projects(session, query.limit, (query.page - 1) * query.limit)
+    return ProjectPage.of(result["items"], result["total"], query.page, query.limit)
+
+
+def create_batch(
+    db: Database, settings: Settings, principal: Principal, write: WriteRequest, body: BatchRequest
+) -> Outcome[Batch]:
+    """Make the batch's jobs (all reserved together or none), then route each one."""
+    from videogen.services.routing import dispatch_job
+
+    outcome = procedures.create_batch_request(
+        db,
+        principal,
+        write,
+        [item.as_item() for item in body.items],
+        project_id=None if body.project_id is None else str(body.project_id),
+        title=body.title,
+        max_credits=body.max_credits,
+    )
+    if not outcome.replayed:
+        outcome.data.jobs = [dispatch_job(db, settings, job) for job in outcome.data.jobs]
+    return outcome
+
+
+def cancel_batch(
+    db: Database, settings: Settings, principal: Principal, write: WriteRequest, batch_id: str
+) -> Outcome[BatchCanceled]:
+    """Cancel every unfinished job of the user's batch (credits released); the workers and
+    providers running them are told after the commit."""
+    from videogen.services.routing import notify_cancel
+
+    outcome, running = procedures.cancel_batch_request(db, principal, write, batch_id)
+    told = sum(1 for canceled in running if notify_cancel(settings, canceled, db=db))
+    if told:
+        outcome.data.workers_notified = told
+        from videogen.db.writes import replace_answer
+
+        replace_answer(db, write, 200, outcome.data)  # a retry hears the same
+    return outcome
+
+
+def read_batches(session: Session, query: BatchQuery) -> Batch | BatchPage:
+    """``?id=`` → one batch with its jobs (404 when not the caller's); otherwise a page."""
+    if query.id is not None:
+        batch = procedures.get_batch(session, str(query.id))
+        if batch is None:
+            raise NotFound("Batch not found.", code="BATCH_NOT_FOUND")
+        return batch
+    project = None if query.project_id is None else str(query.project_id)
+    result = procedures.list_batches(session, project, query.limit, (query.page - 1) * query.limit)
+    return BatchPage.of(result["items"], result["total"], query.page, query.limit)
