@@ -20,7 +20,7 @@ from rate_window import in_one_window
 from videogen_dev.users import ensure_user
 
 from videogen.errors import AppError
-from videogen.kit.auth import Principal
+from videogen.principal import Principal
 
 T2V = "reference/text-to-video"
 CLAIM = {"action": "claim_initial_grant"}

@@ -11,7 +11,7 @@ import pytest
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY, Settings
 from videogen.db.connection import SERVICE, PostgrestDatabase
 from videogen.errors import AppError, ServiceUnavailable
-from videogen.kit.auth import Principal
+from videogen.principal import Principal
 
 USER_TOKEN = "eyJhbGciOiJIUzI1NiJ9.user.token"  # opaque to the adapter: forwarded as is
 USER = Principal(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from videogen.config import Settings, get_settings
 from videogen.errors import SQLSTATES, AppError, ServiceUnavailable, Unauthorized, from_sqlstate
-from videogen.kit.auth import Principal
+from videogen.principal import Principal
 
 if TYPE_CHECKING:
     import httpx

@@ -6,7 +6,7 @@ Each function says how it runs by what it takes:
 
 * a :class:`~videogen.db.connection.Session` — inside that caller's transaction, as that caller (reads
   run as the user, so RLS applies; an admin session runs service procedures);
-* ``Database`` and a user's :class:`~videogen.kit.auth.Principal` — a user's write, one call as
+* ``Database`` and a user's :class:`~videogen.principal.Principal` — a user's write, one call as
   ``service_role`` with the user's claims;
 * ``Runs`` (a session or a database) — a service procedure, inside the session's
   transaction when given one, else as its own one-call transaction.
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
     from videogen.db.connection import Database, Session
     from videogen.db.writes import WriteRequest
-    from videogen.kit.auth import Principal
+    from videogen.principal import Principal
 
     Runs = Session | Database
 

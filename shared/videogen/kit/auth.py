@@ -48,11 +48,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from videogen.config import Settings, get_settings
 from videogen.errors import ServiceUnavailable, Unauthorized
+from videogen.kit.signatures import signed_principal
+from videogen.principal import Principal
 
 if TYPE_CHECKING:
     import httpx
@@ -61,7 +63,6 @@ if TYPE_CHECKING:
 __all__ = [
     "JwksCache",
     "KeySource",
-    "Principal",
     "StaticJwks",
     "authenticate",
     "check_cron_secret",
@@ -69,18 +70,6 @@ __all__ = [
     "verify_access_token",
 ]
 
-Kind = Literal[
-    "user",
-    "public",
-    "secret",
-    "cron",
-    "metrics",
-    "worker",
-    "stripe",
-    "app_store",
-    "provider",
-    "none",
-]
 KeyMode = Literal["public", "secret"]
 MODES = (
     "user",
@@ -114,40 +103,6 @@ _HINTS = {
     "provider_signature": "`?provider=<name>` with that provider's webhook signature",
     "metrics": "`Authorization: Bearer <METRICS_TOKEN>`",
 }
-
-
-# Principal --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller and the mode that let it in."""
-
-    kind: Kind
-    role: str
-    user_id: str | None = None
-    is_anonymous: bool = False
-    claims: dict[str, Any] = field(default_factory=dict)
-    token: str | None = field(default=None, repr=False)
-    key_name: str | None = None
-    delivery_id: str | None = None  # a signed webhook's id (replay protection)
-    evidence: Any = field(default=None, repr=False)  # what a signature vouched for
-
-    @property
-    def is_user(self) -> bool:
-        """True when a signed-in (possibly anonymous) user is calling."""
-        return self.kind == "user"
-
-    @property
-    def is_service(self) -> bool:
-        """True when the caller holds a secret key and bypasses RLS."""
-        return self.kind == "secret"
-
-    @property
-    def email(self) -> str | None:
-        """The user's email claim, if any."""
-        value = self.claims.get("email")
-        return value or None
 
 
 # JWKS -------------------------------------------------------------------------------------
@@ -519,62 +474,6 @@ def _parse_modes(allow: str | Iterable[str]) -> list[tuple[str, str | None]]:
     return parsed
 
 
-def _signed_principal(
-    mode: str,
-    headers: dict[str, str],
-    body: bytes,
-    query: Mapping[str, str],
-    settings: Settings,
-) -> Principal | None:
-    """A caller proven by a signature over the raw body, or None when none is present."""
-    if mode == "worker_signature":
-        if "webhook-signature" not in headers:
-            return None
-        from videogen.integrations import webhooks
-
-        delivery = webhooks.verify(headers, body, settings)
-        return Principal(kind="worker", role="service_role", delivery_id=delivery)
-    if mode == "stripe_signature":
-        if "stripe-signature" not in headers:
-            return None
-        from videogen.integrations import webhooks
-
-        event = webhooks.stripe_verify(headers, body, settings)
-        return Principal(kind="stripe", role="service_role", evidence=event)
-    if mode == "app_store_signature":
-        signed = _signed_payload(body)
-        if signed is None:
-            return None
-        from videogen.integrations import apple
-
-        notification = apple.verify_notification(signed, settings)
-        return Principal(kind="app_store", role="service_role", evidence=notification)
-    name = query.get("provider")
-    if not name:
-        return None
-    from videogen.integrations.providers import PROVIDERS, get_provider
-
-    if name not in PROVIDERS:
-        raise Unauthorized(
-            f"There is no video provider called {name!r}.",
-            code="INVALID_SIGNATURE",
-            hint="Known providers: " + ", ".join(PROVIDERS) + ".",
-        )
-    adapter = get_provider(name, settings)
-    adapter.verify_webhook(headers, body, query)
-    return Principal(kind="provider", role="service_role", key_name=name, evidence=adapter)
-
-
-def _signed_payload(body: bytes) -> str | None:
-    """The ``signedPayload`` of an App Store notification body, or None when absent."""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        return None
-    value = parsed.get("signedPayload") if isinstance(parsed, dict) else None
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def verify_access_token(token: str, settings: Settings | None = None) -> Principal:
     """A Supabase Auth access token's user (401 when it is not one), e.g. a second session's
     token a request carries in its body."""
@@ -643,7 +542,7 @@ def authenticate(
                 return cron
             continue
         if mode.endswith("_signature"):
-            signed = _signed_principal(mode, lowered, body, query or {}, settings)
+            signed = signed_principal(mode, lowered, body, query or {}, settings)
             if signed is not None:
                 return signed
             continue

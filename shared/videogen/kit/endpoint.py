@@ -42,8 +42,9 @@ from videogen.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from videogen.kit.auth import Principal, authenticate
+from videogen.kit.auth import authenticate
 from videogen.models.requests import parse
+from videogen.principal import Principal
 
 __all__ = ["Context", "Contract", "Reply", "endpoint", "parse"]
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db.connection import Database, Session
     from videogen.db.writes import WriteRequest
-    from videogen.kit.auth import Principal
     from videogen.models.requests import (
         ActivateTemplate,
         AdminJobAction,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
         CreateTemplate,
         TemplateQuery,
     )
+    from videogen.principal import Principal
 
 
 def is_admin(principal: Principal) -> bool:

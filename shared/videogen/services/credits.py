@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from videogen.db.connection import Database
     from videogen.integrations.apple import AppleNotification
     from videogen.integrations.devicecheck import DeviceCheckClient
-    from videogen.kit.auth import Principal
+    from videogen.principal import Principal
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db.connection import Database
     from videogen.integrations.storage import Storage
-    from videogen.kit.auth import Principal
+    from videogen.principal import Principal
 
 log = logging.getLogger(__name__)
 

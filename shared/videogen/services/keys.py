@@ -20,9 +20,9 @@ from videogen.errors import AppError
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database, Session
-    from videogen.kit.auth import Principal
     from videogen.models.requests import ProviderKeyRequest
     from videogen.models.results import ProviderKey, ProviderKeyDeleted, ProviderKeyList
+    from videogen.principal import Principal
 
 USER_KEY_PROVIDERS = ("openai", "fal", "replicate", "runway")
 

@@ -32,7 +32,7 @@ from videogen.models.results import (
 if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db.connection import Database
-    from videogen.kit.auth import Principal
+    from videogen.principal import Principal
 
 
 def create(

@@ -34,8 +34,8 @@ from videogen.models.results import Enhancement, PromptTemplate
 if TYPE_CHECKING:
     from videogen.db.connection import Database
     from videogen.db.writes import WriteRequest
-    from videogen.kit.auth import Principal
     from videogen.models.requests import EnhanceRequest
+    from videogen.principal import Principal
 
 MAX_PROMPT_CHARS = 2000  # what a job's `prompt` may hold (schemas.JobParams)
 DEFAULT_MAX_CHARS = 600
