@@ -33,7 +33,8 @@ def main() -> None:
 
     from videogen import metrics
     from videogen.kit import endpoint as http
-    from videogen.kit.endpoint import Context, Reply, endpoint
+    from videogen.kit.context import Context
+    from videogen.kit.endpoint import Reply, endpoint
 
     logging.getLogger("videogen.kit.endpoint").setLevel(logging.WARNING)  # no log line per request
 

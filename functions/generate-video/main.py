@@ -14,7 +14,8 @@ MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCU
 import functions_framework
 
 from videogen.db import writes
-from videogen.kit.endpoint import Context, Reply, endpoint
+from videogen.kit.context import Context
+from videogen.kit.endpoint import Reply, endpoint
 from videogen.models.requests import GenerateVideoRequest, JobQuery
 from videogen.services import jobs, links, uploads
 

@@ -29,7 +29,8 @@ from pydantic import Field, TypeAdapter
 
 from videogen import metrics
 from videogen.errors import ServiceUnavailable
-from videogen.kit.endpoint import Context, Reply, endpoint, parse
+from videogen.kit.context import Context
+from videogen.kit.endpoint import Reply, endpoint, parse
 from videogen.models.requests import ClaimJobs, Heartbeat, RegisterWorker, Sweep
 from videogen.models.results import Liveness, ReadinessAnswer
 from videogen.services import ops, routing, workers

@@ -13,7 +13,8 @@ INVALID_OUTPUT (outputs name storage paths in the job owner's folder; nothing el
 
 import functions_framework
 
-from videogen.kit.endpoint import Context, Reply, endpoint, parse
+from videogen.kit.context import Context
+from videogen.kit.endpoint import Reply, endpoint, parse
 from videogen.models.requests import JobCallback
 from videogen.services import jobs, routing
 

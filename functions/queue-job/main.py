@@ -46,7 +46,8 @@ from pydantic import Field, TypeAdapter
 
 from videogen.db import writes
 from videogen.errors import NotFound
-from videogen.kit.endpoint import Context, Reply, endpoint
+from videogen.kit.context import Context
+from videogen.kit.endpoint import Reply, endpoint
 from videogen.models.requests import (
     ActivateTemplate,
     AdminJobAction,

@@ -31,9 +31,10 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen.db.writes import Outcome, WriteRequest
+from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import Forbidden, NotFound
-from videogen.kit.endpoint import Context, Reply, endpoint, parse
+from videogen.kit.context import Context
+from videogen.kit.endpoint import Reply, endpoint, parse
 from videogen.models.requests import (
     AppleNotification,
     AppleTransaction,

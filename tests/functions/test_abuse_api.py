@@ -218,7 +218,7 @@ def test_a_device_takes_one_free_grant_whatever_its_accounts(db_url: str) -> Non
     """Through the service with a real database: Apple's bit 0 says the device took it."""
     from videogen.config import Settings
     from videogen.db.connection import PostgresDatabase
-    from videogen.db.writes import WriteRequest
+    from videogen.db.outcomes import WriteRequest
     from videogen.services import credits
 
     apple, db = FakeApple(), PostgresDatabase(db_url)

@@ -4,7 +4,8 @@ else sends SQL.
 
 Each function says how it runs by what it takes:
 
-* a :class:`~videogen.db.connection.Session` — inside that caller's transaction, as that caller (reads
+* a :class:`~videogen.db.connection.Session` — inside that caller's transaction, as that
+  caller (reads
   run as the user, so RLS applies; an admin session runs service procedures);
 * ``Database`` and a user's :class:`~videogen.principal.Principal` — a user's write, one call as
   ``service_role`` with the user's claims;
@@ -12,7 +13,7 @@ Each function says how it runs by what it takes:
   transaction when given one, else as its own one-call transaction.
 
 Results are pydantic models of :mod:`videogen.models.results` (reads, changes, assignments),
-and a write request's :class:`~videogen.db.writes.Outcome` of one; a procedure that may
+and a write request's :class:`~videogen.db.outcomes.Outcome` of one; a procedure that may
 find nothing answers None.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from videogen.db.writes import Outcome, outcome_of
+from videogen.db.outcomes import Outcome, outcome_of
 from videogen.models.results import (
     AdminJobResult,
     Assignment,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from videogen.db.connection import Database, Session
-    from videogen.db.writes import WriteRequest
+    from videogen.db.outcomes import WriteRequest
     from videogen.principal import Principal
 
     Runs = Session | Database

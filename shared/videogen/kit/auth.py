@@ -22,8 +22,8 @@ request headers (any mapping; names are matched case-insensitively):
     A ``Stripe-Signature``; the verified event is the principal's ``evidence``.
 ``app_store_signature``
     A JSON body ``{"signedPayload": <JWS>}`` — an App Store Server Notification V2 — whose
-    JWS chains to the App Store roots (:mod:`videogen.integrations.apple`); the verified notification
-    is the principal's ``evidence``.
+    JWS chains to the App Store roots (:mod:`videogen.integrations.apple`); the verified
+    notification is the principal's ``evidence``.
 ``provider_signature``
     ``?provider=<name>`` and that provider's own webhook scheme (fal, Replicate, RunPod…);
     the principal's ``key_name`` is the provider.

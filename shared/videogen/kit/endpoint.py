@@ -18,8 +18,6 @@ methods of the route a request is for. Every answer is counted in :mod:`videogen
 from __future__ import annotations
 
 import functools
-import hashlib
-import ipaddress
 import json
 import logging
 import sys
@@ -27,36 +25,29 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from videogen import metrics
 from videogen.config import Settings, get_settings
-from videogen.db.writes import REPLAYED_HEADER, Outcome, WriteRequest, record_refusal
+from videogen.db.outcomes import REPLAYED_HEADER, Outcome
 from videogen.errors import (
     AppError,
-    BadRequest,
     MethodNotAllowed,
     PayloadTooLarge,
-    ValidationFailed,
 )
 from videogen.kit.auth import authenticate
+from videogen.kit.context import Context
 from videogen.models.requests import parse
-from videogen.principal import Principal
 
-__all__ = ["Context", "Contract", "Reply", "endpoint", "parse"]
+__all__ = ["Contract", "Reply", "endpoint", "parse"]
 
 if TYPE_CHECKING:
     from flask import Request, Response
 
-    from videogen.db.connection import Database
-    from videogen.integrations.storage import Storage
 
 log = logging.getLogger("videogen.kit.endpoint")
-M = TypeVar("M", bound=BaseModel)
-W = TypeVar("W")  # a write's result: an Outcome, or an Outcome with what to do after it
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -143,194 +134,6 @@ def _json_logging() -> None:
     handler._videogen = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(get_settings().log_level)
-
-
-@dataclass
-class Context:
-    """Everything a handler needs about one request."""
-
-    request: Request
-    principal: Principal
-    request_id: str
-    settings: Settings
-    function: str
-    rate_limited: tuple[str, ...] = ()
-    route: str | None = None  # the sub-path of ``routes`` this request is for, if any
-
-    @cached_property
-    def db(self) -> Database:
-        """The process-wide database (created on first use)."""
-        from videogen.db.connection import get_database
-
-        return get_database()
-
-    @cached_property
-    def headers(self) -> dict[str, str]:
-        """The request headers as a plain dict with lower-case names."""
-        return {k.lower(): v for k, v in self.request.headers.items()}
-
-    @cached_property
-    def raw_body(self) -> bytes:
-        """The request body as bytes (size already checked)."""
-        return self.request.get_data(cache=True)
-
-    def json(self) -> Any:
-        """The body parsed as JSON, or 400; too deep or holding NUL (Postgres cannot store
-        it) is 422."""
-        if not self.raw_body:
-            raise BadRequest("A JSON body is required.")
-        try:
-            data = json.loads(self.raw_body)
-        except RecursionError as exc:  # the C parser recurses; a hostile body can be deep
-            raise _too_deep() from exc
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest("The body is not valid JSON.") from exc
-        check_json_tree(data)
-        return data
-
-    def body(self, model: type[M]) -> M:
-        """The body validated by a pydantic model, or 400/422 with field details."""
-        result: M = parse(model, self.json())
-        return result
-
-    def query(self, model: type[M]) -> M:
-        """The query string validated by a pydantic model, or 422."""
-        result: M = parse(model, dict(self.request.args.items()))
-        return result
-
-    @property
-    def idempotency_key(self) -> str | None:
-        """The client's Idempotency-Key header, if any."""
-        key = self.request.headers.get("Idempotency-Key")
-        if key is not None and (not key.strip() or len(key) > 255):
-            raise ValidationFailed(
-                "Idempotency-Key must be 1 to 255 characters, not blank.",
-                details=[{"field": "Idempotency-Key", "message": "blank or too long"}],
-                hint="Send a fresh random value, e.g. a UUID, for each new request.",
-            )
-        return key
-
-    @cached_property
-    def client_address(self) -> str:
-        """The caller's IP address: the socket's peer, or, behind ``proxy_hops`` trusted
-        proxies, the address the outermost of them saw (entries to its left are the
-        client's own claims and are ignored)."""
-        hops = self.settings.proxy_hops
-        forwarded = [a.strip() for a in self.headers.get("x-forwarded-for", "").split(",")]
-        forwarded = [a for a in forwarded if a]
-        if hops and len(forwarded) >= hops:
-            return forwarded[-hops][:64]
-        return (self.request.remote_addr or "unknown")[:64]
-
-    @property
-    def limited_address(self) -> str | None:
-        """The client's address for per-address limits; None for loopback, which is the local
-        stack's own clients (the dev server is reached directly, without a proxy)."""
-        try:
-            if ipaddress.ip_address(self.client_address).is_loopback:
-                return None
-        except ValueError:
-            pass
-        return self.client_address
-
-    def take_free_call(self) -> None:
-        """Count a call that costs us CPU or a provider call and charges nothing (previews,
-        analysis, enhance, quotes, the catalogue): FREE_CALLS_PER_MINUTE per user and
-        FREE_CALLS_PER_ADDRESS_PER_MINUTE per client address; 429 RATE_LIMITED with
-        Retry-After past either."""
-        from videogen.db.procedures import rate_limit_take
-
-        if self.principal.user_id:
-            limit = self.settings.free_calls_per_minute
-            rate_limit_take(self.db, self.principal_key, "free_calls", limit)
-        if self.limited_address is not None:
-            limit = self.settings.free_calls_per_address_per_minute
-            rate_limit_take(self.db, f"address:{self.limited_address}", "free_calls", limit)
-
-    @property
-    def principal_key(self) -> str:
-        """Who the caller is, for idempotency and rate limits."""
-        p = self.principal
-        return f"user:{p.user_id}" if p.user_id else f"{p.kind}:{p.key_name or p.role}"
-
-    @property
-    def storage(self) -> Storage:
-        """The process's storage client (Supabase Storage, or the local disk)."""
-        from videogen.integrations.storage import storage_for
-
-        return storage_for(self.settings)
-
-    @cached_property
-    def write(self) -> WriteRequest:
-        """This request as the database sees a write: who, where, rate limit, key, hash."""
-        limited = self.principal.user_id is not None and self.request.method in self.rate_limited
-        return WriteRequest(
-            principal=self.principal_key,
-            scope=f"{self.function}:{self.request.method}",
-            bucket=self.function,
-            limit=self.settings.rate_limit_per_minute if limited else None,
-            key=self.idempotency_key,
-            hash=hashlib.sha256(self.raw_body + b"|" + self.request.query_string).hexdigest(),
-        )
-
-    def perform(self, action: Callable[[WriteRequest], W]) -> W:
-        """Run a write (one database call that carries ``self.write``); its outcome
-        (:meth:`Reply.of` answers it).
-
-        A definite refusal is kept as the key's answer, so a retry with it hears the same.
-        """
-        try:
-            return action(self.write)
-        except AppError as err:
-            record_refusal(self.db, self.write, err)
-            raise
-
-
-MAX_JSON_DEPTH = 32
-
-
-def _too_deep() -> ValidationFailed:
-    return ValidationFailed(
-        f"The body is nested more than {MAX_JSON_DEPTH} levels deep.",
-        code="BODY_TOO_DEEP",
-        details=[{"field": "body", "message": f"at most {MAX_JSON_DEPTH} levels of nesting"}],
-    )
-
-
-def check_json_tree(data: Any) -> None:
-    """Refuse a parsed body nested deeper than MAX_JSON_DEPTH or holding NUL in any text.
-
-    Walks iteratively (depth-first, in document order), so no body can exhaust the stack.
-    """
-    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                raise _nul_error(path or "body")
-            continue
-        if isinstance(value, dict):
-            items: list[tuple[Any, Any]] = list(value.items())
-        elif isinstance(value, list):
-            items = list(enumerate(value))
-        else:
-            continue
-        if depth > MAX_JSON_DEPTH:
-            raise _too_deep()
-        children = []
-        for key, item in items:
-            here = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and "\x00" in key:
-                raise _nul_error(here)
-            children.append((item, here, depth + 1))
-        stack.extend(reversed(children))
-
-
-def _nul_error(where: str) -> ValidationFailed:
-    return ValidationFailed(
-        "Text in the body cannot contain the NUL character (\\u0000).",
-        details=[{"field": where, "message": "contains \\u0000"}],
-    )
 
 
 def envelope(data: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from videogen.db import procedures, writes
-from videogen.db.writes import Outcome
+from videogen.db.outcomes import Outcome
 from videogen.errors import Forbidden
 from videogen.models.results import (
     AdminJobPage,
@@ -26,7 +26,7 @@ from videogen.services import routing
 if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db.connection import Database, Session
-    from videogen.db.writes import WriteRequest
+    from videogen.db.outcomes import WriteRequest
     from videogen.models.requests import (
         ActivateTemplate,
         AdminJobAction,

@@ -1,5 +1,6 @@
 """What a frontend shows before anything is bought: voices, quotes and the user's profile
-(sql/schema/13_catalogue_quotes.sql); the models themselves are :func:`videogen.services.jobs.models`."""
+(sql/schema/13_catalogue_quotes.sql); the models themselves are
+:func:`videogen.services.jobs.models`."""
 
 from __future__ import annotations
 

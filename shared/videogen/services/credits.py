@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from videogen.db import procedures
 from videogen.db.connection import Session
-from videogen.db.writes import Outcome, WriteRequest
+from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import AppError, Forbidden, NotFound, ValidationFailed
 from videogen.models.requests import GrantCredits, PurchaseCredits
 from videogen.models.results import CreditResult, CreditsOverview, LedgerPage

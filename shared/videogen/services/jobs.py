@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from videogen.db import procedures
 from videogen.db.connection import Session
-from videogen.db.writes import Outcome, WriteRequest
+from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
 from videogen.models.requests import JobCallback, JobQuery
 from videogen.models.results import (

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from videogen.db import procedures
-from videogen.db.writes import Outcome, WriteRequest, record_refusal
+from videogen.db.outcomes import Outcome, WriteRequest
+from videogen.db.writes import record_refusal
 from videogen.errors import AppError
 
 if TYPE_CHECKING:

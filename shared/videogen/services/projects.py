@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from videogen.db import procedures
 from videogen.db.connection import Session
-from videogen.db.writes import Outcome, WriteRequest
+from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import NotFound
 from videogen.models.requests import (
     BatchQuery,

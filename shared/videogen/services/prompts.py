@@ -33,7 +33,7 @@ from videogen.models.results import Enhancement, PromptTemplate
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database
-    from videogen.db.writes import WriteRequest
+    from videogen.db.outcomes import WriteRequest
     from videogen.models.requests import EnhanceRequest
     from videogen.principal import Principal
 

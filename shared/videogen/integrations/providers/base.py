@@ -167,8 +167,9 @@ class VideoProvider(ABC):
     def provider_input(self, model: str, request: VideoRequest) -> dict[str, Any]:
         """The provider's documented input for ``request`` on ``model``.
 
-        Raises :class:`~videogen.integrations.providers.errors.ProviderRejected` (never retried) for a
-        job the provider cannot do (a duration, ratio or job type it does not offer).
+        Raises :class:`~videogen.integrations.providers.errors.ProviderRejected` (never
+        retried) for a job the provider cannot do (a duration, ratio or job type it does not
+        offer).
         """
         return generic_input(request)
 
@@ -188,7 +189,8 @@ class VideoProvider(ABC):
     def verify_webhook(
         self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str] | None = None
     ) -> None:
-        """Raise :class:`~videogen.integrations.providers.errors.InvalidWebhook` unless the callback is ours."""
+        """Raise :class:`~videogen.integrations.providers.errors.InvalidWebhook` unless the
+        callback is ours."""
 
     @abstractmethod
     def parse_webhook(
