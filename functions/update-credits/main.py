@@ -33,6 +33,7 @@ from pydantic import Field, TypeAdapter
 
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import Forbidden, NotFound
+from videogen.kit.auth import verify_token_field
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, endpoint, parse
 from videogen.models.requests import (
@@ -115,7 +116,14 @@ def user_action(
             ctx.db, ctx.principal, write, action.signed_transaction, ctx.settings
         )
     if isinstance(action, MergeAnonymous):
-        return credits.merge_anonymous(ctx.db, ctx.principal, write, action.anonymous_token)
+        anonymous = verify_token_field(
+            action.anonymous_token,
+            "anonymous_token",
+            code="INVALID_ANONYMOUS_TOKEN",
+            hint="Send the anonymous session's current access token (refresh it first).",
+            settings=ctx.settings,
+        )
+        return credits.merge_anonymous(ctx.db, ctx.principal, write, anonymous)
     return credits.claim_initial_grant(
         ctx.db,
         ctx.principal,

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from videogen.config import Settings, get_settings
-from videogen.errors import ServiceUnavailable, Unauthorized
+from videogen.errors import AppError, ServiceUnavailable, Unauthorized, ValidationFailed
 from videogen.kit.signatures import signed_principal
 from videogen.principal import Principal
 
@@ -68,6 +68,7 @@ __all__ = [
     "check_cron_secret",
     "issue_access_token",
     "verify_access_token",
+    "verify_token_field",
 ]
 
 KeyMode = Literal["public", "secret"]
@@ -481,6 +482,22 @@ def verify_access_token(token: str, settings: Settings | None = None) -> Princip
     if _bearer_is_api_key(token) or not _looks_like_jwt(token):
         raise _invalid_token("That is not an access token.")
     return _user_principal(token, settings, None)
+
+
+def verify_token_field(
+    token: str, field: str, *, code: str, hint: str, settings: Settings | None = None
+) -> Principal:
+    """The user of an access token a body carries in ``field`` (not the caller's own
+    credentials, so a bad one is a 422 ``code`` of that field, not a 401)."""
+    try:
+        return verify_access_token(token, settings)
+    except AppError as err:
+        raise ValidationFailed(
+            f"{field} is not a valid access token: {err.message}",
+            code=code,
+            details=[{"field": field, "message": err.message}],
+            hint=hint,
+        ) from err
 
 
 def _cron_principal(

@@ -13,8 +13,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from videogen.integrations.llm import OpenAIChat
 from videogen.media.errors import ScriptError
+from videogen.media.llm import OpenAIChat
 
 MAX_SECTIONS = 12
 

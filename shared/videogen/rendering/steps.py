@@ -122,11 +122,11 @@ def _script_of(params: dict[str, Any], field: str = "params.script") -> Script:
 def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
     """The deployment's script engine; with OpenAI, on the job owner's own key if they
     stored one (sent to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
+    from videogen.db import procedures
     from videogen.media.script import OpenAIScriptEngine, get_script_engine
-    from videogen.services import keys
 
     if settings.script_engine == "openai":
-        own = keys.for_job(db, str(job.id), "openai")
+        own = procedures.provider_key_for_job(db, str(job.id), "openai")
         if own is not None:
             return OpenAIScriptEngine(model=settings.openai_model, api_key=own)
     return get_script_engine()

@@ -277,21 +277,11 @@ def from_apple_notification(
 
 
 def merge_anonymous(
-    db: Database, principal: Principal, write: WriteRequest, anonymous_token: str
+    db: Database, principal: Principal, write: WriteRequest, anonymous: Principal
 ) -> Outcome[CreditResult]:
-    """Move the anonymous session's credits (whose access token the caller holds) to the
-    caller's account, once; the database refuses what is not anonymous or still busy."""
-    from videogen.kit.auth import verify_access_token
-
-    try:
-        anonymous = verify_access_token(anonymous_token)
-    except AppError as err:  # a field of the body, not the caller's credentials: 422
-        raise ValidationFailed(
-            f"anonymous_token is not a valid access token: {err.message}",
-            code="INVALID_ANONYMOUS_TOKEN",
-            details=[{"field": "anonymous_token", "message": err.message}],
-            hint="Send the anonymous session's current access token (refresh it first).",
-        ) from err
+    """Move the anonymous session's credits to the caller's account, once (``anonymous`` is
+    that session's user, its token verified by the HTTP kit); the database refuses what is
+    not anonymous or still busy."""
     if anonymous.user_id is None:
         raise ValidationFailed("The anonymous token names no user.")
     return procedures.merge_anonymous_request(db, principal, write, anonymous.user_id)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from videogen.db import procedures
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError, ServiceUnavailable
-from videogen.integrations.llm import OpenAIChat
+from videogen.media.llm import OpenAIChat
 from videogen.models.results import Enhancement, PromptTemplate
 
 if TYPE_CHECKING:
