@@ -30,7 +30,7 @@ from pydantic import Field, TypeAdapter
 from videogen import metrics
 from videogen.errors import ServiceUnavailable
 from videogen.kit.context import Context
-from videogen.kit.endpoint import Reply, endpoint, parse
+from videogen.kit.endpoint import Reply, Route, parse, serve
 from videogen.models.requests import ClaimJobs, Heartbeat, RegisterWorker, Sweep
 from videogen.models.results import Liveness, ReadinessAnswer
 from videogen.services import ops, routing, workers
@@ -57,24 +57,8 @@ def _probe(ctx: Context) -> Reply:
     return Reply(200, ReadinessAnswer(status="ready", checks=checks))
 
 
-@functions_framework.http
-@endpoint(
-    "health-check-workers",
-    methods={
-        "GET": ("secret", "cron"),
-        "POST": ("worker_signature", "secret", "cron"),
-    },
-    rate_limited=(),
-    routes={
-        "/live": {"GET": ("always",)},
-        "/ready": {"GET": ("always",)},
-        "/metrics": {"GET": ("metrics",)},
-    },
-)
-def health_check_workers(ctx: Context) -> Reply:
-    """Probes and metrics; the sweep; or a worker's register / heartbeat / claim."""
-    if ctx.route is not None:
-        return _probe(ctx)
+def fleet_route(ctx: Context) -> Reply:
+    """/ : the sweep (secret or cron); or a worker's register / heartbeat / claim."""
     if ctx.principal.kind != "worker":
         if ctx.request.method == "POST":
             parse(Sweep, ctx.json() if ctx.raw_body else {})
@@ -96,3 +80,20 @@ def health_check_workers(ctx: Context) -> Reply:
     if worker.mode == "push" and worker.status == "online" and free > 0:
         routing.dispatch_pending(ctx.db, ctx.settings, limit=free)  # waiting jobs run now
     return reply
+
+
+SERVICE = ("secret", "cron")
+
+# The route table: the kit, its 404/405 answers and openapi.yaml all read it.
+health_check_workers = functions_framework.http(
+    serve(
+        "health-check-workers",
+        [
+            Route(None, {"GET": SERVICE, "POST": ("worker_signature", *SERVICE)}, fleet_route),
+            Route("/live", {"GET": ("always",)}, _probe),
+            Route("/ready", {"GET": ("always",)}, _probe),
+            Route("/metrics", {"GET": ("metrics",)}, _probe),
+        ],
+        rate_limited=(),
+    )
+)

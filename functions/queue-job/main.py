@@ -38,16 +38,14 @@ Auth: user (the catalogue also public). Errors as generate-video, plus 404 JOB_N
 PROJECT_NOT_FOUND, BATCH_NOT_FOUND, TEMPLATE_NOT_FOUND; 503 PROMPT_ENGINE_FAILED.
 """
 
-from collections.abc import Callable
 from typing import Annotated
 
 import functions_framework
 from pydantic import Field, TypeAdapter
 
 from videogen.db import writes
-from videogen.errors import NotFound
 from videogen.kit.context import Context
-from videogen.kit.endpoint import Reply, endpoint
+from videogen.kit.endpoint import Reply, Route, serve
 from videogen.models.requests import (
     ActivateTemplate,
     AdminJobAction,
@@ -247,53 +245,30 @@ def admin_templates_route(ctx: Context) -> Reply:
     return Reply.of(ctx.perform(lambda w: admin.change_template(ctx.db, ctx.principal, w, change)))
 
 
-# Each sub-path's handler; the kit checks its methods and auth modes (``routes`` below).
-HANDLERS: dict[str | None, Callable[[Context], Reply]] = {
-    None: jobs_route,
-    "/models": models_route,
-    "/voices": voices_route,
-    "/quote": quote_route,
-    "/script/analyze": analyze_route,
-    "/voices/preview": preview_route,
-    "/projects": projects_route,
-    "/batches": batches_route,
-    "/enhance": enhance_route,
-    "/admin/jobs": admin_jobs_route,
-    "/admin/workers": admin_workers_route,
-    "/admin/templates": admin_templates_route,
-}
 USER = ("user",)
 CATALOGUE = ("user", "public")
 
-
-@functions_framework.http
-@endpoint(
-    "queue-job",
-    methods={"POST": USER, "GET": USER, "DELETE": USER},
-    routes={
-        "/models": {"GET": CATALOGUE},
-        "/voices": {"GET": CATALOGUE},
-        "/quote": {"POST": USER},
-        "/script/analyze": {"POST": USER},
-        "/voices/preview": {"POST": USER},
-        "/projects": {"GET": USER, "POST": USER, "PATCH": USER, "DELETE": USER},
-        "/batches": {"GET": USER, "POST": USER, "DELETE": USER},
-        "/enhance": {"POST": USER},
-        "/admin/jobs": {"GET": USER, "POST": USER},
-        "/admin/workers": {"GET": USER},
-        "/admin/templates": {"GET": USER, "POST": USER},
-    },
-)
-def queue_job(ctx: Context) -> Reply:
-    """Jobs (/), the catalogue (/models, /voices), quotes, projects, batches, prompt
-    enhancement and the admin view."""
-    if ctx.route is None and ctx.request.path.rstrip("/").rsplit("/", 1)[-1] not in (
-        "",
+# The route table: the kit, its 404/405 answers and openapi.yaml all read it.
+queue_job = functions_framework.http(
+    serve(
         "queue-job",
-    ):
-        raise NotFound(
-            "No such route on queue-job.",
-            hint="Routes: /, /models, /voices, /quote, /projects, /batches, /enhance, "
-            "/admin/jobs, /admin/workers, /admin/templates.",
-        )
-    return HANDLERS[ctx.route](ctx)
+        [
+            Route(None, {"POST": USER, "GET": USER, "DELETE": USER}, jobs_route),
+            Route("/models", {"GET": CATALOGUE}, models_route),
+            Route("/voices", {"GET": CATALOGUE}, voices_route),
+            Route("/quote", {"POST": USER}, quote_route),
+            Route("/script/analyze", {"POST": USER}, analyze_route),
+            Route("/voices/preview", {"POST": USER}, preview_route),
+            Route(
+                "/projects",
+                {"GET": USER, "POST": USER, "PATCH": USER, "DELETE": USER},
+                projects_route,
+            ),
+            Route("/batches", {"GET": USER, "POST": USER, "DELETE": USER}, batches_route),
+            Route("/enhance", {"POST": USER}, enhance_route),
+            Route("/admin/jobs", {"GET": USER, "POST": USER}, admin_jobs_route),
+            Route("/admin/workers", {"GET": USER}, admin_workers_route),
+            Route("/admin/templates", {"GET": USER, "POST": USER}, admin_templates_route),
+        ],
+    )
+)

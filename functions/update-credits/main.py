@@ -32,10 +32,10 @@ import functions_framework
 from pydantic import Field, TypeAdapter
 
 from videogen.db.outcomes import Outcome, WriteRequest
-from videogen.errors import Forbidden, NotFound
+from videogen.errors import Forbidden
 from videogen.kit.auth import verify_token_field
 from videogen.kit.context import Context
-from videogen.kit.endpoint import Reply, endpoint, parse
+from videogen.kit.endpoint import Reply, Route, parse, serve
 from videogen.models.requests import (
     AppleNotification,
     AppleTransaction,
@@ -59,33 +59,8 @@ _action = TypeAdapter(Action)
 USER_ACTIONS = (ClaimInitialGrant, AppleTransaction, MergeAnonymous)
 
 
-@functions_framework.http
-@endpoint(
-    "update-credits",
-    methods={"GET": ("user",), "POST": ("user", "secret", "stripe_signature")},
-    routes={
-        "/profile": {"GET": ("user",), "PATCH": ("user",)},
-        "/apple-notifications": {"POST": ("app_store_signature",)},
-        "/keys": {"GET": ("user",), "PUT": ("user",), "DELETE": ("user",)},
-    },
-)
-def update_credits(ctx: Context) -> Reply:
-    """Read (GET) or change (POST) credits; read or change your profile (/profile)."""
-    if ctx.route == "/profile":
-        return profile(ctx)
-    if ctx.route == "/keys":
-        return provider_keys(ctx)
-    if ctx.route == "/apple-notifications":
-        ctx.body(AppleNotification)  # the shape, now that the signature is verified
-        notification = ctx.principal.evidence
-        return Reply.of(
-            ctx.perform(lambda write: credits.from_apple_notification(ctx.db, write, notification))
-        )
-    if ctx.request.path.rstrip("/").rsplit("/", 1)[-1] not in ("", "update-credits"):
-        raise NotFound(
-            "No such route on update-credits.",
-            hint="Routes: /, /profile, /keys, /apple-notifications.",
-        )
+def credits_route(ctx: Context) -> Reply:
+    """/ : read (GET) or change (POST) credits."""
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
@@ -154,3 +129,36 @@ def provider_keys(ctx: Context) -> Reply:
         return Reply.of(keys.store(ctx.db, ctx.principal, ctx.write, body))
     provider = ctx.query(ProviderKeyQuery).provider
     return Reply.of(ctx.perform(lambda w: keys.remove(ctx.db, ctx.principal, w, provider)))
+
+
+def apple_notifications_route(ctx: Context) -> Reply:
+    """/apple-notifications: an App Store Server Notification, its signature verified."""
+    ctx.body(AppleNotification)  # the shape, now that the signature is verified
+    notification = ctx.principal.evidence
+    return Reply.of(
+        ctx.perform(lambda write: credits.from_apple_notification(ctx.db, write, notification))
+    )
+
+
+USER = ("user",)
+CREDIT_WRITERS = ("user", "secret", "stripe_signature")
+APP_STORE = ("app_store_signature",)
+
+# The route table: the kit, its 404/405 answers and openapi.yaml all read it.
+update_credits = functions_framework.http(
+    serve(
+        "update-credits",
+        [
+            Route(
+                None, {"GET": USER, "POST": ("user", "secret", "stripe_signature")}, credits_route
+            ),
+            Route("/profile", {"GET": USER, "PATCH": USER}, profile),
+            Route(
+                "/apple-notifications",
+                {"POST": ("app_store_signature",)},
+                apple_notifications_route,
+            ),
+            Route("/keys", {"GET": USER, "PUT": USER, "DELETE": USER}, provider_keys),
+        ],
+    )
+)

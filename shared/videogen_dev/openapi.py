@@ -218,7 +218,6 @@ def _job_read(tag: str) -> dict[str, Any]:
         "summary": "Read one of your jobs (with its events) or a page of them",
         "description": "With `id`: that job and its events (404 when it is not yours). "
         "Without: a page of your jobs, newest first, optionally of one `status`.",
-        "security": USER,
         "parameters": _query_parameters(schemas.JobQuery),
         "responses": {
             **_success(
@@ -234,7 +233,6 @@ def _job_create(tag: str, body: str, summary: str, description: str) -> dict[str
         "tags": [tag],
         "summary": summary,
         "description": description,
-        "security": USER,
         "parameters": [IDEMPOTENCY_KEY],
         "requestBody": _body(_ref(body)),
         "responses": {
@@ -270,7 +268,6 @@ def _probes() -> dict[str, dict[str, Any]]:
                 "summary": "Liveness: the process answers",
                 "description": "No credentials; touches nothing (no database): for liveness "
                 "probes and uptime checks.",
-                "security": NONE,
                 "responses": _success(200, "Alive.", "Liveness", idempotent=False),
             }
         },
@@ -283,7 +280,6 @@ def _probes() -> dict[str, dict[str, Any]]:
                 "with the service key; local: its folder is writable); a healthy worker "
                 "(online, fresh heartbeat) or a configured provider with available models can "
                 "serve jobs. 200 when all pass, else 503 `NOT_READY`.",
-                "security": NONE,
                 "responses": {
                     **_success(200, "Ready.", "ReadinessAnswer", idempotent=False),
                     "503": ready_503,
@@ -300,7 +296,6 @@ def _probes() -> dict[str, dict[str, Any]]:
                 "database's numbers read at scrape time: jobs by model and status, queue "
                 "depth and oldest age, attempts, failures by error code, workers, ledger "
                 "totals, render real-time factor.",
-                "security": [{"bearerAuth": []}],
                 "responses": {"200": metrics_200, **_errors((401, 503))},
             }
         },
@@ -340,7 +335,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "worker or provider running it is told to stop; 409 INVALID_TRANSITION when it "
                 "has already finished. `action=remove`: a finished job leaves your history and "
                 "its files are removed (the job and its ledger entries stay); 409 while it runs.",
-                "security": USER,
                 "parameters": _query_parameters(schemas.JobDeleteQuery),
                 "responses": {
                     **_success(
@@ -360,7 +354,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "description": "Every available model with its job type, limits and price rule "
                 "(a job costs `credits_base + credits_per_second * duration`, times the "
                 "resolution factor). The publishable key is enough.",
-                "security": [*USER, {"apikey": []}],
                 "responses": {
                     **_success(200, "The available models.", "ModelList", idempotent=False),
                     **_errors((401, 503)),
@@ -374,7 +367,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "description": "Every available voice (`<engine>:<name>`; a job's `voice` "
                 "param takes the name), optionally of one engine and language (`en` matches "
                 "`en-US`). The publishable key is enough.",
-                "security": [*USER, {"apikey": []}],
                 "parameters": _query_parameters(schemas.VoiceQuery),
                 "responses": {
                     **_success(200, "The voices.", "VoiceList", idempotent=False),
@@ -387,7 +379,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "tags": ["catalogue"],
                 "summary": "Hear a voice: a few seconds of it saying a line (WAV)",
                 "description": "Nothing is stored or charged. `text` defaults to a stock line.",
-                "security": USER,
                 "requestBody": _body(_ref("VoicePreviewRequest")),
                 "responses": {
                     "200": {
@@ -407,7 +398,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "A script's words and reading time, per section (free)",
                 "description": "What the script step answers in `output.analysis`, for a "
                 "script you edited: no job, no credits.",
-                "security": USER,
                 "requestBody": _body(_ref("ScriptAnalysisRequest")),
                 "responses": {
                     **_success(200, "The analysis.", "ScriptAnalysis", idempotent=False),
@@ -424,7 +414,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "estimate, and for composed videos whether generate-video would render it at "
                 "once; then the total, your balance and whether it covers it. Nothing is "
                 "created and no credit moves.",
-                "security": USER,
                 "requestBody": _body(_ref("QuoteRequest")),
                 "responses": {
                     **_success(200, "The quote.", "Quote", idempotent=False),
@@ -436,7 +425,6 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["projects"],
                 "summary": "One of your projects (with job counts per status), or a page",
-                "security": USER,
                 "parameters": _query_parameters(schemas.ListQuery),
                 "responses": {
                     **_success(200, "The project or a page.", "ProjectOrPage", idempotent=False),
@@ -448,7 +436,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Create a project",
                 "description": "File jobs in it with `project_id` when you create them; "
                 "list them with `GET /queue-job?project_id=`.",
-                "security": USER,
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(_ref("ProjectRequest")),
                 "responses": {
@@ -459,7 +446,6 @@ def _paths() -> dict[str, dict[str, Any]]:
             "patch": {
                 "tags": ["projects"],
                 "summary": "Rename or redescribe one of your projects",
-                "security": USER,
                 "parameters": [
                     *_query_parameters(schemas.JobIdQuery),
                     IDEMPOTENCY_KEY,
@@ -474,7 +460,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "tags": ["projects"],
                 "summary": "Delete one of your projects",
                 "description": "Its jobs and batches stay, ungrouped, with every ledger entry.",
-                "security": USER,
                 "parameters": [
                     *_query_parameters(schemas.JobIdQuery),
                     IDEMPOTENCY_KEY,
@@ -493,7 +478,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "`finished`, `percent`, `done`) and its jobs. Without: a page of batches, "
                 "optionally of one `project_id`. The same progress is broadcast as "
                 "`batch_progress` on `user:<uid>:jobs` with every change of one of its jobs.",
-                "security": USER,
                 "parameters": _query_parameters(schemas.BatchQuery),
                 "responses": {
                     **_success(200, "The batch or a page.", "BatchOrPage", idempotent=False),
@@ -507,7 +491,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "transaction (402 with `required`, `balance` and `items` in the details "
                 "otherwise, nothing created), then each job is routed. A bad item names "
                 "itself (`items.<n>`).",
-                "security": USER,
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(_ref("BatchRequest")),
                 "responses": {
@@ -518,7 +501,6 @@ def _paths() -> dict[str, dict[str, Any]]:
             "delete": {
                 "tags": ["projects"],
                 "summary": "Cancel every unfinished job of one of your batches",
-                "security": USER,
                 "parameters": [
                     *_query_parameters(schemas.JobIdQuery),
                     IDEMPOTENCY_KEY,
@@ -540,7 +522,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "or stored; it counts against your rate limit like a write. To keep both, "
                 "create the job with `params.prompt` = `enhanced` and "
                 "`params.original_prompt` = `original`.",
-                "security": USER,
                 "requestBody": _body(_ref("EnhanceRequest")),
                 "responses": {
                     **_success(200, "The enhanced prompt.", "Enhancement", idempotent=False),
@@ -555,7 +536,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "description": "For a token with `app_metadata.role = admin` (403 "
                 "`ADMIN_ONLY` otherwise): RLS lets an admin read every job, removed ones "
                 "too, filtered by `status`, `user_id` or `model`.",
-                "security": USER,
                 "parameters": _query_parameters(schemas.AdminJobQuery),
                 "responses": {
                     **_success(200, "A page of jobs.", "AdminJobPage", idempotent=False),
@@ -570,7 +550,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "attempt, so the old one's reports are stale), then routed; credits stay "
                 "reserved. `fail`: finished as failed (`ADMIN_FAILED`), its credits released. "
                 "Whoever ran it is told to stop. 409 `INVALID_TRANSITION` once finished.",
-                "security": USER,
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(_ref("AdminJobAction")),
                 "responses": {
@@ -583,7 +562,6 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["admin"],
                 "summary": "Every registered worker (admins)",
-                "security": USER,
                 "responses": {
                     **_success(200, "The workers.", "WorkerList", idempotent=False),
                     **_errors((401, 403, 503)),
@@ -596,7 +574,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Every prompt template version (admins)",
                 "description": "By job type, newest first; one version per job type is "
                 "active. Versions are never changed or deleted.",
-                "security": USER,
                 "parameters": _query_parameters(schemas.TemplateQuery),
                 "responses": {
                     **_success(200, "The versions.", "PromptTemplateList", idempotent=False),
@@ -610,7 +587,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "unless `activate` is false (201). `activate`: that version becomes its job "
                 "type's active one (200) — activating an older one rolls back. Takes effect "
                 "on the next enhancement, without a deploy.",
-                "security": USER,
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(_one_of("CreateTemplate", "ActivateTemplate")),
                 "responses": {
@@ -629,7 +605,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "that provider's own webhook, verified by its own scheme. Duplicate, "
                 "reordered and late reports (an attempt that is no longer current) answer "
                 "200 with applied=false.",
-                "security": [SIGNED, {}],
                 "parameters": _query_parameters(schemas.ProviderQuery),
                 "requestBody": _body(
                     {
@@ -652,7 +627,6 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["credits"],
                 "summary": "Your balance, reserved credits and a page of your ledger",
-                "security": USER,
                 "parameters": _query_parameters(schemas.PageQuery),
                 "responses": {
                     **_success(200, "Balance and ledger.", "CreditsOverview", idempotent=False),
@@ -676,7 +650,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "credits the buyer once per session; `refund.created` and "
                 "`charge.dispute.created` claw the session's credits back (in proportion to "
                 "the amount) once per refund / dispute id, the part already spent as `debt`.",
-                "security": [*USER, {"apikey": []}, {"stripeSignature": []}],
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(
                     _one_of(
@@ -704,7 +677,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "environment before anything else (401 INVALID_SIGNATURE). `REFUND` claws "
                 "back the refunded transaction's credits once (by `revocationPercentage` when "
                 "given), the part already spent as `debt`; other types are acknowledged.",
-                "security": NONE,
                 "requestBody": _body(_ref("AppleNotification")),
                 "responses": {
                     **_success(200, "Applied, or why not.", "CreditResult", idempotent=True),
@@ -716,7 +688,6 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["credits"],
                 "summary": "Your profile: preferences, tier, credits and limits",
-                "security": USER,
                 "responses": {
                     **_success(200, "Your profile.", "Profile", idempotent=False),
                     **_errors((401, 404, 503)),
@@ -727,7 +698,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Change your display name, language or theme",
                 "description": "Nothing else of the profile is yours to change: the tier, "
                 "balance and limits are the service's (the database's column grants say so).",
-                "security": USER,
                 "requestBody": _body(_ref("ProfileChange")),
                 "responses": {
                     **_success(200, "Your profile.", "Profile", idempotent=False),
@@ -741,7 +711,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Which providers you have your own key for (never the key)",
                 "description": "Each stored key as its provider, its last four characters "
                 "and when it was stored and last rotated.",
-                "security": USER,
                 "responses": {
                     **_success(200, "Your keys, masked.", "ProviderKeyList", idempotent=False),
                     **_errors((401, 503)),
@@ -757,7 +726,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "another key replaces it (the old value is gone). No answer ever contains "
                 "it; a malformed key is a 422 that does not repeat it. Rate limited; no "
                 "Idempotency-Key (storing the same key again is the same state).",
-                "security": USER,
                 "requestBody": _body(_ref("ProviderKeyRequest")),
                 "responses": {
                     **_success(201, "Stored.", "ProviderKey", idempotent=False),
@@ -772,7 +740,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Forget your key for a provider",
                 "description": "Its encrypted value goes too; your jobs use the service's "
                 "key again. 404 PROVIDER_KEY_NOT_FOUND when there is none.",
-                "security": USER,
                 "parameters": _query_parameters(schemas.ProviderKeyQuery),
                 "responses": {
                     **_success(200, "Forgotten.", "ProviderKeyDeleted", idempotent=True),
@@ -786,7 +753,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Run the fleet sweep (scheduler)",
                 "description": "Probe workers, requeue expired leases, reconcile provider "
                 "jobs, push waiting jobs, drop expired keys. Secret key or CRON_SECRET.",
-                "security": [*SECRET, *CRON],
                 "responses": {
                     **_success(200, "What the sweep did.", "SweepSummary", idempotent=False),
                     **_errors((401, 503)),
@@ -799,7 +765,6 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "secret key or CRON_SECRET. Signed (Standard Webhooks, the worker secret): "
                 "`register` → 201 worker, `heartbeat` → the jobs it still owns, `claim` "
                 "(pull workers) → leased jobs.",
-                "security": [*SECRET, *CRON, SIGNED],
                 "requestBody": _body(
                     _one_of(
                         "RegisterWorker", "Heartbeat", "ClaimJobs", "Sweep", discriminator=None
@@ -885,6 +850,63 @@ def _version() -> str:
         return "0.0.0"
 
 
+# What each auth mode of the kit asks a client for, as OpenAPI security requirements.
+MODE_SECURITY: dict[str, list[Requirement]] = {
+    "user": USER,
+    "public": [{"apikey": []}],
+    "secret": SECRET,
+    "cron": CRON,
+    "metrics": [{"bearerAuth": []}],
+    "worker_signature": [SIGNED],
+    "stripe_signature": [{"stripeSignature": []}],
+    "app_store_signature": NONE,  # the proof is in the body (a signed JWS)
+    "provider_signature": NONE,  # each provider's own scheme, named by ?provider=
+    "always": NONE,
+}
+
+
+def security_of(modes: Iterable[str]) -> list[Requirement]:
+    """The requirements of a method's auth modes, in the order the kit tries them."""
+    found: list[Requirement] = []
+    for mode in modes:
+        for requirement in MODE_SECURITY[mode.partition(":")[0]]:
+            if requirement not in found:
+                found.append(requirement)
+    return found
+
+
+def _routed_paths() -> dict[str, dict[str, Any]]:
+    """Every route of every function's route table with its prose from :func:`_paths`; the
+    table decides which paths and methods exist and what credentials each takes."""
+    from videogen_dev.devserver import contracts
+
+    prose = _paths()
+    paths: dict[str, dict[str, Any]] = {}
+    for name, contract in contracts().items():
+        for route, methods in contract.all_routes():
+            key = name + (route or "")
+            operations = prose.pop(key, None)
+            if operations is None or set(operations) != {m.lower() for m in methods}:
+                raise ValueError(f"openapi: {key} serves {sorted(methods)}; describe each once")
+            paths[key] = {
+                method.lower(): _with_security(operations[method.lower()], modes)
+                for method, modes in methods.items()
+            }
+    if prose:
+        raise ValueError(f"openapi: described but not served: {sorted(prose)}")
+    return {key: paths[key] for key in sorted(paths, key=list(_paths()).index)}
+
+
+def _with_security(operation: dict[str, Any], modes: Iterable[str]) -> dict[str, Any]:
+    """The operation with ``security`` in its usual place (before its inputs and answers)."""
+    out: dict[str, Any] = {}
+    for key, value in operation.items():
+        if key in ("parameters", "requestBody", "responses") and "security" not in out:
+            out["security"] = security_of(modes)
+        out[key] = value
+    return out
+
+
 def build() -> dict[str, Any]:
     """The OpenAPI 3.1 document as a dict."""
     components = _model_schemas()
@@ -910,7 +932,7 @@ def build() -> dict[str, Any]:
             {"name": "workers", "description": "GPU workers, providers and the scheduler."},
             {"name": "operations", "description": "Probes and metrics of the deployment."},
         ],
-        "paths": {f"{BASE}/{name}": ops for name, ops in _paths().items()},
+        "paths": {f"{BASE}/{name}": ops for name, ops in _routed_paths().items()},
         "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
     # A plain tree: no object shared between operations (YAML would write anchors).

@@ -23,7 +23,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +39,10 @@ from videogen.errors import (
 )
 from videogen.kit.auth import authenticate
 from videogen.kit.context import Context
+from videogen.kit.routes import Contract, Handler, Modes, Route
 from videogen.models.requests import parse
 
-__all__ = ["Contract", "Reply", "endpoint", "parse"]
+__all__ = ["Contract", "Reply", "Route", "endpoint", "parse", "serve"]
 
 if TYPE_CHECKING:
     from flask import Request, Response
@@ -183,43 +184,6 @@ def _respond(status: int, body: Any, headers: dict[str, str]) -> Response:
     return resp
 
 
-Modes = Mapping[str, tuple[str, ...]]  # method → the auth modes it accepts, in order
-
-
-@dataclass(frozen=True)
-class Contract:
-    """What an endpoint declares: its root's methods and each sub-path's own.
-
-    Kept on the wrapped handler (``handler.contract``) so tooling and tests can walk every
-    route of a function without calling it.
-    """
-
-    name: str
-    methods: Modes
-    routes: Mapping[str, Modes] = field(default_factory=dict)
-
-    def methods_for(self, route: str | None) -> Modes:
-        """The methods of a sub-path (``None``: the function's root)."""
-        return self.methods if route is None else self.routes[route]
-
-    def route_of(self, path: str) -> str | None:
-        """The declared sub-path a request path is for, if any."""
-        return _route_of(path, self.routes) if self.routes else None
-
-    def all_routes(self) -> list[tuple[str | None, Modes]]:
-        """Every route with its methods, the root (``None``) first."""
-        return [(None, self.methods), *self.routes.items()]
-
-
-def _route_of(path: str, routes: Mapping[str, Any]) -> str | None:
-    """The declared sub-path a request path ends with (``/live`` of ``…/live/``), if any."""
-    trimmed = path.rstrip("/")
-    for route in routes:
-        if trimmed.endswith(route):
-            return route
-    return None
-
-
 def _respond_raw(status: int, body: bytes, content_type: str, headers: dict[str, str]) -> Response:
     from flask import Response
 
@@ -230,98 +194,116 @@ def _respond_raw(status: int, body: bytes, content_type: str, headers: dict[str,
 
 def endpoint(
     name: str,
-    methods: Mapping[str, tuple[str, ...]],
+    methods: Modes,
     *,
     rate_limited: tuple[str, ...] = ("POST", "DELETE", "PATCH", "PUT"),
-    routes: Mapping[str, Modes] | None = None,
-) -> Callable[[Callable[[Context], Reply]], Callable[[Request], Response]]:
-    """Wrap ``handler(ctx) -> Reply`` with the shared HTTP contract (see module doc).
+) -> Callable[[Handler], Callable[[Request], Response]]:
+    """Serve one handler at a function's root (a route table of one route: :func:`serve`)."""
 
-    The settings are read here, when the function is loaded: a misconfigured deployment
-    (local secrets or local storage in production) fails to start instead of answering.
-    The wrapped handler carries its :class:`Contract` as ``.contract``.
-    """
-    get_settings()
-    contract = Contract(name, dict(methods), dict(routes or {}))
-
-    def decorate(handler: Callable[[Context], Reply]) -> Callable[[Request], Response]:
-        @functools.wraps(handler)
-        def view(request: Request) -> Response:
-            _json_logging()
-            settings = get_settings()
-            started = time.perf_counter()
-            incoming = request.headers.get("x-request-id", "")
-            request_id = (
-                incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else str(uuid.uuid4())
-            )
-            # The route first: its methods are what CORS allows, preflight included.
-            route = contract.route_of(request.path)
-            allowed = contract.methods_for(route)
-            headers = {
-                **SECURITY_HEADERS,
-                **_cors_headers(settings, allowed),
-                "x-request-id": request_id,
-            }
-            fields: dict[str, Any] = {
-                "request_id": request_id,
-                "function": name,
-                "method": request.method,
-            }
-            status = 500
-            try:
-                if request.method == "OPTIONS":
-                    status = 204
-                    return _respond(204, None, headers)
-                if request.method not in allowed:
-                    headers["Allow"] = ", ".join([*allowed, "OPTIONS"])
-                    raise MethodNotAllowed(
-                        f"{request.method} is not allowed; use {', '.join(allowed)}."
-                    )
-                _check_request_size(request, settings)
-                length = request.content_length
-                if length is not None and length > settings.max_body_bytes:
-                    raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
-                if length is None and request.method in ("POST", "PUT", "PATCH"):
-                    body = request.get_data(cache=True)
-                    if len(body) > settings.max_body_bytes:
-                        raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
-                modes = allowed[request.method]
-                signed = any(m.endswith("_signature") for m in modes)
-                principal = authenticate(
-                    {k.lower(): v for k, v in request.headers.items()},
-                    modes,
-                    settings,
-                    body=request.get_data(cache=True) if signed else b"",
-                    query=dict(request.args.items()) if signed else None,
-                )
-                ctx = Context(request, principal, request_id, settings, name, rate_limited, route)
-                fields["caller"] = principal.kind
-                if principal.user_id:
-                    fields["user_id"] = principal.user_id
-                reply = handler(ctx)
-                status = reply.status
-                headers.update(reply.headers)
-                if reply.raw is not None:
-                    return _respond_raw(reply.status, reply.raw, reply.content_type, headers)
-                return _respond(reply.status, envelope(reply.data), headers)
-            except AppError as err:
-                status = err.status
-                headers.update(err.headers)
-                fields["error_code"] = err.code
-                return _respond(err.status, {"success": False, "error": err.to_dict()}, headers)
-            except Exception:
-                log.exception("unhandled error", extra={"fields": fields})
-                status = 500
-                internal = AppError("Something went wrong on our side; it has been logged.")
-                return _respond(500, {"success": False, "error": internal.to_dict()}, headers)
-            finally:
-                elapsed = time.perf_counter() - started
-                fields["status"] = status
-                fields["duration_ms"] = round(elapsed * 1000, 2)
-                log.info("%s %s %s", request.method, name, status, extra={"fields": fields})
-                metrics.observe(name, request.method, status, elapsed)
-
-        view.contract = contract  # type: ignore[attr-defined]
+    def decorate(handler: Handler) -> Callable[[Request], Response]:
+        view = serve(name, [Route(None, methods, handler)], rate_limited=rate_limited)
+        functools.update_wrapper(view, handler)
         return view
 
     return decorate
+
+
+def serve(
+    name: str,
+    routes: Iterable[Route],
+    *,
+    rate_limited: tuple[str, ...] = ("POST", "DELETE", "PATCH", "PUT"),
+) -> Callable[[Request], Response]:
+    """The functions-framework handler of a route table, with the shared HTTP contract (see
+    module doc); ``rate_limited`` names the methods whose users are rate limited.
+
+    The settings are read here, when the function is loaded: a misconfigured deployment
+    (local secrets or local storage in production) fails to start instead of answering.
+    The handler carries its table as ``.contract``.
+    """
+    get_settings()
+    contract = Contract(name, tuple(routes))
+
+    def view(request: Request) -> Response:
+        _json_logging()
+        settings = get_settings()
+        started = time.perf_counter()
+        incoming = request.headers.get("x-request-id", "")
+        request_id = (
+            incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else str(uuid.uuid4())
+        )
+        # The route first: its methods are what CORS allows, preflight included.
+        try:
+            route: Route | None = contract.route_for(request.path)
+        except AppError:
+            route = None  # answered below, with the root's CORS
+        allowed = (route or contract.root).methods
+        headers = {
+            **SECURITY_HEADERS,
+            **_cors_headers(settings, allowed),
+            "x-request-id": request_id,
+        }
+        fields: dict[str, Any] = {
+            "request_id": request_id,
+            "function": name,
+            "method": request.method,
+        }
+        status = 500
+        try:
+            if request.method == "OPTIONS":
+                status = 204
+                return _respond(204, None, headers)
+            if route is None:
+                route = contract.route_for(request.path)  # raises the 404
+            if request.method not in allowed:
+                headers["Allow"] = ", ".join([*allowed, "OPTIONS"])
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed; use {', '.join(allowed)}."
+                )
+            _check_request_size(request, settings)
+            length = request.content_length
+            if length is not None and length > settings.max_body_bytes:
+                raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
+            if length is None and request.method in ("POST", "PUT", "PATCH"):
+                body = request.get_data(cache=True)
+                if len(body) > settings.max_body_bytes:
+                    raise PayloadTooLarge(f"The body is over {settings.max_body_bytes} bytes.")
+            modes = allowed[request.method]
+            signed = any(m.endswith("_signature") for m in modes)
+            principal = authenticate(
+                {k.lower(): v for k, v in request.headers.items()},
+                modes,
+                settings,
+                body=request.get_data(cache=True) if signed else b"",
+                query=dict(request.args.items()) if signed else None,
+            )
+            ctx = Context(request, principal, request_id, settings, name, rate_limited, route.path)
+            fields["caller"] = principal.kind
+            if principal.user_id:
+                fields["user_id"] = principal.user_id
+            reply = route.handler(ctx)
+            status = reply.status
+            headers.update(reply.headers)
+            if reply.raw is not None:
+                return _respond_raw(reply.status, reply.raw, reply.content_type, headers)
+            return _respond(reply.status, envelope(reply.data), headers)
+        except AppError as err:
+            status = err.status
+            headers.update(err.headers)
+            fields["error_code"] = err.code
+            return _respond(err.status, {"success": False, "error": err.to_dict()}, headers)
+        except Exception:
+            log.exception("unhandled error", extra={"fields": fields})
+            status = 500
+            internal = AppError("Something went wrong on our side; it has been logged.")
+            return _respond(500, {"success": False, "error": internal.to_dict()}, headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            fields["status"] = status
+            fields["duration_ms"] = round(elapsed * 1000, 2)
+            log.info("%s %s %s", request.method, name, status, extra={"fields": fields})
+            metrics.observe(name, request.method, status, elapsed)
+
+    view.__name__ = view.__qualname__ = name.replace("-", "_")  # functions-framework's target
+    view.contract = contract  # type: ignore[attr-defined]
+    return view
