@@ -13,11 +13,10 @@ MODEL_NOT_FOUND, 422 VALIDATION_ERROR / INVALID_PARAMS, 429 RATE_LIMITED / CONCU
 
 import functions_framework
 
-from videogen.db import writes
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, endpoint
 from videogen.models.requests import GenerateVideoRequest, JobQuery
-from videogen.services import jobs, links, uploads
+from videogen.services import jobs, links
 
 
 @functions_framework.http
@@ -30,31 +29,14 @@ def generate_video(ctx: Context) -> Reply:
             found = jobs.read(session, query)
         return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     body = ctx.body(GenerateVideoRequest)
-    params = body.params()
-    # Before money moves; what the pictures hold counts in the render's estimate.
-    pixels = uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)
-    project = None if body.project_id is None else str(body.project_id)
-    created = ctx.perform(
-        lambda write: jobs.create(
-            ctx.db,
-            ctx.principal,
-            write,
+    return Reply.of(
+        jobs.submit(
+            ctx.scope,
             body.model,
-            params,
+            body.params(),
             body.priority,
-            project,
+            None if body.project_id is None else str(body.project_id),
             max_credits=body.max_credits,
+            render_short=True,
         )
     )
-    job = created.data
-    storage, expire_s = ctx.storage, ctx.settings.signed_url_expires_s
-    if created.replayed:
-        links.add_links(storage, [job], expire_s)  # a replayed video gets links of today
-        return Reply.of(created)
-    status, job = jobs.run_or_route(
-        ctx.db, ctx.settings, job, render_short=True, input_pixels=pixels
-    )
-    if status == 200:  # finished here: a retry with the key replays the result
-        writes.replace_answer(ctx.db, ctx.write, 200, job)
-        links.add_links(storage, [job], expire_s)
-    return Reply(status, job)

@@ -100,29 +100,17 @@ def jobs_route(ctx: Context) -> Reply:
             return Reply(200, answer)
         return Reply.of(canceled)
     body = ctx.body(QueueJobRequest)
-    params = body.params.params()
-    steps.check_params(ctx.settings, params)  # before money moves
-    uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), params)
-    project = None if body.project_id is None else str(body.project_id)
-    created = ctx.perform(
-        lambda write: jobs.create(
-            ctx.db,
-            ctx.principal,
-            write,
+    return Reply.of(
+        jobs.submit(
+            ctx.scope,
             body.model,
-            params,
+            body.params.params(),
             body.priority,
-            project,
+            None if body.project_id is None else str(body.project_id),
             max_credits=body.max_credits,
+            render_short=False,
         )
     )
-    if created.replayed:
-        return Reply.of(created)
-    status, job = jobs.run_or_route(ctx.db, ctx.settings, created.data, render_short=False)
-    if status == 200:  # a wizard step, finished here: a retry with the key replays it
-        writes.replace_answer(ctx.db, ctx.write, 200, job)
-        links.add_links(ctx.storage, [job], ctx.settings.signed_url_expires_s)
-    return Reply(status, job)
 
 
 def models_route(ctx: Context) -> Reply:

@@ -15,10 +15,10 @@ from pydantic import BaseModel
 
 from videogen.config import Settings
 from videogen.db.outcomes import WriteRequest
-from videogen.db.writes import record_refusal
-from videogen.errors import AppError, BadRequest, ValidationFailed
+from videogen.errors import BadRequest, ValidationFailed
 from videogen.models.requests import parse
 from videogen.principal import Principal
+from videogen.services.scope import Scope
 
 if TYPE_CHECKING:
     from flask import Request
@@ -160,17 +160,15 @@ class Context:
             hash=hashlib.sha256(self.raw_body + b"|" + self.request.query_string).hexdigest(),
         )
 
+    @cached_property
+    def scope(self) -> Scope:
+        """This request as the services take it: who, the database, storage, the write."""
+        return Scope(self.db, self.settings, self.storage, self.principal, self.write)
+
     def perform(self, action: Callable[[WriteRequest], W]) -> W:
         """Run a write (one database call that carries ``self.write``); its outcome
-        (:meth:`Reply.of` answers it).
-
-        A definite refusal is kept as the key's answer, so a retry with it hears the same.
-        """
-        try:
-            return action(self.write)
-        except AppError as err:
-            record_refusal(self.db, self.write, err)
-            raise
+        (:meth:`Reply.of` answers it). A definite refusal is kept as the key's answer."""
+        return self.scope.perform(action)
 
 
 MAX_JSON_DEPTH = 32

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from videogen.db.connection import Database
     from videogen.integrations.storage import Storage
     from videogen.principal import Principal
+    from videogen.services.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,52 @@ def create(
     return procedures.create_job_request(
         db, principal, write, model, params, priority, project_id, max_credits
     )
+
+
+def submit(
+    scope: Scope,
+    model: str,
+    params: dict[str, Any],
+    priority: int = 0,
+    project_id: str | None = None,
+    *,
+    max_credits: int | None = None,
+    render_short: bool,
+) -> Outcome[Job]:
+    """The whole "create a job" action both functions answer a POST with: check what the job
+    names (before money moves), reserve and queue it in one request (:func:`create`), then
+    run or route it (:func:`run_or_route`). A finished job becomes the key's answer and
+    carries fresh links; a replay is the first answer, its links signed today."""
+    from videogen.db import writes
+    from videogen.rendering import steps
+    from videogen.services import links, uploads
+
+    steps.check_params(scope.settings, params)
+    # What the pictures hold counts in the render's estimate.
+    pixels = uploads.check_uploads(scope.storage, str(scope.principal.user_id), params)
+    created = scope.perform(
+        lambda write: create(
+            scope.db,
+            scope.principal,
+            write,
+            model,
+            params,
+            priority,
+            project_id,
+            max_credits=max_credits,
+        )
+    )
+    expire_s = scope.settings.signed_url_expires_s
+    if created.replayed:
+        links.add_links(scope.storage, [created.data], expire_s)
+        return created
+    status, job = run_or_route(
+        scope.db, scope.settings, created.data, render_short=render_short, input_pixels=pixels
+    )
+    if status == 200:  # finished here: a retry with the key replays the result
+        writes.replace_answer(scope.db, scope.write, 200, job)
+        links.add_links(scope.storage, [job], expire_s)
+    return Outcome(status, job)
 
 
 def run_or_route(
