@@ -49,7 +49,7 @@ from videogen.models.requests import (
     PurchaseCredits,
 )
 from videogen.models.results import CreditResult
-from videogen.services import catalogue, credits, keys
+from videogen.services import credits, keys, profile
 
 Action = Annotated[
     ClaimInitialGrant | AppleTransaction | MergeAnonymous | GrantCredits | PurchaseCredits,
@@ -109,16 +109,16 @@ def user_action(
     )
 
 
-def profile(ctx: Context) -> Reply:
+def profile_route(ctx: Context) -> Reply:
     """/profile: the caller's own profile, and the preferences they may change."""
     change = ctx.body(ProfileChange) if ctx.request.method == "PATCH" else None
     with ctx.db.session(ctx.principal) as session:
         if change is not None:
-            return Reply(200, catalogue.change_profile(session, change))
-        return Reply(200, catalogue.profile(session))
+            return Reply(200, profile.change(session, change))
+        return Reply(200, profile.read(session))
 
 
-def provider_keys(ctx: Context) -> Reply:
+def keys_route(ctx: Context) -> Reply:
     """/keys: your own provider keys — list (masked), store or rotate, forget."""
     method = ctx.request.method
     if method == "GET":
@@ -149,16 +149,10 @@ update_credits = functions_framework.http(
     serve(
         "update-credits",
         [
-            Route(
-                None, {"GET": USER, "POST": ("user", "secret", "stripe_signature")}, credits_route
-            ),
-            Route("/profile", {"GET": USER, "PATCH": USER}, profile),
-            Route(
-                "/apple-notifications",
-                {"POST": ("app_store_signature",)},
-                apple_notifications_route,
-            ),
-            Route("/keys", {"GET": USER, "PUT": USER, "DELETE": USER}, provider_keys),
+            Route(None, {"GET": USER, "POST": CREDIT_WRITERS}, credits_route),
+            Route("/profile", {"GET": USER, "PATCH": USER}, profile_route),
+            Route("/apple-notifications", {"POST": APP_STORE}, apple_notifications_route),
+            Route("/keys", {"GET": USER, "PUT": USER, "DELETE": USER}, keys_route),
         ],
     )
 )

@@ -1,4 +1,4 @@
-"""What a frontend shows before anything is bought: voices, quotes and the user's profile
+"""What a frontend shows before anything is bought: the voices and quotes
 (sql/schema/13_catalogue_quotes.sql); the models themselves are
 :func:`videogen.services.jobs.models`."""
 
@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 from videogen.db import procedures
 from videogen.db.connection import Session
-from videogen.errors import NotFound
-from videogen.models.requests import ProfileChange, QuoteRequest, VoiceQuery
-from videogen.models.results import Profile, Quote, VoiceList
+from videogen.models.requests import QuoteRequest, VoiceQuery
+from videogen.models.results import Quote, VoiceList
 
 if TYPE_CHECKING:
     from videogen.config import Settings
@@ -33,18 +32,3 @@ def quote(session: Session, settings: Settings, body: QuoteRequest) -> Quote:
             item.estimated_render_seconds = round(estimate, 1)
             item.sync = estimate <= settings.sync_render_max_seconds
     return result
-
-
-def profile(session: Session) -> Profile:
-    """The caller's own profile (404 without one)."""
-    found = procedures.get_profile(session)
-    if found is None:
-        raise NotFound("No profile for this user.", code="PROFILE_NOT_FOUND")
-    return found
-
-
-def change_profile(session: Session, body: ProfileChange) -> Profile:
-    """Change the caller's display name, language or theme; nothing else is theirs to."""
-    return procedures.update_profile(
-        session, display_name=body.display_name, language=body.language, theme=body.theme
-    )
