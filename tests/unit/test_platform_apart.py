@@ -11,6 +11,7 @@ videogen.config, the settings and key constants the whole project shares.
 from __future__ import annotations
 
 import ast
+import subprocess
 import time
 from pathlib import Path
 
@@ -31,6 +32,9 @@ PLATFORM = (
     "realtime_protocol",
     "realtime_replication",
     "devserver",  # the dev server mounting them
+    "stack",  # `videogen up` / `demo`: the stack and the frontend it plays
+    "job_feed",
+    "users",
     "web_app",
     "servicepool",
     "localdb",
@@ -231,3 +235,20 @@ def test_signed_url_tokens_are_storage_s_jwts_with_a_url_claim() -> None:
     forged = jwt.encode(payload, "another-secret-another-secret-another-1", algorithm="HS256")
     with pytest.raises(jwt.InvalidSignatureError):
         platform_keys.decode_url_token(forged, s)
+
+
+def test_the_demo_probes_a_video_as_a_frontend_would(tmp_path: Path) -> None:
+    """The demo's ffprobe summary is its own (videogen_dev.stack.probe), not the runtime's."""
+    from videogen_dev.stack import probe
+
+    video = tmp_path / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:d=1",
+         "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:v", "libx264",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(video)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    info = probe(video)
+    assert (info["width"], info["height"], info["fps"]) == (320, 240, 25.0)
+    assert (info["video_codec"], info["audio_codec"]) == ("h264", "aac")
+    assert 0.9 < info["duration"] < 1.2
