@@ -151,6 +151,16 @@ def local_signing_key(path: Path | None = None, *, create: bool = True) -> Signi
         return key
 
 
+def _local_key(kid: str, settings: Settings) -> SigningKey | None:
+    """The local Auth's key with this kid: one this process has loaded (an Auth API with a
+    key of its own), else the state dir's when it exists."""
+    with _loaded_lock:
+        for key in _loaded.values():
+            if key.kid == kid:
+                return key
+    return local_signing_key(signing_key_path(settings), create=False)
+
+
 def b64url(raw: bytes) -> str:
     """Unpadded base64url, as JOSE writes it."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -196,7 +206,7 @@ def _verification_key(
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise UnknownKey("the token has no key id (kid)")
-    local = only_key or local_signing_key(create=False)
+    local = only_key if only_key is not None else _local_key(kid, settings)
     if local is not None and alg == "ES256" and kid == local.kid:
         return local.public_key
     if only_key is None:

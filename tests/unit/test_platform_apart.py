@@ -186,6 +186,16 @@ def test_es256_tokens_of_the_local_auth_key_and_of_no_other(tmp_path: Path) -> N
     )
     with pytest.raises(jwt.InvalidSignatureError):
         platform_keys.decode_access_token(forged, local, only_key=key)
+    # Storage and Realtime (identify) take the local Auth's tokens, and no one else's.
+    auth_key = platform_keys.local_signing_key(tmp_path / "elsewhere" / "signing_key.pem")
+    assert auth_key is not None
+    user = identify(bearer=auth_key.sign(user_claims()), settings=local)
+    assert (user.kind, user.claims["sub"]) == ("user", user_claims()["sub"])
+    assert identify(bearer=key.sign(user_claims()), settings=local).kind == "user"  # state dir's
+    stranger = SigningKey(tmp_path / "stranger.pem")
+    with pytest.raises(Rejected) as unknown:
+        identify(bearer=stranger.sign(user_claims()), settings=local)
+    assert unknown.value.reason == "invalid_token"
 
 
 def test_api_keys_are_the_projects_or_refused() -> None:
