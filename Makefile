@@ -19,6 +19,9 @@ help: ## List the targets (colours only on a terminal)
 	grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 	  awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "}; {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}'
 
+# '.[dev]': the runtime's dependencies, the local stack's (extra `local`), the reference
+# worker's (`worker`) and the test tools; a deployed function gets only the first
+# (`make build`).
 $(STAMP): pyproject.toml
 	./.ci/system-deps
 	$(PY) -m venv $(VENV)

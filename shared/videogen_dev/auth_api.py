@@ -11,7 +11,8 @@ Access tokens are ES256 JWTs with a ``kid``, signed by a P-256 key generated onc
 in ``<VIDEOGEN_HOME>/auth/signing_key.pem`` (mode 0600), so tokens survive restarts; the
 public key is served at ``/.well-known/jwks.json`` and the functions verify tokens through
 it, as against a hosted project with asymmetric keys. Legacy HS256 tokens (the local JWT
-secret) are accepted where a token is read.
+secret) are accepted where a token is read. The key, the token checks and the API-key
+checks are the platform's own (videogen_dev.platform_keys), not the functions' code.
 
 Local settings are those of ``supabase start``: email sign-ups are confirmed at once
 (``mailer_autoconfirm``), anonymous sign-ins are on, a password needs 6 characters, a
@@ -44,11 +45,9 @@ the admin API (``/admin/*``, ``/invite``) and the hooks.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
-import os
 import re
 import secrets
 import threading
@@ -69,6 +68,15 @@ from videogen_dev.auth_guard import (
     CaptchaUnavailable,
     CaptchaVerifier,
     RateLimiter,
+)
+from videogen_dev.platform_keys import (
+    Rejected,
+    SigningKey,
+    UnknownKey,
+    decode_access_token,
+    identify,
+    local_signing_key,
+    signing_key_path,
 )
 from videogen_dev.servicepool import LazyPool
 
@@ -130,73 +138,6 @@ def over_rate_limit() -> AuthError:
 
 def captcha_failed(reason: str) -> AuthError:
     return AuthError(400, "captcha_failed", f"captcha protection: request disallowed ({reason})")
-
-
-# Signing key ------------------------------------------------------------------------------
-class SigningKey:
-    """The ES256 key pair that signs access tokens, created once under the state dir."""
-
-    def __init__(self, path: Path) -> None:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        if not path.exists():
-            self._create(path)
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey) or loaded.curve.name != "secp256r1":
-            raise RuntimeError(f"{path} is not a P-256 (ES256) private key")
-        self.private_key = loaded
-        numbers = loaded.public_key().public_numbers()
-        self.x = _b64url(numbers.x.to_bytes(32, "big"))
-        self.y = _b64url(numbers.y.to_bytes(32, "big"))
-        # RFC 7638 thumbprint: stable for the key, so the kid survives restarts with it.
-        canonical = json.dumps(
-            {"crv": "P-256", "kty": "EC", "x": self.x, "y": self.y}, separators=(",", ":")
-        )
-        self.kid = _b64url(hashlib.sha256(canonical.encode()).digest())
-
-    @staticmethod
-    def _create(path: Path) -> None:
-        """Write a new key atomically; a concurrent worker that wins the race is kept."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        staged = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(pem)
-            with contextlib.suppress(FileExistsError):
-                os.link(staged, path)  # never replaces a key another process wrote
-        finally:
-            staged.unlink(missing_ok=True)
-
-    @property
-    def jwk(self) -> dict[str, Any]:
-        """The public key as GoTrue lists it in its JWKS."""
-        return {
-            "kty": "EC",
-            "crv": "P-256",
-            "x": self.x,
-            "y": self.y,
-            "kid": self.kid,
-            "alg": "ES256",
-            "use": "sig",
-            "key_ops": ["verify"],
-        }
-
-    def sign(self, claims: dict[str, Any]) -> str:
-        import jwt
-
-        return jwt.encode(
-            claims, self.private_key, algorithm="ES256", headers={"kid": self.kid, "typ": "JWT"}
-        )
 
 
 # The app ----------------------------------------------------------------------------------
@@ -267,12 +208,9 @@ class AuthApi:
     def key(self) -> SigningKey:
         with self._lock:
             if self._key is None:
-                path = self._key_path
-                if path is None:
-                    from videogen.config import get_settings
-
-                    path = get_settings().state_dir / "auth" / "signing_key.pem"
-                self._key = SigningKey(path)
+                key = local_signing_key(self._key_path or signing_key_path())
+                assert key is not None  # created when absent
+                self._key = key
             return self._key
 
     def pool(self) -> Any:
@@ -681,31 +619,14 @@ class AuthApi:
         """Claims of an access token signed by our ES256 key (or the legacy HS256 secret)."""
         import jwt
 
-        from videogen.config import get_settings
-
-        settings = get_settings()
         try:
-            header = jwt.get_unverified_header(token)
-            key: Any
-            if header.get("alg") == "ES256" and header.get("kid") == self.key.kid:
-                key = self.key.private_key.public_key()
-            elif header.get("alg") == "HS256":
-                key = settings.jwt_secret.get_secret_value()
-            else:
-                raise bad_jwt("signing method or key not recognised")
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[header["alg"]],
-                audience=settings.jwt_audience,
-                leeway=10,
-                options={"require": ["exp", "sub"]},
-            )
+            return decode_access_token(token, only_key=self.key)
+        except UnknownKey as exc:
+            raise bad_jwt("signing method or key not recognised") from exc
         except jwt.ExpiredSignatureError as exc:
             raise bad_jwt("token has invalid claims: token is expired") from exc
         except jwt.InvalidTokenError as exc:
             raise bad_jwt(str(exc)) from exc
-        return claims
 
     @staticmethod
     def _load_session(conn: Any, session_id: str) -> Session | None:
@@ -897,15 +818,12 @@ class AuthApi:
 # Helpers ----------------------------------------------------------------------------------
 def _check_apikey(request: Request) -> None:
     """A project key in ``apikey`` (Kong's key-auth on Supabase), else 401."""
-    from videogen.errors import AppError
-    from videogen.kit.auth import authenticate
-
     apikey = request.headers.get("apikey", "").strip()
     if not apikey:
         raise AuthError(401, "no_api_key", "No API key found in request")
     try:
-        authenticate({"apikey": apikey}, ("secret", "public"))
-    except AppError as exc:
+        identify(apikey=apikey, allow=("secret", "public"))
+    except Rejected as exc:
         raise AuthError(401, "invalid_api_key", "Invalid API key") from exc
 
 
@@ -946,17 +864,13 @@ def verify_password(conn: Any, password: str, hashed: str) -> bool:
 def _is_service_role(request: Request) -> bool:
     """A bearer with the service role (a secret key, or the legacy service_role JWT), which
     GoTrue lets past the CAPTCHA (its requireAdminCredentials)."""
-    from videogen.errors import AppError
-    from videogen.kit.auth import authenticate
-
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return False
     try:
-        authenticate({"authorization": f"Bearer {token.strip()}"}, ("secret",))
-    except AppError:
+        return identify(bearer=token.strip(), allow=("secret",)).kind == "secret"
+    except Rejected:
         return False
-    return True
 
 
 def _ip(request: Request) -> str | None:
@@ -971,10 +885,6 @@ def _ip(request: Request) -> str | None:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -100,30 +100,30 @@ class Caller:
 def verify(token: str | None, *, as_api_key: bool = False) -> Caller:
     """The caller a token (a user's access token, or an API key) stands for, or Refused.
 
-    Uses the functions' own verification (videogen.kit.auth): ES256 through the JWKS, the
-    legacy HS256 secret, the publishable / secret keys.
+    Checked as Realtime checks a token, with the platform's own keys
+    (videogen_dev.platform_keys): the signature (the local Auth's ES256 key, the legacy
+    HS256 secret, ``SUPABASE_JWKS``), ``exp`` and the role; or the publishable / secret keys.
     """
-    from videogen.errors import AppError
-    from videogen.kit.auth import authenticate, unverified_claims
+    from videogen_dev.platform_keys import Rejected, identify
 
     if not token:
         raise Refused("MissingAPIKey", "API key is missing or not a valid string")
-    headers = {"apikey": token} if as_api_key else {"Authorization": f"Bearer {token}"}
-    modes = ("secret", "public") if as_api_key else ("user", "secret", "public")
     try:
-        principal = authenticate(headers, modes)
-    except AppError as exc:
-        if exc.code == "TOKEN_EXPIRED":
-            exp = unverified_claims(token).get("exp")
-            exp = float(exp) if isinstance(exp, int | float) else time.time()
+        if as_api_key:
+            identity = identify(apikey=token, allow=("secret", "public"))
+        else:
+            identity = identify(bearer=token, allow=("user", "secret", "public"))
+    except Rejected as exc:
+        if exc.reason == "expired":
+            exp = exc.expired_at if exc.expired_at is not None else time.time()
             raise Refused(
                 "InvalidJWTToken", f"Token has expired {max(0, int(time.time() - exp))} seconds ago"
             ) from exc
         if token.count(".") != 2 and not token.startswith("sb_"):
             raise Refused("MalformedJWT", "The token provided is not a valid JWT") from exc
         raise Refused("InvalidJWTToken", exc.message) from exc
-    claims = {"role": principal.role, **principal.claims}
-    return Caller(str(claims.get("role") or principal.role), claims, token)
+    claims = {"role": identity.role, **identity.claims}
+    return Caller(str(claims.get("role") or identity.role), claims, token)
 
 
 # Authorization ----------------------------------------------------------------------------

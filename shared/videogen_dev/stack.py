@@ -242,10 +242,36 @@ def _follow(
     return "+".join(sorted(sources)) or "-"
 
 
+def probe(path: Path) -> dict[str, Any]:
+    """ffprobe's view of a video, as a frontend sees the file it downloaded (the demo's own
+    call, not the runtime's render code): duration, size, frame rate and codecs."""
+    from fractions import Fraction
+
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+         str(path)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    data = json.loads(done.stdout or "{}")
+    streams = data.get("streams", [])
+    video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+    audio: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "audio"), {})
+    try:
+        fps = float(Fraction(video.get("avg_frame_rate") or video.get("r_frame_rate") or "0"))
+    except (ValueError, ZeroDivisionError):
+        fps = 0.0
+    return {
+        "duration": float((data.get("format") or {}).get("duration") or 0.0),
+        "width": int(video.get("width") or 0),
+        "height": int(video.get("height") or 0),
+        "fps": fps,
+        "video_codec": video.get("codec_name"),
+        "audio_codec": audio.get("codec_name"),
+    }
+
+
 def _summary(final: dict[str, Any], storage_dir: Path) -> dict[str, Any]:
     """What a user wants to know about a finished job, with ffprobe's view of the file."""
-    from videogen.media.render import probe
-
     result: dict[str, Any] = {
         "job_id": final["id"],
         "model": final["model_id"],

@@ -64,11 +64,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from videogen_dev.platform_keys import Rejected, decode_url_token, identify, sign_url_token
 from videogen_dev.servicepool import LazyPool
 
 log = logging.getLogger("videogen.storage_api")
 
 MAX_OBJECTS_PER_REQUEST = 1000
+MAX_KEY_CHARS = 1024  # LocalStorage's limit on an object path
 # A file name on disk (NAME_MAX): each segment of a key is one, in LocalStorage's layout.
 MAX_SEGMENT_BYTES = 255
 # Storage's isValidKey: the characters S3 keys are safe with (ASCII only).
@@ -201,29 +203,29 @@ ANON = Caller("anon", {"role": "anon"}, authenticated=False)
 
 
 def authenticate(request: Request, *, allow_invalid: bool = False) -> Caller:
-    """The caller of a request, from ``Authorization`` / ``apikey`` (videogen.kit.auth).
+    """The caller of a request, from ``Authorization`` / ``apikey`` (checked by
+    videogen_dev.platform_keys, as Storage checks them).
 
     A user's access token → ``authenticated`` with its claims; the secret or service_role
     key → ``service_role``; the publishable or anon key → ``anon``. Routes that allow an
     invalid JWT (downloads, info) treat a missing or bad credential as an anonymous,
     unauthenticated caller; the others refuse it with ``AccessDenied``.
     """
-    from videogen.errors import AppError
-    from videogen.kit.auth import authenticate as verify
-
-    headers = {k: v for k, v in request.headers.items()}
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    bearer = token if scheme.lower() == "bearer" and token else None
     try:
-        principal = verify(headers, ("user", "secret", "public"))
-    except AppError as exc:
+        identity = identify(bearer=bearer, apikey=request.headers.get("apikey", "").strip())
+    except Rejected as exc:
         if allow_invalid:
             return ANON
         raise access_denied(exc.message) from exc
-    token = headers.get("Authorization", "").partition(" ")[2].strip()
-    if principal.kind == "user":
-        return Caller("authenticated", dict(principal.claims), token)
-    if principal.kind == "secret":
-        return Caller("service_role", {"role": "service_role", **principal.claims}, token)
-    return Caller("anon", {"role": "anon", **principal.claims}, token)
+    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    if identity.kind == "user":
+        return Caller("authenticated", dict(identity.claims), token)
+    if identity.kind == "secret":
+        return Caller("service_role", {"role": "service_role", **identity.claims}, token)
+    return Caller("anon", {"role": "anon", **identity.claims}, token)
 
 
 # Paths and tokens -------------------------------------------------------------------------
@@ -234,15 +236,16 @@ def check_key(name: str) -> str:
     no empty, ``.`` or ``..`` segments, at most 1024 characters), and the disk's: each
     segment is a file or folder name, at most 255 bytes.
     """
-    from videogen.errors import AppError
-    from videogen.integrations.storage import clean_path
-
-    try:
-        clean_path(name)
-    except AppError as exc:
-        raise invalid_key(name) from exc
-    if not VALID_OBJECT_KEY.fullmatch(name) or any(
-        len(part.encode()) > MAX_SEGMENT_BYTES for part in name.split("/")
+    parts = name.split("/")
+    if (
+        not name
+        or len(name) > MAX_KEY_CHARS
+        or name.startswith("/")
+        or "\\" in name
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or any(part in ("", ".", "..") for part in parts)
+        or not VALID_OBJECT_KEY.fullmatch(name)
+        or any(len(part.encode()) > MAX_SEGMENT_BYTES for part in parts)
     ):
         raise invalid_key(name)
     return name
@@ -848,20 +851,16 @@ class StorageApi:
 
     # Signed URLs --------------------------------------------------------------------------
     def on_sign(self, request: Request, bucket: str, name: str) -> Response:
-        from videogen.integrations.storage import sign_object_token
-
         caller = authenticate(request)
         expires_in = check_expires_in(parse_body(SignBody, request).expiresIn)
         name = check_key(name)
         with self.transaction() as conn:
             self.become(conn, caller, request, "storage.object.sign")
             self.find(conn, bucket, name)
-        token = sign_object_token(_jwt_secret(), f"{bucket}/{name}", expires_in)
+        token = sign_url_token(f"{bucket}/{name}", expires_in)
         return _json({"signedURL": f"/object/sign/{bucket}/{name}?token={token}"})
 
     def on_sign_many(self, request: Request, bucket: str) -> Response:
-        from videogen.integrations.storage import sign_object_token
-
         caller = authenticate(request)
         body = parse_body(SignManyBody, request)
         expires_in, paths = check_expires_in(body.expiresIn), body.paths
@@ -875,7 +874,7 @@ class StorageApi:
         answer = []
         for path in paths:
             if path in found:
-                token = sign_object_token(_jwt_secret(), f"{bucket}/{path}", expires_in)
+                token = sign_url_token(f"{bucket}/{path}", expires_in)
                 signed, error = f"/object/sign/{bucket}/{path}?token={token}", None
             else:
                 signed = None
@@ -893,8 +892,6 @@ class StorageApi:
         return self._send(request, obj, expires=int(payload["exp"]))
 
     def on_sign_up(self, request: Request, bucket: str, name: str) -> Response:
-        from videogen.integrations.storage import sign_object_token
-
         caller = authenticate(request)
         name = check_key(name)
         upsert = request.headers.get("x-upsert") == "true"
@@ -903,8 +900,7 @@ class StorageApi:
                 raise no_such_bucket()
             meta = {"mimetype": request.headers.get("Content-Type")}
             self._test_insert(conn, request, caller, bucket, name, caller.owner, upsert, meta)
-        token = sign_object_token(
-            _jwt_secret(),
+        token = sign_url_token(
             f"{bucket}/{name}",
             UPLOAD_SIGNED_URL_EXPIRES_S,
             scope="upload",
@@ -1273,9 +1269,7 @@ def verify_token(token: str, object_path: str, scope: str) -> dict[str, Any]:
     import jwt
 
     try:
-        payload: dict[str, Any] = jwt.decode(
-            token, _jwt_secret(), algorithms=["HS256"], options={"verify_exp": False}
-        )
+        payload = decode_url_token(token)
     except jwt.InvalidTokenError as exc:
         message = JWT_ERROR_MESSAGES.get(type(exc).__name__, str(exc) or "Invalid JWT")
         raise StorageError(400, "InvalidJWT", message) from exc
@@ -1297,12 +1291,6 @@ def _cors_origin() -> str:
     from videogen.config import get_settings
 
     return get_settings().cors_allow_origin
-
-
-def _jwt_secret() -> str:
-    from videogen.config import get_settings
-
-    return get_settings().jwt_secret.get_secret_value()
 
 
 def _uuid_or_none(value: str | None) -> str | None:
