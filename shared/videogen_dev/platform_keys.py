@@ -1,7 +1,8 @@
 """The local platform's own credentials: what the local Auth, Storage and Realtime (and the
 dev server around them) use to issue and check tokens, written here with PyJWT and never
 borrowed from the runtime (``videogen.kit.auth``, ``videogen.integrations.storage``) they
-stand in front of, so a bug in the runtime's checks cannot hide behind the same bug in its stand-ins.
+stand in front of, so a bug in the runtime's checks cannot hide behind the same bug in
+its stand-ins.
 
 Key material is the local project's, as ``supabase start`` shares it between its services:
 
