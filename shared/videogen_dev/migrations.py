@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -437,6 +438,59 @@ def drop_stale_databases(
     return dropped
 
 
+def platform_template_name(root: Path | None = None) -> str:
+    """The name of the template holding the platform stand-in alone (hash of its files)."""
+    digest = hashlib.sha256()
+    for path in platform_files(root):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"videogen_platform_{digest.hexdigest()[:16]}"
+
+
+# ------------------------------------------------------------------------------------------
+# Comparing
+# ------------------------------------------------------------------------------------------
+
+
+def pg_dump_path() -> Path:
+    """The pg_dump of the server binaries in use, else the newest one installed."""
+    from videogen_dev import localdb
+
+    directories = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    with suppress(localdb.LocalDbError):
+        directories.insert(0, localdb.find_bindir())
+    for directory in directories:
+        if (directory / "pg_dump").is_file():
+            return directory / "pg_dump"
+    raise SchemaError("pg_dump is not installed (it comes with the PostgreSQL client)")
+
+
+def dump_schema(dsn: str) -> str:
+    """The schema as ``pg_dump --schema-only --no-owner`` writes it, for comparing databases.
+
+    The migration bookkeeping schema, comments, blank lines and the per-run
+    ``\\restrict`` keys (pg_dump ≥ 15.14) are left out.
+    """
+    out = subprocess.run(
+        [
+            str(pg_dump_path()),
+            "--schema-only",
+            "--no-owner",
+            "--exclude-schema=supabase_migrations",
+            f"--dbname={dsn}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    lines = [
+        line
+        for line in out.splitlines()
+        if line.strip() and not line.startswith(("--", "\\restrict", "\\unrestrict"))
+    ]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------
@@ -491,13 +545,16 @@ __all__ = [
     "database_name",
     "drop_database",
     "drop_stale_databases",
+    "dump_schema",
     "fingerprint",
     "has_platform",
     "is_real_supabase",
     "list_databases",
     "migration_files",
     "pending_migrations",
+    "pg_dump_path",
     "platform_files",
+    "platform_template_name",
     "project_root",
     "reset",
     "seed_file",
