@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,12 @@ from videogen_dev import migrations
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 MAX_PASSES = 4
 _DROP = re.compile(r"\bdrop\b", re.IGNORECASE)
+_DROP_CONSTRAINT = re.compile(r"(?P<table>alter table \S+) drop constraint (?P<name>\S+);$")
 _SKIPPED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "supabase_migrations")
+
+AclObject = tuple[str, str, str]  # kind, qualified name, quoted column ('' for the object)
+AclEntry = tuple[str, str, bool]  # grantee, privilege, with grant option
+AclState = tuple[str, list[AclEntry]]  # owner, entries in the ACL's order
 
 HEADER = """\
 -- Migration {name}: drafted by `make migration` from sql/schema; review before committing.
@@ -86,7 +91,7 @@ def draft_migration(
         raise migrations.SchemaError(f"migration name {name!r}: use lower_snake_case")
     root = root or migrations.project_root()
     out_dir = out_dir or root / migrations.MIGRATIONS_DIR
-    path = out_dir / f"{_version(root, now)}_{name}.sql"
+    path = out_dir / f"{next_version(root, now)}_{name}.sql"
     if admin_dsn is None:
         from videogen_dev import localdb
 
@@ -100,7 +105,7 @@ def draft_migration(
             return Draft()
         passes = _passes(admin_dsn, migrations.database_name(a), b)
         statements = [s for part in passes for s in part]
-        unsafe = [_first_line(s) for s in statements if _DROP.search(s)]
+        unsafe = _unsafe(statements)
         out_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(_render(name, passes, unsafe))
         draft = Draft(path=path, statements=statements, unsafe=unsafe)
@@ -116,24 +121,28 @@ def draft_migration(
 
 def schema_diff(dsn_from: str, dsn_to: str) -> list[str]:
     """The statements that turn ``dsn_from``'s schema into ``dsn_to``'s, drops included."""
+    return _schema_statements(_inspect(dsn_from), _inspect(dsn_to))
+
+
+def _inspect(dsn: str) -> Any:
+    """``results``' inspection of a database (loaded at once; the connection is closed)."""
     import psycopg
-    from results.dbdiff import Migration
     from results.schemainspect import PostgreSQL
 
-    with (
-        psycopg.connect(dsn_from, autocommit=True) as source,
-        psycopg.connect(dsn_to, autocommit=True) as target,
-    ):
-        inspected = []
-        for conn in (source, target):
-            conn.execute("set search_path = ''")  # names in definitions come out qualified
-            schema = PostgreSQL(conn.cursor())
-            schema.exclude_schema("supabase_migrations")
-            inspected.append(schema)
-        migration = Migration(*inspected)
-        migration.set_safety(False)
-        migration.add_all_changes_ordered(privileges=True)
-        statements = [str(s).strip() for s in migration.statements]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("set search_path = ''")  # names in definitions come out qualified
+        schema = PostgreSQL(conn.cursor())
+    schema.exclude_schema("supabase_migrations")
+    return schema
+
+
+def _schema_statements(source: Any, target: Any) -> list[str]:
+    from results.dbdiff import Migration
+
+    migration = Migration(source, target)
+    migration.set_safety(False)
+    migration.add_all_changes_ordered(privileges=True)
+    statements = [str(s).strip() for s in migration.statements]
     return [s if s.endswith(";") else s + ";" for s in statements if s]
 
 
@@ -145,7 +154,10 @@ def acl_diff(dsn_from: str, dsn_to: str) -> list[str]:
     (pg_dump writes an ACL in its order), every grantee but the owner is revoked and granted
     again in ``dsn_to``'s order.
     """
-    have, want = _acl(dsn_from), _acl(dsn_to)
+    return _acl_statements(_acl(dsn_from), _acl(dsn_to))
+
+
+def _acl_statements(have: dict[AclObject, AclState], want: dict[AclObject, AclState]) -> list[str]:
     # A column without grants has no ACL: compare the ones the target has against none.
     objects = (have.keys() & want.keys()) | {obj for obj in want if obj[2]}
     revokes: list[str] = []
@@ -242,13 +254,14 @@ def _passes(admin_dsn: str, database_a: str, dsn_b: str) -> list[list[str]]:
     reports the error.
     """
     passes: list[list[str]] = []
+    target, target_acl = _inspect(dsn_b), _acl(dsn_b)
     with _databases(admin_dsn, database_a, "work") as (work,):
         for _ in range(MAX_PASSES):
-            part = schema_diff(work, dsn_b)
+            part = _schema_statements(_inspect(work), target)
             try:
                 if part:
                     _execute(work, part)
-                extra = acl_diff(work, dsn_b)
+                extra = _acl_statements(_acl(work), target_acl)
                 if extra:
                     _execute(work, extra)
             except migrations.SchemaError:
@@ -305,15 +318,12 @@ cross join lateral aclexplode(array[item.entry]) x
 order by o.kind, o.object, o.columns, item.position, x.privilege_type
 """
 
-AclObject = tuple[str, str, str]  # kind, qualified name, quoted column ('' for the object)
-AclEntry = tuple[str, str, bool]  # grantee, privilege, with grant option
 
-
-def _acl(dsn: str) -> dict[AclObject, tuple[str, list[AclEntry]]]:
+def _acl(dsn: str) -> dict[AclObject, AclState]:
     """Each object's owner and ACL entries, in the order the ACL holds them."""
     import psycopg
 
-    acls: dict[AclObject, tuple[str, list[AclEntry]]] = {}
+    acls: dict[AclObject, AclState] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("set search_path = ''")  # argument types come out qualified
         rows = conn.execute(_ACL_QUERY, {"skip": list(_SKIPPED_SCHEMAS)}).fetchall()
@@ -345,15 +355,20 @@ def _statements(verb: str, obj: AclObject, entries: list[AclEntry]) -> list[str]
 # ------------------------------------------------------------------------------------------
 
 
-def _version(root: Path, now: datetime | None) -> str:
-    """The UTC timestamp version, which must sort after every existing migration."""
-    version = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S")
+def next_version(root: Path, now: datetime | None) -> str:
+    """Now as a UTC ``YYYYMMDDHHMMSS`` version, or one second after the newest migration
+    when that one is dated later (hand-numbered versions run ahead of the clock)."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     existing = [migrations.migration_version(p) for p in migrations.migration_files(root)]
-    if existing and max(existing) >= version:
-        raise migrations.SchemaError(
-            f"the newest migration ({max(existing)}) is not older than now ({version}) UTC"
-        )
-    return version
+    if existing:
+        try:
+            newest = datetime.strptime(max(existing), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise migrations.SchemaError(
+                f"the newest migration's version {max(existing)!r} is not YYYYMMDDHHMMSS"
+            ) from exc
+        moment = max(moment, newest + timedelta(seconds=1))
+    return moment.strftime("%Y%m%d%H%M%S")
 
 
 def _render(name: str, passes: list[list[str]], unsafe: list[str]) -> str:
@@ -371,8 +386,22 @@ def _render(name: str, passes: list[list[str]], unsafe: list[str]) -> str:
     return "\n".join(lines) + "\n\n" + "\n\n".join(body) + "\n"
 
 
-def _first_line(statement: str) -> str:
-    return statement.strip().splitlines()[0]
+def _unsafe(statements: list[str]) -> list[str]:
+    """The first line of each statement that drops something; a constraint the draft adds
+    again (foreign keys of a changed table) is marked so."""
+    unsafe = []
+    for statement in statements:
+        if not _DROP.search(statement):
+            continue
+        line = statement.strip().splitlines()[0]
+        dropped = _DROP_CONSTRAINT.match(line)
+        if dropped and any(
+            s.startswith(f"{dropped['table']} add constraint {dropped['name']} ")
+            for s in statements
+        ):
+            line += "  (added again below)"
+        unsafe.append(line)
+    return unsafe
 
 
 def _dump_diff(actual: str, expected: str) -> list[str]:
@@ -385,4 +414,4 @@ def _dump_diff(actual: str, expected: str) -> list[str]:
     return list(diff)
 
 
-__all__ = ["Draft", "acl_diff", "draft_migration", "schema_diff"]
+__all__ = ["Draft", "acl_diff", "draft_migration", "next_version", "schema_diff"]

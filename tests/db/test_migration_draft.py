@@ -13,12 +13,13 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from videogen_dev import cli, localdb, migrations
-from videogen_dev.migration_draft import draft_migration
+from videogen_dev.migration_draft import draft_migration, next_version
 
 CHANGE = """
 -- Added by tests/db/test_migration_draft.py.
@@ -94,7 +95,6 @@ def test_a_schema_change_is_drafted_and_the_draft_gives_the_schema(
     last_module = sorted((root / "sql" / "schema").glob("*.sql"))[-1]
     with last_module.open("a") as module:
         module.write(CHANGE)
-    assert not _replay_equals_modules(database_server, root, platform_template_database)
 
     draft = draft_migration("profile_nickname", root=root, admin_dsn=database_server)
 
@@ -115,7 +115,8 @@ def test_a_schema_change_is_drafted_and_the_draft_gives_the_schema(
     ):
         assert expected in text, expected
     # The foreign key of the changed table is dropped and added again: listed as unsafe.
-    assert draft.unsafe == ['alter table "public"."profiles" drop constraint "profiles_id_fkey";']
+    drop_fkey = 'alter table "public"."profiles" drop constraint "profiles_id_fkey";'
+    assert draft.unsafe == [f"{drop_fkey}  (added again below)"]
     assert "-- Unsafe statements (drops" in text and f"--   {draft.unsafe[0]}" in text
     assert draft.error is None and draft.remaining == [] and draft.verified
     assert _replay_equals_modules(database_server, root, platform_template_database)
@@ -147,3 +148,12 @@ def test_what_a_diff_cannot_express_is_reported_and_drops_are_listed(
         for line in draft.remaining
     ), draft.remaining
     assert not any("POLICY" in line for line in draft.remaining)
+
+
+def test_the_version_is_the_utc_time_after_the_newest_migration(root: Path) -> None:
+    newest = max(migrations.migration_version(p) for p in migrations.migration_files(root))
+    later = datetime(2099, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
+    assert next_version(root, later) == "20990102030405"
+    # Hand-numbered versions ahead of the clock: one second after the newest.
+    after = datetime.strptime(newest, "%Y%m%d%H%M%S") + timedelta(seconds=1)
+    assert next_version(root, datetime(2000, 1, 1, tzinfo=UTC)) == after.strftime("%Y%m%d%H%M%S")
