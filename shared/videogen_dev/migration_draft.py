@@ -23,9 +23,11 @@ Supabase's default privileges, and a table-wide revoke takes column grants with 
 Not expressed (the check lists what remains as pg_dump lines; write it by hand):
 
 - data: moves, backfills, renames (a rename is a drop and a create);
-- ``alter default privileges``; grants to PUBLIC on tables; ``with grant option`` changes;
-- ownership (the comparison uses ``--no-owner``); publications, event triggers, extensions
-  other than create and drop.
+- ``alter default privileges``; publication members (``alter publication … add table``);
+  ownership (the comparison uses ``--no-owner``); event triggers;
+- a new enum value: ``results`` drafts a type swap that fails while a column uses the type
+  (the check reports the error); write ``alter type … add value`` instead;
+- column order: a column added in the middle of a module's ``create table`` is appended.
 
 Foreign keys of a changed table are dropped and added again (``not valid`` + ``validate``):
 safe, but the header lists them with the other drops; delete them if the table is large.
@@ -49,6 +51,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 MAX_PASSES = 4
 _DROP = re.compile(r"\bdrop\b", re.IGNORECASE)
 _DROP_CONSTRAINT = re.compile(r"(?P<table>alter table \S+) drop constraint (?P<name>\S+);$")
+_QUOTED_PUBLIC = re.compile(r"^((?:grant|revoke) .* (?:to|from)) \"PUBLIC\";$")
 _SKIPPED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "supabase_migrations")
 
 AclObject = tuple[str, str, str]  # kind, qualified name, quoted column ('' for the object)
@@ -143,6 +146,8 @@ def _schema_statements(source: Any, target: Any) -> list[str]:
     migration.set_safety(False)
     migration.add_all_changes_ordered(privileges=True)
     statements = [str(s).strip() for s in migration.statements]
+    # results names the PUBLIC pseudo-role as a quoted role, which does not exist.
+    statements = [_QUOTED_PUBLIC.sub(r"\1 public;", s) for s in statements]
     return [s if s.endswith(";") else s + ";" for s in statements if s]
 
 
