@@ -197,6 +197,8 @@ def _platform_template(admin_dsn: str, root: Path) -> str:
                 "drafting needs a plain Postgres (it builds scratch databases); "
                 "unset DATABASE_URL to use the embedded one"
             )
+    # Scratch databases of a draft that was killed; a running draft takes seconds.
+    migrations.drop_stale_databases(admin_dsn, "videogen\\_draft\\_%", older_than_s=3600)
     name = migrations.platform_template_name(root)
     migrations.create_template(admin_dsn, name, root=root, platform_only=True)
     return name
