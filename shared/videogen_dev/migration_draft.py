@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from videogen_dev import migrations
+from videogen_dev import localdb, migrations
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 MAX_PASSES = 4
@@ -96,15 +96,13 @@ def draft_migration(
     out_dir = out_dir or root / migrations.MIGRATIONS_DIR
     path = out_dir / f"{next_version(root, now)}_{name}.sql"
     if admin_dsn is None:
-        from videogen_dev import localdb
-
         admin_dsn = localdb.ensure_running()
     template = _platform_template(admin_dsn, root)
     with _databases(admin_dsn, template, "a", "b") as (a, b):
         _apply_migrations(a, root)
         _apply_modules(b, root)
-        target = migrations.dump_schema(b)
-        if migrations.dump_schema(a) == target:
+        target = localdb.dump_schema(b)
+        if localdb.dump_schema(a) == target:
             return Draft()
         passes = _passes(admin_dsn, migrations.database_name(a), b)
         statements = [s for part in passes for s in part]
@@ -118,7 +116,7 @@ def draft_migration(
             except migrations.SchemaError as exc:
                 draft.error = str(exc)
                 return draft
-            draft.remaining = _dump_diff(migrations.dump_schema(check), target)
+            draft.remaining = _dump_diff(localdb.dump_schema(check), target)
         return draft
 
 

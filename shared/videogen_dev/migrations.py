@@ -25,9 +25,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -447,51 +446,6 @@ def platform_template_name(root: Path | None = None) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# Comparing
-# ------------------------------------------------------------------------------------------
-
-
-def pg_dump_path() -> Path:
-    """The pg_dump of the server binaries in use, else the newest one installed."""
-    from videogen_dev import localdb
-
-    directories = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-    with suppress(localdb.LocalDbError):
-        directories.insert(0, localdb.find_bindir())
-    for directory in directories:
-        if (directory / "pg_dump").is_file():
-            return directory / "pg_dump"
-    raise SchemaError("pg_dump is not installed (it comes with the PostgreSQL client)")
-
-
-def dump_schema(dsn: str) -> str:
-    """The schema as ``pg_dump --schema-only --no-owner`` writes it, for comparing databases.
-
-    The migration bookkeeping schema, comments, blank lines and the per-run
-    ``\\restrict`` keys (pg_dump ≥ 15.14) are left out.
-    """
-    out = subprocess.run(
-        [
-            str(pg_dump_path()),
-            "--schema-only",
-            "--no-owner",
-            "--exclude-schema=supabase_migrations",
-            f"--dbname={dsn}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    lines = [
-        line
-        for line in out.splitlines()
-        if line.strip() and not line.startswith(("--", "\\restrict", "\\unrestrict"))
-    ]
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------
 
@@ -545,14 +499,12 @@ __all__ = [
     "database_name",
     "drop_database",
     "drop_stale_databases",
-    "dump_schema",
     "fingerprint",
     "has_platform",
     "is_real_supabase",
     "list_databases",
     "migration_files",
     "pending_migrations",
-    "pg_dump_path",
     "platform_files",
     "platform_template_name",
     "project_root",

@@ -64,7 +64,7 @@ def _replay_equals_modules(database_server: str, root: Path, template: str) -> b
         with psycopg.connect(from_modules, autocommit=True) as conn:
             for path in sorted((root / "sql" / "schema").glob("*.sql")):
                 migrations.apply_file(conn, path)
-        return migrations.dump_schema(from_migrations) == migrations.dump_schema(from_modules)
+        return localdb.dump_schema(from_migrations) == localdb.dump_schema(from_modules)
 
 
 @contextmanager

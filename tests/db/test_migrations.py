@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from videogen_dev import migrations
+from videogen_dev import localdb, migrations
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def test_migrations_equal_the_schema_modules(
         for path in modules:
             migrations.apply_file(conn, path)
 
-    from_migrations = migrations.dump_schema(platform_db_url)
-    from_modules = migrations.dump_schema(second_platform_db_url)
+    from_migrations = localdb.dump_schema(platform_db_url)
+    from_modules = localdb.dump_schema(second_platform_db_url)
     assert "FUNCTION public.create_job" in from_modules
     assert "POLICY" in from_modules and "GRANT" in from_modules
     if from_migrations != from_modules:
@@ -63,9 +63,9 @@ def test_applying_everything_again_changes_nothing_and_older_databases_catch_up(
     """``apply_all`` on a live database is a no-op; one made before the stand-in grew (here:
     without GoTrue's session tables) gains them, its data untouched."""
     migrations.apply_all(platform_db_url)
-    before = migrations.dump_schema(platform_db_url)
+    before = localdb.dump_schema(platform_db_url)
     assert migrations.apply_all(platform_db_url) == []
-    assert migrations.dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         models = conn.execute("select count(*) from public.models").fetchone()
         conn.execute(
@@ -73,15 +73,15 @@ def test_applying_everything_again_changes_nothing_and_older_databases_catch_up(
             " drop type auth.aal_level"
         )
     assert migrations.apply_all(platform_db_url) == ["sql/platform/15_auth_sessions.sql"]
-    assert migrations.dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         conn.execute("drop schema vault cascade")  # made before the Vault stand-in existed
     assert migrations.apply_all(platform_db_url) == ["sql/platform/40_vault.sql"]
-    assert migrations.dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         # Made before Storage's unused grants were revoked (0073).
         conn.execute("grant all on storage.objects, storage.buckets to anon, authenticated")
     assert migrations.apply_all(platform_db_url) == ["sql/platform/25_storage_unused_grants.sql"]
-    assert migrations.dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from public.models").fetchone() == models
