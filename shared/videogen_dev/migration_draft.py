@@ -4,7 +4,7 @@
 platform stand-in, A with ``supabase/migrations`` and B with the ``sql/schema`` modules in
 name order, diffs A → B, writes ``supabase/migrations/<UTC timestamp>_<name>.sql``, applies
 that file to a fresh copy of A and compares ``pg_dump --schema-only`` with B (the check
-``tests/db/test_migrations.py`` makes). All three databases are dropped at the end.
+``tests/db/test_migrations.py`` makes). Every scratch database is dropped at the end.
 
 The diff tool is ``results`` (PyPI; djrobstep's successor to migra, its ``dbdiff``). It
 runs on psycopg 3, already a dependency, and on PG 15 diffs schemas, tables, columns,
