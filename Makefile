@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 FN ?=
+NAME ?=
 PYTEST_ARGS ?=
 # Test processes: the suite mostly waits on servers, workers and browsers, so three share
 # two cores well. PYTEST_WORKERS=0 runs it in one process.
@@ -74,6 +75,10 @@ bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, end to end, realtim
 db-reset: setup ## Recreate the local database: platform stand-in, migrations, seed
 	$(BIN)/videogen db reset
 
+migration: setup ## Draft a migration from sql/schema: make migration NAME=add_profile_nickname
+	@test -n "$(NAME)" || (echo "usage: make migration NAME=<snake_name>"; exit 2)
+	$(BIN)/videogen migration draft $(NAME)
+
 openapi: setup ## Regenerate openapi.yaml from the code
 	$(BIN)/videogen openapi
 
@@ -89,4 +94,4 @@ deploy: ## Deploy one function to Cloud Run functions: make deploy FN=generate-v
 	  --entry-point=$$(echo $(FN) | tr - _) --trigger-http --allow-unauthenticated \
 	  --source=. --env-vars-file=../$(FN).env.yaml $(DEPLOY_FLAGS)
 
-.PHONY: help setup run up down status test lint bench db-reset openapi build deploy
+.PHONY: help setup run up down status test lint bench db-reset migration openapi build deploy

@@ -10,7 +10,6 @@ running at the end: other sessions may share it.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -64,11 +63,7 @@ def template_database(database_server: str) -> str:
 @pytest.fixture(scope="session")
 def platform_template_database(database_server: str) -> str:
     """Name of a template with the platform stand-in only (no migrations, no seed)."""
-    digest = hashlib.sha256()
-    for path in migrations.platform_files():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    name = f"videogen_platform_{digest.hexdigest()[:16]}"
-    return _template(database_server, name, platform_only=True)
+    return _template(database_server, migrations.platform_template_name(), platform_only=True)
 
 
 @pytest.fixture

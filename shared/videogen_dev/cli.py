@@ -10,6 +10,7 @@ imports stay inside handlers so ``videogen --help`` is instant.
     videogen db reset    recreate the database: platform stand-in, migrations, seed
     videogen db url      print the database URL
     videogen db status   show where the database is and whether it runs
+    videogen migration draft <name>   draft supabase/migrations/<timestamp>_<name>.sql
     videogen audit       check every account's ledger and reservations; exit 1 on differences
     videogen admin grant <email>    make a user an admin (app_metadata.role in new tokens)
     videogen admin revoke <email>   take it back
@@ -128,6 +129,45 @@ def add_db_commands(subparsers: Subparsers) -> None:
     status = commands.add_parser("status", help="show the database status")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=db_status)
+
+
+# ------------------------------------------------------------------------------------------
+# migration
+# ------------------------------------------------------------------------------------------
+
+
+def migration_draft(args: argparse.Namespace) -> int:
+    """Draft a migration from sql/schema; 0 when the check finds A + draft equal to B."""
+    from videogen_dev.migration_draft import draft_migration
+
+    draft = draft_migration(args.name)
+    if draft.path is None:
+        print("nothing to draft: supabase/migrations already give the schema in sql/schema")
+        return 0
+    print(f"wrote {draft.path} ({len(draft.statements)} statements)")
+    for statement in draft.unsafe:
+        print(f"  unsafe: {statement}")
+    if draft.error is not None:
+        print(f"draft does not apply: {draft.error}")
+        return 1
+    if not draft.remaining:
+        print("draft verified: equal")
+        return 0
+    print("draft not verified: pg_dump of A + draft still differs from sql/schema; by hand:")
+    print("\n".join(draft.remaining))
+    return 1
+
+
+def add_migration_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen migration draft <name>``."""
+    cmd = subparsers.add_parser("migration", help="draft a migration from sql/schema")
+    commands = cmd.add_subparsers(dest="migration_command", metavar="{draft}")
+    cmd.set_defaults(handler=_help_of(cmd))
+    draft = commands.add_parser(
+        "draft", help="diff migrations against sql/schema into a new migration file"
+    )
+    draft.add_argument("name", help="lower_snake_case, e.g. add_profile_nickname")
+    draft.set_defaults(handler=migration_draft)
 
 
 # ------------------------------------------------------------------------------------------
@@ -470,6 +510,7 @@ def add_worker_commands(subparsers: Subparsers) -> None:
 #: Top-level command groups, in help order. Add a group by appending its registrar.
 COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     add_db_commands,
+    add_migration_commands,
     add_serve_commands,
     add_token_commands,
     add_stack_commands,

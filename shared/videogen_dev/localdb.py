@@ -320,6 +320,44 @@ def find_bindir(version: str | None = None) -> Path:
     raise LocalDbError(_INSTALL_HINT)
 
 
+def pg_dump_path() -> Path:
+    """The pg_dump of the server binaries in use, else the newest one installed."""
+    directories = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    with contextlib.suppress(LocalDbError):
+        directories.insert(0, find_bindir())
+    for directory in directories:
+        if (directory / "pg_dump").is_file():
+            return directory / "pg_dump"
+    raise LocalDbError("pg_dump is not installed (it comes with the PostgreSQL client)")
+
+
+def dump_schema(dsn: str) -> str:
+    """A database's schema as ``pg_dump --schema-only --no-owner`` writes it, for comparing.
+
+    The migration bookkeeping schema, comments, blank lines and the per-run
+    ``\\restrict`` keys (pg_dump ≥ 15.14) are left out.
+    """
+    out = subprocess.run(
+        [
+            str(pg_dump_path()),
+            "--schema-only",
+            "--no-owner",
+            "--exclude-schema=supabase_migrations",
+            f"--dbname={dsn}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    lines = [
+        line
+        for line in out.splitlines()
+        if line.strip() and not line.startswith(("--", "\\restrict", "\\unrestrict"))
+    ]
+    return "\n".join(lines)
+
+
 def service_account(*, create: bool = True) -> Account | None:
     """The OS user the server runs as when we are root (None when we are not root)."""
     if os.geteuid() != 0:

@@ -437,6 +437,14 @@ def drop_stale_databases(
     return dropped
 
 
+def platform_template_name(root: Path | None = None) -> str:
+    """The name of the template holding the platform stand-in alone (hash of its files)."""
+    digest = hashlib.sha256()
+    for path in platform_files(root):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"videogen_platform_{digest.hexdigest()[:16]}"
+
+
 # ------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------
@@ -498,6 +506,7 @@ __all__ = [
     "migration_files",
     "pending_migrations",
     "platform_files",
+    "platform_template_name",
     "project_root",
     "reset",
     "seed_file",

@@ -8,46 +8,12 @@ policies and comments included (the migration bookkeeping schema aside).
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from videogen_dev import localdb, migrations
-
-
-def pg_dump() -> Path:
-    """The pg_dump of the server's major version, else the newest one installed."""
-    for directory in (localdb.find_bindir(), *sorted(Path("/usr/lib/postgresql").glob("*/bin"))):
-        if (directory / "pg_dump").is_file():
-            return directory / "pg_dump"
-    pytest.skip("pg_dump not installed")
-
-
-def dump_schema(dsn: str) -> str:
-    """The schema of a database as pg_dump writes it, without comments and session noise."""
-    out = subprocess.run(
-        [
-            str(pg_dump()),
-            "--schema-only",
-            "--no-owner",
-            "--exclude-schema=supabase_migrations",
-            f"--dbname={dsn}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    # \restrict / \unrestrict carry a random key per run (pg_dump ≥ 15.14).
-    lines = [
-        line
-        for line in out.splitlines()
-        if line.strip() and not line.startswith(("--", "\\restrict", "\\unrestrict"))
-    ]
-    return "\n".join(lines)
 
 
 @pytest.fixture
@@ -73,8 +39,8 @@ def test_migrations_equal_the_schema_modules(
         for path in modules:
             migrations.apply_file(conn, path)
 
-    from_migrations = dump_schema(platform_db_url)
-    from_modules = dump_schema(second_platform_db_url)
+    from_migrations = localdb.dump_schema(platform_db_url)
+    from_modules = localdb.dump_schema(second_platform_db_url)
     assert "FUNCTION public.create_job" in from_modules
     assert "POLICY" in from_modules and "GRANT" in from_modules
     if from_migrations != from_modules:
@@ -97,9 +63,9 @@ def test_applying_everything_again_changes_nothing_and_older_databases_catch_up(
     """``apply_all`` on a live database is a no-op; one made before the stand-in grew (here:
     without GoTrue's session tables) gains them, its data untouched."""
     migrations.apply_all(platform_db_url)
-    before = dump_schema(platform_db_url)
+    before = localdb.dump_schema(platform_db_url)
     assert migrations.apply_all(platform_db_url) == []
-    assert dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         models = conn.execute("select count(*) from public.models").fetchone()
         conn.execute(
@@ -107,15 +73,15 @@ def test_applying_everything_again_changes_nothing_and_older_databases_catch_up(
             " drop type auth.aal_level"
         )
     assert migrations.apply_all(platform_db_url) == ["sql/platform/15_auth_sessions.sql"]
-    assert dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         conn.execute("drop schema vault cascade")  # made before the Vault stand-in existed
     assert migrations.apply_all(platform_db_url) == ["sql/platform/40_vault.sql"]
-    assert dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         # Made before Storage's unused grants were revoked (0073).
         conn.execute("grant all on storage.objects, storage.buckets to anon, authenticated")
     assert migrations.apply_all(platform_db_url) == ["sql/platform/25_storage_unused_grants.sql"]
-    assert dump_schema(platform_db_url) == before
+    assert localdb.dump_schema(platform_db_url) == before
     with psycopg.connect(platform_db_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from public.models").fetchone() == models

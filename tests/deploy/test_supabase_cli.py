@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from db.test_migrations import dump_schema
 from psycopg.conninfo import conninfo_to_dict
 from videogen_dev import localdb, migrations
 
@@ -156,7 +155,7 @@ def test_cli_pushes_migrations_and_seed(
     assert rows(platform_db_url, models) == rows(db_url, models)
 
     # The schema: identical to our runner's, grants, policies and functions included.
-    assert dump_schema(platform_db_url) == dump_schema(db_url)
+    assert localdb.dump_schema(platform_db_url) == localdb.dump_schema(db_url)
 
     # Storage: only once a `*_storage.sql` migration exists (the buckets-and-policies
     # migration from issue 10's storage part; not on every branch yet). Then the buckets
