@@ -1,5 +1,5 @@
 /*
- * Module 4: request plumbing the functions share — rate limits, idempotency keys, and the
+ * Module 7: request plumbing the functions share — rate limits, idempotency keys, and the
  * `*_request` procedures that run a write with both in one transaction.
  */
 

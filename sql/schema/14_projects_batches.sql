@@ -1,5 +1,5 @@
 /*
- * Module 12: projects and batches — how a creator groups generations.
+ * Module 14: projects and batches — how a creator groups generations.
  *
  * A project is a user's folder of jobs (title, description). Lists and history filter by
  * it; deleting it ungroups its jobs, which stay with their ledger. A batch is many jobs
@@ -16,9 +16,6 @@
 
 create trigger projects_touch before update on public.projects
   for each row execute function private.touch_updated_at();
-
-alter table public.projects enable row level security;
-alter table public.batches enable row level security;
 
 create policy "Projects are visible to their owner" on public.projects
   for select to authenticated using ((select auth.uid()) = user_id);
@@ -330,7 +327,7 @@ as $$
 $$;
 
 -- ===================================================================================
--- As one request (rate limit, Idempotency-Key, stored answer; see module 4)
+-- As one request (rate limit, Idempotency-Key, stored answer; see module 7)
 -- ===================================================================================
 
 /** Service, for the user in the claims: create_project as one request. */

@@ -1,11 +1,11 @@
 /*
- * Module 8: reads. Security-invoker functions, so RLS decides what the caller sees; the
+ * Module 11: reads. Security-invoker functions, so RLS decides what the caller sees; the
  * functions (and PostgREST clients) read through these instead of writing SQL.
  */
 
 /**
  * The caller's jobs (not removed from history), newest first, optionally of one status,
- * project or batch; each as a read shows it (queue position and estimate, module 13).
+ * project or batch; each as a read shows it (queue position and estimate, module 15).
  */
 create function public.list_jobs(
   p_status public.job_status default null, p_limit integer default 20, p_offset integer default 0,

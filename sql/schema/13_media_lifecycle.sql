@@ -1,5 +1,5 @@
 /*
- * Module 10: the media lifecycle. An owner removes a finished job from their history
+ * Module 13: the media lifecycle. An owner removes a finished job from their history
  * (soft delete: the job row and its ledger entries stay, its files go); the sweep removes
  * the files of removed jobs and of outputs past their retention, and uploads past theirs.
  * Files live in Storage, so the functions remove them through the Storage API and then

@@ -1,5 +1,5 @@
 /*
- * Module 5: triggers — profiles on signup, updated_at, the job state machine, job events
+ * Module 8: triggers — profiles on signup, updated_at, the job state machine, job events
  * with their realtime broadcast, and append-only ledger and history.
  */
 

@@ -1,12 +1,12 @@
 /*
- * Module 15: prompt templates and the admin view.
+ * Module 17: prompt templates and the admin view.
  *
  * A prompt template says, per job type, how a user's prompt is improved: the instruction
  * an OpenAI-compatible engine gets, and the cues the offline engine adds. Each change is a
  * new version (rows are never rewritten or deleted: history is kept); one version per job
  * type is active. The service reads the active one (public.prompt_template_for); the
  * enhanced prompt goes back to the user, who may use it — a job then keeps both prompts in
- * its params (`prompt` and `original_prompt`, module 3).
+ * its params (`prompt` and `original_prompt`, module 4).
  *
  * An admin is a user whose access token carries `app_metadata.role = 'admin'` (only the
  * service role can set app_metadata; Supabase Auth copies it into every token it issues).
@@ -181,7 +181,7 @@ insert into public.prompt_templates (job_type, version, instruction, hints, note
 
 /**
  * Service, for the user in the claims: the active template for a model's job type (or a
- * job type), taking the caller's rate-limit slot like a write (`p_request`, module 4) —
+ * job type), taking the caller's rate-limit slot like a write (`p_request`, module 7) —
  * an enhancement costs no credits but may cost an LLM call. VGM04/VGM03 for a model not
  * found or unavailable, VGT04 when the job type has no active template.
  */
@@ -510,7 +510,7 @@ end;
 $$;
 
 -- ===================================================================================
--- Grants (module 6's blanket grants cover modules 1–5 only)
+-- Grants (module 9's blanket grants cover modules 1–8 only)
 -- ===================================================================================
 
 revoke execute on function private.require_admin(), private.prompt_hints_valid(jsonb),

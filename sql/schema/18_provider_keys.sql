@@ -1,5 +1,5 @@
 /*
- * Module 16: users' own provider keys (seed 001, "API keys encrypted at rest").
+ * Module 18: users' own provider keys (seed 001, "API keys encrypted at rest").
  *
  * A user may keep one API key per provider (openai, fal, replicate, runway); their jobs
  * then run on their own account instead of the deployment's. The key lives in Supabase
@@ -89,7 +89,7 @@ $$;
 /**
  * Service, for the user in the claims: store their key for a provider, or replace the one
  * stored (a rotation: the Vault secret is rewritten, the old value is gone). Takes the
- * caller's rate-limit slot (`p_request`, module 4; no Idempotency-Key: storing the same key
+ * caller's rate-limit slot (`p_request`, module 7; no Idempotency-Key: storing the same key
  * again is the same state). Answers {status: 201 stored | 200 rotated, data}; any failure
  * is answered as {"error": {...}} rather than raised (see the module comment).
  */
@@ -229,7 +229,7 @@ as $$
 $$;
 
 -- ===================================================================================
--- Grants (module 6's blanket grants cover modules 1–5 only)
+-- Grants (module 9's blanket grants cover modules 1–8 only)
 -- ===================================================================================
 
 revoke execute on function private.provider_keys_forget(),

@@ -1,5 +1,5 @@
 /*
- * Module 7: pg_cron schedules, where the extension exists (Supabase has it; a plain
+ * Module 10: pg_cron schedules, where the extension exists (Supabase has it; a plain
  * Postgres usually does not, and then this is skipped). The HTTP health sweep
  * (health-check-workers) does the same work when called by any scheduler.
  */

@@ -1,5 +1,5 @@
 /*
- * Module 6: who may do what. RLS is on for every table; users read only their own rows;
+ * Module 9: who may do what. RLS is on for every table; users read only their own rows;
  * nobody but the procedures writes money, jobs or history. Grants are spelled out:
  * Supabase's default privileges give anon/authenticated everything in public, so we take
  * it back and grant what each role needs.
@@ -15,6 +15,8 @@ alter table public.workers enable row level security;
 alter table public.jobs enable row level security;
 alter table public.job_events enable row level security;
 alter table public.credit_ledger enable row level security;
+alter table public.projects enable row level security;
+alter table public.batches enable row level security;
 alter table private.idempotency_keys enable row level security;
 alter table private.rate_limits enable row level security;
 alter table private.webhook_receipts enable row level security;
