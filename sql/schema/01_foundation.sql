@@ -3,8 +3,19 @@
  *
  * This folder (sql/schema/NN_name.sql, applied in name order) is the readable current state.
  * supabase/migrations/ holds the deltas production runs; tests/db/test_migrations.py
- * proves both give the same schema. Conventions:
- *   - `public` holds tables clients read (through RLS) and the few procedures they call;
+ * proves both give the same schema. Each table, function, view, policy, trigger and type is
+ * created once, in its final form, in its home module (tests/db/test_schema_shape.py).
+ * Conventions:
+ *   - `public` holds only what clients reach over PostgREST (anon, authenticated): the
+ *     tables and views they read (through RLS) and the few procedures they call, under
+ *     the names frontends know;
+ *   - `service` holds the procedures only the service role runs (the functions, workers,
+ *     sweeps, operations). Usage on it is granted to service_role alone, and PostgREST
+ *     does not expose it (supabase/config.toml `api.schemas`). Naming rule for them:
+ *     `<noun>_<verb>` — the thing first, then what is done to it (job_create, job_cancel,
+ *     worker_claim, credits_grant, purchase_record, ops_metrics_read); the one-request
+ *     wrapper of a write (rate limit, Idempotency-Key, stored answer) adds `_request`
+ *     (job_create_request);
  *   - `private` holds internal tables and every privileged helper;
  *   - every `security definer` function pins `search_path = ''` and qualifies names;
  *   - procedures raise custom SQLSTATEs of class VG (see shared/videogen/errors.py);
@@ -14,6 +25,9 @@
 
 create schema if not exists private;
 grant usage on schema private to service_role;
+
+create schema if not exists service;
+grant usage on schema service to service_role;
 
 -- ===================================================================================
 -- Types

@@ -174,7 +174,7 @@ $$;
  * concurrent-job limit and the spend caps (`p_max_credits`, the tier's daily cap), reserve
  * the cost and queue it — one transaction.
  */
-create function public.create_job(
+create function service.job_create(
   p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
   p_project_id uuid default null, p_max_credits bigint default null
 )
@@ -202,7 +202,7 @@ $$;
  * Cancel a job that has not finished: the owner (or the service) may; credits are
  * released. Returns the job and, when a worker had it, that worker's url to tell.
  */
-create function public.cancel_job(p_job_id uuid)
+create function service.job_cancel(p_job_id uuid)
 returns jsonb
 language plpgsql
 security definer

@@ -8,7 +8,7 @@
 -- ===================================================================================
 
 /** Register (or re-register by name) a worker; returns it. */
-create function public.worker_register(
+create function service.worker_register(
   p_name text, p_url text, p_health_url text, p_models text[],
   p_capacity integer default 1, p_mode text default 'push', p_metadata jsonb default '{}'
 )
@@ -43,7 +43,7 @@ $$;
  * A worker is alive: mark it online, extend the leases of the jobs it holds, and tell it
  * which of its jobs are still its own (anything else it runs was canceled or reassigned).
  */
-create function public.worker_heartbeat(p_worker_id uuid, p_status text default 'online')
+create function service.worker_heartbeat(p_worker_id uuid, p_status text default 'online')
 returns jsonb
 language plpgsql
 security definer
@@ -77,7 +77,7 @@ end;
 $$;
 
 /** Record one health probe; unhealthy after N failures in a row, online after a success. */
-create function public.worker_record_health(p_worker_id uuid, p_ok boolean, p_detail jsonb default '{}')
+create function service.worker_health_record(p_worker_id uuid, p_ok boolean, p_detail jsonb default '{}')
 returns jsonb
 language plpgsql
 security definer
@@ -169,7 +169,7 @@ $$;
  * Service: give one queued job to a push worker (the named one, or the best one).
  * Returns {job, worker} or null when the job is not queued or no worker can take it.
  */
-create function public.job_assign(p_job_id uuid, p_worker_id uuid default null)
+create function service.job_assign(p_job_id uuid, p_worker_id uuid default null)
 returns jsonb
 language plpgsql
 security definer
@@ -200,7 +200,7 @@ end;
 $$;
 
 /** Service: assign up to p_limit queued jobs (oldest first) to push workers. */
-create function public.jobs_assign_pending(p_limit integer default 20)
+create function service.jobs_assign_pending(p_limit integer default 20)
 returns jsonb
 language plpgsql
 security definer
@@ -218,7 +218,7 @@ begin
      order by j.priority desc, j.created_at
      limit p_limit
   loop
-    v_one := public.job_assign(v_id);
+    v_one := service.job_assign(v_id);
     if v_one is not null then
       v_out := v_out || jsonb_build_array(v_one);
     end if;
@@ -228,7 +228,7 @@ end;
 $$;
 
 /** Service: a pull worker claims up to p_limit jobs of its models, with a lease each. */
-create function public.job_claim(p_worker_id uuid, p_limit integer default 1)
+create function service.worker_claim(p_worker_id uuid, p_limit integer default 1)
 returns jsonb
 language plpgsql
 security definer
@@ -271,7 +271,7 @@ end;
 $$;
 
 /** Service: a queued job goes to an external provider (dispatched, new attempt). */
-create function public.job_dispatch_external(p_job_id uuid)
+create function service.job_dispatch_external(p_job_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -290,7 +290,7 @@ end;
 $$;
 
 /** Service: remember the provider's id for a dispatched attempt (webhooks find it by it). */
-create function public.job_set_provider_id(p_job_id uuid, p_attempt integer, p_provider_job_id text)
+create function service.job_set_provider_id(p_job_id uuid, p_attempt integer, p_provider_job_id text)
 returns jsonb
 language plpgsql
 security definer
@@ -309,7 +309,7 @@ end;
 $$;
 
 /** Service: the job behind a provider's id, with its current attempt (for webhooks). */
-create function public.job_by_provider_id(p_provider text, p_provider_job_id text)
+create function service.job_get_by_provider_id(p_provider text, p_provider_job_id text)
 returns jsonb
 language sql stable
 security definer
@@ -323,7 +323,7 @@ $$;
  * Service: a push was refused or failed before the worker took the job: back to the
  * queue at once, not counted as a failure (the worker never ran it).
  */
-create function public.job_return(p_job_id uuid, p_attempt integer, p_reason text)
+create function service.job_return(p_job_id uuid, p_attempt integer, p_reason text)
 returns jsonb
 language plpgsql
 security definer

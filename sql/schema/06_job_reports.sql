@@ -124,7 +124,7 @@ $$;
 -- ===================================================================================
 
 /** Service: the worker started the current attempt. */
-create function public.job_start(p_job_id uuid, p_attempt integer)
+create function service.job_start(p_job_id uuid, p_attempt integer)
 returns jsonb
 language plpgsql
 security definer
@@ -149,7 +149,7 @@ end;
 $$;
 
 /** Service: progress of the current attempt (never backwards); extends the lease. */
-create function public.job_progress(
+create function service.job_progress(
   p_job_id uuid, p_attempt integer, p_progress integer, p_message text default null
 )
 returns jsonb
@@ -214,9 +214,15 @@ begin
 end;
 $$;
 
-/** Service: the current attempt finished; capture what it used, release the rest. */
-create function public.job_complete(
-  p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint default null
+/**
+ * Service: the current attempt finished; capture what it used, release the rest. What it
+ * used: `p_credits_used` when the worker says (docs/worker-protocol.md), else the pro-rata
+ * share of the cost for the `p_rendered_seconds` of media it made (private.credits_pro_rata),
+ * else the whole cost. Between 0 and the cost, else VGC22.
+ */
+create function service.job_complete(
+  p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint default null,
+  p_rendered_seconds double precision default null
 )
 returns jsonb
 language plpgsql
@@ -230,7 +236,12 @@ begin
   if v_job.id is null then
     return private.not_applied(p_job_id, 'stale_attempt');
   end if;
-  v_used := coalesce(p_credits_used, v_job.cost);
+  if p_rendered_seconds is not null and p_rendered_seconds < 0 then
+    raise exception 'rendered_seconds % is negative', p_rendered_seconds using errcode = 'VGC22';
+  end if;
+  v_used := coalesce(p_credits_used,
+                     private.credits_pro_rata(v_job, p_rendered_seconds),
+                     v_job.cost);
   if v_used not between 0 and v_job.cost then
     raise exception 'credits_used % outside 0..%', v_used, v_job.cost using errcode = 'VGC22';
   end if;
@@ -247,7 +258,7 @@ end;
 $$;
 
 /** Service: the current attempt failed; retry with backoff or fail and release. */
-create function public.job_fail(
+create function service.job_fail(
   p_job_id uuid, p_attempt integer, p_error_code text, p_error_message text,
   p_retryable boolean default true
 )
@@ -272,7 +283,7 @@ $$;
  * Service (sweep): jobs whose lease ran out go back to the queue with backoff, or fail
  * (credits released) when out of attempts. Safe to run concurrently with callbacks.
  */
-create function public.jobs_requeue_expired(p_limit integer default 500)
+create function service.jobs_requeue_expired(p_limit integer default 500)
 returns jsonb
 language plpgsql
 security definer
@@ -303,7 +314,7 @@ end;
 $$;
 
 /** Service: true the first time a webhook id is seen (same transaction as its effect). */
-create function public.webhook_receipt(p_webhook_id text, p_source text)
+create function private.webhook_receipt_record(p_webhook_id text, p_source text)
 returns boolean
 language plpgsql
 security definer
@@ -323,10 +334,10 @@ $$;
  * "duplicate_delivery"}), the change, and for a completed or failed attempt the usage it
  * reports (private.job_usage, only when the change applied). `p_report` is {type:
  * started|progress|completed|failed, job_id, attempt, progress?, message?, output?,
- * credits_used?, usage?, error?: {code, message, retryable}}. A malformed usage is VGU22
- * and nothing is applied.
+ * credits_used?, rendered_seconds?, usage?, error?: {code, message, retryable}}. A
+ * malformed usage is VGU22 and nothing is applied.
  */
-create function public.job_report(p_webhook_id text, p_source text, p_report jsonb)
+create function service.job_report(p_webhook_id text, p_source text, p_report jsonb)
 returns jsonb
 language plpgsql
 security definer
@@ -345,22 +356,23 @@ begin
   if v_usage is not null then
     perform private.check_job_usage(v_usage);
   end if;
-  if p_webhook_id is not null and not public.webhook_receipt(p_webhook_id, p_source) then
+  if p_webhook_id is not null and not private.webhook_receipt_record(p_webhook_id, p_source) then
     return jsonb_build_object('applied', false, 'reason', 'duplicate_delivery');
   end if;
   case p_report ->> 'type'
     when 'started' then
-      return public.job_start(v_job_id, v_attempt);
+      return service.job_start(v_job_id, v_attempt);
     when 'progress' then
-      return public.job_progress(v_job_id, v_attempt,
+      return service.job_progress(v_job_id, v_attempt,
                                  coalesce((p_report ->> 'progress')::integer, 0),
                                  p_report ->> 'message');
     when 'completed' then
-      v_change := public.job_complete(v_job_id, v_attempt,
-                                      coalesce(p_report -> 'output', '{}'),
-                                      (p_report ->> 'credits_used')::bigint);
+      v_change := service.job_complete(v_job_id, v_attempt,
+                                       coalesce(p_report -> 'output', '{}'),
+                                       (p_report ->> 'credits_used')::bigint,
+                                       (p_report ->> 'rendered_seconds')::double precision);
     when 'failed' then
-      v_change := public.job_fail(v_job_id, v_attempt,
+      v_change := service.job_fail(v_job_id, v_attempt,
                                   coalesce(v_error ->> 'code', 'WORKER_ERROR'),
                                   coalesce(v_error ->> 'message', ''),
                                   coalesce((v_error ->> 'retryable')::boolean, true));

@@ -220,7 +220,7 @@ $$;
  * profile's {balance, reserved, debt} after it (a debt is settled first). A transaction
  * another user was credited for is VGC09.
  */
-create function public.record_purchase(
+create function service.purchase_record(
   p_user_id uuid,
   p_store text,
   p_transaction_id text,
@@ -290,7 +290,7 @@ $$;
  * more than the purchase granted: from the balance first, the rest as debt. A purchase we
  * never credited answers applied=false with a reason.
  */
-create function public.reverse_purchase(
+create function service.purchase_reverse(
   p_store text,
   p_reversal_id text,
   p_kind text,
@@ -407,7 +407,7 @@ $$;
  * is not anonymous; VGC09 when it was merged into another account. A repeat answers
  * applied=false with the first merge.
  */
-create function public.merge_anonymous(p_anonymous_id uuid)
+create function service.anonymous_merge(p_anonymous_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -504,7 +504,7 @@ $$;
 -- ===================================================================================
 
 /** Service: record_purchase as one request. */
-create function public.record_purchase_request(
+create function service.purchase_record_request(
   p_request jsonb,
   p_user_id uuid,
   p_store text,
@@ -527,14 +527,14 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.record_purchase(
+  return private.request_finish(p_request, 200, service.purchase_record(
     p_user_id, p_store, p_transaction_id, p_credits, p_payment_ref, p_amount_minor,
     p_currency, p_product_id, p_description));
 end;
 $$;
 
 /** Service: reverse_purchase as one request. */
-create function public.reverse_purchase_request(
+create function service.purchase_reverse_request(
   p_request jsonb,
   p_store text,
   p_reversal_id text,
@@ -556,14 +556,14 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.reverse_purchase(
+  return private.request_finish(p_request, 200, service.purchase_reverse(
     p_store, p_reversal_id, p_kind, p_transaction_id, p_payment_ref, p_amount_minor,
     p_share_per_100000, p_description));
 end;
 $$;
 
 /** Service, for the user in the claims: merge_anonymous as one request. */
-create function public.merge_anonymous_request(p_request jsonb, p_anonymous_id uuid)
+create function service.anonymous_merge_request(p_request jsonb, p_anonymous_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -575,7 +575,7 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.merge_anonymous(p_anonymous_id));
+  return private.request_finish(p_request, 200, service.anonymous_merge(p_anonymous_id));
 end;
 $$;
 
@@ -591,22 +591,22 @@ grant all on private.purchases, private.purchase_reversals, private.account_merg
 revoke execute on function
   private.ledger_apply_debt(uuid, public.ledger_kind, bigint, bigint, text, text),
   private.ledger_settle_debt(), private.refuse_job_in_debt(), private.credit_state(uuid),
-  public.record_purchase(uuid, text, text, bigint, text, bigint, text, text, text),
-  public.reverse_purchase(text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous(uuid),
-  public.record_purchase_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
+  service.purchase_record(uuid, text, text, bigint, text, bigint, text, text, text),
+  service.purchase_reverse(text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge(uuid),
+  service.purchase_record_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
                                  text),
-  public.reverse_purchase_request(jsonb, text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous_request(jsonb, uuid)
+  service.purchase_reverse_request(jsonb, text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge_request(jsonb, uuid)
   from public, anon, authenticated;
 grant execute on function
   private.ledger_apply_debt(uuid, public.ledger_kind, bigint, bigint, text, text),
   private.ledger_settle_debt(), private.refuse_job_in_debt(), private.credit_state(uuid),
-  public.record_purchase(uuid, text, text, bigint, text, bigint, text, text, text),
-  public.reverse_purchase(text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous(uuid),
-  public.record_purchase_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
+  service.purchase_record(uuid, text, text, bigint, text, bigint, text, text, text),
+  service.purchase_reverse(text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge(uuid),
+  service.purchase_record_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
                                  text),
-  public.reverse_purchase_request(jsonb, text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous_request(jsonb, uuid)
+  service.purchase_reverse_request(jsonb, text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge_request(jsonb, uuid)
   to service_role;

@@ -93,7 +93,7 @@ $$;
  * again is the same state). Answers {status: 201 stored | 200 rotated, data}; any failure
  * is answered as {"error": {...}} rather than raised (see the module comment).
  */
-create function public.provider_key_save(p_request jsonb, p_provider text, p_key text)
+create function service.provider_key_save(p_request jsonb, p_provider text, p_key text)
 returns jsonb
 language plpgsql
 security definer
@@ -110,7 +110,7 @@ declare
 begin
   begin
     if p_request ->> 'limit' is not null then
-      perform public.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
+      perform service.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
                                      (p_request ->> 'limit')::integer, 60);
     end if;
     if v_user is null then
@@ -158,7 +158,7 @@ $$;
  * Service, for the user in the claims: forget their key for a provider (the Vault secret
  * goes with it). As one request (rate limit, Idempotency-Key); VGK04 when there is none.
  */
-create function public.provider_key_delete(p_request jsonb, p_provider text)
+create function service.provider_key_delete(p_request jsonb, p_provider text)
 returns jsonb
 language plpgsql
 security definer
@@ -202,7 +202,7 @@ $$;
 -- ===================================================================================
 
 /** Service: the key of a job's owner for a provider, decrypted, or null when they have none. */
-create function public.provider_key_for_job(p_job_id uuid, p_provider text)
+create function service.provider_key_get_for_job(p_job_id uuid, p_provider text)
 returns text
 language sql stable
 security definer
@@ -216,7 +216,7 @@ as $$
 $$;
 
 /** Service, for the user in the claims: their key for a provider, decrypted, or null. */
-create function public.provider_key_mine(p_provider text)
+create function service.provider_key_get_mine(p_provider text)
 returns text
 language sql stable
 security definer
@@ -236,9 +236,9 @@ revoke execute on function private.provider_keys_forget(),
   private.provider_key_valid(text, text), private.provider_key_json(public.provider_keys)
   from public, anon, authenticated;
 revoke execute on function
-  public.provider_key_save(jsonb, text, text), public.provider_key_delete(jsonb, text),
-  public.provider_keys_list(), public.provider_key_for_job(uuid, text),
-  public.provider_key_mine(text)
+  service.provider_key_save(jsonb, text, text), service.provider_key_delete(jsonb, text),
+  public.provider_keys_list(), service.provider_key_get_for_job(uuid, text),
+  service.provider_key_get_mine(text)
   from public, anon, authenticated;
 
 -- The list is security invoker (RLS decides), like a user's other reads; everything that
@@ -248,7 +248,7 @@ grant execute on function private.provider_keys_forget(),
   private.provider_key_valid(text, text), private.provider_key_json(public.provider_keys)
   to service_role;
 grant execute on function
-  public.provider_key_save(jsonb, text, text), public.provider_key_delete(jsonb, text),
-  public.provider_keys_list(), public.provider_key_for_job(uuid, text),
-  public.provider_key_mine(text)
+  service.provider_key_save(jsonb, text, text), service.provider_key_delete(jsonb, text),
+  public.provider_keys_list(), service.provider_key_get_for_job(uuid, text),
+  service.provider_key_get_mine(text)
   to service_role;

@@ -24,7 +24,7 @@ insert into private.settings (name, value) values
 -- ===================================================================================
 
 /** Service: the unit prices (USD) and the value of a credit, as the cost views use them. */
-create function public.ops_unit_prices()
+create function service.ops_unit_prices_read()
 returns jsonb
 language sql
 stable
@@ -44,7 +44,7 @@ $$;
  * provider → non-negative number (it replaces the whole map). Rows change only when their
  * value does. Answers the prices now in force. Raises VG400 for anything else.
  */
-create function public.ops_set_unit_prices(p_prices jsonb)
+create function service.ops_unit_prices_set(p_prices jsonb)
 returns jsonb
 language plpgsql
 security definer
@@ -76,7 +76,7 @@ begin
     update private.settings set value = v_value
      where name = v_key and value is distinct from v_value;
   end loop;
-  return public.ops_unit_prices();
+  return service.ops_unit_prices_read();
 end;
 $$;
 
@@ -225,7 +225,7 @@ revoke all on public.ops_job_costs, public.ops_costs_daily_by_model, public.ops_
 grant select on public.ops_job_costs, public.ops_costs_daily_by_model, public.ops_costs_daily
   to service_role;
 
-revoke execute on function public.ops_unit_prices(), public.ops_set_unit_prices(jsonb)
+revoke execute on function service.ops_unit_prices_read(), service.ops_unit_prices_set(jsonb)
   from public, anon, authenticated;
-grant execute on function public.ops_unit_prices(), public.ops_set_unit_prices(jsonb)
+grant execute on function service.ops_unit_prices_read(), service.ops_unit_prices_set(jsonb)
   to service_role;

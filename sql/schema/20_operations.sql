@@ -28,7 +28,7 @@
  *   reversal_ledger  a refund's clawback row took exactly its from_balance and to_debt
  *   merge_ledger     a merge moved its credits out of the anonymous user and into the account
  */
-create function public.audit_money(p_grace_seconds integer default 300)
+create function service.money_audit(p_grace_seconds integer default 300)
 returns table (
   check_name text, user_id uuid, job_id uuid, expected bigint, actual bigint, detail text
 )
@@ -136,7 +136,7 @@ as $$
 $$;
 
 /** Service: the audit's rows as one JSON array (what the functions and the CLI read). */
-create function public.audit_money_report(p_grace_seconds integer default 300)
+create function service.money_audit_report(p_grace_seconds integer default 300)
 returns jsonb
 language sql
 stable
@@ -144,7 +144,7 @@ security definer
 set search_path = ''
 as $$
   select coalesce(jsonb_agg(to_jsonb(a) order by a.check_name, a.user_id, a.job_id), '[]')
-    from public.audit_money(p_grace_seconds) a
+    from service.money_audit(p_grace_seconds) a
 $$;
 
 -- ===================================================================================
@@ -156,7 +156,7 @@ $$;
  * heartbeat, and the external providers with available models in the catalogue (whether
  * their keys are set is the functions' to know). Reads two small tables.
  */
-create function public.ops_readiness()
+create function service.ops_readiness_check()
 returns jsonb
 language sql
 stable
@@ -188,7 +188,7 @@ create index job_events_failures_idx on public.job_events ((data ->> 'error_code
  * `render_realtime_factor_measured` — per model, the ffmpeg wall seconds the renders of
  * the last 24 h reported (private.job_usage) per second of video they made.
  */
-create function public.ops_metrics()
+create function service.ops_metrics_read()
 returns jsonb
 language sql
 stable
@@ -216,7 +216,7 @@ as $$
     'workers', coalesce((
       select jsonb_agg(jsonb_build_object('status', w.status, 'count', w.n) order by w.status)
         from (select status, count(*) as n from public.workers group by status) w), '[]'),
-    'healthy_workers', (public.ops_readiness() ->> 'healthy_workers')::bigint,
+    'healthy_workers', (service.ops_readiness_check() ->> 'healthy_workers')::bigint,
     'credits', (
       select jsonb_build_object(
                'reserved', coalesce(-sum(l.amount) filter (where l.kind = 'reserve'), 0),
@@ -318,9 +318,9 @@ revoke all on public.ops_videos_daily_by_model, public.ops_videos_daily
   from public, anon, authenticated;
 grant select on public.ops_videos_daily_by_model, public.ops_videos_daily to service_role;
 
-revoke execute on function public.audit_money(integer), public.audit_money_report(integer),
-  public.ops_readiness(), public.ops_metrics()
+revoke execute on function service.money_audit(integer), service.money_audit_report(integer),
+  service.ops_readiness_check(), service.ops_metrics_read()
   from public, anon, authenticated;
-grant execute on function public.audit_money(integer), public.audit_money_report(integer),
-  public.ops_readiness(), public.ops_metrics()
+grant execute on function service.money_audit(integer), service.money_audit_report(integer),
+  service.ops_readiness_check(), service.ops_metrics_read()
   to service_role;
