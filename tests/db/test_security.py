@@ -169,7 +169,7 @@ def test_a_user_auth_does_not_know_is_refused_in_every_transaction(
         ("service.workers_list", ()),
         ("service.prompt_template_get", ({"principal": "p"}, "reference/text-to-video")),
         ("service.admin_job_request", ({"principal": "p"}, "fail", str(uuid.uuid4()), "r")),
-        ("prompt_template_request", ({"principal": "p"}, {"action": "activate"})),
+        ("service.prompt_template_change_request", ({"principal": "p"}, {"action": "activate"})),
         ("service.prompt_template_activate", (str(uuid.uuid4()),)),
         ("service.provider_key_get_for_job", (str(uuid.uuid4()), "fal")),
         ("service.provider_key_get_mine", ("fal",)),
