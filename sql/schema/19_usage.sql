@@ -93,7 +93,7 @@ $$;
  * rounded to 6 decimals, their sum, and the margin (credits' value − cost). The render
  * real-time factor is render wall seconds per output second.
  */
-create view public.ops_job_costs with (security_invoker = true) as
+create view service.ops_job_costs with (security_invoker = true) as
   with prices as (
     select coalesce(max((s.value #>> '{}')::numeric)
                       filter (where s.name = 'cost_per_1k_tokens_usd'), 0) as per_1k_tokens,
@@ -161,7 +161,7 @@ create view public.ops_job_costs with (security_invoker = true) as
  * credits' value, the average cost of a completed job, and what was consumed. Every job
  * type (the wizard's steps cost too).
  */
-create view public.ops_costs_daily_by_model with (security_invoker = true) as
+create view service.ops_costs_daily_by_model with (security_invoker = true) as
   select (c.finished_at at time zone 'utc')::date as day,
          c.model_id,
          c.job_type,
@@ -186,11 +186,11 @@ create view public.ops_costs_daily_by_model with (security_invoker = true) as
          sum(c.provider_seconds) as provider_seconds,
          sum(c.render_seconds) as render_seconds,
          sum(c.render_output_seconds) as render_output_seconds
-    from public.ops_job_costs c
+    from service.ops_job_costs c
    group by 1, 2, 3;
 
 /** The same per UTC day, all models together. */
-create view public.ops_costs_daily with (security_invoker = true) as
+create view service.ops_costs_daily with (security_invoker = true) as
   select (c.finished_at at time zone 'utc')::date as day,
          count(*) as finished,
          count(*) filter (where c.status = 'completed') as completed,
@@ -213,16 +213,16 @@ create view public.ops_costs_daily with (security_invoker = true) as
          sum(c.provider_seconds) as provider_seconds,
          sum(c.render_seconds) as render_seconds,
          sum(c.render_output_seconds) as render_output_seconds
-    from public.ops_job_costs c
+    from service.ops_job_costs c
    group by 1;
 
 -- ===================================================================================
 -- Grants: the service only (module 9's blanket grants cover modules 1–8 only)
 -- ===================================================================================
 
-revoke all on public.ops_job_costs, public.ops_costs_daily_by_model, public.ops_costs_daily
+revoke all on service.ops_job_costs, service.ops_costs_daily_by_model, service.ops_costs_daily
   from public, anon, authenticated;
-grant select on public.ops_job_costs, public.ops_costs_daily_by_model, public.ops_costs_daily
+grant select on service.ops_job_costs, service.ops_costs_daily_by_model, service.ops_costs_daily
   to service_role;
 
 revoke execute on function service.ops_unit_prices_read(), service.ops_unit_prices_set(jsonb)

@@ -263,7 +263,7 @@ $$;
  * completed jobs; credits captured and the average cost of a completed video. Only job
  * types that make a video (not narration or script jobs).
  */
-create view public.ops_videos_daily_by_model with (security_invoker = true) as
+create view service.ops_videos_daily_by_model with (security_invoker = true) as
   select (j.finished_at at time zone 'utc')::date as day,
          j.model_id,
          j.job_type,
@@ -288,7 +288,7 @@ create view public.ops_videos_daily_by_model with (security_invoker = true) as
    group by 1, 2, 3;
 
 /** The same per UTC day, all models together. */
-create view public.ops_videos_daily with (security_invoker = true) as
+create view service.ops_videos_daily with (security_invoker = true) as
   select (j.finished_at at time zone 'utc')::date as day,
          count(*) as finished,
          count(*) filter (where j.status = 'completed') as completed,
@@ -314,9 +314,9 @@ create view public.ops_videos_daily with (security_invoker = true) as
 -- Grants: the service only
 -- ===================================================================================
 
-revoke all on public.ops_videos_daily_by_model, public.ops_videos_daily
+revoke all on service.ops_videos_daily_by_model, service.ops_videos_daily
   from public, anon, authenticated;
-grant select on public.ops_videos_daily_by_model, public.ops_videos_daily to service_role;
+grant select on service.ops_videos_daily_by_model, service.ops_videos_daily to service_role;
 
 revoke execute on function service.money_audit(integer), service.money_audit_report(integer),
   service.ops_readiness_check(), service.ops_metrics_read()

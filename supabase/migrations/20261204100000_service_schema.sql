@@ -2,8 +2,9 @@
 --   * `public` keeps only what clients call over PostgREST (anon, authenticated) and what
 --     they read; the 72 procedures only the service role runs move to the new schema
 --     `service` (not exposed by PostgREST; usage for service_role only), renamed
---     <noun>_<verb> (RENAMES.txt has the whole mapping), and two helpers to `private`
---     (private.job_delete, private.webhook_receipt_record);
+--     <noun>_<verb> (RENAMES.txt has the whole mapping), two helpers to `private`
+--     (private.job_delete, private.webhook_receipt_record), and the five ops_* views
+--     (service role only) to `service` under their names;
 --   * service.job_complete takes p_rendered_seconds and captures pro rata of it
 --     (private.credits_pro_rata), which the services computed in Python before.
 --
@@ -11,8 +12,10 @@
 -- --exclude_schema supabase_migrations <db from supabase/migrations> <db from sql/schema>`)
 -- and reviewed. Hand-written, because a schema diff does not carry them:
 --   * the two lines after `create schema` (usage on the schema, default privileges);
---   * the section "Grants" at the end (execute for service_role only) and
---     `reset check_function_bodies`;
+--   * `with (security_invoker = true)` in the five `create or replace view` (migra drops
+--     the option; without it the views would read as their owner, past RLS);
+--   * the section "Grants" at the end (execute and the views' select for service_role
+--     only) and `reset check_function_bodies`;
 --   * the section "pg_cron" (the schedules' commands are rows of cron.job, data).
 -- Everything else is migra's output as it was drafted.
 
@@ -109,6 +112,12 @@ drop function if exists "public"."merge_anonymous_request"(p_request jsonb, p_an
 
 drop function if exists "public"."models_by_provider"(p_provider text);
 
+drop view if exists "public"."ops_costs_daily";
+
+drop view if exists "public"."ops_costs_daily_by_model";
+
+drop view if exists "public"."ops_job_costs";
+
 drop function if exists "public"."ops_metrics"();
 
 drop function if exists "public"."ops_readiness"();
@@ -116,6 +125,10 @@ drop function if exists "public"."ops_readiness"();
 drop function if exists "public"."ops_set_unit_prices"(p_prices jsonb);
 
 drop function if exists "public"."ops_unit_prices"();
+
+drop view if exists "public"."ops_videos_daily";
+
+drop view if exists "public"."ops_videos_daily_by_model";
 
 drop function if exists "public"."prompt_template_activate"(p_template_id uuid);
 
@@ -1350,6 +1363,77 @@ AS $function$
 $function$
 ;
 
+create or replace view "service"."ops_job_costs" with (security_invoker = true) as  WITH prices AS (
+         SELECT COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'cost_per_1k_tokens_usd'::text)), (0)::numeric) AS per_1k_tokens,
+            COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'cost_per_1m_tts_chars_usd'::text)), (0)::numeric) AS per_1m_chars,
+            COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'cost_per_render_hour_usd'::text)), (0)::numeric) AS per_render_hour,
+            COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'credit_value_usd'::text)), (0)::numeric) AS credit_value,
+            COALESCE((jsonb_object_agg(s.name, s.value) FILTER (WHERE (s.name = 'provider_cost_per_second_usd'::text)) -> 'provider_cost_per_second_usd'::text), '{}'::jsonb) AS provider_rates
+           FROM private.settings s
+        ), costs AS (
+         SELECT j.id AS job_id,
+            j.user_id,
+            j.model_id,
+            j.job_type,
+            j.status,
+            COALESCE(j.provider, m.provider) AS provider,
+            j.finished_at,
+            (u.job_id IS NOT NULL) AS has_usage,
+            u.llm_model,
+            COALESCE(u.prompt_tokens, (0)::bigint) AS prompt_tokens,
+            COALESCE(u.completion_tokens, (0)::bigint) AS completion_tokens,
+            u.tts_engine,
+            COALESCE(u.tts_characters, (0)::bigint) AS tts_characters,
+            COALESCE(u.provider_calls, 0) AS provider_calls,
+            COALESCE(u.provider_seconds, (0)::numeric) AS provider_seconds,
+            u.provider_cost_usd AS provider_reported_cost_usd,
+            COALESCE(u.render_seconds, (0)::numeric) AS render_seconds,
+            COALESCE(u.render_output_seconds, (0)::numeric) AS render_output_seconds,
+                CASE
+                    WHEN (j.status = 'completed'::job_status) THEN j.credits_used
+                    ELSE (0)::bigint
+                END AS credits_captured,
+            p.credit_value,
+            round(((((COALESCE(u.prompt_tokens, (0)::bigint) + COALESCE(u.completion_tokens, (0)::bigint)))::numeric * p.per_1k_tokens) / (1000)::numeric), 6) AS llm_cost_usd,
+            round((((COALESCE(u.tts_characters, (0)::bigint))::numeric * p.per_1m_chars) / (1000000)::numeric), 6) AS tts_cost_usd,
+            round(COALESCE(u.provider_cost_usd, (COALESCE(u.provider_seconds, (0)::numeric) * COALESCE(((p.provider_rates ->> COALESCE(j.provider, m.provider)))::numeric, (0)::numeric))), 6) AS provider_cost_usd,
+            round(((COALESCE(u.render_seconds, (0)::numeric) * p.per_render_hour) / (3600)::numeric), 6) AS render_cost_usd
+           FROM (((jobs j
+             JOIN models m ON ((m.id = j.model_id)))
+             CROSS JOIN prices p)
+             LEFT JOIN private.job_usage u ON ((u.job_id = j.id)))
+          WHERE (j.finished_at IS NOT NULL)
+        )
+ SELECT c.job_id,
+    c.user_id,
+    c.model_id,
+    c.job_type,
+    c.status,
+    c.provider,
+    c.finished_at,
+    c.has_usage,
+    c.llm_model,
+    c.prompt_tokens,
+    c.completion_tokens,
+    c.tts_engine,
+    c.tts_characters,
+    c.provider_calls,
+    c.provider_seconds,
+    c.provider_reported_cost_usd,
+    c.render_seconds,
+    c.render_output_seconds,
+    round((c.render_seconds / NULLIF(c.render_output_seconds, (0)::numeric)), 4) AS render_realtime_factor,
+    c.credits_captured,
+    ((c.credits_captured)::numeric * c.credit_value) AS credits_usd,
+    c.llm_cost_usd,
+    c.tts_cost_usd,
+    c.provider_cost_usd,
+    c.render_cost_usd,
+    (((c.llm_cost_usd + c.tts_cost_usd) + c.provider_cost_usd) + c.render_cost_usd) AS cost_usd,
+    (((c.credits_captured)::numeric * c.credit_value) - (((c.llm_cost_usd + c.tts_cost_usd) + c.provider_cost_usd) + c.render_cost_usd)) AS margin_usd
+   FROM costs c;
+
+
 CREATE OR REPLACE FUNCTION service.ops_metrics_read()
  RETURNS jsonb
  LANGUAGE sql
@@ -1482,6 +1566,38 @@ begin
 end;
 $function$
 ;
+
+create or replace view "service"."ops_videos_daily" with (security_invoker = true) as  SELECT ((j.finished_at AT TIME ZONE 'utc'::text))::date AS day,
+    count(*) AS finished,
+    count(*) FILTER (WHERE (j.status = 'completed'::job_status)) AS completed,
+    count(*) FILTER (WHERE (j.status = 'failed'::job_status)) AS failed,
+    count(*) FILTER (WHERE (j.status = 'canceled'::job_status)) AS canceled,
+    round(((count(*) FILTER (WHERE (j.status = 'completed'::job_status)))::numeric / (NULLIF(count(*) FILTER (WHERE (j.status = ANY (ARRAY['completed'::job_status, 'failed'::job_status]))), 0))::numeric), 4) AS success_rate,
+    round(avg(EXTRACT(epoch FROM (j.finished_at - j.started_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_generation_seconds,
+    round(avg(EXTRACT(epoch FROM (j.finished_at - j.created_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_turnaround_seconds,
+    COALESCE(sum(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), (0)::numeric) AS credits_captured,
+    round(avg(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), 2) AS credits_per_video
+   FROM jobs j
+  WHERE ((j.finished_at IS NOT NULL) AND (j.job_type = ANY (ARRAY['text_to_video'::job_type, 'image_to_video'::job_type, 'compose'::job_type])))
+  GROUP BY (((j.finished_at AT TIME ZONE 'utc'::text))::date);
+
+
+create or replace view "service"."ops_videos_daily_by_model" with (security_invoker = true) as  SELECT ((j.finished_at AT TIME ZONE 'utc'::text))::date AS day,
+    j.model_id,
+    j.job_type,
+    count(*) AS finished,
+    count(*) FILTER (WHERE (j.status = 'completed'::job_status)) AS completed,
+    count(*) FILTER (WHERE (j.status = 'failed'::job_status)) AS failed,
+    count(*) FILTER (WHERE (j.status = 'canceled'::job_status)) AS canceled,
+    round(((count(*) FILTER (WHERE (j.status = 'completed'::job_status)))::numeric / (NULLIF(count(*) FILTER (WHERE (j.status = ANY (ARRAY['completed'::job_status, 'failed'::job_status]))), 0))::numeric), 4) AS success_rate,
+    round(avg(EXTRACT(epoch FROM (j.finished_at - j.started_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_generation_seconds,
+    round(avg(EXTRACT(epoch FROM (j.finished_at - j.created_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_turnaround_seconds,
+    COALESCE(sum(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), (0)::numeric) AS credits_captured,
+    round(avg(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), 2) AS credits_per_video
+   FROM jobs j
+  WHERE ((j.finished_at IS NOT NULL) AND (j.job_type = ANY (ARRAY['text_to_video'::job_type, 'image_to_video'::job_type, 'compose'::job_type])))
+  GROUP BY (((j.finished_at AT TIME ZONE 'utc'::text))::date), j.model_id, j.job_type;
+
 
 CREATE OR REPLACE FUNCTION service.project_create(p_title text, p_description text DEFAULT ''::text)
  RETURNS jsonb
@@ -2342,6 +2458,57 @@ end;
 $function$
 ;
 
+create or replace view "service"."ops_costs_daily" with (security_invoker = true) as  SELECT ((c.finished_at AT TIME ZONE 'utc'::text))::date AS day,
+    count(*) AS finished,
+    count(*) FILTER (WHERE (c.status = 'completed'::job_status)) AS completed,
+    count(*) FILTER (WHERE c.has_usage) AS with_usage,
+    sum(c.credits_captured) AS credits_captured,
+    sum(c.credits_usd) AS credits_usd,
+    sum(c.llm_cost_usd) AS llm_cost_usd,
+    sum(c.tts_cost_usd) AS tts_cost_usd,
+    sum(c.provider_cost_usd) AS provider_cost_usd,
+    sum(c.render_cost_usd) AS render_cost_usd,
+    sum(c.cost_usd) AS cost_usd,
+    sum(c.margin_usd) AS margin_usd,
+    round((sum(c.margin_usd) / NULLIF(sum(c.credits_usd), (0)::numeric)), 4) AS margin_rate,
+    round((sum(c.cost_usd) / (NULLIF(count(*) FILTER (WHERE (c.status = 'completed'::job_status)), 0))::numeric), 6) AS cost_per_completed_usd,
+    sum(c.prompt_tokens) AS prompt_tokens,
+    sum(c.completion_tokens) AS completion_tokens,
+    sum(c.tts_characters) AS tts_characters,
+    sum(c.provider_calls) AS provider_calls,
+    sum(c.provider_seconds) AS provider_seconds,
+    sum(c.render_seconds) AS render_seconds,
+    sum(c.render_output_seconds) AS render_output_seconds
+   FROM service.ops_job_costs c
+  GROUP BY (((c.finished_at AT TIME ZONE 'utc'::text))::date);
+
+
+create or replace view "service"."ops_costs_daily_by_model" with (security_invoker = true) as  SELECT ((c.finished_at AT TIME ZONE 'utc'::text))::date AS day,
+    c.model_id,
+    c.job_type,
+    count(*) AS finished,
+    count(*) FILTER (WHERE (c.status = 'completed'::job_status)) AS completed,
+    count(*) FILTER (WHERE c.has_usage) AS with_usage,
+    sum(c.credits_captured) AS credits_captured,
+    sum(c.credits_usd) AS credits_usd,
+    sum(c.llm_cost_usd) AS llm_cost_usd,
+    sum(c.tts_cost_usd) AS tts_cost_usd,
+    sum(c.provider_cost_usd) AS provider_cost_usd,
+    sum(c.render_cost_usd) AS render_cost_usd,
+    sum(c.cost_usd) AS cost_usd,
+    sum(c.margin_usd) AS margin_usd,
+    round((sum(c.margin_usd) / NULLIF(sum(c.credits_usd), (0)::numeric)), 4) AS margin_rate,
+    round((sum(c.cost_usd) / (NULLIF(count(*) FILTER (WHERE (c.status = 'completed'::job_status)), 0))::numeric), 6) AS cost_per_completed_usd,
+    sum(c.prompt_tokens) AS prompt_tokens,
+    sum(c.completion_tokens) AS completion_tokens,
+    sum(c.tts_characters) AS tts_characters,
+    sum(c.provider_calls) AS provider_calls,
+    sum(c.provider_seconds) AS provider_seconds,
+    sum(c.render_seconds) AS render_seconds,
+    sum(c.render_output_seconds) AS render_output_seconds
+   FROM service.ops_job_costs c
+  GROUP BY (((c.finished_at AT TIME ZONE 'utc'::text))::date), c.model_id, c.job_type;
+
 -- ===================================================================================
 -- Grants (hand-written): execute for service_role only; anon and authenticated have
 -- neither usage on the schema nor execute
@@ -2356,6 +2523,12 @@ revoke execute on function private.credits_pro_rata(public.jobs, double precisio
   from public, anon, authenticated;
 grant execute on function private.credits_pro_rata(public.jobs, double precision),
   private.job_delete(uuid), private.webhook_receipt_record(text, text)
+  to service_role;
+revoke all on service.ops_job_costs, service.ops_costs_daily_by_model, service.ops_costs_daily,
+  service.ops_videos_daily_by_model, service.ops_videos_daily
+  from public, anon, authenticated;
+grant select on service.ops_job_costs, service.ops_costs_daily_by_model, service.ops_costs_daily,
+  service.ops_videos_daily_by_model, service.ops_videos_daily
   to service_role;
 
 -- ===================================================================================

@@ -245,7 +245,7 @@ def test_business_views_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> N
         None,
         "select finished, completed, failed, canceled, success_rate, avg_generation_seconds,"
         " avg_turnaround_seconds, credits_captured, credits_per_video, day = (now() at time"
-        " zone 'utc')::date from public.ops_videos_daily",
+        " zone 'utc')::date from service.ops_videos_daily",
     )
     assert [float(v) if v is not None else None for v in day[:9]] == [
         4, 2, 1, 1, pytest.approx(0.6667), 4.0, 6.0, 8, 4.0
@@ -255,7 +255,7 @@ def test_business_views_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> N
         db,
         "service_role",
         None,
-        "select model_id, job_type, finished, completed from public.ops_videos_daily_by_model",
+        "select model_id, job_type, finished, completed from service.ops_videos_daily_by_model",
     )
     assert by_model == (T2V, "text_to_video", 4, 2)
 
@@ -267,8 +267,8 @@ def test_business_views_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> N
         "select service.money_audit_report()",
         "select service.ops_metrics_read()",
         "select service.ops_readiness_check()",
-        "select * from public.ops_videos_daily",
-        "select * from public.ops_videos_daily_by_model",
+        "select * from service.ops_videos_daily",
+        "select * from service.ops_videos_daily_by_model",
     ],
 )
 @pytest.mark.parametrize("role", ["anon", "authenticated"])

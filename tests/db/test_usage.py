@@ -55,7 +55,7 @@ def costs(conn: Conn, job_id: str) -> dict[str, Any]:
         conn,
         "service_role",
         None,
-        "select to_jsonb(c) from public.ops_job_costs c where job_id = %s",
+        "select to_jsonb(c) from service.ops_job_costs c where job_id = %s",
         (job_id,),
     )
     result: dict[str, Any] = row[0]
@@ -217,7 +217,7 @@ def test_failed_and_unrecorded_jobs_cost_what_they_consumed(db: Conn, user: uuid
     assert Decimal(str(row["margin_usd"])) == Decimal("0.02")
     unfinished = create_job(db, user)
     assert not select_as(
-        db, "service_role", None, "select 1 from public.ops_job_costs where job_id = %s",
+        db, "service_role", None, "select 1 from service.ops_job_costs where job_id = %s",
         (unfinished["id"],),
     )  # fmt: skip
 
@@ -234,7 +234,7 @@ def test_daily_costs_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None
         None,
         "select finished, completed, with_usage, credits_captured, credits_usd, cost_usd,"
         " margin_usd, margin_rate, cost_per_completed_usd, prompt_tokens, tts_characters,"
-        " render_seconds from public.ops_costs_daily",
+        " render_seconds from service.ops_costs_daily",
     )
     # cost: 0.002 + 0.36 (one), 15 (two) = 15.362; credits 18 x 0.01 = 0.18
     assert [Decimal(str(v)) for v in day] == [
@@ -245,7 +245,7 @@ def test_daily_costs_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None
         db,
         "service_role",
         None,
-        "select model_id, job_type, finished, cost_usd from public.ops_costs_daily_by_model",
+        "select model_id, job_type, finished, cost_usd from service.ops_costs_daily_by_model",
     )
     assert [(m, t, n, Decimal(str(c))) for m, t, n, c in rows] == [
         (T2V, "text_to_video", 2, Decimal("15.362"))
@@ -292,9 +292,9 @@ def test_measured_render_factor_is_in_the_metrics(db: Conn, user: uuid.UUID) -> 
 @pytest.mark.parametrize(
     "call",
     [
-        "select * from public.ops_job_costs",
-        "select * from public.ops_costs_daily",
-        "select * from public.ops_costs_daily_by_model",
+        "select * from service.ops_job_costs",
+        "select * from service.ops_costs_daily",
+        "select * from service.ops_costs_daily_by_model",
         "select service.ops_unit_prices_read()",
         "select service.ops_unit_prices_set('{}')",
         "select * from private.job_usage",
