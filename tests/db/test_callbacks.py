@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from db.helpers import (
     profile,
     raises_sqlstate,
 )
+from psycopg.types.json import Jsonb
 
 
 def seconds_until(conn: Conn, job_id: str, column: str) -> float:
@@ -115,6 +117,49 @@ def test_complete_default_and_free(
     job, _ = dispatched_job(db, user)
     as_service(db, "service.job_complete", job["id"], 1, {}, used)
     assert ledger(db, job["id"]) == rows
+    assert_books_balance(db, user)
+
+
+def pro_rata(cost: int, params: dict[str, object], rendered_s: float) -> int:
+    """The rule as the services computed it in Python before the database did."""
+    requested = max(float(params.get("duration", rendered_s)), 1.0)  # type: ignore[arg-type]
+    return min(cost, math.ceil(cost * min(1.0, rendered_s / requested)))
+
+
+@pytest.mark.parametrize("cost", [0, 1, 7, 11, 12, 30, 97, 1000])
+@pytest.mark.parametrize("duration", [None, 0.5, 1, 3, 5, 7.5, 10, 12.34])
+def test_the_pro_rata_rule_gives_the_numbers_python_gave(
+    shared_db: Conn, cost: int, duration: float | None
+) -> None:
+    params = {} if duration is None else {"duration": duration}
+    seconds = [0.0, 0.001, 0.3, 1.0, 2.9999, 3.3, 4.999, 5.0, 5.001, 7.2, 9.87654321, 10.0, 30.0]
+    rows = shared_db.execute(
+        "select s, private.credits_pro_rata(jsonb_populate_record(null::public.jobs, %s), s)"
+        " from unnest(%s::float8[]) s",
+        (Jsonb({"cost": cost, "params": params}), seconds),
+    ).fetchall()
+    assert [(s, used) for s, used in rows] == [(s, pro_rata(cost, params, s)) for s in seconds]
+
+
+def test_a_report_of_rendered_seconds_captures_pro_rata(db: Conn, user: uuid.UUID) -> None:
+    job, _ = dispatched_job(db, user)  # costs 11
+    report = {"type": "completed", "job_id": job["id"], "attempt": 1, "output": {},
+              "rendered_seconds": 2.2}  # fmt: skip
+    done = as_service(db, "service.job_report", None, "worker", report)
+    expected = pro_rata(11, job["params"], 2.2)
+    assert 0 < expected < 11
+    assert done["job"]["credits_used"] == expected
+    assert ledger(db, job["id"]) == [
+        ("reserve", -11, 11), ("capture", 0, -expected), ("release", 11 - expected, expected - 11)
+    ]  # fmt: skip
+    assert_books_balance(db, user)
+    # A worker's own credits_used (docs/worker-protocol.md) wins; negative seconds are refused.
+    job, _ = dispatched_job(db, user)
+    report = {**report, "job_id": job["id"], "credits_used": 4}
+    assert as_service(db, "service.job_report", None, "worker", report)["job"]["credits_used"] == 4
+    job, _ = dispatched_job(db, user)
+    with raises_sqlstate("VGC22"):
+        as_service(db, "service.job_complete", job["id"], 1, {}, None, -1.0)
     assert_books_balance(db, user)
 
 
