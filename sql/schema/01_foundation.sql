@@ -368,7 +368,7 @@ alter table private.free_grants enable row level security;
 
 create index free_grants_address_idx on private.free_grants (client_address, created_at desc);
 
-/** Limits on free credits (module 2): see claim_initial_grant and merge_anonymous. */
+/** Limits on free credits (module 2): see service.initial_grant_claim and merge_anonymous. */
 insert into private.settings (name, value) values
   ('free_credits_cap', '100'),
   ('guest_grants_per_address_per_day', '3');

@@ -9,7 +9,7 @@
 
 /**
  * Check a model and params for the user, price them and insert the queued job — no money
- * yet: create_job and create_batch (module 14) reserve after it. A project named must be
+ * yet: service.job_create and service.batch_create (module 14) reserve after it. A project named must be
  * the user's own (VGR04 otherwise).
  */
 create function private.job_insert(

@@ -167,7 +167,7 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: create_job as one request (rate limit, key). */
+/** Service, for the user in the claims: service.job_create as one request (rate limit, key). */
 create function service.job_create_request(
   p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
   p_project_id uuid default null, p_max_credits bigint default null
@@ -190,7 +190,7 @@ end;
 $$;
 
 /**
- * Service, for the user in the claims: cancel_job as one request. The answer (stored for
+ * Service, for the user in the claims: service.job_cancel as one request. The answer (stored for
  * the key) is the client's {job, worker_notified: false}; "running" (the worker or
  * provider to tell, after the commit) goes to the caller only, never into a replay.
  */
@@ -214,7 +214,7 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: claim_initial_grant as one request. */
+/** Service, for the user in the claims: service.initial_grant_claim as one request. */
 create function service.initial_grant_claim_request(p_request jsonb, p_client jsonb default '{}')
 returns jsonb
 language plpgsql
@@ -231,7 +231,7 @@ begin
 end;
 $$;
 
-/** Service: grant_credits as one request. */
+/** Service: service.credits_grant as one request. */
 create function service.credits_grant_request(
   p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text,
   p_kind public.ledger_kind default 'grant', p_description text default ''
@@ -252,7 +252,7 @@ begin
 end;
 $$;
 
-/** Service: purchase_credits as one request. */
+/** Service: service.credits_purchase as one request. */
 create function service.credits_purchase_request(
   p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint,
   p_description text default 'purchase'

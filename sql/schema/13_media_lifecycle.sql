@@ -29,7 +29,7 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: delete_job as one request (rate limit, key). */
+/** Service, for the user in the claims: private.job_delete as one request (rate limit, key). */
 create function service.job_delete_request(p_request jsonb, p_job_id uuid)
 returns jsonb
 language plpgsql

@@ -330,7 +330,7 @@ $$;
 -- As one request (rate limit, Idempotency-Key, stored answer; see module 7)
 -- ===================================================================================
 
-/** Service, for the user in the claims: create_project as one request. */
+/** Service, for the user in the claims: service.project_create as one request. */
 create function service.project_create_request(
   p_request jsonb, p_title text, p_description text default ''
 )
@@ -349,7 +349,7 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: update_project as one request. */
+/** Service, for the user in the claims: service.project_update as one request. */
 create function service.project_update_request(
   p_request jsonb, p_project_id uuid, p_title text default null, p_description text default null
 )
@@ -369,7 +369,7 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: delete_project as one request. */
+/** Service, for the user in the claims: service.project_delete as one request. */
 create function service.project_delete_request(p_request jsonb, p_project_id uuid)
 returns jsonb
 language plpgsql
@@ -386,7 +386,7 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: create_batch as one request. */
+/** Service, for the user in the claims: service.batch_create as one request. */
 create function service.batch_create_request(
   p_request jsonb, p_items jsonb, p_project_id uuid default null, p_title text default null,
   p_max_credits bigint default null
@@ -409,7 +409,7 @@ end;
 $$;
 
 /**
- * Service, for the user in the claims: cancel_batch as one request. As cancel_job_request:
+ * Service, for the user in the claims: service.batch_cancel as one request. As service.job_cancel_request:
  * the stored answer is the client's {batch, workers_notified: 0}; "running" goes to the
  * caller only.
  */

@@ -22,7 +22,7 @@
  * change of the debt, so profiles.debt = sum(ledger.debt), which the audit checks too.
  *
  * An anonymous (device) user who signs in to an existing account hands it what they paid
- * for, once (merge_anonymous): `merge_out` on the anonymous user, `merge_in` on the
+ * for, once (service.anonymous_merge): `merge_out` on the anonymous user, `merge_in` on the
  * account, and their purchases follow (a later refund claws back from the account). Free
  * credits do not move: a guest spends them first, so what moves is the balance up to what
  * they bought (purchases less clawbacks); the rest stays with the guest.
@@ -503,7 +503,7 @@ $$;
 -- As one request (rate limit, Idempotency-Key, stored answer)
 -- ===================================================================================
 
-/** Service: record_purchase as one request. */
+/** Service: service.purchase_record as one request. */
 create function service.purchase_record_request(
   p_request jsonb,
   p_user_id uuid,
@@ -533,7 +533,7 @@ begin
 end;
 $$;
 
-/** Service: reverse_purchase as one request. */
+/** Service: service.purchase_reverse as one request. */
 create function service.purchase_reverse_request(
   p_request jsonb,
   p_store text,
@@ -562,7 +562,7 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: merge_anonymous as one request. */
+/** Service, for the user in the claims: service.anonymous_merge as one request. */
 create function service.anonymous_merge_request(p_request jsonb, p_anonymous_id uuid)
 returns jsonb
 language plpgsql

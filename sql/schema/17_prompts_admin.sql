@@ -407,7 +407,7 @@ $$;
 
 /**
  * Admin: fail an unfinished job for good; its reserved credits are released (once: a
- * finished job cannot be failed again, VGJ09). Returns what admin_requeue_job returns.
+ * finished job cannot be failed again, VGJ09). Returns what service.admin_job_requeue returns.
  */
 create function service.admin_job_fail(p_job_id uuid, p_reason text)
 returns jsonb

@@ -5,8 +5,8 @@
  * then run on their own account instead of the deployment's. The key lives in Supabase
  * Vault (`vault.secrets`: ciphertext only; sql/platform/40_vault.sql is the local stand-in)
  * and is read back decrypted only by service-only, security-definer procedures, for the
- * one user it belongs to: `provider_key_for_job` (the owner of a job being dispatched) and
- * `provider_key_mine` (the user in the claims). `public.provider_keys` holds what may be
+ * one user it belongs to: `service.provider_key_get_for_job` (the owner of a job being dispatched) and
+ * `service.provider_key_get_mine` (the user in the claims). `public.provider_keys` holds what may be
  * shown — the provider, the last four characters, when it was stored and rotated — and
  * which Vault secret is the key; no procedure returns a key to a client.
  *

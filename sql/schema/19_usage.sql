@@ -3,15 +3,15 @@
  * it captured. A job's usage (LLM tokens, TTS characters, provider calls and seconds, the
  * provider's reported cost, render wall time and output seconds) arrives with its
  * completion — a worker's signed callback, a provider's webhook or poll, or the inline
- * steps and renders that measure themselves — and is written by job_report in the same
+ * steps and renders that measure themselves — and is written by service.job_report in the same
  * transaction as the capture. Unit prices are private.settings rows (the health sweep
- * writes them from the environment, ops_set_unit_prices); ops_job_costs prices every
+ * writes them from the environment, service.ops_unit_prices_set); ops_job_costs prices every
  * finished job with them, and the daily views add it up. Service only, like module 20.
  */
 
--- The usage itself (private.job_usage, written by job_report) is in module 6.
+-- The usage itself (private.job_usage, written by service.job_report) is in module 6.
 
-/** Unit prices (USD) and the value of a credit; ops_set_unit_prices changes them. */
+/** Unit prices (USD) and the value of a credit; service.ops_unit_prices_set changes them. */
 insert into private.settings (name, value) values
   ('cost_per_1k_tokens_usd', '0.0006'),
   ('cost_per_1m_tts_chars_usd', '16'),
