@@ -95,7 +95,7 @@ def run(db: Database, settings: Settings, job: Job) -> Job:
     from videogen.storage import storage_for
 
     storage = storage_for(settings)
-    runners: dict[str, Callable[[Job], tuple[dict[str, Any], int]]] = {
+    runners: dict[str, Work] = {
         "script": lambda j: _script(j, _script_engine(db, settings, j)),
         "narration": lambda j: _narration(j, storage),
         "images": lambda j: _images(j, settings, storage),
