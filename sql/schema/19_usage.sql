@@ -3,10 +3,11 @@
  * it captured. A job's usage (LLM tokens, TTS characters, provider calls and seconds, the
  * provider's reported cost, render wall time and output seconds) arrives with its
  * completion — a worker's signed callback, a provider's webhook or poll, or the inline
- * steps and renders that measure themselves — and is written by service.job_report in the same
- * transaction as the capture. Unit prices are private.settings rows (the health sweep
- * writes them from the environment, service.ops_unit_prices_set); ops_job_costs prices every
- * finished job with them, and the daily views add it up. Service only, like module 20.
+ * steps and renders that measure themselves — and is written by service.job_report in
+ * the same transaction as the capture. Unit prices are private.settings rows (the health
+ * sweep writes them from the environment, service.ops_unit_prices_set); ops_job_costs
+ * prices every finished job with them, and the daily views add it up. Service only, like
+ * module 20: the views are in schema `service`.
  */
 
 -- The usage itself (private.job_usage, written by service.job_report) is in module 6.
