@@ -106,7 +106,7 @@ def main() -> int:
             conn.execute("update public.profiles set concurrent_job_limit = 100, tier = 'bench'")
             for uid in users:
                 conn.execute(
-                    "select public.grant_credits(%s::uuid, 1000000, %s, 'grant', 'bench')",
+                    "select service.credits_grant(%s::uuid, 1000000, %s, 'grant', 'bench')",
                     [uid, f"e2e-{uid}"],
                 )
         tokens = [issue_access_token(uid) for uid in users]

@@ -49,9 +49,9 @@ USER = "'00000000-0000-4000-8000-' || lpad(:u::text, 12, '0')"
 OWN_SQL = f"""
 \\set u random(0, {USERS - 1})
 \\set r random(1, 2000000000)
-BEGIN \\; SELECT set_config('request.jwt.claims', json_build_object('sub', {USER}, 'role', 'authenticated')::text, true), set_config('role', 'service_role', true) \\; SELECT private.require_known_user() \\; SELECT public.create_job_request(json_build_object('principal', 'user:' || {USER}, 'scope', 'generate-video:POST', 'bucket', 'generate-video', 'limit', 100000000, 'key', 'k-' || :client_id || '-' || :r, 'hash', 'h')::jsonb, '{MODEL}', '{json.dumps(PARAMS)}'::jsonb, 0) -> 'data' ->> 'id' AS job_id \\; COMMIT
+BEGIN \\; SELECT set_config('request.jwt.claims', json_build_object('sub', {USER}, 'role', 'authenticated')::text, true), set_config('role', 'service_role', true) \\; SELECT private.require_known_user() \\; SELECT service.job_create_request(json_build_object('principal', 'user:' || {USER}, 'scope', 'generate-video:POST', 'bucket', 'generate-video', 'limit', 100000000, 'key', 'k-' || :client_id || '-' || :r, 'hash', 'h')::jsonb, '{MODEL}', '{json.dumps(PARAMS)}'::jsonb, 0) -> 'data' ->> 'id' AS job_id \\; COMMIT
 \\aset
-BEGIN \\; SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true), set_config('role', 'service_role', true) \\; SELECT public.job_assign(':job_id') \\; COMMIT
+BEGIN \\; SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true), set_config('role', 'service_role', true) \\; SELECT service.job_assign(':job_id') \\; COMMIT
 """
 
 BARE = f"""

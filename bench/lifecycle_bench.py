@@ -52,20 +52,20 @@ SELECT set_config('request.jwt.claims',
                   json_build_object('sub', {USER}, 'role', 'authenticated')::text, true),
        set_config('role', 'service_role', true) \\;
 SELECT private.require_known_user() \\;
-SELECT public.create_job('{MODEL}', '{{}}') \\;
+SELECT service.job_create('{MODEL}', '{{}}') \\;
 COMMIT;
 BEGIN \\;
 SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true),
        set_config('role', 'service_role', true) \\;
 SELECT c ->> 'id' AS job_id, c ->> 'attempt' AS attempt, (c IS NOT NULL)::int AS claimed
-  FROM (SELECT public.job_claim(({WORKER})::uuid, 1) -> 0 AS c) s \\;
+  FROM (SELECT service.worker_claim(({WORKER})::uuid, 1) -> 0 AS c) s \\;
 COMMIT
 \\aset
 \\if :claimed
 BEGIN \\;
 SELECT set_config('request.jwt.claims', '{{"role": "service_role"}}', true),
        set_config('role', 'service_role', true) \\;
-SELECT public.job_complete(':job_id', :attempt, '{{}}') \\;
+SELECT service.job_complete(':job_id', :attempt, '{{}}') \\;
 COMMIT;
 \\endif
 """
@@ -155,7 +155,7 @@ def reset_state(dsn: str) -> None:
         with conn.transaction():
             conn.execute("set local role service_role")
             conn.execute(
-                "select public.grant_credits(id, %s, 'bench-' || gen_random_uuid())"
+                "select service.credits_grant(id, %s, 'bench-' || gen_random_uuid())"
                 " from public.profiles",
                 (CREDITS,),
             )

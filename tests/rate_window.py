@@ -1,6 +1,6 @@
 """Tests of fixed-window rate limits that do not depend on when in the minute they run.
 
-A limit counts per window (`public.rate_limit_take`: windows start on the minute). A test
+A limit counts per window (`service.rate_limit_take`: windows start on the minute). A test
 that makes N+1 calls expecting the last refused is wrong only if it straddled a window
 boundary, which a busy machine makes likely: such a try is run again, with fresh callers.
 A try within one window that was not refused is a real failure.

@@ -370,10 +370,8 @@ class ReferenceWorker:
             completed: dict[str, Any] = {"type": "completed", "output": output}
             if run.meter is not None:
                 completed["usage"] = run.meter.as_usage()
-            if run.rendered_s is not None and run.cost is not None:
-                from videogen.rendering.composition import credits_used
-
-                completed["credits_used"] = credits_used(run.cost, run.params, run.rendered_s)
+            if run.rendered_s is not None:  # the database captures pro rata of it
+                completed["rendered_seconds"] = run.rendered_s
             self._release(run)  # the work is done: the slot is free before we report it
             self._report(run, completed)
             log.info("job %s attempt %s completed", run.job_id, run.attempt)

@@ -3,8 +3,19 @@
  *
  * This folder (sql/schema/NN_name.sql, applied in name order) is the readable current state.
  * supabase/migrations/ holds the deltas production runs; tests/db/test_migrations.py
- * proves both give the same schema. Conventions:
- *   - `public` holds tables clients read (through RLS) and the few procedures they call;
+ * proves both give the same schema. Each table, function, view, policy, trigger and type is
+ * created once, in its final form, in its home module (tests/db/test_schema_shape.py).
+ * Conventions:
+ *   - `public` holds only what clients reach over PostgREST (anon, authenticated): the
+ *     tables and views they read (through RLS) and the few procedures they call, under
+ *     the names frontends know;
+ *   - `service` holds the procedures only the service role runs (the functions, workers,
+ *     sweeps, operations). Usage on it is granted to service_role alone, and PostgREST
+ *     does not expose it (supabase/config.toml `api.schemas`). Naming rule for them:
+ *     `<noun>_<verb>` — the thing first, then what is done to it (job_create, job_cancel,
+ *     worker_claim, credits_grant, purchase_record, ops_metrics_read); the one-request
+ *     wrapper of a write (rate limit, Idempotency-Key, stored answer) adds `_request`
+ *     (job_create_request);
  *   - `private` holds internal tables and every privileged helper;
  *   - every `security definer` function pins `search_path = ''` and qualifies names;
  *   - procedures raise custom SQLSTATEs of class VG (see shared/videogen/errors.py);
@@ -14,6 +25,9 @@
 
 create schema if not exists private;
 grant usage on schema private to service_role;
+
+create schema if not exists service;
+grant usage on schema service to service_role;
 
 -- ===================================================================================
 -- Types
@@ -31,7 +45,7 @@ create type public.job_type as enum (
 
 /**
  * Kinds of ledger rows. amount = change of the spendable balance, hold = change of reserved.
- * The last four belong to module 14: a refund's clawback, the settling of a debt, and the
+ * The last four belong to module 16: a refund's clawback, the settling of a debt, and the
  * two halves of moving an anonymous user's credits to their account.
  */
 create type public.ledger_kind as enum (
@@ -56,11 +70,11 @@ create table public.profiles (
   initial_grant_claimed_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  -- Preferences the owner changes (module 13); the tier only the service sets.
+  -- Preferences the owner changes (module 15); the tier only the service sets.
   language text not null default 'en' check (language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$'),
   theme text not null default 'system' check (theme in ('light', 'dark', 'system')),
   tier text not null default 'free' check (tier ~ '^[a-z][a-z0-9-]{0,29}$'),
-  -- Credits owed after a refund took back more than was left (module 14): the next credit
+  -- Credits owed after a refund took back more than was left (module 16): the next credit
   -- pays it first, and no job starts while it is positive.
   debt bigint not null default 0 check (debt >= 0)
 );
@@ -88,7 +102,7 @@ create table public.models (
   is_available boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  -- How the catalogue shows it, and how long a run takes before history says (module 13).
+  -- How the catalogue shows it, and how long a run takes before history says (module 15).
   category text not null default 'video' check (category ~ '^[a-z][a-z0-9-]{0,39}$'),
   featured boolean not null default false,
   thumbnail_url text check (thumbnail_url ~ '^https://'),
@@ -175,7 +189,7 @@ create table public.jobs (
   -- Removed from the owner's history (the row and its ledger stay), and when its files went.
   deleted_at timestamptz,
   output_expired_at timestamptz,
-  -- The project and the batch it belongs to (module 12); removing them ungroups it.
+  -- The project and the batch it belongs to (module 14); removing them ungroups it.
   project_id uuid references public.projects (id) on delete set null,
   batch_id uuid references public.batches (id) on delete set null,
   check (failures <= max_attempts),
@@ -236,13 +250,22 @@ create table public.credit_ledger (
   external_id text unique,
   description text not null default '',
   created_at timestamptz not null default now(),
-  debt bigint not null default 0,  -- the change of the debt (module 14)
+  debt bigint not null default 0,  -- the change of the debt (module 16)
   check ((kind in ('reserve', 'capture', 'release')) = (job_id is not null)),
   check ((kind in ('reserve', 'capture', 'release')) = (external_id is null)),
   check (kind <> 'reserve' or (amount < 0 and hold = -amount)),
   check (kind <> 'release' or (amount > 0 and hold = -amount)),
   check (kind <> 'capture' or (amount = 0 and hold < 0)),
-  check (kind not in ('initial_grant', 'grant', 'purchase') or (amount > 0 and hold = 0))
+  check (kind not in ('initial_grant', 'grant', 'purchase') or (amount > 0 and hold = 0)),
+  -- The debt rule's rows (module 16):
+  constraint credit_ledger_debt_kinds check (debt = 0 or kind in ('clawback', 'debt_settle')),
+  constraint credit_ledger_clawback check (
+    kind <> 'clawback' or (amount <= 0 and hold = 0 and debt >= 0 and debt - amount > 0)),
+  constraint credit_ledger_debt_settle check (
+    kind <> 'debt_settle' or (amount < 0 and hold = 0 and debt = amount)),
+  constraint credit_ledger_merge check (
+    (kind <> 'merge_out' or (amount < 0 and hold = 0))
+    and (kind <> 'merge_in' or (amount > 0 and hold = 0)))
 );
 
 -- At most one reserve, one capture and one release per job, whatever the code does.
@@ -345,7 +368,7 @@ alter table private.free_grants enable row level security;
 
 create index free_grants_address_idx on private.free_grants (client_address, created_at desc);
 
-/** Limits on free credits (module 2): see claim_initial_grant and merge_anonymous. */
+/** Limits on free credits (module 2): see service.initial_grant_claim and merge_anonymous. */
 insert into private.settings (name, value) values
   ('free_credits_cap', '100'),
   ('guest_grants_per_address_per_day', '3');

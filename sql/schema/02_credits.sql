@@ -102,6 +102,27 @@ as $$
      and p_amount > 0;
 $$;
 
+/**
+ * The pro-rata rule: what a completed job that made `p_seconds` of media captures — its
+ * cost × the share of the length reserved (params.duration; the length made when the
+ * params name none; at least 1 s) that it made, rounded up, never more than the cost.
+ * In float8, as the services computed it before (videogen.composition), so the numbers
+ * are the same to the credit.
+ */
+create function private.credits_pro_rata(p_job public.jobs, p_seconds double precision)
+returns bigint
+language plpgsql immutable strict
+set search_path = ''
+as $$
+declare
+  v_reserved double precision :=
+    greatest(coalesce((p_job.params ->> 'duration')::double precision, p_seconds), 1.0);
+begin
+  return least(p_job.cost,
+               ceil(p_job.cost::double precision * least(1.0, p_seconds / v_reserved))::bigint);
+end;
+$$;
+
 /** Capture what a completed job used and give back the rest of its hold. */
 create function private.credits_capture(p_job public.jobs, p_used bigint)
 returns void
@@ -225,7 +246,7 @@ $$;
  * guest is refused (VGR29, retry_after) past `guest_grants_per_address_per_day` guest
  * grants from one address in 24 hours, unless its device was checked.
  */
-create function public.claim_initial_grant(p_client jsonb default '{}')
+create function service.initial_grant_claim(p_client jsonb default '{}')
 returns jsonb
 language plpgsql
 security definer
@@ -287,7 +308,7 @@ end;
 $$;
 
 /** Service: credit a verified store purchase, once per transaction id. */
-create function public.purchase_credits(
+create function service.credits_purchase(
   p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text default 'purchase'
 )
 returns jsonb
@@ -300,7 +321,7 @@ as $$
 $$;
 
 /** Service: grant (positive) or adjust (either sign, never below zero), once per id. */
-create function public.grant_credits(
+create function service.credits_grant(
   p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind default 'grant',
   p_description text default ''
 )

@@ -64,7 +64,7 @@ def books_balance_after_the_test(request: pytest.FixtureRequest) -> Iterator[Non
     with conn.transaction():
         conn.execute("set local role service_role")
         row = conn.execute(
-            "select public.audit_money_report(%s)", (AUDIT_GRACE_SECONDS,)
+            "select service.money_audit_report(%s)", (AUDIT_GRACE_SECONDS,)
         ).fetchone()
     rows = row[0] if row else []
     if rows:

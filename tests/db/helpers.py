@@ -77,10 +77,14 @@ def _adapt(value: Any) -> Any:
 def call_sql(
     fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[sql.Composed, list[Any]]:
-    """``select public.fn(%s, …, p_name => %s, …)`` and its parameters."""
+    """``select public.fn(%s, …, p_name => %s, …)`` and its parameters (``fn`` may name its
+    schema: ``service.job_create``)."""
     parts: list[sql.Composable] = [sql.Placeholder() for _ in args]
     parts += [sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder()) for k in kwargs]
-    query = sql.SQL("select public.{}({})").format(sql.Identifier(fn), sql.SQL(", ").join(parts))
+    schema, _, name = fn.rpartition(".")
+    query = sql.SQL("select {}({})").format(
+        sql.Identifier(schema or "public", name), sql.SQL(", ").join(parts)
+    )
     return query, [_adapt(v) for v in (*args, *kwargs.values())]
 
 
@@ -173,7 +177,7 @@ def create_user(
         (user_id, email, anonymous),
     )
     if credits:
-        as_service(conn, "grant_credits", user_id, credits, f"test-{uuid.uuid4().hex}")
+        as_service(conn, "service.credits_grant", user_id, credits, f"test-{uuid.uuid4().hex}")
     if job_limit is not None:
         conn.execute(
             "update public.profiles set concurrent_job_limit = %s where id = %s",
@@ -228,7 +232,7 @@ def create_job(
     conn: Conn, user_id: uuid.UUID, model: str = T2V, params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A queued job of that user (create_job as the user); returns the job json."""
-    job: dict[str, Any] = for_user(conn, user_id, "create_job", model, params or {})
+    job: dict[str, Any] = for_user(conn, user_id, "service.job_create", model, params or {})
     return job
 
 
@@ -244,7 +248,7 @@ def register_worker(
     name = name or f"w-{uuid.uuid4().hex[:8]}"
     worker = as_service(
         conn,
-        "worker_register",
+        "service.worker_register",
         name,
         f"http://{name}.local/jobs",
         f"http://{name}.local/health",
@@ -257,7 +261,7 @@ def register_worker(
 
 def claim(conn: Conn, worker_id: str, limit: int = 1) -> list[dict[str, Any]]:
     """job_claim as the service; the jobs the worker got."""
-    jobs: list[dict[str, Any]] = as_service(conn, "job_claim", worker_id, limit)
+    jobs: list[dict[str, Any]] = as_service(conn, "service.worker_claim", worker_id, limit)
     return jobs
 
 

@@ -54,29 +54,31 @@ def _detail(error: object) -> dict[str, object]:
 def test_the_tier_bounds_the_priority_a_user_may_set(db: Conn) -> None:
     free = create_user(db, credits=100)
     with raises_sqlstate("VGQ03") as refused:
-        for_user(db, free, "create_job", T2V, {}, 1)
+        for_user(db, free, "service.job_create", T2V, {}, 1)
     assert _detail(refused.value) == {"priority": 1, "max_priority": 0, "tier": "free"}
     assert profile(db, free) == (100, 0)  # nothing reserved
-    assert for_user(db, free, "create_job", T2V, {}, 0)["priority"] == 0
-    assert for_user(db, free, "create_job", T2V, {}, -20)["priority"] == -20  # yielding is free
+    assert for_user(db, free, "service.job_create", T2V, {}, 0)["priority"] == 0
+    assert (
+        for_user(db, free, "service.job_create", T2V, {}, -20)["priority"] == -20
+    )  # yielding is free
 
     premium = create_user(db, credits=100)
     _set_tier(db, premium, "premium")
-    assert for_user(db, premium, "create_job", T2V, {}, 50)["priority"] == 50
+    assert for_user(db, premium, "service.job_create", T2V, {}, 50)["priority"] == 50
     with raises_sqlstate("VGQ03"):
-        for_user(db, premium, "create_job", T2V, {}, 51)
+        for_user(db, premium, "service.job_create", T2V, {}, 51)
 
     # A tier without a row of its own has the free tier's bound.
     _set_tier(db, premium, "legacy")
     with raises_sqlstate("VGQ03"):
-        for_user(db, premium, "create_job", T2V, {}, 1)
+        for_user(db, premium, "service.job_create", T2V, {}, 1)
 
 
 def test_a_batch_item_is_bounded_like_a_job(db: Conn) -> None:
     uid = create_user(db, credits=100)
     items = [BATCH_ITEM, {**BATCH_ITEM, "priority": 100}]
     with raises_sqlstate("VGQ03"):
-        for_user(db, uid, "create_batch", items)
+        for_user(db, uid, "service.batch_create", items)
     assert profile(db, uid) == (100, 0)
 
 
@@ -89,7 +91,7 @@ def test_admins_and_the_service_may_set_any_priority(db: Conn) -> None:
             " set_config('role', 'service_role', true)",
             (json.dumps(claims),),
         )
-        row = db.execute("select public.create_job(%s, '{}', 100)", (T2V,)).fetchone()
+        row = db.execute("select service.job_create(%s, '{}', 100)", (T2V,)).fetchone()
     assert row is not None and row[0]["priority"] == 100
 
 
@@ -99,13 +101,13 @@ def test_admins_and_the_service_may_set_any_priority(db: Conn) -> None:
 def test_max_credits_refuses_a_job_that_costs_more(db: Conn) -> None:
     uid = create_user(db, credits=100)
     with raises_sqlstate("VGS02") as refused:
-        for_user(db, uid, "create_job", T2V, TEN_S, 0, None, 11)  # costs 12
+        for_user(db, uid, "service.job_create", T2V, TEN_S, 0, None, 11)  # costs 12
     assert _detail(refused.value) == {"cost": 12, "max_credits": 11}
     assert profile(db, uid) == (100, 0)
-    job = for_user(db, uid, "create_job", T2V, TEN_S, 0, None, 12)
+    job = for_user(db, uid, "service.job_create", T2V, TEN_S, 0, None, 12)
     assert job["cost"] == 12
     with raises_sqlstate("VGS02"):  # a batch's max_credits is for all its jobs
-        for_user(db, uid, "create_batch", [BATCH_ITEM, BATCH_ITEM], None, None, 13)
+        for_user(db, uid, "service.batch_create", [BATCH_ITEM, BATCH_ITEM], None, None, 13)
     assert profile(db, uid) == (88, 12)
 
 
@@ -127,7 +129,7 @@ def test_the_daily_cap_counts_what_was_committed_today(db: Conn) -> None:
     assert 0 < int(detail["retry_after"]) <= 86400  # type: ignore[call-overload]
     assert profile(db, uid) == (476, 24)
     # A canceled job gives its place back; yesterday's jobs do not count.
-    for_user(db, uid, "cancel_job", first["id"])
+    for_user(db, uid, "service.job_cancel", first["id"])
     assert _spent(db, uid) == [12]
     create_job(db, uid, params=TEN_S)
     db.execute(  # the day's count as it stands at midnight: tomorrow starts at zero
@@ -144,8 +146,8 @@ def test_the_daily_cap_counts_what_was_committed_today(db: Conn) -> None:
 def test_a_completed_job_counts_what_it_used(db: Conn) -> None:
     uid = create_user(db, credits=100)
     job, _ = dispatched_job(db, uid, params=TEN_S)  # 12 reserved
-    as_service(db, "job_start", job["id"], 1)
-    as_service(db, "job_complete", job["id"], 1, {"video_path": f"{uid}/x.mp4"}, 5)
+    as_service(db, "service.job_start", job["id"], 1)
+    as_service(db, "service.job_complete", job["id"], 1, {"video_path": f"{uid}/x.mp4"}, 5)
     assert _spent(db, uid) == [5]  # the 7 it did not use were given back
     assert_books_balance(db, uid)
 
@@ -154,9 +156,9 @@ def test_the_daily_cap_holds_for_a_batch(db: Conn) -> None:
     db.execute("update private.tier_limits set daily_spend_credits = 20 where tier = 'free'")
     uid = create_user(db, credits=100)
     with raises_sqlstate("VGS29"):
-        for_user(db, uid, "create_batch", [BATCH_ITEM] * 3)  # 21
+        for_user(db, uid, "service.batch_create", [BATCH_ITEM] * 3)  # 21
     assert profile(db, uid) == (100, 0)
-    for_user(db, uid, "create_batch", [BATCH_ITEM] * 2)
+    for_user(db, uid, "service.batch_create", [BATCH_ITEM] * 2)
 
 
 # Table rights -----------------------------------------------------------------------------
@@ -196,5 +198,5 @@ def test_free_grants_and_tier_limits_are_service_only(db: Conn) -> None:
     ).fetchall()
     assert rows == [(False,)] * 4
     uid = create_user(db)
-    as_service(db, "grant_credits", uid, 5, "g-1")
+    as_service(db, "service.credits_grant", uid, 5, "g-1")
     assert profile(db, uid) == (5, 0)

@@ -46,7 +46,7 @@ def test_a_quote_prices_without_creating_anything(db: Conn, user: uuid.UUID) -> 
     assert db.execute("select count(*) from public.jobs").fetchone() == jobs_before
     first, second = quote["items"]
     assert first["params"]["resolution"] == "480p" and second["params"]["resolution"] == "720p"
-    made = for_user(db, user, "create_job", T2V, json.dumps(request[0]["params"]))
+    made = for_user(db, user, "service.job_create", T2V, json.dumps(request[0]["params"]))
     assert first["cost"] == made["cost"]  # what a create then charges
     assert quote["total"] == first["cost"] + second["cost"]
     assert first["queue_ahead"] == 1 and ahead["status"] == "queued"
@@ -74,19 +74,19 @@ def test_every_read_estimates_when_an_unfinished_job_is_done(db: Conn) -> None:
     assert page[first["id"]]["estimated_seconds_left"] == run
     assert page[third["id"]]["estimated_seconds_left"] == 2 * run
     [leased, _] = claim(db, worker, 2)
-    db.execute("select public.job_start(%s, %s)", [leased["id"], leased["attempt"]])
+    db.execute("select service.job_start(%s, %s)", [leased["id"], leased["attempt"]])
     db.execute(
         "update public.jobs set started_at = now() - interval '30 seconds' where id = %s",
         [leased["id"]],
     )
-    db.execute("select public.job_progress(%s, %s, 60)", [leased["id"], leased["attempt"]])
+    db.execute("select service.job_progress(%s, %s, 60)", [leased["id"], leased["attempt"]])
     running = as_user(db, user, "get_job", leased["id"])
     # 60 % in 30 s: 20 s to go, from its own pace.
     assert 19 <= running["estimated_seconds_left"] <= 21
     until = datetime.fromisoformat(running["estimated_completion_at"])
     assert abs(until - datetime.now(until.tzinfo) - timedelta(seconds=20)) < timedelta(seconds=3)
     db.execute(
-        "select public.job_complete(%s, %s, '{}'::jsonb, 1)", [leased["id"], leased["attempt"]]
+        "select service.job_complete(%s, %s, '{}'::jsonb, 1)", [leased["id"], leased["attempt"]]
     )
     finished = as_user(db, user, "get_job", leased["id"])
     assert finished["estimated_seconds_left"] is None and second["status"] == "queued"

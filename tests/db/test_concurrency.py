@@ -74,7 +74,7 @@ def test_concurrent_creates_never_overspend(db_url: str, db: Conn) -> None:
     cost, fits = 11, 20
     uid = create_user(db, credits=cost * fits + 5, job_limit=100)
 
-    results = run_concurrently(db_url, [user_call(uid, "create_job", T2V, {})] * CLIENTS)
+    results = run_concurrently(db_url, [user_call(uid, "service.job_create", T2V, {})] * CLIENTS)
     created = [r for r in results if isinstance(r, dict)]
     assert len(created) == fits
     assert sqlstates(results) == ["VG402"] * (CLIENTS - fits)
@@ -92,7 +92,7 @@ def test_concurrent_creates_never_overspend(db_url: str, db: Conn) -> None:
 
 def test_concurrent_creates_respect_the_job_limit(db_url: str, db: Conn) -> None:
     uid = create_user(db, credits=10_000, job_limit=7)
-    results = run_concurrently(db_url, [user_call(uid, "create_job", T2V, {})] * 32)
+    results = run_concurrently(db_url, [user_call(uid, "service.job_create", T2V, {})] * 32)
     assert len([r for r in results if isinstance(r, dict)]) == 7
     assert sqlstates(results) == ["VGJ29"] * 25
     assert_books_balance(db, uid)
@@ -101,7 +101,7 @@ def test_concurrent_creates_respect_the_job_limit(db_url: str, db: Conn) -> None
 def test_concurrent_duplicate_purchases_credit_once(db_url: str, db: Conn) -> None:
     uid = create_user(db)
     results = run_concurrently(
-        db_url, [service_call("purchase_credits", uid, "pi_dup", 500)] * CLIENTS
+        db_url, [service_call("service.credits_purchase", uid, "pi_dup", 500)] * CLIENTS
     )
     assert sqlstates(results) == []
     assert sorted(r["applied"] for r in results) == [False] * (CLIENTS - 1) + [True]
@@ -125,8 +125,8 @@ def test_fail_racing_the_lease_sweep_releases_once(db_url: str, db: Conn) -> Non
     for job_id in ids:
         expire_lease(db, job_id)
 
-    fails = [service_call("job_fail", j, 1, "OOM", "late report") for j in ids]
-    sweeps = [service_call("jobs_requeue_expired", 5)] * 16
+    fails = [service_call("service.job_fail", j, 1, "OOM", "late report") for j in ids]
+    sweeps = [service_call("service.jobs_requeue_expired", 5)] * 16
     results = run_concurrently(db_url, fails + sweeps)
     assert sqlstates(results) == []
 
@@ -143,8 +143,8 @@ def test_fail_racing_the_lease_sweep_releases_once(db_url: str, db: Conn) -> Non
 
 def test_complete_racing_cancel_settles_once(db_url: str, db: Conn) -> None:
     uid, ids = dispatched_jobs(db, 24)
-    completes = [service_call("job_complete", j, 1, {"video": "v.mp4"}, 5) for j in ids]
-    cancels = [user_call(uid, "cancel_job", j) for j in ids]
+    completes = [service_call("service.job_complete", j, 1, {"video": "v.mp4"}, 5) for j in ids]
+    cancels = [user_call(uid, "service.job_cancel", j) for j in ids]
     results = run_concurrently(db_url, completes + cancels)
     assert set(sqlstates(results)) <= {"VGJ09"}  # a cancel that came second
 
@@ -183,7 +183,7 @@ def test_concurrent_duplicate_requests_start_once(db_url: str, db: Conn) -> None
         "key": "key-1",
         "hash": "hash-1",
     }
-    twin = user_call(uid, "create_job_request", request, T2V, {})
+    twin = user_call(uid, "service.job_create_request", request, T2V, {})
     results = run_concurrently(db_url, [twin] * CLIENTS)
     assert sqlstates(results) == []
     fresh = [r for r in results if not r.get("replayed")]

@@ -112,9 +112,9 @@ def test_create_job_refuses_bad_requests_with_their_code(shared_db: Conn) -> Non
     uid = create_user(shared_db, credits=1000)
     for model, params, code in _bad_requests(uid):
         with raises_sqlstate(code, case=(model, params)):
-            for_user(shared_db, uid, "create_job", model, params)
+            for_user(shared_db, uid, "service.job_create", model, params)
     with raises_sqlstate("VGP22"):
-        for_user(shared_db, uid, "create_job", T2V, {}, 101)  # priority
+        for_user(shared_db, uid, "service.job_create", T2V, {}, 101)  # priority
     assert profile(shared_db, uid) == (1000, 0)
     assert shared_db.execute(
         "select count(*) from public.jobs where user_id = %s", (uid,)
@@ -139,7 +139,7 @@ def test_concurrent_job_limit(db: Conn) -> None:
     create_job(db, uid)
     with raises_sqlstate("VGJ29"):
         create_job(db, uid)
-    for_user(db, uid, "cancel_job", first["id"])
+    for_user(db, uid, "service.job_cancel", first["id"])
     create_job(db, uid)  # a finished job frees its slot
     assert db.execute("select count(*) from public.jobs where user_id = %s", (uid,)).fetchone() == (
         3,
@@ -175,13 +175,13 @@ def test_insufficient_credits_leave_no_trace(db: Conn) -> None:
 
 def test_create_job_needs_a_signed_in_user(shared_db: Conn) -> None:
     with raises_sqlstate("42501"):
-        as_anon(shared_db, "create_job", T2V, {})
+        as_anon(shared_db, "service.job_create", T2V, {})
     with raises_sqlstate("VG403"), shared_db.transaction():
         shared_db.execute(
             "select set_config('request.jwt.claims', '{\"role\": \"authenticated\"}', true),"
             " set_config('role', 'service_role', true)"
         )
-        shared_db.execute("select public.create_job('reference/text-to-video')")
+        shared_db.execute("select service.job_create('reference/text-to-video')")
 
 
 # ------------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_create_job_needs_a_signed_in_user(shared_db: Conn) -> None:
 
 def test_owner_cancels_and_gets_credits_back_once(db: Conn, user: uuid.UUID) -> None:
     job = create_job(db, user)
-    result = for_user(db, user, "cancel_job", job["id"])
+    result = for_user(db, user, "service.job_cancel", job["id"])
     assert result["job"]["status"] == "canceled"
     assert result["job"]["error_code"] == "CANCELED"
     assert result["job"]["queue_position"] is None
@@ -200,7 +200,7 @@ def test_owner_cancels_and_gets_credits_back_once(db: Conn, user: uuid.UUID) -> 
     assert ledger(db, job["id"]) == [("reserve", -11, 11), ("release", 11, -11)]
 
     with raises_sqlstate("VGJ09"):
-        for_user(db, user, "cancel_job", job["id"])
+        for_user(db, user, "service.job_cancel", job["id"])
     assert ledger(db, job["id"]) == [("reserve", -11, 11), ("release", 11, -11)]
     assert_books_balance(db, user)
 
@@ -208,17 +208,17 @@ def test_owner_cancels_and_gets_credits_back_once(db: Conn, user: uuid.UUID) -> 
 def test_only_the_owner_may_cancel(db: Conn, user: uuid.UUID, other_user: uuid.UUID) -> None:
     job = create_job(db, user)
     with raises_sqlstate("VGJ04"):
-        for_user(db, other_user, "cancel_job", job["id"])
+        for_user(db, other_user, "service.job_cancel", job["id"])
     with raises_sqlstate("VGJ04"):
-        for_user(db, user, "cancel_job", str(uuid.uuid4()))
+        for_user(db, user, "service.job_cancel", str(uuid.uuid4()))
     with raises_sqlstate("42501"):
-        as_anon(db, "cancel_job", job["id"])
+        as_anon(db, "service.job_cancel", job["id"])
     assert job_row(db, job["id"])["status"] == "queued"
 
 
 def test_service_cancels_any_job_and_learns_whom_to_tell(db: Conn, user: uuid.UUID) -> None:
     job, worker_id = dispatched_job(db, user)
-    result = as_service(db, "cancel_job", job["id"])
+    result = as_service(db, "service.job_cancel", job["id"])
     assert result["job"]["status"] == "canceled"
     assert result["notify"]["worker_id"] == worker_id
     assert result["notify"]["url"].startswith("http://")
@@ -230,12 +230,12 @@ def test_service_cancels_any_job_and_learns_whom_to_tell(db: Conn, user: uuid.UU
 def test_finished_jobs_cannot_be_canceled(db: Conn, user: uuid.UUID, finish: str) -> None:
     job, _ = dispatched_job(db, user)
     if finish == "complete":
-        as_service(db, "job_complete", job["id"], 1, {"video": "v.mp4"}, 4)
+        as_service(db, "service.job_complete", job["id"], 1, {"video": "v.mp4"}, 4)
     else:
-        as_service(db, "job_fail", job["id"], 1, "BAD", "bad prompt", False)
+        as_service(db, "service.job_fail", job["id"], 1, "BAD", "bad prompt", False)
     before = ledger(db, job["id"])
     with raises_sqlstate("VGJ09"):
-        for_user(db, user, "cancel_job", job["id"])
+        for_user(db, user, "service.job_cancel", job["id"])
     assert ledger(db, job["id"]) == before
     assert_books_balance(db, user)
 
@@ -257,7 +257,7 @@ def test_queue_position_is_exact_to_100_and_then_says_more(db: Conn) -> None:
     newest = create_job(db, users[1], T2V)
     assert newest["queue_position"] == 101  # 150 ahead: "more than 100"
     db.execute("update public.profiles set tier = 'premium' where id = %s", (users[2],))
-    urgent = for_user(db, users[2], "create_job", T2V, {}, 9)  # premium: up to 50
+    urgent = for_user(db, users[2], "service.job_create", T2V, {}, 9)  # premium: up to 50
     assert urgent["queue_position"] == 1  # nobody of a higher priority ahead
     tenth = db.execute(
         "select private.queue_position(j) from public.jobs j where j.user_id = %s"

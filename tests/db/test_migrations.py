@@ -41,7 +41,7 @@ def test_migrations_equal_the_schema_modules(
 
     from_migrations = localdb.dump_schema(platform_db_url)
     from_modules = localdb.dump_schema(second_platform_db_url)
-    assert "FUNCTION public.create_job" in from_modules
+    assert "FUNCTION service.job_create" in from_modules
     assert "POLICY" in from_modules and "GRANT" in from_modules
     if from_migrations != from_modules:
         import difflib

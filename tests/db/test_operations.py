@@ -31,7 +31,7 @@ from db.helpers import (
 
 def audit(conn: Conn, grace_seconds: int = 300) -> list[dict[str, Any]]:
     """The audit's rows as the service reads them."""
-    rows: list[dict[str, Any]] = as_service(conn, "audit_money_report", grace_seconds)
+    rows: list[dict[str, Any]] = as_service(conn, "service.money_audit_report", grace_seconds)
     return rows
 
 
@@ -53,15 +53,18 @@ def corrupt(conn: Conn, statement: str, params: tuple[Any, ...]) -> None:
 
 def test_a_whole_life_of_money_audits_clean(db: Conn, user: uuid.UUID) -> None:
     done, _ = dispatched_job(db, user)
-    as_service(db, "job_complete", done["id"], done["attempt"], {}, 3)  # partial capture
+    as_service(db, "service.job_complete", done["id"], done["attempt"], {}, 3)  # partial capture
     failed, _ = dispatched_job(db, user)
-    assert as_service(db, "job_fail", failed["id"], 1, "X", "x", False)["job"]["status"] == "failed"
+    assert (
+        as_service(db, "service.job_fail", failed["id"], 1, "X", "x", False)["job"]["status"]
+        == "failed"
+    )
     canceled = create_job(db, user)
-    as_service(db, "cancel_job", canceled["id"])
+    as_service(db, "service.job_cancel", canceled["id"])
     create_job(db, user)  # still queued, holding its cost: legitimate
     assert audit(db) == []
     assert audit(db, 0) == []
-    assert as_service(db, "audit_money_report") == []  # the default grace
+    assert as_service(db, "service.money_audit_report") == []  # the default grace
 
 
 # ------------------------------------------------------------------------------------------
@@ -118,7 +121,7 @@ def test_a_finished_job_still_holding_its_credits_is_reported(db: Conn, user: uu
 @pytest.mark.books_unbalanced
 def test_a_capture_that_is_not_the_credits_used_is_reported(db: Conn, user: uuid.UUID) -> None:
     job, _ = dispatched_job(db, user)
-    as_service(db, "job_complete", job["id"], job["attempt"], {}, 3)
+    as_service(db, "service.job_complete", job["id"], job["attempt"], {}, 3)
     corrupt(db, "update public.jobs set credits_used = 4 where id = %s", (job["id"],))
     rows = audit(db)
     assert checks(rows) == {("capture", str(user), job["id"])}
@@ -155,7 +158,7 @@ def test_a_reservation_held_past_its_lease_and_the_grace_is_stale(
     )
     assert "lease ran out" in row["detail"]
     assert audit(db, 3600) == []  # a longer grace forgives it
-    as_service(db, "jobs_requeue_expired")  # what the sweep does: back in the queue
+    as_service(db, "service.jobs_requeue_expired")  # what the sweep does: back in the queue
     assert audit(db, 0) == []
 
 
@@ -166,20 +169,20 @@ def test_a_reservation_held_past_its_lease_and_the_grace_is_stale(
 
 def test_metrics_count_jobs_queue_failures_workers_and_money(db: Conn, user: uuid.UUID) -> None:
     db.execute("delete from public.workers")
-    before = as_service(db, "ops_metrics")
+    before = as_service(db, "service.ops_metrics_read")
     assert before["healthy_workers"] == 0 and before["attempts"] == 0
     job, _ = dispatched_job(db, user, params={"duration": 4})
-    as_service(db, "job_fail", job["id"], job["attempt"], "GPU_OOM", "out of memory", True)
+    as_service(db, "service.job_fail", job["id"], job["attempt"], "GPU_OOM", "out of memory", True)
     queued = create_job(db, user)
     again = claim(db, register_worker(db, models=[T2V]))
     assert [j["id"] for j in again] == [queued["id"]]  # the failed one waits out its backoff
-    as_service(db, "job_complete", queued["id"], 1, {"duration_s": 5}, 4)
+    as_service(db, "service.job_complete", queued["id"], 1, {"duration_s": 5}, 4)
     corrupt(  # backdate its start (a finished job's row is otherwise frozen)
         db,
         "update public.jobs set started_at = finished_at - interval '10 seconds' where id = %s",
         (queued["id"],),
     )
-    m = as_service(db, "ops_metrics")
+    m = as_service(db, "service.ops_metrics_read")
     jobs = {(j["model"], j["status"]): j["count"] for j in m["jobs"]}
     assert jobs == {(T2V, "completed"): 1, (T2V, "queued"): 1}
     [queue] = m["queue"]
@@ -201,7 +204,7 @@ def test_metrics_count_jobs_queue_failures_workers_and_money(db: Conn, user: uui
 
 def test_readiness_counts_fresh_online_workers_and_catalogue_providers(db: Conn) -> None:
     db.execute("delete from public.workers")
-    ready = as_service(db, "ops_readiness")
+    ready = as_service(db, "service.ops_readiness_check")
     assert ready["healthy_workers"] == 0
     assert set(ready["providers"]) == {"fal", "replicate", "runpod", "runway"} & set(
         ready["providers"]
@@ -213,19 +216,22 @@ def test_readiness_counts_fresh_online_workers_and_catalogue_providers(db: Conn)
         "update public.workers set last_heartbeat_at = now() - interval '1 hour' where id = %s",
         (stale,),
     )
-    assert as_service(db, "ops_readiness")["healthy_workers"] == 1
+    assert as_service(db, "service.ops_readiness_check")["healthy_workers"] == 1
     db.execute("update public.workers set status = 'draining' where id = %s", (fresh,))
-    assert as_service(db, "ops_readiness")["healthy_workers"] == 0
+    assert as_service(db, "service.ops_readiness_check")["healthy_workers"] == 0
 
 
 def test_business_views_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None:
     done, _ = dispatched_job(db, user)
-    as_service(db, "job_complete", done["id"], done["attempt"], {}, 5)
+    as_service(db, "service.job_complete", done["id"], done["attempt"], {}, 5)
     done2, _ = dispatched_job(db, user)
-    as_service(db, "job_complete", done2["id"], done2["attempt"], {}, 3)
+    as_service(db, "service.job_complete", done2["id"], done2["attempt"], {}, 3)
     failed, _ = dispatched_job(db, user)
-    assert as_service(db, "job_fail", failed["id"], 1, "X", "x", False)["job"]["status"] == "failed"
-    as_service(db, "cancel_job", create_job(db, user)["id"])
+    assert (
+        as_service(db, "service.job_fail", failed["id"], 1, "X", "x", False)["job"]["status"]
+        == "failed"
+    )
+    as_service(db, "service.job_cancel", create_job(db, user)["id"])
     create_job(db, user)  # unfinished: not counted
     corrupt(  # backdate them (a finished job's row is otherwise frozen)
         db,
@@ -239,7 +245,7 @@ def test_business_views_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> N
         None,
         "select finished, completed, failed, canceled, success_rate, avg_generation_seconds,"
         " avg_turnaround_seconds, credits_captured, credits_per_video, day = (now() at time"
-        " zone 'utc')::date from public.ops_videos_daily",
+        " zone 'utc')::date from service.ops_videos_daily",
     )
     assert [float(v) if v is not None else None for v in day[:9]] == [
         4, 2, 1, 1, pytest.approx(0.6667), 4.0, 6.0, 8, 4.0
@@ -249,7 +255,7 @@ def test_business_views_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> N
         db,
         "service_role",
         None,
-        "select model_id, job_type, finished, completed from public.ops_videos_daily_by_model",
+        "select model_id, job_type, finished, completed from service.ops_videos_daily_by_model",
     )
     assert by_model == (T2V, "text_to_video", 4, 2)
 
@@ -257,12 +263,12 @@ def test_business_views_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> N
 @pytest.mark.parametrize(
     "call",
     [
-        "select public.audit_money()",
-        "select public.audit_money_report()",
-        "select public.ops_metrics()",
-        "select public.ops_readiness()",
-        "select * from public.ops_videos_daily",
-        "select * from public.ops_videos_daily_by_model",
+        "select service.money_audit()",
+        "select service.money_audit_report()",
+        "select service.ops_metrics_read()",
+        "select service.ops_readiness_check()",
+        "select * from service.ops_videos_daily",
+        "select * from service.ops_videos_daily_by_model",
     ],
 )
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
@@ -274,9 +280,9 @@ def test_operations_are_for_the_service_only(db: Conn, call: str, role: str) -> 
 
 def test_clients_cannot_call_the_audit_over_the_api(db: Conn, user: uuid.UUID) -> None:
     with raises_sqlstate("42501"):
-        as_anon(db, "audit_money_report")
+        as_anon(db, "service.money_audit_report")
     with raises_sqlstate("42501"):
-        as_user(db, user, "ops_metrics")
+        as_user(db, user, "service.ops_metrics_read")
 
 
 # ------------------------------------------------------------------------------------------

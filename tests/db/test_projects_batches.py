@@ -29,13 +29,13 @@ def items(*durations: int, model: str = T2V) -> list[dict[str, Any]]:
 
 
 def test_projects_are_their_owners_alone(db: Conn, user: uuid.UUID, other_user: uuid.UUID) -> None:
-    mine = for_user(db, user, "create_project", "Trailer", "cuts for the launch")
+    mine = for_user(db, user, "service.project_create", "Trailer", "cuts for the launch")
     assert (mine["title"], mine["description"], mine["jobs"]) == (
         "Trailer",
         "cuts for the launch",
         {},
     )
-    theirs = for_user(db, other_user, "create_project", "Other")
+    theirs = for_user(db, other_user, "service.project_create", "Other")
     # RLS: a user sees their own projects only, in the list and one by one.
     listed = as_user(db, user, "list_projects")
     assert [p["id"] for p in listed["items"]] == [mine["id"]] and listed["total"] == 1
@@ -45,28 +45,30 @@ def test_projects_are_their_owners_alone(db: Conn, user: uuid.UUID, other_user: 
     ] == ["Trailer"]
     # Nobody changes or files work into someone else's project.
     with raises_sqlstate("VGR04"):
-        for_user(db, user, "update_project", theirs["id"], "mine now")
+        for_user(db, user, "service.project_update", theirs["id"], "mine now")
     with raises_sqlstate("VGR04"):
-        for_user(db, user, "delete_project", theirs["id"])
+        for_user(db, user, "service.project_delete", theirs["id"])
     with raises_sqlstate("VGR04"):
-        for_user(db, user, "create_job", T2V, "{}", 0, theirs["id"])
-    renamed = for_user(db, user, "update_project", mine["id"], "Launch trailer")
+        for_user(db, user, "service.job_create", T2V, "{}", 0, theirs["id"])
+    renamed = for_user(db, user, "service.project_update", mine["id"], "Launch trailer")
     assert (renamed["title"], renamed["description"]) == ("Launch trailer", "cuts for the launch")
     with raises_sqlstate("23514"):  # a blank title
-        for_user(db, user, "create_project", "   ")
+        for_user(db, user, "service.project_create", "   ")
 
 
 def test_jobs_filter_by_project_and_deleting_it_keeps_jobs_and_ledger(
     db: Conn, user: uuid.UUID
 ) -> None:
-    project = for_user(db, user, "create_project", "Series")
-    inside = for_user(db, user, "create_job", T2V, json.dumps({"prompt": "a"}), 0, project["id"])
+    project = for_user(db, user, "service.project_create", "Series")
+    inside = for_user(
+        db, user, "service.job_create", T2V, json.dumps({"prompt": "a"}), 0, project["id"]
+    )
     outside = create_job(db, user)
     page = as_user(db, user, "list_jobs", None, 20, 0, project["id"])
     assert [j["id"] for j in page["items"]] == [inside["id"]] and page["total"] == 1
     assert as_user(db, user, "get_project", project["id"])["jobs"] == {"queued": 1}
     ledger_before = db.execute("select count(*) from public.credit_ledger").fetchone()
-    gone = for_user(db, user, "delete_project", project["id"])
+    gone = for_user(db, user, "service.project_delete", project["id"])
     assert (gone["project"]["id"], gone["jobs_ungrouped"]) == (project["id"], 1)
     assert db.execute("select count(*) from public.credit_ledger").fetchone() == ledger_before
     everything = as_user(db, user, "list_jobs")
@@ -76,8 +78,10 @@ def test_jobs_filter_by_project_and_deleting_it_keeps_jobs_and_ledger(
 
 
 def test_a_batch_reserves_every_cost_together(db: Conn, user: uuid.UUID) -> None:
-    project = for_user(db, user, "create_project", "Batch")
-    batch = for_user(db, user, "create_batch", json.dumps(items(2, 3, 4)), project["id"], "three")
+    project = for_user(db, user, "service.project_create", "Batch")
+    batch = for_user(
+        db, user, "service.batch_create", json.dumps(items(2, 3, 4)), project["id"], "three"
+    )
     costs = [j["cost"] for j in batch["jobs"]]
     assert batch["jobs_total"] == 3 and batch["cost"] == sum(costs)
     assert (batch["counts"], batch["percent"], batch["done"]) == ({"queued": 3}, 0, False)
@@ -93,7 +97,7 @@ def test_a_batch_short_of_credits_creates_nothing(db: Conn) -> None:
     poor = create_user(db, credits=20)
     before = db.execute("select count(*) from public.jobs").fetchone()
     with raises_sqlstate("VG402") as caught:
-        for_user(db, poor, "create_batch", json.dumps(items(5, 5, 5)))
+        for_user(db, poor, "service.batch_create", json.dumps(items(5, 5, 5)))
     detail = json.loads(caught.value.diag.message_detail or "{}")
     assert detail["balance"] == 20 and detail["required"] > 20 and detail["items"] == 3
     assert db.execute("select count(*) from public.jobs").fetchone() == before
@@ -104,10 +108,10 @@ def test_a_batch_short_of_credits_creates_nothing(db: Conn) -> None:
 def test_a_bad_item_names_itself_and_creates_nothing(db: Conn, user: uuid.UUID) -> None:
     bad = [*items(2), {"model": T2V, "params": {"prompt": "x", "duration": 999}}]
     with raises_sqlstate("VGP22") as caught:
-        for_user(db, user, "create_batch", json.dumps(bad))
+        for_user(db, user, "service.batch_create", json.dumps(bad))
     assert json.loads(caught.value.diag.message_detail or "{}")["field"] == "items.1"
     with raises_sqlstate("VGP22"):
-        for_user(db, user, "create_batch", json.dumps(items(*range(1, 22))))  # 21 items
+        for_user(db, user, "service.batch_create", json.dumps(items(*range(1, 22))))  # 21 items
     assert db.execute("select count(*) from public.jobs").fetchone() == (0,)
     assert profile(db, user) == (1000, 0)
 
@@ -115,21 +119,21 @@ def test_a_bad_item_names_itself_and_creates_nothing(db: Conn, user: uuid.UUID) 
 def test_a_batch_counts_against_the_concurrent_job_limit(db: Conn, user: uuid.UUID) -> None:
     db.execute("update public.profiles set concurrent_job_limit = 2 where id = %s", [user])
     with raises_sqlstate("VGJ29") as caught:
-        for_user(db, user, "create_batch", json.dumps(items(1, 1, 1)))
+        for_user(db, user, "service.batch_create", json.dumps(items(1, 1, 1)))
     assert json.loads(caught.value.diag.message_detail or "{}") == {"unfinished": 3, "limit": 2}
     assert profile(db, user) == (1000, 0)
 
 
 def test_batch_progress_and_its_broadcasts_follow_the_jobs(db: Conn, user: uuid.UUID) -> None:
-    batch = for_user(db, user, "create_batch", json.dumps(items(2, 2)))
+    batch = for_user(db, user, "service.batch_create", json.dumps(items(2, 2)))
     worker = register_worker(db, models=[T2V], mode="pull")
     [first] = claim(db, worker, 1)
-    db.execute("select public.job_start(%s, %s)", [first["id"], first["attempt"]])
-    db.execute("select public.job_progress(%s, %s, 50)", [first["id"], first["attempt"]])
+    db.execute("select service.job_start(%s, %s)", [first["id"], first["attempt"]])
+    db.execute("select service.job_progress(%s, %s, 50)", [first["id"], first["attempt"]])
     now = as_user(db, user, "get_batch", batch["id"])
     assert now["counts"] == {"processing": 1, "queued": 1} and now["percent"] == 25
     db.execute(
-        "select public.job_complete(%s, %s, '{}'::jsonb, 1)", [first["id"], first["attempt"]]
+        "select service.job_complete(%s, %s, '{}'::jsonb, 1)", [first["id"], first["attempt"]]
     )
     done = as_user(db, user, "get_batch", batch["id"])
     assert (done["counts"], done["finished"], done["percent"]) == (
@@ -148,18 +152,18 @@ def test_batch_progress_and_its_broadcasts_follow_the_jobs(db: Conn, user: uuid.
 
 
 def test_cancel_batch_releases_every_unfinished_job(db: Conn, user: uuid.UUID) -> None:
-    batch = for_user(db, user, "create_batch", json.dumps(items(2, 2, 2)))
+    batch = for_user(db, user, "service.batch_create", json.dumps(items(2, 2, 2)))
     worker = register_worker(db, models=[T2V], mode="pull")
     [leased] = claim(db, worker, 1)
-    db.execute("select public.job_start(%s, %s)", [leased["id"], leased["attempt"]])
+    db.execute("select service.job_start(%s, %s)", [leased["id"], leased["attempt"]])
     db.execute(
-        "select public.job_complete(%s, %s, '{}'::jsonb, 2)", [leased["id"], leased["attempt"]]
+        "select service.job_complete(%s, %s, '{}'::jsonb, 2)", [leased["id"], leased["attempt"]]
     )
-    canceled = for_user(db, user, "cancel_batch", batch["id"])
+    canceled = for_user(db, user, "service.batch_cancel", batch["id"])
     assert canceled["batch"]["counts"] == {"completed": 1, "canceled": 2}
     assert canceled["batch"]["canceled_at"] is not None and canceled["batch"]["done"] is True
     assert profile(db, user) == (1000 - 2, 0)  # only what the finished job used
     other = create_user(db, credits=10)
     with raises_sqlstate("VGB04"):
-        for_user(db, other, "cancel_batch", batch["id"])
+        for_user(db, other, "service.batch_cancel", batch["id"])
     assert_books_balance(db, user)

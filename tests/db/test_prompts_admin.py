@@ -161,10 +161,10 @@ def test_requeue_puts_a_stuck_job_back_without_counting_a_failure(
     db: Conn, admin: uuid.UUID, user: uuid.UUID
 ) -> None:
     job, worker_id = dispatched_job(db, user)
-    as_service(db, "job_progress", job["id"], 1, 40)
+    as_service(db, "service.job_progress", job["id"], 1, 40)
     before = profile(db, user)
 
-    done = for_admin(db, admin, "admin_requeue_job", job["id"], "worker hung")
+    done = for_admin(db, admin, "service.admin_job_requeue", job["id"], "worker hung")
 
     assert done["notify"]["worker_id"] == worker_id
     row = job_row(db, job["id"])
@@ -174,9 +174,9 @@ def test_requeue_puts_a_stuck_job_back_without_counting_a_failure(
     assert row["error_code"] == "ADMIN_REQUEUED" and row["error_message"] == "worker hung"
     assert profile(db, user) == before  # still reserved
     # The abandoned attempt's reports are stale; the next claim is attempt 2.
-    late = as_service(db, "job_complete", job["id"], 1, {})
+    late = as_service(db, "service.job_complete", job["id"], 1, {})
     assert late["applied"] is False
-    again = as_service(db, "job_claim", register_worker(db), 1)
+    again = as_service(db, "service.worker_claim", register_worker(db), 1)
     assert [(j["id"], j["attempt"]) for j in again] == [(job["id"], 2)]
     assert_books_balance(db, user)
 
@@ -185,23 +185,23 @@ def test_fail_releases_the_credits_once(db: Conn, admin: uuid.UUID, user: uuid.U
     job, _ = dispatched_job(db, user)
     assert profile(db, user) == (1000 - job["cost"], job["cost"])
 
-    for_admin(db, admin, "admin_fail_job", job["id"], "bad model output")
+    for_admin(db, admin, "service.admin_job_fail", job["id"], "bad model output")
 
     row = job_row(db, job["id"])
     assert row["status"] == "failed" and row["error_code"] == "ADMIN_FAILED"
     assert row["finished_at"] is not None
     assert profile(db, user) == (1000, 0)
     with raises_sqlstate("VGJ09"):
-        for_admin(db, admin, "admin_fail_job", job["id"], "again")
+        for_admin(db, admin, "service.admin_job_fail", job["id"], "again")
     with raises_sqlstate("VGJ09"):
-        for_admin(db, admin, "admin_requeue_job", job["id"], "again")
+        for_admin(db, admin, "service.admin_job_requeue", job["id"], "again")
     assert [k for k, _, _ in ledger(db, job["id"])] == ["reserve", "release"]
     assert_books_balance(db, user)
 
 
 def test_only_admins_requeue_or_fail(db: Conn, user: uuid.UUID, other_user: uuid.UUID) -> None:
     job = create_job(db, other_user)
-    for fn in ("admin_requeue_job", "admin_fail_job"):
+    for fn in ("service.admin_job_requeue", "service.admin_job_fail"):
         with raises_sqlstate("VG403"):
             for_user(db, user, fn, job["id"], "mine now")
         with raises_sqlstate("42501"):
@@ -210,7 +210,7 @@ def test_only_admins_requeue_or_fail(db: Conn, user: uuid.UUID, other_user: uuid
             as_anon(db, fn, job["id"], "mine now")
     assert job_row(db, job["id"])["status"] == "queued"
     # The secret key (the operator) may, as it may cancel.
-    as_service(db, "admin_fail_job", job["id"], "operator")
+    as_service(db, "service.admin_job_fail", job["id"], "operator")
     assert job_row(db, job["id"])["status"] == "failed"
 
 
@@ -226,10 +226,10 @@ def test_admin_job_request_stores_its_answer_for_the_key(
         "key": "k1",
         "hash": "h",
     }
-    first = for_admin(db, admin, "admin_job_request", request, "fail", job["id"], "stuck")
+    first = for_admin(db, admin, "service.admin_job_request", request, "fail", job["id"], "stuck")
     assert first["status"] == 200 and first["data"]["job"]["status"] == "failed"
     assert first["data"]["action"] == "fail" and "running" in first
-    replay = for_admin(db, admin, "admin_job_request", request, "fail", job["id"], "stuck")
+    replay = for_admin(db, admin, "service.admin_job_request", request, "fail", job["id"], "stuck")
     assert replay["replayed"] is True and replay["body"]["data"] == first["data"]
     assert [k for k, _, _ in ledger(db, job["id"])] == ["reserve", "release"]
 
@@ -241,7 +241,9 @@ def test_admin_job_request_stores_its_answer_for_the_key(
 
 def active_template(db: Conn, job_type: str) -> dict[str, Any]:
     request = {"principal": "p", "bucket": "queue-job", "limit": None}
-    result: dict[str, Any] = as_service(db, "prompt_template_for", request, p_job_type=job_type)
+    result: dict[str, Any] = as_service(
+        db, "service.prompt_template_get", request, p_job_type=job_type
+    )
     return result
 
 
@@ -251,35 +253,41 @@ def test_every_job_type_has_an_active_template_the_service_reads(db: Conn, user:
         template = active_template(db, job_type)
         assert template["active"] is True and template["version"] == 1, job_type
     request = {"principal": f"user:{user}", "bucket": "queue-job", "limit": 2}
-    by_model = for_user(db, user, "prompt_template_for", request, T2V)
+    by_model = for_user(db, user, "service.prompt_template_get", request, T2V)
     assert by_model["job_type"] == "text_to_video"
     with raises_sqlstate("VGM04"):
-        for_user(db, user, "prompt_template_for", request, "nobody/none")
+        for_user(db, user, "service.prompt_template_get", request, "nobody/none")
     with raises_sqlstate("VGP22"):
-        for_user(db, user, "prompt_template_for", request)
+        for_user(db, user, "service.prompt_template_get", request)
     # It takes the caller's rate-limit slot like a write (refusals roll theirs back): 2.
-    for_user(db, user, "prompt_template_for", request, p_job_type="script")
+    for_user(db, user, "service.prompt_template_get", request, p_job_type="script")
     with raises_sqlstate("VGR29"):
-        for_user(db, user, "prompt_template_for", request, T2V)
+        for_user(db, user, "service.prompt_template_get", request, T2V)
 
 
 def test_an_admin_saves_a_new_version_and_rolls_back(db: Conn, admin: uuid.UUID) -> None:
     first = active_template(db, "text_to_video")
     hints = {"max_chars": 300, "cues": [{"kind": "style", "text": "in watercolor"}]}
     saved = for_admin(
-        db, admin, "prompt_template_save", "text_to_video", "  Make it vivid.  ", hints, "v2"
+        db,
+        admin,
+        "service.prompt_template_save",
+        "text_to_video",
+        "  Make it vivid.  ",
+        hints,
+        "v2",
     )
     assert saved["version"] == 2 and saved["active"] is True
     assert saved["instruction"] == "Make it vivid." and saved["updated_by"] == str(admin)
     assert active_template(db, "text_to_video")["id"] == saved["id"]
 
     draft = for_admin(
-        db, admin, "prompt_template_save", "text_to_video", "Draft.", p_activate=False
+        db, admin, "service.prompt_template_save", "text_to_video", "Draft.", p_activate=False
     )
     assert draft["version"] == 3 and draft["active"] is False
     assert active_template(db, "text_to_video")["id"] == saved["id"]
 
-    back = for_admin(db, admin, "prompt_template_activate", first["id"])
+    back = for_admin(db, admin, "service.prompt_template_activate", first["id"])
     assert back["active"] is True and back["updated_by"] == str(admin)
     assert active_template(db, "text_to_video")["id"] == first["id"]
 
@@ -302,12 +310,12 @@ def test_versions_are_never_rewritten_or_deleted(db: Conn) -> None:
 
 def test_only_admins_change_or_read_templates(db: Conn, user: uuid.UUID) -> None:
     with raises_sqlstate("VG403"):
-        for_user(db, user, "prompt_template_save", "script", "Mine.")
+        for_user(db, user, "service.prompt_template_save", "script", "Mine.")
     t = active_template(db, "script")
     with raises_sqlstate("VG403"):
-        for_user(db, user, "prompt_template_activate", t["id"])
+        for_user(db, user, "service.prompt_template_activate", t["id"])
     with raises_sqlstate("42501"):
-        as_user(db, user, "prompt_template_save", "script", "Mine.")
+        as_user(db, user, "service.prompt_template_save", "script", "Mine.")
     assert select_as(db, "authenticated", user, "select * from public.prompt_templates") == []
     with raises_sqlstate("42501"):
         select_as(db, "anon", None, "select * from public.prompt_templates")
@@ -317,7 +325,7 @@ def test_only_admins_change_or_read_templates(db: Conn, user: uuid.UUID) -> None
             " values ('script', 5, 'direct')"
         )
     with raises_sqlstate("VGT04"):
-        as_service(db, "prompt_template_activate", str(uuid.uuid4()))
+        as_service(db, "service.prompt_template_activate", str(uuid.uuid4()))
 
 
 def test_prompt_template_request_creates_and_activates(db: Conn, admin: uuid.UUID) -> None:
@@ -325,7 +333,7 @@ def test_prompt_template_request_creates_and_activates(db: Conn, admin: uuid.UUI
     created = for_admin(
         db,
         admin,
-        "prompt_template_request",
+        "service.prompt_template_change_request",
         request,
         {"action": "create", "job_type": "compose", "instruction": "Brief it.", "activate": False},
     )
@@ -333,7 +341,7 @@ def test_prompt_template_request_creates_and_activates(db: Conn, admin: uuid.UUI
     activated = for_admin(
         db,
         admin,
-        "prompt_template_request",
+        "service.prompt_template_change_request",
         request,
         {"action": "activate", "id": created["data"]["id"]},
     )

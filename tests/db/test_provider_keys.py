@@ -36,7 +36,7 @@ REQUEST = {"principal": "user:test", "scope": "update-credits:PUT", "bucket": "t
 
 
 def save(db: Conn, user: uuid.UUID, provider: str, key: str) -> dict[str, Any]:
-    result: dict[str, Any] = for_user(db, user, "provider_key_save", REQUEST, provider, key)
+    result: dict[str, Any] = for_user(db, user, "service.provider_key_save", REQUEST, provider, key)
     return result
 
 
@@ -115,12 +115,12 @@ def test_a_users_procedures_see_only_their_own(
     assert select_as(
         db, "authenticated", other_user, "select provider from public.provider_keys"
     ) == [("runway",)]
-    assert for_user(db, user, "provider_key_mine", "fal") == A_FAL_KEY
-    assert for_user(db, other_user, "provider_key_mine", "fal") is None
+    assert for_user(db, user, "service.provider_key_get_mine", "fal") == A_FAL_KEY
+    assert for_user(db, other_user, "service.provider_key_get_mine", "fal") is None
     # Deleting is per user: the other user's delete of a fal key finds none.
     with raises_sqlstate("VGK04"):
-        for_user(db, other_user, "provider_key_delete", REQUEST, "fal")
-    assert for_user(db, user, "provider_key_delete", REQUEST, "fal")["data"] == {
+        for_user(db, other_user, "service.provider_key_delete", REQUEST, "fal")
+    assert for_user(db, user, "service.provider_key_delete", REQUEST, "fal")["data"] == {
         "provider": "fal",
         "deleted": True,
     }
@@ -131,9 +131,9 @@ def test_a_job_finds_only_its_owners_key(db: Conn, user: uuid.UUID, other_user: 
     save(db, user, "fal", A_FAL_KEY)
     mine = create_job(db, user, FAL, {"prompt": "a fox"})
     theirs = create_job(db, other_user, FAL, {"prompt": "a cat"})
-    assert as_service(db, "provider_key_for_job", mine["id"], "fal") == A_FAL_KEY
-    assert as_service(db, "provider_key_for_job", mine["id"], "runway") is None
-    assert as_service(db, "provider_key_for_job", theirs["id"], "fal") is None
+    assert as_service(db, "service.provider_key_get_for_job", mine["id"], "fal") == A_FAL_KEY
+    assert as_service(db, "service.provider_key_get_for_job", mine["id"], "runway") is None
+    assert as_service(db, "service.provider_key_get_for_job", theirs["id"], "fal") is None
 
 
 def test_a_malformed_key_is_answered_not_raised_and_a_removed_user_takes_their_secrets(

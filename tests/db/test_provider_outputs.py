@@ -22,8 +22,10 @@ MODEL = "fal/kling-video-v2.1"
 
 def _fal_job(db, user) -> str:
     job = create_job(db, user, MODEL, {"prompt": "a fox", "duration": 5, "resolution": "720p"})
-    opened = as_service(db, "job_dispatch_external", job["id"])
-    as_service(db, "job_set_provider_id", job["id"], opened["attempt"], "fal-ai/kling/req-123")
+    opened = as_service(db, "service.job_dispatch_external", job["id"])
+    as_service(
+        db, "service.job_set_provider_id", job["id"], opened["attempt"], "fal-ai/kling/req-123"
+    )
     return str(job["id"])
 
 

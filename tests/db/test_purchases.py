@@ -45,13 +45,23 @@ def kinds(db: Conn, uid: uuid.UUID) -> list[tuple[str, int, int]]:
 def buy(db: Conn, uid: uuid.UUID, session: str, credits: int, cents: int, pi: str) -> Any:
     """A Stripe Checkout purchase as the webhook records it."""
     return as_service(
-        db, "record_purchase", uid, "stripe", session, credits, pi, cents, "usd", None, "Stripe"
+        db,
+        "service.purchase_record",
+        uid,
+        "stripe",
+        session,
+        credits,
+        pi,
+        cents,
+        "usd",
+        None,
+        "Stripe",
     )
 
 
 def refund(db: Conn, refund_id: str, pi: str, cents: int | None, kind: str = "refund") -> Any:
     return as_service(
-        db, "reverse_purchase", "stripe", refund_id, kind, None, pi, cents, None, "refund"
+        db, "service.purchase_reverse", "stripe", refund_id, kind, None, pi, cents, None, "refund"
     )
 
 
@@ -90,9 +100,9 @@ def test_a_refund_of_spent_credits_becomes_debt_that_blocks_jobs_and_is_settled_
     buy(db, uid, "cs_d", 100, 1000, "pi_d")
     job = create_job(db, uid)
     cost = int(job["cost"])
-    for_user(db, uid, "cancel_job", job["id"])  # released again
+    for_user(db, uid, "service.job_cancel", job["id"])  # released again
     # Spend 60 of the 100 on an adjust (as if used), then the whole purchase is refunded.
-    as_service(db, "grant_credits", uid, -60, "spent", "adjust")
+    as_service(db, "service.credits_grant", uid, -60, "spent", "adjust")
     done = refund(db, "re_d", "pi_d", 1000)
     assert done["reversal"]["from_balance"] == 40 and done["reversal"]["to_debt"] == 60
     assert state(db, uid) == (0, 0, 60)
@@ -113,10 +123,10 @@ def test_a_refund_of_spent_credits_becomes_debt_that_blocks_jobs_and_is_settled_
 def test_a_grant_settles_part_of_the_debt(db: Conn) -> None:
     uid = create_user(db)
     buy(db, uid, "cs_g", 100, 100, "pi_g")
-    as_service(db, "grant_credits", uid, -100, "spent", "adjust")
+    as_service(db, "service.credits_grant", uid, -100, "spent", "adjust")
     refund(db, "re_g", "pi_g", 100)
     assert state(db, uid) == (0, 0, 100)
-    as_service(db, "grant_credits", uid, 30, "promo")
+    as_service(db, "service.credits_grant", uid, 30, "promo")
     assert state(db, uid) == (0, 0, 70)
 
 
@@ -129,7 +139,7 @@ def test_released_holds_settle_the_debt(db: Conn) -> None:
     assert state(db, uid) == (0, cost, cost)  # the held part could not be taken: owed
     db.execute("update public.jobs set failures = max_attempts - 1 where id = %s",
                (job["id"],))  # fmt: skip
-    failed = as_service(db, "job_fail", job["id"], job["attempt"], "OOM", "out of memory")
+    failed = as_service(db, "service.job_fail", job["id"], job["attempt"], "OOM", "out of memory")
     assert failed["job"]["status"] == "failed"
     assert state(db, uid) == (0, 0, 0)  # the release went to the debt, not the balance
     assert kinds(db, uid)[-2:] == [("release", cost, 0), ("debt_settle", -cost, -cost)]
@@ -148,17 +158,17 @@ def test_partial_refunds_claw_back_proportionally_and_add_up_to_the_whole(db: Co
 
 def test_app_store_refunds_by_share_and_unknown_purchases(db: Conn) -> None:
     uid = create_user(db)
-    as_service(db, "record_purchase", uid, "app_store", "2000001", 200, "2000001", 4990, "EUR",
-               "credits.200", "App Store")  # fmt: skip
-    half = as_service(db, "reverse_purchase", "app_store", "2000001:1", "refund", "2000001",
+    as_service(db, "service.purchase_record", uid, "app_store", "2000001", 200, "2000001",
+               4990, "EUR", "credits.200", "App Store")  # fmt: skip
+    half = as_service(db, "service.purchase_reverse", "app_store", "2000001:1", "refund", "2000001",
                       None, None, 50_000)  # fmt: skip
     assert half["reversal"]["credits"] == 100
-    rest = as_service(db, "reverse_purchase", "app_store", "2000001:2", "refund", "2000001")
+    rest = as_service(db, "service.purchase_reverse", "app_store", "2000001:2", "refund", "2000001")
     assert rest["reversal"]["credits"] == 100 and state(db, uid) == (0, 0, 0)
-    nothing = as_service(db, "reverse_purchase", "app_store", "x:1", "refund", "no-such-tx")
+    nothing = as_service(db, "service.purchase_reverse", "app_store", "x:1", "refund", "no-such-tx")
     assert nothing == {"applied": False, "reason": "no purchase matches"}
     with raises_sqlstate("VG400"):
-        as_service(db, "reverse_purchase", "app_store", "x:2", "refund", "a", "b")
+        as_service(db, "service.purchase_reverse", "app_store", "x:2", "refund", "a", "b")
 
 
 # Anonymous users signing in to an existing account ------------------------------------------
@@ -168,12 +178,12 @@ def test_an_anonymous_users_bought_credits_move_to_the_account_once(db: Conn) ->
     anonymous = create_user(db, anonymous=True, credits=25)  # given, not bought: they stay
     account = create_user(db, credits=100)
     buy(db, anonymous, "cs_anon", 40, 400, "pi_anon")
-    merged = for_user(db, account, "merge_anonymous", anonymous)
+    merged = for_user(db, account, "service.anonymous_merge", anonymous)
     assert merged["applied"] is True and merged["merge"]["credits"] == 40
     assert merged["free_credits_kept"] == 25
     assert (merged["balance"], merged["debt"]) == (140, 0)
     assert state(db, anonymous) == (25, 0, 0)
-    again = for_user(db, account, "merge_anonymous", anonymous)
+    again = for_user(db, account, "service.anonymous_merge", anonymous)
     assert again["applied"] is False and again["merge"] == merged["merge"]
     assert state(db, account) == (140, 0, 0)
     assert kinds(db, anonymous)[-1] == ("merge_out", -40, 0)
@@ -186,53 +196,53 @@ def test_an_anonymous_users_bought_credits_move_to_the_account_once(db: Conn) ->
 def test_free_credits_are_spent_first_and_never_merged(db: Conn) -> None:
     """A guest with 20 free and 30 bought credits spends 35: the 15 left are bought."""
     anonymous = create_user(db, anonymous=True)
-    for_user(db, anonymous, "claim_initial_grant")
+    for_user(db, anonymous, "service.initial_grant_claim")
     buy(db, anonymous, "cs_mix", 30, 300, "pi_mix")
-    as_service(db, "grant_credits", anonymous, -35, "spent-35", "adjust")
+    as_service(db, "service.credits_grant", anonymous, -35, "spent-35", "adjust")
     account = create_user(db)
-    merged = for_user(db, account, "merge_anonymous", anonymous)
+    merged = for_user(db, account, "service.anonymous_merge", anonymous)
     assert merged["merge"]["credits"] == 15 and merged["free_credits_kept"] == 0
     assert state(db, account) == (15, 0, 0)
     # Only free credits: nothing moves, and the merge is still recorded (once).
     guest = create_user(db, anonymous=True)
-    for_user(db, guest, "claim_initial_grant")
+    for_user(db, guest, "service.initial_grant_claim")
     other = create_user(db)
-    merged = for_user(db, other, "merge_anonymous", guest)
+    merged = for_user(db, other, "service.anonymous_merge", guest)
     assert merged["applied"] is True and merged["merge"]["credits"] == 0
     assert state(db, other) == (0, 0, 0) and state(db, guest) == (20, 0, 0)
     assert_books_balance(db, guest)
     assert_books_balance(db, other)
     # Another account cannot take it again.
     with raises_sqlstate("VGC09"):
-        for_user(db, create_user(db), "merge_anonymous", anonymous)
+        for_user(db, create_user(db), "service.anonymous_merge", anonymous)
 
 
 def test_merges_are_refused_when_they_would_lose_or_hide_money(db: Conn) -> None:
     account = create_user(db)
     permanent = create_user(db, credits=5)
     with raises_sqlstate("VGN22"):
-        for_user(db, account, "merge_anonymous", permanent)
+        for_user(db, account, "service.anonymous_merge", permanent)
     with raises_sqlstate("VGN22"):
-        for_user(db, account, "merge_anonymous", account)
+        for_user(db, account, "service.anonymous_merge", account)
     with raises_sqlstate("VG404"):
-        for_user(db, account, "merge_anonymous", uuid.uuid4())
+        for_user(db, account, "service.anonymous_merge", uuid.uuid4())
 
     busy = create_user(db, anonymous=True, credits=50)
     create_job(db, busy)
     with raises_sqlstate("VGN09"):
-        for_user(db, account, "merge_anonymous", busy)
+        for_user(db, account, "service.anonymous_merge", busy)
 
     owing = create_user(db, anonymous=True)
     buy(db, owing, "cs_owe", 10, 10, "pi_owe")
-    as_service(db, "grant_credits", owing, -10, "spent", "adjust")
+    as_service(db, "service.credits_grant", owing, -10, "spent", "adjust")
     refund(db, "re_owe", "pi_owe", 10)
     with raises_sqlstate("VGN09"):
-        for_user(db, account, "merge_anonymous", owing)
+        for_user(db, account, "service.anonymous_merge", owing)
 
     # An anonymous caller cannot be the account.
     other_anonymous = create_user(db, anonymous=True, credits=1)
     with raises_sqlstate("VG403"):
-        for_user(db, other_anonymous, "merge_anonymous", busy)
+        for_user(db, other_anonymous, "service.anonymous_merge", busy)
     assert state(db, account) == (0, 0, 0)
 
 
@@ -248,13 +258,16 @@ def test_refunds_racing_jobs_and_purchases_lose_and_create_nothing(db_url: str, 
     buy(db, uid, "cs_a", 600, 600, "pi_a")
     buy(db, uid, "cs_b", 300, 300, "pi_b")
     calls = (
-        [service_call("reverse_purchase", "stripe", "re_a_full", "refund", None, "pi_a", 600)] * 16
-        + [service_call("reverse_purchase", "stripe", f"re_b_{i}", "refund", None, "pi_b", 100)
+        [service_call("service.purchase_reverse", "stripe", "re_a_full", "refund", None, "pi_a",
+                      600)] * 16
+        + [service_call("service.purchase_reverse", "stripe", f"re_b_{i}", "refund", None,
+                        "pi_b", 100)
            for i in range(4)]  # four partial refunds of 100: only three fit
-        + [user_call(uid, "create_job", T2V, {})] * 24
-        + [service_call("record_purchase", uid, "stripe", f"cs_n{i}", 50, f"pi_n{i}", 50, "usd")
+        + [user_call(uid, "service.job_create", T2V, {})] * 24
+        + [service_call("service.purchase_record", uid, "stripe", f"cs_n{i}", 50, f"pi_n{i}", 50,
+                        "usd")
            for i in range(12)]
-        + [service_call("grant_credits", uid, 7, f"g{i}") for i in range(8)]
+        + [service_call("service.credits_grant", uid, 7, f"g{i}") for i in range(8)]
     )  # fmt: skip
     assert len(calls) == CLIENTS
     results = run_concurrently(db_url, calls)
@@ -275,7 +288,7 @@ def test_refunds_racing_jobs_and_purchases_lose_and_create_nothing(db_url: str, 
     assert balance + reserved - debt == came_in - 900
     assert debt == 0 or balance == 0
     assert_books_balance(db, uid)
-    audit = db.execute("select public.audit_money_report(86400)").fetchone()
+    audit = db.execute("select service.money_audit_report(86400)").fetchone()
     assert audit == ([],)
 
 
@@ -285,7 +298,7 @@ def test_concurrent_merges_of_one_anonymous_user_move_its_credits_once(
     anonymous = create_user(db, anonymous=True)
     buy(db, anonymous, "cs_race", 80, 800, "pi_race")
     accounts = [create_user(db) for _ in range(4)]
-    calls = [user_call(accounts[i % 4], "merge_anonymous", anonymous) for i in range(32)]
+    calls = [user_call(accounts[i % 4], "service.anonymous_merge", anonymous) for i in range(32)]
     results = run_concurrently(db_url, calls)
     winners = {str(r["merge"]["account_id"]) for r in results if isinstance(r, dict)}
     assert len(winners) == 1

@@ -22,7 +22,7 @@ def test_list_jobs_pages_newest_first_and_filters(db: Conn, other_user: uuid.UUI
     uid = create_user(db, credits=1000, job_limit=10)
     ids = [create_job(db, uid)["id"] for _ in range(5)]
     create_job(db, other_user)
-    for_user(db, uid, "cancel_job", ids[0])
+    for_user(db, uid, "service.job_cancel", ids[0])
 
     page1 = as_user(db, uid, "list_jobs", None, 2, 0)
     page3 = as_user(db, uid, "list_jobs", None, 2, 4)
@@ -46,7 +46,7 @@ def test_get_job_shows_own_job_with_events_and_hides_others(
     db: Conn, user: uuid.UUID, other_user: uuid.UUID
 ) -> None:
     job, _ = dispatched_job(db, user)
-    as_service(db, "job_progress", job["id"], 1, 40)
+    as_service(db, "service.job_progress", job["id"], 1, 40)
     mine = as_user(db, user, "get_job", job["id"])
     assert mine["status"] == "processing"
     assert [e["event"] for e in mine["events"]] == ["created", "dispatched", "processing"]
@@ -56,14 +56,14 @@ def test_get_job_shows_own_job_with_events_and_hides_others(
     assert as_user(db, user, "get_job", str(uuid.uuid4())) is None
     with raises_sqlstate("42501"):
         as_anon(db, "get_job", job["id"])
-    assert as_service(db, "job_get_any", job["id"])["model"]["id"] == T2V
+    assert as_service(db, "service.job_get_any", job["id"])["model"]["id"] == T2V
 
 
 def test_get_credits_pages_the_ledger(db: Conn) -> None:
     uid = create_user(db)
-    for_user(db, uid, "claim_initial_grant")
+    for_user(db, uid, "service.initial_grant_claim")
     for n in range(3):
-        as_service(db, "purchase_credits", uid, f"tx-{n}", 10)
+        as_service(db, "service.credits_purchase", uid, f"tx-{n}", 10)
     job = create_job(db, uid)
 
     page = as_user(db, uid, "get_credits", 2, 0)

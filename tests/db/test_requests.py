@@ -21,7 +21,9 @@ def request(key: str | None, request_hash: str, principal: str = "secret:default
 
 def grant(conn: Conn, req: dict, user: object, amount: int = 10, grant_id: str = "g1") -> dict:
     """grant_credits_request as the service: one write with its key."""
-    result: dict = as_service(conn, "grant_credits_request", req, str(user), amount, grant_id)
+    result: dict = as_service(
+        conn, "service.credits_grant_request", req, str(user), amount, grant_id
+    )
     return result
 
 
@@ -76,10 +78,10 @@ def test_a_stored_refusal_is_replayed_and_never_overwrites_an_answer(
     db: Conn, user: object
 ) -> None:
     refusal = {"success": False, "error": {"code": "INSUFFICIENT_CREDITS"}, "status": 402}
-    as_service(db, "request_refused", request("k1", "h1"), 402, refusal, True)
+    as_service(db, "service.request_refuse", request("k1", "h1"), 402, refusal, True)
     assert grant(db, request("k1", "h1"), user)["body"] == refusal
     grant(db, request("k2", "h1"), user)
-    as_service(db, "request_refused", request("k2", "h1"), 402, refusal, True)
+    as_service(db, "service.request_refuse", request("k2", "h1"), 402, refusal, True)
     assert grant(db, request("k2", "h1"), user)["body"]["success"] is True
 
 
@@ -106,32 +108,34 @@ def test_a_request_takes_its_rate_limit_slot_in_the_same_transaction(
 
 
 def test_rate_limit_counts_then_refuses_with_retry_after(db: Conn) -> None:
-    remaining = [as_service(db, "rate_limit_take", "user:1", "create", 3, 3600) for _ in range(3)]
+    remaining = [
+        as_service(db, "service.rate_limit_take", "user:1", "create", 3, 3600) for _ in range(3)
+    ]
     assert remaining == [2, 1, 0]
     with raises_sqlstate("VGR29") as info:
-        as_service(db, "rate_limit_take", "user:1", "create", 3, 3600)
+        as_service(db, "service.rate_limit_take", "user:1", "create", 3, 3600)
     detail = info.value.diag.message_detail
     assert detail is not None and detail.startswith("retry_after=")
     assert 1 <= int(detail.split("=", 1)[1]) <= 3600
     # The refused request was not counted; other principals and buckets are separate.
     count = db.execute("select count from private.rate_limits where principal = 'user:1'")
     assert count.fetchone() == (3,)
-    assert as_service(db, "rate_limit_take", "user:2", "create", 3, 3600) == 2
-    assert as_service(db, "rate_limit_take", "user:1", "read", 3, 3600) == 2
+    assert as_service(db, "service.rate_limit_take", "user:2", "create", 3, 3600) == 2
+    assert as_service(db, "service.rate_limit_take", "user:1", "read", 3, 3600) == 2
 
 
 def test_rate_limit_starts_over_in_a_new_window(db: Conn) -> None:
     for _ in range(2):
-        as_service(db, "rate_limit_take", "user:1", "create", 2, 60)
+        as_service(db, "service.rate_limit_take", "user:1", "create", 2, 60)
     db.execute("update private.rate_limits set window_start = window_start - interval '1 minute'")
-    assert as_service(db, "rate_limit_take", "user:1", "create", 2, 60) == 1
+    assert as_service(db, "service.rate_limit_take", "user:1", "create", 2, 60) == 1
 
 
 def test_cleanup_drops_what_expired(db: Conn, user: object) -> None:
     grant(db, request("old", "h"), user, grant_id="old")
     grant(db, request("fresh", "h"), user, grant_id="fresh")
-    as_service(db, "webhook_receipt", "old-msg", "worker")
-    as_service(db, "webhook_receipt", "new-msg", "worker")
+    as_service(db, "private.webhook_receipt_record", "old-msg", "worker")
+    as_service(db, "private.webhook_receipt_record", "new-msg", "worker")
     db.execute(
         "update private.idempotency_keys set expires_at = now() - interval '1 s' where key = 'old'"
     )
@@ -139,15 +143,18 @@ def test_cleanup_drops_what_expired(db: Conn, user: object) -> None:
         "update private.webhook_receipts set received_at = now() - interval '8 days'"
         " where webhook_id = 'old-msg'"
     )
-    assert as_service(db, "requests_cleanup") == {"idempotency_keys": 1, "webhook_receipts": 1}
-    assert as_service(db, "webhook_receipt", "new-msg", "worker") is False
-    assert as_service(db, "webhook_receipt", "old-msg", "worker") is True
+    assert as_service(db, "service.requests_clean_up") == {
+        "idempotency_keys": 1,
+        "webhook_receipts": 1,
+    }
+    assert as_service(db, "private.webhook_receipt_record", "new-msg", "worker") is False
+    assert as_service(db, "private.webhook_receipt_record", "old-msg", "worker") is True
 
 
 def test_a_refused_write_still_counts_against_the_rate_limit(db: Conn) -> None:
     limited = {**request("k9", "h"), "principal": "user:1", "limit": 2}
     refusal = {"success": False, "error": {"code": "INSUFFICIENT_CREDITS"}, "status": 402}
-    as_service(db, "request_refused", limited, 402, refusal, False)
-    as_service(db, "request_refused", limited, 402, refusal, False)
+    as_service(db, "service.request_refuse", limited, 402, refusal, False)
+    as_service(db, "service.request_refuse", limited, 402, refusal, False)
     assert db.execute("select count from private.rate_limits").fetchone() == (2,)
     assert db.execute("select count(*) from private.idempotency_keys").fetchone() == (0,)

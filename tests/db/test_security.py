@@ -54,19 +54,19 @@ USER_PRIVATE_FUNCTIONS = {
 # Writes a user asks for go through the functions (auth, rate limit, idempotency, routing
 # after commit); the functions call them as service_role with the user's claims.
 USER_WRITES_THROUGH_FUNCTIONS = (
-    ("create_job", ("reference/text-to-video", "{}")),
-    ("cancel_job", ("00000000-0000-4000-8000-000000000000",)),
-    ("claim_initial_grant", ()),
-    ("create_project", ("mine",)),
-    ("delete_project", ("00000000-0000-4000-8000-000000000000",)),
-    ("create_batch", ('[{"model": "reference/text-to-video"}]',)),
-    ("cancel_batch", ("00000000-0000-4000-8000-000000000000",)),
-    ("admin_requeue_job", ("00000000-0000-4000-8000-000000000000", "stuck")),
-    ("admin_fail_job", ("00000000-0000-4000-8000-000000000000", "stuck")),
-    ("prompt_template_save", ("text_to_video", "Improve it.")),
-    ("merge_anonymous", ("00000000-0000-4000-8000-000000000000",)),
-    ("provider_key_save", ({"principal": "p"}, "fal", "key-id:0123456789abcdef0123")),
-    ("provider_key_delete", ({"principal": "p"}, "fal")),
+    ("service.job_create", ("reference/text-to-video", "{}")),
+    ("service.job_cancel", ("00000000-0000-4000-8000-000000000000",)),
+    ("service.initial_grant_claim", ()),
+    ("service.project_create", ("mine",)),
+    ("service.project_delete", ("00000000-0000-4000-8000-000000000000",)),
+    ("service.batch_create", ('[{"model": "reference/text-to-video"}]',)),
+    ("service.batch_cancel", ("00000000-0000-4000-8000-000000000000",)),
+    ("service.admin_job_requeue", ("00000000-0000-4000-8000-000000000000", "stuck")),
+    ("service.admin_job_fail", ("00000000-0000-4000-8000-000000000000", "stuck")),
+    ("service.prompt_template_save", ("text_to_video", "Improve it.")),
+    ("service.anonymous_merge", ("00000000-0000-4000-8000-000000000000",)),
+    ("service.provider_key_save", ({"principal": "p"}, "fal", "key-id:0123456789abcdef0123")),
+    ("service.provider_key_delete", ({"principal": "p"}, "fal")),
 )
 
 
@@ -145,34 +145,34 @@ def test_a_user_auth_does_not_know_is_refused_in_every_transaction(
     """Claims whose `sub` is not in auth.users (deleted, or never issued) get VGU01."""
     stranger = uuid.uuid4()
     with raises_sqlstate("VGU01"):
-        for_user(db, stranger, "claim_initial_grant")
+        for_user(db, stranger, "service.initial_grant_claim")
     db.execute("update auth.users set deleted_at = now() where id = %s", (user,))
     with raises_sqlstate("VGU01"):
-        for_user(db, user, "create_job", "reference/text-to-video", {})
+        for_user(db, user, "service.job_create", "reference/text-to-video", {})
 
 
 @pytest.mark.parametrize(
     ("fn", "args"),
     [
-        ("purchase_credits", (str(uuid.uuid4()), "tx", 10)),
-        ("grant_credits", (str(uuid.uuid4()), 10, "g")),
-        ("worker_register", ("w", "http://w", None, ["reference/text-to-video"])),
-        ("job_claim", (str(uuid.uuid4()),)),
-        ("job_complete", (str(uuid.uuid4()), 1, "{}")),
-        ("job_fail", (str(uuid.uuid4()), 1, "E", "e")),
-        ("jobs_requeue_expired", ()),
-        ("create_job_request", ({"principal": "p", "scope": "s", "hash": "h"}, "m")),
-        ("request_refused", ({"key": "k"}, 402, {}, True)),
-        ("rate_limit_take", ("p", "b", 10)),
-        ("webhook_receipt", ("id", "worker")),
-        ("job_get_any", (str(uuid.uuid4()),)),
-        ("workers_list", ()),
-        ("prompt_template_for", ({"principal": "p"}, "reference/text-to-video")),
-        ("admin_job_request", ({"principal": "p"}, "fail", str(uuid.uuid4()), "r")),
-        ("prompt_template_request", ({"principal": "p"}, {"action": "activate"})),
-        ("prompt_template_activate", (str(uuid.uuid4()),)),
-        ("provider_key_for_job", (str(uuid.uuid4()), "fal")),
-        ("provider_key_mine", ("fal",)),
+        ("service.credits_purchase", (str(uuid.uuid4()), "tx", 10)),
+        ("service.credits_grant", (str(uuid.uuid4()), 10, "g")),
+        ("service.worker_register", ("w", "http://w", None, ["reference/text-to-video"])),
+        ("service.worker_claim", (str(uuid.uuid4()),)),
+        ("service.job_complete", (str(uuid.uuid4()), 1, "{}")),
+        ("service.job_fail", (str(uuid.uuid4()), 1, "E", "e")),
+        ("service.jobs_requeue_expired", ()),
+        ("service.job_create_request", ({"principal": "p", "scope": "s", "hash": "h"}, "m")),
+        ("service.request_refuse", ({"key": "k"}, 402, {}, True)),
+        ("service.rate_limit_take", ("p", "b", 10)),
+        ("private.webhook_receipt_record", ("id", "worker")),
+        ("service.job_get_any", (str(uuid.uuid4()),)),
+        ("service.workers_list", ()),
+        ("service.prompt_template_get", ({"principal": "p"}, "reference/text-to-video")),
+        ("service.admin_job_request", ({"principal": "p"}, "fail", str(uuid.uuid4()), "r")),
+        ("service.prompt_template_change_request", ({"principal": "p"}, {"action": "activate"})),
+        ("service.prompt_template_activate", (str(uuid.uuid4()),)),
+        ("service.provider_key_get_for_job", (str(uuid.uuid4()), "fal")),
+        ("service.provider_key_get_mine", ("fal",)),
     ],
 )
 def test_users_cannot_call_service_procedures(

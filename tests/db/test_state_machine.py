@@ -120,7 +120,7 @@ def test_owner_model_and_cost_never_change(
 
 def test_a_worker_with_finished_jobs_can_be_removed(db: Conn, user: uuid.UUID) -> None:
     job, worker_id = dispatched_job(db, user)
-    as_service(db, "job_complete", job["id"], 1, {"video": "v.mp4"})
+    as_service(db, "service.job_complete", job["id"], 1, {"video": "v.mp4"})
     db.execute("delete from public.workers where id = %s", (worker_id,))
     row = db.execute(
         "select status::text, worker_id, output from public.jobs where id = %s", (job["id"],)
@@ -146,7 +146,7 @@ def test_ledger_and_history_are_append_only(db: Conn, user: uuid.UUID) -> None:
 
 def test_pruning_removes_only_old_finished_history(db: Conn, user: uuid.UUID) -> None:
     old, _ = dispatched_job(db, user)
-    as_service(db, "job_complete", old["id"], 1, {})
+    as_service(db, "service.job_complete", old["id"], 1, {})
     running = create_job(db, user)
     with db.transaction():
         db.execute("set local session_replication_role = replica")  # backdate a finished job
@@ -154,7 +154,7 @@ def test_pruning_removes_only_old_finished_history(db: Conn, user: uuid.UUID) ->
             "update public.jobs set finished_at = now() - interval '100 days' where id = %s",
             (old["id"],),
         )
-    assert as_service(db, "job_events_prune", 90) == 3  # created, dispatched, completed
+    assert as_service(db, "service.job_events_prune", 90) == 3  # created, dispatched, completed
     assert db.execute("select count(*) from public.job_events").fetchone() == (1,)
     assert db.execute("select job_id::text from public.job_events").fetchone() == (running["id"],)
     with raises_sqlstate("VG403"):  # the pruning switch does not outlive the call
@@ -166,15 +166,15 @@ def test_each_change_is_one_event_and_one_broadcast_in_order(db: Conn) -> None:
     job = create_job(db, uid)
     worker_id = register_worker(db)
     claim(db, worker_id)
-    as_service(db, "worker_heartbeat", worker_id)  # lease only: no event
-    as_service(db, "job_start", job["id"], 1)
-    as_service(db, "job_progress", job["id"], 1, 50, "half")
-    as_service(db, "job_progress", job["id"], 1, 40)  # not newer: no event
-    as_service(db, "job_fail", job["id"], 1, "OOM", "out of memory")
+    as_service(db, "service.worker_heartbeat", worker_id)  # lease only: no event
+    as_service(db, "service.job_start", job["id"], 1)
+    as_service(db, "service.job_progress", job["id"], 1, 50, "half")
+    as_service(db, "service.job_progress", job["id"], 1, 40)  # not newer: no event
+    as_service(db, "service.job_fail", job["id"], 1, "OOM", "out of memory")
     make_due(db, job["id"])  # run_after only: no event
     claim(db, worker_id)
-    as_service(db, "job_progress", job["id"], 2, 90)
-    as_service(db, "job_complete", job["id"], 2, {"video": "v.mp4"}, 5)
+    as_service(db, "service.job_progress", job["id"], 2, 90)
+    as_service(db, "service.job_complete", job["id"], 2, {"video": "v.mp4"}, 5)
 
     events = db.execute(
         "select id, event, status::text, progress, attempt from public.job_events"
@@ -218,7 +218,7 @@ def test_each_change_is_one_event_and_one_broadcast_in_order(db: Conn) -> None:
 def test_a_failed_create_broadcasts_nothing(db: Conn) -> None:
     uid = create_user(db, credits=1)
     with raises_sqlstate("VG402"):
-        for_user(db, uid, "create_job", T2V, {})
+        for_user(db, uid, "service.job_create", T2V, {})
     assert db.execute("select count(*) from realtime.messages").fetchone() == (0,)
     assert db.execute("select count(*) from public.job_events").fetchone() == (0,)
 
@@ -227,7 +227,7 @@ def test_a_broadcast_is_exactly_the_event_get_job_returns(db: Conn) -> None:
     """One event shape: the realtime payload is the job_events row as GET ?id= returns it."""
     uid = create_user(db, credits=100)
     job = create_job(db, uid)
-    for_user(db, uid, "cancel_job", job["id"])
+    for_user(db, uid, "service.job_cancel", job["id"])
     events = as_user(db, uid, "get_job", job["id"])["events"]
     payloads = [
         row[0]

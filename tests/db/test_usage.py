@@ -47,7 +47,7 @@ def completed(conn: Conn, job: dict[str, Any], usage: Any, credits_used: int | N
         report["credits_used"] = credits_used
     if usage is not None:
         report["usage"] = usage
-    return as_service(conn, "job_report", f"msg_{uuid.uuid4().hex}", "worker", report)
+    return as_service(conn, "service.job_report", f"msg_{uuid.uuid4().hex}", "worker", report)
 
 
 def costs(conn: Conn, job_id: str) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def costs(conn: Conn, job_id: str) -> dict[str, Any]:
         conn,
         "service_role",
         None,
-        "select to_jsonb(c) from public.ops_job_costs c where job_id = %s",
+        "select to_jsonb(c) from service.ops_job_costs c where job_id = %s",
         (job_id,),
     )
     result: dict[str, Any] = row[0]
@@ -94,10 +94,10 @@ def test_a_stale_or_repeated_report_records_nothing_more(db: Conn, user: uuid.UU
         "output": {},
         "usage": {"prompt_tokens": 10},
     }
-    assert as_service(db, "job_report", "msg_same", "worker", report)["applied"] is True
-    again = as_service(db, "job_report", "msg_same", "worker", report)
+    assert as_service(db, "service.job_report", "msg_same", "worker", report)["applied"] is True
+    again = as_service(db, "service.job_report", "msg_same", "worker", report)
     assert again == {"applied": False, "reason": "duplicate_delivery"}
-    stale = as_service(db, "job_report", "msg_other", "worker", report)
+    stale = as_service(db, "service.job_report", "msg_other", "worker", report)
     assert stale["applied"] is False
     row = usage_row(db, job["id"])
     assert row is not None and row["prompt_tokens"] == 10 and row["reports"] == 1
@@ -112,9 +112,9 @@ def test_failed_attempts_add_up_their_usage(db: Conn, user: uuid.UUID) -> None:
         "error": {"code": "OOM", "message": "x", "retryable": True},
         "usage": {"provider_calls": 1, "provider_seconds": 4, "provider_cost_usd": 0.5},
     }
-    assert as_service(db, "job_report", None, "worker", failed)["job"]["status"] == "queued"
+    assert as_service(db, "service.job_report", None, "worker", failed)["job"]["status"] == "queued"
     db.execute("update public.jobs set run_after = now() where id = %s", (job["id"],))
-    [again] = as_service(db, "job_claim", worker, 1)
+    [again] = as_service(db, "service.worker_claim", worker, 1)
     completed(db, again, {"provider_calls": 1, "provider_seconds": 6})
     row = usage_row(db, job["id"])
     assert row is not None
@@ -146,7 +146,7 @@ def test_a_malformed_usage_applies_nothing(db: Conn, user: uuid.UUID, usage: Any
 
 
 def test_the_cost_of_a_job_and_its_margin_are_exact(db: Conn, user: uuid.UUID) -> None:
-    as_service(db, "ops_set_unit_prices", PRICES)
+    as_service(db, "service.ops_unit_prices_set", PRICES)
     job, _ = dispatched_job(db, user)
     completed(
         db,
@@ -190,14 +190,14 @@ def test_the_cost_of_a_job_and_its_margin_are_exact(db: Conn, user: uuid.UUID) -
 
 
 def test_a_reported_provider_cost_wins_over_the_per_second_price(db: Conn, user: uuid.UUID) -> None:
-    as_service(db, "ops_set_unit_prices", PRICES)
+    as_service(db, "service.ops_unit_prices_set", PRICES)
     job, _ = dispatched_job(db, user)
     completed(db, job, {"provider_seconds": 100, "provider_cost_usd": 0.125})
     assert Decimal(str(costs(db, job["id"])["provider_cost_usd"])) == Decimal("0.125")
 
 
 def test_failed_and_unrecorded_jobs_cost_what_they_consumed(db: Conn, user: uuid.UUID) -> None:
-    as_service(db, "ops_set_unit_prices", PRICES)
+    as_service(db, "service.ops_unit_prices_set", PRICES)
     job, _ = dispatched_job(db, user)
     failed = {
         "type": "failed",
@@ -206,24 +206,24 @@ def test_failed_and_unrecorded_jobs_cost_what_they_consumed(db: Conn, user: uuid
         "error": {"code": "X", "message": "x", "retryable": False},
         "usage": {"prompt_tokens": 1000},
     }
-    as_service(db, "job_report", None, "worker", failed)
+    as_service(db, "service.job_report", None, "worker", failed)
     row = costs(db, job["id"])
     assert row["credits_captured"] == 0
     assert Decimal(str(row["margin_usd"])) == Decimal("-0.002")
     bare, _ = dispatched_job(db, user)
-    as_service(db, "job_complete", bare["id"], bare["attempt"], {}, 2)
+    as_service(db, "service.job_complete", bare["id"], bare["attempt"], {}, 2)
     row = costs(db, bare["id"])
     assert row["has_usage"] is False and Decimal(str(row["cost_usd"])) == 0
     assert Decimal(str(row["margin_usd"])) == Decimal("0.02")
     unfinished = create_job(db, user)
     assert not select_as(
-        db, "service_role", None, "select 1 from public.ops_job_costs where job_id = %s",
+        db, "service_role", None, "select 1 from service.ops_job_costs where job_id = %s",
         (unfinished["id"],),
     )  # fmt: skip
 
 
 def test_daily_costs_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None:
-    as_service(db, "ops_set_unit_prices", PRICES)
+    as_service(db, "service.ops_unit_prices_set", PRICES)
     one, _ = dispatched_job(db, user)
     completed(db, one, {"prompt_tokens": 1000, "render_seconds": 3600}, credits_used=10)
     two, _ = dispatched_job(db, user)
@@ -234,7 +234,7 @@ def test_daily_costs_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None
         None,
         "select finished, completed, with_usage, credits_captured, credits_usd, cost_usd,"
         " margin_usd, margin_rate, cost_per_completed_usd, prompt_tokens, tts_characters,"
-        " render_seconds from public.ops_costs_daily",
+        " render_seconds from service.ops_costs_daily",
     )
     # cost: 0.002 + 0.36 (one), 15 (two) = 15.362; credits 18 x 0.01 = 0.18
     assert [Decimal(str(v)) for v in day] == [
@@ -245,7 +245,7 @@ def test_daily_costs_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None
         db,
         "service_role",
         None,
-        "select model_id, job_type, finished, cost_usd from public.ops_costs_daily_by_model",
+        "select model_id, job_type, finished, cost_usd from service.ops_costs_daily_by_model",
     )
     assert [(m, t, n, Decimal(str(c))) for m, t, n, c in rows] == [
         (T2V, "text_to_video", 2, Decimal("15.362"))
@@ -253,9 +253,11 @@ def test_daily_costs_add_up_per_day_and_model(db: Conn, user: uuid.UUID) -> None
 
 
 def test_unit_prices_are_set_and_checked(db: Conn) -> None:
-    prices = as_service(db, "ops_set_unit_prices", PRICES)
+    prices = as_service(db, "service.ops_unit_prices_set", PRICES)
     assert prices == PRICES
-    assert as_service(db, "ops_set_unit_prices", {"credit_value_usd": 0.02})["credit_value_usd"]
+    assert as_service(db, "service.ops_unit_prices_set", {"credit_value_usd": 0.02})[
+        "credit_value_usd"
+    ]
     for bad in (
         {"credit_value_usd": -1},
         {"credit_value_usd": "1"},
@@ -265,14 +267,14 @@ def test_unit_prices_are_set_and_checked(db: Conn) -> None:
         Jsonb([]),
     ):
         with raises_sqlstate("VG400", case=bad):
-            as_service(db, "ops_set_unit_prices", bad)
+            as_service(db, "service.ops_unit_prices_set", bad)
 
 
 def test_the_provider_rate_applies_to_the_jobs_provider(db: Conn, user: uuid.UUID) -> None:
-    as_service(db, "ops_set_unit_prices", PRICES)
+    as_service(db, "service.ops_unit_prices_set", PRICES)
     job = create_job(db, user, FAL)
-    opened = as_service(db, "job_dispatch_external", job["id"])
-    as_service(db, "job_set_provider_id", job["id"], opened["attempt"], "fal-app/req-1")
+    opened = as_service(db, "service.job_dispatch_external", job["id"])
+    as_service(db, "service.job_set_provider_id", job["id"], opened["attempt"], "fal-app/req-1")
     completed(db, opened, {"provider_calls": 1, "provider_seconds": 2})
     row = costs(db, job["id"])
     assert row["provider"] == "fal"
@@ -282,7 +284,7 @@ def test_the_provider_rate_applies_to_the_jobs_provider(db: Conn, user: uuid.UUI
 def test_measured_render_factor_is_in_the_metrics(db: Conn, user: uuid.UUID) -> None:
     job, _ = dispatched_job(db, user)
     completed(db, job, {"render_seconds": 6, "render_output_seconds": 12})
-    metrics = as_service(db, "ops_metrics")
+    metrics = as_service(db, "service.ops_metrics_read")
     assert metrics["render_realtime_factor_measured"] == [{"model": T2V, "factor": 0.5, "jobs": 1}]
     assert "render_realtime_factor" in metrics
 
@@ -290,11 +292,11 @@ def test_measured_render_factor_is_in_the_metrics(db: Conn, user: uuid.UUID) -> 
 @pytest.mark.parametrize(
     "call",
     [
-        "select * from public.ops_job_costs",
-        "select * from public.ops_costs_daily",
-        "select * from public.ops_costs_daily_by_model",
-        "select public.ops_unit_prices()",
-        "select public.ops_set_unit_prices('{}')",
+        "select * from service.ops_job_costs",
+        "select * from service.ops_costs_daily",
+        "select * from service.ops_costs_daily_by_model",
+        "select service.ops_unit_prices_read()",
+        "select service.ops_unit_prices_set('{}')",
         "select * from private.job_usage",
     ],
 )

@@ -28,14 +28,16 @@ from db.helpers import (
 
 
 def test_register_is_an_upsert_by_name(db: Conn) -> None:
-    first = as_service(db, "worker_register", "gpu-1", "http://a/jobs", None, [T2V], 2, "push")
+    first = as_service(
+        db, "service.worker_register", "gpu-1", "http://a/jobs", None, [T2V], 2, "push"
+    )
     assert (first["status"], first["capacity"], first["mode"]) == ("online", 2, "push")
     db.execute(
         "update public.workers set status = 'unhealthy', consecutive_failures = 5 where id = %s",
         (first["id"],),
     )
     again = as_service(
-        db, "worker_register", "gpu-1", "http://b/jobs", "http://b/health", [T2V, RUNPOD], 4
+        db, "service.worker_register", "gpu-1", "http://b/jobs", "http://b/health", [T2V, RUNPOD], 4
     )
     assert again["id"] == first["id"]
     assert again["url"] == "http://b/jobs"
@@ -45,7 +47,7 @@ def test_register_is_an_upsert_by_name(db: Conn) -> None:
 
 def test_register_refuses_unknown_models(db: Conn) -> None:
     with raises_sqlstate("VGM04") as info:
-        as_service(db, "worker_register", "gpu-x", "http://x", None, [T2V, "nope/model"])
+        as_service(db, "service.worker_register", "gpu-x", "http://x", None, [T2V, "nope/model"])
     assert "nope/model" in str(info.value)
     assert db.execute("select count(*) from public.workers").fetchone() == (0,)
 
@@ -60,7 +62,7 @@ def test_heartbeat_extends_leases_and_lists_the_workers_jobs(db: Conn, user: uui
         "update public.workers set last_heartbeat_at = now() - interval '1 hour' where id = %s",
         (worker_id,),
     )
-    beat = as_service(db, "worker_heartbeat", worker_id, "draining")
+    beat = as_service(db, "service.worker_heartbeat", worker_id, "draining")
     assert beat["worker"]["status"] == "draining"
     assert beat["jobs"] == [{"job_id": job["id"], "attempt": 1}]
     lease_left = db.execute(
@@ -78,16 +80,16 @@ def test_heartbeat_extends_leases_and_lists_the_workers_jobs(db: Conn, user: uui
 def test_heartbeat_errors(db: Conn) -> None:
     worker_id = register_worker(db)
     with raises_sqlstate("VGW04"):
-        as_service(db, "worker_heartbeat", str(uuid.uuid4()))
+        as_service(db, "service.worker_heartbeat", str(uuid.uuid4()))
     with raises_sqlstate("VG400"):
-        as_service(db, "worker_heartbeat", worker_id, "offline")
-    assert as_service(db, "worker_heartbeat", worker_id)["jobs"] == []
+        as_service(db, "service.worker_heartbeat", worker_id, "offline")
+    assert as_service(db, "service.worker_heartbeat", worker_id)["jobs"] == []
 
 
 def test_worker_turns_unhealthy_after_n_failed_probes(db: Conn) -> None:
     worker_id = register_worker(db)
     seen = [
-        as_service(db, "worker_record_health", worker_id, False, {"error": "timeout"})
+        as_service(db, "service.worker_health_record", worker_id, False, {"error": "timeout"})
         for _ in range(3)
     ]
     assert [(w["status"], w["consecutive_failures"]) for w in seen] == [
@@ -96,17 +98,17 @@ def test_worker_turns_unhealthy_after_n_failed_probes(db: Conn) -> None:
         ("unhealthy", 3),
     ]
     assert seen[-1]["metadata"]["last_health"] == {"error": "timeout"}
-    back = as_service(db, "worker_record_health", worker_id, True)
+    back = as_service(db, "service.worker_health_record", worker_id, True)
     assert (back["status"], back["consecutive_failures"]) == ("online", 0)
     assert back["last_health_at"] is not None
 
-    as_service(db, "worker_heartbeat", worker_id, "draining")
+    as_service(db, "service.worker_heartbeat", worker_id, "draining")
     for _ in range(4):
-        drained = as_service(db, "worker_record_health", worker_id, False)
+        drained = as_service(db, "service.worker_health_record", worker_id, False)
     assert drained["status"] == "draining"  # an operator's drain is not overridden
 
     with raises_sqlstate("VGW04"):
-        as_service(db, "worker_record_health", str(uuid.uuid4()), True)
+        as_service(db, "service.worker_health_record", str(uuid.uuid4()), True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -127,16 +129,16 @@ def test_assign_picks_the_least_loaded_worker_serving_the_model(db: Conn, user: 
     )
     db.execute("update public.workers set status = 'unhealthy' where id = %s", (sick,))
 
-    first = as_service(db, "job_assign", create_job(db, user)["id"], busy)  # named worker
+    first = as_service(db, "service.job_assign", create_job(db, user)["id"], busy)  # named worker
     assert first["worker"]["id"] == busy
-    second = as_service(db, "job_assign", create_job(db, user)["id"])
+    second = as_service(db, "service.job_assign", create_job(db, user)["id"])
     assert second["worker"]["id"] == idle  # 0/2 beats 1/2
-    third = as_service(db, "job_assign", create_job(db, user)["id"])
-    fourth = as_service(db, "job_assign", create_job(db, user)["id"])
+    third = as_service(db, "service.job_assign", create_job(db, user)["id"])
+    fourth = as_service(db, "service.job_assign", create_job(db, user)["id"])
     assert {third["worker"]["id"], fourth["worker"]["id"]} == {busy, idle}
 
     full = create_job(db, user)
-    assert as_service(db, "job_assign", full["id"]) is None  # both at capacity
+    assert as_service(db, "service.job_assign", full["id"]) is None  # both at capacity
     assert job_row(db, full["id"])["status"] == "queued"
 
     job = second["job"]
@@ -151,11 +153,11 @@ def test_assign_ignores_jobs_that_are_not_due_or_not_queued(db: Conn, user: uuid
         "update public.jobs set run_after = now() + interval '1 minute' where id = %s",
         (later["id"],),
     )
-    assert as_service(db, "job_assign", later["id"]) is None
-    assert as_service(db, "job_assign", str(uuid.uuid4())) is None
+    assert as_service(db, "service.job_assign", later["id"]) is None
+    assert as_service(db, "service.job_assign", str(uuid.uuid4())) is None
     job = create_job(db, user)
-    assert as_service(db, "job_assign", job["id"]) is not None
-    assert as_service(db, "job_assign", job["id"]) is None  # already dispatched
+    assert as_service(db, "service.job_assign", job["id"]) is not None
+    assert as_service(db, "service.job_assign", job["id"]) is None  # already dispatched
 
 
 def test_assign_pending_fills_capacity_and_leaves_external_models(db: Conn) -> None:
@@ -165,7 +167,7 @@ def test_assign_pending_fills_capacity_and_leaves_external_models(db: Conn) -> N
     t2v = [create_job(db, uid)["id"] for _ in range(4)]
     fal = create_job(db, uid, FAL)["id"]
 
-    assigned = as_service(db, "jobs_assign_pending", 10)
+    assigned = as_service(db, "service.jobs_assign_pending", 10)
     assert [a["job"]["id"] for a in assigned] == t2v[:3]  # oldest first, 3 slots in all
     per_worker = db.execute(
         """
@@ -177,7 +179,7 @@ def test_assign_pending_fills_capacity_and_leaves_external_models(db: Conn) -> N
     assert per_worker == [("a", 2), ("b", 1)]
     assert job_row(db, t2v[3])["status"] == "queued"
     assert job_row(db, fal)["status"] == "queued"  # fal is dispatched by its adapter
-    assert as_service(db, "jobs_assign_pending") == []
+    assert as_service(db, "service.jobs_assign_pending") == []
 
 
 # ------------------------------------------------------------------------------------------
@@ -188,7 +190,7 @@ def test_assign_pending_fills_capacity_and_leaves_external_models(db: Conn) -> N
 def test_claim_takes_only_its_models_up_to_capacity_with_a_lease(db: Conn) -> None:
     uid = create_user(db, credits=5000, job_limit=20)
     runpod = create_job(db, uid, RUNPOD)
-    low = for_user(db, uid, "create_job", T2V, {}, -5)["id"]
+    low = for_user(db, uid, "service.job_create", T2V, {}, -5)["id"]
     jobs = [create_job(db, uid)["id"] for _ in range(3)]
     worker_id = register_worker(db, models=[T2V], capacity=2)
 
@@ -207,9 +209,9 @@ def test_claim_takes_only_its_models_up_to_capacity_with_a_lease(db: Conn) -> No
     assert lease is not None and 55 < float(lease[0]) <= 60
 
     assert claim(db, worker_id, limit=10) == []  # full
-    as_service(db, "job_complete", jobs[0], 1, {})
+    as_service(db, "service.job_complete", jobs[0], 1, {})
     assert [j["id"] for j in claim(db, worker_id, limit=10)] == [jobs[2]]
-    as_service(db, "job_complete", jobs[1], 1, {})
+    as_service(db, "service.job_complete", jobs[1], 1, {})
     assert [j["id"] for j in claim(db, worker_id, limit=10)] == [low]  # priority -5 last
     assert job_row(db, runpod["id"])["status"] == "queued"
 
@@ -255,16 +257,16 @@ def test_claim_by_unknown_or_stopped_workers(db: Conn, user: uuid.UUID) -> None:
 
 def test_external_dispatch_provider_id_and_lookup(db: Conn, user: uuid.UUID) -> None:
     job = create_job(db, user, FAL)
-    sent = as_service(db, "job_dispatch_external", job["id"])
+    sent = as_service(db, "service.job_dispatch_external", job["id"])
     assert (sent["status"], sent["attempt"], sent["worker_id"]) == ("dispatched", 1, None)
-    assert as_service(db, "job_dispatch_external", job["id"]) is None
+    assert as_service(db, "service.job_dispatch_external", job["id"]) is None
 
-    assert as_service(db, "job_set_provider_id", job["id"], 2, "req-x")["applied"] is False
-    assert as_service(db, "job_set_provider_id", job["id"], 1, "req-1")["applied"] is True
-    found = as_service(db, "job_by_provider_id", "fal", "req-1")
+    assert as_service(db, "service.job_set_provider_id", job["id"], 2, "req-x")["applied"] is False
+    assert as_service(db, "service.job_set_provider_id", job["id"], 1, "req-1")["applied"] is True
+    found = as_service(db, "service.job_get_by_provider_id", "fal", "req-1")
     assert (found["id"], found["attempt"]) == (job["id"], 1)
-    assert as_service(db, "job_by_provider_id", "replicate", "req-1") is None
-    active = as_service(db, "jobs_active_external")
+    assert as_service(db, "service.job_get_by_provider_id", "replicate", "req-1") is None
+    active = as_service(db, "service.jobs_list_active_external")
     assert active == [
         {"id": job["id"], "attempt": 1, "provider": "fal", "provider_job_id": "req-1"}
     ]
@@ -272,7 +274,7 @@ def test_external_dispatch_provider_id_and_lookup(db: Conn, user: uuid.UUID) -> 
 
 def test_job_return_puts_a_refused_push_back_without_counting_it(db: Conn, user: uuid.UUID) -> None:
     job, _ = dispatched_job(db, user)
-    back = as_service(db, "job_return", job["id"], 1, "connection refused")
+    back = as_service(db, "service.job_return", job["id"], 1, "connection refused")
     assert back["applied"] is True
     row = job_row(db, job["id"])
     assert (row["status"], row["failures"], row["worker_id"], row["error_code"]) == (
@@ -281,4 +283,4 @@ def test_job_return_puts_a_refused_push_back_without_counting_it(db: Conn, user:
         None,
         "DISPATCH_FAILED",
     )
-    assert as_service(db, "job_return", job["id"], 1, "again")["applied"] is False
+    assert as_service(db, "service.job_return", job["id"], 1, "again")["applied"] is False

@@ -119,7 +119,7 @@ def test_a_lost_attempt_cannot_finish_the_job(stack: Stack) -> None:
         "update public.jobs set lease_expires_at = now() - interval '1 second' where id = %s",
         created["id"],
     )
-    assert stack.sql("select public.jobs_requeue_expired() as r")[0]["r"]["requeued"] == 1
+    assert stack.sql("select service.jobs_requeue_expired() as r")[0]["r"]["requeued"] == 1
     (second,) = worker.claim()
     assert second["attempt"] == first["attempt"] + 1
 

@@ -44,7 +44,7 @@ def _kill_hard(pid: int, pending: Future[httpx.Response]) -> None:
 def _grant(db_url: str, user_id: str, amount: int) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "select public.grant_credits(%s, %s, %s)", [user_id, amount, str(uuid.uuid4())]
+            "select service.credits_grant(%s, %s, %s)", [user_id, amount, str(uuid.uuid4())]
         )
 
 
@@ -127,7 +127,7 @@ def test_a_retry_after_the_server_died_mid_request_replays_the_committed_answer(
     port = black_hole.getsockname()[1]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "select public.worker_register('black-hole', %s, null, %s, 4, 'push')",
+            "select service.worker_register('black-hole', %s, null, %s, 4, 'push')",
             [f"http://127.0.0.1:{port}", [T2V]],
         )
     user_id, headers = _user(db_url)

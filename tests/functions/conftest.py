@@ -96,7 +96,7 @@ class Api:
         user_id, _ = ensure_user(self.server.db_url, email, anonymous=anonymous)
         if credits:
             self.sql(
-                "select public.grant_credits(%s, %s, %s)",
+                "select service.credits_grant(%s, %s, %s)",
                 [user_id, credits, f"test-{uuid.uuid4().hex}"],
             )
         return User(user_id, email, issue_access_token(user_id, email=email))
@@ -258,7 +258,7 @@ AUDIT_GRACE_SECONDS = 86_400
 def audit_money(client: Api) -> list[dict[str, Any]]:
     """The money audit's rows on that server's database."""
     rows: list[dict[str, Any]] = client.sql(
-        "select public.audit_money_report(%s)", [AUDIT_GRACE_SECONDS]
+        "select service.money_audit_report(%s)", [AUDIT_GRACE_SECONDS]
     )
     return rows
 

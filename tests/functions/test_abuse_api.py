@@ -255,7 +255,7 @@ def test_a_device_takes_one_free_grant_whatever_its_accounts(db_url: str) -> Non
         # A vouched-for device is not held to the per-address limit of guests.
         for i in range(4):
             assert claim(guest(), f"T0tIRVJERVZJQ0Ux{i}A==").data.applied is True
-        rows = db.admin_call("audit_money_report", grace_seconds=86_400)
+        rows = db.admin_call("service.money_audit_report", grace_seconds=86_400)
         assert rows == []
     finally:
         db.close()

@@ -148,7 +148,7 @@ def test_a_definite_error_is_replayed_too(api):
     user = api.user()
     key = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
     api.fails(api.post("generate-video", user=user, json=VIDEO, headers=key), 402)
-    api.sql("select public.grant_credits(%s, 100, %s)", [user.id, f"g-{uuid.uuid4()}"])
+    api.sql("select service.credits_grant(%s, 100, %s)", [user.id, f"g-{uuid.uuid4()}"])
     replay = api.post("generate-video", user=user, json=VIDEO, headers=key)
     api.fails(replay, 402, "INSUFFICIENT_CREDITS")
     assert replay.headers["Idempotent-Replayed"] == "true"
@@ -184,7 +184,7 @@ def _twin_in_flight(api, user, key: str, body: bytes):
         "hash": hashlib.sha256(body + b"|").hexdigest(),
     }
     row = conn.execute(
-        "select public.create_job_request(%s, %s, %s)",
+        "select service.job_create_request(%s, %s, %s)",
         [Jsonb(request), VIDEO["model"], Jsonb({k: v for k, v in VIDEO.items() if k != "model"})],
     ).fetchone()
     return conn, row[0]["data"]

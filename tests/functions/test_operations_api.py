@@ -260,7 +260,7 @@ def test_the_sweep_writes_the_unit_prices_of_the_environment(start_server: Any) 
         try:
             client.ok(client.get("health-check-workers", headers=CRON))
             with psycopg.connect(server.db_url, autocommit=True) as conn:
-                row = conn.execute("select public.ops_unit_prices()").fetchone()
+                row = conn.execute("select service.ops_unit_prices_read()").fetchone()
             assert row is not None and row[0] == {
                 "cost_per_1k_tokens_usd": 0.003,
                 "cost_per_1m_tts_chars_usd": 4,

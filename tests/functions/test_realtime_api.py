@@ -46,7 +46,7 @@ def signed_in(api: Api, credits: int = 0) -> tuple[str, str]:
     assert session is not None
     if credits:
         api.sql(
-            "select public.grant_credits(%s, %s, %s)",
+            "select service.credits_grant(%s, %s, %s)",
             [session.user.id, credits, f"test-{uuid.uuid4().hex}"],
         )
     return session.user.id, session.access_token

@@ -175,7 +175,7 @@ def test_each_step_records_what_it_consumed(api: Api) -> None:
     assert rendered["render_seconds"] > 0
     assert abs(rendered["render_output_seconds"] - video["output"]["duration_s"]) < 0.5
     factor = api.sql(
-        "select render_realtime_factor from public.ops_job_costs where job_id = %s",
+        "select render_realtime_factor from service.ops_job_costs where job_id = %s",
         [video["id"]],
     )
     assert factor > 0

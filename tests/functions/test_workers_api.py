@@ -374,7 +374,7 @@ def test_a_completed_callback_with_usage_is_stored(api):
     [cost] = [
         api.sql(
             "select jsonb_build_object('captured', credits_captured, 'has_usage', has_usage)"
-            " from public.ops_job_costs where job_id = %s",
+            " from service.ops_job_costs where job_id = %s",
             [job["id"]],
         )
     ]

@@ -95,7 +95,7 @@ def test_an_in_request_render_past_its_deadline_goes_on_as_a_job(
             [job["id"]],
         ).fetchone()
         error = conn.execute("select error_code from jobs where id = %s", [job["id"]]).fetchone()
-        audit = conn.execute("select public.audit_money_report(86400)").fetchone()
+        audit = conn.execute("select service.money_audit_report(86400)").fetchone()
     assert row is not None
     status, failures, cost, reserved = row
     assert (status, failures, reserved) == ("queued", 1, cost)

@@ -138,3 +138,14 @@ def test_a_session_that_would_span_two_transactions_is_refused():
             admin.rpc("job_start", job_id=JOB["id"], attempt=1)
     assert (info.value.status, info.value.code) == (501, "NOT_SUPPORTED_BY_ADAPTER")
     assert [r.url.path for r in seen] == ["/rest/v1/rpc/webhook_receipt"]
+
+
+def test_service_procedures_are_refused_plainly_and_send_nothing():
+    """The `service` schema is not exposed by PostgREST: its procedures are refused, not
+    sent (they would only come back as a 404)."""
+    db, seen = _db(lambda r: httpx.Response(200, json=[]))
+    with pytest.raises(AppError) as info:
+        db.admin_call("service.workers_list")
+    assert (info.value.status, info.value.code) == (501, "NOT_SUPPORTED_BY_ADAPTER")
+    assert "DB_ADAPTER=postgres" in (info.value.hint or "")
+    assert seen == []

@@ -27,13 +27,16 @@ def _imports(path: Path) -> set[str]:
 
 def test_each_procedure_is_spelled_once_in_python():
     sql = "".join(p.read_text() for p in (ROOT / "sql" / "schema").glob("*.sql"))
-    names = set(re.findall(r"create function public\.([a-z_]+)\(", sql))
+    names = set(re.findall(r"create function (?:public|service)\.([a-z_]+)\(", sql))
     sources = [*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
     spelled: dict[str, list[str]] = {}
     for path in sources:
         text = path.read_text()
         for name in names:
-            if re.search(rf"""["']{name}["']\s*,|\.\w+\(\s*["']{name}["']""", text):
+            if re.search(
+                rf"""["'](?:service\.)?{name}["']\s*,|\.\w+\(\s*["'](?:service\.)?{name}["']""",
+                text,
+            ):
                 spelled.setdefault(name, []).append(path.name)
     assert {n: f for n, f in spelled.items() if f != ["procedures.py"]} == {}
     assert len(spelled) >= 25  # the rest run only from SQL (pg_cron) or inside procedures

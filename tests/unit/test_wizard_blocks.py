@@ -122,8 +122,9 @@ def test_the_images_step_uses_stock_photos_with_their_credit(tmp_path: Path, mon
     script = OfflineScriptEngine().write("ocean tides", sections=2)
     job = _job({"script": script.model_dump(), "source": "stock", "aspect_ratio": "16:9",
                 "resolution": "720p"})  # fmt: skip
-    output, used = steps._images(job, Settings(), storage)
-    assert used == 2 and len(output["images"]) == 2
+    output, rendered_s = steps._images(job, Settings(), storage)
+    # No length made: the database captures the whole cost (service.job_complete).
+    assert rendered_s is None and len(output["images"]) == 2
     first = output["images"][0]
     assert first["source"] == "pexels" and first["attribution"].startswith("Photo by")
     assert first["path"].startswith(f"{job.user_id}/steps/{job.id}/image_00")

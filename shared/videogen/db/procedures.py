@@ -183,7 +183,7 @@ def prompt_template_for(
     """The active template of a model's (or a) job type, taking the user's rate-limit slot."""
     result = db.user_call(
         principal,
-        "prompt_template_for",
+        "service.prompt_template_get",
         request=request.as_json(),
         model_id=model_id,
         job_type=job_type,
@@ -202,7 +202,11 @@ def provider_key_save(
     from videogen.errors import from_sqlstate
 
     result = db.user_call(
-        principal, "provider_key_save", request=request.as_json(), provider=provider, key=key
+        principal,
+        "service.provider_key_save",
+        request=request.as_json(),
+        provider=provider,
+        key=key,
     )
     if "error" in result:
         error = result["error"]
@@ -220,7 +224,7 @@ def provider_key_delete(
 ) -> Outcome[ProviderKeyDeleted]:
     """Forget the user's key for a provider (VGK04 when there is none)."""
     result = db.user_call(
-        principal, "provider_key_delete", request=request.as_json(), provider=provider
+        principal, "service.provider_key_delete", request=request.as_json(), provider=provider
     )
     return outcome_of(result, ProviderKeyDeleted)
 
@@ -232,13 +236,13 @@ def provider_keys_list(session: Session) -> list[ProviderKey]:
 
 def provider_key_for_job(on: Runs, job_id: str, provider: str) -> str | None:
     """The job owner's own key for a provider, decrypted, or None."""
-    result = _service(on, "provider_key_for_job", job_id=job_id, provider=provider)
+    result = _service(on, "service.provider_key_get_for_job", job_id=job_id, provider=provider)
     return None if result is None else str(result)
 
 
 def provider_key_mine(db: Database, principal: Principal, provider: str) -> str | None:
     """The signed-in user's own key for a provider, decrypted, or None."""
-    result = db.user_call(principal, "provider_key_mine", provider=provider)
+    result = db.user_call(principal, "service.provider_key_get_mine", provider=provider)
     return None if result is None else str(result)
 
 
@@ -285,7 +289,7 @@ def admin_job_request(
     who was running it (None on a replay)."""
     result = db.user_call(
         principal,
-        "admin_job_request",
+        "service.admin_job_request",
         request=request.as_json(),
         action=action,
         job_id=job_id,
@@ -302,7 +306,10 @@ def prompt_template_request(
 ) -> Outcome[PromptTemplate]:
     """Save or activate a template version as the admin in the claims, as one request."""
     result = db.user_call(
-        principal, "prompt_template_request", request=request.as_json(), change=change
+        principal,
+        "service.prompt_template_change_request",
+        request=request.as_json(),
+        change=change,
     )
     return outcome_of(result, PromptTemplate)
 
@@ -323,7 +330,7 @@ def create_job_request(
     """Rate limit, key, reserve-and-queue (within the spend caps) and its stored answer."""
     result = db.user_call(
         principal,
-        "create_job_request",
+        "service.job_create_request",
         request=request.as_json(),
         model_id=model_id,
         params=params,
@@ -340,7 +347,7 @@ def create_project_request(
     """A new project of the user's, as one request."""
     result = db.user_call(
         principal,
-        "create_project_request",
+        "service.project_create_request",
         request=request.as_json(),
         title=title,
         description=description,
@@ -360,7 +367,7 @@ def update_project_request(
     """Rename or redescribe one of the user's projects, as one request."""
     result = db.user_call(
         principal,
-        "update_project_request",
+        "service.project_update_request",
         request=request.as_json(),
         project_id=project_id,
         title=title,
@@ -374,7 +381,10 @@ def delete_project_request(
 ) -> Outcome[ProjectDeleted]:
     """Delete one of the user's projects (its jobs stay, ungrouped), as one request."""
     result = db.user_call(
-        principal, "delete_project_request", request=request.as_json(), project_id=project_id
+        principal,
+        "service.project_delete_request",
+        request=request.as_json(),
+        project_id=project_id,
     )
     return outcome_of(result, ProjectDeleted)
 
@@ -392,7 +402,7 @@ def create_batch_request(
     """Make 1 to 20 jobs for the user, all paid for in one transaction or none."""
     result = db.user_call(
         principal,
-        "create_batch_request",
+        "service.batch_create_request",
         request=request.as_json(),
         items=items,
         project_id=project_id,
@@ -408,7 +418,7 @@ def cancel_batch_request(
     """Cancel every unfinished job of the user's batch as one request: the answer, and who
     was running which job (empty on a replay: they were told the first time)."""
     result = db.user_call(
-        principal, "cancel_batch_request", request=request.as_json(), batch_id=batch_id
+        principal, "service.batch_cancel_request", request=request.as_json(), batch_id=batch_id
     )
     running = [Cancellation.model_validate(c) for c in result.get("running") or []]
     return outcome_of(result, BatchCanceled), running
@@ -419,7 +429,9 @@ def cancel_job_request(
 ) -> tuple[Outcome[CancelResult], Cancellation | None]:
     """Cancel the user's job (credits released) as one request: the answer (stored for the
     key), and who was running it (None on a replay: they were told the first time)."""
-    result = db.user_call(principal, "cancel_job_request", request=request.as_json(), job_id=job_id)
+    result = db.user_call(
+        principal, "service.job_cancel_request", request=request.as_json(), job_id=job_id
+    )
     running = result.get("running")
     return outcome_of(result, CancelResult), (
         None if running is None else Cancellation.model_validate(running)
@@ -430,7 +442,9 @@ def delete_job_request(
     db: Database, principal: Principal, request: WriteRequest, job_id: str
 ) -> Outcome[Job]:
     """Remove the user's finished job from their history, as one request."""
-    result = db.user_call(principal, "delete_job_request", request=request.as_json(), job_id=job_id)
+    result = db.user_call(
+        principal, "service.job_delete_request", request=request.as_json(), job_id=job_id
+    )
     return outcome_of(result, Job)
 
 
@@ -440,7 +454,7 @@ def claim_initial_grant_request(
     """The user's one-time free credits as one request; ``client`` is what the function saw
     of the caller: ``{"address", "device_checked"}``."""
     result = db.user_call(
-        principal, "claim_initial_grant_request", request=request.as_json(), client=client
+        principal, "service.initial_grant_claim_request", request=request.as_json(), client=client
     )
     return outcome_of(result, CreditResult)
 
@@ -450,7 +464,7 @@ def rate_limit_take(db: Database, principal_key: str, bucket: str, limit: int) -
     429 RATE_LIMITED with Retry-After past ``limit``."""
     return int(
         db.admin_call(
-            "rate_limit_take",
+            "service.rate_limit_take",
             principal=principal_key,
             bucket=bucket,
             limit=limit,
@@ -471,7 +485,7 @@ def grant_credits_request(
 ) -> Outcome[CreditResult]:
     """Service: grant or adjust credits, once per grant id, as one request."""
     result = db.admin_call(
-        "grant_credits_request",
+        "service.credits_grant_request",
         request=request.as_json(),
         user_id=user_id,
         amount=amount,
@@ -493,7 +507,7 @@ def purchase_credits_request(
 ) -> Outcome[CreditResult]:
     """Service: credit a verified purchase, once per transaction id, as one request."""
     result = db.admin_call(
-        "purchase_credits_request",
+        "service.credits_purchase_request",
         request=request.as_json(),
         user_id=user_id,
         transaction_id=transaction_id,
@@ -519,7 +533,7 @@ def record_purchase_request(
 ) -> Outcome[CreditResult]:
     """Service: credit a verified store purchase once and remember it for refunds."""
     result = db.admin_call(
-        "record_purchase_request",
+        "service.purchase_record_request",
         request=request.as_json(),
         user_id=user_id,
         store=store,
@@ -549,7 +563,7 @@ def reverse_purchase_request(
 ) -> Outcome[CreditResult]:
     """Service: claw back a refunded or disputed purchase's credits, once per reversal id."""
     result = db.admin_call(
-        "reverse_purchase_request",
+        "service.purchase_reverse_request",
         request=request.as_json(),
         store=store,
         reversal_id=reversal_id,
@@ -568,7 +582,10 @@ def merge_anonymous_request(
 ) -> Outcome[CreditResult]:
     """The user takes over an anonymous user's credits, once, as one request."""
     result = db.user_call(
-        principal, "merge_anonymous_request", request=request.as_json(), anonymous_id=anonymous_id
+        principal,
+        "service.anonymous_merge_request",
+        request=request.as_json(),
+        anonymous_id=anonymous_id,
     )
     return outcome_of(result, CreditResult)
 
@@ -578,13 +595,15 @@ def request_refused(
 ) -> None:
     """Count a refused write against the rate limit; keep a definite refusal for its key."""
     db.admin_call(
-        "request_refused", request=request.as_json(), status=status, body=body, store=store
+        "service.request_refuse", request=request.as_json(), status=status, body=body, store=store
     )
 
 
 def request_replace_answer(db: Database, request: WriteRequest, status: int, data: JSON) -> None:
     """Give the request's key a later, final answer."""
-    db.admin_call("request_replace_answer", request=request.as_json(), status=status, data=data)
+    db.admin_call(
+        "service.request_answer_replace", request=request.as_json(), status=status, data=data
+    )
 
 
 # Jobs: reports, routing, providers (sql/schema/03_jobs.sql) --------------------------------
@@ -592,13 +611,15 @@ def request_replace_answer(db: Database, request: WriteRequest, status: int, dat
 
 def job_report(on: Runs, webhook_id: str | None, source: str, report: JSON) -> JobChange:
     """A worker's or provider's report with its delivery's receipt, one transaction."""
-    result = _service(on, "job_report", webhook_id=webhook_id, source=source, report=report)
+    result = _service(on, "service.job_report", webhook_id=webhook_id, source=source, report=report)
     return JobChange.model_validate(result)
 
 
 def job_start(on: Runs, job_id: str, attempt: int) -> JobChange:
     """dispatched → processing for the current attempt."""
-    return JobChange.model_validate(_service(on, "job_start", job_id=job_id, attempt=attempt))
+    return JobChange.model_validate(
+        _service(on, "service.job_start", job_id=job_id, attempt=attempt)
+    )
 
 
 def job_progress(
@@ -606,7 +627,12 @@ def job_progress(
 ) -> JobChange:
     """Progress of the current attempt (never backwards)."""
     result = _service(
-        on, "job_progress", job_id=job_id, attempt=attempt, progress=progress, message=message
+        on,
+        "service.job_progress",
+        job_id=job_id,
+        attempt=attempt,
+        progress=progress,
+        message=message,
     )
     return JobChange.model_validate(result)
 
@@ -617,7 +643,7 @@ def job_complete(
     """The current attempt finished: capture what it used, release the rest."""
     result = _service(
         on,
-        "job_complete",
+        "service.job_complete",
         job_id=job_id,
         attempt=attempt,
         output=output,
@@ -638,7 +664,7 @@ def job_fail(
     """The current attempt failed: retry with backoff, or fail and release."""
     result = _service(
         on,
-        "job_fail",
+        "service.job_fail",
         job_id=job_id,
         attempt=attempt,
         error_code=error_code,
@@ -650,54 +676,65 @@ def job_fail(
 
 def job_return(on: Runs, job_id: str, attempt: int, reason: str) -> JobChange:
     """A push that was not delivered: back to the queue, not a failure."""
-    result = _service(on, "job_return", job_id=job_id, attempt=attempt, reason=reason)
+    result = _service(on, "service.job_return", job_id=job_id, attempt=attempt, reason=reason)
     return JobChange.model_validate(result)
 
 
 def job_assign(on: Runs, job_id: str) -> Assignment | None:
     """A healthy push worker with room takes the job, or None."""
-    result = _service(on, "job_assign", job_id=job_id)
+    result = _service(on, "service.job_assign", job_id=job_id)
     return None if result is None else Assignment.model_validate(result)
 
 
 def jobs_assign_pending(on: Runs, limit: int) -> list[Assignment]:
     """Assignments of waiting jobs to push workers with room."""
-    return [Assignment.model_validate(a) for a in _service(on, "jobs_assign_pending", limit=limit)]
+    return [
+        Assignment.model_validate(a)
+        for a in _service(on, "service.jobs_assign_pending", limit=limit)
+    ]
 
 
 def job_dispatch_external(on: Runs, job_id: str) -> Job | None:
     """Open an attempt at the job's external provider, or None when it is no longer queued."""
-    result = _service(on, "job_dispatch_external", job_id=job_id)
+    result = _service(on, "service.job_dispatch_external", job_id=job_id)
     return None if result is None else Job.model_validate(result)
 
 
 def job_set_provider_id(on: Runs, job_id: str, attempt: int, provider_job_id: str) -> JobChange:
     """Remember the provider's id for the attempt (its webhooks find the job by it)."""
     result = _service(
-        on, "job_set_provider_id", job_id=job_id, attempt=attempt, provider_job_id=provider_job_id
+        on,
+        "service.job_set_provider_id",
+        job_id=job_id,
+        attempt=attempt,
+        provider_job_id=provider_job_id,
     )
     return JobChange.model_validate(result)
 
 
 def job_by_provider_id(on: Runs, provider: str, provider_job_id: str) -> ProviderJobRow | None:
     """The job a provider's id belongs to, or None."""
-    result = _service(on, "job_by_provider_id", provider=provider, provider_job_id=provider_job_id)
+    result = _service(
+        on, "service.job_get_by_provider_id", provider=provider, provider_job_id=provider_job_id
+    )
     return None if result is None else ProviderJobRow.model_validate(result)
 
 
 def job_get_any(on: Runs, job_id: str) -> JobWithModel:
     """A job whatever its owner, with its model."""
-    return JobWithModel.model_validate(_service(on, "job_get_any", job_id=job_id))
+    return JobWithModel.model_validate(_service(on, "service.job_get_any", job_id=job_id))
 
 
 def jobs_active_external(on: Runs) -> list[ExternalJob]:
     """Jobs running at external providers (for reconcile polls)."""
-    return [ExternalJob.model_validate(j) for j in _service(on, "jobs_active_external")]
+    return [
+        ExternalJob.model_validate(j) for j in _service(on, "service.jobs_list_active_external")
+    ]
 
 
 def models_by_provider(on: Runs, provider: str) -> list[ProviderModel]:
     """The provider's models with their provider-side ids."""
-    result = _service(on, "models_by_provider", provider=provider)
+    result = _service(on, "service.models_list_by_provider", provider=provider)
     return [ProviderModel.model_validate(m) for m in result]
 
 
@@ -718,7 +755,7 @@ def worker_register(
     """Register (or re-register by name) a worker."""
     result = _service(
         on,
-        "worker_register",
+        "service.worker_register",
         name=name,
         url=url,
         health_url=health_url,
@@ -732,35 +769,35 @@ def worker_register(
 
 def worker_heartbeat(on: Runs, worker_id: str, status: str) -> HeartbeatResult:
     """The worker is alive; its leases are extended; the jobs still its own."""
-    result = _service(on, "worker_heartbeat", worker_id=worker_id, status=status)
+    result = _service(on, "service.worker_heartbeat", worker_id=worker_id, status=status)
     return HeartbeatResult.model_validate(result)
 
 
 def worker_record_health(on: Runs, worker_id: str, *, ok: bool, detail: JSON) -> Worker:
     """A health probe's (or a push's) verdict on a worker."""
-    result = _service(on, "worker_record_health", worker_id=worker_id, ok=ok, detail=detail)
+    result = _service(on, "service.worker_health_record", worker_id=worker_id, ok=ok, detail=detail)
     return Worker.model_validate(result)
 
 
 def job_claim(on: Runs, worker_id: str, limit: int) -> list[LeasedJob]:
     """A pull worker leases up to ``limit`` queued jobs of its models."""
-    result = _service(on, "job_claim", worker_id=worker_id, limit=limit)
+    result = _service(on, "service.worker_claim", worker_id=worker_id, limit=limit)
     return [LeasedJob.model_validate(j) for j in result]
 
 
 def workers_list(on: Runs) -> list[Worker]:
     """Every registered worker."""
-    return [Worker.model_validate(w) for w in _service(on, "workers_list")]
+    return [Worker.model_validate(w) for w in _service(on, "service.workers_list")]
 
 
 def jobs_requeue_expired(on: Runs, limit: int) -> LeaseSweep:
     """Expired leases back to the queue, or failed out of attempts."""
-    return LeaseSweep.model_validate(_service(on, "jobs_requeue_expired", limit=limit))
+    return LeaseSweep.model_validate(_service(on, "service.jobs_requeue_expired", limit=limit))
 
 
 def requests_cleanup(on: Runs) -> Cleanup:
     """Drop expired idempotency keys, old rate windows and webhook receipts."""
-    return Cleanup.model_validate(_service(on, "requests_cleanup"))
+    return Cleanup.model_validate(_service(on, "service.requests_clean_up"))
 
 
 # The media lifecycle (sql/schema/10_media_lifecycle.sql) -------------------------------------
@@ -768,18 +805,22 @@ def requests_cleanup(on: Runs) -> Cleanup:
 
 def jobs_outputs_due(on: Runs, retention_days: int, limit: int) -> list[DueOutput]:
     """Outputs whose files should go: removed jobs, and outputs past their retention."""
-    result = _service(on, "jobs_outputs_due", retention_days=retention_days, limit=limit)
+    result = _service(
+        on, "service.jobs_list_outputs_due", retention_days=retention_days, limit=limit
+    )
     return [DueOutput.model_validate(d) for d in result]
 
 
 def jobs_mark_outputs_expired(on: Runs, job_ids: Sequence[str]) -> int:
     """Record that these jobs' files were removed; how many were marked."""
-    return int(_service(on, "jobs_mark_outputs_expired", job_ids=list(job_ids)))
+    return int(_service(on, "service.jobs_mark_outputs_expired", job_ids=list(job_ids)))
 
 
 def uploads_due(on: Runs, retention_days: int, limit: int) -> list[str]:
     """Upload paths past their retention that no unfinished job names."""
-    return list(_service(on, "uploads_due", retention_days=retention_days, limit=limit))
+    return list(
+        _service(on, "service.uploads_list_due", retention_days=retention_days, limit=limit)
+    )
 
 
 # Operations (sql/schema/11_operations.sql) ---------------------------------------------------
@@ -787,23 +828,23 @@ def uploads_due(on: Runs, retention_days: int, limit: int) -> list[str]:
 
 def ops_set_unit_prices(on: Runs, prices: JSON) -> JSON:
     """Write the unit prices the cost views use (sql/schema/17_usage.sql); the prices now."""
-    result: JSON = _service(on, "ops_set_unit_prices", prices=prices)
+    result: JSON = _service(on, "service.ops_unit_prices_set", prices=prices)
     return result
 
 
 def audit_money_report(on: Runs, grace_seconds: int) -> list[MoneyDifference]:
     """Every difference the money audit finds (none: the books are right)."""
-    result = _service(on, "audit_money_report", grace_seconds=grace_seconds)
+    result = _service(on, "service.money_audit_report", grace_seconds=grace_seconds)
     return [MoneyDifference.model_validate(r) for r in result]
 
 
 def ops_metrics(on: Runs) -> JSON:
     """The numbers /metrics exposes from the database (one call at scrape time)."""
-    result: JSON = _service(on, "ops_metrics")
+    result: JSON = _service(on, "service.ops_metrics_read")
     return result
 
 
 def ops_readiness(db: Database, timeout_ms: int) -> Readiness:
     """Healthy workers and catalogue providers, as a cheap call the server cancels after
     ``timeout_ms``."""
-    return Readiness.model_validate(db.probe_call("ops_readiness", timeout_ms))
+    return Readiness.model_validate(db.probe_call("service.ops_readiness_check", timeout_ms))

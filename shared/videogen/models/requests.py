@@ -738,6 +738,13 @@ class JobCallback(Strict):
     message: str | None = Field(None, max_length=500)
     output: WorkerOutput | None = None
     credits_used: int | None = Field(None, ge=0, le=INT8_MAX)
+    rendered_seconds: StrictFloat | StrictInt | None = Field(
+        None,
+        ge=0,
+        le=USAGE_SECONDS_MAX,
+        description="With `completed`, instead of `credits_used`: the seconds of media made; "
+        "the backend captures the cost pro rata of them against the length reserved.",
+    )
     error: CallbackError | None = None
     usage: JobUsage | None = Field(
         None, description="With `completed` or `failed`: what the attempt consumed."

@@ -310,12 +310,6 @@ def store_outputs(
     }
 
 
-def credits_used(cost: int, params: dict[str, Any], rendered_s: float) -> int:
-    """Pay for the length rendered out of the length reserved (``duration``), never more."""
-    requested = max(float(params.get("duration", rendered_s)), 1.0)
-    return min(cost, math.ceil(cost * min(1.0, rendered_s / requested)))
-
-
 def render(
     params: dict[str, Any],
     user_id: str,
@@ -338,8 +332,9 @@ def run(
     storage: Storage,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
-) -> tuple[dict[str, Any], int]:
-    """Render a compose job and store its files; returns (output, credits used)."""
+) -> tuple[dict[str, Any], float]:
+    """Render a compose job and store its files; returns (output, seconds rendered: the
+    database captures pro rata of them, private.credits_pro_rata)."""
     user_id, job_id, params = str(job.user_id), str(job.id), job.params
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
         result = render(params, user_id, storage, Path(tmp), progress, cancel)
@@ -348,7 +343,7 @@ def run(
     output.update(
         title=result.title, script=result.script.model_dump() if result.script is not None else None
     )
-    return output, credits_used(job.cost, params, result.duration)
+    return output, result.duration
 
 
 def render_sync(db: Database, settings: Settings, job: Job) -> Job:
@@ -366,7 +361,7 @@ def render_sync(db: Database, settings: Settings, job: Job) -> Job:
     deadline = threading.Event()
     timer = threading.Timer(settings.sync_render_deadline_s, deadline.set)
 
-    def work(opened: Job) -> tuple[dict[str, Any], int]:
+    def work(opened: Job) -> tuple[dict[str, Any], float | None]:
         last = [0]
 
         def progress(pct: int) -> None:

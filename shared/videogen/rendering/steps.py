@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 STEP_TYPES = ("script", "narration", "images")
 PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."
-Work = Callable[["Job"], tuple[dict[str, Any], int]]  # a job → (its output, credits used)
+Work = Callable[["Job"], tuple[dict[str, Any], float | None]]  # → (output, seconds made)
 
 
 def run_inline(db: Database, job: Job, work: Work) -> Job:
@@ -59,7 +59,7 @@ def run_inline(db: Database, job: Job, work: Work) -> Job:
     base: dict[str, Any] = {"job_id": job_id, "attempt": opened.attempt}
     with metering() as meter:
         try:
-            output, used = work(opened)
+            output, rendered_s = work(opened)
         except AppError as exc:
             # A retryable failure (an in-request render past its deadline) goes back to the
             # queue for a worker, as a worker's retryable failure does.
@@ -70,7 +70,9 @@ def run_inline(db: Database, job: Job, work: Work) -> Job:
                 "error": {"code": exc.code, "message": exc.message, "retryable": retryable},
             }
         else:
-            report = {**base, "type": "completed", "output": output, "credits_used": used}
+            report = {**base, "type": "completed", "output": output}
+            if rendered_s is not None:  # the database captures pro rata of it
+                report["rendered_seconds"] = rendered_s
     report["usage"] = meter.as_usage()
     change = procedures.job_report(db, None, "inline", report)
     return change.job or opened
@@ -93,7 +95,7 @@ def run(db: Database, settings: Settings, job: Job) -> Job:
     from videogen.integrations.storage import storage_for
 
     storage = storage_for(settings)
-    runners: dict[str, Callable[[Job], tuple[dict[str, Any], int]]] = {
+    runners: dict[str, Work] = {
         "script": lambda j: _script(j, _script_engine(db, settings, j)),
         "narration": lambda j: _narration(j, storage),
         "images": lambda j: _images(j, settings, storage),
@@ -132,7 +134,7 @@ def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
     return get_script_engine()
 
 
-def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], int]:
+def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], float | None]:
     from videogen.media.script import analyze
 
     params = job.params
@@ -152,7 +154,7 @@ def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], int]:
         "analysis": analyze(script).model_dump(),
         "engine": engine.name,
     }
-    return output, job.cost
+    return output, None
 
 
 def analysis(script: Script, speaking_rate: float) -> dict[str, Any]:
@@ -181,11 +183,10 @@ def _narrated(params: dict[str, Any]) -> Script:
     return Script(title="Narration", sections=[ScriptSection(title="Narration", narration=text)])
 
 
-def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], int]:
+def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None]:
     from videogen.integrations.storage import user_path
     from videogen.media.compose import SECTION_LEAD_S, SECTION_TAIL_S
     from videogen.media.narration import get_narration_engine, narrate_sections
-    from videogen.rendering.composition import credits_used
 
     params, user_id = job.params, str(job.user_id)
     script = _narrated(params)
@@ -233,7 +234,7 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], int]:
         "engine": engine.name,
         "script": script.model_dump(),
     }
-    return output, credits_used(job.cost, params, start)
+    return output, start
 
 
 def preview_voice(voice: str | None, language: str, text: str | None) -> bytes:
@@ -278,7 +279,7 @@ def _timings(params: dict[str, Any], script: Script) -> list[dict[str, float]]:
     return [{"start_s": s.start_s, "duration_s": s.reading_seconds} for s in read.sections]
 
 
-def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, Any], int]:
+def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, Any], float | None]:
     from videogen.integrations.stock import Orientation, stock_photos
     from videogen.integrations.storage import user_path
     from videogen.media.images import make_title_card, sniff_image_format, validate_upload
@@ -329,7 +330,7 @@ def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, A
             entry["path"] = path
             images.append(entry)
     output = {"image_paths": [e["path"] for e in images], "images": images}
-    return output, job.cost
+    return output, None
 
 
 def _content_type(path: Path) -> str:

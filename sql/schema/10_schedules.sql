@@ -1,5 +1,5 @@
 /*
- * Module 7: pg_cron schedules, where the extension exists (Supabase has it; a plain
+ * Module 10: pg_cron schedules, where the extension exists (Supabase has it; a plain
  * Postgres usually does not, and then this is skipped). The HTTP health sweep
  * (health-check-workers) does the same work when called by any scheduler.
  */
@@ -12,10 +12,10 @@ begin
   end if;
   create extension if not exists pg_cron;
   perform cron.schedule('videogen-requeue-expired', '* * * * *',
-                        'select public.jobs_requeue_expired()');
+                        'select service.jobs_requeue_expired()');
   perform cron.schedule('videogen-requests-cleanup', '17 * * * *',
-                        'select public.requests_cleanup()');
+                        'select service.requests_clean_up()');
   perform cron.schedule('videogen-prune-events', '42 3 * * *',
-                        'select public.job_events_prune(90)');
+                        'select service.job_events_prune(90)');
 end;
 $cron$;

@@ -1,5 +1,5 @@
 /*
- * Module 10: the media lifecycle. An owner removes a finished job from their history
+ * Module 13: the media lifecycle. An owner removes a finished job from their history
  * (soft delete: the job row and its ledger entries stay, its files go); the sweep removes
  * the files of removed jobs and of outputs past their retention, and uploads past theirs.
  * Files live in Storage, so the functions remove them through the Storage API and then
@@ -7,7 +7,7 @@
  */
 
 /** Remove a finished job from its owner's history (the owner, or the service). */
-create function public.delete_job(p_job_id uuid)
+create function private.job_delete(p_job_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -29,8 +29,8 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: delete_job as one request (rate limit, key). */
-create function public.delete_job_request(p_request jsonb, p_job_id uuid)
+/** Service, for the user in the claims: private.job_delete as one request (rate limit, key). */
+create function service.job_delete_request(p_request jsonb, p_job_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -42,7 +42,7 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.delete_job(p_job_id));
+  return private.request_finish(p_request, 200, private.job_delete(p_job_id));
 end;
 $$;
 
@@ -50,7 +50,7 @@ $$;
  * Service (sweep): outputs whose files are due for removal — of jobs removed from history,
  * and of jobs finished more than p_retention_days ago (0: kept until removed).
  */
-create function public.jobs_outputs_due(p_retention_days integer, p_limit integer default 200)
+create function service.jobs_list_outputs_due(p_retention_days integer, p_limit integer default 200)
 returns jsonb
 language sql
 stable
@@ -71,7 +71,7 @@ as $$
 $$;
 
 /** Service: the files of these jobs were removed; returns how many jobs it marked. */
-create function public.jobs_mark_outputs_expired(p_job_ids uuid[])
+create function service.jobs_mark_outputs_expired(p_job_ids uuid[])
 returns integer
 language plpgsql
 security definer
@@ -88,7 +88,7 @@ end;
 $$;
 
 /** Service (sweep): uploads older than p_retention_days that no unfinished job names. */
-create function public.uploads_due(p_retention_days integer, p_limit integer default 200)
+create function service.uploads_list_due(p_retention_days integer, p_limit integer default 200)
 returns text[]
 language sql
 stable
@@ -108,11 +108,11 @@ as $$
            limit greatest(p_limit, 1)) o
 $$;
 
-revoke execute on function public.delete_job(uuid), public.delete_job_request(jsonb, uuid),
-  public.jobs_outputs_due(integer, integer), public.jobs_mark_outputs_expired(uuid[]),
-  public.uploads_due(integer, integer)
+revoke execute on function private.job_delete(uuid), service.job_delete_request(jsonb, uuid),
+  service.jobs_list_outputs_due(integer, integer), service.jobs_mark_outputs_expired(uuid[]),
+  service.uploads_list_due(integer, integer)
   from public, anon, authenticated;
-grant execute on function public.delete_job(uuid), public.delete_job_request(jsonb, uuid),
-  public.jobs_outputs_due(integer, integer), public.jobs_mark_outputs_expired(uuid[]),
-  public.uploads_due(integer, integer)
+grant execute on function private.job_delete(uuid), service.job_delete_request(jsonb, uuid),
+  service.jobs_list_outputs_due(integer, integer), service.jobs_mark_outputs_expired(uuid[]),
+  service.uploads_list_due(integer, integer)
   to service_role;

@@ -1,5 +1,5 @@
 /*
- * Module 14: purchases that can be taken back, debt, and anonymous accounts merged.
+ * Module 16: purchases that can be taken back, debt, and anonymous accounts merged.
  *
  * A store purchase (Stripe Checkout, the App Store) is credited once per store transaction
  * and remembered in private.purchases with what was paid. A refund or a dispute of it
@@ -22,7 +22,7 @@
  * change of the debt, so profiles.debt = sum(ledger.debt), which the audit checks too.
  *
  * An anonymous (device) user who signs in to an existing account hands it what they paid
- * for, once (merge_anonymous): `merge_out` on the anonymous user, `merge_in` on the
+ * for, once (service.anonymous_merge): `merge_out` on the anonymous user, `merge_in` on the
  * account, and their purchases follow (a later refund claws back from the account). Free
  * credits do not move: a guest spends them first, so what moves is the balance up to what
  * they bought (purchases less clawbacks); the rest stays with the guest.
@@ -32,18 +32,8 @@
 -- Tables and columns
 -- ===================================================================================
 
--- profiles.debt and credit_ledger.debt are in module 1 (the reads of modules 8 and 13 show
--- the debt); the rules on them are here.
-
-alter table public.credit_ledger
-  add constraint credit_ledger_debt_kinds check (debt = 0 or kind in ('clawback', 'debt_settle')),
-  add constraint credit_ledger_clawback check (
-    kind <> 'clawback' or (amount <= 0 and hold = 0 and debt >= 0 and debt - amount > 0)),
-  add constraint credit_ledger_debt_settle check (
-    kind <> 'debt_settle' or (amount < 0 and hold = 0 and debt = amount)),
-  add constraint credit_ledger_merge check (
-    (kind <> 'merge_out' or (amount < 0 and hold = 0))
-    and (kind <> 'merge_in' or (amount > 0 and hold = 0)));
+-- profiles.debt and credit_ledger.debt, and the ledger's checks on the new kinds, are in
+-- module 1 (the reads of modules 11 and 15 show the debt); the rules on them are here.
 
 /** A credited store purchase and what it paid: what a refund is matched against. */
 create table private.purchases (
@@ -230,7 +220,7 @@ $$;
  * profile's {balance, reserved, debt} after it (a debt is settled first). A transaction
  * another user was credited for is VGC09.
  */
-create function public.record_purchase(
+create function service.purchase_record(
   p_user_id uuid,
   p_store text,
   p_transaction_id text,
@@ -300,7 +290,7 @@ $$;
  * more than the purchase granted: from the balance first, the rest as debt. A purchase we
  * never credited answers applied=false with a reason.
  */
-create function public.reverse_purchase(
+create function service.purchase_reverse(
   p_store text,
   p_reversal_id text,
   p_kind text,
@@ -417,7 +407,7 @@ $$;
  * is not anonymous; VGC09 when it was merged into another account. A repeat answers
  * applied=false with the first merge.
  */
-create function public.merge_anonymous(p_anonymous_id uuid)
+create function service.anonymous_merge(p_anonymous_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -513,8 +503,8 @@ $$;
 -- As one request (rate limit, Idempotency-Key, stored answer)
 -- ===================================================================================
 
-/** Service: record_purchase as one request. */
-create function public.record_purchase_request(
+/** Service: service.purchase_record as one request. */
+create function service.purchase_record_request(
   p_request jsonb,
   p_user_id uuid,
   p_store text,
@@ -537,14 +527,14 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.record_purchase(
+  return private.request_finish(p_request, 200, service.purchase_record(
     p_user_id, p_store, p_transaction_id, p_credits, p_payment_ref, p_amount_minor,
     p_currency, p_product_id, p_description));
 end;
 $$;
 
-/** Service: reverse_purchase as one request. */
-create function public.reverse_purchase_request(
+/** Service: service.purchase_reverse as one request. */
+create function service.purchase_reverse_request(
   p_request jsonb,
   p_store text,
   p_reversal_id text,
@@ -566,14 +556,14 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.reverse_purchase(
+  return private.request_finish(p_request, 200, service.purchase_reverse(
     p_store, p_reversal_id, p_kind, p_transaction_id, p_payment_ref, p_amount_minor,
     p_share_per_100000, p_description));
 end;
 $$;
 
-/** Service, for the user in the claims: merge_anonymous as one request. */
-create function public.merge_anonymous_request(p_request jsonb, p_anonymous_id uuid)
+/** Service, for the user in the claims: service.anonymous_merge as one request. */
+create function service.anonymous_merge_request(p_request jsonb, p_anonymous_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -585,141 +575,8 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.merge_anonymous(p_anonymous_id));
+  return private.request_finish(p_request, 200, service.anonymous_merge(p_anonymous_id));
 end;
-$$;
-
--- ===================================================================================
--- The money audit, now with the debt and the purchases (replacing module 11's, whose
--- report reads it when that module is created; its grants stay)
--- ===================================================================================
-
-
-/**
- * Service: every way the books can disagree with themselves, one row per difference;
- * no rows = healthy. Checks:
- *   balance          profiles.balance  = sum(ledger.amount) of the account
- *   reserved         profiles.reserved = sum(ledger.hold) of the account
- *   ledger_chain     each ledger row's balance_after / reserved_after = the running sums
- *                    (the first broken row per account)
- *   job_hold         a job's own holds: its cost while unfinished, 0 once finished
- *   capture          a completed job captured exactly its credits_used
- *   stale_reservation an unfinished job still holding credits whose lease ran out more
- *                    than p_grace_seconds ago (or that is running with no lease at all):
- *                    the sweep should have requeued or failed it
- *   debt             profiles.debt = sum(ledger.debt) of the account
- *   debt_unsettled   an account owes credits while it has a spendable balance (every
- *                    credit settles the debt first, module 14)
- *   purchase_ledger  a purchase's credits = the amount of the ledger row that credited it
- *   purchase_clawback a purchase's clawed_back = the credits of its refunds and disputes
- *   reversal_ledger  a refund's clawback row took exactly its from_balance and to_debt
- *   merge_ledger     a merge moved its credits out of the anonymous user and into the account
- */
-create or replace function public.audit_money(p_grace_seconds integer default 300)
-returns table (
-  check_name text, user_id uuid, job_id uuid, expected bigint, actual bigint, detail text
-)
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  with sums as (
-    select p.id, p.balance, p.reserved, p.debt,
-           coalesce(sum(l.amount), 0)::bigint as amount, coalesce(sum(l.hold), 0)::bigint as hold,
-           coalesce(sum(l.debt), 0)::bigint as debt_sum
-      from public.profiles p left join public.credit_ledger l on l.user_id = p.id
-     group by p.id
-  ),
-  chain as (
-    select distinct on (c.user_id) c.user_id, c.id, c.balance_after, c.reserved_after,
-           c.run_amount, c.run_hold
-      from (select l.user_id, l.id, l.balance_after, l.reserved_after,
-                   sum(l.amount) over w as run_amount, sum(l.hold) over w as run_hold
-              from public.credit_ledger l
-            window w as (partition by l.user_id order by l.id)) c
-     where c.balance_after <> c.run_amount or c.reserved_after <> c.run_hold
-     order by c.user_id, c.id
-  ),
-  holds as (
-    select j.id, j.user_id, j.status, j.cost, j.credits_used, j.lease_expires_at,
-           coalesce(sum(l.hold), 0)::bigint as hold,
-           coalesce(-sum(l.hold) filter (where l.kind = 'capture'), 0)::bigint as captured
-      from public.jobs j left join public.credit_ledger l on l.job_id = j.id
-     group by j.id
-  )
-  select 'balance', s.id, null::uuid, s.amount, s.balance,
-         'balance differs from the sum of the ledger''s amounts'
-    from sums s where s.balance <> s.amount
-  union all
-  select 'reserved', s.id, null, s.hold, s.reserved,
-         'reserved differs from the sum of the ledger''s holds'
-    from sums s where s.reserved <> s.hold
-  union all
-  select 'ledger_chain', c.user_id, null, c.run_amount, c.balance_after,
-         format('ledger row %s: balance_after %s / reserved_after %s, running sums %s / %s',
-                c.id, c.balance_after, c.reserved_after, c.run_amount, c.run_hold)
-    from chain c
-  union all
-  select 'job_hold', h.user_id, h.id,
-         case when h.status in ('queued', 'dispatched', 'processing') then h.cost else 0 end,
-         h.hold, format('job is %s and holds %s of its cost %s', h.status, h.hold, h.cost)
-    from holds h
-   where h.hold <> case when h.status in ('queued', 'dispatched', 'processing') then h.cost
-                        else 0 end
-  union all
-  select 'capture', h.user_id, h.id, h.credits_used, h.captured,
-         'the capture differs from the job''s credits_used'
-    from holds h where h.status = 'completed' and h.captured <> h.credits_used
-  union all
-  select 'stale_reservation', h.user_id, h.id, 0, h.hold,
-         case when h.lease_expires_at is null then format('%s with no lease', h.status)
-              else format('%s, lease ran out at %s', h.status, h.lease_expires_at) end
-    from holds h
-   where h.status in ('dispatched', 'processing') and h.hold > 0
-     and (h.lease_expires_at is null
-          or h.lease_expires_at < now() - make_interval(secs => greatest(p_grace_seconds, 0)))
-  union all
-  select 'debt', s.id, null, s.debt_sum, s.debt,
-         'debt differs from the sum of the ledger''s debt changes'
-    from sums s where s.debt <> s.debt_sum
-  union all
-  select 'debt_unsettled', s.id, null, 0, least(s.debt, s.balance),
-         format('owes %s while %s is spendable', s.debt, s.balance)
-    from sums s where s.debt > 0 and s.balance > 0
-  union all
-  select 'purchase_ledger', p.user_id, null, p.credits, coalesce(l.amount, 0),
-         format('%s purchase %s: credits differ from its ledger row', p.store, p.transaction_id)
-    from private.purchases p left join public.credit_ledger l on l.id = p.ledger_id
-   where l.id is null or l.kind <> 'purchase' or l.amount <> p.credits
-  union all
-  select 'purchase_clawback', p.user_id, null, coalesce(r.credits, 0), p.clawed_back,
-         format('%s purchase %s: clawed_back differs from its refunds', p.store,
-                p.transaction_id)
-    from private.purchases p
-    left join (select purchase_id, sum(credits)::bigint as credits
-                 from private.purchase_reversals group by purchase_id) r
-      on r.purchase_id = p.id
-   where p.clawed_back <> coalesce(r.credits, 0)
-  union all
-  select 'reversal_ledger', r.user_id, null, r.credits, coalesce(l.debt - l.amount, 0),
-         format('reversal %s: from_balance %s / to_debt %s, ledger amount %s / debt %s',
-                r.reversal_id, r.from_balance, r.to_debt, l.amount, l.debt)
-    from private.purchase_reversals r left join public.credit_ledger l on l.id = r.ledger_id
-   where r.credits > 0
-     and (l.id is null or l.kind <> 'clawback' or l.user_id <> r.user_id
-          or -l.amount <> r.from_balance or l.debt <> r.to_debt)
-  union all
-  select 'merge_ledger', m.account_id, null, m.credits, coalesce(i.amount, 0),
-         format('merge of %s: %s credits, out %s, in %s', m.anonymous_id, m.credits,
-                o.amount, i.amount)
-    from private.account_merges m
-    left join public.credit_ledger o on o.id = m.out_ledger_id
-    left join public.credit_ledger i on i.id = m.in_ledger_id
-   where m.credits > 0
-     and (o.id is null or i.id is null or o.kind <> 'merge_out' or i.kind <> 'merge_in'
-          or o.user_id <> m.anonymous_id or i.user_id <> m.account_id
-          or -o.amount <> m.credits or i.amount <> m.credits)
 $$;
 
 -- ===================================================================================
@@ -734,22 +591,22 @@ grant all on private.purchases, private.purchase_reversals, private.account_merg
 revoke execute on function
   private.ledger_apply_debt(uuid, public.ledger_kind, bigint, bigint, text, text),
   private.ledger_settle_debt(), private.refuse_job_in_debt(), private.credit_state(uuid),
-  public.record_purchase(uuid, text, text, bigint, text, bigint, text, text, text),
-  public.reverse_purchase(text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous(uuid),
-  public.record_purchase_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
+  service.purchase_record(uuid, text, text, bigint, text, bigint, text, text, text),
+  service.purchase_reverse(text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge(uuid),
+  service.purchase_record_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
                                  text),
-  public.reverse_purchase_request(jsonb, text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous_request(jsonb, uuid)
+  service.purchase_reverse_request(jsonb, text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge_request(jsonb, uuid)
   from public, anon, authenticated;
 grant execute on function
   private.ledger_apply_debt(uuid, public.ledger_kind, bigint, bigint, text, text),
   private.ledger_settle_debt(), private.refuse_job_in_debt(), private.credit_state(uuid),
-  public.record_purchase(uuid, text, text, bigint, text, bigint, text, text, text),
-  public.reverse_purchase(text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous(uuid),
-  public.record_purchase_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
+  service.purchase_record(uuid, text, text, bigint, text, bigint, text, text, text),
+  service.purchase_reverse(text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge(uuid),
+  service.purchase_record_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
                                  text),
-  public.reverse_purchase_request(jsonb, text, text, text, text, text, bigint, integer, text),
-  public.merge_anonymous_request(jsonb, uuid)
+  service.purchase_reverse_request(jsonb, text, text, text, text, text, bigint, integer, text),
+  service.anonymous_merge_request(jsonb, uuid)
   to service_role;

@@ -1,5 +1,5 @@
 /*
- * Module 11: running it as a business — the money audit, what the metrics endpoint reads
+ * Module 20: running it as a business — the money audit, what the metrics endpoint reads
  * at scrape time, readiness, and the business views a dashboard reads. Everything here is
  * for the service only (service_role): anon and authenticated can neither call nor read it.
  */
@@ -8,8 +8,6 @@
 -- The money audit
 -- ===================================================================================
 
--- Module 14 replaces audit_money with these checks plus the debt, purchases, refunds
--- and merges.
 /**
  * Service: every way the books can disagree with themselves, one row per difference;
  * no rows = healthy. Checks:
@@ -22,8 +20,15 @@
  *   stale_reservation an unfinished job still holding credits whose lease ran out more
  *                    than p_grace_seconds ago (or that is running with no lease at all):
  *                    the sweep should have requeued or failed it
+ *   debt             profiles.debt = sum(ledger.debt) of the account
+ *   debt_unsettled   an account owes credits while it has a spendable balance (every
+ *                    credit settles the debt first, module 16)
+ *   purchase_ledger  a purchase's credits = the amount of the ledger row that credited it
+ *   purchase_clawback a purchase's clawed_back = the credits of its refunds and disputes
+ *   reversal_ledger  a refund's clawback row took exactly its from_balance and to_debt
+ *   merge_ledger     a merge moved its credits out of the anonymous user and into the account
  */
-create function public.audit_money(p_grace_seconds integer default 300)
+create function service.money_audit(p_grace_seconds integer default 300)
 returns table (
   check_name text, user_id uuid, job_id uuid, expected bigint, actual bigint, detail text
 )
@@ -33,8 +38,9 @@ security definer
 set search_path = ''
 as $$
   with sums as (
-    select p.id, p.balance, p.reserved,
-           coalesce(sum(l.amount), 0)::bigint as amount, coalesce(sum(l.hold), 0)::bigint as hold
+    select p.id, p.balance, p.reserved, p.debt,
+           coalesce(sum(l.amount), 0)::bigint as amount, coalesce(sum(l.hold), 0)::bigint as hold,
+           coalesce(sum(l.debt), 0)::bigint as debt_sum
       from public.profiles p left join public.credit_ledger l on l.user_id = p.id
      group by p.id
   ),
@@ -86,10 +92,51 @@ as $$
    where h.status in ('dispatched', 'processing') and h.hold > 0
      and (h.lease_expires_at is null
           or h.lease_expires_at < now() - make_interval(secs => greatest(p_grace_seconds, 0)))
+  union all
+  select 'debt', s.id, null, s.debt_sum, s.debt,
+         'debt differs from the sum of the ledger''s debt changes'
+    from sums s where s.debt <> s.debt_sum
+  union all
+  select 'debt_unsettled', s.id, null, 0, least(s.debt, s.balance),
+         format('owes %s while %s is spendable', s.debt, s.balance)
+    from sums s where s.debt > 0 and s.balance > 0
+  union all
+  select 'purchase_ledger', p.user_id, null, p.credits, coalesce(l.amount, 0),
+         format('%s purchase %s: credits differ from its ledger row', p.store, p.transaction_id)
+    from private.purchases p left join public.credit_ledger l on l.id = p.ledger_id
+   where l.id is null or l.kind <> 'purchase' or l.amount <> p.credits
+  union all
+  select 'purchase_clawback', p.user_id, null, coalesce(r.credits, 0), p.clawed_back,
+         format('%s purchase %s: clawed_back differs from its refunds', p.store,
+                p.transaction_id)
+    from private.purchases p
+    left join (select purchase_id, sum(credits)::bigint as credits
+                 from private.purchase_reversals group by purchase_id) r
+      on r.purchase_id = p.id
+   where p.clawed_back <> coalesce(r.credits, 0)
+  union all
+  select 'reversal_ledger', r.user_id, null, r.credits, coalesce(l.debt - l.amount, 0),
+         format('reversal %s: from_balance %s / to_debt %s, ledger amount %s / debt %s',
+                r.reversal_id, r.from_balance, r.to_debt, l.amount, l.debt)
+    from private.purchase_reversals r left join public.credit_ledger l on l.id = r.ledger_id
+   where r.credits > 0
+     and (l.id is null or l.kind <> 'clawback' or l.user_id <> r.user_id
+          or -l.amount <> r.from_balance or l.debt <> r.to_debt)
+  union all
+  select 'merge_ledger', m.account_id, null, m.credits, coalesce(i.amount, 0),
+         format('merge of %s: %s credits, out %s, in %s', m.anonymous_id, m.credits,
+                o.amount, i.amount)
+    from private.account_merges m
+    left join public.credit_ledger o on o.id = m.out_ledger_id
+    left join public.credit_ledger i on i.id = m.in_ledger_id
+   where m.credits > 0
+     and (o.id is null or i.id is null or o.kind <> 'merge_out' or i.kind <> 'merge_in'
+          or o.user_id <> m.anonymous_id or i.user_id <> m.account_id
+          or -o.amount <> m.credits or i.amount <> m.credits)
 $$;
 
 /** Service: the audit's rows as one JSON array (what the functions and the CLI read). */
-create function public.audit_money_report(p_grace_seconds integer default 300)
+create function service.money_audit_report(p_grace_seconds integer default 300)
 returns jsonb
 language sql
 stable
@@ -97,7 +144,7 @@ security definer
 set search_path = ''
 as $$
   select coalesce(jsonb_agg(to_jsonb(a) order by a.check_name, a.user_id, a.job_id), '[]')
-    from public.audit_money(p_grace_seconds) a
+    from service.money_audit(p_grace_seconds) a
 $$;
 
 -- ===================================================================================
@@ -109,7 +156,7 @@ $$;
  * heartbeat, and the external providers with available models in the catalogue (whether
  * their keys are set is the functions' to know). Reads two small tables.
  */
-create function public.ops_readiness()
+create function service.ops_readiness_check()
 returns jsonb
 language sql
 stable
@@ -135,11 +182,13 @@ create index job_events_failures_idx on public.job_events ((data ->> 'error_code
  * Service: the numbers /metrics exposes, read in one call at scrape time.
  * jobs by model and status; the queue (depth, oldest queued job) by model; attempts and
  * failed tries (from job_events: each retry or final failure, by error code); workers by
- * status (and how many are online with a fresh heartbeat); ledger totals; and the render
+ * status (and how many are online with a fresh heartbeat); ledger totals; the render
  * real-time factor of the last 24 h: wall time from started to finished over the seconds
- * of video made (output.duration_s), where the output says its length.
+ * of video made (output.duration_s), where the output says its length; and
+ * `render_realtime_factor_measured` — per model, the ffmpeg wall seconds the renders of
+ * the last 24 h reported (private.job_usage) per second of video they made.
  */
-create function public.ops_metrics()
+create function service.ops_metrics_read()
 returns jsonb
 language sql
 stable
@@ -167,7 +216,7 @@ as $$
     'workers', coalesce((
       select jsonb_agg(jsonb_build_object('status', w.status, 'count', w.n) order by w.status)
         from (select status, count(*) as n from public.workers group by status) w), '[]'),
-    'healthy_workers', (public.ops_readiness() ->> 'healthy_workers')::bigint,
+    'healthy_workers', (service.ops_readiness_check() ->> 'healthy_workers')::bigint,
     'credits', (
       select jsonb_build_object(
                'reserved', coalesce(-sum(l.amount) filter (where l.kind = 'reserve'), 0),
@@ -191,7 +240,16 @@ as $$
                  and j.started_at is not null
                  and jsonb_typeof(j.output -> 'duration_s') = 'number'
                group by j.model_id) r
-       where r.factor is not null), '[]'))
+       where r.factor is not null), '[]'),
+    'render_realtime_factor_measured', coalesce((
+      select jsonb_agg(jsonb_build_object('model', r.model_id, 'factor', r.factor, 'jobs', r.n)
+                       order by r.model_id)
+        from (select j.model_id, count(*) as n,
+                     sum(u.render_seconds) / sum(u.render_output_seconds) as factor
+                from public.jobs j join private.job_usage u on u.job_id = j.id
+               where j.status = 'completed' and j.finished_at > now() - interval '24 hours'
+                 and u.render_output_seconds > 0
+               group by j.model_id) r), '[]'))
 $$;
 
 -- ===================================================================================
@@ -205,7 +263,7 @@ $$;
  * completed jobs; credits captured and the average cost of a completed video. Only job
  * types that make a video (not narration or script jobs).
  */
-create view public.ops_videos_daily_by_model with (security_invoker = true) as
+create view service.ops_videos_daily_by_model with (security_invoker = true) as
   select (j.finished_at at time zone 'utc')::date as day,
          j.model_id,
          j.job_type,
@@ -230,7 +288,7 @@ create view public.ops_videos_daily_by_model with (security_invoker = true) as
    group by 1, 2, 3;
 
 /** The same per UTC day, all models together. */
-create view public.ops_videos_daily with (security_invoker = true) as
+create view service.ops_videos_daily with (security_invoker = true) as
   select (j.finished_at at time zone 'utc')::date as day,
          count(*) as finished,
          count(*) filter (where j.status = 'completed') as completed,
@@ -256,13 +314,13 @@ create view public.ops_videos_daily with (security_invoker = true) as
 -- Grants: the service only
 -- ===================================================================================
 
-revoke all on public.ops_videos_daily_by_model, public.ops_videos_daily
+revoke all on service.ops_videos_daily_by_model, service.ops_videos_daily
   from public, anon, authenticated;
-grant select on public.ops_videos_daily_by_model, public.ops_videos_daily to service_role;
+grant select on service.ops_videos_daily_by_model, service.ops_videos_daily to service_role;
 
-revoke execute on function public.audit_money(integer), public.audit_money_report(integer),
-  public.ops_readiness(), public.ops_metrics()
+revoke execute on function service.money_audit(integer), service.money_audit_report(integer),
+  service.ops_readiness_check(), service.ops_metrics_read()
   from public, anon, authenticated;
-grant execute on function public.audit_money(integer), public.audit_money_report(integer),
-  public.ops_readiness(), public.ops_metrics()
+grant execute on function service.money_audit(integer), service.money_audit_report(integer),
+  service.ops_readiness_check(), service.ops_metrics_read()
   to service_role;

@@ -1,5 +1,5 @@
 /*
- * Module 13: what a frontend shows before anything is bought — the catalogue (models with
+ * Module 15: what a frontend shows before anything is bought — the catalogue (models with
  * category, featured flag and thumbnail; voices), a quote for any request (its cost, the
  * queue ahead, when it would be done, whether it is affordable) without creating a job,
  * and the user's own profile and preferences (language and theme; the tier is shown).

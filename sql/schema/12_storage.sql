@@ -1,5 +1,5 @@
 /*
- * Module 9: the storage buckets and who may touch which object.
+ * Module 12: the storage buckets and who may touch which object.
  *
  * Three private buckets with Supabase's own limits (the Storage API enforces them on
  * upload: 413 over file_size_limit, 415 outside allowed_mime_types):

@@ -1,5 +1,5 @@
 /*
- * Module 4: request plumbing the functions share — rate limits, idempotency keys, and the
+ * Module 7: request plumbing the functions share — rate limits, idempotency keys, and the
  * `*_request` procedures that run a write with both in one transaction.
  */
 
@@ -7,7 +7,7 @@
  * Service: count one request in a fixed window; raises VGR29 with DETAIL
  * "retry_after=<seconds>" when over the limit (the refused request is not counted).
  */
-create function public.rate_limit_take(
+create function service.rate_limit_take(
   p_principal text, p_bucket text, p_limit integer, p_window_seconds integer default 60
 )
 returns integer
@@ -37,7 +37,7 @@ end;
 $$;
 
 /** Service (sweep): drop expired idempotency keys, old rate windows and webhook ids. */
-create function public.requests_cleanup()
+create function service.requests_clean_up()
 returns jsonb
 language plpgsql
 security definer
@@ -82,7 +82,7 @@ declare
   v_row private.idempotency_keys;
 begin
   if p_request ->> 'limit' is not null then
-    perform public.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
+    perform service.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
                                    (p_request ->> 'limit')::integer, 60);
   end if;
   if p_request ->> 'key' is null then
@@ -139,7 +139,7 @@ $$;
  * answer, so a retry with the key hears the same; a key that a twin completed meanwhile
  * keeps that answer. One call, on the error path only.
  */
-create function public.request_refused(
+create function service.request_refuse(
   p_request jsonb, p_status integer, p_body jsonb, p_store boolean
 )
 returns void
@@ -167,8 +167,8 @@ begin
 end;
 $$;
 
-/** Service, for the user in the claims: create_job as one request (rate limit, key). */
-create function public.create_job_request(
+/** Service, for the user in the claims: service.job_create as one request (rate limit, key). */
+create function service.job_create_request(
   p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
   p_project_id uuid default null, p_max_credits bigint default null
 )
@@ -184,17 +184,17 @@ begin
     return v_replay;
   end if;
   return private.request_finish(p_request, 202,
-                                public.create_job(p_model_id, p_params, p_priority, p_project_id,
+                                service.job_create(p_model_id, p_params, p_priority, p_project_id,
                                                   p_max_credits));
 end;
 $$;
 
 /**
- * Service, for the user in the claims: cancel_job as one request. The answer (stored for
+ * Service, for the user in the claims: service.job_cancel as one request. The answer (stored for
  * the key) is the client's {job, worker_notified: false}; "running" (the worker or
  * provider to tell, after the commit) goes to the caller only, never into a replay.
  */
-create function public.cancel_job_request(p_request jsonb, p_job_id uuid)
+create function service.job_cancel_request(p_request jsonb, p_job_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -207,15 +207,15 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  v_canceled := public.cancel_job(p_job_id);
+  v_canceled := service.job_cancel(p_job_id);
   return private.request_finish(p_request, 200,
            jsonb_build_object('job', v_canceled -> 'job', 'worker_notified', false))
          || jsonb_build_object('running', v_canceled);
 end;
 $$;
 
-/** Service, for the user in the claims: claim_initial_grant as one request. */
-create function public.claim_initial_grant_request(p_request jsonb, p_client jsonb default '{}')
+/** Service, for the user in the claims: service.initial_grant_claim as one request. */
+create function service.initial_grant_claim_request(p_request jsonb, p_client jsonb default '{}')
 returns jsonb
 language plpgsql
 security definer
@@ -227,12 +227,12 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.claim_initial_grant(p_client));
+  return private.request_finish(p_request, 200, service.initial_grant_claim(p_client));
 end;
 $$;
 
-/** Service: grant_credits as one request. */
-create function public.grant_credits_request(
+/** Service: service.credits_grant as one request. */
+create function service.credits_grant_request(
   p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text,
   p_kind public.ledger_kind default 'grant', p_description text default ''
 )
@@ -247,13 +247,13 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.grant_credits(
+  return private.request_finish(p_request, 200, service.credits_grant(
     p_user_id, p_amount, p_grant_id, p_kind, p_description));
 end;
 $$;
 
-/** Service: purchase_credits as one request. */
-create function public.purchase_credits_request(
+/** Service: service.credits_purchase as one request. */
+create function service.credits_purchase_request(
   p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint,
   p_description text default 'purchase'
 )
@@ -268,13 +268,13 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.purchase_credits(
+  return private.request_finish(p_request, 200, service.credits_purchase(
     p_user_id, p_transaction_id, p_credits, p_description));
 end;
 $$;
 
 /** Service: give a request's key a later, final answer (a composed video rendered at once). */
-create function public.request_replace_answer(p_request jsonb, p_status integer, p_data jsonb)
+create function service.request_answer_replace(p_request jsonb, p_status integer, p_data jsonb)
 returns void
 language plpgsql
 security definer

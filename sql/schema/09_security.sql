@@ -1,5 +1,5 @@
 /*
- * Module 6: who may do what. RLS is on for every table; users read only their own rows;
+ * Module 9: who may do what. RLS is on for every table; users read only their own rows;
  * nobody but the procedures writes money, jobs or history. Grants are spelled out:
  * Supabase's default privileges give anon/authenticated everything in public, so we take
  * it back and grant what each role needs.
@@ -15,6 +15,8 @@ alter table public.workers enable row level security;
 alter table public.jobs enable row level security;
 alter table public.job_events enable row level security;
 alter table public.credit_ledger enable row level security;
+alter table public.projects enable row level security;
+alter table public.batches enable row level security;
 alter table private.idempotency_keys enable row level security;
 alter table private.rate_limits enable row level security;
 alter table private.webhook_receipts enable row level security;
@@ -70,12 +72,15 @@ alter default privileges in schema public revoke truncate, references, trigger o
 
 revoke execute on all functions in schema public from public, anon, authenticated;
 revoke execute on all functions in schema private from public, anon, authenticated;
+revoke execute on all functions in schema service from public, anon, authenticated;
 alter default privileges in schema private revoke execute on functions from public;
+alter default privileges in schema service revoke execute on functions from public;
 
--- Writes are service-only: the functions call create_job, cancel_job and
--- claim_initial_grant as service_role with the user's claims (auth.uid() is the user),
--- after authentication, the rate limit and the idempotency key, and route the job after
--- commit. A client calling them over PostgREST would skip all of that: 42501.
+-- Writes are service-only: the functions call service.job_create, service.job_cancel and
+-- service.initial_grant_claim as service_role with the user's claims (auth.uid() is the
+-- user), after authentication, the rate limit and the idempotency key, and route the job
+-- after commit. A client calling them over PostgREST would skip all of that: the schema
+-- is not exposed, and anon and authenticated have neither usage on it nor execute (42501).
 
 /**
  * Refuse claims whose user Supabase Auth does not know (deleted, or a token it never
@@ -100,6 +105,7 @@ grant execute on function private.require_known_user() to authenticated;
 
 grant execute on all functions in schema public to service_role;
 grant execute on all functions in schema private to service_role;
+grant execute on all functions in schema service to service_role;
 
 -- ===================================================================================
 -- Realtime: the owner (only) may receive broadcasts on user:<uid>:jobs

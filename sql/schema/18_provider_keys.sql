@@ -1,12 +1,12 @@
 /*
- * Module 16: users' own provider keys (seed 001, "API keys encrypted at rest").
+ * Module 18: users' own provider keys (seed 001, "API keys encrypted at rest").
  *
  * A user may keep one API key per provider (openai, fal, replicate, runway); their jobs
  * then run on their own account instead of the deployment's. The key lives in Supabase
  * Vault (`vault.secrets`: ciphertext only; sql/platform/40_vault.sql is the local stand-in)
  * and is read back decrypted only by service-only, security-definer procedures, for the
- * one user it belongs to: `provider_key_for_job` (the owner of a job being dispatched) and
- * `provider_key_mine` (the user in the claims). `public.provider_keys` holds what may be
+ * one user it belongs to: `service.provider_key_get_for_job` (the owner of a job being dispatched) and
+ * `service.provider_key_get_mine` (the user in the claims). `public.provider_keys` holds what may be
  * shown — the provider, the last four characters, when it was stored and rotated — and
  * which Vault secret is the key; no procedure returns a key to a client.
  *
@@ -89,11 +89,11 @@ $$;
 /**
  * Service, for the user in the claims: store their key for a provider, or replace the one
  * stored (a rotation: the Vault secret is rewritten, the old value is gone). Takes the
- * caller's rate-limit slot (`p_request`, module 4; no Idempotency-Key: storing the same key
+ * caller's rate-limit slot (`p_request`, module 7; no Idempotency-Key: storing the same key
  * again is the same state). Answers {status: 201 stored | 200 rotated, data}; any failure
  * is answered as {"error": {...}} rather than raised (see the module comment).
  */
-create function public.provider_key_save(p_request jsonb, p_provider text, p_key text)
+create function service.provider_key_save(p_request jsonb, p_provider text, p_key text)
 returns jsonb
 language plpgsql
 security definer
@@ -110,7 +110,7 @@ declare
 begin
   begin
     if p_request ->> 'limit' is not null then
-      perform public.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
+      perform service.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
                                      (p_request ->> 'limit')::integer, 60);
     end if;
     if v_user is null then
@@ -158,7 +158,7 @@ $$;
  * Service, for the user in the claims: forget their key for a provider (the Vault secret
  * goes with it). As one request (rate limit, Idempotency-Key); VGK04 when there is none.
  */
-create function public.provider_key_delete(p_request jsonb, p_provider text)
+create function service.provider_key_delete(p_request jsonb, p_provider text)
 returns jsonb
 language plpgsql
 security definer
@@ -202,7 +202,7 @@ $$;
 -- ===================================================================================
 
 /** Service: the key of a job's owner for a provider, decrypted, or null when they have none. */
-create function public.provider_key_for_job(p_job_id uuid, p_provider text)
+create function service.provider_key_get_for_job(p_job_id uuid, p_provider text)
 returns text
 language sql stable
 security definer
@@ -216,7 +216,7 @@ as $$
 $$;
 
 /** Service, for the user in the claims: their key for a provider, decrypted, or null. */
-create function public.provider_key_mine(p_provider text)
+create function service.provider_key_get_mine(p_provider text)
 returns text
 language sql stable
 security definer
@@ -229,16 +229,16 @@ as $$
 $$;
 
 -- ===================================================================================
--- Grants (module 6's blanket grants cover modules 1–5 only)
+-- Grants (module 9's blanket grants cover modules 1–8 only)
 -- ===================================================================================
 
 revoke execute on function private.provider_keys_forget(),
   private.provider_key_valid(text, text), private.provider_key_json(public.provider_keys)
   from public, anon, authenticated;
 revoke execute on function
-  public.provider_key_save(jsonb, text, text), public.provider_key_delete(jsonb, text),
-  public.provider_keys_list(), public.provider_key_for_job(uuid, text),
-  public.provider_key_mine(text)
+  service.provider_key_save(jsonb, text, text), service.provider_key_delete(jsonb, text),
+  public.provider_keys_list(), service.provider_key_get_for_job(uuid, text),
+  service.provider_key_get_mine(text)
   from public, anon, authenticated;
 
 -- The list is security invoker (RLS decides), like a user's other reads; everything that
@@ -248,7 +248,7 @@ grant execute on function private.provider_keys_forget(),
   private.provider_key_valid(text, text), private.provider_key_json(public.provider_keys)
   to service_role;
 grant execute on function
-  public.provider_key_save(jsonb, text, text), public.provider_key_delete(jsonb, text),
-  public.provider_keys_list(), public.provider_key_for_job(uuid, text),
-  public.provider_key_mine(text)
+  service.provider_key_save(jsonb, text, text), service.provider_key_delete(jsonb, text),
+  public.provider_keys_list(), service.provider_key_get_for_job(uuid, text),
+  service.provider_key_get_mine(text)
   to service_role;

@@ -1,5 +1,5 @@
 /*
- * Module 12: projects and batches — how a creator groups generations.
+ * Module 14: projects and batches — how a creator groups generations.
  *
  * A project is a user's folder of jobs (title, description). Lists and history filter by
  * it; deleting it ungroups its jobs, which stay with their ledger. A batch is many jobs
@@ -16,9 +16,6 @@
 
 create trigger projects_touch before update on public.projects
   for each row execute function private.touch_updated_at();
-
-alter table public.projects enable row level security;
-alter table public.batches enable row level security;
 
 create policy "Projects are visible to their owner" on public.projects
   for select to authenticated using ((select auth.uid()) = user_id);
@@ -52,7 +49,7 @@ as $$
 $$;
 
 /** Create a project for the caller. */
-create function public.create_project(p_title text, p_description text default '')
+create function service.project_create(p_title text, p_description text default '')
 returns jsonb
 language plpgsql
 security definer
@@ -72,7 +69,7 @@ end;
 $$;
 
 /** Rename or redescribe one of the caller's projects (a null keeps the field). */
-create function public.update_project(
+create function service.project_update(
   p_project_id uuid, p_title text default null, p_description text default null
 )
 returns jsonb
@@ -99,7 +96,7 @@ $$;
  * Delete one of the caller's projects. Its jobs and batches stay (ungrouped), with every
  * ledger entry: nothing about money changes. Returns the project and how many jobs left it.
  */
-create function public.delete_project(p_project_id uuid)
+create function service.project_delete(p_project_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -185,7 +182,7 @@ $$;
  * Short of credits: VG402 with `{required, balance, reserved, items}` in the detail; over
  * the concurrent-job limit (batch jobs count like any): VGJ29.
  */
-create function public.create_batch(
+create function service.batch_create(
   p_items jsonb, p_project_id uuid default null, p_title text default null,
   p_max_credits bigint default null
 )
@@ -262,7 +259,7 @@ $$;
  * Cancel every unfinished job of one of the caller's batches (credits released): the
  * batch's progress, and the workers and providers to tell (after the commit).
  */
-create function public.cancel_batch(p_batch_id uuid)
+create function service.batch_cancel(p_batch_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -283,7 +280,7 @@ begin
   for v_job_id in select id from public.jobs
                    where batch_id = p_batch_id and finished_at is null
                    order by created_at, id loop
-    v_canceled := public.cancel_job(v_job_id);
+    v_canceled := service.job_cancel(v_job_id);
     if v_canceled -> 'notify' <> 'null'::jsonb or v_canceled ->> 'provider_job_id' is not null then
       v_running := v_running || jsonb_build_array(v_canceled);
     end if;
@@ -330,11 +327,11 @@ as $$
 $$;
 
 -- ===================================================================================
--- As one request (rate limit, Idempotency-Key, stored answer; see module 4)
+-- As one request (rate limit, Idempotency-Key, stored answer; see module 7)
 -- ===================================================================================
 
-/** Service, for the user in the claims: create_project as one request. */
-create function public.create_project_request(
+/** Service, for the user in the claims: service.project_create as one request. */
+create function service.project_create_request(
   p_request jsonb, p_title text, p_description text default ''
 )
 returns jsonb
@@ -348,12 +345,12 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 201, public.create_project(p_title, p_description));
+  return private.request_finish(p_request, 201, service.project_create(p_title, p_description));
 end;
 $$;
 
-/** Service, for the user in the claims: update_project as one request. */
-create function public.update_project_request(
+/** Service, for the user in the claims: service.project_update as one request. */
+create function service.project_update_request(
   p_request jsonb, p_project_id uuid, p_title text default null, p_description text default null
 )
 returns jsonb
@@ -368,12 +365,12 @@ begin
     return v_replay;
   end if;
   return private.request_finish(p_request, 200,
-                                public.update_project(p_project_id, p_title, p_description));
+                                service.project_update(p_project_id, p_title, p_description));
 end;
 $$;
 
-/** Service, for the user in the claims: delete_project as one request. */
-create function public.delete_project_request(p_request jsonb, p_project_id uuid)
+/** Service, for the user in the claims: service.project_delete as one request. */
+create function service.project_delete_request(p_request jsonb, p_project_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -385,12 +382,12 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  return private.request_finish(p_request, 200, public.delete_project(p_project_id));
+  return private.request_finish(p_request, 200, service.project_delete(p_project_id));
 end;
 $$;
 
-/** Service, for the user in the claims: create_batch as one request. */
-create function public.create_batch_request(
+/** Service, for the user in the claims: service.batch_create as one request. */
+create function service.batch_create_request(
   p_request jsonb, p_items jsonb, p_project_id uuid default null, p_title text default null,
   p_max_credits bigint default null
 )
@@ -406,17 +403,17 @@ begin
     return v_replay;
   end if;
   return private.request_finish(p_request, 202,
-                                public.create_batch(p_items, p_project_id, p_title,
+                                service.batch_create(p_items, p_project_id, p_title,
                                                     p_max_credits));
 end;
 $$;
 
 /**
- * Service, for the user in the claims: cancel_batch as one request. As cancel_job_request:
+ * Service, for the user in the claims: service.batch_cancel as one request. As service.job_cancel_request:
  * the stored answer is the client's {batch, workers_notified: 0}; "running" goes to the
  * caller only.
  */
-create function public.cancel_batch_request(p_request jsonb, p_batch_id uuid)
+create function service.batch_cancel_request(p_request jsonb, p_batch_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -429,7 +426,7 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
-  v_canceled := public.cancel_batch(p_batch_id);
+  v_canceled := service.batch_cancel(p_batch_id);
   return private.request_finish(p_request, 200,
            jsonb_build_object('batch', v_canceled -> 'batch', 'workers_notified', 0))
          || jsonb_build_object('running', v_canceled -> 'running');
@@ -443,15 +440,15 @@ $$;
 revoke execute on function
   private.job_insert(uuid, text, jsonb, integer, uuid, uuid), private.check_job_limit(uuid),
   private.project_json(public.projects), private.batch_progress(uuid),
-  public.create_project(text, text), public.update_project(uuid, text, text),
-  public.delete_project(uuid), public.list_projects(integer, integer), public.get_project(uuid),
-  public.create_batch(jsonb, uuid, text, bigint), public.cancel_batch(uuid), public.get_batch(uuid),
+  service.project_create(text, text), service.project_update(uuid, text, text),
+  service.project_delete(uuid), public.list_projects(integer, integer), public.get_project(uuid),
+  service.batch_create(jsonb, uuid, text, bigint), service.batch_cancel(uuid), public.get_batch(uuid),
   public.list_batches(uuid, integer, integer),
-  public.create_project_request(jsonb, text, text),
-  public.update_project_request(jsonb, uuid, text, text),
-  public.delete_project_request(jsonb, uuid),
-  public.create_batch_request(jsonb, jsonb, uuid, text, bigint),
-  public.cancel_batch_request(jsonb, uuid)
+  service.project_create_request(jsonb, text, text),
+  service.project_update_request(jsonb, uuid, text, text),
+  service.project_delete_request(jsonb, uuid),
+  service.batch_create_request(jsonb, jsonb, uuid, text, bigint),
+  service.batch_cancel_request(jsonb, uuid)
   from public, anon, authenticated;
 
 -- Reads as the user (RLS decides); the helpers read only the row they are given.
@@ -463,13 +460,13 @@ grant execute on function public.list_projects(integer, integer), public.get_pro
 grant execute on function
   private.job_insert(uuid, text, jsonb, integer, uuid, uuid), private.check_job_limit(uuid),
   private.project_json(public.projects), private.batch_progress(uuid),
-  public.create_project(text, text), public.update_project(uuid, text, text),
-  public.delete_project(uuid), public.list_projects(integer, integer), public.get_project(uuid),
-  public.create_batch(jsonb, uuid, text, bigint), public.cancel_batch(uuid), public.get_batch(uuid),
+  service.project_create(text, text), service.project_update(uuid, text, text),
+  service.project_delete(uuid), public.list_projects(integer, integer), public.get_project(uuid),
+  service.batch_create(jsonb, uuid, text, bigint), service.batch_cancel(uuid), public.get_batch(uuid),
   public.list_batches(uuid, integer, integer),
-  public.create_project_request(jsonb, text, text),
-  public.update_project_request(jsonb, uuid, text, text),
-  public.delete_project_request(jsonb, uuid),
-  public.create_batch_request(jsonb, jsonb, uuid, text, bigint),
-  public.cancel_batch_request(jsonb, uuid)
+  service.project_create_request(jsonb, text, text),
+  service.project_update_request(jsonb, uuid, text, text),
+  service.project_delete_request(jsonb, uuid),
+  service.batch_create_request(jsonb, jsonb, uuid, text, bigint),
+  service.batch_cancel_request(jsonb, uuid)
   to service_role;

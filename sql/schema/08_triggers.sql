@@ -1,5 +1,5 @@
 /*
- * Module 5: triggers — profiles on signup, updated_at, the job state machine, job events
+ * Module 8: triggers — profiles on signup, updated_at, the job state machine, job events
  * with their realtime broadcast, and append-only ledger and history.
  */
 
@@ -167,7 +167,7 @@ begin
   if tg_op = 'DELETE' and pg_trigger_depth() > 1 then
     return old;
   end if;
-  -- Retention (public.job_events_prune) is the one sanctioned delete of history.
+  -- Retention (service.job_events_prune) is the one sanctioned delete of history.
   if tg_op = 'DELETE' and tg_table_name = 'job_events'
      and current_setting('videogen.pruning', true) = 'on' then
     return old;
@@ -182,7 +182,7 @@ create trigger job_events_append_only before update or delete on public.job_even
   for each row execute function private.forbid_change();
 
 /** Service (sweep): delete the history of jobs that finished more than p_days ago. */
-create function public.job_events_prune(p_days integer default 90)
+create function service.job_events_prune(p_days integer default 90)
 returns integer
 language plpgsql
 security definer

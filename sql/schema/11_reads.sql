@@ -1,11 +1,11 @@
 /*
- * Module 8: reads. Security-invoker functions, so RLS decides what the caller sees; the
+ * Module 11: reads. Security-invoker functions, so RLS decides what the caller sees; the
  * functions (and PostgREST clients) read through these instead of writing SQL.
  */
 
 /**
  * The caller's jobs (not removed from history), newest first, optionally of one status,
- * project or batch; each as a read shows it (queue position and estimate, module 13).
+ * project or batch; each as a read shows it (queue position and estimate, module 15).
  */
 create function public.list_jobs(
   p_status public.job_status default null, p_limit integer default 20, p_offset integer default 0,
@@ -77,7 +77,7 @@ as $$
 $$;
 
 /** Service: one job whatever its owner (workers, callbacks, sweeps). */
-create function public.job_get_any(p_job_id uuid)
+create function service.job_get_any(p_job_id uuid)
 returns jsonb
 language sql stable
 security definer
@@ -88,7 +88,7 @@ as $$
 $$;
 
 /** Service: every registered worker (for the health sweep). */
-create function public.workers_list()
+create function service.workers_list()
 returns jsonb
 language sql stable
 security definer
@@ -99,14 +99,14 @@ $$;
 
 revoke execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
   public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
-  public.job_get_any(uuid), public.workers_list()
+  service.job_get_any(uuid), service.workers_list()
   from public, anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
   public.get_job(uuid), public.get_credits(integer, integer) to authenticated;
 grant execute on function public.list_models() to anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
   public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
-  public.job_get_any(uuid), public.workers_list() to service_role;
+  service.job_get_any(uuid), service.workers_list() to service_role;
 
 -- The invoker reads above format rows through these helpers; they read only the row they
 -- are given, plus aggregates (a queue count, a model's mean run, its worker slots), so
@@ -118,7 +118,7 @@ grant execute on function private.job_json(public.jobs), private.queue_position(
   to authenticated;
 
 /** Service: jobs at external providers that have not finished (for reconcile polls). */
-create function public.jobs_active_external()
+create function service.jobs_list_active_external()
 returns jsonb
 language sql stable
 security definer
@@ -131,11 +131,11 @@ as $$
      and j.provider in ('fal', 'replicate', 'runway', 'runpod')
 $$;
 
-revoke execute on function public.jobs_active_external() from public, anon, authenticated;
-grant execute on function public.jobs_active_external() to service_role;
+revoke execute on function service.jobs_list_active_external() from public, anon, authenticated;
+grant execute on function service.jobs_list_active_external() to service_role;
 
 /** Service: the catalogue with the providers' own model ids (health sweeps, routing). */
-create function public.models_by_provider(p_provider text)
+create function service.models_list_by_provider(p_provider text)
 returns jsonb
 language sql stable
 security definer
@@ -146,5 +146,5 @@ as $$
     from public.models m where m.provider = p_provider
 $$;
 
-revoke execute on function public.models_by_provider(text) from public, anon, authenticated;
-grant execute on function public.models_by_provider(text) to service_role;
+revoke execute on function service.models_list_by_provider(text) from public, anon, authenticated;
+grant execute on function service.models_list_by_provider(text) to service_role;

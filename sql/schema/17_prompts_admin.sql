@@ -1,12 +1,12 @@
 /*
- * Module 15: prompt templates and the admin view.
+ * Module 17: prompt templates and the admin view.
  *
  * A prompt template says, per job type, how a user's prompt is improved: the instruction
  * an OpenAI-compatible engine gets, and the cues the offline engine adds. Each change is a
  * new version (rows are never rewritten or deleted: history is kept); one version per job
- * type is active. The service reads the active one (public.prompt_template_for); the
+ * type is active. The service reads the active one (service.prompt_template_get); the
  * enhanced prompt goes back to the user, who may use it — a job then keeps both prompts in
- * its params (`prompt` and `original_prompt`, module 3).
+ * its params (`prompt` and `original_prompt`, module 4).
  *
  * An admin is a user whose access token carries `app_metadata.role = 'admin'` (only the
  * service role can set app_metadata; Supabase Auth copies it into every token it issues).
@@ -181,11 +181,11 @@ insert into public.prompt_templates (job_type, version, instruction, hints, note
 
 /**
  * Service, for the user in the claims: the active template for a model's job type (or a
- * job type), taking the caller's rate-limit slot like a write (`p_request`, module 4) —
+ * job type), taking the caller's rate-limit slot like a write (`p_request`, module 7) —
  * an enhancement costs no credits but may cost an LLM call. VGM04/VGM03 for a model not
  * found or unavailable, VGT04 when the job type has no active template.
  */
-create function public.prompt_template_for(
+create function service.prompt_template_get(
   p_request jsonb, p_model_id text default null, p_job_type public.job_type default null
 )
 returns jsonb
@@ -199,7 +199,7 @@ declare
   v_template public.prompt_templates;
 begin
   if p_request ->> 'limit' is not null then
-    perform public.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
+    perform service.rate_limit_take(p_request ->> 'principal', p_request ->> 'bucket',
                                    (p_request ->> 'limit')::integer, 60);
   end if;
   if p_model_id is not null then
@@ -232,7 +232,7 @@ $$;
  * once unless `p_activate` is false. Concurrent saves of one job type queue on the locks of
  * its versions, so each numbers its own after the other's commit.
  */
-create function public.prompt_template_save(
+create function service.prompt_template_save(
   p_job_type public.job_type, p_instruction text, p_hints jsonb default '{"cues": []}',
   p_note text default '', p_activate boolean default true
 )
@@ -264,7 +264,7 @@ $$;
 
 /** Admin: make one version its job type's active template (rolling back is activating an
  * older one). VGT04 when there is no such version. */
-create function public.prompt_template_activate(p_template_id uuid)
+create function service.prompt_template_activate(p_template_id uuid)
 returns jsonb
 language plpgsql
 security definer
@@ -372,7 +372,7 @@ $$;
  * the next one, so reports of the abandoned attempt are stale. Its credits stay reserved.
  * Returns {job, notify, provider, provider_job_id} (who had it, to be told to stop).
  */
-create function public.admin_requeue_job(p_job_id uuid, p_reason text)
+create function service.admin_job_requeue(p_job_id uuid, p_reason text)
 returns jsonb
 language plpgsql
 security definer
@@ -407,9 +407,9 @@ $$;
 
 /**
  * Admin: fail an unfinished job for good; its reserved credits are released (once: a
- * finished job cannot be failed again, VGJ09). Returns what admin_requeue_job returns.
+ * finished job cannot be failed again, VGJ09). Returns what service.admin_job_requeue returns.
  */
-create function public.admin_fail_job(p_job_id uuid, p_reason text)
+create function service.admin_job_fail(p_job_id uuid, p_reason text)
 returns jsonb
 language plpgsql
 security definer
@@ -447,7 +447,7 @@ $$;
  * key). The answer (stored for the key) is {action, job, worker_notified: false}; "running"
  * (whom to tell, after the commit) goes to the caller only.
  */
-create function public.admin_job_request(
+create function service.admin_job_request(
   p_request jsonb, p_action text, p_job_id uuid, p_reason text
 )
 returns jsonb
@@ -463,9 +463,9 @@ begin
     return v_replay;
   end if;
   if p_action = 'requeue' then
-    v_done := public.admin_requeue_job(p_job_id, p_reason);
+    v_done := service.admin_job_requeue(p_job_id, p_reason);
   elsif p_action = 'fail' then
-    v_done := public.admin_fail_job(p_job_id, p_reason);
+    v_done := service.admin_job_fail(p_job_id, p_reason);
   else
     raise exception 'action must be requeue or fail' using errcode = 'VGP22';
   end if;
@@ -480,7 +480,7 @@ $$;
  * {"action": "create", job_type, instruction, hints?, note?, activate?} or
  * {"action": "activate", id}; the answer is the version.
  */
-create function public.prompt_template_request(p_request jsonb, p_change jsonb)
+create function service.prompt_template_change_request(p_request jsonb, p_change jsonb)
 returns jsonb
 language plpgsql
 security definer
@@ -495,12 +495,12 @@ begin
     return v_replay;
   end if;
   if p_change ->> 'action' = 'create' then
-    v_done := public.prompt_template_save(
+    v_done := service.prompt_template_save(
       (p_change ->> 'job_type')::public.job_type, p_change ->> 'instruction',
       coalesce(p_change -> 'hints', '{"cues": []}'), coalesce(p_change ->> 'note', ''),
       coalesce((p_change ->> 'activate')::boolean, true));
   elsif p_change ->> 'action' = 'activate' then
-    v_done := public.prompt_template_activate((p_change ->> 'id')::uuid);
+    v_done := service.prompt_template_activate((p_change ->> 'id')::uuid);
     v_status := 200;
   else
     raise exception 'action must be create or activate' using errcode = 'VGP22';
@@ -510,20 +510,20 @@ end;
 $$;
 
 -- ===================================================================================
--- Grants (module 6's blanket grants cover modules 1–5 only)
+-- Grants (module 9's blanket grants cover modules 1–8 only)
 -- ===================================================================================
 
 revoke execute on function private.require_admin(), private.prompt_hints_valid(jsonb),
   private.prompt_templates_guard()
   from public, anon, authenticated;
 revoke execute on function
-  public.prompt_template_for(jsonb, text, public.job_type),
-  public.prompt_template_save(public.job_type, text, jsonb, text, boolean),
-  public.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
+  service.prompt_template_get(jsonb, text, public.job_type),
+  service.prompt_template_save(public.job_type, text, jsonb, text, boolean),
+  service.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
   public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
-  public.admin_list_workers(), public.admin_requeue_job(uuid, text),
-  public.admin_fail_job(uuid, text), public.admin_job_request(jsonb, text, uuid, text),
-  public.prompt_template_request(jsonb, jsonb)
+  public.admin_list_workers(), service.admin_job_requeue(uuid, text),
+  service.admin_job_fail(uuid, text), service.admin_job_request(jsonb, text, uuid, text),
+  service.prompt_template_change_request(jsonb, jsonb)
   from public, anon, authenticated;
 
 -- The admin reads are security invoker: RLS decides what they return, and an admin may
@@ -538,11 +538,11 @@ grant execute on function private.require_admin(), private.prompt_hints_valid(js
   private.prompt_templates_guard()
   to service_role;
 grant execute on function
-  public.prompt_template_for(jsonb, text, public.job_type),
-  public.prompt_template_save(public.job_type, text, jsonb, text, boolean),
-  public.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
+  service.prompt_template_get(jsonb, text, public.job_type),
+  service.prompt_template_save(public.job_type, text, jsonb, text, boolean),
+  service.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
   public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
-  public.admin_list_workers(), public.admin_requeue_job(uuid, text),
-  public.admin_fail_job(uuid, text), public.admin_job_request(jsonb, text, uuid, text),
-  public.prompt_template_request(jsonb, jsonb)
+  public.admin_list_workers(), service.admin_job_requeue(uuid, text),
+  service.admin_job_fail(uuid, text), service.admin_job_request(jsonb, text, uuid, text),
+  service.prompt_template_change_request(jsonb, jsonb)
   to service_role;

@@ -1,0 +1,236 @@
+/*
+ * Module 4: a user's jobs — insert one checked against the tier's limits and spend caps,
+ * create it with its reserve, cancel it with its release.
+ */
+
+-- ===================================================================================
+-- Users: create, cancel
+-- ===================================================================================
+
+/**
+ * Check a model and params for the user, price them and insert the queued job — no money
+ * yet: service.job_create and service.batch_create (module 14) reserve after it. A project named must be
+ * the user's own (VGR04 otherwise).
+ */
+create function private.job_insert(
+  p_uid uuid, p_model_id text, p_params jsonb, p_priority integer,
+  p_project_id uuid default null, p_batch_id uuid default null
+)
+returns public.jobs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_model public.models;
+  v_params jsonb;
+  v_job public.jobs;
+begin
+  select * into v_model from public.models where id = p_model_id;
+  if not found then
+    raise exception 'model % not found', p_model_id using errcode = 'VGM04';
+  end if;
+  if not v_model.is_available then
+    raise exception 'model % is not available right now', p_model_id using errcode = 'VGM03';
+  end if;
+  if p_priority not between -100 and 100 then
+    raise exception 'priority outside -100..100' using errcode = 'VGP22';
+  end if;
+  perform private.check_priority(p_uid, p_priority);
+  if p_project_id is not null
+     and not exists (select 1 from public.projects where id = p_project_id and user_id = p_uid) then
+    raise exception 'project % not found', p_project_id using errcode = 'VGR04';
+  end if;
+  v_params := private.normalize_params(v_model, p_params);
+  -- First segment the caller's id, and no empty, '.' or '..' segment to climb out with.
+  if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> p_uid::text
+                                  or v_params ->> 'image_path' ~ '(^|/)\.{0,2}(/|$)') then
+    raise exception 'image_path must be in your own uploads folder (%/…)', p_uid
+      using errcode = 'VGP22';
+  end if;
+
+  insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts,
+                           provider, project_id, batch_id)
+  values (p_uid, v_model.id, v_model.job_type, v_params, p_priority,
+          private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider,
+          p_project_id, p_batch_id)
+  returning * into v_job;
+  return v_job;
+end;
+$$;
+
+/** The limits of a user's tier (the `free` row's for a tier without one). */
+create function private.tier_limits_of(p_uid uuid)
+returns private.tier_limits
+language sql stable
+security definer
+set search_path = ''
+as $$
+  select l.* from private.tier_limits l
+   where l.tier in ((select p.tier from public.profiles p where p.id = p_uid), 'free')
+   order by l.tier = 'free'
+   limit 1;
+$$;
+
+/**
+ * Raise VGQ03 when a user sets a priority above their tier's bound: a queue place is paid
+ * for by the tier. Admins and the service may set any priority.
+ */
+create function private.check_priority(p_uid uuid, p_priority integer)
+returns void
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_limits private.tier_limits;
+begin
+  if p_priority <= 0 or auth.role() = 'service_role'
+     or coalesce((auth.jwt() -> 'app_metadata' ->> 'role') = 'admin', false) then
+    return;
+  end if;
+  v_limits := private.tier_limits_of(p_uid);
+  if p_priority > v_limits.max_priority then
+    raise exception 'your tier (%) may set priority up to %', v_limits.tier,
+      v_limits.max_priority
+      using errcode = 'VGQ03',
+            detail = jsonb_build_object('priority', p_priority, 'max_priority',
+                                        v_limits.max_priority, 'tier', v_limits.tier)::text;
+  end if;
+end;
+$$;
+
+/**
+ * Raise when what was just reserved breaks a spend cap: VGS02 (402) when it costs more
+ * than the caller's own `p_max_credits`; VGS29 (429, until 00:00 UTC) when the credits
+ * committed to jobs made today (private.spend_days: their cost, less what they gave back
+ * when they ended) pass the tier's daily cap. Called after the reserve, whose row lock on
+ * the profile serialises this user's creates; a refusal rolls the count back with it.
+ */
+create function private.check_spend(p_uid uuid, p_cost bigint, p_max_credits bigint)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_limits private.tier_limits;
+  v_day date := (now() at time zone 'UTC')::date;
+  v_spent bigint;
+begin
+  if p_max_credits is not null and p_cost > p_max_credits then
+    raise exception 'this costs % credits, more than your max_credits of %', p_cost,
+      p_max_credits
+      using errcode = 'VGS02',
+            detail = jsonb_build_object('cost', p_cost, 'max_credits', p_max_credits)::text;
+  end if;
+  insert into private.spend_days as d (user_id, day, committed)
+  values (p_uid, v_day, p_cost)
+  on conflict (user_id, day) do update set committed = d.committed + excluded.committed
+  returning committed into v_spent;
+  v_limits := private.tier_limits_of(p_uid);
+  if v_limits.daily_spend_credits is not null and v_spent > v_limits.daily_spend_credits then
+    raise exception 'this would take today''s spending to % credits; your tier (%) allows % a day',
+      v_spent, v_limits.tier, v_limits.daily_spend_credits
+      using errcode = 'VGS29',
+            hint = 'The daily cap resets at 00:00 UTC.',
+            detail = jsonb_build_object(
+              'spent_today', v_spent - p_cost, 'cost', p_cost,
+              'daily_limit', v_limits.daily_spend_credits, 'tier', v_limits.tier,
+              'retry_after', ceil(extract(epoch from
+                ((v_day + 1)::timestamp at time zone 'UTC' - now())))::integer)::text;
+  end if;
+end;
+$$;
+
+/** Raise VGJ29 when the user has more unfinished jobs than their limit allows. */
+create function private.check_job_limit(p_uid uuid)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_limit integer;
+  v_active integer;
+begin
+  -- Called after the reserve, whose row lock on the profile serialises this user's creates:
+  -- the count (a new snapshot, after the lock) sees every job committed before it.
+  select p.concurrent_job_limit,
+         (select count(*) from public.jobs j
+           where j.user_id = p_uid and j.status in ('queued', 'dispatched', 'processing'))
+    into v_limit, v_active
+    from public.profiles p where p.id = p_uid;
+  if v_active > v_limit then
+    raise exception 'you would have % unfinished jobs (limit %)', v_active, v_limit
+      using errcode = 'VGJ29',
+            detail = jsonb_build_object('unfinished', v_active, 'limit', v_limit)::text;
+  end if;
+end;
+$$;
+
+/**
+ * Create a job for the caller: check the model and params, price it, enforce the
+ * concurrent-job limit and the spend caps (`p_max_credits`, the tier's daily cap), reserve
+ * the cost and queue it — one transaction.
+ */
+create function service.job_create(
+  p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
+  p_project_id uuid default null, p_max_credits bigint default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_job public.jobs;
+begin
+  if v_uid is null then
+    raise exception 'sign in first' using errcode = 'VG403';
+  end if;
+  v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id);
+  perform private.credits_reserve(v_job);
+  perform private.check_spend(v_uid, v_job.cost, p_max_credits);
+  perform private.check_job_limit(v_uid);
+  return private.job_json(v_job);
+end;
+$$;
+
+/**
+ * Cancel a job that has not finished: the owner (or the service) may; credits are
+ * released. Returns the job and, when a worker had it, that worker's url to tell.
+ */
+create function service.job_cancel(p_job_id uuid)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+  v_worker public.workers;
+begin
+  select * into v_job from public.jobs where id = p_job_id for update;
+  if not found or (auth.role() <> 'service_role' and v_job.user_id is distinct from auth.uid()) then
+    raise exception 'job % not found', p_job_id using errcode = 'VGJ04';
+  end if;
+  if v_job.status in ('completed', 'failed', 'canceled') then
+    raise exception 'job is already %', v_job.status using errcode = 'VGJ09';
+  end if;
+  select * into v_worker from public.workers where id = v_job.worker_id;
+  update public.jobs
+     set status = 'canceled', finished_at = now(), lease_expires_at = null,
+         error_code = 'CANCELED', error_message = 'canceled by request'
+   where id = p_job_id
+  returning * into v_job;
+  perform private.credits_release(v_job);
+  return jsonb_build_object(
+    'job', private.job_json(v_job),
+    'notify', case when v_worker.id is null then null
+                   else jsonb_build_object('worker_id', v_worker.id, 'url', v_worker.url) end,
+    'provider', v_job.provider, 'provider_job_id', v_job.provider_job_id);
+end;
+$$;
+
