@@ -131,7 +131,7 @@ def test_what_a_diff_cannot_express_is_reported_and_drops_are_listed(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    security = root / "sql" / "schema" / "06_security.sql"
+    (security,) = (root / "sql" / "schema").glob("*_security.sql")
     policy = (
         'create policy "Available models are visible to everyone" on public.models\n'
         "  for select to anon, authenticated using (is_available);\n"

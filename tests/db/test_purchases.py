@@ -1,6 +1,6 @@
 """Purchases that can be taken back (refunds, disputes), the debt, anonymous users merged.
 
-sql/schema/14_purchases.sql: a clawback takes from the balance what it can and leaves the
+sql/schema/16_purchases.sql: a clawback takes from the balance what it can and leaves the
 rest as debt; every credit settles the debt first; no new job while in debt; merges move an
 anonymous user's balance to an account once. The money audit runs after every test here.
 """

@@ -170,7 +170,7 @@ def list_models(session: Session) -> list[Model]:
     return [Model.model_validate(m) for m in session.rpc("list_models")]
 
 
-# Prompts and the admin view (sql/schema/15_prompts_admin.sql) ----------------------------
+# Prompts and the admin view (sql/schema/17_prompts_admin.sql) ----------------------------
 
 
 def prompt_template_for(
@@ -191,7 +191,7 @@ def prompt_template_for(
     return PromptTemplate.model_validate(result)
 
 
-# Users' own provider keys (sql/schema/16_provider_keys.sql) ---------------------------------
+# Users' own provider keys (sql/schema/18_provider_keys.sql) ---------------------------------
 
 
 def provider_key_save(
@@ -314,7 +314,7 @@ def prompt_template_request(
     return outcome_of(result, PromptTemplate)
 
 
-# Writes as one request (sql/schema/04_requests.sql) --------------------------------------
+# Writes as one request (sql/schema/07_requests.sql) --------------------------------------
 
 
 def create_job_request(
@@ -800,7 +800,7 @@ def requests_cleanup(on: Runs) -> Cleanup:
     return Cleanup.model_validate(_service(on, "service.requests_clean_up"))
 
 
-# The media lifecycle (sql/schema/10_media_lifecycle.sql) -------------------------------------
+# The media lifecycle (sql/schema/13_media_lifecycle.sql) -------------------------------------
 
 
 def jobs_outputs_due(on: Runs, retention_days: int, limit: int) -> list[DueOutput]:
@@ -823,11 +823,11 @@ def uploads_due(on: Runs, retention_days: int, limit: int) -> list[str]:
     )
 
 
-# Operations (sql/schema/11_operations.sql) ---------------------------------------------------
+# Operations (sql/schema/20_operations.sql) ---------------------------------------------------
 
 
 def ops_set_unit_prices(on: Runs, prices: JSON) -> JSON:
-    """Write the unit prices the cost views use (sql/schema/17_usage.sql); the prices now."""
+    """Write the unit prices the cost views use (sql/schema/19_usage.sql); the prices now."""
     result: JSON = _service(on, "service.ops_unit_prices_set", prices=prices)
     return result
 

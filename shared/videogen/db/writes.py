@@ -1,5 +1,5 @@
 """A write as one database call: its rate limit, Idempotency-Key and stored answer travel
-with the action (the ``*_request`` procedures of sql/schema/04_requests.sql).
+with the action (the ``*_request`` procedures of sql/schema/07_requests.sql).
 
 The HTTP kit describes the request (:class:`WriteRequest`); a service sends it along with
 its action in one call and gets an :class:`Outcome` back — the action's answer, or the

@@ -588,7 +588,7 @@ class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | WorkerJobList]):
     model_config = ConfigDict(defer_build=True)
 
 
-# Prompts and the admin view (sql/schema/15_prompts_admin.sql) ------------------------------
+# Prompts and the admin view (sql/schema/17_prompts_admin.sql) ------------------------------
 
 
 class PromptTemplate(Open):

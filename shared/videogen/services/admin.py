@@ -3,7 +3,7 @@
 An admin is a user whose access token carries ``app_metadata.role = "admin"`` (set only
 with the service role: ``videogen admin grant <email>`` locally, the Auth admin API on a
 hosted project). The database decides: reads run as the admin (RLS policies of
-sql/schema/15_prompts_admin.sql), writes are service-only procedures that check the claim.
+sql/schema/17_prompts_admin.sql), writes are service-only procedures that check the claim.
 :func:`require_admin` only answers a non-admin 403 before their request is validated.
 """
 

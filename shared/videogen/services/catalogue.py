@@ -1,5 +1,5 @@
 """What a frontend shows before anything is bought: the voices and quotes
-(sql/schema/13_catalogue_quotes.sql); the models themselves are
+(sql/schema/15_catalogue_quotes.sql); the models themselves are
 :func:`videogen.services.jobs.models`."""
 
 from __future__ import annotations

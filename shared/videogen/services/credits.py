@@ -1,5 +1,5 @@
 """Credits as the functions use them: balance and ledger pages, grants, purchases, refunds
-(Stripe and the App Store claw back what a purchase granted, sql/schema/14_purchases.sql),
+(Stripe and the App Store claw back what a purchase granted, sql/schema/16_purchases.sql),
 and an anonymous session's credits merged into the account."""
 
 from __future__ import annotations

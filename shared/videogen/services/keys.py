@@ -1,7 +1,7 @@
 """Users' own provider keys (seed 001, "API keys encrypted at rest").
 
 A user stores one key per provider (openai, fal, replicate, runway); it is kept in
-Supabase Vault (sql/schema/16_provider_keys.sql) and read back, decrypted, only for that
+Supabase Vault (sql/schema/18_provider_keys.sql) and read back, decrypted, only for that
 user: when one of their jobs goes to fal, Replicate or Runway (:mod:`videogen.services.routing`)
 and when their request or job needs OpenAI (script steps, prompt enhancement). Everyone
 else's jobs keep the deployment's keys. No answer, log line or error message carries a

@@ -1,4 +1,4 @@
-"""Projects and batches as the functions use them (sql/schema/12_projects_batches.sql).
+"""Projects and batches as the functions use them (sql/schema/14_projects_batches.sql).
 
 A project files jobs; a batch makes up to 20 of them in one transaction, paid for together
 or not at all, then routes each (after the commit, as a single create does). Writes are

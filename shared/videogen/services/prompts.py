@@ -1,5 +1,5 @@
 """Prompt enhancement: a user's prompt for any job type, improved by the job type's active
-template (``public.prompt_templates``, sql/schema/15_prompts_admin.sql), for the user to
+template (``public.prompt_templates``, sql/schema/17_prompts_admin.sql), for the user to
 use or not. Nothing is charged and nothing is stored; the call takes the user's rate-limit
 slot like a write (an LLM call costs money).
 

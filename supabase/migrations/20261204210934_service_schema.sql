@@ -1,116 +1,98 @@
--- The service schema, and the pro-rata capture rule in SQL (sql/schema modules 1, 2, 5–20).
---   * `public` keeps only what clients call over PostgREST (anon, authenticated) and what
---     they read; the 72 procedures only the service role runs move to the new schema
---     `service` (not exposed by PostgREST; usage for service_role only), renamed
---     <noun>_<verb> (RENAMES.txt has the whole mapping), two helpers to `private`
---     (private.job_delete, private.webhook_receipt_record), and the five ops_* views
---     (service role only) to `service` under their names;
---   * service.job_complete takes p_rendered_seconds and captures pro rata of it
---     (private.credits_pro_rata), which the services computed in Python before.
+-- The service schema, and the pro-rata capture rule in SQL (sql/schema modules 1, 2, 5–20):
+-- `public` keeps only what clients call over PostgREST and the tables they read; the
+-- procedures only the service role runs move to schema `service` (not exposed, usage for
+-- service_role only), renamed <noun>_<verb> (docs/service-schema-renames.txt), two helpers
+-- to `private`; service.job_complete captures pro rata of p_rendered_seconds.
 --
--- Drafted by migra (migra-maintained 1.1.0: `migra --unsafe --with-privileges
--- --exclude_schema supabase_migrations <db from supabase/migrations> <db from sql/schema>`)
--- and reviewed. Hand-written, because a schema diff does not carry them:
---   * the two lines after `create schema` (usage on the schema, default privileges);
---   * `with (security_invoker = true)` in the five `create or replace view` (migra drops
---     the option; without it the views would read as their owner, past RLS);
---   * the section "Grants" at the end (execute and the views' select for service_role
---     only) and `reset check_function_bodies`;
---   * the section "pg_cron" (the schedules' commands are rows of cron.job, data).
--- Everything else is migra's output as it was drafted.
+-- Everything above the section "pg_cron" is `make migration NAME=service_schema` as drafted
+-- (verified equal to sql/schema by the tool); the section "pg_cron" is hand-written: the
+-- schedules' commands are rows of cron.job (data), which a schema diff does not carry.
+--
+-- Migration service_schema: drafted by `make migration` from sql/schema; review before committing.
+-- Write by hand only what a diff cannot express: data moves, backfills, renames (drafted
+-- as drop + create), default privileges.
+-- Unsafe statements (drops; check that no data is lost):
+--   drop view if exists "public"."ops_costs_daily";
+--   drop view if exists "public"."ops_costs_daily_by_model";
+--   drop view if exists "public"."ops_job_costs";
+--   drop view if exists "public"."ops_videos_daily";
+--   drop view if exists "public"."ops_videos_daily_by_model";
+--   drop function if exists "public"."admin_fail_job"(p_job_id uuid, p_reason text);
+--   drop function if exists "public"."admin_job_request"(p_request jsonb, p_action text, p_job_id uuid, p_reason text);
+--   drop function if exists "public"."admin_requeue_job"(p_job_id uuid, p_reason text);
+--   drop function if exists "public"."audit_money"(p_grace_seconds integer);
+--   drop function if exists "public"."audit_money_report"(p_grace_seconds integer);
+--   drop function if exists "public"."cancel_batch"(p_batch_id uuid);
+--   drop function if exists "public"."cancel_batch_request"(p_request jsonb, p_batch_id uuid);
+--   drop function if exists "public"."cancel_job"(p_job_id uuid);
+--   drop function if exists "public"."cancel_job_request"(p_request jsonb, p_job_id uuid);
+--   drop function if exists "public"."claim_initial_grant"(p_client jsonb);
+--   drop function if exists "public"."claim_initial_grant_request"(p_request jsonb, p_client jsonb);
+--   drop function if exists "public"."create_batch"(p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint);
+--   drop function if exists "public"."create_batch_request"(p_request jsonb, p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint);
+--   drop function if exists "public"."create_job"(p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint);
+--   drop function if exists "public"."create_job_request"(p_request jsonb, p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint);
+--   drop function if exists "public"."create_project"(p_title text, p_description text);
+--   drop function if exists "public"."create_project_request"(p_request jsonb, p_title text, p_description text);
+--   drop function if exists "public"."delete_job"(p_job_id uuid);
+--   drop function if exists "public"."delete_job_request"(p_request jsonb, p_job_id uuid);
+--   drop function if exists "public"."delete_project"(p_project_id uuid);
+--   drop function if exists "public"."delete_project_request"(p_request jsonb, p_project_id uuid);
+--   drop function if exists "public"."grant_credits"(p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text);
+--   drop function if exists "public"."grant_credits_request"(p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text);
+--   drop function if exists "public"."job_assign"(p_job_id uuid, p_worker_id uuid);
+--   drop function if exists "public"."job_by_provider_id"(p_provider text, p_provider_job_id text);
+--   drop function if exists "public"."job_claim"(p_worker_id uuid, p_limit integer);
+--   drop function if exists "public"."job_complete"(p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint);
+--   drop function if exists "public"."job_dispatch_external"(p_job_id uuid);
+--   drop function if exists "public"."job_events_prune"(p_days integer);
+--   drop function if exists "public"."job_fail"(p_job_id uuid, p_attempt integer, p_error_code text, p_error_message text, p_retryable boolean);
+--   drop function if exists "public"."job_get_any"(p_job_id uuid);
+--   drop function if exists "public"."job_progress"(p_job_id uuid, p_attempt integer, p_progress integer, p_message text);
+--   drop function if exists "public"."job_report"(p_webhook_id text, p_source text, p_report jsonb);
+--   drop function if exists "public"."job_return"(p_job_id uuid, p_attempt integer, p_reason text);
+--   drop function if exists "public"."job_set_provider_id"(p_job_id uuid, p_attempt integer, p_provider_job_id text);
+--   drop function if exists "public"."job_start"(p_job_id uuid, p_attempt integer);
+--   drop function if exists "public"."jobs_active_external"();
+--   drop function if exists "public"."jobs_assign_pending"(p_limit integer);
+--   drop function if exists "public"."jobs_mark_outputs_expired"(p_job_ids uuid[]);
+--   drop function if exists "public"."jobs_outputs_due"(p_retention_days integer, p_limit integer);
+--   drop function if exists "public"."jobs_requeue_expired"(p_limit integer);
+--   drop function if exists "public"."merge_anonymous"(p_anonymous_id uuid);
+--   drop function if exists "public"."merge_anonymous_request"(p_request jsonb, p_anonymous_id uuid);
+--   drop function if exists "public"."models_by_provider"(p_provider text);
+--   drop function if exists "public"."ops_metrics"();
+--   drop function if exists "public"."ops_readiness"();
+--   drop function if exists "public"."ops_set_unit_prices"(p_prices jsonb);
+--   drop function if exists "public"."ops_unit_prices"();
+--   drop function if exists "public"."prompt_template_activate"(p_template_id uuid);
+--   drop function if exists "public"."prompt_template_for"(p_request jsonb, p_model_id text, p_job_type public.job_type);
+--   drop function if exists "public"."prompt_template_request"(p_request jsonb, p_change jsonb);
+--   drop function if exists "public"."prompt_template_save"(p_job_type public.job_type, p_instruction text, p_hints jsonb, p_note text, p_activate boolean);
+--   drop function if exists "public"."provider_key_delete"(p_request jsonb, p_provider text);
+--   drop function if exists "public"."provider_key_for_job"(p_job_id uuid, p_provider text);
+--   drop function if exists "public"."provider_key_mine"(p_provider text);
+--   drop function if exists "public"."provider_key_save"(p_request jsonb, p_provider text, p_key text);
+--   drop function if exists "public"."purchase_credits"(p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text);
+--   drop function if exists "public"."purchase_credits_request"(p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text);
+--   drop function if exists "public"."rate_limit_take"(p_principal text, p_bucket text, p_limit integer, p_window_seconds integer);
+--   drop function if exists "public"."record_purchase"(p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text);
+--   drop function if exists "public"."record_purchase_request"(p_request jsonb, p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text);
+--   drop function if exists "public"."request_refused"(p_request jsonb, p_status integer, p_body jsonb, p_store boolean);
+--   drop function if exists "public"."request_replace_answer"(p_request jsonb, p_status integer, p_data jsonb);
+--   drop function if exists "public"."requests_cleanup"();
+--   drop function if exists "public"."reverse_purchase"(p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text);
+--   drop function if exists "public"."reverse_purchase_request"(p_request jsonb, p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text);
+--   drop function if exists "public"."update_project"(p_project_id uuid, p_title text, p_description text);
+--   drop function if exists "public"."update_project_request"(p_request jsonb, p_project_id uuid, p_title text, p_description text);
+--   drop function if exists "public"."uploads_due"(p_retention_days integer, p_limit integer);
+--   drop function if exists "public"."webhook_receipt"(p_webhook_id text, p_source text);
+--   drop function if exists "public"."worker_heartbeat"(p_worker_id uuid, p_status text);
+--   drop function if exists "public"."worker_record_health"(p_worker_id uuid, p_ok boolean, p_detail jsonb);
+--   drop function if exists "public"."worker_register"(p_name text, p_url text, p_health_url text, p_models text[], p_capacity integer, p_mode text, p_metadata jsonb);
+--   drop function if exists "public"."workers_list"();
 
 create schema if not exists "service";
--- hand-written: who may use the schema, and nothing in it executable by PUBLIC by default
-grant usage on schema service to service_role;
-alter default privileges in schema service revoke execute on functions from public;
-
-drop function if exists "public"."admin_fail_job"(p_job_id uuid, p_reason text);
-
-drop function if exists "public"."admin_job_request"(p_request jsonb, p_action text, p_job_id uuid, p_reason text);
-
-drop function if exists "public"."admin_requeue_job"(p_job_id uuid, p_reason text);
-
-drop function if exists "public"."audit_money"(p_grace_seconds integer);
-
-drop function if exists "public"."audit_money_report"(p_grace_seconds integer);
-
-drop function if exists "public"."cancel_batch"(p_batch_id uuid);
-
-drop function if exists "public"."cancel_batch_request"(p_request jsonb, p_batch_id uuid);
-
-drop function if exists "public"."cancel_job"(p_job_id uuid);
-
-drop function if exists "public"."cancel_job_request"(p_request jsonb, p_job_id uuid);
-
-drop function if exists "public"."claim_initial_grant"(p_client jsonb);
-
-drop function if exists "public"."claim_initial_grant_request"(p_request jsonb, p_client jsonb);
-
-drop function if exists "public"."create_batch"(p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint);
-
-drop function if exists "public"."create_batch_request"(p_request jsonb, p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint);
-
-drop function if exists "public"."create_job"(p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint);
-
-drop function if exists "public"."create_job_request"(p_request jsonb, p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint);
-
-drop function if exists "public"."create_project"(p_title text, p_description text);
-
-drop function if exists "public"."create_project_request"(p_request jsonb, p_title text, p_description text);
-
-drop function if exists "public"."delete_job"(p_job_id uuid);
-
-drop function if exists "public"."delete_job_request"(p_request jsonb, p_job_id uuid);
-
-drop function if exists "public"."delete_project"(p_project_id uuid);
-
-drop function if exists "public"."delete_project_request"(p_request jsonb, p_project_id uuid);
-
-drop function if exists "public"."grant_credits"(p_user_id uuid, p_amount bigint, p_grant_id text, p_kind ledger_kind, p_description text);
-
-drop function if exists "public"."grant_credits_request"(p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text, p_kind ledger_kind, p_description text);
-
-drop function if exists "public"."job_assign"(p_job_id uuid, p_worker_id uuid);
-
-drop function if exists "public"."job_by_provider_id"(p_provider text, p_provider_job_id text);
-
-drop function if exists "public"."job_claim"(p_worker_id uuid, p_limit integer);
-
-drop function if exists "public"."job_complete"(p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint);
-
-drop function if exists "public"."job_dispatch_external"(p_job_id uuid);
-
-drop function if exists "public"."job_events_prune"(p_days integer);
-
-drop function if exists "public"."job_fail"(p_job_id uuid, p_attempt integer, p_error_code text, p_error_message text, p_retryable boolean);
-
-drop function if exists "public"."job_get_any"(p_job_id uuid);
-
-drop function if exists "public"."job_progress"(p_job_id uuid, p_attempt integer, p_progress integer, p_message text);
-
-drop function if exists "public"."job_report"(p_webhook_id text, p_source text, p_report jsonb);
-
-drop function if exists "public"."job_return"(p_job_id uuid, p_attempt integer, p_reason text);
-
-drop function if exists "public"."job_set_provider_id"(p_job_id uuid, p_attempt integer, p_provider_job_id text);
-
-drop function if exists "public"."job_start"(p_job_id uuid, p_attempt integer);
-
-drop function if exists "public"."jobs_active_external"();
-
-drop function if exists "public"."jobs_assign_pending"(p_limit integer);
-
-drop function if exists "public"."jobs_mark_outputs_expired"(p_job_ids uuid[]);
-
-drop function if exists "public"."jobs_outputs_due"(p_retention_days integer, p_limit integer);
-
-drop function if exists "public"."jobs_requeue_expired"(p_limit integer);
-
-drop function if exists "public"."merge_anonymous"(p_anonymous_id uuid);
-
-drop function if exists "public"."merge_anonymous_request"(p_request jsonb, p_anonymous_id uuid);
-
-drop function if exists "public"."models_by_provider"(p_provider text);
 
 drop view if exists "public"."ops_costs_daily";
 
@@ -118,73 +100,13 @@ drop view if exists "public"."ops_costs_daily_by_model";
 
 drop view if exists "public"."ops_job_costs";
 
-drop function if exists "public"."ops_metrics"();
-
-drop function if exists "public"."ops_readiness"();
-
-drop function if exists "public"."ops_set_unit_prices"(p_prices jsonb);
-
-drop function if exists "public"."ops_unit_prices"();
-
 drop view if exists "public"."ops_videos_daily";
 
 drop view if exists "public"."ops_videos_daily_by_model";
 
-drop function if exists "public"."prompt_template_activate"(p_template_id uuid);
-
-drop function if exists "public"."prompt_template_for"(p_request jsonb, p_model_id text, p_job_type job_type);
-
-drop function if exists "public"."prompt_template_request"(p_request jsonb, p_change jsonb);
-
-drop function if exists "public"."prompt_template_save"(p_job_type job_type, p_instruction text, p_hints jsonb, p_note text, p_activate boolean);
-
-drop function if exists "public"."provider_key_delete"(p_request jsonb, p_provider text);
-
-drop function if exists "public"."provider_key_for_job"(p_job_id uuid, p_provider text);
-
-drop function if exists "public"."provider_key_mine"(p_provider text);
-
-drop function if exists "public"."provider_key_save"(p_request jsonb, p_provider text, p_key text);
-
-drop function if exists "public"."purchase_credits"(p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text);
-
-drop function if exists "public"."purchase_credits_request"(p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text);
-
-drop function if exists "public"."rate_limit_take"(p_principal text, p_bucket text, p_limit integer, p_window_seconds integer);
-
-drop function if exists "public"."record_purchase"(p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text);
-
-drop function if exists "public"."record_purchase_request"(p_request jsonb, p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text);
-
-drop function if exists "public"."request_refused"(p_request jsonb, p_status integer, p_body jsonb, p_store boolean);
-
-drop function if exists "public"."request_replace_answer"(p_request jsonb, p_status integer, p_data jsonb);
-
-drop function if exists "public"."requests_cleanup"();
-
-drop function if exists "public"."reverse_purchase"(p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text);
-
-drop function if exists "public"."reverse_purchase_request"(p_request jsonb, p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text);
-
-drop function if exists "public"."update_project"(p_project_id uuid, p_title text, p_description text);
-
-drop function if exists "public"."update_project_request"(p_request jsonb, p_project_id uuid, p_title text, p_description text);
-
-drop function if exists "public"."uploads_due"(p_retention_days integer, p_limit integer);
-
-drop function if exists "public"."webhook_receipt"(p_webhook_id text, p_source text);
-
-drop function if exists "public"."worker_heartbeat"(p_worker_id uuid, p_status text);
-
-drop function if exists "public"."worker_record_health"(p_worker_id uuid, p_ok boolean, p_detail jsonb);
-
-drop function if exists "public"."worker_register"(p_name text, p_url text, p_health_url text, p_models text[], p_capacity integer, p_mode text, p_metadata jsonb);
-
-drop function if exists "public"."workers_list"();
-
 set check_function_bodies = off;
 
-CREATE OR REPLACE FUNCTION private.credits_pro_rata(p_job jobs, p_seconds double precision)
+CREATE OR REPLACE FUNCTION private.credits_pro_rata(p_job public.jobs, p_seconds double precision)
  RETURNS bigint
  LANGUAGE plpgsql
  IMMUTABLE STRICT
@@ -585,7 +507,7 @@ end;
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION service.credits_grant(p_user_id uuid, p_amount bigint, p_grant_id text, p_kind ledger_kind DEFAULT 'grant'::ledger_kind, p_description text DEFAULT ''::text)
+CREATE OR REPLACE FUNCTION service.credits_grant(p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind DEFAULT 'grant'::public.ledger_kind, p_description text DEFAULT ''::text)
  RETURNS jsonb
  LANGUAGE sql
  SECURITY DEFINER
@@ -596,7 +518,7 @@ AS $function$
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION service.credits_grant_request(p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text, p_kind ledger_kind DEFAULT 'grant'::ledger_kind, p_description text DEFAULT ''::text)
+CREATE OR REPLACE FUNCTION service.credits_grant_request(p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind DEFAULT 'grant'::public.ledger_kind, p_description text DEFAULT ''::text)
  RETURNS jsonb
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1363,77 +1285,6 @@ AS $function$
 $function$
 ;
 
-create or replace view "service"."ops_job_costs" with (security_invoker = true) as  WITH prices AS (
-         SELECT COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'cost_per_1k_tokens_usd'::text)), (0)::numeric) AS per_1k_tokens,
-            COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'cost_per_1m_tts_chars_usd'::text)), (0)::numeric) AS per_1m_chars,
-            COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'cost_per_render_hour_usd'::text)), (0)::numeric) AS per_render_hour,
-            COALESCE(max(((s.value #>> '{}'::text[]))::numeric) FILTER (WHERE (s.name = 'credit_value_usd'::text)), (0)::numeric) AS credit_value,
-            COALESCE((jsonb_object_agg(s.name, s.value) FILTER (WHERE (s.name = 'provider_cost_per_second_usd'::text)) -> 'provider_cost_per_second_usd'::text), '{}'::jsonb) AS provider_rates
-           FROM private.settings s
-        ), costs AS (
-         SELECT j.id AS job_id,
-            j.user_id,
-            j.model_id,
-            j.job_type,
-            j.status,
-            COALESCE(j.provider, m.provider) AS provider,
-            j.finished_at,
-            (u.job_id IS NOT NULL) AS has_usage,
-            u.llm_model,
-            COALESCE(u.prompt_tokens, (0)::bigint) AS prompt_tokens,
-            COALESCE(u.completion_tokens, (0)::bigint) AS completion_tokens,
-            u.tts_engine,
-            COALESCE(u.tts_characters, (0)::bigint) AS tts_characters,
-            COALESCE(u.provider_calls, 0) AS provider_calls,
-            COALESCE(u.provider_seconds, (0)::numeric) AS provider_seconds,
-            u.provider_cost_usd AS provider_reported_cost_usd,
-            COALESCE(u.render_seconds, (0)::numeric) AS render_seconds,
-            COALESCE(u.render_output_seconds, (0)::numeric) AS render_output_seconds,
-                CASE
-                    WHEN (j.status = 'completed'::job_status) THEN j.credits_used
-                    ELSE (0)::bigint
-                END AS credits_captured,
-            p.credit_value,
-            round(((((COALESCE(u.prompt_tokens, (0)::bigint) + COALESCE(u.completion_tokens, (0)::bigint)))::numeric * p.per_1k_tokens) / (1000)::numeric), 6) AS llm_cost_usd,
-            round((((COALESCE(u.tts_characters, (0)::bigint))::numeric * p.per_1m_chars) / (1000000)::numeric), 6) AS tts_cost_usd,
-            round(COALESCE(u.provider_cost_usd, (COALESCE(u.provider_seconds, (0)::numeric) * COALESCE(((p.provider_rates ->> COALESCE(j.provider, m.provider)))::numeric, (0)::numeric))), 6) AS provider_cost_usd,
-            round(((COALESCE(u.render_seconds, (0)::numeric) * p.per_render_hour) / (3600)::numeric), 6) AS render_cost_usd
-           FROM (((jobs j
-             JOIN models m ON ((m.id = j.model_id)))
-             CROSS JOIN prices p)
-             LEFT JOIN private.job_usage u ON ((u.job_id = j.id)))
-          WHERE (j.finished_at IS NOT NULL)
-        )
- SELECT c.job_id,
-    c.user_id,
-    c.model_id,
-    c.job_type,
-    c.status,
-    c.provider,
-    c.finished_at,
-    c.has_usage,
-    c.llm_model,
-    c.prompt_tokens,
-    c.completion_tokens,
-    c.tts_engine,
-    c.tts_characters,
-    c.provider_calls,
-    c.provider_seconds,
-    c.provider_reported_cost_usd,
-    c.render_seconds,
-    c.render_output_seconds,
-    round((c.render_seconds / NULLIF(c.render_output_seconds, (0)::numeric)), 4) AS render_realtime_factor,
-    c.credits_captured,
-    ((c.credits_captured)::numeric * c.credit_value) AS credits_usd,
-    c.llm_cost_usd,
-    c.tts_cost_usd,
-    c.provider_cost_usd,
-    c.render_cost_usd,
-    (((c.llm_cost_usd + c.tts_cost_usd) + c.provider_cost_usd) + c.render_cost_usd) AS cost_usd,
-    (((c.credits_captured)::numeric * c.credit_value) - (((c.llm_cost_usd + c.tts_cost_usd) + c.provider_cost_usd) + c.render_cost_usd)) AS margin_usd
-   FROM costs c;
-
-
 CREATE OR REPLACE FUNCTION service.ops_metrics_read()
  RETURNS jsonb
  LANGUAGE sql
@@ -1566,38 +1417,6 @@ begin
 end;
 $function$
 ;
-
-create or replace view "service"."ops_videos_daily" with (security_invoker = true) as  SELECT ((j.finished_at AT TIME ZONE 'utc'::text))::date AS day,
-    count(*) AS finished,
-    count(*) FILTER (WHERE (j.status = 'completed'::job_status)) AS completed,
-    count(*) FILTER (WHERE (j.status = 'failed'::job_status)) AS failed,
-    count(*) FILTER (WHERE (j.status = 'canceled'::job_status)) AS canceled,
-    round(((count(*) FILTER (WHERE (j.status = 'completed'::job_status)))::numeric / (NULLIF(count(*) FILTER (WHERE (j.status = ANY (ARRAY['completed'::job_status, 'failed'::job_status]))), 0))::numeric), 4) AS success_rate,
-    round(avg(EXTRACT(epoch FROM (j.finished_at - j.started_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_generation_seconds,
-    round(avg(EXTRACT(epoch FROM (j.finished_at - j.created_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_turnaround_seconds,
-    COALESCE(sum(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), (0)::numeric) AS credits_captured,
-    round(avg(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), 2) AS credits_per_video
-   FROM jobs j
-  WHERE ((j.finished_at IS NOT NULL) AND (j.job_type = ANY (ARRAY['text_to_video'::job_type, 'image_to_video'::job_type, 'compose'::job_type])))
-  GROUP BY (((j.finished_at AT TIME ZONE 'utc'::text))::date);
-
-
-create or replace view "service"."ops_videos_daily_by_model" with (security_invoker = true) as  SELECT ((j.finished_at AT TIME ZONE 'utc'::text))::date AS day,
-    j.model_id,
-    j.job_type,
-    count(*) AS finished,
-    count(*) FILTER (WHERE (j.status = 'completed'::job_status)) AS completed,
-    count(*) FILTER (WHERE (j.status = 'failed'::job_status)) AS failed,
-    count(*) FILTER (WHERE (j.status = 'canceled'::job_status)) AS canceled,
-    round(((count(*) FILTER (WHERE (j.status = 'completed'::job_status)))::numeric / (NULLIF(count(*) FILTER (WHERE (j.status = ANY (ARRAY['completed'::job_status, 'failed'::job_status]))), 0))::numeric), 4) AS success_rate,
-    round(avg(EXTRACT(epoch FROM (j.finished_at - j.started_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_generation_seconds,
-    round(avg(EXTRACT(epoch FROM (j.finished_at - j.created_at))) FILTER (WHERE (j.status = 'completed'::job_status)), 3) AS avg_turnaround_seconds,
-    COALESCE(sum(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), (0)::numeric) AS credits_captured,
-    round(avg(j.credits_used) FILTER (WHERE (j.status = 'completed'::job_status)), 2) AS credits_per_video
-   FROM jobs j
-  WHERE ((j.finished_at IS NOT NULL) AND (j.job_type = ANY (ARRAY['text_to_video'::job_type, 'image_to_video'::job_type, 'compose'::job_type])))
-  GROUP BY (((j.finished_at AT TIME ZONE 'utc'::text))::date), j.model_id, j.job_type;
-
 
 CREATE OR REPLACE FUNCTION service.project_create(p_title text, p_description text DEFAULT ''::text)
  RETURNS jsonb
@@ -1771,7 +1590,7 @@ end;
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION service.prompt_template_get(p_request jsonb, p_model_id text DEFAULT NULL::text, p_job_type job_type DEFAULT NULL::job_type)
+CREATE OR REPLACE FUNCTION service.prompt_template_get(p_request jsonb, p_model_id text DEFAULT NULL::text, p_job_type public.job_type DEFAULT NULL::public.job_type)
  RETURNS jsonb
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -1812,7 +1631,7 @@ end;
 $function$
 ;
 
-CREATE OR REPLACE FUNCTION service.prompt_template_save(p_job_type job_type, p_instruction text, p_hints jsonb DEFAULT '{"cues": []}'::jsonb, p_note text DEFAULT ''::text, p_activate boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION service.prompt_template_save(p_job_type public.job_type, p_instruction text, p_hints jsonb DEFAULT '{"cues": []}'::jsonb, p_note text DEFAULT ''::text, p_activate boolean DEFAULT true)
  RETURNS jsonb
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -2458,9 +2277,257 @@ end;
 $function$
 ;
 
-create or replace view "service"."ops_costs_daily" with (security_invoker = true) as  SELECT ((c.finished_at AT TIME ZONE 'utc'::text))::date AS day,
+drop function if exists "public"."admin_fail_job"(p_job_id uuid, p_reason text);
+
+drop function if exists "public"."admin_job_request"(p_request jsonb, p_action text, p_job_id uuid, p_reason text);
+
+drop function if exists "public"."admin_requeue_job"(p_job_id uuid, p_reason text);
+
+drop function if exists "public"."audit_money"(p_grace_seconds integer);
+
+drop function if exists "public"."audit_money_report"(p_grace_seconds integer);
+
+drop function if exists "public"."cancel_batch"(p_batch_id uuid);
+
+drop function if exists "public"."cancel_batch_request"(p_request jsonb, p_batch_id uuid);
+
+drop function if exists "public"."cancel_job"(p_job_id uuid);
+
+drop function if exists "public"."cancel_job_request"(p_request jsonb, p_job_id uuid);
+
+drop function if exists "public"."claim_initial_grant"(p_client jsonb);
+
+drop function if exists "public"."claim_initial_grant_request"(p_request jsonb, p_client jsonb);
+
+drop function if exists "public"."create_batch"(p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint);
+
+drop function if exists "public"."create_batch_request"(p_request jsonb, p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint);
+
+drop function if exists "public"."create_job"(p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint);
+
+drop function if exists "public"."create_job_request"(p_request jsonb, p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint);
+
+drop function if exists "public"."create_project"(p_title text, p_description text);
+
+drop function if exists "public"."create_project_request"(p_request jsonb, p_title text, p_description text);
+
+drop function if exists "public"."delete_job"(p_job_id uuid);
+
+drop function if exists "public"."delete_job_request"(p_request jsonb, p_job_id uuid);
+
+drop function if exists "public"."delete_project"(p_project_id uuid);
+
+drop function if exists "public"."delete_project_request"(p_request jsonb, p_project_id uuid);
+
+drop function if exists "public"."grant_credits"(p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text);
+
+drop function if exists "public"."grant_credits_request"(p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text);
+
+drop function if exists "public"."job_assign"(p_job_id uuid, p_worker_id uuid);
+
+drop function if exists "public"."job_by_provider_id"(p_provider text, p_provider_job_id text);
+
+drop function if exists "public"."job_claim"(p_worker_id uuid, p_limit integer);
+
+drop function if exists "public"."job_complete"(p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint);
+
+drop function if exists "public"."job_dispatch_external"(p_job_id uuid);
+
+drop function if exists "public"."job_events_prune"(p_days integer);
+
+drop function if exists "public"."job_fail"(p_job_id uuid, p_attempt integer, p_error_code text, p_error_message text, p_retryable boolean);
+
+drop function if exists "public"."job_get_any"(p_job_id uuid);
+
+drop function if exists "public"."job_progress"(p_job_id uuid, p_attempt integer, p_progress integer, p_message text);
+
+drop function if exists "public"."job_report"(p_webhook_id text, p_source text, p_report jsonb);
+
+drop function if exists "public"."job_return"(p_job_id uuid, p_attempt integer, p_reason text);
+
+drop function if exists "public"."job_set_provider_id"(p_job_id uuid, p_attempt integer, p_provider_job_id text);
+
+drop function if exists "public"."job_start"(p_job_id uuid, p_attempt integer);
+
+drop function if exists "public"."jobs_active_external"();
+
+drop function if exists "public"."jobs_assign_pending"(p_limit integer);
+
+drop function if exists "public"."jobs_mark_outputs_expired"(p_job_ids uuid[]);
+
+drop function if exists "public"."jobs_outputs_due"(p_retention_days integer, p_limit integer);
+
+drop function if exists "public"."jobs_requeue_expired"(p_limit integer);
+
+drop function if exists "public"."merge_anonymous"(p_anonymous_id uuid);
+
+drop function if exists "public"."merge_anonymous_request"(p_request jsonb, p_anonymous_id uuid);
+
+drop function if exists "public"."models_by_provider"(p_provider text);
+
+drop function if exists "public"."ops_metrics"();
+
+drop function if exists "public"."ops_readiness"();
+
+drop function if exists "public"."ops_set_unit_prices"(p_prices jsonb);
+
+drop function if exists "public"."ops_unit_prices"();
+
+drop function if exists "public"."prompt_template_activate"(p_template_id uuid);
+
+drop function if exists "public"."prompt_template_for"(p_request jsonb, p_model_id text, p_job_type public.job_type);
+
+drop function if exists "public"."prompt_template_request"(p_request jsonb, p_change jsonb);
+
+drop function if exists "public"."prompt_template_save"(p_job_type public.job_type, p_instruction text, p_hints jsonb, p_note text, p_activate boolean);
+
+drop function if exists "public"."provider_key_delete"(p_request jsonb, p_provider text);
+
+drop function if exists "public"."provider_key_for_job"(p_job_id uuid, p_provider text);
+
+drop function if exists "public"."provider_key_mine"(p_provider text);
+
+drop function if exists "public"."provider_key_save"(p_request jsonb, p_provider text, p_key text);
+
+drop function if exists "public"."purchase_credits"(p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text);
+
+drop function if exists "public"."purchase_credits_request"(p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text);
+
+drop function if exists "public"."rate_limit_take"(p_principal text, p_bucket text, p_limit integer, p_window_seconds integer);
+
+drop function if exists "public"."record_purchase"(p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text);
+
+drop function if exists "public"."record_purchase_request"(p_request jsonb, p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text);
+
+drop function if exists "public"."request_refused"(p_request jsonb, p_status integer, p_body jsonb, p_store boolean);
+
+drop function if exists "public"."request_replace_answer"(p_request jsonb, p_status integer, p_data jsonb);
+
+drop function if exists "public"."requests_cleanup"();
+
+drop function if exists "public"."reverse_purchase"(p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text);
+
+drop function if exists "public"."reverse_purchase_request"(p_request jsonb, p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text);
+
+drop function if exists "public"."update_project"(p_project_id uuid, p_title text, p_description text);
+
+drop function if exists "public"."update_project_request"(p_request jsonb, p_project_id uuid, p_title text, p_description text);
+
+drop function if exists "public"."uploads_due"(p_retention_days integer, p_limit integer);
+
+drop function if exists "public"."webhook_receipt"(p_webhook_id text, p_source text);
+
+drop function if exists "public"."worker_heartbeat"(p_worker_id uuid, p_status text);
+
+drop function if exists "public"."worker_record_health"(p_worker_id uuid, p_ok boolean, p_detail jsonb);
+
+drop function if exists "public"."worker_register"(p_name text, p_url text, p_health_url text, p_models text[], p_capacity integer, p_mode text, p_metadata jsonb);
+
+drop function if exists "public"."workers_list"();
+
+create or replace view "service"."ops_job_costs" with (security_invoker=true) as  WITH prices AS (
+         SELECT COALESCE(max((s.value #>> '{}'::text[])::numeric) FILTER (WHERE s.name = 'cost_per_1k_tokens_usd'::text), 0::numeric) AS per_1k_tokens,
+            COALESCE(max((s.value #>> '{}'::text[])::numeric) FILTER (WHERE s.name = 'cost_per_1m_tts_chars_usd'::text), 0::numeric) AS per_1m_chars,
+            COALESCE(max((s.value #>> '{}'::text[])::numeric) FILTER (WHERE s.name = 'cost_per_render_hour_usd'::text), 0::numeric) AS per_render_hour,
+            COALESCE(max((s.value #>> '{}'::text[])::numeric) FILTER (WHERE s.name = 'credit_value_usd'::text), 0::numeric) AS credit_value,
+            COALESCE(jsonb_object_agg(s.name, s.value) FILTER (WHERE s.name = 'provider_cost_per_second_usd'::text) -> 'provider_cost_per_second_usd'::text, '{}'::jsonb) AS provider_rates
+           FROM private.settings s
+        ), costs AS (
+         SELECT j.id AS job_id,
+            j.user_id,
+            j.model_id,
+            j.job_type,
+            j.status,
+            COALESCE(j.provider, m.provider) AS provider,
+            j.finished_at,
+            u.job_id IS NOT NULL AS has_usage,
+            u.llm_model,
+            COALESCE(u.prompt_tokens, 0::bigint) AS prompt_tokens,
+            COALESCE(u.completion_tokens, 0::bigint) AS completion_tokens,
+            u.tts_engine,
+            COALESCE(u.tts_characters, 0::bigint) AS tts_characters,
+            COALESCE(u.provider_calls, 0) AS provider_calls,
+            COALESCE(u.provider_seconds, 0::numeric) AS provider_seconds,
+            u.provider_cost_usd AS provider_reported_cost_usd,
+            COALESCE(u.render_seconds, 0::numeric) AS render_seconds,
+            COALESCE(u.render_output_seconds, 0::numeric) AS render_output_seconds,
+                CASE
+                    WHEN j.status = 'completed'::public.job_status THEN j.credits_used
+                    ELSE 0::bigint
+                END AS credits_captured,
+            p.credit_value,
+            round((COALESCE(u.prompt_tokens, 0::bigint) + COALESCE(u.completion_tokens, 0::bigint))::numeric * p.per_1k_tokens / 1000::numeric, 6) AS llm_cost_usd,
+            round(COALESCE(u.tts_characters, 0::bigint)::numeric * p.per_1m_chars / 1000000::numeric, 6) AS tts_cost_usd,
+            round(COALESCE(u.provider_cost_usd, COALESCE(u.provider_seconds, 0::numeric) * COALESCE((p.provider_rates ->> COALESCE(j.provider, m.provider))::numeric, 0::numeric)), 6) AS provider_cost_usd,
+            round(COALESCE(u.render_seconds, 0::numeric) * p.per_render_hour / 3600::numeric, 6) AS render_cost_usd
+           FROM public.jobs j
+             JOIN public.models m ON m.id = j.model_id
+             CROSS JOIN prices p
+             LEFT JOIN private.job_usage u ON u.job_id = j.id
+          WHERE j.finished_at IS NOT NULL
+        )
+ SELECT c.job_id,
+    c.user_id,
+    c.model_id,
+    c.job_type,
+    c.status,
+    c.provider,
+    c.finished_at,
+    c.has_usage,
+    c.llm_model,
+    c.prompt_tokens,
+    c.completion_tokens,
+    c.tts_engine,
+    c.tts_characters,
+    c.provider_calls,
+    c.provider_seconds,
+    c.provider_reported_cost_usd,
+    c.render_seconds,
+    c.render_output_seconds,
+    round(c.render_seconds / NULLIF(c.render_output_seconds, 0::numeric), 4) AS render_realtime_factor,
+    c.credits_captured,
+    c.credits_captured::numeric * c.credit_value AS credits_usd,
+    c.llm_cost_usd,
+    c.tts_cost_usd,
+    c.provider_cost_usd,
+    c.render_cost_usd,
+    c.llm_cost_usd + c.tts_cost_usd + c.provider_cost_usd + c.render_cost_usd AS cost_usd,
+    c.credits_captured::numeric * c.credit_value - (c.llm_cost_usd + c.tts_cost_usd + c.provider_cost_usd + c.render_cost_usd) AS margin_usd
+   FROM costs c;
+
+create or replace view "service"."ops_videos_daily" with (security_invoker=true) as  SELECT (j.finished_at AT TIME ZONE 'utc'::text)::date AS day,
     count(*) AS finished,
-    count(*) FILTER (WHERE (c.status = 'completed'::job_status)) AS completed,
+    count(*) FILTER (WHERE j.status = 'completed'::public.job_status) AS completed,
+    count(*) FILTER (WHERE j.status = 'failed'::public.job_status) AS failed,
+    count(*) FILTER (WHERE j.status = 'canceled'::public.job_status) AS canceled,
+    round(count(*) FILTER (WHERE j.status = 'completed'::public.job_status)::numeric / NULLIF(count(*) FILTER (WHERE j.status = ANY (ARRAY['completed'::public.job_status, 'failed'::public.job_status])), 0)::numeric, 4) AS success_rate,
+    round(avg(EXTRACT(epoch FROM j.finished_at - j.started_at)) FILTER (WHERE j.status = 'completed'::public.job_status), 3) AS avg_generation_seconds,
+    round(avg(EXTRACT(epoch FROM j.finished_at - j.created_at)) FILTER (WHERE j.status = 'completed'::public.job_status), 3) AS avg_turnaround_seconds,
+    COALESCE(sum(j.credits_used) FILTER (WHERE j.status = 'completed'::public.job_status), 0::numeric) AS credits_captured,
+    round(avg(j.credits_used) FILTER (WHERE j.status = 'completed'::public.job_status), 2) AS credits_per_video
+   FROM public.jobs j
+  WHERE j.finished_at IS NOT NULL AND (j.job_type = ANY (ARRAY['text_to_video'::public.job_type, 'image_to_video'::public.job_type, 'compose'::public.job_type]))
+  GROUP BY ((j.finished_at AT TIME ZONE 'utc'::text)::date);
+
+create or replace view "service"."ops_videos_daily_by_model" with (security_invoker=true) as  SELECT (j.finished_at AT TIME ZONE 'utc'::text)::date AS day,
+    j.model_id,
+    j.job_type,
+    count(*) AS finished,
+    count(*) FILTER (WHERE j.status = 'completed'::public.job_status) AS completed,
+    count(*) FILTER (WHERE j.status = 'failed'::public.job_status) AS failed,
+    count(*) FILTER (WHERE j.status = 'canceled'::public.job_status) AS canceled,
+    round(count(*) FILTER (WHERE j.status = 'completed'::public.job_status)::numeric / NULLIF(count(*) FILTER (WHERE j.status = ANY (ARRAY['completed'::public.job_status, 'failed'::public.job_status])), 0)::numeric, 4) AS success_rate,
+    round(avg(EXTRACT(epoch FROM j.finished_at - j.started_at)) FILTER (WHERE j.status = 'completed'::public.job_status), 3) AS avg_generation_seconds,
+    round(avg(EXTRACT(epoch FROM j.finished_at - j.created_at)) FILTER (WHERE j.status = 'completed'::public.job_status), 3) AS avg_turnaround_seconds,
+    COALESCE(sum(j.credits_used) FILTER (WHERE j.status = 'completed'::public.job_status), 0::numeric) AS credits_captured,
+    round(avg(j.credits_used) FILTER (WHERE j.status = 'completed'::public.job_status), 2) AS credits_per_video
+   FROM public.jobs j
+  WHERE j.finished_at IS NOT NULL AND (j.job_type = ANY (ARRAY['text_to_video'::public.job_type, 'image_to_video'::public.job_type, 'compose'::public.job_type]))
+  GROUP BY ((j.finished_at AT TIME ZONE 'utc'::text)::date), j.model_id, j.job_type;
+
+create or replace view "service"."ops_costs_daily" with (security_invoker=true) as  SELECT (c.finished_at AT TIME ZONE 'utc'::text)::date AS day,
+    count(*) AS finished,
+    count(*) FILTER (WHERE c.status = 'completed'::public.job_status) AS completed,
     count(*) FILTER (WHERE c.has_usage) AS with_usage,
     sum(c.credits_captured) AS credits_captured,
     sum(c.credits_usd) AS credits_usd,
@@ -2470,8 +2537,8 @@ create or replace view "service"."ops_costs_daily" with (security_invoker = true
     sum(c.render_cost_usd) AS render_cost_usd,
     sum(c.cost_usd) AS cost_usd,
     sum(c.margin_usd) AS margin_usd,
-    round((sum(c.margin_usd) / NULLIF(sum(c.credits_usd), (0)::numeric)), 4) AS margin_rate,
-    round((sum(c.cost_usd) / (NULLIF(count(*) FILTER (WHERE (c.status = 'completed'::job_status)), 0))::numeric), 6) AS cost_per_completed_usd,
+    round(sum(c.margin_usd) / NULLIF(sum(c.credits_usd), 0::numeric), 4) AS margin_rate,
+    round(sum(c.cost_usd) / NULLIF(count(*) FILTER (WHERE c.status = 'completed'::public.job_status), 0)::numeric, 6) AS cost_per_completed_usd,
     sum(c.prompt_tokens) AS prompt_tokens,
     sum(c.completion_tokens) AS completion_tokens,
     sum(c.tts_characters) AS tts_characters,
@@ -2480,14 +2547,13 @@ create or replace view "service"."ops_costs_daily" with (security_invoker = true
     sum(c.render_seconds) AS render_seconds,
     sum(c.render_output_seconds) AS render_output_seconds
    FROM service.ops_job_costs c
-  GROUP BY (((c.finished_at AT TIME ZONE 'utc'::text))::date);
+  GROUP BY ((c.finished_at AT TIME ZONE 'utc'::text)::date);
 
-
-create or replace view "service"."ops_costs_daily_by_model" with (security_invoker = true) as  SELECT ((c.finished_at AT TIME ZONE 'utc'::text))::date AS day,
+create or replace view "service"."ops_costs_daily_by_model" with (security_invoker=true) as  SELECT (c.finished_at AT TIME ZONE 'utc'::text)::date AS day,
     c.model_id,
     c.job_type,
     count(*) AS finished,
-    count(*) FILTER (WHERE (c.status = 'completed'::job_status)) AS completed,
+    count(*) FILTER (WHERE c.status = 'completed'::public.job_status) AS completed,
     count(*) FILTER (WHERE c.has_usage) AS with_usage,
     sum(c.credits_captured) AS credits_captured,
     sum(c.credits_usd) AS credits_usd,
@@ -2497,8 +2563,8 @@ create or replace view "service"."ops_costs_daily_by_model" with (security_invok
     sum(c.render_cost_usd) AS render_cost_usd,
     sum(c.cost_usd) AS cost_usd,
     sum(c.margin_usd) AS margin_usd,
-    round((sum(c.margin_usd) / NULLIF(sum(c.credits_usd), (0)::numeric)), 4) AS margin_rate,
-    round((sum(c.cost_usd) / (NULLIF(count(*) FILTER (WHERE (c.status = 'completed'::job_status)), 0))::numeric), 6) AS cost_per_completed_usd,
+    round(sum(c.margin_usd) / NULLIF(sum(c.credits_usd), 0::numeric), 4) AS margin_rate,
+    round(sum(c.cost_usd) / NULLIF(count(*) FILTER (WHERE c.status = 'completed'::public.job_status), 0)::numeric, 6) AS cost_per_completed_usd,
     sum(c.prompt_tokens) AS prompt_tokens,
     sum(c.completion_tokens) AS completion_tokens,
     sum(c.tts_characters) AS tts_characters,
@@ -2507,29 +2573,320 @@ create or replace view "service"."ops_costs_daily_by_model" with (security_invok
     sum(c.render_seconds) AS render_seconds,
     sum(c.render_output_seconds) AS render_output_seconds
    FROM service.ops_job_costs c
-  GROUP BY (((c.finished_at AT TIME ZONE 'utc'::text))::date), c.model_id, c.job_type;
+  GROUP BY ((c.finished_at AT TIME ZONE 'utc'::text)::date), c.model_id, c.job_type;
 
--- ===================================================================================
--- Grants (hand-written): execute for service_role only; anon and authenticated have
--- neither usage on the schema nor execute
--- ===================================================================================
+revoke execute on function private.credits_pro_rata(p_job public.jobs, p_seconds double precision) from public;
 
-reset check_function_bodies;
+revoke execute on function private.job_delete(p_job_id uuid) from public;
 
-revoke execute on all functions in schema service from public, anon, authenticated;
-grant execute on all functions in schema service to service_role;
-revoke execute on function private.credits_pro_rata(public.jobs, double precision),
-  private.job_delete(uuid), private.webhook_receipt_record(text, text)
-  from public, anon, authenticated;
-grant execute on function private.credits_pro_rata(public.jobs, double precision),
-  private.job_delete(uuid), private.webhook_receipt_record(text, text)
-  to service_role;
-revoke all on service.ops_job_costs, service.ops_costs_daily_by_model, service.ops_costs_daily,
-  service.ops_videos_daily_by_model, service.ops_videos_daily
-  from public, anon, authenticated;
-grant select on service.ops_job_costs, service.ops_costs_daily_by_model, service.ops_costs_daily,
-  service.ops_videos_daily_by_model, service.ops_videos_daily
-  to service_role;
+revoke execute on function private.webhook_receipt_record(p_webhook_id text, p_source text) from public;
+
+revoke execute on function service.admin_job_fail(p_job_id uuid, p_reason text) from public;
+
+revoke execute on function service.admin_job_request(p_request jsonb, p_action text, p_job_id uuid, p_reason text) from public;
+
+revoke execute on function service.admin_job_requeue(p_job_id uuid, p_reason text) from public;
+
+revoke execute on function service.anonymous_merge(p_anonymous_id uuid) from public;
+
+revoke execute on function service.anonymous_merge_request(p_request jsonb, p_anonymous_id uuid) from public;
+
+revoke execute on function service.batch_cancel(p_batch_id uuid) from public;
+
+revoke execute on function service.batch_cancel_request(p_request jsonb, p_batch_id uuid) from public;
+
+revoke execute on function service.batch_create(p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint) from public;
+
+revoke execute on function service.batch_create_request(p_request jsonb, p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint) from public;
+
+revoke execute on function service.credits_grant(p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text) from public;
+
+revoke execute on function service.credits_grant_request(p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text) from public;
+
+revoke execute on function service.credits_purchase(p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text) from public;
+
+revoke execute on function service.credits_purchase_request(p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text) from public;
+
+revoke execute on function service.initial_grant_claim(p_client jsonb) from public;
+
+revoke execute on function service.initial_grant_claim_request(p_request jsonb, p_client jsonb) from public;
+
+revoke execute on function service.job_assign(p_job_id uuid, p_worker_id uuid) from public;
+
+revoke execute on function service.job_cancel(p_job_id uuid) from public;
+
+revoke execute on function service.job_cancel_request(p_request jsonb, p_job_id uuid) from public;
+
+revoke execute on function service.job_complete(p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint, p_rendered_seconds double precision) from public;
+
+revoke execute on function service.job_create(p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint) from public;
+
+revoke execute on function service.job_create_request(p_request jsonb, p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint) from public;
+
+revoke execute on function service.job_delete_request(p_request jsonb, p_job_id uuid) from public;
+
+revoke execute on function service.job_dispatch_external(p_job_id uuid) from public;
+
+revoke execute on function service.job_events_prune(p_days integer) from public;
+
+revoke execute on function service.job_fail(p_job_id uuid, p_attempt integer, p_error_code text, p_error_message text, p_retryable boolean) from public;
+
+revoke execute on function service.job_get_any(p_job_id uuid) from public;
+
+revoke execute on function service.job_get_by_provider_id(p_provider text, p_provider_job_id text) from public;
+
+revoke execute on function service.job_progress(p_job_id uuid, p_attempt integer, p_progress integer, p_message text) from public;
+
+revoke execute on function service.job_report(p_webhook_id text, p_source text, p_report jsonb) from public;
+
+revoke execute on function service.job_return(p_job_id uuid, p_attempt integer, p_reason text) from public;
+
+revoke execute on function service.job_set_provider_id(p_job_id uuid, p_attempt integer, p_provider_job_id text) from public;
+
+revoke execute on function service.job_start(p_job_id uuid, p_attempt integer) from public;
+
+revoke execute on function service.jobs_assign_pending(p_limit integer) from public;
+
+revoke execute on function service.jobs_list_active_external() from public;
+
+revoke execute on function service.jobs_list_outputs_due(p_retention_days integer, p_limit integer) from public;
+
+revoke execute on function service.jobs_mark_outputs_expired(p_job_ids uuid[]) from public;
+
+revoke execute on function service.jobs_requeue_expired(p_limit integer) from public;
+
+revoke execute on function service.models_list_by_provider(p_provider text) from public;
+
+revoke execute on function service.money_audit(p_grace_seconds integer) from public;
+
+revoke execute on function service.money_audit_report(p_grace_seconds integer) from public;
+
+revoke execute on function service.ops_metrics_read() from public;
+
+revoke execute on function service.ops_readiness_check() from public;
+
+revoke execute on function service.ops_unit_prices_read() from public;
+
+revoke execute on function service.ops_unit_prices_set(p_prices jsonb) from public;
+
+revoke execute on function service.project_create(p_title text, p_description text) from public;
+
+revoke execute on function service.project_create_request(p_request jsonb, p_title text, p_description text) from public;
+
+revoke execute on function service.project_delete(p_project_id uuid) from public;
+
+revoke execute on function service.project_delete_request(p_request jsonb, p_project_id uuid) from public;
+
+revoke execute on function service.project_update(p_project_id uuid, p_title text, p_description text) from public;
+
+revoke execute on function service.project_update_request(p_request jsonb, p_project_id uuid, p_title text, p_description text) from public;
+
+revoke execute on function service.prompt_template_activate(p_template_id uuid) from public;
+
+revoke execute on function service.prompt_template_change_request(p_request jsonb, p_change jsonb) from public;
+
+revoke execute on function service.prompt_template_get(p_request jsonb, p_model_id text, p_job_type public.job_type) from public;
+
+revoke execute on function service.prompt_template_save(p_job_type public.job_type, p_instruction text, p_hints jsonb, p_note text, p_activate boolean) from public;
+
+revoke execute on function service.provider_key_delete(p_request jsonb, p_provider text) from public;
+
+revoke execute on function service.provider_key_get_for_job(p_job_id uuid, p_provider text) from public;
+
+revoke execute on function service.provider_key_get_mine(p_provider text) from public;
+
+revoke execute on function service.provider_key_save(p_request jsonb, p_provider text, p_key text) from public;
+
+revoke execute on function service.purchase_record(p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text) from public;
+
+revoke execute on function service.purchase_record_request(p_request jsonb, p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text) from public;
+
+revoke execute on function service.purchase_reverse(p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text) from public;
+
+revoke execute on function service.purchase_reverse_request(p_request jsonb, p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text) from public;
+
+revoke execute on function service.rate_limit_take(p_principal text, p_bucket text, p_limit integer, p_window_seconds integer) from public;
+
+revoke execute on function service.request_answer_replace(p_request jsonb, p_status integer, p_data jsonb) from public;
+
+revoke execute on function service.request_refuse(p_request jsonb, p_status integer, p_body jsonb, p_store boolean) from public;
+
+revoke execute on function service.requests_clean_up() from public;
+
+revoke execute on function service.uploads_list_due(p_retention_days integer, p_limit integer) from public;
+
+revoke execute on function service.worker_claim(p_worker_id uuid, p_limit integer) from public;
+
+revoke execute on function service.worker_health_record(p_worker_id uuid, p_ok boolean, p_detail jsonb) from public;
+
+revoke execute on function service.worker_heartbeat(p_worker_id uuid, p_status text) from public;
+
+revoke execute on function service.worker_register(p_name text, p_url text, p_health_url text, p_models text[], p_capacity integer, p_mode text, p_metadata jsonb) from public;
+
+revoke execute on function service.workers_list() from public;
+
+grant execute on function private.credits_pro_rata(p_job public.jobs, p_seconds double precision) to service_role;
+
+grant execute on function private.job_delete(p_job_id uuid) to service_role;
+
+grant execute on function private.webhook_receipt_record(p_webhook_id text, p_source text) to service_role;
+
+grant execute on function service.admin_job_fail(p_job_id uuid, p_reason text) to service_role;
+
+grant execute on function service.admin_job_request(p_request jsonb, p_action text, p_job_id uuid, p_reason text) to service_role;
+
+grant execute on function service.admin_job_requeue(p_job_id uuid, p_reason text) to service_role;
+
+grant execute on function service.anonymous_merge(p_anonymous_id uuid) to service_role;
+
+grant execute on function service.anonymous_merge_request(p_request jsonb, p_anonymous_id uuid) to service_role;
+
+grant execute on function service.batch_cancel(p_batch_id uuid) to service_role;
+
+grant execute on function service.batch_cancel_request(p_request jsonb, p_batch_id uuid) to service_role;
+
+grant execute on function service.batch_create(p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint) to service_role;
+
+grant execute on function service.batch_create_request(p_request jsonb, p_items jsonb, p_project_id uuid, p_title text, p_max_credits bigint) to service_role;
+
+grant execute on function service.credits_grant(p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text) to service_role;
+
+grant execute on function service.credits_grant_request(p_request jsonb, p_user_id uuid, p_amount bigint, p_grant_id text, p_kind public.ledger_kind, p_description text) to service_role;
+
+grant execute on function service.credits_purchase(p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text) to service_role;
+
+grant execute on function service.credits_purchase_request(p_request jsonb, p_user_id uuid, p_transaction_id text, p_credits bigint, p_description text) to service_role;
+
+grant execute on function service.initial_grant_claim(p_client jsonb) to service_role;
+
+grant execute on function service.initial_grant_claim_request(p_request jsonb, p_client jsonb) to service_role;
+
+grant execute on function service.job_assign(p_job_id uuid, p_worker_id uuid) to service_role;
+
+grant execute on function service.job_cancel(p_job_id uuid) to service_role;
+
+grant execute on function service.job_cancel_request(p_request jsonb, p_job_id uuid) to service_role;
+
+grant execute on function service.job_complete(p_job_id uuid, p_attempt integer, p_output jsonb, p_credits_used bigint, p_rendered_seconds double precision) to service_role;
+
+grant execute on function service.job_create(p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint) to service_role;
+
+grant execute on function service.job_create_request(p_request jsonb, p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_max_credits bigint) to service_role;
+
+grant execute on function service.job_delete_request(p_request jsonb, p_job_id uuid) to service_role;
+
+grant execute on function service.job_dispatch_external(p_job_id uuid) to service_role;
+
+grant execute on function service.job_events_prune(p_days integer) to service_role;
+
+grant execute on function service.job_fail(p_job_id uuid, p_attempt integer, p_error_code text, p_error_message text, p_retryable boolean) to service_role;
+
+grant execute on function service.job_get_any(p_job_id uuid) to service_role;
+
+grant execute on function service.job_get_by_provider_id(p_provider text, p_provider_job_id text) to service_role;
+
+grant execute on function service.job_progress(p_job_id uuid, p_attempt integer, p_progress integer, p_message text) to service_role;
+
+grant execute on function service.job_report(p_webhook_id text, p_source text, p_report jsonb) to service_role;
+
+grant execute on function service.job_return(p_job_id uuid, p_attempt integer, p_reason text) to service_role;
+
+grant execute on function service.job_set_provider_id(p_job_id uuid, p_attempt integer, p_provider_job_id text) to service_role;
+
+grant execute on function service.job_start(p_job_id uuid, p_attempt integer) to service_role;
+
+grant execute on function service.jobs_assign_pending(p_limit integer) to service_role;
+
+grant execute on function service.jobs_list_active_external() to service_role;
+
+grant execute on function service.jobs_list_outputs_due(p_retention_days integer, p_limit integer) to service_role;
+
+grant execute on function service.jobs_mark_outputs_expired(p_job_ids uuid[]) to service_role;
+
+grant execute on function service.jobs_requeue_expired(p_limit integer) to service_role;
+
+grant execute on function service.models_list_by_provider(p_provider text) to service_role;
+
+grant execute on function service.money_audit(p_grace_seconds integer) to service_role;
+
+grant execute on function service.money_audit_report(p_grace_seconds integer) to service_role;
+
+grant execute on function service.ops_metrics_read() to service_role;
+
+grant execute on function service.ops_readiness_check() to service_role;
+
+grant execute on function service.ops_unit_prices_read() to service_role;
+
+grant execute on function service.ops_unit_prices_set(p_prices jsonb) to service_role;
+
+grant execute on function service.project_create(p_title text, p_description text) to service_role;
+
+grant execute on function service.project_create_request(p_request jsonb, p_title text, p_description text) to service_role;
+
+grant execute on function service.project_delete(p_project_id uuid) to service_role;
+
+grant execute on function service.project_delete_request(p_request jsonb, p_project_id uuid) to service_role;
+
+grant execute on function service.project_update(p_project_id uuid, p_title text, p_description text) to service_role;
+
+grant execute on function service.project_update_request(p_request jsonb, p_project_id uuid, p_title text, p_description text) to service_role;
+
+grant execute on function service.prompt_template_activate(p_template_id uuid) to service_role;
+
+grant execute on function service.prompt_template_change_request(p_request jsonb, p_change jsonb) to service_role;
+
+grant execute on function service.prompt_template_get(p_request jsonb, p_model_id text, p_job_type public.job_type) to service_role;
+
+grant execute on function service.prompt_template_save(p_job_type public.job_type, p_instruction text, p_hints jsonb, p_note text, p_activate boolean) to service_role;
+
+grant execute on function service.provider_key_delete(p_request jsonb, p_provider text) to service_role;
+
+grant execute on function service.provider_key_get_for_job(p_job_id uuid, p_provider text) to service_role;
+
+grant execute on function service.provider_key_get_mine(p_provider text) to service_role;
+
+grant execute on function service.provider_key_save(p_request jsonb, p_provider text, p_key text) to service_role;
+
+grant execute on function service.purchase_record(p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text) to service_role;
+
+grant execute on function service.purchase_record_request(p_request jsonb, p_user_id uuid, p_store text, p_transaction_id text, p_credits bigint, p_payment_ref text, p_amount_minor bigint, p_currency text, p_product_id text, p_description text) to service_role;
+
+grant execute on function service.purchase_reverse(p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text) to service_role;
+
+grant execute on function service.purchase_reverse_request(p_request jsonb, p_store text, p_reversal_id text, p_kind text, p_transaction_id text, p_payment_ref text, p_amount_minor bigint, p_share_per_100000 integer, p_description text) to service_role;
+
+grant execute on function service.rate_limit_take(p_principal text, p_bucket text, p_limit integer, p_window_seconds integer) to service_role;
+
+grant execute on function service.request_answer_replace(p_request jsonb, p_status integer, p_data jsonb) to service_role;
+
+grant execute on function service.request_refuse(p_request jsonb, p_status integer, p_body jsonb, p_store boolean) to service_role;
+
+grant execute on function service.requests_clean_up() to service_role;
+
+grant execute on function service.uploads_list_due(p_retention_days integer, p_limit integer) to service_role;
+
+grant execute on function service.worker_claim(p_worker_id uuid, p_limit integer) to service_role;
+
+grant execute on function service.worker_health_record(p_worker_id uuid, p_ok boolean, p_detail jsonb) to service_role;
+
+grant execute on function service.worker_heartbeat(p_worker_id uuid, p_status text) to service_role;
+
+grant execute on function service.worker_register(p_name text, p_url text, p_health_url text, p_models text[], p_capacity integer, p_mode text, p_metadata jsonb) to service_role;
+
+grant execute on function service.workers_list() to service_role;
+
+grant usage on schema service to service_role;
+
+grant select on table service.ops_costs_daily to service_role;
+
+grant select on table service.ops_costs_daily_by_model to service_role;
+
+grant select on table service.ops_job_costs to service_role;
+
+grant select on table service.ops_videos_daily to service_role;
+
+grant select on table service.ops_videos_daily_by_model to service_role;
+
 
 -- ===================================================================================
 -- pg_cron (hand-written): the schedules call the procedures by their new names
