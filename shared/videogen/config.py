@@ -278,7 +278,7 @@ class Settings(BaseSettings):
         return {str(k): int(v) for k, v in parsed.items()}
 
     def unit_prices(self) -> dict[str, Any]:
-        """The unit prices as ``public.ops_set_unit_prices`` takes them."""
+        """The unit prices as ``service.ops_unit_prices_set`` takes them."""
         return {
             "cost_per_1k_tokens_usd": self.cost_per_1k_tokens_usd,
             "cost_per_1m_tts_chars_usd": self.cost_per_1m_tts_chars_usd,

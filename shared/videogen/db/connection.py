@@ -13,7 +13,7 @@ Two adapters behind one interface:
   what would need more than one.
 
 The admin path is a separate, greppable name: ``db.admin()``. User writes
-(``create_job_request`` and the others) are service-only procedures:
+(``service.job_create_request`` and the others) are service-only procedures in schema ``service``:
 :meth:`Database.user_call` runs them as ``service_role`` carrying the user's claims, so
 ``auth.uid()`` is the user, but a client cannot call them over PostgREST and skip the
 functions' rate limit, idempotency and routing. Every transaction of a user first runs

@@ -606,7 +606,7 @@ def request_replace_answer(db: Database, request: WriteRequest, status: int, dat
     )
 
 
-# Jobs: reports, routing, providers (sql/schema/03_jobs.sql) --------------------------------
+# Jobs: reports, routing, providers (sql/schema/05_job_routing.sql, 06_job_reports.sql) ------
 
 
 def job_report(on: Runs, webhook_id: str | None, source: str, report: JSON) -> JobChange:
