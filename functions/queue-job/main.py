@@ -43,7 +43,6 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen.db import writes
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, serve
 from videogen.models.requests import (
@@ -69,7 +68,7 @@ from videogen.models.requests import (
     parse,
 )
 from videogen.rendering import steps
-from videogen.services import admin, catalogue, jobs, links, projects, prompts, routing, uploads
+from videogen.services import admin, catalogue, jobs, links, projects, prompts
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
 _template_change: TypeAdapter[CreateTemplate | ActivateTemplate] = TypeAdapter(TemplateChange)
@@ -86,19 +85,8 @@ def jobs_route(ctx: Context) -> Reply:
         target = ctx.query(JobDeleteQuery)
         job_id = str(target.id)
         if target.action == "remove":
-            return Reply.of(
-                ctx.perform(
-                    lambda write: jobs.remove(ctx.db, ctx.storage, ctx.principal, write, job_id)
-                )
-            )
-        canceled, running = ctx.perform(
-            lambda write: jobs.cancel(ctx.db, ctx.principal, write, job_id)
-        )
-        if running is not None and routing.notify_cancel(ctx.settings, running, db=ctx.db):
-            answer = canceled.data.model_copy(update={"worker_notified": True})
-            writes.replace_answer(ctx.db, ctx.write, 200, answer)  # a retry hears the same
-            return Reply(200, answer)
-        return Reply.of(canceled)
+            return Reply.of(jobs.remove(ctx.scope, job_id))
+        return Reply.of(jobs.cancel(ctx.scope, job_id))
     body = ctx.body(QueueJobRequest)
     return Reply.of(
         jobs.submit(
@@ -160,14 +148,12 @@ def projects_route(ctx: Context) -> Reply:
             return Reply(200, projects.read(session, query))
     if method == "POST":
         new = ctx.body(ProjectRequest)
-        return Reply.of(ctx.perform(lambda w: projects.create(ctx.db, ctx.principal, w, new)))
+        return Reply.of(projects.create(ctx.scope, new))
     project_id = str(ctx.query(JobIdQuery).id)
     if method == "PATCH":
         change = ctx.body(ProjectChange)
-        return Reply.of(
-            ctx.perform(lambda w: projects.change(ctx.db, ctx.principal, w, project_id, change))
-        )
-    return Reply.of(ctx.perform(lambda w: projects.delete(ctx.db, ctx.principal, w, project_id)))
+        return Reply.of(projects.change(ctx.scope, project_id, change))
+    return Reply.of(projects.delete(ctx.scope, project_id))
 
 
 def batches_route(ctx: Context) -> Reply:
@@ -179,20 +165,8 @@ def batches_route(ctx: Context) -> Reply:
             found = projects.read_batches(session, query)
         return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     if method == "POST":
-        body = ctx.body(BatchRequest)
-        for item in body.items:  # before money moves
-            uploads.check_uploads(ctx.storage, str(ctx.principal.user_id), item.params.params())
-        return Reply.of(
-            ctx.perform(
-                lambda w: projects.create_batch(ctx.db, ctx.settings, ctx.principal, w, body)
-            )
-        )
-    batch_id = str(ctx.query(JobIdQuery).id)
-    return Reply.of(
-        ctx.perform(
-            lambda w: projects.cancel_batch(ctx.db, ctx.settings, ctx.principal, w, batch_id)
-        )
-    )
+        return Reply.of(projects.create_batch(ctx.scope, ctx.body(BatchRequest)))
+    return Reply.of(projects.cancel_batch(ctx.scope, str(ctx.query(JobIdQuery).id)))
 
 
 def enhance_route(ctx: Context) -> Reply:
@@ -210,9 +184,7 @@ def admin_jobs_route(ctx: Context) -> Reply:
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, admin.list_jobs(session, query))
     body = ctx.body(AdminJobAction)
-    return Reply.of(
-        ctx.perform(lambda w: admin.job_action(ctx.db, ctx.settings, ctx.principal, w, body))
-    )
+    return Reply.of(admin.job_action(ctx.scope, body))
 
 
 def admin_workers_route(ctx: Context) -> Reply:
@@ -230,7 +202,7 @@ def admin_templates_route(ctx: Context) -> Reply:
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, admin.templates(session, query))
     change = parse(_template_change, ctx.json())
-    return Reply.of(ctx.perform(lambda w: admin.change_template(ctx.db, ctx.principal, w, change)))
+    return Reply.of(admin.change_template(ctx.scope, change))
 
 
 USER = ("user",)

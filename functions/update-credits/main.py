@@ -31,7 +31,7 @@ from typing import Annotated
 import functions_framework
 from pydantic import Field, TypeAdapter
 
-from videogen.db.outcomes import Outcome, WriteRequest
+from videogen.db.outcomes import Outcome
 from videogen.errors import Forbidden
 from videogen.kit.auth import verify_token_field
 from videogen.kit.context import Context
@@ -66,47 +66,36 @@ def credits_route(ctx: Context) -> Reply:
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, credits.overview(session, query.page, query.limit))
     if ctx.principal.kind == "stripe":
-        event, per_cent = ctx.principal.evidence, ctx.settings.credits_per_usd_cent
-        return Reply.of(
-            ctx.perform(lambda write: credits.from_stripe(ctx.db, write, event, per_cent))
-        )
+        return Reply.of(credits.from_stripe(ctx.scope, ctx.principal.evidence))
     action = parse(_action, ctx.json())
     if isinstance(action, USER_ACTIONS):
         if not ctx.principal.is_user:
             raise Forbidden(f"Only a signed-in user can '{action.action}'.")
-        return Reply.of(ctx.perform(lambda write: user_action(ctx, write, action)))
+        return Reply.of(user_action(ctx, action))
     if not ctx.principal.is_service:
         raise Forbidden(f"'{action.action}' needs the service role (a secret key).")
     if isinstance(action, GrantCredits):
-        return Reply.of(ctx.perform(lambda write: credits.grant(ctx.db, write, action)))
-    return Reply.of(ctx.perform(lambda write: credits.purchase(ctx.db, write, action)))
+        return Reply.of(credits.grant(ctx.scope, action))
+    return Reply.of(credits.purchase(ctx.scope, action))
 
 
 def user_action(
-    ctx: Context, write: WriteRequest, action: ClaimInitialGrant | AppleTransaction | MergeAnonymous
+    ctx: Context, action: ClaimInitialGrant | AppleTransaction | MergeAnonymous
 ) -> Outcome[CreditResult]:
     """The writes a signed-in user asks for."""
     if isinstance(action, AppleTransaction):
-        return credits.purchase_from_apple(
-            ctx.db, ctx.principal, write, action.signed_transaction, ctx.settings
-        )
+        return credits.purchase_from_apple(ctx.scope, action.signed_transaction)
     if isinstance(action, MergeAnonymous):
-        anonymous = verify_token_field(
-            action.anonymous_token,
-            "anonymous_token",
-            code="INVALID_ANONYMOUS_TOKEN",
-            hint="Send the anonymous session's current access token (refresh it first).",
-            settings=ctx.settings,
-        )
-        return credits.merge_anonymous(ctx.db, ctx.principal, write, anonymous)
-    return credits.claim_initial_grant(
-        ctx.db,
-        ctx.principal,
-        write,
-        settings=ctx.settings,
-        client_address=ctx.limited_address,
-        device_token=action.device_token,
-    )
+        with ctx.scope.writing():  # a token that is not one is this write's refusal
+            anonymous = verify_token_field(
+                action.anonymous_token,
+                "anonymous_token",
+                code="INVALID_ANONYMOUS_TOKEN",
+                hint="Send the anonymous session's current access token (refresh it first).",
+                settings=ctx.settings,
+            )
+        return credits.merge_anonymous(ctx.scope, anonymous)
+    return credits.claim_initial_grant(ctx.scope, device_token=action.device_token)
 
 
 def profile_route(ctx: Context) -> Reply:
@@ -126,18 +115,16 @@ def keys_route(ctx: Context) -> Reply:
             return Reply(200, keys.listing(session))
     if method == "PUT":
         body = ctx.body(ProviderKeyRequest)
-        return Reply.of(keys.store(ctx.db, ctx.principal, ctx.write, body))
+        return Reply.of(keys.store(ctx.scope, body))
     provider = ctx.query(ProviderKeyQuery).provider
-    return Reply.of(ctx.perform(lambda w: keys.remove(ctx.db, ctx.principal, w, provider)))
+    return Reply.of(keys.remove(ctx.scope, provider))
 
 
 def apple_notifications_route(ctx: Context) -> Reply:
     """/apple-notifications: an App Store Server Notification, its signature verified."""
     ctx.body(AppleNotification)  # the shape, now that the signature is verified
     notification = ctx.principal.evidence
-    return Reply.of(
-        ctx.perform(lambda write: credits.from_apple_notification(ctx.db, write, notification))
-    )
+    return Reply.of(credits.from_apple_notification(ctx.scope, notification))
 
 
 USER = ("user",)

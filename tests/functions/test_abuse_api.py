@@ -219,7 +219,9 @@ def test_a_device_takes_one_free_grant_whatever_its_accounts(db_url: str) -> Non
     from videogen.config import Settings
     from videogen.db.connection import PostgresDatabase
     from videogen.db.outcomes import WriteRequest
+    from videogen.integrations.storage import storage_for
     from videogen.services import credits
+    from videogen.services.scope import Scope
 
     apple, db = FakeApple(), PostgresDatabase(db_url)
     device_check = _device_check(apple)
@@ -236,10 +238,10 @@ def test_a_device_takes_one_free_grant_whatever_its_accounts(db_url: str) -> Non
     def claim(who: Principal, device_token: str | None, address: str = "203.0.113.9") -> Any:
         write = WriteRequest(f"user:{who.user_id}", "update-credits:POST", "update-credits",
                              None, None, uuid.uuid4().hex)  # fmt: skip
+        scope = Scope(db, settings, storage_for(settings), who, write, client_address=address)
         return credits.claim_initial_grant(
-            db, who, write, settings=settings, client_address=address,
-            device_token=device_token, device_check=device_check,
-        )  # fmt: skip
+            scope, device_token=device_token, device_check=device_check
+        )
 
     try:
         first = claim(guest(), token)

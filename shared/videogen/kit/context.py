@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -163,12 +162,14 @@ class Context:
     @cached_property
     def scope(self) -> Scope:
         """This request as the services take it: who, the database, storage, the write."""
-        return Scope(self.db, self.settings, self.storage, self.principal, self.write)
-
-    def perform(self, action: Callable[[WriteRequest], W]) -> W:
-        """Run a write (one database call that carries ``self.write``); its outcome
-        (:meth:`Reply.of` answers it). A definite refusal is kept as the key's answer."""
-        return self.scope.perform(action)
+        return Scope(
+            self.db,
+            self.settings,
+            self.storage,
+            self.principal,
+            self.write,
+            client_address=self.limited_address,
+        )
 
 
 MAX_JSON_DEPTH = 32

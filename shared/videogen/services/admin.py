@@ -24,9 +24,7 @@ from videogen.models.results import (
 from videogen.services import routing
 
 if TYPE_CHECKING:
-    from videogen.config import Settings
-    from videogen.db.connection import Database, Session
-    from videogen.db.outcomes import WriteRequest
+    from videogen.db.connection import Session
     from videogen.models.requests import (
         ActivateTemplate,
         AdminJobAction,
@@ -35,6 +33,7 @@ if TYPE_CHECKING:
         TemplateQuery,
     )
     from videogen.principal import Principal
+    from videogen.services.scope import Scope
 
 
 def is_admin(principal: Principal) -> bool:
@@ -72,18 +71,14 @@ def list_workers(session: Session) -> WorkerList:
     return WorkerList(procedures.admin_list_workers(session))
 
 
-def job_action(
-    db: Database,
-    settings: Settings,
-    principal: Principal,
-    write: WriteRequest,
-    body: AdminJobAction,
-) -> Outcome[AdminJobResult]:
+def job_action(scope: Scope, body: AdminJobAction) -> Outcome[AdminJobResult]:
     """Requeue or fail a job as one request; then, after the commit, tell whoever ran it to
     stop and (requeue) route it again. A retry with the key hears the final answer."""
-    outcome, running = procedures.admin_job_request(
-        db, principal, write, body.action, str(body.id), body.reason
-    )
+    db, settings = scope.db, scope.settings
+    with scope.writing() as write:
+        outcome, running = procedures.admin_job_request(
+            db, scope.principal, write, body.action, str(body.id), body.reason
+        )
     if outcome.replayed:
         return outcome
     answer = outcome.data
@@ -104,11 +99,9 @@ def templates(session: Session, query: TemplateQuery) -> PromptTemplateList:
 
 
 def change_template(
-    db: Database,
-    principal: Principal,
-    write: WriteRequest,
-    body: CreateTemplate | ActivateTemplate,
+    scope: Scope, body: CreateTemplate | ActivateTemplate
 ) -> Outcome[PromptTemplate]:
     """Save a new version (201) or activate one (200), as one request."""
     change = body.model_dump(mode="json", exclude_none=True)
-    return procedures.prompt_template_request(db, principal, write, change)
+    with scope.writing() as write:
+        return procedures.prompt_template_request(scope.db, scope.principal, write, change)

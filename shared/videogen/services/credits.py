@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from videogen.integrations.apple import AppleNotification
     from videogen.integrations.devicecheck import DeviceCheckClient
     from videogen.principal import Principal
+    from videogen.services.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,8 @@ def overview(session: Session, page: int, limit: int) -> CreditsOverview:
 
 
 def claim_initial_grant(
-    db: Database,
-    principal: Principal,
-    write: WriteRequest,
+    scope: Scope,
     *,
-    settings: Settings,
-    client_address: str | None,
     device_token: str | None = None,
     device_check: DeviceCheckClient | None = None,
 ) -> Outcome[CreditResult]:
@@ -57,6 +54,17 @@ def claim_initial_grant(
     it is set once the grant is made. ``device_check`` is built from the settings when not
     given.
     """
+    with scope.writing() as write:
+        return _claim_initial_grant(scope, write, device_token, device_check)
+
+
+def _claim_initial_grant(
+    scope: Scope,
+    write: WriteRequest,
+    device_token: str | None,
+    device_check: DeviceCheckClient | None,
+) -> Outcome[CreditResult]:
+    principal, settings = scope.principal, scope.settings
     checked = False
     if device_token is not None:
         if device_check is None:
@@ -78,9 +86,8 @@ def claim_initial_grant(
             code="DEVICE_CHECK_REQUIRED",
             hint="Or sign up with an email address.",
         )
-    outcome = procedures.claim_initial_grant_request(
-        db, principal, write, {"address": client_address, "device_checked": checked}
-    )
+    client = {"address": scope.client_address, "device_checked": checked}
+    outcome = procedures.claim_initial_grant_request(scope.db, principal, write, client)
     if checked and not outcome.replayed and device_check is not None:
         try:
             device_check.update_two_bits(device_token or "", bit0=True)
@@ -89,8 +96,13 @@ def claim_initial_grant(
     return outcome
 
 
-def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome[CreditResult]:
+def grant(scope: Scope, body: GrantCredits) -> Outcome[CreditResult]:
     """Service: grant or adjust, once per grant id."""
+    with scope.writing() as write:
+        return _grant(scope.db, write, body)
+
+
+def _grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome[CreditResult]:
     return procedures.grant_credits_request(
         db,
         write,
@@ -102,8 +114,13 @@ def grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome[Cred
     )
 
 
-def purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome[CreditResult]:
+def purchase(scope: Scope, body: PurchaseCredits) -> Outcome[CreditResult]:
     """Service: credit a verified purchase, once per transaction id."""
+    with scope.writing() as write:
+        return _purchase(scope.db, write, body)
+
+
+def _purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome[CreditResult]:
     return procedures.purchase_credits_request(
         db,
         write,
@@ -132,11 +149,17 @@ def _stripe_object(event: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def from_stripe(
+def from_stripe(scope: Scope, event: dict[str, Any]) -> Outcome[CreditResult]:
+    """A verified Stripe event: a paid Checkout Session credits the buyer (at
+    CREDITS_PER_USD_CENT); a refund or a dispute of its payment claws the credits back;
+    anything else is acknowledged."""
+    with scope.writing() as write:
+        return _from_stripe(scope.db, write, event, scope.settings.credits_per_usd_cent)
+
+
+def _from_stripe(
     db: Database, write: WriteRequest, event: dict[str, Any], credits_per_cent: int
 ) -> Outcome[CreditResult]:
-    """A verified Stripe event: a paid Checkout Session credits the buyer; a refund or a
-    dispute of its payment claws the credits back; anything else is acknowledged."""
     kind = event.get("type")
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         return purchase_from_stripe(db, write, event, credits_per_cent)
@@ -209,12 +232,17 @@ def purchase_from_stripe(
     )
 
 
-def purchase_from_apple(
-    db: Database, principal: Principal, write: WriteRequest, signed: str, settings: Settings
-) -> Outcome[CreditResult]:
+def purchase_from_apple(scope: Scope, signed: str) -> Outcome[CreditResult]:
     """A signed-in user's StoreKit 2 transaction: verified, then credited once per
     transaction (a non-consumable: once per original transaction) with the credits its
     product is worth (APPLE_PRODUCT_CREDITS)."""
+    with scope.writing() as write:
+        return _purchase_from_apple(scope.db, scope.principal, write, signed, scope.settings)
+
+
+def _purchase_from_apple(
+    db: Database, principal: Principal, write: WriteRequest, signed: str, settings: Settings
+) -> Outcome[CreditResult]:
     from videogen.integrations import apple
 
     transaction = apple.verify_transaction(signed, settings)
@@ -250,12 +278,17 @@ def purchase_from_apple(
     )
 
 
-def from_apple_notification(
-    db: Database, write: WriteRequest, notification: AppleNotification
-) -> Outcome[CreditResult]:
+def from_apple_notification(scope: Scope, notification: AppleNotification) -> Outcome[CreditResult]:
     """A verified App Store Server Notification: REFUND claws back the refunded
     transaction's credits once (in proportion to revocationPercentage when Apple gives
     one); every other type is acknowledged."""
+    with scope.writing() as write:
+        return _from_apple_notification(scope.db, write, notification)
+
+
+def _from_apple_notification(
+    db: Database, write: WriteRequest, notification: AppleNotification
+) -> Outcome[CreditResult]:
     transaction = notification.transaction
     if notification.notification_type != "REFUND":
         return _ignored(f"ignored notification {notification.notification_type}")
@@ -276,12 +309,13 @@ def from_apple_notification(
     )
 
 
-def merge_anonymous(
-    db: Database, principal: Principal, write: WriteRequest, anonymous: Principal
-) -> Outcome[CreditResult]:
+def merge_anonymous(scope: Scope, anonymous: Principal) -> Outcome[CreditResult]:
     """Move the anonymous session's credits to the caller's account, once (``anonymous`` is
     that session's user, its token verified by the HTTP kit); the database refuses what is
     not anonymous or still busy."""
-    if anonymous.user_id is None:
-        raise ValidationFailed("The anonymous token names no user.")
-    return procedures.merge_anonymous_request(db, principal, write, anonymous.user_id)
+    with scope.writing() as write:
+        if anonymous.user_id is None:
+            raise ValidationFailed("The anonymous token names no user.")
+        return procedures.merge_anonymous_request(
+            scope.db, scope.principal, write, anonymous.user_id
+        )

@@ -20,7 +20,6 @@ from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
 from videogen.models.requests import JobCallback, JobQuery
 from videogen.models.results import (
-    Cancellation,
     CancelResult,
     Job,
     JobChange,
@@ -82,8 +81,8 @@ def submit(
     steps.check_params(scope.settings, params)
     # What the pictures hold counts in the render's estimate.
     pixels = uploads.check_uploads(scope.storage, str(scope.principal.user_id), params)
-    created = scope.perform(
-        lambda write: create(
+    with scope.writing() as write:
+        created = create(
             scope.db,
             scope.principal,
             write,
@@ -93,7 +92,6 @@ def submit(
             project_id,
             max_credits=max_credits,
         )
-    )
     expire_s = scope.settings.signed_url_expires_s
     if created.replayed:
         links.add_links(scope.storage, [created.data], expire_s)
@@ -164,23 +162,30 @@ def models(session: Session) -> ModelList:
     return ModelList(procedures.list_models(session))
 
 
-def cancel(
-    db: Database, principal: Principal, write: WriteRequest, job_id: str
-) -> tuple[Outcome[CancelResult], Cancellation | None]:
-    """Cancel the user's job and release its credits: the answer, and who was running the
-    job (to tell after the commit; None on a replay)."""
-    return procedures.cancel_job_request(db, principal, write, job_id)
+def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
+    """Cancel the user's job and release its credits; whoever was running it is told after
+    the commit (``worker_notified``, which a retry with the key then hears too)."""
+    from videogen.db import writes
+    from videogen.services import routing
+
+    with scope.writing() as write:
+        canceled, running = procedures.cancel_job_request(scope.db, scope.principal, write, job_id)
+    if running is not None and routing.notify_cancel(scope.settings, running, db=scope.db):
+        answer = canceled.data.model_copy(update={"worker_notified": True})
+        writes.replace_answer(scope.db, write, 200, answer)
+        return Outcome(200, answer)
+    return canceled
 
 
-def remove(
-    db: Database, storage: Storage, principal: Principal, write: WriteRequest, job_id: str
-) -> Outcome[Job]:
+def remove(scope: Scope, job_id: str) -> Outcome[Job]:
     """Remove the user's finished job from their history (its row and ledger stay); its
     files go right after the commit (or at the next sweep, if Storage is down)."""
     from videogen.models.results import DueOutput
     from videogen.services.retention import remove_outputs
 
-    outcome = procedures.delete_job_request(db, principal, write, job_id)
+    db = scope.db
+    with scope.writing() as write:
+        outcome = procedures.delete_job_request(db, scope.principal, write, job_id)
     job = outcome.data
     if not outcome.replayed and job.output and job.output_expired_at is None:
         due = DueOutput(
@@ -188,7 +193,7 @@ def remove(
             video_path=job.output.get("video_path"),
             thumbnail_path=job.output.get("thumbnail_path"),
         )
-        if (due.video_path or due.thumbnail_path) and remove_outputs(db, storage, [due]):
+        if (due.video_path or due.thumbnail_path) and remove_outputs(db, scope.storage, [due]):
             job.output_expired_at = datetime.now(UTC)
     return outcome
 

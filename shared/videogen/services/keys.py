@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from videogen.models.requests import ProviderKeyRequest
     from videogen.models.results import ProviderKey, ProviderKeyDeleted, ProviderKeyList
     from videogen.principal import Principal
+    from videogen.services.scope import Scope
 
 USER_KEY_PROVIDERS = ("openai", "fal", "replicate", "runway")
 
@@ -34,25 +35,22 @@ def _unkeyed(write: WriteRequest) -> WriteRequest:
     return replace(write, key=None, hash="")
 
 
-def store(
-    db: Database, principal: Principal, write: WriteRequest, body: ProviderKeyRequest
-) -> Outcome[ProviderKey]:
+def store(scope: Scope, body: ProviderKeyRequest) -> Outcome[ProviderKey]:
     """Store or rotate the user's key for a provider (201 stored, 200 rotated)."""
-    unkeyed = _unkeyed(write)
+    unkeyed = _unkeyed(scope.write)
     try:
         return procedures.provider_key_save(
-            db, principal, unkeyed, body.provider, body.key.get_secret_value()
+            scope.db, scope.principal, unkeyed, body.provider, body.key.get_secret_value()
         )
     except AppError as err:
-        record_refusal(db, unkeyed, err)
+        record_refusal(scope.db, unkeyed, err)
         raise
 
 
-def remove(
-    db: Database, principal: Principal, write: WriteRequest, provider: str
-) -> Outcome[ProviderKeyDeleted]:
+def remove(scope: Scope, provider: str) -> Outcome[ProviderKeyDeleted]:
     """Forget the user's key for a provider (404 when there is none)."""
-    return procedures.provider_key_delete(db, principal, write, provider)
+    with scope.writing() as write:
+        return procedures.provider_key_delete(scope.db, scope.principal, write, provider)
 
 
 def listing(session: Session) -> ProviderKeyList:

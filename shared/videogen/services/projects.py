@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from videogen.db import procedures
 from videogen.db.connection import Session
-from videogen.db.outcomes import Outcome, WriteRequest
+from videogen.db.outcomes import Outcome
 from videogen.errors import NotFound
 from videogen.models.requests import (
     BatchQuery,
@@ -30,32 +30,34 @@ from videogen.models.results import (
 )
 
 if TYPE_CHECKING:
-    from videogen.config import Settings
-    from videogen.db.connection import Database
-    from videogen.principal import Principal
+    from videogen.services.scope import Scope
 
 
-def create(
-    db: Database, principal: Principal, write: WriteRequest, body: ProjectRequest
-) -> Outcome[Project]:
+def create(scope: Scope, body: ProjectRequest) -> Outcome[Project]:
     """A new project of the user's."""
-    return procedures.create_project_request(db, principal, write, body.title, body.description)
+    with scope.writing() as write:
+        return procedures.create_project_request(
+            scope.db, scope.principal, write, body.title, body.description
+        )
 
 
-def change(
-    db: Database, principal: Principal, write: WriteRequest, project_id: str, body: ProjectChange
-) -> Outcome[Project]:
+def change(scope: Scope, project_id: str, body: ProjectChange) -> Outcome[Project]:
     """Rename or redescribe one of the user's projects (404 when it is not theirs)."""
-    return procedures.update_project_request(
-        db, principal, write, project_id, title=body.title, description=body.description
-    )
+    with scope.writing() as write:
+        return procedures.update_project_request(
+            scope.db,
+            scope.principal,
+            write,
+            project_id,
+            title=body.title,
+            description=body.description,
+        )
 
 
-def delete(
-    db: Database, principal: Principal, write: WriteRequest, project_id: str
-) -> Outcome[ProjectDeleted]:
+def delete(scope: Scope, project_id: str) -> Outcome[ProjectDeleted]:
     """Delete one of the user's projects; its jobs stay, ungrouped, with their ledger."""
-    return procedures.delete_project_request(db, principal, write, project_id)
+    with scope.writing() as write:
+        return procedures.delete_project_request(scope.db, scope.principal, write, project_id)
 
 
 def read(session: Session, query: ListQuery) -> Project | ProjectPage:
@@ -69,39 +71,41 @@ def read(session: Session, query: ListQuery) -> Project | ProjectPage:
     return ProjectPage.of(result["items"], result["total"], query.page, query.limit)
 
 
-def create_batch(
-    db: Database, settings: Settings, principal: Principal, write: WriteRequest, body: BatchRequest
-) -> Outcome[Batch]:
+def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
     """Make the batch's jobs (all reserved together or none), then route each one."""
     from videogen.services.routing import dispatch_job
+    from videogen.services.uploads import check_uploads
 
-    outcome = procedures.create_batch_request(
-        db,
-        principal,
-        write,
-        [item.as_item() for item in body.items],
-        project_id=None if body.project_id is None else str(body.project_id),
-        title=body.title,
-        max_credits=body.max_credits,
-    )
+    for item in body.items:  # before money moves
+        check_uploads(scope.storage, str(scope.principal.user_id), item.params.params())
+    with scope.writing() as write:
+        outcome = procedures.create_batch_request(
+            scope.db,
+            scope.principal,
+            write,
+            [item.as_item() for item in body.items],
+            project_id=None if body.project_id is None else str(body.project_id),
+            title=body.title,
+            max_credits=body.max_credits,
+        )
     if not outcome.replayed:
-        outcome.data.jobs = [dispatch_job(db, settings, job) for job in outcome.data.jobs]
+        jobs = outcome.data.jobs
+        outcome.data.jobs = [dispatch_job(scope.db, scope.settings, job) for job in jobs]
     return outcome
 
 
-def cancel_batch(
-    db: Database, settings: Settings, principal: Principal, write: WriteRequest, batch_id: str
-) -> Outcome[BatchCanceled]:
+def cancel_batch(scope: Scope, batch_id: str) -> Outcome[BatchCanceled]:
     """Cancel every unfinished job of the user's batch (credits released); the workers and
     providers running them are told after the commit."""
+    from videogen.db.writes import replace_answer
     from videogen.services.routing import notify_cancel
 
-    outcome, running = procedures.cancel_batch_request(db, principal, write, batch_id)
-    told = sum(1 for canceled in running if notify_cancel(settings, canceled, db=db))
+    db = scope.db
+    with scope.writing() as write:
+        outcome, running = procedures.cancel_batch_request(db, scope.principal, write, batch_id)
+    told = sum(1 for canceled in running if notify_cancel(scope.settings, canceled, db=db))
     if told:
         outcome.data.workers_notified = told
-        from videogen.db.writes import replace_answer
-
         replace_answer(db, write, 200, outcome.data)  # a retry hears the same
     return outcome
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Scope"]
 
-W = TypeVar("W")
-
 
 @dataclass(frozen=True)
 class Scope:
@@ -30,12 +29,16 @@ class Scope:
     storage: Storage
     principal: Principal
     write: WriteRequest
+    # The client's address for per-address limits; None for the local stack's own clients.
+    client_address: str | None = None
 
-    def perform(self, action: Callable[[WriteRequest], W]) -> W:
-        """Run the request's write (one database call carrying ``write``); a definite
-        refusal is kept as the key's answer, so a retry with it hears the same."""
+    @contextmanager
+    def writing(self) -> Iterator[WriteRequest]:
+        """The request's write, for the one database call that carries it; a refusal raised
+        inside counts against the rate limit, and a definite one is kept as the key's
+        answer, so a retry with it hears the same."""
         try:
-            return action(self.write)
+            yield self.write
         except AppError as err:
             record_refusal(self.db, self.write, err)
             raise
