@@ -4,7 +4,7 @@ generated from these, so they are the contract."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import (
@@ -31,6 +31,7 @@ from videogen.media.script import Script
 # Postgres integer / bigint bounds: a larger number would be a server error, not a 422.
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
+M = TypeVar("M", bound=BaseModel)
 
 AspectRatio = Literal["16:9", "9:16", "1:1"]
 Resolution = Literal["480p", "720p", "1080p"]
@@ -356,20 +357,7 @@ class JobParams(Strict):
     @classmethod
     def _check_elements(cls, data: Any, handler: ModelWrapValidatorHandler[JobParams]) -> Any:
         """Every problem of a timeline at once: the shapes' and those across elements."""
-        raw = data.get("elements") if isinstance(data, dict) else None
-        try:
-            model = handler(data)
-        except ValidationError as exc:
-            if not isinstance(raw, list):
-                raise
-            found = [_again(e) for e in exc.errors(include_url=False)]
-            more = element_problems(raw, data) if len(raw) <= MAX_ELEMENTS else []
-            raise ValidationError.from_exception_data(exc.title, [*found, *more]) from None
-        if model.elements is not None:
-            problems = element_problems(raw if isinstance(raw, list) else [], data)
-            if problems:
-                raise ValidationError.from_exception_data(cls.__name__, problems)
-        return model
+        return check_elements(cls.__name__, data, handler)
 
     def params(self) -> dict[str, Any]:
         """The job params as stored on the job: only the fields that were given."""
@@ -378,6 +366,26 @@ class JobParams(Strict):
             exclude_none=True,
             by_alias=True,
         )
+
+
+def check_elements(title: str, data: Any, handler: ModelWrapValidatorHandler[M]) -> M:
+    """A wrap validator's body for params with ``elements`` (the bag, and the compose job's
+    own model): every problem of a timeline at once, the shapes' and those across
+    elements."""
+    raw = data.get("elements") if isinstance(data, dict) else None
+    try:
+        model = handler(data)
+    except ValidationError as exc:
+        if not isinstance(raw, list):
+            raise
+        found = [_again(e) for e in exc.errors(include_url=False)]
+        more = element_problems(raw, data) if len(raw) <= MAX_ELEMENTS else []
+        raise ValidationError.from_exception_data(exc.title, [*found, *more]) from None
+    if isinstance(raw, list):  # given, and of valid shapes: now across elements
+        problems = element_problems(raw, data)
+        if problems:
+            raise ValidationError.from_exception_data(title, problems)
+    return model
 
 
 def _again(error: Any) -> InitErrorDetails:
