@@ -471,7 +471,7 @@ class ReferenceWorker:
 
     def _store(self, run: JobRun, video: Path, thumb: Path) -> dict[str, Any]:
         """Upload to ``videos`` and ``thumbnails`` under the owner's folder."""
-        from videogen.rendering.composition import store_outputs
+        from videogen.rendering.outputs import store_outputs
 
         output = store_outputs(self.storage, run.user_id, run.job_id, video, thumb)
         if run.script is not None:

@@ -288,28 +288,6 @@ def _render_seconds(params: dict[str, Any]) -> float:
     return estimate(request)[0]
 
 
-def store_outputs(
-    storage: Storage, user_id: str, job_id: str, video: Path, thumbnail: Path
-) -> dict[str, Any]:
-    """Upload a finished video and thumbnail to the owner's folders; what a worker reports
-    (paths and metadata: links are signed when the job is read, :mod:`videogen.services.links`)."""
-    from videogen.integrations.storage import user_path
-    from videogen.media.render import probe
-
-    info = probe(video)
-    video_path = user_path(user_id, f"{job_id}.mp4")
-    thumb_path = user_path(user_id, f"{job_id}.jpg")
-    storage.upload("videos", video_path, video, "video/mp4")
-    storage.upload("thumbnails", thumb_path, thumbnail, "image/jpeg")
-    return {
-        "video_path": video_path,
-        "thumbnail_path": thumb_path,
-        "duration_s": round(info["duration"], 3),
-        "width": info["width"],
-        "height": info["height"],
-    }
-
-
 def render(
     params: dict[str, Any],
     user_id: str,
@@ -335,6 +313,8 @@ def run(
 ) -> tuple[dict[str, Any], float]:
     """Render a compose job and store its files; returns (output, seconds rendered: the
     database captures pro rata of them, private.credits_pro_rata)."""
+    from videogen.rendering.outputs import store_outputs
+
     user_id, job_id, params = str(job.user_id), str(job.id), job.params
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
         result = render(params, user_id, storage, Path(tmp), progress, cancel)
@@ -356,7 +336,7 @@ def render_sync(db: Database, settings: Settings, job: Job) -> Job:
     from videogen.db import procedures
     from videogen.integrations.storage import get_storage
     from videogen.media.errors import RenderCanceled, RenderDeadline
-    from videogen.rendering.steps import run_inline
+    from videogen.rendering.inline import run_inline
 
     deadline = threading.Event()
     timer = threading.Timer(settings.sync_render_deadline_s, deadline.set)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,44 +37,6 @@ if TYPE_CHECKING:
 
 STEP_TYPES = ("script", "narration", "images")
 PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."
-Work = Callable[["Job"], tuple[dict[str, Any], float | None]]  # → (output, seconds made)
-
-
-def run_inline(db: Database, job: Job, work: Work) -> Job:
-    """Run a just-created job inside the request: open an attempt, start it, do the work,
-    then complete it (capturing what it used) or fail it (releasing everything).
-
-    The work is metered (:mod:`videogen.usage`: tokens, characters, calls, render time)
-    and its usage goes with the completion or the failure, in the same transaction."""
-    from videogen.db import procedures
-    from videogen.usage import metering
-
-    job_id = str(job.id)
-    with db.admin() as admin:
-        opened = procedures.job_dispatch_external(admin, job_id)
-        if opened is None:  # canceled (or taken) in between
-            return procedures.job_get_any(admin, job_id)
-        procedures.job_start(admin, job_id, opened.attempt)
-    base: dict[str, Any] = {"job_id": job_id, "attempt": opened.attempt}
-    with metering() as meter:
-        try:
-            output, rendered_s = work(opened)
-        except AppError as exc:
-            # A retryable failure (an in-request render past its deadline) goes back to the
-            # queue for a worker, as a worker's retryable failure does.
-            retryable = bool(getattr(exc, "retryable", False))
-            report = {
-                **base,
-                "type": "failed",
-                "error": {"code": exc.code, "message": exc.message, "retryable": retryable},
-            }
-        else:
-            report = {**base, "type": "completed", "output": output}
-            if rendered_s is not None:  # the database captures pro rata of it
-                report["rendered_seconds"] = rendered_s
-    report["usage"] = meter.as_usage()
-    change = procedures.job_report(db, None, "inline", report)
-    return change.job or opened
 
 
 def check_params(settings: Settings, params: dict[str, Any]) -> None:
@@ -93,6 +54,7 @@ def check_params(settings: Settings, params: dict[str, Any]) -> None:
 def run(db: Database, settings: Settings, job: Job) -> Job:
     """Run a step job (its type in ``STEP_TYPES``) to its end; the finished job."""
     from videogen.integrations.storage import storage_for
+    from videogen.rendering.inline import Work, run_inline
 
     storage = storage_for(settings)
     runners: dict[str, Work] = {

@@ -253,7 +253,7 @@ def provider_output(
     the job stays running until its video is safely ours, and nothing is charged before.
     """
     from videogen.media.render import make_thumbnail
-    from videogen.rendering.composition import store_outputs
+    from videogen.rendering.outputs import store_outputs
 
     if not urls:
         raise ValidationFailed(
