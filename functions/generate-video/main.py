@@ -33,7 +33,7 @@ def generate_video(ctx: Context) -> Reply:
         jobs.submit(
             ctx.scope,
             body.model,
-            body.params(),
+            body,
             body.priority,
             None if body.project_id is None else str(body.project_id),
             max_credits=body.max_credits,

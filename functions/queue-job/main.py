@@ -92,7 +92,7 @@ def jobs_route(ctx: Context) -> Reply:
         jobs.submit(
             ctx.scope,
             body.model,
-            body.params.params(),
+            body.params,
             body.priority,
             None if body.project_id is None else str(body.project_id),
             max_credits=body.max_credits,

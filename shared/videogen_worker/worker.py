@@ -30,6 +30,13 @@ from videogen.integrations import storage as storage_mod
 from videogen.integrations import webhooks
 from videogen.media.clip import InvalidClip, VideoSpec, build_render
 from videogen.media.errors import MediaError, RenderCanceled
+from videogen.models.params import (
+    ComposeParams,
+    ImageToVideoParams,
+    TextToVideoParams,
+    VideoParams,
+    params_for,
+)
 from videogen_worker import __version__
 from videogen_worker.client import BackendError, send_signed
 from videogen_worker.job import InjectedFailure, InvalidJob, JobRun, JobStopped, WorkerConfig
@@ -418,20 +425,25 @@ class ReferenceWorker:
         """Make the job's result and store it; returns the callback's ``output``."""
         if not self.config.render:
             return self._fake(run)
+        params = params_for(run.job_type, run.params)  # a 422 INVALID_PARAMS if they do not fit
         with tempfile.TemporaryDirectory(prefix="videogen-worker-") as tmp:
             workdir = Path(tmp)
-            if run.job_type == "compose":
-                video, thumb = self._compose(run, workdir)
+            if isinstance(params, ComposeParams):
+                video, thumb = self._compose(run, params, workdir)
+            elif isinstance(params, TextToVideoParams | ImageToVideoParams):
+                video, thumb = self._render(run, params, workdir)
             else:
-                video, thumb = self._render(run, workdir)
+                raise InvalidJob(f"this worker does not make {run.job_type} jobs")
             self._progress(run, RENDER_SHARE + 2, "uploading")
             return self._store(run, video, thumb)
 
-    def _render(self, run: JobRun, workdir: Path) -> tuple[Path, Path]:
+    def _render(self, run: JobRun, params: VideoParams, workdir: Path) -> tuple[Path, Path]:
         from videogen.media.render import make_thumbnail, render
 
-        spec = VideoSpec.from_params(run.params)
-        image = self._input_image(run, workdir) if run.params.get("image_path") else None
+        spec = VideoSpec.from_params(params)
+        image = None
+        if isinstance(params, ImageToVideoParams) and params.image_path:
+            image = self._input_image(run, params.image_path, workdir)
         plan = build_render(spec, workdir / "video.mp4", image=image, speed=self.config.speed)
         render(
             plan,
@@ -442,11 +454,11 @@ class ReferenceWorker:
         thumb = make_thumbnail(plan.output, workdir / "thumbnail.jpg", spec.duration / 2, width)
         return plan.output, thumb
 
-    def _compose(self, run: JobRun, workdir: Path) -> tuple[Path, Path]:
+    def _compose(self, run: JobRun, params: ComposeParams, workdir: Path) -> tuple[Path, Path]:
         from videogen.rendering import composition
 
         result = composition.render(
-            run.params,
+            params,
             run.user_id,
             self.storage,
             workdir,
@@ -457,9 +469,8 @@ class ReferenceWorker:
         run.script = result.script.model_dump() if result.script is not None else None
         return result.video_path, result.thumbnail_path
 
-    def _input_image(self, run: JobRun, workdir: Path) -> Path:
-        """The job's uploaded still, as a local file."""
-        path = str(run.params["image_path"])
+    def _input_image(self, run: JobRun, path: str, workdir: Path) -> Path:
+        """The job's uploaded still (``image_path``), as a local file."""
         if storage_mod.owner_of(path) != run.user_id:
             raise InvalidJob("image_path is not in the job owner's folder")
         local = self.storage.local_path("uploads", path)
@@ -484,9 +495,17 @@ class ReferenceWorker:
             if run.cancel.is_set():
                 raise JobStopped(run.stop_reason)
             self._inject(run, pct)
-        try:
-            spec = VideoSpec.from_params(run.params)
-        except InvalidClip:
-            spec = VideoSpec("", 1.0)
+        spec = VideoSpec("", 1.0)
+        with contextlib.suppress(AppError, InvalidClip):
+            params = params_for(run.job_type, run.params)
+            if isinstance(params, TextToVideoParams | ImageToVideoParams):
+                spec = VideoSpec.from_params(params)
+            elif isinstance(params, ComposeParams):
+                spec = VideoSpec(
+                    "",
+                    float(params.duration if params.duration is not None else 5),
+                    params.aspect_ratio or "16:9",
+                    params.resolution or "720p",
+                )
         width, height = spec.size
         return {"fake": True, "duration_s": spec.duration, "width": width, "height": height}

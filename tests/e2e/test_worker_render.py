@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from videogen.media.clip import InvalidClip as InvalidJob
 from videogen.media.clip import VideoSpec, build_render, prompt_colour
 from videogen.media.render import probe, render
+from videogen.models.params import TextToVideoParams, params_for
+
+
+def params(stored: dict[str, Any]) -> TextToVideoParams:
+    """A text-to-video job's stored params, typed."""
+    typed = params_for("text_to_video", stored)
+    assert isinstance(typed, TextToVideoParams)
+    return typed
+
 
 SIZES = {
     ("16:9", "480p"): (854, 480),
@@ -26,27 +36,27 @@ SIZES = {
 @pytest.mark.parametrize(("aspect", "resolution"), SIZES)
 def test_frame_sizes(aspect: str, resolution: str) -> None:
     spec = VideoSpec.from_params(
-        {"prompt": "x", "duration": 3, "aspect_ratio": aspect, "resolution": resolution}
+        params({"prompt": "x", "duration": 3, "aspect_ratio": aspect, "resolution": resolution})
     )
     assert spec.size == SIZES[aspect, resolution]
 
 
 def test_the_plan_draws_the_prompt_and_a_tone(tmp_path: Path) -> None:
-    spec = VideoSpec.from_params({"prompt": "50% off: {sale}", "duration": 4})
+    spec = VideoSpec.from_params(params({"prompt": "50% off: {sale}", "duration": 4}))
     args = " ".join(build_render(spec, tmp_path / "v.mp4").args)
     assert "50% off" in args and "expansion=none" in args
     assert "sine=frequency=" in args and prompt_colour(spec.prompt) in args
     assert "-t 4" in args
     with pytest.raises(InvalidJob):
-        VideoSpec.from_params({"aspect_ratio": "4:3"})
+        VideoSpec("x", 5.0, aspect_ratio="4:3")  # typed params cannot even say it
 
 
 @pytest.mark.parametrize(("aspect", "resolution"), [("9:16", "480p"), ("1:1", "720p")])
 def test_render_matches_the_request(tmp_path: Path, aspect: str, resolution: str) -> None:
-    spec = VideoSpec.from_params(
+    spec = VideoSpec.from_params(params(
         {"prompt": "It's a 'quoted' prompt, with: colons", "duration": 1,
          "aspect_ratio": aspect, "resolution": resolution}
-    )  # fmt: skip
+    ))  # fmt: skip
     seen: list[int] = []
     out = render(build_render(spec, tmp_path / "v.mp4"), progress=seen.append)
     info = probe(out)

@@ -16,6 +16,7 @@ from videogen.media.compose import estimate
 from videogen.media.graph import section_cuts
 from videogen.media.render import probe, render_timeline
 from videogen.media.timeline import Overlay, PlacedText
+from videogen.models.params import ComposeParams
 from videogen.rendering import composition
 
 UID = "00000000-0000-4000-8000-000000000001"
@@ -95,10 +96,14 @@ def params() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def typed() -> ComposeParams:
+    return ComposeParams.model_validate(params())
+
+
 @pytest.fixture(scope="module")
 def rendered(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     local = {1: files["video"], 2: files["image"], 3: files["audio"]}
-    timeline = composition.elements_timeline(params(), local)
+    timeline = composition.elements_timeline(typed(), local)
     # Two sections, cut at 2 s: the video element runs across the cut.
     assert section_cuts(timeline, 2) == [(0, 50), (50, 100)]
     out = tmp_path_factory.mktemp("render") / "elements.mp4"
@@ -108,7 +113,7 @@ def rendered(files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
 
 def test_the_timeline_is_drawn_by_layer() -> None:
     placeholders = {1: Path("b.mp4"), 2: Path("r.png"), 3: Path("t.wav")}
-    timeline = composition.elements_timeline(params(), placeholders, check_files=False)
+    timeline = composition.elements_timeline(typed(), placeholders, check_files=False)
     kinds = [o.media if isinstance(o, Overlay) else "text" for o in timeline.overlays]
     assert kinds == ["image", "video", "text"]  # bottom first
     assert isinstance(timeline.overlays[2], PlacedText)
@@ -158,7 +163,7 @@ def test_the_sound_plays_only_in_its_element(rendered: Path) -> None:
 
 def test_the_estimate_counts_the_elements() -> None:
     placeholders = {1: Path("b.mp4"), 2: Path("r.png"), 3: Path("t.wav")}
-    timeline = composition.elements_timeline(params(), placeholders, check_files=False)
+    timeline = composition.elements_timeline(typed(), placeholders, check_files=False)
     bare = timeline.model_copy(update={"overlays": timeline.overlays[:1]})
     assert estimate(timeline)[0] > estimate(bare)[0]
     assert composition.estimated_render_seconds(params()) == estimate(timeline)[0]

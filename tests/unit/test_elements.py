@@ -10,10 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from videogen.errors import ValidationFailed
 from videogen.integrations.storage import LocalStorage
-from videogen.models.requests import GenerateVideoRequest, QueueJobRequest, parse
+from videogen.models.requests import (
+    Element,
+    GenerateVideoRequest,
+    JobParams,
+    QueueJobRequest,
+    parse,
+)
 from videogen.services import uploads
 
 ME = "00000000-0000-4000-8000-00000000000a"
@@ -170,6 +177,13 @@ def element(kind: str, name: str, owner: str = ME, **extra: Any) -> dict[str, An
     return {"type": kind, "path": f"{owner}/{name}", "start": 0, "duration": 1, **extra}
 
 
+def bag(elements: list[dict[str, Any]]) -> JobParams:
+    """Request params with these elements, each of a valid shape, but not checked across
+    elements nor by file name (the upload check must catch a file of the wrong kind
+    whatever its name)."""
+    return JobParams.model_construct(elements=TypeAdapter(list[Element]).validate_python(elements))
+
+
 def test_good_element_files_pass(storage: LocalStorage) -> None:
     elements = [
         element("video", "clip.mp4", trim_start=0.5),
@@ -177,7 +191,7 @@ def test_good_element_files_pass(storage: LocalStorage) -> None:
         element("audio", "tone.wav"),
         {"type": "text", "text": "no file", "start": 0, "duration": 1},
     ]
-    uploads.check_uploads(storage, ME, {"elements": elements})
+    uploads.check_uploads(storage, ME, bag(elements))
 
 
 def test_every_unusable_element_file_is_listed(storage: LocalStorage) -> None:
@@ -193,7 +207,7 @@ def test_every_unusable_element_file_is_listed(storage: LocalStorage) -> None:
         element("video", "clip.mp4", trim_start=5),  # starts past its end
     ]
     with pytest.raises(ValidationFailed) as caught:
-        uploads.check_uploads(storage, ME, {"elements": elements})
+        uploads.check_uploads(storage, ME, bag(elements))
     error = caught.value
     found = {d["field"]: (d["code"], d["message"]) for d in error.details or []}
     assert set(found) == {f"params.elements.{i}.path" for i in range(1, 9)}, found

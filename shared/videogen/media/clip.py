@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import ffmpeg
 
@@ -26,9 +25,27 @@ class InvalidClip(ValueError):
     """The job's params cannot be rendered."""
 
 
+class ClipParams(Protocol):
+    """What a clip reads of a text- or image-to-video job's params
+    (:class:`videogen.models.params.TextToVideoParams` and ``ImageToVideoParams``)."""
+
+    @property
+    def prompt(self) -> str | None: ...
+    @property
+    def duration(self) -> int | None: ...
+    @property
+    def aspect_ratio(self) -> str | None: ...
+    @property
+    def resolution(self) -> str | None: ...
+    @property
+    def fps(self) -> int | None: ...
+    @property
+    def seed(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class VideoSpec:
-    """What a text- or image-to-video job asks for."""
+    """What a text- or image-to-video job asks for; checked when made."""
 
     prompt: str
     duration: float
@@ -37,25 +54,29 @@ class VideoSpec:
     fps: int = 24
     seed: int = 0
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> VideoSpec:
-        """Read and check a job's params (already normalised by the database)."""
-        aspect = str(params.get("aspect_ratio", "16:9"))
-        resolution = str(params.get("resolution", "720p"))
-        if aspect not in ASPECTS:
-            raise InvalidClip(f"aspect ratio {aspect!r} is not one of {', '.join(ASPECTS)}")
-        if resolution not in RESOLUTIONS:
-            raise InvalidClip(f"resolution {resolution!r} is not one of {', '.join(RESOLUTIONS)}")
-        try:
-            duration = float(params.get("duration", 5))
-            fps = int(params.get("fps") or 24)
-            seed = int(params.get("seed") or 0)
-        except (TypeError, ValueError) as exc:
-            raise InvalidClip("duration, fps and seed must be numbers") from exc
-        if not 0 < duration <= 600 or not 1 <= fps <= 60:
+    def __post_init__(self) -> None:
+        if self.aspect_ratio not in ASPECTS:
+            raise InvalidClip(
+                f"aspect ratio {self.aspect_ratio!r} is not one of {', '.join(ASPECTS)}"
+            )
+        if self.resolution not in RESOLUTIONS:
+            raise InvalidClip(
+                f"resolution {self.resolution!r} is not one of {', '.join(RESOLUTIONS)}"
+            )
+        if not 0 < self.duration <= 600 or not 1 <= self.fps <= 60:
             raise InvalidClip("duration must be 0-600 s and fps 1-60")
-        prompt = str(params.get("prompt") or "").strip() or "(no prompt)"
-        return cls(prompt, duration, aspect, resolution, fps, seed)
+
+    @classmethod
+    def from_params(cls, params: ClipParams) -> VideoSpec:
+        """Read a job's typed params (already normalised by the database)."""
+        return cls(
+            prompt=(params.prompt or "").strip() or "(no prompt)",
+            duration=float(params.duration if params.duration is not None else 5),
+            aspect_ratio=params.aspect_ratio or "16:9",
+            resolution=params.resolution or "720p",
+            fps=params.fps or 24,
+            seed=params.seed or 0,
+        )
 
     @property
     def size(self) -> tuple[int, int]:

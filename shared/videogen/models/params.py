@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     Field,
@@ -27,7 +27,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from typing_extensions import Self
 
 from videogen.errors import ValidationFailed
 from videogen.media.script import Script
@@ -70,9 +69,7 @@ class TypedParamsBase(Strict):
     def stored(cls, params: Mapping[str, Any]) -> Self:
         """A job's stored params (as ``private.normalize_params`` left them), read as this
         type's; a 422 ``INVALID_PARAMS`` naming each field that does not fit."""
-        data = {
-            k: v for k, v in params.items() if k in cls.model_fields or k not in NORMALISED
-        }
+        data = {k: v for k, v in params.items() if k in cls.model_fields or k not in NORMALISED}
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

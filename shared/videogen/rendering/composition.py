@@ -1,6 +1,7 @@
 """Composed videos as jobs: job params → media.compose → storage → job output.
 
-A compose job's params (``generate-video`` with a ``compose`` model, or ``queue-job``)::
+A compose job's params (``generate-video`` with a ``compose`` model, or ``queue-job``),
+read as :class:`~videogen.models.params.ComposeParams`::
 
     {"prompt" or "topic": "…", "script": {title, sections[]}?, "sections": 4,
      "voice", "language", "speaking_rate", "images": ["<uid>/<file>", …],
@@ -8,7 +9,7 @@ A compose job's params (``generate-video`` with a ``compose`` model, or ``queue-
      "captions": true, "aspect_ratio", "resolution",
      "duration": <max seconds you pay for>}
 
-Or it gives the timeline itself, ``"elements": [...]`` (``schemas.VideoElement``,
+Or it gives the timeline itself, ``"elements": [...]`` (``models.requests.VideoElement``,
 ``ImageElement``, ``AudioElement``, ``TextElement``; docs/elements.md): then no script,
 narration or images are made — the uploads are placed as the elements say and rendered
 (:func:`elements_timeline`), and the job is priced by the timeline's length.
@@ -28,11 +29,12 @@ import logging
 import math
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videogen.errors import AppError, ValidationFailed
+from videogen.models.params import ComposeParams
 
 if TYPE_CHECKING:
     from videogen.config import Settings
@@ -47,13 +49,13 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 
-def working_frame(params: dict[str, Any]) -> tuple[int, int]:
+def working_frame(params: ComposeParams) -> tuple[int, int]:
     """The largest a still needs to be for this job's render: its frame, oversampled as the
     Ken Burns move and the overlays work on it (media.graph.WORKING_OVERSAMPLE)."""
     from videogen.media.graph import WORKING_OVERSAMPLE
     from videogen.media.timeline import frame_size
 
-    width, height = frame_size(params.get("aspect_ratio", "16:9"), params.get("resolution", "720p"))
+    width, height = frame_size(params.aspect_ratio or "16:9", params.resolution or "720p")
     return width * WORKING_OVERSAMPLE, height * WORKING_OVERSAMPLE
 
 
@@ -69,41 +71,33 @@ def _fetch_upload(storage: Storage, user_id: str, path: str, workdir: Path, inde
 
 
 def compose_request(
-    params: dict[str, Any], user_id: str, storage: Storage, workdir: Path
+    params: ComposeParams,
+    images: Sequence[Path | None] = (),
+    music: Path | None = None,
+    narration: Sequence[Path] = (),
 ) -> ComposeRequest:
-    """The media request a compose job's params describe (uploads fetched and checked)."""
+    """The media request a compose job's params describe — the one mapping of params onto
+    :class:`~videogen.media.compose.ComposeRequest`, for the render and for its estimate.
+    ``images``, ``music`` and ``narration`` are the local copies of the uploads the params
+    name (none for an estimate); what the params leave out takes the request's defaults."""
     from videogen.media.compose import ComposeRequest
-    from videogen.media.images import fit_for_render, validate_upload
     from videogen.models.requests import parse
 
-    box = working_frame(params)
-    images: list[Path | None] = []
-    for i, path in enumerate(params.get("images") or []):
-        if path is None:
-            images.append(None)
-            continue
-        local = _fetch_upload(storage, user_id, path, workdir, i)
-        images.append(fit_for_render(validate_upload(local), box, workdir))
-    music = params.get("music_path")
-    narration = [  # a narration step's files, one per section: no TTS then
-        _fetch_upload(storage, user_id, path, workdir, 100 + i)
-        for i, path in enumerate(params.get("narration_paths") or [])
-    ]
     fields = {
-        "topic": params.get("topic") or params.get("prompt"),
-        "script": params.get("script"),
-        "sections": params.get("sections", 4),
-        "aspect": params.get("aspect_ratio", "16:9"),
-        "quality": params.get("resolution", "720p"),
-        "fps": params.get("fps", 30),
-        "voice": params.get("voice"),
-        "language": params.get("language", "en"),
-        "speaking_rate": params.get("speaking_rate", 1.0),
-        "images": images,
-        "music": _fetch_upload(storage, user_id, music, workdir, 99) if music else None,
-        "narration": narration or None,
-        "captions": params.get("captions", True),
-        "max_duration": float(params.get("duration", 600)),
+        "topic": params.topic or params.prompt,
+        "script": params.script,
+        "sections": params.sections,
+        "aspect": params.aspect_ratio,
+        "quality": params.resolution,
+        "fps": params.fps,
+        "voice": params.voice,
+        "language": params.language,
+        "speaking_rate": params.speaking_rate,
+        "images": list(images),
+        "music": music,
+        "narration": list(narration) or None,  # a narration step's files: no TTS then
+        "captions": params.captions,
+        "max_duration": float(params.duration if params.duration is not None else 600),
     }
     request: ComposeRequest = parse(
         ComposeRequest, {k: v for k, v in fields.items() if v is not None}
@@ -111,14 +105,40 @@ def compose_request(
     return request
 
 
+def fetched_request(
+    params: ComposeParams, user_id: str, storage: Storage, workdir: Path
+) -> ComposeRequest:
+    """:func:`compose_request` with the uploads the params name fetched (owners checked)
+    and the pictures fitted to the working frame."""
+    from videogen.media.images import fit_for_render, validate_upload
+
+    box = working_frame(params)
+    images: list[Path | None] = []
+    for i, path in enumerate(params.images or []):
+        if path is None:
+            images.append(None)
+            continue
+        local = _fetch_upload(storage, user_id, path, workdir, i)
+        images.append(fit_for_render(validate_upload(local), box, workdir))
+    music = params.music_path
+    narration = [
+        _fetch_upload(storage, user_id, path, workdir, 100 + i)
+        for i, path in enumerate(params.narration_paths or [])
+    ]
+    return compose_request(
+        params,
+        images,
+        _fetch_upload(storage, user_id, music, workdir, 99) if music else None,
+        narration,
+    )
+
+
 def elements_timeline(
-    params: dict[str, Any], files: dict[int, Path], *, check_files: bool = True
+    params: ComposeParams, files: dict[int, Path], *, check_files: bool = True
 ) -> Timeline:
     """The media timeline of a composition of elements: images, videos and text as overlays
     drawn bottom first (by layer, then start, then list order) over a black frame, audio
     mixed at its start; ``files`` are the local copies of the elements' uploads by index."""
-    from pydantic import TypeAdapter
-
     from videogen.media.timeline import (
         AudioClip,
         Fade,
@@ -129,13 +149,13 @@ def elements_timeline(
         Track,
         validate_timeline,
     )
-    from videogen.models.requests import AudioElement, Element, TextElement
+    from videogen.models.requests import AudioElement, TextElement
 
-    elements = TypeAdapter(list[Element]).validate_python(params["elements"])
+    elements = params.elements or []
     output = OutputPreset(
-        aspect=params.get("aspect_ratio", "16:9"),
-        quality=params.get("resolution", "720p"),
-        fps=params.get("fps", 30),
+        aspect=params.aspect_ratio or "16:9",
+        quality=params.resolution or "720p",
+        fps=params.fps or 30,
     )
 
     def fade(side: Any) -> Fade | None:
@@ -207,12 +227,12 @@ def elements_timeline(
         output=output, tracks=tracks if sounds else [], transition=None, overlays=overlays
     )
     return validate_timeline(
-        timeline, max_duration=float(params.get("duration", 600)), check_files=check_files
+        timeline, max_duration=float(params.duration or 600), check_files=check_files
     )
 
 
 def render_elements(
-    params: dict[str, Any],
+    params: ComposeParams,
     user_id: str,
     storage: Storage,
     workdir: Path,
@@ -223,14 +243,14 @@ def render_elements(
     from videogen.media.compose import ComposeResult
     from videogen.media.images import fit_for_render, validate_upload
     from videogen.media.render import make_thumbnail, probe, render_timeline
+    from videogen.models.requests import ImageElement
 
     box = working_frame(params)
     files: dict[int, Path] = {}
-    for i, element in enumerate(params["elements"]):
-        if element.get("path"):
-            files[i] = _fetch_upload(storage, user_id, element["path"], workdir, i)
-            if element["type"] == "image":
-                files[i] = fit_for_render(validate_upload(files[i]), box, workdir)
+    for i, path in _element_paths(params):
+        files[i] = _fetch_upload(storage, user_id, path, workdir, i)
+        if isinstance((params.elements or [])[i], ImageElement):
+            files[i] = fit_for_render(validate_upload(files[i]), box, workdir)
     timeline = elements_timeline(params, files)
     report = progress or (lambda pct: None)
     video = workdir / "video.mp4"
@@ -244,7 +264,7 @@ def render_elements(
         duration=info["duration"],
         width=info["width"],
         height=info["height"],
-        title=str(params.get("prompt") or ""),
+        title=params.prompt or "",
         script=None,
     )
 
@@ -255,41 +275,54 @@ def render_elements(
 SHRINK_S_PER_MEGAPIXEL = 0.03
 
 
-def estimated_render_seconds(params: dict[str, Any], input_pixels: int = 0) -> float:
+def estimated_render_seconds(
+    params: ComposeParams | Mapping[str, Any], input_pixels: int = 0
+) -> float:
     """How long this machine needs to render these params (media.compose.estimate), plus
     decoding ``input_pixels`` of uploaded pictures (what :func:`uploads.check_uploads`
-    found in them)."""
+    found in them); a job's stored params are read as a compose job's first, and params
+    that do not fit are infinitely long (the job path reports why)."""
+    if not isinstance(params, ComposeParams):
+        try:
+            params = ComposeParams.stored(params)
+        except AppError:
+            return math.inf
     return _render_seconds(params) + SHRINK_S_PER_MEGAPIXEL * input_pixels / 1e6
 
 
-def _render_seconds(params: dict[str, Any]) -> float:
-    from videogen.media.compose import ComposeRequest, estimate
+def _render_seconds(params: ComposeParams) -> float:
+    from videogen.media.compose import estimate
 
-    if params.get("elements"):
+    if params.elements:
         try:
-            placeholders = {
-                i: Path(e["path"]) for i, e in enumerate(params["elements"]) if e.get("path")
-            }
+            placeholders = {i: Path(path) for i, path in _element_paths(params)}
             timeline = elements_timeline(params, placeholders, check_files=False)
         except (ValueError, AppError, KeyError, TypeError):
             return math.inf  # let the job path report the validation error
         return estimate(timeline)[0]
+    if not (params.topic or params.prompt or params.script):
+        # Its length does not depend on the words: estimated as any topic's.
+        params = params.model_copy(update={"prompt": "x"})
     try:
-        request = ComposeRequest(
-            topic=params.get("topic") or params.get("prompt") or "x",
-            script=params.get("script"),
-            sections=params.get("sections", 4),
-            aspect=params.get("aspect_ratio", "16:9"),
-            quality=params.get("resolution", "720p"),
-            speaking_rate=params.get("speaking_rate", 1.0),
-        )
-    except ValueError:
+        request = compose_request(params)
+    except (ValueError, AppError):
         return math.inf  # let the job path report the validation error
     return estimate(request)[0]
 
 
+def _element_paths(params: ComposeParams) -> list[tuple[int, str]]:
+    """(index, upload) of each element that shows or plays a file."""
+    from videogen.models.requests import AudioElement, ImageElement, VideoElement
+
+    return [
+        (i, el.path)
+        for i, el in enumerate(params.elements or [])
+        if isinstance(el, VideoElement | ImageElement | AudioElement)
+    ]
+
+
 def render(
-    params: dict[str, Any],
+    params: ComposeParams,
     user_id: str,
     storage: Storage,
     workdir: Path,
@@ -299,9 +332,9 @@ def render(
     """Compose the video a job's params describe, in ``workdir``."""
     from videogen.media.compose import compose
 
-    if params.get("elements"):
+    if params.elements:
         return render_elements(params, user_id, storage, workdir, progress, cancel)
-    request = compose_request(params, user_id, storage, workdir)
+    request = fetched_request(params, user_id, storage, workdir)
     return compose(request, workdir, progress, cancel=cancel)
 
 
@@ -315,7 +348,8 @@ def run(
     database captures pro rata of them, private.credits_pro_rata)."""
     from videogen.rendering.outputs import store_outputs
 
-    user_id, job_id, params = str(job.user_id), str(job.id), job.params
+    user_id, job_id = str(job.user_id), str(job.id)
+    params = ComposeParams.stored(job.params)
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
         result = render(params, user_id, storage, Path(tmp), progress, cancel)
         stored = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)

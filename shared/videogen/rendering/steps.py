@@ -33,17 +33,19 @@ if TYPE_CHECKING:
     from videogen.db.connection import Database
     from videogen.integrations.storage import Storage
     from videogen.media.script import Script, ScriptEngine
+    from videogen.models.params import ImagesParams, NarrationParams
+    from videogen.models.requests import JobParams
     from videogen.models.results import Job
 
 STEP_TYPES = ("script", "narration", "images")
 PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."
 
 
-def check_params(settings: Settings, params: dict[str, Any]) -> None:
+def check_params(settings: Settings, params: JobParams) -> None:
     """Refuse, before any money moves, a step this deployment cannot run (503)."""
     from videogen.errors import ServiceUnavailable
 
-    if params.get("source") == "stock" and settings.stock_photos == "none":
+    if params.source == "stock" and settings.stock_photos == "none":
         raise ServiceUnavailable(
             "Stock photos are not configured here.",
             code="PROVIDER_NOT_CONFIGURED",
@@ -68,19 +70,16 @@ def run(db: Database, settings: Settings, job: Job) -> Job:
 # Script --------------------------------------------------------------------------------------
 
 
-def _script_of(params: dict[str, Any], field: str = "params.script") -> Script:
-    from pydantic import ValidationError
-
-    from videogen.media.script import Script
-
-    try:
-        return Script.model_validate(params["script"])
-    except (KeyError, ValidationError) as exc:
+def _script_of(script: Script | None) -> Script:
+    if script is None:
         raise ValidationFailed(
             "This step needs a script: the output of a script step, edited or not.",
             code="INVALID_PARAMS",
-            details=[{"field": field, "message": "a script {title, sections[]} is required"}],
-        ) from exc
+            details=[
+                {"field": "params.script", "message": "a script {title, sections[]} is required"}
+            ],
+        )
+    return script
 
 
 def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
@@ -98,17 +97,18 @@ def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
 
 def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], float | None]:
     from videogen.media.script import analyze
+    from videogen.models.params import ScriptParams
 
-    params = job.params
-    language = params.get("language", "en")
-    if params.get("script") is not None:
-        script = _script_of(params)
-        if params.get("instruction"):
-            script = engine.improve(script, params["instruction"], language=language)
+    params = ScriptParams.stored(job.params)
+    language = params.language or "en"
+    if params.script is not None:
+        script = params.script
+        if params.instruction:
+            script = engine.improve(script, params.instruction, language=language)
     else:
         script = engine.write(
-            params.get("topic") or params.get("prompt") or "",
-            sections=params.get("sections", 4),
+            params.topic or params.prompt or "",
+            sections=params.sections or 4,
             language=language,
         )
     output = {
@@ -129,13 +129,13 @@ def analysis(script: Script, speaking_rate: float) -> dict[str, Any]:
 # Narration -----------------------------------------------------------------------------------
 
 
-def _narrated(params: dict[str, Any]) -> Script:
+def _narrated(params: NarrationParams) -> Script:
     """The script to narrate: ``script``, or plain ``prompt`` text as one section."""
     from videogen.media.script import Script, ScriptSection
 
-    if params.get("script") is not None:
-        return _script_of(params)
-    text = (params.get("prompt") or "").strip()
+    if params.script is not None:
+        return params.script
+    text = (params.prompt or "").strip()
     if not text:
         raise ValidationFailed(
             "Give the narration a script or a prompt to read.",
@@ -149,20 +149,21 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
     from videogen.integrations.storage import user_path
     from videogen.media.compose import SECTION_LEAD_S, SECTION_TAIL_S
     from videogen.media.narration import get_narration_engine, narrate_sections
+    from videogen.models.params import NarrationParams
 
-    params, user_id = job.params, str(job.user_id)
+    params, user_id = NarrationParams.stored(job.params), str(job.user_id)
     script = _narrated(params)
     engine = get_narration_engine()
-    fps = params.get("fps", 30)
+    fps = params.fps or 30
     sections, paths, start = [], [], 0.0
     with tempfile.TemporaryDirectory(prefix="videogen-narration-") as tmp:
         speeches = narrate_sections(
             engine,
             [s.narration for s in script.sections],
             Path(tmp),
-            voice=params.get("voice"),
-            language=params.get("language", "en"),
-            speaking_rate=params.get("speaking_rate", 1.0),
+            voice=params.voice,
+            language=params.language or "en",
+            speaking_rate=params.speaking_rate or 1.0,
         )
         for i, (section, speech) in enumerate(zip(script.sections, speeches, strict=True)):
             path = user_path(user_id, "steps", str(job.id), f"narration_{i:02d}.wav")
@@ -181,9 +182,9 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
             )
             paths.append(path)
             start = round((start + length) * fps) / fps
-    if start > float(params.get("duration", start)):
+    if params.duration is not None and start > params.duration:
         raise AppError(
-            f"the narration runs {start:.1f} s, over the {params['duration']} s paid for",
+            f"the narration runs {start:.1f} s, over the {params.duration} s paid for",
             status=422,
             code="NARRATION_TOO_LONG",
             hint="Raise duration, or shorten the script (a script step with 'shorter').",
@@ -192,7 +193,7 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
         "narration_paths": paths,
         "sections": sections,
         "duration_s": round(start, 3),
-        "voice": params.get("voice"),
+        "voice": params.voice,
         "engine": engine.name,
         "script": script.model_dump(),
     }
@@ -224,11 +225,11 @@ def stock_query(prompt: str) -> str:
     return " ".join([w for w in words if w and w.lower() not in _SKIP][:STOCK_QUERY_WORDS])
 
 
-def _timings(params: dict[str, Any], script: Script) -> list[dict[str, float]]:
+def _timings(params: ImagesParams, script: Script) -> list[dict[str, float]]:
     """Each section's start and length: the narration step's, else from reading time."""
     from videogen.media.script import analyze
 
-    given = params.get("timings")
+    given = params.timings
     if given:
         if len(given) != len(script.sections):
             raise ValidationFailed(
@@ -236,8 +237,8 @@ def _timings(params: dict[str, Any], script: Script) -> list[dict[str, float]]:
                 code="INVALID_PARAMS",
                 details=[{"field": "params.timings", "message": "one per section"}],
             )
-        return [{"start_s": t["start_s"], "duration_s": t["duration_s"]} for t in given]
-    read = analyze(script, speaking_rate=params.get("speaking_rate", 1.0))
+        return [{"start_s": t.start_s, "duration_s": t.duration_s} for t in given]
+    read = analyze(script, speaking_rate=params.speaking_rate or 1.0)
     return [{"start_s": s.start_s, "duration_s": s.reading_seconds} for s in read.sections]
 
 
@@ -246,17 +247,18 @@ def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, A
     from videogen.integrations.storage import user_path
     from videogen.media.images import make_title_card, sniff_image_format, validate_upload
     from videogen.media.timeline import frame_size
+    from videogen.models.params import ImagesParams
     from videogen.usage import record_calls
 
-    params, user_id = job.params, str(job.user_id)
-    script = _script_of(params)
+    params, user_id = ImagesParams.stored(job.params), str(job.user_id)
+    script = _script_of(params.script)
     timings = _timings(params, script)
-    aspect = params.get("aspect_ratio", "16:9")
-    width, height = frame_size(aspect, params.get("resolution", "720p"))
+    aspect = params.aspect_ratio or "16:9"
+    width, height = frame_size(aspect, params.resolution or "720p")
     orientation: Orientation = (
         "landscape" if aspect == "16:9" else "portrait" if aspect == "9:16" else "square"
     )
-    stock = stock_photos(settings) if params.get("source") == "stock" else None
+    stock = stock_photos(settings) if params.source == "stock" else None
     images = []
     with tempfile.TemporaryDirectory(prefix="videogen-images-") as tmp:
         for i, section in enumerate(script.sections):

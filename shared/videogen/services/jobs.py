@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db.connection import Database
     from videogen.integrations.storage import Storage
+    from videogen.models.requests import JobParams
     from videogen.principal import Principal
     from videogen.services.scope import Scope
 
@@ -63,7 +64,7 @@ def create(
 def submit(
     scope: Scope,
     model: str,
-    params: dict[str, Any],
+    params: JobParams,
     priority: int = 0,
     project_id: str | None = None,
     *,
@@ -73,7 +74,8 @@ def submit(
     """The whole "create a job" action both functions answer a POST with: check what the job
     names (before money moves), reserve and queue it in one request (:func:`create`), then
     run or route it (:func:`run_or_route`). A finished job becomes the key's answer and
-    carries fresh links; a replay is the first answer, its links signed today."""
+    carries fresh links; a replay is the first answer, its links signed today. ``params``:
+    the request's (its model's job type is known only in the database)."""
     from videogen.db import writes
     from videogen.rendering import steps
     from videogen.services import links, uploads
@@ -87,7 +89,7 @@ def submit(
             scope.principal,
             write,
             model,
-            params,
+            params.params(),
             priority,
             project_id,
             max_credits=max_credits,

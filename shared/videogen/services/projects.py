@@ -77,7 +77,7 @@ def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
     from videogen.services.uploads import check_uploads
 
     for item in body.items:  # before money moves
-        check_uploads(scope.storage, str(scope.principal.user_id), item.params.params())
+        check_uploads(scope.storage, str(scope.principal.user_id), item.params)
     with scope.writing() as write:
         outcome = procedures.create_batch_request(
             scope.db,

@@ -138,17 +138,19 @@ def dispatch_pending(
 def provider_request(settings: Settings, job: Job, storage: Storage | None = None) -> VideoRequest:
     """The job's params for an adapter, its upload (``image_path``) as a signed URL."""
     from videogen.integrations.providers import VideoRequest
+    from videogen.models.params import ImageToVideoParams, params_for
 
+    params = params_for(job.job_type, job.params)
     image_url = None
-    if image_path := job.params.get("image_path"):
+    if isinstance(params, ImageToVideoParams) and params.image_path:
         if storage is None:
             from videogen.integrations.storage import get_storage
 
             storage = get_storage(settings)
         image_url = storage.signed_url(
-            UPLOADS_BUCKET, str(image_path), expires_in=PROVIDER_INPUT_URL_EXPIRES_S
+            UPLOADS_BUCKET, params.image_path, expires_in=PROVIDER_INPUT_URL_EXPIRES_S
         )
-    return VideoRequest.from_params(job.job_type, job.params, image_url)
+    return VideoRequest.of(params, image_url)
 
 
 def submit_external(

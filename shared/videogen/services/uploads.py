@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from videogen.errors import AppError, ValidationFailed
 
 if TYPE_CHECKING:
     from videogen.integrations.storage import Storage
+    from videogen.models.requests import JobParams
 
 BUCKET = "uploads"
 MAX_AUDIO_BYTES = 100 * 1024 * 1024
@@ -35,42 +36,40 @@ class _Problem(Exception):
         self.message, self.code, self.hint = message, code, hint
 
 
-def named_uploads(params: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(field, path, kind) for each upload the params name; kind is image, audio or video."""
-    named = []
-    if isinstance(params.get("image_path"), str):
-        named.append(("params.image_path", params["image_path"], "image"))
-    for i, path in enumerate(params.get("images") or []):
-        if isinstance(path, str):
-            named.append((f"params.images.{i}", path, "image"))
-    if isinstance(params.get("music_path"), str):
-        named.append(("params.music_path", params["music_path"], "audio"))
-    for i, path in enumerate(params.get("narration_paths") or []):
-        if isinstance(path, str):
-            named.append((f"params.narration_paths.{i}", path, "audio"))
-    for i, element in enumerate(params.get("elements") or []):
-        if isinstance(element, dict) and isinstance(element.get("path"), str):
-            kind = element.get("type")
-            if kind in ("image", "audio", "video"):
-                named.append((f"params.elements.{i}.path", element["path"], str(kind)))
+def named_uploads(params: JobParams) -> list[tuple[str, str, str, float]]:
+    """(field, path, kind, trim) for each upload the params name; kind is image, audio or
+    video, trim where a video or sound element starts in its file (0 for the others)."""
+    from videogen.models.requests import AudioElement, ImageElement, VideoElement
+
+    named: list[tuple[str, str, str, float]] = []
+    if params.image_path is not None:
+        named.append(("params.image_path", params.image_path, "image", 0.0))
+    for i, path in enumerate(params.images or []):
+        if path is not None:
+            named.append((f"params.images.{i}", path, "image", 0.0))
+    if params.music_path is not None:
+        named.append(("params.music_path", params.music_path, "audio", 0.0))
+    for i, path in enumerate(params.narration_paths or []):
+        named.append((f"params.narration_paths.{i}", path, "audio", 0.0))
+    for i, el in enumerate(params.elements or []):
+        if isinstance(el, VideoElement | ImageElement | AudioElement):
+            trim = 0.0 if isinstance(el, ImageElement) else el.trim_start
+            named.append((f"params.elements.{i}.path", el.path, el.type, trim))
     return named
 
 
-def check_uploads(storage: Storage, user_id: str, params: dict[str, Any]) -> int:
+def check_uploads(storage: Storage, user_id: str, params: JobParams) -> int:
     """Refuse (422) a job whose named uploads are not the caller's usable files, listing
     every one that is not; else the pixels of the pictures among them (what a render of
-    them will have to decode)."""
+    them will have to decode). ``params``: the request's, before the job (and its type)
+    exists."""
     from videogen.integrations.storage import clean_path
 
     problems: list[tuple[str, _Problem]] = []
     pixels = 0
-    elements = params.get("elements") or []
-    for field, path, kind in named_uploads(params):
+    for field, path, kind, trim in named_uploads(params):
         try:
             clean_path(path)
-            trim = 0.0
-            if field.startswith("params.elements."):
-                trim = float(elements[int(field.split(".")[2])].get("trim_start") or 0.0)
             pixels += _check_one(storage, user_id, path, kind, trim)
         except _Problem as problem:
             problems.append((field, problem))

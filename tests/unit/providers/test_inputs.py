@@ -18,11 +18,13 @@ and compared whole. Schemas, as found in the providers' documentation:
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from videogen.errors import ValidationFailed
 from videogen.integrations.providers import (
     ProviderJob,
     ProviderRejected,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 IMAGE = "https://videogen.supabase.co/storage/v1/object/sign/uploads/u1/still.png?token=t"
 HOOK = "https://api.example.com/functions/v1/job-callback"
+OWNER = "00000000-0000-4000-8000-000000000001"
 T2V = "text_to_video"
 I2V = "image_to_video"
 
@@ -46,7 +49,7 @@ I2V = "image_to_video"
 def request(job_type: str, image_url: str | None = None, **params: Any) -> VideoRequest:
     base = {"prompt": "a paper boat", "duration": 5, "aspect_ratio": "16:9", "resolution": "720p"}
     if job_type == I2V:
-        base["image_path"] = "u1/still.png"
+        base["image_path"] = f"{OWNER}/still.png"
     return VideoRequest.from_params(job_type, {**base, **params}, image_url)
 
 
@@ -61,7 +64,7 @@ def sent_body(
 
 
 def test_params_are_read_typed_and_the_upload_path_is_dropped() -> None:
-    req = request(I2V, IMAGE, seed="42", negative_prompt="  ")
+    req = request(I2V, IMAGE, seed="42")
     assert req == VideoRequest(
         job_type=I2V,
         prompt="a paper boat",
@@ -72,6 +75,8 @@ def test_params_are_read_typed_and_the_upload_path_is_dropped() -> None:
         image_url=IMAGE,
     )
     assert "image_path" not in VideoRequest.__dataclass_fields__
+    with pytest.raises(ValidationFailed):  # blank text is no prompt: the params refuse it
+        request(I2V, IMAGE, negative_prompt="  ")
 
 
 # Runway ------------------------------------------------------------------------------------
@@ -177,7 +182,7 @@ def test_fal_kling_image_to_video(fal: FalProvider, router: Router) -> None:
     ("model", "req", "message"),
     [
         (KLING_T2V, request(T2V, duration=4), r"makes 5 or 10 s videos, not 4 s"),
-        (KLING_T2V, request(T2V, aspect_ratio="4:3"), "does not make 4:3"),
+        (KLING_T2V, replace(request(T2V), aspect_ratio="4:3"), "does not make 4:3"),
         (KLING_T2V, request(T2V, prompt=None), "needs a prompt"),
         (KLING_I2V, request(I2V), "needs an input image"),
         (KLING_T2V, request("compose"), "does not do compose"),

@@ -16,7 +16,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from videogen.models.params import TypedParams
 
 ProviderState = Literal["queued", "processing", "completed", "failed", "canceled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
@@ -42,30 +45,34 @@ class VideoRequest:
     image_url: str | None = None
 
     @classmethod
+    def of(cls, params: TypedParams, image_url: str | None = None) -> VideoRequest:
+        """A job's typed params (:func:`videogen.models.params.params_for`). A job that is
+        not a video job keeps only its type, for the adapters to refuse."""
+        from videogen.models.params import ImageToVideoParams, TextToVideoParams
+
+        if not isinstance(params, TextToVideoParams | ImageToVideoParams):
+            return cls(job_type=params.job_type, image_url=image_url)
+        return cls(
+            job_type=params.job_type,
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt,
+            duration=params.duration,
+            aspect_ratio=params.aspect_ratio,
+            resolution=params.resolution,
+            seed=params.seed,
+            fps=params.fps,
+            image_url=image_url,
+        )
+
+    @classmethod
     def from_params(
         cls, job_type: str, params: Mapping[str, Any], image_url: str | None = None
     ) -> VideoRequest:
-        """Read a job's stored params (as ``private.normalize_params`` left them)."""
+        """Read a job's stored params (as ``private.normalize_params`` left them) as its
+        type's (a 422 ``INVALID_PARAMS`` when they do not fit)."""
+        from videogen.models.params import params_for
 
-        def text(key: str) -> str | None:
-            value = params.get(key)
-            return str(value) if value is not None and str(value).strip() else None
-
-        def number(key: str) -> int | None:
-            value = params.get(key)
-            return None if value is None else int(value)
-
-        return cls(
-            job_type=job_type,
-            prompt=text("prompt"),
-            negative_prompt=text("negative_prompt"),
-            duration=number("duration"),
-            aspect_ratio=text("aspect_ratio"),
-            resolution=text("resolution"),
-            seed=number("seed"),
-            fps=number("fps"),
-            image_url=image_url,
-        )
+        return cls.of(params_for(job_type, params), image_url)
 
     @property
     def is_image_to_video(self) -> bool:
