@@ -246,10 +246,11 @@ def render_elements(
     from videogen.models.requests import ImageElement
 
     box = working_frame(params)
+    elements = params.elements or []
     files: dict[int, Path] = {}
     for i, path in _element_paths(params):
         files[i] = _fetch_upload(storage, user_id, path, workdir, i)
-        if isinstance((params.elements or [])[i], ImageElement):
+        if isinstance(elements[i], ImageElement):
             files[i] = fit_for_render(validate_upload(files[i]), box, workdir)
     timeline = elements_timeline(params, files)
     report = progress or (lambda pct: None)
