@@ -119,7 +119,7 @@ def test_the_import_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
         "videogen.kit.endpoint",
         "videogen.kit.endpoint.Contract",
         "videogen",
-        "videogen.kit.auth",
+        "videogen.auth",
         "videogen.integrations.storage",
     }
 
