@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from videogen.db.outcomes import Outcome, outcome_of
+from videogen.errors import from_sqlstate
 from videogen.models.results import (
     AdminJobResult,
     Assignment,
@@ -199,8 +200,6 @@ def provider_key_save(
 ) -> Outcome[ProviderKey]:
     """Store or rotate the user's key (201 stored, 200 rotated). The procedure answers its
     own failures instead of raising them (its statement carries the key); raised here."""
-    from videogen.errors import from_sqlstate
-
     result = db.user_call(
         principal,
         "service.provider_key_save",

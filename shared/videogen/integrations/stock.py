@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from videogen.errors import ServiceUnavailable
 from videogen.media.errors import ImageError
 
 if TYPE_CHECKING:
@@ -197,8 +198,6 @@ class UnsplashPhotos(_StockApi):
 def stock_photos(settings: Settings, client: httpx.Client | None = None) -> StockPhotos | None:
     """The configured search, or None (``STOCK_PHOTOS=none``); a chosen one without its key
     is a 503, not a silent fallback."""
-    from videogen.errors import ServiceUnavailable
-
     if settings.stock_photos == "none":
         return None
     key = (

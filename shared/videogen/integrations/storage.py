@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from videogen.config import LOCAL_SECRET_KEY, LOCAL_SERVICE_ROLE_KEY
 from videogen.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
 
 if TYPE_CHECKING:
@@ -501,8 +502,6 @@ def local_signing_secret(settings: Settings) -> str:
 
 def service_key(settings: Settings) -> str:
     """The server key storage calls use: the secret key, or the legacy service_role JWT."""
-    from videogen.config import LOCAL_SECRET_KEY, LOCAL_SERVICE_ROLE_KEY
-
     secret = settings.secret_key.get_secret_value()
     legacy = settings.service_role_key.get_secret_value()
     # A deployment that only set the legacy key still has the local default secret key.

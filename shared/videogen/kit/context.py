@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from videogen.config import Settings
 from videogen.db.outcomes import WriteRequest
+from videogen.db.procedures import rate_limit_take
 from videogen.errors import BadRequest, ValidationFailed
 from videogen.models.requests import parse
 from videogen.principal import Principal
@@ -124,8 +125,6 @@ class Context:
         analysis, enhance, quotes, the catalogue): FREE_CALLS_PER_MINUTE per user and
         FREE_CALLS_PER_ADDRESS_PER_MINUTE per client address; 429 RATE_LIMITED with
         Retry-After past either."""
-        from videogen.db.procedures import rate_limit_take
-
         if self.principal.user_id:
             limit = self.settings.free_calls_per_minute
             rate_limit_take(self.db, self.principal_key, "free_calls", limit)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+from videogen.config import get_settings
+
 
 class OpenAIChat:
     """The connection half of an engine: model, key, base URL, timeout, a lazy client."""
@@ -31,8 +33,6 @@ class OpenAIChat:
     @classmethod
     def from_settings(cls) -> Self:
         """An engine configured from ``OPENAI_*`` settings."""
-        from videogen.config import get_settings
-
         s = get_settings()
         key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
         return cls(model=s.openai_model, api_key=key, base_url=s.openai_base_url)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from videogen.config import get_settings
 from videogen.media.errors import NarrationError
 from videogen.media.render import probe
+from videogen.usage import in_context, record_calls, record_tts
 
 GOOGLE_MAX_BYTES = 5000  # the API's limit on input text or SSML per request
 _SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+")
@@ -246,8 +248,6 @@ class GoogleTTSEngine:
         from google.api_core import exceptions as google_errors
         from google.cloud import texttospeech as tts
 
-        from videogen.usage import record_calls
-
         client = self.client()
         if voice and "-" not in language and voice.count("-") >= 2:
             # Google wants a region ("en-GB"); a voice name like "en-GB-Neural2-B" carries one.
@@ -289,8 +289,6 @@ class GoogleTTSEngine:
 def get_narration_engine(name: str | None = None) -> NarrationEngine:
     """The engine named in settings (``TTS_ENGINE``) unless one is named here."""
     if name is None:
-        from videogen.config import get_settings
-
         name = get_settings().tts_engine
     if name == "espeak":
         return EspeakEngine()
@@ -319,8 +317,6 @@ def narrate_sections(
             language=language,
             speaking_rate=speaking_rate,
         )
-
-    from videogen.usage import in_context, record_tts
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(texts)))) as pool:
         speeches = list(pool.map(in_context(one), range(len(texts))))

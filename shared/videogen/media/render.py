@@ -38,6 +38,7 @@ from videogen.media.graph import (
     thumbnail_args,
 )
 from videogen.media.timeline import Timeline
+from videogen.usage import record_render, timed_render
 
 Progress = Callable[[int], None]
 FFMPEG = "ffmpeg"
@@ -204,8 +205,6 @@ def render(
     timeout: float | None = None,
 ) -> Path:
     """Run a compiled render; returns the output path."""
-    from videogen.usage import timed_render
-
     plan.output.parent.mkdir(parents=True, exist_ok=True)
     with timed_render(plan.duration or 0.0):
         run_ffmpeg(
@@ -299,8 +298,6 @@ def render_timeline(
     demuxer and muxes the sound without re-encoding. ``progress`` gets 0-100, rising with
     the frames all sections have encoded.
     """
-    from videogen.usage import record_render
-
     started = time.monotonic()
     workers = workers or default_workers()
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from videogen.config import get_settings
 from videogen.media.errors import ScriptError
 from videogen.media.llm import OpenAIChat
 
@@ -393,8 +394,6 @@ class OpenAIScriptEngine(OpenAIChat):
 def get_script_engine(name: str | None = None) -> ScriptEngine:
     """The engine named in settings (``SCRIPT_ENGINE``) unless one is named here."""
     if name is None:
-        from videogen.config import get_settings
-
         name = get_settings().script_engine
     if name == "offline":
         return OfflineScriptEngine()

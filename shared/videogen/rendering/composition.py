@@ -33,8 +33,29 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videogen.db import procedures
 from videogen.errors import AppError, ValidationFailed
+from videogen.integrations.storage import get_storage, owner_of
+from videogen.media.compose import ComposeRequest, ComposeResult, compose, estimate
+from videogen.media.errors import RenderCanceled, RenderDeadline
+from videogen.media.graph import WORKING_OVERSAMPLE
+from videogen.media.images import fit_for_render, validate_upload
+from videogen.media.render import make_thumbnail, probe, render_timeline
+from videogen.media.timeline import (
+    AudioClip,
+    Fade,
+    OutputPreset,
+    Overlay,
+    PlacedText,
+    Timeline,
+    Track,
+    frame_size,
+    validate_timeline,
+)
 from videogen.models.params import ComposeParams
+from videogen.models.requests import AudioElement, ImageElement, TextElement, VideoElement, parse
+from videogen.rendering.inline import run_inline
+from videogen.rendering.outputs import store_outputs
 
 if TYPE_CHECKING:
     from videogen.config import Settings
@@ -52,17 +73,12 @@ Progress = Callable[[int], None]
 def working_frame(params: ComposeParams) -> tuple[int, int]:
     """The largest a still needs to be for this job's render: its frame, oversampled as the
     Ken Burns move and the overlays work on it (media.graph.WORKING_OVERSAMPLE)."""
-    from videogen.media.graph import WORKING_OVERSAMPLE
-    from videogen.media.timeline import frame_size
-
     width, height = frame_size(params.aspect_ratio or "16:9", params.resolution or "720p")
     return width * WORKING_OVERSAMPLE, height * WORKING_OVERSAMPLE
 
 
 def _fetch_upload(storage: Storage, user_id: str, path: str, workdir: Path, index: int) -> Path:
     """Copy one of the user's uploads into the work folder (owner checked)."""
-    from videogen.integrations.storage import owner_of
-
     if owner_of(path) != user_id:
         raise ValidationFailed(f"{path} is not in your uploads folder ({user_id}/…).")
     target = workdir / f"upload-{index}{Path(path).suffix.lower()}"
@@ -80,9 +96,6 @@ def compose_request(
     :class:`~videogen.media.compose.ComposeRequest`, for the render and for its estimate.
     ``images``, ``music`` and ``narration`` are the local copies of the uploads the params
     name (none for an estimate); what the params leave out takes the request's defaults."""
-    from videogen.media.compose import ComposeRequest
-    from videogen.models.requests import parse
-
     fields = {
         "topic": params.topic or params.prompt,
         "script": params.script,
@@ -110,8 +123,6 @@ def fetched_request(
 ) -> ComposeRequest:
     """:func:`compose_request` with the uploads the params name fetched (owners checked)
     and the pictures fitted to the working frame."""
-    from videogen.media.images import fit_for_render, validate_upload
-
     box = working_frame(params)
     images: list[Path | None] = []
     for i, path in enumerate(params.images or []):
@@ -139,18 +150,6 @@ def elements_timeline(
     """The media timeline of a composition of elements: images, videos and text as overlays
     drawn bottom first (by layer, then start, then list order) over a black frame, audio
     mixed at its start; ``files`` are the local copies of the elements' uploads by index."""
-    from videogen.media.timeline import (
-        AudioClip,
-        Fade,
-        OutputPreset,
-        Overlay,
-        PlacedText,
-        Timeline,
-        Track,
-        validate_timeline,
-    )
-    from videogen.models.requests import AudioElement, TextElement
-
     elements = params.elements or []
     output = OutputPreset(
         aspect=params.aspect_ratio or "16:9",
@@ -240,11 +239,6 @@ def render_elements(
     cancel: threading.Event | None = None,
 ) -> ComposeResult:
     """Fetch a composition's uploads, render its timeline, make the thumbnail."""
-    from videogen.media.compose import ComposeResult
-    from videogen.media.images import fit_for_render, validate_upload
-    from videogen.media.render import make_thumbnail, probe, render_timeline
-    from videogen.models.requests import ImageElement
-
     box = working_frame(params)
     elements = params.elements or []
     files: dict[int, Path] = {}
@@ -292,8 +286,6 @@ def estimated_render_seconds(
 
 
 def _render_seconds(params: ComposeParams) -> float:
-    from videogen.media.compose import estimate
-
     if params.elements:
         try:
             placeholders = {i: Path(path) for i, path in _element_paths(params)}
@@ -313,8 +305,6 @@ def _render_seconds(params: ComposeParams) -> float:
 
 def _element_paths(params: ComposeParams) -> list[tuple[int, str]]:
     """(index, upload) of each element that shows or plays a file."""
-    from videogen.models.requests import AudioElement, ImageElement, VideoElement
-
     return [
         (i, el.path)
         for i, el in enumerate(params.elements or [])
@@ -331,8 +321,6 @@ def render(
     cancel: threading.Event | None = None,
 ) -> ComposeResult:
     """Compose the video a job's params describe, in ``workdir``."""
-    from videogen.media.compose import compose
-
     if params.elements:
         return render_elements(params, user_id, storage, workdir, progress, cancel)
     request = fetched_request(params, user_id, storage, workdir)
@@ -347,8 +335,6 @@ def run(
 ) -> tuple[dict[str, Any], float]:
     """Render a compose job and store its files; returns (output, seconds rendered: the
     database captures pro rata of them, private.credits_pro_rata)."""
-    from videogen.rendering.outputs import store_outputs
-
     user_id, job_id = str(job.user_id), str(job.id)
     params = ComposeParams.stored(job.params)
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
@@ -368,11 +354,6 @@ def render_sync(db: Database, settings: Settings, job: Job) -> Job:
     stopped then and its job goes back to the queue (a retryable failure, the attempt's
     credits kept reserved) for a worker to finish; the caller gets it queued.
     """
-    from videogen.db import procedures
-    from videogen.integrations.storage import get_storage
-    from videogen.media.errors import RenderCanceled, RenderDeadline
-    from videogen.rendering.inline import run_inline
-
     deadline = threading.Event()
     timer = threading.Timer(settings.sync_render_deadline_s, deadline.set)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from videogen.db import procedures
 from videogen.errors import AppError
+from videogen.usage import metering
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database
@@ -22,9 +24,6 @@ def run_inline(db: Database, job: Job, work: Work) -> Job:
 
     The work is metered (:mod:`videogen.usage`: tokens, characters, calls, render time)
     and its usage goes with the completion or the failure, in the same transaction."""
-    from videogen.db import procedures
-    from videogen.usage import metering
-
     job_id = str(job.id)
     with db.admin() as admin:
         opened = procedures.job_dispatch_external(admin, job_id)

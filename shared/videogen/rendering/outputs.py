@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videogen.integrations.storage import user_path
+from videogen.media.render import probe
+
 if TYPE_CHECKING:
     from videogen.integrations.storage import Storage
 
@@ -15,9 +18,6 @@ def store_outputs(
 ) -> dict[str, Any]:
     """Upload a finished video and thumbnail to the owner's folders; what a worker reports
     (paths and metadata: links are signed when the job is read, :mod:`videogen.services.links`)."""
-    from videogen.integrations.storage import user_path
-    from videogen.media.render import probe
-
     info = probe(video)
     video_path = user_path(user_id, f"{job_id}.mp4")
     thumb_path = user_path(user_id, f"{job_id}.jpg")

@@ -26,7 +26,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videogen.errors import AppError, ValidationFailed
+from videogen.db import procedures
+from videogen.errors import AppError, ServiceUnavailable, ValidationFailed
+from videogen.media.script import (
+    OpenAIScriptEngine,
+    Script,
+    ScriptSection,
+    analyze,
+    get_script_engine,
+)
 
 if TYPE_CHECKING:
     from videogen.config import Settings
@@ -43,8 +51,6 @@ PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."
 
 def check_params(settings: Settings, params: JobParams) -> None:
     """Refuse, before any money moves, a step this deployment cannot run (503)."""
-    from videogen.errors import ServiceUnavailable
-
     if params.source == "stock" and settings.stock_photos == "none":
         raise ServiceUnavailable(
             "Stock photos are not configured here.",
@@ -85,9 +91,6 @@ def _script_of(script: Script | None) -> Script:
 def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
     """The deployment's script engine; with OpenAI, on the job owner's own key if they
     stored one (sent to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
-    from videogen.db import procedures
-    from videogen.media.script import OpenAIScriptEngine, get_script_engine
-
     if settings.script_engine == "openai":
         own = procedures.provider_key_for_job(db, str(job.id), "openai")
         if own is not None:
@@ -96,7 +99,6 @@ def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
 
 
 def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], float | None]:
-    from videogen.media.script import analyze
     from videogen.models.params import ScriptParams
 
     params = ScriptParams.stored(job.params)
@@ -121,8 +123,6 @@ def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], float | Non
 
 def analysis(script: Script, speaking_rate: float) -> dict[str, Any]:
     """Words and reading time of a script and its sections (free: no job)."""
-    from videogen.media.script import analyze
-
     return analyze(script, speaking_rate=speaking_rate).model_dump()
 
 
@@ -131,8 +131,6 @@ def analysis(script: Script, speaking_rate: float) -> dict[str, Any]:
 
 def _narrated(params: NarrationParams) -> Script:
     """The script to narrate: ``script``, or plain ``prompt`` text as one section."""
-    from videogen.media.script import Script, ScriptSection
-
     if params.script is not None:
         return params.script
     text = (params.prompt or "").strip()
@@ -227,8 +225,6 @@ def stock_query(prompt: str) -> str:
 
 def _timings(params: ImagesParams, script: Script) -> list[dict[str, float]]:
     """Each section's start and length: the narration step's, else from reading time."""
-    from videogen.media.script import analyze
-
     given = params.timings
     if given:
         if len(given) != len(script.sections):

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videogen.db import procedures
+from videogen.db import procedures, writes
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
 from videogen.models.requests import JobCallback, JobQuery
 from videogen.models.results import (
     CancelResult,
+    DueOutput,
     Job,
     JobChange,
     JobPage,
@@ -76,7 +77,6 @@ def submit(
     run or route it (:func:`run_or_route`). A finished job becomes the key's answer and
     carries fresh links; a replay is the first answer, its links signed today. ``params``:
     the request's (its model's job type is known only in the database)."""
-    from videogen.db import writes
     from videogen.rendering import steps
     from videogen.services import links, uploads
 
@@ -167,7 +167,6 @@ def models(session: Session) -> ModelList:
 def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
     """Cancel the user's job and release its credits; whoever was running it is told after
     the commit (``worker_notified``, which a retry with the key then hears too)."""
-    from videogen.db import writes
     from videogen.services import routing
 
     with scope.writing() as write:
@@ -182,7 +181,6 @@ def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
 def remove(scope: Scope, job_id: str) -> Outcome[Job]:
     """Remove the user's finished job from their history (its row and ledger stay); its
     files go right after the commit (or at the next sweep, if Storage is down)."""
-    from videogen.models.results import DueOutput
     from videogen.services.retention import remove_outputs
 
     db = scope.db

@@ -18,6 +18,7 @@ from videogen.db import procedures
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError
+from videogen.models.results import ProviderKeyList
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database, Session
@@ -55,8 +56,6 @@ def remove(scope: Scope, provider: str) -> Outcome[ProviderKeyDeleted]:
 
 def listing(session: Session) -> ProviderKeyList:
     """Which providers the caller has a key for (masked)."""
-    from videogen.models.results import ProviderKeyList
-
     return ProviderKeyList(keys=procedures.provider_keys_list(session))
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from videogen.errors import AppError
+from videogen.models.results import Batch, Job, JobPage
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -71,8 +72,6 @@ def add_to(answer: A, storage: Storage, expires_in: int) -> A:
     """:func:`add_links` for an answer of one job, a page of them or a batch (its jobs);
     the answer (anything else is returned as it is). Called after the database session
     closed: signing is a Storage call, no connection waits on it."""
-    from videogen.models.results import Batch, Job, JobPage
-
     if isinstance(answer, JobPage):
         add_links(storage, answer.items, expires_in)
     elif isinstance(answer, Batch):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from videogen.db import procedures
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome
+from videogen.db.writes import replace_answer
 from videogen.errors import NotFound
 from videogen.models.requests import (
     BatchQuery,
@@ -28,6 +29,7 @@ from videogen.models.results import (
     ProjectDeleted,
     ProjectPage,
 )
+from videogen.services.routing import dispatch_job, notify_cancel
 
 if TYPE_CHECKING:
     from videogen.services.scope import Scope
@@ -73,7 +75,6 @@ def read(session: Session, query: ListQuery) -> Project | ProjectPage:
 
 def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
     """Make the batch's jobs (all reserved together or none), then route each one."""
-    from videogen.services.routing import dispatch_job
     from videogen.services.uploads import check_uploads
 
     for item in body.items:  # before money moves
@@ -97,9 +98,6 @@ def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
 def cancel_batch(scope: Scope, batch_id: str) -> Outcome[BatchCanceled]:
     """Cancel every unfinished job of the user's batch (credits released); the workers and
     providers running them are told after the commit."""
-    from videogen.db.writes import replace_answer
-    from videogen.services.routing import notify_cancel
-
     db = scope.db
     with scope.writing() as write:
         outcome, running = procedures.cancel_batch_request(db, scope.principal, write, batch_id)

@@ -25,6 +25,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
+from videogen.config import get_settings
 from videogen.db import procedures
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError, ServiceUnavailable
@@ -169,8 +170,6 @@ def get_prompt_engine(name: str | None = None) -> PromptEngine:
     """The engine named in settings (``PROMPT_ENGINE``) unless one is named here; one per
     process (the OpenAI client keeps its connections)."""
     if name is None:
-        from videogen.config import get_settings
-
         name = get_settings().prompt_engine
     if name == "openai":
         return OpenAIPromptEngine.from_settings()
@@ -180,7 +179,6 @@ def get_prompt_engine(name: str | None = None) -> PromptEngine:
 def _engine_for(db: Database, principal: Principal) -> PromptEngine:
     """The deployment's engine; with OpenAI, on the user's own key if they stored one (sent
     to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
-    from videogen.config import get_settings
     from videogen.services import keys
 
     settings = get_settings()

@@ -18,6 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from videogen.errors import AppError, ValidationFailed
+from videogen.integrations.storage import ObjectNotFound, clean_path, owner_of
+from videogen.media.errors import ProbeError
+from videogen.media.images import validate_upload
+from videogen.media.render import FFMPEG, probe, run_bounded
+from videogen.models.requests import AudioElement, ImageElement, VideoElement
 
 if TYPE_CHECKING:
     from videogen.integrations.storage import Storage
@@ -39,8 +44,6 @@ class _Problem(Exception):
 def named_uploads(params: JobParams) -> list[tuple[str, str, str, float]]:
     """(field, path, kind, trim) for each upload the params name; kind is image, audio or
     video, trim where a video or sound element starts in its file (0 for the others)."""
-    from videogen.models.requests import AudioElement, ImageElement, VideoElement
-
     named: list[tuple[str, str, str, float]] = []
     if params.image_path is not None:
         named.append(("params.image_path", params.image_path, "image", 0.0))
@@ -63,8 +66,6 @@ def check_uploads(storage: Storage, user_id: str, params: JobParams) -> int:
     every one that is not; else the pixels of the pictures among them (what a render of
     them will have to decode). ``params``: the request's, before the job (and its type)
     exists."""
-    from videogen.integrations.storage import clean_path
-
     problems: list[tuple[str, _Problem]] = []
     pixels = 0
     for field, path, kind, trim in named_uploads(params):
@@ -91,8 +92,6 @@ def check_uploads(storage: Storage, user_id: str, params: JobParams) -> int:
 
 
 def _check_one(storage: Storage, user_id: str, path: str, kind: str, trim: float) -> int:
-    from videogen.integrations.storage import ObjectNotFound, owner_of
-
     if owner_of(path) != user_id:
         raise _Problem(
             f"{path} is not in your uploads folder",
@@ -115,10 +114,6 @@ def _check_one(storage: Storage, user_id: str, path: str, kind: str, trim: float
 
 def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> int:
     """Check one upload's bytes; the pixels of a picture (0 for sound and video)."""
-    from videogen.media.errors import ProbeError
-    from videogen.media.images import validate_upload
-    from videogen.media.render import probe
-
     with tempfile.TemporaryDirectory(prefix="videogen-upload-") as tmp:
         local = Path(tmp) / Path(path).name
         local.write_bytes(data)
@@ -156,8 +151,6 @@ def _check_content(path: str, kind: str, data: bytes, trim: float = 0.0) -> int:
 
 def _decodes(video: Path, at_s: float) -> bool:
     """Whether ffmpeg decodes a frame of the video's picture at ``at_s``."""
-    from videogen.media.render import FFMPEG, run_bounded
-
     done = run_bounded(
         [FFMPEG, "-v", "error", "-nostdin", "-ss", f"{at_s:.3f}", "-i", str(video),
          "-map", "0:v:0", "-frames:v", "1", "-f", "framecrc", "-"],

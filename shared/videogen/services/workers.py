@@ -29,6 +29,7 @@ from videogen.models.results import (
     WorkerJobList,
 )
 from videogen.services.retention import sweep as retention_sweep
+from videogen.services.routing import dispatch_pending, shared_client, worker_job
 
 if TYPE_CHECKING:
     import httpx
@@ -59,8 +60,6 @@ def heartbeat(admin: Session, body: Heartbeat) -> HeartbeatResult:
 
 def claim(admin: Session, settings: Settings, body: ClaimJobs) -> WorkerJobList:
     """Lease up to ``limit`` queued jobs of the worker's models, each as a push sends it."""
-    from videogen.services.routing import worker_job
-
     leased = procedures.job_claim(admin, str(body.worker_id), body.limit)
     return WorkerJobList([worker_job(job, settings) for job in leased])
 
@@ -152,8 +151,6 @@ def runpod_health(
 
 def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) -> SweepSummary:
     """One pass of fleet upkeep; returns a summary for the scheduler's log."""
-    from videogen.services.routing import dispatch_pending, shared_client
-
     http = client or shared_client()
     with db.admin() as admin:
         workers = procedures.workers_list(admin)

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from videogen.models.params import ImageToVideoParams, TextToVideoParams, params_for
+
 if TYPE_CHECKING:
     from videogen.models.params import TypedParams
 
@@ -48,8 +50,6 @@ class VideoRequest:
     def of(cls, params: TypedParams, image_url: str | None = None) -> VideoRequest:
         """A job's typed params (:func:`videogen.models.params.params_for`). A job that is
         not a video job keeps only its type, for the adapters to refuse."""
-        from videogen.models.params import ImageToVideoParams, TextToVideoParams
-
         if not isinstance(params, TextToVideoParams | ImageToVideoParams):
             return cls(job_type=params.job_type, image_url=image_url)
         return cls(
@@ -70,8 +70,6 @@ class VideoRequest:
     ) -> VideoRequest:
         """Read a job's stored params (as ``private.normalize_params`` left them) as its
         type's (a 422 ``INVALID_PARAMS`` when they do not fit)."""
-        from videogen.models.params import params_for
-
         return cls.of(params_for(job_type, params), image_url)
 
     @property

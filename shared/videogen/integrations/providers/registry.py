@@ -12,6 +12,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from videogen.integrations.providers.errors import ProviderNotConfigured
+from videogen.integrations.providers.fal import FalProvider
+from videogen.integrations.providers.replicate import ReplicateProvider
+from videogen.integrations.providers.runpod import RunPodProvider
+from videogen.integrations.providers.runway import RunwayProvider
 
 if TYPE_CHECKING:
     import httpx
@@ -68,14 +72,10 @@ def _secret(settings: Settings, field: str, env: str, provider: str) -> str:
 
 
 def _fal(settings: Settings, http_client: httpx.Client | None) -> VideoProvider:
-    from videogen.integrations.providers.fal import FalProvider
-
     return FalProvider(_secret(settings, "fal_key", "FAL_KEY", "fal"), http_client)
 
 
 def _replicate(settings: Settings, http_client: httpx.Client | None) -> VideoProvider:
-    from videogen.integrations.providers.replicate import ReplicateProvider
-
     token = _secret(settings, "replicate_api_token", "REPLICATE_API_TOKEN", "replicate")
     secret = settings.replicate_webhook_secret
     return ReplicateProvider(
@@ -84,16 +84,12 @@ def _replicate(settings: Settings, http_client: httpx.Client | None) -> VideoPro
 
 
 def _runway(settings: Settings, http_client: httpx.Client | None) -> VideoProvider:
-    from videogen.integrations.providers.runway import RunwayProvider
-
     return RunwayProvider(
         _secret(settings, "runway_api_key", "RUNWAY_API_KEY", "runway"), http_client
     )
 
 
 def _runpod(settings: Settings, http_client: httpx.Client | None) -> VideoProvider:
-    from videogen.integrations.providers.runpod import RunPodProvider
-
     api_key = _secret(settings, "runpod_api_key", "RUNPOD_API_KEY", "runpod")
     return RunPodProvider(api_key, runpod_token_secret(settings), http_client)
 
