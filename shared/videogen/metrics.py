@@ -31,6 +31,7 @@ class _Requests:
     """The process's registry and its two request metrics (created on first use)."""
 
     def __init__(self) -> None:
+        # cold start: prometheus_client loads on first use
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry: CollectorRegistry = CollectorRegistry(auto_describe=True)
@@ -80,6 +81,7 @@ def observe(function: str, method: str, status: int, seconds: float) -> None:
 
 def _families(snapshot: dict[str, Any]) -> Iterator[Metric]:
     """The database's numbers (``public.ops_metrics()``) as gauge families."""
+    # cold start: prometheus_client loads on first use
     from prometheus_client.core import GaugeMetricFamily
 
     jobs = GaugeMetricFamily(
@@ -169,7 +171,10 @@ def exposition(snapshot: dict[str, Any] | None) -> bytes:
     """The text exposition: this process's request metrics, then the database's numbers
     (``None``: the database could not be read; only the request metrics are answered and
     ``videogen_database_up`` says 0)."""
+    # cold start: prometheus_client loads on first use
     from prometheus_client import CollectorRegistry, generate_latest
+
+    # cold start: prometheus_client loads on first use
     from prometheus_client.core import GaugeMetricFamily
 
     scrape = CollectorRegistry(auto_describe=False)

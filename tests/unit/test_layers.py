@@ -67,3 +67,20 @@ def test_functions_send_no_sql():
         )
         text = path.read_text()
         assert ".rpc(" not in text and "admin_call(" not in text, path
+
+
+def test_every_import_inside_a_function_says_why():
+    """The runtime imports at module level; an import inside a function is there for cold
+    start (or another reason) and says so on its line or the line above."""
+    silent = []
+    for path in (ROOT / "shared" / "videogen").rglob("*.py"):
+        lines = path.read_text().splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    line, above = lines[node.lineno - 1], lines[node.lineno - 2].strip()
+                    if "#" not in line and not above.startswith("#"):
+                        silent.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert silent == []

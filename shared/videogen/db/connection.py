@@ -111,7 +111,7 @@ class Database(Protocol):
 @contextmanager
 def wrap_errors() -> Iterator[None]:
     """Translate driver errors into AppErrors: the one place SQLSTATEs are read."""
-    import psycopg
+    import psycopg  # cold start: psycopg loads on first use
 
     try:
         yield
@@ -163,7 +163,7 @@ def _become_sql(role: str, claims_json: str, *, user: bool) -> tuple[str, list[A
 
 def _adapt(value: Any) -> Any:
     """Dicts and lists of dicts go to Postgres as jsonb."""
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb  # cold start: psycopg loads on first use
 
     if isinstance(value, dict) or (
         isinstance(value, list) and value and isinstance(value[0], dict)
@@ -239,7 +239,7 @@ class _PgSession:
     def _execute(self, template: str, values: list[Any], *, first: bool) -> Any:
         """Send a message; a transaction's first one goes again, once, on a fresh connection
         when the server had closed the pooled one (restart, ``db reset``, failover)."""
-        import psycopg
+        import psycopg  # cold start: psycopg loads on first use
 
         try:
             return psycopg.ClientCursor(self._lease.conn).execute(template, values)
@@ -268,7 +268,7 @@ class _Lease:
         self.conn = self._checkout()
 
     def _checkout(self) -> psycopg.Connection[Any]:
-        from psycopg_pool import PoolTimeout
+        from psycopg_pool import PoolTimeout  # cold start: psycopg_pool loads on first use
 
         try:
             return self._pool.getconn(timeout=POOL_TIMEOUT_S)
@@ -293,7 +293,7 @@ class PostgresDatabase:
     """psycopg 3 pool; a session is one transaction."""
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
-        from psycopg_pool import ConnectionPool
+        from psycopg_pool import ConnectionPool  # cold start: psycopg_pool loads on first use
 
         self.dsn = dsn
         # Autocommit: transactions are opened and closed by the statements we send (see
@@ -321,7 +321,7 @@ class PostgresDatabase:
 
     @contextmanager
     def _lease(self) -> Iterator[_Lease]:
-        import psycopg
+        import psycopg  # cold start: psycopg loads on first use
 
         self._open()
         lease = _Lease(self.pool)
@@ -433,7 +433,7 @@ class _RestSession:
         self._calls: list[str] = []
 
     def _call(self, principal: Principal, name: str, args: Mapping[str, Any]) -> Any:
-        from postgrest.exceptions import APIError
+        from postgrest.exceptions import APIError  # cold start: postgrest loads on first use
 
         if self._calls:
             raise AppError(
@@ -495,7 +495,7 @@ class PostgrestDatabase:
 
     def client_for(self, principal: Principal) -> Any:
         """A postgrest client that sends this caller's token (or the secret key)."""
-        from postgrest import SyncPostgrestClient
+        from postgrest import SyncPostgrestClient  # cold start: postgrest loads on first use
 
         s = self.settings
         if principal.kind == "secret":

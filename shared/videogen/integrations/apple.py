@@ -72,7 +72,9 @@ def _not_configured() -> ServiceUnavailable:
 def _read_root(path: str) -> bytes:
     data = Path(path).read_bytes()
     if data.lstrip().startswith(b"-----BEGIN"):
-        from cryptography import x509
+        from cryptography import x509  # cold start: cryptography loads on first use
+
+        # cold start: cryptography loads on first use
         from cryptography.hazmat.primitives.serialization import Encoding
 
         return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
@@ -81,7 +83,10 @@ def _read_root(path: str) -> bytes:
 
 def verifier(settings: Settings) -> SignedDataVerifier:
     """The process's verifier for these settings (roots read once)."""
+    # cold start: appstoreserverlibrary loads on first use
     from appstoreserverlibrary.models.Environment import Environment
+
+    # cold start: appstoreserverlibrary loads on first use
     from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier
 
     roots = [p.strip() for p in (settings.apple_root_certificates or "").split(",") if p.strip()]
@@ -147,6 +152,7 @@ def _transaction(decoded: Any) -> AppleTransaction:
 
 def verify_transaction(signed: str, settings: Settings) -> AppleTransaction:
     """A StoreKit 2 signed transaction, verified (401 INVALID_SIGNATURE otherwise)."""
+    # cold start: appstoreserverlibrary loads on first use
     from appstoreserverlibrary.signed_data_verifier import VerificationException
 
     checker = verifier(settings)
@@ -159,6 +165,7 @@ def verify_transaction(signed: str, settings: Settings) -> AppleTransaction:
 
 def verify_notification(signed_payload: str, settings: Settings) -> AppleNotification:
     """An App Store Server Notification V2 and the transaction it carries, verified."""
+    # cold start: appstoreserverlibrary loads on first use
     from appstoreserverlibrary.signed_data_verifier import VerificationException
 
     checker = verifier(settings)

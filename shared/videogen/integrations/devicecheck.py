@@ -196,7 +196,7 @@ class DeviceCheckClient:
 
     def authorization_token(self) -> str:
         """The ES256 JWT Apple authorizes us by, minted again once it is half an hour old."""
-        import jwt
+        import jwt  # cold start: jwt loads on first use
 
         now = self._clock()
         with self._lock:
@@ -213,7 +213,7 @@ class DeviceCheckClient:
             return token
 
     def _post(self, endpoint: str, device_token: str, bits: dict[str, bool]) -> httpx.Response:
-        import httpx
+        import httpx  # cold start: httpx loads on first use
 
         body = {
             "device_token": _checked_token(device_token),
@@ -282,7 +282,10 @@ def _raise_for_status(endpoint: str, response: httpx.Response) -> None:
 def _load_private_key(private_key: str | SecretStr) -> Any:
     """The EC P-256 key of a ``.p8`` PEM (``\\n`` escapes accepted, as some secret stores
     keep one line), or a misconfiguration error that does not repeat it."""
+    # cold start: cryptography loads on first use
     from cryptography.hazmat.primitives.asymmetric import ec
+
+    # cold start: cryptography loads on first use
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     pem = private_key.get_secret_value() if isinstance(private_key, SecretStr) else private_key

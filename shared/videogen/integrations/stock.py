@@ -71,7 +71,7 @@ def _failed(provider: str, exc: Exception) -> ImageError:
 
 
 def _get_bytes(client: httpx.Client, url: str, provider: str) -> bytes:
-    import httpx
+    import httpx  # cold start: httpx loads on first use
 
     try:
         with client.stream("GET", url, follow_redirects=True, timeout=30) as resp:
@@ -96,7 +96,7 @@ class _StockApi:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            import httpx
+            import httpx  # cold start: httpx loads on first use
 
             self._client = httpx.Client(timeout=15)
         return self._client
@@ -109,7 +109,7 @@ class PexelsPhotos(_StockApi):
     base_url = "https://api.pexels.com/v1"
 
     def search(self, query: str, orientation: Orientation) -> StockPhoto | None:
-        import httpx
+        import httpx  # cold start: httpx loads on first use
 
         try:
             resp = self.client.get(
@@ -154,7 +154,7 @@ class UnsplashPhotos(_StockApi):
         return {"Authorization": f"Client-ID {self.key}", "Accept-Version": "v1"}
 
     def search(self, query: str, orientation: Orientation) -> StockPhoto | None:
-        import httpx
+        import httpx  # cold start: httpx loads on first use
 
         try:
             resp = self.client.get(
@@ -185,7 +185,7 @@ class UnsplashPhotos(_StockApi):
         )
 
     def download(self, photo: StockPhoto) -> bytes:
-        import httpx
+        import httpx  # cold start: httpx loads on first use
 
         if photo.download_location:  # required by the API guidelines when a photo is used
             try:

@@ -174,7 +174,7 @@ def sign_object_token(
     Download: ``{url, scope, iat, exp}``; upload: ``{owner, url, upsert, scope, iat, exp}``
     (``owner`` left out when there is none, as JSON.stringify drops undefined).
     """
-    import jwt
+    import jwt  # cold start: jwt loads on first use
 
     issued = int(time.time() if now is None else now)
     payload: dict[str, Any] = {}
@@ -305,7 +305,7 @@ class LocalStorage(Storage):
 
     def verify_signed(self, path: str, token: str) -> bool:
         """True if ``token`` is a download token for ``bucket/path`` that has not expired."""
-        import jwt
+        import jwt  # cold start: jwt loads on first use
 
         try:
             bucket, _, object_key = path.partition("/")
@@ -360,7 +360,7 @@ class SupabaseStorage(Storage):
 
     def _bucket(self, bucket: str) -> Any:
         if self._client is None:
-            from storage3 import SyncStorageClient
+            from storage3 import SyncStorageClient  # cold start: storage3 loads on first use
 
             self._client = SyncStorageClient(
                 self.storage_url, self._headers(), http_client=self._http_client
@@ -369,8 +369,8 @@ class SupabaseStorage(Storage):
 
     def _call(self, bucket: str, path: str, action: str, fn: Callable[[Any], Any]) -> Any:
         """Run a storage3 call, translating its errors into ours."""
-        import httpx
-        from storage3.exceptions import StorageApiError
+        import httpx  # cold start: httpx loads on first use
+        from storage3.exceptions import StorageApiError  # cold start: storage3 loads on first use
 
         try:
             return fn(self._bucket(bucket))
@@ -459,7 +459,7 @@ class SupabaseStorage(Storage):
 
     def ready(self, timeout_s: float) -> bool:
         """``POST /object/list/<first bucket>`` (limit 1) with our key answers 200."""
-        import httpx
+        import httpx  # cold start: httpx loads on first use
 
         url = f"{self.storage_url}object/list/{self.buckets[0]}"
         body = {"prefix": "", "limit": 1}

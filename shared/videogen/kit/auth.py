@@ -214,7 +214,7 @@ class JwksCache:
 
     def _http(self) -> httpx.Client:
         if self._client is None:
-            import httpx
+            import httpx  # cold start: httpx loads on first use
 
             self._client = httpx.Client()
         return self._client

@@ -47,6 +47,7 @@ class Context:
     @cached_property
     def db(self) -> Database:
         """The process-wide database (created on first use)."""
+        # cold start: db.connection loads only on this path
         from videogen.db.connection import get_database
 
         return get_database()
@@ -141,6 +142,7 @@ class Context:
     @property
     def storage(self) -> Storage:
         """The process's storage client (Supabase Storage, or the local disk)."""
+        # cold start: integrations.storage loads only on this path
         from videogen.integrations.storage import storage_for
 
         return storage_for(self.settings)

@@ -174,7 +174,7 @@ def _cors_headers(settings: Settings, methods: Mapping[str, Any]) -> dict[str, s
 
 
 def _respond(status: int, body: Any, headers: dict[str, str]) -> Response:
-    from flask import Response
+    from flask import Response  # cold start: flask loads on first use
 
     payload = b"" if body is None else json.dumps(body, default=str).encode()
     resp = Response(
@@ -185,7 +185,7 @@ def _respond(status: int, body: Any, headers: dict[str, str]) -> Response:
 
 
 def _respond_raw(status: int, body: bytes, content_type: str, headers: dict[str, str]) -> Response:
-    from flask import Response
+    from flask import Response  # cold start: flask loads on first use
 
     resp = Response(body, status=status, content_type=content_type)
     resp.headers.update(headers)

@@ -29,6 +29,7 @@ def signed_principal(
     if mode == "worker_signature":
         if "webhook-signature" not in headers:
             return None
+        # cold start: integrations.webhooks loads only on this path
         from videogen.integrations import webhooks
 
         delivery = webhooks.verify(headers, body, settings)
@@ -36,6 +37,7 @@ def signed_principal(
     if mode == "stripe_signature":
         if "stripe-signature" not in headers:
             return None
+        # cold start: integrations.webhooks loads only on this path
         from videogen.integrations import webhooks
 
         event = webhooks.stripe_verify(headers, body, settings)
@@ -44,6 +46,7 @@ def signed_principal(
         signed = signed_payload(body)
         if signed is None:
             return None
+        # cold start: integrations.apple loads only on this path
         from videogen.integrations import apple
 
         notification = apple.verify_notification(signed, settings)
@@ -51,6 +54,7 @@ def signed_principal(
     name = query.get("provider")
     if not name:
         return None
+    # cold start: integrations.providers loads only on this path
     from videogen.integrations.providers import PROVIDERS, get_provider
 
     if name not in PROVIDERS:

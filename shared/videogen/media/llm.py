@@ -40,7 +40,7 @@ class OpenAIChat:
     def client(self) -> Any:
         """The OpenAI client, created on first use."""
         if self._client is None:
-            import openai
+            import openai  # cold start: openai loads on first use
 
             self._client = openai.OpenAI(
                 api_key=self._api_key, base_url=self._base_url, timeout=self.timeout

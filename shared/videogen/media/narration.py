@@ -226,7 +226,7 @@ class GoogleTTSEngine:
     def client(self) -> Any:
         """The TextToSpeechClient, created on first use so importing us stays cheap."""
         if self._client is None:
-            from google.cloud import texttospeech
+            from google.cloud import texttospeech  # cold start: google loads on first use
 
             self._client = texttospeech.TextToSpeechClient(
                 credentials=self._credentials,
@@ -245,8 +245,9 @@ class GoogleTTSEngine:
         speaking_rate: float = 1.0,
     ) -> Speech:
         """Speak ``text`` (plain or SSML) into a LINEAR16 WAV file."""
+        # cold start: google loads on first use
         from google.api_core import exceptions as google_errors
-        from google.cloud import texttospeech as tts
+        from google.cloud import texttospeech as tts  # cold start: google loads on first use
 
         client = self.client()
         if voice and "-" not in language and voice.count("-") >= 2:

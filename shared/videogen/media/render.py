@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import resource
 import subprocess
 import tempfile
 import threading
@@ -108,7 +109,6 @@ def _bound(proc: subprocess.Popen[str], cpu_seconds: float | None) -> None:
     Set on the running process with prlimit(2): a ``preexec_fn`` is not safe in a threaded
     server. The few instructions ffmpeg runs before this are not worth bounding.
     """
-    import resource
 
     with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
         resource.prlimit(proc.pid, resource.RLIMIT_AS, (MAX_MEMORY_BYTES, MAX_MEMORY_BYTES))

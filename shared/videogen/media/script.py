@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -238,7 +239,6 @@ class OfflineScriptEngine:
 
 
 def _sentences(text: str) -> list[str]:
-    import re
 
     return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
 
@@ -348,9 +348,9 @@ class OpenAIScriptEngine(OpenAIChat):
 
     def _ask(self, request: str, sections: int) -> Script:
         """One chat exchange for a script, retried with what was wrong fed back."""
-        import openai
+        import openai  # cold start: openai loads on first use
 
-        from videogen.usage import record_llm
+        from videogen.usage import record_llm  # cold start: usage loads only on this path
 
         messages: list[dict[str, str]] = [
             {"role": "system", "content": SYSTEM_PROMPT},

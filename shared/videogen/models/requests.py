@@ -3,6 +3,7 @@ generated from these, so they are the contract."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
@@ -602,7 +603,6 @@ class ProviderKeyRequest(Strict):
     @field_validator("key")
     @classmethod
     def _provider_form(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
-        import re
 
         provider = info.data.get("provider")
         text = value.get_secret_value().strip()

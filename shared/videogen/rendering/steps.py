@@ -61,7 +61,10 @@ def check_params(settings: Settings, params: JobParams) -> None:
 
 def run(db: Database, settings: Settings, job: Job) -> Job:
     """Run a step job (its type in ``STEP_TYPES``) to its end; the finished job."""
+    # cold start: integrations.storage loads only on this path
     from videogen.integrations.storage import storage_for
+
+    # cold start: rendering.inline loads only on this path
     from videogen.rendering.inline import Work, run_inline
 
     storage = storage_for(settings)
@@ -99,6 +102,7 @@ def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
 
 
 def _script(job: Job, engine: ScriptEngine) -> tuple[dict[str, Any], float | None]:
+    # cold start: models.params loads only on this path
     from videogen.models.params import ScriptParams
 
     params = ScriptParams.stored(job.params)
@@ -144,9 +148,16 @@ def _narrated(params: NarrationParams) -> Script:
 
 
 def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None]:
+    # cold start: integrations.storage loads only on this path
     from videogen.integrations.storage import user_path
+
+    # cold start: media.compose loads only on this path
     from videogen.media.compose import SECTION_LEAD_S, SECTION_TAIL_S
+
+    # cold start: media.narration loads only on this path
     from videogen.media.narration import get_narration_engine, narrate_sections
+
+    # cold start: models.params loads only on this path
     from videogen.models.params import NarrationParams
 
     params, user_id = NarrationParams.stored(job.params), str(job.user_id)
@@ -200,6 +211,7 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
 
 def preview_voice(voice: str | None, language: str, text: str | None) -> bytes:
     """A few seconds of ``voice`` saying ``text`` (or a stock sentence), as WAV bytes."""
+    # cold start: media.narration loads only on this path
     from videogen.media.narration import get_narration_engine
 
     with tempfile.TemporaryDirectory(prefix="videogen-preview-") as tmp:
@@ -239,12 +251,21 @@ def _timings(params: ImagesParams, script: Script) -> list[dict[str, float]]:
 
 
 def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, Any], float | None]:
+    # cold start: integrations.stock loads only on this path
     from videogen.integrations.stock import Orientation, stock_photos
+
+    # cold start: integrations.storage loads only on this path
     from videogen.integrations.storage import user_path
+
+    # cold start: media.images loads only on this path
     from videogen.media.images import make_title_card, sniff_image_format, validate_upload
+
+    # cold start: media.timeline loads only on this path
     from videogen.media.timeline import frame_size
+
+    # cold start: models.params loads only on this path
     from videogen.models.params import ImagesParams
-    from videogen.usage import record_calls
+    from videogen.usage import record_calls  # cold start: usage loads only on this path
 
     params, user_id = ImagesParams.stored(job.params), str(job.user_id)
     script = _script_of(params.script)

@@ -23,6 +23,7 @@ def voices(session: Session, query: VoiceQuery) -> VoiceList:
 def quote(session: Session, settings: Settings, body: QuoteRequest) -> Quote:
     """Cost, queue and estimate of each request, without creating a job; a composed video
     also says whether generate-video would render it at once (200) and how long that takes."""
+    # cold start: rendering.composition loads only on this path
     from videogen.rendering import composition
 
     result = procedures.quote_jobs(session, [item.as_item() for item in body.items])

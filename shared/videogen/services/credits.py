@@ -68,7 +68,10 @@ def _claim_initial_grant(
     checked = False
     if device_token is not None:
         if device_check is None:
+            # cold start: integrations.devicecheck loads only on this path
             from videogen.integrations.devicecheck import devicecheck_client
+
+            # cold start: services.routing loads only on this path
             from videogen.services.routing import shared_client
 
             device_check = devicecheck_client(settings, shared_client())
@@ -243,6 +246,7 @@ def purchase_from_apple(scope: Scope, signed: str) -> Outcome[CreditResult]:
 def _purchase_from_apple(
     db: Database, principal: Principal, write: WriteRequest, signed: str, settings: Settings
 ) -> Outcome[CreditResult]:
+    # cold start: integrations.apple loads only on this path
     from videogen.integrations import apple
 
     transaction = apple.verify_transaction(signed, settings)

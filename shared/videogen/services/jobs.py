@@ -8,11 +8,13 @@ HTTP happens after the commit, in :mod:`videogen.services.routing`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from videogen.db import procedures, writes
 from videogen.db.connection import Session
@@ -77,7 +79,9 @@ def submit(
     run or route it (:func:`run_or_route`). A finished job becomes the key's answer and
     carries fresh links; a replay is the first answer, its links signed today. ``params``:
     the request's (its model's job type is known only in the database)."""
-    from videogen.rendering import steps
+    from videogen.rendering import steps  # cold start: rendering.steps loads only on this path
+
+    # cold start: services.links, services.uploads load only on this path
     from videogen.services import links, uploads
 
     steps.check_params(scope.settings, params)
@@ -115,8 +119,9 @@ def run_or_route(
     here and answers 200 finished; anything else is routed (202: pushed to a worker,
     handed to its provider, or left for a pull worker). ``input_pixels``: what its uploaded
     pictures hold, which the render must decode."""
+    # cold start: rendering.composition, rendering.steps load only on this path
     from videogen.rendering import composition, steps
-    from videogen.services import routing
+    from videogen.services import routing  # cold start: services.routing loads only on this path
 
     if job.job_type in steps.STEP_TYPES:
         return 200, steps.run(db, settings, job)
@@ -167,7 +172,7 @@ def models(session: Session) -> ModelList:
 def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
     """Cancel the user's job and release its credits; whoever was running it is told after
     the commit (``worker_notified``, which a retry with the key then hears too)."""
-    from videogen.services import routing
+    from videogen.services import routing  # cold start: services.routing loads only on this path
 
     with scope.writing() as write:
         canceled, running = procedures.cancel_job_request(scope.db, scope.principal, write, job_id)
@@ -181,6 +186,7 @@ def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
 def remove(scope: Scope, job_id: str) -> Outcome[Job]:
     """Remove the user's finished job from their history (its row and ledger stay); its
     files go right after the commit (or at the next sweep, if Storage is down)."""
+    # cold start: services.retention loads only on this path
     from videogen.services.retention import remove_outputs
 
     db = scope.db
@@ -206,6 +212,7 @@ def apply_callback(db: Database, callback: JobCallback, delivery_id: str) -> Job
     database refuses paths outside the job owner's folder (422, nothing applied, no
     receipt kept).
     """
+    # cold start: integrations.storage loads only on this path
     from videogen.integrations.storage import clean_path
 
     report = callback.model_dump(mode="json", exclude_none=True)
@@ -220,8 +227,6 @@ def copy_source(url: str) -> str:
 
     It is only ever a source to copy from, never stored as the user's result.
     """
-    import ipaddress
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
@@ -252,7 +257,10 @@ def provider_output(
     A copy that fails is a 503 (the provider redelivers, the sweep's reconcile polls again):
     the job stays running until its video is safely ours, and nothing is charged before.
     """
+    # cold start: media.render loads only on this path
     from videogen.media.render import make_thumbnail
+
+    # cold start: rendering.outputs loads only on this path
     from videogen.rendering.outputs import store_outputs
 
     if not urls:
@@ -300,7 +308,10 @@ def apply_provider_event(
         return JobChange(applied=False, reason="unknown_provider_job")
     output = None
     if event.state == "completed" and job.status in ("dispatched", "processing"):
+        # cold start: integrations.storage loads only on this path
         from videogen.integrations.storage import get_storage
+
+        # cold start: services.routing loads only on this path
         from videogen.services.routing import shared_client
 
         output = provider_output(

@@ -75,6 +75,7 @@ def read(session: Session, query: ListQuery) -> Project | ProjectPage:
 
 def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
     """Make the batch's jobs (all reserved together or none), then route each one."""
+    # cold start: services.uploads loads only on this path
     from videogen.services.uploads import check_uploads
 
     for item in body.items:  # before money moves

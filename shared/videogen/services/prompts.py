@@ -111,7 +111,7 @@ class OpenAIPromptEngine(OpenAIChat):
 
     def enhance(self, prompt: str, template: PromptTemplate, language: str | None = None) -> str:
         """Ask the model; 503 ``PROMPT_ENGINE_FAILED`` when it fails or never answers well."""
-        import openai
+        import openai  # cold start: openai loads on first use
 
         messages: list[dict[str, str]] = [
             {
@@ -179,7 +179,7 @@ def get_prompt_engine(name: str | None = None) -> PromptEngine:
 def _engine_for(db: Database, principal: Principal) -> PromptEngine:
     """The deployment's engine; with OpenAI, on the user's own key if they stored one (sent
     to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
-    from videogen.services import keys
+    from videogen.services import keys  # cold start: services.keys loads only on this path
 
     settings = get_settings()
     if settings.prompt_engine == "openai":

@@ -63,7 +63,7 @@ def signed_post(
 @lru_cache(maxsize=1)
 def shared_client() -> httpx.Client:
     """One pooled client per process: building one costs ~50 ms (TLS context)."""
-    import httpx
+    import httpx  # cold start: httpx loads on first use
 
     return httpx.Client(timeout=10.0)
 
@@ -137,13 +137,17 @@ def dispatch_pending(
 
 def provider_request(settings: Settings, job: Job, storage: Storage | None = None) -> VideoRequest:
     """The job's params for an adapter, its upload (``image_path``) as a signed URL."""
+    # cold start: integrations.providers loads only on this path
     from videogen.integrations.providers import VideoRequest
+
+    # cold start: models.params loads only on this path
     from videogen.models.params import ImageToVideoParams, params_for
 
     params = params_for(job.job_type, job.params)
     image_url = None
     if isinstance(params, ImageToVideoParams) and params.image_path:
         if storage is None:
+            # cold start: integrations.storage loads only on this path
             from videogen.integrations.storage import get_storage
 
             storage = get_storage(settings)
@@ -167,6 +171,7 @@ def submit_external(
     it instead of the deployment's; when the provider refuses that key, only this job
     fails (its credits released) and nobody else's is touched.
     """
+    # cold start: integrations.providers loads only on this path
     from videogen.integrations.providers import (
         ProviderAuthFailed,
         ProviderError,
@@ -174,7 +179,7 @@ def submit_external(
         ProviderQuotaExceeded,
         get_provider,
     )
-    from videogen.services import keys
+    from videogen.services import keys  # cold start: services.keys loads only on this path
 
     with db.admin() as admin:
         job = procedures.job_dispatch_external(admin, job_id)
@@ -244,8 +249,9 @@ def notify_cancel(
             )
             return resp.status_code < 300
         if canceled.provider in EXTERNAL and canceled.provider_job_id:
+            # cold start: integrations.providers loads only on this path
             from videogen.integrations.providers import get_provider
-            from videogen.services import keys
+            from videogen.services import keys  # cold start: services.keys loads only on this path
 
             own = None if db is None else keys.for_job(db, str(job.id), canceled.provider)
             provider = get_provider(canceled.provider, settings, client, api_key=own)

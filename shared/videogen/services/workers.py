@@ -88,13 +88,16 @@ def probe(client: httpx.Client, worker: Worker, timeout: float) -> dict[str, Any
 
 def reconcile_external(db: Database, settings: Settings, client: httpx.Client | None) -> int:
     """Poll providers for dispatched jobs (lost or unsigned webhooks); returns changes."""
+    # cold start: integrations.providers.reconcile loads only on this path
     from videogen.integrations.providers import ProviderError, get_provider, reconcile
+
+    # cold start: services.jobs loads only on this path
     from videogen.services.jobs import apply_provider_event
 
     with db.admin() as admin:
         active = procedures.jobs_active_external(admin)
     changed = 0
-    from videogen.services import keys
+    from videogen.services import keys  # cold start: services.keys loads only on this path
 
     for job in active:
         try:
@@ -120,6 +123,7 @@ def runpod_health(
     """``GET /health`` of every RunPod serverless endpoint in the catalogue (when configured)."""
     if settings.runpod_api_key is None:
         return []
+    # cold start: integrations.providers loads only on this path
     from videogen.integrations.providers import ProviderError, get_provider
 
     provider: Any = get_provider("runpod", settings, client)

@@ -283,7 +283,10 @@ class FalProvider(HttpVideoProvider):
         raise InvalidWebhook("The fal webhook signature does not verify.")
 
     def _verify_with_keys(self, signature: bytes, message: bytes, *, refresh: bool) -> bool:
+        # cold start: cryptography loads on first use
         from cryptography.exceptions import InvalidSignature
+
+        # cold start: cryptography loads on first use
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         for raw in self._public_keys(refresh=refresh):

@@ -50,7 +50,7 @@ def get_provider(
     field = _KEY_FIELDS.get(name)
     if field is None:
         raise ProviderNotConfigured(f"{name} takes no user keys.", provider=name)
-    from pydantic import SecretStr
+    from pydantic import SecretStr  # cold start: pydantic loads on first use
 
     own = settings.model_copy(update={field: SecretStr(api_key)})
     return build(own, http_client)

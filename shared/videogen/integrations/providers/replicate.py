@@ -214,6 +214,7 @@ class ReplicateProvider(HttpVideoProvider):
                 provider=self.name,
                 hint="Fetch it with GET /v1/webhooks/default/secret.",
             )
+        # cold start: standardwebhooks loads on first use
         from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
         try:
