@@ -1,1 +1,1 @@
-"""TBD"""
+"""What we call over HTTP: Storage, webhooks, Apple, DeviceCheck, stock media, providers."""
