@@ -149,7 +149,7 @@ def test_a_built_function_holds_the_runtime_and_declares_its_dependencies_only(
 def test_built_function_runs_alone_in_a_fresh_venv(tmp_path: Path, db_url: str):
     folder = build("generate-video", tmp_path / "build")
     assert (folder / "main.py").is_file()
-    assert (folder / "videogen" / "http.py").is_file()
+    assert (folder / "videogen" / "kit" / "endpoint.py").is_file()
     assert not list(folder.rglob("__pycache__"))
     # The function runtime and nothing else: no dev tooling, no reference worker.
     shipped = {p.name for p in folder.iterdir()}
