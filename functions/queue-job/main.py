@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 import functions_framework
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from videogen.db import writes
 from videogen.errors import NotFound
@@ -73,7 +73,10 @@ from videogen.rendering import steps
 from videogen.services import admin, catalogue, jobs, links, projects, prompts, routing, uploads
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
-_template_change: TypeAdapter[CreateTemplate | ActivateTemplate] = TypeAdapter(TemplateChange)
+# Built on first use, as the models are (cold start).
+_template_change: TypeAdapter[CreateTemplate | ActivateTemplate] = TypeAdapter(
+    TemplateChange, config=ConfigDict(defer_build=True)
+)
 
 
 def jobs_route(ctx: Context) -> Reply:
