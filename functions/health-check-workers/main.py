@@ -25,7 +25,7 @@ Every caller is authenticated before its body is read: 401 first, then 400/422.
 from typing import Annotated
 
 import functions_framework
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from videogen import metrics
 from videogen.errors import ServiceUnavailable
@@ -36,7 +36,8 @@ from videogen.models.results import Liveness, ReadinessAnswer
 from videogen.services import ops, routing, workers
 
 Action = Annotated[RegisterWorker | Heartbeat | ClaimJobs | Sweep, Field(discriminator="action")]
-_action = TypeAdapter(Action)
+# Built on first use, as the models are (cold start).
+_action = TypeAdapter(Action, config=ConfigDict(defer_build=True))
 
 
 def _probe(ctx: Context) -> Reply:

@@ -41,7 +41,7 @@ PROJECT_NOT_FOUND, BATCH_NOT_FOUND, TEMPLATE_NOT_FOUND; 503 PROMPT_ENGINE_FAILED
 from typing import Annotated
 
 import functions_framework
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, serve
@@ -71,7 +71,10 @@ from videogen.rendering import steps
 from videogen.services import admin, catalogue, jobs, links, projects, prompts
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
-_template_change: TypeAdapter[CreateTemplate | ActivateTemplate] = TypeAdapter(TemplateChange)
+# Built on first use, as the models are (cold start).
+_template_change: TypeAdapter[CreateTemplate | ActivateTemplate] = TypeAdapter(
+    TemplateChange, config=ConfigDict(defer_build=True)
+)
 
 
 def jobs_route(ctx: Context) -> Reply:

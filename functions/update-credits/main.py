@@ -29,7 +29,7 @@ Each answer carries {applied, entry}: a repeated id is applied=false, never cred
 from typing import Annotated
 
 import functions_framework
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from videogen.db.outcomes import Outcome
 from videogen.errors import Forbidden
@@ -55,7 +55,8 @@ Action = Annotated[
     ClaimInitialGrant | AppleTransaction | MergeAnonymous | GrantCredits | PurchaseCredits,
     Field(discriminator="action"),
 ]
-_action = TypeAdapter(Action)
+# Built on first use, as the models are (cold start).
+_action = TypeAdapter(Action, config=ConfigDict(defer_build=True))
 USER_ACTIONS = (ClaimInitialGrant, AppleTransaction, MergeAnonymous)
 
 

@@ -24,7 +24,7 @@ MAX_SECTIONS = 12
 class ScriptSection(BaseModel):
     """One beat of the video: what is said, what is shown, and its on-screen title."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     title: str = Field(min_length=1, max_length=120)
     narration: str = Field(min_length=1, max_length=2000)
@@ -39,7 +39,7 @@ class ScriptSection(BaseModel):
 class Script(BaseModel):
     """A whole explainer: a title and its sections in order."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     title: str = Field(min_length=1, max_length=200)
     sections: list[ScriptSection] = Field(min_length=1, max_length=MAX_SECTIONS)
@@ -72,6 +72,8 @@ WORDS_PER_MINUTE = 160  # a narrator's pace at speaking_rate 1.0, before any spe
 class SectionAnalysis(BaseModel):
     """One section's length when read aloud."""
 
+    model_config = ConfigDict(defer_build=True)
+
     index: int
     title: str
     words: int
@@ -81,6 +83,8 @@ class SectionAnalysis(BaseModel):
 
 class ScriptAnalysis(BaseModel):
     """How long a script runs when narrated, in total and per section."""
+
+    model_config = ConfigDict(defer_build=True)
 
     words: int
     sections: list[SectionAnalysis]

@@ -189,7 +189,7 @@ class TextElement(_Element):
 Element = Annotated[
     VideoElement | ImageElement | AudioElement | TextElement, Field(discriminator="type")
 ]
-_ELEMENT = TypeAdapter(Element)
+_ELEMENT = TypeAdapter(Element, config=ConfigDict(defer_build=True))  # built on first use
 _EPS = 1e-6
 
 
@@ -768,6 +768,8 @@ class JobCallback(Strict):
 class ProviderQuery(BaseModel):
     """?provider=… on job-callback: whose webhook this is (other query keys are the
     provider's own, e.g. a RunPod token)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     provider: Literal["fal", "replicate", "runway", "runpod"] | None = Field(
         None, description="Set in the callback URL given to an external provider."

@@ -13,7 +13,7 @@ clients must ignore fields they do not know.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -47,6 +47,16 @@ class Open(BaseModel):
     use (``defer_build``): a function pays only for the answers it gives, at cold start."""
 
     model_config = ConfigDict(extra="allow", defer_build=True)
+
+
+T = TypeVar("T")
+
+
+class Root(RootModel[T]):
+    """A bare value (a list, or one shape of several), built on first use as :class:`Fixed`.
+    Parametrizing ``RootModel`` itself would build the schema of what it holds at import."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 # Errors ---------------------------------------------------------------------------------
@@ -178,10 +188,8 @@ class JobPage(Page):
     items: list[Job]
 
 
-class JobOrPage(RootModel[JobWithEvents | JobPage]):
+class JobOrPage(Root[JobWithEvents | JobPage]):
     """GET ?id= → the job with its events; otherwise a page of jobs."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class CancelResult(Open):
@@ -191,10 +199,8 @@ class CancelResult(Open):
     worker_notified: bool = Field(description="The worker or provider running it was told.")
 
 
-class CancelOrRemoved(RootModel[CancelResult | Job]):
+class CancelOrRemoved(Root[CancelResult | Job]):
     """DELETE answers the canceled job with whether it was told, or the removed job."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class JobChange(Open):
@@ -236,10 +242,8 @@ class Model(Open):
     )
 
 
-class ModelList(RootModel[list[Model]]):
+class ModelList(Root[list[Model]]):
     """The available models."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class Voice(Open):
@@ -253,10 +257,8 @@ class Voice(Open):
     description: str
 
 
-class VoiceList(RootModel[list[Voice]]):
+class VoiceList(Root[list[Voice]]):
     """The available voices."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class QuoteItem(Open):
@@ -311,10 +313,8 @@ class ProjectPage(Page):
     items: list[Project]
 
 
-class ProjectOrPage(RootModel[Project | ProjectPage]):
+class ProjectOrPage(Root[Project | ProjectPage]):
     """GET ?id= → the project; otherwise a page of projects."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class ProjectDeleted(Open):
@@ -354,10 +354,8 @@ class BatchPage(Page):
     items: list[BatchProgress]
 
 
-class BatchOrPage(RootModel[Batch | BatchPage]):
+class BatchOrPage(Root[Batch | BatchPage]):
     """GET ?id= → the batch with its jobs; otherwise a page of batches."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class BatchCanceled(Open):
@@ -576,16 +574,12 @@ class WorkerJob(Fixed):
         )
 
 
-class WorkerJobList(RootModel[list[WorkerJob]]):
+class WorkerJobList(Root[list[WorkerJob]]):
     """The jobs a pull worker's claim leased, each as a push would have sent it."""
 
-    model_config = ConfigDict(defer_build=True)
 
-
-class WorkerAnswer(RootModel[SweepSummary | HeartbeatResult | WorkerJobList]):
+class WorkerAnswer(Root[SweepSummary | HeartbeatResult | WorkerJobList]):
     """The sweep's summary, a heartbeat's answer, or the jobs a claim leased."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 # Prompts and the admin view (sql/schema/17_prompts_admin.sql) ------------------------------
@@ -608,10 +602,8 @@ class PromptTemplate(Open):
     updated_at: datetime
 
 
-class PromptTemplateList(RootModel[list[PromptTemplate]]):
+class PromptTemplateList(Root[list[PromptTemplate]]):
     """Every version, by job type, newest first."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class Enhancement(Open):
@@ -655,10 +647,8 @@ class AdminJobPage(Page):
     items: list[Job]
 
 
-class WorkerList(RootModel[list[Worker]]):
+class WorkerList(Root[list[Worker]]):
     """Every registered worker, by name."""
-
-    model_config = ConfigDict(defer_build=True)
 
 
 class AdminJobResult(Open):
