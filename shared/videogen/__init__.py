@@ -1,4 +1,4 @@
-"""TBD"""
+"""The function runtime the five functions share (docs/architecture.md, "Rooms")."""
 
 import gc
 
