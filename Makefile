@@ -57,11 +57,12 @@ status: ## Show what runs
 test: setup ## Run the whole test suite against a real Postgres, ffmpeg and HTTP servers
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
-lint: setup ## ruff (lint + format check) and mypy
+lint: setup ## ruff (lint + format check), mypy and the import contracts (import-linter)
 	$(BIN)/ruff check shared functions tests bench
 	$(BIN)/ruff format --check shared functions tests bench
 	$(BIN)/mypy shared/videogen shared/videogen_dev shared/videogen_worker
 	for f in functions/*/main.py; do $(BIN)/mypy $$f || exit 1; done
+	$(BIN)/lint-imports
 
 bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, end to end, realtime, render (prints ratios)
 	$(BIN)/python bench/lifecycle_bench.py
