@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from videogen.db import procedures
+from videogen.db import write_requests
 from videogen.db.outcomes import REPLAYED_HEADER, WriteRequest, is_definite
 from videogen.errors import AppError
 
@@ -33,12 +33,12 @@ def record_refusal(db: Database, write: WriteRequest, err: AppError) -> None:
     if write.limit is None and not store:
         return
     body = {"success": False, "error": err.to_dict(), "status": err.status}
-    procedures.request_refused(db, write, err.status, body, store=store)
+    write_requests.request_refused(db, write, err.status, body, store=store)
 
 
 def replace_answer(db: Database, write: WriteRequest, status: int, data: BaseModel) -> None:
     """Give the request's key a later, final answer (e.g. a video rendered at once)."""
     if write.key is not None:
-        procedures.request_replace_answer(
+        write_requests.request_replace_answer(
             db, write, status, data.model_dump(mode="json", exclude_unset=True)
         )

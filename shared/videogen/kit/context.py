@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from videogen.config import Settings
 from videogen.db.outcomes import WriteRequest
-from videogen.db.procedures import rate_limit_take
+from videogen.db.write_requests import rate_limit_take
 from videogen.errors import BadRequest, ValidationFailed
 from videogen.models.requests import parse
 from videogen.principal import Principal

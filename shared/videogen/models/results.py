@@ -3,7 +3,7 @@ the error envelope. ``openapi.yaml`` is generated from these (and the request mo
 :mod:`videogen.models.requests`); the schemathesis suite checks real answers against them.
 
 The shapes are the procedures' JSON (sql/schema: ``private.job_json``, ``job_events`` rows,
-``credit_ledger`` rows…), and :mod:`videogen.db.procedures` returns these models: the same
+``credit_ledger`` rows…), and the db face (:mod:`videogen.db`) returns these models: the same
 ``Job`` travels from the SQL API through the services to the answer. The last section
 holds what only the services see (assignments, cancellations, sweep counts). Models stay
 open (``extra="allow"``): a procedure may add a field without breaking a client, and

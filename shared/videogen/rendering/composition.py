@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videogen.db import procedures
+from videogen.db import job_reports
 from videogen.errors import AppError, ValidationFailed
 from videogen.integrations.storage import get_storage, owner_of
 from videogen.media.compose import ComposeRequest, ComposeResult, compose, estimate
@@ -363,7 +363,7 @@ def render_sync(db: Database, settings: Settings, job: Job) -> Job:
         def progress(pct: int) -> None:
             if pct - last[0] >= 10 and pct < 100:
                 last[0] = pct
-                procedures.job_progress(db, str(opened.id), opened.attempt, pct, "rendering")
+                job_reports.job_progress(db, str(opened.id), opened.attempt, pct, "rendering")
 
         try:
             return run(opened, get_storage(settings), progress, cancel=deadline)

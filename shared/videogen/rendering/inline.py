@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from videogen.db import procedures
+from videogen.db import job_reports, job_routing
 from videogen.errors import AppError
 from videogen.usage import metering
 
@@ -26,10 +26,10 @@ def run_inline(db: Database, job: Job, work: Work) -> Job:
     and its usage goes with the completion or the failure, in the same transaction."""
     job_id = str(job.id)
     with db.admin() as admin:
-        opened = procedures.job_dispatch_external(admin, job_id)
+        opened = job_routing.job_dispatch_external(admin, job_id)
         if opened is None:  # canceled (or taken) in between
-            return procedures.job_get_any(admin, job_id)
-        procedures.job_start(admin, job_id, opened.attempt)
+            return job_routing.job_get_any(admin, job_id)
+        job_reports.job_start(admin, job_id, opened.attempt)
     base: dict[str, Any] = {"job_id": job_id, "attempt": opened.attempt}
     with metering() as meter:
         try:
@@ -48,5 +48,5 @@ def run_inline(db: Database, job: Job, work: Work) -> Job:
             if rendered_s is not None:  # the database captures pro rata of it
                 report["rendered_seconds"] = rendered_s
     report["usage"] = meter.as_usage()
-    change = procedures.job_report(db, None, "inline", report)
+    change = job_reports.job_report(db, None, "inline", report)
     return change.job or opened

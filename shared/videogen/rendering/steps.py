@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videogen.db import procedures
+from videogen.db import provider_keys
 from videogen.errors import AppError, ServiceUnavailable, ValidationFailed
 from videogen.media.script import (
     OpenAIScriptEngine,
@@ -95,7 +95,7 @@ def _script_engine(db: Database, settings: Settings, job: Job) -> ScriptEngine:
     """The deployment's script engine; with OpenAI, on the job owner's own key if they
     stored one (sent to OpenAI itself, never to a configured OPENAI_BASE_URL)."""
     if settings.script_engine == "openai":
-        own = procedures.provider_key_for_job(db, str(job.id), "openai")
+        own = provider_keys.provider_key_for_job(db, str(job.id), "openai")
         if own is not None:
             return OpenAIScriptEngine(model=settings.openai_model, api_key=own)
     return get_script_engine()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from videogen.db import procedures, writes
+from videogen.db import prompts_admin, writes
 from videogen.db.outcomes import Outcome
 from videogen.errors import Forbidden
 from videogen.models.results import (
@@ -55,7 +55,7 @@ def require_admin(principal: Principal) -> None:
 
 def list_jobs(session: Session, query: AdminJobQuery) -> AdminJobPage:
     """A page of everyone's jobs, newest first."""
-    result = procedures.admin_list_jobs(
+    result = prompts_admin.admin_list_jobs(
         session,
         query.status,
         None if query.user_id is None else str(query.user_id),
@@ -68,7 +68,7 @@ def list_jobs(session: Session, query: AdminJobQuery) -> AdminJobPage:
 
 def list_workers(session: Session) -> WorkerList:
     """Every registered worker."""
-    return WorkerList(procedures.admin_list_workers(session))
+    return WorkerList(prompts_admin.admin_list_workers(session))
 
 
 def job_action(scope: Scope, body: AdminJobAction) -> Outcome[AdminJobResult]:
@@ -76,7 +76,7 @@ def job_action(scope: Scope, body: AdminJobAction) -> Outcome[AdminJobResult]:
     stop and (requeue) route it again. A retry with the key hears the final answer."""
     db, settings = scope.db, scope.settings
     with scope.writing() as write:
-        outcome, running = procedures.admin_job_request(
+        outcome, running = prompts_admin.admin_job_request(
             db, scope.principal, write, body.action, str(body.id), body.reason
         )
     if outcome.replayed:
@@ -95,7 +95,7 @@ def job_action(scope: Scope, body: AdminJobAction) -> Outcome[AdminJobResult]:
 
 def templates(session: Session, query: TemplateQuery) -> PromptTemplateList:
     """Every version of the templates (of one job type)."""
-    return PromptTemplateList(procedures.prompt_templates_list(session, query.job_type))
+    return PromptTemplateList(prompts_admin.prompt_templates_list(session, query.job_type))
 
 
 def change_template(
@@ -104,4 +104,4 @@ def change_template(
     """Save a new version (201) or activate one (200), as one request."""
     change = body.model_dump(mode="json", exclude_none=True)
     with scope.writing() as write:
-        return procedures.prompt_template_request(scope.db, scope.principal, write, change)
+        return prompts_admin.prompt_template_request(scope.db, scope.principal, write, change)

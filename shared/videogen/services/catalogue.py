@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from videogen.db import procedures
+from videogen.db import reads
 from videogen.db.connection import Session
 from videogen.models.requests import QuoteRequest, VoiceQuery
 from videogen.models.results import Quote, VoiceList
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def voices(session: Session, query: VoiceQuery) -> VoiceList:
     """The narration voices, optionally of one engine and language."""
-    return VoiceList(procedures.list_voices(session, query.engine, query.language))
+    return VoiceList(reads.list_voices(session, query.engine, query.language))
 
 
 def quote(session: Session, settings: Settings, body: QuoteRequest) -> Quote:
@@ -26,7 +26,7 @@ def quote(session: Session, settings: Settings, body: QuoteRequest) -> Quote:
     # cold start: rendering.composition loads only on this path
     from videogen.rendering import composition
 
-    result = procedures.quote_jobs(session, [item.as_item() for item in body.items])
+    result = reads.quote_jobs(session, [item.as_item() for item in body.items])
     for item in result.items:
         if item.job_type == "compose":
             estimate = composition.estimated_render_seconds(item.params)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from videogen.db import procedures
+from videogen.db import reads, write_requests
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import AppError, Forbidden, NotFound, ValidationFailed
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def overview(session: Session, page: int, limit: int) -> CreditsOverview:
     """The caller's balance, reserved credits and one page of the ledger."""
-    result = procedures.get_credits(session, limit, (page - 1) * limit)
+    result = reads.get_credits(session, limit, (page - 1) * limit)
     if result is None:
         raise NotFound("No profile for this user.")
     return CreditsOverview(
@@ -90,7 +90,7 @@ def _claim_initial_grant(
             hint="Or sign up with an email address.",
         )
     client = {"address": scope.client_address, "device_checked": checked}
-    outcome = procedures.claim_initial_grant_request(scope.db, principal, write, client)
+    outcome = write_requests.claim_initial_grant_request(scope.db, principal, write, client)
     if checked and not outcome.replayed and device_check is not None:
         try:
             device_check.update_two_bits(device_token or "", bit0=True)
@@ -106,7 +106,7 @@ def grant(scope: Scope, body: GrantCredits) -> Outcome[CreditResult]:
 
 
 def _grant(db: Database, write: WriteRequest, body: GrantCredits) -> Outcome[CreditResult]:
-    return procedures.grant_credits_request(
+    return write_requests.grant_credits_request(
         db,
         write,
         user_id=str(body.user_id),
@@ -124,7 +124,7 @@ def purchase(scope: Scope, body: PurchaseCredits) -> Outcome[CreditResult]:
 
 
 def _purchase(db: Database, write: WriteRequest, body: PurchaseCredits) -> Outcome[CreditResult]:
-    return procedures.purchase_credits_request(
+    return write_requests.purchase_credits_request(
         db,
         write,
         user_id=str(body.user_id),
@@ -188,7 +188,7 @@ def refund_from_stripe(
         return _ignored(f"refund {obj.get('status')}")
     if payment_intent is None:
         return _ignored(f"the {kind} names no payment intent")
-    return procedures.reverse_purchase_request(
+    return write_requests.reverse_purchase_request(
         db,
         write,
         store="stripe",
@@ -220,7 +220,7 @@ def purchase_from_stripe(
         description="Stripe checkout",
     )
     amount = session.get("amount_total")
-    return procedures.record_purchase_request(
+    return write_requests.record_purchase_request(
         db,
         write,
         user_id=str(body.user_id),
@@ -267,7 +267,7 @@ def _purchase_from_apple(
             code="UNKNOWN_PRODUCT",
             details=[{"field": "signed_transaction", "message": "unknown productId"}],
         )
-    return procedures.record_purchase_request(
+    return write_requests.record_purchase_request(
         db,
         write,
         user_id=str(principal.user_id),
@@ -301,7 +301,7 @@ def _from_apple_notification(
     # One refund per transaction and revocation (Apple resends a notification with the same
     # notificationUUID; two notifications of one refund carry the same revocation).
     reversal_id = f"{transaction.transaction_id}:{transaction.revocation_date or 0}"
-    return procedures.reverse_purchase_request(
+    return write_requests.reverse_purchase_request(
         db,
         write,
         store="app_store",
@@ -320,6 +320,6 @@ def merge_anonymous(scope: Scope, anonymous: Principal) -> Outcome[CreditResult]
     with scope.writing() as write:
         if anonymous.user_id is None:
             raise ValidationFailed("The anonymous token names no user.")
-        return procedures.merge_anonymous_request(
+        return write_requests.merge_anonymous_request(
             scope.db, scope.principal, write, anonymous.user_id
         )

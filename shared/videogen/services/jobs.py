@@ -1,7 +1,7 @@
 """Jobs as the functions use them: create, read, cancel, and apply worker and provider
 reports.
 
-Each write here is one database call (:mod:`videogen.db.procedures`), one transaction;
+Each write here is one database call (the modules of :mod:`videogen.db`), one transaction;
 reads run in the caller's session, as the caller. Talking to workers and providers over
 HTTP happens after the commit, in :mod:`videogen.services.routing`.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from videogen.db import procedures, writes
+from videogen.db import job_reports, job_routing, reads, write_requests, writes
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
@@ -59,7 +59,7 @@ def create(
     """Reserve credits and queue a job for the user (filed in one of their projects when
     given, refused when it costs more than ``max_credits``), as one request (rate limit,
     key)."""
-    return procedures.create_job_request(
+    return write_requests.create_job_request(
         db, principal, write, model, params, priority, project_id, max_credits
     )
 
@@ -137,7 +137,7 @@ def run_or_route(
 
 def get(session: Session, job_id: str) -> JobWithEvents:
     """One of the caller's jobs with its events, or 404 (RLS hides other people's)."""
-    job = procedures.get_job(session, job_id)
+    job = reads.get_job(session, job_id)
     if job is None:
         raise NotFound("Job not found.", code="JOB_NOT_FOUND")
     return job
@@ -145,7 +145,7 @@ def get(session: Session, job_id: str) -> JobWithEvents:
 
 def list_page(session: Session, query: JobQuery) -> JobPage:
     """A page of the caller's jobs, newest first, of one status, project or batch."""
-    result = procedures.list_jobs(
+    result = reads.list_jobs(
         session,
         query.status,
         query.limit,
@@ -166,7 +166,7 @@ def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
 
 def models(session: Session) -> ModelList:
     """The models anyone may use: ids, job types, limits and price rules."""
-    return ModelList(procedures.list_models(session))
+    return ModelList(reads.list_models(session))
 
 
 def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
@@ -175,7 +175,9 @@ def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
     from videogen.services import routing  # cold start: services.routing loads only on this path
 
     with scope.writing() as write:
-        canceled, running = procedures.cancel_job_request(scope.db, scope.principal, write, job_id)
+        canceled, running = write_requests.cancel_job_request(
+            scope.db, scope.principal, write, job_id
+        )
     if running is not None and routing.notify_cancel(scope.settings, running, db=scope.db):
         answer = canceled.data.model_copy(update={"worker_notified": True})
         writes.replace_answer(scope.db, write, 200, answer)
@@ -191,7 +193,7 @@ def remove(scope: Scope, job_id: str) -> Outcome[Job]:
 
     db = scope.db
     with scope.writing() as write:
-        outcome = procedures.delete_job_request(db, scope.principal, write, job_id)
+        outcome = write_requests.delete_job_request(db, scope.principal, write, job_id)
     job = outcome.data
     if not outcome.replayed and job.output and job.output_expired_at is None:
         due = DueOutput(
@@ -219,7 +221,7 @@ def apply_callback(db: Database, callback: JobCallback, delivery_id: str) -> Job
     for field in ("video_path", "thumbnail_path"):
         if isinstance(path := (report.get("output") or {}).get(field), str):
             clean_path(path)  # a path that climbs or is malformed: 422 INVALID_OBJECT_PATH
-    return procedures.job_report(db, delivery_id, "worker", report)
+    return job_reports.job_report(db, delivery_id, "worker", report)
 
 
 def copy_source(url: str) -> str:
@@ -303,7 +305,7 @@ def apply_provider_event(
     source we may not fetch, 503 when the copy fails); the status change and the
     webhook-id receipt then commit together.
     """
-    job = procedures.job_by_provider_id(db, provider, event.provider_job_id)
+    job = job_routing.job_by_provider_id(db, provider, event.provider_job_id)
     if job is None:
         return JobChange(applied=False, reason="unknown_provider_job")
     output = None
@@ -321,7 +323,7 @@ def apply_provider_event(
     if report is None:
         return JobChange(applied=False, reason="no_change")
     webhook_id = f"{provider}:{delivery_id}" if delivery_id else None
-    return procedures.job_report(db, webhook_id, provider, report)
+    return job_reports.job_report(db, webhook_id, provider, report)
 
 
 def _provider_report(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from videogen.db import procedures
+from videogen.db import provider_keys
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError
@@ -40,7 +40,7 @@ def store(scope: Scope, body: ProviderKeyRequest) -> Outcome[ProviderKey]:
     """Store or rotate the user's key for a provider (201 stored, 200 rotated)."""
     unkeyed = _unkeyed(scope.write)
     try:
-        return procedures.provider_key_save(
+        return provider_keys.provider_key_save(
             scope.db, scope.principal, unkeyed, body.provider, body.key.get_secret_value()
         )
     except AppError as err:
@@ -51,12 +51,12 @@ def store(scope: Scope, body: ProviderKeyRequest) -> Outcome[ProviderKey]:
 def remove(scope: Scope, provider: str) -> Outcome[ProviderKeyDeleted]:
     """Forget the user's key for a provider (404 when there is none)."""
     with scope.writing() as write:
-        return procedures.provider_key_delete(scope.db, scope.principal, write, provider)
+        return provider_keys.provider_key_delete(scope.db, scope.principal, write, provider)
 
 
 def listing(session: Session) -> ProviderKeyList:
     """Which providers the caller has a key for (masked)."""
-    return ProviderKeyList(keys=procedures.provider_keys_list(session))
+    return ProviderKeyList(keys=provider_keys.provider_keys_list(session))
 
 
 def for_job(db: Database, job_id: str, provider: str) -> str | None:
@@ -64,14 +64,14 @@ def for_job(db: Database, job_id: str, provider: str) -> str | None:
     if provider not in USER_KEY_PROVIDERS:
         return None
     with db.admin() as admin:
-        return procedures.provider_key_for_job(admin, job_id, provider)
+        return provider_keys.provider_key_for_job(admin, job_id, provider)
 
 
 def mine(db: Database, principal: Principal, provider: str) -> str | None:
     """The signed-in user's own key for ``provider``, or None."""
     if principal.kind != "user" or provider not in USER_KEY_PROVIDERS:
         return None
-    return procedures.provider_key_mine(db, principal, provider)
+    return provider_keys.provider_key_mine(db, principal, provider)
 
 
 def redact(text: str, key: str | None) -> str:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from videogen import metrics
-from videogen.db import procedures
+from videogen.db import operations
 from videogen.models.results import MoneyDifference, ReadinessChecks
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def configured_providers(settings: Settings) -> set[str]:
 
 def _database_and_serving(db: Database, settings: Settings) -> tuple[bool, bool]:
     try:
-        found = procedures.ops_readiness(db, READY_STATEMENT_TIMEOUT_MS)
+        found = operations.ops_readiness(db, READY_STATEMENT_TIMEOUT_MS)
     except Exception as exc:  # down, timed out, refused: all mean not ready
         log.warning("readiness: database check failed (%s)", type(exc).__name__)
         return False, False
@@ -74,7 +74,7 @@ def metrics_exposition(db: Database) -> bytes:
     """The Prometheus text: this process's request metrics and the database's numbers."""
     snapshot: dict[str, Any] | None
     try:
-        snapshot = procedures.ops_metrics(db)
+        snapshot = operations.ops_metrics(db)
     except Exception as exc:
         log.warning("metrics: database numbers unavailable (%s)", type(exc).__name__)
         snapshot = None
@@ -83,4 +83,4 @@ def metrics_exposition(db: Database) -> bytes:
 
 def audit(db: Database, grace_seconds: int) -> list[MoneyDifference]:
     """The money audit's differences (empty: the books are right)."""
-    return procedures.audit_money_report(db, grace_seconds)
+    return operations.audit_money_report(db, grace_seconds)

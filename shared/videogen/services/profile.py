@@ -3,7 +3,7 @@ change these and nothing else)."""
 
 from __future__ import annotations
 
-from videogen.db import procedures
+from videogen.db import profiles
 from videogen.db.connection import Session
 from videogen.errors import NotFound
 from videogen.models.requests import ProfileChange
@@ -12,7 +12,7 @@ from videogen.models.results import Profile
 
 def read(session: Session) -> Profile:
     """The caller's own profile (404 without one)."""
-    found = procedures.get_profile(session)
+    found = profiles.get_profile(session)
     if found is None:
         raise NotFound("No profile for this user.", code="PROFILE_NOT_FOUND")
     return found
@@ -20,6 +20,6 @@ def read(session: Session) -> Profile:
 
 def change(session: Session, body: ProfileChange) -> Profile:
     """Change the caller's display name, language or theme; nothing else is theirs to."""
-    return procedures.update_profile(
+    return profiles.update_profile(
         session, display_name=body.display_name, language=body.language, theme=body.theme
     )

@@ -2,14 +2,14 @@
 
 A project files jobs; a batch makes up to 20 of them in one transaction, paid for together
 or not at all, then routes each (after the commit, as a single create does). Writes are
-one database call each (:mod:`videogen.db.procedures`); reads run in the caller's session.
+one database call each (the modules of :mod:`videogen.db`); reads run in the caller's session.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from videogen.db import procedures
+from videogen.db import reads, write_requests
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome
 from videogen.db.writes import replace_answer
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 def create(scope: Scope, body: ProjectRequest) -> Outcome[Project]:
     """A new project of the user's."""
     with scope.writing() as write:
-        return procedures.create_project_request(
+        return write_requests.create_project_request(
             scope.db, scope.principal, write, body.title, body.description
         )
 
@@ -46,7 +46,7 @@ def create(scope: Scope, body: ProjectRequest) -> Outcome[Project]:
 def change(scope: Scope, project_id: str, body: ProjectChange) -> Outcome[Project]:
     """Rename or redescribe one of the user's projects (404 when it is not theirs)."""
     with scope.writing() as write:
-        return procedures.update_project_request(
+        return write_requests.update_project_request(
             scope.db,
             scope.principal,
             write,
@@ -59,17 +59,17 @@ def change(scope: Scope, project_id: str, body: ProjectChange) -> Outcome[Projec
 def delete(scope: Scope, project_id: str) -> Outcome[ProjectDeleted]:
     """Delete one of the user's projects; its jobs stay, ungrouped, with their ledger."""
     with scope.writing() as write:
-        return procedures.delete_project_request(scope.db, scope.principal, write, project_id)
+        return write_requests.delete_project_request(scope.db, scope.principal, write, project_id)
 
 
 def read(session: Session, query: ListQuery) -> Project | ProjectPage:
     """``?id=`` → one project (404 when not the caller's); otherwise a page, newest first."""
     if query.id is not None:
-        project = procedures.get_project(session, str(query.id))
+        project = reads.get_project(session, str(query.id))
         if project is None:
             raise NotFound("Project not found.", code="PROJECT_NOT_FOUND")
         return project
-    result = procedures.list_projects(session, query.limit, (query.page - 1) * query.limit)
+    result = reads.list_projects(session, query.limit, (query.page - 1) * query.limit)
     return ProjectPage.of(result["items"], result["total"], query.page, query.limit)
 
 
@@ -81,7 +81,7 @@ def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
     for item in body.items:  # before money moves
         check_uploads(scope.storage, str(scope.principal.user_id), item.params)
     with scope.writing() as write:
-        outcome = procedures.create_batch_request(
+        outcome = write_requests.create_batch_request(
             scope.db,
             scope.principal,
             write,
@@ -101,7 +101,7 @@ def cancel_batch(scope: Scope, batch_id: str) -> Outcome[BatchCanceled]:
     providers running them are told after the commit."""
     db = scope.db
     with scope.writing() as write:
-        outcome, running = procedures.cancel_batch_request(db, scope.principal, write, batch_id)
+        outcome, running = write_requests.cancel_batch_request(db, scope.principal, write, batch_id)
     told = sum(1 for canceled in running if notify_cancel(scope.settings, canceled, db=db))
     if told:
         outcome.data.workers_notified = told
@@ -112,10 +112,10 @@ def cancel_batch(scope: Scope, batch_id: str) -> Outcome[BatchCanceled]:
 def read_batches(session: Session, query: BatchQuery) -> Batch | BatchPage:
     """``?id=`` → one batch with its jobs (404 when not the caller's); otherwise a page."""
     if query.id is not None:
-        batch = procedures.get_batch(session, str(query.id))
+        batch = reads.get_batch(session, str(query.id))
         if batch is None:
             raise NotFound("Batch not found.", code="BATCH_NOT_FOUND")
         return batch
     project = None if query.project_id is None else str(query.project_id)
-    result = procedures.list_batches(session, project, query.limit, (query.page - 1) * query.limit)
+    result = reads.list_batches(session, project, query.limit, (query.page - 1) * query.limit)
     return BatchPage.of(result["items"], result["total"], query.page, query.limit)

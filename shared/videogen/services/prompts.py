@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from videogen.config import get_settings
-from videogen.db import procedures
+from videogen.db import prompts_admin
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError, ServiceUnavailable
 from videogen.media.llm import OpenAIChat
@@ -204,7 +204,9 @@ def enhance(
     """
     unkeyed = replace(write, key=None)
     try:
-        template = procedures.prompt_template_for(db, principal, unkeyed, body.model, body.job_type)
+        template = prompts_admin.prompt_template_for(
+            db, principal, unkeyed, body.model, body.job_type
+        )
     except AppError as err:
         record_refusal(db, unkeyed, err)
         raise

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from videogen.db import procedures
+from videogen.db import media_lifecycle
 from videogen.errors import AppError
 from videogen.models.results import DueOutput, RetentionSweep
 
@@ -42,18 +42,18 @@ def remove_outputs(db: Database, storage: Storage, due: Sequence[DueOutput]) -> 
     except AppError as exc:  # the next sweep tries again
         log.warning("could not remove %d outputs: %s", len(due), exc.code)
         return 0
-    return procedures.jobs_mark_outputs_expired(db, [str(d.id) for d in due]) if due else 0
+    return media_lifecycle.jobs_mark_outputs_expired(db, [str(d.id) for d in due]) if due else 0
 
 
 def sweep(db: Database, storage: Storage, settings: Settings) -> RetentionSweep:
     """One pass: removed jobs' and expired outputs' files, then old uploads."""
     with db.admin() as admin:
-        due = procedures.jobs_outputs_due(admin, settings.output_retention_days, BATCH)
+        due = media_lifecycle.jobs_outputs_due(admin, settings.output_retention_days, BATCH)
     expired = remove_outputs(db, storage, due)
     removed = 0
     if settings.upload_retention_days > 0:
         with db.admin() as admin:
-            uploads = procedures.uploads_due(admin, settings.upload_retention_days, BATCH)
+            uploads = media_lifecycle.uploads_due(admin, settings.upload_retention_days, BATCH)
         try:
             if uploads:
                 storage.remove("uploads", uploads)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from videogen.config import Settings
-from videogen.db import procedures
+from videogen.db import fleet, job_reports, job_routing
 from videogen.errors import AppError, ServiceUnavailable
 from videogen.integrations import webhooks
 from videogen.models.results import Assignment, Cancellation, Job, LeasedJob, WorkerJob
@@ -98,9 +98,9 @@ def push(db: Database, settings: Settings, assignment: Assignment, client: httpx
         unhealthy = True
     log.warning("push of %s to %s refused: %s", job.id, worker.name, reason)
     with db.admin() as admin:
-        procedures.job_return(admin, str(job.id), job.attempt, reason)
+        job_reports.job_return(admin, str(job.id), job.attempt, reason)
         if unhealthy:
-            procedures.worker_record_health(
+            fleet.worker_record_health(
                 admin, str(worker.id), ok=False, detail={"push_error": reason}
             )
     return False
@@ -114,7 +114,7 @@ def dispatch_job(
         return submit_external(db, settings, str(job.id), client)
     http = _http(client)
     for _ in range(PUSH_TRIES):
-        assignment = procedures.job_assign(db, str(job.id))
+        assignment = job_routing.job_assign(db, str(job.id))
         if assignment is None:
             break  # no free worker: it waits in the queue (sweep, claim or a new worker)
         if push(db, settings, assignment, http):
@@ -129,7 +129,7 @@ def dispatch_pending(
     http = _http(client)
     accepted = 0
     with db.admin() as admin:
-        assignments = procedures.jobs_assign_pending(admin, limit)
+        assignments = job_routing.jobs_assign_pending(admin, limit)
     for assignment in assignments:
         accepted += push(db, settings, assignment, http)
     return accepted
@@ -182,8 +182,8 @@ def submit_external(
     from videogen.services import keys  # cold start: services.keys loads only on this path
 
     with db.admin() as admin:
-        job = procedures.job_dispatch_external(admin, job_id)
-        full = procedures.job_get_any(admin, job_id)
+        job = job_routing.job_dispatch_external(admin, job_id)
+        full = job_routing.job_get_any(admin, job_id)
     if job is None:
         return full
     name = str(full.provider)
@@ -217,12 +217,12 @@ def submit_external(
             )
         log.warning("submit of %s to %s failed: %s", job_id, name, message)
         with db.admin() as admin:
-            result = procedures.job_fail(
+            result = job_reports.job_fail(
                 admin, job_id, job.attempt, code, message, retryable=retryable
             )
         return result.job or full
     with db.admin() as admin:
-        result = procedures.job_set_provider_id(
+        result = job_routing.job_set_provider_id(
             admin, job_id, job.attempt, submission.provider_job_id
         )
     return result.job or job

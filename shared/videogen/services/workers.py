@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from videogen.config import Settings
-from videogen.db import procedures
+from videogen.db import fleet, job_routing, operations
 from videogen.errors import AppError
 from videogen.integrations.storage import storage_for
 from videogen.models.requests import ClaimJobs, Heartbeat, RegisterWorker
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def register(admin: Session, body: RegisterWorker) -> Worker:
     """Register or re-register a worker by name."""
-    return procedures.worker_register(
+    return fleet.worker_register(
         admin,
         name=body.name,
         url=body.url,
@@ -55,12 +55,12 @@ def register(admin: Session, body: RegisterWorker) -> Worker:
 
 def heartbeat(admin: Session, body: Heartbeat) -> HeartbeatResult:
     """Mark a worker alive, extend its leases, list the jobs that are still its own."""
-    return procedures.worker_heartbeat(admin, str(body.worker_id), body.status)
+    return fleet.worker_heartbeat(admin, str(body.worker_id), body.status)
 
 
 def claim(admin: Session, settings: Settings, body: ClaimJobs) -> WorkerJobList:
     """Lease up to ``limit`` queued jobs of the worker's models, each as a push sends it."""
-    leased = procedures.job_claim(admin, str(body.worker_id), body.limit)
+    leased = fleet.job_claim(admin, str(body.worker_id), body.limit)
     return WorkerJobList([worker_job(job, settings) for job in leased])
 
 
@@ -95,7 +95,7 @@ def reconcile_external(db: Database, settings: Settings, client: httpx.Client | 
     from videogen.services.jobs import apply_provider_event
 
     with db.admin() as admin:
-        active = procedures.jobs_active_external(admin)
+        active = job_routing.jobs_active_external(admin)
     changed = 0
     from videogen.services import keys  # cold start: services.keys loads only on this path
 
@@ -128,7 +128,7 @@ def runpod_health(
 
     provider: Any = get_provider("runpod", settings, client)
     report = []
-    for model in procedures.models_by_provider(db, "runpod"):
+    for model in job_routing.models_by_provider(db, "runpod"):
         endpoint = model.provider_model_id
         if endpoint is None:
             continue  # not deployed as an endpoint yet
@@ -157,27 +157,25 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
     """One pass of fleet upkeep; returns a summary for the scheduler's log."""
     http = client or shared_client()
     with db.admin() as admin:
-        workers = procedures.workers_list(admin)
+        workers = fleet.workers_list(admin)
     with ThreadPoolExecutor(max_workers=min(32, max(1, len(workers)))) as pool:
         results = list(pool.map(lambda w: probe(http, w, settings.health_timeout_s), workers))
     with db.admin() as admin:
         for r in results:
             if r["ok"] is not None:
-                procedures.worker_record_health(
-                    admin, r["worker_id"], ok=r["ok"], detail=r["detail"]
-                )
+                fleet.worker_record_health(admin, r["worker_id"], ok=r["ok"], detail=r["detail"])
     with db.admin() as admin:
-        leases = procedures.jobs_requeue_expired(admin, 500)
+        leases = fleet.jobs_requeue_expired(admin, 500)
     reconciled = reconcile_external(db, settings, client)
     endpoints = runpod_health(db, settings, client)
     dispatched = dispatch_pending(db, settings, http)
     retention = retention_sweep(db, storage_for(settings), settings)
     with db.admin() as admin:
-        cleaned = procedures.requests_cleanup(admin)
+        cleaned = fleet.requests_cleanup(admin)
         # The environment's unit prices, for the cost views (a row changes only when its
         # value does).
-        procedures.ops_set_unit_prices(admin, settings.unit_prices())
-    differences = procedures.audit_money_report(db, settings.audit_grace_s)
+        operations.ops_set_unit_prices(admin, settings.unit_prices())
+    differences = operations.audit_money_report(db, settings.audit_grace_s)
     for row in differences[:20]:
         log.error(
             "money audit: %s",

@@ -1,0 +1,28 @@
+"""A user's own profile, read and changed as that user (sql/schema/15_catalogue_quotes.sql)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from videogen.models.results import (
+    Profile,
+)
+
+if TYPE_CHECKING:
+    from videogen.db.connection import Session
+
+
+def get_profile(session: Session) -> Profile | None:
+    """The caller's own profile, or None without one."""
+    result = session.rpc("get_profile")
+    return None if result is None else Profile.model_validate(result)
+
+
+def update_profile(
+    session: Session, *, display_name: str | None, language: str | None, theme: str | None
+) -> Profile:
+    """Change the caller's preferences, as the caller (RLS and column grants decide)."""
+    result = session.rpc(
+        "update_profile", display_name=display_name, language=language, theme=theme
+    )
+    return Profile.model_validate(result)
