@@ -15,7 +15,7 @@ import functions_framework
 
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, endpoint
-from videogen.models.requests import GenerateVideoRequest, JobQuery
+from videogen.models.jobs import GenerateVideoRequest, JobQuery
 from videogen.services import jobs, links
 
 

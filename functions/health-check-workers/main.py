@@ -31,8 +31,8 @@ from videogen import metrics
 from videogen.errors import ServiceUnavailable
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, parse, serve
-from videogen.models.requests import ClaimJobs, Heartbeat, RegisterWorker, Sweep
-from videogen.models.results import Liveness, ReadinessAnswer
+from videogen.models.ops import Liveness, ReadinessAnswer, Sweep
+from videogen.models.workers import ClaimJobs, Heartbeat, RegisterWorker
 from videogen.services import ops, routing, workers
 
 Action = Annotated[RegisterWorker | Heartbeat | ClaimJobs | Sweep, Field(discriminator="action")]

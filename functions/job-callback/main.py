@@ -15,7 +15,7 @@ import functions_framework
 
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, endpoint, parse
-from videogen.models.requests import JobCallback
+from videogen.models.workers import JobCallback
 from videogen.services import jobs, routing
 
 

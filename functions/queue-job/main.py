@@ -45,28 +45,23 @@ from pydantic import ConfigDict, Field, TypeAdapter
 
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, serve
-from videogen.models.requests import (
+from videogen.models.admin import (
     ActivateTemplate,
     AdminJobAction,
     AdminJobQuery,
-    BatchQuery,
-    BatchRequest,
     CreateTemplate,
     EnhanceRequest,
-    JobDeleteQuery,
-    JobIdQuery,
-    JobQuery,
-    ListQuery,
-    ProjectChange,
-    ProjectRequest,
-    QueueJobRequest,
+    TemplateQuery,
+)
+from videogen.models.catalogue import (
     QuoteRequest,
     ScriptAnalysisRequest,
-    TemplateQuery,
     VoicePreviewRequest,
     VoiceQuery,
-    parse,
 )
+from videogen.models.common import JobIdQuery, ListQuery, parse
+from videogen.models.jobs import BatchQuery, BatchRequest, JobDeleteQuery, JobQuery, QueueJobRequest
+from videogen.models.projects import ProjectChange, ProjectRequest
 from videogen.rendering import steps
 from videogen.services import admin, catalogue, jobs, links, projects, prompts
 

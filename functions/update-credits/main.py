@@ -36,19 +36,18 @@ from videogen.errors import Forbidden
 from videogen.kit.auth import verify_token_field
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, parse, serve
-from videogen.models.requests import (
+from videogen.models.catalogue import ProfileChange
+from videogen.models.credits import (
     AppleNotification,
     AppleTransaction,
     ClaimInitialGrant,
+    CreditResult,
     GrantCredits,
     MergeAnonymous,
     PageQuery,
-    ProfileChange,
-    ProviderKeyQuery,
-    ProviderKeyRequest,
     PurchaseCredits,
 )
-from videogen.models.results import CreditResult
+from videogen.models.keys import ProviderKeyQuery, ProviderKeyRequest
 from videogen.services import credits, keys, profile
 
 Action = Annotated[

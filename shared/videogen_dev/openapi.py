@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the five functions, built from the code that serves them.
 
-Request bodies and query strings come from the pydantic models in :mod:`videogen.models.requests`
+Request bodies and query strings come from the pydantic models of :mod:`videogen.models`
 (``model_json_schema`` with ``#/components/schemas/{model}`` refs); response shapes,
 statuses and auth schemes are declared here, next to each other, once per operation.
 ``videogen openapi`` writes ``openapi.yaml`` at the project root and ``--check`` fails
@@ -16,8 +16,84 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from videogen.models import requests as schemas
-from videogen.models import results
+from videogen.media.script import ScriptAnalysis
+from videogen.models.admin import (
+    ActivateTemplate,
+    AdminJobAction,
+    AdminJobPage,
+    AdminJobQuery,
+    AdminJobResult,
+    CreateTemplate,
+    Enhancement,
+    EnhanceRequest,
+    PromptTemplate,
+    PromptTemplateList,
+    TemplateQuery,
+)
+from videogen.models.catalogue import (
+    ModelList,
+    Profile,
+    ProfileChange,
+    Quote,
+    QuoteRequest,
+    ScriptAnalysisRequest,
+    VoiceList,
+    VoicePreviewRequest,
+    VoiceQuery,
+)
+from videogen.models.common import ErrorEnvelope, JobIdQuery, ListQuery
+from videogen.models.credits import (
+    AppleNotification,
+    AppleTransaction,
+    ClaimInitialGrant,
+    CreditResult,
+    CreditsOverview,
+    GrantCredits,
+    MergeAnonymous,
+    PageQuery,
+    PurchaseCredits,
+)
+from videogen.models.jobs import (
+    Batch,
+    BatchCanceled,
+    BatchOrPage,
+    BatchQuery,
+    BatchRequest,
+    CancelOrRemoved,
+    CancelResult,
+    GenerateVideoRequest,
+    Job,
+    JobChange,
+    JobDeleteQuery,
+    JobOrPage,
+    JobQuery,
+    QueueJobRequest,
+)
+from videogen.models.keys import (
+    ProviderKey,
+    ProviderKeyDeleted,
+    ProviderKeyList,
+    ProviderKeyQuery,
+    ProviderKeyRequest,
+)
+from videogen.models.ops import Liveness, ReadinessAnswer, Sweep
+from videogen.models.projects import (
+    Project,
+    ProjectChange,
+    ProjectDeleted,
+    ProjectOrPage,
+    ProjectRequest,
+)
+from videogen.models.workers import (
+    ClaimJobs,
+    Heartbeat,
+    JobCallback,
+    ProviderQuery,
+    RegisterWorker,
+    Worker,
+    WorkerAnswer,
+    WorkerList,
+)
 
 REF = "#/components/schemas/{model}"
 BASE = "/functions/v1"
@@ -78,38 +154,75 @@ def _obj(
 
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
-    schemas.GenerateVideoRequest,
-    schemas.QueueJobRequest,
-    schemas.QuoteRequest,
-    schemas.ScriptAnalysisRequest,
-    schemas.VoicePreviewRequest,
-    schemas.BatchRequest,
-    schemas.ProjectRequest,
-    schemas.ProjectChange,
-    schemas.ProfileChange,
-    schemas.ProviderKeyRequest,
-    schemas.EnhanceRequest,
-    schemas.AdminJobAction,
-    schemas.CreateTemplate,
-    schemas.ActivateTemplate,
-    schemas.JobCallback,
-    schemas.ClaimInitialGrant,
-    schemas.GrantCredits,
-    schemas.PurchaseCredits,
-    schemas.AppleTransaction,
-    schemas.MergeAnonymous,
-    schemas.AppleNotification,
-    schemas.RegisterWorker,
-    schemas.Heartbeat,
-    schemas.ClaimJobs,
-    schemas.Sweep,
+    GenerateVideoRequest,
+    QueueJobRequest,
+    QuoteRequest,
+    ScriptAnalysisRequest,
+    VoicePreviewRequest,
+    BatchRequest,
+    ProjectRequest,
+    ProjectChange,
+    ProfileChange,
+    ProviderKeyRequest,
+    EnhanceRequest,
+    AdminJobAction,
+    CreateTemplate,
+    ActivateTemplate,
+    JobCallback,
+    ClaimInitialGrant,
+    GrantCredits,
+    PurchaseCredits,
+    AppleTransaction,
+    MergeAnonymous,
+    AppleNotification,
+    RegisterWorker,
+    Heartbeat,
+    ClaimJobs,
+    Sweep,
 )
+
+
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    ErrorEnvelope,
+    JobOrPage,
+    Job,
+    CancelResult,
+    CancelOrRemoved,
+    JobChange,
+    ModelList,
+    VoiceList,
+    Quote,
+    ScriptAnalysis,
+    ProjectOrPage,
+    Project,
+    ProjectDeleted,
+    BatchOrPage,
+    Batch,
+    BatchCanceled,
+    Profile,
+    CreditsOverview,
+    CreditResult,
+    Worker,
+    WorkerAnswer,
+    Liveness,
+    ReadinessAnswer,
+    Enhancement,
+    ProviderKey,
+    ProviderKeyList,
+    ProviderKeyDeleted,
+    PromptTemplate,
+    PromptTemplateList,
+    AdminJobPage,
+    WorkerList,
+    AdminJobResult,
+)
+REQUESTS_BY_NAME: dict[str, type[BaseModel]] = {m.__name__: m for m in REQUEST_MODELS}
 
 
 def _model_schemas() -> dict[str, dict[str, Any]]:
     """Request bodies and answers from pydantic, nested models hoisted into components."""
     out: dict[str, dict[str, Any]] = {}
-    for model in (*REQUEST_MODELS, *results.RESPONSE_MODELS):
+    for model in (*REQUEST_MODELS, *RESPONSE_MODELS):
         schema = model.model_json_schema(ref_template=REF)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -201,7 +314,7 @@ def _one_of(*names: str, discriminator: str | None = "action") -> dict[str, Any]
     if discriminator:
         mapping: dict[str, str] = {}
         for name in names:
-            model = getattr(schemas, name)
+            model = REQUESTS_BY_NAME[name]
             for value in get_args(model.model_fields[discriminator].annotation):
                 mapping[value] = REF.format(model=name)
         out["discriminator"] = {"propertyName": discriminator, "mapping": mapping}
@@ -218,7 +331,7 @@ def _job_read(tag: str) -> dict[str, Any]:
         "summary": "Read one of your jobs (with its events) or a page of them",
         "description": "With `id`: that job and its events (404 when it is not yours). "
         "Without: a page of your jobs, newest first, optionally of one `status`.",
-        "parameters": _query_parameters(schemas.JobQuery),
+        "parameters": _query_parameters(JobQuery),
         "responses": {
             **_success(
                 200, "The job (with `events`) or a page of jobs.", "JobOrPage", idempotent=False
@@ -335,7 +448,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "worker or provider running it is told to stop; 409 INVALID_TRANSITION when it "
                 "has already finished. `action=remove`: a finished job leaves your history and "
                 "its files are removed (the job and its ledger entries stay); 409 while it runs.",
-                "parameters": _query_parameters(schemas.JobDeleteQuery),
+                "parameters": _query_parameters(JobDeleteQuery),
                 "responses": {
                     **_success(
                         200,
@@ -367,7 +480,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "description": "Every available voice (`<engine>:<name>`; a job's `voice` "
                 "param takes the name), optionally of one engine and language (`en` matches "
                 "`en-US`). The publishable key is enough.",
-                "parameters": _query_parameters(schemas.VoiceQuery),
+                "parameters": _query_parameters(VoiceQuery),
                 "responses": {
                     **_success(200, "The voices.", "VoiceList", idempotent=False),
                     **_errors((401, 422, 503)),
@@ -425,7 +538,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["projects"],
                 "summary": "One of your projects (with job counts per status), or a page",
-                "parameters": _query_parameters(schemas.ListQuery),
+                "parameters": _query_parameters(ListQuery),
                 "responses": {
                     **_success(200, "The project or a page.", "ProjectOrPage", idempotent=False),
                     **_errors(READ_ERRORS),
@@ -447,7 +560,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "tags": ["projects"],
                 "summary": "Rename or redescribe one of your projects",
                 "parameters": [
-                    *_query_parameters(schemas.JobIdQuery),
+                    *_query_parameters(JobIdQuery),
                     IDEMPOTENCY_KEY,
                 ],
                 "requestBody": _body(_ref("ProjectChange")),
@@ -461,7 +574,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Delete one of your projects",
                 "description": "Its jobs and batches stay, ungrouped, with every ledger entry.",
                 "parameters": [
-                    *_query_parameters(schemas.JobIdQuery),
+                    *_query_parameters(JobIdQuery),
                     IDEMPOTENCY_KEY,
                 ],
                 "responses": {
@@ -478,7 +591,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "`finished`, `percent`, `done`) and its jobs. Without: a page of batches, "
                 "optionally of one `project_id`. The same progress is broadcast as "
                 "`batch_progress` on `user:<uid>:jobs` with every change of one of its jobs.",
-                "parameters": _query_parameters(schemas.BatchQuery),
+                "parameters": _query_parameters(BatchQuery),
                 "responses": {
                     **_success(200, "The batch or a page.", "BatchOrPage", idempotent=False),
                     **_errors(READ_ERRORS),
@@ -502,7 +615,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "tags": ["projects"],
                 "summary": "Cancel every unfinished job of one of your batches",
                 "parameters": [
-                    *_query_parameters(schemas.JobIdQuery),
+                    *_query_parameters(JobIdQuery),
                     IDEMPOTENCY_KEY,
                 ],
                 "responses": {
@@ -536,7 +649,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "description": "For a token with `app_metadata.role = admin` (403 "
                 "`ADMIN_ONLY` otherwise): RLS lets an admin read every job, removed ones "
                 "too, filtered by `status`, `user_id` or `model`.",
-                "parameters": _query_parameters(schemas.AdminJobQuery),
+                "parameters": _query_parameters(AdminJobQuery),
                 "responses": {
                     **_success(200, "A page of jobs.", "AdminJobPage", idempotent=False),
                     **_errors((401, 403, 422, 503)),
@@ -574,7 +687,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Every prompt template version (admins)",
                 "description": "By job type, newest first; one version per job type is "
                 "active. Versions are never changed or deleted.",
-                "parameters": _query_parameters(schemas.TemplateQuery),
+                "parameters": _query_parameters(TemplateQuery),
                 "responses": {
                     **_success(200, "The versions.", "PromptTemplateList", idempotent=False),
                     **_errors((401, 403, 422, 503)),
@@ -605,7 +718,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "that provider's own webhook, verified by its own scheme. Duplicate, "
                 "reordered and late reports (an attempt that is no longer current) answer "
                 "200 with applied=false.",
-                "parameters": _query_parameters(schemas.ProviderQuery),
+                "parameters": _query_parameters(ProviderQuery),
                 "requestBody": _body(
                     {
                         "anyOf": [
@@ -627,7 +740,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["credits"],
                 "summary": "Your balance, reserved credits and a page of your ledger",
-                "parameters": _query_parameters(schemas.PageQuery),
+                "parameters": _query_parameters(PageQuery),
                 "responses": {
                     **_success(200, "Balance and ledger.", "CreditsOverview", idempotent=False),
                     **_errors(READ_ERRORS),
@@ -740,7 +853,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "Forget your key for a provider",
                 "description": "Its encrypted value goes too; your jobs use the service's "
                 "key again. 404 PROVIDER_KEY_NOT_FOUND when there is none.",
-                "parameters": _query_parameters(schemas.ProviderKeyQuery),
+                "parameters": _query_parameters(ProviderKeyQuery),
                 "responses": {
                     **_success(200, "Forgotten.", "ProviderKeyDeleted", idempotent=True),
                     **_errors((401, 404, 422, 429, 503)),

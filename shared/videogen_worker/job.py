@@ -59,10 +59,10 @@ class JobRun:
     @classmethod
     def of(cls, payload: Mapping[str, Any], callback_url: str | None = None) -> JobRun:
         """A job the backend handed us — pushed, or in a claim's answer: a
-        :class:`~videogen.models.results.WorkerJob` (a malformed one raises pydantic's
+        :class:`~videogen.models.workers.WorkerJob` (a malformed one raises pydantic's
         ValidationError). A puller reports where it claims (``callback_url``): that address
         already reaches the backend from here."""
-        from videogen.models.results import WorkerJob
+        from videogen.models.workers import WorkerJob
 
         job = WorkerJob.model_validate(payload)
         return cls(

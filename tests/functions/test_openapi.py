@@ -10,7 +10,7 @@ from videogen_dev.cli import main
 from videogen_dev.devserver import FUNCTIONS
 
 from videogen.integrations.providers.registry import PROVIDERS
-from videogen.models import requests as schemas
+from videogen.models.workers import ProviderQuery
 
 
 def test_openapi_yaml_is_what_the_code_generates():
@@ -95,7 +95,7 @@ def test_document_covers_the_contract():
 
 
 def test_provider_names_agree_with_the_registry():
-    provider = schemas.ProviderQuery.model_fields["provider"].annotation
+    provider = ProviderQuery.model_fields["provider"].annotation
     assert set(typing.get_args(typing.get_args(provider)[0])) == set(PROVIDERS)
 
 

@@ -50,7 +50,12 @@ def test_production_refuses_each_local_secret(monkeypatch, name):
 
 def test_a_misconfigured_function_does_not_start():
     """Loading the function (what functions-framework does at start-up) fails, loudly."""
-    env = {"PATH": "/usr/bin:/bin", "VIDEOGEN_ENV": "production", "STORAGE_BACKEND": "local"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT / "shared"),  # this checkout's runtime, not the installed one
+        "VIDEOGEN_ENV": "production",
+        "STORAGE_BACKEND": "local",
+    }
     load = "import runpy; runpy.run_path('functions/queue-job/main.py')"
     done = subprocess.run(
         [sys.executable, "-c", load], env={**env, **REAL}, cwd=ROOT, capture_output=True, text=True

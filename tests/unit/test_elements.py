@@ -14,13 +14,9 @@ from pydantic import TypeAdapter
 
 from videogen.errors import ValidationFailed
 from videogen.integrations.storage import LocalStorage
-from videogen.models.requests import (
-    Element,
-    GenerateVideoRequest,
-    JobParams,
-    QueueJobRequest,
-    parse,
-)
+from videogen.models.common import parse
+from videogen.models.elements import Element
+from videogen.models.jobs import GenerateVideoRequest, JobParams, QueueJobRequest
 from videogen.services import uploads
 
 ME = "00000000-0000-4000-8000-00000000000a"

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from videogen.errors import ValidationFailed
+from videogen.models.jobs import JobParams
 from videogen.models.params import (
     NORMALISED,
     PARAMS_MODELS,
@@ -23,7 +24,6 @@ from videogen.models.params import (
     TextToVideoParams,
     params_for,
 )
-from videogen.models.requests import JobParams
 
 UID = "00000000-0000-4000-8000-000000000001"
 SCRIPT = {

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from videogen.errors import ServiceUnavailable
-from videogen.models.results import PromptTemplate
+from videogen.models.admin import PromptTemplate
 from videogen.services.prompts import MAX_PROMPT_CHARS, OfflinePromptEngine, OpenAIPromptEngine
 
 CUES = [

@@ -13,7 +13,7 @@ import pytest
 from videogen import usage
 from videogen.media.narration import Speech, narrate_sections
 from videogen.media.script import OpenAIScriptEngine
-from videogen.models.requests import JobCallback
+from videogen.models.workers import JobCallback
 
 TWO_SECTIONS = {
     "title": "Tides",

@@ -18,7 +18,7 @@ from videogen.integrations import stock
 from videogen.integrations.storage import LocalStorage
 from videogen.media.errors import ScriptError
 from videogen.media.script import OfflineScriptEngine, Script, analyze
-from videogen.models.results import Job
+from videogen.models.jobs import Job
 from videogen.rendering import steps
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stock"

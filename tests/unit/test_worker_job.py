@@ -1,5 +1,5 @@
 """The push body, the claim's answer and the reference worker's job are one model
-(videogen.models.results.WorkerJob)."""
+(videogen.models.workers.WorkerJob)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from videogen_worker.job import JobRun
 
 from videogen.config import Settings
-from videogen.models.results import Job
+from videogen.models.jobs import Job
 from videogen.services.routing import worker_job
 
 

@@ -14,7 +14,7 @@ Each function says how it runs by what it takes:
 * ``Runs`` (a session or a database, :mod:`videogen.db.calls`) — a service procedure,
   inside the session's transaction when given one, else as its own one-call transaction.
 
-Results are pydantic models of :mod:`videogen.models.results` (reads, changes,
+Results are pydantic models of :mod:`videogen.models` (reads, changes,
 assignments), and a write request's :class:`~videogen.db.outcomes.Outcome` of one; a
 procedure that may find nothing answers None.
 """

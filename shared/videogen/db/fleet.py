@@ -6,13 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from videogen.db.calls import JSON, service_call
-from videogen.models.results import (
-    Cleanup,
-    HeartbeatResult,
-    LeasedJob,
-    LeaseSweep,
-    Worker,
-)
+from videogen.models.ops import Cleanup, LeaseSweep
+from videogen.models.workers import HeartbeatResult, LeasedJob, Worker
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from videogen.db.calls import JSON, service_call
-from videogen.models.results import (
-    JobChange,
-)
+from videogen.models.jobs import JobChange
 
 if TYPE_CHECKING:
     from videogen.db.calls import Runs

@@ -6,15 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from videogen.db.calls import service_call
-from videogen.models.results import (
-    Assignment,
-    ExternalJob,
-    Job,
-    JobChange,
-    JobWithModel,
-    ProviderJobRow,
-    ProviderModel,
-)
+from videogen.models.catalogue import ProviderModel
+from videogen.models.jobs import ExternalJob, Job, JobChange, JobWithModel, ProviderJobRow
+from videogen.models.workers import Assignment
 
 if TYPE_CHECKING:
     from videogen.db.calls import Runs

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from videogen.db.calls import service_call
-from videogen.models.results import (
-    DueOutput,
-)
+from videogen.models.ops import DueOutput
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from videogen.db.calls import JSON, service_call
-from videogen.models.results import (
-    MoneyDifference,
-    Readiness,
-)
+from videogen.models.ops import MoneyDifference, Readiness
 
 if TYPE_CHECKING:
     from videogen.db.calls import Runs

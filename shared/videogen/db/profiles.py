@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from videogen.models.results import (
-    Profile,
-)
+from videogen.models.catalogue import Profile
 
 if TYPE_CHECKING:
     from videogen.db.connection import Session

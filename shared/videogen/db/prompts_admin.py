@@ -6,12 +6,8 @@ from typing import TYPE_CHECKING
 
 from videogen.db.calls import JSON
 from videogen.db.outcomes import Outcome, outcome_of
-from videogen.models.results import (
-    AdminJobResult,
-    Cancellation,
-    PromptTemplate,
-    Worker,
-)
+from videogen.models.admin import AdminJobResult, PromptTemplate
+from videogen.models.workers import Cancellation, Worker
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database, Session

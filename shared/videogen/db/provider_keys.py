@@ -7,10 +7,7 @@ from typing import TYPE_CHECKING
 from videogen.db.calls import service_call
 from videogen.db.outcomes import Outcome, outcome_of
 from videogen.errors import from_sqlstate
-from videogen.models.results import (
-    ProviderKey,
-    ProviderKeyDeleted,
-)
+from videogen.models.keys import ProviderKey, ProviderKeyDeleted
 
 if TYPE_CHECKING:
     from videogen.db.calls import Runs

@@ -6,14 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from videogen.db.calls import JSON
-from videogen.models.results import (
-    Batch,
-    JobWithEvents,
-    Model,
-    Project,
-    Quote,
-    Voice,
-)
+from videogen.models.catalogue import Model, Quote, Voice
+from videogen.models.jobs import Batch, JobWithEvents
+from videogen.models.projects import Project
 
 if TYPE_CHECKING:
     from videogen.db.connection import Session

@@ -7,16 +7,10 @@ from typing import TYPE_CHECKING
 
 from videogen.db.calls import JSON
 from videogen.db.outcomes import Outcome, outcome_of
-from videogen.models.results import (
-    Batch,
-    BatchCanceled,
-    Cancellation,
-    CancelResult,
-    CreditResult,
-    Job,
-    Project,
-    ProjectDeleted,
-)
+from videogen.models.credits import CreditResult
+from videogen.models.jobs import Batch, BatchCanceled, CancelResult, Job
+from videogen.models.projects import Project, ProjectDeleted
+from videogen.models.workers import Cancellation
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database

@@ -16,7 +16,7 @@ from videogen.config import Settings
 from videogen.db.outcomes import WriteRequest
 from videogen.db.write_requests import rate_limit_take
 from videogen.errors import BadRequest, ValidationFailed
-from videogen.models.requests import parse
+from videogen.models.common import parse
 from videogen.principal import Principal
 from videogen.services.scope import Scope
 

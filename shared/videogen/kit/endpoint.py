@@ -40,7 +40,7 @@ from videogen.errors import (
 from videogen.kit.auth import authenticate
 from videogen.kit.context import Context
 from videogen.kit.routes import Contract, Handler, Modes, Route
-from videogen.models.requests import parse
+from videogen.models.common import parse
 
 __all__ = ["Contract", "Reply", "Route", "endpoint", "parse", "serve"]
 

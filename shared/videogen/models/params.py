@@ -1,6 +1,6 @@
 """A job's params as its job type takes them: one model per type, read as attributes.
 
-The request body takes the bag (:class:`~videogen.models.requests.JobParams`: every field
+The request body takes the bag (:class:`~videogen.models.jobs.JobParams`: every field
 any type takes) because the job's type is known only in the database, from the model it
 names; ``private.job_type_params`` (sql/schema/03_jobs.sql) then refuses the keys the type
 does not take. Once the job exists its params are read through the model of its type —
@@ -30,18 +30,9 @@ from pydantic import (
 
 from videogen.errors import ValidationFailed
 from videogen.media.script import Script
-from videogen.models.requests import (
-    AspectRatio,
-    Element,
-    JobParams,
-    Language,
-    NonBlank,
-    Resolution,
-    SectionTiming,
-    StoragePath,
-    Strict,
-    check_elements,
-)
+from videogen.models.common import NonBlank, StoragePath, Strict
+from videogen.models.elements import Element, check_elements
+from videogen.models.jobs import AspectRatio, JobParams, Language, Resolution, SectionTiming
 
 # What private.normalize_params adds to every job's params, whatever its type takes.
 NORMALISED = ("duration", "aspect_ratio", "resolution")

@@ -9,7 +9,7 @@ read as :class:`~videogen.models.params.ComposeParams`::
      "captions": true, "aspect_ratio", "resolution",
      "duration": <max seconds you pay for>}
 
-Or it gives the timeline itself, ``"elements": [...]`` (``models.requests.VideoElement``,
+Or it gives the timeline itself, ``"elements": [...]`` (``models.elements.VideoElement``,
 ``ImageElement``, ``AudioElement``, ``TextElement``; docs/elements.md): then no script,
 narration or images are made — the uploads are placed as the elements say and rendered
 (:func:`elements_timeline`), and the job is priced by the timeline's length.
@@ -52,8 +52,9 @@ from videogen.media.timeline import (
     frame_size,
     validate_timeline,
 )
+from videogen.models.common import parse
+from videogen.models.elements import AudioElement, ImageElement, TextElement, VideoElement
 from videogen.models.params import ComposeParams
-from videogen.models.requests import AudioElement, ImageElement, TextElement, VideoElement, parse
 from videogen.rendering.inline import run_inline
 from videogen.rendering.outputs import store_outputs
 
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from videogen.integrations.storage import Storage
     from videogen.media.compose import ComposeRequest, ComposeResult
     from videogen.media.timeline import Timeline
-    from videogen.models.results import Job
+    from videogen.models.jobs import Job
 
 log = logging.getLogger(__name__)
 

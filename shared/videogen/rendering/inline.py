@@ -13,7 +13,7 @@ from videogen.usage import metering
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database
-    from videogen.models.results import Job
+    from videogen.models.jobs import Job
 
 Work = Callable[["Job"], tuple[dict[str, Any], float | None]]  # → (output, seconds made)
 

@@ -41,9 +41,8 @@ if TYPE_CHECKING:
     from videogen.db.connection import Database
     from videogen.integrations.storage import Storage
     from videogen.media.script import Script, ScriptEngine
+    from videogen.models.jobs import Job, JobParams
     from videogen.models.params import ImagesParams, NarrationParams
-    from videogen.models.requests import JobParams
-    from videogen.models.results import Job
 
 STEP_TYPES = ("script", "narration", "images")
 PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."

@@ -14,18 +14,13 @@ from typing import TYPE_CHECKING, Any
 from videogen.db import prompts_admin, writes
 from videogen.db.outcomes import Outcome
 from videogen.errors import Forbidden
-from videogen.models.results import (
-    AdminJobPage,
-    AdminJobResult,
-    PromptTemplate,
-    PromptTemplateList,
-    WorkerList,
-)
+from videogen.models.admin import AdminJobPage, AdminJobResult, PromptTemplate, PromptTemplateList
+from videogen.models.workers import WorkerList
 from videogen.services import routing
 
 if TYPE_CHECKING:
     from videogen.db.connection import Session
-    from videogen.models.requests import (
+    from videogen.models.admin import (
         ActivateTemplate,
         AdminJobAction,
         AdminJobQuery,

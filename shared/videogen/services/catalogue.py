@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from videogen.db import reads
 from videogen.db.connection import Session
-from videogen.models.requests import QuoteRequest, VoiceQuery
-from videogen.models.results import Quote, VoiceList
+from videogen.models.catalogue import Quote, QuoteRequest, VoiceList, VoiceQuery
 
 if TYPE_CHECKING:
     from videogen.config import Settings

@@ -11,8 +11,13 @@ from videogen.db import reads, write_requests
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import AppError, Forbidden, NotFound, ValidationFailed
-from videogen.models.requests import GrantCredits, PurchaseCredits
-from videogen.models.results import CreditResult, CreditsOverview, LedgerPage
+from videogen.models.credits import (
+    CreditResult,
+    CreditsOverview,
+    GrantCredits,
+    LedgerPage,
+    PurchaseCredits,
+)
 
 if TYPE_CHECKING:
     from videogen.config import Settings

@@ -20,17 +20,18 @@ from videogen.db import job_reports, job_routing, reads, write_requests, writes
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import NotFound, ServiceUnavailable, ValidationFailed
-from videogen.models.requests import JobCallback, JobQuery
-from videogen.models.results import (
+from videogen.models.catalogue import ModelList
+from videogen.models.jobs import (
     CancelResult,
-    DueOutput,
     Job,
     JobChange,
     JobPage,
+    JobQuery,
     JobWithEvents,
-    ModelList,
     ProviderJobRow,
 )
+from videogen.models.ops import DueOutput
+from videogen.models.workers import JobCallback
 
 if TYPE_CHECKING:
     import httpx
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from videogen.config import Settings
     from videogen.db.connection import Database
     from videogen.integrations.storage import Storage
-    from videogen.models.requests import JobParams
+    from videogen.models.jobs import JobParams
     from videogen.principal import Principal
     from videogen.services.scope import Scope
 

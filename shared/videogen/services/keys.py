@@ -18,12 +18,16 @@ from videogen.db import provider_keys
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError
-from videogen.models.results import ProviderKeyList
+from videogen.models.keys import ProviderKeyList
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database, Session
-    from videogen.models.requests import ProviderKeyRequest
-    from videogen.models.results import ProviderKey, ProviderKeyDeleted, ProviderKeyList
+    from videogen.models.keys import (
+        ProviderKey,
+        ProviderKeyDeleted,
+        ProviderKeyList,
+        ProviderKeyRequest,
+    )
     from videogen.principal import Principal
     from videogen.services.scope import Scope
 

@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from videogen.errors import AppError
-from videogen.models.results import Batch, Job, JobPage
+from videogen.models.jobs import Batch, Job, JobPage
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from videogen.integrations.storage import Storage
-    from videogen.models.results import Job
+    from videogen.models.jobs import Job
 
 A = TypeVar("A", bound="BaseModel")  # an answer: a job, a page of them, a batch
 

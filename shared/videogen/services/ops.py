@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from videogen import metrics
 from videogen.db import operations
-from videogen.models.results import MoneyDifference, ReadinessChecks
+from videogen.models.ops import MoneyDifference, ReadinessChecks
 
 if TYPE_CHECKING:
     from videogen.config import Settings

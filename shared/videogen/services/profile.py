@@ -6,8 +6,7 @@ from __future__ import annotations
 from videogen.db import profiles
 from videogen.db.connection import Session
 from videogen.errors import NotFound
-from videogen.models.requests import ProfileChange
-from videogen.models.results import Profile
+from videogen.models.catalogue import Profile, ProfileChange
 
 
 def read(session: Session) -> Profile:

@@ -14,20 +14,14 @@ from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome
 from videogen.db.writes import replace_answer
 from videogen.errors import NotFound
-from videogen.models.requests import (
-    BatchQuery,
-    BatchRequest,
-    ListQuery,
-    ProjectChange,
-    ProjectRequest,
-)
-from videogen.models.results import (
-    Batch,
-    BatchCanceled,
-    BatchPage,
+from videogen.models.common import ListQuery
+from videogen.models.jobs import Batch, BatchCanceled, BatchPage, BatchQuery, BatchRequest
+from videogen.models.projects import (
     Project,
+    ProjectChange,
     ProjectDeleted,
     ProjectPage,
+    ProjectRequest,
 )
 from videogen.services.routing import dispatch_job, notify_cancel
 

@@ -30,15 +30,15 @@ from videogen.db import prompts_admin
 from videogen.db.writes import record_refusal
 from videogen.errors import AppError, ServiceUnavailable
 from videogen.media.llm import OpenAIChat
-from videogen.models.results import Enhancement, PromptTemplate
+from videogen.models.admin import Enhancement, PromptTemplate
 
 if TYPE_CHECKING:
     from videogen.db.connection import Database
     from videogen.db.outcomes import WriteRequest
-    from videogen.models.requests import EnhanceRequest
+    from videogen.models.admin import EnhanceRequest
     from videogen.principal import Principal
 
-MAX_PROMPT_CHARS = 2000  # what a job's `prompt` may hold (schemas.JobParams)
+MAX_PROMPT_CHARS = 2000  # what a job's `prompt` may hold (models.jobs.JobParams)
 DEFAULT_MAX_CHARS = 600
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from videogen.db import media_lifecycle
 from videogen.errors import AppError
-from videogen.models.results import DueOutput, RetentionSweep
+from videogen.models.ops import DueOutput, RetentionSweep
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

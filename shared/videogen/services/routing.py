@@ -26,7 +26,8 @@ from videogen.config import Settings
 from videogen.db import fleet, job_reports, job_routing
 from videogen.errors import AppError, ServiceUnavailable
 from videogen.integrations import webhooks
-from videogen.models.results import Assignment, Cancellation, Job, LeasedJob, WorkerJob
+from videogen.models.jobs import Job
+from videogen.models.workers import Assignment, Cancellation, LeasedJob, WorkerJob
 
 if TYPE_CHECKING:
     import httpx

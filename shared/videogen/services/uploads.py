@@ -22,11 +22,11 @@ from videogen.integrations.storage import ObjectNotFound, clean_path, owner_of
 from videogen.media.errors import ProbeError
 from videogen.media.images import validate_upload
 from videogen.media.render import FFMPEG, probe, run_bounded
-from videogen.models.requests import AudioElement, ImageElement, VideoElement
+from videogen.models.elements import AudioElement, ImageElement, VideoElement
 
 if TYPE_CHECKING:
     from videogen.integrations.storage import Storage
-    from videogen.models.requests import JobParams
+    from videogen.models.jobs import JobParams
 
 BUCKET = "uploads"
 MAX_AUDIO_BYTES = 100 * 1024 * 1024

@@ -20,11 +20,12 @@ from videogen.config import Settings
 from videogen.db import fleet, job_routing, operations
 from videogen.errors import AppError
 from videogen.integrations.storage import storage_for
-from videogen.models.requests import ClaimJobs, Heartbeat, RegisterWorker
-from videogen.models.results import (
+from videogen.models.ops import MoneyAuditSummary, SweepSummary
+from videogen.models.workers import (
+    ClaimJobs,
+    Heartbeat,
     HeartbeatResult,
-    MoneyAuditSummary,
-    SweepSummary,
+    RegisterWorker,
     Worker,
     WorkerJobList,
 )

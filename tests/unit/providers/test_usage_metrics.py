@@ -15,7 +15,7 @@ from videogen.integrations.providers.fal import FalProvider
 from videogen.integrations.providers.reconcile import reconcile
 from videogen.integrations.providers.replicate import ReplicateProvider
 from videogen.integrations.providers.runpod import RunPodProvider
-from videogen.models.results import ProviderJobRow
+from videogen.models.jobs import ProviderJobRow
 from videogen.services.jobs import _provider_report
 
 if TYPE_CHECKING:
