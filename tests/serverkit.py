@@ -8,12 +8,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import tenacity
 
 
 def free_port() -> int:
@@ -38,13 +38,16 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Until ``check()`` says the state a test caused has come (asked every 0.1 s);
+    """Until ``check()`` says the state a test caused has come (tenacity asks every 0.1 s);
     ``timeout`` is only a safety net for a state that never comes: AssertionError(what)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(what)
-        time.sleep(0.1)
+    poll = tenacity.Retrying(
+        retry=tenacity.retry_if_result(lambda came: not came),
+        wait=tenacity.wait_fixed(0.1),
+        stop=tenacity.stop_after_delay(timeout),
+        retry_error_callback=lambda _state: False,
+    )
+    if not poll(check):
+        raise AssertionError(what)
 
 
 class LiveServer:
