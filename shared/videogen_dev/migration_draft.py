@@ -263,6 +263,7 @@ def _passes(admin_dsn: str, database_a: str, dsn_b: str) -> list[list[str]]:
     with _databases(admin_dsn, database_a, "work") as (work,):
         for _ in range(MAX_PASSES):
             part = _schema_statements(_inspect(work), target)
+            extra: list[str] = []
             try:
                 if part:
                     _execute(work, part)
@@ -270,7 +271,7 @@ def _passes(admin_dsn: str, database_a: str, dsn_b: str) -> list[list[str]]:
                 if extra:
                     _execute(work, extra)
             except migrations.SchemaError:
-                passes.append(part)
+                passes.append(part + extra)  # what failed stays in the file, for the check
                 break
             if not part and not extra:
                 break
