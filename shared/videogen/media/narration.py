@@ -18,6 +18,14 @@ from typing import Any, Protocol
 from videogen.config import get_settings
 from videogen.media.errors import NarrationError
 from videogen.media.render import probe
+from videogen.media.words import (
+    EspeakUnavailable,
+    Word,
+    espeak_word_starts,
+    marked_ssml,
+    spoken_words,
+    words_from_starts,
+)
 from videogen.usage import in_context, record_calls, record_tts
 
 GOOGLE_MAX_BYTES = 5000  # the API's limit on input text or SSML per request
@@ -27,10 +35,12 @@ _SPEAK = re.compile(r"^\s*<speak\b[^>]*>(.*)</speak>\s*$", re.DOTALL)
 
 @dataclass(frozen=True)
 class Speech:
-    """A synthesized narration: the WAV file and its measured length in seconds."""
+    """A synthesized narration: the WAV file, its measured length in seconds and when each
+    word is spoken (empty when the engine could not say)."""
 
     path: Path
     duration: float
+    words: tuple[Word, ...] = ()
 
 
 class NarrationEngine(Protocol):
@@ -199,7 +209,13 @@ class EspeakEngine:
             )
         if done.returncode != 0 or not out.is_file():
             raise NarrationError(f"espeak-ng failed: {done.stderr.strip()[-300:]}")
-        return _measured(out)
+        speech = _measured(out)
+        try:
+            starts, _ = espeak_word_starts(text, (voice or language).lower(), wpm)
+        except EspeakUnavailable:
+            return speech  # captions then fall back to timing by characters
+        words = words_from_starts(spoken_words(text), starts, speech.duration)
+        return Speech(path=speech.path, duration=speech.duration, words=tuple(words))
 
 
 class GoogleTTSEngine:
@@ -226,7 +242,8 @@ class GoogleTTSEngine:
     def client(self) -> Any:
         """The TextToSpeechClient, created on first use so importing us stays cheap."""
         if self._client is None:
-            from google.cloud import texttospeech  # cold start: google loads on first use
+            # cold start: google loads on first use; v1beta1 is the version with timepoints
+            from google.cloud import texttospeech_v1beta1 as texttospeech
 
             self._client = texttospeech.TextToSpeechClient(
                 credentials=self._credentials,
@@ -244,10 +261,13 @@ class GoogleTTSEngine:
         language: str = "en-US",
         speaking_rate: float = 1.0,
     ) -> Speech:
-        """Speak ``text`` (plain or SSML) into a LINEAR16 WAV file."""
+        """Speak ``text`` (plain or SSML) into a LINEAR16 WAV file, with a ``<mark>`` before
+        each word so the answer's ``timepoints`` say when each word starts."""
         # cold start: google loads on first use
         from google.api_core import exceptions as google_errors
-        from google.cloud import texttospeech as tts  # cold start: google loads on first use
+
+        # cold start: google loads on first use (v1beta1: the version with timepoints)
+        from google.cloud import texttospeech_v1beta1 as tts
 
         client = self.client()
         if voice and "-" not in language and voice.count("-") >= 2:
@@ -260,20 +280,35 @@ class GoogleTTSEngine:
             sample_rate_hertz=self.sample_rate,
         )
         parts: list[Path] = []
+        words: list[str] = []
+        starts: list[float | None] = []
+        offset = 0.0  # where the chunk being read starts in the joined audio
         try:
-            for i, chunk in enumerate(split_text(text)):
-                synthesis = (
-                    tts.SynthesisInput(ssml=chunk)
-                    if is_ssml(chunk)
-                    else tts.SynthesisInput(text=chunk)
-                )
+            # A mark before each word about quadruples the bytes: chunks of a quarter.
+            for i, chunk in enumerate(split_text(text, GOOGLE_MAX_BYTES // 4)):
+                ssml, chunk_words = marked_ssml(chunk)
                 response = client.synthesize_speech(
-                    input=synthesis, voice=voice_params, audio_config=audio_config
+                    request=tts.SynthesizeSpeechRequest(
+                        input=tts.SynthesisInput(ssml=ssml),
+                        voice=voice_params,
+                        audio_config=audio_config,
+                        enable_time_pointing=[
+                            tts.SynthesizeSpeechRequest.TimepointType.SSML_MARK
+                        ],
+                    )
                 )
                 record_calls()
                 part = out.with_name(f"{out.stem}.part{i:03d}.wav")
                 part.write_bytes(response.audio_content)
                 parts.append(part)
+                marks = {tp.mark_name: tp.time_seconds for tp in response.timepoints}
+                words += chunk_words
+                starts += [
+                    offset + marks[f"w{k}"] if f"w{k}" in marks else None
+                    for k in range(len(chunk_words))
+                ]
+                with wave.open(str(part), "rb") as audio:
+                    offset += audio.getnframes() / audio.getframerate()
             if not parts:
                 raise NarrationError("nothing to say: the text is empty")
             join_wavs(parts, out)
@@ -284,7 +319,9 @@ class GoogleTTSEngine:
         finally:
             for part in parts:
                 part.unlink(missing_ok=True)
-        return _measured(out)
+        speech = _measured(out)
+        timed = words_from_starts(words, starts, speech.duration)
+        return Speech(path=speech.path, duration=speech.duration, words=tuple(timed))
 
 
 def get_narration_engine(name: str | None = None) -> NarrationEngine:
