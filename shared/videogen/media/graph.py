@@ -27,6 +27,7 @@ from typing import Any
 
 import ffmpeg
 
+from videogen.media.captions import FONT_DIR, write_ass
 from videogen.media.timeline import (
     AudioClip,
     Fade,
@@ -446,11 +447,23 @@ def apply_overlays(
 
 
 def build_video(
-    timeline: Timeline, font: Path | None = None, span: tuple[int, int] | None = None
+    timeline: Timeline,
+    font: Path | None = None,
+    span: tuple[int, int] | None = None,
+    subtitles: Path | None = None,
 ) -> Any:
     """The finished video stream: pictures, overlays and burned-in text (of ``span`` if
-    given)."""
+    given); ``subtitles``, the ASS script of the timeline's captions (:func:`captions_file`),
+    is drawn last by libass on the video's clock."""
     stream = apply_overlays(build_picture(timeline, span), timeline, font, span)
+    if subtitles is not None:
+        begin = span[0] / timeline.output.fps if span is not None else 0.0
+        # The section's frames start at 0: shift them onto the video's clock for libass.
+        if begin:
+            stream = stream.filter("setpts", f"PTS+{begin:.6f}/TB")
+        stream = stream.filter("ass", filename=str(subtitles), fontsdir=str(FONT_DIR))
+        if begin:
+            stream = stream.filter("setpts", f"PTS-{begin:.6f}/TB")
     texts: list[TextClip] = timeline.clips("text")
     if span is not None:
         fps = timeline.output.fps
@@ -579,11 +592,22 @@ def build_mix(timeline: Timeline) -> Any:
 # Whole renders -------------------------------------------------------------------------------
 
 
-def build_output(timeline: Timeline, output: Path, font: Path | None = None) -> Any:
+def captions_file(timeline: Timeline, out: Path) -> Path | None:
+    """Write the ASS script of the timeline's captions to ``out`` (None without captions)."""
+    if timeline.captions is None or not timeline.captions.words:
+        return None
+    o = timeline.output
+    write_ass(timeline.captions, out, o.width, o.height, o.aspect)
+    return out
+
+
+def build_output(
+    timeline: Timeline, output: Path, font: Path | None = None, subtitles: Path | None = None
+) -> Any:
     """The ffmpeg-python output node for a timeline, without global options."""
     out = timeline.output
     return ffmpeg.output(
-        build_video(timeline, font),
+        build_video(timeline, font, subtitles=subtitles),
         build_audio(timeline),
         str(output),
         vcodec="libx264",
@@ -601,8 +625,10 @@ def build_output(timeline: Timeline, output: Path, font: Path | None = None) -> 
 
 
 def compile_timeline(timeline: Timeline, output: Path, font: Path | None = None) -> RenderPlan:
-    """The render of a timeline as a :class:`RenderPlan`."""
-    args = [*GLOBAL_ARGS, *build_output(timeline, output, font).get_args()]
+    """The render of a timeline as a :class:`RenderPlan` (its captions' ASS script written
+    beside ``output``)."""
+    subtitles = captions_file(timeline, output.with_name(f".{output.stem}.ass"))
+    args = [*GLOBAL_ARGS, *build_output(timeline, output, font, subtitles).get_args()]
     total = frame_index(timeline.total, timeline.output.fps) / timeline.output.fps
     return RenderPlan(args=args, output=output, duration=total, inputs=list(timeline.sources()))
 
@@ -676,11 +702,12 @@ def section_args(
     output: Path,
     font: Path | None = None,
     threads: int | None = 1,
+    subtitles: Path | None = None,
 ) -> list[str]:
     """ffmpeg arguments for the frames ``span`` of the picture as a video-only mp4."""
     out = timeline.output
     stream = ffmpeg.output(
-        build_video(timeline, font, span),
+        build_video(timeline, font, span, subtitles),
         str(output),
         pix_fmt="yuv420p",
         r=out.fps,

@@ -292,9 +292,7 @@ class GoogleTTSEngine:
                         input=tts.SynthesisInput(ssml=ssml),
                         voice=voice_params,
                         audio_config=audio_config,
-                        enable_time_pointing=[
-                            tts.SynthesizeSpeechRequest.TimepointType.SSML_MARK
-                        ],
+                        enable_time_pointing=[tts.SynthesizeSpeechRequest.TimepointType.SSML_MARK],
                     )
                 )
                 record_calls()

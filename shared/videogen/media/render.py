@@ -29,6 +29,7 @@ from videogen.media.errors import ProbeError, RenderCanceled, RenderError
 from videogen.media.graph import (
     RenderPlan,
     audio_args,
+    captions_file,
     concat_list,
     join_args,
     loudness_gain,
@@ -328,6 +329,7 @@ def render_timeline(
         folder = Path(tmp)
         parts = [folder / f"section_{i:03d}.mp4" for i in range(len(spans))]
         sound = folder / "audio.m4a"
+        subtitles = captions_file(timeline, folder / "captions.ass")
 
         def audio_job() -> None:
             if not timeline.clips("audio"):
@@ -359,7 +361,7 @@ def render_timeline(
                 raise RenderCanceled()
             a, b = spans[i]
             run_ffmpeg(
-                section_args(timeline, spans[i], parts[i], font, threads=1),
+                section_args(timeline, spans[i], parts[i], font, threads=1, subtitles=subtitles),
                 duration=(b - a) / fps,
                 progress=tally.section(i),
                 cancel=stop,

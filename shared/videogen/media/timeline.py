@@ -25,9 +25,10 @@ from pydantic import (
     model_validator,
 )
 
+from videogen.media.captions import Captions
 from videogen.media.errors import TimelineError
 
-Aspect = Literal["16:9", "9:16", "1:1"]
+Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
 Quality = Literal["480p", "720p", "1080p"]
 
 DEFAULT_MAX_DURATION_S = 600.0
@@ -45,11 +46,18 @@ _EPS = 1e-6
 _SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}
 
 
+# The most pixels a custom frame may have: 1080p's, or 4K's where the tier allows it.
+MAX_PIXELS_1080P = 1920 * 1080
+MAX_PIXELS_4K = 3840 * 2160
+
+
 def frame_size(aspect: Aspect, quality: Quality) -> tuple[int, int]:
     """Width and height in pixels; the long side is rounded to even for yuv420p."""
     short = _SHORT_SIDE[quality]
     if aspect == "1:1":
         return short, short
+    if aspect == "4:5":
+        return short, round(short * 5 / 4 / 2) * 2
     long = round(short * 16 / 9 / 2) * 2
     return (long, short) if aspect == "16:9" else (short, long)
 
@@ -68,11 +76,23 @@ class OutputPreset(_Spec):
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
     audio_bitrate_k: int = Field(128, ge=32, le=320)
     loudness_lufs: float = Field(-16.0, ge=-40, le=-5)
+    # A custom frame (even sides, at most MAX_PIXELS_4K) instead of aspect x quality.
+    custom_size: tuple[int, int] | None = None
+
+    @field_validator("custom_size")
+    @classmethod
+    def _even_and_bounded(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        w, h = value
+        if w % 2 or h % 2 or min(w, h) < 64 or w * h > MAX_PIXELS_4K:
+            raise ValueError(f"{w}x{h}: sides must be even, 64 px at least, 4K pixels at most")
+        return value
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels."""
-        return frame_size(self.aspect, self.quality)
+        return self.custom_size or frame_size(self.aspect, self.quality)
 
     @property
     def width(self) -> int:
@@ -285,6 +305,7 @@ class Timeline(_Spec):
     background: str = Field("black", pattern=r"^(#[0-9a-fA-F]{6}|[a-zA-Z]+)$")
     duck_music: bool = True
     overlays: list[OverlayItem] = Field(default_factory=list, max_length=64)
+    captions: Captions | None = None  # word-timed captions burned in with libass
 
     @property
     def total(self) -> float:

@@ -50,14 +50,17 @@ class Word:
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of the words of ``text``; SSML tags are not words."""
-    blanked = _TAG.sub(lambda m: " " * len(m.group(0)), text)
+    """(start, end) character offsets of the words of ``text``; an SSML document's tags
+    are not words."""
+    ssml = text.lstrip().startswith("<speak")
+    blanked = _TAG.sub(lambda m: " " * len(m.group(0)), text) if ssml else text
     return [m.span() for m in _WORD.finditer(blanked)]
 
 
 def spoken_words(text: str) -> list[str]:
     """The words of ``text`` as captions show them (SSML tags dropped, entities decoded)."""
-    return [html.unescape(text[a:b]) for a, b in word_spans(text)]
+    ssml = text.lstrip().startswith("<speak")
+    return [html.unescape(text[a:b]) if ssml else text[a:b] for a, b in word_spans(text)]
 
 
 def words_from_starts(
@@ -93,7 +96,9 @@ def words_from_starts(
         last = start
         out.append(Word(word, round(start, 3), 0.0))
     ends = [w.start for w in out[1:]] + [duration]
-    return [Word(w.text, w.start, round(max(w.start, e), 3)) for w, e in zip(out, ends, strict=True)]
+    return [
+        Word(w.text, w.start, round(max(w.start, e), 3)) for w, e in zip(out, ends, strict=True)
+    ]
 
 
 def marked_ssml(text: str) -> tuple[str, list[str]]:
@@ -114,7 +119,7 @@ def marked_ssml(text: str) -> tuple[str, list[str]]:
     parts.append(tail if match else html.escape(tail, quote=False))
     body = "".join(parts)
     ssml = body if match else f"<speak>{body}</speak>"
-    return ssml, [html.unescape(text[a:b]) for a, b in spans]
+    return ssml, [html.unescape(text[a:b]) if match else text[a:b] for a, b in spans]
 
 
 # espeak-ng's word events -----------------------------------------------------------------------
