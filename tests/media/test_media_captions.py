@@ -3,6 +3,7 @@ renders), and the WebVTT / SRT sidecars."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from pathlib import Path
@@ -94,7 +95,7 @@ def test_cues_break_at_sentences_line_length_and_pauses() -> None:
     cues = make_cues(words, CaptionStyle(lines=1, max_chars=16), 16)
     assert [c.text for c in cues] == ["One two three", "four.", "Five six seven", "eight nine ten",
                                       "eleven"]  # fmt: skip
-    assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cues))
     per_word = make_cues(words, CaptionStyle(lines=2, words_per_line=2, max_chars=80), 80)
     assert per_word[0].text == "One two\nthree four."
 
