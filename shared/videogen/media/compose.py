@@ -11,16 +11,20 @@ import math
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from videogen.media.align import align
+from videogen.media.captions import Captions, CaptionStyle
 from videogen.media.errors import RenderCanceled, TimelineError
+from videogen.media.exports import ExportFormat, Poster, export
 from videogen.media.graph import wrap_caption
 from videogen.media.images import make_title_card, validate_upload
 from videogen.media.narration import (
     NarrationEngine,
+    Speech,
     get_narration_engine,
     measure_speech,
     narrate_sections,
@@ -45,9 +49,9 @@ from videogen.media.timeline import (
     Timeline,
     Track,
     Transition,
-    frame_size,
     validate_timeline,
 )
+from videogen.media.words import Word
 
 Progress = Callable[[int], None]
 
@@ -95,6 +99,12 @@ class ComposeRequest(BaseModel):
     music: Path | None = None
     music_volume: float = Field(0.25, ge=0, le=1)
     captions: bool = True
+    caption_style: CaptionStyle | None = None  # word-timed captions' look (default style)
+    # Word timings of the recorded narration, per file (a narration step's): else aligned.
+    narration_words: list[list[tuple[str, float, float]] | None] = Field(default_factory=list)
+    size: tuple[int, int] | None = None  # a custom frame instead of aspect x quality
+    formats: list[ExportFormat] = Field(default_factory=list)  # beside the mp4
+    poster: Poster | None = None
     ken_burns: bool = True
     transition: Transition | None = Field(default_factory=lambda: Transition(duration=0.5))
     max_duration: float = Field(DEFAULT_MAX_DURATION_S, gt=0)
@@ -109,7 +119,9 @@ class ComposeRequest(BaseModel):
     @property
     def output(self) -> OutputPreset:
         """The output preset this request renders with."""
-        return self.preset or OutputPreset(aspect=self.aspect, quality=self.quality, fps=self.fps)
+        return self.preset or OutputPreset(
+            aspect=self.aspect, quality=self.quality, fps=self.fps, custom_size=self.size
+        )
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,7 @@ class ComposeResult:
     height: int
     title: str = ""
     script: Script | None = None  # what was narrated: stored so a user can edit and re-render
+    files: dict[str, Path] = field(default_factory=dict)  # media.exports.export's, by kind
 
 
 class _Stages:
@@ -238,6 +251,11 @@ def _plan(
                 hint="Narrate the script you assemble (one file per section).",
             )
         speeches = [measure_speech(path) for path in request.narration]
+        if request.captions:
+            speeches = [
+                _timed_recording(request, speech, section.narration, i)
+                for i, (speech, section) in enumerate(zip(speeches, script.sections, strict=True))
+            ]
     else:
         speeches = narrate_sections(
             narration_engine or get_narration_engine(),
@@ -250,6 +268,7 @@ def _plan(
 
     step = stages.enter(40, 50)
     pictures, voices, captions = [], [], []
+    words: list[Word] = []
     start = 0.0
     for i, (section, speech) in enumerate(zip(script.sections, speeches, strict=True)):
         # Section boundaries sit on the frame grid so crossfades start on a whole frame.
@@ -276,7 +295,9 @@ def _plan(
         )
         voice_at = start + SECTION_LEAD_S
         voices.append(AudioClip(start=voice_at, duration=speech.duration, source=speech.path))
-        if request.captions:
+        if request.captions and speech.words:
+            words += [w.shifted(voice_at) for w in speech.words]
+        elif request.captions:  # an engine without word timings: timed by characters
             captions += _caption_clips(section.narration, voice_at, speech.duration, out)
         start = round((start + length) * fps) / fps
         step(100 * (i + 1) // len(script.sections))
@@ -306,10 +327,27 @@ def _plan(
             )
         )
     timeline = validate_timeline(
-        Timeline(output=out, tracks=tracks, transition=request.transition, duration=start),
+        Timeline(
+            output=out,
+            tracks=tracks,
+            transition=request.transition,
+            duration=start,
+            captions=Captions.of(words, request.caption_style) if words else None,
+        ),
         max_duration=request.max_duration,
     )
     return timeline, script
+
+
+def _timed_recording(request: ComposeRequest, speech: Speech, text: str, index: int) -> Speech:
+    """A recorded narration with its words' timings: the narration step's, else aligned
+    to the section's text (:func:`videogen.media.align.align`)."""
+    given = request.narration_words[index] if index < len(request.narration_words) else None
+    if given:
+        words = tuple(Word(t, a, b) for t, a, b in given)
+    else:
+        words = tuple(align(speech.path, text, duration=speech.duration))
+    return Speech(path=speech.path, duration=speech.duration, words=words)
 
 
 def compose(
@@ -329,6 +367,9 @@ def compose(
     stages.enter(95, 100)
     # A moment into the first section: the title card or image has faded in by then.
     thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))
+    files = export(
+        video, workdir, request.formats, request.poster, timeline.captions, timeline.output.aspect
+    )
     info = probe(video)
     stages.report(100)
     return ComposeResult(
@@ -339,6 +380,7 @@ def compose(
         height=info["height"],
         title=script.title,
         script=script,
+        files=files,
     )
 
 
@@ -361,7 +403,7 @@ def estimate(
         duration, out = spec.total, spec.output
     else:
         duration, out = _expected_duration(spec), spec.output
-    width, height = frame_size(out.aspect, out.quality)
+    width, height = out.size
     scale = (width * height) / (1280 * 720) * (out.fps / 30)
     work = duration * factor
     if isinstance(spec, Timeline) and spec.overlays:

@@ -284,9 +284,7 @@ class GoogleTTSEngine:
         starts: list[float | None] = []
         offset = 0.0  # where the chunk being read starts in the joined audio
         try:
-            # A mark before each word about quadruples the bytes: chunks of a quarter.
-            for i, chunk in enumerate(split_text(text, GOOGLE_MAX_BYTES // 4)):
-                ssml, chunk_words = marked_ssml(chunk)
+            for i, (ssml, chunk_words) in enumerate(_marked_chunks(text)):
                 response = client.synthesize_speech(
                     request=tts.SynthesizeSpeechRequest(
                         input=tts.SynthesisInput(ssml=ssml),
@@ -320,6 +318,17 @@ class GoogleTTSEngine:
         speech = _measured(out)
         timed = words_from_starts(words, starts, speech.duration)
         return Speech(path=speech.path, duration=speech.duration, words=tuple(timed))
+
+
+def _marked_chunks(text: str) -> list[tuple[str, list[str]]]:
+    """The text in requests whose marked-up SSML (:func:`marked_ssml`) fits Google's limit:
+    a mark per word adds about 20 bytes a word, so the chunks shrink until they fit."""
+    limit = GOOGLE_MAX_BYTES // 4
+    while True:
+        marked = [marked_ssml(chunk) for chunk in split_text(text, limit)]
+        if limit <= 200 or all(_fits(ssml, GOOGLE_MAX_BYTES) for ssml, _ in marked):
+            return marked
+        limit = limit * 4 // 5
 
 
 def get_narration_engine(name: str | None = None) -> NarrationEngine:

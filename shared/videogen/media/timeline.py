@@ -10,17 +10,23 @@ checked before any work starts: structure on construction (pydantic), files with
 
 from __future__ import annotations
 
+import difflib
 import itertools
+import re
+import subprocess
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -36,11 +42,48 @@ IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 VIDEO_EXTS = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv"})
 AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".flac"})
 OVERLAY_EXTS = IMAGE_EXTS | VIDEO_EXTS | {".avi"}
-# Same names as ffmpeg's xfade transitions, so the spec maps 1:1 onto the filter.
-TransitionKind = Literal[
-    "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "slideleft", "circleopen"
+# ffmpeg's xfade transitions by name (ffmpeg 5.1's list, less ``custom``, which needs an
+# expression); tests/media/test_media_outputs.py checks each against the installed ffmpeg
+# (:func:`installed_transitions`) and renders it.
+XFADE_TRANSITIONS: tuple[str, ...] = (
+    "fade", "fadeblack", "fadewhite", "fadegrays", "fadefast", "fadeslow", "dissolve",
+    "distance", "pixelize", "radial", "hblur",
+    "wipeleft", "wiperight", "wipeup", "wipedown", "wipetl", "wipetr", "wipebl", "wipebr",
+    "slideleft", "slideright", "slideup", "slidedown",
+    "smoothleft", "smoothright", "smoothup", "smoothdown",
+    "circlecrop", "rectcrop", "circleopen", "circleclose",
+    "vertopen", "vertclose", "horzopen", "horzclose",
+    "diagtl", "diagtr", "diagbl", "diagbr",
+    "hlslice", "hrslice", "vuslice", "vdslice",
+    "squeezeh", "squeezev", "zoomin",
+)  # fmt: skip
+TRANSITIONS = XFADE_TRANSITIONS
+
+
+@lru_cache(maxsize=1)
+def installed_transitions(binary: str = "ffmpeg") -> frozenset[str]:
+    """The transitions the installed ffmpeg's xfade offers (read once from its help)."""
+    done = subprocess.run(
+        [binary, "-hide_banner", "-h", "filter=xfade"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    names = re.findall(r"^\s{5,}(\w+)\s+-?\d+\s", done.stdout, re.MULTILINE)
+    return frozenset(names) - {"custom"}
+
+
+def _known_transition(name: str) -> str:
+    if name not in XFADE_TRANSITIONS:
+        close = difflib.get_close_matches(name, XFADE_TRANSITIONS, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown transition {name!r}{hint} (xfade's names: docs/elements.md)")
+    return name
+
+
+TransitionKind = Annotated[
+    str,
+    AfterValidator(_known_transition),
+    WithJsonSchema({"type": "string", "enum": list(XFADE_TRANSITIONS)}),
 ]
-TRANSITIONS: tuple[str, ...] = get_args(TransitionKind)
 _EPS = 1e-6
 
 _SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}

@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import texttospeech
+from google.cloud import texttospeech_v1beta1 as texttospeech
 
 from videogen.media.errors import NarrationError
 from videogen.media.narration import (
@@ -154,9 +154,14 @@ def test_google_tts_sends_voice_language_rate_and_writes_the_audio(
     assert speech.duration == pytest.approx(0.4, abs=0.01)
     (call,) = adapter.calls
     assert call["method"] == "POST"
-    assert call["url"] == "https://texttospeech.googleapis.com/v1/text:synthesize"
+    assert call["url"] == "https://texttospeech.googleapis.com/v1beta1/text:synthesize"
     assert call["json"] == {
-        "input": {"text": "Hello from the cloud."},
+        # A mark before each word: the answer's timepoints time the words.
+        "input": {
+            "ssml": '<speak><mark name="w0"/>Hello <mark name="w1"/>from <mark name="w2"/>the '
+            '<mark name="w3"/>cloud.</speak>'
+        },
+        "enableTimePointing": ["SSML_MARK"],
         "voice": {"languageCode": "en-GB", "name": "en-GB-Neural2-B"},
         "audioConfig": {
             "audioEncoding": "LINEAR16",
@@ -182,16 +187,45 @@ def test_google_tts_splits_long_text_and_joins_the_audio(
 ) -> None:
     adapter = RecordedTTS(recorded_body)
     speech = google_engine(adapter).synthesize(SENTENCE * 150, tmp_path / "long.wav")
-    assert len(adapter.calls) == 3
-    assert all(len(c["json"]["input"]["text"].encode()) <= 5000 for c in adapter.calls)
-    assert speech.duration == pytest.approx(1.2, abs=0.01)
+    calls = len(adapter.calls)
+    assert 3 <= calls <= 12  # marked up, each request still fits Google's 5000 bytes
+    assert all(len(c["json"]["input"]["ssml"].encode()) <= 5000 for c in adapter.calls)
+    assert speech.duration == pytest.approx(0.4 * calls, abs=0.01)
 
 
 def test_google_tts_sends_ssml_as_ssml(tmp_path: Path, recorded_body: dict[str, Any]) -> None:
     adapter = RecordedTTS(recorded_body)
     ssml = '<speak>Hello <break time="300ms"/> world.</speak>'
     google_engine(adapter).synthesize(ssml, tmp_path / "s.wav", language="en-US")
-    assert adapter.calls[0]["json"]["input"] == {"ssml": ssml}
+    assert adapter.calls[0]["json"]["input"] == {
+        "ssml": '<speak><mark name="w0"/>Hello <break time="300ms"/> <mark name="w1"/>world.'
+        "</speak>"
+    }
+
+
+def test_google_tts_times_each_word_from_the_timepoints(
+    tmp_path: Path, recorded_body: dict[str, Any]
+) -> None:
+    """The recorded answer of v1beta1 ``text:synthesize`` with ``enableTimePointing``:
+    ``timepoints[{markName, timeSeconds}]``; a mark Google left out is interpolated."""
+    body = {
+        **recorded_body,
+        "timepoints": [
+            {"markName": "w0", "timeSeconds": 0.05},
+            {"markName": "w1", "timeSeconds": 0.12},
+            {"markName": "w3", "timeSeconds": 0.3},
+        ],
+        "audioConfig": {"audioEncoding": "LINEAR16", "sampleRateHertz": 24000},
+    }
+    speech = google_engine(RecordedTTS(body)).synthesize("Tides & the moon", tmp_path / "t.wav")
+    assert [(w.text, w.start) for w in speech.words] == [
+        ("Tides", 0.05), ("&", 0.12), ("the", 0.21), ("moon", 0.3)
+    ]  # fmt: skip
+    assert speech.words[-1].end == pytest.approx(speech.duration, abs=0.001)
+    long = google_engine(RecordedTTS(body)).synthesize(SENTENCE * 40, tmp_path / "l.wav")
+    # Each request's times are offset by the audio before it (0.4 s a request).
+    starts = {w.start for w in long.words}
+    assert {0.05, 0.45, 0.85} <= starts and max(starts) < long.duration
 
 
 def test_google_tts_errors_become_narration_errors(tmp_path: Path) -> None:
