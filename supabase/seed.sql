@@ -18,7 +18,7 @@ values
   ('reference/compose', 'Composed explainer video',
    'Script, narration, images and one ffmpeg render.',
    'reference', 'reference-compose', 'compose', 5, 1, 5, 600, 60,
-   '{16:9,9:16,1:1}', '{480p,720p,1080p}', false, 2, 300, 'explainer', true, 90),
+   '{16:9,9:16,1:1,4:5}', '{480p,720p,1080p}', false, 2, 300, 'explainer', true, 90),
   ('runpod/wan-2.1-t2v', 'Wan 2.1 text-to-video (RunPod)',
    'Our Wan 2.1 endpoint on RunPod serverless.',
    'runpod', 'wan-t2v-endpoint', 'text_to_video', 10, 4, 2, 10, 5,

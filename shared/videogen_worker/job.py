@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 Mode = Literal["push", "pull"]
@@ -54,6 +55,7 @@ class JobRun:
     cost: int | None = None
     rendered_s: float | None = None  # compose: the length actually rendered
     script: dict[str, Any] | None = None  # compose: what was narrated
+    files: dict[str, Path] = field(default_factory=dict)  # compose: webm, gif, … by kind
     meter: Any = None  # the attempt's videogen.usage.Meter: what it consumed
 
     @classmethod

@@ -467,6 +467,7 @@ class ReferenceWorker:
         )
         run.rendered_s = result.duration
         run.script = result.script.model_dump() if result.script is not None else None
+        run.files = dict(result.files)
         return result.video_path, result.thumbnail_path
 
     def _input_image(self, run: JobRun, path: str, workdir: Path) -> Path:
@@ -484,7 +485,7 @@ class ReferenceWorker:
         """Upload to ``videos`` and ``thumbnails`` under the owner's folder."""
         from videogen.rendering.outputs import store_outputs
 
-        output = store_outputs(self.storage, run.user_id, run.job_id, video, thumb)
+        output = store_outputs(self.storage, run.user_id, run.job_id, video, thumb, run.files)
         if run.script is not None:
             output["script"] = run.script
         return output

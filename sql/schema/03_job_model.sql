@@ -161,7 +161,7 @@ as $$
     when 'image_to_video' then
       '{prompt,negative_prompt,image_path,duration,aspect_ratio,resolution,seed,fps}'::text[]
     when 'compose' then
-      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,elements,duration,aspect_ratio,resolution,fps}'::text[]
+      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,caption_style,formats,poster,size,transition,elements,duration,aspect_ratio,resolution,fps}'::text[]
     when 'narration' then '{prompt,script,voice,language,speaking_rate,duration,fps}'::text[]
     when 'script' then '{prompt,topic,script,instruction,sections,language,duration}'::text[]
     when 'images' then
@@ -291,6 +291,16 @@ begin
     raise exception 'resolution % not offered by model % (%)', v_resolution, p_model.id,
       array_to_string(p_model.resolutions, ', ') using errcode = 'VGP22';
   end if;
+  -- A custom frame past 1080p's pixel count (up to 4K's: the params model bounds it) is
+  -- for the premium tier.
+  if jsonb_typeof(p_params -> 'size') = 'object'
+     and coalesce((p_params #>> '{size,width}')::numeric, 0)
+         * coalesce((p_params #>> '{size,height}')::numeric, 0) > 1920 * 1080
+     and coalesce((select p.tier from public.profiles p where p.id = auth.uid()), 'free')
+         <> 'premium' then
+    raise exception 'a frame of more than 1920x1080 pixels needs the premium tier'
+      using errcode = 'VGP22';
+  end if;
   if p_model.requires_image and coalesce(p_params ->> 'image_path', '') = '' then
     raise exception 'model % needs an input image (image_path)', p_model.id
       using errcode = 'VGP22';
@@ -304,7 +314,9 @@ $$;
  * Price of a job from the model's rule and the normalised params. A composed video that
  * brings its narration (the wizard's assembly) pays the render alone — its script, speech
  * and pictures were paid in their own steps: one credit and a quarter of the per-second
- * price.
+ * price. What a composed video's render costs more is priced as it costs: a custom frame
+ * by its pixels against 720p's (at 720p's factor, never below the resolution's own), 60 fps
+ * twice 30's, and each extra file (`formats`: webm, gif, mp3) a credit a started minute.
  */
 create function private.job_price(p_model public.models, p_params jsonb)
 returns bigint
@@ -315,11 +327,27 @@ declare
   v_factor numeric := coalesce(
     (p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1);
   v_duration numeric := (p_params ->> 'duration')::numeric;
+  v_extra numeric := 0;
 begin
-  if p_model.job_type = 'compose' and jsonb_typeof(p_params -> 'narration_paths') = 'array' then
-    return ceil((1 + p_model.credits_per_second * v_duration / 4) * v_factor)::bigint;
+  if p_model.job_type = 'compose' then
+    if jsonb_typeof(p_params -> 'size') = 'object' then
+      v_factor := greatest(v_factor,
+        coalesce((p_model.resolution_factors ->> '720p')::numeric, 1)
+        * (p_params #>> '{size,width}')::numeric * (p_params #>> '{size,height}')::numeric
+        / (1280 * 720));
+    end if;
+    if coalesce((p_params ->> 'fps')::numeric, 30) > 30 then
+      v_factor := v_factor * 2;
+    end if;
+    if jsonb_typeof(p_params -> 'formats') = 'array' then
+      v_extra := jsonb_array_length(p_params -> 'formats') * ceil(v_duration / 60);
+    end if;
   end if;
-  return ceil((p_model.credits_base + p_model.credits_per_second * v_duration) * v_factor)::bigint;
+  if p_model.job_type = 'compose' and jsonb_typeof(p_params -> 'narration_paths') = 'array' then
+    return ceil((1 + p_model.credits_per_second * v_duration / 4) * v_factor + v_extra)::bigint;
+  end if;
+  return ceil((p_model.credits_base + p_model.credits_per_second * v_duration) * v_factor
+              + v_extra)::bigint;
 end;
 $$;
 

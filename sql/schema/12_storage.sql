@@ -4,8 +4,11 @@
  * Three private buckets with Supabase's own limits (the Storage API enforces them on
  * upload: 413 over file_size_limit, 415 outside allowed_mime_types):
  *   uploads     users' still images, music beds (compose jobs' `music_path`) and the
- *               videos, images and sounds of element compositions (`elements`)
- *   videos      rendered videos            } outputs: only the service (service_role,
+ *               videos, images and sounds of element compositions (`elements`); the
+ *               narration step's WAVs and their word timings (`….words.json`)
+ *   videos      rendered videos and their  } outputs: only the service (service_role,
+ *               other forms (webm, gif,    }
+ *               mp3, poster, vtt, srt)     }
  *   thumbnails  their poster frames        }  which bypasses RLS) writes them
  *
  * Every object lives under its owner's folder, `<user uid>/…`, which is all the policies
@@ -26,8 +29,11 @@ values
   ('uploads', 'uploads', false, 104857600,
    array['image/png', 'image/jpeg', 'image/webp',
          'audio/mpeg', 'audio/mp4', 'audio/wav', 'audio/x-wav', 'audio/ogg',
-         'video/mp4', 'video/quicktime', 'video/x-msvideo', 'video/avi', 'video/webm']),
-  ('videos', 'videos', false, 1073741824, array['video/mp4']),
+         'video/mp4', 'video/quicktime', 'video/x-msvideo', 'video/avi', 'video/webm',
+         'application/json']),
+  ('videos', 'videos', false, 1073741824,
+   array['video/mp4', 'video/webm', 'image/gif', 'audio/mpeg', 'image/png', 'image/jpeg',
+         'text/vtt', 'application/x-subrip']),
   ('thumbnails', 'thumbnails', false, 5242880, array['image/jpeg', 'image/png', 'image/webp'])
 on conflict (id) do update
   set name = excluded.name,

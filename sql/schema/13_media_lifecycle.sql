@@ -47,6 +47,20 @@ end;
 $$;
 
 /**
+ * The other files of a job's output in the `videos` bucket: every `…_path` but the video's
+ * and the thumbnail's (a composed video's webm, gif, mp3, poster, vtt and srt).
+ */
+create function private.job_output_files(p_output jsonb)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(value order by key), '[]')
+    from jsonb_each_text(coalesce(p_output, '{}'))
+   where key like '%\_path' and key not in ('video_path', 'thumbnail_path')
+$$;
+
+/**
  * Service (sweep): outputs whose files are due for removal — of jobs removed from history,
  * and of jobs finished more than p_retention_days ago (0: kept until removed).
  */
@@ -59,7 +73,8 @@ set search_path = ''
 as $$
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', j.id, 'video_path', j.output ->> 'video_path',
-           'thumbnail_path', j.output ->> 'thumbnail_path')), '[]')
+           'thumbnail_path', j.output ->> 'thumbnail_path',
+           'files', private.job_output_files(j.output))), '[]')
     from (select * from public.jobs j
            where j.output_expired_at is null
              and (j.output ? 'video_path' or j.output ? 'thumbnail_path')

@@ -16,7 +16,10 @@ from pydantic import (
     model_validator,
 )
 
+from videogen.media.captions import CaptionStyle
+from videogen.media.exports import ExportFormat, Poster
 from videogen.media.script import Script
+from videogen.media.timeline import MAX_PIXELS_4K, Transition
 from videogen.models.common import (
     INT4_MAX,
     INT8_MAX,
@@ -36,7 +39,7 @@ from videogen.models.elements import MAX_ELEMENTS, Element, check_elements
 
 # Requests ---------------------------------------------------------------------------------
 
-AspectRatio = Literal["16:9", "9:16", "1:1"]
+AspectRatio = Literal["16:9", "9:16", "1:1", "4:5"]
 Resolution = Literal["480p", "720p", "1080p"]
 
 
@@ -49,6 +52,20 @@ class SectionTiming(Strict):
     model_config = ConfigDict(extra="ignore")  # a narration section carries more: take it whole
     start_s: float = Field(ge=0, le=86_400)
     duration_s: float = Field(gt=0, le=86_400)
+
+
+class FrameSize(Strict):
+    """A custom frame in pixels (even sides): up to 1080p's pixel count (1920 x 1080), up to
+    4K's (3840 x 2160) on the premium tier (the database checks the tier)."""
+
+    width: int = Field(ge=64, le=3840, multiple_of=2)
+    height: int = Field(ge=64, le=3840, multiple_of=2)
+
+    @model_validator(mode="after")
+    def _pixels(self) -> FrameSize:
+        if self.width * self.height > MAX_PIXELS_4K:
+            raise ValueError(f"{self.width}x{self.height} is more pixels than 4K (3840x2160)")
+        return self
 
 
 class JobParams(Strict):
@@ -85,6 +102,21 @@ class JobParams(Strict):
     )
     music_path: StoragePath | None = None
     captions: StrictBool | None = None
+    caption_style: CaptionStyle | None = Field(
+        None, description="Compose: how the word-timed captions look (docs/elements.md)."
+    )
+    formats: list[ExportFormat] | None = Field(
+        None,
+        max_length=3,
+        description="Compose: files beside the mp4 — `webm` (VP9/Opus), `gif`, `mp3`.",
+    )
+    poster: Poster | None = Field(None, description="Compose: a still at `at` seconds.")
+    size: FrameSize | None = Field(
+        None, description="Compose: a custom frame instead of aspect_ratio x resolution."
+    )
+    transition: Transition | None = Field(
+        None, description="Compose: the xfade transition between sections, by name."
+    )
     # The wizard's steps (videogen.rendering.steps): what one step made, fed to the next.
     instruction: NonBlank | None = Field(
         None, max_length=500, description="Script step: improve `script` as this says."

@@ -49,6 +49,7 @@ class DueOutput(Fixed):
     id: UUID
     video_path: str | None
     thumbnail_path: str | None
+    files: list[str] = []  # the other files of its output in the videos bucket
 
 
 class RetentionSweep(Fixed):

@@ -25,17 +25,29 @@ from pydantic import (
     ModelWrapValidatorHandler,
     StrictBool,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from videogen.errors import ValidationFailed
+from videogen.media.captions import CaptionStyle
+from videogen.media.exports import ExportFormat, Poster
 from videogen.media.script import Script
+from videogen.media.timeline import Transition
 from videogen.models.common import NonBlank, StoragePath, Strict
 from videogen.models.elements import Element, check_elements
-from videogen.models.jobs import AspectRatio, JobParams, Language, Resolution, SectionTiming
+from videogen.models.jobs import (
+    AspectRatio,
+    FrameSize,
+    JobParams,
+    Language,
+    Resolution,
+    SectionTiming,
+)
 
 # What private.normalize_params adds to every job's params, whatever its type takes.
 NORMALISED = ("duration", "aspect_ratio", "resolution")
+COMPOSE_FPS = (24, 25, 30, 60)  # the film, PAL, NTSC-ish and smooth rates a video is made at
 
 
 def _same(name: str) -> Any:
@@ -127,6 +139,11 @@ class ComposeParams(TypedParamsBase):
     music_path: StoragePath | None = _same("music_path")
     narration_paths: list[StoragePath] | None = _same("narration_paths")
     captions: StrictBool | None = _same("captions")
+    caption_style: CaptionStyle | None = _same("caption_style")
+    formats: list[ExportFormat] | None = _same("formats")
+    poster: Poster | None = _same("poster")
+    size: FrameSize | None = _same("size")
+    transition: Transition | None = _same("transition")
     elements: list[Element] | None = _same("elements")
     duration: int | None = _same("duration")
     aspect_ratio: AspectRatio | None = _same("aspect_ratio")
@@ -138,6 +155,13 @@ class ComposeParams(TypedParamsBase):
     def _check_elements(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Any:
         """A timeline's problems, as the request body finds them."""
         return check_elements(cls.__name__, data, handler)
+
+    @field_validator("fps")
+    @classmethod
+    def _film_rates(cls, value: int | None) -> int | None:
+        if value is not None and value not in COMPOSE_FPS:
+            raise ValueError(f"a composed video runs at {', '.join(map(str, COMPOSE_FPS))} fps")
+        return value
 
 
 class NarrationParams(TypedParamsBase):

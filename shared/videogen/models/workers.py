@@ -56,6 +56,13 @@ class WorkerOutput(Strict):
     height: int | None = Field(None, ge=1, le=16_384)
     title: str | None = Field(None, max_length=200)
     script: Script | None = None
+    # A composed video's other forms (rendering.outputs.EXTRA_KEYS), in the videos bucket.
+    webm_path: StoragePath | None = None
+    gif_path: StoragePath | None = None
+    mp3_path: StoragePath | None = None
+    poster_path: StoragePath | None = None
+    vtt_path: StoragePath | None = None
+    srt_path: StoragePath | None = None
     fake: StrictBool | None = Field(None, description="A `--no-render` worker's stand-in result.")
 
 

@@ -25,6 +25,7 @@ start a new render from the edited version (``params.script``).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import tempfile
@@ -92,11 +93,13 @@ def compose_request(
     images: Sequence[Path | None] = (),
     music: Path | None = None,
     narration: Sequence[Path] = (),
+    narration_words: Sequence[list[tuple[str, float, float]] | None] = (),
 ) -> ComposeRequest:
     """The media request a compose job's params describe — the one mapping of params onto
     :class:`~videogen.media.compose.ComposeRequest`, for the render and for its estimate.
     ``images``, ``music`` and ``narration`` are the local copies of the uploads the params
-    name (none for an estimate); what the params leave out takes the request's defaults."""
+    name (none for an estimate), ``narration_words`` the word timings a narration step
+    stored beside its files; what the params leave out takes the request's defaults."""
     fields = {
         "topic": params.topic or params.prompt,
         "script": params.script,
@@ -111,6 +114,12 @@ def compose_request(
         "music": music,
         "narration": list(narration) or None,  # a narration step's files: no TTS then
         "captions": params.captions,
+        "caption_style": params.caption_style,
+        "narration_words": list(narration_words) or None,
+        "size": (params.size.width, params.size.height) if params.size else None,
+        "formats": params.formats,
+        "poster": params.poster,
+        "transition": params.transition,
         "max_duration": float(params.duration if params.duration is not None else 600),
     }
     request: ComposeRequest = parse(
@@ -137,12 +146,29 @@ def fetched_request(
         _fetch_upload(storage, user_id, path, workdir, 100 + i)
         for i, path in enumerate(params.narration_paths or [])
     ]
+    words = [_stored_words(storage, path) for path in params.narration_paths or []]
     return compose_request(
         params,
         images,
         _fetch_upload(storage, user_id, music, workdir, 99) if music else None,
         narration,
+        words if params.captions is not False else (),
     )
+
+
+def words_path(narration_path: str) -> str:
+    """Where a narration step keeps a file's word timings: beside it, ``….words.json``."""
+    return str(Path(narration_path).with_suffix(".words.json"))
+
+
+def _stored_words(storage: Storage, path: str) -> list[tuple[str, float, float]] | None:
+    """The word timings a narration step stored beside ``path``; None for a file of the
+    user's own (it is aligned to its text then) or timings that do not read."""
+    try:
+        data = json.loads(storage.download("uploads", words_path(path)))
+        return [(str(w["text"]), float(w["start"]), float(w["end"])) for w in data["words"]]
+    except (AppError, ValueError, KeyError, TypeError):
+        return None
 
 
 def elements_timeline(
@@ -340,7 +366,9 @@ def run(
     params = ComposeParams.stored(job.params)
     with tempfile.TemporaryDirectory(prefix="videogen-compose-") as tmp:
         result = render(params, user_id, storage, Path(tmp), progress, cancel)
-        stored = store_outputs(storage, user_id, job_id, result.video_path, result.thumbnail_path)
+        stored = store_outputs(
+            storage, user_id, job_id, result.video_path, result.thumbnail_path, result.files
+        )
     output = dict(stored)
     output.update(
         title=result.title, script=result.script.model_dump() if result.script is not None else None

@@ -10,7 +10,8 @@ job's ``output``: the client may edit it and feed it to the next step; assembly 
                {script, instruction}                               → the script improved
     narration  {script | prompt, voice, language, speaking_rate, duration}
                → one WAV per section in uploads/<uid>/steps/<job>/, with the sections'
-                 timings as the assembled video will have them
+                 timings as the assembled video will have them and each word's time
+                 (also beside each WAV as ``….words.json``, read by the compose job)
     images     {script, source: card | stock, timings?, aspect_ratio, resolution}
                → one picture per section (a title card, or a stock photo with its credit)
     compose    {script, narration_paths, images, …}                → the video
@@ -21,6 +22,7 @@ upload (and the upload check applies).
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -159,6 +161,9 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
     # cold start: models.params loads only on this path
     from videogen.models.params import NarrationParams
 
+    # cold start: rendering.composition loads only on this path
+    from videogen.rendering.composition import words_path
+
     params, user_id = NarrationParams.stored(job.params), str(job.user_id)
     script = _narrated(params)
     engine = get_narration_engine()
@@ -176,6 +181,10 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
         for i, (section, speech) in enumerate(zip(script.sections, speeches, strict=True)):
             path = user_path(user_id, "steps", str(job.id), f"narration_{i:02d}.wav")
             storage.upload("uploads", path, speech.path, "audio/wav")
+            words = [w.as_json() for w in speech.words]
+            if words:  # beside the file, where a compose job naming it finds them
+                timing = json.dumps({"words": words}).encode()
+                storage.upload("uploads", words_path(path), timing, "application/json")
             # The section as the assembled video lays it out (media.compose's padding).
             length = math.ceil((SECTION_LEAD_S + speech.duration + SECTION_TAIL_S) * fps) / fps
             sections.append(
@@ -186,6 +195,7 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
                     "speech_s": round(speech.duration, 3),
                     "start_s": round(start, 3),
                     "duration_s": round(length, 3),
+                    "words": words,  # each word's start and end in this file, seconds
                 }
             )
             paths.append(path)

@@ -201,6 +201,13 @@ def remove(scope: Scope, job_id: str) -> Outcome[Job]:
             id=job.id,
             video_path=job.output.get("video_path"),
             thumbnail_path=job.output.get("thumbnail_path"),
+            files=[
+                v
+                for k, v in sorted(job.output.items())
+                if k.endswith("_path")
+                and k not in ("video_path", "thumbnail_path")
+                and isinstance(v, str)
+            ],
         )
         if (due.video_path or due.thumbnail_path) and remove_outputs(db, scope.storage, [due]):
             job.output_expired_at = datetime.now(UTC)

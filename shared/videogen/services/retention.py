@@ -32,7 +32,7 @@ BATCH = 200
 
 def remove_outputs(db: Database, storage: Storage, due: Sequence[DueOutput]) -> int:
     """Remove these outputs' files, then mark their jobs; how many were marked."""
-    videos = [d.video_path for d in due if d.video_path]
+    videos = [d.video_path for d in due if d.video_path] + [f for d in due for f in d.files]
     thumbnails = [d.thumbnail_path for d in due if d.thumbnail_path]
     try:
         if videos:

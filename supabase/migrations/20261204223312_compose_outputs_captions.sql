@@ -1,0 +1,204 @@
+-- Migration compose_outputs_captions: drafted by `make migration` from sql/schema; review before committing.
+-- Write by hand only what a diff cannot express: data moves, backfills, renames (drafted
+-- as drop + create), default privileges.
+-- Unsafe statements (drops): none.
+
+set check_function_bodies = off;
+
+CREATE OR REPLACE FUNCTION private.job_output_files(p_output jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select coalesce(jsonb_agg(value order by key), '[]')
+    from jsonb_each_text(coalesce(p_output, '{}'))
+   where key like '%\_path' and key not in ('video_path', 'thumbnail_path')
+$function$
+;
+
+CREATE OR REPLACE FUNCTION private.job_price(p_model public.models, p_params jsonb)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+declare
+  v_factor numeric := coalesce(
+    (p_model.resolution_factors ->> (p_params ->> 'resolution'))::numeric, 1);
+  v_duration numeric := (p_params ->> 'duration')::numeric;
+  v_extra numeric := 0;
+begin
+  if p_model.job_type = 'compose' then
+    if jsonb_typeof(p_params -> 'size') = 'object' then
+      v_factor := greatest(v_factor,
+        coalesce((p_model.resolution_factors ->> '720p')::numeric, 1)
+        * (p_params #>> '{size,width}')::numeric * (p_params #>> '{size,height}')::numeric
+        / (1280 * 720));
+    end if;
+    if coalesce((p_params ->> 'fps')::numeric, 30) > 30 then
+      v_factor := v_factor * 2;
+    end if;
+    if jsonb_typeof(p_params -> 'formats') = 'array' then
+      v_extra := jsonb_array_length(p_params -> 'formats') * ceil(v_duration / 60);
+    end if;
+  end if;
+  if p_model.job_type = 'compose' and jsonb_typeof(p_params -> 'narration_paths') = 'array' then
+    return ceil((1 + p_model.credits_per_second * v_duration / 4) * v_factor + v_extra)::bigint;
+  end if;
+  return ceil((p_model.credits_base + p_model.credits_per_second * v_duration) * v_factor
+              + v_extra)::bigint;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION private.job_type_params(p_job_type public.job_type)
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$
+  select case p_job_type::text
+    when 'text_to_video' then
+      '{prompt,negative_prompt,duration,aspect_ratio,resolution,seed,fps}'::text[]
+    when 'image_to_video' then
+      '{prompt,negative_prompt,image_path,duration,aspect_ratio,resolution,seed,fps}'::text[]
+    when 'compose' then
+      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,caption_style,formats,poster,size,transition,elements,duration,aspect_ratio,resolution,fps}'::text[]
+    when 'narration' then '{prompt,script,voice,language,speaking_rate,duration,fps}'::text[]
+    when 'script' then '{prompt,topic,script,instruction,sections,language,duration}'::text[]
+    when 'images' then
+      '{prompt,script,source,timings,speaking_rate,duration,aspect_ratio,resolution}'::text[]
+  end || '{original_prompt}'::text[]
+$function$
+;
+
+CREATE OR REPLACE FUNCTION private.normalize_params(p_model public.models, p_params jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO ''
+AS $function$
+declare
+  v_duration integer;
+  v_length integer;
+  v_unknown text[];
+  v_aspect text := coalesce(p_params ->> 'aspect_ratio', p_model.aspect_ratios[1]);
+  v_resolution text := coalesce(p_params ->> 'resolution',
+    case when '720p' = any(p_model.resolutions) then '720p' else p_model.resolutions[1] end);
+begin
+  if jsonb_typeof(coalesce(p_params, '{}')) <> 'object' then
+    raise exception 'params must be an object' using errcode = 'VGP22';
+  end if;
+  if octet_length(p_params::text) > 65536 then
+    raise exception 'params are larger than 64 KiB' using errcode = 'VGP22';
+  end if;
+  select array_agg(k order by k) into v_unknown
+    from jsonb_object_keys(coalesce(p_params, '{}')) k
+   where k <> all (private.job_type_params(p_model.job_type));
+  if v_unknown is not null then
+    raise exception 'model % (%) does not take %', p_model.id, p_model.job_type,
+      array_to_string(v_unknown, ', ')
+      using errcode = 'VGP22',
+            hint = 'It takes: ' || array_to_string(private.job_type_params(p_model.job_type), ', ');
+  end if;
+  if p_params ? 'original_prompt'
+     and (jsonb_typeof(p_params -> 'original_prompt') <> 'string'
+          or btrim(p_params ->> 'original_prompt') = ''
+          or char_length(p_params ->> 'original_prompt') > 2000
+          or jsonb_typeof(p_params -> 'prompt') is distinct from 'string') then
+    raise exception 'original_prompt must be the text (1–2000 characters) the prompt was made from, given with the prompt'
+      using errcode = 'VGP22';
+  end if;
+  -- Checked with a pattern, not a cast in an exception block (that would open a
+  -- subtransaction on every job).
+  if coalesce(p_params ->> 'duration', '0') !~ '^\s*\d{1,6}\s*$' then
+    raise exception 'duration must be a whole number of seconds' using errcode = 'VGP22';
+  end if;
+  -- A timeline of elements without a duration is paid by its length: the end of its last
+  -- element in whole seconds, at least the model's minimum.
+  if p_params ->> 'duration' is null and jsonb_typeof(p_params -> 'elements') = 'array' then
+    select greatest(p_model.min_duration_s,
+                    ceil(max((e ->> 'start')::numeric + (e ->> 'duration')::numeric)))::integer
+      into v_duration
+      from jsonb_array_elements(p_params -> 'elements') e
+     where jsonb_typeof(e -> 'start') = 'number' and jsonb_typeof(e -> 'duration') = 'number';
+  end if;
+  v_length := private.compose_length(auth.uid(), p_model, p_params);
+  v_duration := coalesce((p_params ->> 'duration')::integer, v_duration, v_length,
+                         p_model.default_duration_s);
+  -- A composed video's duration is the most it may run: never more than it will.
+  if v_length is not null then
+    v_duration := greatest(p_model.min_duration_s, least(v_duration, v_length));
+  end if;
+  if v_duration not between p_model.min_duration_s and p_model.max_duration_s then
+    raise exception 'duration % s outside %–% s for model %', v_duration,
+      p_model.min_duration_s, p_model.max_duration_s, p_model.id using errcode = 'VGP22';
+  end if;
+  if not v_aspect = any(p_model.aspect_ratios) then
+    raise exception 'aspect ratio % not offered by model % (%)', v_aspect, p_model.id,
+      array_to_string(p_model.aspect_ratios, ', ') using errcode = 'VGP22';
+  end if;
+  if not v_resolution = any(p_model.resolutions) then
+    raise exception 'resolution % not offered by model % (%)', v_resolution, p_model.id,
+      array_to_string(p_model.resolutions, ', ') using errcode = 'VGP22';
+  end if;
+  -- A custom frame past 1080p's pixel count (up to 4K's: the params model bounds it) is
+  -- for the premium tier.
+  if jsonb_typeof(p_params -> 'size') = 'object'
+     and coalesce((p_params #>> '{size,width}')::numeric, 0)
+         * coalesce((p_params #>> '{size,height}')::numeric, 0) > 1920 * 1080
+     and coalesce((select p.tier from public.profiles p where p.id = auth.uid()), 'free')
+         <> 'premium' then
+    raise exception 'a frame of more than 1920x1080 pixels needs the premium tier'
+      using errcode = 'VGP22';
+  end if;
+  if p_model.requires_image and coalesce(p_params ->> 'image_path', '') = '' then
+    raise exception 'model % needs an input image (image_path)', p_model.id
+      using errcode = 'VGP22';
+  end if;
+  return coalesce(p_params, '{}') || jsonb_build_object(
+    'duration', v_duration, 'aspect_ratio', v_aspect, 'resolution', v_resolution);
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION service.jobs_list_outputs_due(p_retention_days integer, p_limit integer DEFAULT 200)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', j.id, 'video_path', j.output ->> 'video_path',
+           'thumbnail_path', j.output ->> 'thumbnail_path',
+           'files', private.job_output_files(j.output))), '[]')
+    from (select * from public.jobs j
+           where j.output_expired_at is null
+             and (j.output ? 'video_path' or j.output ? 'thumbnail_path')
+             and ((j.deleted_at is not null)
+                  or (p_retention_days > 0 and j.finished_at is not null
+                      and j.finished_at < now() - make_interval(days => p_retention_days)))
+           order by j.finished_at
+           limit greatest(p_limit, 1)) j
+$function$
+;
+
+-- By hand (data): the videos bucket takes a composed video's other forms and uploads the
+-- narration step's word timings (sql/schema/12), and the reference compose model renders
+-- 4:5 too (supabase/seed.sql).
+update storage.buckets
+   set allowed_mime_types = array['video/mp4', 'video/webm', 'image/gif', 'audio/mpeg',
+                                  'image/png', 'image/jpeg', 'text/vtt', 'application/x-subrip']
+ where id = 'videos';
+
+update storage.buckets
+   set allowed_mime_types = array['image/png', 'image/jpeg', 'image/webp',
+         'audio/mpeg', 'audio/mp4', 'audio/wav', 'audio/x-wav', 'audio/ogg',
+         'video/mp4', 'video/quicktime', 'video/x-msvideo', 'video/avi', 'video/webm',
+         'application/json']
+ where id = 'uploads';
+
+update public.models
+   set aspect_ratios = aspect_ratios || '{4:5}'::text[]
+ where id = 'reference/compose' and not '4:5' = any(aspect_ratios);
