@@ -6,7 +6,8 @@ video's ``webm_path``, ``gif_path``, ``mp3_path``, ``poster_path``, ``vtt_path``
 rendered at once) gets ``video_url`` / ``thumbnail_url`` (``webm_url``, …) signed for
 ``SIGNED_URL_EXPIRES_SECONDS`` and ``links_expire_at``, so a link in a page the user just
 loaded always works while the object exists. One signing call per bucket per answer
-(Supabase Storage signs a batch). A realtime ``completed`` event carries no links: its consumer reads the job.
+(Supabase Storage signs a batch). A realtime ``completed`` event carries no links: its
+consumer reads the job.
 """
 
 from __future__ import annotations
