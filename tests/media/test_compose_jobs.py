@@ -142,3 +142,72 @@ def test_failed_render_releases_the_credits(live_server):
     assert job["error_code"] == "INVALID_TIMELINE"
     balance, reserved, amount, hold = _money(live_server.db_url, user_id)
     assert (balance, reserved, amount, hold) == (100, 0, 100, 0)
+
+
+def test_a_composed_video_with_styled_captions_comes_in_every_form_asked(live_server):
+    """Captions styled, a WebM, an MP3 and a PNG poster beside the mp4: each stored in the
+    owner's folder, signed in the answer and served with its type; the WebVTT cues are the
+    narration's words."""
+    _, headers = _user(live_server)
+    resp = httpx.post(
+        live_server.url("generate-video"),
+        headers=headers,
+        json={
+            "model": "reference/compose",
+            "prompt": "Forms",
+            "script": {"title": "Forms", "sections": [
+                {"title": "One", "narration": "Every word is timed and highlighted."}]},
+            "resolution": "480p", "aspect_ratio": "9:16", "fps": 24, "duration": 20,
+            "caption_style": {"font": "serif-bold", "size": 0.07, "color": "#ffffff",
+                              "highlight": "#00ff88", "background": "box", "lines": 1},
+            "formats": ["webm", "mp3"],
+            "poster": {"at": 0.5, "format": "png"},
+            "transition": {"kind": "circleopen", "duration": 0.4},
+        },
+        timeout=180,
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    job = resp.json()["data"]
+    assert job["status"] == "completed", job
+    out = job["output"]
+    storage = Path(live_server.env["STORAGE_ROOT"])
+    video = probe(storage / "videos" / out["video_path"])
+    assert (video["width"], video["height"], video["fps"]) == (480, 854, 24)
+    served = {
+        "webm_url": "video/webm", "mp3_url": "audio/mpeg", "poster_url": "image/png",
+        "vtt_url": "text/vtt", "srt_url": "application/x-subrip",
+    }  # fmt: skip
+    for link, content_type in served.items():
+        path = out[link.replace("_url", "_path")]
+        assert path.startswith(f"{job['user_id']}/{job['id']}.")
+        got = httpx.get(out[link])
+        assert got.status_code == 200, link
+        assert got.headers["content-type"].split(";")[0] == content_type
+    assert "gif_path" not in out
+    webm = probe(storage / "videos" / out["webm_path"])
+    assert (webm["video_codec"], webm["width"], webm["height"]) == ("vp9", 480, 854)
+    vtt = httpx.get(out["vtt_url"]).text
+    assert vtt.startswith("WEBVTT") and "timed" in vtt and " --> " in vtt
+
+
+def test_unknown_transitions_and_big_frames_are_refused_before_money_moves(live_server):
+    user_id, headers = _user(live_server)
+    base = {"model": "reference/compose", "prompt": "x", "resolution": "480p", "duration": 10}
+    resp = httpx.post(
+        live_server.url("generate-video"),
+        headers=headers,
+        json={**base, "transition": {"kind": "slidelfet", "duration": 0.5}},
+    )
+    assert resp.status_code == 422
+    error = resp.json()["error"]
+    assert "slideleft" in str(error), error  # the close names are listed
+    # More pixels than 1080p is for the premium tier; this user is on the free one.
+    resp = httpx.post(
+        live_server.url("generate-video"),
+        headers=headers,
+        json={**base, "size": {"width": 2560, "height": 1440}},
+    )
+    assert resp.status_code == 422, resp.text
+    assert "premium" in resp.json()["error"]["message"]
+    balance, reserved, _, _ = _money(live_server.db_url, user_id)
+    assert (balance, reserved) == (100, 0)
