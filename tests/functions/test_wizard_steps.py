@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import httpx
+
 Api = Any  # tests/functions/conftest.py's Api
 
 
@@ -45,6 +47,15 @@ def test_the_wizard_from_topic_to_video(api: Api) -> None:
     assert all(api.has_object("uploads", p) for p in narrated["output"]["narration_paths"])
     assert sections[1]["start_s"] == sections[0]["duration_s"] > sections[0]["speech_s"] > 0
     assert narrated["credits_used"] <= narrated["cost"]
+    # Each word's time in its file, in the output and beside the file for the compose job.
+    words = sections[0]["words"]
+    assert [w["text"] for w in words] == improved["sections"][0]["narration"].split()
+    assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:], strict=False))
+    assert words[-1]["end"] == sections[0]["speech_s"]
+    assert all(
+        api.has_object("uploads", p.removesuffix(".wav") + ".words.json")
+        for p in narrated["output"]["narration_paths"]
+    )
 
     pictured = step(api, user, "reference/images", script=improved, source="card", timings=sections)
     images = pictured["output"]["images"]
@@ -74,6 +85,10 @@ def test_the_wizard_from_topic_to_video(api: Api) -> None:
     total = narrated["output"]["duration_s"]
     assert abs(video["output"]["duration_s"] - total) < 0.5  # the narration's own timing
     assert video["output"]["video_url"]
+    # Captions timed by the narration step's words (0.3 s lead before the first section).
+    vtt = httpx.get(video["output"]["vtt_url"]).text
+    first = vtt.split("\n")[3].split(" --> ")[0]
+    assert first == f"00:00:{0.3 + words[0]['start']:06.3f}"
     assert balance(api, user)[0] == before[0] - video["credits_used"]
     assert balance(api, user)[1] == 0
 
