@@ -17,7 +17,13 @@ Each figure is printed with its bar and ok/MISSED:
 - progress: monotone 0 -> 100 and within 10 points of elapsed/total at every report.
 
     .venv/bin/python bench/render_bench.py [--runs 3] [--quality 720p] [--no-long]
-        [--no-moviepy] [--keep]
+        [--no-moviepy] [--captions] [--keep]
+
+``--captions``: the captions are word-timed and styled (media.captions: bold DejaVu with an
+outline, two lines, the spoken word highlighted — one ASS event per word, from espeak-ng's
+word timings) instead of a line of text per section. The naive command burns the same ASS
+script with the ``ass`` filter, as a person would; MoviePy keeps its per-section captions
+(a caption clip per word would only slow it further).
 
 "Our pipeline" is what a job does after narration exists: build and validate the
 Timeline, then :func:`render_timeline` (sections side by side, sound measured and
@@ -42,6 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from videogen.media.captions import Captions, CaptionStyle, write_ass
 from videogen.media.graph import find_font
 from videogen.media.narration import EspeakEngine
 from videogen.media.render import probe, render_timeline
@@ -56,6 +63,7 @@ from videogen.media.timeline import (
     Transition,
     validate_timeline,
 )
+from videogen.media.words import Word
 
 SECTIONS = 6
 SECTION_S = 10.0
@@ -63,6 +71,8 @@ FADE_S = 0.5
 LEAD_S = 0.3
 FPS = 30
 SOURCES = ("testsrc2", "mandelbrot", "life=mold=10:ratio=0.5:s=1920x1080", "rgbtestsrc", "cellauto")
+WORDS: dict[Path, tuple[Word, ...]] = {}  # each narration clip's word timings
+CAPTION_STYLE = CaptionStyle(font="sans-bold", background="outline", highlight="#ffd400")
 SENTENCES = [
     "Tides are the slow rise and fall of the sea, twice a day.",
     "The Moon's gravity pulls the ocean into a gentle bulge.",
@@ -91,6 +101,7 @@ def make_inputs(folder: Path) -> tuple[list[Path], list[tuple[Path, float]], Pat
     for i, text in enumerate(SENTENCES):
         speech = engine.synthesize(text, folder / f"voice_{i}.wav")
         voices.append((speech.path, speech.duration))
+        WORDS[speech.path] = speech.words
     music = folder / "music.wav"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
@@ -106,14 +117,18 @@ def pipeline_timeline(
     music: Path,
     quality: Quality,
     sections: int = SECTIONS,
+    captions: bool = False,
 ) -> Timeline:
-    """The benchmark video as our spec; more ``sections`` repeat the inputs in turn."""
+    """The benchmark video as our spec; more ``sections`` repeat the inputs in turn;
+    ``captions``: word-timed styled captions instead of a line of text a section."""
     total = sections * SECTION_S
     images = [images[i % len(images)] for i in range(sections)]
     voices = [voices[i % len(voices)] for i in range(sections)]
+    styled = styled_captions(voices) if captions else None
     return validate_timeline(
         Timeline(
             output=OutputPreset(quality=quality, fps=FPS),
+            captions=styled,
             transition=Transition(duration=FADE_S),
             tracks=[
                 Track(
@@ -137,6 +152,7 @@ def pipeline_timeline(
                     clips=[
                         TextClip(start=i * SECTION_S + LEAD_S, duration=d, text=f"Part {i + 1}")
                         for i, (_, d) in enumerate(voices)
+                        if not captions
                     ],
                 ),
                 Track(
@@ -157,10 +173,24 @@ def pipeline_timeline(
     )
 
 
+def styled_captions(voices: list[tuple[Path, float]]) -> Captions:
+    """Every narration clip's words where the clip plays, in the benchmark's caption style."""
+    words = [
+        w.shifted(i * SECTION_S + LEAD_S) for i, (path, _) in enumerate(voices) for w in WORDS[path]
+    ]
+    return Captions.of(words, CAPTION_STYLE)
+
+
 def hand_written_command(
-    images: list[Path], voices: list[tuple[Path, float]], music: Path, out: Path, quality: Quality
+    images: list[Path],
+    voices: list[tuple[Path, float]],
+    music: Path,
+    out: Path,
+    quality: Quality,
+    ass: Path | None = None,
 ) -> list[str]:
-    """The same video as one naive ffmpeg command, written the way a person would write it."""
+    """The same video as one naive ffmpeg command, written the way a person would write it
+    (``ass``: the captions' ASS script, burned in with the ``ass`` filter)."""
     w, h = OutputPreset(quality=quality).size
     total = SECTIONS * SECTION_S
     font = find_font()
@@ -195,6 +225,8 @@ def hand_written_command(
         f"enable=gte(t\\,{i * SECTION_S + LEAD_S:.3f})*lt(t\\,{i * SECTION_S + LEAD_S + d:.3f})"
         for i, (_, d) in enumerate(voices)
     )
+    if ass is not None:
+        captions = f"ass=filename={ass}:fontsdir=/usr/share/fonts/truetype/dejavu"
     parts.append(f"[{chain}]{captions}[vout]")
     for i, (_, d) in enumerate(voices):
         delay = round((i * SECTION_S + LEAD_S) * 1000)
@@ -360,11 +392,21 @@ def main() -> int:
     parser.add_argument("--no-long", action="store_true", help="skip the 10-minute render")
     parser.add_argument("--no-moviepy", action="store_true", help="skip the MoviePy render")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--captions", action="store_true", help="word-timed styled captions (media.captions)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="render_bench_"))
     images, voices, music = make_inputs(work)
-    timeline = pipeline_timeline(images, voices, music, args.quality)
+    timeline = pipeline_timeline(images, voices, music, args.quality, captions=args.captions)
+    ass = None
+    if args.captions:
+        o = timeline.output
+        assert timeline.captions is not None
+        ass = work / "naive.ass"
+        cues = write_ass(timeline.captions, ass, o.width, o.height, o.aspect)
+        print(f"captions: {len(timeline.captions.words)} words in {len(cues)} cues", flush=True)
     seconds = SECTIONS * SECTION_S
     ours: list[float] = []
     hand: list[float] = []
@@ -374,13 +416,17 @@ def main() -> int:
         order = ("ours", "hand") if run % 2 == 0 else ("hand", "ours")
         for side in order:
             if side == "ours":
-                spec = pipeline_timeline(images, voices, music, args.quality)
+                spec = pipeline_timeline(
+                    images, voices, music, args.quality, captions=args.captions
+                )
                 elapsed, reports = timed_render(spec, work / "ours.mp4")
                 ours.append(elapsed)
                 progress_runs.append((elapsed, reports))
             else:
                 started = time.perf_counter()
-                cmd = hand_written_command(images, voices, music, work / "hand.mp4", args.quality)
+                cmd = hand_written_command(
+                    images, voices, music, work / "hand.mp4", args.quality, ass
+                )
                 subprocess.run(cmd, check=True)
                 hand.append(time.perf_counter() - started)
         print(f"run {run + 1}: pipeline {ours[-1]:.2f}s  naive command {hand[-1]:.2f}s", flush=True)
@@ -468,7 +514,9 @@ def main() -> int:
             ("10-minute vs 1-minute render, per output second", "skipped (--no-long)", None)
         )
     else:
-        long_spec = pipeline_timeline(images, voices, music, args.quality, sections=SECTIONS * 10)
+        long_spec = pipeline_timeline(
+            images, voices, music, args.quality, sections=SECTIONS * 10, captions=args.captions
+        )
         t_long, reports = timed_render(long_spec, work / "long.mp4")
         t_short, _ = timed_render(timeline, work / "ours.mp4")
         info = probe(work / "long.mp4")
