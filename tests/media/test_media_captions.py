@@ -180,3 +180,29 @@ def test_the_spoken_word_is_burned_in_in_the_highlight_colour(tmp_path: Path) ->
     assert centres[3:6] == pytest.approx(centres[0:3], abs=0.03)  # the second section too
     before, width, height = rgb_frame(video, 0.08)
     assert not red_columns(before, width, height)  # nothing before the first word
+
+
+def test_a_recorded_narration_is_aligned_for_its_captions(tmp_path: Path) -> None:
+    """A compose request bringing its own narration (no timings with it): the plan aligns
+    the recording to the section's text, and the captions follow the recording's words."""
+    from videogen.media.compose import SECTION_LEAD_S, ComposeRequest, plan
+    from videogen.media.script import Script
+
+    text = "Sea water rises with the moon, and falls again before the evening."
+    recorded = EspeakEngine().synthesize(
+        text, tmp_path / "mine.wav", voice="en-us+f3", speaking_rate=1.2
+    )
+    request = ComposeRequest(
+        script=Script(title="Mine", sections=[{"title": "One", "narration": text}]),
+        narration=[recorded.path],
+        quality="480p",
+    )
+    timeline = plan(request, tmp_path / "work")
+    assert timeline.captions is not None and not timeline.clips("text")
+    words = timeline.captions.timed_words()
+    assert [w.text for w in words] == text.split()
+    errors = [
+        abs(w.start - (truth.start + SECTION_LEAD_S))
+        for w, truth in zip(words, recorded.words, strict=True)
+    ]
+    assert sum(errors) / len(errors) < 0.08

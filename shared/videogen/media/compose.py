@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videogen.media.align import align
 from videogen.media.captions import Captions, CaptionStyle
-from videogen.media.errors import RenderCanceled, TimelineError
+from videogen.media.errors import NarrationError, RenderCanceled, TimelineError
 from videogen.media.exports import ExportFormat, Poster, export
 from videogen.media.graph import wrap_caption
 from videogen.media.images import make_title_card, validate_upload
@@ -51,7 +51,7 @@ from videogen.media.timeline import (
     Transition,
     validate_timeline,
 )
-from videogen.media.words import Word
+from videogen.media.words import EspeakUnavailable, Word
 
 Progress = Callable[[int], None]
 
@@ -346,7 +346,12 @@ def _timed_recording(request: ComposeRequest, speech: Speech, text: str, index: 
     if given:
         words = tuple(Word(t, a, b) for t, a, b in given)
     else:
-        words = tuple(align(speech.path, text, duration=speech.duration))
+        try:
+            words = tuple(
+                align(speech.path, text, voice=request.language, duration=speech.duration)
+            )
+        except (NarrationError, EspeakUnavailable):
+            words = ()  # no voice for the language: captions timed by characters then
     return Speech(path=speech.path, duration=speech.duration, words=words)
 
 
