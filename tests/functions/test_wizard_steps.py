@@ -3,6 +3,7 @@ its narration, its pictures, and the composed video assembled from what the step
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -50,7 +51,7 @@ def test_the_wizard_from_topic_to_video(api: Api) -> None:
     # Each word's time in its file, in the output and beside the file for the compose job.
     words = sections[0]["words"]
     assert [w["text"] for w in words] == improved["sections"][0]["narration"].split()
-    assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:], strict=False))
+    assert all(a["start"] <= b["start"] for a, b in itertools.pairwise(words))
     assert words[-1]["end"] == sections[0]["speech_s"]
     assert all(
         api.has_object("uploads", p.removesuffix(".wav") + ".words.json")
