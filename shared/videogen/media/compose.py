@@ -71,6 +71,10 @@ RENDER_OVERHEAD_S = 0.6  # process start, input probing and the moov rewrite of 
 # 0.20 (0.30 CPU: its decoder runs beside the filters), + a line of text 0.00-0.02. The
 # figures below are the CPU ones rounded up, so a busy host still fits its estimate.
 OVERLAY_RENDER_S_PER_S_720P30 = {"background": 0.2, "image": 0.12, "video": 0.3, "text": 0.02}
+# The other forms (media.exports), CPU seconds per output second of a 720p30 video, measured
+# on the reference machine under load (10 s clip): webm 0.29, gif 0.22 (made at 480 px
+# wide, so it scales with the frame less), mp3 0.01; rounded up.
+EXPORT_S_PER_S_720P30 = {"webm": 0.35, "gif": 0.25, "mp3": 0.02}
 # Credits per started 10 s of output, by quality: roughly the relative render cost.
 CREDITS_PER_10S = {"480p": 1, "720p": 2, "1080p": 4}
 
@@ -417,6 +421,8 @@ def estimate(
             work = duration * rates["background"]
         for item in spec.overlays:
             work += item.duration * rates[item.media if isinstance(item, Overlay) else "text"]
+    if isinstance(spec, ComposeRequest):
+        work += duration * sum(EXPORT_S_PER_S_720P30[f] for f in set(spec.formats))
     seconds = RENDER_OVERHEAD_S + work * scale
     credits = max(1, math.ceil(duration / 10)) * CREDITS_PER_10S[out.quality]
     return round(seconds, 1), credits

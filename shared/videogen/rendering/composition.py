@@ -75,7 +75,10 @@ Progress = Callable[[int], None]
 def working_frame(params: ComposeParams) -> tuple[int, int]:
     """The largest a still needs to be for this job's render: its frame, oversampled as the
     Ken Burns move and the overlays work on it (media.graph.WORKING_OVERSAMPLE)."""
-    width, height = frame_size(params.aspect_ratio or "16:9", params.resolution or "720p")
+    if params.size is not None:
+        width, height = params.size.width, params.size.height
+    else:
+        width, height = frame_size(params.aspect_ratio or "16:9", params.resolution or "720p")
     return width * WORKING_OVERSAMPLE, height * WORKING_OVERSAMPLE
 
 

@@ -62,3 +62,12 @@ def test_estimate_works_before_the_script_exists() -> None:
     assert 0 < seconds < 30 and credits >= 1
     fast = estimate(ComposeRequest(topic="tides", sections=4, quality="480p", speaking_rate=2))
     assert fast[0] < seconds
+
+
+def test_estimate_counts_custom_frames_and_other_forms() -> None:
+    base = ComposeRequest(topic="tides", sections=4, quality="720p")
+    seconds = estimate(base)[0]
+    tall = estimate(ComposeRequest(topic="tides", sections=4, size=(1080, 1920)))[0]
+    assert tall == pytest.approx(0.6 + (seconds - 0.6) * 2.25, rel=0.05)  # 1080x1920's pixels
+    forms = estimate(ComposeRequest(topic="tides", sections=4, formats=["webm", "gif", "mp3"]))
+    assert forms[0] > seconds * 1.5
