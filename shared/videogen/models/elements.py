@@ -41,6 +41,8 @@ GENERATED_ONLY = (
     "music_path",
     "narration_paths",
     "captions",
+    "caption_style",
+    "transition",
 )
 Seconds = Annotated[float, Field(ge=0, le=MAX_TIMELINE_S, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]

@@ -39,6 +39,7 @@ from videogen.errors import AppError, ValidationFailed
 from videogen.integrations.storage import get_storage, owner_of
 from videogen.media.compose import ComposeRequest, ComposeResult, compose, estimate
 from videogen.media.errors import RenderCanceled, RenderDeadline
+from videogen.media.exports import export
 from videogen.media.graph import WORKING_OVERSAMPLE
 from videogen.media.images import fit_for_render, validate_upload
 from videogen.media.render import make_thumbnail, probe, render_timeline
@@ -185,6 +186,7 @@ def elements_timeline(
         aspect=params.aspect_ratio or "16:9",
         quality=params.resolution or "720p",
         fps=params.fps or 30,
+        custom_size=(params.size.width, params.size.height) if params.size else None,
     )
 
     def fade(side: Any) -> Fade | None:
@@ -281,6 +283,7 @@ def render_elements(
     video = workdir / "video.mp4"
     render_timeline(timeline, video, progress=lambda pct: report(pct * 95 // 100), cancel=cancel)
     thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))
+    files = export(video, workdir, params.formats or (), params.poster)
     info = probe(video)
     report(100)
     return ComposeResult(
@@ -291,6 +294,7 @@ def render_elements(
         height=info["height"],
         title=params.prompt or "",
         script=None,
+        files=files,
     )
 
 
