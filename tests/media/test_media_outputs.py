@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from videogen.media.compose import ComposeRequest, compose
-from videogen.media.exports import Poster
+from videogen.media.forms import Poster
 from videogen.media.graph import compile_timeline
 from videogen.media.narration import EspeakEngine
 from videogen.media.render import probe, render, render_timeline

@@ -55,7 +55,7 @@ class CaptionStyle(BaseModel):
     """How burned-in captions look. Sizes are fractions of the frame height, so a style
     looks the same at every resolution."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     font: FontName = Field("sans-bold", description="A DejaVu face: " + ", ".join(FONTS))
     size: float = Field(0.06, ge=0.02, le=0.15, description="Font size, fraction of height")
@@ -78,7 +78,7 @@ class CaptionStyle(BaseModel):
 class Captions(BaseModel):
     """What the render burns in: each word's time in the video, and the style."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     words: list[tuple[str, float, float]] = Field(default_factory=list)  # (text, start, end)
     style: CaptionStyle = Field(default_factory=CaptionStyle)

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from videogen.media.align import align
 from videogen.media.captions import Captions, CaptionStyle
 from videogen.media.errors import NarrationError, RenderCanceled, TimelineError
-from videogen.media.exports import ExportFormat, Poster, export
+from videogen.media.exports import export
+from videogen.media.forms import ExportFormat, Poster
 from videogen.media.graph import wrap_caption
 from videogen.media.images import make_title_card, validate_upload
 from videogen.media.narration import (

@@ -9,38 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
 
 import ffmpeg
-from pydantic import BaseModel, ConfigDict, Field
 
 from videogen.media.captions import Captions, cues_for, srt, webvtt
+from videogen.media.forms import ExportFormat, Poster
 from videogen.media.graph import GLOBAL_ARGS
 from videogen.media.render import make_thumbnail, probe, run_ffmpeg
 
-ExportFormat = Literal["webm", "gif", "mp3"]
-FORMATS: tuple[ExportFormat, ...] = ("webm", "gif", "mp3")
 GIF_MAX_WIDTH = 480  # a GIF of a full frame is huge; 480 px wide is what GIFs are for
 GIF_MAX_FPS = 15
-# Where the extra files go and how they are served, by output key (rendering.outputs).
-CONTENT_TYPES = {
-    "webm": "video/webm",
-    "gif": "image/gif",
-    "mp3": "audio/mpeg",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "vtt": "text/vtt",
-    "srt": "application/x-subrip",
-}
-
-
-class Poster(BaseModel):
-    """A still of the finished video at ``at`` seconds (clamped into it)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    at: float = Field(1.0, ge=0, le=600, description="Seconds into the video")
-    format: Literal["png", "jpg"] = "jpg"
 
 
 def webm_args(video: Path, out: Path) -> list[str]:

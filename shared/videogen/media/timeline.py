@@ -106,7 +106,7 @@ def frame_size(aspect: Aspect, quality: Quality) -> tuple[int, int]:
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class OutputPreset(_Spec):

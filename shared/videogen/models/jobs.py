@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from videogen.media.captions import CaptionStyle
-from videogen.media.exports import ExportFormat, Poster
+from videogen.media.forms import ExportFormat, Poster
 from videogen.media.script import Script
 from videogen.media.timeline import MAX_PIXELS_4K, Transition
 from videogen.models.common import (

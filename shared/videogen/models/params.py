@@ -31,7 +31,7 @@ from pydantic import (
 
 from videogen.errors import ValidationFailed
 from videogen.media.captions import CaptionStyle
-from videogen.media.exports import ExportFormat, Poster
+from videogen.media.forms import ExportFormat, Poster
 from videogen.media.script import Script
 from videogen.media.timeline import Transition
 from videogen.models.common import NonBlank, StoragePath, Strict

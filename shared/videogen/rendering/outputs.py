@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videogen.integrations.storage import user_path
-from videogen.media.exports import CONTENT_TYPES
+from videogen.media.forms import CONTENT_TYPES
 from videogen.media.render import probe
 
 if TYPE_CHECKING:
