@@ -25,8 +25,9 @@ begin
   v_tier := coalesce(v_tier, 'free');
   update public.profiles p
      set tier = v_tier,
-         concurrent_job_limit = (select l.concurrent_jobs from private.tier_limits_of(p_user_id) l
-                                  where true),
+         concurrent_job_limit = (select l.concurrent_jobs from private.tier_limits l
+                                  where l.tier in (v_tier, 'free')
+                                  order by l.tier = 'free' limit 1),
          updated_at = now()
    where p.id = p_user_id and p.tier is distinct from v_tier;
   return v_tier;
