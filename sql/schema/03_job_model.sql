@@ -291,15 +291,16 @@ begin
     raise exception 'resolution % not offered by model % (%)', v_resolution, p_model.id,
       array_to_string(p_model.resolutions, ', ') using errcode = 'VGP22';
   end if;
-  -- A custom frame past 1080p's pixel count (up to 4K's: the params model bounds it) is
-  -- for the premium tier.
+  -- A custom frame may have as many pixels as the caller's tier allows (1080p's on the
+  -- free tier, 4K's on premium: private.tier_limits).
   if jsonb_typeof(p_params -> 'size') = 'object'
      and coalesce((p_params #>> '{size,width}')::numeric, 0)
-         * coalesce((p_params #>> '{size,height}')::numeric, 0) > 1920 * 1080
-     and coalesce((select p.tier from public.profiles p where p.id = auth.uid()), 'free')
-         <> 'premium' then
-    raise exception 'a frame of more than 1920x1080 pixels needs the premium tier'
-      using errcode = 'VGP22';
+         * coalesce((p_params #>> '{size,height}')::numeric, 0)
+         > (private.tier_limits_of(auth.uid())).max_frame_pixels then
+    raise exception 'a frame of %x% has more pixels than your tier allows (%)',
+      p_params #>> '{size,width}', p_params #>> '{size,height}',
+      (private.tier_limits_of(auth.uid())).max_frame_pixels
+      using errcode = 'VGP22', hint = 'Premium renders up to 3840x2160; free up to 1920x1080.';
   end if;
   if p_model.requires_image and coalesce(p_params ->> 'image_path', '') = '' then
     raise exception 'model % needs an input image (image_path)', p_model.id

@@ -208,6 +208,19 @@ def test_unknown_transitions_and_big_frames_are_refused_before_money_moves(live_
         json={**base, "size": {"width": 2560, "height": 1440}},
     )
     assert resp.status_code == 422, resp.text
-    assert "premium" in resp.json()["error"]["message"]
+    assert "more pixels than your tier allows" in resp.json()["error"]["message"]
     balance, reserved, _, _ = _money(live_server.db_url, user_id)
     assert (balance, reserved) == (100, 0)
+    # On the premium tier the same frame is priced (by its pixels: 4x 720p's at 720p's factor).
+    with psycopg.connect(live_server.db_url) as conn:
+        conn.execute("update profiles set tier = 'premium' where id = %s", [user_id])
+    item = {"model": "reference/compose", "params": {
+        "prompt": "x", "resolution": "480p", "duration": 10,
+        "size": {"width": 2560, "height": 1440}}}  # fmt: skip
+    quote = httpx.post(live_server.url("queue-job/quote"), headers=headers, json={"items": [item]})
+    assert quote.status_code == 200, quote.text
+    small = {**item, "params": {**item["params"], "size": {"width": 1280, "height": 720}}}
+    cheaper = httpx.post(
+        live_server.url("queue-job/quote"), headers=headers, json={"items": [small]}
+    )
+    assert quote.json()["data"]["total"] > cheaper.json()["data"]["total"], quote.json()

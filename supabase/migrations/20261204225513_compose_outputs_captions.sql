@@ -1,7 +1,9 @@
 -- Migration compose_outputs_captions: drafted by `make migration` from sql/schema; review before committing.
 -- Write by hand only what a diff cannot express: data moves, backfills, renames (drafted
 -- as drop + create), default privileges.
--- Unsafe statements (drops): none.
+-- Unsafe statements (drops): none. (The draft dropped and re-added subscription_plans'
+-- foreign key to tier_limits, which nothing here changes; removed by hand.)
+
 
 set check_function_bodies = off;
 
@@ -143,15 +145,16 @@ begin
     raise exception 'resolution % not offered by model % (%)', v_resolution, p_model.id,
       array_to_string(p_model.resolutions, ', ') using errcode = 'VGP22';
   end if;
-  -- A custom frame past 1080p's pixel count (up to 4K's: the params model bounds it) is
-  -- for the premium tier.
+  -- A custom frame may have as many pixels as the caller's tier allows (1080p's on the
+  -- free tier, 4K's on premium: private.tier_limits).
   if jsonb_typeof(p_params -> 'size') = 'object'
      and coalesce((p_params #>> '{size,width}')::numeric, 0)
-         * coalesce((p_params #>> '{size,height}')::numeric, 0) > 1920 * 1080
-     and coalesce((select p.tier from public.profiles p where p.id = auth.uid()), 'free')
-         <> 'premium' then
-    raise exception 'a frame of more than 1920x1080 pixels needs the premium tier'
-      using errcode = 'VGP22';
+         * coalesce((p_params #>> '{size,height}')::numeric, 0)
+         > (private.tier_limits_of(auth.uid())).max_frame_pixels then
+    raise exception 'a frame of %x% has more pixels than your tier allows (%)',
+      p_params #>> '{size,width}', p_params #>> '{size,height}',
+      (private.tier_limits_of(auth.uid())).max_frame_pixels
+      using errcode = 'VGP22', hint = 'Premium renders up to 3840x2160; free up to 1920x1080.';
   end if;
   if p_model.requires_image and coalesce(p_params ->> 'image_path', '') = '' then
     raise exception 'model % needs an input image (image_path)', p_model.id
@@ -177,12 +180,21 @@ AS $function$
            where j.output_expired_at is null
              and (j.output ? 'video_path' or j.output ? 'thumbnail_path')
              and ((j.deleted_at is not null)
-                  or (p_retention_days > 0 and j.finished_at is not null
-                      and j.finished_at < now() - make_interval(days => p_retention_days)))
+                  or (j.finished_at is not null
+                      and j.finished_at < now() - make_interval(days => (
+                        select least(nullif(p_retention_days, 0), l.output_retention_days)
+                          from private.tier_limits_of(j.user_id) l))))
            order by j.finished_at
            limit greatest(p_limit, 1)) j
 $function$
 ;
+
+alter table "private"."tier_limits" add column "max_frame_pixels" integer not null default 2073600;
+
+alter table "private"."tier_limits" add constraint "tier_limits_max_frame_pixels_check" CHECK (((max_frame_pixels >= 2073600) AND (max_frame_pixels <= 8294400))) not valid;
+
+alter table "private"."tier_limits" validate constraint "tier_limits_max_frame_pixels_check";
+
 
 -- By hand (data): the videos bucket takes a composed video's other forms and uploads the
 -- narration step's word timings (sql/schema/12), and the reference compose model renders
@@ -202,3 +214,6 @@ update storage.buckets
 update public.models
    set aspect_ratios = aspect_ratios || '{4:5}'::text[]
  where id = 'reference/compose' and not '4:5' = any(aspect_ratios);
+
+-- The premium tier renders custom frames up to 4K's pixels (sql/schema/01).
+update private.tier_limits set max_frame_pixels = 3840 * 2160 where tier = 'premium';
