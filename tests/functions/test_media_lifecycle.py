@@ -129,3 +129,22 @@ def test_the_sweep_removes_outputs_and_uploads_past_their_retention(retention_ap
     kept = api.ok(api.get("queue-job", user=user, params={"id": fresh["id"]}))
     assert kept["output"]["video_url"] and kept["output_expired_at"] is None
     assert sweep(api)["retention"]["outputs_expired"] == 0  # nothing twice
+
+
+def test_a_composed_videos_other_forms_are_signed_and_go_with_it(api):
+    """A worker reports a webm and captions beside the mp4: reads sign a link to each, and
+    removing the job removes them too."""
+    user = api.user(credits=100)
+    job, _ = api.claimed_job(user)
+    base = f"{user.id}/{job['id']}"
+    files = {"video_path": (f"{base}.mp4", MP4, "video/mp4"),
+             "webm_path": (f"{base}.webm", b"\x1a\x45\xdf\xa3webm", "video/webm"),
+             "vtt_path": (f"{base}.vtt", b"WEBVTT\n", "text/vtt")}  # fmt: skip
+    for path, data, kind in files.values():
+        api.put_object("videos", path, data, kind)
+    output = {key: path for key, (path, _, _) in files.items()}
+    assert report(api, job, "completed", output=output, credits_used=5)["applied"]
+    seen = api.ok(api.get("queue-job", user=user, params={"id": job["id"]}))["output"]
+    assert seen["webm_url"] and seen["vtt_url"] and seen["video_url"]
+    api.ok(api.delete("queue-job", user=user, params={"id": job["id"], "action": "remove"}))
+    assert not any(api.has_object("videos", path) for path, _, _ in files.values())
