@@ -283,7 +283,7 @@ def render_elements(
     video = workdir / "video.mp4"
     render_timeline(timeline, video, progress=lambda pct: report(pct * 95 // 100), cancel=cancel)
     thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))
-    files = export(video, workdir, params.formats or (), params.poster)
+    extras = export(video, workdir, params.formats or (), params.poster)
     info = probe(video)
     report(100)
     return ComposeResult(
@@ -294,7 +294,7 @@ def render_elements(
         height=info["height"],
         title=params.prompt or "",
         script=None,
-        files=files,
+        files=extras,
     )
 
 
