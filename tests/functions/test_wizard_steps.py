@@ -7,8 +7,6 @@ import itertools
 import math
 from typing import Any
 
-import httpx
-
 Api = Any  # tests/functions/conftest.py's Api
 
 
@@ -87,7 +85,7 @@ def test_the_wizard_from_topic_to_video(api: Api) -> None:
     assert abs(video["output"]["duration_s"] - total) < 0.5  # the narration's own timing
     assert video["output"]["video_url"]
     # Captions timed by the narration step's words (0.3 s lead before the first section).
-    vtt = httpx.get(video["output"]["vtt_url"]).text
+    vtt = api.http.get(video["output"]["vtt_url"]).text
     first = vtt.split("\n")[3].split(" --> ")[0]
     assert first == f"00:00:{0.3 + words[0]['start']:06.3f}"
     assert balance(api, user)[0] == before[0] - video["credits_used"]

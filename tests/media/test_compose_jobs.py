@@ -180,13 +180,13 @@ def test_a_composed_video_with_styled_captions_comes_in_every_form_asked(live_se
     for link, content_type in served.items():
         path = out[link.replace("_url", "_path")]
         assert path.startswith(f"{job['user_id']}/{job['id']}.")
-        got = httpx.get(out[link])
+        got = httpx.get(out[link], timeout=60)
         assert got.status_code == 200, link
         assert got.headers["content-type"].split(";")[0] == content_type
     assert "gif_path" not in out
     webm = probe(storage / "videos" / out["webm_path"])
     assert (webm["video_codec"], webm["width"], webm["height"]) == ("vp9", 480, 854)
-    vtt = httpx.get(out["vtt_url"]).text
+    vtt = httpx.get(out["vtt_url"], timeout=60).text
     assert vtt.startswith("WEBVTT") and "timed" in vtt and " --> " in vtt
 
 
