@@ -197,6 +197,7 @@ def test_unknown_transitions_and_big_frames_are_refused_before_money_moves(live_
         live_server.url("generate-video"),
         headers=headers,
         json={**base, "transition": {"kind": "slidelfet", "duration": 0.5}},
+        timeout=60,
     )
     assert resp.status_code == 422
     error = resp.json()["error"]
@@ -206,6 +207,7 @@ def test_unknown_transitions_and_big_frames_are_refused_before_money_moves(live_
         live_server.url("generate-video"),
         headers=headers,
         json={**base, "size": {"width": 2560, "height": 1440}},
+        timeout=60,
     )
     assert resp.status_code == 422, resp.text
     assert "more pixels than your tier allows" in resp.json()["error"]["message"]
@@ -221,6 +223,6 @@ def test_unknown_transitions_and_big_frames_are_refused_before_money_moves(live_
     assert quote.status_code == 200, quote.text
     small = {**item, "params": {**item["params"], "size": {"width": 1280, "height": 720}}}
     cheaper = httpx.post(
-        live_server.url("queue-job/quote"), headers=headers, json={"items": [small]}
+        live_server.url("queue-job/quote"), headers=headers, json={"items": [small]}, timeout=60
     )
     assert quote.json()["data"]["total"] > cheaper.json()["data"]["total"], quote.json()
