@@ -75,7 +75,9 @@ class RestError(Exception):
             "hint": self.hint,
             "message": self.message,
         }
-        return Response(json.dumps(body), self.status, self.headers, content_type=JSON)
+        return Response(
+            json.dumps(body, separators=(",", ":")), self.status, self.headers, content_type=JSON
+        )
 
 
 def from_query_error(exc: q.QueryError) -> RestError:
@@ -708,6 +710,8 @@ class RestApi:
             response = RestError(500, "PGRST000", "Internal error in the local PostgREST").response()
         if request.method == "HEAD":
             response.set_data(b"")
+        elif not response.get_data() and "Content-Type" in response.headers:
+            del response.headers["Content-Type"]  # no body (204, minimal writes), no type
         response.headers["Access-Control-Allow-Origin"] = _cors_origin()
         response.headers["Access-Control-Expose-Headers"] = (
             "Content-Range, Content-Location, Location, Preference-Applied"
@@ -1229,8 +1233,15 @@ class RestApi:
             raw_body = payload
             filter_args = request.args
         else:
+            # Arguments: the function's parameter names, and any other key whose value is no
+            # filter (so an unknown argument is PGRST202, as in PostgREST).
             names = {a for fn in overloads for a, _ in fn.args}
-            given = {k: v for k, v in request.args.items() if k in names}
+            given = {
+                k: v
+                for k, v in request.args.items()
+                if k in names
+                or (k not in q.RESERVED and "." not in k and not _FILTER_VALUE.match(v))
+            }
             raw_body = None
             filter_args = _without(request.args, set(given))
         fn, single_json = self.choose(b, name, overloads, given, raw_body, request.method)
@@ -1272,6 +1283,8 @@ class RestApi:
                     b, request, fn.relation, fn.name, source, select, nodes, prefs, "object",
                     0, None, ranged=False,
                 )  # fmt: skip
+                if accept != "object":
+                    response.content_type = JSON
                 return response
             offset, limit = self.top_range(request, top)
             if fn.kind == "scalar":
@@ -1347,6 +1360,9 @@ class RestApi:
             hint="Try renaming the parameters or the function itself in the database so "
             "function overloading can be resolved",
         )
+
+
+_FILTER_VALUE = re.compile(r"^(not\.)?[a-z]+(\([^)]*\))?\.")
 
 
 def _cors_origin() -> str:
