@@ -8,7 +8,12 @@ there)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +24,7 @@ from supabase import Client, create_client
 from functions.conftest import GENEROUS_AUTH_LIMITS, Api, User, _serving
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
 
+ROOT = Path(__file__).resolve().parents[2]
 T2V = "reference/text-to-video"
 # supabase-py 2.34 hands its postgrest client a timeout that postgrest-py deprecates.
 pytestmark = pytest.mark.filterwarnings(
@@ -438,3 +444,49 @@ def test_errors_have_postgrests_shape_and_codes(rest, people):
 def test_unserved_features_are_refused_by_name(rest, method, path, headers, status, code, named):
     body = error(raw(rest, method, path, headers=headers), status, code)
     assert named.lower() in body["message"].lower()
+
+
+# supabase-js ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def node() -> str:
+    found = shutil.which("node")
+    installed = (ROOT / "node_modules" / "@supabase" / "supabase-js").is_dir()
+    if found is None or not installed:
+        if os.environ.get("CI"):
+            pytest.fail("node or @supabase/supabase-js is missing: `make setup` installs them")
+        pytest.skip("node or @supabase/supabase-js is not installed (`make setup`)")
+    return found
+
+
+def test_supabase_js_uses_the_local_rest_api(rest, people, node):
+    alice, bob = people["alice"], people["bob"]
+    done = subprocess.run(
+        [node, str(ROOT / "tests/functions/js/rest_session.mjs"), rest.server.base,
+         LOCAL_PUBLISHABLE_KEY, alice.token, alice.id, bob.id],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    total = rest.sql("select count(*) from public.models")
+    models = seen["models"]
+    assert models["error"] is None and len(models["ids"]) == total
+    assert models["ids"] == sorted(models["ids"]) and models["jobs"] == [people["alice_job"]]
+    assert (seen["head"]["status"], seen["head"]["count"]) == (200, total)
+    ranged = seen["ranged"]
+    assert (ranged["status"], ranged["count"], ranged["ids"]) == (206, total, models["ids"][1:3])
+    assert seen["jobs"]["data"] == [
+        {"id": people["alice_job"], "status": "queued", "model": {"id": T2V}}
+    ]
+    filtered = seen["filtered"]["ids"]
+    assert T2V in filtered and filtered == sorted(filtered, reverse=True)
+    assert seen["other"]["data"] == []
+    assert seen["renamed"]["data"] == {"id": alice.id, "name": "From JS"}
+    assert T2V in seen["rpc"]["ids"]
+    assert seen["rpcGet"]["ids"] == [people["alice_job"]]
+    refused = seen["refused"]
+    assert refused["status"] == 403 and refused["error"]["code"] == "42501"
+    single = seen["single"]
+    assert single["status"] == 406 and single["error"]["code"] == "PGRST116"
+    assert seen["maybe"] == {"status": 200, "error": None, "count": None, "data": None}
+    assert seen["missing"]["status"] == 404 and seen["missing"]["error"]["code"] == "PGRST205"
+    assert seen["csv"]["status"] == 501 and seen["csv"]["error"]["code"] == "PGRST127"
