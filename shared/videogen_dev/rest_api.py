@@ -26,6 +26,7 @@ PGRST127 error naming it) is listed in the README, "Local PostgREST (`/rest/v1`)
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import re
@@ -35,10 +36,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
+from videogen.config import get_settings
 from videogen_dev import rest_query as q
+from videogen_dev.auth_guard import config_path
 from videogen_dev.platform_keys import Rejected, identify
 from videogen_dev.servicepool import LazyPool
 
@@ -156,8 +162,6 @@ class ApiSettings:
 
 
 def api_settings() -> ApiSettings:
-    from videogen_dev.auth_guard import config_path
-
     path = config_path()
     api: dict[str, Any] = {}
     if path is not None:
@@ -171,13 +175,9 @@ def api_settings() -> ApiSettings:
 
 def authenticator_dsn(dsn: str | None = None) -> str:
     """DATABASE_URL with the ``authenticator`` login, as PostgREST connects."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    from videogen.config import get_settings
-
     params = conninfo_to_dict(dsn or get_settings().database_url)
     params["user"] = "authenticator"
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 # Schema cache -----------------------------------------------------------------------------
@@ -306,9 +306,10 @@ class SchemaCache:
         for kind, conname, schema, table, cols, fschema, ftable, fcols in conn.execute(
             CONSTRAINTS, args
         ):
-            rel = cache.relations.get((schema, table))
-            if rel is None:
+            owner = cache.relations.get((schema, table))
+            if owner is None:
                 continue
+            rel = owner
             if kind == "p":
                 rel.pk = list(cols)
             elif kind == "u":
@@ -325,7 +326,7 @@ class SchemaCache:
 
 def _function(row: tuple[Any, ...], cache: SchemaCache) -> Function:
     (schema, name, retset, volatility, names, modes, types, nargs, ndefaults, rettype,
-     typtype, rschema, rname, typname) = row  # fmt: skip
+     _typtype, rschema, rname, typname) = row  # fmt: skip
     modes = list(modes) or ["i"] * len(types)
     names = list(names) + [""] * (len(types) - len(names))
     args = [(names[i], types[i]) for i, m in enumerate(modes) if m in ("i", "b", "v")]
@@ -473,7 +474,9 @@ class Builder:
 
     def logic(self, alias: str, tree: q.Logic, embeds: dict[str, Any]) -> sql.Composable:
         parts = [
-            self.logic(alias, c, embeds) if isinstance(c, q.Logic) else self.filter(alias, c, embeds)
+            self.logic(alias, c, embeds)
+            if isinstance(c, q.Logic)
+            else self.filter(alias, c, embeds)
             for c in tree.children
         ]
         joined = Q(" AND " if tree.op == "and" else " OR ").join(parts)
@@ -508,7 +511,7 @@ class Builder:
 
     @staticmethod
     def page(limit: int | None, offset: int | None) -> sql.Composable:
-        out = Q("")
+        out: sql.Composable = Q("")
         if limit is not None:
             out = Q("{} LIMIT {}").format(out, sql.Literal(limit))
         if offset:
@@ -516,9 +519,7 @@ class Builder:
         return out
 
     # Embedding ----------------------------------------------------------------------------
-    def relationship(
-        self, parent: str, embed: q.Embed
-    ) -> tuple[str, bool, list[tuple[str, str]]]:
+    def relationship(self, parent: str, embed: q.Embed) -> tuple[str, bool, list[tuple[str, str]]]:
         """(target relation, to-many, [(parent column, target column)]) for an embed."""
         found: list[tuple[str, bool, list[tuple[str, str]], ForeignKey]] = []
         target = embed.name
@@ -565,10 +566,13 @@ class Builder:
                 f"'{parent}' and '{target}'",
                 json.dumps(
                     [
-                        {"cardinality": "one-to-many" if many else "many-to-one",
-                         "embedding": f"{parent} with {tgt}", "relationship": fk.name}
+                        {
+                            "cardinality": "one-to-many" if many else "many-to-one",
+                            "embedding": f"{parent} with {tgt}",
+                            "relationship": fk.name,
+                        }
                         for tgt, many, _, fk in found
-                    ]  # fmt: skip
+                    ]
                 ),
                 f"Try changing '{target}' to one of the following: "
                 + ", ".join(f"'{target}!{f[3].name}'" for f in found)
@@ -666,13 +670,13 @@ class Builder:
 
 
 def _nearest(name: str, names: list[str]) -> str | None:
-    import difflib
-
     found = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     return found[0] if found else None
 
 
-def _embed_keys(items: list[q.Item], path: tuple[str, ...], out: dict[tuple[str, ...], set[str]]) -> None:
+def _embed_keys(
+    items: list[q.Item], path: tuple[str, ...], out: dict[tuple[str, ...], set[str]]
+) -> None:
     keys = out.setdefault(path, set())
     for item in items:
         if isinstance(item, q.Embed):
@@ -707,7 +711,9 @@ class RestApi:
             response = from_query_error(exc).response()
         except Exception:
             log.exception("rest request failed")
-            response = RestError(500, "PGRST000", "Internal error in the local PostgREST").response()
+            response = RestError(
+                500, "PGRST000", "Internal error in the local PostgREST"
+            ).response()
         if request.method == "HEAD":
             response.set_data(b"")
         elif not response.get_data() and "Content-Type" in response.headers:
@@ -741,13 +747,17 @@ class RestApi:
         parts = path.split("/")
         if parts[0] == "rpc" and len(parts) == 2:
             if method not in ("GET", "HEAD", "POST"):
-                raise RestError(405, "PGRST101", "Only GET, HEAD and POST are allowed for functions")
+                raise RestError(
+                    405, "PGRST101", "Only GET, HEAD and POST are allowed for functions"
+                )
             target, is_rpc = parts[1], True
         elif len(parts) == 1:
             target, is_rpc = parts[0], False
             if method == "PUT":
-                raise unserved("PUT (single-row upsert by primary key); use POST with "
-                               "`Prefer: resolution=merge-duplicates`")
+                raise unserved(
+                    "PUT (single-row upsert by primary key); use POST with "
+                    "`Prefer: resolution=merge-duplicates`"
+                )
             if method not in ("GET", "HEAD", "POST", "PATCH", "DELETE"):
                 raise RestError(405, "PGRST117", f"Unsupported HTTP method: {method}")
         else:
@@ -756,8 +766,6 @@ class RestApi:
         schema = self.schema_of(request, write)
         prefs = q.parse_prefer(request.headers.getlist("Prefer"))
         accept = self.accept(request)
-        import psycopg
-
         try:
             with self.pool().connection() as conn:
                 try:
@@ -839,9 +847,7 @@ class RestApi:
         first = header.split(",")[0].split(";")[0].strip().lower()
         if first in served:
             raise unserved(served[first])
-        raise RestError(
-            406, "PGRST107", f"None of these media types are available: {header}"
-        )
+        raise RestError(406, "PGRST107", f"None of these media types are available: {header}")
 
     def cache(self, conn: Any) -> SchemaCache:
         """The schema cache, read again when the catalog's fingerprint has changed."""
@@ -888,8 +894,12 @@ class RestApi:
                     for k, v in item.items():
                         response.headers[str(k)] = str(v)
             except (ValueError, AttributeError, TypeError) as exc:
-                raise RestError(500, "PGRST111", "response.headers guc must be a JSON array "
-                                "composed of objects with a single key and a string value") from exc
+                raise RestError(
+                    500,
+                    "PGRST111",
+                    "response.headers guc must be a JSON array "
+                    "composed of objects with a single key and a string value",
+                ) from exc
         if status:
             if not status.isdigit():
                 raise RestError(500, "PGRST112", "response.status guc must be a valid status code")
@@ -898,7 +908,9 @@ class RestApi:
     # Parsing the query string -------------------------------------------------------------
     @staticmethod
     def nodes(
-        args: Any, select: list[q.Item], skip: set[str] = frozenset()  # type: ignore[assignment]
+        args: Any,
+        select: list[q.Item],
+        skip: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> dict[tuple[str, ...], Node]:
         """Filters, logic trees, order and ranges, by the embed path they apply to."""
         embeds: dict[tuple[str, ...], set[str]] = {}
@@ -935,9 +947,7 @@ class RestApi:
             nodes.setdefault(path, Node()).embeds = keys
         return nodes
 
-    def top_range(
-        self, request: Request, node: Node
-    ) -> tuple[int, int | None]:
+    def top_range(self, request: Request, node: Node) -> tuple[int, int | None]:
         """(offset, limit) from ``limit`` / ``offset`` and the ``Range`` header, capped by
         config.toml's ``max_rows``."""
         offset = node.offset or 0
@@ -1082,11 +1092,16 @@ class RestApi:
             if ret != "representation":
                 # Accept object without representation: only the cardinality is checked.
                 n = b.conn.execute(
-                    Q("WITH pgrst_source AS ({} RETURNING 1) SELECT count(*) FROM pgrst_source").format(statement)
+                    Q(
+                        "WITH pgrst_source AS ({} RETURNING 1) SELECT count(*) FROM pgrst_source"
+                    ).format(statement)
                 ).fetchone()[0]
                 if n != 1:
                     raise single_error(n)
-                return Response(status=204 if status == 200 else status, headers={"Content-Range": f"*/{n}" if prefs.count else "*/*"})
+                return Response(
+                    status=204 if status == 200 else status,
+                    headers={"Content-Range": f"*/{n}" if prefs.count else "*/*"},
+                )
             response = self.run_select(
                 b, request, rel.name, rel.name, source, select, nodes, prefs, accept, 0, None,
                 status=status, ranged=False, with_=with_,
@@ -1116,8 +1131,12 @@ class RestApi:
         payload = self.body(request)
         rows = payload if isinstance(payload, list) else [payload if payload is not None else {}]
         if not all(isinstance(r, dict) for r in rows):
-            raise RestError(400, "PGRST102", "All object keys must match",
-                            "The body must be a JSON object or an array of objects.")
+            raise RestError(
+                400,
+                "PGRST102",
+                "All object keys must match",
+                "The body must be a JSON object or an array of objects.",
+            )
         if "columns" in request.args:
             columns = q.parse_columns(request.args["columns"])
         else:
@@ -1135,7 +1154,9 @@ class RestApi:
                 table, sql.Identifier(rel.name), table
             )
         elif not columns:
-            statement = Q("INSERT INTO {} AS {} DEFAULT VALUES").format(table, sql.Identifier(rel.name))
+            statement = Q("INSERT INTO {} AS {} DEFAULT VALUES").format(
+                table, sql.Identifier(rel.name)
+            )
             if len(rows) > 1:
                 raise unserved("inserting several rows of defaults only")
         else:
@@ -1165,8 +1186,12 @@ class RestApi:
             )
             self.check_columns(rel, target)
             if not target:
-                raise RestError(400, "PGRST100", "on_conflict is required: the table has no primary key")
-            conflict = Q(" ON CONFLICT ({})").format(Q(", ").join(sql.Identifier(c) for c in target))
+                raise RestError(
+                    400, "PGRST100", "on_conflict is required: the table has no primary key"
+                )
+            conflict = Q(" ON CONFLICT ({})").format(
+                Q(", ").join(sql.Identifier(c) for c in target)
+            )
             if prefs.resolution == "ignore-duplicates":
                 statement = Q("{}{} DO NOTHING").format(statement, conflict)
             else:
@@ -1174,7 +1199,9 @@ class RestApi:
                     Q("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                     for c in columns
                 ]
-                action = Q(" DO UPDATE SET {}").format(Q(", ").join(sets)) if sets else Q(" DO NOTHING")
+                action = (
+                    Q(" DO UPDATE SET {}").format(Q(", ").join(sets)) if sets else Q(" DO NOTHING")
+                )
                 statement = Q("{}{}{}").format(statement, conflict, action)
         elif "on_conflict" in request.args:
             pass  # PostgREST ignores on_conflict without a resolution preference
@@ -1201,12 +1228,11 @@ class RestApi:
                 raise unserved("bulk PATCH with a JSON array body")
             if not isinstance(payload, dict):
                 raise RestError(400, "PGRST102", "Empty or invalid json")
-            columns = list(request.args["columns"].split(",")) if "columns" in request.args else list(payload)
-            columns = q.parse_columns(",".join(columns)) if columns else []
+            columns = list(payload)
             self.check_columns(rel, columns)
             if not columns:
                 # PostgREST: an empty object updates nothing and answers as if it did.
-                conds2 = conds + [Q("false")]
+                conds2 = [*conds, Q("false")]
                 statement = Q("UPDATE {} AS {} SET {} = {} WHERE {}").format(
                     table, alias, sql.Identifier(next(iter(rel.columns))),
                     sql.Identifier(rel.name, next(iter(rel.columns))), Q(" AND ").join(conds2),
@@ -1216,7 +1242,8 @@ class RestApi:
                     Q("{} = _src.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in columns
                 ]
                 statement = Q(
-                    "UPDATE {} AS {} SET {} FROM (SELECT * FROM json_populate_record(null::{}, {}::json)) AS _src{}"
+                    "UPDATE {} AS {} SET {} FROM (SELECT * FROM"
+                    " json_populate_record(null::{}, {}::json)) AS _src{}"
                 ).format(
                     table, alias, Q(", ").join(sets), table, sql.Literal(json.dumps(payload)), where
                 )
@@ -1245,18 +1272,18 @@ class RestApi:
             raw_body = None
             filter_args = _without(request.args, set(given))
         fn, single_json = self.choose(b, name, overloads, given, raw_body, request.method)
-        if fn.volatile and request.method in ("GET", "HEAD"):
-            pass  # read only: a write inside it fails with 25006 (405), as in PostgREST
+        # (GET runs read only: a write inside the function fails with 25006, 405.)
         call = sql.Identifier(fn.schema, fn.name)
+        args_from: sql.Composable = Q("")
         if single_json:
             invoke = Q("{}({})").format(call, sql.Literal(json.dumps(raw_body)))
-            args_from = Q("")
         elif fn.args and given:
             used = [(a, t) for a, t in fn.args if a in given]
             invoke = Q("{}({})").format(
                 call,
                 Q(", ").join(
-                    Q("{} := _args.{}").format(sql.Identifier(a), sql.Identifier(a)) for a, _ in used
+                    Q("{} := _args.{}").format(sql.Identifier(a), sql.Identifier(a))
+                    for a, _ in used
                 ),
             )
             # argument types come from the catalog (format_type), not from the client
@@ -1266,7 +1293,6 @@ class RestApi:
             )
         else:
             invoke = Q("{}()").format(call)
-            args_from = Q("")
         if fn.kind == "composite" or fn.returns_set:
             select = q.parse_select(filter_args.get("select", "*"))
             nodes = self.nodes(filter_args, select)
@@ -1295,7 +1321,11 @@ class RestApi:
                     b, request, None, fn.name, source, select, nodes, prefs, accept, offset, limit
                 )
                 # [{"fn": v}, …] → [v, …], as PostgREST answers a set of scalars
-                values = [r[fn.name] for r in json.loads(body.get_data())] if accept != "object" else None
+                values = (
+                    [r[fn.name] for r in json.loads(body.get_data())]
+                    if accept != "object"
+                    else None
+                )
                 if values is not None:
                     body.set_data(json.dumps(values))
                 return body
@@ -1304,7 +1334,12 @@ class RestApi:
                 offset, limit,
             )  # fmt: skip
         if any(k for k in filter_args if k not in ("select",)):
-            raise RestError(400, "PGRST100", f"Filters and order apply to set-returning functions only; {fn.name} returns {fn.return_type}")
+            raise RestError(
+                400,
+                "PGRST100",
+                "Filters and order apply to set-returning functions only; "
+                f"{fn.name} returns {fn.return_type}",
+            )
         if fn.kind == "void":
             b.conn.execute(Q("SELECT {} FROM {}(SELECT 1) AS _one").format(invoke, args_from))
             return Response(status=204)
@@ -1352,7 +1387,7 @@ class RestApi:
         raise RestError(
             300,
             "PGRST203",
-            f"Could not choose the best candidate function between: "
+            "Could not choose the best candidate function between: "
             + ", ".join(
                 f"{b.schema}.{fn.name}({', '.join(a + ' => ' + t for a, t in fn.args)})"
                 for fn, _ in fits
@@ -1366,14 +1401,10 @@ _FILTER_VALUE = re.compile(r"^(not\.)?[a-z]+(\([^)]*\))?\.")
 
 
 def _cors_origin() -> str:
-    from videogen.config import get_settings
-
     return get_settings().cors_allow_origin
 
 
 def _without(args: Any, names: set[str]) -> Any:
-    from werkzeug.datastructures import MultiDict
-
     return MultiDict([(k, v) for k, v in args.items(multi=True) if k not in names])
 
 
@@ -1409,8 +1440,9 @@ def single(first: str | None, rows: int, headers: dict[str, str], status: int) -
     """``Accept: application/vnd.pgrst.object+json``: exactly one row, as an object."""
     if rows != 1 or first is None:
         raise single_error(rows)
-    return Response(first, 200 if status == 206 else status, headers,
-                    content_type=OBJECT + "; charset=utf-8")
+    return Response(
+        first, 200 if status == 206 else status, headers, content_type=OBJECT + "; charset=utf-8"
+    )
 
 
 def create_app(dsn: str | None = None) -> RestApi:

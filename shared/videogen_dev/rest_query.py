@@ -57,9 +57,7 @@ class QueryError(Exception):
     """A query string PostgREST would refuse to parse (PGRST100), or a request for a feature
     the local PostgREST does not serve (``unserved``: PGRST127, named)."""
 
-    def __init__(
-        self, message: str, details: str | None = None, *, code: str = "PGRST100"
-    ) -> None:
+    def __init__(self, message: str, details: str | None = None, *, code: str = "PGRST100") -> None:
         super().__init__(message)
         self.message, self.details, self.code = message, details, code
 
@@ -263,9 +261,7 @@ def _select_item(part: str, whole: str) -> Item:
 
 def aggregates() -> QueryError:
     """Supabase's PostgREST answer: aggregates are off (``db-aggregates-enabled`` false)."""
-    return QueryError(
-        "Use of aggregate functions is not allowed", None, code="PGRST123"
-    )
+    return QueryError("Use of aggregate functions is not allowed", None, code="PGRST123")
 
 
 # Filters ----------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from postgrest.exceptions import APIError
-from supabase import Client, create_client
-
 from functions.conftest import GENEROUS_AUTH_LIMITS, Api, User, _serving
+from postgrest.exceptions import APIError
+
+from supabase import Client, create_client
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,9 @@ def raw(
     headers = {"apikey": LOCAL_PUBLISHABLE_KEY, **kwargs.pop("headers", {})}
     if user is not None:
         headers["Authorization"] = f"Bearer {user.token}"
-    return rest.http.request(method, f"{rest.server.base}/rest/v1/{path}", headers=headers, **kwargs)
+    return rest.http.request(
+        method, f"{rest.server.base}/rest/v1/{path}", headers=headers, **kwargs
+    )
 
 
 def error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -168,7 +170,9 @@ def test_rpc_calls_the_public_functions(rest, people):
     db = client(rest, alice)
     models = db.rpc("list_models").execute().data
     assert T2V in ids(models)
-    assert raw(rest, "GET", "rpc/list_models").json() == client(rest).rpc("list_models").execute().data
+    assert (
+        raw(rest, "GET", "rpc/list_models").json() == client(rest).rpc("list_models").execute().data
+    )
     job = db.rpc("get_job", {"p_job_id": people["alice_job"]}).execute().data
     assert job["id"] == people["alice_job"]
     listed = raw(rest, "GET", "rpc/list_jobs?p_limit=1", alice).json()
@@ -206,7 +210,9 @@ def test_set_returning_functions_take_filters_order_and_counts(rest):
     plain = error(raw(rest, "POST", "rpc/t_fail", json={"code": "x"}), 400, "P0001")
     assert (plain["message"], plain["hint"]) == ("plain failure", "a hint")
     missing = error(raw(rest, "POST", "rpc/t_series", json={"m": 1}), 404, "PGRST202")
-    assert missing["message"] == "Could not find the function public.t_series(m) in the schema cache"
+    assert (
+        missing["message"] == "Could not find the function public.t_series(m) in the schema cache"
+    )
 
 
 # Counts and ranges --------------------------------------------------------------------------
@@ -322,9 +328,11 @@ def test_embedding_along_foreign_keys(rest, people):
 # Writes -------------------------------------------------------------------------------------
 def test_writes_as_the_service_role(rest):
     db = service(rest)
-    one = db.table("voices").insert(
-        {"id": "t:w1", "engine": "espeak", "language": "en", "name": "One"}
-    ).execute()
+    one = (
+        db.table("voices")
+        .insert({"id": "t:w1", "engine": "espeak", "language": "en", "name": "One"})
+        .execute()
+    )
     assert one.data[0]["description"] == "" and one.data[0]["is_available"] is True
     many = db.table("voices").insert(
         [
@@ -336,9 +344,13 @@ def test_writes_as_the_service_role(rest):
     ).execute()  # fmt: skip
     assert [r["is_available"] for r in many.data] == [True, False]
     # upsert: merge-duplicates updates, ignore-duplicates leaves the row alone.
-    merged = db.table("voices").upsert(
-        {"id": "t:w1", "engine": "espeak", "language": "en", "name": "Uno"}, on_conflict="id"
-    ).execute()
+    merged = (
+        db.table("voices")
+        .upsert(
+            {"id": "t:w1", "engine": "espeak", "language": "en", "name": "Uno"}, on_conflict="id"
+        )
+        .execute()
+    )
     assert merged.data[0]["name"] == "Uno"
     db.table("voices").upsert(
         {"id": "t:w1", "engine": "espeak", "language": "en", "name": "Ignored"},
@@ -346,7 +358,9 @@ def test_writes_as_the_service_role(rest):
     ).execute()
     assert rest.sql("select name from public.voices where id = 't:w1'") == "Uno"
     with pytest.raises(APIError) as dup:
-        db.table("voices").insert({"id": "t:w1", "engine": "espeak", "language": "en", "name": "x"}).execute()
+        db.table("voices").insert(
+            {"id": "t:w1", "engine": "espeak", "language": "en", "name": "x"}
+        ).execute()
     assert dup.value.code == "23505"
     updated = db.table("voices").update({"name": "Dos"}).eq("id", "t:w2").execute()
     assert updated.data == [{**many.data[0], "name": "Dos"}]
@@ -359,8 +373,8 @@ def test_writes_as_the_service_role(rest):
     deleted = db.table("voices").delete().like("id", "t:w*").execute()
     assert sorted(ids(deleted.data)) == ["t:w1", "t:w2", "t:w3"]
     assert rest.sql("select count(*) from public.voices where id like 't:w%%'") == 0
-    error(raw(rest, "POST", "voices", json={"nope": 1},
-              headers={"Authorization": f"Bearer {LOCAL_SECRET_KEY}"}), 400, "PGRST204")  # fmt: skip
+    as_service = {"Authorization": f"Bearer {LOCAL_SECRET_KEY}"}
+    error(raw(rest, "POST", "voices", json={"nope": 1}, headers=as_service), 400, "PGRST204")
 
 
 def test_a_users_writes_are_decided_by_grants_and_rls(rest, people):
@@ -375,7 +389,9 @@ def test_a_users_writes_are_decided_by_grants_and_rls(rest, people):
     error(raw(rest, "PATCH", f"profiles?id=eq.{alice.id}", alice, json={"balance": 10**6}),
           403, "42501")  # fmt: skip
     with pytest.raises(APIError) as refused:
-        db.table("voices").insert({"id": "t:u1", "engine": "espeak", "language": "en", "name": "u"}).execute()
+        db.table("voices").insert(
+            {"id": "t:u1", "engine": "espeak", "language": "en", "name": "u"}
+        ).execute()
     assert refused.value.code == "42501"
     error(raw(rest, "DELETE", f"jobs?id=eq.{people['alice_job']}", alice), 403, "42501")
     error(raw(rest, "DELETE", "voices?id=eq.t:a1"), 401, "42501")
@@ -386,7 +402,9 @@ def test_single_object_responses(rest):
     one = db.table("models").select("id").eq("id", T2V).single().execute()
     assert one.data == {"id": T2V}
     assert db.table("models").select("id").eq("id", "none").maybe_single().execute() is None
-    resp = raw(rest, "GET", "models?select=id", headers={"Accept": "application/vnd.pgrst.object+json"})
+    resp = raw(
+        rest, "GET", "models?select=id", headers={"Accept": "application/vnd.pgrst.object+json"}
+    )
     body = error(resp, 406, "PGRST116")
     assert body["message"] == "Cannot coerce the result to a single JSON object"
     total = rest.sql("select count(*) from public.models")
@@ -411,7 +429,9 @@ def test_errors_have_postgrests_shape_and_codes(rest, people):
     error(raw(rest, "POST", "rpc/no_such_function", json={}), 404, "PGRST202")
     error(raw(rest, "GET", "models?id=eq.1", headers={"Authorization": "Bearer a.b.c"}),
           401, "PGRST301")  # fmt: skip
-    forged = people["alice"].token[:-4] + ("AAAA" if not people["alice"].token.endswith("AAAA") else "BBBB")
+    forged = people["alice"].token[:-4] + (
+        "AAAA" if not people["alice"].token.endswith("AAAA") else "BBBB"
+    )
     resp = raw(rest, "GET", "jobs", headers={"Authorization": f"Bearer {forged}"})
     error(resp, 401, "PGRST301")
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
@@ -436,7 +456,14 @@ def test_errors_have_postgrests_shape_and_codes(rest, people):
         ("GET", "models?id=eq(any).{a,b}", {}, 501, "PGRST127", "(any)"),
         ("PUT", "models?id=eq.x", {}, 501, "PGRST127", "PUT"),
         ("GET", "", {}, 501, "PGRST127", "OpenAPI"),
-        ("GET", "models", {"Accept": "application/vnd.pgrst.plan+json"}, 501, "PGRST127", "EXPLAIN"),
+        (
+            "GET",
+            "models",
+            {"Accept": "application/vnd.pgrst.plan+json"},
+            501,
+            "PGRST127",
+            "EXPLAIN",
+        ),
         ("GET", "models?select=count()", {}, 400, "PGRST123", "aggregate"),
         ("GET", "models?select=id.count()", {}, 400, "PGRST123", "aggregate"),
     ],
