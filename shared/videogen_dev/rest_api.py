@@ -35,6 +35,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -53,6 +54,7 @@ log = logging.getLogger("videogen.rest_api")
 DEFAULT_SCHEMAS = ["public", "graphql_public"]  # Supabase's default [api] schemas
 DEFAULT_MAX_ROWS = 1000
 JSON = "application/json; charset=utf-8"
+_CLAIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 OBJECT = "application/vnd.pgrst.object+json"
 Q = sql.SQL
 
@@ -871,6 +873,8 @@ class RestApi:
             ("request.cookies", json.dumps(dict(request.cookies))),
         ]
         for key, value in caller.claims.items():
+            if not _CLAIM_NAME.fullmatch(key):
+                continue  # not a setting name Postgres takes; request.jwt.claims has it
             text = value if isinstance(value, str) else json.dumps(value)
             settings.append((f"request.jwt.claim.{key}", text))
         search = [schema, *[s for s in self.settings.extra_search_path if s != schema]]
@@ -1074,7 +1078,6 @@ class RestApi:
         prefs: q.Preferences,
         accept: str,
         status: int,
-        location: bool = False,
     ) -> Response:
         """Run a mutation: its representation (select, embeds) or just its row count."""
         ret = prefs.ret or "minimal"
@@ -1111,9 +1114,23 @@ class RestApi:
             n = len(json.loads(response.get_data() or b"[]")) if accept != "object" else 1
             response.headers["Content-Range"] = self.mutation_range(n, prefs)
             return response
-        cur = b.conn.execute(statement)
-        n = cur.rowcount
-        headers = {"Content-Range": self.mutation_range(n, prefs)}
+        headers = {}
+        if ret == "headers-only" and status == 201 and rel.pk:
+            # The inserted row's address, by primary key, as PostgREST's Location.
+            keys = Q(", ").join(sql.Identifier(rel.name, c) for c in rel.pk)
+            rows = b.conn.execute(
+                Q(
+                    "WITH pgrst_source AS ({} RETURNING {}) "
+                    "SELECT coalesce(json_agg(pgrst_source), '[]'::json) FROM pgrst_source"
+                ).format(statement, keys)
+            ).fetchone()[0]
+            n = len(rows)
+            if n == 1:
+                query = "&".join(f"{quote(c)}=eq.{quote(_text(rows[0][c]))}" for c in rel.pk)
+                headers["Location"] = f"/{quote(rel.name)}?{query}"
+        else:
+            n = b.conn.execute(statement).rowcount
+        headers["Content-Range"] = self.mutation_range(n, prefs)
         if prefs.count:
             prefs.applied.append(f"count={prefs.count}")
         return Response(status=204 if status == 200 else status, headers=headers)
@@ -1395,6 +1412,11 @@ class RestApi:
             hint="Try renaming the parameters or the function itself in the database so "
             "function overloading can be resolved",
         )
+
+
+def _text(value: Any) -> str:
+    """A JSON value as PostgREST writes it in a URL (strings bare, others as JSON)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 _FILTER_VALUE = re.compile(r"^(not\.)?[a-z]+(\([^)]*\))?\.")

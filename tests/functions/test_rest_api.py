@@ -23,6 +23,7 @@ from postgrest.exceptions import APIError
 
 from supabase import Client, create_client
 from videogen.config import LOCAL_PUBLISHABLE_KEY, LOCAL_SECRET_KEY
+from videogen.kit.auth import issue_access_token
 
 ROOT = Path(__file__).resolve().parents[2]
 T2V = "reference/text-to-video"
@@ -375,6 +376,15 @@ def test_writes_as_the_service_role(rest):
     assert rest.sql("select count(*) from public.voices where id like 't:w%%'") == 0
     as_service = {"Authorization": f"Bearer {LOCAL_SECRET_KEY}"}
     error(raw(rest, "POST", "voices", json={"nope": 1}, headers=as_service), 400, "PGRST204")
+    headers_only = raw(
+        rest, "POST", "voices", json={"id": "t:h1", "engine": "espeak", "language": "en",
+                                      "name": "H"},
+        headers={**as_service, "Prefer": "return=headers-only"},
+    )  # fmt: skip
+    assert headers_only.status_code == 201 and headers_only.content == b""
+    assert headers_only.headers["Location"] == "/voices?id=eq.t%3Ah1"
+    gone = raw(rest, "DELETE", "voices?id=eq.t:h1", headers=as_service)
+    assert gone.status_code == 204 and gone.headers["Content-Range"] == "0-0/*"
 
 
 def test_a_users_writes_are_decided_by_grants_and_rls(rest, people):
@@ -443,6 +453,10 @@ def test_errors_have_postgrests_shape_and_codes(rest, people):
         400, "PGRST102")  # fmt: skip
     error(raw(rest, "GET", "models?id=eq.x&limit=ten"), 400, "PGRST100")
     error(raw(rest, "GET", "jobs?id=eq.not-a-uuid", people["alice"]), 400, "22P02")
+    error(raw(rest, "GET", "models?id=eq.a%00b"), 400, "22P05")
+    expired = issue_access_token(people["alice"].id, expires_in=-3600)
+    late = raw(rest, "GET", "jobs", headers={"Authorization": f"Bearer {expired}"})
+    assert error(late, 401, "PGRST303")["message"] == "JWT expired"
 
 
 @pytest.mark.parametrize(
