@@ -1289,7 +1289,10 @@ class RestApi:
             raw_body = None
             filter_args = _without(request.args, set(given))
         fn, single_json = self.choose(b, name, overloads, given, raw_body, request.method)
-        # (GET runs read only: a write inside the function fails with 25006, 405.)
+        # PostgREST's access mode: GET / HEAD and stable or immutable functions run read
+        # only (a write inside fails with 25006, 405); a volatile one by POST reads and writes.
+        if not fn.volatile:
+            b.conn.execute("set transaction read only")
         call = sql.Identifier(fn.schema, fn.name)
         args_from: sql.Composable = Q("")
         if single_json:
