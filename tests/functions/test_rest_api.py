@@ -166,6 +166,25 @@ def test_requests_run_as_the_caller_with_postgrests_settings(rest, people):
     assert service(rest).rpc("t_whoami").execute().data["role"] == "service_role"
 
 
+def test_the_schema_cache_follows_migrations_without_a_restart(rest):
+    """A column, a table and a foreign key added while the server runs are served at once."""
+    as_service = {"Authorization": f"Bearer {LOCAL_SECRET_KEY}"}
+    error(raw(rest, "GET", "t_notes", headers=as_service), 404, "PGRST205")
+    rest.sql(
+        """alter table public.voices add column t_rating int;
+           create table public.t_notes (id serial primary key,
+             voice_id text references public.voices(id) on delete cascade, body text);
+           grant all on public.t_notes to service_role;
+           insert into public.t_notes (voice_id, body) values ('espeak:en-us', 'hello')"""
+    )
+    got = raw(rest, "GET", "voices?select=id,t_rating,t_notes(body)&id=eq.espeak:en-us",
+              headers=as_service)  # fmt: skip
+    assert got.json() == [{"id": "espeak:en-us", "t_rating": None, "t_notes": [{"body": "hello"}]}]
+    rest.sql("drop table public.t_notes; alter table public.voices drop column t_rating")
+    error(raw(rest, "GET", "voices?select=t_rating", headers=as_service), 400, "42703")
+    error(raw(rest, "GET", "t_notes", headers=as_service), 404, "PGRST205")
+
+
 # rpc ----------------------------------------------------------------------------------------
 def test_rpc_calls_the_public_functions(rest, people):
     alice = people["alice"]
