@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from functions.conftest import GENEROUS_AUTH_LIMITS, Api, _serving
+
 from videogen.config import LOCAL_PUBLISHABLE_KEY
 
 
