@@ -832,7 +832,7 @@ class RestApi:
             media = part.split(";")[0].strip().lower()
             if media in ("*/*", "application/json", "application/*"):
                 return "json"
-            if media == OBJECT:
+            if media in (OBJECT, "application/vnd.pgrst.object"):
                 return "object"
             if media == "application/vnd.pgrst.array+json":
                 return "json"
