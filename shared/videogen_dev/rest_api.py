@@ -9,7 +9,8 @@ in which ``set_config`` sets ``role`` to the caller's (anon / authenticated /
 service_role, from the JWT or API key, checked by videogen_dev.platform_keys as Storage and
 Realtime check them), ``request.jwt.claims`` (and each ``request.jwt.claim.<name>``),
 ``request.method``, ``request.path``, ``request.headers``, ``request.cookies`` and
-``search_path`` (the schema, then config.toml's ``[api] extra_search_path``). A function may
+``search_path`` (the schema, then config.toml's ``[api] extra_search_path``) and the role's
+own settings (``ALTER ROLE … SET``, e.g. anon's statement_timeout). A function may
 set ``response.headers`` / ``response.status``, as in PostgREST.
 
 Exposed schemas are config.toml's ``[api] schemas`` that exist (``Accept-Profile`` /
@@ -55,6 +56,7 @@ DEFAULT_SCHEMAS = ["public", "graphql_public"]  # Supabase's default [api] schem
 DEFAULT_MAX_ROWS = 1000
 JSON = "application/json; charset=utf-8"
 _CLAIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 OBJECT = "application/vnd.pgrst.object+json"
 Q = sql.SQL
 
@@ -233,7 +235,8 @@ select concat_ws(':', current_database(),
   (select count(*) || '/' || coalesce(max(xmin::text::bigint), 0)
      from pg_proc where pronamespace in (select oid from ns)),
   (select count(*) || '/' || coalesce(max(xmin::text::bigint), 0)
-     from pg_constraint where connamespace in (select oid from ns)))
+     from pg_constraint where connamespace in (select oid from ns)),
+  (select count(*) || '/' || coalesce(max(xmin::text::bigint), 0) from pg_db_role_setting))
 """
 RELATIONS = """
 select n.nspname, c.relname, c.relkind from pg_class c
@@ -264,6 +267,15 @@ left join pg_namespace fn on fn.oid = fc.relnamespace
 where con.contype in ('p', 'u', 'f') and n.nspname = any(%(schemas)s)
 order by con.conname
 """
+# The impersonated roles' own settings (``ALTER ROLE … SET``: statement_timeout for anon and
+# authenticated), this database's over the cluster-wide ones, as PostgREST applies them.
+ROLE_SETTINGS = """
+select r.rolname, s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+  and r.rolname = any(%(roles)s)
+order by r.rolname, s.setdatabase
+"""
+IMPERSONATED = ["anon", "authenticated", "service_role"]
 FUNCTIONS = """
 select n.nspname, p.proname, p.proretset, p.provolatile,
   coalesce(p.proargnames, '{}'::text[]), coalesce(p.proargmodes::text[], '{}'::text[]),
@@ -286,6 +298,7 @@ class SchemaCache:
     relations: dict[tuple[str, str], Relation] = field(default_factory=dict)
     fks: list[ForeignKey] = field(default_factory=list)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
+    role_settings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: Any, wanted: Iterable[str], fingerprint: str) -> SchemaCache:
@@ -320,6 +333,11 @@ class SchemaCache:
                 cache.fks.append(
                     ForeignKey(conname, schema, table, tuple(cols), ftable, tuple(fcols))
                 )
+        for role, config in conn.execute(ROLE_SETTINGS, {"roles": IMPERSONATED}):
+            for item in config or []:
+                name, _, value = item.partition("=")
+                if _SETTING_NAME.fullmatch(name):
+                    cache.role_settings.setdefault(role, {})[name] = value
         for row in conn.execute(FUNCTIONS, args):
             fn = _function(row, cache)
             cache.functions.setdefault((fn.schema, fn.name), []).append(fn)
@@ -777,7 +795,7 @@ class RestApi:
                         cache = self.cache(conn)
                         if schema not in cache.schemas:
                             raise self.bad_schema(schema)
-                        self.become(conn, caller, request, schema)
+                        self.become(conn, cache, caller, request, schema)
                         b = Builder(cache, schema, conn)
                         b.embed_exists = {}
                         if is_rpc:
@@ -861,7 +879,9 @@ class RestApi:
             log.info("rest schema cache loaded (%s)", fingerprint)
         return self._cache
 
-    def become(self, conn: Any, caller: Caller, request: Request, schema: str) -> None:
+    def become(
+        self, conn: Any, cache: SchemaCache, caller: Caller, request: Request, schema: str
+    ) -> None:
         """PostgREST's per-request settings, all transaction-local."""
         headers = {k.lower(): v for k, v in request.headers.items()}
         settings: list[tuple[str, str]] = [
@@ -877,6 +897,7 @@ class RestApi:
                 continue  # not a setting name Postgres takes; request.jwt.claims has it
             text = value if isinstance(value, str) else json.dumps(value)
             settings.append((f"request.jwt.claim.{key}", text))
+        settings.extend(cache.role_settings.get(caller.role, {}).items())
         search = [schema, *[s for s in self.settings.extra_search_path if s != schema]]
         path = sql.SQL(", ").join(sql.Identifier(s) for s in search).as_string(conn)
         settings.append(("search_path", path))

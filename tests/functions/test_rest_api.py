@@ -150,7 +150,8 @@ def test_requests_run_as_the_caller_with_postgrests_settings(rest, people):
                'method', current_setting('request.method'),
                'path', current_setting('request.path'),
                'probe', current_setting('request.headers')::json->>'x-probe',
-               'read_only', current_setting('transaction_read_only'))
+               'read_only', current_setting('transaction_read_only'),
+               'timeout', current_setting('statement_timeout'))
            $$;
            grant execute on function public.t_whoami() to anon, authenticated"""
     )
@@ -163,6 +164,8 @@ def test_requests_run_as_the_caller_with_postgrests_settings(rest, people):
     assert (got["method"], got["probe"], got["read_only"]) == ("GET", "p1", "on")
     anon = raw(rest, "GET", "rpc/t_whoami").json()
     assert anon["role"] == "anon" and anon["uid"] is None
+    # The impersonated role's own settings apply (sql/platform/00_roles.sql's timeouts).
+    assert (anon["timeout"], seen["timeout"]) == ("3s", "8s")
     assert service(rest).rpc("t_whoami").execute().data["role"] == "service_role"
 
 
