@@ -2,7 +2,8 @@
 supabase-py's postgrest): ``supabase.from(…)`` and ``supabase.rpc(…)`` against the local
 stack, decided by the same grants, RLS policies and ``auth.uid()`` as on Supabase.
 
-Each request runs as PostgREST runs it: one transaction (``READ ONLY`` for GET / HEAD) on a
+Each request runs as PostgREST runs it: one transaction (``READ ONLY`` for GET / HEAD and
+stable / immutable functions) on a
 connection that logged in as ``authenticator`` (sql/platform/00_roles.sql, the role
 Supabase's PostgREST logs in as; the password is DATABASE_URL's, as in the local stack),
 in which ``set_config`` sets ``role`` to the caller's (anon / authenticated /
@@ -20,6 +21,7 @@ the catalog and read again whenever a cheap fingerprint of the exposed schemas' 
 rows changes (checked at the start of each request), so migrations and ``make db-reset``
 need no restart and no ``NOTIFY pgrst``.
 
+Hand-written: PostgREST is a Haskell server and no Python package serves its protocol.
 SQL is composed with psycopg's ``sql.Identifier`` / ``sql.Literal`` only; names of types
 (casts) are resolved through the catalog first. What is served and what is refused (with a
 PGRST127 error naming it) is listed in the README, "Local PostgREST (`/rest/v1`)".
