@@ -399,6 +399,8 @@ def test_writes_as_the_service_role(rest):
     assert rest.sql("select count(*) from public.voices where id like 't:w%%'") == 0
     as_service = {"Authorization": f"Bearer {LOCAL_SECRET_KEY}"}
     error(raw(rest, "POST", "voices", json={"nope": 1}, headers=as_service), 400, "PGRST204")
+    nobody = {"id": "00000000-0000-0000-0000-000000000001"}  # no such auth.users row
+    error(raw(rest, "POST", "profiles", json=nobody, headers=as_service), 409, "23503")
     headers_only = raw(
         rest, "POST", "voices", json={"id": "t:h1", "engine": "espeak", "language": "en",
                                       "name": "H"},
