@@ -479,6 +479,14 @@ def test_errors_have_postgrests_shape_and_codes(rest, people):
     error(raw(rest, "GET", "models?id=eq.x&limit=ten"), 400, "PGRST100")
     error(raw(rest, "GET", "jobs?id=eq.not-a-uuid", people["alice"]), 400, "22P02")
     error(raw(rest, "GET", "models?id=eq.a%00b"), 400, "22P05")
+    preflight = rest.http.options(
+        f"{rest.server.base}/rest/v1/models",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH",
+                 "Access-Control-Request-Headers": "authorization, apikey, prefer"},
+    )  # fmt: skip
+    assert preflight.status_code == 204
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.headers["Access-Control-Allow-Headers"] == "authorization, apikey, prefer"
     expired = issue_access_token(people["alice"].id, expires_in=-3600)
     late = raw(rest, "GET", "jobs", headers={"Authorization": f"Bearer {expired}"})
     assert error(late, 401, "PGRST303")["message"] == "JWT expired"
