@@ -349,6 +349,30 @@ def test_embedding_along_foreign_keys(rest, people):
     error(raw(rest, "GET", "models?select=id&jobs.status=eq.failed", alice), 400, "PGRST108")
 
 
+def test_an_ambiguous_embed_needs_a_hint(rest):
+    as_service = {"Authorization": f"Bearer {LOCAL_SECRET_KEY}"}
+    rest.sql(
+        """create table public.t_people (id int primary key, name text);
+           create table public.t_loans (id int primary key,
+             lender int references public.t_people(id),
+             borrower int references public.t_people(id));
+           grant all on public.t_people, public.t_loans to service_role;
+           insert into public.t_people values (1, 'ann'), (2, 'bob');
+           insert into public.t_loans values (10, 1, 2)"""
+    )
+    ambiguous = error(raw(rest, "GET", "t_loans?select=id,t_people(*)", headers=as_service),
+                      300, "PGRST201")  # fmt: skip
+    assert "t_people!t_loans_lender_fkey" in ambiguous["hint"]
+    hinted = raw(
+        rest, "GET",
+        "t_loans?select=id,from:t_people!lender(name),to:t_people!borrower(name)",
+        headers=as_service,
+    )  # fmt: skip
+    assert hinted.json() == [{"id": 10, "from": {"name": "ann"}, "to": {"name": "bob"}}]
+    lent = raw(rest, "GET", "t_people?select=name,t_loans!lender(id)&order=id", headers=as_service)
+    assert lent.json() == [{"name": "ann", "t_loans": [{"id": 10}]}, {"name": "bob", "t_loans": []}]
+
+
 # Writes -------------------------------------------------------------------------------------
 def test_writes_as_the_service_role(rest):
     db = service(rest)
