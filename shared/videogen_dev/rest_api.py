@@ -1363,14 +1363,10 @@ class RestApi:
                 body = self.run_select(
                     b, request, None, fn.name, source, select, nodes, prefs, accept, offset, limit
                 )
-                # [{"fn": v}, …] → [v, …], as PostgREST answers a set of scalars
-                values = (
-                    [r[fn.name] for r in json.loads(body.get_data())]
-                    if accept != "object"
-                    else None
-                )
-                if values is not None:
-                    body.set_data(json.dumps(values))
+                # [{"fn": v}, …] → [v, …] (one object: v), as PostgREST answers scalars
+                rows = json.loads(body.get_data())
+                values = rows[fn.name] if accept == "object" else [r[fn.name] for r in rows]
+                body.set_data(json.dumps(values))
                 return body
             return self.run_select(
                 b, request, fn.relation, fn.name, source, select, nodes, prefs, accept,

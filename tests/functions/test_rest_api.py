@@ -230,6 +230,10 @@ def test_set_returning_functions_take_filters_order_and_counts(rest):
     resp = raw(rest, "GET", "rpc/t_series?n=3&k=lte.2&select=k")
     assert resp.json() == [{"k": 1}, {"k": 2}]
     assert raw(rest, "GET", "rpc/t_ints?n=3").json() == [1, 2, 3]
+    one = raw(
+        rest, "GET", "rpc/t_ints?n=1", headers={"Accept": "application/vnd.pgrst.object+json"}
+    )
+    assert one.json() == 1
     error(raw(rest, "POST", "rpc/t_fail", json={"code": "PT402"}), 402, "PT402")
     plain = error(raw(rest, "POST", "rpc/t_fail", json={"code": "x"}), 400, "P0001")
     assert (plain["message"], plain["hint"]) == ("plain failure", "a hint")
