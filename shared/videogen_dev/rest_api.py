@@ -198,6 +198,12 @@ class Relation:
     uniques: list[list[str]] = field(default_factory=list)
 
 
+Pair = tuple[str, str]
+# A many-to-many link: (junction table, [(its column, parent column)],
+# [(its column, target column)]).
+Via = tuple[str, list[Pair], list[Pair]] | None
+
+
 @dataclass(frozen=True)
 class ForeignKey:
     name: str
@@ -541,9 +547,10 @@ class Builder:
         return out
 
     # Embedding ----------------------------------------------------------------------------
-    def relationship(self, parent: str, embed: q.Embed) -> tuple[str, bool, list[tuple[str, str]]]:
-        """(target relation, to-many, [(parent column, target column)]) for an embed."""
-        found: list[tuple[str, bool, list[tuple[str, str]], ForeignKey]] = []
+    def relationship(self, parent: str, embed: q.Embed) -> tuple[str, bool, list[Pair], Via]:
+        """(target relation, to-many, [(parent column, target column)], junction) for an
+        embed; the junction (many-to-many) is None for a direct foreign key."""
+        found: list[tuple[str, bool, list[Pair], ForeignKey, Via]] = []
         target = embed.name
         is_relation = (self.schema, target) in self.cache.relations
         for fk in self.cache.fks:
@@ -554,19 +561,22 @@ class Builder:
                 (is_relation and fk.ftable == target)
                 or (not is_relation and (fk.name == target or fk.columns == (target,)))
             ):
-                found.append((fk.ftable, False, pairs_out, fk))
+                found.append((fk.ftable, False, pairs_out, fk, None))
             if is_relation and fk.ftable == parent and fk.table == target:
                 child = self.cache.relations.get((self.schema, fk.table))
                 one = child is not None and (
                     list(fk.columns) == child.pk
                     or any(set(u) == set(fk.columns) for u in child.uniques)
                 )
-                found.append((fk.table, not one, [(f, c) for c, f in pairs_out], fk))
+                found.append((fk.table, not one, [(f, c) for c, f in pairs_out], fk, None))
+        if is_relation:
+            found.extend(self.junctions(parent, target))
         if embed.hint:
             h = embed.hint
             found = [
                 f for f in found
                 if h == f[3].name or h in f[3].columns or h in f[3].fcolumns
+                or (f[4] is not None and h == f[4][0])
             ]  # fmt: skip
         if not found:
             raise RestError(
@@ -577,8 +587,8 @@ class Builder:
                 f"Searched for a foreign key relationship between '{parent}' and "
                 f"'{target}'{' using the hint ' + repr(embed.hint) if embed.hint else ''} "
                 f"in the schema '{self.schema}', but no matches were found.",
-                "Embedding follows foreign keys between tables of the exposed schema "
-                "(many-to-many through a junction table and views are not served locally).",
+                "Embedding follows foreign keys between tables of the exposed schema, and "
+                "junction tables (embedding through views is not served locally).",
             )
         if len(found) > 1:
             raise RestError(
@@ -593,15 +603,45 @@ class Builder:
                             "embedding": f"{parent} with {tgt}",
                             "relationship": fk.name,
                         }
-                        for tgt, many, _, fk in found
+                        for tgt, many, _, fk, _via in found
                     ]
                 ),
                 f"Try changing '{target}' to one of the following: "
-                + ", ".join(f"'{target}!{f[3].name}'" for f in found)
+                + ", ".join(f"'{target}!{f[4][0] if f[4] else f[3].name}'" for f in found)
                 + ". Find the desired relationship in the 'details' key.",
             )
-        tgt, many, pairs, _ = found[0]
-        return tgt, many, pairs
+        tgt, many, pairs, _, via = found[0]
+        return tgt, many, pairs, via
+
+    def junctions(
+        self, parent: str, target: str
+    ) -> list[tuple[str, bool, list[Pair], ForeignKey, Via]]:
+        """Many-to-many through a junction table: two of its foreign keys, to ``parent`` and
+        to ``target``, whose columns are in its primary key (PostgREST's rule)."""
+        out: list[tuple[str, bool, list[Pair], ForeignKey, Via]] = []
+        for junction in self.cache.relations.values():
+            if junction.schema != self.schema or not junction.pk:
+                continue
+            keys = [
+                fk for fk in self.cache.fks
+                if fk.schema == self.schema and fk.table == junction.name
+                and set(fk.columns) <= set(junction.pk)
+            ]  # fmt: skip
+            for to_parent in keys:
+                for to_target in keys:
+                    if (
+                        to_parent is to_target
+                        or to_parent.ftable != parent
+                        or to_target.ftable != target
+                    ):
+                        continue
+                    via = (
+                        junction.name,
+                        list(zip(to_parent.columns, to_parent.fcolumns, strict=True)),
+                        list(zip(to_target.columns, to_target.fcolumns, strict=True)),
+                    )
+                    out.append((target, True, [], to_target, via))
+        return out
 
     def select(
         self,
@@ -633,7 +673,7 @@ class Builder:
                         f"Could not find a relationship for '{item.name}': this function's "
                         "result is not a table's row type",
                     )
-                target, many, pairs = self.relationship(rel_name, item)
+                target, many, pairs, via = self.relationship(rel_name, item)
                 child = self.alias(target)
                 sub_path = (*path, item.key)
                 node = nodes.get(sub_path, Node())
@@ -641,6 +681,21 @@ class Builder:
                     Q("{} = {}").format(sql.Identifier(child, c), sql.Identifier(alias, p))
                     for p, c in pairs
                 ]
+                if via is not None:  # many-to-many: a junction row links them
+                    junction, to_parent, to_child = via
+                    link = self.alias(junction)
+                    on = [
+                        Q("{} = {}").format(sql.Identifier(link, j), sql.Identifier(alias, p))
+                        for j, p in to_parent
+                    ] + [
+                        Q("{} = {}").format(sql.Identifier(link, j), sql.Identifier(child, c))
+                        for j, c in to_child
+                    ]
+                    join.append(
+                        Q("EXISTS (SELECT 1 FROM {} AS {} WHERE {})").format(
+                            self.table(junction), sql.Identifier(link), Q(" AND ").join(on)
+                        )
+                    )
                 cols, inner_where = self.select(target, child, item.select, nodes, sub_path)
                 conds = join + inner_where + self.where(child, node, {})
                 cond = Q(" AND ").join(conds)

@@ -377,6 +377,34 @@ def test_an_ambiguous_embed_needs_a_hint(rest):
     assert lent.json() == [{"name": "ann", "t_loans": [{"id": 10}]}, {"name": "bob", "t_loans": []}]
 
 
+def test_many_to_many_through_a_junction_table(rest):
+    as_service = {"Authorization": f"Bearer {LOCAL_SECRET_KEY}"}
+    rest.sql(
+        """create table public.t_posts (id int primary key, title text);
+           create table public.t_tags (id int primary key, label text);
+           create table public.t_post_tags (
+             post_id int references public.t_posts(id), tag_id int references public.t_tags(id),
+             primary key (post_id, tag_id));
+           grant all on public.t_posts, public.t_tags, public.t_post_tags to service_role;
+           insert into public.t_posts values (1, 'one'), (2, 'two');
+           insert into public.t_tags values (10, 'red'), (11, 'blue');
+           insert into public.t_post_tags values (1, 10), (1, 11)"""
+    )
+    got = raw(
+        rest, "GET", "t_posts?select=title,t_tags(label)&order=id&t_tags.order=label",
+        headers=as_service,
+    )  # fmt: skip
+    assert got.json() == [
+        {"title": "one", "t_tags": [{"label": "blue"}, {"label": "red"}]},
+        {"title": "two", "t_tags": []},
+    ]
+    back = raw(rest, "GET", "t_tags?select=label,t_posts!t_post_tags(title)&id=eq.10",
+               headers=as_service)  # fmt: skip
+    assert back.json() == [{"label": "red", "t_posts": [{"title": "one"}]}]
+    inner = raw(rest, "GET", "t_posts?select=title,t_tags!inner(label)", headers=as_service)
+    assert [p["title"] for p in inner.json()] == ["one"]
+
+
 # Writes -------------------------------------------------------------------------------------
 def test_writes_as_the_service_role(rest):
     db = service(rest)
