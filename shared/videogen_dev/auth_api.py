@@ -40,7 +40,8 @@ Served (paths under /auth/v1): ``POST /signup`` (email + password, or anonymous)
 ``GET /health``, ``DELETE /admin/users/{id}`` (the service role only; a hard delete).
 Not served: phone / SMS, magic links and OTP (``/otp``, ``/verify``, ``/magiclink``,
 ``/recover``, ``/resend``), OAuth / SSO / SAML (``/authorize``, ``/callback``, ``/sso``),
-PKCE, MFA (``/factors``), ``/reauthenticate``, ``/user/identities``, the rest of the admin API (``/admin/*``, ``/invite``) and the hooks.
+PKCE, MFA (``/factors``), ``/reauthenticate``, ``/user/identities``, the rest of the admin
+API (``/admin/*``, ``/invite``) and the hooks.
 """
 
 from __future__ import annotations
