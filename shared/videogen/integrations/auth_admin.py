@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 def delete_user(settings: Settings, user_id: str, http_client: httpx.Client | None = None) -> bool:
     """Delete the auth user (hard delete); False when Auth no longer knows them (a retry)."""
     import httpx  # cold start: httpx and supabase_auth load only for a deletion
-    from supabase_auth import SyncGoTrueAdminAPI
-    from supabase_auth.errors import AuthApiError, AuthError
+    from supabase_auth import SyncGoTrueAdminAPI  # cold start: as above
+    from supabase_auth.errors import AuthApiError, AuthError  # cold start: as above
 
     key = service_key(settings)
     headers = {"apikey": key}

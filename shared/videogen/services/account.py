@@ -48,7 +48,7 @@ def export(scope: Scope) -> AccountExport:
     """Every row we hold about the caller, with links to their files (signed)."""
     principal = scope.principal
     require_session(principal, "export an account")
-    rate_limit_take(scope.db, f"user:{principal.user_id}", "account_export", EXPORTS_PER_MINUTE)
+    rate_limit_take(scope.db, f"user:{principal.user_id}", "export", EXPORTS_PER_MINUTE)
     document = accounts.account_export(scope.db, principal)
     lifetime = scope.settings.signed_url_expires_s
     by_bucket: dict[str, list[dict[str, Any]]] = defaultdict(list)
