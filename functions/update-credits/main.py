@@ -77,7 +77,9 @@ def credits_route(ctx: Context) -> Reply:
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
-            return Reply(200, credits.overview(session, query.page, query.limit))
+            return Reply(
+                200, credits.overview(session, query.page, query.limit, query.sort, query.order)
+            )
     if ctx.principal.kind == "stripe":
         return Reply.of(credits.from_stripe(ctx.scope, ctx.principal.evidence))
     action = parse(_action, ctx.json())

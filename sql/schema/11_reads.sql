@@ -84,23 +84,39 @@ as $$
     from public.jobs j where j.id = p_job_id and j.deleted_at is null
 $$;
 
-/** The caller's balance, hold and ledger page; {profile, items, total}. */
-create function public.get_credits(p_limit integer default 20, p_offset integer default 0)
+/**
+ * The caller's balance, hold and ledger page: {balance, reserved, debt, items, total}, the
+ * ledger sorted by `p_sort` (created | amount) in `p_order` (asc | desc; ties by id).
+ */
+create function public.get_credits(
+  p_limit integer default 20, p_offset integer default 0,
+  p_sort text default 'created', p_order text default 'desc'
+)
 returns jsonb
-language sql stable
+language plpgsql stable
 security invoker
 set search_path = ''
 as $$
-  select jsonb_build_object(
-    'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
-    'initial_grant_claimed', p.initial_grant_claimed_at is not null,
-    'total', (select count(*) from public.credit_ledger l where l.user_id = p.id),
-    'items', coalesce((
-      select jsonb_agg(to_jsonb(l) - 'user_id' order by l.id desc)
-        from (select * from public.credit_ledger l where l.user_id = p.id
-               order by l.id desc
-               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) l), '[]'))
-    from public.profiles p where p.id = (select auth.uid())
+declare
+  v_asc boolean := private.list_order_asc(p_sort, p_order, '{created,amount}');
+begin
+  return (
+    select jsonb_build_object(
+      'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
+      'initial_grant_claimed', p.initial_grant_claimed_at is not null,
+      'total', (select count(*) from public.credit_ledger l where l.user_id = p.id),
+      'items', coalesce((
+        select jsonb_agg(x.entry - 'user_id' order by x.n)
+          from (select to_jsonb(l) as entry, row_number() over (order by
+                         case when v_asc and p_sort = 'amount' then l.amount end asc,
+                         case when not v_asc and p_sort = 'amount' then l.amount end desc,
+                         case when v_asc then l.id end asc,
+                         case when not v_asc then l.id end desc) as n
+                  from public.credit_ledger l where l.user_id = p.id
+                 order by n
+                 limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) x), '[]'))
+      from public.profiles p where p.id = (select auth.uid()));
+end;
 $$;
 
 /** The available models (anyone may read the catalogue). */
@@ -139,14 +155,14 @@ revoke execute on function private.list_order_asc(text, text, text[]) from publi
 grant execute on function private.list_order_asc(text, text, text[]) to authenticated, service_role;
 
 revoke execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid, text, text),
-  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
+  public.get_job(uuid), public.get_credits(integer, integer, text, text), public.list_models(),
   service.job_get_any(uuid), service.workers_list()
   from public, anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid, text, text),
-  public.get_job(uuid), public.get_credits(integer, integer) to authenticated;
+  public.get_job(uuid), public.get_credits(integer, integer, text, text) to authenticated;
 grant execute on function public.list_models() to anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid, text, text),
-  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
+  public.get_job(uuid), public.get_credits(integer, integer, text, text), public.list_models(),
   service.job_get_any(uuid), service.workers_list() to service_role;
 
 -- The invoker reads above format rows through these helpers; they read only the row they

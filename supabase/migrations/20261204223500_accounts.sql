@@ -212,6 +212,88 @@ grant execute on function public.list_jobs(public.job_status, integer, integer, 
   public.list_batches(uuid, integer, integer, text, text)
   to authenticated, service_role;
 
+-- The ledger page (module 11) and the admin's list (module 17) sort too.
+drop function public.get_credits(integer, integer);
+drop function public.admin_list_jobs(public.job_status, uuid, text, integer, integer);
+
+create function public.get_credits(
+  p_limit integer default 20, p_offset integer default 0,
+  p_sort text default 'created', p_order text default 'desc'
+)
+returns jsonb
+language plpgsql stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_asc boolean := private.list_order_asc(p_sort, p_order, '{created,amount}');
+begin
+  return (
+    select jsonb_build_object(
+      'balance', p.balance, 'reserved', p.reserved, 'debt', p.debt,
+      'initial_grant_claimed', p.initial_grant_claimed_at is not null,
+      'total', (select count(*) from public.credit_ledger l where l.user_id = p.id),
+      'items', coalesce((
+        select jsonb_agg(x.entry - 'user_id' order by x.n)
+          from (select to_jsonb(l) as entry, row_number() over (order by
+                         case when v_asc and p_sort = 'amount' then l.amount end asc,
+                         case when not v_asc and p_sort = 'amount' then l.amount end desc,
+                         case when v_asc then l.id end asc,
+                         case when not v_asc then l.id end desc) as n
+                  from public.credit_ledger l where l.user_id = p.id
+                 order by n
+                 limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) x), '[]'))
+      from public.profiles p where p.id = (select auth.uid()));
+end;
+$$;
+
+create function public.admin_list_jobs(
+  p_status public.job_status default null, p_user_id uuid default null,
+  p_model_id text default null, p_limit integer default 20, p_offset integer default 0,
+  p_sort text default 'created', p_order text default 'desc'
+)
+returns jsonb
+language plpgsql stable
+security invoker
+set search_path = ''
+as $$
+declare
+  v_asc boolean := private.list_order_asc(p_sort, p_order, '{created,updated,status,cost}');
+begin
+  perform private.require_admin();
+  return jsonb_build_object(
+    'total', (select count(*) from public.jobs j
+               where (p_status is null or j.status = p_status)
+                 and (p_user_id is null or j.user_id = p_user_id)
+                 and (p_model_id is null or j.model_id = p_model_id)),
+    'items', coalesce((
+      select jsonb_agg(private.job_json(x.job) order by x.n)
+        from (select j as job, row_number() over (order by
+                       case when v_asc and p_sort = 'updated' then j.updated_at end asc,
+                       case when not v_asc and p_sort = 'updated' then j.updated_at end desc,
+                       case when v_asc and p_sort = 'status' then j.status end asc,
+                       case when not v_asc and p_sort = 'status' then j.status end desc,
+                       case when v_asc and p_sort = 'cost' then j.cost end asc,
+                       case when not v_asc and p_sort = 'cost' then j.cost end desc,
+                       case when v_asc then j.created_at end asc,
+                       case when not v_asc then j.created_at end desc,
+                       j.id) as n
+                from public.jobs j
+               where (p_status is null or j.status = p_status)
+                 and (p_user_id is null or j.user_id = p_user_id)
+                 and (p_model_id is null or j.model_id = p_model_id)
+               order by n
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) x), '[]'));
+end;
+$$;
+
+revoke execute on function public.get_credits(integer, integer, text, text),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text)
+  from public, anon, authenticated;
+grant execute on function public.get_credits(integer, integer, text, text),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text)
+  to authenticated, service_role;
+
 -- Module 21 as it is.
 /*
  * Module 21: a user's account as a whole (issue 23; seed 004's privacy requirements and

@@ -14,6 +14,7 @@ import jwt
 from supabase_auth import SyncGoTrueClient
 
 from videogen.config import LOCAL_JWT_SECRET, LOCAL_PUBLISHABLE_KEY
+from videogen.kit.auth import issue_access_token
 
 Api = Any  # tests/functions/conftest.py's Api (conftest modules are not imported)
 
@@ -192,7 +193,7 @@ def test_jobs_sort_by_each_field_both_ways_with_page_numbers(api: Api) -> None:
     assert (empty["total_pages"], empty["has_prev"], empty["has_next"]) == (0, False, False)
 
 
-def test_projects_and_batches_sort_too(api: Api) -> None:
+def test_projects_batches_the_ledger_and_the_admin_list_sort_too(api: Api) -> None:
     user = api.user(credits=500)
     model = api.test_model()
     for title in ("b", "c", "a"):
@@ -211,6 +212,26 @@ def test_projects_and_batches_sort_too(api: Api) -> None:
     )
     costs = [b["cost"] for b in batches["items"]]
     assert costs == sorted(costs, reverse=True) and len(costs) == 3
+
+    ledger = api.ok(
+        api.get("update-credits", user=user, params={"sort": "amount", "order": "asc", "limit": 3})
+    )["ledger"]
+    amounts = [e["amount"] for e in ledger["items"]]
+    assert amounts == sorted(amounts) and amounts[0] < 0 and ledger["has_next"]
+    assert ledger["total_pages"] == -(-ledger["total"] // 3) and not ledger["has_prev"]
+    api.fails(api.get("update-credits", user=user, params={"sort": "cost"}), 422)
+
+    admin = api.user()
+    token = issue_access_token(admin.id, email=admin.email, app_metadata={"role": "admin"})
+    everyone = api.ok(
+        api.get(
+            "queue-job/admin/jobs",
+            headers={"Authorization": f"Bearer {token}"},
+            params={"user_id": user.id, "sort": "cost", "order": "asc", "limit": 100},
+        )
+    )
+    admin_costs = [j["cost"] for j in everyone["items"]]
+    assert admin_costs == sorted(admin_costs) and len(admin_costs) == 5
 
 
 # Export and deletion --------------------------------------------------------------------------

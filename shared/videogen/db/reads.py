@@ -98,10 +98,14 @@ def quote_jobs(session: Session, items: list[JSON]) -> Quote:
     return Quote.model_validate(session.rpc("quote_jobs", items=items))
 
 
-def get_credits(session: Session, limit: int, offset: int) -> JSON | None:
+def get_credits(
+    session: Session, limit: int, offset: int, sort: str = "created", order: str = "desc"
+) -> JSON | None:
     """The caller's balance, reserved credits and a ledger page (items become a
     ``LedgerPage``), or None without a profile."""
-    result: JSON | None = session.rpc("get_credits", limit=limit, offset=offset)
+    result: JSON | None = session.rpc(
+        "get_credits", limit=limit, offset=offset, sort=sort, order=order
+    )
     return result
 
 
