@@ -476,6 +476,38 @@ begin
 end;
 $$;
 
+/**
+ * An auth user deleted another way than `DELETE /update-credits/account` (the dashboard,
+ * the Auth admin API called directly) still loses the personal fields of their finished
+ * jobs — params (prompts, file names) and messages — and those jobs leave history; their
+ * outputs' paths stay so the retention sweep removes the files (`service.jobs_outputs_due`:
+ * removed jobs). The rest goes by the foreign keys; the ledger stays.
+ */
+create function private.account_forget()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform set_config('videogen.erasing', 'on', true);
+  update public.jobs
+     set params = '{}', progress_message = null, error_message = null,
+         deleted_at = coalesce(deleted_at, now())
+   where user_id = old.id and finished_at is not null
+     and (params <> '{}' or deleted_at is null or progress_message is not null
+          or error_message is not null);
+  perform set_config('videogen.erasing', 'off', true);
+  return old;
+end;
+$$;
+
+create trigger on_auth_user_deleted after delete on auth.users
+  for each row execute function private.account_forget();
+
+revoke execute on function private.account_forget() from public, anon, authenticated;
+grant execute on function private.account_forget() to service_role;
+
 -- ===================================================================================
 -- Grants (module 9's blanket grants cover modules 1–8 only)
 -- ===================================================================================

@@ -6,7 +6,16 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from db.helpers import Conn, as_user, for_user, raises_sqlstate, select_as
+from db.helpers import (
+    Conn,
+    as_service,
+    as_user,
+    dispatched_job,
+    for_user,
+    job_row,
+    raises_sqlstate,
+    select_as,
+)
 
 REQUEST = {"principal": "test", "scope": "t", "bucket": "t", "limit": None, "key": None,
            "hash": ""}  # fmt: skip
@@ -46,3 +55,21 @@ def test_scopes_are_read_and_jobs_only(db: Conn, user: uuid.UUID) -> None:
     key, _ = make_key(db, user, ["read"])
     assert as_user(db, user, "api_keys_list")[0]["scopes"] == ["read"]
     assert key
+
+
+def test_an_auth_user_deleted_directly_still_loses_their_prompts(db: Conn, user: uuid.UUID) -> None:
+    job, _ = dispatched_job(db, user)
+    as_service(db, "service.job_complete", job["id"], 1, {"video_path": f"{user}/v.mp4"})
+    ledger = db.execute(
+        "select count(*) from public.credit_ledger where user_id = %s", (user,)
+    ).fetchone()[0]
+    db.execute("delete from auth.users where id = %s", (user,))
+    row = job_row(db, job["id"])
+    assert row["params"] == {} and row["deleted_at"] is not None
+    assert row["output"] == {"video_path": f"{user}/v.mp4"}  # for the sweep to remove
+    assert (
+        db.execute(
+            "select count(*) from public.credit_ledger where user_id = %s", (user,)
+        ).fetchone()[0]
+        == ledger
+    )

@@ -96,19 +96,24 @@ def delete(scope: Scope) -> AccountDeleted:
         raise Forbidden("A guest session has no account to delete; sign out instead.")
     require_fresh_sign_in(principal, scope.settings.account_reauth_s)
     user_id = str(principal.user_id)
-    files = accounts.account_export(scope.db, principal)["files"]
-    by_bucket: dict[str, list[str]] = defaultdict(list)
-    for file in files:
-        by_bucket[file["bucket"]].append(file["path"])
+    held = accounts.account_export(scope.db, principal)
+    by_bucket: dict[str, set[str]] = defaultdict(set)
+    for file in held["files"]:  # every object in the user's folders (storage.objects)
+        by_bucket[file["bucket"]].add(file["path"])
+    for job in held["jobs"]:  # and the outputs the jobs name (a backend without rows)
+        output = job.get("output") or {}
+        for field, bucket in (("video_path", "videos"), ("thumbnail_path", "thumbnails")):
+            if isinstance(output.get(field), str) and not job.get("output_expired_at"):
+                by_bucket[bucket].add(output[field])
     for bucket, paths in by_bucket.items():
-        scope.storage.remove(bucket, paths)  # a failure is a 503: nothing erased yet
+        scope.storage.remove(bucket, sorted(paths))  # a failure is a 503: nothing erased yet
     with scope.writing() as write:
         erased = accounts.account_erase(scope.db, principal, write)
     auth_admin.delete_user(scope.settings, user_id)
     return AccountDeleted(
         deleted=True,
         user_id=user_id,
-        files_removed=len(files),
+        files_removed=sum(len(paths) for paths in by_bucket.values()),
         jobs_erased=erased["jobs_erased"],
         events_erased=erased["events_erased"],
     )
