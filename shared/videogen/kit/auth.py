@@ -101,6 +101,7 @@ MODES = (
     "always",
 )
 
+API_KEY_SCOPES = ("read", "jobs")  # what `api_key:<scope>` may name
 LEEWAY_S = 10  # clock skew tolerated on exp / iat / nbf
 ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "RS256"})
 JWKS_PATH = "/auth/v1/.well-known/jwks.json"
@@ -488,6 +489,8 @@ def _parse_modes(allow: str | Iterable[str]) -> list[tuple[str, str | None]]:
         base, _, name = mode.partition(":")
         if base not in MODES or (name and base not in ("secret", "api_key")):
             raise ValueError(f"unknown auth mode {mode!r}; expected one of {MODES}")
+        if base == "api_key" and name not in (None, "", *API_KEY_SCOPES):
+            raise ValueError(f"unknown API key scope {name!r}; one of {API_KEY_SCOPES}")
         parsed.append((base, name or None))
     return parsed
 
