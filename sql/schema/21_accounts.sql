@@ -355,9 +355,10 @@ $$;
 /**
  * Service, for the user in the claims: everything we hold about them, as one document —
  * profile, jobs (removed ones too), their events and usage, the ledger, purchases and
- * their refunds, merges, projects, batches, the free grant, and the metadata of their API
- * keys, provider keys and share links (never a key or a hash) — with `counts` per table
- * and `files` (every object in their storage folders, for the functions to sign).
+ * their refunds, merges, projects, batches, the free grant, daily spend, and the metadata
+ * of their API keys, provider keys and share links (never a key or a hash) — with
+ * `counts` per table and `files` (every object in their storage folders, for the
+ * functions to sign).
  */
 create function service.account_export()
 returns jsonb
@@ -400,6 +401,8 @@ begin
                                  where v_user in (m.anonymous_id, m.account_id)), '[]'),
     'free_grants', coalesce((select jsonb_agg(to_jsonb(g) - 'user_id' order by g.id)
                                from private.free_grants g where g.user_id = v_user), '[]'),
+    'spend_days', coalesce((select jsonb_agg(to_jsonb(d) - 'user_id' order by d.day)
+                              from private.spend_days d where d.user_id = v_user), '[]'),
     'projects', coalesce((select jsonb_agg(to_jsonb(p) - 'user_id' order by p.created_at, p.id)
                             from public.projects p where p.user_id = v_user), '[]'),
     'batches', coalesce((select jsonb_agg(to_jsonb(b) - 'user_id' order by b.created_at, b.id)

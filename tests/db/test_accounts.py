@@ -73,3 +73,17 @@ def test_an_auth_user_deleted_directly_still_loses_their_prompts(db: Conn, user:
         ).fetchone()[0]
         == ledger
     )
+
+
+def test_making_keys_is_rate_limited_and_capped(db: Conn, user: uuid.UUID) -> None:
+    db.execute("update private.settings set value = '3' where name = 'api_key_creates_per_hour'")
+    db.execute("update private.settings set value = '2' where name = 'api_keys_active_max'")
+    first, _ = make_key(db, user)
+    make_key(db, user)
+    with raises_sqlstate("VGY09"):  # two active keys at most
+        make_key(db, user)
+    for_user(db, user, "service.api_key_revoke", REQUEST, first)
+    make_key(db, user)  # a revoked key frees its place: the third made this hour
+    for_user(db, user, "service.api_key_revoke", REQUEST, first)
+    with raises_sqlstate("VGR29"):  # the fourth this hour
+        make_key(db, user)

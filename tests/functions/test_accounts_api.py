@@ -247,6 +247,7 @@ COUNTED = {
     "job_usage": "select count(*) from private.job_usage u join public.jobs j on j.id = u.job_id "
     "where j.user_id = %s",
     "free_grants": "select count(*) from private.free_grants where user_id = %s",
+    "spend_days": "select count(*) from private.spend_days where user_id = %s",
     "files": "select count(*) from storage.objects where (storage.foldername(name))[1] = %s::text",
 }
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from videogen.services.scope import Scope
 
 EXPORTS_PER_MINUTE = 3
+REMOVE_BATCH = 500  # objects per Storage remove call (Supabase Storage takes up to 1000)
 # The ways of proving who one is that count as a sign-in (GoTrue's amr methods).
 SIGN_IN_METHODS = frozenset(
     {"password", "otp", "magiclink", "oauth", "sso/saml", "totp", "recovery", "web3", "phone"}
@@ -106,7 +107,9 @@ def delete(scope: Scope) -> AccountDeleted:
             if isinstance(output.get(field), str) and not job.get("output_expired_at"):
                 by_bucket[bucket].add(output[field])
     for bucket, paths in by_bucket.items():
-        scope.storage.remove(bucket, sorted(paths))  # a failure is a 503: nothing erased yet
+        ordered = sorted(paths)
+        for start in range(0, len(ordered), REMOVE_BATCH):  # a failure is a 503, nothing
+            scope.storage.remove(bucket, ordered[start : start + REMOVE_BATCH])  # erased yet
     with scope.writing() as write:
         erased = accounts.account_erase(scope.db, principal, write)
     auth_admin.delete_user(scope.settings, user_id)
