@@ -322,18 +322,22 @@ create policy "Admins see every worker" on public.workers
 grant select on public.workers to authenticated;
 
 /**
- * Admin (RLS decides): a page of every user's jobs, newest first, optionally of one
- * status, user or model, removed ones included: {items, total}. VG403 for anyone else.
+ * Admin (RLS decides): a page of every user's jobs, optionally of one status, user or
+ * model, removed ones included, sorted by `p_sort` (created | updated | status | cost) in
+ * `p_order` (asc | desc; ties by creation, then id): {items, total}. VG403 for anyone else.
  */
 create function public.admin_list_jobs(
   p_status public.job_status default null, p_user_id uuid default null,
-  p_model_id text default null, p_limit integer default 20, p_offset integer default 0
+  p_model_id text default null, p_limit integer default 20, p_offset integer default 0,
+  p_sort text default 'created', p_order text default 'desc'
 )
 returns jsonb
 language plpgsql stable
 security invoker
 set search_path = ''
 as $$
+declare
+  v_asc boolean := private.list_order_asc(p_sort, p_order, '{created,updated,status,cost}');
 begin
   perform private.require_admin();
   return jsonb_build_object(
@@ -342,13 +346,23 @@ begin
                  and (p_user_id is null or j.user_id = p_user_id)
                  and (p_model_id is null or j.model_id = p_model_id)),
     'items', coalesce((
-      select jsonb_agg(private.job_json(j) order by j.created_at desc, j.id)
-        from (select * from public.jobs j
+      select jsonb_agg(private.job_json(x.job) order by x.n)
+        from (select j as job, row_number() over (order by
+                       case when v_asc and p_sort = 'updated' then j.updated_at end asc,
+                       case when not v_asc and p_sort = 'updated' then j.updated_at end desc,
+                       case when v_asc and p_sort = 'status' then j.status end asc,
+                       case when not v_asc and p_sort = 'status' then j.status end desc,
+                       case when v_asc and p_sort = 'cost' then j.cost end asc,
+                       case when not v_asc and p_sort = 'cost' then j.cost end desc,
+                       case when v_asc then j.created_at end asc,
+                       case when not v_asc then j.created_at end desc,
+                       j.id) as n
+                from public.jobs j
                where (p_status is null or j.status = p_status)
                  and (p_user_id is null or j.user_id = p_user_id)
                  and (p_model_id is null or j.model_id = p_model_id)
-               order by j.created_at desc, j.id
-               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) j), '[]'));
+               order by n
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) x), '[]'));
 end;
 $$;
 
@@ -520,7 +534,7 @@ revoke execute on function
   service.prompt_template_get(jsonb, text, public.job_type),
   service.prompt_template_save(public.job_type, text, jsonb, text, boolean),
   service.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
-  public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text),
   public.admin_list_workers(), service.admin_job_requeue(uuid, text),
   service.admin_job_fail(uuid, text), service.admin_job_request(jsonb, text, uuid, text),
   service.prompt_template_change_request(jsonb, jsonb)
@@ -531,7 +545,7 @@ revoke execute on function
 -- write here (rate limit, key, the worker told after commit).
 grant execute on function private.require_admin() to authenticated;
 grant execute on function public.prompt_templates_list(public.job_type),
-  public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text),
   public.admin_list_workers()
   to authenticated;
 grant execute on function private.require_admin(), private.prompt_hints_valid(jsonb),
@@ -541,7 +555,7 @@ grant execute on function
   service.prompt_template_get(jsonb, text, public.job_type),
   service.prompt_template_save(public.job_type, text, jsonb, text, boolean),
   service.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
-  public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text),
   public.admin_list_workers(), service.admin_job_requeue(uuid, text),
   service.admin_job_fail(uuid, text), service.admin_job_request(jsonb, text, uuid, text),
   service.prompt_template_change_request(jsonb, jsonb)

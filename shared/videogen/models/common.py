@@ -59,6 +59,15 @@ class ListQuery(Strict):
     limit: int = Field(20, ge=1, le=100)
 
 
+# How a list is ordered: ``sort`` names a field (each list has its own), ``order`` the way.
+SortOrder = Literal["asc", "desc"]
+
+
+def order_field() -> Any:
+    """The ``order`` field of a list query: asc or desc, desc by default."""
+    return Field("desc", description="asc or desc (newest first by default).")
+
+
 # A BCP 47-ish language tag, as profiles and voices store it: "en", "en-GB", "pt-BR".
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 
@@ -140,12 +149,15 @@ class ErrorEnvelope(Fixed):
 
 
 class Page(Open):
-    """Where a page of a list stands: its number, size, the total and whether more follow."""
+    """Where a page of a list stands: its number, size, the total, how many pages there are
+    and whether pages come before and after it."""
 
     page: int = Field(ge=1)
     limit: int = Field(ge=1)
     total: int = Field(ge=0)
+    total_pages: int = Field(ge=0, description="ceil(total / limit); 0 for an empty list.")
     has_next: bool
+    has_prev: bool
 
     @classmethod
     def of(cls, items: list[Any], total: int, page: int, limit: int) -> Self:
@@ -156,6 +168,8 @@ class Page(Open):
                 "page": page,
                 "limit": limit,
                 "total": total,
+                "total_pages": -(-total // limit),
                 "has_next": page * limit < total,
+                "has_prev": page > 1,
             }
         )

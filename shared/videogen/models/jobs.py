@@ -29,8 +29,10 @@ from videogen.models.common import (
     Open,
     Page,
     Root,
+    SortOrder,
     StoragePath,
     Strict,
+    order_field,
 )
 from videogen.models.elements import MAX_ELEMENTS, Element, check_elements
 
@@ -168,6 +170,10 @@ class JobQuery(Strict):
     batch_id: UUID | None = None
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+    sort: Literal["created", "updated", "status", "cost"] = Field(
+        "created", description="The field to sort by (status: in lifecycle order)."
+    )
+    order: SortOrder = order_field()
 
 
 class BatchItem(Strict):
@@ -200,6 +206,8 @@ class BatchQuery(ListQuery):
     """GET /queue-job/batches: one batch (?id=) or a page, optionally of one project."""
 
     project_id: UUID | None = None
+    sort: Literal["created", "cost"] = Field("created", description="The field to sort by.")
+    order: SortOrder = order_field()
 
 
 class JobDeleteQuery(JobIdQuery):

@@ -145,7 +145,7 @@ def get(session: Session, job_id: str) -> JobWithEvents:
 
 
 def list_page(session: Session, query: JobQuery) -> JobPage:
-    """A page of the caller's jobs, newest first, of one status, project or batch."""
+    """A page of the caller's jobs, sorted, of one status, project or batch."""
     result = reads.list_jobs(
         session,
         query.status,
@@ -153,6 +153,8 @@ def list_page(session: Session, query: JobQuery) -> JobPage:
         (query.page - 1) * query.limit,
         project_id=None if query.project_id is None else str(query.project_id),
         batch_id=None if query.batch_id is None else str(query.batch_id),
+        sort=query.sort,
+        order=query.order,
     )
     return JobPage.of(result["items"], result["total"], query.page, query.limit)
 
