@@ -54,6 +54,7 @@ from videogen.models.admin import (
     TemplateQuery,
 )
 from videogen.models.catalogue import (
+    ModelQuery,
     QuoteRequest,
     ScriptAnalysisRequest,
     VoicePreviewRequest,
@@ -102,8 +103,9 @@ def jobs_route(ctx: Context) -> Reply:
 def models_route(ctx: Context) -> Reply:
     """/models: the catalogue."""
     ctx.take_free_call()
+    query = ctx.query(ModelQuery)
     with ctx.db.session(ctx.principal) as session:
-        return Reply(200, jobs.models(session))
+        return Reply(200, jobs.models(session, query.category))
 
 
 def voices_route(ctx: Context) -> Reply:

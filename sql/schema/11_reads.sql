@@ -65,15 +65,20 @@ as $$
     from public.profiles p where p.id = (select auth.uid())
 $$;
 
-/** The available models (anyone may read the catalogue). */
-create function public.list_models()
+/**
+ * The available models (anyone may read the catalogue), featured first, then by category
+ * and id; only those of one category (`text-to-image`, `image-to-video`…) when given.
+ */
+create function public.list_models(p_category text default null)
 returns jsonb
 language sql stable
 security invoker
 set search_path = ''
 as $$
-  select coalesce(jsonb_agg(to_jsonb(m) - 'provider_model_id' order by m.id), '[]')
-    from public.models m where m.is_available
+  select coalesce(jsonb_agg(to_jsonb(m) - 'provider_model_id'
+                            order by m.featured desc, m.category, m.id), '[]')
+    from public.models m
+   where m.is_available and (p_category is null or m.category = p_category)
 $$;
 
 /** Service: one job whatever its owner (workers, callbacks, sweeps). */
@@ -98,14 +103,14 @@ as $$
 $$;
 
 revoke execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
-  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
+  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(text),
   service.job_get_any(uuid), service.workers_list()
   from public, anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
   public.get_job(uuid), public.get_credits(integer, integer) to authenticated;
-grant execute on function public.list_models() to anon, authenticated;
+grant execute on function public.list_models(text) to anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid),
-  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(),
+  public.get_job(uuid), public.get_credits(integer, integer), public.list_models(text),
   service.job_get_any(uuid), service.workers_list() to service_role;
 
 -- The invoker reads above format rows through these helpers; they read only the row they

@@ -33,7 +33,16 @@ from videogen.errors import ValidationFailed
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 JobStatus = Literal["queued", "dispatched", "processing", "completed", "failed", "canceled"]
-JobType = Literal["text_to_video", "image_to_video", "compose", "narration", "script"]
+JobType = Literal[
+    "text_to_video",
+    "image_to_video",
+    "compose",
+    "narration",
+    "script",
+    "images",
+    "text_to_image",
+    "image_to_image",
+]
 ModelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]{1,79}$")]
 # Text that must say something: surrounding whitespace stripped, then non-empty.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]

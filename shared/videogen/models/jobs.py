@@ -67,6 +67,13 @@ class JobParams(Strict):
     image_path: StoragePath | None = Field(
         None, description="An upload of yours in the `uploads` bucket: `<user id>/<file>`."
     )
+    strength: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Image-to-image: how much the picture may change (0 keeps it, 1 repaints "
+        "it all).",
+    )
     duration: int | None = Field(None, ge=1, le=600, description="Seconds.")
     aspect_ratio: AspectRatio | None = None
     resolution: Resolution | None = None

@@ -109,6 +109,37 @@ class ImageToVideoParams(_VideoParams):
 VideoParams = TextToVideoParams | ImageToVideoParams
 
 
+class _PictureParams(TypedParamsBase):
+    """What a still picture takes: a prompt, its frame (ratio and resolution give the size,
+    as a video's) and a seed; the same prompt and seed make the same picture."""
+
+    prompt: NonBlank | None = _same("prompt")
+    original_prompt: NonBlank | None = _same("original_prompt")
+    negative_prompt: NonBlank | None = _same("negative_prompt")
+    aspect_ratio: AspectRatio | None = _same("aspect_ratio")
+    resolution: Resolution | None = _same("resolution")
+    seed: int | None = _same("seed")
+
+
+class TextToImageParams(_PictureParams):
+    """A ``text_to_image`` job's params."""
+
+    job_type: ClassVar[str] = "text_to_image"
+
+
+class ImageToImageParams(_PictureParams):
+    """An ``image_to_image`` job's params: a text-to-image's, the picture to start from and
+    how much of it may change."""
+
+    job_type: ClassVar[str] = "image_to_image"
+
+    image_path: StoragePath | None = _same("image_path")
+    strength: float | None = _same("strength")
+
+
+PictureParams = TextToImageParams | ImageToImageParams
+
+
 class ComposeParams(TypedParamsBase):
     """A ``compose`` job's params: a topic or script narrated over pictures, or a timeline of
     elements (:mod:`videogen.rendering.composition`)."""
@@ -189,6 +220,8 @@ class ImagesParams(TypedParamsBase):
 TypedParams = (
     TextToVideoParams
     | ImageToVideoParams
+    | TextToImageParams
+    | ImageToImageParams
     | ComposeParams
     | NarrationParams
     | ScriptParams
@@ -199,6 +232,8 @@ PARAMS_MODELS: dict[str, type[TypedParams]] = {
     for m in (
         TextToVideoParams,
         ImageToVideoParams,
+        TextToImageParams,
+        ImageToImageParams,
         ComposeParams,
         NarrationParams,
         ScriptParams,

@@ -165,9 +165,10 @@ def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
     return list_page(session, query)
 
 
-def models(session: Session) -> ModelList:
-    """The models anyone may use: ids, job types, limits and price rules."""
-    return ModelList(reads.list_models(session))
+def models(session: Session, category: str | None = None) -> ModelList:
+    """The models anyone may use — ids, job types, limits and price rules — featured first,
+    optionally of one category."""
+    return ModelList(reads.list_models(session, category))
 
 
 def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
