@@ -201,9 +201,12 @@ def remove(scope: Scope, job_id: str) -> Outcome[Job]:
         due = DueOutput(
             id=job.id,
             video_path=job.output.get("video_path"),
+            image_path=job.output.get("image_path"),
             thumbnail_path=job.output.get("thumbnail_path"),
         )
-        if (due.video_path or due.thumbnail_path) and remove_outputs(db, scope.storage, [due]):
+        if (due.video_path or due.image_path or due.thumbnail_path) and remove_outputs(
+            db, scope.storage, [due]
+        ):
             job.output_expired_at = datetime.now(UTC)
     return outcome
 
@@ -220,7 +223,7 @@ def apply_callback(db: Database, callback: JobCallback, delivery_id: str) -> Job
     from videogen.integrations.storage import clean_path
 
     report = callback.model_dump(mode="json", exclude_none=True)
-    for field in ("video_path", "thumbnail_path"):
+    for field in ("video_path", "image_path", "thumbnail_path"):
         if isinstance(path := (report.get("output") or {}).get(field), str):
             clean_path(path)  # a path that climbs or is malformed: 422 INVALID_OBJECT_PATH
     return job_reports.job_report(db, delivery_id, "worker", report)
