@@ -367,6 +367,7 @@ class ProviderJobRow(Open):
 
     id: UUID
     user_id: UUID
+    job_type: str = "text_to_video"
     status: JobStatus
     attempt: int
     progress: int

@@ -258,33 +258,43 @@ def provider_output(
     urls: tuple[str, ...],
     client: httpx.Client,
 ) -> dict[str, Any]:
-    """Copy a provider's result into the owner's storage folder (its URLs expire) with a
-    thumbnail; the job's output (paths: links are signed when the job is read).
+    """Copy a provider's result — a video, or a picture job's first picture — into the
+    owner's storage folder (its URLs expire) with a thumbnail; the job's output (paths:
+    links are signed when the job is read).
 
     A copy that fails is a 503 (the provider redelivers, the sweep's reconcile polls again):
     the job stays running until its video is safely ours, and nothing is charged before.
     """
-    # cold start: media.render loads only on this path
+    # cold start: media.render, media.picture load only on this path
+    from videogen.media import picture
     from videogen.media.render import make_thumbnail
 
     # cold start: rendering.outputs loads only on this path
-    from videogen.rendering.outputs import store_outputs
+    from videogen.rendering.outputs import store_outputs, store_picture
 
+    is_picture = job.job_type in ("text_to_image", "image_to_image")
     if not urls:
         raise ValidationFailed(
-            "The provider reported completion without a video.", code="INVALID_OUTPUT"
+            "The provider reported completion without "
+            + ("a picture." if is_picture else "a video."),
+            code="INVALID_OUTPUT",
         )
     source = copy_source(urls[0])
     try:
         with tempfile.TemporaryDirectory(prefix="videogen-provider-") as tmp:
-            video = Path(tmp) / "video.mp4"
+            result = Path(tmp) / ("result" if is_picture else "video.mp4")
             with client.stream("GET", source, timeout=120, follow_redirects=False) as resp:
                 resp.raise_for_status()
-                with video.open("wb") as out:
+                with result.open("wb") as out:
                     for chunk in resp.iter_bytes():
                         out.write(chunk)
-            thumb = make_thumbnail(video, Path(tmp) / "thumbnail.jpg", 0.5, 640)
-            output = store_outputs(storage, str(job.user_id), str(job.id), video, thumb)
+            user_id, job_id = str(job.user_id), str(job.id)
+            if is_picture:  # checked like an upload (format, size, decodes) before it is ours
+                thumb = picture.thumbnail(result, Path(tmp) / "thumbnail.jpg")
+                output = store_picture(storage, user_id, job_id, result, thumb)
+            else:
+                thumb = make_thumbnail(result, Path(tmp) / "thumbnail.jpg", 0.5, 640)
+                output = store_outputs(storage, user_id, job_id, result, thumb)
     except Exception as exc:
         log.warning("could not copy %s output of %s: %s", provider, job.id, exc)
         raise ServiceUnavailable(
