@@ -85,7 +85,8 @@ def _seconds(offered: Sequence[int]) -> str:
     values = sorted(set(offered))
     if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
         return f"{values[0]}-{values[-1]} s"
-    return " or ".join(str(v) for v in values) + " s"
+    words = [str(v) for v in values]
+    return (", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]) + " s"
 
 
 def picture_size(request: VideoRequest) -> tuple[int, int]:
