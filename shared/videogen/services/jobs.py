@@ -86,8 +86,11 @@ def submit(
     from videogen.services import links, uploads
 
     steps.check_params(scope.settings, params)
+    user_id = str(scope.principal.user_id)
+    # Files named by URL are fetched once and stored as the user's uploads (before money).
+    params = uploads.fetch_urls(scope.storage, scope.settings, user_id, params)
     # What the pictures hold counts in the render's estimate.
-    pixels = uploads.check_uploads(scope.storage, str(scope.principal.user_id), params)
+    pixels = uploads.check_uploads(scope.storage, user_id, params)
     with scope.writing() as write:
         created = create(
             scope.db,
