@@ -37,7 +37,7 @@ $function$
 
 drop function if exists public.list_models();
 
-create function public.list_models(p_category text default null)
+create or replace function public.list_models(p_category text default null)
 returns jsonb
 language sql stable
 security invoker

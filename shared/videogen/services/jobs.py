@@ -268,8 +268,10 @@ def provider_output(
     A copy that fails is a 503 (the provider redelivers, the sweep's reconcile polls again):
     the job stays running until its video is safely ours, and nothing is charged before.
     """
-    # cold start: media.render, media.picture load only on this path
+    # cold start: media.picture loads only on this path
     from videogen.media import picture
+
+    # cold start: media.render loads only on this path
     from videogen.media.render import make_thumbnail
 
     # cold start: rendering.outputs loads only on this path
