@@ -297,4 +297,10 @@ def test_the_catalogue_lists_filters_and_prices_the_new_models(db, user) -> None
         1,  # the reference picture at 720p
     ]
     assert quote["total"] == sum(costs)
+    # Their prompts can be enhanced: each picture type has an active template.
+    active = db.execute(
+        "select job_type::text from public.prompt_templates where active"
+        " and job_type in ('text_to_image', 'image_to_image') order by 1"
+    ).fetchall()
+    assert [r[0] for r in active] == ["image_to_image", "text_to_image"]
     assert [i["job_type"] for i in quote["items"]][3:] == ["text_to_image", "text_to_image"]

@@ -84,6 +84,16 @@ def test_a_text_to_image_job_makes_a_png_of_the_size_asked(stack: Stack, tmp_pat
     assert stack.balance(ada) == {"balance": 100 - row["cost"], "reserved": 0}
     assert audit(stack) == []
 
+    # Removed from the history: the picture and its thumbnail go, the ledger stays.
+    resp = stack.http.delete(
+        stack.server.url("queue-job"),
+        params={"id": created["id"], "action": "remove"},
+        headers=ada.headers,
+    )
+    assert resp.status_code == 200, resp.text
+    assert not stored.exists() and not thumb.exists()
+    assert stack.ledger(created["id"]) == ["reserve", "capture"]
+
 
 def test_an_image_to_image_job_repaints_an_upload(stack: Stack, tmp_path) -> None:
     stack.start_worker("repainter", models=f"{T2I},{I2I}")
