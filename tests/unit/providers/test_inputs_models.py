@@ -234,3 +234,11 @@ def test_runway_gen4_turbo_image_to_video(runway: RunwayProvider, router: Router
     assert str(router.last().url) == f"{RUNWAY}/image_to_video"
     assert body == {"model": "gen4_turbo", "promptImage": IMAGE, "promptText": "a paper boat",
                     "ratio": "1280:720", "duration": 5}  # fmt: skip
+
+
+def test_a_fal_webhook_for_a_picture_names_its_images(http: httpx.Client, load: Any) -> None:
+    fal = FalProvider("key-id:key-secret", http)
+    body = {"request_id": "req-9", "status": "OK", "payload": load("fal_result_images.json")}
+    event = fal.parse_webhook({}, json.dumps(body).encode(), {"fal_app": "fal-ai/flux"})
+    assert (event.provider_job_id, event.state) == ("fal-ai/flux/req-9", "completed")
+    assert event.output_urls == ("https://v3.fal.media/files/zebra/8Yc2a9_flux_output.png",)
