@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -173,7 +174,8 @@ def _decodes(video: Path, at_s: float) -> bool:
 # Media by URL -------------------------------------------------------------------------------
 
 URL_FOLDER = "from-url"
-URL_TIMEOUT_S = 30.0
+URL_TIMEOUT_S = 30.0  # one file
+URLS_TIMEOUT_S = 60.0  # all the files of one request together
 MAX_URLS = 16
 # What a URL's answer may declare itself as, per kind (servers often say octet-stream; the
 # content is what decides, decoded like an upload).
@@ -237,11 +239,18 @@ def fetch_urls(
                 problems.append((field, _Problem(exc.message, exc.code, exc.hint)))
         if problems:
             _refuse(problems)
+        deadline = time.monotonic() + URLS_TIMEOUT_S
         for field, url, kind, trim in wanted:
             if url in fetched:  # named twice: fetched once
                 continue
             try:
-                fetched[url] = _fetch_one(client, user_id, url, kind, trim)
+                left = min(URL_TIMEOUT_S, deadline - time.monotonic())
+                if left <= 0:
+                    raise _Problem(
+                        f"not fetched: the request's {URLS_TIMEOUT_S:g} s for files by URL ran out",
+                        "MEDIA_URL_FAILED",
+                    )
+                fetched[url] = _fetch_one(client, user_id, url, kind, trim, left)
             except _Problem as problem:
                 fetched[url] = None
                 problems.append((field, problem))
@@ -257,11 +266,14 @@ def fetch_urls(
 
 
 def _fetch_one(
-    client: PublicHttp, user_id: str, url: str, kind: str, trim: float
+    client: PublicHttp, user_id: str, url: str, kind: str, trim: float, timeout_s: float
 ) -> tuple[str, bytes, str]:
     try:
         answer = client.get(
-            url, max_bytes=URL_MAX_BYTES[kind], content_types=URL_CONTENT_TYPES[kind]
+            url,
+            max_bytes=URL_MAX_BYTES[kind],
+            content_types=URL_CONTENT_TYPES[kind],
+            timeout_s=timeout_s,
         )
     except OutboundRefused as exc:
         raise _Problem(exc.message, exc.code, exc.hint) from exc
