@@ -2,7 +2,11 @@
 workspace around it (projects, batches, quotes, the catalogue).
 
 POST   body QueueJobRequest {model, params, priority, project_id?}, header Idempotency-Key
-       → 202 {job}: reserved, queued, routed (as generate-video does).
+       → 202 {job}: reserved, queued, routed (as generate-video does) — videos, and pictures
+       (text_to_image, image_to_image: output image_path in the images bucket). Files the
+       params name may be https URLs: fetched once from public hosts, checked and stored in
+       your uploads before any credit moves (422 URL_NOT_ALLOWED / MEDIA_URL_FAILED /
+       INVALID_UPLOAD).
 GET    ?id=<uuid> → 200 {job with events};  ?status=&project_id=&batch_id=&page=&limit=
        → 200 page of jobs. Every read carries queue_position and estimated_seconds_left /
        estimated_completion_at while unfinished.
@@ -11,7 +15,8 @@ DELETE ?id=<uuid> → 200 {job, worker_notified}: canceled, credits released, th
 DELETE ?id=<uuid>&action=remove → 200 {job}: a finished job leaves your history (its files
        are removed; the job and its ledger entries stay). 409 while it still runs.
 
-GET    /models → the catalogue (category, featured, thumbnail, price rule, limits);
+GET    /models[?category=] → the catalogue (category, featured, thumbnail, price rule,
+       limits), featured first;
        /voices?engine=&language= → the narration voices. The publishable key is enough.
 POST   /quote {items: [{model, params, priority}]} → 200 cost, queue ahead, estimate and
        (composed videos) whether it would render at once; nothing is created.
@@ -64,6 +69,7 @@ from videogen.models.admin import (
     TemplateQuery,
 )
 from videogen.models.catalogue import (
+    ModelQuery,
     QuoteRequest,
     ScriptAnalysisRequest,
     VoicePreviewRequest,
@@ -112,8 +118,9 @@ def jobs_route(ctx: Context) -> Reply:
 def models_route(ctx: Context) -> Reply:
     """/models: the catalogue."""
     ctx.take_free_call()
+    query = ctx.query(ModelQuery)
     with ctx.db.session(ctx.principal) as session:
-        return Reply(200, jobs.models(session))
+        return Reply(200, jobs.models(session, query.category))
 
 
 def voices_route(ctx: Context) -> Reply:

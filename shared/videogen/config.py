@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     # An in-request render still running after this long is stopped and continues as a job
     # on a worker (a server thread is never held longer).
     sync_render_deadline_s: float = Field(20.0, alias="SYNC_RENDER_DEADLINE_SECONDS", gt=0)
+    # Outbound requests to URLs users give (webhooks, media by URL: integrations.public_http)
+    # go to public internet hosts only, over https. true: http and private, loopback and
+    # link-local hosts too — the local stack and tests only (refused in production).
+    outbound_allow_private_hosts: bool = Field(False, alias="OUTBOUND_ALLOW_PRIVATE_HOSTS")
 
     # Storage ------------------------------------------------------------------------------
     # Unset: Supabase Storage in production, the local disk otherwise.
@@ -212,6 +216,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "production needs STORAGE_BACKEND=supabase: the local disk of a serverless "
                 "instance is gone with it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_private_hosts_in_production(self) -> Settings:
+        if self.environment == "production" and self.outbound_allow_private_hosts:
+            raise ValueError(
+                "OUTBOUND_ALLOW_PRIVATE_HOSTS=true is for the local stack and tests: in "
+                "production it lets users make our servers call their own network"
             )
         return self
 

@@ -47,6 +47,7 @@ from videogen.models.admin import (
 )
 from videogen.models.catalogue import (
     ModelList,
+    ModelQuery,
     Profile,
     ProfileChange,
     Quote,
@@ -500,10 +501,12 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "The model catalogue",
                 "description": "Every available model with its job type, limits and price rule "
                 "(a job costs `credits_base + credits_per_second * duration`, times the "
-                "resolution factor). The publishable key is enough.",
+                "resolution factor; a picture has no duration), featured first, optionally of "
+                "one `category`. The publishable key is enough.",
+                "parameters": _query_parameters(ModelQuery),
                 "responses": {
                     **_success(200, "The available models.", "ModelList", idempotent=False),
-                    **_errors((401, 503)),
+                    **_errors((401, 422, 503)),
                 },
             },
         },

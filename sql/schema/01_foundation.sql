@@ -38,9 +38,13 @@ create type public.job_status as enum (
   'queued', 'dispatched', 'processing', 'completed', 'failed', 'canceled'
 );
 
-/** What a job produces; a model serves exactly one job type. */
+/**
+ * What a job produces; a model serves exactly one job type. `images` is the wizard's step
+ * (a picture per section); `text_to_image` and `image_to_image` make one still picture.
+ */
 create type public.job_type as enum (
-  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images'
+  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images',
+  'text_to_image', 'image_to_image'
 );
 
 /**

@@ -119,15 +119,20 @@ begin
 end;
 $$;
 
-/** The available models (anyone may read the catalogue). */
-create function public.list_models()
+/**
+ * The available models (anyone may read the catalogue), featured first, then by category
+ * and id; only those of one category (`text-to-image`, `image-to-video`…) when given.
+ */
+create function public.list_models(p_category text default null)
 returns jsonb
 language sql stable
 security invoker
 set search_path = ''
 as $$
-  select coalesce(jsonb_agg(to_jsonb(m) - 'provider_model_id' order by m.id), '[]')
-    from public.models m where m.is_available
+  select coalesce(jsonb_agg(to_jsonb(m) - 'provider_model_id'
+                            order by m.featured desc, m.category, m.id), '[]')
+    from public.models m
+   where m.is_available and (p_category is null or m.category = p_category)
 $$;
 
 /** Service: one job whatever its owner (workers, callbacks, sweeps). */
@@ -155,14 +160,14 @@ revoke execute on function private.list_order_asc(text, text, text[]) from publi
 grant execute on function private.list_order_asc(text, text, text[]) to authenticated, service_role;
 
 revoke execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid, text, text),
-  public.get_job(uuid), public.get_credits(integer, integer, text, text), public.list_models(),
+  public.get_job(uuid), public.get_credits(integer, integer, text, text), public.list_models(text),
   service.job_get_any(uuid), service.workers_list()
   from public, anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid, text, text),
   public.get_job(uuid), public.get_credits(integer, integer, text, text) to authenticated;
-grant execute on function public.list_models() to anon, authenticated;
+grant execute on function public.list_models(text) to anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid, text, text),
-  public.get_job(uuid), public.get_credits(integer, integer, text, text), public.list_models(),
+  public.get_job(uuid), public.get_credits(integer, integer, text, text), public.list_models(text),
   service.job_get_any(uuid), service.workers_list() to service_role;
 
 -- The invoker reads above format rows through these helpers; they read only the row they

@@ -109,6 +109,6 @@ def get_credits(
     return result
 
 
-def list_models(session: Session) -> list[Model]:
-    """The available models of the catalogue."""
-    return [Model.model_validate(m) for m in session.rpc("list_models")]
+def list_models(session: Session, category: str | None = None) -> list[Model]:
+    """The available models of the catalogue (featured first), optionally of one category."""
+    return [Model.model_validate(m) for m in session.rpc("list_models", category=category)]

@@ -33,7 +33,16 @@ from videogen.errors import ValidationFailed
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 JobStatus = Literal["queued", "dispatched", "processing", "completed", "failed", "canceled"]
-JobType = Literal["text_to_video", "image_to_video", "compose", "narration", "script"]
+JobType = Literal[
+    "text_to_video",
+    "image_to_video",
+    "compose",
+    "narration",
+    "script",
+    "images",
+    "text_to_image",
+    "image_to_image",
+]
 ModelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]{1,79}$")]
 # Text that must say something: surrounding whitespace stripped, then non-empty.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -42,6 +51,11 @@ NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 StoragePath = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-f-]{36}/[A-Za-z0-9._/-]{1,200}$", max_length=240)
 ]
+# A file on the web a job may name instead of an upload: fetched once (https to a public
+# host), checked like an upload and stored in the caller's uploads before money moves.
+MediaUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+# An upload of the caller's (`<user id>/<file>`) or a MediaUrl.
+MediaSource = StoragePath | MediaUrl
 
 
 class Strict(BaseModel):

@@ -71,10 +71,12 @@ def read(session: Session, query: ProjectQuery) -> Project | ProjectPage:
 def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
     """Make the batch's jobs (all reserved together or none), then route each one."""
     # cold start: services.uploads loads only on this path
-    from videogen.services.uploads import check_uploads
+    from videogen.services.uploads import check_uploads, fetch_urls
 
-    for item in body.items:  # before money moves
-        check_uploads(scope.storage, str(scope.principal.user_id), item.params)
+    user_id = str(scope.principal.user_id)
+    for item in body.items:  # before money moves: files named by URL fetched, then checked
+        item.params = fetch_urls(scope.storage, scope.settings, user_id, item.params)
+        check_uploads(scope.storage, user_id, item.params)
     with scope.writing() as write:
         outcome = write_requests.create_batch_request(
             scope.db,
