@@ -35,6 +35,7 @@ from videogen.media.script import (
 )
 from videogen.media.timeline import (
     DEFAULT_MAX_DURATION_S,
+    VIDEO_EXTS,
     Aspect,
     AudioClip,
     ImageClip,
@@ -45,6 +46,7 @@ from videogen.media.timeline import (
     Timeline,
     Track,
     Transition,
+    VideoClip,
     frame_size,
     validate_timeline,
 )
@@ -89,7 +91,8 @@ class ComposeRequest(BaseModel):
     voice: str | None = None
     language: str = Field("en", min_length=2, max_length=16)
     speaking_rate: float = Field(1.0, ge=0.25, le=4.0)
-    images: list[Path | None] = Field(default_factory=list)  # per section; None → title card
+    # Per section: a still or a clip (by extension); None → a title card.
+    images: list[Path | None] = Field(default_factory=list)
     # Recorded narration, one file per section (a narration step's output): no TTS then.
     narration: list[Path] = Field(default_factory=list)
     music: Path | None = None
@@ -255,25 +258,38 @@ def _plan(
         # Section boundaries sit on the frame grid so crossfades start on a whole frame.
         length = math.ceil((SECTION_LEAD_S + speech.duration + SECTION_TAIL_S) * fps) / fps
         upload = request.images[i] if i < len(request.images) else None
-        if upload is not None:
-            image = validate_upload(upload).path
+        if upload is not None and upload.suffix.lower() in VIDEO_EXTS:
+            # A clip (stock, offline motion or a generated section clip): its picture from
+            # the start, repeated when the section outlasts it, cropped to the frame.
+            pictures.append(
+                VideoClip(
+                    start=start,
+                    duration=length,
+                    source=upload,
+                    loop=True,
+                    source_duration=float(probe(upload)["duration"]) or None,
+                )
+            )
         else:
-            image = make_title_card(
-                section.title,
-                workdir / "cards" / f"card_{i:02d}.png",
-                out.width,
-                out.height,
-                subtitle=script.title if i == 0 else None,
+            if upload is not None:
+                image = validate_upload(upload).path
+            else:
+                image = make_title_card(
+                    section.title,
+                    workdir / "cards" / f"card_{i:02d}.png",
+                    out.width,
+                    out.height,
+                    subtitle=script.title if i == 0 else None,
+                )
+            pictures.append(
+                ImageClip(
+                    start=start,
+                    duration=length,
+                    source=image,
+                    ken_burns=request.ken_burns,
+                    zoom_out=i % 2 == 1,  # alternate direction: consecutive moves differ
+                )
             )
-        pictures.append(
-            ImageClip(
-                start=start,
-                duration=length,
-                source=image,
-                ken_burns=request.ken_burns,
-                zoom_out=i % 2 == 1,  # alternate direction so consecutive moves don't repeat
-            )
-        )
         voice_at = start + SECTION_LEAD_S
         voices.append(AudioClip(start=voice_at, duration=speech.duration, source=speech.path))
         if request.captions:

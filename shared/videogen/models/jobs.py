@@ -81,7 +81,10 @@ class JobParams(Strict):
     language: Language | None = None
     speaking_rate: float | None = Field(None, ge=0.25, le=4.0)
     images: list[StoragePath | None] | None = Field(
-        None, max_length=12, description="One upload per section (null → a title card)."
+        None,
+        max_length=12,
+        description="One upload per section: a picture, or a clip (mp4, mov, webm, mkv) "
+        "repeated to the section's length and cropped to the frame; null → a title card.",
     )
     music_path: StoragePath | None = None
     captions: StrictBool | None = None
@@ -92,8 +95,11 @@ class JobParams(Strict):
     narration_paths: list[StoragePath] | None = Field(
         None, max_length=12, description="Compose: a narration step's files, one per section."
     )
-    source: Literal["card", "stock"] | None = Field(
-        None, description="Images step: title cards, or stock photos (STOCK_PHOTOS)."
+    source: Literal["card", "stock", "clip", "mixed"] | None = Field(
+        None,
+        description="Images step: title cards, stock photos (STOCK_PHOTOS), clips (stock "
+        "videos with STOCK_VIDEOS, else a moving title card made offline), or mixed "
+        "(stills and clips alternating, a still first).",
     )
     timings: list[SectionTiming] | None = Field(
         None, max_length=12, description="Images step: the narration step's section timings."

@@ -178,7 +178,7 @@ class ImagesParams(TypedParamsBase):
     prompt: NonBlank | None = _same("prompt")
     original_prompt: NonBlank | None = _same("original_prompt")
     script: Script | None = _same("script")
-    source: Literal["card", "stock"] | None = _same("source")
+    source: Literal["card", "stock", "clip", "mixed"] | None = _same("source")
     timings: list[SectionTiming] | None = _same("timings")
     speaking_rate: float | None = _same("speaking_rate")
     duration: int | None = _same("duration")

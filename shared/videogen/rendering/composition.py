@@ -42,6 +42,7 @@ from videogen.media.graph import WORKING_OVERSAMPLE
 from videogen.media.images import fit_for_render, validate_upload
 from videogen.media.render import make_thumbnail, probe, render_timeline
 from videogen.media.timeline import (
+    VIDEO_EXTS,
     AudioClip,
     Fade,
     OutputPreset,
@@ -131,6 +132,9 @@ def fetched_request(
             images.append(None)
             continue
         local = _fetch_upload(storage, user_id, path, workdir, i)
+        if local.suffix in VIDEO_EXTS:  # a section clip: checked with the uploads
+            images.append(local)
+            continue
         images.append(fit_for_render(validate_upload(local), box, workdir))
     music = params.music_path
     narration = [
