@@ -89,19 +89,24 @@ def test_analysis_is_free_and_bad_steps_cost_nothing(api: Api) -> None:
         )
     )
     assert slow["reading_seconds"] == 2 * analysis["reading_seconds"]
-    # The offline engine understands shorter and longer only: the job fails, nothing is kept.
-    failed = api.ok(
-        api.post(
-            "queue-job",
-            user=user,
-            json={
-                "model": "reference/script",
-                "params": {"script": script, "instruction": "in French"},
-            },
-        ),
-        200,
-    )
-    assert (failed["status"], failed["error_code"]) == ("failed", "INSTRUCTION_NOT_UNDERSTOOD")
+    # The offline engine understands shorter and longer only: anything else is refused
+    # before a job or a reservation exists, naming the engine that can.
+    for instruction in ("in French", "make it funnier"):
+        refused = api.fails(
+            api.post(
+                "queue-job",
+                user=user,
+                json={
+                    "model": "reference/script",
+                    "params": {"script": script, "instruction": instruction},
+                },
+            ),
+            422,
+            "INSTRUCTION_NOT_SUPPORTED",
+        )
+        assert "OpenAI" in refused["message"], refused
+        assert refused["details"][0]["engines_that_can"] == ["openai"]
+        assert balance(api, user) == (10, 0)
     # Images need a script; stock photos need a configured provider: refused before money.
     api.fails(
         api.post(

@@ -36,6 +36,7 @@ from videogen.media.script import (
     ScriptSection,
     analyze,
     get_script_engine,
+    offline_understands,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,28 @@ PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."
 
 
 def check_params(settings: Settings, params: JobParams) -> None:
-    """Refuse, before any money moves, a step this deployment cannot run (503)."""
+    """Refuse, before any money moves, a step this deployment cannot run (503), or an
+    instruction its script engine cannot follow (422 naming the engine that can)."""
+    if (
+        params.instruction
+        and settings.script_engine == "offline"
+        and not offline_understands(params.instruction)
+    ):
+        raise AppError(
+            "The offline script engine can only make a script shorter or longer; "
+            f"{params.instruction!r} needs the OpenAI engine.",
+            status=422,
+            code="INSTRUCTION_NOT_SUPPORTED",
+            hint="Ask for it 'shorter' or 'longer', or use a deployment with SCRIPT_ENGINE=openai.",
+            details=[
+                {
+                    "field": "params.instruction",
+                    "message": "the offline engine cannot follow this instruction",
+                    "engine": "offline",
+                    "engines_that_can": ["openai"],
+                }
+            ],
+        )
     if params.source in ("clip", "mixed") and settings.stock_videos != "none":
         # cold start: integrations.stock loads only on this path
         from videogen.integrations.stock import stock_videos
