@@ -111,7 +111,7 @@ def voices_route(ctx: Context) -> Reply:
     ctx.take_free_call()
     query = ctx.query(VoiceQuery)
     with ctx.db.session(ctx.principal) as session:
-        return Reply(200, catalogue.voices(session, query))
+        return Reply(200, catalogue.voices(session, ctx.settings, query))
 
 
 def quote_route(ctx: Context) -> Reply:
@@ -134,7 +134,9 @@ def preview_route(ctx: Context) -> Reply:
     ctx.take_free_call()
     body = ctx.body(VoicePreviewRequest)
     audio = steps.preview_voice(body.voice, body.language, body.text)
-    return Reply(200, None, raw=audio, content_type="audio/wav")
+    # The same voice and words always sound the same: a browser may keep it a day.
+    cache = {"Cache-Control": "private, max-age=86400"}
+    return Reply(200, None, headers=cache, raw=audio, content_type="audio/wav")
 
 
 def projects_route(ctx: Context) -> Reply:

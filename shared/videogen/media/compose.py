@@ -252,7 +252,8 @@ def _plan(
         )
 
     step = stages.enter(40, 50)
-    pictures, voices, captions = [], [], []
+    pictures: list[ImageClip | VideoClip] = []
+    voices, captions = [], []
     start = 0.0
     for i, (section, speech) in enumerate(zip(script.sections, speeches, strict=True)):
         # Section boundaries sit on the frame grid so crossfades start on a whole frame.

@@ -23,6 +23,7 @@ upload (and the upload check applies).
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from pathlib import Path
@@ -237,8 +238,11 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
     return output, start
 
 
+@functools.lru_cache(maxsize=256)
 def preview_voice(voice: str | None, language: str, text: str | None) -> bytes:
-    """A few seconds of ``voice`` saying ``text`` (or a stock sentence), as WAV bytes."""
+    """A few seconds of ``voice`` saying ``text`` (or a stock sentence), as WAV bytes;
+    cached in the process (the same request always sounds the same; 256 previews of a
+    few seconds are a few MB)."""
     # cold start: media.narration loads only on this path
     from videogen.media.narration import get_narration_engine
 
