@@ -17,6 +17,11 @@ POST   /quote {items: [{model, params, priority}]} → 200 cost, queue ahead, es
        (composed videos) whether it would render at once; nothing is created.
 GET    /projects[?id=] · POST /projects {title, description} → 201 · PATCH /projects?id=
        {title?, description?} · DELETE /projects?id= → its jobs stay, ungrouped.
+GET    /element-templates[?id=] · POST /element-templates {name, elements with {{field}}s,
+       aspect_ratio?, resolution?, fps?, duration?} → 201 with its `fields` · PATCH ?id= ·
+       DELETE ?id=. POST /element-templates/render {template_id, model, values | values_list,
+       …} → one job (202) or a batch (202, all reserved or none); 422
+       TEMPLATE_FIELDS_MISMATCH lists the missing and extra fields before money moves.
 GET    /batches[?id=|?project_id=] · POST /batches {items[1..20], project_id?, title?} → 202
        all reserved together or nothing (402 with the total and the balance) · DELETE
        /batches?id= → every unfinished job canceled.
@@ -35,7 +40,8 @@ GET    /admin/templates?job_type= → every prompt template version · POST /adm
        {action: create, job_type, instruction, hints?, note?, activate?} → 201 the new
        version, or {action: activate, id} → 200 (a rollback is activating an older one).
 Auth: user (the catalogue also public). Errors as generate-video, plus 404 JOB_NOT_FOUND,
-PROJECT_NOT_FOUND, BATCH_NOT_FOUND, TEMPLATE_NOT_FOUND; 503 PROMPT_ENGINE_FAILED.
+PROJECT_NOT_FOUND, BATCH_NOT_FOUND, TEMPLATE_NOT_FOUND, ELEMENT_TEMPLATE_NOT_FOUND; 503
+PROMPT_ENGINE_FAILED.
 """
 
 from typing import Annotated
@@ -60,10 +66,15 @@ from videogen.models.catalogue import (
     VoiceQuery,
 )
 from videogen.models.common import JobIdQuery, ListQuery, parse
+from videogen.models.element_templates import (
+    ElementTemplateChange,
+    ElementTemplateRequest,
+    TemplateRenderRequest,
+)
 from videogen.models.jobs import BatchQuery, BatchRequest, JobDeleteQuery, JobQuery, QueueJobRequest
 from videogen.models.projects import ProjectChange, ProjectRequest
 from videogen.rendering import steps
-from videogen.services import admin, catalogue, jobs, links, projects, prompts
+from videogen.services import admin, catalogue, element_templates, jobs, links, projects, prompts
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
 # Built on first use, as the models are (cold start).
@@ -169,6 +180,27 @@ def batches_route(ctx: Context) -> Reply:
     return Reply.of(projects.cancel_batch(ctx.scope, str(ctx.query(JobIdQuery).id)))
 
 
+def element_templates_route(ctx: Context) -> Reply:
+    """/element-templates: the user's saved timelines with merge fields."""
+    method = ctx.request.method
+    if method == "GET":
+        query = ctx.query(ListQuery)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, element_templates.read(session, query))
+    if method == "POST":
+        return Reply.of(element_templates.create(ctx.scope, ctx.body(ElementTemplateRequest)))
+    template_id = str(ctx.query(JobIdQuery).id)
+    if method == "PATCH":
+        change = ctx.body(ElementTemplateChange)
+        return Reply.of(element_templates.change(ctx.scope, template_id, change))
+    return Reply.of(element_templates.delete(ctx.scope, template_id))
+
+
+def template_render_route(ctx: Context) -> Reply:
+    """/element-templates/render: a template filled in, as a job or a batch."""
+    return Reply.of(element_templates.render(ctx.scope, ctx.body(TemplateRenderRequest)))
+
+
 def enhance_route(ctx: Context) -> Reply:
     """/enhance: an improved prompt, for the user to use or not."""
     ctx.take_free_call()
@@ -225,6 +257,12 @@ queue_job = functions_framework.http(
                 projects_route,
             ),
             Route("/batches", {"GET": USER, "POST": USER, "DELETE": USER}, batches_route),
+            Route(
+                "/element-templates",
+                {"GET": USER, "POST": USER, "PATCH": USER, "DELETE": USER},
+                element_templates_route,
+            ),
+            Route("/element-templates/render", {"POST": USER}, template_render_route),
             Route("/enhance", {"POST": USER}, enhance_route),
             Route("/admin/jobs", {"GET": USER, "POST": USER}, admin_jobs_route),
             Route("/admin/workers", {"GET": USER}, admin_workers_route),

@@ -48,6 +48,8 @@ def test_document_covers_the_contract():
                 "script/analyze",
                 "projects",
                 "batches",
+                "element-templates",
+                "element-templates/render",
                 "enhance",
                 "admin/jobs",
                 "admin/workers",
