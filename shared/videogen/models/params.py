@@ -109,6 +109,21 @@ class ImageToVideoParams(_VideoParams):
 VideoParams = TextToVideoParams | ImageToVideoParams
 
 
+class SectionClip(Strict):
+    """A compose job's section clip as stored: the request's, the job made for it
+    (``job_id``) and, once it has finished, its ``status`` and ``video_path`` (in the
+    ``videos`` bucket) — set by the database (private.section_clip_finished)."""
+
+    model: NonBlank
+    prompt: NonBlank
+    image_path: StoragePath | None = None
+    duration: int | None = None
+    job_id: str | None = None
+    status: Literal["completed", "failed", "canceled"] | None = None
+    video_path: StoragePath | None = None
+    error_code: str | None = None
+
+
 class ComposeParams(TypedParamsBase):
     """A ``compose`` job's params: a topic or script narrated over pictures, or a timeline of
     elements (:mod:`videogen.rendering.composition`)."""
@@ -128,6 +143,7 @@ class ComposeParams(TypedParamsBase):
     narration_paths: list[StoragePath] | None = _same("narration_paths")
     captions: StrictBool | None = _same("captions")
     elements: list[Element] | None = _same("elements")
+    section_clips: list[SectionClip | None] | None = None
     duration: int | None = _same("duration")
     aspect_ratio: AspectRatio | None = _same("aspect_ratio")
     resolution: Resolution | None = _same("resolution")

@@ -52,6 +52,9 @@ def named_uploads(params: JobParams) -> list[tuple[str, str, str, float]]:
         if path is not None:
             kind = "video" if Path(path).suffix.lower() in VIDEO_EXTS else "image"
             named.append((f"params.images.{i}", path, kind, 0.0))
+    for i, clip in enumerate(params.section_clips or []):
+        if clip is not None and clip.image_path is not None:
+            named.append((f"params.section_clips.{i}.image_path", clip.image_path, "image", 0.0))
     if params.music_path is not None:
         named.append(("params.music_path", params.music_path, "audio", 0.0))
     for i, path in enumerate(params.narration_paths or []):
