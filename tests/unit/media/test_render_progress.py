@@ -76,3 +76,39 @@ def test_the_speed_is_learned_per_frame_size_and_sections() -> None:
     render.learn_factor(out, workers, 8.0, 10.0)  # then 0.8: half way
     assert render.learned_factor(out, workers) == pytest.approx(1.0)
     assert render.learned_factor(OutputPreset(quality="720p", fps=30), workers) != 1.0
+
+
+def test_a_composed_videos_bar_is_shared_by_time_not_fixed_slices() -> None:
+    from pathlib import Path
+
+    from videogen.media.compose import ComposeRequest, stage_bounds
+    from videogen.media.script import OfflineScriptEngine
+
+    script = OfflineScriptEngine().write("ocean tides", sections=4)
+    bounds = stage_bounds(
+        ComposeRequest(script=script, quality="480p"),
+        script_engine="offline",
+        narration_engine="espeak",
+        workers=2,
+    )
+    assert bounds[0] == 0 and bounds[-1] == 100 and bounds == sorted(bounds)
+    script_share, narration, pictures, rendering, finish = (
+        b - a for a, b in zip(bounds, bounds[1:], strict=False)
+    )
+    # espeak-ng speaks in about a second: a sliver of the bar, not the old 30 points; the
+    # render, the long part, has most of it.
+    assert script_share <= 1 and narration < 15 and rendering > 65 and finish <= 10
+    # A narration step's files are not spoken again: no share for speech.
+    wavs = [Path(f"/tmp/n{i}.wav") for i in range(4)]
+    given = stage_bounds(
+        ComposeRequest(script=script, quality="480p", narration=wavs),
+        script_engine="offline",
+        narration_engine="espeak",
+        workers=2,
+    )
+    assert given[2] - given[1] < narration
+    # A slower machine (a larger learned factor) gives the render more of the bar.
+    out = ComposeRequest(script=script, quality="1080p").output
+    render.learn_factor(out, 2, 40.0, 10.0)
+    slow = stage_bounds(ComposeRequest(script=script, quality="1080p"), workers=2)
+    assert slow[4] - slow[3] > rendering
