@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from videogen.media.graph import find_font
+from videogen.media.graph import find_font, section_count
 from videogen.media.narration import EspeakEngine
 from videogen.media.render import (
     default_workers,
@@ -384,7 +384,8 @@ def progress_only(args: argparse.Namespace, work: Path) -> int:
         f"{args.sections} x 10 s at {args.quality}: worst {worst:.1f} points from "
         f"elapsed/total (bar <= 10) {verdict(ok)}"
     )
-    print(f"learned render factor: {learned_factor(spec.output):.3f} s per output second")
+    factor = learned_factor(spec.output, min(workers, section_count(spec, workers)))
+    print(f"learned render factor: {factor:.3f} s per output second")
     shutil.rmtree(work)
     return 0 if ok else 1
 

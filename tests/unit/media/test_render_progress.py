@@ -5,6 +5,8 @@ the speed a machine learns from its renders."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from videogen.media import render
@@ -92,8 +94,8 @@ def test_a_composed_videos_bar_is_shared_by_time_not_fixed_slices() -> None:
         workers=2,
     )
     assert bounds[0] == 0 and bounds[-1] == 100 and bounds == sorted(bounds)
-    script_share, narration, pictures, rendering, finish = (
-        b - a for a, b in zip(bounds, bounds[1:], strict=False)
+    script_share, narration, _pictures, rendering, finish = (
+        b - a for a, b in itertools.pairwise(bounds)
     )
     # espeak-ng speaks in about a second: a sliver of the bar, not the old 30 points; the
     # render, the long part, has most of it.
