@@ -426,14 +426,14 @@ def test_web_app_wizard_and_prompt_enhancement(
     preview = seen["preview"]
     assert preview["error"] is None and preview["src"].startswith("blob:")
     assert preview["duration"] > 0, preview
-    narration = rows[costs[3]["jobId"]]
+    narration = rows[costs[2]["jobId"]]
     assert narration["params"]["script"] == improved
     assert (narration["params"]["voice"], narration["params"]["duration"]) == ("en-gb", 60)
     assert seen["narration"]["seconds"] == narration["output"]["duration_s"]
     assert len(seen["narration"]["sections"]) == 2
 
     # The pictures: title cards on the narration's timings, shown from signed links.
-    pictures = rows[costs[4]["jobId"]]
+    pictures = rows[costs[3]["jobId"]]
     assert pictures["params"]["source"] == "card"
     timings = [(t["start_s"], t["duration_s"]) for t in pictures["params"]["timings"]]
     assert timings == [(s["start_s"], s["duration_s"]) for s in narration["output"]["sections"]]
@@ -444,7 +444,7 @@ def test_web_app_wizard_and_prompt_enhancement(
 
     # Assembled from what the steps made, then played in the wizard.
     video = rows[seen["video_job"]]
-    assert seen["video_job"] == costs[5]["jobId"]
+    assert seen["video_job"] == costs[4]["jobId"]
     assert video["params"]["narration_paths"] == narration["output"]["narration_paths"]
     assert video["params"]["images"] == pictures["output"]["image_paths"]
     # Asked for 60 s at most, priced at the narration's own length (compose_length).
