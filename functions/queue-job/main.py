@@ -22,6 +22,11 @@ POST   /quote {items: [{model, params, priority}]} → 200 cost, queue ahead, es
        (composed videos) whether it would render at once; nothing is created.
 GET    /projects[?id=] · POST /projects {title, description} → 201 · PATCH /projects?id=
        {title?, description?} · DELETE /projects?id= → its jobs stay, ungrouped.
+GET    /element-templates[?id=] · POST /element-templates {name, elements with {{field}}s,
+       aspect_ratio?, resolution?, fps?, duration?} → 201 with its `fields` · PATCH ?id= ·
+       DELETE ?id=. POST /element-templates/render {template_id, model, values | values_list,
+       …} → one job (202) or a batch (202, all reserved or none); 422
+       TEMPLATE_FIELDS_MISMATCH lists the missing and extra fields before money moves.
 GET    /batches[?id=|?project_id=] · POST /batches {items[1..20], project_id?, title?} → 202
        all reserved together or nothing (402 with the total and the balance) · DELETE
        /batches?id= → every unfinished job canceled.
@@ -48,7 +53,7 @@ Auth: user (the catalogue also public); a personal API key (kit.auth `api_key`) 
 read scope for GETs, quotes and previews, with the jobs scope for creating, canceling and
 removing jobs, batches, projects and share links; never for /admin. Errors as
 generate-video, plus 404 JOB_NOT_FOUND, PROJECT_NOT_FOUND, BATCH_NOT_FOUND,
-TEMPLATE_NOT_FOUND, SHARE_LINK_NOT_FOUND; 503 PROMPT_ENGINE_FAILED.
+TEMPLATE_NOT_FOUND, ELEMENT_TEMPLATE_NOT_FOUND, SHARE_LINK_NOT_FOUND; 503 PROMPT_ENGINE_FAILED.
 """
 
 from typing import Annotated
@@ -75,11 +80,25 @@ from videogen.models.catalogue import (
     VoicePreviewRequest,
     VoiceQuery,
 )
-from videogen.models.common import JobIdQuery, parse
+from videogen.models.common import JobIdQuery, ListQuery, parse
+from videogen.models.element_templates import (
+    ElementTemplateChange,
+    ElementTemplateRequest,
+    TemplateRenderRequest,
+)
 from videogen.models.jobs import BatchQuery, BatchRequest, JobDeleteQuery, JobQuery, QueueJobRequest
 from videogen.models.projects import ProjectChange, ProjectQuery, ProjectRequest
 from videogen.rendering import steps
-from videogen.services import admin, catalogue, jobs, links, projects, prompts, sharing
+from videogen.services import (
+    admin,
+    catalogue,
+    element_templates,
+    jobs,
+    links,
+    projects,
+    prompts,
+    sharing,
+)
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
 # Built on first use, as the models are (cold start).
@@ -128,7 +147,7 @@ def voices_route(ctx: Context) -> Reply:
     ctx.take_free_call()
     query = ctx.query(VoiceQuery)
     with ctx.db.session(ctx.principal) as session:
-        return Reply(200, catalogue.voices(session, query))
+        return Reply(200, catalogue.voices(session, ctx.settings, query))
 
 
 def quote_route(ctx: Context) -> Reply:
@@ -151,7 +170,9 @@ def preview_route(ctx: Context) -> Reply:
     ctx.take_free_call()
     body = ctx.body(VoicePreviewRequest)
     audio = steps.preview_voice(body.voice, body.language, body.text)
-    return Reply(200, None, raw=audio, content_type="audio/wav")
+    # The same voice and words always sound the same: a browser may keep it a day.
+    cache = {"Cache-Control": "private, max-age=86400"}
+    return Reply(200, None, headers=cache, raw=audio, content_type="audio/wav")
 
 
 def projects_route(ctx: Context) -> Reply:
@@ -182,6 +203,27 @@ def batches_route(ctx: Context) -> Reply:
     if method == "POST":
         return Reply.of(projects.create_batch(ctx.scope, ctx.body(BatchRequest)))
     return Reply.of(projects.cancel_batch(ctx.scope, str(ctx.query(JobIdQuery).id)))
+
+
+def element_templates_route(ctx: Context) -> Reply:
+    """/element-templates: the user's saved timelines with merge fields."""
+    method = ctx.request.method
+    if method == "GET":
+        query = ctx.query(ListQuery)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, element_templates.read(session, query))
+    if method == "POST":
+        return Reply.of(element_templates.create(ctx.scope, ctx.body(ElementTemplateRequest)))
+    template_id = str(ctx.query(JobIdQuery).id)
+    if method == "PATCH":
+        change = ctx.body(ElementTemplateChange)
+        return Reply.of(element_templates.change(ctx.scope, template_id, change))
+    return Reply.of(element_templates.delete(ctx.scope, template_id))
+
+
+def template_render_route(ctx: Context) -> Reply:
+    """/element-templates/render: a template filled in, as a job or a batch."""
+    return Reply.of(element_templates.render(ctx.scope, ctx.body(TemplateRenderRequest)))
 
 
 def enhance_route(ctx: Context) -> Reply:
@@ -261,6 +303,12 @@ queue_job = functions_framework.http(
                 projects_route,
             ),
             Route("/batches", {"GET": READS, "POST": JOBS, "DELETE": JOBS}, batches_route),
+            Route(
+                "/element-templates",
+                {"GET": READS, "POST": JOBS, "PATCH": JOBS, "DELETE": JOBS},
+                element_templates_route,
+            ),
+            Route("/element-templates/render", {"POST": JOBS}, template_render_route),
             Route("/enhance", {"POST": JOBS}, enhance_route),
             Route("/share-links", {"GET": READS, "POST": JOBS, "DELETE": JOBS}, share_links_route),
             Route("/shared", {"GET": ("always",)}, shared_route),

@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     stock_photos: Literal["none", "pexels", "unsplash"] = Field("none", alias="STOCK_PHOTOS")
     pexels_api_key: SecretStr | None = Field(None, alias="PEXELS_API_KEY")
     unsplash_access_key: SecretStr | None = Field(None, alias="UNSPLASH_ACCESS_KEY")
+    # Stock clips for the images step's "clip" and "mixed" sources; "none": offline clips
+    # (a title card moving slowly), made without an account.
+    stock_videos: Literal["none", "pexels", "pixabay"] = Field("none", alias="STOCK_VIDEOS")
+    pixabay_api_key: SecretStr | None = Field(None, alias="PIXABAY_API_KEY")
 
     # External video providers -------------------------------------------------------------
     fal_key: SecretStr | None = Field(None, alias="FAL_KEY")

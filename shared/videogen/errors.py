@@ -149,6 +149,9 @@ SQLSTATES: dict[str, DbError] = {
     "VGT04": DbError(
         404, "TEMPLATE_NOT_FOUND", "Templates: GET /queue-job/admin/templates (admins)."
     ),
+    "VGE04": DbError(
+        404, "ELEMENT_TEMPLATE_NOT_FOUND", "Your templates: GET /queue-job/element-templates."
+    ),
     "VGK04": DbError(404, "PROVIDER_KEY_NOT_FOUND", "Your keys: GET /update-credits/keys."),
     "VGK22": DbError(422, "INVALID_PROVIDER_KEY"),
     "VGY04": DbError(404, "API_KEY_NOT_FOUND", "Your keys: GET /update-credits/api-keys."),

@@ -57,7 +57,7 @@ from videogen.models.catalogue import (
     VoicePreviewRequest,
     VoiceQuery,
 )
-from videogen.models.common import ErrorEnvelope, JobIdQuery
+from videogen.models.common import ErrorEnvelope, JobIdQuery, ListQuery
 from videogen.models.credits import (
     AppleNotification,
     AppleTransaction,
@@ -68,6 +68,15 @@ from videogen.models.credits import (
     MergeAnonymous,
     PageQuery,
     PurchaseCredits,
+)
+from videogen.models.element_templates import (
+    ElementTemplate,
+    ElementTemplateChange,
+    ElementTemplateDeleted,
+    ElementTemplateOrPage,
+    ElementTemplateRequest,
+    JobOrBatch,
+    TemplateRenderRequest,
 )
 from videogen.models.jobs import (
     Batch,
@@ -186,6 +195,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     BatchRequest,
     ProjectRequest,
     ProjectChange,
+    ElementTemplateRequest,
+    ElementTemplateChange,
+    TemplateRenderRequest,
     ProfileChange,
     ProviderKeyRequest,
     ApiKeyRequest,
@@ -225,6 +237,10 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     BatchOrPage,
     Batch,
     BatchCanceled,
+    ElementTemplateOrPage,
+    ElementTemplate,
+    ElementTemplateDeleted,
+    JobOrBatch,
     Profile,
     CreditsOverview,
     CreditResult,
@@ -658,6 +674,73 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "responses": {
                     **_success(200, "The canceled batch.", "BatchCanceled", idempotent=True),
                     **_errors((401, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "queue-job/element-templates": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "One of your element templates, or a page",
+                "parameters": _query_parameters(ListQuery),
+                "responses": {
+                    **_success(
+                        200, "The template or a page.", "ElementTemplateOrPage", idempotent=False
+                    ),
+                    **_errors(READ_ERRORS),
+                },
+            },
+            "post": {
+                "tags": ["projects"],
+                "summary": "Save a timeline of elements with `{{name}}` merge fields",
+                "description": "Fields may stand in any string of the elements: a text, an "
+                "upload's path, a colour (a whole-string field may also be a number). The "
+                "shape is checked as a direct `elements` request's; the answer lists the "
+                "`fields`.",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("ElementTemplateRequest")),
+                "responses": {
+                    **_success(201, "The saved template.", "ElementTemplate", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "patch": {
+                "tags": ["projects"],
+                "summary": "Change one of your element templates",
+                "parameters": [*_query_parameters(JobIdQuery), IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("ElementTemplateChange")),
+                "responses": {
+                    **_success(200, "The template.", "ElementTemplate", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "tags": ["projects"],
+                "summary": "Delete one of your element templates",
+                "parameters": [*_query_parameters(JobIdQuery), IDEMPOTENCY_KEY],
+                "responses": {
+                    **_success(
+                        200, "The deleted template.", "ElementTemplateDeleted", idempotent=True
+                    ),
+                    **_errors((401, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "queue-job/element-templates/render": {
+            "post": {
+                "tags": ["projects"],
+                "summary": "Render a template with values: one job, or a batch",
+                "description": "`values` makes one job (rendered at once when short, as "
+                "generate-video does); `values_list` makes a batch (1-20 jobs, all reserved "
+                "together or none). Before any money moves, each set must have every field "
+                "and no other (422 `TEMPLATE_FIELDS_MISMATCH`, details with `missing` and "
+                "`extra` per set), and the filled-in timeline and its uploads are checked "
+                "as a direct `elements` request's.",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("TemplateRenderRequest")),
+                "responses": {
+                    **_success(200, "The job, rendered.", "Job", idempotent=True),
+                    **_success(202, "The job queued, or the batch.", "JobOrBatch", idempotent=True),
+                    **_errors((*WRITE_ERRORS, 402)),
                 },
             },
         },

@@ -197,6 +197,10 @@ create table public.jobs (
   -- The project and the batch it belongs to (module 14); removing them ungroups it.
   project_id uuid references public.projects (id) on delete set null,
   batch_id uuid references public.batches (id) on delete set null,
+  -- A section clip (module 4): the compose job it was made for; that compose job waits,
+  -- queued but not handed out, while `waiting_for` names a clip still unfinished.
+  parent_job_id uuid references public.jobs (id) on delete set null,
+  waiting_for uuid[] not null default '{}',
   check (failures <= max_attempts),
   check ((status in ('completed', 'failed', 'canceled')) = (finished_at is not null)),
   check (status <> 'completed' or credits_used is not null)
@@ -216,6 +220,7 @@ create index jobs_deleted_outputs_idx on public.jobs (deleted_at)
 create index jobs_project_created_idx on public.jobs (project_id, created_at desc)
   where project_id is not null;
 create index jobs_batch_idx on public.jobs (batch_id) where batch_id is not null;
+create index jobs_parent_idx on public.jobs (parent_job_id) where parent_job_id is not null;
 -- A model's recent runs, for the estimates (private.model_run_seconds).
 create index jobs_model_completed_idx on public.jobs (model_id, finished_at desc)
   where status = 'completed';

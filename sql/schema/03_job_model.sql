@@ -162,7 +162,7 @@ as $$
     when 'image_to_video' then
       '{prompt,negative_prompt,image_path,duration,aspect_ratio,resolution,seed,fps}'::text[]
     when 'compose' then
-      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,elements,duration,aspect_ratio,resolution,fps}'::text[]
+      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,elements,section_clips,duration,aspect_ratio,resolution,fps}'::text[]
     when 'narration' then '{prompt,script,voice,language,speaking_rate,duration,fps}'::text[]
     when 'script' then '{prompt,topic,script,instruction,sections,language,duration}'::text[]
     when 'images' then

@@ -42,6 +42,10 @@ begin
     raise exception 'project % not found', p_project_id using errcode = 'VGR04';
   end if;
   v_params := private.normalize_params(v_model, p_params);
+  if p_batch_id is not null and v_params ? 'section_clips' then
+    raise exception 'section_clips are made for one compose job at a time, not in a batch'
+      using errcode = 'VGP22';
+  end if;
   -- First segment the caller's id, and no empty, '.' or '..' segment to climb out with.
   if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> p_uid::text
                                   or v_params ->> 'image_path' ~ '(^|/)\.{0,2}(/|$)') then
@@ -170,6 +174,114 @@ end;
 $$;
 
 /**
+ * A compose job's generated section clips (`params.section_clips`: per section null or
+ * {model, prompt, image_path?, duration?}): each becomes a text- or image-to-video job of
+ * its own (its own price, reserved now, in the compose job's transaction; the frame of
+ * the compose job), and the compose job waits for them (`waiting_for`: not handed to a
+ * worker or rendered until each has finished, private.section_clip_finished). Returns
+ * the compose job with each clip's `job_id` in its params.
+ */
+create function private.section_clips_create(p_job public.jobs)
+returns public.jobs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_clips jsonb := p_job.params -> 'section_clips';
+  v_clip jsonb;
+  v_child public.jobs;
+  v_index integer := 0;
+  v_waiting uuid[] := '{}';
+begin
+  if p_job.job_type <> 'compose' or jsonb_array_length(v_clips) > 12 then
+    raise exception 'section_clips: up to 12, on a compose job' using errcode = 'VGP22';
+  end if;
+  for v_clip in select * from jsonb_array_elements(v_clips) loop
+    if jsonb_typeof(v_clip) = 'object' then
+      if jsonb_typeof(v_clip -> 'model') is distinct from 'string'
+         or jsonb_typeof(v_clip -> 'prompt') is distinct from 'string' then
+        raise exception 'section_clips.%: a model and a prompt', v_index using errcode = 'VGP22';
+      end if;
+      v_child := private.job_insert(
+        p_job.user_id, v_clip ->> 'model',
+        jsonb_strip_nulls(jsonb_build_object(
+          'prompt', v_clip -> 'prompt', 'image_path', v_clip -> 'image_path',
+          'duration', coalesce(v_clip -> 'duration', '5'::jsonb),
+          'aspect_ratio', p_job.params -> 'aspect_ratio',
+          'resolution', p_job.params -> 'resolution')),
+        p_job.priority, p_job.project_id);
+      if v_child.job_type not in ('text_to_video', 'image_to_video') then
+        raise exception 'section_clips.%: % makes %, not a clip', v_index, v_child.model_id,
+          v_child.job_type using errcode = 'VGP22';
+      end if;
+      update public.jobs set parent_job_id = p_job.id where id = v_child.id
+      returning * into v_child;
+      perform private.credits_reserve(v_child);
+      v_clips := jsonb_set(v_clips, array[v_index::text, 'job_id'], to_jsonb(v_child.id));
+      v_waiting := v_waiting || v_child.id;
+    elsif jsonb_typeof(v_clip) <> 'null' then
+      raise exception 'section_clips.%: an object or null', v_index using errcode = 'VGP22';
+    end if;
+    v_index := v_index + 1;
+  end loop;
+  update public.jobs
+     set params = jsonb_set(params, '{section_clips}', v_clips), waiting_for = v_waiting
+   where id = p_job.id
+  returning * into p_job;
+  return p_job;
+end;
+$$;
+
+/**
+ * A section clip has finished (completed, failed or canceled; a failure has released its
+ * own reservation already): its compose job's params say so — `status`, and the clip's
+ * `video_path` when it completed (a failed one leaves the section a still) — and the
+ * compose job stops waiting for it; with nothing left to wait for, a queued compose job
+ * is handed out as any other.
+ */
+create function private.section_clip_finished()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_parent public.jobs;
+  v_clips jsonb;
+  v_index integer;
+begin
+  select * into v_parent from public.jobs where id = new.parent_job_id for update;
+  if not found then
+    return null;
+  end if;
+  v_clips := v_parent.params -> 'section_clips';
+  select (i - 1)::integer into v_index
+    from jsonb_array_elements(v_clips) with ordinality as c(clip, i)
+   where c.clip ->> 'job_id' = new.id::text;
+  if v_index is not null then
+    v_clips := jsonb_set(v_clips, array[v_index::text],
+      (v_clips -> v_index) || jsonb_strip_nulls(jsonb_build_object(
+        'status', new.status, 'video_path', new.output ->> 'video_path',
+        'error_code', new.error_code)));
+  end if;
+  update public.jobs
+     set params = jsonb_set(params, '{section_clips}', coalesce(v_clips, 'null'::jsonb)),
+         waiting_for = array_remove(waiting_for, new.id)
+   where id = v_parent.id;
+  return null;
+end;
+$$;
+
+create trigger jobs_section_clip_finished
+  after update of status on public.jobs
+  for each row
+  when (new.parent_job_id is not null
+        and new.status in ('completed', 'failed', 'canceled')
+        and old.status not in ('completed', 'failed', 'canceled'))
+  execute function private.section_clip_finished();
+
+/**
  * Create a job for the caller: check the model and params, price it, enforce the
  * concurrent-job limit and the spend caps (`p_max_credits`, the tier's daily cap), reserve
  * the cost and queue it — one transaction.
@@ -186,13 +298,20 @@ as $$
 declare
   v_uid uuid := auth.uid();
   v_job public.jobs;
+  v_total bigint;
 begin
   if v_uid is null then
     raise exception 'sign in first' using errcode = 'VG403';
   end if;
   v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id);
   perform private.credits_reserve(v_job);
-  perform private.check_spend(v_uid, v_job.cost, p_max_credits);
+  v_total := v_job.cost;
+  if jsonb_typeof(v_job.params -> 'section_clips') = 'array' then
+    v_job := private.section_clips_create(v_job);
+    v_total := v_total + (select coalesce(sum(c.cost), 0) from public.jobs c
+                           where c.parent_job_id = v_job.id);
+  end if;
+  perform private.check_spend(v_uid, v_total, p_max_credits);
   perform private.check_job_limit(v_uid);
   return private.job_json(v_job);
 end;

@@ -48,6 +48,8 @@ def test_document_covers_the_contract():
                 "script/analyze",
                 "projects",
                 "batches",
+                "element-templates",
+                "element-templates/render",
                 "enhance",
                 "share-links",
                 "shared",  # a share link, opened by anyone holding it

@@ -32,6 +32,11 @@ class VoiceQuery(Strict):
 
     engine: Literal["espeak", "google"] | None = None
     language: LanguageTag | None = None
+    variants: bool = Field(
+        False,
+        description="With `language`: also every espeak-ng voice variant of each language "
+        "(`en-us+Alicia`).",
+    )
 
 
 class ScriptAnalysisRequest(Strict):
@@ -102,6 +107,7 @@ class Voice(Open):
     name: str
     gender: Literal["female", "male", "neutral"] | None
     description: str
+    variant: str | None = Field(None, description="An espeak-ng voice variant (`Alicia`).")
 
 
 class VoiceList(Root[list[Voice]]):

@@ -46,6 +46,18 @@ Resolution = Literal["480p", "720p", "1080p"]
 Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=16)]
 
 
+class SectionClipRequest(Strict):
+    """A section's picture made by a text- or image-to-video job of its own (a compose
+    job's ``section_clips``): its own price, reserved with the compose job's."""
+
+    model: ModelId = Field(examples=["reference/text-to-video"])
+    prompt: NonBlank = Field(max_length=2000, examples=["Waves rolling onto a beach"])
+    image_path: StoragePath | None = Field(None, description="An image-to-video's still.")
+    duration: int | None = Field(
+        None, ge=1, le=30, description="Seconds (default 5): repeated to fill the section."
+    )
+
+
 class SectionTiming(Strict):
     """Where a section sits in the video (a narration step's ``sections``)."""
 
@@ -96,7 +108,9 @@ class JobParams(Strict):
     images: list[MediaSource | None] | None = Field(
         None,
         max_length=12,
-        description="One upload (or https URL) per section (null → a title card).",
+        description="One upload (or https URL) per section: a picture, or a clip (mp4, mov, "
+        "webm, mkv) repeated to the section's length and cropped to the frame; null → a title "
+        "card.",
     )
     music_path: MediaSource | None = Field(None, description="An upload or an https URL.")
     captions: StrictBool | None = None
@@ -107,8 +121,19 @@ class JobParams(Strict):
     narration_paths: list[StoragePath] | None = Field(
         None, max_length=12, description="Compose: a narration step's files, one per section."
     )
-    source: Literal["card", "stock"] | None = Field(
-        None, description="Images step: title cards, or stock photos (STOCK_PHOTOS)."
+    source: Literal["card", "stock", "clip", "mixed"] | None = Field(
+        None,
+        description="Images step: title cards, stock photos (STOCK_PHOTOS), clips (stock "
+        "videos with STOCK_VIDEOS, else a moving title card made offline), or mixed "
+        "(stills and clips alternating, a still first).",
+    )
+    section_clips: list[SectionClipRequest | None] | None = Field(
+        None,
+        max_length=12,
+        description="Compose: per section null or a clip generated for it by a text- or "
+        "image-to-video job of its own (priced and reserved with this job, in one "
+        "transaction). The compose job waits, queued, until each has finished; a clip that "
+        "failed leaves its section a still, and its credits were released by its failure.",
     )
     timings: list[SectionTiming] | None = Field(
         None, max_length=12, description="Images step: the narration step's section timings."
@@ -271,6 +296,10 @@ class Job(Open):
     )
     project_id: UUID | None = Field(None, description="The project it is filed in.")
     batch_id: UUID | None = Field(None, description="The batch that made it.")
+    parent_job_id: UUID | None = Field(None, description="A section clip: its compose job.")
+    waiting_for: list[UUID] = Field(
+        default_factory=list, description="A compose job: its section clips still running."
+    )
     estimated_seconds_left: int | None = Field(
         None,
         ge=1,

@@ -145,6 +145,21 @@ class ImageToImageParams(_PictureParams):
 PictureParams = TextToImageParams | ImageToImageParams
 
 
+class SectionClip(Strict):
+    """A compose job's section clip as stored: the request's, the job made for it
+    (``job_id``) and, once it has finished, its ``status`` and ``video_path`` (in the
+    ``videos`` bucket) — set by the database (private.section_clip_finished)."""
+
+    model: NonBlank
+    prompt: NonBlank
+    image_path: StoragePath | None = None
+    duration: int | None = None
+    job_id: str | None = None
+    status: Literal["completed", "failed", "canceled"] | None = None
+    video_path: StoragePath | None = None
+    error_code: str | None = None
+
+
 class ComposeParams(TypedParamsBase):
     """A ``compose`` job's params: a topic or script narrated over pictures, or a timeline of
     elements (:mod:`videogen.rendering.composition`)."""
@@ -164,6 +179,7 @@ class ComposeParams(TypedParamsBase):
     narration_paths: list[StoragePath] | None = _same("narration_paths")
     captions: StrictBool | None = _same("captions")
     elements: list[Element] | None = _same("elements")
+    section_clips: list[SectionClip | None] | None = None
     duration: int | None = _same("duration")
     aspect_ratio: AspectRatio | None = _same("aspect_ratio")
     resolution: Resolution | None = _same("resolution")
@@ -214,7 +230,7 @@ class ImagesParams(TypedParamsBase):
     prompt: NonBlank | None = _same("prompt")
     original_prompt: NonBlank | None = _same("original_prompt")
     script: Script | None = _same("script")
-    source: Literal["card", "stock"] | None = _same("source")
+    source: Literal["card", "stock", "clip", "mixed"] | None = _same("source")
     timings: list[SectionTiming] | None = _same("timings")
     speaking_rate: float | None = _same("speaking_rate")
     duration: int | None = _same("duration")

@@ -129,7 +129,8 @@ def run_or_route(
 
     if job.job_type in steps.STEP_TYPES:
         return 200, steps.run(db, settings, job)
-    if render_short and job.job_type == "compose":
+    if render_short and job.job_type == "compose" and not job.waiting_for:
+        # (A compose job waiting for its section clips is rendered once they are done.)
         estimate = composition.estimated_render_seconds(job.params, input_pixels)
         if estimate <= settings.sync_render_max_seconds:
             job = composition.render_sync(db, settings, job)

@@ -31,6 +31,7 @@ from videogen.integrations.storage import ObjectNotFound, clean_path, owner_of, 
 from videogen.media.errors import ProbeError
 from videogen.media.images import MAX_UPLOAD_BYTES, sniff_image_format, validate_upload
 from videogen.media.render import FFMPEG, probe, run_bounded
+from videogen.media.timeline import VIDEO_EXTS
 from videogen.models.elements import AudioElement, ImageElement, VideoElement
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ def named_uploads(params: JobParams) -> list[tuple[str, str, str, float]]:
         named.append(("params.image_path", params.image_path, "image", 0.0))
     for i, path in enumerate(params.images or []):
         if path is not None:
-            named.append((f"params.images.{i}", path, "image", 0.0))
+            kind = "video" if Path(path).suffix.lower() in VIDEO_EXTS else "image"
+            named.append((f"params.images.{i}", path, kind, 0.0))
+    for i, clip in enumerate(params.section_clips or []):
+        if clip is not None and clip.image_path is not None:
+            named.append((f"params.section_clips.{i}.image_path", clip.image_path, "image", 0.0))
     if params.music_path is not None:
         named.append(("params.music_path", params.music_path, "audio", 0.0))
     for i, path in enumerate(params.narration_paths or []):
