@@ -102,8 +102,9 @@ GUNICORN_FIELD_LIMIT = 65_536
 
 
 def envelope_worker_class() -> type:
-    """gunicorn's gthread worker, answering protocol errors in the JSON envelope, and
-    closing the Realtime websockets when it is told to stop.
+    """gunicorn's gthread worker, answering protocol errors in the JSON envelope, handing
+    upgraded websockets to the Realtime event loop (so they hold no request thread), and
+    closing them when it is told to stop.
 
     gunicorn writes an HTML page for a request it cannot parse (a header over its limit, a
     broken request line); a client of this API must get the envelope for every answer.
@@ -115,6 +116,22 @@ def envelope_worker_class() -> type:
     from gunicorn.workers.gthread import ThreadWorker
 
     class EnvelopeWorker(ThreadWorker):
+        def init_process(self) -> None:
+            from videogen_dev.realtime_api import enable_handoff
+
+            enable_handoff()
+            super().init_process()
+
+        def finish_request(self, conn: Any, fs: Any) -> None:
+            # A socket upgraded to a websocket belongs to the Realtime event loop now: not
+            # kept alive, not closed here (it holds no thread and no connection slot).
+            from videogen_dev.realtime_api import released
+
+            if released(conn.sock):
+                self.nr_conns -= 1
+                return
+            super().finish_request(conn, fs)
+
         def handle_exit(self, sig: Any, frame: Any) -> None:
             # Open websockets would hold their threads (and the shutdown) for the whole
             # graceful timeout: close them, off the signal handler.
