@@ -165,8 +165,8 @@ def envelope_worker_class() -> type:
     return EnvelopeWorker
 
 
-# A function's storage call comes back to this same server: with fewer threads than
-# requests in flight, every thread could be a function waiting on its own storage call.
+# Enough request threads for a frontend's bursts. A function's call to this server's own
+# Storage API does not take one (``route_storage_in_process``), nor does a websocket.
 MIN_THREADS = 16
 
 
@@ -189,6 +189,31 @@ def use_own_storage(host: str, port: int) -> None:
     get_settings.cache_clear()
 
 
+def route_storage_in_process(app: Any, host: str, port: int) -> bool:
+    """When the functions' Storage API is this server's (``SUPABASE_URL`` is its own URL),
+    make their storage calls reach it in-process (``httpx.WSGITransport`` to this app):
+    the same storage3 requests, without waiting for a second thread of this server's pool
+    (with every thread serving a function that signs links, none would be left to answer
+    them). True if it did."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from videogen.config import IN_PROCESS_TRANSPORTS, get_settings
+
+    settings = get_settings()
+    if settings.storage_backend != "supabase":
+        return False
+    url = urlsplit(settings.supabase_url)
+    local = ("127.0.0.1", "localhost", "::1")
+    any_local = host in ("0.0.0.0", "", "::", *local)
+    own_host = url.hostname in local if any_local else url.hostname == host
+    if url.scheme != "http" or not own_host or (url.port or 80) != port:
+        return False
+    IN_PROCESS_TRANSPORTS[settings.supabase_url.rstrip("/")] = httpx.WSGITransport(app=app)
+    return True
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 54321,
@@ -205,8 +230,10 @@ def serve(
         os.environ["THREADS"] = str(threads)
     os.environ.setdefault("THREADS", str(max(MIN_THREADS, (os.cpu_count() or 1) * 4)))
     use_own_storage(host, port)
+    app = create_wsgi_app()
+    route_storage_in_process(app, host, port)
     GunicornApplication(
-        create_wsgi_app(),
+        app,
         host,
         port,
         False,

@@ -339,7 +339,6 @@ class ChangeHub:
         by_role: dict[str, list[Subscription]] = {}
         for sub in subs:
             by_role.setdefault(sub.channel.caller.role, []).append(sub)
-        base: dict[str, Any] = {"schema": rel.namespace, "table": rel.name, "type": change.action}
         for role, members in by_role.items():
             columns = conn.execute(
                 "select a.attname::text, t.typname::text,"
@@ -350,31 +349,22 @@ class ChangeHub:
                 [role, f'"{rel.namespace}"."{rel.name}"'],
             ).fetchall()
             selectable = {name for name, _type, ok in columns if ok}
+            error = None
             if change.action != "DELETE" and not pkey:
-                data: dict[str, Any] = {**base, "errors": [NO_PRIMARY_KEY]}
-                out.extend(self._group(members, data))
+                error = NO_PRIMARY_KEY
+            elif change.action != "DELETE" and not all(k in selectable for k in pkey):
+                error = UNAUTHORIZED
+            if error is not None:  # as the poller's records: empty row, no time, the error
+                out.extend(self._group(members, _data(rel, change.action, None, [], {}, {}, error)))
                 continue
-            if change.action != "DELETE" and not all(k in selectable for k in pkey):
-                data = {**base, "errors": [UNAUTHORIZED]}
-                out.extend(self._group(members, data))
-                continue
-            data = {
-                **base,
-                "commit_timestamp": stamp,
-                "columns": [{"name": n, "type": t} for n, t, ok in columns if ok],
-            }
-            if change.action in ("INSERT", "UPDATE"):
-                data["record"] = {k: v for k, v in (new or {}).items() if k in selectable}
-            if change.action == "UPDATE":
-                data["old_record"] = {k: v for k, v in (old or {}).items() if k in selectable}
+            record = {k: v for k, v in (new or {}).items() if k in selectable}
             if change.action == "DELETE":
-                kept = {
-                    k: v
-                    for k, v in (old or {}).items()
-                    if k in selectable and (not rls or k in pkey)
-                }
-                data["old_record"] = kept or None
-            data["errors"] = None
+                kept = {k: v for k, v in (old or {}).items() if k in selectable}
+                old_record = {k: v for k, v in kept.items() if not rls or k in pkey} or None
+            else:
+                old_record = {k: v for k, v in (old or {}).items() if k in selectable}
+            listed = [{"name": n, "type": t} for n, t, ok in columns if ok]
+            data = _data(rel, change.action, stamp, listed, record, old_record, None)
             visible = [s for s in members if passes.get(id(s), True)]
             if rls and change.action != "DELETE" and visible:
                 visible = self._rls_visible(conn, entity, pkey, row, visible)
@@ -451,6 +441,31 @@ class ChangeHub:
         query = sql.SQL("select to_jsonb(r) from jsonb_populate_record(null::{}, %s::jsonb) r")
         typed = conn.execute(query.format(entity), [json.dumps(source)]).fetchone()[0]
         return {k: typed.get(k) for k in source}
+
+
+def _data(
+    rel: Any,
+    action: str,
+    stamp: str | None,
+    columns: list[dict[str, str]],
+    record: dict[str, Any],
+    old_record: dict[str, Any] | None,
+    error: str | None,
+) -> dict[str, Any]:
+    """A change as Realtime's poller sends it (NewRecord / UpdatedRecord / DeletedRecord)."""
+    data: dict[str, Any] = {
+        "schema": rel.namespace,
+        "table": rel.name,
+        "type": action,
+        "commit_timestamp": stamp,
+        "columns": columns,
+        "errors": [error] if error else None,
+    }
+    if action in ("INSERT", "UPDATE"):
+        data["record"] = record
+    if action in ("UPDATE", "DELETE"):
+        data["old_record"] = old_record
+    return data
 
 
 def _as_text(value: Any) -> str:
