@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+from serverkit import wait_until
 from supabase_auth import SyncGoTrueClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -555,6 +556,30 @@ def test_delivery_follows_commit_order_not_insert_order(wire: Wire, api: Api) ->
         first.commit()
     events = [decode_user_broadcast(wire.next())[1] for _ in range(2)]
     assert events == ["inserted-second", "inserted-first"]
+
+
+def test_the_feed_comes_back_when_its_connection_and_slot_go(wire: Wire, api: Api) -> None:
+    room = f"room-{uuid.uuid4().hex[:8]}"
+    assert wire.join(f"realtime:{room}")[1]["status"] == "ok"
+    # A slot is listed while it is being made; it reads from its consistent point on.
+    ours = (
+        "select slot_name, active_pid from pg_replication_slots where slot_name like %s"
+        " and database = current_database() and confirmed_flush_lsn is not null"
+    )
+
+    def slots() -> dict[str, Any]:
+        return dict(api_rows(api, ours, "videogen\\_realtime\\_%"))
+
+    before = slots()
+    assert before and all(before.values())
+    # What `db reset` does to the readers it owns: end their backends (a temporary slot
+    # goes with its session). The feed reconnects by itself and makes a new slot.
+    ended = "select pg_terminate_backend(pid) from unnest(%s::int[]) as pid"
+    api_rows(api, ended, [*before.values()])
+    wait_until(lambda: bool(slots()) and not set(slots()) & set(before), 30, "no new slot")
+    api.sql("select realtime.send(%s::jsonb, %s, %s, false)", ['{"n": 1}', "after", room])
+    _, event, _, payload = decode_user_broadcast(wire.next(timeout=10))
+    assert (event, payload["n"]) == ("after", 1)
 
 
 def test_connect_needs_an_api_key_and_a_known_version(api: Api) -> None:
