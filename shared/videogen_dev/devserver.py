@@ -13,6 +13,7 @@ functions-framework does in production; ``WORKERS`` and ``THREADS`` tune it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +102,17 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
 GUNICORN_FIELD_LIMIT = 65_536
 
 
+# The request line a liveness probe starts with, and the threads that serve only those.
+PROBE = b"GET /functions/v1/health-check-workers/live"
+PROBE_THREADS = 2
+SWITCH_INTERVAL_S = 0.001
+
+
 def envelope_worker_class() -> type:
     """gunicorn's gthread worker, answering protocol errors in the JSON envelope, handing
-    upgraded websockets to the Realtime event loop (so they hold no request thread), and
-    closing them when it is told to stop.
+    upgraded websockets to the Realtime event loop (so they hold no request thread),
+    closing them when it is told to stop, and serving liveness probes on their own two
+    threads (a probe never waits behind a burst of requests).
 
     gunicorn writes an HTML page for a request it cannot parse (a header over its limit, a
     broken request line); a client of this API must get the envelope for every answer.
@@ -117,10 +125,34 @@ def envelope_worker_class() -> type:
 
     class EnvelopeWorker(ThreadWorker):
         def init_process(self) -> None:
+            from concurrent.futures import ThreadPoolExecutor
+
             from videogen_dev.realtime_api import enable_handoff
 
             enable_handoff()
+            self.probe_pool = ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="probe")
+            # Threads waiting on the GIL (a probe, the event loop) get it within 1 ms of
+            # asking rather than 5: a few more switches for the CPU-bound, much less
+            # waiting for the rest.
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
             super().init_process()
+
+        def enqueue_req(self, conn: Any) -> None:
+            # A liveness probe whose request has arrived takes its own lane: a saturated
+            # server still says it is alive at once (same app, same function).
+            import socket
+
+            try:
+                head = conn.sock.recv(len(PROBE), socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except OSError:  # nothing yet (a new connection), or not a plain socket
+                head = b""
+            if head != PROBE:
+                super().enqueue_req(conn)
+                return
+            fs = self.probe_pool.submit(self.handle, conn)
+            fs.add_done_callback(
+                lambda fut: self.method_queue.defer(self.finish_request, conn, fut)
+            )
 
         def finish_request(self, conn: Any, fs: Any) -> None:
             # A socket upgraded to a websocket belongs to the Realtime event loop now: not
