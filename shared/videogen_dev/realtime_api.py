@@ -21,15 +21,22 @@ and clients work here as on a hosted project:
   ``realtime.broadcast_changes()``) goes to the channels joined on its topic whose
   ``private`` matches, as ``{type: "broadcast", event, payload, meta: {id}}``, in commit
   order, read from a logical replication slot (videogen_dev.realtime_replication).
+- **postgres_changes** with RLS, from the same slot (videogen_dev.realtime_changes): the
+  join's bindings matched against the ``supabase_realtime`` publication, Realtime's
+  ``Subscribed to PostgreSQL`` / ``Unable to subscribe…`` system messages, filters ``eq,
+  neq, lt, lte, gt, gte, in``, and each change sent only to the subscribers whose role and
+  claims can select the row (``apply_rls``'s rules, DELETEs unchecked and key-only).
 
 Not served locally: Presence (a ``system`` error on join, an error reply to ``presence``),
-``postgres_changes`` (the join succeeds for broadcasts, then a ``system`` error with
-``extension: postgres_changes`` says so), broadcast replay, the REST broadcast endpoint.
-Client broadcasts reach the sockets of the same server process (the dev server runs one).
+broadcast replay, the REST broadcast endpoint, and the parts of postgres_changes that
+realtime_changes lists. Client broadcasts reach the sockets of the same server process
+(the dev server runs one).
 
-Each websocket is served by the gunicorn thread that accepted it (gthread), which reads
-its frames; the feed thread writes broadcasts to it. gunicorn's own websocket support is
-used for the upgrade (a ``101`` through ``start_response``, then ``gunicorn.socket``).
+gunicorn's own websocket support does the upgrade (a ``101`` through ``start_response``,
+then ``gunicorn.socket``); the dev server's worker then lets go of the socket
+(``released``) and one event loop thread per process (``Reactor``: ``selectors``, frames
+parsed by wsproto) reads every websocket, handling frames in order per socket on a small
+pool. An open websocket holds no request thread; the feed thread writes to it directly.
 """
 
 from __future__ import annotations
