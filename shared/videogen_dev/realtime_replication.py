@@ -45,6 +45,8 @@ POLL_S = 0.05  # how often the slot is read while anyone listens
 IDLE_S = 30.0  # the slot is dropped this long after the last listener left
 BATCH = 5000  # changes read per call (a call ends at a transaction boundary past this)
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0)  # waits between reconnects (the last one repeats)
+ADMIN_SHUTDOWN = "57P01"  # our backend was ended (pg_terminate_backend, a shutdown)
+ENDED_WAIT_S = 2.0
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 UNCHANGED = object()  # a TOASTed value an UPDATE did not change (pgoutput's 'u')
 
@@ -278,7 +280,12 @@ class MessageFeed:
                     log.warning("realtime feed: %s; reconnecting until it is back", exc)
                 else:
                     log.debug("realtime feed: still unavailable (%s)", exc)
-                self._stop.wait(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
+                wait = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+                if getattr(exc, "sqlstate", None) == ADMIN_SHUTDOWN:
+                    # Ended by an administrator: `db reset` ends the slots' readers, then
+                    # drops the database, which a new slot would stop. Give it that time.
+                    wait = max(wait, ENDED_WAIT_S)
+                self._stop.wait(wait)
                 failures += 1
         self._ready.clear()
 

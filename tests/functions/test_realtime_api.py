@@ -13,11 +13,13 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from serverkit import wait_until
+from videogen_dev import migrations
 from supabase_auth import SyncGoTrueClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -580,6 +582,47 @@ def test_the_feed_comes_back_when_its_connection_and_slot_go(wire: Wire, api: Ap
     api.sql("select realtime.send(%s::jsonb, %s, %s, false)", ['{"n": 1}', "after", room])
     _, event, _, payload = decode_user_broadcast(wire.next(timeout=10))
     assert (event, payload["n"]) == ("after", 1)
+
+
+def test_the_feed_comes_back_after_its_database_is_dropped_and_made_again(
+    live_server: Any, database_server: str, template_database: str
+) -> None:
+    """What `make db-reset` does under a connected frontend: the database goes (its
+    connections forced out) and comes back; the open websocket's channel gets broadcasts
+    again, without reconnecting."""
+    name = urlsplit(live_server.db_url).path.lstrip("/")
+    with connect(ws_url(live_server), open_timeout=10) as ws:
+        wire = Wire(ws)
+        room = f"room-{uuid.uuid4().hex[:8]}"
+        assert wire.join(f"realtime:{room}")[1]["status"] == "ok"
+        # Postgres refuses to drop a database with an active slot, even with (force): a
+        # reset ends the slots' backends first (the dev server's feed lets it: it waits
+        # before reconnecting after an administrator ended it).
+        with psycopg.connect(database_server, autocommit=True) as admin:
+            admin.execute(
+                "select pg_terminate_backend(active_pid) from pg_replication_slots"
+                " where database = %s and active_pid is not null",
+                [name],
+            )
+        migrations.drop_database(database_server, name)
+        migrations.clone_database(database_server, template_database, name)
+
+        def new_slot() -> bool:
+            with psycopg.connect(live_server.db_url) as conn:
+                row = conn.execute(
+                    "select count(*) from pg_replication_slots where slot_name like %s"
+                    " and database = current_database() and confirmed_flush_lsn is not null",
+                    ["videogen\\_realtime\\_%"],
+                ).fetchone()
+            return bool(row and row[0])
+
+        wait_until(new_slot, 60, "the feed made no slot in the new database")
+        with psycopg.connect(live_server.db_url, autocommit=True) as conn:
+            conn.execute(
+                "select realtime.send(%s::jsonb, %s, %s, false)", ['{"n": 2}', "back", room]
+            )
+        _, event, _, payload = decode_user_broadcast(wire.next(timeout=10))
+        assert (event, payload["n"]) == ("back", 2)
 
 
 def test_connect_needs_an_api_key_and_a_known_version(api: Api) -> None:
