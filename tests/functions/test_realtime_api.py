@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from serverkit import wait_until
-from videogen_dev import migrations
 from supabase_auth import SyncGoTrueClient
+from videogen_dev import migrations
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
