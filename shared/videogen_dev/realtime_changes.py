@@ -222,6 +222,9 @@ class ChangeHub:
     @staticmethod
     def _resolve(conn: Any, params: Params) -> frozenset[tuple[str, str]]:
         """The published tables a binding names; its filters checked against each."""
+        import psycopg
+        from psycopg import sql
+
         rows = conn.execute(
             "select schemaname, tablename from pg_publication_tables where pubname = %s"
             " and schemaname like (case %s when '*' then '%%' else %s end) escape ''"
@@ -233,17 +236,14 @@ class ChangeHub:
             entity = _qualified(schema, table)
             for flt in params.filters:
                 known = conn.execute(
-                    "select 1 from pg_attribute where attrelid = %s::regclass and attname = %s"
-                    " and attnum > 0 and not attisdropped",
-                    [f'"{schema}"."{table}"', flt.column],
+                    "select 1 from pg_attribute"
+                    " where attrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass"
+                    " and attname = %s and attnum > 0 and not attisdropped",
+                    [schema, table, flt.column],
                 ).fetchone()
-                if known is None:
-                    import psycopg
-
+                if known is None:  # as Realtime's subscription_check_filters trigger says
                     raise psycopg.errors.UndefinedColumn(f"invalid column for filter {flt.column}")
-                from psycopg import sql
-
-                # The value in the column's type now, as Realtime's check_filters trigger does.
+                # The value in the column's type now, as that trigger checks it.
                 record = sql.SQL("jsonb_populate_record(null::{}, '{{}}'::jsonb)").format(entity)
                 expr, args = _filter_sql(entity, flt, record)
                 conn.execute(sql.SQL("select {}").format(expr), args)
@@ -253,10 +253,6 @@ class ChangeHub:
         """Drop every binding of a channel (left, closed, or its socket gone)."""
         with self._lock:
             self._subs = [s for s in self._subs if s.channel is not channel]
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self._subs)
 
     # Dispatching --------------------------------------------------------------------------
     def dispatch(self, change: Change) -> None:
@@ -344,9 +340,10 @@ class ChangeHub:
                 "select a.attname::text, t.typname::text,"
                 " has_column_privilege(%s, a.attrelid, a.attname, 'SELECT')"
                 " from pg_attribute a join pg_type t on t.oid = a.atttypid"
-                " where a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped"
+                " where a.attrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass"
+                " and a.attnum > 0 and not a.attisdropped"
                 " order by a.attnum",
-                [role, f'"{rel.namespace}"."{rel.name}"'],
+                [role, rel.namespace, rel.name],
             ).fetchall()
             selectable = {name for name, _type, ok in columns if ok}
             error = None
