@@ -40,6 +40,12 @@ _LOCAL_SECRETS = {
     LOCAL_WEBHOOK_SECRET,
     LOCAL_CRON_SECRET,
 }
+# Base URLs this process serves itself → an httpx transport reaching them without a
+# socket. The local dev server registers its own Storage API here (a function's storage
+# call would otherwise wait for a second thread of the pool serving that function);
+# deployed, it stays empty and every call goes over the network.
+IN_PROCESS_TRANSPORTS: dict[str, Any] = {}
+
 _PLACEHOLDERS = {"", "changeme", "change-me", "your-secret", "xxx", "todo"}
 
 

@@ -14,6 +14,7 @@ functions-framework does in production; ``WORKERS`` and ``THREADS`` tune it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,17 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
 GUNICORN_FIELD_LIMIT = 65_536
 
 
+# The request line a liveness probe starts with, and the threads that serve only those.
+PROBE = b"GET /functions/v1/health-check-workers/live"
+PROBE_THREADS = 2
+SWITCH_INTERVAL_S = 0.001
+
+
 def envelope_worker_class() -> type:
-    """gunicorn's gthread worker, answering protocol errors in the JSON envelope, and
-    closing the Realtime websockets when it is told to stop.
+    """gunicorn's gthread worker, answering protocol errors in the JSON envelope, handing
+    upgraded websockets to the Realtime event loop (so they hold no request thread),
+    closing them when it is told to stop, and serving liveness probes on their own two
+    threads (a probe never waits behind a burst of requests).
 
     gunicorn writes an HTML page for a request it cannot parse (a header over its limit, a
     broken request line); a client of this API must get the envelope for every answer.
@@ -118,6 +127,46 @@ def envelope_worker_class() -> type:
     from gunicorn.workers.gthread import ThreadWorker
 
     class EnvelopeWorker(ThreadWorker):
+        def init_process(self) -> None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from videogen_dev.realtime_api import enable_handoff
+
+            enable_handoff()
+            self.probe_pool = ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="probe")
+            # Threads waiting on the GIL (a probe, the event loop) get it within 1 ms of
+            # asking rather than 5: a few more switches for the CPU-bound, much less
+            # waiting for the rest.
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
+            super().init_process()
+
+        def enqueue_req(self, conn: Any) -> None:
+            # A liveness probe whose request has arrived takes its own lane: a saturated
+            # server still says it is alive at once (same app, same function).
+            import socket
+
+            try:
+                head = conn.sock.recv(len(PROBE), socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except OSError:  # nothing yet (a new connection), or not a plain socket
+                head = b""
+            if head != PROBE:
+                super().enqueue_req(conn)
+                return
+            fs = self.probe_pool.submit(self.handle, conn)
+            fs.add_done_callback(
+                lambda fut: self.method_queue.defer(self.finish_request, conn, fut)
+            )
+
+        def finish_request(self, conn: Any, fs: Any) -> None:
+            # A socket upgraded to a websocket belongs to the Realtime event loop now: not
+            # kept alive, not closed here (it holds no thread and no connection slot).
+            from videogen_dev.realtime_api import released
+
+            if released(conn.sock):
+                self.nr_conns -= 1
+                return
+            super().finish_request(conn, fs)
+
         def handle_exit(self, sig: Any, frame: Any) -> None:
             # Open websockets would hold their threads (and the shutdown) for the whole
             # graceful timeout: close them, off the signal handler.
@@ -151,8 +200,8 @@ def envelope_worker_class() -> type:
     return EnvelopeWorker
 
 
-# A function's storage call comes back to this same server: with fewer threads than
-# requests in flight, every thread could be a function waiting on its own storage call.
+# Enough request threads for a frontend's bursts. A function's call to this server's own
+# Storage API does not take one (``route_storage_in_process``), nor does a websocket.
 MIN_THREADS = 16
 
 
@@ -175,6 +224,31 @@ def use_own_storage(host: str, port: int) -> None:
     get_settings.cache_clear()
 
 
+def route_storage_in_process(app: Any, host: str, port: int) -> bool:
+    """When the functions' Storage API is this server's (``SUPABASE_URL`` is its own URL),
+    make their storage calls reach it in-process (``httpx.WSGITransport`` to this app):
+    the same storage3 requests, without waiting for a second thread of this server's pool
+    (with every thread serving a function that signs links, none would be left to answer
+    them). True if it did."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from videogen.config import IN_PROCESS_TRANSPORTS, get_settings
+
+    settings = get_settings()
+    if settings.storage_backend != "supabase":
+        return False
+    url = urlsplit(settings.supabase_url)
+    local = ("127.0.0.1", "localhost", "::1")
+    any_local = host in ("0.0.0.0", "", "::", *local)
+    own_host = url.hostname in local if any_local else url.hostname == host
+    if url.scheme != "http" or not own_host or (url.port or 80) != port:
+        return False
+    IN_PROCESS_TRANSPORTS[settings.supabase_url.rstrip("/")] = httpx.WSGITransport(app=app)
+    return True
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 54321,
@@ -191,8 +265,10 @@ def serve(
         os.environ["THREADS"] = str(threads)
     os.environ.setdefault("THREADS", str(max(MIN_THREADS, (os.cpu_count() or 1) * 4)))
     use_own_storage(host, port)
+    app = create_wsgi_app()
+    route_storage_in_process(app, host, port)
     GunicornApplication(
-        create_wsgi_app(),
+        app,
         host,
         port,
         False,

@@ -27,6 +27,9 @@ revoke all on public.projects, public.batches from anon, authenticated;
 grant select on public.projects, public.batches to authenticated;
 grant all on public.projects, public.batches to service_role;
 
+-- Followed by the owner's frontend with postgres_changes (RLS decides who sees a row).
+alter publication supabase_realtime add table public.projects, public.batches;
+
 -- ===================================================================================
 -- Projects
 -- ===================================================================================
