@@ -79,6 +79,7 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     from videogen_dev.auth_api import create_app as auth_api
+    from videogen_dev.landing import landing_or
     from videogen_dev.realtime_api import create_app as realtime_api
     from videogen_dev.storage_api import create_app as storage_api
     from videogen_dev.web_app import web_app
@@ -93,7 +94,7 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     for name in names:
         app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
         mounts[f"/functions/v1/{name}"] = _at_root(app)
-    return DispatcherMiddleware(_not_found, mounts)
+    return DispatcherMiddleware(landing_or(_not_found, names), mounts)  # "/": the landing page
 
 
 # gunicorn refuses a header field over this before the app sees it (answered by
@@ -172,6 +173,18 @@ def use_own_storage(host: str, port: int) -> None:
     get_settings.cache_clear()
 
 
+def _log_once() -> None:
+    """Leave the functions' JSON handler alone on the root logger: the CLI's plain one
+    (``logging.basicConfig``) wrote every record a second time once the functions set the
+    root level to ``LOG_LEVEL``."""
+    import logging
+
+    root = logging.getLogger()
+    if any(getattr(h, "_videogen", False) for h in root.handlers):
+        for handler in [h for h in root.handlers if not getattr(h, "_videogen", False)]:
+            root.removeHandler(handler)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 54321,
@@ -188,8 +201,10 @@ def serve(
         os.environ["THREADS"] = str(threads)
     os.environ.setdefault("THREADS", str(max(MIN_THREADS, (os.cpu_count() or 1) * 4)))
     use_own_storage(host, port)
+    app = create_wsgi_app()
+    _log_once()
     GunicornApplication(
-        create_wsgi_app(),
+        app,
         host,
         port,
         False,

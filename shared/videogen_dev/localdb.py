@@ -46,7 +46,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": f"'{HOST}'",
     "port": str(PORT),
     "max_connections": "200",
-    "shared_preload_libraries": "''",
+    "shared_preload_libraries": "''",  # 'pg_cron' when installed: see PG_CRON_SETTINGS
     # TCP only: a socket directory may not be writable by the service account, and a
     # deep project path can exceed the 107-byte socket path limit.
     "unix_socket_directories": "''",
@@ -55,6 +55,17 @@ SERVER_SETTINGS: dict[str, str] = {
     "timezone": "'UTC'",
     "log_timezone": "'UTC'",
     "log_line_prefix": "'%m [%p] %q%u@%d '",
+}
+# Where pg_cron (Debian's postgresql-<major>-cron) is installed for the server binaries in
+# use, it is loaded at start for the database `videogen up` uses, so the schedules of
+# sql/schema/10_schedules.sql run as on Supabase (otherwise videogen_dev.scheduler runs them).
+PG_CRON_SETTINGS: dict[str, str] = {
+    "shared_preload_libraries": "'pg_cron'",
+    "cron.database_name": f"'{DATABASE}'",
+    # Jobs run in background workers: pg_cron's default (a libpq connection to localhost)
+    # would need a password and a Unix socket, which this cluster does not offer.
+    "cron.use_background_workers": "on",
+    "max_worker_processes": "16",
 }
 # Durability off: only for throwaway clusters (the test suite), never the main job.
 FAST_SETTINGS: dict[str, str] = {
@@ -320,6 +331,12 @@ def find_bindir(version: str | None = None) -> Path:
     raise LocalDbError(_INSTALL_HINT)
 
 
+def pg_cron_installed(bindir: Path) -> bool:
+    """True if pg_cron's library is installed for the server binaries in ``bindir``
+    (Debian's layout: ``/usr/lib/postgresql/<major>/lib/pg_cron.so``)."""
+    return (bindir.parent / "lib" / "pg_cron.so").is_file()
+
+
 def pg_dump_path() -> Path:
     """The pg_dump of the server binaries in use, else the newest one installed."""
     directories = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
@@ -474,6 +491,8 @@ def _write_settings(paths: ClusterPaths, account: Account | None) -> None:
     target = paths.data_dir / _CONF_NAME
     lines = ["# Written by videogen_dev.localdb on every start; edit SERVER_SETTINGS instead."]
     settings = {**SERVER_SETTINGS, "port": str(paths.port)}
+    if pg_cron_installed(find_bindir(_data_version(paths))):
+        settings.update(PG_CRON_SETTINGS)
     lines += [f"{key} = {value}" for key, value in settings.items()]
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
