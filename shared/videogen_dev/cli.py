@@ -65,7 +65,9 @@ def db_down(args: argparse.Namespace) -> int:
 
 
 def db_reset(args: argparse.Namespace) -> int:
-    """Drop and recreate the database, then apply platform, migrations and seed."""
+    """Drop and recreate the database, then apply platform, migrations and seed (ending the
+    local Realtime's replication readers first: Postgres will not drop a database in use
+    by a replication slot)."""
     from videogen_dev import localdb, migrations
 
     external = localdb.external_database_url()
@@ -77,7 +79,11 @@ def db_reset(args: argparse.Namespace) -> int:
         )
         return 2
     dsn = localdb.ensure_running()
-    migrations.reset(dsn)
+    released = migrations.reset(dsn)
+    for line in released:
+        print(line)
+    if released:
+        print("(a running dev server's Realtime feed reconnects by itself)")
     for name in migrations.apply_all(dsn, seed=not args.no_seed):
         print(f"applied {name}")
     print("database reset")
