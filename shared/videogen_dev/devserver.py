@@ -174,15 +174,18 @@ def use_own_storage(host: str, port: int) -> None:
 
 
 def _log_once() -> None:
-    """Leave the functions' JSON handler alone on the root logger: the CLI's plain one
-    (``logging.basicConfig``) wrote every record a second time once the functions set the
-    root level to ``LOG_LEVEL``."""
+    """Silence the CLI's plain root handler (``logging.basicConfig``) once the functions'
+    JSON handler is there (it comes with the first request): with both, every record was
+    written twice, plain and JSON, after the functions set the root level to LOG_LEVEL."""
     import logging
 
     root = logging.getLogger()
-    if any(getattr(h, "_videogen", False) for h in root.handlers):
-        for handler in [h for h in root.handlers if not getattr(h, "_videogen", False)]:
-            root.removeHandler(handler)
+
+    def before_the_json_handler(record: logging.LogRecord) -> bool:
+        return not any(getattr(h, "_videogen", False) for h in root.handlers)
+
+    for handler in root.handlers:
+        handler.addFilter(before_the_json_handler)
 
 
 def serve(
@@ -201,10 +204,9 @@ def serve(
         os.environ["THREADS"] = str(threads)
     os.environ.setdefault("THREADS", str(max(MIN_THREADS, (os.cpu_count() or 1) * 4)))
     use_own_storage(host, port)
-    app = create_wsgi_app()
     _log_once()
     GunicornApplication(
-        app,
+        create_wsgi_app(),
         host,
         port,
         False,
