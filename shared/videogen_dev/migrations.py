@@ -355,10 +355,10 @@ def release_replication(conn: psycopg.Connection[Any], name: str) -> list[str]:
         [name, OWN_SLOTS],
     ).fetchall()
     if others:
-        slots = ", ".join(str(row[0]) for row in others)
+        names = ", ".join(str(row[0]) for row in others)
         raise SchemaError(
             f"database {name} has replication slots that are not the local Realtime's: "
-            f"{slots}; drop them first (select pg_drop_replication_slot('<name>'))"
+            f"{names}; drop them first (select pg_drop_replication_slot('<name>'))"
         )
     done: list[str] = []
     for pid, app in conn.execute(

@@ -32,7 +32,6 @@ def test_the_page_at_the_root_lists_services_keys_and_psql(server: LiveServer) -
             f"{server.base.replace('http', 'ws') if 'realtime' in path else server.base}{path}"
             in text
         )
-    assert f"{server.base}/app/" in text
     assert LOCAL_ANON_KEY in text and LOCAL_SERVICE_ROLE_KEY in text
     assert re.search(r"psql 'postgresql://postgres:[^@]*@127\.0\.0\.1:\d+/\w+'", text), text
     assert "openapi.yaml" in text
