@@ -33,8 +33,8 @@ def _near(shown: dict[str, Any]) -> None:
     button, error = shown["button"], shown["error"]
     assert error["width"] > 0 and error["height"] > 0, shown
     # In view: the whole box, not only its edge.
-    assert 0 <= error["top"] and error["bottom"] <= shown["innerHeight"], shown
-    assert 0 <= error["left"] and error["right"] <= shown["innerWidth"], shown
+    assert error["top"] >= 0 and error["bottom"] <= shown["innerHeight"], shown
+    assert error["left"] >= 0 and error["right"] <= shown["innerWidth"], shown
     # Next to the button: the gap between them, above or below, is small.
     gap = max(error["top"] - button["bottom"], button["top"] - error["bottom"], 0)
     assert gap <= NEAR_PX, shown
