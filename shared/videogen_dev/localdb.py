@@ -294,6 +294,8 @@ def status() -> dict[str, Any]:
         "bindir": bindir,
         "server_version": _server_version(dsn) if running else None,
         "fast": _server_is_fast(dsn) if running else None,
+        # pg_cron loaded: it runs private.schedules; otherwise `videogen up`'s scheduler does.
+        "pg_cron": _setting(dsn, "shared_preload_libraries") == "pg_cron" if running else None,
         "run_as": account.name if account else None,
         "port_taken_by_other": (not running) and _port_in_use(HOST, PORT),
     }
@@ -667,6 +669,19 @@ def _server_is_fast(dsn: str) -> bool:
     except psycopg.Error:
         return False
     return row is not None and row[0] == "off"
+
+
+def _setting(dsn: str, name: str) -> str | None:
+    """A server setting (``show``), or None if unreachable."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            row = conn.execute(sql.SQL("show {}").format(sql.Identifier(name))).fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else None
 
 
 def _server_version(dsn: str) -> str | None:
