@@ -14,9 +14,12 @@ POST (secret) {"action": "grant"|"adjust", user_id, amount, grant_id}  idempoten
 POST (secret) {"action": "purchase", user_id, transaction_id, credits} idempotent by id
 POST (Stripe) a Stripe webhook (Stripe-Signature verified): checkout.session.completed with
      metadata.user_id credits the buyer once per session id; refund.created and
-     charge.dispute.created claw the session's credits back once per refund/dispute id.
+     charge.dispute.created claw the session's credits back once per refund/dispute id;
+     customer.subscription.* set the tier, invoice.paid grants the period's credits once.
 POST /apple-notifications (App Store Server Notifications V2, the signed payload verified):
-     REFUND claws back the transaction's credits once.
+     REFUND claws back the transaction's credits once; SUBSCRIBED / DID_RENEW / EXPIRED /
+     DID_FAIL_TO_RENEW of an auto-renewable subscription set the tier (a period's credits
+     once per transaction).
 GET  /keys (user) → 200 {keys: [{provider, last4, created_at, rotated_at}]}: which providers
      you have your own key for — never the key.
 PUT  /keys (user) {provider: openai|fal|replicate|runway, key} → 201 stored / 200 rotated

@@ -762,7 +762,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "is a Stripe event: `checkout.session.completed` with `metadata.user_id` "
                 "credits the buyer once per session; `refund.created` and "
                 "`charge.dispute.created` claw the session's credits back (in proportion to "
-                "the amount) once per refund / dispute id, the part already spent as `debt`.",
+                "the amount) once per refund / dispute id, the part already spent as `debt`; "
+                "`customer.subscription.*` set the profile's tier from the subscription's "
+                "status, and `invoice.paid` grants the period's credits once per invoice "
+                "(`private.subscription_plans`).",
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(
                     _one_of(
@@ -789,7 +792,11 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "credential, a JWS verified against the App Store roots, bundle id, app id and "
                 "environment before anything else (401 INVALID_SIGNATURE). `REFUND` claws "
                 "back the refunded transaction's credits once (by `revocationPercentage` when "
-                "given), the part already spent as `debt`; other types are acknowledged.",
+                "given), the part already spent as `debt`. For an auto-renewable "
+                "subscription, `SUBSCRIBED` / `DID_RENEW` grant the period's credits once per "
+                "transaction and set the tier until `expiresDate`, `DID_FAIL_TO_RENEW` keeps "
+                "it, `EXPIRED` / `GRACE_PERIOD_EXPIRED` / `REFUND` end it; other types are "
+                "acknowledged.",
                 "requestBody": _body(_ref("AppleNotification")),
                 "responses": {
                     **_success(200, "Applied, or why not.", "CreditResult", idempotent=True),

@@ -321,18 +321,24 @@ insert into private.settings (name, value) values
 
 /**
  * What each tier may do: the highest job priority its users may set (admins and the
- * service may set any) and the credits they may commit to jobs per UTC day (null: no cap).
+ * service may set any), the credits they may commit to jobs per UTC day (null: no cap),
+ * how many unfinished jobs they may have (set on the profile when the tier changes,
+ * module 16) and how many days their outputs are kept (null: the deployment's
+ * OUTPUT_RETENTION_DAYS; the shorter of the two when both are set, module 13).
  * A tier without a row gets the `free` row's limits.
  */
 create table private.tier_limits (
   tier text primary key check (tier ~ '^[a-z][a-z0-9-]{0,29}$'),
   max_priority integer not null check (max_priority between -100 and 100),
-  daily_spend_credits bigint check (daily_spend_credits >= 0)
+  daily_spend_credits bigint check (daily_spend_credits >= 0),
+  concurrent_jobs integer not null default 5 check (concurrent_jobs between 0 and 100),
+  output_retention_days integer check (output_retention_days > 0)
 );
 
-insert into private.tier_limits (tier, max_priority, daily_spend_credits) values
-  ('free', 0, 500),
-  ('premium', 50, 20000);
+insert into private.tier_limits
+  (tier, max_priority, daily_spend_credits, concurrent_jobs, output_retention_days) values
+  ('free', 0, 500, 5, 30),
+  ('premium', 50, 20000, 20, null);
 
 /**
  * Credits each user committed to jobs per UTC day of the jobs' creation: a job's cost when

@@ -23,6 +23,7 @@ def test_the_schedules_are_rows_and_pg_cron_does_not_run_them_here(db: Conn) -> 
         "videogen-requeue-expired",
         "videogen-requests-cleanup",
         "videogen-prune-events",
+        "videogen-subscriptions-expire",
     }
     assert db.execute("select private.schedules_by_pg_cron()").fetchone() == (False,)
     assert db.execute("select private.pg_cron_possible()").fetchone() == (False,)

@@ -39,6 +39,9 @@ class SweepSummary(Open):
     )
     dispatched: int
     retention: RetentionSweep
+    tiers_expired: int = Field(
+        0, description="Profiles back to a lower tier: their subscriptions' periods ended."
+    )
     cleanup: Cleanup
     money_audit: MoneyAuditSummary
 
