@@ -87,6 +87,12 @@ def db_reset(args: argparse.Namespace) -> int:
     for name in migrations.apply_all(dsn, seed=not args.no_seed):
         print(f"applied {name}")
     print("database reset")
+    if migrations.pg_cron_stopped(dsn):
+        print(
+            "pg_cron's scheduler ended with the old database; it starts again with Postgres "
+            "(`videogen db down && videogen db up`); until then `videogen up`'s scheduler "
+            "runs private.schedules"
+        )
     return 0
 
 

@@ -342,6 +342,21 @@ def reset(dsn: str) -> list[str]:
     return released
 
 
+def pg_cron_stopped(dsn: str) -> bool:
+    """True when pg_cron belongs to this database but its scheduler is not running (it ends
+    for good when its database is dropped, until the server restarts)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            row = conn.execute(
+                "select private.pg_cron_possible() and not private.schedules_by_pg_cron()"
+            ).fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
 def release_replication(conn: psycopg.Connection[Any], name: str) -> list[str]:
     """End the readers of database ``name``'s Realtime slots (and its walsenders), drop the
     slots, and wait until none is left; what was done, one line each.

@@ -36,7 +36,11 @@ as $$
          = coalesce(pg_catalog.current_setting('cron.database_name', true), 'postgres')
 $$;
 
-/** True when pg_cron runs this database's schedules (else a scheduler of our own must). */
+/**
+ * True when pg_cron runs this database's schedules now: its extension is here and its
+ * scheduler is running (it stops for good when its database is dropped, as by
+ * `videogen db reset`, until the server restarts). Otherwise a scheduler of ours must.
+ */
 create function private.schedules_by_pg_cron()
 returns boolean
 language sql
@@ -44,11 +48,12 @@ stable
 set search_path = ''
 as $$
   select exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron')
-     and 'pg_cron' = any (string_to_array(
-           replace(pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ','))
+     and exists (select 1 from pg_catalog.pg_stat_activity
+                  where backend_type = 'pg_cron launcher'
+                    and datname = pg_catalog.current_database())
 $$;
 
-/** Keeps cron.job in step with private.schedules (same name) where pg_cron runs. */
+/** Keeps cron.job in step with private.schedules (same name) where pg_cron is. */
 create function private.schedule_sync()
 returns trigger
 language plpgsql
@@ -56,7 +61,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not private.schedules_by_pg_cron() then
+  if not exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron') then
     return null;
   end if;
   if tg_op = 'DELETE' then

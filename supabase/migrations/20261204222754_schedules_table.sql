@@ -31,7 +31,7 @@ CREATE OR REPLACE FUNCTION private.schedule_sync()
  SET search_path TO ''
 AS $function$
 begin
-  if not private.schedules_by_pg_cron() then
+  if not exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron') then
     return null;
   end if;
   if tg_op = 'DELETE' then
@@ -51,8 +51,9 @@ CREATE OR REPLACE FUNCTION private.schedules_by_pg_cron()
  SET search_path TO ''
 AS $function$
   select exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron')
-     and 'pg_cron' = any (string_to_array(
-           replace(pg_catalog.current_setting('shared_preload_libraries'), ' ', ''), ','))
+     and exists (select 1 from pg_catalog.pg_stat_activity
+                  where backend_type = 'pg_cron launcher'
+                    and datname = pg_catalog.current_database())
 $function$
 ;
 

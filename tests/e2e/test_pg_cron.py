@@ -12,12 +12,14 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from db.helpers import create_user, dispatched_job, job_row
 from serverkit import free_port, wait_until
 from videogen_dev import localdb, migrations
+from videogen_dev.scheduler import Scheduler
 
 pytestmark = pytest.mark.skipif(
     not localdb.pg_cron_installed(localdb.find_bindir()),
@@ -79,3 +81,23 @@ def test_pg_cron_requeues_an_expired_lease_by_itself(cron_cluster: str) -> None:
             "select schedule from cron.job where jobname = 'videogen-requeue-expired'"
         ).fetchone()
         assert changed == ("*/5 * * * *",)
+
+
+def test_after_a_reset_the_stacks_scheduler_runs_what_pg_cron_no_longer_does(
+    cron_cluster: str,
+) -> None:
+    """pg_cron's scheduler ends for good when its database is dropped (until the server
+    restarts): after `db reset`, the schedules are no longer pg_cron's to run, and the
+    stack's scheduler runs them instead of standing by."""
+    scheduler = Scheduler(cron_cluster)
+    assert scheduler.tick_once() == []  # pg_cron runs them: standing by
+    migrations.reset(cron_cluster)
+    migrations.apply_all(cron_cluster)
+    assert migrations.pg_cron_stopped(cron_cluster)
+    with psycopg.connect(cron_cluster, autocommit=True) as db:
+        assert db.execute("select private.schedules_by_pg_cron()").fetchone() == (False,)
+        assert db.execute("select count(*) from cron.job").fetchone() == (4,)  # kept in step
+    scheduler = Scheduler(cron_cluster)
+    start = datetime(2026, 12, 4, 10, 0, 30, tzinfo=UTC)  # the rows' schedule, on a given clock
+    assert scheduler.tick_once(start) == []
+    assert scheduler.tick_once(start + timedelta(seconds=31)) == ["videogen-requeue-expired"]
