@@ -176,10 +176,14 @@ def use_own_storage(host: str, port: int) -> None:
 def _log_once() -> None:
     """Silence the CLI's plain root handler (``logging.basicConfig``) once the functions'
     JSON handler is there (it comes with the first request): with both, every record was
-    written twice, plain and JSON, after the functions set the root level to LOG_LEVEL."""
+    written twice, plain and JSON, after the functions set the root level to LOG_LEVEL.
+    httpx's line per request is left out (WARNING and above only)."""
     import logging
 
     root = logging.getLogger()
+    # One line per storage call the functions make to this same server: its own request
+    # line says it already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def before_the_json_handler(record: logging.LogRecord) -> bool:
         return not any(getattr(h, "_videogen", False) for h in root.handlers)

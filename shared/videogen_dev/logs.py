@@ -152,7 +152,9 @@ def _float(value: Any) -> float | None:
 
 
 def _event(record: dict[str, Any]) -> str:
-    """One JSON log record as one line."""
+    """One JSON log record as one line (a JSON line that is no log record, as is)."""
+    if "message" not in record:
+        return f"{_clock(_float(record.get('time')))} {'INFO':<7} {json.dumps(record)}"
     level = str(record.get("severity") or record.get("level") or "INFO")
     text = f"{_clock(_float(record.get('time')))} {level:<7} {record.get('message', '')}"
     if record.get("duration_ms") is not None:
@@ -202,20 +204,20 @@ def show(
     digest: Digest | None = None,
     stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Print the last ``lines`` display lines of the files, then (``follow``) what they get."""
+    """Print the last ``lines`` display lines of each file, then (``follow``) what they get."""
     from rich.console import Console
 
     console = Console(file=out, soft_wrap=True, highlight=False, markup=False, emoji=False)
     digest = digest or Digest()
-    shown: list[str] = []
     offsets: dict[str, int] = {}
-    for service, path in files.items():  # services one after the other, like tail
+    for service, path in files.items():  # the last lines of each, one after the other (tail)
+        shown: list[str] = []
         existing, offsets[service] = _read_existing(path)
         for raw in existing:
             shown += digest.feed(service, raw)
         shown += digest.flush(final=True)
-    for text in shown[-lines:] if lines > 0 else []:
-        console.print(text)
+        for text in shown[-lines:] if lines > 0 else []:
+            console.print(text)
     out.flush()
     if not follow:
         return
