@@ -150,7 +150,7 @@ async function apiBlob(name, body) {
  * global box goes back to the top of the page, where it stays in view (sticky).
  */
 function placeError(box, button) {
-  const anchor = button?.isConnected ? button.closest('.row, form, header, .job') ?? button : null
+  const anchor = button?.isConnected ? button.closest('.row, form, header') ?? button : null
   if (anchor) {
     anchor.after(box)
     box.dataset.place = 'near'
