@@ -2,10 +2,10 @@
 
 ``videogen up`` starts the embedded Postgres (applying pending migrations), the dev
 server at http://127.0.0.1:54321 (the five functions at ``/functions/v1/<name>``, the
-local Auth, Storage and Realtime APIs, the web app at ``/app/``, a page listing it all at
-``/``), the scheduler of ``private.schedules`` (videogen_dev.scheduler: the sweep, where
-pg_cron does not run it) and two reference workers, each a detached process with its pid
-and log under ``.videogen/run/`` (``videogen logs`` reads them); ``down`` stops them;
+local Auth, PostgREST, Storage and Realtime APIs, the web app at ``/app/``, a page listing
+it all at ``/``), the scheduler of ``private.schedules`` (videogen_dev.scheduler: the sweep,
+where pg_cron does not run it) and two reference workers, each a detached process with its
+pid and log under ``.videogen/run/`` (``videogen logs`` reads them); ``down`` stops them;
 ``status`` shows them. ``videogen demo`` then plays a frontend: it signs in
 anonymously through the Auth API, claims the initial credits, uploads a still through the
 Storage API, makes a generated, an image-to-video and a composed video, follows each on
