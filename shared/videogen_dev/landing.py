@@ -33,8 +33,18 @@ def overview(base: str, functions: Iterable[str]) -> dict[str, Any]:
     settings = get_settings()
     ws = base.replace("http", "ws", 1)
     services = [
-        {"name": "Functions", "url": f"{base}/functions/v1", "note": ", ".join(functions)},
-        {"name": "Auth", "url": f"{base}/auth/v1", "note": "GoTrue-compatible stand-in"},
+        {
+            "name": "Functions",
+            "url": f"{base}/functions/v1",
+            "note": f"{len(functions)} functions, at /functions/v1/<name>",
+            "links": [f"{base}/functions/v1/{name}" for name in functions],
+        },
+        {
+            "name": "Auth",
+            "url": f"{base}/auth/v1",
+            "note": "GoTrue-compatible stand-in",
+            "links": [f"{base}/auth/v1/settings", f"{base}/auth/v1/health"],
+        },
         {"name": "Storage", "url": f"{base}/storage/v1", "note": "buckets videos, uploads, …"},
         {
             "name": "Realtime",
@@ -71,9 +81,23 @@ def overview(base: str, functions: Iterable[str]) -> dict[str, Any]:
 
 def _page(data: dict[str, Any]) -> str:
     esc = html.escape
+
+    def cell(service: dict[str, Any]) -> str:
+        if "links" in service:  # endpoints that answer a browser
+            return (
+                esc(service["note"])
+                + ": "
+                + ", ".join(
+                    f'<a href="{esc(link)}">{esc(link.rsplit("/", 1)[1])}</a>'
+                    for link in service["links"]
+                )
+            )
+        if service["url"].endswith("/app/"):  # the one page here meant for a browser
+            return f'<a href="{esc(service["url"])}">open</a> · {esc(service["note"])}'
+        return esc(service["note"])  # APIs: for clients with a key, not pages to open
+
     rows = "".join(
-        f'<tr><th>{esc(s["name"])}</th><td><a href="{esc(s["url"])}">{esc(s["url"])}</a>'
-        f"</td><td>{esc(s['note'])}</td></tr>"
+        f"<tr><th>{esc(s['name'])}</th><td><code>{esc(s['url'])}</code></td><td>{cell(s)}</td></tr>"
         for s in data["services"]
     )
     keys = (
