@@ -24,7 +24,7 @@ def _base(environ: dict[str, Any]) -> str:
     return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
 
 
-def overview(base: str, functions: Iterable[str]) -> dict[str, Any]:
+def overview(base: str, functions: tuple[str, ...]) -> dict[str, Any]:
     """What the page shows, as data (also the JSON answer)."""
     from videogen.config import get_settings
     from videogen_dev import localdb
