@@ -66,11 +66,16 @@ def test_pg_cron_requeues_an_expired_lease_by_itself(cron_cluster: str) -> None:
             "pg_cron did not requeue the job",
         )
         assert job_row(db, job["id"])["error_code"] == "LEASE_EXPIRED"
-        ran = db.execute(
-            "select d.status from cron.job_run_details d join cron.job j using (jobid) "
-            "where j.jobname = 'videogen-requeue-expired'"
-        ).fetchall()
-        assert ("succeeded",) in ran
+
+        def runs() -> list[str]:
+            rows = db.execute(
+                "select d.status from cron.job_run_details d join cron.job j using (jobid) "
+                "where j.jobname = 'videogen-requeue-expired'"
+            ).fetchall()
+            return [str(row[0]) for row in rows]
+
+        # pg_cron marks its run succeeded just after the command commits.
+        wait_until(lambda: "succeeded" in runs(), 60, f"pg_cron's run did not end: {runs()}")
 
         # The row is the schedule: changing it changes pg_cron's job.
         db.execute(
