@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     # An in-request render still running after this long is stopped and continues as a job
     # on a worker (a server thread is never held longer).
     sync_render_deadline_s: float = Field(20.0, alias="SYNC_RENDER_DEADLINE_SECONDS", gt=0)
+    # Outbound requests to URLs users give (webhooks, media by URL: integrations.public_http)
+    # go to public internet hosts only, over https. true: http and private, loopback and
+    # link-local hosts too — the local stack and tests only (refused in production).
+    outbound_allow_private_hosts: bool = Field(False, alias="OUTBOUND_ALLOW_PRIVATE_HOSTS")
 
     # Storage ------------------------------------------------------------------------------
     # Unset: Supabase Storage in production, the local disk otherwise.
@@ -155,6 +159,9 @@ class Settings(BaseSettings):
     # Kept this many days, then removed by the sweep (0: kept until deleted).
     upload_retention_days: int = Field(30, alias="UPLOAD_RETENTION_DAYS", ge=0)
     output_retention_days: int = Field(0, alias="OUTPUT_RETENTION_DAYS", ge=0)
+    # Deleting an account needs a sign-in (the access token's newest `amr` timestamp) at
+    # most this many seconds old: a stolen token alone cannot delete it.
+    account_reauth_s: int = Field(300, alias="ACCOUNT_REAUTH_SECONDS", ge=30, le=86400)
 
     # Generation engines -------------------------------------------------------------------
     script_engine: Literal["offline", "openai"] = Field("offline", alias="SCRIPT_ENGINE")
@@ -209,6 +216,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "production needs STORAGE_BACKEND=supabase: the local disk of a serverless "
                 "instance is gone with it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_private_hosts_in_production(self) -> Settings:
+        if self.environment == "production" and self.outbound_allow_private_hosts:
+            raise ValueError(
+                "OUTBOUND_ALLOW_PRIVATE_HOSTS=true is for the local stack and tests: in "
+                "production it lets users make our servers call their own network"
             )
         return self
 

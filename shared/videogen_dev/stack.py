@@ -29,7 +29,10 @@ from videogen.config import get_settings
 
 SERVER_PORT = 54321
 WORKER_PORTS = (54331, 54332)
-REFERENCE_MODELS = "reference/text-to-video,reference/image-to-video,reference/compose"
+REFERENCE_MODELS = (
+    "reference/text-to-video,reference/image-to-video,reference/compose,"
+    "reference/text-to-image,reference/image-to-image"
+)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,13 @@ create type public.job_status as enum (
   'queued', 'dispatched', 'processing', 'completed', 'failed', 'canceled'
 );
 
-/** What a job produces; a model serves exactly one job type. */
+/**
+ * What a job produces; a model serves exactly one job type. `images` is the wizard's step
+ * (a picture per section); `text_to_image` and `image_to_image` make one still picture.
+ */
 create type public.job_type as enum (
-  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images'
+  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images',
+  'text_to_image', 'image_to_image'
 );
 
 /**
@@ -158,7 +162,8 @@ create index batches_user_created_idx on public.batches (user_id, created_at des
 /** Every generation is a job. `attempt` names the current try; callbacks carry it. */
 create table public.jobs (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid not null references auth.users (id) on delete cascade,
+  -- No foreign key: a deleted account's jobs stay for the books, erased (module 21).
+  user_id uuid not null,
   model_id text not null references public.models (id),
   job_type public.job_type not null,
   status public.job_status not null default 'queued',
@@ -240,7 +245,9 @@ create index job_events_user_idx on public.job_events (user_id, id);
 /** Append-only money: every change of balance or reserved is one row with its result. */
 create table public.credit_ledger (
   id bigint generated always as identity primary key,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  -- No foreign key: a deleted account's ledger stays, under an id that names nobody
+  -- (module 21).
+  user_id uuid not null,
   kind public.ledger_kind not null,
   amount bigint not null,
   hold bigint not null default 0,

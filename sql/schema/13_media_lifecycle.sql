@@ -61,10 +61,12 @@ set search_path = ''
 as $$
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', j.id, 'video_path', j.output ->> 'video_path',
+           'image_path', j.output ->> 'image_path',
            'thumbnail_path', j.output ->> 'thumbnail_path')), '[]')
     from (select * from public.jobs j
            where j.output_expired_at is null
-             and (j.output ? 'video_path' or j.output ? 'thumbnail_path')
+             and (j.output ? 'video_path' or j.output ? 'image_path'
+                  or j.output ? 'thumbnail_path')
              and ((j.deleted_at is not null)
                   or (j.finished_at is not null
                       and j.finished_at < now() - make_interval(days => (

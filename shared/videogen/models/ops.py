@@ -51,6 +51,7 @@ class DueOutput(Fixed):
 
     id: UUID
     video_path: str | None
+    image_path: str | None = None
     thumbnail_path: str | None
 
 
