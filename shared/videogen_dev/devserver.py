@@ -81,6 +81,7 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     from videogen_dev.auth_api import create_app as auth_api
+    from videogen_dev.landing import landing_or
     from videogen_dev.realtime_api import create_app as realtime_api
     from videogen_dev.rest_api import create_app as rest_api
     from videogen_dev.storage_api import create_app as storage_api
@@ -97,7 +98,7 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     for name in names:
         app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
         mounts[f"/functions/v1/{name}"] = _at_root(app)
-    return DispatcherMiddleware(_not_found, mounts)
+    return DispatcherMiddleware(landing_or(_not_found, names), mounts)  # "/": the landing page
 
 
 # gunicorn refuses a header field over this before the app sees it (answered by
@@ -249,6 +250,25 @@ def route_storage_in_process(app: Any, host: str, port: int) -> bool:
     return True
 
 
+def _log_once() -> None:
+    """Silence the CLI's plain root handler (``logging.basicConfig``) once the functions'
+    JSON handler is there (it comes with the first request): with both, every record was
+    written twice, plain and JSON, after the functions set the root level to LOG_LEVEL.
+    httpx's line per request is left out (WARNING and above only)."""
+    import logging
+
+    root = logging.getLogger()
+    # One line per storage call the functions make to this same server: its own request
+    # line says it already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    def before_the_json_handler(record: logging.LogRecord) -> bool:
+        return not any(getattr(h, "_videogen", False) for h in root.handlers)
+
+    for handler in root.handlers:
+        handler.addFilter(before_the_json_handler)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 54321,
@@ -265,6 +285,7 @@ def serve(
         os.environ["THREADS"] = str(threads)
     os.environ.setdefault("THREADS", str(max(MIN_THREADS, (os.cpu_count() or 1) * 4)))
     use_own_storage(host, port)
+    _log_once()
     app = create_wsgi_app()
     route_storage_in_process(app, host, port)
     GunicornApplication(

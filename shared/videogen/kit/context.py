@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,6 +43,8 @@ class Context:
     function: str
     rate_limited: tuple[str, ...] = ()
     route: str | None = None  # the sub-path of ``routes`` this request is for, if any
+    # What the handler adds to the request's log line (e.g. a worker call's action).
+    log_fields: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def db(self) -> Database:

@@ -250,6 +250,7 @@ def serve(
             "method": request.method,
         }
         status = 500
+        handler_fields: dict[str, Any] = {}
         try:
             if request.method == "OPTIONS":
                 status = 204
@@ -278,7 +279,10 @@ def serve(
                 body=request.get_data(cache=True) if signed else b"",
                 query=dict(request.args.items()) if signed else None,
             )
-            ctx = Context(request, principal, request_id, settings, name, rate_limited, route.path)
+            ctx = Context(
+                request, principal, request_id, settings, name, rate_limited, route.path,
+                handler_fields,
+            )  # fmt: skip
             # Who, never the credential: a personal key is logged by its id.
             fields["caller"] = "api_key" if principal.by_api_key else principal.kind
             if principal.user_id:
@@ -303,6 +307,7 @@ def serve(
             return _respond(500, {"success": False, "error": internal.to_dict()}, headers)
         finally:
             elapsed = time.perf_counter() - started
+            fields.update(handler_fields)
             fields["status"] = status
             fields["duration_ms"] = round(elapsed * 1000, 2)
             log.info("%s %s %s", request.method, name, status, extra={"fields": fields})
