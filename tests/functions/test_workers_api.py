@@ -194,6 +194,7 @@ def test_sweep_with_cron_secret_or_secret_key(api, headers):
         "dispatched",
         "retention",
         "cleanup",
+        "tiers_expired",
         "money_audit",
     }
     assert summary["money_audit"] == {"differences": 0}
