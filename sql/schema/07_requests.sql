@@ -170,7 +170,8 @@ $$;
 /** Service, for the user in the claims: service.job_create as one request (rate limit, key). */
 create function service.job_create_request(
   p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
-  p_project_id uuid default null, p_max_credits bigint default null
+  p_project_id uuid default null, p_max_credits bigint default null,
+  p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -185,7 +186,7 @@ begin
   end if;
   return private.request_finish(p_request, 202,
                                 service.job_create(p_model_id, p_params, p_priority, p_project_id,
-                                                  p_max_credits));
+                                                  p_max_credits, p_delivery));
 end;
 $$;
 

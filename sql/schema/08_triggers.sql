@@ -107,7 +107,8 @@ create trigger jobs_guard_transition before update on public.jobs
 /**
  * Every status or progress change → one job_events row and one broadcast on the
  * owner's private topic `user:<uid>:jobs` (see realtime.messages policies); for a job of
- * a batch, a second one with the batch's progress (`batch_progress`).
+ * a batch, a second one with the batch's progress (`batch_progress`); for a job with a
+ * webhook, the delivery of a subscribed event (private.webhook_enqueue).
  */
 create function private.jobs_emit_event()
 returns trigger
@@ -148,6 +149,11 @@ begin
   if new.batch_id is not null then
     perform realtime.send(private.batch_progress(new.batch_id), 'batch_progress',
                           'user:' || new.user_id || ':jobs', true);
+  end if;
+  -- The owner's webhook, when the job has one and wants this event: an outbox row in
+  -- this same transaction (module 21), sent after commit.
+  if new.webhook is not null then
+    perform private.webhook_enqueue(new, v_event, case when tg_op = 'UPDATE' then old.status end);
   end if;
   return null;
 end;

@@ -13,6 +13,8 @@ begin
   create extension if not exists pg_cron;
   perform cron.schedule('videogen-requeue-expired', '* * * * *',
                         'select service.jobs_requeue_expired()');
+  perform cron.schedule('videogen-cancel-overdue', '* * * * *',
+                        'select service.jobs_cancel_overdue()');
   perform cron.schedule('videogen-requests-cleanup', '17 * * * *',
                         'select service.requests_clean_up()');
   perform cron.schedule('videogen-prune-events', '42 3 * * *',

@@ -35,6 +35,7 @@ PUBLIC_FUNCTIONS = {
     "list_models",
     "list_projects",
     "list_voices",
+    "list_webhook_deliveries",
     "prompt_templates_list",
     "provider_keys_list",
     "quote_jobs",
@@ -52,6 +53,8 @@ PUBLIC_RELATIONS = {
     "prompt_templates",
     "provider_keys",
     "voices",
+    "webhook_deliveries",
+    "webhook_delivery_attempts",
     "workers",
 }
 
