@@ -125,6 +125,7 @@ grant execute on function public.list_jobs(public.job_status, integer, integer, 
 -- are given, plus aggregates (a queue count, a model's mean run, its worker slots), so
 -- authenticated may call them.
 grant usage on schema private to authenticated;
+revoke execute on function private.job_get_json(public.jobs) from public, anon, authenticated;
 grant execute on function private.job_json(public.jobs), private.queue_position(public.jobs),
   private.job_read_json(public.jobs), private.job_estimate(public.jobs, bigint),
   private.model_run_seconds(text), private.job_get_json(public.jobs)

@@ -897,6 +897,7 @@ revoke all on table public.webhook_delivery_attempts from service_role;
 
 grant execute on function private.job_delivery(p_delivery jsonb) to service_role;
 
+revoke execute on function private.job_get_json(p_job public.jobs) from public, anon;
 grant execute on function private.job_get_json(p_job public.jobs) to service_role;
 
 grant execute on function private.job_get_json(p_job public.jobs) to authenticated;

@@ -36,6 +36,7 @@ USER_FUNCTIONS = {
     "list_models",
     "list_projects",
     "list_voices",
+    "list_webhook_deliveries",  # invoker: RLS shows a user their own deliveries (module 21)
     "provider_keys_list",  # invoker: RLS shows a user their own keys, masked (module 16)
     "quote_jobs",
     "update_profile",  # invoker: the column grants (display_name, language, theme) decide
@@ -43,6 +44,7 @@ USER_FUNCTIONS = {
 USER_PRIVATE_FUNCTIONS = {
     "batch_progress",
     "job_estimate",
+    "job_get_json",
     "job_json",
     "job_read_json",
     "model_run_seconds",
@@ -67,6 +69,8 @@ USER_WRITES_THROUGH_FUNCTIONS = (
     ("service.anonymous_merge", ("00000000-0000-4000-8000-000000000000",)),
     ("service.provider_key_save", ({"principal": "p"}, "fal", "key-id:0123456789abcdef0123")),
     ("service.provider_key_delete", ({"principal": "p"}, "fal")),
+    ("service.webhook_secret_get", ()),
+    ("service.webhook_secret_rotate", ()),
 )
 
 

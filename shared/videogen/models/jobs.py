@@ -33,6 +33,7 @@ from videogen.models.common import (
     Strict,
 )
 from videogen.models.elements import MAX_ELEMENTS, Element, check_elements
+from videogen.models.webhooks import Delivery, WebhookEvent
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -118,13 +119,21 @@ class JobParams(Strict):
     def params(self) -> dict[str, Any]:
         """The job params as stored on the job: only the fields that were given."""
         return self.model_dump(
-            exclude={"model", "priority", "project_id", "max_credits"},
+            exclude={
+                "model",
+                "priority",
+                "project_id",
+                "max_credits",
+                "webhook",
+                "webhook_events",
+                "cancel_after",
+            },
             exclude_none=True,
             by_alias=True,
         )
 
 
-class GenerateVideoRequest(JobParams):
+class GenerateVideoRequest(JobParams, Delivery):
     """POST /generate-video: a text-to-video, image-to-video or composed-video job."""
 
     model: ModelId = Field(
@@ -141,7 +150,7 @@ class GenerateVideoRequest(JobParams):
     )
 
 
-class QueueJobRequest(Strict):
+class QueueJobRequest(Delivery):
     """POST /queue-job: any job type of the catalogue, params as the model's type takes."""
 
     model: ModelId = Field(examples=["reference/text-to-video"])
@@ -182,7 +191,7 @@ class BatchItem(Strict):
         return {"model": self.model, "params": self.params.params(), "priority": self.priority}
 
 
-class BatchRequest(Strict):
+class BatchRequest(Delivery):
     """POST /queue-job/batches: 1 to 20 jobs made together, paid together or not at all."""
 
     items: list[BatchItem] = Field(min_length=1, max_length=20)
@@ -250,6 +259,13 @@ class Job(Open):
     )
     project_id: UUID | None = Field(None, description="The project it is filed in.")
     batch_id: UUID | None = Field(None, description="The batch that made it.")
+    webhook: str | None = Field(None, description="Where its events are POSTed (your server).")
+    webhook_events: list[WebhookEvent] | None = Field(
+        None, description="The events sent to the webhook."
+    )
+    deadline_at: datetime | None = Field(
+        None, description="Canceled (error_code DEADLINE) if not finished by then (cancel_after)."
+    )
     estimated_seconds_left: int | None = Field(
         None,
         ge=1,
