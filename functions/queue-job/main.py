@@ -20,6 +20,11 @@ GET    /projects[?id=] · POST /projects {title, description} → 201 · PATCH /
 GET    /batches[?id=|?project_id=] · POST /batches {items[1..20], project_id?, title?} → 202
        all reserved together or nothing (402 with the total and the balance) · DELETE
        /batches?id= → every unfinished job canceled.
+Creates (POST / and /batches) also take webhook, webhook_events and cancel_after (or a
+       Cancel-After header), and the header Prefer: wait=N (N ≤ 60: 200 with the finished
+       job or batch if it finishes in time, else 202; Preference-Applied: wait=N).
+GET    /webhook-deliveries?job_id=&page=&limit= → 200 page of your webhook deliveries
+       (newest first; id = the webhook-id header), each with its attempts.
 POST   /enhance {model | job_type, prompt, language?} → 200 {original, enhanced,
        template_id, template_version, job_type, engine}: nothing charged or stored, rate
        limited like a write; create the job with params.prompt = enhanced and
@@ -43,6 +48,7 @@ from typing import Annotated
 import functions_framework
 from pydantic import ConfigDict, Field, TypeAdapter
 
+from videogen.kit import waiting
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, serve
 from videogen.models.admin import (
@@ -62,8 +68,9 @@ from videogen.models.catalogue import (
 from videogen.models.common import JobIdQuery, ListQuery, parse
 from videogen.models.jobs import BatchQuery, BatchRequest, JobDeleteQuery, JobQuery, QueueJobRequest
 from videogen.models.projects import ProjectChange, ProjectRequest
+from videogen.models.webhooks import DeliveryQuery
 from videogen.rendering import steps
-from videogen.services import admin, catalogue, jobs, links, projects, prompts
+from videogen.services import admin, catalogue, jobs, links, projects, prompts, webhooks
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
 # Built on first use, as the models are (cold start).
@@ -86,7 +93,8 @@ def jobs_route(ctx: Context) -> Reply:
             return Reply.of(jobs.remove(ctx.scope, job_id))
         return Reply.of(jobs.cancel(ctx.scope, job_id))
     body = ctx.body(QueueJobRequest)
-    return Reply.of(
+    return waiting.created_job(
+        ctx,
         jobs.submit(
             ctx.scope,
             body.model,
@@ -95,7 +103,8 @@ def jobs_route(ctx: Context) -> Reply:
             None if body.project_id is None else str(body.project_id),
             max_credits=body.max_credits,
             render_short=False,
-        )
+            delivery=body.delivery(ctx.cancel_after()),
+        ),
     )
 
 
@@ -163,8 +172,18 @@ def batches_route(ctx: Context) -> Reply:
             found = projects.read_batches(session, query)
         return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     if method == "POST":
-        return Reply.of(projects.create_batch(ctx.scope, ctx.body(BatchRequest)))
+        body = ctx.body(BatchRequest)
+        return waiting.created_batch(
+            ctx, projects.create_batch(ctx.scope, body, ctx.cancel_after())
+        )
     return Reply.of(projects.cancel_batch(ctx.scope, str(ctx.query(JobIdQuery).id)))
+
+
+def deliveries_route(ctx: Context) -> Reply:
+    """/webhook-deliveries: your webhook deliveries and their attempts."""
+    query = ctx.query(DeliveryQuery)
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, webhooks.deliveries(session, query))
 
 
 def enhance_route(ctx: Context) -> Reply:
@@ -224,6 +243,7 @@ queue_job = functions_framework.http(
             ),
             Route("/batches", {"GET": USER, "POST": USER, "DELETE": USER}, batches_route),
             Route("/enhance", {"POST": USER}, enhance_route),
+            Route("/webhook-deliveries", {"GET": USER}, deliveries_route),
             Route("/admin/jobs", {"GET": USER, "POST": USER}, admin_jobs_route),
             Route("/admin/workers", {"GET": USER}, admin_workers_route),
             Route("/admin/templates", {"GET": USER, "POST": USER}, admin_templates_route),

@@ -23,6 +23,9 @@ PUT  /keys (user) {provider: openai|fal|replicate|runway, key} → 201 stored / 
      (the old value is gone); 422 for a malformed key (the details never repeat it).
      Kept encrypted in Supabase Vault and used only for your own jobs.
 DELETE /keys?provider= (user) → 200 {provider, deleted}; 404 PROVIDER_KEY_NOT_FOUND.
+GET  /webhook-secret (user) → 200 {secret: whsec_…, created_at, rotated_at}: the key your
+     webhook deliveries are signed with (Standard Webhooks); POST /webhook-secret (user)
+     {"action": "rotate"} (or no body) → 200 a new one; the old one signs nothing after.
 Each answer carries {applied, entry}: a repeated id is applied=false, never credited twice.
 """
 
@@ -48,7 +51,8 @@ from videogen.models.credits import (
     PurchaseCredits,
 )
 from videogen.models.keys import ProviderKeyQuery, ProviderKeyRequest
-from videogen.services import credits, keys, profile
+from videogen.models.webhooks import RotateSecret
+from videogen.services import credits, keys, profile, webhooks
 
 Action = Annotated[
     ClaimInitialGrant | AppleTransaction | MergeAnonymous | GrantCredits | PurchaseCredits,
@@ -120,6 +124,15 @@ def keys_route(ctx: Context) -> Reply:
     return Reply.of(keys.remove(ctx.scope, provider))
 
 
+def webhook_secret_route(ctx: Context) -> Reply:
+    """/webhook-secret: the secret your webhook deliveries are signed with; POST rotates it."""
+    if ctx.request.method == "GET":
+        return Reply(200, webhooks.secret(ctx.db, ctx.principal))
+    if ctx.raw_body:
+        ctx.body(RotateSecret)
+    return Reply.of(webhooks.rotate_secret(ctx.scope))
+
+
 def apple_notifications_route(ctx: Context) -> Reply:
     """/apple-notifications: an App Store Server Notification, its signature verified."""
     ctx.body(AppleNotification)  # the shape, now that the signature is verified
@@ -140,6 +153,7 @@ update_credits = functions_framework.http(
             Route("/profile", {"GET": USER, "PATCH": USER}, profile_route),
             Route("/apple-notifications", {"POST": APP_STORE}, apple_notifications_route),
             Route("/keys", {"GET": USER, "PUT": USER, "DELETE": USER}, keys_route),
+            Route("/webhook-secret", {"GET": USER, "POST": USER}, webhook_secret_route),
         ],
     )
 )

@@ -70,9 +70,7 @@ def secret_rotate_request(
 
 def list_deliveries(session: Session, job_id: str | None, limit: int, offset: int) -> JSON:
     """{items, total}: the caller's deliveries with their attempts, newest first."""
-    result: JSON = session.rpc(
-        "list_webhook_deliveries", job_id=job_id, limit=limit, offset=offset
-    )
+    result: JSON = session.rpc("list_webhook_deliveries", job_id=job_id, limit=limit, offset=offset)
     return result
 
 

@@ -26,6 +26,8 @@ from videogen.models.projects import (
 from videogen.services.routing import dispatch_job, notify_cancel
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from videogen.services.scope import Scope
 
 
@@ -67,14 +69,24 @@ def read(session: Session, query: ListQuery) -> Project | ProjectPage:
     return ProjectPage.of(result["items"], result["total"], query.page, query.limit)
 
 
-def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
-    """Make the batch's jobs (all reserved together or none), then route each one."""
+def create_batch(
+    scope: Scope, body: BatchRequest, cancel_after: timedelta | None = None
+) -> Outcome[Batch]:
+    """Make the batch's jobs (all reserved together or none; each with the batch's webhook
+    and deadline — ``cancel_after``: the header's, when the body gives none), then route
+    each one."""
     # cold start: services.uploads loads only on this path
     from videogen.services.uploads import check_uploads
 
     for item in body.items:  # before money moves
         check_uploads(scope.storage, str(scope.principal.user_id), item.params)
+    delivery = body.delivery(cancel_after)
     with scope.writing() as write:
+        if body.webhook is not None:
+            # cold start: services.webhooks loads only on this path
+            from videogen.services.webhooks import check_url
+
+            check_url(scope.settings, body.webhook)  # 422 for a private host
         outcome = write_requests.create_batch_request(
             scope.db,
             scope.principal,
@@ -83,6 +95,7 @@ def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
             project_id=None if body.project_id is None else str(body.project_id),
             title=body.title,
             max_credits=body.max_credits,
+            delivery=delivery,
         )
     if not outcome.replayed:
         jobs = outcome.data.jobs
