@@ -3,6 +3,7 @@ the database and storage, and the write it may perform (:meth:`Context.perform`)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -94,7 +95,10 @@ class Context:
         raw = self.request.headers.get("Cancel-After")
         if raw is None:
             return None
-        header: CancelAfterHeader = parse(CancelAfterHeader, {"cancel_after": raw.strip()})
+        value: str | float = raw.strip()
+        with contextlib.suppress(ValueError):
+            value = float(value)  # seconds; pydantic reads a string only as a duration
+        header: CancelAfterHeader = parse(CancelAfterHeader, {"cancel_after": value})
         return header.cancel_after
 
     def prefer_wait(self) -> int | None:
