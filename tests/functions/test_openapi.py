@@ -49,6 +49,7 @@ def test_document_covers_the_contract():
                 "projects",
                 "batches",
                 "enhance",
+                "webhook-deliveries",
                 "admin/jobs",
                 "admin/workers",
                 "admin/templates",
@@ -56,6 +57,7 @@ def test_document_covers_the_contract():
         ),
         "/functions/v1/update-credits/profile",
         "/functions/v1/update-credits/keys",
+        "/functions/v1/update-credits/webhook-secret",
         "/functions/v1/update-credits/apple-notifications",  # Apple's server notifications
         # the probes and the scrape, sub-paths of the sweep
         "/functions/v1/health-check-workers/live",
