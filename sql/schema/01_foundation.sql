@@ -332,7 +332,8 @@ insert into private.settings (name, value) values
   ('webhook_retry_base_seconds', '5'),
   ('webhook_retry_max_seconds', '21600'),
   ('webhook_max_attempts', '12'),
-  ('webhook_max_age_seconds', '86400');
+  ('webhook_max_age_seconds', '86400'),
+  ('webhook_retention_days', '30');
 
 /**
  * What each tier may do: the highest job priority its users may set (admins and the

@@ -36,7 +36,10 @@ begin
 end;
 $$;
 
-/** Service (sweep): drop expired idempotency keys, old rate windows and webhook ids. */
+/**
+ * Service (sweep): drop expired idempotency keys, old rate windows and webhook ids, and
+ * the webhook deliveries (module 21) that ended more than webhook_retention_days ago.
+ */
 create function service.requests_clean_up()
 returns jsonb
 language plpgsql
@@ -46,13 +49,20 @@ as $$
 declare
   v_keys integer;
   v_receipts integer;
+  v_deliveries integer;
 begin
   delete from private.idempotency_keys where expires_at < now();
   get diagnostics v_keys = row_count;
   delete from private.webhook_receipts where received_at < now() - interval '7 days';
   get diagnostics v_receipts = row_count;
   delete from private.rate_limits where window_start < now() - interval '1 day';
-  return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts);
+  delete from public.webhook_deliveries
+   where status <> 'pending'
+     and created_at
+         < now() - make_interval(days => private.setting_int('webhook_retention_days')::integer);
+  get diagnostics v_deliveries = row_count;
+  return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts,
+                            'webhook_deliveries', v_deliveries);
 end;
 $$;
 

@@ -41,6 +41,9 @@ create index webhook_deliveries_due_idx on public.webhook_deliveries (next_attem
   where status = 'pending';
 create index webhook_deliveries_user_idx on public.webhook_deliveries (user_id, created_at desc);
 create index webhook_deliveries_job_idx on public.webhook_deliveries (job_id, created_at desc);
+-- The hourly clean-up (service.requests_clean_up) finds the ended ones past retention.
+create index webhook_deliveries_ended_idx on public.webhook_deliveries (created_at)
+  where status <> 'pending';
 
 /** Every try of a delivery: what came back, and when the next one is due. */
 create table public.webhook_delivery_attempts (

@@ -809,7 +809,8 @@ insert into private.settings (name, value) values
   ('webhook_retry_base_seconds', '5'),
   ('webhook_retry_max_seconds', '21600'),
   ('webhook_max_attempts', '12'),
-  ('webhook_max_age_seconds', '86400')
+  ('webhook_max_age_seconds', '86400'),
+  ('webhook_retention_days', '30')
 on conflict (name) do nothing;
 
 do $cron$
@@ -949,3 +950,35 @@ revoke all on function public.list_webhook_deliveries(p_job_id uuid, p_limit int
 grant execute on function public.list_webhook_deliveries(p_job_id uuid, p_limit integer, p_offset integer) to service_role;
 
 grant execute on function public.list_webhook_deliveries(p_job_id uuid, p_limit integer, p_offset integer) to authenticated;
+
+-- The hourly clean-up also drops ended deliveries past webhook_retention_days.
+set check_function_bodies = off;
+
+CREATE OR REPLACE FUNCTION service.requests_clean_up()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_keys integer;
+  v_receipts integer;
+  v_deliveries integer;
+begin
+  delete from private.idempotency_keys where expires_at < now();
+  get diagnostics v_keys = row_count;
+  delete from private.webhook_receipts where received_at < now() - interval '7 days';
+  get diagnostics v_receipts = row_count;
+  delete from private.rate_limits where window_start < now() - interval '1 day';
+  delete from public.webhook_deliveries
+   where status <> 'pending'
+     and created_at
+         < now() - make_interval(days => private.setting_int('webhook_retention_days')::integer);
+  get diagnostics v_deliveries = row_count;
+  return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts,
+                            'webhook_deliveries', v_deliveries);
+end;
+$function$
+;
+
+CREATE INDEX webhook_deliveries_ended_idx ON public.webhook_deliveries USING btree (created_at) WHERE (status <> 'pending'::text);

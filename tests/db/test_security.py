@@ -224,6 +224,7 @@ def test_users_cannot_read_workers_or_private_tables(db: Conn) -> None:
         "private.idempotency_keys",
         "private.rate_limits",
         "private.webhook_receipts",
+        "private.webhook_signing_secrets",
     ):
         with raises_sqlstate("42501"):
             select_as(db, "authenticated", uuid.uuid4(), f"select * from {table}")

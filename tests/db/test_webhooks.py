@@ -185,6 +185,18 @@ def test_owners_read_their_deliveries_and_nobody_writes_them(
         select_as(db, "authenticated", user, "select * from private.webhook_signing_secrets")
 
 
+def test_ended_deliveries_are_dropped_after_retention(db: Conn, user: uuid.UUID) -> None:
+    old, pending = (job_with_hook(db, user) for _ in range(2))
+    for job in (old, pending):
+        for_user(db, user, "service.job_cancel", job["id"])
+    (row,) = [c for c in claim(db) if c["job_id"] == old["id"]]
+    record(db, row, 200)
+    db.execute("update public.webhook_deliveries set created_at = now() - interval '31 days'")
+    assert as_service(db, "service.requests_clean_up")["webhook_deliveries"] == 1
+    assert deliveries(db, old["id"]) == []
+    assert [d["status"] for d in deliveries(db, pending["id"])] == ["pending"]  # still to send
+
+
 def test_delivery_options_are_checked(db: Conn, user: uuid.UUID) -> None:
     for bad in (
         {"webhook_events": ["completed"]},

@@ -73,6 +73,7 @@ class Cleanup(Fixed):
 
     idempotency_keys: int
     webhook_receipts: int
+    webhook_deliveries: int = Field(0, description="Ended deliveries past retention.")
 
 
 class Liveness(Fixed):

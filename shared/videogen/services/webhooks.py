@@ -126,14 +126,14 @@ def drain(
     # cold start: integrations.storage loads only on this path
     from videogen.integrations.storage import storage_for
 
+    summary = DrainSummary()
+    claimed = outbox.deliveries_claim(db, limit, LEASE_SECONDS)
+    if not claimed:
+        return summary  # the usual case: no client made (a TLS context costs ~50 ms)
     client = http or PublicHttp(settings=settings, user_agent=USER_AGENT)
     files = storage or storage_for(settings)
-    summary = DrainSummary()
     try:
-        while True:
-            claimed = outbox.deliveries_claim(db, limit, LEASE_SECONDS)
-            if not claimed:
-                break
+        while claimed:
             summary.claimed += len(claimed)
             with ThreadPoolExecutor(max_workers=min(8, len(claimed))) as pool:
                 results = list(
@@ -146,8 +146,9 @@ def drain(
                     summary.failed += 1
                 elif status == "pending":
                     summary.retrying += 1
-            if len(claimed) < limit:
-                break
+            claimed = (
+                outbox.deliveries_claim(db, limit, LEASE_SECONDS) if len(claimed) == limit else []
+            )
     finally:
         if http is None:
             client.close()
