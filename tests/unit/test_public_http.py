@@ -189,6 +189,30 @@ def test_unresolvable_hosts_are_refused() -> None:
     assert caught.value.reason == "dns"
 
 
+def test_a_resolver_that_hangs_is_bounded_by_the_timeout() -> None:
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return [PUBLIC_V4]
+
+    recorder = Recorder()
+    try:
+        with (
+            PublicHttp(
+                settings=settings(),
+                resolver=stuck,
+                transport=httpx.MockTransport(recorder),
+                timeout_s=0.3,
+            ) as http,
+            pytest.raises(OutboundFailed) as caught,
+        ):
+            http.get("https://slow-dns.example/")
+    finally:
+        release.set()
+    assert caught.value.reason == "dns_timeout" and recorder.requests == []
+
+
 def test_the_setting_allows_http_and_private_hosts() -> None:
     recorder = Recorder()
     local = settings(OUTBOUND_ALLOW_PRIVATE_HOSTS=True)

@@ -25,6 +25,8 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Iterable[str | IPAddress]]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DNS_TIMEOUT_S = 5.0
+# getaddrinfo has no timeout of its own: lookups run here, and the caller waits a bounded time.
+_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="public-http-dns")
 DEFAULT_TIMEOUT_S = 10.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -218,10 +223,16 @@ class PublicHttp:
         if literal is not None:
             addresses = [str(literal)]
         else:
+            lookup = _RESOLVERS.submit(lambda: list(self.resolver(host, port)))
             try:
-                addresses = [str(a).split("%", 1)[0] for a in self.resolver(host, port)]
+                found = lookup.result(timeout=min(self.timeout_s, DNS_TIMEOUT_S))
+            except FutureTimeout as exc:
+                raise OutboundFailed(
+                    f"The host {host} did not resolve in time.", reason="dns_timeout"
+                ) from exc
             except (OSError, UnicodeError) as exc:
                 raise OutboundRefused(f"The host {host} does not resolve.", reason="dns") from exc
+            addresses = [str(a).split("%", 1)[0] for a in found]
         if not addresses:
             raise OutboundRefused(f"The host {host} does not resolve.", reason="dns")
         if not self.allow_private:
