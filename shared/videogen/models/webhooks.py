@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
 
 from videogen.models.common import Fixed, Open, Page, Strict
 
@@ -20,6 +20,19 @@ WebhookUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2048, pattern=r"^https?://[^/?#\s]")
 ]
 MAX_CANCEL_AFTER = timedelta(days=7)
+# Seconds or an ISO 8601 duration, as pydantic reads a timedelta (its schema says only the
+# string form).
+CancelAfter = Annotated[
+    timedelta,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 1, "maximum": 604800},
+                {"type": "string", "format": "duration"},
+            ]
+        }
+    ),
+]
 MAX_PREFER_WAIT_S = 60
 
 
@@ -48,7 +61,7 @@ class Delivery(Strict):
         "(the job began processing), progress (at most one per 500 ms), completed, failed, "
         "canceled.",
     )
-    cancel_after: timedelta | None = Field(
+    cancel_after: CancelAfter | None = Field(
         None,
         description="Cancel the job (credits released, reason DEADLINE) if it has not "
         "finished this long after it is made: seconds, or an ISO 8601 duration (PT30S). "
@@ -76,7 +89,7 @@ class Delivery(Strict):
 class CancelAfterHeader(Strict):
     """The Cancel-After header: seconds, or an ISO 8601 duration."""
 
-    cancel_after: timedelta
+    cancel_after: CancelAfter
 
     _cancel_after = field_validator("cancel_after")(check_cancel_after)
 
