@@ -302,6 +302,21 @@ def test_a_compressed_body_is_bounded_after_decompression() -> None:
         assert http.get("https://receiver.example/").content == b"hello"
 
 
+def test_a_download_streams_to_a_file_within_the_limit(tmp_path: Any) -> None:
+    target = tmp_path / "video.mp4"
+    recorder = Recorder(200, b"v" * 5000, Content_Type="video/mp4")
+    with client(Resolver([PUBLIC_V4]), recorder) as http:
+        answer = http.download("https://cdn.example/v.mp4", target, content_types=["video/"])
+        assert answer.status_code == 200 and answer.content == b""
+        assert target.read_bytes() == b"v" * 5000
+        with pytest.raises(OutboundFailed):
+            http.download("https://cdn.example/v.mp4", target, max_bytes=1000)
+        assert not target.exists()  # nothing half-written is left
+        recorder.answer(404, b"gone")
+        assert http.download("https://cdn.example/v.mp4", target).status_code == 404
+        assert not target.exists()
+
+
 def test_content_types_are_checked() -> None:
     recorder = Recorder(200, b"<html>", Content_Type="text/html")
     with client(Resolver([PUBLIC_V4]), recorder) as http, pytest.raises(OutboundFailed) as caught:

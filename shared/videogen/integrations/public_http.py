@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -267,11 +268,13 @@ class PublicHttp:
         timeout_s: float | None = None,
         content_types: Sequence[str] | None = None,
         max_redirects: int = 0,
+        sink: BinaryIO | None = None,
     ) -> PublicResponse:
         """One exchange (plus up to ``max_redirects`` re-checked redirects), fully bounded.
 
         ``content_types``: accepted media types; an entry ending in ``/`` is a prefix
         (``"image/"``). A redirect beyond ``max_redirects`` is returned as it came.
+        ``sink``: a 2xx body is written there as it arrives (``content`` stays empty).
         """
         limit = self.max_bytes if max_bytes is None else max_bytes
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
@@ -288,6 +291,7 @@ class PublicHttp:
                 deadline,
                 content_types,
                 final=len(redirects) >= max_redirects,
+                sink=sink,
             )
             location = response.headers.get("location")
             if response.status_code in _REDIRECTS and location and len(redirects) < max_redirects:
@@ -309,6 +313,19 @@ class PublicHttp:
         """POST (see :meth:`request`)."""
         return self.request("POST", url, **kwargs)
 
+    def download(self, url: str | httpx.URL, path: Path, **kwargs: Any) -> PublicResponse:
+        """GET into a file, streamed within the same bounds (see :meth:`request`); the file
+        is removed unless a 2xx came back whole."""
+        kept = False
+        try:
+            with path.open("wb") as out:
+                answer = self.request("GET", url, sink=out, **kwargs)
+            kept = answer.is_success
+            return answer
+        finally:
+            if not kept:
+                path.unlink(missing_ok=True)
+
     def _exchange(
         self,
         method: str,
@@ -320,6 +337,7 @@ class PublicHttp:
         content_types: Sequence[str] | None,
         *,
         final: bool,
+        sink: BinaryIO | None = None,
     ) -> PublicResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -363,10 +381,20 @@ class PublicHttp:
                     f"The answer is larger than {limit} bytes.", reason="too_large"
                 )
             body = bytearray()
+            to_sink = sink is not None and response.is_success and not is_redirect
+            size = 0
             try:
                 # httpx decodes gzip/deflate/br chunk by chunk: the limit is on what it gives.
                 for chunk in response.iter_bytes():
-                    body.extend(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        raise OutboundFailed(
+                            f"The answer is larger than {limit} bytes.", reason="too_large"
+                        )
+                    if to_sink:
+                        sink.write(chunk)  # type: ignore[union-attr]
+                    else:
+                        body.extend(chunk)
                     if len(body) > limit:
                         raise OutboundFailed(
                             f"The answer is larger than {limit} bytes.", reason="too_large"
