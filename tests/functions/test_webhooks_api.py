@@ -132,13 +132,30 @@ def claim_one(api: Api, worker_id: str) -> dict[str, Any]:
         leased.extend(got)
         return bool(got)
 
-    wait_until(claimed, 30, "no job to claim")
+    wait_until(claimed, 90, "no job to claim")
     return leased[0]
 
 
 def credits_of(api: Api, user: Any) -> tuple[int, int]:
     data = api.ok(api.get("update-credits", user=user))
     return data["balance"], data["reserved"]
+
+
+def attempts(db_url: str) -> int:
+    """Attempts recorded on the database's deliveries."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("select count(*) from public.webhook_delivery_attempts").fetchone()
+    return int(row[0]) if row else 0
+
+
+def postpone(db_url: str, seconds: float) -> None:
+    """Set when the pending deliveries are next due (``seconds`` from now)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "update public.webhook_deliveries set next_attempt_at = now()"
+            " + make_interval(secs => %s) where status = 'pending'",
+            [seconds],
+        )
 
 
 def sweep(api: Api) -> dict[str, Any]:
@@ -156,9 +173,9 @@ def test_a_completed_job_is_delivered_signed_exactly_once_across_a_restart(
 ) -> None:
     """The receiver answers 500 twice, then 200; the function server is restarted between
     attempts. One webhook-id, three signed attempts, one success, recorded for the owner."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with psycopg.connect(db_url, autocommit=True) as conn:  # retries the test makes due
         conn.execute(
-            "update private.settings set value = '1' where name = 'webhook_retry_base_seconds'"
+            "update private.settings set value = '600' where name = 'webhook_retry_base_seconds'"
         )
     hook = Receiver([500, 500])
     try:
@@ -178,27 +195,37 @@ def test_a_completed_job_is_delivered_signed_exactly_once_across_a_restart(
             )
             assert created["webhook"] == hook.url
             assert created["webhook_events"] == ["canceled", "completed", "failed"]
-            leased = claim_one(api, worker_id)
-            job = {"id": leased["job_id"], "attempt": leased["attempt"], "user_id": user.id}
-            complete(api, job)
-            wait_until(lambda: hook.count() >= 1, 30, "the first attempt never came")
-            api.close()
+            try:
+                leased = claim_one(api, worker_id)
+                job = {"id": leased["job_id"], "attempt": leased["attempt"], "user_id": user.id}
+                complete(api, job)
+                # The first attempt is recorded; its retry waits for the backoff (made long
+                # here, so that stopping the server cuts no send: a cut one waits for its
+                # lease, which tests/db/test_webhooks.py covers).
+                wait_until(lambda: attempts(db_url) == 1, 90, "the first attempt never came")
+            finally:
+                api.close()
         # The first server is gone; the delivery waits in the outbox for its retry.
         with running_server(db_url, tmp_path / "second", **LOCAL_HOSTS) as second:
             api = Api(second)
-            api.ok(api.get("queue-job/webhook-deliveries", user=user))  # its first request
-            wait_until(lambda: hook.count() >= 3, 60, "the retries never came")
+            try:
+                api.ok(api.get("queue-job/webhook-deliveries", user=user))  # its first request
+                postpone(db_url, 0)  # the backoff is over
+                wait_until(lambda: attempts(db_url) == 2, 90, "the second attempt never came")
+                postpone(db_url, 0)
+                wait_until(lambda: attempts(db_url) == 3, 90, "the third attempt never came")
 
-            def delivered() -> bool:
-                page = api.ok(api.get("queue-job/webhook-deliveries", user=user))
-                return bool(page["items"]) and page["items"][0]["status"] == "delivered"
+                def delivered() -> bool:
+                    page = api.ok(api.get("queue-job/webhook-deliveries", user=user))
+                    return bool(page["items"]) and page["items"][0]["status"] == "delivered"
 
-            wait_until(delivered, 30, "the delivery was never marked delivered")
-            sweep(api)  # a drain more: nothing is left to send
-            page = api.ok(
-                api.get("queue-job/webhook-deliveries", user=user, params={"job_id": job["id"]})
-            )
-            api.close()
+                wait_until(delivered, 90, "the delivery was never marked delivered")
+                sweep(api)  # a drain more: nothing is left to send
+                page = api.ok(
+                    api.get("queue-job/webhook-deliveries", user=user, params={"job_id": job["id"]})
+                )
+            finally:
+                api.close()
     finally:
         hook.close()
 
@@ -244,7 +271,7 @@ def test_subscribed_events_arrive_in_order_and_only_those(
     leased = claim_one(api, worker_id)
     job = {"id": leased["job_id"], "attempt": leased["attempt"], "user_id": user.id}
     complete(api, job)
-    wait_until(lambda: receiver.count() >= 2, 30, "two deliveries never came")
+    wait_until(lambda: receiver.count() >= 2, 90, "two deliveries never came")
     events = [r["headers"]["videogen-event"] for r in receiver.seen]
     assert sorted(events) == ["job.completed", "job.started"]
     for request in receiver.seen:
@@ -275,7 +302,7 @@ def test_rotating_the_secret_changes_the_signing_key(webhook_api: Api, receiver:
         202,
     )
     api.ok(api.delete("queue-job", user=user, params={"id": created["id"]}))
-    wait_until(lambda: receiver.count() >= 1, 30, "the canceled delivery never came")
+    wait_until(lambda: receiver.count() >= 1, 90, "the canceled delivery never came")
     (request,) = receiver.seen
     assert verify(new, request)["status"] == "canceled"
     with pytest.raises(WebhookVerificationError):
@@ -300,7 +327,7 @@ def test_a_batch_webhook_covers_each_job(webhook_api: Api, receiver: Receiver) -
     )
     assert {j["webhook"] for j in batch["jobs"]} == {receiver.url}
     api.ok(api.delete("queue-job/batches", user=user, params={"id": batch["id"]}))
-    wait_until(lambda: receiver.count() >= 2, 30, "two canceled deliveries never came")
+    wait_until(lambda: receiver.count() >= 2, 90, "two canceled deliveries never came")
     bodies = [json.loads(r["body"]) for r in receiver.seen]
     assert sorted(b["id"] for b in bodies) == sorted(j["id"] for j in batch["jobs"])
 
@@ -402,7 +429,7 @@ def test_cancel_after_ends_jobs_and_releases_their_credits(
         ]
         return states == ["canceled", "canceled"]
 
-    wait_until(both_canceled, 30, "the deadline never canceled the jobs")
+    wait_until(both_canceled, 90, "the deadline never canceled the jobs")
     for job in (running, queued):
         seen = api.ok(api.get("queue-job", user=user, params={"id": job["id"]}))
         assert seen["error_code"] == "DEADLINE"
@@ -413,7 +440,7 @@ def test_cancel_after_ends_jobs_and_releases_their_credits(
         report(api, {"id": running["id"], "attempt": leased["attempt"]}, "progress", progress=50)
     )
     assert late["applied"] is False
-    wait_until(lambda: receiver.count() >= 1, 30, "the canceled delivery never came")
+    wait_until(lambda: receiver.count() >= 1, 90, "the canceled delivery never came")
     assert json.loads(receiver.seen[0]["body"])["error_code"] == "DEADLINE"
 
 
