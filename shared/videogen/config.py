@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     # Kept this many days, then removed by the sweep (0: kept until deleted).
     upload_retention_days: int = Field(30, alias="UPLOAD_RETENTION_DAYS", ge=0)
     output_retention_days: int = Field(0, alias="OUTPUT_RETENTION_DAYS", ge=0)
+    # Deleting an account needs a sign-in (the access token's newest `amr` timestamp) at
+    # most this many seconds old: a stolen token alone cannot delete it.
+    account_reauth_s: int = Field(300, alias="ACCOUNT_REAUTH_SECONDS", ge=30, le=86400)
 
     # Generation engines -------------------------------------------------------------------
     script_engine: Literal["offline", "openai"] = Field("offline", alias="SCRIPT_ENGINE")

@@ -1,6 +1,7 @@
 """All five functions served together at ``/functions/v1/<name>`` (Supabase's local URL
 layout), plus local stand-ins for Supabase's Storage API at ``/storage/v1``
-(videogen_dev.storage_api), Auth API at ``/auth/v1`` (videogen_dev.auth_api) and Realtime
+(videogen_dev.storage_api), Auth API at ``/auth/v1`` (videogen_dev.auth_api), PostgREST at
+``/rest/v1`` (videogen_dev.rest_api: ``supabase.from(…)`` / ``supabase.rpc(…)``) and Realtime
 at ``/realtime/v1/websocket`` (videogen_dev.realtime_api); and the reference web app at
 ``/app/`` (videogen_dev.web_app).
 
@@ -80,6 +81,7 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
 
     from videogen_dev.auth_api import create_app as auth_api
     from videogen_dev.realtime_api import create_app as realtime_api
+    from videogen_dev.rest_api import create_app as rest_api
     from videogen_dev.storage_api import create_app as storage_api
     from videogen_dev.web_app import web_app
 
@@ -88,6 +90,7 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
         "/storage/v1": storage_api(),
         "/auth/v1": auth_api(),
         "/realtime/v1": realtime_api(),
+        "/rest/v1": rest_api(),
     }
     mounts["/app"] = web_app()  # the reference web app (static files)
     for name in names:

@@ -17,6 +17,21 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from videogen.media.script import ScriptAnalysis
+from videogen.models.accounts import (
+    AccountDeleted,
+    AccountExport,
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyQuery,
+    ApiKeyRequest,
+    SharedQuery,
+    SharedVideo,
+    ShareLink,
+    ShareLinkList,
+    ShareLinkQuery,
+    ShareLinkRequest,
+)
 from videogen.models.admin import (
     ActivateTemplate,
     AdminJobAction,
@@ -32,6 +47,7 @@ from videogen.models.admin import (
 )
 from videogen.models.catalogue import (
     ModelList,
+    ModelQuery,
     Profile,
     ProfileChange,
     Quote,
@@ -41,7 +57,7 @@ from videogen.models.catalogue import (
     VoicePreviewRequest,
     VoiceQuery,
 )
-from videogen.models.common import ErrorEnvelope, JobIdQuery, ListQuery
+from videogen.models.common import ErrorEnvelope, JobIdQuery
 from videogen.models.credits import (
     AppleNotification,
     AppleTransaction,
@@ -83,6 +99,7 @@ from videogen.models.projects import (
     ProjectChange,
     ProjectDeleted,
     ProjectOrPage,
+    ProjectQuery,
     ProjectRequest,
 )
 from videogen.models.webhooks import (
@@ -109,17 +126,23 @@ BASE = "/functions/v1"
 ERROR_STATUSES: dict[int, str] = {
     400: "The body is not JSON, or the database refused an input (`BAD_REQUEST`, `INVALID_INPUT`).",
     401: "Missing or invalid credentials or signature (`UNAUTHORIZED`, `INVALID_TOKEN`, "
-    "`TOKEN_EXPIRED`, `INVALID_API_KEY`, `INVALID_SIGNATURE`, `STALE_WEBHOOK`).",
+    "`TOKEN_EXPIRED`, `INVALID_API_KEY`, `API_KEY_REVOKED`, `API_KEY_EXPIRED`, "
+    "`INVALID_SIGNATURE`, `STALE_WEBHOOK`).",
     402: "Not enough credits (`INSUFFICIENT_CREDITS`), or credits owed after a refund "
     "(`CREDITS_IN_DEBT`: no new jobs until a purchase settles the debt).",
-    403: "Authenticated, but not allowed to do this (`FORBIDDEN`, `ADMIN_ONLY`).",
+    403: "Authenticated, but not allowed to do this (`FORBIDDEN`, `ADMIN_ONLY`; a personal "
+    "API key without the scope: `API_KEY_SCOPE`, or where only a session may act: "
+    "`SESSION_REQUIRED`; `REAUTHENTICATION_REQUIRED`).",
     404: "Not found, or not yours (`JOB_NOT_FOUND`, `MODEL_NOT_FOUND`, `WORKER_NOT_FOUND`, "
     "`PROJECT_NOT_FOUND`, `BATCH_NOT_FOUND`, `PROFILE_NOT_FOUND`, `TEMPLATE_NOT_FOUND`, "
-    "`NOT_FOUND`).",
+    "`API_KEY_NOT_FOUND`, `SHARE_LINK_NOT_FOUND`, `NOT_FOUND`).",
     405: "This route does not take that method (`METHOD_NOT_ALLOWED`); `Allow` lists those it "
     "takes.",
     409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`, "
-    "`MERGE_BLOCKED`, `PURCHASE_REVOKED`).",
+    "`MERGE_BLOCKED`, `PURCHASE_REVOKED`, `API_KEY_LIMIT`, `JOB_NOT_SHAREABLE`, "
+    "`ACCOUNT_BUSY`).",
+    410: "It existed and is gone: a share link revoked or expired, or its video removed "
+    "(`SHARE_LINK_GONE`).",
     413: "The body is larger than `MAX_BODY_BYTES` (`PAYLOAD_TOO_LARGE`).",
     422: "The body or query is not valid (`VALIDATION_ERROR` with one detail per field, "
     "`INVALID_PARAMS`, `INVALID_AMOUNT`, `IDEMPOTENCY_KEY_REUSED`, `UNKNOWN_PRODUCT`, "
@@ -134,6 +157,7 @@ ERROR_STATUSES: dict[int, str] = {
 
 Requirement = dict[str, list[str]]
 USER: list[Requirement] = [{"bearerAuth": []}]
+API_KEY: list[Requirement] = [{"personalApiKey": []}, {"xApiKey": []}]
 SIGNED: Requirement = {"webhookId": [], "webhookTimestamp": [], "webhookSignature": []}
 SECRET: list[Requirement] = [{"apikey": []}, {"bearerAuth": []}]
 CRON: list[Requirement] = [{"cronSecret": []}, {"bearerAuth": []}]
@@ -171,6 +195,8 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     ProjectChange,
     ProfileChange,
     ProviderKeyRequest,
+    ApiKeyRequest,
+    ShareLinkRequest,
     EnhanceRequest,
     AdminJobAction,
     CreateTemplate,
@@ -218,6 +244,14 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ProviderKey,
     ProviderKeyList,
     ProviderKeyDeleted,
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyList,
+    ShareLink,
+    ShareLinkList,
+    SharedVideo,
+    AccountExport,
+    AccountDeleted,
     PromptTemplate,
     PromptTemplateList,
     AdminJobPage,
@@ -354,7 +388,7 @@ def _one_of(*names: str, discriminator: str | None = "action") -> dict[str, Any]
 
 
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
-READ_ERRORS = (401, 404, 422, 503)
+READ_ERRORS = (401, 403, 404, 422, 503)
 
 
 def _job_read(tag: str) -> dict[str, Any]:
@@ -362,7 +396,8 @@ def _job_read(tag: str) -> dict[str, Any]:
         "tags": [tag],
         "summary": "Read one of your jobs (with its events) or a page of them",
         "description": "With `id`: that job and its events (404 when it is not yours). "
-        "Without: a page of your jobs, newest first, optionally of one `status`.",
+        "Without: a page of your jobs, newest first unless `sort` and `order` say "
+        "otherwise, optionally of one `status`.",
         "parameters": _query_parameters(JobQuery),
         "responses": {
             **_success(
@@ -524,10 +559,12 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "The model catalogue",
                 "description": "Every available model with its job type, limits and price rule "
                 "(a job costs `credits_base + credits_per_second * duration`, times the "
-                "resolution factor). The publishable key is enough.",
+                "resolution factor; a picture has no duration), featured first, optionally of "
+                "one `category`. The publishable key is enough.",
+                "parameters": _query_parameters(ModelQuery),
                 "responses": {
                     **_success(200, "The available models.", "ModelList", idempotent=False),
-                    **_errors((401, 503)),
+                    **_errors((401, 422, 503)),
                 },
             },
         },
@@ -596,7 +633,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["projects"],
                 "summary": "One of your projects (with job counts per status), or a page",
-                "parameters": _query_parameters(ListQuery),
+                "parameters": _query_parameters(ProjectQuery),
                 "responses": {
                     **_success(200, "The project or a page.", "ProjectOrPage", idempotent=False),
                     **_errors(READ_ERRORS),
@@ -723,6 +760,71 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             }
         },
+        "queue-job/share-links": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "Your share links, newest first, each with its public URL",
+                "responses": {
+                    **_success(200, "Your links.", "ShareLinkList", idempotent=False),
+                    **_errors(READ_ERRORS),
+                },
+            },
+            "post": {
+                "tags": ["projects"],
+                "summary": "A public link to one of your completed videos",
+                "description": "The link's id is 192 random bits; anyone holding `url` gets "
+                "the video without credentials until you revoke it or `expires_in_seconds` "
+                "passes. 409 JOB_NOT_SHAREABLE for a job without a video (unfinished, failed, "
+                "its files expired).",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("ShareLinkRequest")),
+                "responses": {
+                    **_success(201, "The link.", "ShareLink", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "tags": ["projects"],
+                "summary": "Revoke a share link",
+                "description": "From now on it answers 410; a CDN may serve a cached redirect "
+                "for at most 300 s more.",
+                "parameters": [*_query_parameters(ShareLinkQuery), IDEMPOTENCY_KEY],
+                "responses": {
+                    **_success(200, "Revoked.", "ShareLink", idempotent=True),
+                    **_errors((401, 403, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "queue-job/shared": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "A shared video (anyone holding the link; no credentials)",
+                "description": "302 to a freshly signed URL of the video, or with "
+                "`format=json` its metadata and signed URLs. `Cache-Control: public, "
+                "max-age=N` with N at most 300 s, half the signed URL's life and the time left "
+                "on the link; errors are `no-store`. 404 for an unknown id, 410 once revoked "
+                "or expired.",
+                "parameters": _query_parameters(SharedQuery),
+                "responses": {
+                    "302": {
+                        "description": "To the video's signed URL.",
+                        "headers": {
+                            "Location": {
+                                "description": "A signed URL of the video.",
+                                "schema": {"type": "string"},
+                            },
+                            "Cache-Control": {
+                                "description": "`public, max-age=N`.",
+                                "schema": {"type": "string"},
+                            },
+                            "x-request-id": REQUEST_ID_HEADER,
+                        },
+                    },
+                    **_success(200, "The video (format=json).", "SharedVideo", idempotent=False),
+                    **_errors((404, 410, 422, 503)),
+                },
+            }
+        },
         "queue-job/admin/jobs": {
             "get": {
                 "tags": ["admin"],
@@ -843,7 +945,10 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "is a Stripe event: `checkout.session.completed` with `metadata.user_id` "
                 "credits the buyer once per session; `refund.created` and "
                 "`charge.dispute.created` claw the session's credits back (in proportion to "
-                "the amount) once per refund / dispute id, the part already spent as `debt`.",
+                "the amount) once per refund / dispute id, the part already spent as `debt`; "
+                "`customer.subscription.*` set the profile's tier from the subscription's "
+                "status, and `invoice.paid` grants the period's credits once per invoice "
+                "(`private.subscription_plans`).",
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": _body(
                     _one_of(
@@ -870,7 +975,11 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "credential, a JWS verified against the App Store roots, bundle id, app id and "
                 "environment before anything else (401 INVALID_SIGNATURE). `REFUND` claws "
                 "back the refunded transaction's credits once (by `revocationPercentage` when "
-                "given), the part already spent as `debt`; other types are acknowledged.",
+                "given), the part already spent as `debt`. For an auto-renewable "
+                "subscription, `SUBSCRIBED` / `DID_RENEW` grant the period's credits once per "
+                "transaction and set the tier until `expiresDate`, `DID_FAIL_TO_RENEW` keeps "
+                "it, `EXPIRED` / `GRACE_PERIOD_EXPIRED` / `REFUND` end it; other types are "
+                "acknowledged.",
                 "requestBody": _body(_ref("AppleNotification")),
                 "responses": {
                     **_success(200, "Applied, or why not.", "CreditResult", idempotent=True),
@@ -967,6 +1076,69 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             },
         },
+        "update-credits/api-keys": {
+            "get": {
+                "tags": ["credits"],
+                "summary": "Your personal API keys, masked (never a key again)",
+                "responses": {
+                    **_success(200, "Your keys, newest first.", "ApiKeyList", idempotent=False),
+                    **_errors((401, 403, 503)),
+                },
+            },
+            "post": {
+                "tags": ["credits"],
+                "summary": "A personal API key for your own servers (shown once)",
+                "description": "Send it as `Authorization: Bearer vg_live_…` (or `X-API-Key`) "
+                "to any user endpoint: it stands for you, with your rate limits, within its "
+                "scopes (`read`: reads; `jobs`: create, cancel and remove jobs, batches, "
+                "projects and share links). Kept as its SHA-256; at most 10 active keys and "
+                "20 new ones an hour. A session's token only. No Idempotency-Key (a replay "
+                "could not show the key).",
+                "requestBody": _body(_ref("ApiKeyRequest"), required=False),
+                "responses": {
+                    **_success(201, "The key, this once.", "ApiKeyCreated", idempotent=False),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "tags": ["credits"],
+                "summary": "Revoke a personal API key",
+                "description": "Every request with it is a 401 API_KEY_REVOKED from now on.",
+                "parameters": [*_query_parameters(ApiKeyQuery), IDEMPOTENCY_KEY],
+                "responses": {
+                    **_success(200, "Revoked.", "ApiKey", idempotent=True),
+                    **_errors((401, 403, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "update-credits/account": {
+            "get": {
+                "tags": ["credits"],
+                "summary": "Everything we hold about you, as one JSON download",
+                "description": "Profile, jobs, job events, usage, the ledger, purchases and "
+                "refunds, projects, batches, the metadata of your keys and share links, and "
+                "your files as signed links; `counts` per table. `Content-Disposition: "
+                "attachment`. A session's token only; 3 a minute.",
+                "responses": {
+                    **_success(200, "The export.", "AccountExport", idempotent=False),
+                    **_errors((401, 403, 429, 503)),
+                },
+            },
+            "delete": {
+                "tags": ["credits"],
+                "summary": "Delete your account",
+                "description": "Needs a token from a sign-in made within "
+                "ACCOUNT_REAUTH_SECONDS (its newest `amr` timestamp; else 403 "
+                "REAUTHENTICATION_REQUIRED): sign in with your password again first. Your "
+                "files go, your personal data is erased and the auth user deleted; jobs and "
+                "the ledger stay for the books under an id that names nobody. 409 "
+                "ACCOUNT_BUSY while a job runs.",
+                "responses": {
+                    **_success(200, "Deleted.", "AccountDeleted", idempotent=False),
+                    **_errors((401, 403, 409, 429, 503)),
+                },
+            },
+        },
         "health-check-workers": {
             "get": {
                 "tags": ["workers"],
@@ -1027,6 +1199,19 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "as Supabase clients send it, or a secret key (`sb_secret_…`, or the service_role "
         "JWT) for service calls.",
     },
+    "personalApiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "vg_live_…",
+        "description": "A personal API key (`POST /update-credits/api-keys`) standing for "
+        "its owner, within its scopes: `read` for reads, `jobs` for creating jobs.",
+    },
+    "xApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "The same personal API key, for clients that cannot set `Authorization`.",
+    },
     "cronSecret": {
         "type": "apiKey",
         "in": "header",
@@ -1073,6 +1258,7 @@ def _version() -> str:
 # What each auth mode of the kit asks a client for, as OpenAPI security requirements.
 MODE_SECURITY: dict[str, list[Requirement]] = {
     "user": USER,
+    "api_key": API_KEY,
     "public": [{"apikey": []}],
     "secret": SECRET,
     "cron": CRON,
@@ -1177,7 +1363,8 @@ def build() -> dict[str, Any]:
             "version": _version(),
             "description": "Five serverless functions over one Postgres. Success: "
             '`{"success": true, "data": …}`; error: `{"success": false, "error": {code, '
-            "message, details?, hint?}}`. Lists carry `page`, `limit`, `total`, `has_next`. "
+            "message, details?, hint?}}`. Lists carry `page`, `limit`, `total`, `total_pages`, "
+            "`has_next`, `has_prev` and take `sort` and `order`. "
             "Every answer has an `x-request-id` header; writes are rate limited per user "
             "(429 with `Retry-After`).",
         },

@@ -2,7 +2,7 @@
 
 ``videogen up`` starts the embedded Postgres (applying pending migrations), the dev
 server at http://127.0.0.1:54321 (the five functions at ``/functions/v1/<name>``, the
-local Auth, Storage and Realtime APIs, the web app at ``/app/``) and two reference
+local Auth, PostgREST, Storage and Realtime APIs, the web app at ``/app/``) and two reference
 workers, each a detached process with its pid and log under ``.videogen/run/``; ``down``
 stops them; ``status`` shows them. ``videogen demo`` then plays a frontend: it signs in
 anonymously through the Auth API, claims the initial credits, uploads a still through the
@@ -27,7 +27,10 @@ from videogen.config import get_settings
 
 SERVER_PORT = 54321
 WORKER_PORTS = (54331, 54332)
-REFERENCE_MODELS = "reference/text-to-video,reference/image-to-video,reference/compose"
+REFERENCE_MODELS = (
+    "reference/text-to-video,reference/image-to-video,reference/compose,"
+    "reference/text-to-image,reference/image-to-image"
+)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,13 @@ create type public.job_status as enum (
   'queued', 'dispatched', 'processing', 'completed', 'failed', 'canceled'
 );
 
-/** What a job produces; a model serves exactly one job type. */
+/**
+ * What a job produces; a model serves exactly one job type. `images` is the wizard's step
+ * (a picture per section); `text_to_image` and `image_to_image` make one still picture.
+ */
 create type public.job_type as enum (
-  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images'
+  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images',
+  'text_to_image', 'image_to_image'
 );
 
 /**
@@ -158,7 +162,8 @@ create index batches_user_created_idx on public.batches (user_id, created_at des
 /** Every generation is a job. `attempt` names the current try; callbacks carry it. */
 create table public.jobs (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid not null references auth.users (id) on delete cascade,
+  -- No foreign key: a deleted account's jobs stay for the books, erased (module 21).
+  user_id uuid not null,
   model_id text not null references public.models (id),
   job_type public.job_type not null,
   status public.job_status not null default 'queued',
@@ -192,7 +197,7 @@ create table public.jobs (
   -- The project and the batch it belongs to (module 14); removing them ungroups it.
   project_id uuid references public.projects (id) on delete set null,
   batch_id uuid references public.batches (id) on delete set null,
-  -- The owner's server to tell about this job (module 21: an https URL, the events it
+  -- The owner's server to tell about this job (module 22: an https URL, the events it
   -- wants), and when it is canceled if not finished (cancel_after; the sweep enforces it).
   webhook text check (char_length(webhook) <= 2048 and webhook ~ '^https?://'),
   webhook_events text[] check (webhook_events
@@ -249,7 +254,9 @@ create index job_events_user_idx on public.job_events (user_id, id);
 /** Append-only money: every change of balance or reserved is one row with its result. */
 create table public.credit_ledger (
   id bigint generated always as identity primary key,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  -- No foreign key: a deleted account's ledger stays, under an id that names nobody
+  -- (module 21).
+  user_id uuid not null,
   kind public.ledger_kind not null,
   amount bigint not null,
   hold bigint not null default 0,
@@ -327,7 +334,7 @@ insert into private.settings (name, value) values
   ('retry_backoff_max_seconds', '300'),
   ('worker_heartbeat_timeout_seconds', '60'),
   ('worker_unhealthy_after_failures', '3'),
-  -- Deliveries to users' webhooks (module 21): the first retry waits the base, each next
+  -- Deliveries to users' webhooks (module 22): the first retry waits the base, each next
   -- one four times longer up to the max; given up after max attempts or max age.
   ('webhook_retry_base_seconds', '5'),
   ('webhook_retry_max_seconds', '21600'),
@@ -337,18 +344,24 @@ insert into private.settings (name, value) values
 
 /**
  * What each tier may do: the highest job priority its users may set (admins and the
- * service may set any) and the credits they may commit to jobs per UTC day (null: no cap).
+ * service may set any), the credits they may commit to jobs per UTC day (null: no cap),
+ * how many unfinished jobs they may have (set on the profile when the tier changes,
+ * module 16) and how many days their outputs are kept (null: the deployment's
+ * OUTPUT_RETENTION_DAYS; the shorter of the two when both are set, module 13).
  * A tier without a row gets the `free` row's limits.
  */
 create table private.tier_limits (
   tier text primary key check (tier ~ '^[a-z][a-z0-9-]{0,29}$'),
   max_priority integer not null check (max_priority between -100 and 100),
-  daily_spend_credits bigint check (daily_spend_credits >= 0)
+  daily_spend_credits bigint check (daily_spend_credits >= 0),
+  concurrent_jobs integer not null default 5 check (concurrent_jobs between 0 and 100),
+  output_retention_days integer check (output_retention_days > 0)
 );
 
-insert into private.tier_limits (tier, max_priority, daily_spend_credits) values
-  ('free', 0, 500),
-  ('premium', 50, 20000);
+insert into private.tier_limits
+  (tier, max_priority, daily_spend_credits, concurrent_jobs, output_retention_days) values
+  ('free', 0, 500, 5, 30),
+  ('premium', 50, 20000, 20, null);
 
 /**
  * Credits each user committed to jobs per UTC day of the jobs' creation: a job's cost when

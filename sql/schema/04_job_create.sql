@@ -71,7 +71,7 @@ $$;
  * Check a model and params for the user, price them and insert the queued job — no money
  * yet: service.job_create and service.batch_create (module 14) reserve after it. A project named must be
  * the user's own (VGR04 otherwise). `p_delivery` is {webhook?, webhook_events?,
- * cancel_after_seconds?} (module 21; private.job_delivery).
+ * cancel_after_seconds?} (module 22; private.job_delivery).
  */
 create function private.job_insert(
   p_uid uuid, p_model_id text, p_params jsonb, p_priority integer,

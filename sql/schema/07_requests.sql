@@ -38,7 +38,7 @@ $$;
 
 /**
  * Service (sweep): drop expired idempotency keys, old rate windows and webhook ids, and
- * the webhook deliveries (module 21) that ended more than webhook_retention_days ago.
+ * the webhook deliveries (module 22) that ended more than webhook_retention_days ago.
  */
 create function service.requests_clean_up()
 returns jsonb

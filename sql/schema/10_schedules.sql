@@ -19,5 +19,7 @@ begin
                         'select service.requests_clean_up()');
   perform cron.schedule('videogen-prune-events', '42 3 * * *',
                         'select service.job_events_prune(90)');
+  perform cron.schedule('videogen-subscriptions-expire', '7 * * * *',
+                        'select service.subscriptions_expire()');
 end;
 $cron$;

@@ -48,7 +48,9 @@ $$;
 
 /**
  * Service (sweep): outputs whose files are due for removal — of jobs removed from history,
- * and of jobs finished more than p_retention_days ago (0: kept until removed).
+ * and of jobs finished longer ago than their owner's retention: the tier's
+ * output_retention_days and the deployment's p_retention_days (0: none), the shorter of
+ * the two when both are set (kept until removed when neither is).
  */
 create function service.jobs_list_outputs_due(p_retention_days integer, p_limit integer default 200)
 returns jsonb
@@ -59,13 +61,17 @@ set search_path = ''
 as $$
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', j.id, 'video_path', j.output ->> 'video_path',
+           'image_path', j.output ->> 'image_path',
            'thumbnail_path', j.output ->> 'thumbnail_path')), '[]')
     from (select * from public.jobs j
            where j.output_expired_at is null
-             and (j.output ? 'video_path' or j.output ? 'thumbnail_path')
+             and (j.output ? 'video_path' or j.output ? 'image_path'
+                  or j.output ? 'thumbnail_path')
              and ((j.deleted_at is not null)
-                  or (p_retention_days > 0 and j.finished_at is not null
-                      and j.finished_at < now() - make_interval(days => p_retention_days)))
+                  or (j.finished_at is not null
+                      and j.finished_at < now() - make_interval(days => (
+                        select least(nullif(p_retention_days, 0), l.output_retention_days)
+                          from private.tier_limits_of(j.user_id) l))))
            order by j.finished_at
            limit greatest(p_limit, 1)) j
 $$;

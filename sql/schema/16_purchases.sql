@@ -1,5 +1,6 @@
 /*
- * Module 16: purchases that can be taken back, debt, and anonymous accounts merged.
+ * Module 16: purchases that can be taken back, debt, subscriptions (the tier follows
+ * them) and anonymous accounts merged.
  *
  * A store purchase (Stripe Checkout, the App Store) is credited once per store transaction
  * and remembered in private.purchases with what was paid. A refund or a dispute of it
@@ -38,7 +39,7 @@
 /** A credited store purchase and what it paid: what a refund is matched against. */
 create table private.purchases (
   id bigint generated always as identity primary key,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  user_id uuid not null,  -- no foreign key: kept for the books when the account goes
   store text not null check (store in ('stripe', 'app_store')),
   -- The id it was credited by: a Checkout Session id, an App Store transaction id.
   transaction_id text not null check (char_length(transaction_id) between 1 and 200),
@@ -60,11 +61,48 @@ create unique index purchases_stripe_payment_idx on private.purchases (payment_r
   where store = 'stripe';
 create index purchases_user_idx on private.purchases (user_id);
 
+/**
+ * What a subscription product is worth: the tier it gives while active and the credits
+ * each paid period grants (once per invoice / renewal transaction). A deployment adds its
+ * own products (Stripe price ids, App Store product ids) with a migration.
+ */
+create table private.subscription_plans (
+  product_id text primary key check (char_length(product_id) between 1 and 200),
+  tier text not null references private.tier_limits (tier),
+  period_credits bigint not null check (period_credits >= 0)
+);
+
+insert into private.subscription_plans (product_id, tier, period_credits) values
+  ('price_premium_monthly', 'premium', 1000),
+  ('com.videogen.premium.monthly', 'premium', 1000);
+
+/**
+ * A store subscription (a Stripe Subscription, an App Store original transaction) and its
+ * latest known state. Events may arrive out of order: a state older than the one stored
+ * (event_at) is not applied. The profile's tier is the best tier among its active ones.
+ */
+create table private.subscriptions (
+  id bigint generated always as identity primary key,
+  user_id uuid references auth.users (id) on delete set null,
+  store text not null check (store in ('stripe', 'app_store')),
+  subscription_id text not null check (char_length(subscription_id) between 1 and 200),
+  product_id text not null check (char_length(product_id) between 1 and 200),
+  status text not null check (status in ('active', 'past_due', 'canceled', 'expired',
+                                         'refunded')),
+  current_period_end timestamptz,
+  event_at timestamptz not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  unique (store, subscription_id)
+);
+
+create index subscriptions_user_idx on private.subscriptions (user_id);
+
 /** A refund or dispute of a purchase, applied once per the store's id for it. */
 create table private.purchase_reversals (
   id bigint generated always as identity primary key,
   purchase_id bigint not null references private.purchases (id) on delete cascade,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  user_id uuid not null,  -- no foreign key: kept for the books when the account goes
   kind text not null check (kind in ('refund', 'dispute')),
   -- '<store>:<the store's id>': re_…/dp_… for Stripe, the revoked transaction for Apple.
   reversal_id text not null unique check (char_length(reversal_id) between 1 and 220),
@@ -98,6 +136,8 @@ create index account_merges_account_idx on private.account_merges (account_id);
 alter table private.purchases enable row level security;
 alter table private.purchase_reversals enable row level security;
 alter table private.account_merges enable row level security;
+alter table private.subscription_plans enable row level security;
+alter table private.subscriptions enable row level security;
 
 -- ===================================================================================
 -- Debt: the ledger rows that carry it, settling, and no new jobs while in debt
@@ -398,6 +438,155 @@ end;
 $$;
 
 -- ===================================================================================
+-- Subscriptions: the tier follows them, each paid period grants its credits once
+-- ===================================================================================
+
+/**
+ * Set a profile's tier from its subscriptions: the tier of the highest priority bound
+ * among those active (or past due: the store is still retrying the payment) whose period
+ * has not ended, `free` without one; a new tier also sets the profile's concurrent-job
+ * limit from tier_limits. Returns the tier.
+ */
+create function private.subscription_tier_apply(p_user_id uuid)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_tier text;
+begin
+  select l.tier into v_tier
+    from private.subscriptions s
+    join private.subscription_plans p on p.product_id = s.product_id
+    join private.tier_limits l on l.tier = p.tier
+   where s.user_id = p_user_id and s.status in ('active', 'past_due')
+     and (s.current_period_end is null or s.current_period_end > now())
+   order by l.max_priority desc, l.concurrent_jobs desc
+   limit 1;
+  v_tier := coalesce(v_tier, 'free');
+  update public.profiles p
+     set tier = v_tier,
+         concurrent_job_limit = (select l.concurrent_jobs from private.tier_limits l
+                                  where l.tier in (v_tier, 'free')
+                                  order by l.tier = 'free' limit 1),
+         updated_at = now()
+   where p.id = p_user_id and p.tier is distinct from v_tier;
+  return v_tier;
+end;
+$$;
+
+/**
+ * Service: a verified store event about a subscription. Records its state unless a newer
+ * one is stored (p_event_at), grants the period's credits once per p_period_id (a paid
+ * Stripe invoice, an App Store renewal transaction) as a purchase — or, with
+ * p_reversal_id (a refund), claws that period's credits back once, as purchase_reverse
+ * does (p_share_per_100000 of them; null: all) — and sets the profile's tier. The user is p_user_id, or the one the
+ * subscription was first recorded for. A product without a plan, or an unknown user, is
+ * acknowledged with applied=false and a reason (the store must not retry it).
+ */
+create function service.subscription_record(
+  p_store text,
+  p_subscription_id text,
+  p_product_id text,
+  p_status text,
+  p_event_at timestamptz,
+  p_user_id uuid default null,
+  p_current_period_end timestamptz default null,
+  p_period_id text default null,
+  p_payment_ref text default null,
+  p_amount_minor bigint default null,
+  p_currency text default null,
+  p_reversal_id text default null,
+  p_share_per_100000 integer default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_plan private.subscription_plans;
+  v_sub private.subscriptions;
+  v_user uuid;
+  v_grant jsonb;
+  v_tier text;
+begin
+  select * into v_plan from private.subscription_plans where product_id = p_product_id;
+  if not found then
+    return jsonb_build_object('applied', false,
+                              'reason', format('product %s gives no tier here', p_product_id));
+  end if;
+  select * into v_sub from private.subscriptions
+   where store = p_store and subscription_id = p_subscription_id for update;
+  v_user := coalesce(v_sub.user_id, p_user_id);
+  if v_user is null or not exists (select 1 from public.profiles where id = v_user) then
+    return jsonb_build_object('applied', false,
+                              'reason', 'the subscription names no user of ours');
+  end if;
+  if v_sub.id is not null and p_user_id is not null and v_sub.user_id <> p_user_id then
+    raise exception 'this subscription belongs to another account' using errcode = 'VGC09';
+  end if;
+
+  if v_sub.id is null then
+    insert into private.subscriptions
+      (user_id, store, subscription_id, product_id, status, current_period_end, event_at)
+    values (v_user, p_store, p_subscription_id, p_product_id, p_status,
+            p_current_period_end, p_event_at)
+    returning * into v_sub;
+  elsif p_event_at >= v_sub.event_at then
+    update private.subscriptions
+       set product_id = p_product_id, status = p_status,
+           current_period_end = coalesce(p_current_period_end, current_period_end),
+           event_at = p_event_at, updated_at = now()
+     where id = v_sub.id
+    returning * into v_sub;
+  end if;
+
+  if p_period_id is not null and p_reversal_id is not null then
+    v_grant := service.purchase_reverse(
+      p_store, p_reversal_id, 'refund', p_period_id, null, null, p_share_per_100000,
+      format('refund of subscription %s (%s)', p_product_id, p_store));
+  elsif p_period_id is not null and v_plan.period_credits > 0 then
+    v_grant := service.purchase_record(
+      v_user, p_store, p_period_id, v_plan.period_credits, p_payment_ref, p_amount_minor,
+      p_currency, p_product_id, format('subscription %s (%s)', p_product_id, p_store));
+  end if;
+  v_tier := private.subscription_tier_apply(v_user);
+  return coalesce(v_grant, jsonb_build_object('applied', true) || private.credit_state(v_user))
+         || jsonb_build_object('tier', v_tier,
+                               'subscription', to_jsonb(v_sub) - 'user_id' - 'id');
+end;
+$$;
+
+/**
+ * Service (sweep): subscriptions whose period ended without a renewal the store told us of
+ * lose their tier; returns how many profiles changed.
+ */
+create function service.subscriptions_expire()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid;
+  v_count integer := 0;
+begin
+  for v_user in
+    select distinct s.user_id from private.subscriptions s
+      join public.profiles p on p.id = s.user_id
+     where s.current_period_end <= now() and p.tier <> 'free'
+  loop
+    if private.subscription_tier_apply(v_user) = 'free' then
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  return v_count;
+end;
+$$;
+
+-- ===================================================================================
 -- Anonymous users who sign in to an existing account
 -- ===================================================================================
 
@@ -579,13 +768,50 @@ begin
 end;
 $$;
 
+/** Service: service.subscription_record as one request. */
+create function service.subscription_record_request(
+  p_request jsonb,
+  p_store text,
+  p_subscription_id text,
+  p_product_id text,
+  p_status text,
+  p_event_at timestamptz,
+  p_user_id uuid default null,
+  p_current_period_end timestamptz default null,
+  p_period_id text default null,
+  p_payment_ref text default null,
+  p_amount_minor bigint default null,
+  p_currency text default null,
+  p_reversal_id text default null,
+  p_share_per_100000 integer default null
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_replay jsonb := private.request_begin(p_request);
+begin
+  if v_replay is not null then
+    return v_replay;
+  end if;
+  return private.request_finish(p_request, 200, service.subscription_record(
+    p_store, p_subscription_id, p_product_id, p_status, p_event_at, p_user_id,
+    p_current_period_end, p_period_id, p_payment_ref, p_amount_minor, p_currency,
+    p_reversal_id, p_share_per_100000));
+end;
+$$;
+
 -- ===================================================================================
 -- Grants: the service only
 -- ===================================================================================
 
-revoke all on private.purchases, private.purchase_reversals, private.account_merges
+revoke all on private.purchases, private.purchase_reversals, private.account_merges,
+  private.subscription_plans, private.subscriptions
   from public, anon, authenticated;
-grant all on private.purchases, private.purchase_reversals, private.account_merges
+grant all on private.purchases, private.purchase_reversals, private.account_merges,
+  private.subscription_plans, private.subscriptions
   to service_role;
 
 revoke execute on function
@@ -597,7 +823,13 @@ revoke execute on function
   service.purchase_record_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
                                  text),
   service.purchase_reverse_request(jsonb, text, text, text, text, text, bigint, integer, text),
-  service.anonymous_merge_request(jsonb, uuid)
+  service.anonymous_merge_request(jsonb, uuid),
+  private.subscription_tier_apply(uuid),
+  service.subscription_record(text, text, text, text, timestamptz, uuid, timestamptz, text,
+                              text, bigint, text, text, integer),
+  service.subscriptions_expire(),
+  service.subscription_record_request(jsonb, text, text, text, text, timestamptz, uuid,
+                                      timestamptz, text, text, bigint, text, text, integer)
   from public, anon, authenticated;
 grant execute on function
   private.ledger_apply_debt(uuid, public.ledger_kind, bigint, bigint, text, text),
@@ -608,5 +840,11 @@ grant execute on function
   service.purchase_record_request(jsonb, uuid, text, text, bigint, text, bigint, text, text,
                                  text),
   service.purchase_reverse_request(jsonb, text, text, text, text, text, bigint, integer, text),
-  service.anonymous_merge_request(jsonb, uuid)
+  service.anonymous_merge_request(jsonb, uuid),
+  private.subscription_tier_apply(uuid),
+  service.subscription_record(text, text, text, text, timestamptz, uuid, timestamptz, text,
+                              text, bigint, text, text, integer),
+  service.subscriptions_expire(),
+  service.subscription_record_request(jsonb, text, text, text, text, timestamptz, uuid,
+                                      timestamptz, text, text, bigint, text, text, integer)
   to service_role;

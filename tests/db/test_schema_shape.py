@@ -25,6 +25,7 @@ MODULES = sorted((ROOT / "sql" / "schema").glob("*.sql"))
 PUBLIC_FUNCTIONS = {
     "admin_list_jobs",
     "admin_list_workers",
+    "api_keys_list",
     "get_batch",
     "get_credits",
     "get_job",
@@ -39,10 +40,12 @@ PUBLIC_FUNCTIONS = {
     "prompt_templates_list",
     "provider_keys_list",
     "quote_jobs",
+    "share_links_list",
     "update_profile",
 }
 # What clients read (through RLS), directly or through those procedures.
 PUBLIC_RELATIONS = {
+    "api_keys",
     "batches",
     "credit_ledger",
     "job_events",
@@ -52,6 +55,7 @@ PUBLIC_RELATIONS = {
     "projects",
     "prompt_templates",
     "provider_keys",
+    "share_links",
     "voices",
     "webhook_deliveries",
     "webhook_delivery_attempts",

@@ -25,6 +25,7 @@ USER_FUNCTIONS = {
     # VG403 from private.require_admin.
     "admin_list_jobs",
     "admin_list_workers",
+    "api_keys_list",  # invoker: RLS and column grants show a user their keys, never a hash
     "prompt_templates_list",
     "get_batch",
     "get_credits",
@@ -36,9 +37,10 @@ USER_FUNCTIONS = {
     "list_models",
     "list_projects",
     "list_voices",
-    "list_webhook_deliveries",  # invoker: RLS shows a user their own deliveries (module 21)
+    "list_webhook_deliveries",  # invoker: RLS shows a user their own deliveries (module 22)
     "provider_keys_list",  # invoker: RLS shows a user their own keys, masked (module 16)
     "quote_jobs",
+    "share_links_list",  # invoker: RLS shows a user their own share links
     "update_profile",  # invoker: the column grants (display_name, language, theme) decide
 }
 USER_PRIVATE_FUNCTIONS = {
@@ -47,11 +49,13 @@ USER_PRIVATE_FUNCTIONS = {
     "job_get_json",
     "job_json",
     "job_read_json",
+    "list_order_asc",
     "model_run_seconds",
     "project_json",
     "queue_position",
     "require_admin",
     "require_known_user",
+    "share_link_json",
 }
 # Writes a user asks for go through the functions (auth, rate limit, idempotency, routing
 # after commit); the functions call them as service_role with the user's claims.

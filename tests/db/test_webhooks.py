@@ -1,4 +1,4 @@
-"""The webhook outbox in SQL (module 21): rows written by the jobs trigger in the change's
+"""The webhook outbox in SQL (module 22): rows written by the jobs trigger in the change's
 transaction, claimed with SKIP LOCKED and a lease, attempts recorded once by their holder,
 retries with backoff, given up at the bounds; deadlines canceled by the sweep."""
 

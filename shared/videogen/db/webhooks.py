@@ -1,6 +1,6 @@
 """Webhooks to users' servers and deadlines: the outbox (claim, record), the signing
 secret, the deliveries as their owner reads them, and overdue jobs
-(sql/schema/21_webhooks.sql, 06_job_reports.sql)."""
+(sql/schema/22_webhooks.sql, 06_job_reports.sql)."""
 
 from __future__ import annotations
 

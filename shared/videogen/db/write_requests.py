@@ -13,6 +13,8 @@ from videogen.models.projects import Project, ProjectDeleted
 from videogen.models.workers import Cancellation
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from videogen.db.connection import Database
     from videogen.db.outcomes import WriteRequest
     from videogen.principal import Principal
@@ -251,6 +253,46 @@ def record_purchase_request(
         currency=currency,
         product_id=product_id,
         description=description,
+    )
+    return outcome_of(result, CreditResult)
+
+
+def record_subscription_request(
+    db: Database,
+    request: WriteRequest,
+    *,
+    store: str,
+    subscription_id: str,
+    product_id: str,
+    status: str,
+    event_at: datetime,
+    user_id: str | None = None,
+    current_period_end: datetime | None = None,
+    period_id: str | None = None,
+    payment_ref: str | None = None,
+    amount_minor: int | None = None,
+    currency: str | None = None,
+    reversal_id: str | None = None,
+    share_per_100000: int | None = None,
+) -> Outcome[CreditResult]:
+    """Service: a store's word on a subscription — its state, a paid period's credits (once
+    per period_id) or their refund (once per reversal_id) — and the profile's tier after it."""
+    result = db.admin_call(
+        "service.subscription_record_request",
+        request=request.as_json(),
+        store=store,
+        subscription_id=subscription_id,
+        product_id=product_id,
+        status=status,
+        event_at=event_at.isoformat(),
+        user_id=user_id,
+        current_period_end=current_period_end and current_period_end.isoformat(),
+        period_id=period_id,
+        payment_ref=payment_ref,
+        amount_minor=amount_minor,
+        currency=currency,
+        reversal_id=reversal_id,
+        share_per_100000=share_per_100000,
     )
     return outcome_of(result, CreditResult)
 

@@ -39,6 +39,7 @@ class AppleTransaction:
     revocation_date: int | None
     revocation_percentage: int | None  # milli-units: 100000 is all of it
     revocation_type: str | None
+    expires_date: int | None = None  # ms since the epoch: an auto-renewable period's end
 
     @property
     def credit_key(self) -> str:
@@ -58,6 +59,7 @@ class AppleNotification:
     subtype: str | None
     notification_uuid: str
     transaction: AppleTransaction | None
+    signed_date: int | None = None  # ms since the epoch: when Apple signed it
 
 
 def _not_configured() -> ServiceUnavailable:
@@ -147,6 +149,7 @@ def _transaction(decoded: Any) -> AppleTransaction:
         revocation_date=decoded.revocationDate,
         revocation_percentage=decoded.revocationPercentage,
         revocation_type=_raw(decoded.rawRevocationType),
+        expires_date=decoded.expiresDate,
     )
 
 
@@ -186,4 +189,5 @@ def verify_notification(signed_payload: str, settings: Settings) -> AppleNotific
         subtype=_raw(decoded.rawSubtype),
         notification_uuid=str(decoded.notificationUUID),
         transaction=_transaction(transaction) if transaction is not None else None,
+        signed_date=decoded.signedDate,
     )

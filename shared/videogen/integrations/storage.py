@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from videogen.config import Settings
 
-BUCKETS: tuple[str, ...] = ("videos", "thumbnails", "uploads")
+BUCKETS: tuple[str, ...] = ("videos", "images", "thumbnails", "uploads")
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MAX_PATH_CHARS = 1024
 Source = bytes | bytearray | memoryview | os.PathLike[str]

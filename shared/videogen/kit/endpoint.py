@@ -84,6 +84,7 @@ CORS_ALLOW_HEADERS = ", ".join(
         "webhook-timestamp",
         "webhook-signature",
         "x-cron-secret",
+        "x-api-key",
     )
 )
 CORS_MAX_AGE_SECONDS = 86_400  # Chromium caps it at 2 h, Firefox at 24 h: ask for the most
@@ -299,9 +300,12 @@ def serve(
                 query=dict(request.args.items()) if signed else None,
             )
             ctx = Context(request, principal, request_id, settings, name, rate_limited, route.path)
-            fields["caller"] = principal.kind
+            # Who, never the credential: a personal key is logged by its id.
+            fields["caller"] = "api_key" if principal.by_api_key else principal.kind
             if principal.user_id:
                 fields["user_id"] = principal.user_id
+            if principal.api_key_id:
+                fields["api_key_id"] = principal.api_key_id
             reply = route.handler(ctx)
             status = reply.status
             headers.update(reply.headers)

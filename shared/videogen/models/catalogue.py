@@ -21,6 +21,12 @@ class QuoteRequest(Strict):
     items: list[BatchItem] = Field(min_length=1, max_length=20)
 
 
+class ModelQuery(Strict):
+    """GET /queue-job/models: optionally of one category (`text-to-image`, `image-to-video`…)."""
+
+    category: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")] | None = None
+
+
 class VoiceQuery(Strict):
     """GET /queue-job/voices: optionally of one engine and language (a prefix: `en`)."""
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from videogen.models.common import NonBlank, Open, Page, Strict
+from videogen.models.common import NonBlank, Open, Page, SortOrder, Strict, order_field
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -71,10 +71,12 @@ class AppleNotification(Strict):
 
 
 class PageQuery(Strict):
-    """?page=&limit= for ledger pages."""
+    """?page=&limit=&sort=&order= for ledger pages."""
 
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+    sort: Literal["created", "amount"] = Field("created", description="The field to sort by.")
+    order: SortOrder = order_field()
 
 
 # Answers ----------------------------------------------------------------------------------
@@ -166,6 +168,21 @@ class Merge(Open):
     merged_at: datetime
 
 
+class Subscription(Open):
+    """A store subscription as we last heard of it (the tier follows the active ones)."""
+
+    store: Literal["stripe", "app_store"]
+    subscription_id: str = Field(
+        description="Stripe's sub_…, or the App Store's original transaction id."
+    )
+    product_id: str
+    status: Literal["active", "past_due", "canceled", "expired", "refunded"]
+    current_period_end: datetime | None
+    event_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
 class CreditResult(Open):
     """A repeated grant, transaction, Stripe session, refund or merge answers applied=false.
 
@@ -186,3 +203,6 @@ class CreditResult(Open):
     debt_settled: int | None = None
     # A merge: the guest's free credits that stayed with the guest (free credits never move).
     free_credits_kept: int | None = None
+    # A subscription event: the profile's tier after it and the subscription's state.
+    tier: str | None = None
+    subscription: Subscription | None = None

@@ -24,13 +24,16 @@ from videogen.models.common import (
     JobIdQuery,
     JobStatus,
     ListQuery,
+    MediaSource,
     ModelId,
     NonBlank,
     Open,
     Page,
     Root,
+    SortOrder,
     StoragePath,
     Strict,
+    order_field,
 )
 from videogen.models.elements import MAX_ELEMENTS, Element, check_elements
 from videogen.models.webhooks import Delivery, WebhookEvent
@@ -65,8 +68,18 @@ class JobParams(Strict):
         "(`POST /queue-job/enhance`): the job keeps both. Needs `prompt`.",
     )
     negative_prompt: NonBlank | None = Field(None, max_length=2000)
-    image_path: StoragePath | None = Field(
-        None, description="An upload of yours in the `uploads` bucket: `<user id>/<file>`."
+    image_path: MediaSource | None = Field(
+        None,
+        description="An upload of yours in the `uploads` bucket: `<user id>/<file>` — or an "
+        "https URL of a public picture, fetched once, checked like an upload and stored in "
+        "your uploads before any credit moves (the job then names the stored path).",
+    )
+    strength: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Image-to-image: how much the picture may change (0 keeps it, 1 repaints "
+        "it all).",
     )
     duration: int | None = Field(None, ge=1, le=600, description="Seconds.")
     aspect_ratio: AspectRatio | None = None
@@ -81,10 +94,12 @@ class JobParams(Strict):
     voice: NonBlank | None = Field(None, max_length=100)
     language: Language | None = None
     speaking_rate: float | None = Field(None, ge=0.25, le=4.0)
-    images: list[StoragePath | None] | None = Field(
-        None, max_length=12, description="One upload per section (null → a title card)."
+    images: list[MediaSource | None] | None = Field(
+        None,
+        max_length=12,
+        description="One upload (or https URL) per section (null → a title card).",
     )
-    music_path: StoragePath | None = None
+    music_path: MediaSource | None = Field(None, description="An upload or an https URL.")
     captions: StrictBool | None = None
     # The wizard's steps (videogen.rendering.steps): what one step made, fed to the next.
     instruction: NonBlank | None = Field(
@@ -177,6 +192,10 @@ class JobQuery(Strict):
     batch_id: UUID | None = None
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+    sort: Literal["created", "updated", "status", "cost"] = Field(
+        "created", description="The field to sort by (status: in lifecycle order)."
+    )
+    order: SortOrder = order_field()
 
 
 class BatchItem(Strict):
@@ -209,6 +228,8 @@ class BatchQuery(ListQuery):
     """GET /queue-job/batches: one batch (?id=) or a page, optionally of one project."""
 
     project_id: UUID | None = None
+    sort: Literal["created", "cost"] = Field("created", description="The field to sort by.")
+    order: SortOrder = order_field()
 
 
 class JobDeleteQuery(JobIdQuery):
@@ -376,6 +397,7 @@ class ProviderJobRow(Open):
 
     id: UUID
     user_id: UUID
+    job_type: str = "text_to_video"
     status: JobStatus
     attempt: int
     progress: int

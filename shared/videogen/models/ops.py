@@ -42,6 +42,9 @@ class SweepSummary(Open):
     )
     dispatched: int
     retention: RetentionSweep
+    tiers_expired: int = Field(
+        0, description="Profiles back to a lower tier: their subscriptions' periods ended."
+    )
     cleanup: Cleanup
     money_audit: MoneyAuditSummary
 
@@ -51,6 +54,7 @@ class DueOutput(Fixed):
 
     id: UUID
     video_path: str | None
+    image_path: str | None = None
     thumbnail_path: str | None
 
 

@@ -12,6 +12,11 @@ Stored params also hold what ``private.normalize_params`` adds to every job — 
 ``aspect_ratio`` and ``resolution`` — even for a type that does not take them (a narration
 has no frame): :func:`params_for` leaves those out for such a type; any other key a type
 does not take is refused.
+
+A file a type takes (``image_path``, compose ``images``, ``music_path``, elements' ``path``)
+has the bag's type, an upload or a URL; a stored job always holds the upload: a URL is
+fetched and replaced by its stored path before the job exists
+(:func:`videogen.services.uploads.fetch_urls`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pydantic import (
 
 from videogen.errors import ValidationFailed
 from videogen.media.script import Script
-from videogen.models.common import NonBlank, StoragePath, Strict
+from videogen.models.common import MediaSource, NonBlank, StoragePath, Strict
 from videogen.models.elements import Element, check_elements
 from videogen.models.jobs import AspectRatio, JobParams, Language, Resolution, SectionTiming
 
@@ -103,10 +108,41 @@ class ImageToVideoParams(_VideoParams):
 
     job_type: ClassVar[str] = "image_to_video"
 
-    image_path: StoragePath | None = _same("image_path")
+    image_path: MediaSource | None = _same("image_path")
 
 
 VideoParams = TextToVideoParams | ImageToVideoParams
+
+
+class _PictureParams(TypedParamsBase):
+    """What a still picture takes: a prompt, its frame (ratio and resolution give the size,
+    as a video's) and a seed; the same prompt and seed make the same picture."""
+
+    prompt: NonBlank | None = _same("prompt")
+    original_prompt: NonBlank | None = _same("original_prompt")
+    negative_prompt: NonBlank | None = _same("negative_prompt")
+    aspect_ratio: AspectRatio | None = _same("aspect_ratio")
+    resolution: Resolution | None = _same("resolution")
+    seed: int | None = _same("seed")
+
+
+class TextToImageParams(_PictureParams):
+    """A ``text_to_image`` job's params."""
+
+    job_type: ClassVar[str] = "text_to_image"
+
+
+class ImageToImageParams(_PictureParams):
+    """An ``image_to_image`` job's params: a text-to-image's, the picture to start from and
+    how much of it may change."""
+
+    job_type: ClassVar[str] = "image_to_image"
+
+    image_path: MediaSource | None = _same("image_path")
+    strength: float | None = _same("strength")
+
+
+PictureParams = TextToImageParams | ImageToImageParams
 
 
 class ComposeParams(TypedParamsBase):
@@ -123,8 +159,8 @@ class ComposeParams(TypedParamsBase):
     voice: NonBlank | None = _same("voice")
     language: Language | None = _same("language")
     speaking_rate: float | None = _same("speaking_rate")
-    images: list[StoragePath | None] | None = _same("images")
-    music_path: StoragePath | None = _same("music_path")
+    images: list[MediaSource | None] | None = _same("images")
+    music_path: MediaSource | None = _same("music_path")
     narration_paths: list[StoragePath] | None = _same("narration_paths")
     captions: StrictBool | None = _same("captions")
     elements: list[Element] | None = _same("elements")
@@ -189,6 +225,8 @@ class ImagesParams(TypedParamsBase):
 TypedParams = (
     TextToVideoParams
     | ImageToVideoParams
+    | TextToImageParams
+    | ImageToImageParams
     | ComposeParams
     | NarrationParams
     | ScriptParams
@@ -199,6 +237,8 @@ PARAMS_MODELS: dict[str, type[TypedParams]] = {
     for m in (
         TextToVideoParams,
         ImageToVideoParams,
+        TextToImageParams,
+        ImageToImageParams,
         ComposeParams,
         NarrationParams,
         ScriptParams,

@@ -18,6 +18,7 @@ from videogen.models.credits import (
     LedgerPage,
     PurchaseCredits,
 )
+from videogen.services import subscriptions
 
 if TYPE_CHECKING:
     from videogen.config import Settings
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def overview(session: Session, page: int, limit: int) -> CreditsOverview:
-    """The caller's balance, reserved credits and one page of the ledger."""
-    result = reads.get_credits(session, limit, (page - 1) * limit)
+def overview(
+    session: Session, page: int, limit: int, sort: str = "created", order: str = "desc"
+) -> CreditsOverview:
+    """The caller's balance, reserved credits and one page of the ledger, sorted."""
+    result = reads.get_credits(session, limit, (page - 1) * limit, sort, order)
     if result is None:
         raise NotFound("No profile for this user.")
     return CreditsOverview(
@@ -169,6 +172,8 @@ def _from_stripe(
     db: Database, write: WriteRequest, event: dict[str, Any], credits_per_cent: int
 ) -> Outcome[CreditResult]:
     kind = event.get("type")
+    if kind in subscriptions.STRIPE_SUBSCRIPTION_EVENTS or kind == "invoice.paid":
+        return subscriptions.from_stripe(db, write, event)
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         return purchase_from_stripe(db, write, event, credits_per_cent)
     if kind == "refund.created":
@@ -299,6 +304,10 @@ def _from_apple_notification(
     db: Database, write: WriteRequest, notification: AppleNotification
 ) -> Outcome[CreditResult]:
     transaction = notification.transaction
+    kind = notification.notification_type
+    is_subscription = transaction is not None and transaction.type == subscriptions.AUTO_RENEWABLE
+    if kind in subscriptions.APPLE_SUBSCRIPTION_TYPES or (kind == "REFUND" and is_subscription):
+        return subscriptions.from_apple(db, write, notification)
     if notification.notification_type != "REFUND":
         return _ignored(f"ignored notification {notification.notification_type}")
     if transaction is None:

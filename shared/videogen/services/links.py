@@ -1,11 +1,12 @@
 """Links to a job's files, signed when the job is read — never stored.
 
-A job's output keeps storage paths (``video_path``, ``thumbnail_path``); every answer
-that shows a job to its owner (GET one, GET a page, a video rendered at once) gets
-``video_url`` / ``thumbnail_url`` signed for ``SIGNED_URL_EXPIRES_SECONDS`` and
-``links_expire_at``, so a link in a page the user just loaded always works while the
-object exists. One signing call per bucket per answer (Supabase Storage signs a batch).
-A realtime ``completed`` event carries no links: its consumer reads the job.
+A job's output keeps storage paths (``video_path`` or a picture's ``image_path``, and
+``thumbnail_path``); every answer that shows a job to its owner (GET one, GET a page, a
+video rendered at once) gets ``video_url`` / ``image_url`` / ``thumbnail_url`` signed for
+``SIGNED_URL_EXPIRES_SECONDS`` and ``links_expire_at``, so a link in a page the user just
+loaded always works while the object exists. One signing call per bucket per answer
+(Supabase Storage signs a batch). A realtime ``completed`` event carries no links: its
+consumer reads the job.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ A = TypeVar("A", bound="BaseModel")  # an answer: a job, a page of them, a batch
 log = logging.getLogger(__name__)
 
 # (output field holding the path, its bucket, the field the link goes in)
-FILES = (("video_path", "videos", "video_url"), ("thumbnail_path", "thumbnails", "thumbnail_url"))
+FILES = (
+    ("video_path", "videos", "video_url"),
+    ("image_path", "images", "image_url"),
+    ("thumbnail_path", "thumbnails", "thumbnail_url"),
+)
 
 
 def add_links(storage: Storage, jobs: Iterable[Job], expires_in: int) -> None:

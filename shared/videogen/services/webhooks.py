@@ -1,7 +1,7 @@
 """Webhooks to users' servers: the outbox's drain, the drainer thread, the signing secret,
 the deliveries list; and the deadlines the sweep enforces.
 
-The outbox is ``public.webhook_deliveries`` (sql/schema/21_webhooks.sql): the jobs trigger
+The outbox is ``public.webhook_deliveries`` (sql/schema/22_webhooks.sql): the jobs trigger
 writes a row in the transaction of each subscribed change. :func:`drain` leases due rows
 (``FOR UPDATE SKIP LOCKED`` with a lease, so concurrent drainers never send one row at the
 same time), POSTs each to its URL through :mod:`videogen.integrations.public_http` (public

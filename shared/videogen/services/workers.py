@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from videogen.config import Settings
-from videogen.db import fleet, job_routing, operations
+from videogen.db import fleet, job_routing, operations, profiles
 from videogen.errors import AppError
 from videogen.integrations.storage import storage_for
 from videogen.models.ops import MoneyAuditSummary, SweepSummary
@@ -177,6 +177,7 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
     retention = retention_sweep(db, storage_for(settings), settings)
     with db.admin() as admin:
         cleaned = fleet.requests_cleanup(admin)
+        tiers_expired = profiles.subscriptions_expire(admin)
         # The environment's unit prices, for the cost views (a row changes only when its
         # value does).
         operations.ops_set_unit_prices(admin, settings.unit_prices())
@@ -202,6 +203,7 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
         runpod_endpoints=endpoints,
         dispatched=dispatched,
         retention=retention,
+        tiers_expired=tiers_expired,
         cleanup=cleaned,
         money_audit=MoneyAuditSummary(differences=len(differences)),
     )

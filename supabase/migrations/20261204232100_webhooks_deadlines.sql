@@ -3,7 +3,8 @@
 -- as drop + create), default privileges.
 -- Unsafe statements: the old signatures of private.job_insert, service.job_create(_request)
 -- and service.batch_create(_request) are dropped: each gained p_delivery (webhook, deadline).
--- Reordered by hand: tables and columns first, then the functions whose types use them.
+-- Reordered by hand: tables and columns first, then the functions whose types use them
+-- (the draft's drop and re-add of unchanged foreign keys left out).
 
 create table "private"."webhook_signing_secrets" (
     "user_id" uuid not null,
@@ -587,6 +588,26 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION private.account_forget()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  perform set_config('videogen.erasing', 'on', true);
+  update public.jobs
+     set params = '{}', progress_message = null, error_message = null, webhook = null,
+         deleted_at = coalesce(deleted_at, now())
+   where user_id = old.id and finished_at is not null
+     and (params <> '{}' or deleted_at is null or progress_message is not null
+          or error_message is not null or webhook is not null);
+  perform set_config('videogen.erasing', 'off', true);
+  return old;
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION private.jobs_emit_event()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -628,11 +649,56 @@ begin
                           'user:' || new.user_id || ':jobs', true);
   end if;
   -- The owner's webhook, when the job has one and wants this event: an outbox row in
-  -- this same transaction (module 21), sent after commit.
+  -- this same transaction (module 22), sent after commit.
   if new.webhook is not null then
     perform private.webhook_enqueue(new, v_event, case when tg_op = 'UPDATE' then old.status end);
   end if;
   return null;
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION private.jobs_guard_transition()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+begin
+  -- Removing a worker, a project or a batch sets its id to null on its jobs, finished ones
+  -- too (an FK action, run inside the RI trigger): a change a finished job accepts.
+  if pg_trigger_depth() > 1
+     and (old.worker_id is not null and new.worker_id is null
+          or old.project_id is not null and new.project_id is null
+          or old.batch_id is not null and new.batch_id is null)
+     and to_jsonb(new) - '{worker_id,project_id,batch_id}'::text[]
+         = to_jsonb(old) - '{worker_id,project_id,batch_id}'::text[] then
+    return new;
+  end if;
+  -- An account's erasure (module 21) empties a finished job's personal fields.
+  if old.finished_at is not null and current_setting('videogen.erasing', true) = 'on'
+     and to_jsonb(new) - '{params,output,progress_message,error_message,webhook,deleted_at,output_expired_at,updated_at}'::text[]
+         = to_jsonb(old) - '{params,output,progress_message,error_message,webhook,deleted_at,output_expired_at,updated_at}'::text[] then
+    new.updated_at := now();
+    return new;
+  end if;
+  if old.finished_at is not null
+     and to_jsonb(new) - '{deleted_at,output_expired_at,updated_at}'::text[]
+         = to_jsonb(old) - '{deleted_at,output_expired_at,updated_at}'::text[]
+     and (old.deleted_at is null or new.deleted_at is not distinct from old.deleted_at)
+     and (old.output_expired_at is null
+          or new.output_expired_at is not distinct from old.output_expired_at) then
+    new.updated_at := now();
+    return new;
+  end if;
+  if not private.job_transition_allowed(old.status, new.status) then
+    raise exception 'job % cannot go from % to %', old.id, old.status, new.status
+      using errcode = 'VGJ09';
+  end if;
+  if new.user_id <> old.user_id or new.cost <> old.cost or new.model_id <> old.model_id then
+    raise exception 'owner, model and cost of a job never change' using errcode = 'VGJ09';
+  end if;
+  new.updated_at := now();
+  return new;
 end;
 $function$
 ;
@@ -644,6 +710,102 @@ CREATE OR REPLACE FUNCTION public.get_job(p_job_id uuid)
  SET search_path TO ''
 AS $function$
   select private.job_get_json(j) from public.jobs j where j.id = p_job_id and j.deleted_at is null
+$function$
+;
+
+CREATE OR REPLACE FUNCTION service.account_erase(p_request jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_user uuid := auth.uid();
+  v_jobs integer;
+  v_events integer;
+begin
+  perform private.request_begin(p_request - 'key');
+  if v_user is null then
+    raise exception 'only a signed-in user can delete their account' using errcode = 'VG403';
+  end if;
+  perform 1 from public.profiles where id = v_user for update;
+  if exists (select 1 from public.jobs
+              where user_id = v_user and status in ('queued', 'dispatched', 'processing')) then
+    raise exception 'your account still has unfinished jobs' using errcode = 'VGX09',
+      hint = 'Cancel them (DELETE /queue-job?id=) or wait for them to finish, then retry.';
+  end if;
+  perform set_config('videogen.erasing', 'on', true);
+  update public.jobs
+     set params = '{}', output = null, progress_message = null, error_message = null,
+         webhook = null, deleted_at = coalesce(deleted_at, now()),
+         output_expired_at = coalesce(output_expired_at, now())
+   where user_id = v_user;
+  get diagnostics v_jobs = row_count;
+  delete from public.job_events where user_id = v_user;
+  get diagnostics v_events = row_count;
+  perform set_config('videogen.erasing', 'off', true);
+  delete from public.share_links where user_id = v_user;
+  delete from public.webhook_deliveries where user_id = v_user;  -- module 22
+  delete from private.webhook_signing_secrets where user_id = v_user;
+  delete from public.api_keys where user_id = v_user;
+  delete from public.provider_keys where user_id = v_user;
+  delete from public.batches where user_id = v_user;
+  delete from public.projects where user_id = v_user;
+  update public.profiles set display_name = null where id = v_user;
+  return private.request_finish(p_request - 'key', 200, jsonb_build_object(
+    'jobs_erased', v_jobs, 'events_erased', v_events));
+end;
+$function$
+;
+
+CREATE OR REPLACE FUNCTION service.jobs_list_outputs_due(p_retention_days integer, p_limit integer DEFAULT 200)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', j.id, 'video_path', j.output ->> 'video_path',
+           'image_path', j.output ->> 'image_path',
+           'thumbnail_path', j.output ->> 'thumbnail_path')), '[]')
+    from (select * from public.jobs j
+           where j.output_expired_at is null
+             and (j.output ? 'video_path' or j.output ? 'image_path'
+                  or j.output ? 'thumbnail_path')
+             and ((j.deleted_at is not null)
+                  or (j.finished_at is not null
+                      and j.finished_at < now() - make_interval(days => (
+                        select least(nullif(p_retention_days, 0), l.output_retention_days)
+                          from private.tier_limits_of(j.user_id) l))))
+           order by j.finished_at
+           limit greatest(p_limit, 1)) j
+$function$
+;
+
+CREATE OR REPLACE FUNCTION service.requests_clean_up()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_keys integer;
+  v_receipts integer;
+  v_deliveries integer;
+begin
+  delete from private.idempotency_keys where expires_at < now();
+  get diagnostics v_keys = row_count;
+  delete from private.webhook_receipts where received_at < now() - interval '7 days';
+  get diagnostics v_receipts = row_count;
+  delete from private.rate_limits where window_start < now() - interval '1 day';
+  delete from public.webhook_deliveries
+   where status <> 'pending'
+     and created_at
+         < now() - make_interval(days => private.setting_int('webhook_retention_days')::integer);
+  get diagnostics v_deliveries = row_count;
+  return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts,
+                            'webhook_deliveries', v_deliveries);
+end;
 $function$
 ;
 
@@ -674,6 +836,8 @@ CREATE UNIQUE INDEX webhook_signing_secrets_pkey ON private.webhook_signing_secr
 CREATE INDEX jobs_deadline_idx ON public.jobs USING btree (deadline_at) WHERE ((deadline_at IS NOT NULL) AND (status = ANY (ARRAY['queued'::public.job_status, 'dispatched'::public.job_status, 'processing'::public.job_status])));
 
 CREATE INDEX webhook_deliveries_due_idx ON public.webhook_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+
+CREATE INDEX webhook_deliveries_ended_idx ON public.webhook_deliveries USING btree (created_at) WHERE (status <> 'pending'::text);
 
 CREATE INDEX webhook_deliveries_job_idx ON public.webhook_deliveries USING btree (job_id, created_at DESC);
 
@@ -854,6 +1018,8 @@ revoke update on table "public"."webhook_delivery_attempts" from "authenticated"
 
 revoke execute on function private.job_delivery(p_delivery jsonb) from public;
 
+revoke execute on function private.job_get_json(p_job public.jobs) from public;
+
 revoke execute on function private.job_insert(p_uid uuid, p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid, p_batch_id uuid, p_delivery jsonb) from public;
 
 revoke execute on function private.webhook_enqueue(p_job public.jobs, p_job_event text, p_old_status public.job_status) from public;
@@ -898,7 +1064,6 @@ revoke all on table public.webhook_delivery_attempts from service_role;
 
 grant execute on function private.job_delivery(p_delivery jsonb) to service_role;
 
-revoke execute on function private.job_get_json(p_job public.jobs) from public, anon;
 grant execute on function private.job_get_json(p_job public.jobs) to service_role;
 
 grant execute on function private.job_get_json(p_job public.jobs) to authenticated;
@@ -950,35 +1115,3 @@ revoke all on function public.list_webhook_deliveries(p_job_id uuid, p_limit int
 grant execute on function public.list_webhook_deliveries(p_job_id uuid, p_limit integer, p_offset integer) to service_role;
 
 grant execute on function public.list_webhook_deliveries(p_job_id uuid, p_limit integer, p_offset integer) to authenticated;
-
--- The hourly clean-up also drops ended deliveries past webhook_retention_days.
-set check_function_bodies = off;
-
-CREATE OR REPLACE FUNCTION service.requests_clean_up()
- RETURNS jsonb
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO ''
-AS $function$
-declare
-  v_keys integer;
-  v_receipts integer;
-  v_deliveries integer;
-begin
-  delete from private.idempotency_keys where expires_at < now();
-  get diagnostics v_keys = row_count;
-  delete from private.webhook_receipts where received_at < now() - interval '7 days';
-  get diagnostics v_receipts = row_count;
-  delete from private.rate_limits where window_start < now() - interval '1 day';
-  delete from public.webhook_deliveries
-   where status <> 'pending'
-     and created_at
-         < now() - make_interval(days => private.setting_int('webhook_retention_days')::integer);
-  get diagnostics v_deliveries = row_count;
-  return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts,
-                            'webhook_deliveries', v_deliveries);
-end;
-$function$
-;
-
-CREATE INDEX webhook_deliveries_ended_idx ON public.webhook_deliveries USING btree (created_at) WHERE (status <> 'pending'::text);

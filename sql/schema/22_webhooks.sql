@@ -1,5 +1,5 @@
 /*
- * Module 21: webhooks to the users' own servers. A job created with `webhook` (and
+ * Module 22: webhooks to the users' own servers. A job created with `webhook` (and
  * `webhook_events`) gets one delivery row per subscribed event, written by the jobs
  * trigger (module 8) in the transaction of the change: the outbox. The functions drain it
  * after commit (LISTEN videogen_webhooks) and the sweep drains whatever is left: a
