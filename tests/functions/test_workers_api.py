@@ -195,6 +195,7 @@ def test_sweep_with_cron_secret_or_secret_key(api, headers):
         "runpod_endpoints",
         "dispatched",
         "retention",
+        "tiers_expired",
         "cleanup",
         "money_audit",
     }
