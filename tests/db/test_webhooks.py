@@ -243,3 +243,26 @@ def test_the_sweep_cancels_overdue_jobs_and_releases_their_credits(
     assert profile(db, user) == (1000, 0)
     assert_books_balance(db, user)
     assert as_service(db, "service.jobs_cancel_overdue")["canceled"] == 0  # once
+
+
+def test_an_erased_account_keeps_no_webhook_url_delivery_or_secret(
+    db: Conn, user: uuid.UUID
+) -> None:
+    job = job_with_hook(db, user)
+    for_user(db, user, "service.job_cancel", job["id"])
+    assert len(deliveries(db, job["id"])) == 1
+    erase = {
+        "principal": f"user:{user}",
+        "scope": "update-credits:DELETE",
+        "bucket": "update-credits",
+        "limit": None,
+        "key": None,
+        "hash": "",
+    }
+    for_user(db, user, "service.account_erase", erase)
+    assert job_row(db, job["id"])["webhook"] is None
+    assert deliveries(db, job["id"]) == []
+    secrets = db.execute(
+        "select count(*) from private.webhook_signing_secrets where user_id = %s", (user,)
+    ).fetchone()
+    assert secrets == (0,)
