@@ -30,6 +30,11 @@ GET    /element-templates[?id=] · POST /element-templates {name, elements with 
 GET    /batches[?id=|?project_id=] · POST /batches {items[1..20], project_id?, title?} → 202
        all reserved together or nothing (402 with the total and the balance) · DELETE
        /batches?id= → every unfinished job canceled.
+Creates (POST / and /batches) also take webhook, webhook_events and cancel_after (or a
+       Cancel-After header), and the header Prefer: wait=N (N ≤ 60: 200 with the finished
+       job or batch if it finishes in time, else 202; Preference-Applied: wait=N).
+GET    /webhook-deliveries?job_id=&page=&limit= → 200 page of your webhook deliveries
+       (newest first; id = the webhook-id header), each with its attempts.
 POST   /enhance {model | job_type, prompt, language?} → 200 {original, enhanced,
        template_id, template_version, job_type, engine}: nothing charged or stored, rate
        limited like a write; create the job with params.prompt = enhanced and
@@ -61,6 +66,7 @@ from typing import Annotated
 import functions_framework
 from pydantic import ConfigDict, Field, TypeAdapter
 
+from videogen.kit import waiting
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, serve
 from videogen.kit.routes import JOBS, READS, SESSION
@@ -88,6 +94,7 @@ from videogen.models.element_templates import (
 )
 from videogen.models.jobs import BatchQuery, BatchRequest, JobDeleteQuery, JobQuery, QueueJobRequest
 from videogen.models.projects import ProjectChange, ProjectQuery, ProjectRequest
+from videogen.models.webhooks import DeliveryQuery
 from videogen.rendering import steps
 from videogen.services import (
     admin,
@@ -98,6 +105,7 @@ from videogen.services import (
     projects,
     prompts,
     sharing,
+    webhooks,
 )
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
@@ -121,7 +129,8 @@ def jobs_route(ctx: Context) -> Reply:
             return Reply.of(jobs.remove(ctx.scope, job_id))
         return Reply.of(jobs.cancel(ctx.scope, job_id))
     body = ctx.body(QueueJobRequest)
-    return Reply.of(
+    return waiting.created_job(
+        ctx,
         jobs.submit(
             ctx.scope,
             body.model,
@@ -130,7 +139,8 @@ def jobs_route(ctx: Context) -> Reply:
             None if body.project_id is None else str(body.project_id),
             max_credits=body.max_credits,
             render_short=False,
-        )
+            delivery=body.delivery(ctx.cancel_after()),
+        ),
     )
 
 
@@ -201,7 +211,10 @@ def batches_route(ctx: Context) -> Reply:
             found = projects.read_batches(session, query)
         return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     if method == "POST":
-        return Reply.of(projects.create_batch(ctx.scope, ctx.body(BatchRequest)))
+        body = ctx.body(BatchRequest)
+        return waiting.created_batch(
+            ctx, projects.create_batch(ctx.scope, body, ctx.cancel_after())
+        )
     return Reply.of(projects.cancel_batch(ctx.scope, str(ctx.query(JobIdQuery).id)))
 
 
@@ -224,6 +237,13 @@ def element_templates_route(ctx: Context) -> Reply:
 def template_render_route(ctx: Context) -> Reply:
     """/element-templates/render: a template filled in, as a job or a batch."""
     return Reply.of(element_templates.render(ctx.scope, ctx.body(TemplateRenderRequest)))
+
+
+def deliveries_route(ctx: Context) -> Reply:
+    """/webhook-deliveries: your webhook deliveries and their attempts."""
+    query = ctx.query(DeliveryQuery)
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, webhooks.deliveries(session, query))
 
 
 def enhance_route(ctx: Context) -> Reply:
@@ -310,6 +330,7 @@ queue_job = functions_framework.http(
             ),
             Route("/element-templates/render", {"POST": JOBS}, template_render_route),
             Route("/enhance", {"POST": JOBS}, enhance_route),
+            Route("/webhook-deliveries", {"GET": READS}, deliveries_route),
             Route("/share-links", {"GET": READS, "POST": JOBS, "DELETE": JOBS}, share_links_route),
             Route("/shared", {"GET": ("always",)}, shared_route),
             # A personal API key never acts as an admin.

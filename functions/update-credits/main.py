@@ -35,6 +35,9 @@ GET  /account (user, a session) → 200 everything we hold about you, one JSON d
 DELETE /account (user, signed in within ACCOUNT_REAUTH_SECONDS) → 200 your files, personal
      data and auth user deleted; the ledger stays, under an id that names nobody. 403
      REAUTHENTICATION_REQUIRED with an older sign-in; 409 ACCOUNT_BUSY while a job runs.
+GET  /webhook-secret (user) → 200 {secret: whsec_…, created_at, rotated_at}: the key your
+     webhook deliveries are signed with (Standard Webhooks); POST /webhook-secret (user)
+     {"action": "rotate"} (or no body) → 200 a new one; the old one signs nothing after.
 Each answer carries {applied, entry}: a repeated id is applied=false, never credited twice.
 A personal API key may read (GET /, /profile) with the read scope; it may not move money,
 change the profile, manage keys or touch the account (403 SESSION_REQUIRED).
@@ -64,7 +67,8 @@ from videogen.models.credits import (
     PurchaseCredits,
 )
 from videogen.models.keys import ProviderKeyQuery, ProviderKeyRequest
-from videogen.services import account, api_keys, credits, keys, profile
+from videogen.models.webhooks import RotateSecret
+from videogen.services import account, api_keys, credits, keys, profile, webhooks
 
 Action = Annotated[
     ClaimInitialGrant | AppleTransaction | MergeAnonymous | GrantCredits | PurchaseCredits,
@@ -138,6 +142,15 @@ def keys_route(ctx: Context) -> Reply:
     return Reply.of(keys.remove(ctx.scope, provider))
 
 
+def webhook_secret_route(ctx: Context) -> Reply:
+    """/webhook-secret: the secret your webhook deliveries are signed with; POST rotates it."""
+    if ctx.request.method == "GET":
+        return Reply(200, webhooks.secret(ctx.db, ctx.principal))
+    if ctx.raw_body:
+        ctx.body(RotateSecret)
+    return Reply.of(webhooks.rotate_secret(ctx.scope))
+
+
 def api_keys_route(ctx: Context) -> Reply:
     """/api-keys: your personal API keys — list (masked), make (shown once), revoke."""
     method = ctx.request.method
@@ -182,6 +195,7 @@ update_credits = functions_framework.http(
             ),
             Route("/keys", {"GET": SESSION, "PUT": SESSION, "DELETE": SESSION}, keys_route),
             Route("/account", {"GET": SESSION, "DELETE": SESSION}, account_route),
+            Route("/webhook-secret", {"GET": SESSION, "POST": SESSION}, webhook_secret_route),
         ],
     )
 )

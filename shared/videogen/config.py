@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     # go to public internet hosts only, over https. true: http and private, loopback and
     # link-local hosts too — the local stack and tests only (refused in production).
     outbound_allow_private_hosts: bool = Field(False, alias="OUTBOUND_ALLOW_PRIVATE_HOSTS")
+    # Each function process drains the webhook outbox in a thread woken by NOTIFY (false:
+    # only the sweep delivers, e.g. where a process gets no CPU between requests).
+    webhook_drainer: bool = Field(True, alias="WEBHOOK_DRAINER")
 
     # Storage ------------------------------------------------------------------------------
     # Unset: Supabase Storage in production, the local disk otherwise.

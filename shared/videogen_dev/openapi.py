@@ -92,6 +92,7 @@ from videogen.models.jobs import (
     JobDeleteQuery,
     JobOrPage,
     JobQuery,
+    JobWithEvents,
     QueueJobRequest,
 )
 from videogen.models.keys import (
@@ -109,6 +110,12 @@ from videogen.models.projects import (
     ProjectOrPage,
     ProjectQuery,
     ProjectRequest,
+)
+from videogen.models.webhooks import (
+    DeliveryQuery,
+    RotateSecret,
+    WebhookDeliveryPage,
+    WebhookSecret,
 )
 from videogen.models.workers import (
     ClaimJobs,
@@ -217,6 +224,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     Heartbeat,
     ClaimJobs,
     Sweep,
+    RotateSecret,
 )
 
 
@@ -265,6 +273,9 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     AdminJobPage,
     WorkerList,
     AdminJobResult,
+    JobWithEvents,
+    WebhookSecret,
+    WebhookDeliveryPage,
 )
 REQUESTS_BY_NAME: dict[str, type[BaseModel]] = {m.__name__: m for m in REQUEST_MODELS}
 
@@ -320,6 +331,27 @@ REQUEST_ID_HEADER = {
 REPLAYED_HEADER = {
     "description": "`true` when this is the stored answer of an earlier request.",
     "schema": {"type": "string", "enum": ["true"]},
+}
+PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "`wait=N` (RFC 7240; N ≤ 60, more is read as 60): wait up to N seconds "
+    "for the job (all the batch's jobs) to finish and answer 200 with it as GET answers it; "
+    "else the usual 202. The answer says `Preference-Applied: wait=N`.",
+    "schema": {"type": "string", "examples": ["wait=30"]},
+}
+CANCEL_AFTER = {
+    "name": "Cancel-After",
+    "in": "header",
+    "required": False,
+    "description": "As the body's `cancel_after` (which wins): seconds, or an ISO 8601 "
+    "duration (`PT30S`); 1 s to 7 days.",
+    "schema": {"type": "string", "examples": ["600", "PT10M"]},
+}
+PREFERENCE_APPLIED_HEADER = {
+    "description": "`wait=N` when the request said `Prefer: wait=N`.",
+    "schema": {"type": "string"},
 }
 RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before retrying.",
@@ -392,24 +424,50 @@ def _job_read(tag: str) -> dict[str, Any]:
     }
 
 
+DELIVERY_NOTE = (
+    " `webhook` (https, a public host): each of `webhook_events` (default completed, failed, "
+    "canceled) is POSTed there, signed with your webhook secret (Standard Webhooks; "
+    "`update-credits/webhook-secret`), retried with backoff for up to a day; "
+    "`cancel_after` (or `Cancel-After`) cancels the job if it has not finished by then "
+    "(credits released, `error_code` DEADLINE)."
+)
+
+
+def _waited(responses: dict[str, Any], data: str) -> dict[str, Any]:
+    """A create's answers with ``Prefer: wait``: a 200 when it finished in time, and the
+    Preference-Applied header on both."""
+    out = {
+        **_success(
+            200, "Finished within `Prefer: wait`: as GET answers it.", data, idempotent=True
+        ),
+        **responses,
+    }
+    for status in ("200", "202"):
+        out[status]["headers"]["Preference-Applied"] = PREFERENCE_APPLIED_HEADER
+    return out
+
+
 def _job_create(tag: str, body: str, summary: str, description: str) -> dict[str, Any]:
     return {
         "tags": [tag],
         "summary": summary,
-        "description": description,
-        "parameters": [IDEMPOTENCY_KEY],
+        "description": description + DELIVERY_NOTE,
+        "parameters": [IDEMPOTENCY_KEY, PREFER, CANCEL_AFTER],
         "requestBody": _body(_ref(body)),
-        "responses": {
-            **_success(202, "Credits reserved, job queued and routed.", "Job", idempotent=True),
-            **_errors((*WRITE_ERRORS, 402)),
-        },
+        "responses": _waited(
+            {
+                **_success(202, "Credits reserved, job queued and routed.", "Job", idempotent=True),
+                **_errors((*WRITE_ERRORS, 402)),
+            },
+            "JobWithEvents",
+        ),
     }
 
 
 def _sync_render(operation: dict[str, Any]) -> dict[str, Any]:
     """generate-video may finish a short composed video within the request (200)."""
-    done = _success(200, "Rendered at once: the finished job.", "Job", idempotent=True)
-    operation["responses"] = {**done, **operation["responses"]}
+    done = operation["responses"]["200"]
+    done["description"] = "Rendered at once, or finished within `Prefer: wait`: the finished job."
     return operation
 
 
@@ -656,13 +714,17 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "description": "Every item is checked and priced, the total reserved in one "
                 "transaction (402 with `required`, `balance` and `items` in the details "
                 "otherwise, nothing created), then each job is routed. A bad item names "
-                "itself (`items.<n>`).",
-                "parameters": [IDEMPOTENCY_KEY],
+                "itself (`items.<n>`). `webhook`, `webhook_events` and `cancel_after` apply "
+                "to every job." + DELIVERY_NOTE,
+                "parameters": [IDEMPOTENCY_KEY, PREFER, CANCEL_AFTER],
                 "requestBody": _body(_ref("BatchRequest")),
-                "responses": {
-                    **_success(202, "The batch and its jobs.", "Batch", idempotent=True),
-                    **_errors((*WRITE_ERRORS, 402)),
-                },
+                "responses": _waited(
+                    {
+                        **_success(202, "The batch and its jobs.", "Batch", idempotent=True),
+                        **_errors((*WRITE_ERRORS, 402)),
+                    },
+                    "Batch",
+                ),
             },
             "delete": {
                 "tags": ["projects"],
@@ -743,6 +805,25 @@ def _paths() -> dict[str, dict[str, Any]]:
                     **_errors((*WRITE_ERRORS, 402)),
                 },
             },
+        },
+        "queue-job/webhook-deliveries": {
+            "get": {
+                "tags": ["webhooks"],
+                "summary": "Your webhook deliveries and their attempts, newest first",
+                "description": "One delivery per event of a job with a `webhook`; its `id` "
+                "is the `webhook-id` header, the same on every retry (deduplicate on it). "
+                "`status`: pending (to send, again at `next_attempt_at`), delivered (a 2xx "
+                "came back), failed (given up after `webhook_max_attempts` tries or a day). "
+                "`attempts_log`: each try's status code, error and duration. Optionally of "
+                "one `job_id`.",
+                "parameters": _query_parameters(DeliveryQuery),
+                "responses": {
+                    **_success(
+                        200, "A page of deliveries.", "WebhookDeliveryPage", idempotent=False
+                    ),
+                    **_errors((401, 422, 503)),
+                },
+            }
         },
         "queue-job/enhance": {
             "post": {
@@ -1052,6 +1133,32 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             },
         },
+        "update-credits/webhook-secret": {
+            "get": {
+                "tags": ["webhooks"],
+                "summary": "The secret your webhook deliveries are signed with",
+                "description": "Standard Webhooks (`whsec_…`): verify each delivery's "
+                "`webhook-signature` over `webhook-id.webhook-timestamp.body` with it, e.g. "
+                "`standardwebhooks.Webhook(secret).verify(body, headers)`. Made on first use.",
+                "responses": {
+                    **_success(200, "Your signing secret.", "WebhookSecret", idempotent=False),
+                    **_errors((401, 503)),
+                },
+            },
+            "post": {
+                "tags": ["webhooks"],
+                "summary": "Rotate your webhook signing secret",
+                "description": 'Body `{"action": "rotate"}` or none. The new secret signs '
+                "every delivery sent from now on (retries of older events too); the old one "
+                "signs nothing more. Rate limited; no Idempotency-Key (the answer holds the "
+                "secret, which no stored answer keeps).",
+                "requestBody": _body(_ref("RotateSecret"), required=False),
+                "responses": {
+                    **_success(200, "The new secret.", "WebhookSecret", idempotent=False),
+                    **_errors((400, 401, 413, 422, 429, 503)),
+                },
+            },
+        },
         "update-credits/api-keys": {
             "get": {
                 "tags": ["credits"],
@@ -1289,6 +1396,46 @@ def _with_security(operation: dict[str, Any], modes: Iterable[str]) -> dict[str,
     return out
 
 
+def _webhooks() -> dict[str, Any]:
+    """What we POST to a job's ``webhook`` (OpenAPI 3.1 ``webhooks``)."""
+    header = {"in": "header", "required": True, "schema": {"type": "string"}}
+    return {
+        "jobEvent": {
+            "post": {
+                "tags": ["webhooks"],
+                "summary": "An event of one of your jobs, sent to its webhook",
+                "description": "The body is the job as GET ?id= answers it when the delivery "
+                "is sent (fresh links to its files). Answer 2xx within 10 s; anything else is "
+                "retried with exponential backoff (the 1st retry after 5 s, each next one 4 "
+                "times later, at most 6 h apart) for up to 12 tries or a day. Never sent to "
+                "private, loopback or link-local addresses.",
+                "parameters": [
+                    {
+                        "name": "webhook-id",
+                        **header,
+                        "description": "The delivery's id: the same on every retry of one event.",
+                    },
+                    {"name": "webhook-timestamp", **header, "description": "Unix seconds."},
+                    {
+                        "name": "webhook-signature",
+                        **header,
+                        "description": "`v1,<base64>`: "
+                        "HMAC-SHA256 with your secret (Standard Webhooks).",
+                    },
+                    {
+                        "name": "videogen-event",
+                        **header,
+                        "description": "`job.started`, "
+                        "`job.progress`, `job.completed`, `job.failed` or `job.canceled`.",
+                    },
+                ],
+                "requestBody": _body(_ref("JobWithEvents")),
+                "responses": {"200": {"description": "Received (any 2xx)."}},
+            }
+        }
+    }
+
+
 def build() -> dict[str, Any]:
     """The OpenAPI 3.1 document as a dict."""
     components = _model_schemas()
@@ -1314,8 +1461,10 @@ def build() -> dict[str, Any]:
             {"name": "credits", "description": "Balances, the ledger, grants, purchases."},
             {"name": "workers", "description": "GPU workers, providers and the scheduler."},
             {"name": "operations", "description": "Probes and metrics of the deployment."},
+            {"name": "webhooks", "description": "Signed deliveries of your jobs' events."},
         ],
         "paths": {f"{BASE}/{name}": ops for name, ops in _routed_paths().items()},
+        "webhooks": _webhooks(),
         "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
     # A plain tree: no object shared between operations (YAML would write anchors).

@@ -129,6 +129,8 @@ def up() -> dict[str, Any]:
         # Workers keep objects through the dev server's Storage API (its storage.objects
         # rows and policies included), as they would through Supabase Storage.
         env.update(STORAGE_BACKEND="supabase", SUPABASE_URL=f"http://127.0.0.1:{SERVER_PORT}")
+    # A webhook receiver on this machine works locally (never in production: config refuses).
+    env.setdefault("OUTBOUND_ALLOW_PRIVATE_HOSTS", "true")
     started: dict[str, Any] = {}
     for proc in processes():
         pid = _pid(proc, rd)

@@ -201,6 +201,12 @@ create table public.jobs (
   -- queued but not handed out, while `waiting_for` names a clip still unfinished.
   parent_job_id uuid references public.jobs (id) on delete set null,
   waiting_for uuid[] not null default '{}',
+  -- The owner's server to tell about this job (module 22: an https URL, the events it
+  -- wants), and when it is canceled if not finished (cancel_after; the sweep enforces it).
+  webhook text check (char_length(webhook) <= 2048 and webhook ~ '^https?://'),
+  webhook_events text[] check (webhook_events
+    <@ '{started,progress,completed,failed,canceled}'::text[]),
+  deadline_at timestamptz,
   check (failures <= max_attempts),
   check ((status in ('completed', 'failed', 'canceled')) = (finished_at is not null)),
   check (status <> 'completed' or credits_used is not null)
@@ -221,6 +227,9 @@ create index jobs_project_created_idx on public.jobs (project_id, created_at des
   where project_id is not null;
 create index jobs_batch_idx on public.jobs (batch_id) where batch_id is not null;
 create index jobs_parent_idx on public.jobs (parent_job_id) where parent_job_id is not null;
+-- The sweep finds unfinished jobs past their deadline (service.jobs_cancel_overdue).
+create index jobs_deadline_idx on public.jobs (deadline_at)
+  where deadline_at is not null and status in ('queued', 'dispatched', 'processing');
 -- A model's recent runs, for the estimates (private.model_run_seconds).
 create index jobs_model_completed_idx on public.jobs (model_id, finished_at desc)
   where status = 'completed';
@@ -329,7 +338,14 @@ insert into private.settings (name, value) values
   ('retry_backoff_base_seconds', '2'),
   ('retry_backoff_max_seconds', '300'),
   ('worker_heartbeat_timeout_seconds', '60'),
-  ('worker_unhealthy_after_failures', '3');
+  ('worker_unhealthy_after_failures', '3'),
+  -- Deliveries to users' webhooks (module 22): the first retry waits the base, each next
+  -- one four times longer up to the max; given up after max attempts or max age.
+  ('webhook_retry_base_seconds', '5'),
+  ('webhook_retry_max_seconds', '21600'),
+  ('webhook_max_attempts', '12'),
+  ('webhook_max_age_seconds', '86400'),
+  ('webhook_retention_days', '30');
 
 /**
  * What each tier may do: the highest job priority its users may set (admins and the

@@ -8,13 +8,74 @@
 -- ===================================================================================
 
 /**
+ * A create's delivery options, checked: {webhook?, webhook_events?, cancel_after_seconds?}
+ * → {webhook, webhook_events (default completed, failed, canceled), cancel_after_seconds}
+ * with only what was given. The functions check the webhook's host (public_http); here
+ * its form. VGP22 for anything else.
+ */
+create function private.job_delivery(p_delivery jsonb)
+returns jsonb
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  v_out jsonb := '{}';
+  v_webhook text;
+  v_events jsonb;
+  v_seconds numeric;
+begin
+  if p_delivery is null or p_delivery = '{}'::jsonb then
+    return v_out;
+  end if;
+  if jsonb_typeof(p_delivery) <> 'object'
+     or exists (select 1 from jsonb_object_keys(p_delivery) k
+                 where k not in ('webhook', 'webhook_events', 'cancel_after_seconds')) then
+    raise exception 'delivery options are {webhook, webhook_events, cancel_after_seconds}'
+      using errcode = 'VGP22';
+  end if;
+  v_webhook := nullif(btrim(p_delivery ->> 'webhook'), '');
+  v_events := coalesce(p_delivery -> 'webhook_events', '["completed", "failed", "canceled"]');
+  if v_webhook is not null then
+    if v_webhook !~ '^https?://[^/?#]' or char_length(v_webhook) > 2048 then
+      raise exception 'webhook must be an https URL of at most 2048 characters'
+        using errcode = 'VGP22';
+    end if;
+    if jsonb_typeof(v_events) <> 'array' or exists (
+         select 1 from jsonb_array_elements(v_events) e
+          where jsonb_typeof(e) <> 'string'
+             or e #>> '{}' not in ('started', 'progress', 'completed', 'failed', 'canceled')) then
+      raise exception 'webhook_events are some of started, progress, completed, failed, canceled'
+        using errcode = 'VGP22';
+    end if;
+    v_out := jsonb_build_object('webhook', v_webhook, 'webhook_events',
+               (select coalesce(jsonb_agg(distinct e), '[]') from jsonb_array_elements(v_events) e));
+  elsif p_delivery ? 'webhook_events' and p_delivery -> 'webhook_events' <> 'null'::jsonb then
+    raise exception 'webhook_events needs a webhook' using errcode = 'VGP22';
+  end if;
+  if p_delivery -> 'cancel_after_seconds' is not null
+     and p_delivery -> 'cancel_after_seconds' <> 'null'::jsonb then
+    if jsonb_typeof(p_delivery -> 'cancel_after_seconds') <> 'number' then
+      raise exception 'cancel_after is a number of seconds' using errcode = 'VGP22';
+    end if;
+    v_seconds := (p_delivery ->> 'cancel_after_seconds')::numeric;
+    if v_seconds not between 1 and 604800 then
+      raise exception 'cancel_after is 1 second to 7 days' using errcode = 'VGP22';
+    end if;
+    v_out := v_out || jsonb_build_object('cancel_after_seconds', v_seconds);
+  end if;
+  return v_out;
+end;
+$$;
+
+/**
  * Check a model and params for the user, price them and insert the queued job — no money
  * yet: service.job_create and service.batch_create (module 14) reserve after it. A project named must be
- * the user's own (VGR04 otherwise).
+ * the user's own (VGR04 otherwise). `p_delivery` is {webhook?, webhook_events?,
+ * cancel_after_seconds?} (module 22; private.job_delivery).
  */
 create function private.job_insert(
   p_uid uuid, p_model_id text, p_params jsonb, p_priority integer,
-  p_project_id uuid default null, p_batch_id uuid default null
+  p_project_id uuid default null, p_batch_id uuid default null, p_delivery jsonb default null
 )
 returns public.jobs
 language plpgsql
@@ -25,6 +86,7 @@ declare
   v_model public.models;
   v_params jsonb;
   v_job public.jobs;
+  v_delivery jsonb := private.job_delivery(p_delivery);
 begin
   select * into v_model from public.models where id = p_model_id;
   if not found then
@@ -54,11 +116,17 @@ begin
   end if;
 
   insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts,
-                           provider, project_id, batch_id)
+                           provider, project_id, batch_id, webhook, webhook_events, deadline_at)
   values (p_uid, v_model.id, v_model.job_type, v_params, p_priority,
           private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider,
-          p_project_id, p_batch_id)
+          p_project_id, p_batch_id, v_delivery ->> 'webhook',
+          case when v_delivery ? 'webhook'
+               then array(select jsonb_array_elements_text(v_delivery -> 'webhook_events')) end,
+          now() + make_interval(secs => (v_delivery ->> 'cancel_after_seconds')::double precision))
   returning * into v_job;
+  if v_job.webhook is not null then
+    perform private.webhook_secret_of(p_uid);  -- the key its deliveries are signed with
+  end if;
   return v_job;
 end;
 $$;
@@ -284,11 +352,12 @@ create trigger jobs_section_clip_finished
 /**
  * Create a job for the caller: check the model and params, price it, enforce the
  * concurrent-job limit and the spend caps (`p_max_credits`, the tier's daily cap), reserve
- * the cost and queue it — one transaction.
+ * the cost and queue it — one transaction. `p_delivery`: its webhook and deadline.
  */
 create function service.job_create(
   p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
-  p_project_id uuid default null, p_max_credits bigint default null
+  p_project_id uuid default null, p_max_credits bigint default null,
+  p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -303,7 +372,8 @@ begin
   if v_uid is null then
     raise exception 'sign in first' using errcode = 'VG403';
   end if;
-  v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id);
+  v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id, null,
+                             p_delivery);
   perform private.credits_reserve(v_job);
   v_total := v_job.cost;
   if jsonb_typeof(v_job.params -> 'section_clips') = 'array' then

@@ -83,8 +83,8 @@ begin
   end if;
   -- An account's erasure (module 21) empties a finished job's personal fields.
   if old.finished_at is not null and current_setting('videogen.erasing', true) = 'on'
-     and to_jsonb(new) - '{params,output,progress_message,error_message,deleted_at,output_expired_at,updated_at}'::text[]
-         = to_jsonb(old) - '{params,output,progress_message,error_message,deleted_at,output_expired_at,updated_at}'::text[] then
+     and to_jsonb(new) - '{params,output,progress_message,error_message,webhook,deleted_at,output_expired_at,updated_at}'::text[]
+         = to_jsonb(old) - '{params,output,progress_message,error_message,webhook,deleted_at,output_expired_at,updated_at}'::text[] then
     new.updated_at := now();
     return new;
   end if;
@@ -115,7 +115,8 @@ create trigger jobs_guard_transition before update on public.jobs
 /**
  * Every status or progress change → one job_events row and one broadcast on the
  * owner's private topic `user:<uid>:jobs` (see realtime.messages policies); for a job of
- * a batch, a second one with the batch's progress (`batch_progress`).
+ * a batch, a second one with the batch's progress (`batch_progress`); for a job with a
+ * webhook, the delivery of a subscribed event (private.webhook_enqueue).
  */
 create function private.jobs_emit_event()
 returns trigger
@@ -156,6 +157,11 @@ begin
   if new.batch_id is not null then
     perform realtime.send(private.batch_progress(new.batch_id), 'batch_progress',
                           'user:' || new.user_id || ':jobs', true);
+  end if;
+  -- The owner's webhook, when the job has one and wants this event: an outbox row in
+  -- this same transaction (module 22), sent after commit.
+  if new.webhook is not null then
+    perform private.webhook_enqueue(new, v_event, case when tg_op = 'UPDATE' then old.status end);
   end if;
   return null;
 end;

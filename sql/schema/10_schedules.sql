@@ -89,6 +89,7 @@ $cron$;
 
 insert into private.schedules (name, schedule, command) values
   ('videogen-requeue-expired', '* * * * *', 'select service.jobs_requeue_expired()'),
+  ('videogen-cancel-overdue', '* * * * *', 'select service.jobs_cancel_overdue()'),
   ('videogen-requests-cleanup', '17 * * * *', 'select service.requests_clean_up()'),
   ('videogen-prune-events', '42 3 * * *', 'select service.job_events_prune(90)'),
   ('videogen-subscriptions-expire', '7 * * * *', 'select service.subscriptions_expire()');

@@ -71,6 +71,21 @@ begin
 end;
 $$;
 
+/**
+ * A job as GET ?id= answers it: job_read_json with its events (read as the caller: RLS
+ * applies to the events; the webhook deliveries of module 22 read it as the service).
+ */
+create function private.job_get_json(p_job public.jobs)
+returns jsonb
+language sql stable
+security invoker
+set search_path = ''
+as $$
+  select private.job_read_json(p_job) || jsonb_build_object('events', coalesce((
+           select jsonb_agg(to_jsonb(e) - 'user_id' order by e.id)
+             from public.job_events e where e.job_id = p_job.id), '[]'))
+$$;
+
 /** One job the caller can see, with its events; null when it is not theirs. */
 create function public.get_job(p_job_id uuid)
 returns jsonb
@@ -78,10 +93,7 @@ language sql stable
 security invoker
 set search_path = ''
 as $$
-  select private.job_read_json(j) || jsonb_build_object('events', coalesce((
-           select jsonb_agg(to_jsonb(e) - 'user_id' order by e.id)
-             from public.job_events e where e.job_id = j.id), '[]'))
-    from public.jobs j where j.id = p_job_id and j.deleted_at is null
+  select private.job_get_json(j) from public.jobs j where j.id = p_job_id and j.deleted_at is null
 $$;
 
 /**
@@ -168,15 +180,17 @@ grant execute on function public.list_jobs(public.job_status, integer, integer, 
 grant execute on function public.list_models(text) to anon, authenticated;
 grant execute on function public.list_jobs(public.job_status, integer, integer, uuid, uuid, text, text),
   public.get_job(uuid), public.get_credits(integer, integer, text, text), public.list_models(text),
-  service.job_get_any(uuid), service.workers_list() to service_role;
+  service.job_get_any(uuid), service.workers_list(), private.job_get_json(public.jobs)
+  to service_role;
 
 -- The invoker reads above format rows through these helpers; they read only the row they
 -- are given, plus aggregates (a queue count, a model's mean run, its worker slots), so
 -- authenticated may call them.
 grant usage on schema private to authenticated;
+revoke execute on function private.job_get_json(public.jobs) from public, anon, authenticated;
 grant execute on function private.job_json(public.jobs), private.queue_position(public.jobs),
   private.job_read_json(public.jobs), private.job_estimate(public.jobs, bigint),
-  private.model_run_seconds(text)
+  private.model_run_seconds(text), private.job_get_json(public.jobs)
   to authenticated;
 
 /** Service: jobs at external providers that have not finished (for reconcile polls). */

@@ -199,13 +199,14 @@ $$;
 
 /**
  * Create 1–20 jobs for the caller in one transaction: every item is checked and priced,
- * the total reserved, or nothing happens. `p_items` is `[{model, params, priority}]`.
+ * the total reserved, or nothing happens. `p_items` is `[{model, params, priority}]`;
+ * `p_delivery` (webhook, deadline: private.job_delivery) applies to every job.
  * Short of credits: VG402 with `{required, balance, reserved, items}` in the detail; over
  * the concurrent-job limit (batch jobs count like any): VGJ29.
  */
 create function service.batch_create(
   p_items jsonb, p_project_id uuid default null, p_title text default null,
-  p_max_credits bigint default null
+  p_max_credits bigint default null, p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -239,7 +240,7 @@ begin
     begin
       v_job := private.job_insert(
         v_uid, v_item ->> 'model', coalesce(v_item -> 'params', '{}'),
-        coalesce((v_item ->> 'priority')::integer, 0), p_project_id, v_batch.id);
+        coalesce((v_item ->> 'priority')::integer, 0), p_project_id, v_batch.id, p_delivery);
     exception when sqlstate 'VGP22' or sqlstate 'VGM04' or sqlstate 'VGM03' then
       -- Say which item: the client shows the problem next to it.
       get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
@@ -424,7 +425,7 @@ $$;
 /** Service, for the user in the claims: service.batch_create as one request. */
 create function service.batch_create_request(
   p_request jsonb, p_items jsonb, p_project_id uuid default null, p_title text default null,
-  p_max_credits bigint default null
+  p_max_credits bigint default null, p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -439,7 +440,7 @@ begin
   end if;
   return private.request_finish(p_request, 202,
                                 service.batch_create(p_items, p_project_id, p_title,
-                                                    p_max_credits));
+                                                    p_max_credits, p_delivery));
 end;
 $$;
 
@@ -473,16 +474,16 @@ $$;
 -- ===================================================================================
 
 revoke execute on function
-  private.job_insert(uuid, text, jsonb, integer, uuid, uuid), private.check_job_limit(uuid),
+  private.job_insert(uuid, text, jsonb, integer, uuid, uuid, jsonb), private.check_job_limit(uuid),
   private.project_json(public.projects), private.batch_progress(uuid),
   service.project_create(text, text), service.project_update(uuid, text, text),
   service.project_delete(uuid), public.list_projects(integer, integer, text, text), public.get_project(uuid),
-  service.batch_create(jsonb, uuid, text, bigint), service.batch_cancel(uuid), public.get_batch(uuid),
+  service.batch_create(jsonb, uuid, text, bigint, jsonb), service.batch_cancel(uuid), public.get_batch(uuid),
   public.list_batches(uuid, integer, integer, text, text),
   service.project_create_request(jsonb, text, text),
   service.project_update_request(jsonb, uuid, text, text),
   service.project_delete_request(jsonb, uuid),
-  service.batch_create_request(jsonb, jsonb, uuid, text, bigint),
+  service.batch_create_request(jsonb, jsonb, uuid, text, bigint, jsonb),
   service.batch_cancel_request(jsonb, uuid)
   from public, anon, authenticated;
 
@@ -493,15 +494,15 @@ grant execute on function public.list_projects(integer, integer, text, text), pu
   to authenticated;
 
 grant execute on function
-  private.job_insert(uuid, text, jsonb, integer, uuid, uuid), private.check_job_limit(uuid),
+  private.job_insert(uuid, text, jsonb, integer, uuid, uuid, jsonb), private.check_job_limit(uuid),
   private.project_json(public.projects), private.batch_progress(uuid),
   service.project_create(text, text), service.project_update(uuid, text, text),
   service.project_delete(uuid), public.list_projects(integer, integer, text, text), public.get_project(uuid),
-  service.batch_create(jsonb, uuid, text, bigint), service.batch_cancel(uuid), public.get_batch(uuid),
+  service.batch_create(jsonb, uuid, text, bigint, jsonb), service.batch_cancel(uuid), public.get_batch(uuid),
   public.list_batches(uuid, integer, integer, text, text),
   service.project_create_request(jsonb, text, text),
   service.project_update_request(jsonb, uuid, text, text),
   service.project_delete_request(jsonb, uuid),
-  service.batch_create_request(jsonb, jsonb, uuid, text, bigint),
+  service.batch_create_request(jsonb, jsonb, uuid, text, bigint, jsonb),
   service.batch_cancel_request(jsonb, uuid)
   to service_role;

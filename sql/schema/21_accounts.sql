@@ -461,7 +461,7 @@ begin
   perform set_config('videogen.erasing', 'on', true);
   update public.jobs
      set params = '{}', output = null, progress_message = null, error_message = null,
-         deleted_at = coalesce(deleted_at, now()),
+         webhook = null, deleted_at = coalesce(deleted_at, now()),
          output_expired_at = coalesce(output_expired_at, now())
    where user_id = v_user;
   get diagnostics v_jobs = row_count;
@@ -469,6 +469,8 @@ begin
   get diagnostics v_events = row_count;
   perform set_config('videogen.erasing', 'off', true);
   delete from public.share_links where user_id = v_user;
+  delete from public.webhook_deliveries where user_id = v_user;  -- module 22
+  delete from private.webhook_signing_secrets where user_id = v_user;
   delete from public.api_keys where user_id = v_user;
   delete from public.provider_keys where user_id = v_user;
   delete from public.batches where user_id = v_user;
@@ -495,11 +497,11 @@ as $$
 begin
   perform set_config('videogen.erasing', 'on', true);
   update public.jobs
-     set params = '{}', progress_message = null, error_message = null,
+     set params = '{}', progress_message = null, error_message = null, webhook = null,
          deleted_at = coalesce(deleted_at, now())
    where user_id = old.id and finished_at is not null
      and (params <> '{}' or deleted_at is null or progress_message is not null
-          or error_message is not null);
+          or error_message is not null or webhook is not null);
   perform set_config('videogen.erasing', 'off', true);
   return old;
 end;

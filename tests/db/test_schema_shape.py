@@ -38,6 +38,7 @@ PUBLIC_FUNCTIONS = {
     "list_models",
     "list_projects",
     "list_voices",
+    "list_webhook_deliveries",
     "prompt_templates_list",
     "provider_keys_list",
     "quote_jobs",
@@ -59,6 +60,8 @@ PUBLIC_RELATIONS = {
     "provider_keys",
     "share_links",
     "voices",
+    "webhook_deliveries",
+    "webhook_delivery_attempts",
     "workers",
 }
 

@@ -39,6 +39,7 @@ USER_FUNCTIONS = {
     "list_models",
     "list_projects",
     "list_voices",
+    "list_webhook_deliveries",  # invoker: RLS shows a user their own deliveries (module 22)
     "provider_keys_list",  # invoker: RLS shows a user their own keys, masked (module 16)
     "quote_jobs",
     "share_links_list",  # invoker: RLS shows a user their own share links
@@ -47,6 +48,7 @@ USER_FUNCTIONS = {
 USER_PRIVATE_FUNCTIONS = {
     "batch_progress",
     "job_estimate",
+    "job_get_json",
     "job_json",
     "job_read_json",
     "list_order_asc",
@@ -75,6 +77,8 @@ USER_WRITES_THROUGH_FUNCTIONS = (
     ("service.anonymous_merge", ("00000000-0000-4000-8000-000000000000",)),
     ("service.provider_key_save", ({"principal": "p"}, "fal", "key-id:0123456789abcdef0123")),
     ("service.provider_key_delete", ({"principal": "p"}, "fal")),
+    ("service.webhook_secret_get", ()),
+    ("service.webhook_secret_rotate", ()),
 )
 
 
@@ -228,6 +232,7 @@ def test_users_cannot_read_workers_or_private_tables(db: Conn) -> None:
         "private.idempotency_keys",
         "private.rate_limits",
         "private.webhook_receipts",
+        "private.webhook_signing_secrets",
     ):
         with raises_sqlstate("42501"):
             select_as(db, "authenticated", uuid.uuid4(), f"select * from {table}")

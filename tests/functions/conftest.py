@@ -250,6 +250,7 @@ class Api:
 SERVERS = (
     "api", "strict_api", "fuzz_api", "retention_api", "metrics_api", "store_api", "proxied",
     "fetching_api",
+    "webhook_api",
 )  # fmt: skip
 # Nothing runs the sweep on a test server, so a lease a test let run out is not the books'
 # fault: reservations are judged stale only after a day. Every other check is exact.

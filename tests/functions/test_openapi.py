@@ -53,6 +53,7 @@ def test_document_covers_the_contract():
                 "enhance",
                 "share-links",
                 "shared",  # a share link, opened by anyone holding it
+                "webhook-deliveries",
                 "admin/jobs",
                 "admin/workers",
                 "admin/templates",
@@ -62,6 +63,7 @@ def test_document_covers_the_contract():
         "/functions/v1/update-credits/keys",
         "/functions/v1/update-credits/api-keys",
         "/functions/v1/update-credits/account",
+        "/functions/v1/update-credits/webhook-secret",
         "/functions/v1/update-credits/apple-notifications",  # Apple's server notifications
         # the probes and the scrape, sub-paths of the sweep
         "/functions/v1/health-check-workers/live",

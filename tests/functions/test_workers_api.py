@@ -189,12 +189,14 @@ def test_sweep_with_cron_secret_or_secret_key(api, headers):
     assert set(summary) == {
         "workers",
         "leases",
+        "deadlines",
+        "webhooks",
         "reconciled",
         "runpod_endpoints",
         "dispatched",
         "retention",
-        "cleanup",
         "tiers_expired",
+        "cleanup",
         "money_audit",
     }
     assert summary["money_audit"] == {"differences": 0}

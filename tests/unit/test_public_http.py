@@ -189,6 +189,30 @@ def test_unresolvable_hosts_are_refused() -> None:
     assert caught.value.reason == "dns"
 
 
+def test_a_resolver_that_hangs_is_bounded_by_the_timeout() -> None:
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return [PUBLIC_V4]
+
+    recorder = Recorder()
+    try:
+        with (
+            PublicHttp(
+                settings=settings(),
+                resolver=stuck,
+                transport=httpx.MockTransport(recorder),
+                timeout_s=0.3,
+            ) as http,
+            pytest.raises(OutboundFailed) as caught,
+        ):
+            http.get("https://slow-dns.example/")
+    finally:
+        release.set()
+    assert caught.value.reason == "dns_timeout" and recorder.requests == []
+
+
 def test_the_setting_allows_http_and_private_hosts() -> None:
     recorder = Recorder()
     local = settings(OUTBOUND_ALLOW_PRIVATE_HOSTS=True)
@@ -276,6 +300,21 @@ def test_a_compressed_body_is_bounded_after_decompression() -> None:
     small = Recorder(200, gzip.compress(b"hello"), Content_Encoding="gzip")
     with client(Resolver([PUBLIC_V4]), small) as http:
         assert http.get("https://receiver.example/").content == b"hello"
+
+
+def test_a_download_streams_to_a_file_within_the_limit(tmp_path: Any) -> None:
+    target = tmp_path / "video.mp4"
+    recorder = Recorder(200, b"v" * 5000, Content_Type="video/mp4")
+    with client(Resolver([PUBLIC_V4]), recorder) as http:
+        answer = http.download("https://cdn.example/v.mp4", target, content_types=["video/"])
+        assert answer.status_code == 200 and answer.content == b""
+        assert target.read_bytes() == b"v" * 5000
+        with pytest.raises(OutboundFailed):
+            http.download("https://cdn.example/v.mp4", target, max_bytes=1000)
+        assert not target.exists()  # nothing half-written is left
+        recorder.answer(404, b"gone")
+        assert http.download("https://cdn.example/v.mp4", target).status_code == 404
+        assert not target.exists()
 
 
 def test_content_types_are_checked() -> None:

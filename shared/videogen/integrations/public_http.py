@@ -25,8 +25,11 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -48,6 +51,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Iterable[str | IPAddress]]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DNS_TIMEOUT_S = 5.0
+# getaddrinfo has no timeout of its own: lookups run here, and the caller waits a bounded time.
+_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="public-http-dns")
 DEFAULT_TIMEOUT_S = 10.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -218,10 +224,16 @@ class PublicHttp:
         if literal is not None:
             addresses = [str(literal)]
         else:
+            lookup = _RESOLVERS.submit(lambda: list(self.resolver(host, port)))
             try:
-                addresses = [str(a).split("%", 1)[0] for a in self.resolver(host, port)]
+                found = lookup.result(timeout=min(self.timeout_s, DNS_TIMEOUT_S))
+            except FutureTimeout as exc:
+                raise OutboundFailed(
+                    f"The host {host} did not resolve in time.", reason="dns_timeout"
+                ) from exc
             except (OSError, UnicodeError) as exc:
                 raise OutboundRefused(f"The host {host} does not resolve.", reason="dns") from exc
+            addresses = [str(a).split("%", 1)[0] for a in found]
         if not addresses:
             raise OutboundRefused(f"The host {host} does not resolve.", reason="dns")
         if not self.allow_private:
@@ -256,11 +268,13 @@ class PublicHttp:
         timeout_s: float | None = None,
         content_types: Sequence[str] | None = None,
         max_redirects: int = 0,
+        sink: BinaryIO | None = None,
     ) -> PublicResponse:
         """One exchange (plus up to ``max_redirects`` re-checked redirects), fully bounded.
 
         ``content_types``: accepted media types; an entry ending in ``/`` is a prefix
         (``"image/"``). A redirect beyond ``max_redirects`` is returned as it came.
+        ``sink``: a 2xx body is written there as it arrives (``content`` stays empty).
         """
         limit = self.max_bytes if max_bytes is None else max_bytes
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
@@ -277,6 +291,7 @@ class PublicHttp:
                 deadline,
                 content_types,
                 final=len(redirects) >= max_redirects,
+                sink=sink,
             )
             location = response.headers.get("location")
             if response.status_code in _REDIRECTS and location and len(redirects) < max_redirects:
@@ -298,6 +313,19 @@ class PublicHttp:
         """POST (see :meth:`request`)."""
         return self.request("POST", url, **kwargs)
 
+    def download(self, url: str | httpx.URL, path: Path, **kwargs: Any) -> PublicResponse:
+        """GET into a file, streamed within the same bounds (see :meth:`request`); the file
+        is removed unless a 2xx came back whole."""
+        kept = False
+        try:
+            with path.open("wb") as out:
+                answer = self.request("GET", url, sink=out, **kwargs)
+            kept = answer.is_success
+            return answer
+        finally:
+            if not kept:
+                path.unlink(missing_ok=True)
+
     def _exchange(
         self,
         method: str,
@@ -309,6 +337,7 @@ class PublicHttp:
         content_types: Sequence[str] | None,
         *,
         final: bool,
+        sink: BinaryIO | None = None,
     ) -> PublicResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -352,10 +381,20 @@ class PublicHttp:
                     f"The answer is larger than {limit} bytes.", reason="too_large"
                 )
             body = bytearray()
+            to_sink = sink is not None and response.is_success and not is_redirect
+            size = 0
             try:
                 # httpx decodes gzip/deflate/br chunk by chunk: the limit is on what it gives.
                 for chunk in response.iter_bytes():
-                    body.extend(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        raise OutboundFailed(
+                            f"The answer is larger than {limit} bytes.", reason="too_large"
+                        )
+                    if to_sink:
+                        sink.write(chunk)  # type: ignore[union-attr]
+                    else:
+                        body.extend(chunk)
                     if len(body) > limit:
                         raise OutboundFailed(
                             f"The answer is larger than {limit} bytes.", reason="too_large"

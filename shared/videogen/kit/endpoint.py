@@ -209,6 +209,25 @@ def endpoint(
     return decorate
 
 
+_drainer_started = False
+
+
+def _start_drainer(settings: Settings) -> None:
+    """The process's webhook drainer (services.webhooks.Drainer), on its first request: not
+    at load, where a forking server would lose the thread."""
+    global _drainer_started
+    _drainer_started = True
+    from videogen.db.connection import get_database  # cold start: first request only
+
+    # cold start: the drainer's modules load on the first request, not at load
+    from videogen.services.webhooks import ensure_drainer
+
+    try:
+        ensure_drainer(get_database(), settings)
+    except Exception as exc:  # deliveries still go out with the sweep
+        log.warning("webhook drainer not started: %s", type(exc).__name__)
+
+
 def serve(
     name: str,
     routes: Iterable[Route],
@@ -228,6 +247,8 @@ def serve(
     def view(request: Request) -> Response:
         _json_logging()
         settings = get_settings()
+        if settings.webhook_drainer and not _drainer_started:
+            _start_drainer(settings)
         started = time.perf_counter()
         incoming = request.headers.get("x-request-id", "")
         request_id = (

@@ -36,6 +36,7 @@ from videogen.models.common import (
     order_field,
 )
 from videogen.models.elements import MAX_ELEMENTS, Element, check_elements
+from videogen.models.webhooks import Delivery, WebhookEvent
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -158,13 +159,21 @@ class JobParams(Strict):
     def params(self) -> dict[str, Any]:
         """The job params as stored on the job: only the fields that were given."""
         return self.model_dump(
-            exclude={"model", "priority", "project_id", "max_credits"},
+            exclude={
+                "model",
+                "priority",
+                "project_id",
+                "max_credits",
+                "webhook",
+                "webhook_events",
+                "cancel_after",
+            },
             exclude_none=True,
             by_alias=True,
         )
 
 
-class GenerateVideoRequest(JobParams):
+class GenerateVideoRequest(JobParams, Delivery):
     """POST /generate-video: a text-to-video, image-to-video or composed-video job."""
 
     model: ModelId = Field(
@@ -181,7 +190,7 @@ class GenerateVideoRequest(JobParams):
     )
 
 
-class QueueJobRequest(Strict):
+class QueueJobRequest(Delivery):
     """POST /queue-job: any job type of the catalogue, params as the model's type takes."""
 
     model: ModelId = Field(examples=["reference/text-to-video"])
@@ -226,7 +235,7 @@ class BatchItem(Strict):
         return {"model": self.model, "params": self.params.params(), "priority": self.priority}
 
 
-class BatchRequest(Strict):
+class BatchRequest(Delivery):
     """POST /queue-job/batches: 1 to 20 jobs made together, paid together or not at all."""
 
     items: list[BatchItem] = Field(min_length=1, max_length=20)
@@ -299,6 +308,13 @@ class Job(Open):
     parent_job_id: UUID | None = Field(None, description="A section clip: its compose job.")
     waiting_for: list[UUID] = Field(
         default_factory=list, description="A compose job: its section clips still running."
+    )
+    webhook: str | None = Field(None, description="Where its events are POSTed (your server).")
+    webhook_events: list[WebhookEvent] | None = Field(
+        None, description="The events sent to the webhook."
+    )
+    deadline_at: datetime | None = Field(
+        None, description="Canceled (error_code DEADLINE) if not finished by then (cancel_after)."
     )
     estimated_seconds_left: int | None = Field(
         None,

@@ -56,12 +56,13 @@ def create(
     project_id: str | None = None,
     *,
     max_credits: int | None = None,
+    delivery: dict[str, Any] | None = None,
 ) -> Outcome[Job]:
     """Reserve credits and queue a job for the user (filed in one of their projects when
-    given, refused when it costs more than ``max_credits``), as one request (rate limit,
-    key)."""
+    given, refused when it costs more than ``max_credits``; ``delivery``: its webhook and
+    deadline), as one request (rate limit, key)."""
     return write_requests.create_job_request(
-        db, principal, write, model, params, priority, project_id, max_credits
+        db, principal, write, model, params, priority, project_id, max_credits, delivery
     )
 
 
@@ -74,12 +75,14 @@ def submit(
     *,
     max_credits: int | None = None,
     render_short: bool,
+    delivery: dict[str, Any] | None = None,
 ) -> Outcome[Job]:
     """The whole "create a job" action both functions answer a POST with: check what the job
-    names (before money moves), reserve and queue it in one request (:func:`create`), then
-    run or route it (:func:`run_or_route`). A finished job becomes the key's answer and
-    carries fresh links; a replay is the first answer, its links signed today. ``params``:
-    the request's (its model's job type is known only in the database)."""
+    names (before money moves) and its webhook's host, reserve and queue it in one request
+    (:func:`create`), then run or route it (:func:`run_or_route`). A finished job becomes
+    the key's answer and carries fresh links; a replay is the first answer, its links
+    signed today. ``params``: the request's (its model's job type is known only in the
+    database)."""
     from videogen.rendering import steps  # cold start: rendering.steps loads only on this path
 
     # cold start: services.links, services.uploads load only on this path
@@ -92,6 +95,11 @@ def submit(
     # What the pictures hold counts in the render's estimate.
     pixels = uploads.check_uploads(scope.storage, user_id, params)
     with scope.writing() as write:
+        if delivery and delivery.get("webhook"):
+            # cold start: services.webhooks loads only on this path
+            from videogen.services.webhooks import check_url
+
+            check_url(scope.settings, delivery["webhook"])  # 422 for a private host
         created = create(
             scope.db,
             scope.principal,
@@ -101,6 +109,7 @@ def submit(
             priority,
             project_id,
             max_credits=max_credits,
+            delivery=delivery,
         )
     expire_s = scope.settings.signed_url_expires_s
     if created.replayed:

@@ -26,6 +26,8 @@ from videogen.models.projects import (
 from videogen.services.routing import dispatch_job, notify_cancel
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from videogen.services.scope import Scope
 
 
@@ -68,8 +70,12 @@ def read(session: Session, query: ProjectQuery) -> Project | ProjectPage:
     return ProjectPage.of(result["items"], result["total"], query.page, query.limit)
 
 
-def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
-    """Make the batch's jobs (all reserved together or none), then route each one."""
+def create_batch(
+    scope: Scope, body: BatchRequest, cancel_after: timedelta | None = None
+) -> Outcome[Batch]:
+    """Make the batch's jobs (all reserved together or none; each with the batch's webhook
+    and deadline — ``cancel_after``: the header's, when the body gives none), then route
+    each one."""
     # cold start: services.uploads loads only on this path
     from videogen.services.uploads import check_uploads, fetch_urls
 
@@ -77,7 +83,13 @@ def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
     for item in body.items:  # before money moves: files named by URL fetched, then checked
         item.params = fetch_urls(scope.storage, scope.settings, user_id, item.params)
         check_uploads(scope.storage, user_id, item.params)
+    delivery = body.delivery(cancel_after)
     with scope.writing() as write:
+        if body.webhook is not None:
+            # cold start: services.webhooks loads only on this path
+            from videogen.services.webhooks import check_url
+
+            check_url(scope.settings, body.webhook)  # 422 for a private host
         outcome = write_requests.create_batch_request(
             scope.db,
             scope.principal,
@@ -86,6 +98,7 @@ def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
             project_id=None if body.project_id is None else str(body.project_id),
             title=body.title,
             max_credits=body.max_credits,
+            delivery=delivery,
         )
     if not outcome.replayed:
         jobs = outcome.data.jobs
