@@ -70,6 +70,7 @@ bench: setup ## Benchmarks: SQL lifecycle, HTTP, cold start, end to end, realtim
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/e2e_bench.py
 	$(BIN)/python bench/realtime_bench.py
+	$(BIN)/python bench/devserver_bench.py
 	$(BIN)/python bench/render_bench.py
 	$(BIN)/python bench/metrics_bench.py
 

@@ -17,7 +17,9 @@ Each figure is printed with its bar and ok/MISSED:
 - progress: monotone 0 -> 100 and within 10 points of elapsed/total at every report.
 
     .venv/bin/python bench/render_bench.py [--runs 3] [--quality 720p] [--no-long]
-        [--no-moviepy] [--captions] [--keep]
+        [--no-moviepy] [--captions] [--keep] [--cores N] [--workers N]
+    .venv/bin/python bench/render_bench.py --progress-only [--sections 6] [--cores N]
+        [--workers N]: only the progress check and the estimate against the wall time
 
 ``--captions``: the captions are word-timed and styled (media.captions: bold DejaVu with an
 outline, two lines, the spoken word highlighted — one ASS event per word, from espeak-ng's
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import re
 import shutil
 import statistics
@@ -49,9 +52,15 @@ from pathlib import Path
 from typing import Any
 
 from videogen.media.captions import Captions, CaptionStyle, write_ass
-from videogen.media.graph import find_font
+from videogen.media.graph import find_font, section_count
 from videogen.media.narration import EspeakEngine
-from videogen.media.render import probe, render_timeline
+from videogen.media.render import (
+    default_workers,
+    expected_render_seconds,
+    learned_factor,
+    probe,
+    render_timeline,
+)
 from videogen.media.timeline import (
     AudioClip,
     ImageClip,
@@ -366,14 +375,51 @@ def ssim(a: Path, b: Path, every: int = 10) -> float:
     return float(found.group(1))
 
 
+WORKERS: int | None = None  # --workers: sections rendered at once (default: one per core)
+
+
 def timed_render(timeline: Timeline, out: Path) -> tuple[float, list[tuple[float, int]]]:
     """Our pipeline's wall time and its progress reports as (seconds, percent)."""
     reports: list[tuple[float, int]] = []
     started = time.perf_counter()
     render_timeline(
-        timeline, out, progress=lambda pct: reports.append((time.perf_counter() - started, pct))
+        timeline,
+        out,
+        progress=lambda pct: reports.append((time.perf_counter() - started, pct)),
+        workers=WORKERS,
     )
     return time.perf_counter() - started, reports
+
+
+def progress_only(args: argparse.Namespace, work: Path) -> int:
+    """``--progress-only``: render ``--runs`` times (``--sections`` of 10 s) and report how
+    far the progress strayed from elapsed/total, and the estimate against the wall time."""
+    images, voices, music = make_inputs(work)
+    spec = pipeline_timeline(images, voices, music, args.quality, sections=args.sections)
+    workers = WORKERS or default_workers()
+    runs = []
+    for run in range(args.runs):
+        guess = expected_render_seconds(spec, workers=workers)
+        elapsed, reports = timed_render(spec, work / "ours.mp4")
+        monotone, worst = progress_error(elapsed, reports)
+        runs.append((elapsed, guess, monotone, worst))
+        print(
+            f"run {run + 1}: {elapsed:.2f}s (estimated {guess:.2f}s, off "
+            f"{100 * (guess - elapsed) / elapsed:+.0f}%), {len(reports)} reports, worst "
+            f"{worst:.1f} points, monotone {monotone}",
+            flush=True,
+        )
+    worst = max(r[3] for r in runs)
+    ok = all(r[2] for r in runs) and worst <= 10
+    print(
+        f"progress on {len(os.sched_getaffinity(0))} cores, {workers} sections at once, "
+        f"{args.sections} x 10 s at {args.quality}: worst {worst:.1f} points from "
+        f"elapsed/total (bar <= 10) {verdict(ok)}"
+    )
+    factor = learned_factor(spec.output, min(workers, section_count(spec, workers)))
+    print(f"learned render factor: {factor:.3f} s per output second")
+    shutil.rmtree(work)
+    return 0 if ok else 1
 
 
 def progress_error(elapsed: float, reports: list[tuple[float, int]]) -> tuple[bool, float]:
@@ -395,9 +441,27 @@ def main() -> int:
     parser.add_argument(
         "--captions", action="store_true", help="word-timed styled captions (media.captions)"
     )
+    parser.add_argument(
+        "--cores", type=int, help="run on this many CPUs only (sched_setaffinity; ffmpeg inherits)"
+    )
+    parser.add_argument(
+        "--workers", type=int, help="sections rendered at once (default: one per usable core)"
+    )
+    parser.add_argument("--sections", type=int, default=SECTIONS, help="--progress-only: 10 s each")
+    parser.add_argument(
+        "--progress-only",
+        action="store_true",
+        help="only measure progress against elapsed/total and the estimate",
+    )
     args = parser.parse_args()
+    global WORKERS
+    WORKERS = args.workers
+    if args.cores:
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
 
     work = Path(tempfile.mkdtemp(prefix="render_bench_"))
+    if args.progress_only:
+        return progress_only(args, work)
     images, voices, music = make_inputs(work)
     timeline = pipeline_timeline(images, voices, music, args.quality, captions=args.captions)
     ass = None

@@ -35,6 +35,72 @@ values
    '{16:9,9:16,1:1}', '{720p}', true, 2, 900, 'image-to-video', false, 90)
 on conflict (id) do nothing;
 
+-- Still pictures (text_to_image, image_to_image): no length, priced by credits_base times
+-- the resolution's factor. The reference engine draws them offline on our own worker.
+insert into public.models
+  (id, name, description, provider, provider_model_id, job_type, credits_base,
+   credits_per_second, resolution_factors, min_duration_s, max_duration_s,
+   default_duration_s, aspect_ratios, resolutions, requires_image, max_attempts,
+   lease_seconds, category, featured, typical_run_seconds)
+values
+  ('reference/text-to-image', 'Reference text-to-image',
+   'A picture drawn from the prompt on our own worker (offline, the same prompt and seed give the same picture).',
+   'reference', 'reference-t2i', 'text_to_image', 1, 0, '{"480p": 1, "720p": 1, "1080p": 2}',
+   1, 1, 1, '{1:1,16:9,9:16}', '{480p,720p,1080p}', false, 3, 60, 'text-to-image', true, 3),
+  ('reference/image-to-image', 'Reference image-to-image',
+   'Repaints an uploaded picture with the prompt''s composition on our own worker.',
+   'reference', 'reference-i2i', 'image_to_image', 1, 0, '{"480p": 1, "720p": 1, "1080p": 2}',
+   1, 1, 1, '{1:1,16:9,9:16}', '{480p,720p,1080p}', true, 3, 60, 'image-to-image', true, 3),
+  ('fal/flux-dev', 'FLUX.1 [dev] (fal)', 'Black Forest Labs'' FLUX.1 [dev] through fal''s queue API.',
+   'fal', 'fal-ai/flux/dev', 'text_to_image', 4, 0, '{"480p": 1, "720p": 1.5, "1080p": 2}',
+   1, 1, 1, '{1:1,16:9,9:16}', '{480p,720p,1080p}', false, 2, 300, 'text-to-image', true, 15),
+  ('fal/flux-schnell', 'FLUX.1 [schnell] (fal)', 'The fast FLUX.1 through fal''s queue API.',
+   'fal', 'fal-ai/flux/schnell', 'text_to_image', 1, 0, '{"480p": 1, "720p": 1, "1080p": 2}',
+   1, 1, 1, '{1:1,16:9,9:16}', '{480p,720p,1080p}', false, 2, 300, 'text-to-image', false, 5),
+  ('fal/flux-dev-image-to-image', 'FLUX.1 [dev] image-to-image (fal)',
+   'Repaints an uploaded picture with FLUX.1 [dev] through fal.',
+   'fal', 'fal-ai/flux/dev/image-to-image', 'image_to_image', 4, 0,
+   '{"480p": 1, "720p": 1.5, "1080p": 2}', 1, 1, 1, '{1:1,16:9,9:16}', '{480p,720p,1080p}',
+   true, 2, 300, 'image-to-image', false, 15),
+  ('fal/fast-sdxl', 'Stable Diffusion XL (fal)', 'SDXL through fal''s queue API.',
+   'fal', 'fal-ai/fast-sdxl', 'text_to_image', 2, 0, '{"480p": 1, "720p": 1, "1080p": 2}',
+   1, 1, 1, '{1:1,16:9,9:16}', '{480p,720p,1080p}', false, 2, 300, 'text-to-image', false, 10),
+  ('replicate/flux-schnell', 'FLUX.1 [schnell] (Replicate)',
+   'The fast FLUX.1 through Replicate predictions (about one megapixel, in the ratio asked).',
+   'replicate', 'black-forest-labs/flux-schnell', 'text_to_image', 1, 0,
+   '{"480p": 1, "720p": 1, "1080p": 1}', 1, 1, 1, '{1:1,16:9,9:16}', '{1080p}', false, 2, 300,
+   'text-to-image', false, 5)
+on conflict (id) do nothing;
+
+-- The models the seeds name (seed 003: Veo 3.1 and Sora 2 through fal; Runway).
+insert into public.models
+  (id, name, description, provider, provider_model_id, job_type, credits_base,
+   credits_per_second, min_duration_s, max_duration_s, default_duration_s, aspect_ratios,
+   resolutions, requires_image, max_attempts, lease_seconds, category, featured,
+   typical_run_seconds)
+values
+  ('fal/veo3', 'Veo 3 (fal)', 'Google Veo 3 with sound, through fal: 4, 6 or 8 s.',
+   'fal', 'fal-ai/veo3', 'text_to_video', 10, 40, 4, 8, 8,
+   '{16:9,9:16}', '{720p,1080p}', false, 2, 1800, 'text-to-video', false, 180),
+  ('fal/veo3.1', 'Veo 3.1 (fal)', 'Google Veo 3.1 with sound, through fal: 4, 6 or 8 s.',
+   'fal', 'fal-ai/veo3.1', 'text_to_video', 10, 40, 4, 8, 8,
+   '{16:9,9:16}', '{720p,1080p}', false, 2, 1800, 'text-to-video', true, 180),
+  ('fal/veo3.1-image-to-video', 'Veo 3.1 image-to-video (fal)',
+   'Google Veo 3.1 animates an uploaded still, through fal: 4, 6 or 8 s.',
+   'fal', 'fal-ai/veo3.1/image-to-video', 'image_to_video', 10, 40, 4, 8, 8,
+   '{16:9,9:16}', '{720p,1080p}', true, 2, 1800, 'image-to-video', true, 180),
+  ('fal/sora-2', 'Sora 2 (fal)', 'OpenAI Sora 2 with sound, through fal: 4, 8 or 12 s.',
+   'fal', 'fal-ai/sora-2/text-to-video', 'text_to_video', 0, 10, 4, 12, 4,
+   '{16:9,9:16}', '{720p}', false, 2, 1800, 'text-to-video', true, 180),
+  ('fal/sora-2-image-to-video', 'Sora 2 image-to-video (fal)',
+   'OpenAI Sora 2 animates an uploaded still, through fal: 4, 8 or 12 s.',
+   'fal', 'fal-ai/sora-2/image-to-video', 'image_to_video', 0, 10, 4, 12, 4,
+   '{16:9,9:16}', '{720p}', true, 2, 1800, 'image-to-video', false, 180),
+  ('runway/gen4.5', 'Runway Gen-4.5', 'Text-to-video through the Runway API: 2 to 10 s.',
+   'runway', 'gen4.5', 'text_to_video', 10, 6, 2, 10, 5,
+   '{16:9,9:16}', '{720p}', false, 2, 900, 'text-to-video', false, 120)
+on conflict (id) do nothing;
+
 -- The creation wizard's steps (videogen.steps): each a job with its own price, run inside
 -- the request. `duration` is the video's length the step is for (narration: at most).
 insert into public.models

@@ -65,6 +65,9 @@ def fleet_route(ctx: Context) -> Reply:
             parse(Sweep, ctx.json() if ctx.raw_body else {})
         return Reply(200, workers.sweep(ctx.db, ctx.settings))
     action = parse(_action, ctx.json())
+    ctx.log_fields["action"] = action.action  # `videogen logs` sums up heartbeats and claims
+    if not isinstance(action, (Sweep, RegisterWorker)):
+        ctx.log_fields["worker_id"] = str(action.worker_id)
     if isinstance(action, Sweep):
         return Reply(200, workers.sweep(ctx.db, ctx.settings))
     if isinstance(action, ClaimJobs):
@@ -78,6 +81,7 @@ def fleet_route(ctx: Context) -> Reply:
             beat = workers.heartbeat(admin, action)
             reply, worker = Reply(200, beat), beat.worker
             free = worker.capacity - len(beat.jobs)
+        ctx.log_fields["worker"] = worker.name
     if worker.mode == "push" and worker.status == "online" and free > 0:
         routing.dispatch_pending(ctx.db, ctx.settings, limit=free)  # waiting jobs run now
     return reply

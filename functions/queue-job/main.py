@@ -2,7 +2,11 @@
 workspace around it (projects, batches, quotes, the catalogue).
 
 POST   body QueueJobRequest {model, params, priority, project_id?}, header Idempotency-Key
-       → 202 {job}: reserved, queued, routed (as generate-video does).
+       → 202 {job}: reserved, queued, routed (as generate-video does) — videos, and pictures
+       (text_to_image, image_to_image: output image_path in the images bucket). Files the
+       params name may be https URLs: fetched once from public hosts, checked and stored in
+       your uploads before any credit moves (422 URL_NOT_ALLOWED / MEDIA_URL_FAILED /
+       INVALID_UPLOAD).
 GET    ?id=<uuid> → 200 {job with events};  ?status=&project_id=&batch_id=&page=&limit=
        → 200 page of jobs. Every read carries queue_position and estimated_seconds_left /
        estimated_completion_at while unfinished.
@@ -11,15 +15,26 @@ DELETE ?id=<uuid> → 200 {job, worker_notified}: canceled, credits released, th
 DELETE ?id=<uuid>&action=remove → 200 {job}: a finished job leaves your history (its files
        are removed; the job and its ledger entries stay). 409 while it still runs.
 
-GET    /models → the catalogue (category, featured, thumbnail, price rule, limits);
+GET    /models[?category=] → the catalogue (category, featured, thumbnail, price rule,
+       limits), featured first;
        /voices?engine=&language= → the narration voices. The publishable key is enough.
 POST   /quote {items: [{model, params, priority}]} → 200 cost, queue ahead, estimate and
        (composed videos) whether it would render at once; nothing is created.
 GET    /projects[?id=] · POST /projects {title, description} → 201 · PATCH /projects?id=
        {title?, description?} · DELETE /projects?id= → its jobs stay, ungrouped.
+GET    /element-templates[?id=] · POST /element-templates {name, elements with {{field}}s,
+       aspect_ratio?, resolution?, fps?, duration?} → 201 with its `fields` · PATCH ?id= ·
+       DELETE ?id=. POST /element-templates/render {template_id, model, values | values_list,
+       …} → one job (202) or a batch (202, all reserved or none); 422
+       TEMPLATE_FIELDS_MISMATCH lists the missing and extra fields before money moves.
 GET    /batches[?id=|?project_id=] · POST /batches {items[1..20], project_id?, title?} → 202
        all reserved together or nothing (402 with the total and the balance) · DELETE
        /batches?id= → every unfinished job canceled.
+Creates (POST / and /batches) also take webhook, webhook_events and cancel_after (or a
+       Cancel-After header), and the header Prefer: wait=N (N ≤ 60: 200 with the finished
+       job or batch if it finishes in time, else 202; Preference-Applied: wait=N).
+GET    /webhook-deliveries?job_id=&page=&limit= → 200 page of your webhook deliveries
+       (newest first; id = the webhook-id header), each with its attempts.
 POST   /enhance {model | job_type, prompt, language?} → 200 {original, enhanced,
        template_id, template_version, job_type, engine}: nothing charged or stored, rate
        limited like a write; create the job with params.prompt = enhanced and
@@ -34,8 +49,16 @@ GET    /admin/workers → every registered worker.
 GET    /admin/templates?job_type= → every prompt template version · POST /admin/templates
        {action: create, job_type, instruction, hints?, note?, activate?} → 201 the new
        version, or {action: activate, id} → 200 (a rollback is activating an older one).
-Auth: user (the catalogue also public). Errors as generate-video, plus 404 JOB_NOT_FOUND,
-PROJECT_NOT_FOUND, BATCH_NOT_FOUND, TEMPLATE_NOT_FOUND; 503 PROMPT_ENGINE_FAILED.
+GET    /share-links → {links} · POST /share-links {job_id, expires_in_seconds?} → 201 a
+       public link to a completed video (url) · DELETE /share-links?id= → 200 revoked.
+GET    /shared?id=<link id>[&format=json] (no credentials) → 302 to a freshly signed URL
+       of the video (json: its metadata and signed URLs), Cache-Control public, max-age at
+       most 300 s and never past the link's expiry; 404 unknown, 410 revoked or expired.
+Auth: user (the catalogue also public); a personal API key (kit.auth `api_key`) with the
+read scope for GETs, quotes and previews, with the jobs scope for creating, canceling and
+removing jobs, batches, projects and share links; never for /admin. Errors as
+generate-video, plus 404 JOB_NOT_FOUND, PROJECT_NOT_FOUND, BATCH_NOT_FOUND,
+TEMPLATE_NOT_FOUND, ELEMENT_TEMPLATE_NOT_FOUND, SHARE_LINK_NOT_FOUND; 503 PROMPT_ENGINE_FAILED.
 """
 
 from typing import Annotated
@@ -43,8 +66,11 @@ from typing import Annotated
 import functions_framework
 from pydantic import ConfigDict, Field, TypeAdapter
 
+from videogen.kit import waiting
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, serve
+from videogen.kit.routes import JOBS, READS, SESSION
+from videogen.models.accounts import SharedQuery, ShareLinkQuery, ShareLinkRequest
 from videogen.models.admin import (
     ActivateTemplate,
     AdminJobAction,
@@ -54,16 +80,33 @@ from videogen.models.admin import (
     TemplateQuery,
 )
 from videogen.models.catalogue import (
+    ModelQuery,
     QuoteRequest,
     ScriptAnalysisRequest,
     VoicePreviewRequest,
     VoiceQuery,
 )
 from videogen.models.common import JobIdQuery, ListQuery, parse
+from videogen.models.element_templates import (
+    ElementTemplateChange,
+    ElementTemplateRequest,
+    TemplateRenderRequest,
+)
 from videogen.models.jobs import BatchQuery, BatchRequest, JobDeleteQuery, JobQuery, QueueJobRequest
-from videogen.models.projects import ProjectChange, ProjectRequest
+from videogen.models.projects import ProjectChange, ProjectQuery, ProjectRequest
+from videogen.models.webhooks import DeliveryQuery
 from videogen.rendering import steps
-from videogen.services import admin, catalogue, jobs, links, projects, prompts
+from videogen.services import (
+    admin,
+    catalogue,
+    element_templates,
+    jobs,
+    links,
+    projects,
+    prompts,
+    sharing,
+    webhooks,
+)
 
 TemplateChange = Annotated[CreateTemplate | ActivateTemplate, Field(discriminator="action")]
 # Built on first use, as the models are (cold start).
@@ -86,7 +129,8 @@ def jobs_route(ctx: Context) -> Reply:
             return Reply.of(jobs.remove(ctx.scope, job_id))
         return Reply.of(jobs.cancel(ctx.scope, job_id))
     body = ctx.body(QueueJobRequest)
-    return Reply.of(
+    return waiting.created_job(
+        ctx,
         jobs.submit(
             ctx.scope,
             body.model,
@@ -95,15 +139,17 @@ def jobs_route(ctx: Context) -> Reply:
             None if body.project_id is None else str(body.project_id),
             max_credits=body.max_credits,
             render_short=False,
-        )
+            delivery=body.delivery(ctx.cancel_after()),
+        ),
     )
 
 
 def models_route(ctx: Context) -> Reply:
     """/models: the catalogue."""
     ctx.take_free_call()
+    query = ctx.query(ModelQuery)
     with ctx.db.session(ctx.principal) as session:
-        return Reply(200, jobs.models(session))
+        return Reply(200, jobs.models(session, query.category))
 
 
 def voices_route(ctx: Context) -> Reply:
@@ -111,7 +157,7 @@ def voices_route(ctx: Context) -> Reply:
     ctx.take_free_call()
     query = ctx.query(VoiceQuery)
     with ctx.db.session(ctx.principal) as session:
-        return Reply(200, catalogue.voices(session, query))
+        return Reply(200, catalogue.voices(session, ctx.settings, query))
 
 
 def quote_route(ctx: Context) -> Reply:
@@ -134,14 +180,16 @@ def preview_route(ctx: Context) -> Reply:
     ctx.take_free_call()
     body = ctx.body(VoicePreviewRequest)
     audio = steps.preview_voice(body.voice, body.language, body.text)
-    return Reply(200, None, raw=audio, content_type="audio/wav")
+    # The same voice and words always sound the same: a browser may keep it a day.
+    cache = {"Cache-Control": "private, max-age=86400"}
+    return Reply(200, None, headers=cache, raw=audio, content_type="audio/wav")
 
 
 def projects_route(ctx: Context) -> Reply:
     """/projects: the user's projects."""
     method = ctx.request.method
     if method == "GET":
-        query = ctx.query(ListQuery)
+        query = ctx.query(ProjectQuery)
         with ctx.db.session(ctx.principal) as session:
             return Reply(200, projects.read(session, query))
     if method == "POST":
@@ -163,8 +211,39 @@ def batches_route(ctx: Context) -> Reply:
             found = projects.read_batches(session, query)
         return Reply(200, links.add_to(found, ctx.storage, ctx.settings.signed_url_expires_s))
     if method == "POST":
-        return Reply.of(projects.create_batch(ctx.scope, ctx.body(BatchRequest)))
+        body = ctx.body(BatchRequest)
+        return waiting.created_batch(
+            ctx, projects.create_batch(ctx.scope, body, ctx.cancel_after())
+        )
     return Reply.of(projects.cancel_batch(ctx.scope, str(ctx.query(JobIdQuery).id)))
+
+
+def element_templates_route(ctx: Context) -> Reply:
+    """/element-templates: the user's saved timelines with merge fields."""
+    method = ctx.request.method
+    if method == "GET":
+        query = ctx.query(ListQuery)
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, element_templates.read(session, query))
+    if method == "POST":
+        return Reply.of(element_templates.create(ctx.scope, ctx.body(ElementTemplateRequest)))
+    template_id = str(ctx.query(JobIdQuery).id)
+    if method == "PATCH":
+        change = ctx.body(ElementTemplateChange)
+        return Reply.of(element_templates.change(ctx.scope, template_id, change))
+    return Reply.of(element_templates.delete(ctx.scope, template_id))
+
+
+def template_render_route(ctx: Context) -> Reply:
+    """/element-templates/render: a template filled in, as a job or a batch."""
+    return Reply.of(element_templates.render(ctx.scope, ctx.body(TemplateRenderRequest)))
+
+
+def deliveries_route(ctx: Context) -> Reply:
+    """/webhook-deliveries: your webhook deliveries and their attempts."""
+    query = ctx.query(DeliveryQuery)
+    with ctx.db.session(ctx.principal) as session:
+        return Reply(200, webhooks.deliveries(session, query))
 
 
 def enhance_route(ctx: Context) -> Reply:
@@ -172,6 +251,28 @@ def enhance_route(ctx: Context) -> Reply:
     ctx.take_free_call()
     body = ctx.body(EnhanceRequest)
     return Reply(200, prompts.enhance(ctx.db, ctx.principal, ctx.write, body))
+
+
+def share_links_route(ctx: Context) -> Reply:
+    """/share-links: your public links to finished videos — list, make, revoke."""
+    method = ctx.request.method
+    if method == "GET":
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, sharing.listing(session, ctx.settings))
+    if method == "POST":
+        return Reply.of(sharing.create(ctx.scope, ctx.body(ShareLinkRequest)))
+    return Reply.of(sharing.revoke(ctx.scope, ctx.query(ShareLinkQuery).id))
+
+
+def shared_route(ctx: Context) -> Reply:
+    """/shared?id=: a shared video, for anyone holding the link (no credentials)."""
+    query = ctx.query(SharedQuery)
+    video, cache_s = sharing.open_link(ctx.db, ctx.storage, ctx.settings, query.id)
+    headers = {"Cache-Control": f"public, max-age={cache_s}" if cache_s > 0 else "no-store"}
+    if query.format == "json":
+        return Reply(200, video, headers)
+    headers["Location"] = video.video_url
+    return Reply(302, None, headers, raw=b"", content_type="text/plain; charset=utf-8")
 
 
 def admin_jobs_route(ctx: Context) -> Reply:
@@ -203,30 +304,39 @@ def admin_templates_route(ctx: Context) -> Reply:
     return Reply.of(admin.change_template(ctx.scope, change))
 
 
-USER = ("user",)
-CATALOGUE = ("user", "public")
+CATALOGUE = ("user", "api_key:read", "public")
 
 # The route table: the kit, its 404/405 answers and openapi.yaml all read it.
 queue_job = functions_framework.http(
     serve(
         "queue-job",
         [
-            Route(None, {"POST": USER, "GET": USER, "DELETE": USER}, jobs_route),
+            Route(None, {"POST": JOBS, "GET": READS, "DELETE": JOBS}, jobs_route),
             Route("/models", {"GET": CATALOGUE}, models_route),
             Route("/voices", {"GET": CATALOGUE}, voices_route),
-            Route("/quote", {"POST": USER}, quote_route),
-            Route("/script/analyze", {"POST": USER}, analyze_route),
-            Route("/voices/preview", {"POST": USER}, preview_route),
+            Route("/quote", {"POST": READS}, quote_route),
+            Route("/script/analyze", {"POST": READS}, analyze_route),
+            Route("/voices/preview", {"POST": READS}, preview_route),
             Route(
                 "/projects",
-                {"GET": USER, "POST": USER, "PATCH": USER, "DELETE": USER},
+                {"GET": READS, "POST": JOBS, "PATCH": JOBS, "DELETE": JOBS},
                 projects_route,
             ),
-            Route("/batches", {"GET": USER, "POST": USER, "DELETE": USER}, batches_route),
-            Route("/enhance", {"POST": USER}, enhance_route),
-            Route("/admin/jobs", {"GET": USER, "POST": USER}, admin_jobs_route),
-            Route("/admin/workers", {"GET": USER}, admin_workers_route),
-            Route("/admin/templates", {"GET": USER, "POST": USER}, admin_templates_route),
+            Route("/batches", {"GET": READS, "POST": JOBS, "DELETE": JOBS}, batches_route),
+            Route(
+                "/element-templates",
+                {"GET": READS, "POST": JOBS, "PATCH": JOBS, "DELETE": JOBS},
+                element_templates_route,
+            ),
+            Route("/element-templates/render", {"POST": JOBS}, template_render_route),
+            Route("/enhance", {"POST": JOBS}, enhance_route),
+            Route("/webhook-deliveries", {"GET": READS}, deliveries_route),
+            Route("/share-links", {"GET": READS, "POST": JOBS, "DELETE": JOBS}, share_links_route),
+            Route("/shared", {"GET": ("always",)}, shared_route),
+            # A personal API key never acts as an admin.
+            Route("/admin/jobs", {"GET": SESSION, "POST": SESSION}, admin_jobs_route),
+            Route("/admin/workers", {"GET": SESSION}, admin_workers_route),
+            Route("/admin/templates", {"GET": SESSION, "POST": SESSION}, admin_templates_route),
         ],
     )
 )

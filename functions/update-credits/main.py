@@ -26,7 +26,21 @@ PUT  /keys (user) {provider: openai|fal|replicate|runway, key} → 201 stored / 
      (the old value is gone); 422 for a malformed key (the details never repeat it).
      Kept encrypted in Supabase Vault and used only for your own jobs.
 DELETE /keys?provider= (user) → 200 {provider, deleted}; 404 PROVIDER_KEY_NOT_FOUND.
+GET  /api-keys (user) → 200 {keys: [{id, name, masked: "vg_live_…abcd", scopes, state, …}]}
+POST /api-keys (user) {name?, scopes?: [read, jobs], expires_in_seconds?} → 201 the key,
+     shown this once (kept as its SHA-256); 409 API_KEY_LIMIT; rate limited per hour.
+DELETE /api-keys?id= (user) → 200 revoked: every request with it is a 401 from now on.
+GET  /account (user, a session) → 200 everything we hold about you, one JSON document
+     (Content-Disposition: attachment), your files as signed links.
+DELETE /account (user, signed in within ACCOUNT_REAUTH_SECONDS) → 200 your files, personal
+     data and auth user deleted; the ledger stays, under an id that names nobody. 403
+     REAUTHENTICATION_REQUIRED with an older sign-in; 409 ACCOUNT_BUSY while a job runs.
+GET  /webhook-secret (user) → 200 {secret: whsec_…, created_at, rotated_at}: the key your
+     webhook deliveries are signed with (Standard Webhooks); POST /webhook-secret (user)
+     {"action": "rotate"} (or no body) → 200 a new one; the old one signs nothing after.
 Each answer carries {applied, entry}: a repeated id is applied=false, never credited twice.
+A personal API key may read (GET /, /profile) with the read scope; it may not move money,
+change the profile, manage keys or touch the account (403 SESSION_REQUIRED).
 """
 
 from typing import Annotated
@@ -39,6 +53,8 @@ from videogen.errors import Forbidden
 from videogen.kit.auth import verify_token_field
 from videogen.kit.context import Context
 from videogen.kit.endpoint import Reply, Route, parse, serve
+from videogen.kit.routes import READS, SESSION
+from videogen.models.accounts import ApiKeyQuery, ApiKeyRequest
 from videogen.models.catalogue import ProfileChange
 from videogen.models.credits import (
     AppleNotification,
@@ -51,7 +67,8 @@ from videogen.models.credits import (
     PurchaseCredits,
 )
 from videogen.models.keys import ProviderKeyQuery, ProviderKeyRequest
-from videogen.services import credits, keys, profile
+from videogen.models.webhooks import RotateSecret
+from videogen.services import account, api_keys, credits, keys, profile, webhooks
 
 Action = Annotated[
     ClaimInitialGrant | AppleTransaction | MergeAnonymous | GrantCredits | PurchaseCredits,
@@ -67,7 +84,9 @@ def credits_route(ctx: Context) -> Reply:
     if ctx.request.method == "GET":
         query = ctx.query(PageQuery)
         with ctx.db.session(ctx.principal) as session:
-            return Reply(200, credits.overview(session, query.page, query.limit))
+            return Reply(
+                200, credits.overview(session, query.page, query.limit, query.sort, query.order)
+            )
     if ctx.principal.kind == "stripe":
         return Reply.of(credits.from_stripe(ctx.scope, ctx.principal.evidence))
     action = parse(_action, ctx.json())
@@ -123,6 +142,35 @@ def keys_route(ctx: Context) -> Reply:
     return Reply.of(keys.remove(ctx.scope, provider))
 
 
+def webhook_secret_route(ctx: Context) -> Reply:
+    """/webhook-secret: the secret your webhook deliveries are signed with; POST rotates it."""
+    if ctx.request.method == "GET":
+        return Reply(200, webhooks.secret(ctx.db, ctx.principal))
+    if ctx.raw_body:
+        ctx.body(RotateSecret)
+    return Reply.of(webhooks.rotate_secret(ctx.scope))
+
+
+def api_keys_route(ctx: Context) -> Reply:
+    """/api-keys: your personal API keys — list (masked), make (shown once), revoke."""
+    method = ctx.request.method
+    if method == "GET":
+        with ctx.db.session(ctx.principal) as session:
+            return Reply(200, api_keys.listing(session))
+    if method == "POST":
+        return Reply.of(api_keys.create(ctx.scope, ctx.body(ApiKeyRequest)))
+    return Reply.of(api_keys.revoke(ctx.scope, str(ctx.query(ApiKeyQuery).id)))
+
+
+def account_route(ctx: Context) -> Reply:
+    """/account: export everything about you (GET), or delete your account (DELETE)."""
+    if ctx.request.method == "GET":
+        document = account.export(ctx.scope)
+        name = f"videogen-export-{ctx.principal.user_id}.json"
+        return Reply(200, document, {"Content-Disposition": f'attachment; filename="{name}"'})
+    return Reply(200, account.delete(ctx.scope))
+
+
 def apple_notifications_route(ctx: Context) -> Reply:
     """/apple-notifications: an App Store Server Notification, its signature verified."""
     ctx.body(AppleNotification)  # the shape, now that the signature is verified
@@ -130,7 +178,6 @@ def apple_notifications_route(ctx: Context) -> Reply:
     return Reply.of(credits.from_apple_notification(ctx.scope, notification))
 
 
-USER = ("user",)
 CREDIT_WRITERS = ("user", "secret", "stripe_signature")
 APP_STORE = ("app_store_signature",)
 
@@ -139,10 +186,16 @@ update_credits = functions_framework.http(
     serve(
         "update-credits",
         [
-            Route(None, {"GET": USER, "POST": CREDIT_WRITERS}, credits_route),
-            Route("/profile", {"GET": USER, "PATCH": USER}, profile_route),
+            Route(None, {"GET": READS, "POST": CREDIT_WRITERS}, credits_route),
+            Route("/profile", {"GET": READS, "PATCH": SESSION}, profile_route),
             Route("/apple-notifications", {"POST": APP_STORE}, apple_notifications_route),
-            Route("/keys", {"GET": USER, "PUT": USER, "DELETE": USER}, keys_route),
+            # Before /keys: a sub-path is matched by its end, and /api-keys ends in /keys.
+            Route(
+                "/api-keys", {"GET": SESSION, "POST": SESSION, "DELETE": SESSION}, api_keys_route
+            ),
+            Route("/keys", {"GET": SESSION, "PUT": SESSION, "DELETE": SESSION}, keys_route),
+            Route("/account", {"GET": SESSION, "DELETE": SESSION}, account_route),
+            Route("/webhook-secret", {"GET": SESSION, "POST": SESSION}, webhook_secret_route),
         ],
     )
 )

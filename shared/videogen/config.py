@@ -40,6 +40,12 @@ _LOCAL_SECRETS = {
     LOCAL_WEBHOOK_SECRET,
     LOCAL_CRON_SECRET,
 }
+# Base URLs this process serves itself → an httpx transport reaching them without a
+# socket. The local dev server registers its own Storage API here (a function's storage
+# call would otherwise wait for a second thread of the pool serving that function);
+# deployed, it stays empty and every call goes over the network.
+IN_PROCESS_TRANSPORTS: dict[str, Any] = {}
+
 _PLACEHOLDERS = {"", "changeme", "change-me", "your-secret", "xxx", "todo"}
 
 
@@ -145,6 +151,13 @@ class Settings(BaseSettings):
     # An in-request render still running after this long is stopped and continues as a job
     # on a worker (a server thread is never held longer).
     sync_render_deadline_s: float = Field(20.0, alias="SYNC_RENDER_DEADLINE_SECONDS", gt=0)
+    # Outbound requests to URLs users give (webhooks, media by URL: integrations.public_http)
+    # go to public internet hosts only, over https. true: http and private, loopback and
+    # link-local hosts too — the local stack and tests only (refused in production).
+    outbound_allow_private_hosts: bool = Field(False, alias="OUTBOUND_ALLOW_PRIVATE_HOSTS")
+    # Each function process drains the webhook outbox in a thread woken by NOTIFY (false:
+    # only the sweep delivers, e.g. where a process gets no CPU between requests).
+    webhook_drainer: bool = Field(True, alias="WEBHOOK_DRAINER")
 
     # Storage ------------------------------------------------------------------------------
     # Unset: Supabase Storage in production, the local disk otherwise.
@@ -155,6 +168,9 @@ class Settings(BaseSettings):
     # Kept this many days, then removed by the sweep (0: kept until deleted).
     upload_retention_days: int = Field(30, alias="UPLOAD_RETENTION_DAYS", ge=0)
     output_retention_days: int = Field(0, alias="OUTPUT_RETENTION_DAYS", ge=0)
+    # Deleting an account needs a sign-in (the access token's newest `amr` timestamp) at
+    # most this many seconds old: a stolen token alone cannot delete it.
+    account_reauth_s: int = Field(300, alias="ACCOUNT_REAUTH_SECONDS", ge=30, le=86400)
 
     # Generation engines -------------------------------------------------------------------
     script_engine: Literal["offline", "openai"] = Field("offline", alias="SCRIPT_ENGINE")
@@ -168,6 +184,10 @@ class Settings(BaseSettings):
     stock_photos: Literal["none", "pexels", "unsplash"] = Field("none", alias="STOCK_PHOTOS")
     pexels_api_key: SecretStr | None = Field(None, alias="PEXELS_API_KEY")
     unsplash_access_key: SecretStr | None = Field(None, alias="UNSPLASH_ACCESS_KEY")
+    # Stock clips for the images step's "clip" and "mixed" sources; "none": offline clips
+    # (a title card moving slowly), made without an account.
+    stock_videos: Literal["none", "pexels", "pixabay"] = Field("none", alias="STOCK_VIDEOS")
+    pixabay_api_key: SecretStr | None = Field(None, alias="PIXABAY_API_KEY")
 
     # External video providers -------------------------------------------------------------
     fal_key: SecretStr | None = Field(None, alias="FAL_KEY")
@@ -209,6 +229,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "production needs STORAGE_BACKEND=supabase: the local disk of a serverless "
                 "instance is gone with it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_private_hosts_in_production(self) -> Settings:
+        if self.environment == "production" and self.outbound_allow_private_hosts:
+            raise ValueError(
+                "OUTBOUND_ALLOW_PRIVATE_HOSTS=true is for the local stack and tests: in "
+                "production it lets users make our servers call their own network"
             )
         return self
 

@@ -149,8 +149,16 @@ SQLSTATES: dict[str, DbError] = {
     "VGT04": DbError(
         404, "TEMPLATE_NOT_FOUND", "Templates: GET /queue-job/admin/templates (admins)."
     ),
+    "VGE04": DbError(
+        404, "ELEMENT_TEMPLATE_NOT_FOUND", "Your templates: GET /queue-job/element-templates."
+    ),
     "VGK04": DbError(404, "PROVIDER_KEY_NOT_FOUND", "Your keys: GET /update-credits/keys."),
     "VGK22": DbError(422, "INVALID_PROVIDER_KEY"),
+    "VGY04": DbError(404, "API_KEY_NOT_FOUND", "Your keys: GET /update-credits/api-keys."),
+    "VGY09": DbError(409, "API_KEY_LIMIT", "Revoke a key you no longer use."),
+    "VGH04": DbError(404, "SHARE_LINK_NOT_FOUND", "Your links: GET /queue-job/share-links."),
+    "VGH09": DbError(409, "JOB_NOT_SHAREABLE", "Share a completed video whose files are kept."),
+    "VGX09": DbError(409, "ACCOUNT_BUSY", "Cancel or wait for your unfinished jobs first."),
     # Standard SQLSTATEs a well-formed request can still hit.
     "23514": DbError(422, "CONSTRAINT_VIOLATION"),
     "22P02": DbError(422, "INVALID_INPUT"),

@@ -34,6 +34,9 @@ class Principal:
     key_name: str | None = None
     delivery_id: str | None = None  # a signed webhook's id (replay protection)
     evidence: Any = field(default=None, repr=False)  # what a signature vouched for
+    # A personal API key's scopes ("read", "jobs") and id; None for a session's token.
+    scopes: frozenset[str] | None = None
+    api_key_id: str | None = None
 
     @property
     def is_user(self) -> bool:
@@ -44,6 +47,11 @@ class Principal:
     def is_service(self) -> bool:
         """True when the caller holds a secret key and bypasses RLS."""
         return self.kind == "secret"
+
+    @property
+    def by_api_key(self) -> bool:
+        """True when a user calls with a personal API key rather than a session's token."""
+        return self.api_key_id is not None
 
     @property
     def email(self) -> str | None:

@@ -37,10 +37,11 @@ Errors have GoTrue's shape: ``{"code": <status>, "error_code": …, "msg": …}`
 Served (paths under /auth/v1): ``POST /signup`` (email + password, or anonymous),
 ``POST /token?grant_type=password|refresh_token``, ``GET|PUT /user``, ``POST /logout``
 (``scope=global|local|others``), ``GET /.well-known/jwks.json``, ``GET /settings``,
-``GET /health``. Not served: phone / SMS, magic links and OTP (``/otp``, ``/verify``,
-``/magiclink``, ``/recover``, ``/resend``), OAuth / SSO / SAML (``/authorize``,
-``/callback``, ``/sso``), PKCE, MFA (``/factors``), ``/reauthenticate``, ``/user/identities``,
-the admin API (``/admin/*``, ``/invite``) and the hooks.
+``GET /health``, ``DELETE /admin/users/{id}`` (the service role only; a hard delete).
+Not served: phone / SMS, magic links and OTP (``/otp``, ``/verify``, ``/magiclink``,
+``/recover``, ``/resend``), OAuth / SSO / SAML (``/authorize``, ``/callback``, ``/sso``),
+PKCE, MFA (``/factors``), ``/reauthenticate``, ``/user/identities``, the rest of the admin
+API (``/admin/*``, ``/invite``) and the hooks.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ class AuthApi:
                 R("/user", methods=["GET"], endpoint="get_user"),
                 R("/user", methods=["PUT"], endpoint="put_user"),
                 R("/logout", methods=["POST"], endpoint="logout"),
+                R("/admin/users/<user_id>", methods=["DELETE"], endpoint="admin_delete_user"),
             ],
             strict_slashes=False,
             merge_slashes=False,
@@ -587,6 +589,24 @@ class AuthApi:
                 conn.execute("delete from auth.sessions where user_id = %s", (session.user_id,))
         return Response(status=204)
 
+    # Admin ---------------------------------------------------------------------------------
+    def on_admin_delete_user(self, request: Request, user_id: str) -> Response:
+        """GoTrue's adminUserDelete: the service role deletes a user for good (their
+        identities, sessions and refresh tokens go with the row, and our own rows by their
+        foreign keys); 200 ``{}``. A soft delete (``should_soft_delete``) is not served."""
+        _require_admin(request)
+        try:
+            uid = str(uuid.UUID(user_id))
+        except ValueError as exc:
+            raise AuthError(404, "user_not_found", "User not found") from exc
+        if _body(request).get("should_soft_delete") is True:
+            raise validation_failed("Soft deletes are not served by the local Auth API.")
+        with self.transaction() as conn:
+            gone = conn.execute("delete from auth.users where id = %s", (uid,)).rowcount
+        if not gone:
+            raise AuthError(404, "user_not_found", "User not found")
+        return _json({})
+
     # Sessions and tokens ------------------------------------------------------------------
     def _caller(self, conn: Any, request: Request) -> Session:
         """The session behind the request's access token (GoTrue's requireAuthentication)."""
@@ -859,6 +879,22 @@ def verify_password(conn: Any, password: str, hashed: str) -> bool:
     row = conn.execute("select extensions.crypt(%s, %s) = %s", (password, hashed, hashed))
     matched = row.fetchone()
     return bool(matched and matched[0])
+
+
+def _require_admin(request: Request) -> None:
+    """GoTrue's requireAdminCredentials: the service role (a secret key in ``apikey`` — the
+    gateway's way for ``sb_secret_…`` keys — or as the bearer), else 401 / 403."""
+    apikey = request.headers.get("apikey", "").strip()
+    try:
+        if apikey and identify(apikey=apikey, allow=("secret",)).kind == "secret":
+            return
+    except Rejected:
+        pass
+    if _is_service_role(request):
+        return
+    if not request.headers.get("Authorization", "").strip():
+        raise AuthError(401, "no_authorization", "This endpoint requires a Bearer token")
+    raise AuthError(403, "not_admin", "User not allowed")
 
 
 def _is_service_role(request: Request) -> bool:

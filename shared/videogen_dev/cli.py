@@ -11,6 +11,8 @@ imports stay inside handlers so ``videogen --help`` is instant.
     videogen db url      print the database URL
     videogen db status   show where the database is and whether it runs
     videogen migration draft <name>   draft supabase/migrations/<timestamp>_<name>.sql
+    videogen logs [service]   the stack's logs, one line per event (follows; --no-follow, -n)
+    videogen scheduler   run private.schedules where pg_cron does not (`videogen up` starts it)
     videogen audit       check every account's ledger and reservations; exit 1 on differences
     videogen admin grant <email>    make a user an admin (app_metadata.role in new tokens)
     videogen admin revoke <email>   take it back
@@ -19,6 +21,7 @@ imports stay inside handlers so ``videogen --help`` is instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -62,7 +65,9 @@ def db_down(args: argparse.Namespace) -> int:
 
 
 def db_reset(args: argparse.Namespace) -> int:
-    """Drop and recreate the database, then apply platform, migrations and seed."""
+    """Drop and recreate the database, then apply platform, migrations and seed (ending the
+    local Realtime's replication readers first: Postgres will not drop a database in use
+    by a replication slot)."""
     from videogen_dev import localdb, migrations
 
     external = localdb.external_database_url()
@@ -74,10 +79,20 @@ def db_reset(args: argparse.Namespace) -> int:
         )
         return 2
     dsn = localdb.ensure_running()
-    migrations.reset(dsn)
+    released = migrations.reset(dsn)
+    for line in released:
+        print(line)
+    if released:
+        print("(a running dev server's Realtime feed reconnects by itself)")
     for name in migrations.apply_all(dsn, seed=not args.no_seed):
         print(f"applied {name}")
     print("database reset")
+    if migrations.pg_cron_stopped(dsn):
+        print(
+            "pg_cron's scheduler ended with the old database; it starts again with Postgres "
+            "(`videogen db down && videogen db up`); until then `videogen up`'s scheduler "
+            "runs private.schedules"
+        )
     return 0
 
 
@@ -277,6 +292,66 @@ def add_stack_commands(subparsers: Subparsers) -> None:
     demo.add_argument("--resolution", default="480p", choices=["480p", "720p", "1080p"])
     demo.add_argument("--aspect-ratio", default="16:9", choices=["16:9", "9:16", "1:1"])
     demo.set_defaults(handler=run_demo)
+
+
+def logs(args: argparse.Namespace) -> int:
+    """Show the stack's logs, one line per event (``tail -f`` unless --no-follow)."""
+    from videogen_dev import stack
+    from videogen_dev.logs import log_files, show
+
+    names = [p.name for p in stack.processes()]
+    if args.service and args.service not in names:
+        print(f"no service {args.service!r}; one of: {', '.join(names)}", file=sys.stderr)
+        return 2
+    files = log_files(stack.run_dir(), [args.service] if args.service else names)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends following
+        show(files, sys.stdout, lines=args.lines, follow=args.follow)
+    return 0
+
+
+def scheduler(args: argparse.Namespace) -> int:
+    """Run the rows of private.schedules where pg_cron does not (foreground)."""
+    import logging
+    import signal
+    import threading
+
+    from videogen.config import get_settings
+    from videogen_dev.scheduler import Scheduler
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log = logging.getLogger("videogen.scheduler")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # one line per event (not the CLI's handler as well)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        Scheduler(get_settings().database_url, tick=args.tick).run(stop)
+    return 0
+
+
+def add_logs_commands(subparsers: Subparsers) -> None:
+    """Register ``videogen logs [service]`` and ``videogen scheduler``."""
+    from videogen_dev.scheduler import TICK_S
+
+    cmd = subparsers.add_parser(
+        "logs", help="the stack's logs, one line per event, heartbeats summed up (tail -f)"
+    )
+    cmd.add_argument(
+        "service", nargs="?", help="functions, worker-1, worker-2 or scheduler (default: all)"
+    )
+    cmd.add_argument("-n", "--lines", type=int, default=20, help="how many lines first")
+    cmd.add_argument(
+        "--follow", action=argparse.BooleanOptionalAction, default=True,
+        help="keep printing what comes (default), or stop at the end (--no-follow)",
+    )  # fmt: skip
+    cmd.set_defaults(handler=logs)
+    sched = subparsers.add_parser(
+        "scheduler", help="run private.schedules where pg_cron does not (`up` starts it)"
+    )
+    sched.add_argument("--tick", type=float, default=TICK_S, help="seconds between reads")
+    sched.set_defaults(handler=scheduler)
 
 
 def build_function(args: argparse.Namespace) -> int:
@@ -514,6 +589,7 @@ COMMAND_GROUPS: list[Callable[[Subparsers], None]] = [
     add_serve_commands,
     add_token_commands,
     add_stack_commands,
+    add_logs_commands,
     add_build_commands,
     add_openapi_commands,
     add_audit_commands,

@@ -1,6 +1,7 @@
 """All five functions served together at ``/functions/v1/<name>`` (Supabase's local URL
 layout), plus local stand-ins for Supabase's Storage API at ``/storage/v1``
-(videogen_dev.storage_api), Auth API at ``/auth/v1`` (videogen_dev.auth_api) and Realtime
+(videogen_dev.storage_api), Auth API at ``/auth/v1`` (videogen_dev.auth_api), PostgREST at
+``/rest/v1`` (videogen_dev.rest_api: ``supabase.from(…)`` / ``supabase.rpc(…)``) and Realtime
 at ``/realtime/v1/websocket`` (videogen_dev.realtime_api); and the reference web app at
 ``/app/`` (videogen_dev.web_app).
 
@@ -13,6 +14,7 @@ functions-framework does in production; ``WORKERS`` and ``THREADS`` tune it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +81,9 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     from videogen_dev.auth_api import create_app as auth_api
+    from videogen_dev.landing import landing_or
     from videogen_dev.realtime_api import create_app as realtime_api
+    from videogen_dev.rest_api import create_app as rest_api
     from videogen_dev.storage_api import create_app as storage_api
     from videogen_dev.web_app import web_app
 
@@ -88,12 +92,13 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
         "/storage/v1": storage_api(),
         "/auth/v1": auth_api(),
         "/realtime/v1": realtime_api(),
+        "/rest/v1": rest_api(),
     }
     mounts["/app"] = web_app()  # the reference web app (static files)
     for name in names:
         app = functions_framework.create_app(target_of(name), str(root / name / "main.py"))
         mounts[f"/functions/v1/{name}"] = _at_root(app)
-    return DispatcherMiddleware(_not_found, mounts)
+    return DispatcherMiddleware(landing_or(_not_found, names), mounts)  # "/": the landing page
 
 
 # gunicorn refuses a header field over this before the app sees it (answered by
@@ -101,9 +106,17 @@ def create_wsgi_app(names: tuple[str, ...] = FUNCTIONS) -> Any:
 GUNICORN_FIELD_LIMIT = 65_536
 
 
+# The request line a liveness probe starts with, and the threads that serve only those.
+PROBE = b"GET /functions/v1/health-check-workers/live"
+PROBE_THREADS = 2
+SWITCH_INTERVAL_S = 0.001
+
+
 def envelope_worker_class() -> type:
-    """gunicorn's gthread worker, answering protocol errors in the JSON envelope, and
-    closing the Realtime websockets when it is told to stop.
+    """gunicorn's gthread worker, answering protocol errors in the JSON envelope, handing
+    upgraded websockets to the Realtime event loop (so they hold no request thread),
+    closing them when it is told to stop, and serving liveness probes on their own two
+    threads (a probe never waits behind a burst of requests).
 
     gunicorn writes an HTML page for a request it cannot parse (a header over its limit, a
     broken request line); a client of this API must get the envelope for every answer.
@@ -115,6 +128,46 @@ def envelope_worker_class() -> type:
     from gunicorn.workers.gthread import ThreadWorker
 
     class EnvelopeWorker(ThreadWorker):
+        def init_process(self) -> None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from videogen_dev.realtime_api import enable_handoff
+
+            enable_handoff()
+            self.probe_pool = ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="probe")
+            # Threads waiting on the GIL (a probe, the event loop) get it within 1 ms of
+            # asking rather than 5: a few more switches for the CPU-bound, much less
+            # waiting for the rest.
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
+            super().init_process()
+
+        def enqueue_req(self, conn: Any) -> None:
+            # A liveness probe whose request has arrived takes its own lane: a saturated
+            # server still says it is alive at once (same app, same function).
+            import socket
+
+            try:
+                head = conn.sock.recv(len(PROBE), socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except OSError:  # nothing yet (a new connection), or not a plain socket
+                head = b""
+            if head != PROBE:
+                super().enqueue_req(conn)
+                return
+            fs = self.probe_pool.submit(self.handle, conn)
+            fs.add_done_callback(
+                lambda fut: self.method_queue.defer(self.finish_request, conn, fut)
+            )
+
+        def finish_request(self, conn: Any, fs: Any) -> None:
+            # A socket upgraded to a websocket belongs to the Realtime event loop now: not
+            # kept alive, not closed here (it holds no thread and no connection slot).
+            from videogen_dev.realtime_api import released
+
+            if released(conn.sock):
+                self.nr_conns -= 1
+                return
+            super().finish_request(conn, fs)
+
         def handle_exit(self, sig: Any, frame: Any) -> None:
             # Open websockets would hold their threads (and the shutdown) for the whole
             # graceful timeout: close them, off the signal handler.
@@ -148,8 +201,8 @@ def envelope_worker_class() -> type:
     return EnvelopeWorker
 
 
-# A function's storage call comes back to this same server: with fewer threads than
-# requests in flight, every thread could be a function waiting on its own storage call.
+# Enough request threads for a frontend's bursts. A function's call to this server's own
+# Storage API does not take one (``route_storage_in_process``), nor does a websocket.
 MIN_THREADS = 16
 
 
@@ -172,6 +225,50 @@ def use_own_storage(host: str, port: int) -> None:
     get_settings.cache_clear()
 
 
+def route_storage_in_process(app: Any, host: str, port: int) -> bool:
+    """When the functions' Storage API is this server's (``SUPABASE_URL`` is its own URL),
+    make their storage calls reach it in-process (``httpx.WSGITransport`` to this app):
+    the same storage3 requests, without waiting for a second thread of this server's pool
+    (with every thread serving a function that signs links, none would be left to answer
+    them). True if it did."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from videogen.config import IN_PROCESS_TRANSPORTS, get_settings
+
+    settings = get_settings()
+    if settings.storage_backend != "supabase":
+        return False
+    url = urlsplit(settings.supabase_url)
+    local = ("127.0.0.1", "localhost", "::1")
+    any_local = host in ("0.0.0.0", "", "::", *local)
+    own_host = url.hostname in local if any_local else url.hostname == host
+    if url.scheme != "http" or not own_host or (url.port or 80) != port:
+        return False
+    IN_PROCESS_TRANSPORTS[settings.supabase_url.rstrip("/")] = httpx.WSGITransport(app=app)
+    return True
+
+
+def _log_once() -> None:
+    """Silence the CLI's plain root handler (``logging.basicConfig``) once the functions'
+    JSON handler is there (it comes with the first request): with both, every record was
+    written twice, plain and JSON, after the functions set the root level to LOG_LEVEL.
+    httpx's line per request is left out (WARNING and above only)."""
+    import logging
+
+    root = logging.getLogger()
+    # One line per storage call the functions make to this same server: its own request
+    # line says it already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    def before_the_json_handler(record: logging.LogRecord) -> bool:
+        return not any(getattr(h, "_videogen", False) for h in root.handlers)
+
+    for handler in root.handlers:
+        handler.addFilter(before_the_json_handler)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 54321,
@@ -188,8 +285,11 @@ def serve(
         os.environ["THREADS"] = str(threads)
     os.environ.setdefault("THREADS", str(max(MIN_THREADS, (os.cpu_count() or 1) * 4)))
     use_own_storage(host, port)
+    _log_once()
+    app = create_wsgi_app()
+    route_storage_in_process(app, host, port)
     GunicornApplication(
-        create_wsgi_app(),
+        app,
         host,
         port,
         False,

@@ -46,7 +46,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": f"'{HOST}'",
     "port": str(PORT),
     "max_connections": "200",
-    "shared_preload_libraries": "''",
+    "shared_preload_libraries": "''",  # 'pg_cron' when installed: see PG_CRON_SETTINGS
     # TCP only: a socket directory may not be writable by the service account, and a
     # deep project path can exceed the 107-byte socket path limit.
     "unix_socket_directories": "''",
@@ -55,6 +55,17 @@ SERVER_SETTINGS: dict[str, str] = {
     "timezone": "'UTC'",
     "log_timezone": "'UTC'",
     "log_line_prefix": "'%m [%p] %q%u@%d '",
+}
+# Where pg_cron (Debian's postgresql-<major>-cron) is installed for the server binaries in
+# use, it is loaded at start for the database `videogen up` uses, so the schedules of
+# sql/schema/10_schedules.sql run as on Supabase (otherwise videogen_dev.scheduler runs them).
+PG_CRON_SETTINGS: dict[str, str] = {
+    "shared_preload_libraries": "'pg_cron'",
+    "cron.database_name": f"'{DATABASE}'",
+    # Jobs run in background workers: pg_cron's default (a libpq connection to localhost)
+    # would need a password and a Unix socket, which this cluster does not offer.
+    "cron.use_background_workers": "on",
+    "max_worker_processes": "16",
 }
 # Durability off: only for throwaway clusters (the test suite), never the main job.
 FAST_SETTINGS: dict[str, str] = {
@@ -283,6 +294,8 @@ def status() -> dict[str, Any]:
         "bindir": bindir,
         "server_version": _server_version(dsn) if running else None,
         "fast": _server_is_fast(dsn) if running else None,
+        # pg_cron loaded: it runs private.schedules; otherwise `videogen up`'s scheduler does.
+        "pg_cron": _setting(dsn, "shared_preload_libraries") == "pg_cron" if running else None,
         "run_as": account.name if account else None,
         "port_taken_by_other": (not running) and _port_in_use(HOST, PORT),
     }
@@ -318,6 +331,12 @@ def find_bindir(version: str | None = None) -> Path:
         if all((directory / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres")):
             return directory
     raise LocalDbError(_INSTALL_HINT)
+
+
+def pg_cron_installed(bindir: Path) -> bool:
+    """True if pg_cron's library is installed for the server binaries in ``bindir``
+    (Debian's layout: ``/usr/lib/postgresql/<major>/lib/pg_cron.so``)."""
+    return (bindir.parent / "lib" / "pg_cron.so").is_file()
 
 
 def pg_dump_path() -> Path:
@@ -474,6 +493,8 @@ def _write_settings(paths: ClusterPaths, account: Account | None) -> None:
     target = paths.data_dir / _CONF_NAME
     lines = ["# Written by videogen_dev.localdb on every start; edit SERVER_SETTINGS instead."]
     settings = {**SERVER_SETTINGS, "port": str(paths.port)}
+    if pg_cron_installed(find_bindir(_data_version(paths))):
+        settings.update(PG_CRON_SETTINGS)
     lines += [f"{key} = {value}" for key, value in settings.items()]
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
@@ -648,6 +669,19 @@ def _server_is_fast(dsn: str) -> bool:
     except psycopg.Error:
         return False
     return row is not None and row[0] == "off"
+
+
+def _setting(dsn: str, name: str) -> str | None:
+    """A server setting (``show``), or None if unreachable."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            row = conn.execute(sql.SQL("show {}").format(sql.Identifier(name))).fetchone()
+    except psycopg.Error:
+        return None
+    return str(row[0]) if row else None
 
 
 def _server_version(dsn: str) -> str | None:

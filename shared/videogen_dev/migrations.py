@@ -286,11 +286,20 @@ def database_name(dsn: str) -> str:
     return str(conninfo_to_dict(dsn).get("dbname") or conninfo_to_dict(dsn).get("user") or "")
 
 
-def reset(dsn: str) -> None:
+# The slots the local Realtime stand-in reads (videogen_dev.realtime_replication); a reset
+# ends their readers and drops them. Any other slot on the database stops a reset.
+OWN_SLOTS = "videogen_realtime_%"
+RELEASE_TIMEOUT_S = 15.0
+
+
+def reset(dsn: str) -> list[str]:
     """Drop and recreate the DSN's database, empty (``DROP DATABASE … WITH (FORCE)``).
 
     Works for the ``postgres`` database too (it is recreated from ``template1``'s side).
-    Refused on a real Supabase database: use ``supabase db reset`` there.
+    Postgres refuses to drop a database a logical replication slot uses, so the Realtime
+    stand-in's slots are released first (:func:`release_replication`: new connections
+    refused meanwhile, so a reader cannot come back before the drop); returns what that
+    did, one line each. Refused on a real Supabase database: use ``supabase db reset``.
     """
     import psycopg
     from psycopg import sql
@@ -299,18 +308,104 @@ def reset(dsn: str) -> None:
     if not name:
         raise SchemaError(f"no database name in {dsn!r}")
     maintenance = database_dsn(dsn, "template1" if name == "postgres" else "postgres")
+    released: list[str] = []
     with psycopg.connect(maintenance, autocommit=True) as conn:
         if is_real_supabase(conn):
             raise SchemaError("refusing to reset a real Supabase database; use `supabase db reset`")
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+        exists = _database_exists(conn, name)
+        if exists:
+            conn.execute(
+                sql.SQL("alter database {} with allow_connections false").format(
+                    sql.Identifier(name)
+                )
+            )
+        try:
+            if exists:
+                released = release_replication(conn, name)
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+        except BaseException:
+            if _database_exists(conn, name):
+                conn.execute(
+                    sql.SQL("alter database {} with allow_connections true").format(
+                        sql.Identifier(name)
+                    )
+                )
+            raise
         conn.execute(
             sql.SQL("create database {} template template0 encoding 'UTF8'").format(
                 sql.Identifier(name)
             )
         )
     log.info("database %s recreated empty", name)
+    return released
+
+
+def pg_cron_stopped(dsn: str) -> bool:
+    """True when pg_cron belongs to this database but its scheduler is not running (it ends
+    for good when its database is dropped, until the server restarts)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            row = conn.execute(
+                "select private.pg_cron_possible() and not private.schedules_by_pg_cron()"
+            ).fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
+def release_replication(conn: psycopg.Connection[Any], name: str) -> list[str]:
+    """End the readers of database ``name``'s Realtime slots (and its walsenders), drop the
+    slots, and wait until none is left; what was done, one line each.
+
+    A slot that is not ours (``OWN_SLOTS``) stops it with the command that would drop it.
+    """
+    import time
+
+    others = conn.execute(
+        "select slot_name from pg_replication_slots where database = %s and slot_name not like %s",
+        [name, OWN_SLOTS],
+    ).fetchall()
+    if others:
+        names = ", ".join(str(row[0]) for row in others)
+        raise SchemaError(
+            f"database {name} has replication slots that are not the local Realtime's: "
+            f"{names}; drop them first (select pg_drop_replication_slot('<name>'))"
+        )
+    done: list[str] = []
+    for pid, app in conn.execute(
+        "select pid, application_name from pg_stat_activity "
+        "where backend_type = 'walsender' and datname = %s",
+        [name],
+    ).fetchall():
+        conn.execute("select pg_terminate_backend(%s)", [pid])
+        done.append(f"ended replication connection {pid} ({app or 'walsender'})")
+    deadline = time.monotonic() + RELEASE_TIMEOUT_S
+    while True:
+        slots = conn.execute(
+            "select slot_name, active_pid, temporary from pg_replication_slots where database = %s",
+            [name],
+        ).fetchall()
+        if not slots:
+            return done
+        for slot, pid, temporary in slots:
+            if pid is not None:
+                conn.execute("select pg_terminate_backend(%s)", [pid])
+                line = f"ended the Realtime reader of slot {slot} (backend {pid})"
+                if line not in done:
+                    done.append(line)
+            elif not temporary:
+                conn.execute("select pg_drop_replication_slot(%s)", [slot])
+                done.append(f"dropped replication slot {slot}")
+        if time.monotonic() > deadline:
+            raise SchemaError(
+                f"replication slots of {name} did not go away in {RELEASE_TIMEOUT_S:.0f} s: "
+                + ", ".join(str(row[0]) for row in slots)
+            )
+        time.sleep(0.1)  # a terminated reader's temporary slot goes when its backend exits
 
 
 def create_template(

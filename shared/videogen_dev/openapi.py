@@ -17,6 +17,21 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from videogen.media.script import ScriptAnalysis
+from videogen.models.accounts import (
+    AccountDeleted,
+    AccountExport,
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyQuery,
+    ApiKeyRequest,
+    SharedQuery,
+    SharedVideo,
+    ShareLink,
+    ShareLinkList,
+    ShareLinkQuery,
+    ShareLinkRequest,
+)
 from videogen.models.admin import (
     ActivateTemplate,
     AdminJobAction,
@@ -32,6 +47,7 @@ from videogen.models.admin import (
 )
 from videogen.models.catalogue import (
     ModelList,
+    ModelQuery,
     Profile,
     ProfileChange,
     Quote,
@@ -53,6 +69,15 @@ from videogen.models.credits import (
     PageQuery,
     PurchaseCredits,
 )
+from videogen.models.element_templates import (
+    ElementTemplate,
+    ElementTemplateChange,
+    ElementTemplateDeleted,
+    ElementTemplateOrPage,
+    ElementTemplateRequest,
+    JobOrBatch,
+    TemplateRenderRequest,
+)
 from videogen.models.jobs import (
     Batch,
     BatchCanceled,
@@ -67,6 +92,7 @@ from videogen.models.jobs import (
     JobDeleteQuery,
     JobOrPage,
     JobQuery,
+    JobWithEvents,
     QueueJobRequest,
 )
 from videogen.models.keys import (
@@ -82,7 +108,14 @@ from videogen.models.projects import (
     ProjectChange,
     ProjectDeleted,
     ProjectOrPage,
+    ProjectQuery,
     ProjectRequest,
+)
+from videogen.models.webhooks import (
+    DeliveryQuery,
+    RotateSecret,
+    WebhookDeliveryPage,
+    WebhookSecret,
 )
 from videogen.models.workers import (
     ClaimJobs,
@@ -102,17 +135,23 @@ BASE = "/functions/v1"
 ERROR_STATUSES: dict[int, str] = {
     400: "The body is not JSON, or the database refused an input (`BAD_REQUEST`, `INVALID_INPUT`).",
     401: "Missing or invalid credentials or signature (`UNAUTHORIZED`, `INVALID_TOKEN`, "
-    "`TOKEN_EXPIRED`, `INVALID_API_KEY`, `INVALID_SIGNATURE`, `STALE_WEBHOOK`).",
+    "`TOKEN_EXPIRED`, `INVALID_API_KEY`, `API_KEY_REVOKED`, `API_KEY_EXPIRED`, "
+    "`INVALID_SIGNATURE`, `STALE_WEBHOOK`).",
     402: "Not enough credits (`INSUFFICIENT_CREDITS`), or credits owed after a refund "
     "(`CREDITS_IN_DEBT`: no new jobs until a purchase settles the debt).",
-    403: "Authenticated, but not allowed to do this (`FORBIDDEN`, `ADMIN_ONLY`).",
+    403: "Authenticated, but not allowed to do this (`FORBIDDEN`, `ADMIN_ONLY`; a personal "
+    "API key without the scope: `API_KEY_SCOPE`, or where only a session may act: "
+    "`SESSION_REQUIRED`; `REAUTHENTICATION_REQUIRED`).",
     404: "Not found, or not yours (`JOB_NOT_FOUND`, `MODEL_NOT_FOUND`, `WORKER_NOT_FOUND`, "
     "`PROJECT_NOT_FOUND`, `BATCH_NOT_FOUND`, `PROFILE_NOT_FOUND`, `TEMPLATE_NOT_FOUND`, "
-    "`NOT_FOUND`).",
+    "`API_KEY_NOT_FOUND`, `SHARE_LINK_NOT_FOUND`, `NOT_FOUND`).",
     405: "This route does not take that method (`METHOD_NOT_ALLOWED`); `Allow` lists those it "
     "takes.",
     409: "Conflicts with the current state (`INVALID_TRANSITION`, `ALREADY_CLAIMED`, "
-    "`MERGE_BLOCKED`, `PURCHASE_REVOKED`).",
+    "`MERGE_BLOCKED`, `PURCHASE_REVOKED`, `API_KEY_LIMIT`, `JOB_NOT_SHAREABLE`, "
+    "`ACCOUNT_BUSY`).",
+    410: "It existed and is gone: a share link revoked or expired, or its video removed "
+    "(`SHARE_LINK_GONE`).",
     413: "The body is larger than `MAX_BODY_BYTES` (`PAYLOAD_TOO_LARGE`).",
     422: "The body or query is not valid (`VALIDATION_ERROR` with one detail per field, "
     "`INVALID_PARAMS`, `INVALID_AMOUNT`, `IDEMPOTENCY_KEY_REUSED`, `UNKNOWN_PRODUCT`, "
@@ -127,6 +166,7 @@ ERROR_STATUSES: dict[int, str] = {
 
 Requirement = dict[str, list[str]]
 USER: list[Requirement] = [{"bearerAuth": []}]
+API_KEY: list[Requirement] = [{"personalApiKey": []}, {"xApiKey": []}]
 SIGNED: Requirement = {"webhookId": [], "webhookTimestamp": [], "webhookSignature": []}
 SECRET: list[Requirement] = [{"apikey": []}, {"bearerAuth": []}]
 CRON: list[Requirement] = [{"cronSecret": []}, {"bearerAuth": []}]
@@ -162,8 +202,13 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     BatchRequest,
     ProjectRequest,
     ProjectChange,
+    ElementTemplateRequest,
+    ElementTemplateChange,
+    TemplateRenderRequest,
     ProfileChange,
     ProviderKeyRequest,
+    ApiKeyRequest,
+    ShareLinkRequest,
     EnhanceRequest,
     AdminJobAction,
     CreateTemplate,
@@ -179,6 +224,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     Heartbeat,
     ClaimJobs,
     Sweep,
+    RotateSecret,
 )
 
 
@@ -199,6 +245,10 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     BatchOrPage,
     Batch,
     BatchCanceled,
+    ElementTemplateOrPage,
+    ElementTemplate,
+    ElementTemplateDeleted,
+    JobOrBatch,
     Profile,
     CreditsOverview,
     CreditResult,
@@ -210,11 +260,22 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ProviderKey,
     ProviderKeyList,
     ProviderKeyDeleted,
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyList,
+    ShareLink,
+    ShareLinkList,
+    SharedVideo,
+    AccountExport,
+    AccountDeleted,
     PromptTemplate,
     PromptTemplateList,
     AdminJobPage,
     WorkerList,
     AdminJobResult,
+    JobWithEvents,
+    WebhookSecret,
+    WebhookDeliveryPage,
 )
 REQUESTS_BY_NAME: dict[str, type[BaseModel]] = {m.__name__: m for m in REQUEST_MODELS}
 
@@ -271,6 +332,27 @@ REPLAYED_HEADER = {
     "description": "`true` when this is the stored answer of an earlier request.",
     "schema": {"type": "string", "enum": ["true"]},
 }
+PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "`wait=N` (RFC 7240; N ≤ 60, more is read as 60): wait up to N seconds "
+    "for the job (all the batch's jobs) to finish and answer 200 with it as GET answers it; "
+    "else the usual 202. The answer says `Preference-Applied: wait=N`.",
+    "schema": {"type": "string", "examples": ["wait=30"]},
+}
+CANCEL_AFTER = {
+    "name": "Cancel-After",
+    "in": "header",
+    "required": False,
+    "description": "As the body's `cancel_after` (which wins): seconds, or an ISO 8601 "
+    "duration (`PT30S`); 1 s to 7 days.",
+    "schema": {"type": "string", "examples": ["600", "PT10M"]},
+}
+PREFERENCE_APPLIED_HEADER = {
+    "description": "`wait=N` when the request said `Prefer: wait=N`.",
+    "schema": {"type": "string"},
+}
 RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before retrying.",
     "schema": {"type": "integer", "minimum": 0},
@@ -322,7 +404,7 @@ def _one_of(*names: str, discriminator: str | None = "action") -> dict[str, Any]
 
 
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
-READ_ERRORS = (401, 404, 422, 503)
+READ_ERRORS = (401, 403, 404, 422, 503)
 
 
 def _job_read(tag: str) -> dict[str, Any]:
@@ -330,7 +412,8 @@ def _job_read(tag: str) -> dict[str, Any]:
         "tags": [tag],
         "summary": "Read one of your jobs (with its events) or a page of them",
         "description": "With `id`: that job and its events (404 when it is not yours). "
-        "Without: a page of your jobs, newest first, optionally of one `status`.",
+        "Without: a page of your jobs, newest first unless `sort` and `order` say "
+        "otherwise, optionally of one `status`.",
         "parameters": _query_parameters(JobQuery),
         "responses": {
             **_success(
@@ -341,24 +424,50 @@ def _job_read(tag: str) -> dict[str, Any]:
     }
 
 
+DELIVERY_NOTE = (
+    " `webhook` (https, a public host): each of `webhook_events` (default completed, failed, "
+    "canceled) is POSTed there, signed with your webhook secret (Standard Webhooks; "
+    "`update-credits/webhook-secret`), retried with backoff for up to a day; "
+    "`cancel_after` (or `Cancel-After`) cancels the job if it has not finished by then "
+    "(credits released, `error_code` DEADLINE)."
+)
+
+
+def _waited(responses: dict[str, Any], data: str) -> dict[str, Any]:
+    """A create's answers with ``Prefer: wait``: a 200 when it finished in time, and the
+    Preference-Applied header on both."""
+    out = {
+        **_success(
+            200, "Finished within `Prefer: wait`: as GET answers it.", data, idempotent=True
+        ),
+        **responses,
+    }
+    for status in ("200", "202"):
+        out[status]["headers"]["Preference-Applied"] = PREFERENCE_APPLIED_HEADER
+    return out
+
+
 def _job_create(tag: str, body: str, summary: str, description: str) -> dict[str, Any]:
     return {
         "tags": [tag],
         "summary": summary,
-        "description": description,
-        "parameters": [IDEMPOTENCY_KEY],
+        "description": description + DELIVERY_NOTE,
+        "parameters": [IDEMPOTENCY_KEY, PREFER, CANCEL_AFTER],
         "requestBody": _body(_ref(body)),
-        "responses": {
-            **_success(202, "Credits reserved, job queued and routed.", "Job", idempotent=True),
-            **_errors((*WRITE_ERRORS, 402)),
-        },
+        "responses": _waited(
+            {
+                **_success(202, "Credits reserved, job queued and routed.", "Job", idempotent=True),
+                **_errors((*WRITE_ERRORS, 402)),
+            },
+            "JobWithEvents",
+        ),
     }
 
 
 def _sync_render(operation: dict[str, Any]) -> dict[str, Any]:
     """generate-video may finish a short composed video within the request (200)."""
-    done = _success(200, "Rendered at once: the finished job.", "Job", idempotent=True)
-    operation["responses"] = {**done, **operation["responses"]}
+    done = operation["responses"]["200"]
+    done["description"] = "Rendered at once, or finished within `Prefer: wait`: the finished job."
     return operation
 
 
@@ -466,10 +575,12 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "summary": "The model catalogue",
                 "description": "Every available model with its job type, limits and price rule "
                 "(a job costs `credits_base + credits_per_second * duration`, times the "
-                "resolution factor). The publishable key is enough.",
+                "resolution factor; a picture has no duration), featured first, optionally of "
+                "one `category`. The publishable key is enough.",
+                "parameters": _query_parameters(ModelQuery),
                 "responses": {
                     **_success(200, "The available models.", "ModelList", idempotent=False),
-                    **_errors((401, 503)),
+                    **_errors((401, 422, 503)),
                 },
             },
         },
@@ -538,7 +649,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "tags": ["projects"],
                 "summary": "One of your projects (with job counts per status), or a page",
-                "parameters": _query_parameters(ListQuery),
+                "parameters": _query_parameters(ProjectQuery),
                 "responses": {
                     **_success(200, "The project or a page.", "ProjectOrPage", idempotent=False),
                     **_errors(READ_ERRORS),
@@ -603,13 +714,17 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "description": "Every item is checked and priced, the total reserved in one "
                 "transaction (402 with `required`, `balance` and `items` in the details "
                 "otherwise, nothing created), then each job is routed. A bad item names "
-                "itself (`items.<n>`).",
-                "parameters": [IDEMPOTENCY_KEY],
+                "itself (`items.<n>`). `webhook`, `webhook_events` and `cancel_after` apply "
+                "to every job." + DELIVERY_NOTE,
+                "parameters": [IDEMPOTENCY_KEY, PREFER, CANCEL_AFTER],
                 "requestBody": _body(_ref("BatchRequest")),
-                "responses": {
-                    **_success(202, "The batch and its jobs.", "Batch", idempotent=True),
-                    **_errors((*WRITE_ERRORS, 402)),
-                },
+                "responses": _waited(
+                    {
+                        **_success(202, "The batch and its jobs.", "Batch", idempotent=True),
+                        **_errors((*WRITE_ERRORS, 402)),
+                    },
+                    "Batch",
+                ),
             },
             "delete": {
                 "tags": ["projects"],
@@ -623,6 +738,92 @@ def _paths() -> dict[str, dict[str, Any]]:
                     **_errors((401, 404, 422, 429, 503)),
                 },
             },
+        },
+        "queue-job/element-templates": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "One of your element templates, or a page",
+                "parameters": _query_parameters(ListQuery),
+                "responses": {
+                    **_success(
+                        200, "The template or a page.", "ElementTemplateOrPage", idempotent=False
+                    ),
+                    **_errors(READ_ERRORS),
+                },
+            },
+            "post": {
+                "tags": ["projects"],
+                "summary": "Save a timeline of elements with `{{name}}` merge fields",
+                "description": "Fields may stand in any string of the elements: a text, an "
+                "upload's path, a colour (a whole-string field may also be a number). The "
+                "shape is checked as a direct `elements` request's; the answer lists the "
+                "`fields`.",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("ElementTemplateRequest")),
+                "responses": {
+                    **_success(201, "The saved template.", "ElementTemplate", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "patch": {
+                "tags": ["projects"],
+                "summary": "Change one of your element templates",
+                "parameters": [*_query_parameters(JobIdQuery), IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("ElementTemplateChange")),
+                "responses": {
+                    **_success(200, "The template.", "ElementTemplate", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "tags": ["projects"],
+                "summary": "Delete one of your element templates",
+                "parameters": [*_query_parameters(JobIdQuery), IDEMPOTENCY_KEY],
+                "responses": {
+                    **_success(
+                        200, "The deleted template.", "ElementTemplateDeleted", idempotent=True
+                    ),
+                    **_errors((401, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "queue-job/element-templates/render": {
+            "post": {
+                "tags": ["projects"],
+                "summary": "Render a template with values: one job, or a batch",
+                "description": "`values` makes one job (rendered at once when short, as "
+                "generate-video does); `values_list` makes a batch (1-20 jobs, all reserved "
+                "together or none). Before any money moves, each set must have every field "
+                "and no other (422 `TEMPLATE_FIELDS_MISMATCH`, details with `missing` and "
+                "`extra` per set), and the filled-in timeline and its uploads are checked "
+                "as a direct `elements` request's.",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("TemplateRenderRequest")),
+                "responses": {
+                    **_success(200, "The job, rendered.", "Job", idempotent=True),
+                    **_success(202, "The job queued, or the batch.", "JobOrBatch", idempotent=True),
+                    **_errors((*WRITE_ERRORS, 402)),
+                },
+            },
+        },
+        "queue-job/webhook-deliveries": {
+            "get": {
+                "tags": ["webhooks"],
+                "summary": "Your webhook deliveries and their attempts, newest first",
+                "description": "One delivery per event of a job with a `webhook`; its `id` "
+                "is the `webhook-id` header, the same on every retry (deduplicate on it). "
+                "`status`: pending (to send, again at `next_attempt_at`), delivered (a 2xx "
+                "came back), failed (given up after `webhook_max_attempts` tries or a day). "
+                "`attempts_log`: each try's status code, error and duration. Optionally of "
+                "one `job_id`.",
+                "parameters": _query_parameters(DeliveryQuery),
+                "responses": {
+                    **_success(
+                        200, "A page of deliveries.", "WebhookDeliveryPage", idempotent=False
+                    ),
+                    **_errors((401, 422, 503)),
+                },
+            }
         },
         "queue-job/enhance": {
             "post": {
@@ -639,6 +840,71 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "responses": {
                     **_success(200, "The enhanced prompt.", "Enhancement", idempotent=False),
                     **_errors((400, 401, 404, 413, 422, 429, 503)),
+                },
+            }
+        },
+        "queue-job/share-links": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "Your share links, newest first, each with its public URL",
+                "responses": {
+                    **_success(200, "Your links.", "ShareLinkList", idempotent=False),
+                    **_errors(READ_ERRORS),
+                },
+            },
+            "post": {
+                "tags": ["projects"],
+                "summary": "A public link to one of your completed videos",
+                "description": "The link's id is 192 random bits; anyone holding `url` gets "
+                "the video without credentials until you revoke it or `expires_in_seconds` "
+                "passes. 409 JOB_NOT_SHAREABLE for a job without a video (unfinished, failed, "
+                "its files expired).",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body(_ref("ShareLinkRequest")),
+                "responses": {
+                    **_success(201, "The link.", "ShareLink", idempotent=True),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "tags": ["projects"],
+                "summary": "Revoke a share link",
+                "description": "From now on it answers 410; a CDN may serve a cached redirect "
+                "for at most 300 s more.",
+                "parameters": [*_query_parameters(ShareLinkQuery), IDEMPOTENCY_KEY],
+                "responses": {
+                    **_success(200, "Revoked.", "ShareLink", idempotent=True),
+                    **_errors((401, 403, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "queue-job/shared": {
+            "get": {
+                "tags": ["projects"],
+                "summary": "A shared video (anyone holding the link; no credentials)",
+                "description": "302 to a freshly signed URL of the video, or with "
+                "`format=json` its metadata and signed URLs. `Cache-Control: public, "
+                "max-age=N` with N at most 300 s, half the signed URL's life and the time left "
+                "on the link; errors are `no-store`. 404 for an unknown id, 410 once revoked "
+                "or expired.",
+                "parameters": _query_parameters(SharedQuery),
+                "responses": {
+                    "302": {
+                        "description": "To the video's signed URL.",
+                        "headers": {
+                            "Location": {
+                                "description": "A signed URL of the video.",
+                                "schema": {"type": "string"},
+                            },
+                            "Cache-Control": {
+                                "description": "`public, max-age=N`.",
+                                "schema": {"type": "string"},
+                            },
+                            "x-request-id": REQUEST_ID_HEADER,
+                        },
+                    },
+                    **_success(200, "The video (format=json).", "SharedVideo", idempotent=False),
+                    **_errors((404, 410, 422, 503)),
                 },
             }
         },
@@ -867,6 +1133,95 @@ def _paths() -> dict[str, dict[str, Any]]:
                 },
             },
         },
+        "update-credits/webhook-secret": {
+            "get": {
+                "tags": ["webhooks"],
+                "summary": "The secret your webhook deliveries are signed with",
+                "description": "Standard Webhooks (`whsec_…`): verify each delivery's "
+                "`webhook-signature` over `webhook-id.webhook-timestamp.body` with it, e.g. "
+                "`standardwebhooks.Webhook(secret).verify(body, headers)`. Made on first use.",
+                "responses": {
+                    **_success(200, "Your signing secret.", "WebhookSecret", idempotent=False),
+                    **_errors((401, 503)),
+                },
+            },
+            "post": {
+                "tags": ["webhooks"],
+                "summary": "Rotate your webhook signing secret",
+                "description": 'Body `{"action": "rotate"}` or none. The new secret signs '
+                "every delivery sent from now on (retries of older events too); the old one "
+                "signs nothing more. Rate limited; no Idempotency-Key (the answer holds the "
+                "secret, which no stored answer keeps).",
+                "requestBody": _body(_ref("RotateSecret"), required=False),
+                "responses": {
+                    **_success(200, "The new secret.", "WebhookSecret", idempotent=False),
+                    **_errors((400, 401, 413, 422, 429, 503)),
+                },
+            },
+        },
+        "update-credits/api-keys": {
+            "get": {
+                "tags": ["credits"],
+                "summary": "Your personal API keys, masked (never a key again)",
+                "responses": {
+                    **_success(200, "Your keys, newest first.", "ApiKeyList", idempotent=False),
+                    **_errors((401, 403, 503)),
+                },
+            },
+            "post": {
+                "tags": ["credits"],
+                "summary": "A personal API key for your own servers (shown once)",
+                "description": "Send it as `Authorization: Bearer vg_live_…` (or `X-API-Key`) "
+                "to any user endpoint: it stands for you, with your rate limits, within its "
+                "scopes (`read`: reads; `jobs`: create, cancel and remove jobs, batches, "
+                "projects and share links). Kept as its SHA-256; at most 10 active keys and "
+                "20 new ones an hour. A session's token only. No Idempotency-Key (a replay "
+                "could not show the key).",
+                "requestBody": _body(_ref("ApiKeyRequest"), required=False),
+                "responses": {
+                    **_success(201, "The key, this once.", "ApiKeyCreated", idempotent=False),
+                    **_errors(WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "tags": ["credits"],
+                "summary": "Revoke a personal API key",
+                "description": "Every request with it is a 401 API_KEY_REVOKED from now on.",
+                "parameters": [*_query_parameters(ApiKeyQuery), IDEMPOTENCY_KEY],
+                "responses": {
+                    **_success(200, "Revoked.", "ApiKey", idempotent=True),
+                    **_errors((401, 403, 404, 422, 429, 503)),
+                },
+            },
+        },
+        "update-credits/account": {
+            "get": {
+                "tags": ["credits"],
+                "summary": "Everything we hold about you, as one JSON download",
+                "description": "Profile, jobs, job events, usage, the ledger, purchases and "
+                "refunds, projects, batches, the metadata of your keys and share links, and "
+                "your files as signed links; `counts` per table. `Content-Disposition: "
+                "attachment`. A session's token only; 3 a minute.",
+                "responses": {
+                    **_success(200, "The export.", "AccountExport", idempotent=False),
+                    **_errors((401, 403, 429, 503)),
+                },
+            },
+            "delete": {
+                "tags": ["credits"],
+                "summary": "Delete your account",
+                "description": "Needs a token from a sign-in made within "
+                "ACCOUNT_REAUTH_SECONDS (its newest `amr` timestamp; else 403 "
+                "REAUTHENTICATION_REQUIRED): sign in with your password again first. Your "
+                "files go, your personal data is erased and the auth user deleted; jobs and "
+                "the ledger stay for the books under an id that names nobody. 409 "
+                "ACCOUNT_BUSY while a job runs.",
+                "responses": {
+                    **_success(200, "Deleted.", "AccountDeleted", idempotent=False),
+                    **_errors((401, 403, 409, 429, 503)),
+                },
+            },
+        },
         "health-check-workers": {
             "get": {
                 "tags": ["workers"],
@@ -927,6 +1282,19 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "as Supabase clients send it, or a secret key (`sb_secret_…`, or the service_role "
         "JWT) for service calls.",
     },
+    "personalApiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "vg_live_…",
+        "description": "A personal API key (`POST /update-credits/api-keys`) standing for "
+        "its owner, within its scopes: `read` for reads, `jobs` for creating jobs.",
+    },
+    "xApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "The same personal API key, for clients that cannot set `Authorization`.",
+    },
     "cronSecret": {
         "type": "apiKey",
         "in": "header",
@@ -973,6 +1341,7 @@ def _version() -> str:
 # What each auth mode of the kit asks a client for, as OpenAPI security requirements.
 MODE_SECURITY: dict[str, list[Requirement]] = {
     "user": USER,
+    "api_key": API_KEY,
     "public": [{"apikey": []}],
     "secret": SECRET,
     "cron": CRON,
@@ -1027,6 +1396,46 @@ def _with_security(operation: dict[str, Any], modes: Iterable[str]) -> dict[str,
     return out
 
 
+def _webhooks() -> dict[str, Any]:
+    """What we POST to a job's ``webhook`` (OpenAPI 3.1 ``webhooks``)."""
+    header = {"in": "header", "required": True, "schema": {"type": "string"}}
+    return {
+        "jobEvent": {
+            "post": {
+                "tags": ["webhooks"],
+                "summary": "An event of one of your jobs, sent to its webhook",
+                "description": "The body is the job as GET ?id= answers it when the delivery "
+                "is sent (fresh links to its files). Answer 2xx within 10 s; anything else is "
+                "retried with exponential backoff (the 1st retry after 5 s, each next one 4 "
+                "times later, at most 6 h apart) for up to 12 tries or a day. Never sent to "
+                "private, loopback or link-local addresses.",
+                "parameters": [
+                    {
+                        "name": "webhook-id",
+                        **header,
+                        "description": "The delivery's id: the same on every retry of one event.",
+                    },
+                    {"name": "webhook-timestamp", **header, "description": "Unix seconds."},
+                    {
+                        "name": "webhook-signature",
+                        **header,
+                        "description": "`v1,<base64>`: "
+                        "HMAC-SHA256 with your secret (Standard Webhooks).",
+                    },
+                    {
+                        "name": "videogen-event",
+                        **header,
+                        "description": "`job.started`, "
+                        "`job.progress`, `job.completed`, `job.failed` or `job.canceled`.",
+                    },
+                ],
+                "requestBody": _body(_ref("JobWithEvents")),
+                "responses": {"200": {"description": "Received (any 2xx)."}},
+            }
+        }
+    }
+
+
 def build() -> dict[str, Any]:
     """The OpenAPI 3.1 document as a dict."""
     components = _model_schemas()
@@ -1037,7 +1446,8 @@ def build() -> dict[str, Any]:
             "version": _version(),
             "description": "Five serverless functions over one Postgres. Success: "
             '`{"success": true, "data": …}`; error: `{"success": false, "error": {code, '
-            "message, details?, hint?}}`. Lists carry `page`, `limit`, `total`, `has_next`. "
+            "message, details?, hint?}}`. Lists carry `page`, `limit`, `total`, `total_pages`, "
+            "`has_next`, `has_prev` and take `sort` and `order`. "
             "Every answer has an `x-request-id` header; writes are rate limited per user "
             "(429 with `Retry-After`).",
         },
@@ -1051,8 +1461,10 @@ def build() -> dict[str, Any]:
             {"name": "credits", "description": "Balances, the ledger, grants, purchases."},
             {"name": "workers", "description": "GPU workers, providers and the scheduler."},
             {"name": "operations", "description": "Probes and metrics of the deployment."},
+            {"name": "webhooks", "description": "Signed deliveries of your jobs' events."},
         ],
         "paths": {f"{BASE}/{name}": ops for name, ops in _routed_paths().items()},
+        "webhooks": _webhooks(),
         "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
     # A plain tree: no object shared between operations (YAML would write anchors).

@@ -21,15 +21,22 @@ and clients work here as on a hosted project:
   ``realtime.broadcast_changes()``) goes to the channels joined on its topic whose
   ``private`` matches, as ``{type: "broadcast", event, payload, meta: {id}}``, in commit
   order, read from a logical replication slot (videogen_dev.realtime_replication).
+- **postgres_changes** with RLS, from the same slot (videogen_dev.realtime_changes): the
+  join's bindings matched against the ``supabase_realtime`` publication, Realtime's
+  ``Subscribed to PostgreSQL`` / ``Unable to subscribe…`` system messages, filters ``eq,
+  neq, lt, lte, gt, gte, in``, and each change sent only to the subscribers whose role and
+  claims can select the row (``apply_rls``'s rules, DELETEs unchecked and key-only).
 
 Not served locally: Presence (a ``system`` error on join, an error reply to ``presence``),
-``postgres_changes`` (the join succeeds for broadcasts, then a ``system`` error with
-``extension: postgres_changes`` says so), broadcast replay, the REST broadcast endpoint.
-Client broadcasts reach the sockets of the same server process (the dev server runs one).
+broadcast replay, the REST broadcast endpoint, and the parts of postgres_changes that
+realtime_changes lists. Client broadcasts reach the sockets of the same server process
+(the dev server runs one).
 
-Each websocket is served by the gunicorn thread that accepted it (gthread), which reads
-its frames; the feed thread writes broadcasts to it. gunicorn's own websocket support is
-used for the upgrade (a ``101`` through ``start_response``, then ``gunicorn.socket``).
+gunicorn's own websocket support does the upgrade (a ``101`` through ``start_response``,
+then ``gunicorn.socket``); the dev server's worker then lets go of the socket
+(``released``) and one event loop thread per process (``Reactor``: ``selectors``, frames
+parsed by wsproto) reads every websocket, handling frames in order per socket on a small
+pool. An open websocket holds no request thread; the feed thread writes to it directly.
 """
 
 from __future__ import annotations
@@ -37,18 +44,20 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import select
+import selectors
 import socket
 import threading
 import time
 import uuid
-import zlib
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from videogen_dev import realtime_protocol as wire
+from videogen_dev.realtime_changes import ChangeHub
 from videogen_dev.realtime_replication import MessageFeed, StoredMessage
 from videogen_dev.servicepool import LazyPool
 
@@ -58,15 +67,11 @@ HEARTBEAT_TIMEOUT_S = 60.0  # Phoenix closes a socket that sent nothing for this
 MAX_MESSAGE_BYTES = 1_048_576
 MAX_CHANNELS = 100  # per socket (Realtime's max_channels_per_client)
 SEND_TIMEOUT_S = 10.0
+WORK_THREADS = 4  # per process: frames are handled here, in order per socket
 UNMATCHED = {"reason": "unmatched topic"}
 CANNOT_READ = "You do not have permissions to read from this Channel topic: {}"
 NO_LONGER_READS = "You no longer have permission to read from this Channel topic: {}"
 NO_DATABASE = "UnableToConnectToProject: Realtime was unable to connect to the project database"
-POSTGRES_CHANGES_LOCALLY = (
-    "postgres_changes is not served by the local Realtime (videogen dev server): "
-    "broadcasts on this channel work; for row changes use a hosted project, or follow "
-    "the broadcasts the database sends (realtime.send / realtime.broadcast_changes)."
-)
 PRESENCE_LOCALLY = "Presence is not served by the local Realtime (videogen dev server)."
 
 
@@ -138,7 +143,7 @@ class Authorizer:
         self.pool = pool
 
     @staticmethod
-    def _become(conn: Any, caller: Caller, topic: str) -> None:
+    def become(conn: Any, caller: Caller, topic: str) -> None:
         conn.execute(
             "select set_config('role', %s, true), set_config('realtime.topic', %s, true),"
             " set_config('request.jwt.claims', %s, true),"
@@ -177,7 +182,7 @@ class Authorizer:
                 " select %s, ext, id::uuid from unnest(%s::text[], %s::text[]) as p(ext, id)",
                 [topic, list(probes), list(probes.values())],
             )
-            self._become(conn, caller, topic)
+            self.become(conn, caller, topic)
             rows = conn.execute(
                 "select extension from realtime.messages where topic = %s and id = any(%s::uuid[])",
                 [topic, list(probes.values())],
@@ -192,7 +197,7 @@ class Authorizer:
         """True when this caller's INSERT of a broadcast on ``topic`` passes the policies."""
 
         def check(conn: Any) -> bool:
-            self._become(conn, caller, topic)
+            self.become(conn, caller, topic)
             conn.execute(
                 "insert into realtime.messages (topic, extension, id)"
                 " values (%s, 'broadcast', gen_random_uuid())",
@@ -227,10 +232,11 @@ class Channel:
 class Hub:
     """The channels of this process by (topic, private), fed by one replication feed."""
 
-    def __init__(self, dsn: Callable[[], str]) -> None:
+    def __init__(self, dsn: Callable[[], str], changes: ChangeHub) -> None:
         self._lock = threading.Lock()
         self._channels: dict[tuple[str, bool], set[Channel]] = {}
-        self.feed = MessageFeed(dsn, self.deliver)
+        self.changes = changes
+        self.feed = MessageFeed(dsn, self.deliver, changes.dispatch)
 
     def subscribe(self, channel: Channel) -> None:
         """Start receiving the topic's messages (raises ConnectionError if it cannot)."""
@@ -243,6 +249,7 @@ class Hub:
         if not channel.subscribed:
             return
         channel.subscribed = False
+        self.changes.unsubscribe(channel)
         with self._lock:
             key = (channel.sub_topic, channel.private)
             members = self._channels.get(key)
@@ -280,6 +287,92 @@ class Hub:
                 )
 
 
+# The event loop ---------------------------------------------------------------------------
+class Reactor:
+    """One thread per process watching every websocket (``selectors``), so an open socket
+    holds no request thread; its frames are handled on a small pool (``WORK_THREADS``), in
+    order per socket. A websocket costs a file descriptor and a few objects, not a thread.
+    """
+
+    def __init__(self) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.work = ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="realtime-work")
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._lock = threading.Lock()
+        self._adds: deque[Connection] = deque()
+        self._thread = threading.Thread(target=self._run, name="realtime-loop", daemon=True)
+        self._thread.start()
+
+    def adopt(self, connection: Connection) -> None:
+        """Start watching a connection's socket (from any thread)."""
+        with self._lock:
+            self._adds.append(connection)
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _run(self) -> None:
+        ticked = time.monotonic()
+        while True:
+            for key, _ in self.selector.select(timeout=1.0):
+                if key.data is None:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(4096)
+                    with self._lock:
+                        adds, self._adds = list(self._adds), deque()
+                    for connection in adds:
+                        try:
+                            self.selector.register(
+                                connection.sock, selectors.EVENT_READ, connection
+                            )
+                        except (OSError, ValueError):  # already gone
+                            connection.submit(connection.finish)
+                    continue
+                connection = key.data
+                if not connection.on_readable():
+                    with contextlib.suppress(KeyError, ValueError, OSError):
+                        self.selector.unregister(connection.sock)
+                    connection.submit(connection.finish)
+            now = time.monotonic()
+            if now - ticked >= 1.0:
+                ticked = now
+                for key in list(self.selector.get_map().values()):
+                    if key.data is not None and key.data.due(now):
+                        key.data.submit(key.data.tick)
+
+
+_reactor_lock = threading.Lock()
+_reactor: Reactor | None = None
+_handoff = False  # set by a gunicorn worker that lets go of a handed-off socket
+_taken_lock = threading.Lock()
+_taken: set[socket.socket] = set()
+
+
+def reactor() -> Reactor:
+    """This process's event loop (started on first use: after gunicorn's fork)."""
+    global _reactor
+    with _reactor_lock:
+        if _reactor is None:
+            _reactor = Reactor()
+        return _reactor
+
+
+def enable_handoff() -> None:
+    """Called by the dev server's worker: it lets go of sockets ``released`` says it may."""
+    global _handoff
+    _handoff = True
+
+
+def released(sock: Any) -> bool:
+    """True (once) when ``sock`` was upgraded to a websocket and now belongs to the loop."""
+    with _taken_lock:
+        if sock in _taken:
+            _taken.discard(sock)
+            return True
+        return False
+
+
 # One websocket ----------------------------------------------------------------------------
 _open_lock = threading.Lock()
 _open: set[Connection] = set()
@@ -293,8 +386,15 @@ def close_all() -> None:
         connection.close(1001, "server shutting down")
 
 
+def open_count() -> int:
+    """How many websockets this process holds."""
+    with _open_lock:
+        return len(_open)
+
+
 class Connection:
-    """One client's websocket: reads its frames in the calling thread, writes under a lock."""
+    """One client's websocket: its bytes read by the event loop, its frames handled in
+    order on the loop's pool, written under a lock from any thread."""
 
     def __init__(self, sock: socket.socket, vsn: str, api_key: str, api: RealtimeApi) -> None:
         from wsproto.connection import Connection as WsConnection
@@ -305,7 +405,15 @@ class Connection:
         self.channels: dict[str, Channel] = {}
         self._send_lock = threading.Lock()
         self.closed = False
+        self.done = threading.Event()
         self._last_seen = time.monotonic()
+        self._queue: deque[Callable[[], None]] = deque()
+        self._queue_lock = threading.Lock()
+        self._draining = False
+        self._parts: list[Any] = []
+        self._size = 0
+        with _open_lock:
+            _open.add(self)
 
     # Writing ----------------------------------------------------------------------------
     def _write(self, event: Any) -> None:
@@ -322,6 +430,11 @@ class Connection:
         from wsproto.events import TextMessage
 
         self._write(TextMessage(data=wire.encode(message, self.vsn)))
+
+    def send_change(self, channel: Channel, payload: dict[str, Any]) -> None:
+        """A ``postgres_changes`` message (Realtime's fastlane: no refs)."""
+        if self.channels.get(channel.topic) is channel:
+            self.send(wire.Message(channel.topic, "postgres_changes", payload))
 
     def send_broadcast(self, broadcast: wire.Broadcast) -> None:
         from wsproto.events import BytesMessage, TextMessage
@@ -358,73 +471,88 @@ class Connection:
             self._abort()
 
     def _abort(self) -> None:
-        """Mark closed and shut the socket (the reading thread then ends). Holds the lock."""
+        """Mark closed and shut the socket (the loop then sees it end). Holds the lock."""
         if not self.closed:
             self.closed = True
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
 
-    # Reading ----------------------------------------------------------------------------
-    def serve(self) -> None:
-        """Read frames until the client or the server closes; then leave every channel."""
-        with _open_lock:
-            _open.add(self)
-        try:
-            self._loop()
-        finally:
-            with _open_lock:
-                _open.discard(self)
-            for channel in list(self.channels.values()):
-                self.api.hub.unsubscribe(channel)
-            self.channels.clear()
-            with self._send_lock:
-                self._abort()
-
-    def _loop(self) -> None:
-        from wsproto.events import (
-            BytesMessage,
-            CloseConnection,
-            Ping,
-            TextMessage,
-        )
-
-        parts: list[Any] = []
-        size = 0
-        while not self.closed:
-            readable, _, _ = select.select([self.sock], [], [], 1.0)
-            self._tick()
-            if not readable:
-                continue
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
+    # Reading (the event loop's thread) ---------------------------------------------------
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the loop's pool after this socket's earlier work."""
+        with self._queue_lock:
+            self._queue.append(work)
+            if self._draining:
                 return
-            if not data:
-                return
-            self._last_seen = time.monotonic()
-            self.ws.receive_data(data)
-            for event in self.ws.events():
-                if isinstance(event, Ping):
-                    self._write(event.response())
-                elif isinstance(event, CloseConnection):
-                    with contextlib.suppress(Exception):
-                        self._write(event.response())
+            self._draining = True
+        reactor().work.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._draining = False
                     return
-                elif isinstance(event, TextMessage | BytesMessage):
-                    parts.append(event.data)
-                    size += len(event.data)
-                    if size > MAX_MESSAGE_BYTES:
-                        self.close(1009, "message too big")
-                        return
-                    if event.message_finished:
-                        frame = (
-                            "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)
-                        )
-                        parts, size = [], 0
-                        self._frame(frame)
+                work = self._queue.popleft()
+            try:
+                work()
+            except Exception:  # one bad frame must not stop the socket's queue
+                log.exception("realtime: handling a frame failed")
 
-    def _tick(self) -> None:
-        """Once a second: end a silent socket, and channels whose token has expired."""
+    def on_readable(self) -> bool:
+        """Read what arrived; False once the socket is done (closed by either side)."""
+        from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+
+        try:
+            data = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError, TimeoutError):
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        self._last_seen = time.monotonic()
+        with self._send_lock:
+            try:
+                self.ws.receive_data(data)
+                events = list(self.ws.events())
+            except Exception as exc:  # a protocol error from the client
+                log.info("realtime: bad websocket data (%s)", exc)
+                self._abort()
+                return False
+        for event in events:
+            if isinstance(event, Ping):
+                self._write(event.response())
+            elif isinstance(event, CloseConnection):
+                with contextlib.suppress(Exception):
+                    self._write(event.response())
+                return False
+            elif isinstance(event, TextMessage | BytesMessage):
+                self._parts.append(event.data)
+                self._size += len(event.data)
+                if self._size > MAX_MESSAGE_BYTES:
+                    self.submit(lambda: self.close(1009, "message too big"))
+                    return True
+                if event.message_finished:
+                    text = isinstance(event, TextMessage)
+                    frame = "".join(self._parts) if text else b"".join(self._parts)
+                    self._parts, self._size = [], 0
+                    self.submit(lambda frame=frame: self._frame(frame))  # type: ignore[misc]
+        return True
+
+    def due(self, now: float) -> bool:
+        """Whether ``tick`` has something to do (checked by the loop once a second)."""
+        if now - self._last_seen > HEARTBEAT_TIMEOUT_S:
+            return True
+        wall = time.time()
+        try:
+            channels = list(self.channels.values())
+        except RuntimeError:  # changed meanwhile on the pool: look again next second
+            return False
+        return any((exp := c.caller.expires_at) is not None and wall >= exp for c in channels)
+
+    def tick(self) -> None:
+        """End a silent socket, and channels whose token has expired."""
         now = time.time()
         if time.monotonic() - self._last_seen > HEARTBEAT_TIMEOUT_S:
             self.close(1000, "heartbeat timeout")
@@ -433,6 +561,19 @@ class Connection:
             exp = channel.caller.expires_at
             if exp is not None and now >= exp:
                 self._shutdown(channel, f"Token has expired {int(now - exp)} seconds ago")
+
+    def finish(self) -> None:
+        """The socket is done: leave every channel, close it (on the pool, after its frames)."""
+        with _open_lock:
+            _open.discard(self)
+        for channel in list(self.channels.values()):
+            self.api.hub.unsubscribe(channel)
+        self.channels.clear()
+        with self._send_lock:
+            self._abort()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.done.set()
 
     def _frame(self, frame: str | bytes) -> None:
         try:
@@ -545,14 +686,15 @@ class Connection:
             self.send(wire.reply(msg, "error", {"reason": NO_DATABASE}))
             return
         self.channels[msg.topic] = channel
-        bindings = [
-            {**c, "id": zlib.crc32(json.dumps(c, sort_keys=True).encode()) % 2**27}
-            for c in changes
-            if isinstance(c, dict)
-        ]
-        self.send(wire.reply(msg, "ok", {"postgres_changes": bindings}))
-        if bindings:
-            self.system(channel, "postgres_changes", "error", POSTGRES_CHANGES_LOCALLY)
+        bindings = [c for c in changes if isinstance(c, dict)]
+        if not bindings:
+            self.send(wire.reply(msg, "ok", {"postgres_changes": []}))
+        else:
+            # As Realtime: the reply lists the bindings with their ids, then a system
+            # message says whether the subscription took ("Subscribed to PostgreSQL").
+            answer, status, message = self.api.hub.changes.subscribe(channel, bindings)
+            self.send(wire.reply(msg, "ok", {"postgres_changes": answer}))
+            self.system(channel, "postgres_changes", status, message)
         if presence_on:
             self.system(channel, "presence", "error", PRESENCE_LOCALLY)
 
@@ -634,7 +776,9 @@ class RealtimeApi:
 
         pool = LazyPool("videogen-realtime", dsn, max_size=4)
         self.authorizer = Authorizer(pool)
-        self.hub = Hub(lambda: dsn or get_settings().database_url)
+        changes_pool = LazyPool("videogen-realtime-changes", dsn, max_size=2)
+        changes = ChangeHub(changes_pool, Authorizer.become)
+        self.hub = Hub(lambda: dsn or get_settings().database_url, changes)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         from wsproto.utilities import generate_accept_token
@@ -678,9 +822,21 @@ class RealtimeApi:
                 ("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode()),
             ],
         )
-        write(b"")  # gunicorn sends the 101 now; the socket is ours until we return
-        sock.settimeout(SEND_TIMEOUT_S)
-        Connection(sock, vsn, api_key, self).serve()
+        write(b"")  # gunicorn sends the 101 now
+        sock.settimeout(SEND_TIMEOUT_S)  # for writes; reads wait in the event loop
+        connection = Connection(sock, vsn, api_key, self)
+        if _handoff:
+            # The dev server's worker lets go of the socket (no keep-alive, no close): the
+            # event loop owns it from here, and this request thread is free again.
+            with _taken_lock:
+                _taken.add(sock)
+            force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+            if callable(force_close):
+                force_close()
+            reactor().adopt(connection)
+        else:  # another server: the loop reads it, this thread waits for the end
+            reactor().adopt(connection)
+            connection.done.wait()
         return []
 
 

@@ -2,9 +2,11 @@
 
 ``videogen up`` starts the embedded Postgres (applying pending migrations), the dev
 server at http://127.0.0.1:54321 (the five functions at ``/functions/v1/<name>``, the
-local Auth, Storage and Realtime APIs, the web app at ``/app/``) and two reference
-workers, each a detached process with its pid and log under ``.videogen/run/``; ``down``
-stops them; ``status`` shows them. ``videogen demo`` then plays a frontend: it signs in
+local Auth, PostgREST, Storage and Realtime APIs, the web app at ``/app/``, a page listing
+it all at ``/``), the scheduler of ``private.schedules`` (videogen_dev.scheduler: the sweep,
+where pg_cron does not run it) and two reference workers, each a detached process with its
+pid and log under ``.videogen/run/`` (``videogen logs`` reads them); ``down`` stops them;
+``status`` shows them. ``videogen demo`` then plays a frontend: it signs in
 anonymously through the Auth API, claims the initial credits, uploads a still through the
 Storage API, makes a generated, an image-to-video and a composed video, follows each on
 the Realtime websocket with a progress bar (polling over HTTP when Realtime is silent),
@@ -27,7 +29,10 @@ from videogen.config import get_settings
 
 SERVER_PORT = 54321
 WORKER_PORTS = (54331, 54332)
-REFERENCE_MODELS = "reference/text-to-video,reference/image-to-video,reference/compose"
+REFERENCE_MODELS = (
+    "reference/text-to-video,reference/image-to-video,reference/compose,"
+    "reference/text-to-image,reference/image-to-image"
+)
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,13 @@ def run_dir() -> Path:
 
 
 def processes() -> list[Proc]:
-    """The server and the two reference workers."""
+    """The server, the scheduler and the two reference workers."""
     py = [sys.executable, "-m", "videogen_dev"]
-    procs = [Proc("functions", [*py, "serve", "--port", str(SERVER_PORT)])]
+    procs = [
+        Proc("functions", [*py, "serve", "--port", str(SERVER_PORT)]),
+        # private.schedules (the sweep) where pg_cron does not run them; idle where it does.
+        Proc("scheduler", [*py, "scheduler"]),
+    ]
     for i, port in enumerate(WORKER_PORTS, start=1):
         procs.append(
             Proc(
@@ -120,6 +129,8 @@ def up() -> dict[str, Any]:
         # Workers keep objects through the dev server's Storage API (its storage.objects
         # rows and policies included), as they would through Supabase Storage.
         env.update(STORAGE_BACKEND="supabase", SUPABASE_URL=f"http://127.0.0.1:{SERVER_PORT}")
+    # A webhook receiver on this machine works locally (never in production: config refuses).
+    env.setdefault("OUTBOUND_ALLOW_PRIVATE_HOSTS", "true")
     started: dict[str, Any] = {}
     for proc in processes():
         pid = _pid(proc, rd)

@@ -5,7 +5,8 @@ It registers with ``health-check-workers``, heartbeats there (stopping any job t
 no longer lists), claims jobs in pull mode, and for each job sends signed ``started`` /
 ``progress`` / ``completed`` | ``failed`` callbacks to ``job-callback`` through
 :mod:`videogen_worker.client`. What it renders honours the job: text/image-to-video clips
-come from :mod:`videogen.media.clip`, composed videos from :mod:`videogen.media.compose`.
+come from :mod:`videogen.media.clip`, composed videos from :mod:`videogen.media.compose`,
+pictures (text/image-to-image) from :mod:`videogen.media.picture`.
 Failure injection (``fail_at``, ``hang_at``, ``crash_at``) and ``render=False`` exist for
 tests and benchmarks. Its HTTP face is :mod:`videogen_worker.server`.
 """
@@ -30,9 +31,13 @@ from videogen.integrations import storage as storage_mod
 from videogen.integrations import webhooks
 from videogen.media.clip import InvalidClip, VideoSpec, build_render
 from videogen.media.errors import MediaError, RenderCanceled
+from videogen.media.picture import InvalidPicture, PictureSpec
 from videogen.models.params import (
     ComposeParams,
+    ImageToImageParams,
     ImageToVideoParams,
+    PictureParams,
+    TextToImageParams,
     TextToVideoParams,
     VideoParams,
     params_for,
@@ -387,7 +392,7 @@ class ReferenceWorker:
                 self._fail(run, "WORKER_SHUTDOWN", "the worker shut down", retryable=True)
         except InjectedFailure as exc:
             self._fail(run, "INJECTED_FAILURE", str(exc), retryable=True)
-        except (InvalidJob, InvalidClip) as exc:
+        except (InvalidJob, InvalidClip, InvalidPicture) as exc:
             self._fail(run, "INVALID_PARAMS", str(exc), retryable=False)
         except MediaError as exc:
             self._fail(run, exc.code, str(exc)[:2000], retryable=exc.status >= 500)
@@ -428,6 +433,8 @@ class ReferenceWorker:
         params = params_for(run.job_type, run.params)  # a 422 INVALID_PARAMS if they do not fit
         with tempfile.TemporaryDirectory(prefix="videogen-worker-") as tmp:
             workdir = Path(tmp)
+            if isinstance(params, TextToImageParams | ImageToImageParams):
+                return self._picture(run, params, workdir)
             if isinstance(params, ComposeParams):
                 video, thumb = self._compose(run, params, workdir)
             elif isinstance(params, TextToVideoParams | ImageToVideoParams):
@@ -453,6 +460,37 @@ class ReferenceWorker:
         width = min(spec.size[0], 640)
         thumb = make_thumbnail(plan.output, workdir / "thumbnail.jpg", spec.duration / 2, width)
         return plan.output, thumb
+
+    def _picture(self, run: JobRun, params: PictureParams, workdir: Path) -> dict[str, Any]:
+        """Draw a picture (over the job's upload for image-to-image) and store it in
+        ``images`` with a thumbnail; the callback's ``output``."""
+        from videogen.media import picture
+        from videogen.rendering.outputs import store_picture
+
+        spec = PictureSpec(
+            prompt=(params.prompt or "").strip() or "(no prompt)",
+            aspect_ratio=params.aspect_ratio or "1:1",
+            resolution=params.resolution or "720p",
+            seed=params.seed or 0,
+            strength=(
+                params.strength
+                if isinstance(params, ImageToImageParams) and params.strength is not None
+                else PictureSpec.strength
+            ),
+        )
+        init = None
+        if isinstance(params, ImageToImageParams):
+            if not params.image_path:
+                raise InvalidJob("an image-to-image job needs image_path")
+            init = self._input_image(run, params.image_path, workdir)
+        self._progress(run, 10, "drawing")
+        drawn = picture.draw(spec, workdir / "picture.png", init)
+        self._progress(run, RENDER_SHARE, "drawing")
+        thumb = picture.thumbnail(drawn, workdir / "thumbnail.jpg")
+        if run.cancel.is_set():
+            raise JobStopped(run.stop_reason)
+        self._progress(run, RENDER_SHARE + 2, "uploading")
+        return store_picture(self.storage, run.user_id, run.job_id, drawn, thumb)
 
     def _compose(self, run: JobRun, params: ComposeParams, workdir: Path) -> tuple[Path, Path]:
         from videogen.rendering import composition

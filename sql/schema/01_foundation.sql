@@ -38,9 +38,13 @@ create type public.job_status as enum (
   'queued', 'dispatched', 'processing', 'completed', 'failed', 'canceled'
 );
 
-/** What a job produces; a model serves exactly one job type. */
+/**
+ * What a job produces; a model serves exactly one job type. `images` is the wizard's step
+ * (a picture per section); `text_to_image` and `image_to_image` make one still picture.
+ */
 create type public.job_type as enum (
-  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images'
+  'text_to_video', 'image_to_video', 'compose', 'narration', 'script', 'images',
+  'text_to_image', 'image_to_image'
 );
 
 /**
@@ -158,7 +162,8 @@ create index batches_user_created_idx on public.batches (user_id, created_at des
 /** Every generation is a job. `attempt` names the current try; callbacks carry it. */
 create table public.jobs (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid not null references auth.users (id) on delete cascade,
+  -- No foreign key: a deleted account's jobs stay for the books, erased (module 21).
+  user_id uuid not null,
   model_id text not null references public.models (id),
   job_type public.job_type not null,
   status public.job_status not null default 'queued',
@@ -192,6 +197,16 @@ create table public.jobs (
   -- The project and the batch it belongs to (module 14); removing them ungroups it.
   project_id uuid references public.projects (id) on delete set null,
   batch_id uuid references public.batches (id) on delete set null,
+  -- A section clip (module 4): the compose job it was made for; that compose job waits,
+  -- queued but not handed out, while `waiting_for` names a clip still unfinished.
+  parent_job_id uuid references public.jobs (id) on delete set null,
+  waiting_for uuid[] not null default '{}',
+  -- The owner's server to tell about this job (module 22: an https URL, the events it
+  -- wants), and when it is canceled if not finished (cancel_after; the sweep enforces it).
+  webhook text check (char_length(webhook) <= 2048 and webhook ~ '^https?://'),
+  webhook_events text[] check (webhook_events
+    <@ '{started,progress,completed,failed,canceled}'::text[]),
+  deadline_at timestamptz,
   check (failures <= max_attempts),
   check ((status in ('completed', 'failed', 'canceled')) = (finished_at is not null)),
   check (status <> 'completed' or credits_used is not null)
@@ -211,6 +226,10 @@ create index jobs_deleted_outputs_idx on public.jobs (deleted_at)
 create index jobs_project_created_idx on public.jobs (project_id, created_at desc)
   where project_id is not null;
 create index jobs_batch_idx on public.jobs (batch_id) where batch_id is not null;
+create index jobs_parent_idx on public.jobs (parent_job_id) where parent_job_id is not null;
+-- The sweep finds unfinished jobs past their deadline (service.jobs_cancel_overdue).
+create index jobs_deadline_idx on public.jobs (deadline_at)
+  where deadline_at is not null and status in ('queued', 'dispatched', 'processing');
 -- A model's recent runs, for the estimates (private.model_run_seconds).
 create index jobs_model_completed_idx on public.jobs (model_id, finished_at desc)
   where status = 'completed';
@@ -240,7 +259,9 @@ create index job_events_user_idx on public.job_events (user_id, id);
 /** Append-only money: every change of balance or reserved is one row with its result. */
 create table public.credit_ledger (
   id bigint generated always as identity primary key,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  -- No foreign key: a deleted account's ledger stays, under an id that names nobody
+  -- (module 21).
+  user_id uuid not null,
   kind public.ledger_kind not null,
   amount bigint not null,
   hold bigint not null default 0,
@@ -317,7 +338,14 @@ insert into private.settings (name, value) values
   ('retry_backoff_base_seconds', '2'),
   ('retry_backoff_max_seconds', '300'),
   ('worker_heartbeat_timeout_seconds', '60'),
-  ('worker_unhealthy_after_failures', '3');
+  ('worker_unhealthy_after_failures', '3'),
+  -- Deliveries to users' webhooks (module 22): the first retry waits the base, each next
+  -- one four times longer up to the max; given up after max attempts or max age.
+  ('webhook_retry_base_seconds', '5'),
+  ('webhook_retry_max_seconds', '21600'),
+  ('webhook_max_attempts', '12'),
+  ('webhook_max_age_seconds', '86400'),
+  ('webhook_retention_days', '30');
 
 /**
  * What each tier may do: the highest job priority its users may set (admins and the

@@ -146,7 +146,8 @@ $$;
 /**
  * The params keys a job type takes (the typed shapes are the functions' JobParams). The
  * wizard's steps (script, narration, images) feed each other and the compose job
- * (videogen.steps). Every type also keeps `original_prompt`: the user's own words when
+ * (videogen.steps). A still picture (text_to_image, image_to_image) has no length: its
+ * models price it by credits_base alone. Every type also keeps `original_prompt`: the user's own words when
  * `prompt` is an enhanced prompt they chose (module 17). Compared as text: a migration
  * that adds a type can create this too.
  */
@@ -161,11 +162,14 @@ as $$
     when 'image_to_video' then
       '{prompt,negative_prompt,image_path,duration,aspect_ratio,resolution,seed,fps}'::text[]
     when 'compose' then
-      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,caption_style,formats,poster,size,transition,elements,duration,aspect_ratio,resolution,fps}'::text[]
+      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,caption_style,formats,poster,size,transition,elements,section_clips,duration,aspect_ratio,resolution,fps}'::text[]
     when 'narration' then '{prompt,script,voice,language,speaking_rate,duration,fps}'::text[]
     when 'script' then '{prompt,topic,script,instruction,sections,language,duration}'::text[]
     when 'images' then
       '{prompt,script,source,timings,speaking_rate,duration,aspect_ratio,resolution}'::text[]
+    when 'text_to_image' then '{prompt,negative_prompt,aspect_ratio,resolution,seed}'::text[]
+    when 'image_to_image' then
+      '{prompt,negative_prompt,image_path,strength,aspect_ratio,resolution,seed}'::text[]
   end || '{original_prompt}'::text[]
 $$;
 

@@ -8,13 +8,74 @@
 -- ===================================================================================
 
 /**
+ * A create's delivery options, checked: {webhook?, webhook_events?, cancel_after_seconds?}
+ * → {webhook, webhook_events (default completed, failed, canceled), cancel_after_seconds}
+ * with only what was given. The functions check the webhook's host (public_http); here
+ * its form. VGP22 for anything else.
+ */
+create function private.job_delivery(p_delivery jsonb)
+returns jsonb
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  v_out jsonb := '{}';
+  v_webhook text;
+  v_events jsonb;
+  v_seconds numeric;
+begin
+  if p_delivery is null or p_delivery = '{}'::jsonb then
+    return v_out;
+  end if;
+  if jsonb_typeof(p_delivery) <> 'object'
+     or exists (select 1 from jsonb_object_keys(p_delivery) k
+                 where k not in ('webhook', 'webhook_events', 'cancel_after_seconds')) then
+    raise exception 'delivery options are {webhook, webhook_events, cancel_after_seconds}'
+      using errcode = 'VGP22';
+  end if;
+  v_webhook := nullif(btrim(p_delivery ->> 'webhook'), '');
+  v_events := coalesce(p_delivery -> 'webhook_events', '["completed", "failed", "canceled"]');
+  if v_webhook is not null then
+    if v_webhook !~ '^https?://[^/?#]' or char_length(v_webhook) > 2048 then
+      raise exception 'webhook must be an https URL of at most 2048 characters'
+        using errcode = 'VGP22';
+    end if;
+    if jsonb_typeof(v_events) <> 'array' or exists (
+         select 1 from jsonb_array_elements(v_events) e
+          where jsonb_typeof(e) <> 'string'
+             or e #>> '{}' not in ('started', 'progress', 'completed', 'failed', 'canceled')) then
+      raise exception 'webhook_events are some of started, progress, completed, failed, canceled'
+        using errcode = 'VGP22';
+    end if;
+    v_out := jsonb_build_object('webhook', v_webhook, 'webhook_events',
+               (select coalesce(jsonb_agg(distinct e), '[]') from jsonb_array_elements(v_events) e));
+  elsif p_delivery ? 'webhook_events' and p_delivery -> 'webhook_events' <> 'null'::jsonb then
+    raise exception 'webhook_events needs a webhook' using errcode = 'VGP22';
+  end if;
+  if p_delivery -> 'cancel_after_seconds' is not null
+     and p_delivery -> 'cancel_after_seconds' <> 'null'::jsonb then
+    if jsonb_typeof(p_delivery -> 'cancel_after_seconds') <> 'number' then
+      raise exception 'cancel_after is a number of seconds' using errcode = 'VGP22';
+    end if;
+    v_seconds := (p_delivery ->> 'cancel_after_seconds')::numeric;
+    if v_seconds not between 1 and 604800 then
+      raise exception 'cancel_after is 1 second to 7 days' using errcode = 'VGP22';
+    end if;
+    v_out := v_out || jsonb_build_object('cancel_after_seconds', v_seconds);
+  end if;
+  return v_out;
+end;
+$$;
+
+/**
  * Check a model and params for the user, price them and insert the queued job — no money
  * yet: service.job_create and service.batch_create (module 14) reserve after it. A project named must be
- * the user's own (VGR04 otherwise).
+ * the user's own (VGR04 otherwise). `p_delivery` is {webhook?, webhook_events?,
+ * cancel_after_seconds?} (module 22; private.job_delivery).
  */
 create function private.job_insert(
   p_uid uuid, p_model_id text, p_params jsonb, p_priority integer,
-  p_project_id uuid default null, p_batch_id uuid default null
+  p_project_id uuid default null, p_batch_id uuid default null, p_delivery jsonb default null
 )
 returns public.jobs
 language plpgsql
@@ -25,6 +86,7 @@ declare
   v_model public.models;
   v_params jsonb;
   v_job public.jobs;
+  v_delivery jsonb := private.job_delivery(p_delivery);
 begin
   select * into v_model from public.models where id = p_model_id;
   if not found then
@@ -42,6 +104,10 @@ begin
     raise exception 'project % not found', p_project_id using errcode = 'VGR04';
   end if;
   v_params := private.normalize_params(v_model, p_params);
+  if p_batch_id is not null and v_params ? 'section_clips' then
+    raise exception 'section_clips are made for one compose job at a time, not in a batch'
+      using errcode = 'VGP22';
+  end if;
   -- First segment the caller's id, and no empty, '.' or '..' segment to climb out with.
   if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> p_uid::text
                                   or v_params ->> 'image_path' ~ '(^|/)\.{0,2}(/|$)') then
@@ -50,11 +116,17 @@ begin
   end if;
 
   insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts,
-                           provider, project_id, batch_id)
+                           provider, project_id, batch_id, webhook, webhook_events, deadline_at)
   values (p_uid, v_model.id, v_model.job_type, v_params, p_priority,
           private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider,
-          p_project_id, p_batch_id)
+          p_project_id, p_batch_id, v_delivery ->> 'webhook',
+          case when v_delivery ? 'webhook'
+               then array(select jsonb_array_elements_text(v_delivery -> 'webhook_events')) end,
+          now() + make_interval(secs => (v_delivery ->> 'cancel_after_seconds')::double precision))
   returning * into v_job;
+  if v_job.webhook is not null then
+    perform private.webhook_secret_of(p_uid);  -- the key its deliveries are signed with
+  end if;
   return v_job;
 end;
 $$;
@@ -170,13 +242,122 @@ end;
 $$;
 
 /**
+ * A compose job's generated section clips (`params.section_clips`: per section null or
+ * {model, prompt, image_path?, duration?}): each becomes a text- or image-to-video job of
+ * its own (its own price, reserved now, in the compose job's transaction; the frame of
+ * the compose job), and the compose job waits for them (`waiting_for`: not handed to a
+ * worker or rendered until each has finished, private.section_clip_finished). Returns
+ * the compose job with each clip's `job_id` in its params.
+ */
+create function private.section_clips_create(p_job public.jobs)
+returns public.jobs
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_clips jsonb := p_job.params -> 'section_clips';
+  v_clip jsonb;
+  v_child public.jobs;
+  v_index integer := 0;
+  v_waiting uuid[] := '{}';
+begin
+  if p_job.job_type <> 'compose' or jsonb_array_length(v_clips) > 12 then
+    raise exception 'section_clips: up to 12, on a compose job' using errcode = 'VGP22';
+  end if;
+  for v_clip in select * from jsonb_array_elements(v_clips) loop
+    if jsonb_typeof(v_clip) = 'object' then
+      if jsonb_typeof(v_clip -> 'model') is distinct from 'string'
+         or jsonb_typeof(v_clip -> 'prompt') is distinct from 'string' then
+        raise exception 'section_clips.%: a model and a prompt', v_index using errcode = 'VGP22';
+      end if;
+      v_child := private.job_insert(
+        p_job.user_id, v_clip ->> 'model',
+        jsonb_strip_nulls(jsonb_build_object(
+          'prompt', v_clip -> 'prompt', 'image_path', v_clip -> 'image_path',
+          'duration', coalesce(v_clip -> 'duration', '5'::jsonb),
+          'aspect_ratio', p_job.params -> 'aspect_ratio',
+          'resolution', p_job.params -> 'resolution')),
+        p_job.priority, p_job.project_id);
+      if v_child.job_type not in ('text_to_video', 'image_to_video') then
+        raise exception 'section_clips.%: % makes %, not a clip', v_index, v_child.model_id,
+          v_child.job_type using errcode = 'VGP22';
+      end if;
+      update public.jobs set parent_job_id = p_job.id where id = v_child.id
+      returning * into v_child;
+      perform private.credits_reserve(v_child);
+      v_clips := jsonb_set(v_clips, array[v_index::text, 'job_id'], to_jsonb(v_child.id));
+      v_waiting := v_waiting || v_child.id;
+    elsif jsonb_typeof(v_clip) <> 'null' then
+      raise exception 'section_clips.%: an object or null', v_index using errcode = 'VGP22';
+    end if;
+    v_index := v_index + 1;
+  end loop;
+  update public.jobs
+     set params = jsonb_set(params, '{section_clips}', v_clips), waiting_for = v_waiting
+   where id = p_job.id
+  returning * into p_job;
+  return p_job;
+end;
+$$;
+
+/**
+ * A section clip has finished (completed, failed or canceled; a failure has released its
+ * own reservation already): its compose job's params say so — `status`, and the clip's
+ * `video_path` when it completed (a failed one leaves the section a still) — and the
+ * compose job stops waiting for it; with nothing left to wait for, a queued compose job
+ * is handed out as any other.
+ */
+create function private.section_clip_finished()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_parent public.jobs;
+  v_clips jsonb;
+  v_index integer;
+begin
+  select * into v_parent from public.jobs where id = new.parent_job_id for update;
+  if not found then
+    return null;
+  end if;
+  v_clips := v_parent.params -> 'section_clips';
+  select (i - 1)::integer into v_index
+    from jsonb_array_elements(v_clips) with ordinality as c(clip, i)
+   where c.clip ->> 'job_id' = new.id::text;
+  if v_index is not null then
+    v_clips := jsonb_set(v_clips, array[v_index::text],
+      (v_clips -> v_index) || jsonb_strip_nulls(jsonb_build_object(
+        'status', new.status, 'video_path', new.output ->> 'video_path',
+        'error_code', new.error_code)));
+  end if;
+  update public.jobs
+     set params = jsonb_set(params, '{section_clips}', coalesce(v_clips, 'null'::jsonb)),
+         waiting_for = array_remove(waiting_for, new.id)
+   where id = v_parent.id;
+  return null;
+end;
+$$;
+
+create trigger jobs_section_clip_finished
+  after update of status on public.jobs
+  for each row
+  when (new.parent_job_id is not null
+        and new.status in ('completed', 'failed', 'canceled')
+        and old.status not in ('completed', 'failed', 'canceled'))
+  execute function private.section_clip_finished();
+
+/**
  * Create a job for the caller: check the model and params, price it, enforce the
  * concurrent-job limit and the spend caps (`p_max_credits`, the tier's daily cap), reserve
- * the cost and queue it — one transaction.
+ * the cost and queue it — one transaction. `p_delivery`: its webhook and deadline.
  */
 create function service.job_create(
   p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
-  p_project_id uuid default null, p_max_credits bigint default null
+  p_project_id uuid default null, p_max_credits bigint default null,
+  p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -186,13 +367,21 @@ as $$
 declare
   v_uid uuid := auth.uid();
   v_job public.jobs;
+  v_total bigint;
 begin
   if v_uid is null then
     raise exception 'sign in first' using errcode = 'VG403';
   end if;
-  v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id);
+  v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id, null,
+                             p_delivery);
   perform private.credits_reserve(v_job);
-  perform private.check_spend(v_uid, v_job.cost, p_max_credits);
+  v_total := v_job.cost;
+  if jsonb_typeof(v_job.params -> 'section_clips') = 'array' then
+    v_job := private.section_clips_create(v_job);
+    v_total := v_total + (select coalesce(sum(c.cost), 0) from public.jobs c
+                           where c.parent_job_id = v_job.id);
+  end if;
+  perform private.check_spend(v_uid, v_total, p_max_credits);
   perform private.check_job_limit(v_uid);
   return private.job_json(v_job);
 end;

@@ -181,6 +181,7 @@ declare
 begin
   select * into v_job from public.jobs
    where id = p_job_id and status = 'queued' and run_after <= now()
+     and cardinality(waiting_for) = 0
    for update skip locked;
   if not found then
     return null;
@@ -214,7 +215,7 @@ begin
   for v_id in
     select j.id from public.jobs j
       join public.models m on m.id = j.model_id and m.provider in ('reference', 'runpod')
-     where j.status = 'queued' and j.run_after <= now()
+     where j.status = 'queued' and j.run_after <= now() and cardinality(j.waiting_for) = 0
      order by j.priority desc, j.created_at
      limit p_limit
   loop
@@ -255,6 +256,7 @@ begin
   for v_job in
     select * from public.jobs
      where status = 'queued' and run_after <= now() and model_id = any(v_worker.models)
+       and cardinality(waiting_for) = 0
      order by priority desc, created_at
      limit greatest(0, least(p_limit, v_worker.capacity - v_active))
      for update skip locked
@@ -280,7 +282,8 @@ as $$
 declare
   v_job public.jobs;
 begin
-  select * into v_job from public.jobs where id = p_job_id and status = 'queued' for update;
+  select * into v_job from public.jobs
+   where id = p_job_id and status = 'queued' and cardinality(waiting_for) = 0 for update;
   if not found then
     return null;
   end if;

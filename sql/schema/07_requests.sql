@@ -36,7 +36,10 @@ begin
 end;
 $$;
 
-/** Service (sweep): drop expired idempotency keys, old rate windows and webhook ids. */
+/**
+ * Service (sweep): drop expired idempotency keys, old rate windows and webhook ids, and
+ * the webhook deliveries (module 22) that ended more than webhook_retention_days ago.
+ */
 create function service.requests_clean_up()
 returns jsonb
 language plpgsql
@@ -46,13 +49,20 @@ as $$
 declare
   v_keys integer;
   v_receipts integer;
+  v_deliveries integer;
 begin
   delete from private.idempotency_keys where expires_at < now();
   get diagnostics v_keys = row_count;
   delete from private.webhook_receipts where received_at < now() - interval '7 days';
   get diagnostics v_receipts = row_count;
   delete from private.rate_limits where window_start < now() - interval '1 day';
-  return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts);
+  delete from public.webhook_deliveries
+   where status <> 'pending'
+     and created_at
+         < now() - make_interval(days => private.setting_int('webhook_retention_days')::integer);
+  get diagnostics v_deliveries = row_count;
+  return jsonb_build_object('idempotency_keys', v_keys, 'webhook_receipts', v_receipts,
+                            'webhook_deliveries', v_deliveries);
 end;
 $$;
 
@@ -170,7 +180,8 @@ $$;
 /** Service, for the user in the claims: service.job_create as one request (rate limit, key). */
 create function service.job_create_request(
   p_request jsonb, p_model_id text, p_params jsonb default '{}', p_priority integer default 0,
-  p_project_id uuid default null, p_max_credits bigint default null
+  p_project_id uuid default null, p_max_credits bigint default null,
+  p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -185,7 +196,7 @@ begin
   end if;
   return private.request_finish(p_request, 202,
                                 service.job_create(p_model_id, p_params, p_priority, p_project_id,
-                                                  p_max_credits));
+                                                  p_max_credits, p_delivery));
 end;
 $$;
 

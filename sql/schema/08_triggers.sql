@@ -61,8 +61,9 @@ end;
 $$;
 
 /**
- * Reject every illegal status change, and any change to a finished job but two: leaving
- * its owner's history (deleted_at) and losing its files (output_expired_at), each once.
+ * Reject every illegal status change, and any change to a finished job but three: leaving
+ * its owner's history (deleted_at), losing its files (output_expired_at), each once, and
+ * the erasure of its personal fields when the account is deleted (module 21).
  */
 create function private.jobs_guard_transition()
 returns trigger
@@ -78,6 +79,13 @@ begin
           or old.batch_id is not null and new.batch_id is null)
      and to_jsonb(new) - '{worker_id,project_id,batch_id}'::text[]
          = to_jsonb(old) - '{worker_id,project_id,batch_id}'::text[] then
+    return new;
+  end if;
+  -- An account's erasure (module 21) empties a finished job's personal fields.
+  if old.finished_at is not null and current_setting('videogen.erasing', true) = 'on'
+     and to_jsonb(new) - '{params,output,progress_message,error_message,webhook,deleted_at,output_expired_at,updated_at}'::text[]
+         = to_jsonb(old) - '{params,output,progress_message,error_message,webhook,deleted_at,output_expired_at,updated_at}'::text[] then
+    new.updated_at := now();
     return new;
   end if;
   if old.finished_at is not null
@@ -107,7 +115,8 @@ create trigger jobs_guard_transition before update on public.jobs
 /**
  * Every status or progress change → one job_events row and one broadcast on the
  * owner's private topic `user:<uid>:jobs` (see realtime.messages policies); for a job of
- * a batch, a second one with the batch's progress (`batch_progress`).
+ * a batch, a second one with the batch's progress (`batch_progress`); for a job with a
+ * webhook, the delivery of a subscribed event (private.webhook_enqueue).
  */
 create function private.jobs_emit_event()
 returns trigger
@@ -149,6 +158,11 @@ begin
     perform realtime.send(private.batch_progress(new.batch_id), 'batch_progress',
                           'user:' || new.user_id || ':jobs', true);
   end if;
+  -- The owner's webhook, when the job has one and wants this event: an outbox row in
+  -- this same transaction (module 22), sent after commit.
+  if new.webhook is not null then
+    perform private.webhook_enqueue(new, v_event, case when tg_op = 'UPDATE' then old.status end);
+  end if;
   return null;
 end;
 $$;
@@ -167,9 +181,11 @@ begin
   if tg_op = 'DELETE' and pg_trigger_depth() > 1 then
     return old;
   end if;
-  -- Retention (service.job_events_prune) is the one sanctioned delete of history.
+  -- Retention (service.job_events_prune) and an account's erasure (module 21) are the
+  -- sanctioned deletes of history.
   if tg_op = 'DELETE' and tg_table_name = 'job_events'
-     and current_setting('videogen.pruning', true) = 'on' then
+     and (current_setting('videogen.pruning', true) = 'on'
+          or current_setting('videogen.erasing', true) = 'on') then
     return old;
   end if;
   raise exception '% is append-only', tg_table_name using errcode = 'VG403';

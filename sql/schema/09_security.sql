@@ -120,4 +120,6 @@ create policy "Users receive broadcasts on their own jobs topic" on realtime.mes
     and (select realtime.topic()) = 'user:' || (select auth.uid()) || ':jobs'
   );
 
-alter publication supabase_realtime add table public.jobs;
+-- Row changes a frontend follows with postgres_changes (each subscriber gets only the rows
+-- its RLS lets it select): its jobs and its profile (balance, reserved).
+alter publication supabase_realtime add table public.jobs, public.profiles;

@@ -1,15 +1,16 @@
 /*
  * Module 12: the storage buckets and who may touch which object.
  *
- * Three private buckets with Supabase's own limits (the Storage API enforces them on
+ * Four private buckets with Supabase's own limits (the Storage API enforces them on
  * upload: 413 over file_size_limit, 415 outside allowed_mime_types):
  *   uploads     users' still images, music beds (compose jobs' `music_path`) and the
  *               videos, images and sounds of element compositions (`elements`); the
  *               narration step's WAVs and their word timings (`….words.json`)
  *   videos      rendered videos and their  } outputs: only the service (service_role,
- *               other forms (webm, gif,    }
+ *               other forms (webm, gif,    }  which bypasses RLS) writes them
  *               mp3, poster, vtt, srt)     }
- *   thumbnails  their poster frames        }  which bypasses RLS) writes them
+ *   images      generated still pictures   }
+ *   thumbnails  their small previews       }
  *
  * Every object lives under its owner's folder, `<user uid>/…`, which is all the policies
  * check: storage.foldername(name)[1] is that first folder. Supabase Storage runs each
@@ -34,6 +35,7 @@ values
   ('videos', 'videos', false, 1073741824,
    array['video/mp4', 'video/webm', 'image/gif', 'audio/mpeg', 'image/png', 'image/jpeg',
          'text/vtt', 'application/x-subrip']),
+  ('images', 'images', false, 52428800, array['image/png', 'image/jpeg', 'image/webp']),
   ('thumbnails', 'thumbnails', false, 5242880, array['image/jpeg', 'image/png', 'image/webp'])
 on conflict (id) do update
   set name = excluded.name,
@@ -86,8 +88,8 @@ drop policy if exists "Users read their own videos and thumbnails" on storage.ob
 create policy "Users read their own videos and thumbnails" on storage.objects
   for select to authenticated
   using (
-    bucket_id in ('videos', 'thumbnails')
+    bucket_id in ('videos', 'images', 'thumbnails')
     and (storage.foldername(name))[1] = (select auth.uid())::text
   );
 
--- videos and thumbnails: no insert, update or delete policy — only service_role writes.
+-- videos, images and thumbnails: no insert, update or delete policy — only service_role writes.

@@ -47,8 +47,8 @@ end;
 $$;
 
 /**
- * The other files of a job's output in the `videos` bucket: every `…_path` but the video's
- * and the thumbnail's (a composed video's webm, gif, mp3, poster, vtt and srt).
+ * The other files of a job's output in the `videos` bucket: every `…_path` but the video's,
+ * the picture's and the thumbnail's (a composed video's webm, gif, mp3, poster, vtt, srt).
  */
 create function private.job_output_files(p_output jsonb)
 returns jsonb
@@ -57,7 +57,7 @@ set search_path = ''
 as $$
   select coalesce(jsonb_agg(value order by key), '[]')
     from jsonb_each_text(coalesce(p_output, '{}'))
-   where key like '%\_path' and key not in ('video_path', 'thumbnail_path')
+   where key like '%\_path' and key not in ('video_path', 'image_path', 'thumbnail_path')
 $$;
 
 /**
@@ -75,11 +75,13 @@ set search_path = ''
 as $$
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', j.id, 'video_path', j.output ->> 'video_path',
+           'image_path', j.output ->> 'image_path',
            'thumbnail_path', j.output ->> 'thumbnail_path',
            'files', private.job_output_files(j.output))), '[]')
     from (select * from public.jobs j
            where j.output_expired_at is null
-             and (j.output ? 'video_path' or j.output ? 'thumbnail_path')
+             and (j.output ? 'video_path' or j.output ? 'image_path'
+                  or j.output ? 'thumbnail_path')
              and ((j.deleted_at is not null)
                   or (j.finished_at is not null
                       and j.finished_at < now() - make_interval(days => (

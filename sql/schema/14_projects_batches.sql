@@ -27,6 +27,9 @@ revoke all on public.projects, public.batches from anon, authenticated;
 grant select on public.projects, public.batches to authenticated;
 grant all on public.projects, public.batches to service_role;
 
+-- Followed by the owner's frontend with postgres_changes (RLS decides who sees a row).
+alter publication supabase_realtime add table public.projects, public.batches;
+
 -- ===================================================================================
 -- Projects
 -- ===================================================================================
@@ -117,20 +120,38 @@ begin
 end;
 $$;
 
-/** The caller's projects, newest first: {items, total}. */
-create function public.list_projects(p_limit integer default 20, p_offset integer default 0)
+/**
+ * The caller's projects: {items, total}, sorted by `p_sort` (created | updated | title) in
+ * `p_order` (asc | desc; ties by creation, then id).
+ */
+create function public.list_projects(
+  p_limit integer default 20, p_offset integer default 0,
+  p_sort text default 'created', p_order text default 'desc'
+)
 returns jsonb
-language sql stable
+language plpgsql stable
 security invoker
 set search_path = ''
 as $$
-  select jsonb_build_object(
+declare
+  v_asc boolean := private.list_order_asc(p_sort, p_order, '{created,updated,title}');
+begin
+  return jsonb_build_object(
     'total', (select count(*) from public.projects p where p.user_id = (select auth.uid())),
     'items', coalesce((
-      select jsonb_agg(private.project_json(p) order by p.created_at desc, p.id)
-        from (select * from public.projects p where p.user_id = (select auth.uid())
-               order by p.created_at desc, p.id
-               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) p), '[]'))
+      select jsonb_agg(private.project_json(x.project) order by x.n)
+        from (select p as project, row_number() over (order by
+                       case when v_asc and p_sort = 'updated' then p.updated_at end asc,
+                       case when not v_asc and p_sort = 'updated' then p.updated_at end desc,
+                       case when v_asc and p_sort = 'title' then p.title end asc,
+                       case when not v_asc and p_sort = 'title' then p.title end desc,
+                       case when v_asc then p.created_at end asc,
+                       case when not v_asc then p.created_at end desc,
+                       p.id) as n
+                from public.projects p where p.user_id = (select auth.uid())
+               order by n
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) x), '[]'));
+end;
 $$;
 
 /** One of the caller's projects, or null. */
@@ -178,13 +199,14 @@ $$;
 
 /**
  * Create 1–20 jobs for the caller in one transaction: every item is checked and priced,
- * the total reserved, or nothing happens. `p_items` is `[{model, params, priority}]`.
+ * the total reserved, or nothing happens. `p_items` is `[{model, params, priority}]`;
+ * `p_delivery` (webhook, deadline: private.job_delivery) applies to every job.
  * Short of credits: VG402 with `{required, balance, reserved, items}` in the detail; over
  * the concurrent-job limit (batch jobs count like any): VGJ29.
  */
 create function service.batch_create(
   p_items jsonb, p_project_id uuid default null, p_title text default null,
-  p_max_credits bigint default null
+  p_max_credits bigint default null, p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -218,7 +240,7 @@ begin
     begin
       v_job := private.job_insert(
         v_uid, v_item ->> 'model', coalesce(v_item -> 'params', '{}'),
-        coalesce((v_item ->> 'priority')::integer, 0), p_project_id, v_batch.id);
+        coalesce((v_item ->> 'priority')::integer, 0), p_project_id, v_batch.id, p_delivery);
     exception when sqlstate 'VGP22' or sqlstate 'VGM04' or sqlstate 'VGM03' then
       -- Say which item: the client shows the problem next to it.
       get stacked diagnostics v_state = returned_sqlstate, v_message = message_text,
@@ -304,26 +326,40 @@ as $$
     from public.batches b where b.id = p_batch_id
 $$;
 
-/** The caller's batches (optionally of one project), newest first, with their progress. */
+/**
+ * The caller's batches (optionally of one project) with their progress, sorted by `p_sort`
+ * (created | cost) in `p_order` (asc | desc; ties by creation, then id).
+ */
 create function public.list_batches(
-  p_project_id uuid default null, p_limit integer default 20, p_offset integer default 0
+  p_project_id uuid default null, p_limit integer default 20, p_offset integer default 0,
+  p_sort text default 'created', p_order text default 'desc'
 )
 returns jsonb
-language sql stable
+language plpgsql stable
 security invoker
 set search_path = ''
 as $$
-  select jsonb_build_object(
+declare
+  v_asc boolean := private.list_order_asc(p_sort, p_order, '{created,cost}');
+begin
+  return jsonb_build_object(
     'total', (select count(*) from public.batches b
                where b.user_id = (select auth.uid())
                  and (p_project_id is null or b.project_id = p_project_id)),
     'items', coalesce((
-      select jsonb_agg(private.batch_progress(b.id) order by b.created_at desc, b.id)
-        from (select * from public.batches b
+      select jsonb_agg(private.batch_progress(x.id) order by x.n)
+        from (select b.id, row_number() over (order by
+                       case when v_asc and p_sort = 'cost' then b.cost end asc,
+                       case when not v_asc and p_sort = 'cost' then b.cost end desc,
+                       case when v_asc then b.created_at end asc,
+                       case when not v_asc then b.created_at end desc,
+                       b.id) as n
+                from public.batches b
                where b.user_id = (select auth.uid())
                  and (p_project_id is null or b.project_id = p_project_id)
-               order by b.created_at desc, b.id
-               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) b), '[]'))
+               order by n
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) x), '[]'));
+end;
 $$;
 
 -- ===================================================================================
@@ -389,7 +425,7 @@ $$;
 /** Service, for the user in the claims: service.batch_create as one request. */
 create function service.batch_create_request(
   p_request jsonb, p_items jsonb, p_project_id uuid default null, p_title text default null,
-  p_max_credits bigint default null
+  p_max_credits bigint default null, p_delivery jsonb default null
 )
 returns jsonb
 language plpgsql
@@ -404,7 +440,7 @@ begin
   end if;
   return private.request_finish(p_request, 202,
                                 service.batch_create(p_items, p_project_id, p_title,
-                                                    p_max_credits));
+                                                    p_max_credits, p_delivery));
 end;
 $$;
 
@@ -438,35 +474,35 @@ $$;
 -- ===================================================================================
 
 revoke execute on function
-  private.job_insert(uuid, text, jsonb, integer, uuid, uuid), private.check_job_limit(uuid),
+  private.job_insert(uuid, text, jsonb, integer, uuid, uuid, jsonb), private.check_job_limit(uuid),
   private.project_json(public.projects), private.batch_progress(uuid),
   service.project_create(text, text), service.project_update(uuid, text, text),
-  service.project_delete(uuid), public.list_projects(integer, integer), public.get_project(uuid),
-  service.batch_create(jsonb, uuid, text, bigint), service.batch_cancel(uuid), public.get_batch(uuid),
-  public.list_batches(uuid, integer, integer),
+  service.project_delete(uuid), public.list_projects(integer, integer, text, text), public.get_project(uuid),
+  service.batch_create(jsonb, uuid, text, bigint, jsonb), service.batch_cancel(uuid), public.get_batch(uuid),
+  public.list_batches(uuid, integer, integer, text, text),
   service.project_create_request(jsonb, text, text),
   service.project_update_request(jsonb, uuid, text, text),
   service.project_delete_request(jsonb, uuid),
-  service.batch_create_request(jsonb, jsonb, uuid, text, bigint),
+  service.batch_create_request(jsonb, jsonb, uuid, text, bigint, jsonb),
   service.batch_cancel_request(jsonb, uuid)
   from public, anon, authenticated;
 
 -- Reads as the user (RLS decides); the helpers read only the row they are given.
-grant execute on function public.list_projects(integer, integer), public.get_project(uuid),
-  public.get_batch(uuid), public.list_batches(uuid, integer, integer),
+grant execute on function public.list_projects(integer, integer, text, text), public.get_project(uuid),
+  public.get_batch(uuid), public.list_batches(uuid, integer, integer, text, text),
   private.project_json(public.projects), private.batch_progress(uuid)
   to authenticated;
 
 grant execute on function
-  private.job_insert(uuid, text, jsonb, integer, uuid, uuid), private.check_job_limit(uuid),
+  private.job_insert(uuid, text, jsonb, integer, uuid, uuid, jsonb), private.check_job_limit(uuid),
   private.project_json(public.projects), private.batch_progress(uuid),
   service.project_create(text, text), service.project_update(uuid, text, text),
-  service.project_delete(uuid), public.list_projects(integer, integer), public.get_project(uuid),
-  service.batch_create(jsonb, uuid, text, bigint), service.batch_cancel(uuid), public.get_batch(uuid),
-  public.list_batches(uuid, integer, integer),
+  service.project_delete(uuid), public.list_projects(integer, integer, text, text), public.get_project(uuid),
+  service.batch_create(jsonb, uuid, text, bigint, jsonb), service.batch_cancel(uuid), public.get_batch(uuid),
+  public.list_batches(uuid, integer, integer, text, text),
   service.project_create_request(jsonb, text, text),
   service.project_update_request(jsonb, uuid, text, text),
   service.project_delete_request(jsonb, uuid),
-  service.batch_create_request(jsonb, jsonb, uuid, text, bigint),
+  service.batch_create_request(jsonb, jsonb, uuid, text, bigint, jsonb),
   service.batch_cancel_request(jsonb, uuid)
   to service_role;

@@ -39,7 +39,7 @@
 /** A credited store purchase and what it paid: what a refund is matched against. */
 create table private.purchases (
   id bigint generated always as identity primary key,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  user_id uuid not null,  -- no foreign key: kept for the books when the account goes
   store text not null check (store in ('stripe', 'app_store')),
   -- The id it was credited by: a Checkout Session id, an App Store transaction id.
   transaction_id text not null check (char_length(transaction_id) between 1 and 200),
@@ -102,7 +102,7 @@ create index subscriptions_user_idx on private.subscriptions (user_id);
 create table private.purchase_reversals (
   id bigint generated always as identity primary key,
   purchase_id bigint not null references private.purchases (id) on delete cascade,
-  user_id uuid not null references auth.users (id) on delete cascade,
+  user_id uuid not null,  -- no foreign key: kept for the books when the account goes
   kind text not null check (kind in ('refund', 'dispute')),
   -- '<store>:<the store's id>': re_…/dp_… for Stripe, the revoked transaction for Apple.
   reversal_id text not null unique check (char_length(reversal_id) between 1 and 220),

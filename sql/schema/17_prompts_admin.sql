@@ -177,6 +177,26 @@ insert into public.prompt_templates (job_type, version, instruction, hints, note
        "skip_if": ["composition", "close-up", "wide", "portrait", "landscape", "centered"]},
       {"kind": "style", "text": "clean editorial photograph",
        "skip_if": ["style", "photo", "photograph", "illustration", "drawing", "painting", "3d"]}]}',
+   'initial version', true),
+  ('text_to_image', 1,
+   'Rewrite the user''s idea as one prompt for a text-to-image model: the subject in the '
+   'user''s words first, then the composition, the light and a visual style where the user '
+   'gave none. One sentence or two, no lists, at most 400 characters.',
+   '{"max_chars": 400, "cues": [
+      {"kind": "composition", "text": "balanced composition, one clear focal subject",
+       "skip_if": ["composition", "close-up", "wide", "portrait", "landscape", "centered", "symmetry"]},
+      {"kind": "lighting", "text": "soft natural light",
+       "skip_if": ["light", "lighting", "lit", "sunset", "sunrise", "golden hour", "neon", "night"]},
+      {"kind": "style", "text": "highly detailed, sharp focus",
+       "skip_if": ["style", "photo", "photograph", "illustration", "drawing", "painting", "anime", "3d"]}]}',
+   'initial version', true),
+  ('image_to_image', 1,
+   'Rewrite the user''s idea as one prompt that changes a given picture: say what to change '
+   'in the user''s words first, and keep the picture''s subject and layout unless told '
+   'otherwise. One sentence or two, at most 300 characters.',
+   '{"max_chars": 300, "cues": [
+      {"kind": "keep", "text": "keep the original composition",
+       "skip_if": ["composition", "layout", "keep", "same"]}]}',
    'initial version', true);
 
 /**
@@ -322,18 +342,22 @@ create policy "Admins see every worker" on public.workers
 grant select on public.workers to authenticated;
 
 /**
- * Admin (RLS decides): a page of every user's jobs, newest first, optionally of one
- * status, user or model, removed ones included: {items, total}. VG403 for anyone else.
+ * Admin (RLS decides): a page of every user's jobs, optionally of one status, user or
+ * model, removed ones included, sorted by `p_sort` (created | updated | status | cost) in
+ * `p_order` (asc | desc; ties by creation, then id): {items, total}. VG403 for anyone else.
  */
 create function public.admin_list_jobs(
   p_status public.job_status default null, p_user_id uuid default null,
-  p_model_id text default null, p_limit integer default 20, p_offset integer default 0
+  p_model_id text default null, p_limit integer default 20, p_offset integer default 0,
+  p_sort text default 'created', p_order text default 'desc'
 )
 returns jsonb
 language plpgsql stable
 security invoker
 set search_path = ''
 as $$
+declare
+  v_asc boolean := private.list_order_asc(p_sort, p_order, '{created,updated,status,cost}');
 begin
   perform private.require_admin();
   return jsonb_build_object(
@@ -342,13 +366,23 @@ begin
                  and (p_user_id is null or j.user_id = p_user_id)
                  and (p_model_id is null or j.model_id = p_model_id)),
     'items', coalesce((
-      select jsonb_agg(private.job_json(j) order by j.created_at desc, j.id)
-        from (select * from public.jobs j
+      select jsonb_agg(private.job_json(x.job) order by x.n)
+        from (select j as job, row_number() over (order by
+                       case when v_asc and p_sort = 'updated' then j.updated_at end asc,
+                       case when not v_asc and p_sort = 'updated' then j.updated_at end desc,
+                       case when v_asc and p_sort = 'status' then j.status end asc,
+                       case when not v_asc and p_sort = 'status' then j.status end desc,
+                       case when v_asc and p_sort = 'cost' then j.cost end asc,
+                       case when not v_asc and p_sort = 'cost' then j.cost end desc,
+                       case when v_asc then j.created_at end asc,
+                       case when not v_asc then j.created_at end desc,
+                       j.id) as n
+                from public.jobs j
                where (p_status is null or j.status = p_status)
                  and (p_user_id is null or j.user_id = p_user_id)
                  and (p_model_id is null or j.model_id = p_model_id)
-               order by j.created_at desc, j.id
-               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) j), '[]'));
+               order by n
+               limit least(greatest(p_limit, 1), 100) offset greatest(p_offset, 0)) x), '[]'));
 end;
 $$;
 
@@ -520,7 +554,7 @@ revoke execute on function
   service.prompt_template_get(jsonb, text, public.job_type),
   service.prompt_template_save(public.job_type, text, jsonb, text, boolean),
   service.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
-  public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text),
   public.admin_list_workers(), service.admin_job_requeue(uuid, text),
   service.admin_job_fail(uuid, text), service.admin_job_request(jsonb, text, uuid, text),
   service.prompt_template_change_request(jsonb, jsonb)
@@ -531,7 +565,7 @@ revoke execute on function
 -- write here (rate limit, key, the worker told after commit).
 grant execute on function private.require_admin() to authenticated;
 grant execute on function public.prompt_templates_list(public.job_type),
-  public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text),
   public.admin_list_workers()
   to authenticated;
 grant execute on function private.require_admin(), private.prompt_hints_valid(jsonb),
@@ -541,7 +575,7 @@ grant execute on function
   service.prompt_template_get(jsonb, text, public.job_type),
   service.prompt_template_save(public.job_type, text, jsonb, text, boolean),
   service.prompt_template_activate(uuid), public.prompt_templates_list(public.job_type),
-  public.admin_list_jobs(public.job_status, uuid, text, integer, integer),
+  public.admin_list_jobs(public.job_status, uuid, text, integer, integer, text, text),
   public.admin_list_workers(), service.admin_job_requeue(uuid, text),
   service.admin_job_fail(uuid, text), service.admin_job_request(jsonb, text, uuid, text),
   service.prompt_template_change_request(jsonb, jsonb)

@@ -1694,7 +1694,12 @@ alter publication supabase_realtime add table public.jobs;
 
 do $cron$
 begin
-  if not exists (select 1 from pg_available_extensions where name = 'pg_cron') then
+  -- pg_cron can be created only where it is loaded at server start, in its database.
+  if not exists (select 1 from pg_available_extensions where name = 'pg_cron')
+     or not 'pg_cron' = any (string_to_array(
+              replace(current_setting('shared_preload_libraries'), ' ', ''), ','))
+     or current_database() <> coalesce(current_setting('cron.database_name', true), 'postgres')
+  then
     raise notice 'pg_cron not available: schedules skipped (call health-check-workers instead)';
     return;
   end if;

@@ -82,5 +82,7 @@ def test_list_models_shows_available_models_to_anyone(db: Conn, user: uuid.UUID)
     for models in (as_anon(db, "list_models"), as_user(db, user, "list_models")):
         ids = [m["id"] for m in models]
         assert T2V in ids and "runway/gen4-turbo" not in ids
-        assert ids == sorted(ids)
+        # Featured first, then by category and id.
+        order = [(not m["featured"], m["category"], m["id"]) for m in models]
+        assert order == sorted(order)
         assert all("provider_model_id" not in m for m in models)

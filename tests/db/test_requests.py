@@ -146,6 +146,7 @@ def test_cleanup_drops_what_expired(db: Conn, user: object) -> None:
     assert as_service(db, "service.requests_clean_up") == {
         "idempotency_keys": 1,
         "webhook_receipts": 1,
+        "webhook_deliveries": 0,
     }
     assert as_service(db, "private.webhook_receipt_record", "new-msg", "worker") is False
     assert as_service(db, "private.webhook_receipt_record", "old-msg", "worker") is True

@@ -25,25 +25,32 @@ MODULES = sorted((ROOT / "sql" / "schema").glob("*.sql"))
 PUBLIC_FUNCTIONS = {
     "admin_list_jobs",
     "admin_list_workers",
+    "api_keys_list",
     "get_batch",
     "get_credits",
+    "get_element_template",
     "get_job",
     "get_profile",
     "get_project",
     "list_batches",
+    "list_element_templates",
     "list_jobs",
     "list_models",
     "list_projects",
     "list_voices",
+    "list_webhook_deliveries",
     "prompt_templates_list",
     "provider_keys_list",
     "quote_jobs",
+    "share_links_list",
     "update_profile",
 }
 # What clients read (through RLS), directly or through those procedures.
 PUBLIC_RELATIONS = {
+    "api_keys",
     "batches",
     "credit_ledger",
+    "element_templates",
     "job_events",
     "jobs",
     "models",
@@ -51,7 +58,10 @@ PUBLIC_RELATIONS = {
     "projects",
     "prompt_templates",
     "provider_keys",
+    "share_links",
     "voices",
+    "webhook_deliveries",
+    "webhook_delivery_attempts",
     "workers",
 }
 

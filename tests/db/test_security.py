@@ -25,31 +25,39 @@ USER_FUNCTIONS = {
     # VG403 from private.require_admin.
     "admin_list_jobs",
     "admin_list_workers",
+    "api_keys_list",  # invoker: RLS and column grants show a user their keys, never a hash
     "prompt_templates_list",
     "get_batch",
     "get_credits",
+    "get_element_template",
     "get_job",
     "get_profile",
     "get_project",
     "list_batches",
+    "list_element_templates",
     "list_jobs",
     "list_models",
     "list_projects",
     "list_voices",
+    "list_webhook_deliveries",  # invoker: RLS shows a user their own deliveries (module 22)
     "provider_keys_list",  # invoker: RLS shows a user their own keys, masked (module 16)
     "quote_jobs",
+    "share_links_list",  # invoker: RLS shows a user their own share links
     "update_profile",  # invoker: the column grants (display_name, language, theme) decide
 }
 USER_PRIVATE_FUNCTIONS = {
     "batch_progress",
     "job_estimate",
+    "job_get_json",
     "job_json",
     "job_read_json",
+    "list_order_asc",
     "model_run_seconds",
     "project_json",
     "queue_position",
     "require_admin",
     "require_known_user",
+    "share_link_json",
 }
 # Writes a user asks for go through the functions (auth, rate limit, idempotency, routing
 # after commit); the functions call them as service_role with the user's claims.
@@ -61,12 +69,16 @@ USER_WRITES_THROUGH_FUNCTIONS = (
     ("service.project_delete", ("00000000-0000-4000-8000-000000000000",)),
     ("service.batch_create", ('[{"model": "reference/text-to-video"}]',)),
     ("service.batch_cancel", ("00000000-0000-4000-8000-000000000000",)),
+    ("service.element_template_create", ("mine", "", '[{"type": "text"}]', "{}", "{}")),
+    ("service.element_template_delete", ("00000000-0000-4000-8000-000000000000",)),
     ("service.admin_job_requeue", ("00000000-0000-4000-8000-000000000000", "stuck")),
     ("service.admin_job_fail", ("00000000-0000-4000-8000-000000000000", "stuck")),
     ("service.prompt_template_save", ("text_to_video", "Improve it.")),
     ("service.anonymous_merge", ("00000000-0000-4000-8000-000000000000",)),
     ("service.provider_key_save", ({"principal": "p"}, "fal", "key-id:0123456789abcdef0123")),
     ("service.provider_key_delete", ({"principal": "p"}, "fal")),
+    ("service.webhook_secret_get", ()),
+    ("service.webhook_secret_rotate", ()),
 )
 
 
@@ -220,6 +232,7 @@ def test_users_cannot_read_workers_or_private_tables(db: Conn) -> None:
         "private.idempotency_keys",
         "private.rate_limits",
         "private.webhook_receipts",
+        "private.webhook_signing_secrets",
     ):
         with raises_sqlstate("42501"):
             select_as(db, "authenticated", uuid.uuid4(), f"select * from {table}")

@@ -47,7 +47,7 @@ def test_buckets_have_supabase_settings(db: Conn) -> None:
         "select id, public, file_size_limit, allowed_mime_types from storage.buckets order by id"
     ).fetchall()
     buckets = {r[0]: r[1:] for r in rows}
-    assert set(buckets) == {"uploads", "videos", "thumbnails"}
+    assert set(buckets) == {"uploads", "videos", "images", "thumbnails"}
     assert all(public is False for public, _, _ in buckets.values())
     assert buckets["uploads"][1] == 100 * 1024 * 1024
     assert {"image/png", "image/jpeg", "image/webp", "audio/mpeg", "audio/wav"} <= set(
@@ -55,15 +55,18 @@ def test_buckets_have_supabase_settings(db: Conn) -> None:
     )
     assert buckets["videos"][2] == ["video/mp4"]
     assert set(buckets["thumbnails"][2]) == {"image/jpeg", "image/png", "image/webp"}
-    assert buckets["thumbnails"][1] < buckets["uploads"][1] < buckets["videos"][1]
+    assert set(buckets["images"][2]) == {"image/jpeg", "image/png", "image/webp"}
+    assert buckets["thumbnails"][1] < buckets["images"][1] < buckets["uploads"][1]
+    assert buckets["uploads"][1] < buckets["videos"][1]
 
 
 def test_the_migration_is_idempotent(db: Conn) -> None:
     from videogen_dev import migrations
 
     db.execute("update storage.buckets set public = true, file_size_limit = 1")
-    path = migrations.project_root() / "supabase/migrations/20261202000000_storage.sql"
-    migrations.apply_file(db, path)
+    root = migrations.project_root() / "supabase/migrations"
+    migrations.apply_file(db, root / "20261202000000_storage.sql")
+    migrations.apply_file(db, root / "20261204222800_image_jobs.sql")  # the images bucket
     row = db.execute("select bool_or(public), min(file_size_limit) from storage.buckets").fetchone()
     assert row == (False, 5 * 1024 * 1024)
 

@@ -10,6 +10,7 @@ database."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -159,11 +160,14 @@ def test_web_app_end_to_end(stack: Stack, browser: tuple[str, str], tmp_path: Pa
     assert compose["params"]["sections"] == 1
     assert t2v["user_id"] == i2v["user_id"] == compose["user_id"] == uid
 
-    # Progress moved in the page and reached 100 %, for each job.
+    # Progress moved in the page and reached 100 %, for each job: never backwards within an
+    # attempt (a composed video whose in-request render ran past its deadline goes on as a
+    # worker's attempt, whose progress starts again).
     for job_id in (seen["t2v"], seen["i2v"], seen["compose"]):
         assert seen["final_progress"][job_id] == "100%"
         shown = [int(p.rstrip("%")) for p in seen["progress_seen"][job_id]]
-        assert shown == sorted(shown) and shown[-1] == 100
+        restarts = sum(later < earlier for earlier, later in itertools.pairwise(shown))
+        assert restarts <= max(stack.job_row(job_id)["attempt"], 1) - 1 and shown[-1] == 100, shown
     assert len(seen["progress_seen"][seen["t2v"]]) >= 3, seen["progress_seen"]  # 4 s at 1x
 
     # The video played in the page, its poster is the thumbnail.
@@ -377,7 +381,6 @@ def test_web_app_wizard_and_prompt_enhancement(
     steps = [
         ("Script", "reference/script", "completed"),
         ("Script (make it shorter)", "reference/script", "completed"),
-        ("Script (in French)", "reference/script", "failed"),
         ("Narration", "reference/narration", "completed"),
         ("Pictures", "reference/images", "completed"),
         ("Video", "reference/compose", "completed"),
@@ -400,9 +403,6 @@ def test_web_app_wizard_and_prompt_enhancement(
         )
         assert row["id"] in key["body"], key
     assert len({c["idempotencyKey"] for c in costs}) == len(costs)
-    failed = rows[costs[2]["jobId"]]
-    assert failed["error_code"] == "INSTRUCTION_NOT_UNDERSTOOD"
-    assert stack.ledger(costs[2]["jobId"]) == ["reserve", "release"]
 
     # The script: two sections; the edit reached the shorter step, which kept one sentence.
     script = rows[costs[0]["jobId"]]["output"]["script"]
@@ -419,9 +419,10 @@ def test_web_app_wizard_and_prompt_enhancement(
     assert seen["shorter"]["words"] < seen["edited"]["words"]
     # The failed step is said in words and changed nothing.
     error = seen["step_error"]
-    assert error["code"] == "INSTRUCTION_NOT_UNDERSTOOD", error
-    assert error["text"].startswith("Script (in French) failed: "), error
-    assert "shorter or longer" in error["text"] and "{" not in error["text"], error
+    # Refused before any job or money (422 naming the engine that can follow it).
+    assert error["code"] == "INSTRUCTION_NOT_SUPPORTED", error
+    assert "shorter or longer" in error["text"] and "OpenAI" in error["text"], error
+    assert "{" not in error["text"], error
     assert seen["after_error"]["narrations"] == seen["shorter"]["narrations"]
 
     # The voice, heard from the preview's WAV; the narration of the shorter script with it.
@@ -429,14 +430,14 @@ def test_web_app_wizard_and_prompt_enhancement(
     preview = seen["preview"]
     assert preview["error"] is None and preview["src"].startswith("blob:")
     assert preview["duration"] > 0, preview
-    narration = rows[costs[3]["jobId"]]
+    narration = rows[costs[2]["jobId"]]
     assert narration["params"]["script"] == improved
     assert (narration["params"]["voice"], narration["params"]["duration"]) == ("en-gb", 60)
     assert seen["narration"]["seconds"] == narration["output"]["duration_s"]
     assert len(seen["narration"]["sections"]) == 2
 
     # The pictures: title cards on the narration's timings, shown from signed links.
-    pictures = rows[costs[4]["jobId"]]
+    pictures = rows[costs[3]["jobId"]]
     assert pictures["params"]["source"] == "card"
     timings = [(t["start_s"], t["duration_s"]) for t in pictures["params"]["timings"]]
     assert timings == [(s["start_s"], s["duration_s"]) for s in narration["output"]["sections"]]
@@ -447,7 +448,7 @@ def test_web_app_wizard_and_prompt_enhancement(
 
     # Assembled from what the steps made, then played in the wizard.
     video = rows[seen["video_job"]]
-    assert seen["video_job"] == costs[5]["jobId"]
+    assert seen["video_job"] == costs[4]["jobId"]
     assert video["params"]["narration_paths"] == narration["output"]["narration_paths"]
     assert video["params"]["images"] == pictures["output"]["image_paths"]
     # Asked for 60 s at most, priced at the narration's own length (compose_length).

@@ -249,6 +249,8 @@ class Api:
 # The shared servers, by fixture name: after each test that used one, its books are audited.
 SERVERS = (
     "api", "strict_api", "fuzz_api", "retention_api", "metrics_api", "store_api", "proxied",
+    "fetching_api",
+    "webhook_api",
 )  # fmt: skip
 # Nothing runs the sweep on a test server, so a lease a test let run out is not the books'
 # fault: reservations are judged stale only after a day. Every other check is exact.
@@ -372,6 +374,18 @@ def metrics_api(start_server: Any) -> Iterator[Api]:
         RATE_LIMIT_PER_MINUTE="100000",
         FREE_CALLS_PER_MINUTE="100000",
         METRICS_TOKEN=METRICS_TOKEN,
+    )
+
+
+@pytest.fixture(scope="session")
+def fetching_api(start_server: Any) -> Iterator[Api]:
+    """A server that may fetch media from private hosts (OUTBOUND_ALLOW_PRIVATE_HOSTS: a
+    test's file server on 127.0.0.1), as the local stack does."""
+    yield from _serving(
+        start_server,
+        RATE_LIMIT_PER_MINUTE="100000",
+        FREE_CALLS_PER_MINUTE="100000",
+        OUTBOUND_ALLOW_PRIVATE_HOSTS="true",
     )
 
 

@@ -48,7 +48,12 @@ def test_document_covers_the_contract():
                 "script/analyze",
                 "projects",
                 "batches",
+                "element-templates",
+                "element-templates/render",
                 "enhance",
+                "share-links",
+                "shared",  # a share link, opened by anyone holding it
+                "webhook-deliveries",
                 "admin/jobs",
                 "admin/workers",
                 "admin/templates",
@@ -56,6 +61,9 @@ def test_document_covers_the_contract():
         ),
         "/functions/v1/update-credits/profile",
         "/functions/v1/update-credits/keys",
+        "/functions/v1/update-credits/api-keys",
+        "/functions/v1/update-credits/account",
+        "/functions/v1/update-credits/webhook-secret",
         "/functions/v1/update-credits/apple-notifications",  # Apple's server notifications
         # the probes and the scrape, sub-paths of the sweep
         "/functions/v1/health-check-workers/live",
@@ -65,9 +73,14 @@ def test_document_covers_the_contract():
     components = doc["components"]
     for model in openapi.REQUEST_MODELS:
         assert model.__name__ in components["schemas"]
-    assert {"bearerAuth", "apikey", "webhookSignature", "stripeSignature"} <= set(
-        components["securitySchemes"]
-    )
+    assert {
+        "bearerAuth",
+        "apikey",
+        "personalApiKey",
+        "xApiKey",
+        "webhookSignature",
+        "stripeSignature",
+    } <= set(components["securitySchemes"])
     text = yaml.safe_dump(doc)
     assert "$defs" not in text  # every nested model is a component
     for path, operations in doc["paths"].items():
@@ -76,6 +89,8 @@ def test_document_covers_the_contract():
             assert statuses & {"200", "201", "202"}, (path, method)
             if path.endswith("/apple-notifications"):  # the body's JWS is the credential
                 assert {"401", "503"} <= statuses, (path, method)
+            elif path.endswith("/shared"):  # a share link: the id in the URL is the credential
+                assert op["security"] == [{}] and {"302", "404", "410"} <= statuses, path
             elif op["security"] == [{}]:  # the public probes: nothing to refuse
                 assert path.endswith(("/live", "/ready")), path
                 assert statuses <= {"200", "503"}, (path, method)

@@ -13,11 +13,14 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+from serverkit import wait_until
 from supabase_auth import SyncGoTrueClient
+from videogen_dev import migrations
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -249,16 +252,243 @@ def test_leave_replies_then_closes(wire: Wire) -> None:
     assert wire.reply(ref)["status"] == "error"  # no longer joined
 
 
-def test_postgres_changes_get_a_clear_system_error(wire: Wire) -> None:
-    topic = f"realtime:room-{uuid.uuid4().hex[:8]}"
-    change = {"event": "*", "schema": "public", "table": "jobs"}
-    _, answer = wire.join(topic, postgres_changes=[change])
+def changes_until(wire: Wire, done: Any) -> list[dict[str, Any]]:
+    """The ``postgres_changes`` payloads a socket receives, up to the one ``done`` accepts."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        frame = wire.next(timeout=10)
+        if isinstance(frame, list) and frame[3] == "postgres_changes":
+            seen.append(frame[4])
+            if done(frame[4]):
+                return seen
+
+
+def grant(api: Api, user_id: str, amount: int) -> None:
+    api.sql(
+        "select service.credits_grant(%s, %s, %s)",
+        [user_id, amount, f"test-{uuid.uuid4().hex}"],
+    )
+
+
+def test_postgres_changes_filters_events_and_rls(wire: Wire, api: Api) -> None:
+    owner, token = signed_in(api)
+    stranger, _ = signed_in(api)
+    topic = f"realtime:projects-{uuid.uuid4().hex[:8]}"
+    bindings = [
+        {
+            "event": "INSERT",
+            "schema": "public",
+            "table": "projects",
+            "filter": f"user_id=eq.{owner}",
+        },
+        {"event": "*", "schema": "public", "table": "projects", "filter": "title=in.(alpha,gamma)"},
+        {"event": "UPDATE", "schema": "public", "table": "projects", "filter": "title=neq.alpha"},
+        {"event": "DELETE", "schema": "public", "table": "projects"},
+    ]
+    _, answer = wire.join(topic, token, postgres_changes=bindings)
+    # The reply lists the bindings with their ids (what realtime-js matches), then a
+    # system message says the subscription took.
     assert answer["status"] == "ok"
-    [binding] = answer["response"]["postgres_changes"]
-    assert {k: binding[k] for k in change} == change and isinstance(binding["id"], int)
+    listed = answer["response"]["postgres_changes"]
+    assert [{k: v for k, v in b.items() if k != "id"} for b in listed] == bindings
+    ids = [b["id"] for b in listed]
+    assert len(set(ids)) == 4
+    system = wire.until("system")[4]
+    assert system == {
+        "extension": "postgres_changes",
+        "status": "ok",
+        "message": "Subscribed to PostgreSQL",
+        "channel": topic.removeprefix("realtime:"),
+    }
+
+    def project(user: str, title: str) -> str:
+        return str(
+            api.sql(
+                "insert into public.projects (user_id, title) values (%s, %s) returning id",
+                [user, title],
+            )
+        )
+
+    alpha = project(owner, "alpha")
+    beta = project(owner, "beta")
+    gamma = project(stranger, "gamma")  # RLS: the owner cannot select it, so no INSERT
+    api.sql("update public.projects set title = 'delta' where id = %s", [alpha])
+    # RLS is checked against the row as it is when the change is dispatched (Realtime
+    # selects it by its key): it must still exist then.
+    seen = changes_until(wire, lambda p: p["data"]["type"] == "UPDATE")
+    api.sql("delete from public.projects where id = %s", [alpha])
+    api.sql("delete from public.projects where id = %s", [gamma])  # no RLS on deletes
+    end = project(owner, "end")
+    seen += changes_until(
+        wire, lambda p: p["data"]["type"] == "INSERT" and p["data"]["record"]["id"] == end
+    )
+    b_owner, b_in, b_neq, b_delete = ids
+    summary = [
+        (
+            p["data"]["type"],
+            (p["data"].get("record") or p["data"].get("old_record") or {}).get("id"),
+            sorted(p["ids"]),
+        )
+        for p in seen
+    ]
+    assert summary == [
+        ("INSERT", alpha, sorted([b_owner, b_in])),
+        ("INSERT", beta, [b_owner]),
+        ("UPDATE", alpha, [b_neq]),  # the new title (delta) is not in (alpha, gamma)
+        # A DELETE carries only the key: a filter on another column passes (NULL passes).
+        ("DELETE", alpha, sorted([b_in, b_delete])),
+        ("DELETE", gamma, sorted([b_in, b_delete])),
+        ("INSERT", end, [b_owner]),
+    ]
+    insert, update, delete = seen[0]["data"], seen[2]["data"], seen[3]["data"]
+    assert insert["schema"] == "public" and insert["table"] == "projects"
+    assert insert["errors"] is None
+    assert insert["record"]["title"] == "alpha" and insert["record"]["user_id"] == owner
+    assert {"name": "id", "type": "uuid"} in insert["columns"]
+    assert datetime.fromisoformat(insert["commit_timestamp"]).tzinfo is not None
+    assert insert["commit_timestamp"].endswith("Z")
+    assert update["record"]["title"] == "delta" and update["old_record"] == {"id": alpha}
+    assert delete["old_record"] == {"id": alpha} and "record" not in delete
+    assert not any(p["data"].get("record", {}).get("id") == gamma for p in seen)
+
+
+def test_postgres_changes_on_profiles_compare_in_the_column_type(wire: Wire, api: Api) -> None:
+    owner, token = signed_in(api)
+    topic = f"realtime:balance-{uuid.uuid4().hex[:8]}"
+    low = {"event": "UPDATE", "schema": "public", "table": "profiles", "filter": "balance=lt.50"}
+    high = {"event": "UPDATE", "schema": "public", "table": "profiles", "filter": "balance=gte.50"}
+    _, answer = wire.join(topic, token, postgres_changes=[low, high])
+    low_id, high_id = (b["id"] for b in answer["response"]["postgres_changes"])
+    assert wire.until("system")[4]["status"] == "ok"
+    grant(api, owner, 9)  # 9 < 50 (as text, "9" > "50": the comparison is numeric)
+    grant(api, owner, 100)
+    seen = changes_until(wire, lambda p: p["data"]["record"]["balance"] >= 100)
+    assert [(p["ids"], p["data"]["record"]["balance"]) for p in seen] == [
+        ([low_id], 9),
+        ([high_id], 109),
+    ]
+    assert seen[1]["data"]["old_record"] == {"id": owner}
+
+
+def test_postgres_changes_without_select_rights_carry_an_error_and_no_row(
+    wire: Wire, api: Api
+) -> None:
+    owner, _ = signed_in(api)
+    topic = f"realtime:anon-{uuid.uuid4().hex[:8]}"
+    binding = {"event": "UPDATE", "schema": "public", "table": "profiles"}
+    _, answer = wire.join(topic, postgres_changes=[binding])  # the publishable key: anon
+    assert answer["status"] == "ok"
+    assert wire.until("system")[4]["status"] == "ok"
+    grant(api, owner, 7)
+    # As apply_rls: anon may not select profiles' key, so the change comes as an error
+    # with no row, no columns and no time.
+    [change] = changes_until(wire, lambda p: True)
+    assert change["data"] == {
+        "schema": "public",
+        "table": "profiles",
+        "type": "UPDATE",
+        "commit_timestamp": None,
+        "columns": [],
+        "errors": ["Error 401: Unauthorized"],
+        "record": {},
+        "old_record": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("binding", "message"),
+    [
+        (
+            {"event": "*", "schema": "public", "table": "credit_ledger"},
+            "Unable to subscribe to changes with given parameters. Please check Realtime is "
+            "enabled for the given connect parameters: [event: *, schema: public, "
+            "table: credit_ledger, filters: []]",
+        ),
+        (
+            {"event": "*", "schema": "public", "table": "profiles", "filter": "nope=eq.1"},
+            "invalid column for filter nope",
+        ),
+        (
+            {"event": "*", "schema": "public", "table": "profiles", "filter": "balance=eq.x"},
+            "invalid input syntax for type bigint",
+        ),
+        (
+            {"event": "*", "schema": "public", "table": "profiles", "filter": "id=like.a%"},
+            "Error parsing `filter` params",
+        ),
+    ],
+)
+def test_postgres_changes_refused_as_realtime_says(
+    wire: Wire, api: Api, binding: dict[str, Any], message: str
+) -> None:
+    _, token = signed_in(api)
+    topic = f"realtime:refused-{uuid.uuid4().hex[:8]}"
+    _, answer = wire.join(topic, token, postgres_changes=[binding])
+    # The join itself succeeds (broadcasts work on the channel); the system message says
+    # why no change will come.
+    assert answer["status"] == "ok"
+    [listed] = answer["response"]["postgres_changes"]
+    assert isinstance(listed["id"], int)
     system = wire.until("system")[4]
     assert (system["extension"], system["status"]) == ("postgres_changes", "error")
-    assert "not served by the local Realtime" in system["message"]
+    assert message in system["message"]
+    if "filter" not in binding:
+        assert system["message"] == message
+
+
+async def _follow_profile(api: Api) -> tuple[str, list[Any], list[Any], list[Any]]:
+    owner, token = signed_in(api)
+    stranger, _ = signed_in(api)
+    client = AsyncRealtimeClient(
+        f"{api.server.base}/realtime/v1", LOCAL_PUBLISHABLE_KEY, auto_reconnect=False
+    )
+    await client.set_auth(token)
+    own: list[Any] = []
+    every: list[Any] = []
+    systems: list[Any] = []
+    states: list[Any] = []
+    ready, done = asyncio.Event(), asyncio.Event()
+
+    def on_own(payload: Any) -> None:
+        own.append(payload)
+        done.set()
+
+    def on_system(payload: Any) -> None:
+        systems.append(payload)
+        ready.set()
+
+    channel = client.channel(f"profile-{uuid.uuid4().hex[:8]}")
+    channel.on_postgres_changes(
+        "UPDATE", on_own, table="profiles", schema="public", filter=f"id=eq.{owner}"
+    )
+    channel.on_postgres_changes("*", every.append, table="profiles", schema="public")
+    channel.on_system(on_system)
+    await channel.subscribe(lambda state, _err: states.append(state))
+    await asyncio.wait_for(ready.wait(), 10)
+    # The stranger's change commits first: had it been sent, it would arrive first.
+    grant(api, stranger, 11)
+    grant(api, owner, 12)
+    await asyncio.wait_for(done.wait(), 10)
+    await client.close()
+    return owner, own, every, [states, systems]
+
+
+def test_supabase_py_receives_its_own_balance_change_and_no_one_elses(api: Api) -> None:
+    owner, own, every, (states, systems) = asyncio.run(_follow_profile(api))
+    assert states == [RealtimeSubscribeStates.SUBSCRIBED]
+    assert [dict(s)["message"] if isinstance(s, dict) else s.message for s in systems] == [
+        "Subscribed to PostgreSQL"
+    ]
+    [change] = own
+    data = change["data"]
+    assert (data["type"], data["table"], data["errors"]) == ("UPDATE", "profiles", None)
+    balance = api.sql("select balance from public.profiles where id = %s", [owner])
+    assert data["record"]["id"] == owner and data["record"]["balance"] == balance == 12
+    # The unfiltered binding too saw only the owner's row: RLS kept the stranger's out.
+    # (A profile's INSERT at sign-in may be decoded after the subscription took: it is the
+    # owner's too.)
+    assert {c["data"]["record"]["id"] for c in every} == {owner}
+    assert [c["data"]["record"]["balance"] for c in every if c["data"]["type"] == "UPDATE"] == [12]
 
 
 def test_private_join_needs_a_policy_and_a_valid_token(wire: Wire, api: Api) -> None:
@@ -328,6 +558,71 @@ def test_delivery_follows_commit_order_not_insert_order(wire: Wire, api: Api) ->
         first.commit()
     events = [decode_user_broadcast(wire.next())[1] for _ in range(2)]
     assert events == ["inserted-second", "inserted-first"]
+
+
+def test_the_feed_comes_back_when_its_connection_and_slot_go(wire: Wire, api: Api) -> None:
+    room = f"room-{uuid.uuid4().hex[:8]}"
+    assert wire.join(f"realtime:{room}")[1]["status"] == "ok"
+    # A slot is listed while it is being made; it reads from its consistent point on.
+    ours = (
+        "select slot_name, active_pid from pg_replication_slots where slot_name like %s"
+        " and database = current_database() and confirmed_flush_lsn is not null"
+    )
+
+    def slots() -> dict[str, Any]:
+        return dict(api_rows(api, ours, "videogen\\_realtime\\_%"))
+
+    before = slots()
+    assert before and all(before.values())
+    # What `db reset` does to the readers it owns: end their backends (a temporary slot
+    # goes with its session). The feed reconnects by itself and makes a new slot.
+    ended = "select pg_terminate_backend(pid) from unnest(%s::int[]) as pid"
+    api_rows(api, ended, [*before.values()])
+    wait_until(lambda: bool(slots()) and not set(slots()) & set(before), 30, "no new slot")
+    api.sql("select realtime.send(%s::jsonb, %s, %s, false)", ['{"n": 1}', "after", room])
+    _, event, _, payload = decode_user_broadcast(wire.next(timeout=10))
+    assert (event, payload["n"]) == ("after", 1)
+
+
+def test_the_feed_comes_back_after_its_database_is_dropped_and_made_again(
+    live_server: Any, database_server: str, template_database: str
+) -> None:
+    """What `make db-reset` does under a connected frontend: the database goes (its
+    connections forced out) and comes back; the open websocket's channel gets broadcasts
+    again, without reconnecting."""
+    name = urlsplit(live_server.db_url).path.lstrip("/")
+    with connect(ws_url(live_server), open_timeout=10) as ws:
+        wire = Wire(ws)
+        room = f"room-{uuid.uuid4().hex[:8]}"
+        assert wire.join(f"realtime:{room}")[1]["status"] == "ok"
+        # Postgres refuses to drop a database with an active slot, even with (force): a
+        # reset ends the slots' backends first (the dev server's feed lets it: it waits
+        # before reconnecting after an administrator ended it).
+        with psycopg.connect(database_server, autocommit=True) as admin:
+            admin.execute(
+                "select pg_terminate_backend(active_pid) from pg_replication_slots"
+                " where database = %s and active_pid is not null",
+                [name],
+            )
+        migrations.drop_database(database_server, name)
+        migrations.clone_database(database_server, template_database, name)
+
+        def new_slot() -> bool:
+            with psycopg.connect(live_server.db_url) as conn:
+                row = conn.execute(
+                    "select count(*) from pg_replication_slots where slot_name like %s"
+                    " and database = current_database() and confirmed_flush_lsn is not null",
+                    ["videogen\\_realtime\\_%"],
+                ).fetchone()
+            return bool(row and row[0])
+
+        wait_until(new_slot, 60, "the feed made no slot in the new database")
+        with psycopg.connect(live_server.db_url, autocommit=True) as conn:
+            conn.execute(
+                "select realtime.send(%s::jsonb, %s, %s, false)", ['{"n": 2}', "back", room]
+            )
+        _, event, _, payload = decode_user_broadcast(wire.next(timeout=10))
+        assert (event, payload["n"]) == ("back", 2)
 
 
 def test_connect_needs_an_api_key_and_a_known_version(api: Api) -> None:

@@ -1,7 +1,8 @@
 """supabase-js itself (from npm, `make setup`) against the local stack: it signs in with the
 local Auth API, verifies the ES256 token against our JWKS, reaches the functions with
-`functions.invoke` at `<SUPABASE_URL>/functions/v1`, and joins its private Realtime topic
-(another user's is refused), as a frontend does."""
+`functions.invoke` at `<SUPABASE_URL>/functions/v1`, joins its private Realtime topic
+(another user's is refused) and follows its profile with postgres_changes, as a frontend
+does."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
+from supabase_auth import SyncGoTrueClient
 
 from videogen.config import LOCAL_PUBLISHABLE_KEY
 
@@ -60,3 +63,51 @@ def test_supabase_js_signs_in_and_invokes_the_functions(api, node):
     assert "Unauthorized: You do not have permissions to read" in realtime["other_error"]
     assert seen["signed_out"] is True
     assert api.sql("select count(*) from public.profiles where id = %s", [user_id]) == 1
+
+
+def test_supabase_js_follows_its_own_profile_with_postgres_changes(api, node):
+    """channel.on('postgres_changes', …) on the user's profiles row: the balance change of
+    a credit grant arrives; another user's, committed first, never does."""
+    base = api.url("update-credits").rsplit("/functions/v1/", 1)[0]
+    auth = SyncGoTrueClient(url=f"{base}/auth/v1", headers={"apikey": LOCAL_PUBLISHABLE_KEY})
+    try:
+        stranger = auth.sign_in_anonymously().user
+    finally:
+        auth._http_client.close()
+    assert stranger is not None
+    proc = subprocess.Popen(
+        [node, str(SCRIPT.with_name("postgres_changes.mjs")), base, LOCAL_PUBLISHABLE_KEY],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline() or "{}")
+        assert "ready" in first, proc.stderr.read() if proc.stderr else first
+        uid = first["ready"]["uid"]
+        [system] = first["ready"]["system"]
+        assert (system["extension"], system["status"], system["message"]) == (
+            "postgres_changes",
+            "ok",
+            "Subscribed to PostgreSQL",
+        )
+        grant = "select service.credits_grant(%s, %s, %s)"
+        api.sql(grant, [stranger.id, 5, f"test-{uuid.uuid4().hex}"])  # committed first
+        api.sql(grant, [uid, 21, f"test-{uuid.uuid4().hex}"])
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["vsn"] == "2.0.0"
+    [change] = seen["own"]
+    assert (change["eventType"], change["table"], change["errors"]) == ("UPDATE", "profiles", None)
+    assert change["new"]["id"] == uid and change["new"]["balance"] == 21
+    assert change["old"] == {"id": uid}
+    assert change["commit_timestamp"].endswith("Z")
+    # RLS kept the stranger's row out of the unfiltered binding.
+    assert {e["id"] for e in seen["every"]} == {uid}

@@ -103,19 +103,24 @@ def test_analysis_is_free_and_bad_steps_cost_nothing(api: Api) -> None:
         )
     )
     assert slow["reading_seconds"] == 2 * analysis["reading_seconds"]
-    # The offline engine understands shorter and longer only: the job fails, nothing is kept.
-    failed = api.ok(
-        api.post(
-            "queue-job",
-            user=user,
-            json={
-                "model": "reference/script",
-                "params": {"script": script, "instruction": "in French"},
-            },
-        ),
-        200,
-    )
-    assert (failed["status"], failed["error_code"]) == ("failed", "INSTRUCTION_NOT_UNDERSTOOD")
+    # The offline engine understands shorter and longer only: anything else is refused
+    # before a job or a reservation exists, naming the engine that can.
+    for instruction in ("in French", "make it funnier"):
+        refused = api.fails(
+            api.post(
+                "queue-job",
+                user=user,
+                json={
+                    "model": "reference/script",
+                    "params": {"script": script, "instruction": instruction},
+                },
+            ),
+            422,
+            "INSTRUCTION_NOT_SUPPORTED",
+        )
+        assert "OpenAI" in refused["message"], refused
+        assert refused["details"][0]["engines_that_can"] == ["openai"]
+        assert balance(api, user) == (10, 0)
     # Images need a script; stock photos need a configured provider: refused before money.
     api.fails(
         api.post(
@@ -251,3 +256,55 @@ def test_a_composed_video_reserves_close_to_what_it_uses(api: Api) -> None:
              "sections": 2, "resolution": "480p"}}]}  # fmt: skip
     quoted = api.ok(api.post("queue-job/quote", user=user, json=topic))
     assert quoted["items"][0]["params"]["duration"] == math.ceil((80 / 160 * 60 + 1.4) * 1.25 + 2)
+
+
+def test_every_espeak_language_and_variant_is_listed_and_previewable(api: Api) -> None:
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from videogen.config import LOCAL_PUBLISHABLE_KEY
+
+    headers = {"apikey": LOCAL_PUBLISHABLE_KEY}
+    voices = api.ok(
+        api.http.get(api.url("queue-job/voices"), headers=headers, params={"engine": "espeak"})
+    )
+    installed = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True)
+    codes = {line.split()[1] for line in installed.stdout.splitlines()[1:] if line.strip()}
+    listed = {v["id"].removeprefix("espeak:") for v in voices}
+    assert len(codes) > 50 and codes <= listed, codes - listed
+    by_id = {v["id"]: v for v in voices}
+    assert by_id["espeak:cmn"]["language"] == "cmn" and by_id["espeak:fr-be"]["language"] == "fr-BE"
+    assert {"ar", "hi", "ja", "sw", "vi"} <= {v["language"] for v in voices}
+    # Variants: for a language, every variant espeak-ng has.
+    french = api.ok(
+        api.http.get(
+            api.url("queue-job/voices"),
+            headers=headers,
+            params={"language": "fr", "variants": "true"},
+        )
+    )
+    variants = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True)
+    files = {line.split()[4].rsplit("/", 1)[-1] for line in variants.stdout.splitlines()[1:]}
+    assert {v["variant"] for v in french if v["id"].startswith("espeak:fr-fr+")} == files
+    assert all(v["language"].startswith("fr") for v in french)
+    api.fails(
+        api.http.get(api.url("queue-job/voices"), headers=headers, params={"variants": "true"}),
+        422,
+    )
+    # A variant speaks: its preview decodes as audio, and a second ask is the cached same.
+    user = api.user()
+    voice = next(v for v in french if v.get("variant") == "Alicia")["id"].removeprefix("espeak:")
+    first = api.post("queue-job/voices/preview", user=user, json={"voice": voice, "language": "fr"})
+    assert first.status_code == 200 and first.headers["cache-control"].startswith("private")
+    again = api.post("queue-job/voices/preview", user=user, json={"voice": voice, "language": "fr"})
+    assert again.content == first.content
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "preview.wav"
+        wav.write_bytes(first.content)
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+             str(wav)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert 1.0 < float(probe.stdout) < 15.0

@@ -189,10 +189,13 @@ def test_sweep_with_cron_secret_or_secret_key(api, headers):
     assert set(summary) == {
         "workers",
         "leases",
+        "deadlines",
+        "webhooks",
         "reconciled",
         "runpod_endpoints",
         "dispatched",
         "retention",
+        "tiers_expired",
         "cleanup",
         "money_audit",
     }

@@ -538,3 +538,19 @@ def test_a_verified_token_is_not_verified_again_within_a_minute(monkeypatch):
     for _ in range(2):
         with pytest.raises(Unauthorized):
             authenticate({"Authorization": f"Bearer {expired}"}, ("user",), settings)
+
+
+def test_api_key_modes_name_a_known_scope(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="scope"):
+        authenticate({}, ("user", "api_key:admin"), settings)
+    # A route that takes keys but gets none asks for either credential.
+    with pytest.raises(Unauthorized) as caught:
+        authenticate({}, ("user", "api_key:read"), settings)
+    assert "vg_live_" in (caught.value.hint or "")
+
+
+def test_a_malformed_personal_key_is_refused_before_any_lookup(settings: Settings) -> None:
+    for headers in ({"Authorization": "Bearer vg_live_short"}, {"X-API-Key": "vg_nope"}):
+        with pytest.raises(Unauthorized) as caught:
+            authenticate(headers, ("user", "api_key:read"), settings)
+        assert caught.value.code == "INVALID_API_KEY"

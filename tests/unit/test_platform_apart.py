@@ -32,6 +32,7 @@ PLATFORM = (
     "realtime_api",  # local Realtime
     "realtime_protocol",
     "realtime_replication",
+    "realtime_changes",
     "devserver",  # the dev server mounting them
     "stack",  # `videogen up` / `demo`: the stack and the frontend it plays
     "job_feed",

@@ -40,8 +40,11 @@ def admin_list_jobs(
     model_id: str | None,
     limit: int,
     offset: int,
+    sort: str = "created",
+    order: str = "desc",
 ) -> JSON:
-    """{items, total}: everyone's jobs, for an admin (RLS decides; VG403 for others)."""
+    """{items, total}: everyone's jobs, sorted, for an admin (RLS decides; VG403 for
+    others)."""
     result: JSON = session.rpc(
         "admin_list_jobs",
         status=status,
@@ -49,6 +52,8 @@ def admin_list_jobs(
         model_id=model_id,
         limit=limit,
         offset=offset,
+        sort=sort,
+        order=order,
     )
     return result
 

@@ -28,9 +28,11 @@ def list_jobs(
     *,
     project_id: str | None = None,
     batch_id: str | None = None,
+    sort: str = "created",
+    order: str = "desc",
 ) -> JSON:
-    """{items, total}: the caller's jobs, newest first, optionally of one status, project or
-    batch (items become a ``JobPage``)."""
+    """{items, total}: the caller's jobs, optionally of one status, project or batch, sorted
+    by ``sort`` in ``order`` (items become a ``JobPage``)."""
     result: JSON = session.rpc(
         "list_jobs",
         status=status,
@@ -38,13 +40,17 @@ def list_jobs(
         offset=offset,
         project_id=project_id,
         batch_id=batch_id,
+        sort=sort,
+        order=order,
     )
     return result
 
 
-def list_projects(session: Session, limit: int, offset: int) -> JSON:
-    """{items, total}: the caller's projects, newest first (items become a ``ProjectPage``)."""
-    result: JSON = session.rpc("list_projects", limit=limit, offset=offset)
+def list_projects(
+    session: Session, limit: int, offset: int, sort: str = "created", order: str = "desc"
+) -> JSON:
+    """{items, total}: the caller's projects, sorted (items become a ``ProjectPage``)."""
+    result: JSON = session.rpc("list_projects", limit=limit, offset=offset, sort=sort, order=order)
     return result
 
 
@@ -60,10 +66,24 @@ def get_batch(session: Session, batch_id: str) -> Batch | None:
     return None if result is None else Batch.model_validate(result)
 
 
-def list_batches(session: Session, project_id: str | None, limit: int, offset: int) -> JSON:
-    """{items, total}: the caller's batches with their progress (items become a
+def list_batches(
+    session: Session,
+    project_id: str | None,
+    limit: int,
+    offset: int,
+    sort: str = "created",
+    order: str = "desc",
+) -> JSON:
+    """{items, total}: the caller's batches with their progress, sorted (items become a
     ``BatchPage``)."""
-    result: JSON = session.rpc("list_batches", project_id=project_id, limit=limit, offset=offset)
+    result: JSON = session.rpc(
+        "list_batches",
+        project_id=project_id,
+        limit=limit,
+        offset=offset,
+        sort=sort,
+        order=order,
+    )
     return result
 
 
@@ -78,13 +98,17 @@ def quote_jobs(session: Session, items: list[JSON]) -> Quote:
     return Quote.model_validate(session.rpc("quote_jobs", items=items))
 
 
-def get_credits(session: Session, limit: int, offset: int) -> JSON | None:
+def get_credits(
+    session: Session, limit: int, offset: int, sort: str = "created", order: str = "desc"
+) -> JSON | None:
     """The caller's balance, reserved credits and a ledger page (items become a
     ``LedgerPage``), or None without a profile."""
-    result: JSON | None = session.rpc("get_credits", limit=limit, offset=offset)
+    result: JSON | None = session.rpc(
+        "get_credits", limit=limit, offset=offset, sort=sort, order=order
+    )
     return result
 
 
-def list_models(session: Session) -> list[Model]:
-    """The available models of the catalogue."""
-    return [Model.model_validate(m) for m in session.rpc("list_models")]
+def list_models(session: Session, category: str | None = None) -> list[Model]:
+    """The available models of the catalogue (featured first), optionally of one category."""
+    return [Model.model_validate(m) for m in session.rpc("list_models", category=category)]

@@ -29,8 +29,10 @@ def create_job_request(
     priority: int,
     project_id: str | None = None,
     max_credits: int | None = None,
+    delivery: JSON | None = None,
 ) -> Outcome[Job]:
-    """Rate limit, key, reserve-and-queue (within the spend caps) and its stored answer."""
+    """Rate limit, key, reserve-and-queue (within the spend caps) and its stored answer;
+    ``delivery``: its webhook and deadline (``private.job_delivery``)."""
     result = db.user_call(
         principal,
         "service.job_create_request",
@@ -40,6 +42,7 @@ def create_job_request(
         priority=priority,
         project_id=project_id,
         max_credits=max_credits,
+        delivery=delivery,
     )
     return outcome_of(result, Job)
 
@@ -101,8 +104,10 @@ def create_batch_request(
     project_id: str | None,
     title: str | None,
     max_credits: int | None = None,
+    delivery: JSON | None = None,
 ) -> Outcome[Batch]:
-    """Make 1 to 20 jobs for the user, all paid for in one transaction or none."""
+    """Make 1 to 20 jobs for the user, all paid for in one transaction or none (each with
+    ``delivery``: webhook and deadline)."""
     result = db.user_call(
         principal,
         "service.batch_create_request",
@@ -111,6 +116,7 @@ def create_batch_request(
         project_id=project_id,
         title=title,
         max_credits=max_credits,
+        delivery=delivery,
     )
     return outcome_of(result, Batch)
 

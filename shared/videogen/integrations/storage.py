@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from videogen.config import LOCAL_SECRET_KEY, LOCAL_SERVICE_ROLE_KEY
+from videogen.config import IN_PROCESS_TRANSPORTS, LOCAL_SECRET_KEY, LOCAL_SERVICE_ROLE_KEY
 from videogen.errors import AppError, NotFound, ServiceUnavailable, ValidationFailed
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from videogen.config import Settings
 
-BUCKETS: tuple[str, ...] = ("videos", "thumbnails", "uploads")
+BUCKETS: tuple[str, ...] = ("videos", "images", "thumbnails", "uploads")
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MAX_PATH_CHARS = 1024
 Source = bytes | bytearray | memoryview | os.PathLike[str]
@@ -510,10 +510,29 @@ def service_key(settings: Settings) -> str:
     return secret
 
 
+_in_process: dict[str, httpx.Client] = {}
+
+
+def _in_process_client(supabase_url: str) -> httpx.Client | None:
+    """A client for a Storage API this process serves itself (``IN_PROCESS_TRANSPORTS``,
+    filled by the local dev server only): the same storage3 requests, through its WSGI
+    app in-process instead of a socket."""
+    url = supabase_url.rstrip("/")
+    transport = IN_PROCESS_TRANSPORTS.get(url)
+    if transport is None:
+        return None
+    if url not in _in_process:
+        import httpx  # cold start: httpx loads on first use
+
+        _in_process[url] = httpx.Client(transport=transport, timeout=30.0)
+    return _in_process[url]
+
+
 def get_storage(settings: Settings, http_client: httpx.Client | None = None) -> Storage:
     """The storage backend ``STORAGE_BACKEND`` names."""
     if settings.storage_backend == "supabase":
-        return SupabaseStorage(settings.supabase_url, service_key(settings), http_client)
+        client = http_client or _in_process_client(settings.supabase_url)
+        return SupabaseStorage(settings.supabase_url, service_key(settings), client)
     return LocalStorage(
         settings.storage_dir,
         local_signing_secret(settings),

@@ -7,6 +7,13 @@ request headers (any mapping; names are matched case-insensitively):
     ``Authorization: Bearer <access token>`` — a Supabase Auth JWT verified locally: ES256 /
     RS256 against the project's JWKS (``SUPABASE_JWKS`` inline, or fetched from
     ``{SUPABASE_URL}/auth/v1/.well-known/jwks.json`` and cached) or the legacy HS256 secret.
+``api_key`` (``api_key:read``, ``api_key:jobs``)
+    A personal API key (``vg_live_…``, :mod:`videogen.services.api_keys`) as
+    ``Authorization: Bearer <key>`` — what integrators send to OpenAI or Stripe — or in an
+    ``X-API-Key`` header. It stands for its owner (a ``user`` principal with the same claims,
+    RLS and rate limits as their access token) within the scope the mode names: a key
+    without it is a 403 ``API_KEY_SCOPE``; a key on a route that takes none is a 403
+    ``SESSION_REQUIRED``. Revoked or expired: 401 ``API_KEY_REVOKED`` / ``API_KEY_EXPIRED``.
 ``public``
     ``apikey: <publishable key>`` (``sb_publishable_…``) or the legacy ``anon`` JWT.
 ``secret``
@@ -52,9 +59,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from videogen.config import Settings, get_settings
-from videogen.errors import AppError, ServiceUnavailable, Unauthorized, ValidationFailed
+from videogen.errors import (
+    AppError,
+    Forbidden,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
 from videogen.kit.signatures import signed_principal
 from videogen.principal import Principal
+from videogen.services import api_keys
+from videogen.services.api_keys import looks_like_key
 
 if TYPE_CHECKING:
     import httpx
@@ -74,6 +89,7 @@ __all__ = [
 KeyMode = Literal["public", "secret"]
 MODES = (
     "user",
+    "api_key",
     "public",
     "secret",
     "cron",
@@ -85,6 +101,7 @@ MODES = (
     "always",
 )
 
+API_KEY_SCOPES = ("read", "jobs")  # what `api_key:<scope>` may name
 LEEWAY_S = 10  # clock skew tolerated on exp / iat / nbf
 ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "RS256"})
 JWKS_PATH = "/auth/v1/.well-known/jwks.json"
@@ -95,6 +112,7 @@ _LEGACY_ROLES: dict[str, KeyMode] = {
 
 _HINTS = {
     "user": "an `Authorization: Bearer <access token>` header from Supabase Auth",
+    "api_key": "a personal API key as `Authorization: Bearer vg_live_…`",
     "public": "an `apikey` header with the project's publishable (or anon) key",
     "secret": "an `apikey` header with a secret (or service_role) key",
     "cron": "the CRON_SECRET in an `x-cron-secret` header",
@@ -469,8 +487,10 @@ def _parse_modes(allow: str | Iterable[str]) -> list[tuple[str, str | None]]:
     parsed: list[tuple[str, str | None]] = []
     for mode in modes:
         base, _, name = mode.partition(":")
-        if base not in MODES or (name and base != "secret"):
+        if base not in MODES or (name and base not in ("secret", "api_key")):
             raise ValueError(f"unknown auth mode {mode!r}; expected one of {MODES}")
+        if base == "api_key" and name not in (None, "", *API_KEY_SCOPES):
+            raise ValueError(f"unknown API key scope {name!r}; one of {API_KEY_SCOPES}")
         parsed.append((base, name or None))
     return parsed
 
@@ -533,6 +553,9 @@ def authenticate(
     if apikey is not None:
         found.append(_classify_key(apikey, settings))
     user_token: str | None = None
+    personal = lowered.get("x-api-key", "").strip() or None
+    if bearer is not None and looks_like_key(bearer):
+        personal, bearer = bearer, None
     if bearer is not None:
         if _bearer_is_api_key(bearer):
             # supabase-js sends its key in both headers; read it once.
@@ -547,6 +570,10 @@ def authenticate(
         if mode == "user":
             if user_token is not None:
                 return _user_principal(user_token, settings, jwks)
+            continue
+        if mode == "api_key":
+            if personal is not None:
+                return _personal_key_principal(personal, key_name, settings)
             continue
         if mode == "metrics":
             metrics = _metrics_principal(bearer, settings)
@@ -567,6 +594,13 @@ def authenticate(
         if principal is not None:
             return principal
 
+    if personal is not None:  # a key where no key is taken: say so, once it is known good
+        _personal_key_principal(personal, None, settings)
+        raise Forbidden(
+            "This route does not take an API key.",
+            code="SESSION_REQUIRED",
+            hint="Sign in and send the session's access token instead.",
+        )
     expected = " or ".join(_HINTS[m] for m, _ in modes if m in _HINTS)
     if user_token is None and not found:
         message = "Missing credentials."
@@ -579,6 +613,23 @@ def authenticate(
         code="INVALID_SIGNATURE" if signed_only else None,
         hint=f"Send {expected}.",
     )
+
+
+def _personal_key_principal(key: str, scope: str | None, settings: Settings) -> Principal:
+    """The owner of a personal API key (401 when it is not a usable key), if it has
+    ``scope`` (403 API_KEY_SCOPE otherwise)."""
+    # cold start: the database is reached only when a request carries a personal key
+    from videogen.db.connection import get_database
+
+    principal = api_keys.authenticate(get_database(), key, settings)
+    if scope is not None and scope not in (principal.scopes or ()):
+        raise Forbidden(
+            f"This API key does not have the {scope!r} scope this request needs.",
+            code="API_KEY_SCOPE",
+            details=[{"field": "scopes", "message": f"has {sorted(principal.scopes or ())}"}],
+            hint=f"Make a key with the {scope!r} scope (POST /update-credits/api-keys).",
+        )
+    return principal
 
 
 # Tokens and cron --------------------------------------------------------------------------

@@ -3,10 +3,12 @@ the database and storage, and the write it may perform (:meth:`Context.perform`)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +19,7 @@ from videogen.db.outcomes import WriteRequest
 from videogen.db.write_requests import rate_limit_take
 from videogen.errors import BadRequest, ValidationFailed
 from videogen.models.common import parse
+from videogen.models.webhooks import MAX_PREFER_WAIT_S, CancelAfterHeader, PreferWait
 from videogen.principal import Principal
 from videogen.services.scope import Scope
 
@@ -43,6 +46,8 @@ class Context:
     function: str
     rate_limited: tuple[str, ...] = ()
     route: str | None = None  # the sub-path of ``routes`` this request is for, if any
+    # What the handler adds to the request's log line (e.g. a worker call's action).
+    log_fields: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def db(self) -> Database:
@@ -85,6 +90,33 @@ class Context:
         """The query string validated by a pydantic model, or 422."""
         result: M = parse(model, dict(self.request.args.items()))
         return result
+
+    def cancel_after(self) -> timedelta | None:
+        """The Cancel-After header (seconds, or an ISO 8601 duration), or None; 422 when
+        it is neither or outside 1 s to 7 days."""
+        raw = self.request.headers.get("Cancel-After")
+        if raw is None:
+            return None
+        value: str | float = raw.strip()
+        with contextlib.suppress(ValueError):
+            value = float(value)  # seconds; pydantic reads a string only as a duration
+        header: CancelAfterHeader = parse(CancelAfterHeader, {"cancel_after": value})
+        return header.cancel_after
+
+    def prefer_wait(self) -> int | None:
+        """``Prefer: wait=N`` (RFC 7240), at most MAX_PREFER_WAIT_S; None when not asked.
+        A preference that cannot be read is ignored, as the RFC says."""
+        for header in self.request.headers.getlist("Prefer"):
+            for preference in header.split(","):
+                name, _, value = preference.split(";", 1)[0].partition("=")
+                if name.strip().lower() != "wait":
+                    continue
+                try:
+                    wait: PreferWait = parse(PreferWait, {"wait": value.strip().strip('"')})
+                except ValidationFailed:
+                    return None
+                return min(wait.wait, MAX_PREFER_WAIT_S)
+        return None
 
     @property
     def idempotency_key(self) -> str | None:

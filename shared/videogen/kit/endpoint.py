@@ -84,6 +84,7 @@ CORS_ALLOW_HEADERS = ", ".join(
         "webhook-timestamp",
         "webhook-signature",
         "x-cron-secret",
+        "x-api-key",
     )
 )
 CORS_MAX_AGE_SECONDS = 86_400  # Chromium caps it at 2 h, Firefox at 24 h: ask for the most
@@ -208,6 +209,25 @@ def endpoint(
     return decorate
 
 
+_drainer_started = False
+
+
+def _start_drainer(settings: Settings) -> None:
+    """The process's webhook drainer (services.webhooks.Drainer), on its first request: not
+    at load, where a forking server would lose the thread."""
+    global _drainer_started
+    _drainer_started = True
+    from videogen.db.connection import get_database  # cold start: first request only
+
+    # cold start: the drainer's modules load on the first request, not at load
+    from videogen.services.webhooks import ensure_drainer
+
+    try:
+        ensure_drainer(get_database(), settings)
+    except Exception as exc:  # deliveries still go out with the sweep
+        log.warning("webhook drainer not started: %s", type(exc).__name__)
+
+
 def serve(
     name: str,
     routes: Iterable[Route],
@@ -227,6 +247,8 @@ def serve(
     def view(request: Request) -> Response:
         _json_logging()
         settings = get_settings()
+        if settings.webhook_drainer and not _drainer_started:
+            _start_drainer(settings)
         started = time.perf_counter()
         incoming = request.headers.get("x-request-id", "")
         request_id = (
@@ -249,6 +271,7 @@ def serve(
             "method": request.method,
         }
         status = 500
+        handler_fields: dict[str, Any] = {}
         try:
             if request.method == "OPTIONS":
                 status = 204
@@ -277,10 +300,16 @@ def serve(
                 body=request.get_data(cache=True) if signed else b"",
                 query=dict(request.args.items()) if signed else None,
             )
-            ctx = Context(request, principal, request_id, settings, name, rate_limited, route.path)
-            fields["caller"] = principal.kind
+            ctx = Context(
+                request, principal, request_id, settings, name, rate_limited, route.path,
+                handler_fields,
+            )  # fmt: skip
+            # Who, never the credential: a personal key is logged by its id.
+            fields["caller"] = "api_key" if principal.by_api_key else principal.kind
             if principal.user_id:
                 fields["user_id"] = principal.user_id
+            if principal.api_key_id:
+                fields["api_key_id"] = principal.api_key_id
             reply = route.handler(ctx)
             status = reply.status
             headers.update(reply.headers)
@@ -299,6 +328,7 @@ def serve(
             return _respond(500, {"success": False, "error": internal.to_dict()}, headers)
         finally:
             elapsed = time.perf_counter() - started
+            fields.update(handler_fields)
             fields["status"] = status
             fields["duration_ms"] = round(elapsed * 1000, 2)
             log.info("%s %s %s", request.method, name, status, extra={"fields": fields})

@@ -18,10 +18,16 @@ if TYPE_CHECKING:
     from videogen.kit.context import Context
     from videogen.kit.endpoint import Reply
 
-__all__ = ["Contract", "Handler", "Modes", "Route"]
+__all__ = ["JOBS", "READS", "SESSION", "Contract", "Handler", "Modes", "Route"]
 
 Modes = Mapping[str, tuple[str, ...]]  # method → the auth modes it accepts, in order
 Handler = Callable[["Context"], "Reply"]
+
+# A user's routes: a session's access token only (account, keys, money, admin), or also a
+# personal API key with the scope the method needs (kit.auth's ``api_key`` mode).
+SESSION: tuple[str, ...] = ("user",)
+READS: tuple[str, ...] = ("user", "api_key:read")
+JOBS: tuple[str, ...] = ("user", "api_key:jobs")
 
 
 @dataclass(frozen=True)

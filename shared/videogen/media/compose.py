@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from videogen.config import get_settings
 from videogen.media.align import align
 from videogen.media.captions import Captions, CaptionStyle
 from videogen.media.errors import NarrationError, RenderCanceled, TimelineError
@@ -30,7 +31,12 @@ from videogen.media.narration import (
     measure_speech,
     narrate_sections,
 )
-from videogen.media.render import make_thumbnail, probe, render_timeline
+from videogen.media.render import (
+    learned_factor,
+    make_thumbnail,
+    probe,
+    render_timeline,
+)
 from videogen.media.script import (
     MAX_SECTIONS,
     WORDS_PER_MINUTE,
@@ -40,6 +46,7 @@ from videogen.media.script import (
 )
 from videogen.media.timeline import (
     DEFAULT_MAX_DURATION_S,
+    VIDEO_EXTS,
     Aspect,
     AudioClip,
     ImageClip,
@@ -50,6 +57,7 @@ from videogen.media.timeline import (
     Timeline,
     Track,
     Transition,
+    VideoClip,
     validate_timeline,
 )
 from videogen.media.words import EspeakUnavailable, Word
@@ -98,7 +106,8 @@ class ComposeRequest(BaseModel):
     voice: str | None = None
     language: str = Field("en", min_length=2, max_length=16)
     speaking_rate: float = Field(1.0, ge=0.25, le=4.0)
-    images: list[Path | None] = Field(default_factory=list)  # per section; None → title card
+    # Per section: a still or a clip (by extension); None → a title card.
+    images: list[Path | None] = Field(default_factory=list)
     # Recorded narration, one file per section (a narration step's output): no TTS then.
     narration: list[Path] = Field(default_factory=list)
     music: Path | None = None
@@ -143,22 +152,74 @@ class ComposeResult:
     files: dict[str, Path] = field(default_factory=dict)  # media.exports.export's, by kind
 
 
+# What the stages before and after the render take, to share the progress bar by time:
+# espeak-ng speaks about 1,000 characters a second on the reference machine (four sections
+# at once), Google TTS about 300 over the network; a title card takes ~0.2 s, the
+# thumbnail and the probe ~0.4 s; a written script: instant offline, seconds from OpenAI.
+NARRATION_CHARS_PER_S = {"espeak": 1000.0, "google": 300.0}
+CARD_S = 0.2
+FINISH_S = 0.4
+SCRIPT_S = {"offline": 0.05, "openai": 6.0}
+
+
+def stage_bounds(
+    request: ComposeRequest,
+    *,
+    script_engine: str | None = None,
+    narration_engine: str | None = None,
+    workers: int | None = None,
+) -> list[int]:
+    """Where each stage — script, narration, pictures, render, finish — starts on the
+    0-100 bar: shares of the time each should take on this machine, the render's from the
+    speed this machine learned (:func:`videogen.media.render.learned_factor`), so the bar
+    follows the clock rather than fixed slices (espeak-ng narrates in a second what fixed
+    slices counted as 30 % of the job)."""
+    settings = get_settings()
+    script_s = 0.01 if request.script is not None else SCRIPT_S.get(
+        script_engine or settings.script_engine, 1.0
+    )  # fmt: skip
+    sections = len(request.script.sections) if request.script is not None else request.sections
+    if request.narration:
+        narration_s = 0.05 * len(request.narration)  # probed, not spoken
+    else:
+        chars = len(request.script.narration) if request.script is not None else 250 * sections
+        rate = NARRATION_CHARS_PER_S.get(narration_engine or settings.tts_engine, 300.0)
+        narration_s = 0.2 + chars / rate
+    cards = sum(1 for i in range(sections) if i >= len(request.images) or not request.images[i])
+    pictures_s = 0.05 + CARD_S * cards
+    render_s = RENDER_OVERHEAD_S + learned_factor(request.output, workers) * _expected_duration(
+        request
+    )
+    times = [script_s, narration_s, pictures_s, render_s, FINISH_S]
+    total = sum(times)
+    bounds, acc = [0], 0.0
+    for t in times:
+        acc += t
+        bounds.append(round(100 * acc / total))
+    return bounds
+
+
 class _Stages:
     """Maps each stage's own 0-100 onto its slice of the overall 0-100."""
 
-    def __init__(self, progress: Progress | None, cancel: threading.Event | None) -> None:
+    def __init__(
+        self, progress: Progress | None, cancel: threading.Event | None, bounds: list[int]
+    ) -> None:
         self.progress = progress
         self.cancel = cancel
         self.last = -1
+        self.bounds = bounds
 
     def report(self, pct: int) -> None:
         if self.progress is not None and pct > self.last:
             self.last = pct
             self.progress(pct)
 
-    def enter(self, start: int, end: int) -> Progress:
+    def enter(self, stage: int) -> Progress:
+        """Stage ``stage`` (0 script, 1 narration, 2 pictures, 3 render, 4 finish) begins."""
         if self.cancel is not None and self.cancel.is_set():
             raise RenderCanceled()
+        start, end = self.bounds[stage], self.bounds[stage + 1]
         self.report(start)
         return lambda pct: self.report(start + (end - start) * pct // 100)
 
@@ -231,7 +292,20 @@ def plan(
     cancel: threading.Event | None = None,
 ) -> Timeline:
     """Script → narration → timings → pictures → captions, as a validated timeline."""
-    return _plan(request, workdir, script_engine, narration_engine, _Stages(progress, cancel))[0]
+    stages = _Stages(progress, cancel, _bounds(request, script_engine, narration_engine))
+    return _plan(request, workdir, script_engine, narration_engine, stages)[0]
+
+
+def _bounds(
+    request: ComposeRequest,
+    script_engine: ScriptEngine | None,
+    narration_engine: NarrationEngine | None,
+) -> list[int]:
+    return stage_bounds(
+        request,
+        script_engine=script_engine.name if script_engine is not None else None,
+        narration_engine=narration_engine.name if narration_engine is not None else None,
+    )
 
 
 def _plan(
@@ -245,10 +319,10 @@ def _plan(
     out = request.output
     fps = out.fps
 
-    stages.enter(0, 10)
+    stages.enter(0)
     script = write_script(request, script_engine)
 
-    stages.enter(10, 40)
+    stages.enter(1)
     if request.narration:
         if len(request.narration) != len(script.sections):
             raise TimelineError(
@@ -271,33 +345,47 @@ def _plan(
             speaking_rate=request.speaking_rate,
         )
 
-    step = stages.enter(40, 50)
-    pictures, voices, captions = [], [], []
+    step = stages.enter(2)
+    pictures: list[ImageClip | VideoClip] = []
+    voices, captions = [], []
     words: list[Word] = []
     start = 0.0
     for i, (section, speech) in enumerate(zip(script.sections, speeches, strict=True)):
         # Section boundaries sit on the frame grid so crossfades start on a whole frame.
         length = math.ceil((SECTION_LEAD_S + speech.duration + SECTION_TAIL_S) * fps) / fps
         upload = request.images[i] if i < len(request.images) else None
-        if upload is not None:
-            image = validate_upload(upload).path
+        if upload is not None and upload.suffix.lower() in VIDEO_EXTS:
+            # A clip (stock, offline motion or a generated section clip): its picture from
+            # the start, repeated when the section outlasts it, cropped to the frame.
+            pictures.append(
+                VideoClip(
+                    start=start,
+                    duration=length,
+                    source=upload,
+                    loop=True,
+                    source_duration=float(probe(upload)["duration"]) or None,
+                )
+            )
         else:
-            image = make_title_card(
-                section.title,
-                workdir / "cards" / f"card_{i:02d}.png",
-                out.width,
-                out.height,
-                subtitle=script.title if i == 0 else None,
+            if upload is not None:
+                image = validate_upload(upload).path
+            else:
+                image = make_title_card(
+                    section.title,
+                    workdir / "cards" / f"card_{i:02d}.png",
+                    out.width,
+                    out.height,
+                    subtitle=script.title if i == 0 else None,
+                )
+            pictures.append(
+                ImageClip(
+                    start=start,
+                    duration=length,
+                    source=image,
+                    ken_burns=request.ken_burns,
+                    zoom_out=i % 2 == 1,  # alternate direction: consecutive moves differ
+                )
             )
-        pictures.append(
-            ImageClip(
-                start=start,
-                duration=length,
-                source=image,
-                ken_burns=request.ken_burns,
-                zoom_out=i % 2 == 1,  # alternate direction so consecutive moves don't repeat
-            )
-        )
         voice_at = start + SECTION_LEAD_S
         voices.append(AudioClip(start=voice_at, duration=speech.duration, source=speech.path))
         if request.captions and speech.words:
@@ -370,11 +458,11 @@ def compose(
     narration_engine: NarrationEngine | None = None,
 ) -> ComposeResult:
     """Make the whole video in ``workdir``: ``video.mp4`` and ``thumbnail.jpg``."""
-    stages = _Stages(progress, cancel)
+    stages = _Stages(progress, cancel, _bounds(request, script_engine, narration_engine))
     timeline, script = _plan(request, workdir, script_engine, narration_engine, stages)
     video = workdir / "video.mp4"
-    render_timeline(timeline, video, progress=stages.enter(50, 95), cancel=cancel)
-    stages.enter(95, 100)
+    render_timeline(timeline, video, progress=stages.enter(3), cancel=cancel)
+    stages.enter(4)
     # A moment into the first section: the title card or image has faded in by then.
     thumbnail = make_thumbnail(video, workdir / "thumbnail.jpg", at_s=min(1.0, timeline.total / 2))
     files = export(

@@ -182,7 +182,12 @@ def _video_segment(clip: VideoClip, frames: int, timeline: Timeline, cut: _Cut) 
     w, h, fps = timeline.output.width, timeline.output.height, timeline.output.fps
     seconds = frames / fps
     start = clip.trim_start + cut.skip / fps if cut.skip else clip.trim_start
-    source = ffmpeg.input(str(clip.source), ss=start, t=seconds)
+    if clip.loop and clip.source_duration:
+        # Repeated from its start: a section cut mid-loop starts where the loop is then.
+        start = start % clip.source_duration
+        source = ffmpeg.input(str(clip.source), stream_loop=-1, ss=start, t=seconds)
+    else:
+        source = ffmpeg.input(str(clip.source), ss=start, t=seconds)
     picture = _fit(source.video.filter("fps", fps), clip, w, h, timeline.background)
     return picture.filter("tpad", stop_mode="clone", stop_duration=seconds).filter(
         "trim", end_frame=frames

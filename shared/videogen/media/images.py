@@ -151,3 +151,34 @@ def fit_for_render(info: ImageInfo, box: tuple[int, int], workdir: Path) -> Path
     out = workdir / f"{info.path.stem}-fit.png"  # PNG keeps an overlay's transparency
     run_ffmpeg(shrink_args(info.path, out, size), output=out, duration=0.0)
     return out
+
+
+MOTION_CLIP_MAX_S = 8.0  # an offline clip this long at most; the render repeats it
+
+
+def motion_clip_args(
+    still: Path, out: Path, width: int, height: int, seconds: float, fps: int = 30
+) -> list[str]:
+    """ffmpeg args for a clip of ``still`` slowly pushing in (a Ken Burns move), H.264 with
+    no sound, ``seconds`` long at ``fps``: the offline engine's moving picture."""
+    frames = max(2, round(seconds * fps))
+    big_w, big_h = width * 2, height * 2  # zoompan's whole-pixel steps are smooth at 2x
+    move = (
+        f"scale={big_w}:{big_h}:force_original_aspect_ratio=increase,crop={big_w}:{big_h},"
+        f"zoompan=z='1+0.2*on/{frames - 1}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
+        f":d={frames}:s={width}x{height}:fps={fps},format=yuv420p"
+    )
+    return ["-y", "-v", "error", "-nostdin", "-i", str(still), "-vf", move,
+            "-frames:v", str(frames), "-an", "-c:v", "libx264", "-preset", "veryfast",
+            "-crf", "23", "-movflags", "+faststart", str(out)]  # fmt: skip
+
+
+def make_motion_clip(
+    still: Path, out: Path, width: int, height: int, seconds: float, fps: int = 30
+) -> Path:
+    """An MP4 clip of ``still`` moving (at most :data:`MOTION_CLIP_MAX_S` long)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    length = min(max(seconds, 1.0), MOTION_CLIP_MAX_S)
+    args = motion_clip_args(still, out, width, height, length, fps)
+    run_ffmpeg(args, output=out, duration=length)
+    return out

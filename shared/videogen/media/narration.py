@@ -6,6 +6,7 @@ section timings of a composed video come from the audio itself, never from a gue
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import wave
@@ -216,6 +217,80 @@ class EspeakEngine:
             return speech  # captions then fall back to timing by characters
         words = words_from_starts(spoken_words(text), starts, speech.duration)
         return Speech(path=speech.path, duration=speech.duration, words=tuple(words))
+
+
+@dataclass(frozen=True)
+class EspeakVoice:
+    """One voice the installed espeak-ng has: a language (``-v en-us``) or a variant of
+    one (``-v en-us+Alicia``)."""
+
+    code: str  # what ``-v`` takes, and a job's ``voice`` param
+    language: str  # a BCP 47-style tag: en-US, fr-BE, cmn
+    name: str
+    gender: str | None
+    variant: str | None = None
+
+
+def _tag(code: str) -> str:
+    """espeak's language name as a tag: a two-letter region upper-cased (en-us → en-US)."""
+    parts = code.split("-")
+    return "-".join(p.upper() if i and len(p) == 2 and p.isalpha() else p
+                    for i, p in enumerate(parts))  # fmt: skip
+
+
+def _gender(column: str) -> str | None:
+    return {"M": "male", "F": "female"}.get(column.rsplit("/", 1)[-1])
+
+
+def _voices_table(binary: str, which: str) -> list[list[str]]:
+    try:
+        done = subprocess.run(
+            [binary, f"--voices={which}" if which else "--voices"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return []
+    # Columns: Pty Language Age/Gender VoiceName File [Other Languages].
+    return [line.split() for line in done.stdout.splitlines()[1:] if len(line.split()) >= 5]
+
+
+@functools.cache
+def espeak_languages(binary: str = "espeak-ng") -> tuple[EspeakVoice, ...]:
+    """Every language voice of the installed espeak-ng (``espeak-ng --voices``), read once."""
+    voices: dict[str, EspeakVoice] = {}
+    for row in _voices_table(binary, ""):
+        code = row[1]
+        voices.setdefault(code, EspeakVoice(code, _tag(code), row[3].replace("_", " "),
+                                            _gender(row[2])))  # fmt: skip
+    return tuple(sorted(voices.values(), key=lambda v: v.code))
+
+
+@functools.cache
+def espeak_variants(binary: str = "espeak-ng") -> tuple[tuple[str, str, str | None], ...]:
+    """Every voice variant (``espeak-ng --voices=variant``): (file name, name, gender)."""
+    found: dict[str, tuple[str, str, str | None]] = {}
+    for row in _voices_table(binary, "variant"):
+        file = row[4].rsplit("/", 1)[-1]
+        found.setdefault(file, (file, row[3].replace("_", " "), _gender(row[2])))
+    return tuple(sorted(found.values(), key=lambda v: v[0].lower()))
+
+
+def espeak_voices(language: str | None = None, *, variants: bool = False) -> list[EspeakVoice]:
+    """The languages (those whose tag is ``language`` or starts with ``language-``), and
+    with ``variants`` each of them in every variant (``en-us+Alicia``)."""
+    wanted = language.lower() if language else None
+    langs = [
+        v for v in espeak_languages()
+        if wanted is None or v.language.lower() == wanted
+        or v.language.lower().startswith(wanted + "-")
+    ]  # fmt: skip
+    if not variants:
+        return langs
+    return langs + [
+        EspeakVoice(f"{v.code}+{file}", v.language, f"{v.name} ({name})", gender, variant=file)
+        for v in langs
+        for file, name, gender in espeak_variants()
+    ]
 
 
 class GoogleTTSEngine:

@@ -39,7 +39,7 @@ from videogen.media.graph import (
     section_cuts,
     thumbnail_args,
 )
-from videogen.media.timeline import Timeline
+from videogen.media.timeline import OutputPreset, Timeline
 from videogen.usage import record_render, timed_render
 
 Progress = Callable[[int], None]
@@ -54,10 +54,12 @@ MAX_MEMORY_BYTES = 3 << 30
 # about 25 times what the slowest measured section needs (0.66 s/s at 720p30).
 CPU_S_PER_OUTPUT_S = 16.0
 CPU_S_BASE = 30.0
-# Shares of the progress bar: the sound's two passes (they run beside the first sections
-# and compete with them for the cores), the sections' frames, and the join (a copy).
-_SOUND_SHARE = 6
+# The join's share of a render's time (a copy of the sections and the sound), and how far
+# the bar may run ahead of the frames done (the start-up before the first frame is time
+# spent, but no frame shows it).
 _JOIN_SHARE = 3
+_AHEAD_OF_FRAMES = 12
+_TRUST_RATE_AT = 0.1  # the share of frames done from which the frame rate alone decides
 
 
 def _drain(pipe: Any, tail: collections.deque[str], keep: list[str] | None = None) -> None:
@@ -219,6 +221,58 @@ def render(
     return plan.output
 
 
+# Render speed. Calibrated on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast):
+# one section process makes a second of 1280x720 at 30 fps in 0.66 s of wall time
+# (media.compose.RENDER_S_PER_OUTPUT_S_720P30); sections side by side divide that by the
+# cores they get. What this machine really does is learned from each render
+# (:func:`learned_factor`): the wall seconds per output second that ``record_render``
+# reports to the job's usage (and /metrics as videogen_render_realtime_factor_measured),
+# kept per frame size, frame rate and sections at once.
+CALIBRATED_S_PER_OUTPUT_S_720P30 = 0.66
+_LEARN_WEIGHT = 0.5  # each render moves the learned factor half way to what it measured
+_learned: dict[tuple[int, int, int, int], float] = {}
+_learned_lock = threading.Lock()
+
+
+def _speed_key(output: OutputPreset, workers: int) -> tuple[int, int, int, int]:
+    return (output.width, output.height, output.fps, workers)
+
+
+def learned_factor(output: OutputPreset, workers: int | None = None) -> float:
+    """Wall seconds per output second for renders of this frame size and rate with
+    ``workers`` sections at once: what this process measured, else the calibration."""
+    workers = workers or default_workers()
+    with _learned_lock:
+        known = _learned.get(_speed_key(output, workers))
+    if known is not None:
+        return known
+    scale = output.width * output.height / (1280 * 720) * output.fps / 30
+    parallel = max(1, min(workers, default_workers()))
+    return CALIBRATED_S_PER_OUTPUT_S_720P30 * scale / parallel
+
+
+def learn_factor(output: OutputPreset, workers: int, seconds: float, made_s: float) -> None:
+    """Fold one render's measured wall seconds per output second into the learned factor."""
+    if made_s <= 0 or seconds <= 0:
+        return
+    measured = seconds / made_s
+    key = _speed_key(output, workers)
+    with _learned_lock:
+        before = _learned.get(key)
+        _learned[key] = measured if before is None else before + _LEARN_WEIGHT * (measured - before)
+
+
+def expected_render_seconds(timeline: Timeline, *, workers: int | None = None) -> float:
+    """How long :func:`render_timeline` should take for ``timeline`` on this machine."""
+    workers = workers or default_workers()
+    sections = section_count(timeline, workers)
+    factor = learned_factor(timeline.output, min(workers, sections))
+    return RENDER_OVERHEAD_S + factor * timeline.total
+
+
+RENDER_OVERHEAD_S = 0.6  # process start, input probing, the join
+
+
 def default_workers() -> int:
     """Sections rendered at once: one per CPU this process may use."""
     try:
@@ -240,23 +294,60 @@ def _loudness(lines: list[str]) -> tuple[float, float]:
 
 
 class _Tally:
-    """Monotone overall progress: the frames each section has done so far, weighted with
-    the sound's two passes (measured against the time they take, not frames)."""
+    """Monotone overall progress that follows the clock, not only the frames.
 
-    def __init__(self, frames: list[int], progress: Progress | None, *, sound: bool) -> None:
+    Frames done over frames in all lag the clock: the processes start and decode their
+    stills before a frame comes out, and the sound's passes take cores from the sections
+    for a while. So the bar says elapsed / expected total, where the expected total is
+    first what this machine's learned speed predicts (:func:`expected_render_seconds`) and
+    then, as frames come, more and more what the recent frame rate says is left (the rate
+    over the last stretch, so the slow start does not weigh on it), plus the join.
+    """
+
+    def __init__(
+        self,
+        frames: list[int],
+        progress: Progress | None,
+        *,
+        sound: bool,
+        expected_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.frames = frames
         self.done = [0.0] * len(frames)
         self.total = max(1, sum(frames))
-        self.sound = [0.0, 0.0] if sound else []
-        self.frames_share = 100 - _JOIN_SHARE - (_SOUND_SHARE if sound else 0)
         self.progress = progress
         self.last = -1
         self.lock = threading.Lock()
+        self.clock = clock
+        self.started = clock()
+        self.expected = max(expected_s, 0.1)
+        self.samples: list[tuple[float, float]] = [(0.0, 0.0)]
+
+    def _work(self) -> float:
+        return sum(self.done) / self.total
 
     def _overall(self) -> int:
-        frames = sum(self.done) / self.total * self.frames_share
-        sound = sum(self.sound) / 2 * _SOUND_SHARE if self.sound else 0.0
-        return int(frames + sound)
+        elapsed = self.clock() - self.started
+        work = self._work()
+        prior = max(self.expected, elapsed * 1.02)
+        estimate = prior
+        if work > 0.02:
+            self.samples.append((elapsed, work))
+            # The rate over the last fifth of the time so far (at least 2 s).
+            since = elapsed - max(2.0, elapsed / 5)
+            t0, w0 = next(((t, w) for t, w in self.samples if t >= since), self.samples[0])
+            if elapsed > t0 and work > w0:
+                rate = (work - w0) / (elapsed - t0)
+                join = _JOIN_SHARE / 100 * self.expected
+                by_rate = elapsed + (1 - work) / rate + join
+                trust = min(1.0, work / _TRUST_RATE_AT)
+                estimate = (1 - trust) * prior + trust * by_rate
+        pct = 100 * elapsed / max(estimate, elapsed, 1e-6)
+        # Never far ahead of the frames: a guess that is too quick (a first render on a
+        # slow or busy machine) cannot run off before the frames say so.
+        pct = min(pct, _AHEAD_OF_FRAMES + 100 * work)
+        return int(min(99.0, pct))
 
     def section(self, index: int) -> Progress:
         def report(pct: int) -> None:
@@ -269,7 +360,6 @@ class _Tally:
     def sound_pass(self, index: int) -> Progress:
         def report(pct: int) -> None:
             with self.lock:
-                self.sound[index] = min(pct, 100) / 100
                 self.report(self._overall())
 
         return report
@@ -305,7 +395,12 @@ def render_timeline(
     spans = section_cuts(timeline, section_count(timeline, workers))
     fps = timeline.output.fps
     duration = (spans[-1][1]) / fps
-    tally = _Tally([b - a for a, b in spans], progress, sound=bool(timeline.clips("audio")))
+    tally = _Tally(
+        [b - a for a, b in spans],
+        progress,
+        sound=bool(timeline.clips("audio")),
+        expected_s=expected_render_seconds(timeline, workers=workers),
+    )
     tally.report(0)
     stop = threading.Event()  # set on cancel or on the first failure: ends every process
     done = threading.Event()
@@ -396,7 +491,9 @@ def render_timeline(
             output=output,
             timeout=timeout,
         )
-    record_render(time.monotonic() - started, duration)
+    wall = time.monotonic() - started
+    record_render(wall, duration)
+    learn_factor(timeline.output, min(workers, len(spans)), wall, duration)
     tally.report(100)
     return output
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -119,51 +120,94 @@ def analyze(script: Script, *, speaking_rate: float = 1.0) -> ScriptAnalysis:
 
 # Offline -------------------------------------------------------------------------------------
 
+# Each beat: (title, narration, image prompt). ``{about}`` is the topic as it reads after a
+# preposition ("about black holes", "about why the sky is blue", "about how to tie a tie"),
+# the one place a noun phrase, a wh-clause and a "how to" all fit without agreement.
+_OPENING_NARRATION = (
+    "Let's start with the basics of {about}. In a few words, it is an idea worth "
+    "understanding, and by the end of this video you will see why it matters."
+)
+_QUESTION_NARRATION = (
+    "{question} It sounds like a simple question. Let's find the answer step by step, and by "
+    "the end of this video you will see why it matters."
+)
 _BEATS = (
     (
-        "What is {topic}?",
-        "Let's start with the basics of {topic}. In a few words, it is an idea worth "
-        "understanding, and by the end of this video you will see why it matters.",
-        "a clear, inviting establishing shot that introduces {topic}",
-    ),
-    (
         "How it works",
-        "At its core, {topic} follows a simple pattern. One step leads to the next, and "
+        "At its core, the idea behind {about} is simple. One step leads to the next, and "
         "each part has a clear job to do.",
-        "a clean diagram showing how {topic} works, step by step",
+        "a clean diagram showing {subject}, step by step",
     ),
     (
         "Why it matters",
-        "So why should you care about {topic}? Because it shapes everyday decisions, "
+        "So why should you care about {about}? Because it shapes everyday decisions, "
         "often in ways we rarely notice.",
-        "people in an everyday setting affected by {topic}",
+        "people in an everyday setting affected by {subject}",
     ),
     (
         "A closer look",
-        "Look a little closer and {topic} gets more interesting. Small details add up, and "
-        "experts still debate the finer points.",
-        "a detailed close-up illustrating a subtle aspect of {topic}",
+        "Look a little closer at {about} and it gets more interesting. Small details add "
+        "up, and experts still debate the finer points.",
+        "a detailed close-up illustrating a subtle aspect of {subject}",
     ),
     (
         "Common misconceptions",
-        "There are a few myths about {topic}. The most common one is that it is "
+        "There are a few myths about {about}. The most common one is that it is "
         "complicated; in fact, the main idea fits in a single sentence.",
-        "a playful illustration contrasting a myth and a fact about {topic}",
+        "a playful illustration contrasting a myth and a fact about {subject}",
     ),
     (
         "Putting it to use",
-        "You can put {topic} to use today. Start small, notice the effect, and build on "
-        "what works.",
-        "a person applying {topic} in a practical, hands-on way",
+        "You can put what you learn about {about} to use today. Start small, notice the "
+        "effect, and build on what works.",
+        "a person applying {subject} in a practical, hands-on way",
     ),
 )
 _CLOSING = (
     "Key takeaways",
-    "That's {topic} in a nutshell. Remember the basics, stay curious, and thanks for watching.",
-    "a calm summary scene with the words '{topic}' and a checklist",
+    "That's {summary} in a nutshell. Remember the basics, stay curious, and thanks for watching.",
+    "a calm summary scene about {subject} with a checklist",
 )
 
-
+_WH = frozenset(["how", "why", "what", "when", "where", "who", "whom", "whose", "which", "whether"])
+_AUX = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "am",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "has",
+        "have",
+        "had",
+    ]
+)
+# Requests rather than topics: "explain X", "tell me about X" … are about X.
+_REQUEST = re.compile(
+    r"^(?:please\s+)?(?:(?:can|could|would)\s+you\s+)?(?:"
+    r"explain(?:\s+to\s+me)?|describe|summari[sz]e|introduce|discuss|"
+    r"(?:tell|teach|show)(?:\s+(?:me|us))?(?:\s+about)?|talk\s+about|write\s+about|"
+    r"(?:make|create|write)\s+(?:me\s+)?an?\s+(?:short\s+)?(?:video|script|explainer)\s+"
+    r"(?:about|on)|an?\s+(?:short\s+)?(?:video|explainer)\s+(?:about|on)|"
+    r"(?:give\s+(?:me|us)\s+)?an?\s+(?:overview|introduction)\s+(?:of|to)|"
+    r"everything\s+about|all\s+about|learn\s+about)\s+",
+    re.IGNORECASE,
+)
+_PREPOSITIONS = frozenset(
+    ["for", "of", "in", "on", "with", "to", "about", "at", "by", "from", "into", "under", "over"]
+)
 _LOWERCASE_STARTS = frozenset(
     [
         "a",
@@ -186,33 +230,110 @@ _LOWERCASE_STARTS = frozenset(
 )
 
 
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _mid_sentence(text: str) -> str:
+    """The topic as it reads inside a sentence: a leading common word lowercased ("Black
+    holes" → "black holes"), names kept ("Roman Empire", "Paris")."""
+    words = text.split()
+    first = words[0]
+    common = first.lower() in _LOWERCASE_STARTS or first.lower() in _AUX
+    second_lower = len(words) > 1 and words[1][:1].islower()
+    if common or (second_lower and first[1:].islower()):
+        return first[:1].lower() + text[1:]
+    return text
+
+
+def _dedupe(text: str) -> str:
+    """Drop a word repeated right after itself ("the the")."""
+    out: list[str] = []
+    for word in text.split():
+        if not out or word.lower() != out[-1].lower():
+            out.append(word)
+    return " ".join(out)
+
+
+def topic_forms(topic: str) -> dict[str, str]:
+    """How a topic reads as a title, after "about", and as a question.
+
+    The kinds: a question ("Why is the sky blue?", "can dogs see colour"), a wh-clause
+    ("why the sky is blue", "what causes earthquakes"), a how-to ("how to tie a tie"), or
+    a noun phrase ("black holes"); requests ("explain …", "tell me about …") are their
+    object. Written by hand: no grammar library knows this small a job.
+    """
+    text = _dedupe(" ".join(topic.split()))
+    asked = text.endswith("?")
+    text = text.rstrip(".?!;:, ") or "this topic"
+    while (m := _REQUEST.match(text)) and m.end() < len(text):
+        text = text[m.end() :]
+    words = text.split()
+    first = words[0].lower()
+    second = words[1].lower() if len(words) > 1 else ""
+    if first == "how" and second == "to":
+        kind = "howto"
+    elif first in _AUX and len(words) > 1:
+        kind = "question"  # is/can/do … : a yes-or-no question
+    elif first in _WH and (asked or second in _AUX):
+        kind = "question"
+    elif first in _WH and len(words) > 1:
+        kind = "clause"
+    else:
+        kind = "noun"
+    if kind == "question":
+        question = _capitalized(text) + "?"
+        return {"kind": kind, "title": question, "about": "this question",
+                "summary": "the answer", "question": question, "opening": "The question",
+                "subject": _mid_sentence(text)}  # fmt: skip
+    about = _mid_sentence(text)
+    if kind == "howto":
+        title, opening = _capitalized(text), "What you will learn"
+    elif kind == "clause":
+        title, opening = f"{_capitalized(text)}, explained", "The question"
+    else:
+        # The head noun: the last word before a preposition ("learning" of "machine
+        # learning for beginners"); it says "is" or "are".
+        head = next(
+            (i for i, w in enumerate(words) if w.lower() in _PREPOSITIONS and i), len(words)
+        )
+        noun = words[head - 1].lower()
+        plural = noun.endswith("s") and not noun.endswith(("ss", "is", "us", "ics"))
+        title = f"{_capitalized(text)} explained"
+        opening = f"What {'are' if plural else 'is'} {about}?"
+    return {"kind": kind, "title": title, "about": about, "summary": about,
+            "question": "", "opening": opening, "subject": about}  # fmt: skip
+
+
 class OfflineScriptEngine:
     """Deterministic template script: the same topic always gives the same video."""
 
     name = "offline"
 
     def write(self, topic: str, *, sections: int = 4, language: str = "en") -> Script:
-        """A script about ``topic`` from fixed templates (English only)."""
-        topic = " ".join(topic.split()).rstrip(".?!") or "this topic"
-        title = f"{topic[:1].upper()}{topic[1:]} explained"[:200]
-        # Mid-sentence, "How tides work" reads "… about how tides work" (names keep capitals).
-        if topic.split()[0].lower() in _LOWERCASE_STARTS:
-            topic = topic[:1].lower() + topic[1:]
+        """A script about ``topic`` from fixed templates (English only), grammatical for
+        questions, wh-clauses, how-tos, noun phrases and requests (:func:`topic_forms`)."""
+        forms = topic_forms(topic)
         count = max(1, min(sections, MAX_SECTIONS))
         # Rotate the middle beats by a hash of the topic so different topics vary a little.
-        middle = list(_BEATS[1:])
-        shift = int(hashlib.sha256(topic.lower().encode()).hexdigest(), 16) % len(middle)
+        middle = list(_BEATS)
+        shift = int(hashlib.sha256(forms["about"].lower().encode()).hexdigest(), 16) % len(middle)
         middle = middle[shift:] + middle[:shift]
-        beats = [_BEATS[0], *middle][: max(1, count - 1)] + ([_CLOSING] if count > 1 else [])
+        opening = (
+            forms["opening"],
+            _QUESTION_NARRATION if forms["kind"] == "question" else _OPENING_NARRATION,
+            "a clear, inviting establishing shot that introduces {subject}",
+        )
+        beats = [opening, *middle][: max(1, count - 1)] + ([_CLOSING] if count > 1 else [])
         while len(beats) < count:  # more sections than templates: repeat the middle beats
             beats.insert(-1, middle[(len(beats) - 1) % len(middle)])
         return Script(
-            title=title,
+            title=forms["title"][:200],
             sections=[
                 ScriptSection(
-                    title=t.format(topic=topic)[:120],
-                    narration=n.format(topic=topic),
-                    image_prompt=p.format(topic=topic),
+                    title=t.format(**forms)[:120],
+                    narration=n.format(**forms),
+                    image_prompt=p.format(**forms),
                 )
                 for t, n, p in beats
             ],
@@ -221,12 +342,8 @@ class OfflineScriptEngine:
     def improve(self, script: Script, instruction: str, *, language: str = "en") -> Script:
         """Deterministic edits for the instructions it knows (shorter, longer); anything else
         needs a language model, and says so (422)."""
-        wanted = instruction.lower()
-        if any(w in wanted for w in ("short", "concise", "brief", "trim", "tighten")):
-            edit = _first_sentence
-        elif any(w in wanted for w in ("long", "detail", "expand", "more")):
-            edit = _with_recap
-        else:
+        edit = _offline_edit(instruction)
+        if edit is None:
             raise ScriptError(
                 "the offline script engine can make a script shorter or longer only",
                 status=422,
@@ -240,6 +357,21 @@ class OfflineScriptEngine:
                 for section in script.sections
             ],
         )
+
+
+def _offline_edit(instruction: str) -> Callable[[ScriptSection], str] | None:
+    """The edit the offline engine makes for ``instruction`` (shorter, longer), or None."""
+    wanted = instruction.lower()
+    if any(w in wanted for w in ("short", "concise", "brief", "trim", "tighten")):
+        return _first_sentence
+    if any(w in wanted for w in ("long", "detail", "expand", "more")):
+        return _with_recap
+    return None
+
+
+def offline_understands(instruction: str) -> bool:
+    """Whether the offline engine can follow ``instruction`` (checked before money moves)."""
+    return _offline_edit(instruction) is not None
 
 
 def _sentences(text: str) -> list[str]:

@@ -192,6 +192,11 @@ class VideoClip(_FileClip):
     extensions = VIDEO_EXTS
     trim_start: float = Field(0.0, ge=0)
     fit: Literal["cover", "contain"] = "cover"
+    # A stock or generated clip shorter than its section repeats instead of holding its
+    # last frame; ``source_duration`` (the file's length, probed) places a section rendered
+    # on its own at the right point of the loop.
+    loop: bool = False
+    source_duration: float | None = Field(None, gt=0)
 
 
 class TextClip(_Clip):

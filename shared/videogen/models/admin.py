@@ -18,7 +18,9 @@ from videogen.models.common import (
     Open,
     Page,
     Root,
+    SortOrder,
     Strict,
+    order_field,
 )
 from videogen.models.jobs import Job
 
@@ -49,6 +51,10 @@ class AdminJobQuery(Strict):
     model: ModelId | None = None
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+    sort: Literal["created", "updated", "status", "cost"] = Field(
+        "created", description="The field to sort by (status: in lifecycle order)."
+    )
+    order: SortOrder = order_field()
 
 
 class AdminJobAction(Strict):

@@ -21,11 +21,22 @@ class QuoteRequest(Strict):
     items: list[BatchItem] = Field(min_length=1, max_length=20)
 
 
+class ModelQuery(Strict):
+    """GET /queue-job/models: optionally of one category (`text-to-image`, `image-to-video`…)."""
+
+    category: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")] | None = None
+
+
 class VoiceQuery(Strict):
     """GET /queue-job/voices: optionally of one engine and language (a prefix: `en`)."""
 
     engine: Literal["espeak", "google"] | None = None
     language: LanguageTag | None = None
+    variants: bool = Field(
+        False,
+        description="With `language`: also every espeak-ng voice variant of each language "
+        "(`en-us+Alicia`).",
+    )
 
 
 class ScriptAnalysisRequest(Strict):
@@ -96,6 +107,7 @@ class Voice(Open):
     name: str
     gender: Literal["female", "male", "neutral"] | None
     description: str
+    variant: str | None = Field(None, description="An espeak-ng voice variant (`Alicia`).")
 
 
 class VoiceList(Root[list[Voice]]):

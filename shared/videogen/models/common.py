@@ -33,7 +33,16 @@ from videogen.errors import ValidationFailed
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 JobStatus = Literal["queued", "dispatched", "processing", "completed", "failed", "canceled"]
-JobType = Literal["text_to_video", "image_to_video", "compose", "narration", "script"]
+JobType = Literal[
+    "text_to_video",
+    "image_to_video",
+    "compose",
+    "narration",
+    "script",
+    "images",
+    "text_to_image",
+    "image_to_image",
+]
 ModelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/-]{1,79}$")]
 # Text that must say something: surrounding whitespace stripped, then non-empty.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -42,6 +51,11 @@ NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 StoragePath = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-f-]{36}/[A-Za-z0-9._/-]{1,200}$", max_length=240)
 ]
+# A file on the web a job may name instead of an upload: fetched once (https to a public
+# host), checked like an upload and stored in the caller's uploads before money moves.
+MediaUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+# An upload of the caller's (`<user id>/<file>`) or a MediaUrl.
+MediaSource = StoragePath | MediaUrl
 
 
 class Strict(BaseModel):
@@ -57,6 +71,15 @@ class ListQuery(Strict):
     id: UUID | None = None
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+
+
+# How a list is ordered: ``sort`` names a field (each list has its own), ``order`` the way.
+SortOrder = Literal["asc", "desc"]
+
+
+def order_field() -> Any:
+    """The ``order`` field of a list query: asc or desc, desc by default."""
+    return Field("desc", description="asc or desc (newest first by default).")
 
 
 # A BCP 47-ish language tag, as profiles and voices store it: "en", "en-GB", "pt-BR".
@@ -140,12 +163,15 @@ class ErrorEnvelope(Fixed):
 
 
 class Page(Open):
-    """Where a page of a list stands: its number, size, the total and whether more follow."""
+    """Where a page of a list stands: its number, size, the total, how many pages there are
+    and whether pages come before and after it."""
 
     page: int = Field(ge=1)
     limit: int = Field(ge=1)
     total: int = Field(ge=0)
+    total_pages: int = Field(ge=0, description="ceil(total / limit); 0 for an empty list.")
     has_next: bool
+    has_prev: bool
 
     @classmethod
     def of(cls, items: list[Any], total: int, page: int, limit: int) -> Self:
@@ -156,6 +182,8 @@ class Page(Open):
                 "page": page,
                 "limit": limit,
                 "total": total,
+                "total_pages": -(-total // limit),
                 "has_next": page * limit < total,
+                "has_prev": page > 1,
             }
         )

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from videogen.models.common import NonBlank, Open, Page, Strict
+from videogen.models.common import NonBlank, Open, Page, SortOrder, Strict, order_field
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -71,10 +71,12 @@ class AppleNotification(Strict):
 
 
 class PageQuery(Strict):
-    """?page=&limit= for ledger pages."""
+    """?page=&limit=&sort=&order= for ledger pages."""
 
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+    sort: Literal["created", "amount"] = Field("created", description="The field to sort by.")
+    order: SortOrder = order_field()
 
 
 # Answers ----------------------------------------------------------------------------------

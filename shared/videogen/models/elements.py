@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from videogen.models.common import NonBlank, StoragePath, Strict
+from videogen.models.common import MediaSource, NonBlank, Strict
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,6 +49,12 @@ Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Colour = Annotated[
     str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-zA-Z]{3,20})$", max_length=20)
 ]
+
+
+_SOURCE = (
+    "An upload of yours, `<user id>/<file>`, or an https URL of a public file: fetched once, "
+    "checked like an upload and stored in your uploads before any credit moves."
+)
 
 
 class Position(Strict):
@@ -93,7 +99,7 @@ class _Element(Strict):
 
 
 class _VisualElement(_Element):
-    path: StoragePath = Field(description="An upload of yours: `<user id>/<file>`.")
+    path: MediaSource = Field(description=_SOURCE)
     position: Position = Field(default_factory=Position)
     width: float | None = Field(
         None, gt=0, le=1, description="Fraction of the frame width (the height follows)."
@@ -123,7 +129,7 @@ class AudioElement(_Element):
     """An audio upload (mp3, m4a, wav or ogg) mixed in at ``start``."""
 
     type: Literal["audio"]
-    path: StoragePath = Field(description="An upload of yours: `<user id>/<file>`.")
+    path: MediaSource = Field(description=_SOURCE)
     volume: float = Field(1.0, ge=0, le=4, allow_inf_nan=False)
     trim_start: Seconds = Field(0.0, description="Seconds into the file to start from.")
 
@@ -180,7 +186,9 @@ def element_problems(raw: Any, data: dict[str, Any]) -> list[InitErrorDetails]:
     what = f"the duration of {limit:g}s" if duration is not None else f"the {limit:g}s maximum"
     for i, el in parsed:
         at = ("elements", i)
-        if isinstance(el, VideoElement | ImageElement | AudioElement):
+        # A URL's file is known by its content once fetched (its name may say nothing).
+        is_url = isinstance(el, VideoElement | ImageElement | AudioElement) and "://" in el.path
+        if isinstance(el, VideoElement | ImageElement | AudioElement) and not is_url:
             suffix = Path(el.path).suffix.lower()
             if suffix not in ELEMENT_EXTENSIONS[el.type]:
                 allowed = ", ".join(e[1:] for e in ELEMENT_EXTENSIONS[el.type])

@@ -27,15 +27,19 @@ from videogen.models.common import (
     JobIdQuery,
     JobStatus,
     ListQuery,
+    MediaSource,
     ModelId,
     NonBlank,
     Open,
     Page,
     Root,
+    SortOrder,
     StoragePath,
     Strict,
+    order_field,
 )
 from videogen.models.elements import MAX_ELEMENTS, Element, check_elements
+from videogen.models.webhooks import Delivery, WebhookEvent
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -44,6 +48,18 @@ Resolution = Literal["480p", "720p", "1080p"]
 
 
 Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=16)]
+
+
+class SectionClipRequest(Strict):
+    """A section's picture made by a text- or image-to-video job of its own (a compose
+    job's ``section_clips``): its own price, reserved with the compose job's."""
+
+    model: ModelId = Field(examples=["reference/text-to-video"])
+    prompt: NonBlank = Field(max_length=2000, examples=["Waves rolling onto a beach"])
+    image_path: StoragePath | None = Field(None, description="An image-to-video's still.")
+    duration: int | None = Field(
+        None, ge=1, le=30, description="Seconds (default 5): repeated to fill the section."
+    )
 
 
 class SectionTiming(Strict):
@@ -81,8 +97,18 @@ class JobParams(Strict):
         "(`POST /queue-job/enhance`): the job keeps both. Needs `prompt`.",
     )
     negative_prompt: NonBlank | None = Field(None, max_length=2000)
-    image_path: StoragePath | None = Field(
-        None, description="An upload of yours in the `uploads` bucket: `<user id>/<file>`."
+    image_path: MediaSource | None = Field(
+        None,
+        description="An upload of yours in the `uploads` bucket: `<user id>/<file>` — or an "
+        "https URL of a public picture, fetched once, checked like an upload and stored in "
+        "your uploads before any credit moves (the job then names the stored path).",
+    )
+    strength: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Image-to-image: how much the picture may change (0 keeps it, 1 repaints "
+        "it all).",
     )
     duration: int | None = Field(None, ge=1, le=600, description="Seconds.")
     aspect_ratio: AspectRatio | None = None
@@ -97,10 +123,14 @@ class JobParams(Strict):
     voice: NonBlank | None = Field(None, max_length=100)
     language: Language | None = None
     speaking_rate: float | None = Field(None, ge=0.25, le=4.0)
-    images: list[StoragePath | None] | None = Field(
-        None, max_length=12, description="One upload per section (null → a title card)."
+    images: list[MediaSource | None] | None = Field(
+        None,
+        max_length=12,
+        description="One upload (or https URL) per section: a picture, or a clip (mp4, mov, "
+        "webm, mkv) repeated to the section's length and cropped to the frame; null → a title "
+        "card.",
     )
-    music_path: StoragePath | None = None
+    music_path: MediaSource | None = Field(None, description="An upload or an https URL.")
     captions: StrictBool | None = None
     caption_style: CaptionStyle | None = Field(
         None, description="Compose: how the word-timed captions look (docs/elements.md)."
@@ -124,8 +154,19 @@ class JobParams(Strict):
     narration_paths: list[StoragePath] | None = Field(
         None, max_length=12, description="Compose: a narration step's files, one per section."
     )
-    source: Literal["card", "stock"] | None = Field(
-        None, description="Images step: title cards, or stock photos (STOCK_PHOTOS)."
+    source: Literal["card", "stock", "clip", "mixed"] | None = Field(
+        None,
+        description="Images step: title cards, stock photos (STOCK_PHOTOS), clips (stock "
+        "videos with STOCK_VIDEOS, else a moving title card made offline), or mixed "
+        "(stills and clips alternating, a still first).",
+    )
+    section_clips: list[SectionClipRequest | None] | None = Field(
+        None,
+        max_length=12,
+        description="Compose: per section null or a clip generated for it by a text- or "
+        "image-to-video job of its own (priced and reserved with this job, in one "
+        "transaction). The compose job waits, queued, until each has finished; a clip that "
+        "failed leaves its section a still, and its credits were released by its failure.",
     )
     timings: list[SectionTiming] | None = Field(
         None, max_length=12, description="Images step: the narration step's section timings."
@@ -150,13 +191,21 @@ class JobParams(Strict):
     def params(self) -> dict[str, Any]:
         """The job params as stored on the job: only the fields that were given."""
         return self.model_dump(
-            exclude={"model", "priority", "project_id", "max_credits"},
+            exclude={
+                "model",
+                "priority",
+                "project_id",
+                "max_credits",
+                "webhook",
+                "webhook_events",
+                "cancel_after",
+            },
             exclude_none=True,
             by_alias=True,
         )
 
 
-class GenerateVideoRequest(JobParams):
+class GenerateVideoRequest(JobParams, Delivery):
     """POST /generate-video: a text-to-video, image-to-video or composed-video job."""
 
     model: ModelId = Field(
@@ -173,7 +222,7 @@ class GenerateVideoRequest(JobParams):
     )
 
 
-class QueueJobRequest(Strict):
+class QueueJobRequest(Delivery):
     """POST /queue-job: any job type of the catalogue, params as the model's type takes."""
 
     model: ModelId = Field(examples=["reference/text-to-video"])
@@ -200,6 +249,10 @@ class JobQuery(Strict):
     batch_id: UUID | None = None
     page: int = Field(1, ge=1, le=10_000)
     limit: int = Field(20, ge=1, le=100)
+    sort: Literal["created", "updated", "status", "cost"] = Field(
+        "created", description="The field to sort by (status: in lifecycle order)."
+    )
+    order: SortOrder = order_field()
 
 
 class BatchItem(Strict):
@@ -214,7 +267,7 @@ class BatchItem(Strict):
         return {"model": self.model, "params": self.params.params(), "priority": self.priority}
 
 
-class BatchRequest(Strict):
+class BatchRequest(Delivery):
     """POST /queue-job/batches: 1 to 20 jobs made together, paid together or not at all."""
 
     items: list[BatchItem] = Field(min_length=1, max_length=20)
@@ -232,6 +285,8 @@ class BatchQuery(ListQuery):
     """GET /queue-job/batches: one batch (?id=) or a page, optionally of one project."""
 
     project_id: UUID | None = None
+    sort: Literal["created", "cost"] = Field("created", description="The field to sort by.")
+    order: SortOrder = order_field()
 
 
 class JobDeleteQuery(JobIdQuery):
@@ -282,6 +337,17 @@ class Job(Open):
     )
     project_id: UUID | None = Field(None, description="The project it is filed in.")
     batch_id: UUID | None = Field(None, description="The batch that made it.")
+    parent_job_id: UUID | None = Field(None, description="A section clip: its compose job.")
+    waiting_for: list[UUID] = Field(
+        default_factory=list, description="A compose job: its section clips still running."
+    )
+    webhook: str | None = Field(None, description="Where its events are POSTed (your server).")
+    webhook_events: list[WebhookEvent] | None = Field(
+        None, description="The events sent to the webhook."
+    )
+    deadline_at: datetime | None = Field(
+        None, description="Canceled (error_code DEADLINE) if not finished by then (cancel_after)."
+    )
     estimated_seconds_left: int | None = Field(
         None,
         ge=1,
@@ -392,6 +458,7 @@ class ProviderJobRow(Open):
 
     id: UUID
     user_id: UUID
+    job_type: str = "text_to_video"
     status: JobStatus
     attempt: int
     progress: int

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from videogen.models.common import Fixed, Open, Strict
+from videogen.models.webhooks import DeadlineSweep, DrainSummary
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -33,6 +34,8 @@ class SweepSummary(Open):
 
     workers: dict[str, Any]
     leases: LeaseSweep
+    deadlines: DeadlineSweep = Field(description="Jobs canceled at their deadline (cancel_after).")
+    webhooks: DrainSummary = Field(description="Webhook deliveries the sweep sent.")
     reconciled: int
     runpod_endpoints: list[dict[str, Any]] = Field(
         description="GET /health of each RunPod endpoint (RUNPOD_API_KEY set)."
@@ -51,6 +54,7 @@ class DueOutput(Fixed):
 
     id: UUID
     video_path: str | None
+    image_path: str | None = None
     thumbnail_path: str | None
     files: list[str] = []  # the other files of its output in the videos bucket
 
@@ -74,6 +78,7 @@ class Cleanup(Fixed):
 
     idempotency_keys: int
     webhook_receipts: int
+    webhook_deliveries: int = Field(0, description="Ended deliveries past retention.")
 
 
 class Liveness(Fixed):

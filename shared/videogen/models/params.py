@@ -12,6 +12,11 @@ Stored params also hold what ``private.normalize_params`` adds to every job — 
 ``aspect_ratio`` and ``resolution`` — even for a type that does not take them (a narration
 has no frame): :func:`params_for` leaves those out for such a type; any other key a type
 does not take is refused.
+
+A file a type takes (``image_path``, compose ``images``, ``music_path``, elements' ``path``)
+has the bag's type, an upload or a URL; a stored job always holds the upload: a URL is
+fetched and replaced by its stored path before the job exists
+(:func:`videogen.services.uploads.fetch_urls`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from videogen.media.captions import CaptionStyle
 from videogen.media.forms import ExportFormat, Poster
 from videogen.media.script import Script
 from videogen.media.timeline import Transition
-from videogen.models.common import NonBlank, StoragePath, Strict
+from videogen.models.common import MediaSource, NonBlank, StoragePath, Strict
 from videogen.models.elements import Element, check_elements
 from videogen.models.jobs import (
     AspectRatio,
@@ -115,10 +120,56 @@ class ImageToVideoParams(_VideoParams):
 
     job_type: ClassVar[str] = "image_to_video"
 
-    image_path: StoragePath | None = _same("image_path")
+    image_path: MediaSource | None = _same("image_path")
 
 
 VideoParams = TextToVideoParams | ImageToVideoParams
+
+
+class _PictureParams(TypedParamsBase):
+    """What a still picture takes: a prompt, its frame (ratio and resolution give the size,
+    as a video's) and a seed; the same prompt and seed make the same picture."""
+
+    prompt: NonBlank | None = _same("prompt")
+    original_prompt: NonBlank | None = _same("original_prompt")
+    negative_prompt: NonBlank | None = _same("negative_prompt")
+    aspect_ratio: AspectRatio | None = _same("aspect_ratio")
+    resolution: Resolution | None = _same("resolution")
+    seed: int | None = _same("seed")
+
+
+class TextToImageParams(_PictureParams):
+    """A ``text_to_image`` job's params."""
+
+    job_type: ClassVar[str] = "text_to_image"
+
+
+class ImageToImageParams(_PictureParams):
+    """An ``image_to_image`` job's params: a text-to-image's, the picture to start from and
+    how much of it may change."""
+
+    job_type: ClassVar[str] = "image_to_image"
+
+    image_path: MediaSource | None = _same("image_path")
+    strength: float | None = _same("strength")
+
+
+PictureParams = TextToImageParams | ImageToImageParams
+
+
+class SectionClip(Strict):
+    """A compose job's section clip as stored: the request's, the job made for it
+    (``job_id``) and, once it has finished, its ``status`` and ``video_path`` (in the
+    ``videos`` bucket) — set by the database (private.section_clip_finished)."""
+
+    model: NonBlank
+    prompt: NonBlank
+    image_path: StoragePath | None = None
+    duration: int | None = None
+    job_id: str | None = None
+    status: Literal["completed", "failed", "canceled"] | None = None
+    video_path: StoragePath | None = None
+    error_code: str | None = None
 
 
 class ComposeParams(TypedParamsBase):
@@ -135,8 +186,8 @@ class ComposeParams(TypedParamsBase):
     voice: NonBlank | None = _same("voice")
     language: Language | None = _same("language")
     speaking_rate: float | None = _same("speaking_rate")
-    images: list[StoragePath | None] | None = _same("images")
-    music_path: StoragePath | None = _same("music_path")
+    images: list[MediaSource | None] | None = _same("images")
+    music_path: MediaSource | None = _same("music_path")
     narration_paths: list[StoragePath] | None = _same("narration_paths")
     captions: StrictBool | None = _same("captions")
     caption_style: CaptionStyle | None = _same("caption_style")
@@ -145,6 +196,7 @@ class ComposeParams(TypedParamsBase):
     size: FrameSize | None = _same("size")
     transition: Transition | None = _same("transition")
     elements: list[Element] | None = _same("elements")
+    section_clips: list[SectionClip | None] | None = None
     duration: int | None = _same("duration")
     aspect_ratio: AspectRatio | None = _same("aspect_ratio")
     resolution: Resolution | None = _same("resolution")
@@ -202,7 +254,7 @@ class ImagesParams(TypedParamsBase):
     prompt: NonBlank | None = _same("prompt")
     original_prompt: NonBlank | None = _same("original_prompt")
     script: Script | None = _same("script")
-    source: Literal["card", "stock"] | None = _same("source")
+    source: Literal["card", "stock", "clip", "mixed"] | None = _same("source")
     timings: list[SectionTiming] | None = _same("timings")
     speaking_rate: float | None = _same("speaking_rate")
     duration: int | None = _same("duration")
@@ -213,6 +265,8 @@ class ImagesParams(TypedParamsBase):
 TypedParams = (
     TextToVideoParams
     | ImageToVideoParams
+    | TextToImageParams
+    | ImageToImageParams
     | ComposeParams
     | NarrationParams
     | ScriptParams
@@ -223,6 +277,8 @@ PARAMS_MODELS: dict[str, type[TypedParams]] = {
     for m in (
         TextToVideoParams,
         ImageToVideoParams,
+        TextToImageParams,
+        ImageToImageParams,
         ComposeParams,
         NarrationParams,
         ScriptParams,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
-from videogen.models.common import Open, Page, Root, Strict
+from videogen.models.common import ListQuery, Open, Page, Root, SortOrder, Strict, order_field
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -20,6 +20,15 @@ class ProjectRequest(Strict):
 
     title: Title = Field(examples=["Launch trailer"])
     description: str = Field("", max_length=2000)
+
+
+class ProjectQuery(ListQuery):
+    """GET /queue-job/projects: one project (?id=) or a page, sorted."""
+
+    sort: Literal["created", "updated", "title"] = Field(
+        "created", description="The field to sort by."
+    )
+    order: SortOrder = order_field()
 
 
 class ProjectChange(Strict):

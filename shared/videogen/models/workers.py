@@ -46,10 +46,15 @@ class CallbackError(Strict):
 
 class WorkerOutput(Strict):
     """What a worker reports for a completed attempt: files it stored under the job owner's
-    folder (``videos`` / ``thumbnails`` buckets) and their facts. Links are not accepted:
+    folder (``videos`` or ``images``, and ``thumbnails``) and their facts. Links are not accepted:
     the service signs them from the paths; the database checks the owner's folder."""
 
     video_path: StoragePath | None = Field(None, examples=["<user id>/<job id>.mp4"])
+    image_path: StoragePath | None = Field(
+        None,
+        description="A picture job's result (`images` bucket).",
+        examples=["<user id>/<job id>.png"],
+    )
     thumbnail_path: StoragePath | None = Field(None, examples=["<user id>/<job id>.jpg"])
     duration_s: float | None = Field(None, ge=0, le=86_400)
     width: int | None = Field(None, ge=1, le=16_384)

@@ -44,6 +44,7 @@ from videogen.media.graph import WORKING_OVERSAMPLE
 from videogen.media.images import fit_for_render, validate_upload
 from videogen.media.render import make_thumbnail, probe, render_timeline
 from videogen.media.timeline import (
+    VIDEO_EXTS,
     AudioClip,
     Fade,
     OutputPreset,
@@ -89,6 +90,25 @@ def _fetch_upload(storage: Storage, user_id: str, path: str, workdir: Path, inde
         raise ValidationFailed(f"{path} is not in your uploads folder ({user_id}/…).")
     target = workdir / f"upload-{index}{Path(path).suffix.lower()}"
     target.write_bytes(storage.download("uploads", path))
+    return target
+
+
+def section_clip_paths(params: ComposeParams) -> dict[int, str]:
+    """The sections whose generated clip completed, and its video (``videos`` bucket); a
+    clip that failed or was canceled is left out: its section shows its still or card."""
+    return {
+        i: clip.video_path
+        for i, clip in enumerate(params.section_clips or [])
+        if clip is not None and clip.status == "completed" and clip.video_path
+    }
+
+
+def _fetch_output(storage: Storage, user_id: str, path: str, workdir: Path, index: int) -> Path:
+    """Copy one of the user's finished videos (a section clip) into the work folder."""
+    if owner_of(path) != user_id:
+        raise ValidationFailed(f"{path} is not one of your videos ({user_id}/…).")
+    target = workdir / f"clip-{index}{Path(path).suffix.lower() or '.mp4'}"
+    target.write_bytes(storage.download("videos", path))
     return target
 
 
@@ -139,12 +159,19 @@ def fetched_request(
     and the pictures fitted to the working frame."""
     box = working_frame(params)
     images: list[Path | None] = []
+    clips = section_clip_paths(params)
     for i, path in enumerate(params.images or []):
         if path is None:
             images.append(None)
             continue
         local = _fetch_upload(storage, user_id, path, workdir, i)
+        if local.suffix in VIDEO_EXTS:  # a section clip: checked with the uploads
+            images.append(local)
+            continue
         images.append(fit_for_render(validate_upload(local), box, workdir))
+    for i, clip in clips.items():  # a generated clip outranks the section's still
+        images.extend([None] * (i + 1 - len(images)))
+        images[i] = _fetch_output(storage, user_id, clip, workdir, 200 + i)
     music = params.music_path
     narration = [
         _fetch_upload(storage, user_id, path, workdir, 100 + i)

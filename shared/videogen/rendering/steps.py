@@ -12,8 +12,10 @@ job's ``output``: the client may edit it and feed it to the next step; assembly 
                → one WAV per section in uploads/<uid>/steps/<job>/, with the sections'
                  timings as the assembled video will have them and each word's time
                  (also beside each WAV as ``….words.json``, read by the compose job)
-    images     {script, source: card | stock, timings?, aspect_ratio, resolution}
-               → one picture per section (a title card, or a stock photo with its credit)
+    images     {script, source: card | stock | clip | mixed, timings?, aspect_ratio, resolution}
+               → one picture or clip per section (a title card, a stock photo, a stock
+                 clip — Pexels or Pixabay videos — or offline a title card moving), and
+                 the credits of what came from a stock service (``credits``)
     compose    {script, narration_paths, images, …}                → the video
 
 Files go to the owner's ``uploads`` folder, so the compose job names them as it names any
@@ -22,6 +24,7 @@ upload (and the upload check applies).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
@@ -36,6 +39,7 @@ from videogen.media.script import (
     ScriptSection,
     analyze,
     get_script_engine,
+    offline_understands,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +55,33 @@ PREVIEW_TEXT = "Hello! This is how I sound when I narrate your video."
 
 
 def check_params(settings: Settings, params: JobParams) -> None:
-    """Refuse, before any money moves, a step this deployment cannot run (503)."""
+    """Refuse, before any money moves, a step this deployment cannot run (503), or an
+    instruction its script engine cannot follow (422 naming the engine that can)."""
+    if (
+        params.instruction
+        and settings.script_engine == "offline"
+        and not offline_understands(params.instruction)
+    ):
+        raise AppError(
+            "The offline script engine can only make a script shorter or longer; "
+            f"{params.instruction!r} needs the OpenAI engine.",
+            status=422,
+            code="INSTRUCTION_NOT_SUPPORTED",
+            hint="Ask for it 'shorter' or 'longer', or use a deployment with SCRIPT_ENGINE=openai.",
+            details=[
+                {
+                    "field": "params.instruction",
+                    "message": "the offline engine cannot follow this instruction",
+                    "engine": "offline",
+                    "engines_that_can": ["openai"],
+                }
+            ],
+        )
+    if params.source in ("clip", "mixed") and settings.stock_videos != "none":
+        # cold start: integrations.stock loads only on this path
+        from videogen.integrations.stock import stock_videos
+
+        stock_videos(settings)  # a configured search without its key: 503 now
     if params.source == "stock" and settings.stock_photos == "none":
         raise ServiceUnavailable(
             "Stock photos are not configured here.",
@@ -218,8 +248,11 @@ def _narration(job: Job, storage: Storage) -> tuple[dict[str, Any], float | None
     return output, start
 
 
+@functools.lru_cache(maxsize=256)
 def preview_voice(voice: str | None, language: str, text: str | None) -> bytes:
-    """A few seconds of ``voice`` saying ``text`` (or a stock sentence), as WAV bytes."""
+    """A few seconds of ``voice`` saying ``text`` (or a stock sentence), as WAV bytes;
+    cached in the process (the same request always sounds the same; 256 previews of a
+    few seconds are a few MB)."""
     # cold start: media.narration loads only on this path
     from videogen.media.narration import get_narration_engine
 
@@ -259,15 +292,28 @@ def _timings(params: ImagesParams, script: Script) -> list[dict[str, float]]:
     return [{"start_s": s.start_s, "duration_s": s.reading_seconds} for s in read.sections]
 
 
+def _section_kinds(source: str, count: int) -> list[str]:
+    """What each section shows: ``card``, ``stock`` (a photo) or ``clip``; ``mixed``
+    alternates a still (a stock photo when photos are configured, else a card) and a clip."""
+    if source == "mixed":
+        return ["still" if i % 2 == 0 else "clip" for i in range(count)]
+    return [source] * count
+
+
 def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, Any], float | None]:
     # cold start: integrations.stock loads only on this path
-    from videogen.integrations.stock import Orientation, stock_photos
+    from videogen.integrations.stock import Orientation, stock_photos, stock_videos
 
     # cold start: integrations.storage loads only on this path
     from videogen.integrations.storage import user_path
 
     # cold start: media.images loads only on this path
-    from videogen.media.images import make_title_card, sniff_image_format, validate_upload
+    from videogen.media.images import (
+        make_motion_clip,
+        make_title_card,
+        sniff_image_format,
+        validate_upload,
+    )
 
     # cold start: media.timeline loads only on this path
     from videogen.media.timeline import frame_size
@@ -284,44 +330,69 @@ def _images(job: Job, settings: Settings, storage: Storage) -> tuple[dict[str, A
     orientation: Orientation = (
         "landscape" if aspect == "16:9" else "portrait" if aspect == "9:16" else "square"
     )
-    stock = stock_photos(settings) if params.source == "stock" else None
-    images = []
+    source = params.source or "card"
+    kinds = _section_kinds(source, len(script.sections))
+    wants_photos = source == "stock" or (source == "mixed" and settings.stock_photos != "none")
+    photos = stock_photos(settings) if wants_photos else None
+    videos = stock_videos(settings) if "clip" in kinds else None
+    images, credits = [], []
     with tempfile.TemporaryDirectory(prefix="videogen-images-") as tmp:
         for i, section in enumerate(script.sections):
             prompt = section.image_prompt or section.title
             entry: dict[str, Any] = {"index": i, "prompt": prompt, **timings[i]}
-            photo = stock.search(stock_query(prompt), orientation) if stock else None
-            if stock is not None:
+            kind, query = kinds[i], stock_query(prompt)
+            local: Path | None = None
+            if kind == "clip" and videos is not None:
+                clip = videos.search(query, orientation, (width, height))
                 record_calls()  # the search
-            if stock is not None and photo is not None:
-                data = stock.download(photo)
-                record_calls()
-                kind = sniff_image_format(data[:16]) or "jpeg"
-                local = Path(tmp) / f"image_{i:02d}.{'jpg' if kind == 'jpeg' else kind}"
-                local.write_bytes(data)
-                validate_upload(local)
-                entry.update(
-                    source=photo.provider,
-                    attribution=photo.attribution,
-                    photographer_url=photo.photographer_url,
-                    page_url=photo.page_url,
-                )
-            else:
-                local = make_title_card(
+                if clip is not None:
+                    local = Path(tmp) / f"clip_{i:02d}.mp4"
+                    local.write_bytes(videos.download(clip))
+                    record_calls()
+                    entry.update(kind="clip", width=clip.width, height=clip.height, **clip.credit)
+                    credits.append({"index": i, **clip.credit})
+            elif kind in ("stock", "still") and photos is not None:
+                photo = photos.search(query, orientation)
+                record_calls()  # the search
+                if photo is not None:
+                    data = photos.download(photo)
+                    record_calls()
+                    fmt = sniff_image_format(data[:16]) or "jpeg"
+                    local = Path(tmp) / f"image_{i:02d}.{'jpg' if fmt == 'jpeg' else fmt}"
+                    local.write_bytes(data)
+                    validate_upload(local)
+                    credit = {
+                        "source": photo.provider,
+                        "attribution": photo.attribution,
+                        "author_url": photo.photographer_url,
+                        "page_url": photo.page_url,
+                    }
+                    entry.update(kind="still", photographer_url=photo.photographer_url, **credit)
+                    credits.append({"index": i, **credit})
+            if local is None:
+                card = make_title_card(
                     section.title,
                     Path(tmp) / f"image_{i:02d}.png",
                     width,
                     height,
                     subtitle=script.title if i == 0 else None,
                 )
-                entry["source"] = "card"
+                if kind == "clip":  # offline: the card, moving
+                    seconds = float(timings[i]["duration_s"])
+                    local = make_motion_clip(card, Path(tmp) / f"clip_{i:02d}.mp4", width, height,
+                                             seconds)  # fmt: skip
+                    entry.update(kind="clip", source="motion")
+                else:
+                    local = card
+                    entry.update(kind="still", source="card")
             path = user_path(user_id, "steps", str(job.id), local.name)
             storage.upload("uploads", path, local, _content_type(local))
             entry["path"] = path
             images.append(entry)
-    output = {"image_paths": [e["path"] for e in images], "images": images}
+    output = {"image_paths": [e["path"] for e in images], "images": images, "credits": credits}
     return output, None
 
 
 def _content_type(path: Path) -> str:
-    return {".png": "image/png", ".webp": "image/webp"}.get(path.suffix, "image/jpeg")
+    types = {".png": "image/png", ".webp": "image/webp", ".mp4": "video/mp4"}
+    return types.get(path.suffix, "image/jpeg")

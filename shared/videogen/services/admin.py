@@ -49,7 +49,7 @@ def require_admin(principal: Principal) -> None:
 
 
 def list_jobs(session: Session, query: AdminJobQuery) -> AdminJobPage:
-    """A page of everyone's jobs, newest first."""
+    """A page of everyone's jobs, sorted (newest first by default)."""
     result = prompts_admin.admin_list_jobs(
         session,
         query.status,
@@ -57,6 +57,8 @@ def list_jobs(session: Session, query: AdminJobQuery) -> AdminJobPage:
         query.model,
         query.limit,
         (query.page - 1) * query.limit,
+        query.sort,
+        query.order,
     )
     return AdminJobPage.of(result["items"], result["total"], query.page, query.limit)
 

@@ -8,15 +8,41 @@ from typing import TYPE_CHECKING
 
 from videogen.db import reads
 from videogen.db.connection import Session
-from videogen.models.catalogue import Quote, QuoteRequest, VoiceList, VoiceQuery
+from videogen.errors import ValidationFailed
+from videogen.models.catalogue import Quote, QuoteRequest, Voice, VoiceList, VoiceQuery
 
 if TYPE_CHECKING:
     from videogen.config import Settings
 
 
-def voices(session: Session, query: VoiceQuery) -> VoiceList:
-    """The narration voices, optionally of one engine and language."""
-    return VoiceList(reads.list_voices(session, query.engine, query.language))
+def voices(session: Session, settings: Settings, query: VoiceQuery) -> VoiceList:
+    """The narration voices, optionally of one engine and language: the catalogue's, and
+    where the offline engine speaks (``TTS_ENGINE=espeak``) every language of the installed
+    espeak-ng — with ``variants`` (a language is needed then) each in every variant."""
+    if query.variants and query.language is None:
+        raise ValidationFailed(
+            "Voice variants are listed for a language: add language=…",
+            details=[{"field": "variants", "message": "needs language"}],
+        )
+    listed = reads.list_voices(session, query.engine, query.language)
+    if settings.tts_engine == "espeak" and query.engine in (None, "espeak"):
+        # cold start: media.narration loads only on this path
+        from videogen.media.narration import espeak_voices
+
+        seen = {v.id for v in listed}
+        for v in espeak_voices(query.language, variants=query.variants):
+            if f"espeak:{v.code}" in seen:
+                continue
+            described = (
+                f"Offline (espeak-ng), {'variant ' + v.variant if v.variant else 'default'}."
+            )
+            listed.append(
+                Voice(
+                    id=f"espeak:{v.code}", engine="espeak", language=v.language, name=v.name,
+                    gender=v.gender, description=described, variant=v.variant,
+                )
+            )  # fmt: skip
+    return VoiceList(listed)
 
 
 def quote(session: Session, settings: Settings, body: QuoteRequest) -> Quote:

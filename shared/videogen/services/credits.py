@@ -31,9 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def overview(session: Session, page: int, limit: int) -> CreditsOverview:
-    """The caller's balance, reserved credits and one page of the ledger."""
-    result = reads.get_credits(session, limit, (page - 1) * limit)
+def overview(
+    session: Session, page: int, limit: int, sort: str = "created", order: str = "desc"
+) -> CreditsOverview:
+    """The caller's balance, reserved credits and one page of the ledger, sorted."""
+    result = reads.get_credits(session, limit, (page - 1) * limit, sort, order)
     if result is None:
         raise NotFound("No profile for this user.")
     return CreditsOverview(

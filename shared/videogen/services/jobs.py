@@ -56,12 +56,13 @@ def create(
     project_id: str | None = None,
     *,
     max_credits: int | None = None,
+    delivery: dict[str, Any] | None = None,
 ) -> Outcome[Job]:
     """Reserve credits and queue a job for the user (filed in one of their projects when
-    given, refused when it costs more than ``max_credits``), as one request (rate limit,
-    key)."""
+    given, refused when it costs more than ``max_credits``; ``delivery``: its webhook and
+    deadline), as one request (rate limit, key)."""
     return write_requests.create_job_request(
-        db, principal, write, model, params, priority, project_id, max_credits
+        db, principal, write, model, params, priority, project_id, max_credits, delivery
     )
 
 
@@ -74,21 +75,31 @@ def submit(
     *,
     max_credits: int | None = None,
     render_short: bool,
+    delivery: dict[str, Any] | None = None,
 ) -> Outcome[Job]:
     """The whole "create a job" action both functions answer a POST with: check what the job
-    names (before money moves), reserve and queue it in one request (:func:`create`), then
-    run or route it (:func:`run_or_route`). A finished job becomes the key's answer and
-    carries fresh links; a replay is the first answer, its links signed today. ``params``:
-    the request's (its model's job type is known only in the database)."""
+    names (before money moves) and its webhook's host, reserve and queue it in one request
+    (:func:`create`), then run or route it (:func:`run_or_route`). A finished job becomes
+    the key's answer and carries fresh links; a replay is the first answer, its links
+    signed today. ``params``: the request's (its model's job type is known only in the
+    database)."""
     from videogen.rendering import steps  # cold start: rendering.steps loads only on this path
 
     # cold start: services.links, services.uploads load only on this path
     from videogen.services import links, uploads
 
     steps.check_params(scope.settings, params)
+    user_id = str(scope.principal.user_id)
+    # Files named by URL are fetched once and stored as the user's uploads (before money).
+    params = uploads.fetch_urls(scope.storage, scope.settings, user_id, params)
     # What the pictures hold counts in the render's estimate.
-    pixels = uploads.check_uploads(scope.storage, str(scope.principal.user_id), params)
+    pixels = uploads.check_uploads(scope.storage, user_id, params)
     with scope.writing() as write:
+        if delivery and delivery.get("webhook"):
+            # cold start: services.webhooks loads only on this path
+            from videogen.services.webhooks import check_url
+
+            check_url(scope.settings, delivery["webhook"])  # 422 for a private host
         created = create(
             scope.db,
             scope.principal,
@@ -98,6 +109,7 @@ def submit(
             priority,
             project_id,
             max_credits=max_credits,
+            delivery=delivery,
         )
     expire_s = scope.settings.signed_url_expires_s
     if created.replayed:
@@ -126,7 +138,8 @@ def run_or_route(
 
     if job.job_type in steps.STEP_TYPES:
         return 200, steps.run(db, settings, job)
-    if render_short and job.job_type == "compose":
+    if render_short and job.job_type == "compose" and not job.waiting_for:
+        # (A compose job waiting for its section clips is rendered once they are done.)
         estimate = composition.estimated_render_seconds(job.params, input_pixels)
         if estimate <= settings.sync_render_max_seconds:
             job = composition.render_sync(db, settings, job)
@@ -145,7 +158,7 @@ def get(session: Session, job_id: str) -> JobWithEvents:
 
 
 def list_page(session: Session, query: JobQuery) -> JobPage:
-    """A page of the caller's jobs, newest first, of one status, project or batch."""
+    """A page of the caller's jobs, sorted, of one status, project or batch."""
     result = reads.list_jobs(
         session,
         query.status,
@@ -153,6 +166,8 @@ def list_page(session: Session, query: JobQuery) -> JobPage:
         (query.page - 1) * query.limit,
         project_id=None if query.project_id is None else str(query.project_id),
         batch_id=None if query.batch_id is None else str(query.batch_id),
+        sort=query.sort,
+        order=query.order,
     )
     return JobPage.of(result["items"], result["total"], query.page, query.limit)
 
@@ -165,9 +180,10 @@ def read(session: Session, query: JobQuery) -> JobWithEvents | JobPage:
     return list_page(session, query)
 
 
-def models(session: Session) -> ModelList:
-    """The models anyone may use: ids, job types, limits and price rules."""
-    return ModelList(reads.list_models(session))
+def models(session: Session, category: str | None = None) -> ModelList:
+    """The models anyone may use — ids, job types, limits and price rules — featured first,
+    optionally of one category."""
+    return ModelList(reads.list_models(session, category))
 
 
 def cancel(scope: Scope, job_id: str) -> Outcome[CancelResult]:
@@ -200,6 +216,7 @@ def remove(scope: Scope, job_id: str) -> Outcome[Job]:
         due = DueOutput(
             id=job.id,
             video_path=job.output.get("video_path"),
+            image_path=job.output.get("image_path"),
             thumbnail_path=job.output.get("thumbnail_path"),
             files=[
                 v
@@ -209,7 +226,9 @@ def remove(scope: Scope, job_id: str) -> Outcome[Job]:
                 and isinstance(v, str)
             ],
         )
-        if (due.video_path or due.thumbnail_path) and remove_outputs(db, scope.storage, [due]):
+        if (due.video_path or due.image_path or due.thumbnail_path) and remove_outputs(
+            db, scope.storage, [due]
+        ):
             job.output_expired_at = datetime.now(UTC)
     return outcome
 
@@ -226,7 +245,7 @@ def apply_callback(db: Database, callback: JobCallback, delivery_id: str) -> Job
     from videogen.integrations.storage import clean_path
 
     report = callback.model_dump(mode="json", exclude_none=True)
-    for field in ("video_path", "thumbnail_path"):
+    for field in ("video_path", "image_path", "thumbnail_path"):
         if isinstance(path := (report.get("output") or {}).get(field), str):
             clean_path(path)  # a path that climbs or is malformed: 422 INVALID_OBJECT_PATH
     return job_reports.job_report(db, delivery_id, "worker", report)
@@ -261,33 +280,45 @@ def provider_output(
     urls: tuple[str, ...],
     client: httpx.Client,
 ) -> dict[str, Any]:
-    """Copy a provider's result into the owner's storage folder (its URLs expire) with a
-    thumbnail; the job's output (paths: links are signed when the job is read).
+    """Copy a provider's result — a video, or a picture job's first picture — into the
+    owner's storage folder (its URLs expire) with a thumbnail; the job's output (paths:
+    links are signed when the job is read).
 
     A copy that fails is a 503 (the provider redelivers, the sweep's reconcile polls again):
     the job stays running until its video is safely ours, and nothing is charged before.
     """
+    # cold start: media.picture loads only on this path
+    from videogen.media import picture
+
     # cold start: media.render loads only on this path
     from videogen.media.render import make_thumbnail
 
     # cold start: rendering.outputs loads only on this path
-    from videogen.rendering.outputs import store_outputs
+    from videogen.rendering.outputs import store_outputs, store_picture
 
+    is_picture = job.job_type in ("text_to_image", "image_to_image")
     if not urls:
         raise ValidationFailed(
-            "The provider reported completion without a video.", code="INVALID_OUTPUT"
+            "The provider reported completion without "
+            + ("a picture." if is_picture else "a video."),
+            code="INVALID_OUTPUT",
         )
     source = copy_source(urls[0])
     try:
         with tempfile.TemporaryDirectory(prefix="videogen-provider-") as tmp:
-            video = Path(tmp) / "video.mp4"
+            result = Path(tmp) / ("result" if is_picture else "video.mp4")
             with client.stream("GET", source, timeout=120, follow_redirects=False) as resp:
                 resp.raise_for_status()
-                with video.open("wb") as out:
+                with result.open("wb") as out:
                     for chunk in resp.iter_bytes():
                         out.write(chunk)
-            thumb = make_thumbnail(video, Path(tmp) / "thumbnail.jpg", 0.5, 640)
-            output = store_outputs(storage, str(job.user_id), str(job.id), video, thumb)
+            user_id, job_id = str(job.user_id), str(job.id)
+            if is_picture:  # checked like an upload (format, size, decodes) before it is ours
+                thumb = picture.thumbnail(result, Path(tmp) / "thumbnail.jpg")
+                output = store_picture(storage, user_id, job_id, result, thumb)
+            else:
+                thumb = make_thumbnail(result, Path(tmp) / "thumbnail.jpg", 0.5, 640)
+                output = store_outputs(storage, user_id, job_id, result, thumb)
     except Exception as exc:
         log.warning("could not copy %s output of %s: %s", provider, job.id, exc)
         raise ServiceUnavailable(

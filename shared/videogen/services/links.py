@@ -1,9 +1,10 @@
 """Links to a job's files, signed when the job is read — never stored.
 
-A job's output keeps storage paths (``video_path``, ``thumbnail_path``, and a composed
-video's ``webm_path``, ``gif_path``, ``mp3_path``, ``poster_path``, ``vtt_path``,
-``srt_path``); every answer that shows a job to its owner (GET one, GET a page, a video
-rendered at once) gets ``video_url`` / ``thumbnail_url`` (``webm_url``, …) signed for
+A job's output keeps storage paths (``video_path`` or a picture's ``image_path``,
+``thumbnail_path``, and a composed video's ``webm_path``, ``gif_path``, ``mp3_path``,
+``poster_path``, ``vtt_path``, ``srt_path``); every answer that shows a job to its owner
+(GET one, GET a page, a video rendered at once) gets ``video_url`` / ``image_url`` /
+``thumbnail_url`` (``webm_url``, …) signed for
 ``SIGNED_URL_EXPIRES_SECONDS`` and ``links_expire_at``, so a link in a page the user just
 loaded always works while the object exists. One signing call per bucket per answer
 (Supabase Storage signs a batch). A realtime ``completed`` event carries no links: its
@@ -30,10 +31,11 @@ A = TypeVar("A", bound="BaseModel")  # an answer: a job, a page of them, a batch
 
 log = logging.getLogger(__name__)
 
-# (output field holding the path, its bucket, the field the link goes in): the video, its
-# thumbnail, and a composed video's other forms (rendering.outputs.EXTRA_KEYS).
+# (output field holding the path, its bucket, the field the link goes in): the video or
+# picture, its thumbnail, and a composed video's other forms (rendering.outputs.EXTRA_KEYS).
 FILES = (
     ("video_path", "videos", "video_url"),
+    ("image_path", "images", "image_url"),
     ("thumbnail_path", "thumbnails", "thumbnail_url"),
     ("webm_path", "videos", "webm_url"),
     ("gif_path", "videos", "gif_url"),

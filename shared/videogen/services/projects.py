@@ -14,18 +14,20 @@ from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome
 from videogen.db.writes import replace_answer
 from videogen.errors import NotFound
-from videogen.models.common import ListQuery
 from videogen.models.jobs import Batch, BatchCanceled, BatchPage, BatchQuery, BatchRequest
 from videogen.models.projects import (
     Project,
     ProjectChange,
     ProjectDeleted,
     ProjectPage,
+    ProjectQuery,
     ProjectRequest,
 )
 from videogen.services.routing import dispatch_job, notify_cancel
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from videogen.services.scope import Scope
 
 
@@ -56,25 +58,38 @@ def delete(scope: Scope, project_id: str) -> Outcome[ProjectDeleted]:
         return write_requests.delete_project_request(scope.db, scope.principal, write, project_id)
 
 
-def read(session: Session, query: ListQuery) -> Project | ProjectPage:
+def read(session: Session, query: ProjectQuery) -> Project | ProjectPage:
     """``?id=`` → one project (404 when not the caller's); otherwise a page, newest first."""
     if query.id is not None:
         project = reads.get_project(session, str(query.id))
         if project is None:
             raise NotFound("Project not found.", code="PROJECT_NOT_FOUND")
         return project
-    result = reads.list_projects(session, query.limit, (query.page - 1) * query.limit)
+    offset = (query.page - 1) * query.limit
+    result = reads.list_projects(session, query.limit, offset, query.sort, query.order)
     return ProjectPage.of(result["items"], result["total"], query.page, query.limit)
 
 
-def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
-    """Make the batch's jobs (all reserved together or none), then route each one."""
+def create_batch(
+    scope: Scope, body: BatchRequest, cancel_after: timedelta | None = None
+) -> Outcome[Batch]:
+    """Make the batch's jobs (all reserved together or none; each with the batch's webhook
+    and deadline — ``cancel_after``: the header's, when the body gives none), then route
+    each one."""
     # cold start: services.uploads loads only on this path
-    from videogen.services.uploads import check_uploads
+    from videogen.services.uploads import check_uploads, fetch_urls
 
-    for item in body.items:  # before money moves
-        check_uploads(scope.storage, str(scope.principal.user_id), item.params)
+    user_id = str(scope.principal.user_id)
+    for item in body.items:  # before money moves: files named by URL fetched, then checked
+        item.params = fetch_urls(scope.storage, scope.settings, user_id, item.params)
+        check_uploads(scope.storage, user_id, item.params)
+    delivery = body.delivery(cancel_after)
     with scope.writing() as write:
+        if body.webhook is not None:
+            # cold start: services.webhooks loads only on this path
+            from videogen.services.webhooks import check_url
+
+            check_url(scope.settings, body.webhook)  # 422 for a private host
         outcome = write_requests.create_batch_request(
             scope.db,
             scope.principal,
@@ -83,6 +98,7 @@ def create_batch(scope: Scope, body: BatchRequest) -> Outcome[Batch]:
             project_id=None if body.project_id is None else str(body.project_id),
             title=body.title,
             max_credits=body.max_credits,
+            delivery=delivery,
         )
     if not outcome.replayed:
         jobs = outcome.data.jobs
@@ -111,5 +127,6 @@ def read_batches(session: Session, query: BatchQuery) -> Batch | BatchPage:
             raise NotFound("Batch not found.", code="BATCH_NOT_FOUND")
         return batch
     project = None if query.project_id is None else str(query.project_id)
-    result = reads.list_batches(session, project, query.limit, (query.page - 1) * query.limit)
+    offset = (query.page - 1) * query.limit
+    result = reads.list_batches(session, project, query.limit, offset, query.sort, query.order)
     return BatchPage.of(result["items"], result["total"], query.page, query.limit)

@@ -33,10 +33,13 @@ BATCH = 200
 def remove_outputs(db: Database, storage: Storage, due: Sequence[DueOutput]) -> int:
     """Remove these outputs' files, then mark their jobs; how many were marked."""
     videos = [d.video_path for d in due if d.video_path] + [f for d in due for f in d.files]
+    images = [d.image_path for d in due if d.image_path]
     thumbnails = [d.thumbnail_path for d in due if d.thumbnail_path]
     try:
         if videos:
             storage.remove("videos", videos)
+        if images:
+            storage.remove("images", images)
         if thumbnails:
             storage.remove("thumbnails", thumbnails)
     except AppError as exc:  # the next sweep tries again

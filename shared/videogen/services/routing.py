@@ -142,11 +142,11 @@ def provider_request(settings: Settings, job: Job, storage: Storage | None = Non
     from videogen.integrations.providers import VideoRequest
 
     # cold start: models.params loads only on this path
-    from videogen.models.params import ImageToVideoParams, params_for
+    from videogen.models.params import ImageToImageParams, ImageToVideoParams, params_for
 
     params = params_for(job.job_type, job.params)
     image_url = None
-    if isinstance(params, ImageToVideoParams) and params.image_path:
+    if isinstance(params, ImageToVideoParams | ImageToImageParams) and params.image_path:
         if storage is None:
             # cold start: integrations.storage loads only on this path
             from videogen.integrations.storage import get_storage

@@ -167,6 +167,10 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
                 fleet.worker_record_health(admin, r["worker_id"], ok=r["ok"], detail=r["detail"])
     with db.admin() as admin:
         leases = fleet.jobs_requeue_expired(admin, 500)
+    # cold start: services.webhooks loads only on this path
+    from videogen.services import webhooks
+
+    deadlines = webhooks.cancel_overdue(db, settings)  # before anything is dispatched
     reconciled = reconcile_external(db, settings, client)
     endpoints = runpod_health(db, settings, client)
     dispatched = dispatch_pending(db, settings, http)
@@ -177,6 +181,7 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
         # The environment's unit prices, for the cost views (a row changes only when its
         # value does).
         operations.ops_set_unit_prices(admin, settings.unit_prices())
+    delivered = webhooks.drain(db, settings)  # what the drainers left (retries, crashes)
     differences = operations.audit_money_report(db, settings.audit_grace_s)
     for row in differences[:20]:
         log.error(
@@ -192,6 +197,8 @@ def sweep(db: Database, settings: Settings, client: httpx.Client | None = None) 
             "results": results,
         },
         leases=leases,
+        deadlines=deadlines,
+        webhooks=delivered,
         reconciled=reconciled,
         runpod_endpoints=endpoints,
         dispatched=dispatched,

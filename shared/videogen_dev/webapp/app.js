@@ -144,7 +144,25 @@ async function apiBlob(name, body) {
 // ---------------------------------------------------------------------------------------
 // Errors on the page: the message, the hint, field details — never raw JSON.
 // ---------------------------------------------------------------------------------------
-function showError(err) {
+/**
+ * Put an error box where the user's eyes are: right under the row or form of the button
+ * they pressed, scrolled into view. With no button (a failure in the background), the
+ * global box goes back to the top of the page, where it stays in view (sticky).
+ */
+function placeError(box, button) {
+  const anchor = button?.isConnected ? button.closest('.row, form, header') ?? button : null
+  if (anchor) {
+    anchor.after(box)
+    box.dataset.place = 'near'
+  } else if (box === $('error')) {
+    document.querySelector('main').before(box)
+    box.dataset.place = 'top'
+  }
+  box.hidden = false
+  if (anchor) box.scrollIntoView({ block: 'nearest' })
+}
+
+function showError(err, button = null) {
   console.warn(err)
   const box = $('error')
   box.dataset.code = err.code ?? err.name ?? 'ERROR'
@@ -161,7 +179,7 @@ function showError(err) {
       return li
     }),
   )
-  box.hidden = false
+  placeError(box, button)
 }
 $('error-close').onclick = () => {
   $('error').hidden = true
@@ -184,7 +202,7 @@ function guarded(fn) {
       $('error').hidden = true
       await fn(event)
     } catch (err) {
-      showError(err)
+      showError(err, button)
     } finally {
       button?.removeAttribute('aria-busy')
       if (button) button.disabled = button.dataset.allowed === 'false'
@@ -756,18 +774,23 @@ function voided(from) {
 
 /** A step's failure, in the wizard, as a person reads it. */
 function wizardGuarded(fn) {
-  return guarded(async (event) => {
-    $('wizard-error').hidden = true
-    try {
-      await fn(event)
-    } catch (err) {
-      console.warn(err)
-      const box = $('wizard-error')
-      box.dataset.code = err.code ?? 'ERROR'
-      box.textContent = err.hint ? `${err.message} ${err.hint}` : err.message
-      box.hidden = false
-    }
-  })
+  return (event) => {
+    // Read now: an event's currentTarget is null once its dispatch is over (after an await).
+    const pressed = event?.submitter ?? event?.currentTarget
+    const button = pressed instanceof HTMLButtonElement ? pressed : null
+    return guarded(async () => {
+      $('wizard-error').hidden = true
+      try {
+        await fn(event)
+      } catch (err) {
+        console.warn(err)
+        const box = $('wizard-error')
+        box.dataset.code = err.code ?? 'ERROR'
+        box.textContent = err.hint ? `${err.message} ${err.hint}` : err.message
+        placeError(box, button) // under the step's button, in view
+      }
+    })(event)
+  }
 }
 
 /** Make a step job (its own Idempotency-Key); the finished job, or throw why it failed. */

@@ -1,4 +1,4 @@
-"""Checks the adapters' input mappings share: job type, prompt, image, duration, ratio.
+"""Checks the adapters' input mappings share: job type, prompt, image, duration, ratio, size.
 
 Each adapter maps a :class:`~videogen.integrations.providers.base.VideoRequest` to its provider's
 documented input with these, and refuses (``ProviderRejected``, never retried: the job
@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-from videogen.integrations.providers.base import VIDEO_JOB_TYPES, VideoRequest
+from videogen.integrations.providers.base import PICTURE_JOB_TYPES, VIDEO_JOB_TYPES, VideoRequest
 from videogen.integrations.providers.errors import ProviderRejected
+from videogen.media.timeline import frame_size
 
 T = TypeVar("T")
 
@@ -32,7 +33,8 @@ def check_job_type(
     offered: Sequence[str] = ("text_to_video", "image_to_video"),
 ) -> None:
     """Refuse a job type the model does not make (compose, narration… or the other mode)."""
-    if request.job_type not in VIDEO_JOB_TYPES or request.job_type not in offered:
+    known = VIDEO_JOB_TYPES | PICTURE_JOB_TYPES
+    if request.job_type not in known or request.job_type not in offered:
         raise reject(
             provider,
             model,
@@ -83,4 +85,13 @@ def _seconds(offered: Sequence[int]) -> str:
     values = sorted(set(offered))
     if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
         return f"{values[0]}-{values[-1]} s"
-    return " or ".join(str(v) for v in values) + " s"
+    words = [str(v) for v in values]
+    return (", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]) + " s"
+
+
+def picture_size(request: VideoRequest) -> tuple[int, int]:
+    """Width and height of the picture the job asks for: its frame, as a video's of the same
+    ratio and resolution (16:9 720p → 1280x720)."""
+    aspect = request.aspect_ratio if request.aspect_ratio in ("16:9", "9:16", "1:1") else "1:1"
+    quality = request.resolution if request.resolution in ("480p", "720p", "1080p") else "720p"
+    return frame_size(aspect, quality)  # type: ignore[arg-type]

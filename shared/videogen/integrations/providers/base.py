@@ -18,7 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from videogen.models.params import ImageToVideoParams, TextToVideoParams, params_for
+from videogen.models.params import (
+    ImageToImageParams,
+    ImageToVideoParams,
+    TextToImageParams,
+    TextToVideoParams,
+    params_for,
+)
 
 if TYPE_CHECKING:
     from videogen.models.params import TypedParams
@@ -26,11 +32,14 @@ if TYPE_CHECKING:
 ProviderState = Literal["queued", "processing", "completed", "failed", "canceled"]
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
 VIDEO_JOB_TYPES: frozenset[str] = frozenset({"text_to_video", "image_to_video"})
+PICTURE_JOB_TYPES: frozenset[str] = frozenset({"text_to_image", "image_to_image"})
+# The job types whose input is an upload (``image_path``), handed over as ``image_url``.
+IMAGE_INPUT_JOB_TYPES: frozenset[str] = frozenset({"image_to_video", "image_to_image"})
 
 
 @dataclass(frozen=True)
 class VideoRequest:
-    """Our params for one video job, typed: what an adapter's input mapping reads.
+    """Our params for one video or picture job, typed: what an adapter's input mapping reads.
 
     ``image_url`` is a short-lived signed URL of the job's upload (``image_path``), made
     by the router; the object path itself is never handed to a provider.
@@ -45,11 +54,23 @@ class VideoRequest:
     seed: int | None = None
     fps: int | None = None
     image_url: str | None = None
+    strength: float | None = None  # image-to-image: how much the picture may change
 
     @classmethod
     def of(cls, params: TypedParams, image_url: str | None = None) -> VideoRequest:
         """A job's typed params (:func:`videogen.models.params.params_for`). A job that is
-        not a video job keeps only its type, for the adapters to refuse."""
+        neither a video nor a picture keeps only its type, for the adapters to refuse."""
+        if isinstance(params, TextToImageParams | ImageToImageParams):
+            return cls(
+                job_type=params.job_type,
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt,
+                aspect_ratio=params.aspect_ratio,
+                resolution=params.resolution,
+                seed=params.seed,
+                image_url=image_url,
+                strength=params.strength if isinstance(params, ImageToImageParams) else None,
+            )
         if not isinstance(params, TextToVideoParams | ImageToVideoParams):
             return cls(job_type=params.job_type, image_url=image_url)
         return cls(
@@ -76,6 +97,16 @@ class VideoRequest:
     def is_image_to_video(self) -> bool:
         """True for an image-to-video job."""
         return self.job_type == "image_to_video"
+
+    @property
+    def is_picture(self) -> bool:
+        """True for a text- or image-to-image job (its result is a still picture)."""
+        return self.job_type in PICTURE_JOB_TYPES
+
+    @property
+    def takes_image(self) -> bool:
+        """True when the job starts from an upload (image-to-video, image-to-image)."""
+        return self.job_type in IMAGE_INPUT_JOB_TYPES
 
 
 @dataclass(frozen=True)
@@ -221,6 +252,7 @@ _GENERIC_KEYS = (
     "resolution",
     "seed",
     "fps",
+    "strength",
 )
 
 

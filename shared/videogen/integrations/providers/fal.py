@@ -15,11 +15,27 @@ Webhooks are signed with Ed25519: the message is
 ``X-Fal-Webhook-Signature``, and the public keys come from fal's JWKS (cached 24 h,
 refetched once when no cached key verifies so a key rotation is picked up).
 
-Inputs (:func:`provider_input`) are per model family, from the models' schemas: Kling
-(https://fal.ai/models/fal-ai/kling-video/v2.1/standard/text-to-video/api and
-…/image-to-video/api) takes ``{prompt, duration: "5" | "10", aspect_ratio,
-negative_prompt?}`` for text and ``{prompt, image_url, duration, negative_prompt?}`` for an
-image (whose own shape sets the output's). Kling takes no seed.
+Inputs (:func:`provider_input`) are per model family, from the models' schemas (each
+model's page at https://fal.ai/models/<model id>/api):
+
+- Kling (``fal-ai/kling-video/…``): ``{prompt, duration: "5" | "10", aspect_ratio,
+  negative_prompt?}`` for text, ``{prompt, image_url, duration, negative_prompt?}`` for an
+  image (whose own shape sets the output's). Kling takes no seed.
+- Veo 3 / 3.1 (``fal-ai/veo3``, ``fal-ai/veo3.1``, ``…/image-to-video``): ``{prompt,
+  aspect_ratio: "16:9" | "9:16", duration: "4s" | "6s" | "8s", resolution: "720p" |
+  "1080p", negative_prompt?, seed?, generate_audio}``, plus ``image_url`` from an image.
+- Sora 2 (``fal-ai/sora-2/text-to-video``, ``…/image-to-video``): ``{prompt, resolution:
+  "720p", aspect_ratio: "16:9" | "9:16", duration: 4 | 8 | 12}`` (a number), plus
+  ``image_url``; no seed, no negative prompt.
+- FLUX.1 (``fal-ai/flux/dev``, ``fal-ai/flux/schnell``): ``{prompt, image_size: {width,
+  height}, num_images: 1, output_format: "png", seed?}``; ``fal-ai/flux/dev/image-to-image``
+  ``{prompt, image_url, strength: 0.01-1, num_images, output_format, seed?}`` (the size
+  follows the image). FLUX takes no negative prompt.
+- SDXL (``fal-ai/fast-sdxl``): ``{prompt, negative_prompt?, image_size: {width, height},
+  num_images: 1, format: "png", seed?}``.
+
+A video model's result is ``{"video": {"url", …}}``, a picture model's ``{"images": [{"url",
+"width", "height", "content_type"}], "seed", …}``: :func:`result_urls` reads them.
 """
 
 from __future__ import annotations
@@ -50,6 +66,7 @@ from videogen.integrations.providers._inputs import (
     need_prompt,
     pick_duration,
     pick_ratio,
+    picture_size,
 )
 from videogen.integrations.providers.base import (
     ProviderJob,
@@ -84,15 +101,42 @@ _STATES: dict[str, ProviderState] = {
 
 @dataclass(frozen=True)
 class FalModel:
-    """What one fal model family takes (``model_prefix`` matches the model path)."""
+    """What one fal model family takes (``model_prefix`` matches the model path; the first
+    entry that matches wins, so longer prefixes come first)."""
 
     model_prefix: str
-    durations: tuple[int, ...]
-    aspect_ratios: tuple[str, ...]
+    durations: tuple[int, ...] = ()
+    aspect_ratios: tuple[str, ...] = ("16:9", "9:16", "1:1")
     default_duration: int = 5
+    family: str = "kling"  # kling | veo | sora | flux | flux-i2i | sdxl
+    job_types: tuple[str, ...] = ("text_to_video", "image_to_video")
+    resolutions: tuple[str, ...] = ()
 
 
-MODELS: tuple[FalModel, ...] = (FalModel("fal-ai/kling-video/", (5, 10), ("16:9", "9:16", "1:1")),)
+def _veo(prefix: str, job_type: str) -> FalModel:
+    return FalModel(prefix, (4, 6, 8), ("16:9", "9:16"), 8, "veo", (job_type,), ("720p", "1080p"))
+
+
+def _sora(prefix: str, job_type: str) -> FalModel:
+    return FalModel(prefix, (4, 8, 12), ("16:9", "9:16"), 4, "sora", (job_type,), ("720p",))
+
+
+def _picture(prefix: str, family: str, job_type: str) -> FalModel:
+    return FalModel(prefix, family=family, job_types=(job_type,))
+
+
+MODELS: tuple[FalModel, ...] = (
+    FalModel("fal-ai/kling-video/", (5, 10), ("16:9", "9:16", "1:1")),
+    _veo("fal-ai/veo3.1/image-to-video/", "image_to_video"),
+    _veo("fal-ai/veo3.1/", "text_to_video"),
+    _veo("fal-ai/veo3/image-to-video/", "image_to_video"),
+    _veo("fal-ai/veo3/", "text_to_video"),
+    _sora("fal-ai/sora-2/image-to-video/", "image_to_video"),
+    _sora("fal-ai/sora-2/text-to-video/", "text_to_video"),
+    _picture("fal-ai/flux/dev/image-to-image/", "flux-i2i", "image_to_image"),
+    _picture("fal-ai/flux/", "flux", "text_to_image"),
+    _picture("fal-ai/fast-sdxl/", "sdxl", "text_to_image"),
+)
 
 
 def model_spec(model: str) -> FalModel:
@@ -111,18 +155,83 @@ def model_spec(model: str) -> FalModel:
 def provider_input(model: str, request: VideoRequest) -> dict[str, Any]:
     """The model's input for ``request`` (fal's queue takes it as the whole body)."""
     spec = model_spec(model)
-    check_job_type("fal", model, request)
+    check_job_type("fal", model, request, spec.job_types)
     body: dict[str, Any] = {"prompt": need_prompt("fal", model, request)}
-    if request.is_image_to_video:
+    if spec.family in ("flux", "flux-i2i", "sdxl"):
+        return body | _picture_input(spec, model, request)
+    if request.takes_image:
         body["image_url"] = need_image("fal", model, request)
+    ratios = {r: r for r in spec.aspect_ratios}
+    if spec.family == "kling":
+        if not request.takes_image:  # Kling's image sets the shape
+            body["aspect_ratio"] = pick_ratio("fal", model, request.aspect_ratio, ratios, "16:9")
     else:
-        ratios = {r: r for r in spec.aspect_ratios}
         body["aspect_ratio"] = pick_ratio("fal", model, request.aspect_ratio, ratios, "16:9")
+        body["resolution"] = _pick_resolution(spec, model, request.resolution)
     seconds = pick_duration("fal", model, request.duration, spec.durations, spec.default_duration)
-    body["duration"] = str(seconds)
-    if request.negative_prompt:
+    if spec.family == "veo":
+        body["duration"] = f"{seconds}s"
+        body["generate_audio"] = True
+        if request.seed is not None:
+            body["seed"] = request.seed
+    elif spec.family == "sora":
+        body["duration"] = seconds
+    else:
+        body["duration"] = str(seconds)
+    if request.negative_prompt and spec.family in ("kling", "veo"):
         body["negative_prompt"] = request.negative_prompt
     return body
+
+
+def _pick_resolution(spec: FalModel, model: str, resolution: str | None) -> str:
+    asked = resolution or spec.resolutions[0]
+    if asked not in spec.resolutions:
+        raise ProviderRejected(
+            f"fal model {model} makes {' or '.join(spec.resolutions)} videos, not {asked}.",
+            provider="fal",
+        )
+    return asked
+
+
+def _picture_input(spec: FalModel, model: str, request: VideoRequest) -> dict[str, Any]:
+    """FLUX's and SDXL's input: one picture of the job's size (image-to-image: the size
+    of the image), as PNG."""
+    ratios = {r: r for r in spec.aspect_ratios}
+    pick_ratio("fal", model, request.aspect_ratio, ratios, "1:1")
+    body: dict[str, Any] = {"num_images": 1}
+    if spec.family == "flux-i2i":
+        body["image_url"] = need_image("fal", model, request)
+        strength = 0.95 if request.strength is None else request.strength
+        body["strength"] = min(1.0, max(0.01, strength))
+    else:
+        width, height = picture_size(request)
+        body["image_size"] = {"width": width, "height": height}
+    if spec.family == "sdxl":
+        body["format"] = "png"
+        if request.negative_prompt:
+            body["negative_prompt"] = request.negative_prompt
+    else:
+        body["output_format"] = "png"
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+def result_urls(result: Any) -> tuple[str, ...]:
+    """The files of a model's result: the video (``video.url``), else the pictures
+    (``images[].url``), else every URL in it."""
+    if isinstance(result, Mapping):
+        video = result.get("video")
+        if isinstance(video, Mapping) and isinstance(video.get("url"), str):
+            return (video["url"],)
+        images = result.get("images")
+        if isinstance(images, list):
+            urls = tuple(
+                i["url"] for i in images if isinstance(i, Mapping) and isinstance(i.get("url"), str)
+            )
+            if urls:
+                return urls
+    return collect_urls(result)
 
 
 def app_id_of(model_id: str) -> str:
@@ -226,7 +335,7 @@ class FalProvider(HttpVideoProvider):
         response = self._send("GET", base)
         if response.is_success:
             return ProviderStatus(
-                state="completed", progress=100, output_urls=collect_urls(self._json(response))
+                state="completed", progress=100, output_urls=result_urls(self._json(response))
             )
         if response.status_code in (401, 403, 404, 408, 429, 502, 503, 504):
             raise error_for_response(self.name, response)
@@ -333,7 +442,7 @@ class FalProvider(HttpVideoProvider):
                 provider_job_id=f"{app_id}/{request_id}",
                 state="completed",
                 progress=100,
-                output_urls=collect_urls(data.get("payload")),
+                output_urls=result_urls(data.get("payload")),
                 event_id=event_id,
             )
         error = data.get("error") or _detail(data.get("payload")) or data.get("payload_error")

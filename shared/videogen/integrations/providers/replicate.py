@@ -18,6 +18,11 @@ Inputs (:func:`provider_input`) follow each model's input schema on its API page
 (``first_frame_image`` for MiniMax, ``start_image`` for Kling), so :data:`MODELS` names it
 with the durations and ratios each model takes. A pinned ``owner/name:version`` uses its
 model's entry; a bare version id has none.
+
+Pictures: ``black-forest-labs/flux-schnell``
+(https://replicate.com/black-forest-labs/flux-schnell/api) takes ``{prompt, aspect_ratio,
+num_outputs, output_format: webp | jpg | png, megapixels: "1" | "0.25", seed?}`` and answers
+an array of image URLs; about one megapixel in the ratio asked, whatever the resolution.
 """
 
 from __future__ import annotations
@@ -114,15 +119,46 @@ MODELS: dict[str, ReplicateModel] = {
 }
 
 
+@dataclass(frozen=True)
+class ReplicatePictureModel:
+    """A text-to-image model's input schema: the ratios it makes (``aspect_ratio``)."""
+
+    aspect_ratios: tuple[str, ...] = ("1:1", "16:9", "9:16")
+
+
+PICTURE_MODELS: dict[str, ReplicatePictureModel] = {
+    # https://replicate.com/black-forest-labs/flux-schnell/api: prompt, aspect_ratio,
+    # num_outputs 1-4, output_format, megapixels "1" | "0.25", seed; no negative prompt.
+    "black-forest-labs/flux-schnell": ReplicatePictureModel(),
+}
+
+
+def _picture_input(name: str, spec: ReplicatePictureModel, request: VideoRequest) -> dict[str, Any]:
+    check_job_type("replicate", name, request, ("text_to_image",))
+    ratios = {r: r for r in spec.aspect_ratios}
+    body: dict[str, Any] = {
+        "prompt": need_prompt("replicate", name, request),
+        "aspect_ratio": pick_ratio("replicate", name, request.aspect_ratio, ratios, "1:1"),
+        "num_outputs": 1,
+        "output_format": "png",
+        "megapixels": "1",
+    }
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
 def provider_input(model: str, request: VideoRequest) -> dict[str, Any]:
     """The model's ``input`` object for ``request``."""
     name = model.partition(":")[0]
+    if (picture := PICTURE_MODELS.get(name)) is not None:
+        return _picture_input(name, picture, request)
     spec = MODELS.get(name)
     if spec is None:
         raise ProviderRejected(
             f"There is no Replicate input mapping for model {model!r}.",
             provider="replicate",
-            hint="Known Replicate models: " + ", ".join(MODELS) + ".",
+            hint="Known Replicate models: " + ", ".join([*MODELS, *PICTURE_MODELS]) + ".",
         )
     check_job_type("replicate", name, request, spec.job_types)
     body: dict[str, Any] = {"prompt": need_prompt("replicate", name, request)}

@@ -16,7 +16,9 @@ https://docs.dev.runwayml.com/api/#tag/Start-generating, version 2024-11-06):
 ``image_to_video`` takes ``{model, promptImage: https URL, promptText?, ratio, duration,
 seed?}``, ``text_to_video`` ``{model, promptText, ratio, duration, seed?}``. ``ratio`` is
 an output size (``"1280:720"``), not ``"16:9"``; gen4_turbo makes images-to-video only,
-5 or 10 s. Runway takes no negative prompt; the resolution follows from the ratio.
+5 or 10 s (1280:720, 720:1280, 960:960…); gen4.5 text or image to video, 2 to 10 s;
+veo3.1 text or image to video, 4, 6 or 8 s (1280:720, 720:1280, 1920:1080, 1080:1920).
+Runway takes no negative prompt; the resolution follows from the ratio.
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ MODELS: dict[str, RunwayModel] = {
         ("text_to_video", "image_to_video"),
         {"16:9": "1280:720", "9:16": "720:1280"},
         tuple(range(2, 11)),
+    ),
+    "veo3.1": RunwayModel(
+        ("text_to_video", "image_to_video"),
+        {"16:9": "1280:720", "9:16": "720:1280"},
+        (4, 6, 8),
+        default_duration=8,
     ),
 }
 

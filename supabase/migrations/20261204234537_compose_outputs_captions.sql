@@ -15,7 +15,63 @@ CREATE OR REPLACE FUNCTION private.job_output_files(p_output jsonb)
 AS $function$
   select coalesce(jsonb_agg(value order by key), '[]')
     from jsonb_each_text(coalesce(p_output, '{}'))
-   where key like '%\_path' and key not in ('video_path', 'thumbnail_path')
+   where key like '%\_path' and key not in ('video_path', 'image_path', 'thumbnail_path')
+$function$
+;
+
+CREATE OR REPLACE FUNCTION private.job_insert(p_uid uuid, p_model_id text, p_params jsonb, p_priority integer, p_project_id uuid DEFAULT NULL::uuid, p_batch_id uuid DEFAULT NULL::uuid, p_delivery jsonb DEFAULT NULL::jsonb)
+ RETURNS public.jobs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_model public.models;
+  v_params jsonb;
+  v_job public.jobs;
+  v_delivery jsonb := private.job_delivery(p_delivery);
+begin
+  select * into v_model from public.models where id = p_model_id;
+  if not found then
+    raise exception 'model % not found', p_model_id using errcode = 'VGM04';
+  end if;
+  if not v_model.is_available then
+    raise exception 'model % is not available right now', p_model_id using errcode = 'VGM03';
+  end if;
+  if p_priority not between -100 and 100 then
+    raise exception 'priority outside -100..100' using errcode = 'VGP22';
+  end if;
+  perform private.check_priority(p_uid, p_priority);
+  if p_project_id is not null
+     and not exists (select 1 from public.projects where id = p_project_id and user_id = p_uid) then
+    raise exception 'project % not found', p_project_id using errcode = 'VGR04';
+  end if;
+  v_params := private.normalize_params(v_model, p_params);
+  if p_batch_id is not null and v_params ? 'section_clips' then
+    raise exception 'section_clips are made for one compose job at a time, not in a batch'
+      using errcode = 'VGP22';
+  end if;
+  -- First segment the caller's id, and no empty, '.' or '..' segment to climb out with.
+  if v_params ? 'image_path' and (split_part(v_params ->> 'image_path', '/', 1) <> p_uid::text
+                                  or v_params ->> 'image_path' ~ '(^|/)\.{0,2}(/|$)') then
+    raise exception 'image_path must be in your own uploads folder (%/…)', p_uid
+      using errcode = 'VGP22';
+  end if;
+
+  insert into public.jobs (user_id, model_id, job_type, params, priority, cost, max_attempts,
+                           provider, project_id, batch_id, webhook, webhook_events, deadline_at)
+  values (p_uid, v_model.id, v_model.job_type, v_params, p_priority,
+          private.job_price(v_model, v_params), v_model.max_attempts, v_model.provider,
+          p_project_id, p_batch_id, v_delivery ->> 'webhook',
+          case when v_delivery ? 'webhook'
+               then array(select jsonb_array_elements_text(v_delivery -> 'webhook_events')) end,
+          now() + make_interval(secs => (v_delivery ->> 'cancel_after_seconds')::double precision))
+  returning * into v_job;
+  if v_job.webhook is not null then
+    perform private.webhook_secret_of(p_uid);  -- the key its deliveries are signed with
+  end if;
+  return v_job;
+end;
 $function$
 ;
 
@@ -66,11 +122,14 @@ AS $function$
     when 'image_to_video' then
       '{prompt,negative_prompt,image_path,duration,aspect_ratio,resolution,seed,fps}'::text[]
     when 'compose' then
-      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,caption_style,formats,poster,size,transition,elements,duration,aspect_ratio,resolution,fps}'::text[]
+      '{prompt,topic,script,sections,voice,language,speaking_rate,images,music_path,narration_paths,captions,caption_style,formats,poster,size,transition,elements,section_clips,duration,aspect_ratio,resolution,fps}'::text[]
     when 'narration' then '{prompt,script,voice,language,speaking_rate,duration,fps}'::text[]
     when 'script' then '{prompt,topic,script,instruction,sections,language,duration}'::text[]
     when 'images' then
       '{prompt,script,source,timings,speaking_rate,duration,aspect_ratio,resolution}'::text[]
+    when 'text_to_image' then '{prompt,negative_prompt,aspect_ratio,resolution,seed}'::text[]
+    when 'image_to_image' then
+      '{prompt,negative_prompt,image_path,strength,aspect_ratio,resolution,seed}'::text[]
   end || '{original_prompt}'::text[]
 $function$
 ;
@@ -166,6 +225,36 @@ end;
 $function$
 ;
 
+CREATE OR REPLACE FUNCTION service.job_create(p_model_id text, p_params jsonb DEFAULT '{}'::jsonb, p_priority integer DEFAULT 0, p_project_id uuid DEFAULT NULL::uuid, p_max_credits bigint DEFAULT NULL::bigint, p_delivery jsonb DEFAULT NULL::jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+declare
+  v_uid uuid := auth.uid();
+  v_job public.jobs;
+  v_total bigint;
+begin
+  if v_uid is null then
+    raise exception 'sign in first' using errcode = 'VG403';
+  end if;
+  v_job := private.job_insert(v_uid, p_model_id, p_params, p_priority, p_project_id, null,
+                             p_delivery);
+  perform private.credits_reserve(v_job);
+  v_total := v_job.cost;
+  if jsonb_typeof(v_job.params -> 'section_clips') = 'array' then
+    v_job := private.section_clips_create(v_job);
+    v_total := v_total + (select coalesce(sum(c.cost), 0) from public.jobs c
+                           where c.parent_job_id = v_job.id);
+  end if;
+  perform private.check_spend(v_uid, v_total, p_max_credits);
+  perform private.check_job_limit(v_uid);
+  return private.job_json(v_job);
+end;
+$function$
+;
+
 CREATE OR REPLACE FUNCTION service.jobs_list_outputs_due(p_retention_days integer, p_limit integer DEFAULT 200)
  RETURNS jsonb
  LANGUAGE sql
@@ -174,11 +263,13 @@ CREATE OR REPLACE FUNCTION service.jobs_list_outputs_due(p_retention_days intege
 AS $function$
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', j.id, 'video_path', j.output ->> 'video_path',
+           'image_path', j.output ->> 'image_path',
            'thumbnail_path', j.output ->> 'thumbnail_path',
            'files', private.job_output_files(j.output))), '[]')
     from (select * from public.jobs j
            where j.output_expired_at is null
-             and (j.output ? 'video_path' or j.output ? 'thumbnail_path')
+             and (j.output ? 'video_path' or j.output ? 'image_path'
+                  or j.output ? 'thumbnail_path')
              and ((j.deleted_at is not null)
                   or (j.finished_at is not null
                       and j.finished_at < now() - make_interval(days => (
@@ -194,7 +285,6 @@ alter table "private"."tier_limits" add column "max_frame_pixels" integer not nu
 alter table "private"."tier_limits" add constraint "tier_limits_max_frame_pixels_check" CHECK (((max_frame_pixels >= 2073600) AND (max_frame_pixels <= 8294400))) not valid;
 
 alter table "private"."tier_limits" validate constraint "tier_limits_max_frame_pixels_check";
-
 
 -- By hand (data): the videos bucket takes a composed video's other forms and uploads the
 -- narration step's word timings (sql/schema/12), and the reference compose model renders
