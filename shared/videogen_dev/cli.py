@@ -290,7 +290,7 @@ def add_stack_commands(subparsers: Subparsers) -> None:
     demo.add_argument("--topic", default="How ocean tides work", help="of the composed video")
     demo.add_argument("--duration", type=int, default=4)
     demo.add_argument("--resolution", default="480p", choices=["480p", "720p", "1080p"])
-    demo.add_argument("--aspect-ratio", default="16:9", choices=["16:9", "9:16", "1:1"])
+    demo.add_argument("--aspect-ratio", default="9:16", choices=["16:9", "9:16", "1:1", "4:5"])
     demo.set_defaults(handler=run_demo)
 
 

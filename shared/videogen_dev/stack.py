@@ -309,7 +309,18 @@ def _summary(final: dict[str, Any], storage_dir: Path) -> dict[str, Any]:
     )
     if out.get("title"):
         result["title"] = out["title"]
+    if out.get("vtt_path"):
+        vtt = (storage_dir / "videos" / out["vtt_path"]).resolve()
+        result["captions_vtt"] = str(vtt)
+        result["captions_vtt_url"] = out.get("vtt_url")
+        result["first_cues"] = _first_cues(vtt)
     return result
+
+
+def _first_cues(vtt: Path, count: int = 2) -> list[str]:
+    """The first cues of a WebVTT file, "start --> end text", as a reader checks them."""
+    blocks = vtt.read_text(encoding="utf-8").split("\n\n")[1:]
+    return [" ".join(block.split()) for block in blocks if "-->" in block][:count]
 
 
 def demo_console(file: Any = None) -> Any:
@@ -319,6 +330,10 @@ def demo_console(file: Any = None) -> Any:
     return Console(file=file, soft_wrap=True)
 
 
+# The composed video's captions: bold white words, the spoken one in yellow, outlined.
+DEMO_CAPTIONS = {"font": "sans-bold", "color": "#ffffff", "highlight": "#ffd400",
+                 "background": "outline", "position": "bottom", "words_per_line": 4}  # fmt: skip
+CLIP_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv")
 DEMO_CREDITS_NEEDED = 250  # what the demo's three jobs can reserve, with room to spare
 
 
@@ -444,10 +459,14 @@ def _wizard(
         client,
         base,
         "reference/images",
-        {"script": script, "source": "card", "timings": narrated["output"]["sections"], **look},
+        {"script": script, "source": "mixed", "timings": narrated["output"]["sections"], **look},
         project,
     )
-    console.print(f"[bold]images[/]: {len(pictured['output']['image_paths'])} title cards")
+    visuals = pictured["output"]["image_paths"]
+    clips = sum(1 for path in visuals if path.endswith(CLIP_SUFFIXES))
+    console.print(
+        f"[bold]images[/]: {len(visuals) - clips} stills and {clips} moving clips, alternating"
+    )
     return {
         "model": "reference/compose",
         "prompt": script["title"],
@@ -456,6 +475,8 @@ def _wizard(
         "images": pictured["output"]["image_paths"],
         "duration": 60,
         "project_id": project,
+        # Each word highlighted as the narration says it; cues also as a sidecar WebVTT.
+        "caption_style": DEMO_CAPTIONS,
         **look,
     }
 
@@ -498,7 +519,7 @@ def demo(
     *,
     duration: int = 4,
     resolution: str = "480p",
-    aspect_ratio: str = "16:9",
+    aspect_ratio: str = "9:16",
     topic: str = "How ocean tides work",
     timeout: float = 300.0,
 ) -> dict[str, Any]:
