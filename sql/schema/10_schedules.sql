@@ -77,6 +77,13 @@ create trigger schedules_sync
 after insert or update or delete on private.schedules
 for each row execute function private.schedule_sync();
 
+revoke execute on function private.pg_cron_possible(), private.schedules_by_pg_cron(),
+  private.schedule_sync()
+  from public, anon, authenticated;
+grant execute on function private.pg_cron_possible(), private.schedules_by_pg_cron(),
+  private.schedule_sync()
+  to service_role;
+
 do $cron$
 begin
   if private.pg_cron_possible() then

@@ -131,9 +131,9 @@ $$;
 
 revoke execute on function private.job_delete(uuid), service.job_delete_request(jsonb, uuid),
   service.jobs_list_outputs_due(integer, integer), service.jobs_mark_outputs_expired(uuid[]),
-  service.uploads_list_due(integer, integer)
+  service.uploads_list_due(integer, integer), private.job_output_files(jsonb)
   from public, anon, authenticated;
 grant execute on function private.job_delete(uuid), service.job_delete_request(jsonb, uuid),
   service.jobs_list_outputs_due(integer, integer), service.jobs_mark_outputs_expired(uuid[]),
-  service.uploads_list_due(integer, integer)
+  service.uploads_list_due(integer, integer), private.job_output_files(jsonb)
   to service_role;

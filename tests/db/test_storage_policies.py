@@ -53,7 +53,10 @@ def test_buckets_have_supabase_settings(db: Conn) -> None:
     assert {"image/png", "image/jpeg", "image/webp", "audio/mpeg", "audio/wav"} <= set(
         buckets["uploads"][2]
     )
-    assert buckets["videos"][2] == ["video/mp4"]
+    # The video and what comes with it: WebM, GIF, MP3, the poster, the caption sidecars.
+    assert set(buckets["videos"][2]) == {"video/mp4", "video/webm", "image/gif", "audio/mpeg",
+                                         "image/png", "image/jpeg", "text/vtt",
+                                         "application/x-subrip"}  # fmt: skip
     assert set(buckets["thumbnails"][2]) == {"image/jpeg", "image/png", "image/webp"}
     assert set(buckets["images"][2]) == {"image/jpeg", "image/png", "image/webp"}
     assert buckets["thumbnails"][1] < buckets["images"][1] < buckets["uploads"][1]

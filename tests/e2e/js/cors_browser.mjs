@@ -121,6 +121,12 @@ try {
   await call('update-credits/keys', { method: 'PUT', body: { provider: 'fal', key: config.fal_key }, expect: [201] })
   await call('update-credits/keys')
   await call('update-credits/keys?provider=fal', { method: 'DELETE' })
+  const apiKey = await call('update-credits/api-keys', { method: 'POST', body: { name: 'ci', scopes: ['read'] }, expect: [201] })
+  await call('update-credits/api-keys')
+  await call(`update-credits/api-keys?id=${apiKey.data.id}`, { method: 'DELETE' })
+  await call('update-credits/webhook-secret')
+  await call('update-credits/webhook-secret', { method: 'POST' })
+  await call('update-credits/account')
   // Apple's route, reached unsigned: the function's own refusal (401, or 503 while the App
   // Store is not configured here), read by the page.
   await call('update-credits/apple-notifications', {
@@ -137,6 +143,14 @@ try {
   const queued = await call('queue-job', { method: 'POST', body: shot, expect: [202] })
   out.canceled = queued.data.id
   await call(`queue-job?id=${queued.data.id}`)
+  // Deleting the account is refused while one of its jobs is unfinished.
+  await call('update-credits/account', { method: 'DELETE', expect: [409] })
+  // A job that has not finished cannot be shared; an unknown link is not found.
+  await call('queue-job/share-links', { method: 'POST', body: { job_id: queued.data.id }, expect: [409] })
+  await call('queue-job/share-links')
+  await call(`queue-job/share-links?id=${randomUUID()}`, { method: 'DELETE', expect: [404] })
+  await call('queue-job/shared?id=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', { as: 'public', expect: [404] })
+  await call('queue-job/webhook-deliveries')
   await call(`queue-job?id=${queued.data.id}`, { method: 'DELETE' })
 
   // queue-job's sub-routes: the catalogue, the wizard's helpers, the workspace.
@@ -159,6 +173,17 @@ try {
   await call(`queue-job/batches?id=${batch.data.id}`)
   await call(`queue-job/batches?id=${batch.data.id}`, { method: 'DELETE' })
   await call(`queue-job/projects?id=${project.data.id}`, { method: 'DELETE' })
+  const elements = [{ type: 'text', text: '{{headline}}', start: 0, duration: 2 }]
+  const template = await call('queue-job/element-templates', {
+    method: 'POST', body: { name: 'Promo', elements }, expect: [201],
+  })
+  await call('queue-job/element-templates')
+  await call(`queue-job/element-templates?id=${template.data.id}`, { method: 'PATCH', body: { name: 'Promo 2' } })
+  // Missing fields are listed before any money moves.
+  await call('queue-job/element-templates/render', {
+    method: 'POST', body: { template_id: template.data.id, model: 'reference/compose', values: {} }, expect: [422],
+  })
+  await call(`queue-job/element-templates?id=${template.data.id}`, { method: 'DELETE' })
   await call('queue-job/enhance', { method: 'POST', body: { model: config.model, prompt: 'a paper boat' } })
 
   // The admin view, with an admin's token.

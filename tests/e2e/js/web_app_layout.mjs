@@ -32,12 +32,33 @@ function measure() {
     }
   }
   const outside = boxes.filter((b) => b.left < -0.5 || b.right > innerWidth + 0.5).map((b) => b.name)
+  // What sticks out past the right edge, widest first: names the culprit of an overflow
+  // (the page's width held at the viewport's while it is measured, so containers stay put
+  // and what does not fit shows).
+  const held = document.body.style.width
+  document.body.style.width = `${innerWidth}px`
+  const wide = [...document.querySelectorAll('body *')]
+    .map((el) => [el, el.getBoundingClientRect()])
+    .filter(([, r]) => r.right > innerWidth + 0.5 && r.width > 0)
+    // the innermost: no child of its own sticks out
+    .filter(([el]) => ![...el.children].some((c) => c.getBoundingClientRect().right > innerWidth + 0.5))
+    .sort(([, a], [, b]) => b.right - a.right)
+    .slice(0, 5)
+    .map(([el, r]) => `${el.tagName.toLowerCase()}#${el.id || el.dataset.testid || ''}.${el.className || ''} right=${Math.round(r.right)} text=${(el.innerText || el.value || '').slice(0, 60)}`)
+  document.body.style.width = held
+  // Elements whose content is wider than their box (a long word, a row that cannot wrap).
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0 && getComputedStyle(el).overflowX === 'visible') {
+      wide.push(`overflowing ${el.tagName.toLowerCase()}#${el.id || el.dataset.testid || ''} ${el.scrollWidth}>${el.clientWidth} text=${(el.innerText || '').slice(0, 80)}`)
+    }
+  }
   return {
     scrollWidth: document.documentElement.scrollWidth,
     innerWidth,
     controls: boxes.length,
     overlaps,
     outside,
+    wide,
   }
 }
 
