@@ -57,7 +57,8 @@ def test_web_app_fits_a_phone_and_a_desktop(
     for size, at in seen["sizes"].items():
         for state in ("signedOut", "signedIn", "afterErrors"):
             measured = at[state]
-            assert measured["scrollWidth"] <= measured["innerWidth"], (size, state, measured["wide"])
+            fits = measured["scrollWidth"] <= measured["innerWidth"]
+            assert fits, (size, state, measured["wide"])
             assert measured["innerWidth"] == at["viewport"]["width"], (size, measured)
             assert measured["overlaps"] == [], (size, state, measured["overlaps"])
             assert measured["outside"] == [], (size, state, measured["outside"])
