@@ -60,7 +60,7 @@ def test_db_reset_ends_the_realtime_reader_and_the_feed_comes_back(
     assert f"ended the Realtime reader of slot {before[0][0]}" in done.stdout
     assert "database reset" in done.stdout
     with psycopg.connect(db_url) as conn:  # the new database, migrated and seeded
-        assert conn.execute("select count(*) from private.schedules").fetchone() == (4,)
+        assert conn.execute("select count(*) from private.schedules").fetchone() == (5,)
     wait_until(
         lambda: any(s != before[0][0] for s, _ in _slots(database_server, name)),
         60,
@@ -77,7 +77,7 @@ def test_db_reset_stops_at_a_slot_that_is_not_ours(db_url: str, database_server:
         assert "someone_elses" in done.stderr
         assert "pg_drop_replication_slot" in done.stderr
         with psycopg.connect(db_url) as conn:  # untouched, and open to connections again
-            assert conn.execute("select count(*) from private.schedules").fetchone() == (4,)
+            assert conn.execute("select count(*) from private.schedules").fetchone() == (5,)
     finally:
         with psycopg.connect(database_server, autocommit=True) as admin:
             admin.execute("select pg_drop_replication_slot('someone_elses')")

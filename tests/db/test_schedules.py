@@ -21,6 +21,7 @@ def test_the_schedules_are_rows_and_pg_cron_does_not_run_them_here(db: Conn) -> 
     assert rows["videogen-requeue-expired"] == "select service.jobs_requeue_expired()"
     assert set(rows) == {
         "videogen-requeue-expired",
+        "videogen-cancel-overdue",
         "videogen-requests-cleanup",
         "videogen-prune-events",
         "videogen-subscriptions-expire",

@@ -106,4 +106,7 @@ def test_after_a_reset_the_stacks_scheduler_runs_what_pg_cron_no_longer_does(
     scheduler = Scheduler(cron_cluster)
     start = datetime(2026, 12, 4, 10, 0, 30, tzinfo=UTC)  # the rows' schedule, on a given clock
     assert scheduler.tick_once(start) == []
-    assert scheduler.tick_once(start + timedelta(seconds=31)) == ["videogen-requeue-expired"]
+    assert scheduler.tick_once(start + timedelta(seconds=31)) == [
+        "videogen-cancel-overdue",
+        "videogen-requeue-expired",
+    ]
