@@ -69,7 +69,14 @@ async function pressAndFail(page, buttonId, errorId) {
   await button.click()
   const box = page.getByTestId(errorId)
   await box.waitFor({ state: 'visible' })
-  await page.waitForTimeout(0) // let a scrollIntoView of the error settle in the same frame
+  // The page scrolls the error into view: wait for that (then measure where it is, whether
+  // or not it got there).
+  await page
+    .waitForFunction((id) => {
+      const r = document.querySelector(`[data-testid="${id}"]`).getBoundingClientRect()
+      return r.top >= 0 && r.bottom <= innerHeight
+    }, errorId, { timeout: 10000 })
+    .catch(() => {})
   return page.evaluate(([b, e]) => {
     const rect = (id) => {
       const r = document.querySelector(`[data-testid="${id}"]`).getBoundingClientRect()

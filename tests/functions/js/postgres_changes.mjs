@@ -42,7 +42,9 @@ const ready = new Promise((resolve, reject) => {
 })
 const system = await ready
 console.log(JSON.stringify({ ready: { uid, system } }))
-const timer = setTimeout(() => { console.log(JSON.stringify({ timeout: true, own, every })); process.exit(2) }, 20000)
+// A watchdog, not a wait: if the change never comes, say what did before the test gives up
+// (its own limit is 60 s).
+const timer = setTimeout(() => { console.log(JSON.stringify({ timeout: true, own, every })); process.exit(2) }, 50000)
 await balanceChanged
 clearTimeout(timer)
 await supabase.removeAllChannels()
