@@ -5,13 +5,13 @@ topic, as a tab that follows its jobs), ``--readers`` (64) clients read finished
 as they can (``GET /functions/v1/generate-video?id=…`` of completed jobs with outputs: every
 answer signs its links through the server's own Storage API) for ``--seconds``, while a
 probe asks ``/functions/v1/health-check-workers/live`` every 20 ms. The server runs as
-``videogen serve`` does by default (one worker, 16 threads).
+``videogen serve`` does by default (one worker, four threads per core, at least eight).
 
 Bars: ``/live`` p99 <= 50 ms under that load, and no read answered with
 ``links_unavailable`` (nor any error). Printed too: the same probe with nothing else
 running (the yardstick), the reads' rate and latency, and the sockets still open at the end.
 
-    python bench/devserver_bench.py [--sockets 500] [--readers 64] [--seconds 10] [--threads 16]
+    python bench/devserver_bench.py [--sockets 500] [--readers 64] [--seconds 10] [--threads N]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from videogen_dev.devserver import default_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -237,7 +238,7 @@ def main() -> int:
     parser.add_argument("--sockets", type=int, default=500)
     parser.add_argument("--readers", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=default_threads())
     args = parser.parse_args()
 
     admin = localdb.ensure_running()
