@@ -96,7 +96,12 @@ def test_supabase_js_follows_its_own_profile_with_postgres_changes(api, node):
         grant = "select service.credits_grant(%s, %s, %s)"
         api.sql(grant, [stranger.id, 5, f"test-{uuid.uuid4().hex}"])  # committed first
         api.sql(grant, [uid, 21, f"test-{uuid.uuid4().hex}"])
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"no balance change reached supabase-js in 60 s; it printed: {out}{err}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -31,6 +31,7 @@ const ready = new Promise((resolve, reject) => {
     })
     .on('postgres_changes', { event: '*', schema: 'public', table: 'profiles' }, (p) => {
       every.push({ eventType: p.eventType, id: p.new?.id ?? p.old?.id ?? null })
+      console.log(JSON.stringify({ received: every.at(-1) })) // what the test shows if it gives up
     })
     .on('system', {}, (p) => {
       system.push(p)
@@ -42,11 +43,7 @@ const ready = new Promise((resolve, reject) => {
 })
 const system = await ready
 console.log(JSON.stringify({ ready: { uid, system } }))
-// A watchdog, not a wait: if the change never comes, say what did before the test gives up
-// (its own limit is 60 s).
-const timer = setTimeout(() => { console.log(JSON.stringify({ timeout: true, own, every })); process.exit(2) }, 50000)
 await balanceChanged
-clearTimeout(timer)
 await supabase.removeAllChannels()
 console.log(JSON.stringify({ own, every, vsn: supabase.realtime.vsn }))
 process.exit(0)
