@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from appstore import notification, transaction
-from conftest import audit_money
+from functions.conftest import audit_money
 
 PREMIUM_PRICE = "price_premium_monthly"  # private.subscription_plans: premium, 1000 a period
 PREMIUM_APPLE = "com.videogen.premium.monthly"

@@ -18,7 +18,7 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from videogen.config import Settings, get_settings
-from videogen.errors import BadRequest, ServiceUnavailable, Unauthorized
+from videogen.errors import BadRequest, ServiceUnavailable, Unauthorized, ValidationFailed
 
 __all__ = ["new_message_id", "sign", "stripe_verify", "verify"]
 
@@ -139,3 +139,18 @@ def stripe_verify(
         raise BadRequest("The Stripe payload is not an event.") from exc
     result: dict[str, Any] = event.to_dict()
     return result
+
+
+def stripe_id(value: Any) -> str | None:
+    """An id Stripe may send as a string or as an expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def stripe_object(event: dict[str, Any]) -> dict[str, Any]:
+    """A verified Stripe event's ``data.object`` (422 when it carries none)."""
+    obj = (event.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        raise ValidationFailed("The Stripe event carries no object.")
+    return obj

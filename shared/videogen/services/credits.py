@@ -11,6 +11,7 @@ from videogen.db import reads, write_requests
 from videogen.db.connection import Session
 from videogen.db.outcomes import Outcome, WriteRequest
 from videogen.errors import AppError, Forbidden, NotFound, ValidationFailed
+from videogen.integrations.webhooks import stripe_id, stripe_object
 from videogen.models.credits import (
     CreditResult,
     CreditsOverview,
@@ -146,20 +147,6 @@ def _ignored(reason: str) -> Outcome[CreditResult]:
     return Outcome(200, CreditResult(applied=False, reason=reason))
 
 
-def _text(value: Any) -> str | None:
-    """An id Stripe may send as a string or as an expanded object."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def _stripe_object(event: dict[str, Any]) -> dict[str, Any]:
-    obj = (event.get("data") or {}).get("object")
-    if not isinstance(obj, dict):
-        raise ValidationFailed("The Stripe event carries no object.")
-    return obj
-
-
 def from_stripe(scope: Scope, event: dict[str, Any]) -> Outcome[CreditResult]:
     """A verified Stripe event: a paid Checkout Session credits the buyer (at
     CREDITS_PER_USD_CENT); a refund or a dispute of its payment claws the credits back;
@@ -177,9 +164,9 @@ def _from_stripe(
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         return purchase_from_stripe(db, write, event, credits_per_cent)
     if kind == "refund.created":
-        return refund_from_stripe(db, write, _stripe_object(event), "refund")
+        return refund_from_stripe(db, write, stripe_object(event), "refund")
     if kind == "charge.dispute.created":
-        return refund_from_stripe(db, write, _stripe_object(event), "dispute")
+        return refund_from_stripe(db, write, stripe_object(event), "dispute")
     return _ignored(f"ignored event {kind}")
 
 
@@ -189,8 +176,8 @@ def refund_from_stripe(
     """A Refund (refund.created) or a Dispute (charge.dispute.created): matched to the
     purchase by its PaymentIntent, clawed back once per re_… / dp_… id, in proportion to
     its amount of what the session paid."""
-    reversal_id = _text(obj.get("id"))
-    payment_intent = _text(obj.get("payment_intent"))
+    reversal_id = stripe_id(obj.get("id"))
+    payment_intent = stripe_id(obj.get("payment_intent"))
     amount = obj.get("amount")
     if reversal_id is None or not isinstance(amount, int) or amount < 0:
         raise ValidationFailed(f"The Stripe {kind} has no id or amount.")
@@ -215,7 +202,7 @@ def purchase_from_stripe(
 ) -> Outcome[CreditResult]:
     """Credit a paid Stripe Checkout session (metadata.user_id; metadata.credits or amount)
     and remember its PaymentIntent and amount, which its refunds name."""
-    session = _stripe_object(event)
+    session = stripe_object(event)
     if session.get("payment_status") not in ("paid", "no_payment_required"):
         return _ignored("not paid yet")
     meta = session.get("metadata") or {}
@@ -237,7 +224,7 @@ def purchase_from_stripe(
         store="stripe",
         transaction_id=str(session["id"]),
         credits=body.credits,
-        payment_ref=_text(session.get("payment_intent")),
+        payment_ref=stripe_id(session.get("payment_intent")),
         amount_minor=amount if isinstance(amount, int) else None,
         currency=session.get("currency") if isinstance(session.get("currency"), str) else None,
         product_id=None,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from videogen.db import write_requests
 from videogen.db.outcomes import Outcome
 from videogen.errors import ValidationFailed
+from videogen.integrations.webhooks import stripe_id, stripe_object
 from videogen.models.credits import CreditResult
 
 if TYPE_CHECKING:
@@ -60,13 +61,6 @@ def _ignored(reason: str) -> Outcome[CreditResult]:
     return Outcome(200, CreditResult(applied=False, reason=reason))
 
 
-def _id(value: Any) -> str | None:
-    """An id Stripe may send as a string or as an expanded object."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
 def _at(seconds: Any) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if isinstance(seconds, int | float) else None
 
@@ -77,13 +71,6 @@ def _at_ms(ms: int | None) -> datetime | None:
 
 def _event_at(event: dict[str, Any]) -> datetime:
     return _at(event.get("created")) or datetime.now(UTC)
-
-
-def _object(event: dict[str, Any]) -> dict[str, Any]:
-    obj = (event.get("data") or {}).get("object")
-    if not isinstance(obj, dict):
-        raise ValidationFailed("The Stripe event carries no object.")
-    return obj
 
 
 def _first(items: Any) -> dict[str, Any]:
@@ -100,9 +87,9 @@ def from_stripe(db: Database, write: WriteRequest, event: dict[str, Any]) -> Out
     """A verified Stripe Billing event (a subscription's state, or a paid invoice)."""
     if event.get("type") == "invoice.paid":
         return _stripe_invoice(db, write, event)
-    sub = _object(event)
-    sub_id, item = _id(sub.get("id")), _first(sub.get("items"))
-    product = _id(item.get("price")) or _id((item.get("plan") or {}).get("id"))
+    sub = stripe_object(event)
+    sub_id, item = stripe_id(sub.get("id")), _first(sub.get("items"))
+    product = stripe_id(item.get("price")) or stripe_id(item.get("plan"))
     if sub_id is None or product is None:
         raise ValidationFailed("The Stripe subscription has no id or price.")
     status = _STRIPE_STATUS.get(str(sub.get("status")))
@@ -127,21 +114,21 @@ def from_stripe(db: Database, write: WriteRequest, event: dict[str, Any]) -> Out
 def _stripe_invoice(
     db: Database, write: WriteRequest, event: dict[str, Any]
 ) -> Outcome[CreditResult]:
-    invoice = _object(event)
+    invoice = stripe_object(event)
     # API ≥ 2025-03-31: invoice.parent.subscription_details; before: invoice.subscription.
     details = (invoice.get("parent") or {}).get("subscription_details") or invoice.get(
         "subscription_details"
     )
     details = details if isinstance(details, dict) else {}
-    sub_id = _id(details.get("subscription")) or _id(invoice.get("subscription"))
-    invoice_id = _id(invoice.get("id"))
+    sub_id = stripe_id(details.get("subscription")) or stripe_id(invoice.get("subscription"))
+    invoice_id = stripe_id(invoice.get("id"))
     if invoice_id is None:
         raise ValidationFailed("The Stripe invoice has no id.")
     if sub_id is None:
         return _ignored("the invoice is not for a subscription")
     line = _first(invoice.get("lines"))
     price = ((line.get("pricing") or {}).get("price_details") or {}).get("price")
-    product = _id(price) or _id(line.get("price")) or _id((line.get("plan") or {}).get("id"))
+    product = stripe_id(price) or stripe_id(line.get("price")) or stripe_id(line.get("plan"))
     if product is None:
         raise ValidationFailed("The Stripe invoice names no price.")
     amount = invoice.get("amount_paid")
@@ -157,7 +144,7 @@ def _stripe_invoice(
         user_id=_user_of(details.get("metadata")),
         current_period_end=_at((line.get("period") or {}).get("end")),
         period_id=f"invoice:{invoice_id}",
-        payment_ref=_id(invoice.get("payment_intent")),
+        payment_ref=stripe_id(invoice.get("payment_intent")),
         amount_minor=amount if isinstance(amount, int) else None,
         currency=currency if isinstance(currency, str) else None,
     )
