@@ -350,6 +350,46 @@ create trigger jobs_section_clip_finished
   execute function private.section_clip_finished();
 
 /**
+ * A compose job that ends before its section clips have (canceled by its owner, a batch
+ * cancel, the deadline sweep; failed by an admin) takes them with it: each unfinished clip
+ * is canceled — error_code PARENT_CANCELED or PARENT_FAILED — and its reservation released,
+ * in the same transaction, whoever ended the compose job. Whom to tell (the clip's worker
+ * or provider) comes back with the compose job (private.job_cancellation).
+ */
+create function private.section_clips_cancel()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_clip public.jobs;
+begin
+  for v_clip in select * from public.jobs
+                 where id = any(new.waiting_for) and finished_at is null
+                 order by id
+                   for update loop
+    update public.jobs
+       set status = 'canceled', finished_at = now(), lease_expires_at = null,
+           error_code = 'PARENT_' || upper(new.status::text),
+           error_message = format('canceled: its compose job %s was %s', new.id, new.status)
+     where id = v_clip.id
+    returning * into v_clip;
+    perform private.credits_release(v_clip);
+  end loop;
+  return null;
+end;
+$$;
+
+create trigger jobs_section_clips_cancel
+  after update of status on public.jobs
+  for each row
+  when (cardinality(new.waiting_for) > 0
+        and new.status in ('failed', 'canceled')
+        and old.status not in ('completed', 'failed', 'canceled'))
+  execute function private.section_clips_cancel();
+
+/**
  * Create a job for the caller: check the model and params, price it, enforce the
  * concurrent-job limit and the spend caps (`p_max_credits`, the tier's daily cap), reserve
  * the cost and queue it — one transaction. `p_delivery`: its webhook and deadline.
@@ -388,8 +428,58 @@ end;
 $$;
 
 /**
+ * Whom to tell, after the commit, that a job ended before it finished: the job, the worker
+ * that had it (`notify`: its id and url) and the provider's job.
+ */
+create function private.job_notice(p_job public.jobs)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'job', private.job_json(p_job),
+    'notify', (select jsonb_build_object('worker_id', w.id, 'url', w.url)
+                 from public.workers w where w.id = p_job.worker_id),
+    'provider', p_job.provider, 'provider_job_id', p_job.provider_job_id)
+$$;
+
+/**
+ * private.job_notice for a job that was just canceled or failed, with `clips`: the notices
+ * of its section clips that ended with it in this transaction (private.section_clips_cancel)
+ * and had a worker or a provider job.
+ */
+create function private.job_cancellation(p_job public.jobs)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select private.job_notice(p_job) || jsonb_build_object('clips', coalesce((
+    select jsonb_agg(private.job_notice(c) order by c.id)
+      from public.jobs c
+     where c.parent_job_id = p_job.id and c.finished_at = now()
+       and c.error_code in ('PARENT_CANCELED', 'PARENT_FAILED')
+       and (c.worker_id is not null or c.provider_job_id is not null)), '[]'))
+$$;
+
+/** Whether a private.job_cancellation names anybody to tell. */
+create function private.job_cancellation_tells(p_notice jsonb)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+  select p_notice -> 'notify' <> 'null'::jsonb or p_notice ->> 'provider_job_id' is not null
+         or p_notice -> 'clips' <> '[]'::jsonb
+$$;
+
+/**
  * Cancel a job that has not finished: the owner (or the service) may; credits are
- * released. Returns the job and, when a worker had it, that worker's url to tell.
+ * released, and those of its unfinished section clips. Returns whom to tell
+ * (private.job_cancellation).
  */
 create function service.job_cancel(p_job_id uuid)
 returns jsonb
@@ -399,7 +489,6 @@ set search_path = ''
 as $$
 declare
   v_job public.jobs;
-  v_worker public.workers;
 begin
   select * into v_job from public.jobs where id = p_job_id for update;
   if not found or (auth.role() <> 'service_role' and v_job.user_id is distinct from auth.uid()) then
@@ -408,18 +497,13 @@ begin
   if v_job.status in ('completed', 'failed', 'canceled') then
     raise exception 'job is already %', v_job.status using errcode = 'VGJ09';
   end if;
-  select * into v_worker from public.workers where id = v_job.worker_id;
   update public.jobs
      set status = 'canceled', finished_at = now(), lease_expires_at = null,
          error_code = 'CANCELED', error_message = 'canceled by request'
    where id = p_job_id
   returning * into v_job;
   perform private.credits_release(v_job);
-  return jsonb_build_object(
-    'job', private.job_json(v_job),
-    'notify', case when v_worker.id is null then null
-                   else jsonb_build_object('worker_id', v_worker.id, 'url', v_worker.url) end,
-    'provider', v_job.provider, 'provider_job_id', v_job.provider_job_id);
+  return private.job_cancellation(v_job);
 end;
 $$;
 

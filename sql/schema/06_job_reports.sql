@@ -315,8 +315,8 @@ $$;
 
 /**
  * Service (sweep, pg_cron): unfinished jobs past their deadline (cancel_after) are
- * canceled as an owner's cancel is — credits released — with error_code DEADLINE. Returns
- * {canceled, running: [who to tell, as service.job_cancel says it]}.
+ * canceled as an owner's cancel is — credits released, section clips with them — with
+ * error_code DEADLINE. Returns {canceled, running: [whom to tell, private.job_cancellation]}.
  */
 create function service.jobs_cancel_overdue(p_limit integer default 500)
 returns jsonb
@@ -326,7 +326,7 @@ set search_path = ''
 as $$
 declare
   v_job public.jobs;
-  v_worker public.workers;
+  v_canceled jsonb;
   v_running jsonb := '[]';
   v_count integer := 0;
 begin
@@ -337,8 +337,6 @@ begin
      limit p_limit
      for update skip locked
   loop
-    v_worker := null;
-    select * into v_worker from public.workers where id = v_job.worker_id;
     update public.jobs
        set status = 'canceled', finished_at = now(), lease_expires_at = null,
            error_code = 'DEADLINE',
@@ -347,12 +345,9 @@ begin
     returning * into v_job;
     perform private.credits_release(v_job);
     v_count := v_count + 1;
-    if v_worker.id is not null or v_job.provider_job_id is not null then
-      v_running := v_running || jsonb_build_object(
-        'job', private.job_json(v_job),
-        'notify', case when v_worker.id is null then null
-                       else jsonb_build_object('worker_id', v_worker.id, 'url', v_worker.url) end,
-        'provider', v_job.provider, 'provider_job_id', v_job.provider_job_id);
+    v_canceled := private.job_cancellation(v_job);
+    if private.job_cancellation_tells(v_canceled) then
+      v_running := v_running || v_canceled;
     end if;
   end loop;
   return jsonb_build_object('canceled', v_count, 'running', v_running);

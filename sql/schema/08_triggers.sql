@@ -88,6 +88,16 @@ begin
     new.updated_at := now();
     return new;
   end if;
+  -- A compose job that ended early still records how its section clips ended with it
+  -- (module 04's private.section_clips_cancel): their status, and no more waiting.
+  if old.finished_at is not null
+     and to_jsonb(new) - '{params,waiting_for,updated_at}'::text[]
+         = to_jsonb(old) - '{params,waiting_for,updated_at}'::text[]
+     and new.params - 'section_clips' = old.params - 'section_clips'
+     and new.waiting_for <@ old.waiting_for then
+    new.updated_at := now();
+    return new;
+  end if;
   if old.finished_at is not null
      and to_jsonb(new) - '{deleted_at,output_expired_at,updated_at}'::text[]
          = to_jsonb(old) - '{deleted_at,output_expired_at,updated_at}'::text[]

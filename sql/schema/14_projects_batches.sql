@@ -303,7 +303,7 @@ begin
                    where batch_id = p_batch_id and finished_at is null
                    order by created_at, id loop
     v_canceled := service.job_cancel(v_job_id);
-    if v_canceled -> 'notify' <> 'null'::jsonb or v_canceled ->> 'provider_job_id' is not null then
+    if private.job_cancellation_tells(v_canceled) then
       v_running := v_running || jsonb_build_array(v_canceled);
     end if;
   end loop;

@@ -441,7 +441,8 @@ $$;
 
 /**
  * Admin: fail an unfinished job for good; its reserved credits are released (once: a
- * finished job cannot be failed again, VGJ09). Returns what service.admin_job_requeue returns.
+ * finished job cannot be failed again, VGJ09), and its unfinished section clips canceled.
+ * Returns whom to tell (private.job_cancellation).
  */
 create function service.admin_job_fail(p_job_id uuid, p_reason text)
 returns jsonb
@@ -451,7 +452,6 @@ set search_path = ''
 as $$
 declare
   v_job public.jobs;
-  v_worker public.workers;
 begin
   perform private.require_admin();
   select * into v_job from public.jobs where id = p_job_id for update;
@@ -461,18 +461,13 @@ begin
   if v_job.status in ('completed', 'failed', 'canceled') then
     raise exception 'job is already %', v_job.status using errcode = 'VGJ09';
   end if;
-  select * into v_worker from public.workers where id = v_job.worker_id;
   update public.jobs
      set status = 'failed', finished_at = now(), lease_expires_at = null,
          error_code = 'ADMIN_FAILED', error_message = left(p_reason, 2000)
    where id = p_job_id
   returning * into v_job;
   perform private.credits_release(v_job);
-  return jsonb_build_object(
-    'job', private.job_json(v_job),
-    'notify', case when v_worker.id is null then null
-                   else jsonb_build_object('worker_id', v_worker.id, 'url', v_worker.url) end,
-    'provider', v_job.provider, 'provider_job_id', v_job.provider_job_id);
+  return private.job_cancellation(v_job);
 end;
 $$;
 

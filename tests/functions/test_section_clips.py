@@ -214,3 +214,29 @@ def test_section_clips_are_refused_in_a_batch_and_for_a_non_clip_model(api: Api)
         "INVALID_PARAMS",
     )
     assert balance(api, user) == (300, 0)
+
+
+def test_canceling_the_compose_job_cancels_its_running_clip(api: Api) -> None:
+    """The owner cancels the assembly while its clip runs: the clip is canceled with it (its
+    credits released, the worker's late report not applied) and every credit is back."""
+    user = api.user(credits=300)
+    clip_model, compose = api.test_model(), compose_model(api)
+    clip_worker = api.pull_worker(clip_model)
+    start = balance(api, user)
+    parent = make(api, user, compose, clip_model)
+    child_id = parent["params"]["section_clips"][1]["job_id"]
+    [item] = claim(api, clip_worker)
+
+    canceled = api.ok(api.delete("queue-job", user=user, params={"id": parent["id"]}))
+
+    assert canceled["job"]["status"] == "canceled"
+    child = job(api, user, child_id)
+    assert (child["status"], child["error_code"]) == ("canceled", "PARENT_CANCELED")
+    assert balance(api, user) == (start[0], 0)
+    late = api.signed(
+        "job-callback",
+        {"type": "completed", "job_id": child_id, "attempt": item["attempt"], "output": {}},
+    )
+    assert (api.ok(late)["applied"], api.ok(late)["job"]["status"]) == (False, "canceled")
+    assert job(api, user, parent["id"])["params"]["section_clips"][1]["status"] == "canceled"
+    assert balance(api, user) == (start[0], 0)

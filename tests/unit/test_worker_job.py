@@ -1,17 +1,21 @@
 """The push body, the claim's answer and the reference worker's job are one model
-(videogen.models.workers.WorkerJob)."""
+(videogen.models.workers.WorkerJob); a cancel notice reaches the worker of the job and of
+each section clip canceled with it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
+import httpx
 import pytest
 from pydantic import ValidationError
 from videogen_worker.job import JobRun
 
 from videogen.config import Settings
 from videogen.models.jobs import Job
-from videogen.services.routing import worker_job
+from videogen.models.workers import Cancellation
+from videogen.services.routing import notify_cancel, worker_job
 
 
 def a_job(**changes: object) -> Job:
@@ -63,3 +67,32 @@ def test_a_job_that_was_never_dispatched_is_no_worker_job():
     """Attempt 0 means nobody holds it: there is nothing to send a worker."""
     with pytest.raises(ValidationError):
         worker_job(a_job(attempt=0, status="queued"), Settings())
+
+
+def test_a_cancel_notice_reaches_the_workers_of_the_job_and_of_its_clips():
+    """private.job_cancellation's shape: the compose job's worker and each clip's are told,
+    each at its own URL with its own job and attempt; one that fails does not stop the rest."""
+    compose, clip, lost = a_job(job_type="compose"), a_job(attempt=1), a_job(attempt=3)
+
+    def notice(job: Job, url: str, **more: object) -> dict[str, object]:
+        return {"job": job.model_dump(mode="json"),
+                "notify": {"worker_id": str(uuid.uuid4()), "url": url}, **more}  # fmt: skip
+
+    canceled = Cancellation.model_validate(
+        notice(compose, "http://gpu-a", clips=[notice(lost, "http://gone"), notice(clip, "http://gpu-b/")])
+    )  # fmt: skip
+    told: list[tuple[str, dict[str, object]]] = []
+
+    def worker(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "gone":
+            raise httpx.ConnectError("no route", request=request)
+        told.append((str(request.url), json.loads(request.content)))
+        assert "webhook-signature" in request.headers
+        return httpx.Response(200, json={"ok": True})
+
+    with httpx.Client(transport=httpx.MockTransport(worker)) as client:
+        assert notify_cancel(Settings(), canceled, client) is True
+    assert told == [
+        (f"http://gpu-b/jobs/{clip.id}/cancel", {"job_id": str(clip.id), "attempt": 1}),
+        (f"http://gpu-a/jobs/{compose.id}/cancel", {"job_id": str(compose.id), "attempt": 2}),
+    ]

@@ -273,9 +273,11 @@ class WorkerRef(Fixed):
 
 
 class Cancellation(Fixed):
-    """A canceled job and who was running it (told after the commit)."""
+    """A canceled job and who was running it (told after the commit); ``clips``: the same
+    for its section clips that ended with it (private.job_cancellation)."""
 
     job: Job
     notify: WorkerRef | None = None
     provider: str | None = None
     provider_job_id: str | None = None
+    clips: list[Cancellation] = []

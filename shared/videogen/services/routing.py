@@ -235,8 +235,11 @@ def notify_cancel(
     client: httpx.Client | None = None,
     db: Database | None = None,
 ) -> bool:
-    """Tell the worker (or provider) that had a canceled job to stop; best effort. With
-    ``db``, a job that ran on its owner's own key is canceled with that key."""
+    """Tell the worker (or provider) that had a canceled job to stop, and those of the
+    section clips canceled with it; best effort. With ``db``, a job that ran on its owner's
+    own key is canceled with that key. True when the job's own worker or provider was told."""
+    for clip in canceled.clips:
+        notify_cancel(settings, clip, client, db)
     http = _http(client)
     try:
         notify, job = canceled.notify, canceled.job
