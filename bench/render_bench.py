@@ -346,6 +346,12 @@ def hand_written_command(
     ]  # fmt: skip
 
 
+def load() -> str:
+    """The machine's load averages, printed with each timing: the box is shared."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def verdict(ok: bool) -> str:
     """The word printed after a figure and its bar."""
     return "ok" if ok else "MISSED"
@@ -603,7 +609,10 @@ def main() -> int:
                 )
                 subprocess.run(cmd, check=True)
                 hand.append(time.perf_counter() - started)
-        print(f"run {run + 1}: pipeline {ours[-1]:.2f}s  naive command {hand[-1]:.2f}s", flush=True)
+        print(
+            f"run {run + 1}: pipeline {ours[-1]:.2f}s  naive command {hand[-1]:.2f}s  {load()}",
+            flush=True,
+        )
 
     figures: list[tuple[str, str, bool | None]] = []
     t_ours, t_hand = statistics.median(ours), statistics.median(hand)
@@ -680,7 +689,8 @@ def main() -> int:
         figures.append(
             (
                 "MoviePy 2.2.1 vs pipeline",
-                f"{t_peer:.2f}s vs {t_ref:.2f}s -> {t_peer / t_ref:.1f}x slower (bar >= 6x)",
+                f"{t_peer:.2f}s vs {t_ref:.2f}s -> {t_peer / t_ref:.1f}x slower, {load()} "
+                "(bar >= 6x)",
                 t_peer / t_ref >= 6,
             )
         )
@@ -709,7 +719,7 @@ def main() -> int:
             (
                 "10-minute vs 1-minute render, per output second",
                 f"{per_long:.3f} vs {per_short:.3f} s/s -> {per_long / per_short:.3f}x "
-                f"({t_long:.1f}s for {info['duration']:.1f}s) (bar <= 1.10x)",
+                f"({t_long:.1f}s for {info['duration']:.1f}s), {load()} (bar <= 1.10x)",
                 per_long / per_short <= 1.1,
             )
         )
