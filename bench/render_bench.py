@@ -30,13 +30,14 @@ script with the ``ass`` filter, as a person would; MoviePy keeps its per-section
 ``--clips`` (combinable with ``--captions``): every other section's picture is a video clip
 instead of a still, as a compose job places stock or generated clips — a ``VideoClip`` with
 ``loop`` and the probed ``source_duration``, so our pipeline repeats a clip shorter than its
-section, trims a longer one, converts its frame rate, scales it to cover the frame and
-crops the overflow, and leaves its sound out. The clips are made up front with lavfi
+section, trims a longer one, converts its frame rate, makes it cover the frame (cropped
+to the frame's shape, then scaled) and leaves its sound out. The clips are made up front with lavfi
 sources and deliberately match nothing of the output: 1920x1080 at 25 fps, 4 s, with sound
 (repeats); 720x1280 portrait at 24 fps, 14 s (trimmed, cropped to a band); 1280x720 at 60
 fps, 12 s (trimmed, frames dropped). The naive command does the same in its one
 ``filter_complex`` (``-stream_loop -1 -t`` on the input, ``fps``, ``scale`` to cover,
-``crop``, padded and trimmed to the section's frames, then the same ``xfade``); MoviePy
+``crop``, padded and trimmed to the section's frames, then the same ``xfade``: the same
+picture, the overflow scaled too, each pass of a repeating clip decoded again); MoviePy
 uses ``VideoFileClip`` without sound, looped or cut to the section, resized to cover and
 centred (the frame crops it). The 10-minute render uses the same mixed spec.
 
