@@ -17,7 +17,7 @@ Each figure is printed with its bar and ok/MISSED:
 - progress: monotone 0 -> 100 and within 10 points of elapsed/total at every report.
 
     .venv/bin/python bench/render_bench.py [--runs 3] [--quality 720p] [--no-long]
-        [--no-moviepy] [--captions] [--keep] [--cores N] [--workers N]
+        [--no-moviepy] [--captions] [--clips] [--keep] [--cores N] [--workers N]
     .venv/bin/python bench/render_bench.py --progress-only [--sections 6] [--cores N]
         [--workers N]: only the progress check and the estimate against the wall time
 
@@ -26,6 +26,20 @@ outline, two lines, the spoken word highlighted — one ASS event per word, from
 word timings) instead of a line of text per section. The naive command burns the same ASS
 script with the ``ass`` filter, as a person would; MoviePy keeps its per-section captions
 (a caption clip per word would only slow it further).
+
+``--clips`` (combinable with ``--captions``): every other section's picture is a video clip
+instead of a still, as a compose job places stock or generated clips — a ``VideoClip`` with
+``loop`` and the probed ``source_duration``, so our pipeline repeats a clip shorter than its
+section, trims a longer one, converts its frame rate, makes it cover the frame (cropped
+to the frame's shape, then scaled) and leaves its sound out. The clips are made up front with lavfi
+sources and deliberately match nothing of the output: 1920x1080 at 25 fps, 4 s, with sound
+(repeats); 720x1280 portrait at 24 fps, 14 s (trimmed, cropped to a band); 1280x720 at 60
+fps, 12 s (trimmed, frames dropped). The naive command does the same in its one
+``filter_complex`` (``-stream_loop -1 -t`` on the input, ``fps``, ``scale`` to cover,
+``crop``, padded and trimmed to the section's frames, then the same ``xfade``: the same
+picture, the overflow scaled too, each pass of a repeating clip decoded again); MoviePy
+uses ``VideoFileClip`` without sound, looped or cut to the section, resized to cover and
+centred (the frame crops it). The 10-minute render uses the same mixed spec.
 
 "Our pipeline" is what a job does after narration exists: build and validate the
 Timeline, then :func:`render_timeline` (sections side by side, sound measured and
@@ -70,6 +84,7 @@ from videogen.media.timeline import (
     Timeline,
     Track,
     Transition,
+    VideoClip,
     validate_timeline,
 )
 from videogen.media.words import Word
@@ -81,6 +96,14 @@ LEAD_S = 0.3
 FPS = 30
 SOURCES = ("testsrc2", "mandelbrot", "life=mold=10:ratio=0.5:s=1920x1080", "rgbtestsrc", "cellauto")
 WORDS: dict[Path, tuple[Word, ...]] = {}  # each narration clip's word timings
+# --clips: (lavfi source, width, height, fps, seconds, with sound) of the video clips, none
+# matching the output: shorter than a section (it repeats), portrait, another frame rate.
+CLIPS = (
+    ("testsrc2", 1920, 1080, 25, 4.0, True),
+    ("gradients=speed=0.02", 720, 1280, 24, 14.0, False),
+    ("cellauto=rule=110", 1280, 720, 60, 12.0, False),
+)
+CLIP_SECONDS: dict[Path, float] = {}  # each clip's length, probed as a compose job does
 CAPTION_STYLE = CaptionStyle(font="sans-bold", background="outline", highlight="#ffd400")
 SENTENCES = [
     "Tides are the slow rise and fall of the sea, twice a day.",
@@ -120,6 +143,39 @@ def make_inputs(folder: Path) -> tuple[list[Path], list[tuple[Path, float]], Pat
     return images, voices, music
 
 
+def make_clips(folder: Path) -> list[Path]:
+    """The ``--clips`` video clips (:data:`CLIPS`), H.264 as stock footage comes."""
+    clips = []
+    for i, (source, w, h, fps, seconds, sound) in enumerate(CLIPS):
+        path = folder / f"clip_{i}.mp4"
+        spec = f"{source}{':' if '=' in source else '='}s={w}x{h}:r={fps}"
+        tone = ["-f", "lavfi", "-i", f"sine=f=330:d={seconds}"] if sound else []
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", spec, *tone,
+             "-t", f"{seconds}", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+            check=True,
+        )  # fmt: skip
+        CLIP_SECONDS[path] = float(probe(path)["duration"])
+        clips.append(path)
+    return clips
+
+
+def pictures(images: list[Path], clips: list[Path], sections: int) -> list[Path]:
+    """Each section's picture: the stills in turn, or (with ``clips``) a clip every other
+    section."""
+    if not clips:
+        return [images[i % len(images)] for i in range(sections)]
+    return [
+        clips[i // 2 % len(clips)] if i % 2 else images[i % len(images)] for i in range(sections)
+    ]
+
+
+def section_frames(i: int, sections: int) -> int:
+    """Frames of section ``i``'s picture: its own, and the crossfade into the next."""
+    return round((SECTION_S + (FADE_S if i < sections - 1 else 0)) * FPS)
+
+
 def pipeline_timeline(
     images: list[Path],
     voices: list[tuple[Path, float]],
@@ -127,11 +183,13 @@ def pipeline_timeline(
     quality: Quality,
     sections: int = SECTIONS,
     captions: bool = False,
+    clips: list[Path] | None = None,
 ) -> Timeline:
     """The benchmark video as our spec; more ``sections`` repeat the inputs in turn;
-    ``captions``: word-timed styled captions instead of a line of text a section."""
+    ``captions``: word-timed styled captions instead of a line of text a section;
+    ``clips``: every other section a video clip, as a compose job places one."""
     total = sections * SECTION_S
-    images = [images[i % len(images)] for i in range(sections)]
+    images = pictures(images, clips or [], sections)
     voices = [voices[i % len(voices)] for i in range(sections)]
     styled = styled_captions(voices) if captions else None
     return validate_timeline(
@@ -143,7 +201,15 @@ def pipeline_timeline(
                 Track(
                     kind="video",
                     clips=[
-                        ImageClip(
+                        VideoClip(
+                            start=i * SECTION_S,
+                            duration=SECTION_S,
+                            source=img,
+                            loop=True,
+                            source_duration=CLIP_SECONDS[img],
+                        )
+                        if img in CLIP_SECONDS
+                        else ImageClip(
                             start=i * SECTION_S, duration=SECTION_S, source=img, zoom_out=i % 2 == 1
                         )
                         for i, img in enumerate(images)
@@ -199,21 +265,34 @@ def hand_written_command(
     ass: Path | None = None,
 ) -> list[str]:
     """The same video as one naive ffmpeg command, written the way a person would write it
-    (``ass``: the captions' ASS script, burned in with the ``ass`` filter)."""
+    (``ass``: the captions' ASS script, burned in with the ``ass`` filter; a video clip among
+    ``images`` is read looping for exactly its section, brought to the frame rate, scaled to
+    cover the frame and cropped, its last frame held if it comes up a frame short)."""
     w, h = OutputPreset(quality=quality).size
     total = SECTIONS * SECTION_S
     font = find_font()
     size = round(h * 0.055)
     y = h - round(h * 0.06) - round(size * 1.45)
     inputs: list[str] = []
-    for img in images:
+    for i, img in enumerate(images):
+        if img in CLIP_SECONDS:
+            length = section_frames(i, SECTIONS) / FPS
+            inputs += ["-stream_loop", "-1", "-t", f"{length:.6f}"]
         inputs += ["-i", str(img)]
     for path, _ in voices:
         inputs += ["-i", str(path)]
     inputs += ["-stream_loop", "-1", "-i", str(music)]
     parts = []
     for i in range(SECTIONS):
-        frames = round((SECTION_S + (FADE_S if i < SECTIONS - 1 else 0)) * FPS)
+        frames = section_frames(i, SECTIONS)
+        if images[i] in CLIP_SECONDS:
+            parts.append(
+                f"[{i}:v]fps={FPS},scale={w}:{h}:force_original_aspect_ratio=increase,"
+                f"crop={w}:{h},tpad=stop_mode=clone:stop_duration={frames / FPS:.6f},"
+                f"trim=end_frame={frames},setsar=1,format=yuv420p,settb=1/{FPS},"
+                f"setpts=PTS-STARTPTS[v{i}]"
+            )
+            continue
         step = f"((1.12-1)*on/{frames - 1})"
         zoom = f"1.12-{step}" if i % 2 else f"1+{step}"
         parts.append(
@@ -268,6 +347,12 @@ def hand_written_command(
     ]  # fmt: skip
 
 
+def load() -> str:
+    """The machine's load averages, printed with each timing: the box is shared."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def verdict(ok: bool) -> str:
     """The word printed after a figure and its bar."""
     return "ok" if ok else "MISSED"
@@ -279,8 +364,10 @@ def moviepy_render(
     """The same spec with MoviePy 2.x, the way its documentation composes a slideshow.
 
     Ken Burns is a per-frame resize of the still, crossfades are CrossFadeIn on overlapping
-    clips, captions are TextClips with a box, the music loops under the voices. MoviePy has
-    no side-chain ducking or loudness normalisation, so it does less work than the spec asks.
+    clips, captions are TextClips with a box, the music loops under the voices. A video clip
+    is a VideoFileClip without its sound, looped or cut to its section and resized to cover
+    the frame (centred, so the frame crops it). MoviePy has no side-chain ducking or
+    loudness normalisation, so it does less work than the spec asks.
     """
     from moviepy import (  # type: ignore[import-not-found]
         AudioFileClip,
@@ -288,6 +375,7 @@ def moviepy_render(
         CompositeVideoClip,
         ImageClip,
         TextClip,
+        VideoFileClip,
         afx,
         vfx,
     )
@@ -299,14 +387,23 @@ def moviepy_render(
     layers: list[Any] = []
     for i, img in enumerate(images):
         length = SECTION_S + (FADE_S if i < SECTIONS - 1 else 0)
-        still = ImageClip(str(img), duration=length)
-        cover = max(w / still.w, h / still.h)
+        if img in CLIP_SECONDS:
+            footage = VideoFileClip(str(img), audio=False)
+            if footage.duration < length:
+                footage = footage.with_effects([vfx.Loop(duration=length)])
+            else:
+                footage = footage.subclipped(0, length)
+            moving = footage.resized(max(w / footage.w, h / footage.h))
+        else:
+            still = ImageClip(str(img), duration=length)
+            cover = max(w / still.w, h / still.h)
 
-        def zoom(t: float, i: int = i, length: float = length, cover: float = cover) -> float:
-            step = 0.12 * t / length
-            return cover * ((1.12 - step) if i % 2 else (1 + step))
+            def zoom(t: float, i: int = i, length: float = length, cover: float = cover) -> float:
+                step = 0.12 * t / length
+                return cover * ((1.12 - step) if i % 2 else (1 + step))
 
-        clip = still.resized(zoom).with_position("center").with_start(i * SECTION_S)
+            moving = still.resized(zoom)
+        clip = moving.with_position("center").with_start(i * SECTION_S)
         if i:
             clip = clip.with_effects([vfx.CrossFadeIn(FADE_S)])
         layers.append(clip)
@@ -442,6 +539,11 @@ def main() -> int:
         "--captions", action="store_true", help="word-timed styled captions (media.captions)"
     )
     parser.add_argument(
+        "--clips",
+        action="store_true",
+        help="every other section a video clip (looped, trimmed, scaled and cropped)",
+    )
+    parser.add_argument(
         "--cores", type=int, help="run on this many CPUs only (sched_setaffinity; ffmpeg inherits)"
     )
     parser.add_argument(
@@ -463,7 +565,17 @@ def main() -> int:
     if args.progress_only:
         return progress_only(args, work)
     images, voices, music = make_inputs(work)
-    timeline = pipeline_timeline(images, voices, music, args.quality, captions=args.captions)
+    clips = make_clips(work) if args.clips else []
+    timeline = pipeline_timeline(
+        images, voices, music, args.quality, captions=args.captions, clips=clips
+    )
+    if clips:
+        print(
+            "clips: "
+            + ", ".join(f"{w}x{h} {fps} fps {s:g} s" for _, w, h, fps, s, _ in CLIPS)
+            + " on every other section",
+            flush=True,
+        )
     ass = None
     if args.captions:
         o = timeline.output
@@ -481,7 +593,7 @@ def main() -> int:
         for side in order:
             if side == "ours":
                 spec = pipeline_timeline(
-                    images, voices, music, args.quality, captions=args.captions
+                    images, voices, music, args.quality, captions=args.captions, clips=clips
                 )
                 elapsed, reports = timed_render(spec, work / "ours.mp4")
                 ours.append(elapsed)
@@ -489,11 +601,19 @@ def main() -> int:
             else:
                 started = time.perf_counter()
                 cmd = hand_written_command(
-                    images, voices, music, work / "hand.mp4", args.quality, ass
+                    pictures(images, clips, SECTIONS),
+                    voices,
+                    music,
+                    work / "hand.mp4",
+                    args.quality,
+                    ass,
                 )
                 subprocess.run(cmd, check=True)
                 hand.append(time.perf_counter() - started)
-        print(f"run {run + 1}: pipeline {ours[-1]:.2f}s  naive command {hand[-1]:.2f}s", flush=True)
+        print(
+            f"run {run + 1}: pipeline {ours[-1]:.2f}s  naive command {hand[-1]:.2f}s  {load()}",
+            flush=True,
+        )
 
     figures: list[tuple[str, str, bool | None]] = []
     t_ours, t_hand = statistics.median(ours), statistics.median(hand)
@@ -560,7 +680,9 @@ def main() -> int:
         )
     else:
         started = time.perf_counter()
-        moviepy_render(images, voices, music, work / "moviepy.mp4", args.quality)
+        moviepy_render(
+            pictures(images, clips, SECTIONS), voices, music, work / "moviepy.mp4", args.quality
+        )
         t_peer = time.perf_counter() - started
         # Right after it, so both see the same machine.
         t_after, _ = timed_render(timeline, work / "ours.mp4")
@@ -568,7 +690,8 @@ def main() -> int:
         figures.append(
             (
                 "MoviePy 2.2.1 vs pipeline",
-                f"{t_peer:.2f}s vs {t_ref:.2f}s -> {t_peer / t_ref:.1f}x slower (bar >= 6x)",
+                f"{t_peer:.2f}s vs {t_ref:.2f}s -> {t_peer / t_ref:.1f}x slower, {load()} "
+                "(bar >= 6x)",
                 t_peer / t_ref >= 6,
             )
         )
@@ -579,7 +702,13 @@ def main() -> int:
         )
     else:
         long_spec = pipeline_timeline(
-            images, voices, music, args.quality, sections=SECTIONS * 10, captions=args.captions
+            images,
+            voices,
+            music,
+            args.quality,
+            sections=SECTIONS * 10,
+            captions=args.captions,
+            clips=clips,
         )
         t_long, reports = timed_render(long_spec, work / "long.mp4")
         t_short, _ = timed_render(timeline, work / "ours.mp4")
@@ -591,7 +720,7 @@ def main() -> int:
             (
                 "10-minute vs 1-minute render, per output second",
                 f"{per_long:.3f} vs {per_short:.3f} s/s -> {per_long / per_short:.3f}x "
-                f"({t_long:.1f}s for {info['duration']:.1f}s) (bar <= 1.10x)",
+                f"({t_long:.1f}s for {info['duration']:.1f}s), {load()} (bar <= 1.10x)",
                 per_long / per_short <= 1.1,
             )
         )

@@ -347,6 +347,38 @@ def test_a_sectioned_render_without_sound_or_transition(assets: Path, tmp_path: 
     check_video(video, timeline)
 
 
+def test_a_looping_clip_repeats_from_memory_as_it_would_streamed(
+    assets: Path, tmp_path: Path, gray_frame: GrayFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 1 s 4:3 clip at 25 fps looping for 3.5 s in a portrait frame at 30 fps.
+    clip = VideoClip(
+        start=0, duration=3.5, source=assets / "clip.mp4", loop=True, source_duration=1.0
+    )
+    timeline = Timeline(
+        output=OutputPreset(aspect="9:16", quality="480p", preset="ultrafast"),
+        tracks=[
+            Track(
+                kind="video",
+                clips=[clip, ImageClip(start=3.5, duration=1, source=assets / "pic.webp")],
+            )
+        ],
+    )
+    # Two sections: the cut falls mid-loop, so the second starts at its point of the loop.
+    assert "loop=loop=-1:size=30:start=0" in " ".join(
+        compile_timeline(timeline, tmp_path / "a").args
+    )
+    kept = render_timeline(timeline, tmp_path / "kept.mp4", workers=2)
+    check_video(kept, timeline)
+    a, width, height = gray_frame(kept, 0.4)
+    b, _, _ = gray_frame(kept, 2.4)  # two passes later: the same picture
+    assert region_difference(a, b, width, range(0, height, 4)) < 2
+    # The same video as with the file read again on every pass.
+    monkeypatch.setattr("videogen.media.graph.LOOP_CACHE_BYTES", 0)
+    assert "-stream_loop" in compile_timeline(timeline, tmp_path / "b").args
+    streamed = render(compile_timeline(timeline, tmp_path / "streamed.mp4"))
+    assert ssim(kept, streamed) >= 0.98
+
+
 def test_a_sectioned_render_can_be_canceled(assets: Path, tmp_path: Path) -> None:
     timeline = Timeline(
         output=OutputPreset(quality="480p", preset="medium"),

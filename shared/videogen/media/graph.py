@@ -50,6 +50,12 @@ KEN_BURNS_OVERSAMPLE = 2
 # the output: measured on bench/render_bench.py, it keeps SSIM >= 0.99 against the 2x frame
 # while zoompan resamples about half the pixels.
 WORKING_OVERSAMPLE = 2
+# A looping video clip that wraps within a segment is decoded and fitted to the frame once
+# and repeated from memory (the loop filter) when one pass at the output size fits in this
+# much, instead of being decoded and scaled again on every pass (``-stream_loop``):
+# bench/render_bench.py --clips, a 4 s 1080p 25 fps clip filling a 10.5 s segment at 720p
+# (120 frames kept, 166 MB). Longer clips, or larger frames, stream as before.
+LOOP_CACHE_BYTES = 384 * 2**20
 SAMPLE_RATE = 48_000
 # DejaVu Sans averages ~0.55 em per character; used to wrap captions to the frame width.
 _CHAR_WIDTH_EM = 0.55
@@ -177,21 +183,49 @@ def _image_segment(clip: ImageClip, frames: int, timeline: Timeline, cut: _Cut) 
     )
 
 
+def _cover(stream: Any, w: int, h: int) -> Any:
+    """Cover a ``w`` x ``h`` frame: crop the source to the frame's shape first, then scale
+    only what shows. Scaling to cover and cropping after (the usual recipe, same picture)
+    would scale the overflow too: three times the pixels for a portrait clip in a
+    landscape frame, or a landscape clip in a portrait one."""
+    return stream.filter("crop", f"min(iw,ih*{w}/{h})", f"min(ih,iw*{h}/{w})").filter("scale", w, h)
+
+
 def _video_segment(clip: VideoClip, frames: int, timeline: Timeline, cut: _Cut) -> Any:
-    """A video's picture as exactly ``frames`` frames; a short file holds its last frame."""
+    """A video's picture as exactly ``frames`` frames; a short file holds its last frame,
+    or repeats from its start if the clip loops."""
     w, h, fps = timeline.output.width, timeline.output.height, timeline.output.fps
     seconds = frames / fps
     start = clip.trim_start + cut.skip / fps if cut.skip else clip.trim_start
     if clip.loop and clip.source_duration:
+        period = math.ceil(clip.source_duration * fps)  # one pass, on the output's grid
+        offset = round(start * fps) % period
+        if offset + frames > period and period * w * h * 3 // 2 <= LOOP_CACHE_BYTES:
+            # It wraps: one pass decoded, fitted to the frame and kept; the loop filter
+            # repeats it from memory (a pass ends early if the file has fewer frames).
+            source = ffmpeg.input(str(clip.source), t=clip.source_duration)
+            picture = _fitted(source.video.filter("fps", fps), clip, w, h, timeline.background)
+            return (
+                picture.filter("loop", loop=-1, size=period, start=0)
+                .filter("trim", start_frame=offset, end_frame=offset + frames)
+                .filter("setpts", f"N/{fps}/TB")
+            )
         # Repeated from its start: a section cut mid-loop starts where the loop is then.
         start = start % clip.source_duration
         source = ffmpeg.input(str(clip.source), stream_loop=-1, ss=start, t=seconds)
     else:
         source = ffmpeg.input(str(clip.source), ss=start, t=seconds)
-    picture = _fit(source.video.filter("fps", fps), clip, w, h, timeline.background)
+    picture = _fitted(source.video.filter("fps", fps), clip, w, h, timeline.background)
     return picture.filter("tpad", stop_mode="clone", stop_duration=seconds).filter(
         "trim", end_frame=frames
     )
+
+
+def _fitted(stream: Any, clip: VideoClip, w: int, h: int, background: str) -> Any:
+    """A video clip's frames fitted to the frame (:func:`_cover` or bars)."""
+    if clip.fit == "cover":
+        return _cover(stream, w, h)
+    return _fit(stream, clip, w, h, background)
 
 
 def _background_segment(frames: int, timeline: Timeline) -> Any:

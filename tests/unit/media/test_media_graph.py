@@ -171,6 +171,46 @@ def test_video_clips_are_trimmed_resampled_and_held() -> None:
     assert "trim=end_frame=50" in graph
 
 
+def test_a_video_clip_covering_the_frame_is_cropped_to_its_shape_before_scaling() -> None:
+    clip = VideoClip(start=0, duration=2, source=Path("/in/portrait.mp4"))
+    graph = graph_of(make(Track(kind="video", clips=[clip])))
+    # Only what shows is scaled: crop to 16:9 first (a portrait source keeps a band).
+    assert graph[:3] == [
+        "fps=30",
+        "crop=min(iw\\,ih*854/480):min(ih\\,iw*480/854)",
+        "scale=854:480",
+    ]
+
+
+def test_a_looping_clip_that_wraps_is_decoded_once_and_repeated_from_memory() -> None:
+    def looped(seconds: float, output: OutputPreset = P480, trim: float = 0.0) -> Timeline:
+        clip = VideoClip(
+            start=0, duration=5, source=Path("/in/c.mp4"), loop=True, source_duration=seconds,
+            trim_start=trim,
+        )  # fmt: skip
+        return make(Track(kind="video", clips=[clip]), output=output)
+
+    short = looped(2.0, trim=0.5)
+    args = compile_timeline(short, OUT, font=FONT).args
+    # One pass read (no -stream_loop), fitted, kept and repeated: 60 frames a pass.
+    assert args[args.index("/in/c.mp4") - 3 : args.index("/in/c.mp4")] == ["-t", "2.0", "-i"]
+    graph = graph_of(short)
+    assert graph[3:6] == [
+        "loop=loop=-1:size=60:start=0",
+        "trim=end_frame=165:start_frame=15",  # from trim_start, for the segment's 150 frames
+        "setpts=N/30/TB",
+    ]
+    # A pass too large to keep at this frame size streams the file again on each pass.
+    huge = looped(2.0, output=OutputPreset(quality="1080p", fps=60, custom_size=(3840, 2160)))
+    assert named(graph_of(huge), "loop") == []
+    args = compile_timeline(huge, OUT, font=FONT).args
+    assert args[args.index("/in/c.mp4") - 7 : args.index("/in/c.mp4")] == [
+        "-ss", "0.0", "-stream_loop", "-1", "-t", "5.0", "-i",
+    ]  # fmt: skip
+    # A clip as long as its section never wraps: read once, no copy kept.
+    assert named(graph_of(looped(5.0)), "loop") == []
+
+
 def test_frames_are_counted_on_the_output_grid() -> None:
     # 1/3 s is not a whole number of frames at 30 fps; boundaries round to the nearest frame.
     graph = graph_of(make(stills(1 / 3, 2 / 3, ken_burns=False), transition=None))
