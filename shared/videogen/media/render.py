@@ -339,10 +339,9 @@ class _Tally:
     up to ``spread`` of itself: little for a speed this process measured, much for the
     calibration) and what the frame rate since the first frame says is left, plus the
     join (off by a share of what is left: a still that is harder to encode slows the
-    frames for a while). Early on the prior decides, near the end the frames do. The bar
-    stays within a few points of the frames done: never far ahead (a guess that is too
-    quick cannot run off) and never behind them (frames done never lead the clock by
-    more than the content's unevenness).
+    frames for a while). Early on the prior decides, near the end the frames do; before
+    the first frame, the prior's slow end. The bar never runs far ahead of the frames
+    done (a guess that is too quick cannot run off).
 
     Why by hand: the estimate is specific to sections rendered side by side; no library
     estimates that.
@@ -350,8 +349,8 @@ class _Tally:
 
     PRIOR_SPREAD = 0.25  # the prior's share of itself it may be off by, when not told
     RATE_SPREAD = 0.4  # the frame rate's estimate of what is left may be off by this share
+    RATE_SETTLED = 0.1  # the share of the frames from which the rate is only that rough
     AHEAD_OF_FRAMES = 15  # points the bar may lead the frames done
-    BEHIND_FRAMES = 1  # points the bar may trail the frames done
     START_MARGIN = 0.5  # before the first frame, the prior this share of its spread slower
 
     def __init__(
@@ -394,15 +393,16 @@ class _Tally:
         left = (1 - work) * (elapsed - t0) / (work - w0)
         by_rate = elapsed + left + _JOIN_SHARE / 100 * self.expected
         prior_var = (self.spread * max(prior, by_rate)) ** 2
-        rate_var = (self.RATE_SPREAD * left) ** 2 + 1e-9
+        # A rate over a sliver of the frames (some sections still starting) is a rough one.
+        rough = max(1.0, self.RATE_SETTLED / (work - w0))
+        rate_var = (self.RATE_SPREAD * left) ** 2 * rough + 1e-9
         return (prior / prior_var + by_rate / rate_var) / (1 / prior_var + 1 / rate_var)
 
     def _overall(self) -> int:
         elapsed = self.clock() - self.started
         work = self._work()
         pct = 100 * elapsed / max(self.estimate(elapsed, work), elapsed, 1e-6)
-        frames = 100 * work
-        pct = min(max(pct, frames - self.BEHIND_FRAMES), frames + self.AHEAD_OF_FRAMES)
+        pct = min(pct, 100 * work + self.AHEAD_OF_FRAMES)
         return int(min(99.0, pct))
 
     def section(self, index: int) -> Progress:
