@@ -23,6 +23,11 @@ from db.helpers import (
 )
 from psycopg.types.json import Jsonb
 
+from videogen.db.connection import PostgresDatabase
+from videogen.media import render
+from videogen.media.timeline import OutputPreset
+from videogen.rendering import speeds
+
 PRICES = {
     "cost_per_1k_tokens_usd": 0.002,
     "cost_per_1m_tts_chars_usd": 15,
@@ -363,11 +368,6 @@ def test_a_fresh_process_starts_from_the_stored_figure(
     """A process that has not rendered 1280x720 at 25 fps with 9 sections yet seeds its
     prior from the database's figure (through services' typed SQL API, cached), and the
     render estimate uses it."""
-    from videogen.db.connection import PostgresDatabase
-    from videogen.media import render
-    from videogen.media.timeline import OutputPreset
-    from videogen.rendering import speeds
-
     job, _ = dispatched_job(db, user)
     completed(db, job, {"renders": [render_of(1280, 720, 25, 9, 13.5, 45)]})
     out = OutputPreset(quality="720p", fps=25)

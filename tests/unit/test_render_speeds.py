@@ -4,10 +4,15 @@ every REFRESH_S, never failing a render when the read fails, and seeded into med
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
+from videogen_worker.job import WorkerConfig
+from videogen_worker.worker import ReferenceWorker
 
+from videogen.config import Settings
 from videogen.media import render
 from videogen.media.timeline import OutputPreset
 from videogen.rendering import speeds
@@ -70,4 +75,24 @@ def test_a_failed_read_never_fails_the_render() -> None:
 
 def test_a_heartbeats_figures_seed_the_worker_and_bad_ones_are_skipped() -> None:
     assert speeds.seed([FIGURE, {"width": "wide"}, {**FIGURE, "factor": 0}]) == 1
+    assert render.speed_prior(OUT, 13) == (pytest.approx(0.21), "fleet")
+
+
+def test_a_worker_seeds_its_priors_from_the_heartbeats_answer(tmp_path: Any) -> None:
+    sent: list[dict[str, Any]] = []
+
+    def front_door(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        data = {"worker": {}, "jobs": [], "render_speeds": [FIGURE]}
+        return httpx.Response(200, json={"success": True, "data": data})
+
+    settings = Settings(STORAGE_BACKEND="local", STORAGE_ROOT=str(tmp_path / "storage"))
+    client = httpx.Client(transport=httpx.MockTransport(front_door))
+    worker = ReferenceWorker(
+        WorkerConfig(name="w", models=("reference/compose",)), settings, client
+    )
+    worker.worker_id = "00000000-0000-4000-8000-0000000000ab"
+    assert render.speed_prior(OUT, 13)[1] == "calibrated"
+    worker.heartbeat()
+    assert sent[0]["action"] == "heartbeat"
     assert render.speed_prior(OUT, 13) == (pytest.approx(0.21), "fleet")
