@@ -217,16 +217,20 @@ def render(
     return plan.output
 
 
-# Render speed. Calibrated on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast):
-# one section process makes a second of 1280x720 at 30 fps in 0.66 s of wall time
-# (media.compose.RENDER_S_PER_OUTPUT_S_720P30); sections side by side divide that by the
-# cores they get. What this machine really does is learned from each render
-# (:func:`learned_factor`): the wall seconds per output second that ``record_render``
-# reports to the job's usage (and the database keeps per kind, private.render_speeds),
-# kept per frame size, frame rate and sections at once. A process that has not rendered a
-# kind yet starts from the fleet's recent figure when the rendering layer seeds it
-# (:func:`seed_factors`, from service.render_speeds_read), else from the calibration.
-CALIBRATED_S_PER_OUTPUT_S_720P30 = 0.66
+# Render speed. Calibrated on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast)
+# for this sectioned pipeline: a second of 1280x720 at 30 fps costs 0.48 s of one core's
+# wall time, the sound's passes and the join included (bench/render_bench.py
+# --progress-only, 2026-12-05: 0.22-0.25 s per output second with both cores busy, 2 or
+# 16 sections at once; media.compose.RENDER_S_PER_OUTPUT_S_720P30, 0.66, is the one-graph
+# cost the price and the in-request decision use, and stays on the safe side). Sections
+# side by side divide it by the cores they get. What this machine really does is learned
+# from each render (:func:`learned_factor`): the wall seconds per output second that
+# ``record_render`` reports to the job's usage (and the database keeps per kind,
+# private.render_speeds), kept per frame size, frame rate and sections at once. A process
+# that has not rendered a kind yet starts from the fleet's recent figure when the
+# rendering layer seeds it (:func:`seed_factors`, from service.render_speeds_read), else
+# from the calibration.
+CALIBRATED_S_PER_OUTPUT_S_720P30 = 0.48
 _LEARN_WEIGHT = 0.5  # each render moves the learned factor half way to what it measured
 SpeedKey = tuple[int, int, int, int]  # width, height, fps, sections at once
 _learned: dict[SpeedKey, float] = {}
@@ -235,7 +239,7 @@ _learned_lock = threading.Lock()
 # How far a prior may be off, as a share of the render's time: what the tally weighs it by
 # against the frame rate (see _Tally). A speed this process measured is a few renders'
 # spread on a quiet machine; the fleet's figure comes from other machines and loads; the
-# calibration from another machine altogether (this one renders 1.5x faster than it).
+# calibration may come from another machine altogether.
 PRIOR_SPREAD = {"measured": 0.15, "fleet": 0.25, "calibrated": 0.5}
 
 
