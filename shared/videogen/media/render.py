@@ -365,6 +365,7 @@ class _Tally:
         sound: bool,
         expected_s: float = 0.0,
         spread: float | None = None,
+        at_once: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.frames = frames
@@ -377,7 +378,11 @@ class _Tally:
         self.started = clock()
         self.expected = max(expected_s, 0.1)
         self.spread = self.PRIOR_SPREAD if spread is None else max(spread, 0.01)
-        self.first: tuple[float, float] | None = None  # (elapsed, work) at the first frame
+        self.at_once = max(1, min(at_once or 1, len(frames)))  # sections started together
+        # (elapsed, work) when the first frame came, and when every section running at
+        # once had made one (the start-up over: the rate from then on is the real one).
+        self.first: tuple[float, float] | None = None
+        self.started_all: tuple[float, float] | None = None
 
     def _work(self) -> float:
         return sum(self.done) / self.total
@@ -387,6 +392,8 @@ class _Tally:
         prior = max(self.expected, elapsed * 1.02)
         if work > 0 and self.first is None:
             self.first = (elapsed, work)
+        if self.started_all is None and sum(d > 0 for d in self.done) >= self.at_once:
+            self.started_all = (elapsed, work)
         if work >= 1:
             return prior
         if self.first is None or elapsed <= self.first[0] or work <= self.first[1]:
@@ -394,11 +401,14 @@ class _Tally:
             # than one that runs off on a guess).
             return max(self.expected * (1 + self.START_MARGIN * self.spread), elapsed * 1.02)
         t0, w0 = self.first
+        if self.started_all is not None and work > self.started_all[1]:
+            t0, w0 = self.started_all
         left = (1 - work) * (elapsed - t0) / (work - w0)
         by_rate = elapsed + left + _JOIN_SHARE / 100 * self.expected
-        prior_var = (self.spread * max(prior, by_rate)) ** 2
-        # A rate over a sliver of the frames (some sections still starting) is a rough one.
+        # A rate over a sliver of the frames (some sections still starting) is a rough one;
+        # a settled one that says "later" than the prior widens the prior's own spread.
         rough = max(1.0, self.RATE_SETTLED / (work - w0))
+        prior_var = (self.spread * (prior if rough > 1 else max(prior, by_rate))) ** 2
         rate_var = (self.RATE_SPREAD * left) ** 2 * rough + 1e-9
         return (prior / prior_var + by_rate / rate_var) / (1 / prior_var + 1 / rate_var)
 
@@ -462,6 +472,7 @@ def render_timeline(
         sound=bool(timeline.clips("audio")),
         expected_s=expected_s,
         spread=PRIOR_SPREAD[source],
+        at_once=min(workers, len(spans)),
     )
     tally.report(0)
     stop = threading.Event()  # set on cancel or on the first failure: ends every process
