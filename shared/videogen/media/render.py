@@ -341,11 +341,13 @@ class _Tally:
     for a while. So the bar says elapsed / expected total. The expected total weighs two
     guesses by how far each may be off: the prior (:func:`expected_render_seconds`, off by
     up to ``spread`` of itself: little for a speed this process measured, much for the
-    calibration) and what the frame rate since the first frame says is left, plus the
-    join (off by a share of what is left: a still that is harder to encode slows the
-    frames for a while). Early on the prior decides, near the end the frames do; before
-    the first frame, the prior's slow end. The bar never runs far ahead of the frames
-    done (a guess that is too quick cannot run off).
+    calibration) and what the frame rate says is left, plus the join (off by a share of
+    what is left: a still that is harder to encode slows the frames for a while; more
+    when the rate is over a sliver of the frames). The rate counts from when every
+    section running at once has made its first frame (sixteen processes on two cores
+    start one after another). Early on the prior decides, near the end the frames do;
+    before the first frame, the prior's slow end. The bar never runs far ahead of the
+    frames done (a guess that is too quick cannot run off).
 
     Why by hand: the estimate is specific to sections rendered side by side; no library
     estimates that.
