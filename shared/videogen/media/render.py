@@ -411,7 +411,11 @@ class _Tally:
         # a settled one that says "later" than the prior widens the prior's own spread.
         rough = max(1.0, self.RATE_SETTLED / (work - w0))
         prior_var = (self.spread * (prior if rough > 1 else max(prior, by_rate))) ** 2
-        rate_var = (self.RATE_SPREAD * left) ** 2 * rough + 1e-9
+        # Off by a share of what is left; while rough, of what is left by the rate or by the
+        # prior, whichever says more: a burst of frames (ffmpeg reports a few at once just
+        # after the start) must not make itself certain.
+        spread_of = max(left, prior - elapsed) if rough > 1 else left
+        rate_var = (self.RATE_SPREAD * spread_of) ** 2 * rough + 1e-9
         return (prior / prior_var + by_rate / rate_var) / (1 / prior_var + 1 / rate_var)
 
     def _overall(self) -> int:
