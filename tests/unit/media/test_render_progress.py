@@ -287,3 +287,26 @@ def test_a_seeded_fleet_figure_is_the_prior_until_the_process_measures() -> None
         with render._learned_lock:
             render._learned.pop((854, 480, 24, workers), None)
     assert render.speed_prior(out, workers) == (pytest.approx(factor), "calibrated")
+
+
+def test_a_burst_of_frames_after_the_start_does_not_run_the_bar_off() -> None:
+    """ffmpeg reports a few frames at once just after it starts: measured, with the prior
+    right, a rate over that sliver once said the render would take 6 s of its 13.6."""
+    now = [0.0]
+    reports: list[tuple[float, int]] = []
+    total = 13.6
+    tally = render._Tally(
+        [900, 900],
+        lambda pct: reports.append((now[0], pct)),
+        sound=True,
+        expected_s=total,
+        spread=MEASURED,
+        at_once=2,
+        clock=lambda: now[0],
+    )
+    first, second = tally.section(0), tally.section(1)
+    for at, report, pct in [(0.68, first, 2), (1.13, second, 1), (1.18, first, 8)]:
+        now[0] = at
+        report(pct)
+    worst = max(abs(p - 100 * t / total) for t, p in reports)
+    assert worst <= 3
