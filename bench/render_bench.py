@@ -19,7 +19,8 @@ Each figure is printed with its bar and ok/MISSED:
     .venv/bin/python bench/render_bench.py [--runs 3] [--quality 720p] [--no-long]
         [--no-moviepy] [--captions] [--clips] [--keep] [--cores N] [--workers N]
     .venv/bin/python bench/render_bench.py --progress-only [--sections 6] [--cores N]
-        [--workers N]: only the progress check and the estimate against the wall time
+        [--workers N] [--trace]: only the progress check and the estimate against the wall
+        time, per run and for the process's first render apart (``--trace``: every report)
 
 ``--captions``: the captions are word-timed and styled (media.captions: bold DejaVu with an
 outline, two lines, the spoken word highlighted — one ASS event per word, from espeak-ng's
@@ -74,6 +75,7 @@ from videogen.media.render import (
     learned_factor,
     probe,
     render_timeline,
+    speed_prior,
 )
 from videogen.media.timeline import (
     AudioClip,
@@ -490,20 +492,31 @@ def timed_render(timeline: Timeline, out: Path) -> tuple[float, list[tuple[float
 
 def progress_only(args: argparse.Namespace, work: Path) -> int:
     """``--progress-only``: render ``--runs`` times (``--sections`` of 10 s) and report how
-    far the progress strayed from elapsed/total, and the estimate against the wall time."""
+    far the progress strayed from elapsed/total at every report, per run (with the load
+    average the machine had) and for the process's first render apart (its prior is the
+    calibration: nothing measured yet), and the estimate against the wall time.
+    ``--trace`` prints every report as (elapsed, percent, elapsed/total)."""
     images, voices, music = make_inputs(work)
     spec = pipeline_timeline(images, voices, music, args.quality, sections=args.sections)
     workers = WORKERS or default_workers()
+    at_once = min(workers, section_count(spec, workers))
     runs = []
     for run in range(args.runs):
         guess = expected_render_seconds(spec, workers=workers)
+        _, source = speed_prior(spec.output, at_once)
+        load = os.getloadavg()[0]
         elapsed, reports = timed_render(spec, work / "ours.mp4")
         monotone, worst = progress_error(elapsed, reports)
         runs.append((elapsed, guess, monotone, worst))
+        if args.trace:
+            for t, pct in reports:
+                print(f"  {t:7.2f}s {pct:3d}% ideal {100 * t / elapsed:5.1f} "
+                      f"off {pct - 100 * t / elapsed:+5.1f}")  # fmt: skip
         print(
-            f"run {run + 1}: {elapsed:.2f}s (estimated {guess:.2f}s, off "
-            f"{100 * (guess - elapsed) / elapsed:+.0f}%), {len(reports)} reports, worst "
-            f"{worst:.1f} points, monotone {monotone}",
+            f"run {run + 1}: {elapsed:.2f}s (estimated {guess:.2f}s from the {source} speed, "
+            f"off {100 * (guess - elapsed) / elapsed:+.0f}%), {len(reports)} reports, worst "
+            f"{worst:.1f} points, monotone {monotone}, load {load:.2f} -> "
+            f"{os.getloadavg()[0]:.2f}",
             flush=True,
         )
     worst = max(r[3] for r in runs)
@@ -511,9 +524,11 @@ def progress_only(args: argparse.Namespace, work: Path) -> int:
     print(
         f"progress on {len(os.sched_getaffinity(0))} cores, {workers} sections at once, "
         f"{args.sections} x 10 s at {args.quality}: worst {worst:.1f} points from "
-        f"elapsed/total (bar <= 10) {verdict(ok)}"
+        f"elapsed/total (bar <= 10) {verdict(ok)}; the process's first render "
+        f"{runs[0][3]:.1f}, the later ones "
+        f"{max((r[3] for r in runs[1:]), default=float('nan')):.1f}"
     )
-    factor = learned_factor(spec.output, min(workers, section_count(spec, workers)))
+    factor = learned_factor(spec.output, at_once)
     print(f"learned render factor: {factor:.3f} s per output second")
     shutil.rmtree(work)
     return 0 if ok else 1
@@ -555,6 +570,7 @@ def main() -> int:
         action="store_true",
         help="only measure progress against elapsed/total and the estimate",
     )
+    parser.add_argument("--trace", action="store_true", help="--progress-only: every report")
     args = parser.parse_args()
     global WORKERS
     WORKERS = args.workers

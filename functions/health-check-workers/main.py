@@ -79,9 +79,10 @@ def fleet_route(ctx: Context) -> Reply:
             reply, free = Reply(201, worker), worker.capacity
         else:
             beat = workers.heartbeat(admin, action)
-            reply, worker = Reply(200, beat), beat.worker
-            free = worker.capacity - len(beat.jobs)
+            worker, free = beat.worker, beat.worker.capacity - len(beat.jobs)
         ctx.log_fields["worker"] = worker.name
+    if not isinstance(action, RegisterWorker):  # the fleet's render speeds ride along
+        reply = Reply(200, workers.with_render_speeds(ctx.db, beat))
     if worker.mode == "push" and worker.status == "online" and free > 0:
         routing.dispatch_pending(ctx.db, ctx.settings, limit=free)  # waiting jobs run now
     return reply

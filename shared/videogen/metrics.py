@@ -155,6 +155,19 @@ def _families(snapshot: dict[str, Any]) -> Iterator[Metric]:
     for row in snapshot.get("render_realtime_factor_measured", []):
         measured.add_metric([row["model"]], float(row["factor"]))
     yield measured
+    speeds = GaugeMetricFamily(
+        "videogen_render_realtime_factor_by_resolution",
+        "Sectioned renders of the last 24 h: ffmpeg wall seconds per second of video made, "
+        "by frame size (WIDTHxHEIGHT), frame rate and sections rendered at once; what a "
+        "process that has not rendered that kind yet starts its progress estimate from.",
+        labels=["resolution", "fps", "sections"],
+    )
+    for row in snapshot.get("render_speeds", []):
+        speeds.add_metric(
+            [f"{row['width']}x{row['height']}", str(row["fps"]), str(row["sections"])],
+            float(row["factor"]),
+        )
+    yield speeds
 
 
 class _Snapshot:

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+RenderKind = tuple[int, int, int, int]  # width, height, fps, sections rendered at once
+MAX_RENDERS = 100  # renders a usage object lists (private.check_job_usage allows 100)
 
 
 class Meter:
@@ -41,6 +43,7 @@ class Meter:
         self.provider_cost_usd: float | None = None
         self.render_seconds = 0.0
         self.render_output_seconds = 0.0
+        self.renders: list[dict[str, Any]] = []  # each sectioned render's speed
         self._touched: set[str] = set()
 
     def llm(self, model: str | None, prompt_tokens: int, completion_tokens: int) -> None:
@@ -67,12 +70,30 @@ class Meter:
             self.provider_calls += max(0, int(count))
             self._touched.add("provider_calls")
 
-    def render(self, wall_seconds: float, output_seconds: float) -> None:
-        """One ffmpeg render: its wall time and the seconds of media it made."""
+    def render(
+        self, wall_seconds: float, output_seconds: float, kind: RenderKind | None = None
+    ) -> None:
+        """One ffmpeg render: its wall time and the seconds of media it made; ``kind``
+        (width, height, fps, sections at once) for a sectioned render, whose speed the
+        database keeps per kind (``usage.renders``, private.render_speeds)."""
         with self._lock:
             self.render_seconds += max(0.0, wall_seconds)
             self.render_output_seconds += max(0.0, output_seconds)
             self._touched.update(("render_seconds", "render_output_seconds"))
+            if kind is not None and wall_seconds > 0 and output_seconds > 0:
+                if len(self.renders) < MAX_RENDERS:
+                    width, height, fps, sections = kind
+                    self.renders.append(
+                        {
+                            "width": width,
+                            "height": height,
+                            "fps": fps,
+                            "sections": sections,
+                            "wall_seconds": round(wall_seconds, 3) or 0.001,
+                            "output_seconds": round(output_seconds, 3) or 0.001,
+                        }
+                    )
+                self._touched.add("renders")
 
     def as_usage(self) -> dict[str, Any]:
         """The ``usage`` object for a report: only what was measured ({} for nothing)."""
@@ -82,6 +103,8 @@ class Meter:
                 value = getattr(self, key)
                 if value is None:
                     continue
+                if isinstance(value, list):
+                    value = [dict(v) for v in value]
                 if isinstance(value, float):
                     value = round(value, 3)
                 out[key] = value
@@ -145,10 +168,13 @@ def record_calls(count: int = 1) -> None:
         meter.calls(count)
 
 
-def record_render(wall_seconds: float, output_seconds: float) -> None:
-    """Count a finished render: its wall time and the seconds of media it made."""
+def record_render(
+    wall_seconds: float, output_seconds: float, kind: RenderKind | None = None
+) -> None:
+    """Count a finished render: its wall time and the seconds of media it made (``kind``:
+    a sectioned render's width, height, fps and sections at once, see :meth:`Meter.render`)."""
     if (meter := _current.get()) is not None:
-        meter.render(wall_seconds, output_seconds)
+        meter.render(wall_seconds, output_seconds, kind)
 
 
 @contextmanager

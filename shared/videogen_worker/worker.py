@@ -42,6 +42,7 @@ from videogen.models.params import (
     VideoParams,
     params_for,
 )
+from videogen.rendering import speeds
 from videogen_worker import __version__
 from videogen_worker.client import BackendError, send_signed
 from videogen_worker.job import InjectedFailure, InvalidJob, JobRun, JobStopped, WorkerConfig
@@ -213,6 +214,8 @@ class ReferenceWorker:
             else:
                 log.warning("heartbeat failed: %s", exc)
             return
+        if data.get("render_speeds"):  # the fleet's, for kinds this worker has not rendered
+            speeds.seed(data["render_speeds"])
         owned = {(str(j["job_id"]), int(j["attempt"])) for j in data.get("jobs", [])}
         with self._lock:
             runs = list(self._runs.values())

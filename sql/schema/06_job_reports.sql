@@ -33,6 +33,30 @@ create table private.job_usage (
 alter table private.job_usage enable row level security;
 
 /**
+ * One row per sectioned render a report measured (usage.renders): its frame size, frame
+ * rate and sections rendered at once, with its ffmpeg wall seconds and the seconds of
+ * video it made. service.render_speeds_read gives the fleet's recent figure per kind, so
+ * a process that has not rendered yet starts its progress estimate from it; /metrics
+ * shows it (service.ops_metrics_read).
+ */
+create table private.render_speeds (
+  id bigint generated always as identity primary key,
+  job_id uuid not null references public.jobs (id) on delete cascade,
+  width integer not null check (width between 1 and 16384),
+  height integer not null check (height between 1 and 16384),
+  fps integer not null check (fps between 1 and 240),
+  sections integer not null check (sections between 1 and 4096),
+  wall_seconds numeric not null check (wall_seconds > 0 and wall_seconds <= 100000000),
+  output_seconds numeric not null check (output_seconds > 0 and output_seconds <= 100000000),
+  recorded_at timestamptz not null default now()
+);
+
+create index render_speeds_recent_idx on private.render_speeds (recorded_at);
+create index render_speeds_job_idx on private.render_speeds (job_id);
+
+alter table private.render_speeds enable row level security;
+
+/**
  * A usage object as reports carry it (schemas.JobUsage is the same shape): every key
  * optional, nothing else. Counts are integers, seconds and dollars non-negative numbers,
  * names short strings. Raises VGU22.
@@ -71,6 +95,32 @@ begin
         raise exception 'usage.% must be a number from 0 to 1e8', v_key
           using errcode = 'VGU22';
       end if;
+    elsif v_key = 'renders' then
+      -- Each sectioned render: {width, height, fps, sections, wall_seconds, output_seconds}.
+      if jsonb_typeof(v_value) <> 'array' or jsonb_array_length(v_value) > 100
+         or exists (
+           select 1 from jsonb_array_elements(v_value) r
+            where jsonb_typeof(r) <> 'object'
+               or (select count(*) from jsonb_object_keys(r)) <> 6
+               or jsonb_typeof(r -> 'width') is distinct from 'number'
+               or jsonb_typeof(r -> 'height') is distinct from 'number'
+               or jsonb_typeof(r -> 'fps') is distinct from 'number'
+               or jsonb_typeof(r -> 'sections') is distinct from 'number'
+               or jsonb_typeof(r -> 'wall_seconds') is distinct from 'number'
+               or jsonb_typeof(r -> 'output_seconds') is distinct from 'number'
+               or (r ->> 'width')::numeric not between 1 and 16384
+               or (r ->> 'height')::numeric not between 1 and 16384
+               or (r ->> 'fps')::numeric not between 1 and 240
+               or (r ->> 'sections')::numeric not between 1 and 4096
+               or (r ->> 'width')::numeric <> trunc((r ->> 'width')::numeric)
+               or (r ->> 'height')::numeric <> trunc((r ->> 'height')::numeric)
+               or (r ->> 'fps')::numeric <> trunc((r ->> 'fps')::numeric)
+               or (r ->> 'sections')::numeric <> trunc((r ->> 'sections')::numeric)
+               or (r ->> 'wall_seconds')::numeric not between 0.000001 and 100000000
+               or (r ->> 'output_seconds')::numeric not between 0.000001 and 100000000) then
+        raise exception 'usage.renders must be at most 100 renders of {width, height, fps, '
+                        'sections, wall_seconds, output_seconds}' using errcode = 'VGU22';
+      end if;
     else
       raise exception 'usage.% is not a usage field', v_key using errcode = 'VGU22';
     end if;
@@ -78,7 +128,8 @@ begin
 end;
 $$;
 
-/** Add one report's usage to its job's row (checked first; VGU22). */
+/** Add one report's usage to its job's row, and its renders' speeds to
+ * private.render_speeds (checked first; VGU22). */
 create function private.job_usage_record(p_job_id uuid, p_usage jsonb)
 returns void
 language plpgsql
@@ -116,6 +167,12 @@ begin
          render_output_seconds = u.render_output_seconds + excluded.render_output_seconds,
          reports = u.reports + 1,
          updated_at = now();
+  insert into private.render_speeds (job_id, width, height, fps, sections, wall_seconds,
+                                     output_seconds)
+  select p_job_id, (r ->> 'width')::integer, (r ->> 'height')::integer,
+         (r ->> 'fps')::integer, (r ->> 'sections')::integer,
+         (r ->> 'wall_seconds')::numeric, (r ->> 'output_seconds')::numeric
+    from jsonb_array_elements(coalesce(p_usage -> 'renders', '[]')) r;
 end;
 $$;
 

@@ -179,6 +179,38 @@ create index job_events_failures_idx on public.job_events ((data ->> 'error_code
   where event in ('queued', 'failed') and data ? 'error_code';
 
 /**
+ * Service: the fleet's render speed of the last `p_hours` hours (1 to 720; VG400 else),
+ * per frame size, frame rate and sections rendered at once: the ffmpeg wall seconds the
+ * sectioned renders took (private.render_speeds) per second of video they made, and how
+ * many renders that is. A process that has not rendered a kind yet starts its progress
+ * estimate from this figure instead of the calibration. Ordered by width, height, fps,
+ * sections.
+ */
+create function service.render_speeds_read(p_hours integer default 24)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if p_hours is null or p_hours not between 1 and 720 then
+    raise exception 'hours must be 1 to 720' using errcode = 'VG400';
+  end if;
+  return coalesce((
+    select jsonb_agg(jsonb_build_object(
+             'width', r.width, 'height', r.height, 'fps', r.fps, 'sections', r.sections,
+             'factor', round(r.factor, 4), 'renders', r.n)
+           order by r.width, r.height, r.fps, r.sections)
+      from (select s.width, s.height, s.fps, s.sections, count(*) as n,
+                   sum(s.wall_seconds) / sum(s.output_seconds) as factor
+              from private.render_speeds s
+             where s.recorded_at > now() - make_interval(hours => p_hours)
+             group by s.width, s.height, s.fps, s.sections) r), '[]');
+end;
+$$;
+
+/**
  * Service: the numbers /metrics exposes, read in one call at scrape time.
  * jobs by model and status; the queue (depth, oldest queued job) by model; attempts and
  * failed tries (from job_events: each retry or final failure, by error code); workers by
@@ -186,7 +218,9 @@ create index job_events_failures_idx on public.job_events ((data ->> 'error_code
  * real-time factor of the last 24 h: wall time from started to finished over the seconds
  * of video made (output.duration_s), where the output says its length; and
  * `render_realtime_factor_measured` — per model, the ffmpeg wall seconds the renders of
- * the last 24 h reported (private.job_usage) per second of video they made.
+ * the last 24 h reported (private.job_usage) per second of video they made; and
+ * `render_speeds` — the same per frame size, frame rate and sections at once
+ * (service.render_speeds_read).
  */
 create function service.ops_metrics_read()
 returns jsonb
@@ -249,7 +283,8 @@ as $$
                 from public.jobs j join private.job_usage u on u.job_id = j.id
                where j.status = 'completed' and j.finished_at > now() - interval '24 hours'
                  and u.render_output_seconds > 0
-               group by j.model_id) r), '[]'))
+               group by j.model_id) r), '[]'),
+    'render_speeds', service.render_speeds_read(24))
 $$;
 
 -- ===================================================================================
@@ -319,8 +354,8 @@ revoke all on service.ops_videos_daily_by_model, service.ops_videos_daily
 grant select on service.ops_videos_daily_by_model, service.ops_videos_daily to service_role;
 
 revoke execute on function service.money_audit(integer), service.money_audit_report(integer),
-  service.ops_readiness_check(), service.ops_metrics_read()
+  service.ops_readiness_check(), service.ops_metrics_read(), service.render_speeds_read(integer)
   from public, anon, authenticated;
 grant execute on function service.money_audit(integer), service.money_audit_report(integer),
-  service.ops_readiness_check(), service.ops_metrics_read()
+  service.ops_readiness_check(), service.ops_metrics_read(), service.render_speeds_read(integer)
   to service_role;

@@ -23,6 +23,11 @@ from db.helpers import (
 )
 from psycopg.types.json import Jsonb
 
+from videogen.db.connection import PostgresDatabase
+from videogen.media import render
+from videogen.media.timeline import OutputPreset
+from videogen.rendering import speeds
+
 PRICES = {
     "cost_per_1k_tokens_usd": 0.002,
     "cost_per_1m_tts_chars_usd": 15,
@@ -289,9 +294,101 @@ def test_measured_render_factor_is_in_the_metrics(db: Conn, user: uuid.UUID) -> 
     assert "render_realtime_factor" in metrics
 
 
+def render_of(width: int, height: int, fps: int, sections: int, wall: float, made: float) -> Any:
+    return {
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "sections": sections,
+        "wall_seconds": wall,
+        "output_seconds": made,
+    }
+
+
+def test_render_speeds_are_kept_per_kind_and_read_over_a_window(db: Conn, user: uuid.UUID) -> None:
+    first, _ = dispatched_job(db, user)
+    second, _ = dispatched_job(db, user)
+    completed(
+        db,
+        first,
+        {
+            "render_seconds": 20,
+            "render_output_seconds": 60,
+            "renders": [render_of(1280, 720, 30, 2, 12, 60), render_of(854, 480, 30, 2, 3, 30)],
+        },
+    )
+    completed(db, second, {"renders": [render_of(1280, 720, 30, 2, 18, 60)]})
+    rows = db.execute(
+        "select job_id::text, width, height, fps, sections, wall_seconds, output_seconds"
+        " from private.render_speeds order by id"
+    ).fetchall()
+    assert [r[0] for r in rows] == [first["id"], first["id"], second["id"]]
+    # Per kind: wall seconds over output seconds of all its renders.
+    assert as_service(db, "service.render_speeds_read", 24) == [
+        {"width": 854, "height": 480, "fps": 30, "sections": 2, "factor": 0.1, "renders": 1},
+        {"width": 1280, "height": 720, "fps": 30, "sections": 2, "factor": 0.25, "renders": 2},
+    ]
+    # The window: a render of 30 h ago counts for 48 h, not for 24.
+    db.execute(
+        "update private.render_speeds set recorded_at = now() - interval '30 hours'"
+        " where job_id = %s",
+        (second["id"],),
+    )
+    assert [r["factor"] for r in as_service(db, "service.render_speeds_read", 24)] == [0.1, 0.2]
+    assert [r["factor"] for r in as_service(db, "service.render_speeds_read", 48)] == [0.1, 0.25]
+    # /metrics reads the last 24 h per kind beside the per-model figure.
+    metrics = as_service(db, "service.ops_metrics_read")
+    assert metrics["render_speeds"] == as_service(db, "service.render_speeds_read", 24)
+    for hours in (0, 721, None):
+        with raises_sqlstate("VG400", case=hours):
+            as_service(db, "service.render_speeds_read", hours)
+
+
+@pytest.mark.parametrize(
+    "renders",
+    [
+        {"width": 1280},
+        [render_of(1280, 720, 30, 2, 1, 1) | {"extra": 1}],
+        [render_of(0, 720, 30, 2, 1, 1)],
+        [render_of(1280, 720, 30, 2, 0, 1)],
+        [render_of(1280, 720, 30, 2.5, 1, 1)],
+        [{k: str(v) for k, v in render_of(1280, 720, 30, 2, 1, 1).items()}],
+        [render_of(1280, 720, 30, 2, 1, 1)] * 101,
+    ],
+)
+def test_malformed_renders_are_refused_and_nothing_applies(shared_db: Conn, renders: Any) -> None:
+    job = {"id": str(uuid.uuid4()), "attempt": 1}  # the usage is checked before the job
+    with raises_sqlstate("VGU22", case=renders):
+        completed(shared_db, job, {"renders": renders})
+
+
+def test_a_fresh_process_starts_from_the_stored_figure(
+    db: Conn, db_url: str, user: uuid.UUID
+) -> None:
+    """A process that has not rendered 1280x720 at 25 fps with 9 sections yet seeds its
+    prior from the database's figure (through services' typed SQL API, cached), and the
+    render estimate uses it."""
+    job, _ = dispatched_job(db, user)
+    completed(db, job, {"renders": [render_of(1280, 720, 25, 9, 13.5, 45)]})
+    out = OutputPreset(quality="720p", fps=25)
+    speeds.forget()
+    render.seed_factors([])
+    assert render.speed_prior(out, 9)[1] == "calibrated"
+    database = PostgresDatabase(db_url)
+    try:
+        assert speeds.seed_from_fleet(database) == 1
+        assert render.speed_prior(out, 9) == (pytest.approx(0.3), "fleet")
+    finally:
+        database.close()
+        speeds.forget()
+        render.seed_factors([])
+
+
 @pytest.mark.parametrize(
     "call",
     [
+        "select service.render_speeds_read(24)",
+        "select * from private.render_speeds",
         "select * from service.ops_job_costs",
         "select * from service.ops_costs_daily",
         "select * from service.ops_costs_daily_by_model",

@@ -207,9 +207,24 @@ def test_metrics_count_requests_and_read_the_database(metrics_api: Api, scrape: 
         "job_id": job["id"],
         "attempt": leased["attempt"],
         "error": {"code": "TEST_FAILURE", "message": "boom", "retryable": False},
+        # A kind of render no other test makes: 6 s for 12 s of video, 7 sections at once.
+        "usage": {
+            "renders": [
+                {
+                    "width": 1234,
+                    "height": 678,
+                    "fps": 29,
+                    "sections": 7,
+                    "wall_seconds": 6,
+                    "output_seconds": 12,
+                }
+            ]
+        },
     }
     metrics_api.ok(metrics_api.signed("job-callback", failed))
     later = samples(scrape().text)
+    speed = (("fps", "29"), ("resolution", "1234x678"), ("sections", "7"))
+    assert later[("videogen_render_realtime_factor_by_resolution", speed)] == 0.5
     assert later[("videogen_job_failures", (("error_code", "TEST_FAILURE"),))] >= 1
     assert later[("videogen_jobs", (("model", model), ("status", "failed")))] == 1
     assert later[("videogen_job_attempts", ())] >= 1

@@ -274,6 +274,7 @@ def test_register_heartbeat_and_claim(api):
     )
     assert beat["worker"]["id"] == worker["id"]
     assert beat["jobs"] == [{"job_id": job["id"], "attempt": 1}]
+    assert isinstance(beat["render_speeds"], list)  # the fleet's figures (none rendered yet)
     draining = api.ok(
         api.signed(
             "health-check-workers",
@@ -366,7 +367,19 @@ def test_a_completed_callback_with_usage_is_stored(api):
         "render_seconds": 9.5,
         "render_output_seconds": 30.0,
     }
-    done = api.ok(report(api, job, "completed", output={}, credits_used=9, usage=usage))
+    speed = {
+        "width": 1280,
+        "height": 720,
+        "fps": 30,
+        "sections": 2,
+        "wall_seconds": 9.5,
+        "output_seconds": 30.0,
+    }
+    done = api.ok(
+        report(
+            api, job, "completed", output={}, credits_used=9, usage={**usage, "renders": [speed]}
+        )
+    )
     assert done["applied"] is True
     assert usage_of(api, job["id"]) == {
         **usage,
@@ -374,6 +387,14 @@ def test_a_completed_callback_with_usage_is_stored(api):
         "provider_cost_usd": None,
         "reports": 1,
     }
+    # Each sectioned render's speed is kept by its kind, for the fleet's figure.
+    kept = api.sql(
+        "select jsonb_agg(jsonb_build_object('width', width, 'height', height, 'fps', fps,"
+        " 'sections', sections, 'wall_seconds', wall_seconds,"
+        " 'output_seconds', output_seconds)) from private.render_speeds where job_id = %s",
+        [job["id"]],
+    )
+    assert kept == [speed]
     [cost] = [
         api.sql(
             "select jsonb_build_object('captured', credits_captured, 'has_usage', has_usage)"
@@ -392,6 +413,7 @@ def test_a_completed_callback_with_usage_is_stored(api):
         {"render_seconds": "fast"},
         {"tokens": 10},
         [1, 2],
+        {"renders": [{"width": 1280, "height": 720, "fps": 30, "sections": 2}]},
     ],
 )
 def test_a_malformed_usage_is_a_422_and_applies_nothing(api, usage):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,34 @@ def test_renders_add_wall_time_and_output_seconds() -> None:
     assert 2.5 <= got["render_seconds"] < 3.5
 
 
+def test_a_sectioned_render_reports_its_kind_and_speed() -> None:
+    with usage.metering() as meter:
+        usage.record_render(3.25, 20.0, (1280, 720, 30, 2))
+        usage.record_render(1.0, 5.0)  # a plain render: time only
+    got = meter.as_usage()
+    assert got["renders"] == [
+        {
+            "width": 1280,
+            "height": 720,
+            "fps": 30,
+            "sections": 2,
+            "wall_seconds": 3.25,
+            "output_seconds": 20.0,
+        }
+    ]
+    assert got["render_seconds"] == 4.25 and got["render_output_seconds"] == 25.0
+    # The worker's callback takes it as it is.
+    callback = JobCallback.model_validate(
+        {"type": "completed", "job_id": str(uuid.uuid4()), "attempt": 1, "usage": got}
+    )
+    assert callback.usage is not None and callback.usage.renders is not None
+    assert callback.usage.renders[0].sections == 2
+
+
 @pytest.mark.parametrize(
     "bad",
     [
+        {"renders": [{"width": 1280}]},
         {"prompt_tokens": -1},
         {"prompt_tokens": 2.5},
         {"render_seconds": "3"},

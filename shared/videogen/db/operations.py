@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from videogen.db.calls import JSON, service_call
-from videogen.models.ops import MoneyDifference, Readiness
+from videogen.models.ops import MoneyDifference, Readiness, RenderSpeedFigure
 
 if TYPE_CHECKING:
     from videogen.db.calls import Runs
@@ -28,6 +28,13 @@ def ops_metrics(on: Runs) -> JSON:
     """The numbers /metrics exposes from the database (one call at scrape time)."""
     result: JSON = service_call(on, "service.ops_metrics_read")
     return result
+
+
+def render_speeds(on: Runs, hours: int = 24) -> list[RenderSpeedFigure]:
+    """The fleet's render speed of the last ``hours`` per frame size, frame rate and
+    sections at once (sql/schema/20_operations.sql, service.render_speeds_read)."""
+    result = service_call(on, "service.render_speeds_read", hours=hours)
+    return [RenderSpeedFigure.model_validate(r) for r in result]
 
 
 def ops_readiness(db: Database, timeout_ms: int) -> Readiness:

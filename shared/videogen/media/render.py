@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -54,12 +54,8 @@ MAX_MEMORY_BYTES = 3 << 30
 # about 25 times what the slowest measured section needs (0.66 s/s at 720p30).
 CPU_S_PER_OUTPUT_S = 16.0
 CPU_S_BASE = 30.0
-# The join's share of a render's time (a copy of the sections and the sound), and how far
-# the bar may run ahead of the frames done (the start-up before the first frame is time
-# spent, but no frame shows it).
+# The join's share of a render's time (a copy of the sections and the sound).
 _JOIN_SHARE = 3
-_AHEAD_OF_FRAMES = 12
-_TRUST_RATE_AT = 0.1  # the share of frames done from which the frame rate alone decides
 
 
 def _drain(pipe: Any, tail: collections.deque[str], keep: list[str] | None = None) -> None:
@@ -221,38 +217,63 @@ def render(
     return plan.output
 
 
-# Render speed. Calibrated on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast):
-# one section process makes a second of 1280x720 at 30 fps in 0.66 s of wall time
-# (media.compose.RENDER_S_PER_OUTPUT_S_720P30); sections side by side divide that by the
-# cores they get. What this machine really does is learned from each render
-# (:func:`learned_factor`): the wall seconds per output second that ``record_render``
-# reports to the job's usage (and /metrics as videogen_render_realtime_factor_measured),
-# kept per frame size, frame rate and sections at once.
-CALIBRATED_S_PER_OUTPUT_S_720P30 = 0.66
+# Render speed. Calibrated on the reference machine (2 vCPU, ffmpeg 5.1, libx264 veryfast)
+# for this sectioned pipeline: a second of 1280x720 at 30 fps costs 0.48 s of one core's
+# wall time, the sound's passes and the join included (bench/render_bench.py
+# --progress-only, 2026-12-05: 0.22-0.25 s per output second with both cores busy, 2 or
+# 16 sections at once; media.compose.RENDER_S_PER_OUTPUT_S_720P30, 0.66, is the one-graph
+# cost the price and the in-request decision use, and stays on the safe side). Sections
+# side by side divide it by the cores they get. What this machine really does is learned
+# from each render (:func:`learned_factor`): the wall seconds per output second that
+# ``record_render`` reports to the job's usage (and the database keeps per kind,
+# private.render_speeds), kept per frame size, frame rate and sections at once. A process
+# that has not rendered a kind yet starts from the fleet's recent figure when the
+# rendering layer seeds it (:func:`seed_factors`, from service.render_speeds_read), else
+# from the calibration.
+CALIBRATED_S_PER_OUTPUT_S_720P30 = 0.48
 _LEARN_WEIGHT = 0.5  # each render moves the learned factor half way to what it measured
-_learned: dict[tuple[int, int, int, int], float] = {}
+SpeedKey = tuple[int, int, int, int]  # width, height, fps, sections at once
+_learned: dict[SpeedKey, float] = {}
+_seeded: dict[SpeedKey, float] = {}
 _learned_lock = threading.Lock()
+# How far a prior may be off, as a share of the render's time: what the tally weighs it by
+# against the frame rate (see _Tally). A speed this process measured is a few renders'
+# spread on a quiet machine; the fleet's figure comes from other machines and loads; the
+# calibration may come from another machine altogether.
+PRIOR_SPREAD = {"measured": 0.15, "fleet": 0.25, "calibrated": 0.5}
 
 
-def _speed_key(output: OutputPreset, workers: int) -> tuple[int, int, int, int]:
+def _speed_key(output: OutputPreset, workers: int) -> SpeedKey:
     return (output.width, output.height, output.fps, workers)
+
+
+def speed_prior(output: OutputPreset, workers: int | None = None) -> tuple[float, str]:
+    """(wall seconds per output second, where it comes from: ``measured`` by this process,
+    the ``fleet``'s recent figure, or ``calibrated``) for renders of this frame size and
+    rate with ``workers`` sections at once."""
+    workers = workers or default_workers()
+    key = _speed_key(output, workers)
+    with _learned_lock:
+        known, seeded = _learned.get(key), _seeded.get(key)
+    if known is not None:
+        return known, "measured"
+    if seeded is not None:
+        return seeded, "fleet"
+    scale = output.width * output.height / (1280 * 720) * output.fps / 30
+    parallel = max(1, min(workers, default_workers()))
+    return CALIBRATED_S_PER_OUTPUT_S_720P30 * scale / parallel, "calibrated"
 
 
 def learned_factor(output: OutputPreset, workers: int | None = None) -> float:
     """Wall seconds per output second for renders of this frame size and rate with
-    ``workers`` sections at once: what this process measured, else the calibration."""
-    workers = workers or default_workers()
-    with _learned_lock:
-        known = _learned.get(_speed_key(output, workers))
-    if known is not None:
-        return known
-    scale = output.width * output.height / (1280 * 720) * output.fps / 30
-    parallel = max(1, min(workers, default_workers()))
-    return CALIBRATED_S_PER_OUTPUT_S_720P30 * scale / parallel
+    ``workers`` sections at once: what this process measured, else the fleet's figure it
+    was seeded with, else the calibration."""
+    return speed_prior(output, workers)[0]
 
 
 def learn_factor(output: OutputPreset, workers: int, seconds: float, made_s: float) -> None:
-    """Fold one render's measured wall seconds per output second into the learned factor."""
+    """Fold one render's measured wall seconds per output second into the learned factor
+    (the first of a kind starts from the fleet's figure, when seeded, as from nothing)."""
     if made_s <= 0 or seconds <= 0:
         return
     measured = seconds / made_s
@@ -262,12 +283,31 @@ def learn_factor(output: OutputPreset, workers: int, seconds: float, made_s: flo
         _learned[key] = measured if before is None else before + _LEARN_WEIGHT * (measured - before)
 
 
+def seed_factors(figures: Iterable[tuple[SpeedKey, float]]) -> int:
+    """Take the fleet's recent render speeds, ((width, height, fps, sections), wall
+    seconds per output second), as the priors of kinds; what this process measures itself
+    wins over them. Replaces the earlier seed; answers how many figures it took."""
+    fresh = {
+        (int(w), int(h), int(f), int(n)): float(factor)
+        for (w, h, f, n), factor in figures
+        if math.isfinite(factor) and factor > 0
+    }
+    with _learned_lock:
+        _seeded.clear()
+        _seeded.update(fresh)
+    return len(fresh)
+
+
 def expected_render_seconds(timeline: Timeline, *, workers: int | None = None) -> float:
     """How long :func:`render_timeline` should take for ``timeline`` on this machine."""
+    return _expected(timeline, workers)[0]
+
+
+def _expected(timeline: Timeline, workers: int | None) -> tuple[float, str]:
     workers = workers or default_workers()
     sections = section_count(timeline, workers)
-    factor = learned_factor(timeline.output, min(workers, sections))
-    return RENDER_OVERHEAD_S + factor * timeline.total
+    factor, source = speed_prior(timeline.output, min(workers, sections))
+    return RENDER_OVERHEAD_S + factor * timeline.total, source
 
 
 RENDER_OVERHEAD_S = 0.6  # process start, input probing, the join
@@ -298,11 +338,26 @@ class _Tally:
 
     Frames done over frames in all lag the clock: the processes start and decode their
     stills before a frame comes out, and the sound's passes take cores from the sections
-    for a while. So the bar says elapsed / expected total, where the expected total is
-    first what this machine's learned speed predicts (:func:`expected_render_seconds`) and
-    then, as frames come, more and more what the recent frame rate says is left (the rate
-    over the last stretch, so the slow start does not weigh on it), plus the join.
+    for a while. So the bar says elapsed / expected total. The expected total weighs two
+    guesses by how far each may be off: the prior (:func:`expected_render_seconds`, off by
+    up to ``spread`` of itself: little for a speed this process measured, much for the
+    calibration) and what the frame rate says is left, plus the join (off by a share of
+    what is left: a still that is harder to encode slows the frames for a while; more
+    when the rate is over a sliver of the frames). The rate counts from when every
+    section running at once has made its first frame (sixteen processes on two cores
+    start one after another). Early on the prior decides, near the end the frames do;
+    before the first frame, the prior's slow end. The bar never runs far ahead of the
+    frames done (a guess that is too quick cannot run off).
+
+    Why by hand: the estimate is specific to sections rendered side by side; no library
+    estimates that.
     """
+
+    PRIOR_SPREAD = 0.25  # the prior's share of itself it may be off by, when not told
+    RATE_SPREAD = 0.4  # the frame rate's estimate of what is left may be off by this share
+    RATE_SETTLED = 0.1  # the share of the frames from which the rate is only that rough
+    AHEAD_OF_FRAMES = 15  # points the bar may lead the frames done
+    START_MARGIN = 0.5  # before the first frame, the prior this share of its spread slower
 
     def __init__(
         self,
@@ -311,6 +366,8 @@ class _Tally:
         *,
         sound: bool,
         expected_s: float = 0.0,
+        spread: float | None = None,
+        at_once: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.frames = frames
@@ -322,31 +379,50 @@ class _Tally:
         self.clock = clock
         self.started = clock()
         self.expected = max(expected_s, 0.1)
-        self.samples: list[tuple[float, float]] = [(0.0, 0.0)]
+        self.spread = self.PRIOR_SPREAD if spread is None else max(spread, 0.01)
+        self.at_once = max(1, min(at_once or 1, len(frames)))  # sections started together
+        # (elapsed, work) when the first frame came, and when every section running at
+        # once had made one (the start-up over: the rate from then on is the real one).
+        self.first: tuple[float, float] | None = None
+        self.started_all: tuple[float, float] | None = None
 
     def _work(self) -> float:
         return sum(self.done) / self.total
 
+    def estimate(self, elapsed: float, work: float) -> float:
+        """The expected total seconds, ``elapsed`` into the render with ``work`` done."""
+        prior = max(self.expected, elapsed * 1.02)
+        if work > 0 and self.first is None:
+            self.first = (elapsed, work)
+        if self.started_all is None and sum(d > 0 for d in self.done) >= self.at_once:
+            self.started_all = (elapsed, work)
+        if work >= 1:
+            return prior
+        if self.first is None or elapsed <= self.first[0] or work <= self.first[1]:
+            # No frame rate yet: the prior's slow end (a bar that waits a moment is better
+            # than one that runs off on a guess).
+            return max(self.expected * (1 + self.START_MARGIN * self.spread), elapsed * 1.02)
+        t0, w0 = self.first
+        if self.started_all is not None and work > self.started_all[1]:
+            t0, w0 = self.started_all
+        left = (1 - work) * (elapsed - t0) / (work - w0)
+        by_rate = elapsed + left + _JOIN_SHARE / 100 * self.expected
+        # A rate over a sliver of the frames (some sections still starting) is a rough one;
+        # a settled one that says "later" than the prior widens the prior's own spread.
+        rough = max(1.0, self.RATE_SETTLED / (work - w0))
+        prior_var = (self.spread * (prior if rough > 1 else max(prior, by_rate))) ** 2
+        # Off by a share of what is left; while rough, of what is left by the rate or by the
+        # prior, whichever says more: a burst of frames (ffmpeg reports a few at once just
+        # after the start) must not make itself certain.
+        spread_of = max(left, prior - elapsed) if rough > 1 else left
+        rate_var = (self.RATE_SPREAD * spread_of) ** 2 * rough + 1e-9
+        return (prior / prior_var + by_rate / rate_var) / (1 / prior_var + 1 / rate_var)
+
     def _overall(self) -> int:
         elapsed = self.clock() - self.started
         work = self._work()
-        prior = max(self.expected, elapsed * 1.02)
-        estimate = prior
-        if work > 0.02:
-            self.samples.append((elapsed, work))
-            # The rate over the last fifth of the time so far (at least 2 s).
-            since = elapsed - max(2.0, elapsed / 5)
-            t0, w0 = next(((t, w) for t, w in self.samples if t >= since), self.samples[0])
-            if elapsed > t0 and work > w0:
-                rate = (work - w0) / (elapsed - t0)
-                join = _JOIN_SHARE / 100 * self.expected
-                by_rate = elapsed + (1 - work) / rate + join
-                trust = min(1.0, work / _TRUST_RATE_AT)
-                estimate = (1 - trust) * prior + trust * by_rate
-        pct = 100 * elapsed / max(estimate, elapsed, 1e-6)
-        # Never far ahead of the frames: a guess that is too quick (a first render on a
-        # slow or busy machine) cannot run off before the frames say so.
-        pct = min(pct, _AHEAD_OF_FRAMES + 100 * work)
+        pct = 100 * elapsed / max(self.estimate(elapsed, work), elapsed, 1e-6)
+        pct = min(pct, 100 * work + self.AHEAD_OF_FRAMES)
         return int(min(99.0, pct))
 
     def section(self, index: int) -> Progress:
@@ -395,11 +471,14 @@ def render_timeline(
     spans = section_cuts(timeline, section_count(timeline, workers))
     fps = timeline.output.fps
     duration = (spans[-1][1]) / fps
+    expected_s, source = _expected(timeline, workers)
     tally = _Tally(
         [b - a for a, b in spans],
         progress,
         sound=bool(timeline.clips("audio")),
-        expected_s=expected_render_seconds(timeline, workers=workers),
+        expected_s=expected_s,
+        spread=PRIOR_SPREAD[source],
+        at_once=min(workers, len(spans)),
     )
     tally.report(0)
     stop = threading.Event()  # set on cancel or on the first failure: ends every process
@@ -492,8 +571,10 @@ def render_timeline(
             timeout=timeout,
         )
     wall = time.monotonic() - started
-    record_render(wall, duration)
-    learn_factor(timeline.output, min(workers, len(spans)), wall, duration)
+    at_once = min(workers, len(spans))
+    out = timeline.output
+    record_render(wall, duration, (out.width, out.height, out.fps, at_once))
+    learn_factor(out, at_once, wall, duration)
     tally.report(100)
     return output
 

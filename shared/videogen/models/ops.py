@@ -120,3 +120,14 @@ class MoneyDifference(Fixed):
     expected: int | None
     actual: int | None
     detail: str
+
+
+class RenderSpeedFigure(Fixed):
+    """The fleet's recent render speed for one kind of render (service.render_speeds_read)."""
+
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    fps: int = Field(ge=1)
+    sections: int = Field(ge=1, description="Sections rendered at once.")
+    factor: float = Field(gt=0, description="ffmpeg wall seconds per second of video made.")
+    renders: int = Field(ge=1, description="How many renders the figure is over.")

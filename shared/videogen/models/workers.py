@@ -31,7 +31,7 @@ from videogen.models.common import (
     Strict,
 )
 from videogen.models.jobs import Job
-from videogen.models.ops import SweepSummary
+from videogen.models.ops import RenderSpeedFigure, SweepSummary
 
 # Requests ---------------------------------------------------------------------------------
 
@@ -76,6 +76,17 @@ USAGE_SECONDS_MAX = 100_000_000
 UsageName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
+class RenderSpeed(Strict):
+    """One sectioned render's speed: its kind and how long it took for what it made."""
+
+    width: StrictInt = Field(ge=1, le=16384)
+    height: StrictInt = Field(ge=1, le=16384)
+    fps: StrictInt = Field(ge=1, le=240)
+    sections: StrictInt = Field(ge=1, le=4096, description="Sections rendered at once.")
+    wall_seconds: StrictFloat | StrictInt = Field(gt=0, le=USAGE_SECONDS_MAX)
+    output_seconds: StrictFloat | StrictInt = Field(gt=0, le=USAGE_SECONDS_MAX)
+
+
 class JobUsage(Strict):
     """What an attempt consumed, for the cost of the job (``ops_job_costs``). Every field
     optional; the database adds each report's usage to the job's (a retried attempt
@@ -100,6 +111,12 @@ class JobUsage(Strict):
     )
     render_output_seconds: StrictFloat | StrictInt | None = Field(
         None, ge=0, le=USAGE_SECONDS_MAX, description="Seconds of media those renders made."
+    )
+    renders: list[RenderSpeed] | None = Field(
+        None,
+        max_length=100,
+        description="Each sectioned render's frame size, frame rate, sections at once and "
+        "speed: the fleet's render speed per kind (service.render_speeds_read).",
     )
 
 
@@ -201,6 +218,12 @@ class HeartbeatResult(Open):
 
     worker: Worker
     jobs: list[HeldJob]
+    render_speeds: list[RenderSpeedFigure] = Field(
+        default_factory=list,
+        description="The fleet's render speed of the last 24 h per frame size, frame rate "
+        "and sections at once: the worker starts its progress estimate of a kind it has "
+        "not rendered yet from it.",
+    )
 
 
 class LeasedJob(Fixed):

@@ -60,6 +60,7 @@ from videogen.models.elements import AudioElement, ImageElement, TextElement, Vi
 from videogen.models.params import ComposeParams
 from videogen.rendering.inline import run_inline
 from videogen.rendering.outputs import store_outputs
+from videogen.rendering.speeds import seed_from_fleet
 
 if TYPE_CHECKING:
     from videogen.config import Settings
@@ -428,6 +429,7 @@ def render_sync(db: Database, settings: Settings, job: Job) -> Job:
                 last[0] = pct
                 job_reports.job_progress(db, str(opened.id), opened.attempt, pct, "rendering")
 
+        seed_from_fleet(db)  # the fleet's render speed, for a kind not rendered here yet
         try:
             return run(opened, get_storage(settings), progress, cancel=deadline)
         except RenderCanceled as exc:

@@ -29,6 +29,7 @@ from videogen.models.workers import (
     Worker,
     WorkerJobList,
 )
+from videogen.rendering import speeds
 from videogen.services.retention import sweep as retention_sweep
 from videogen.services.routing import dispatch_pending, shared_client, worker_job
 
@@ -57,6 +58,12 @@ def register(admin: Session, body: RegisterWorker) -> Worker:
 def heartbeat(admin: Session, body: Heartbeat) -> HeartbeatResult:
     """Mark a worker alive, extend its leases, list the jobs that are still its own."""
     return fleet.worker_heartbeat(admin, str(body.worker_id), body.status)
+
+
+def with_render_speeds(db: Database, beat: HeartbeatResult) -> HeartbeatResult:
+    """The heartbeat's answer with the fleet's recent render speeds (cached, read on the
+    database's own connection: a failed read leaves them out, never the heartbeat)."""
+    return beat.model_copy(update={"render_speeds": speeds.fleet_speeds(db)})
 
 
 def claim(admin: Session, settings: Settings, body: ClaimJobs) -> WorkerJobList:
