@@ -274,6 +274,7 @@ function signedOut() {
   state.batches.clear()
   state.batchCounts = { realtime: 0, polling: 0 }
   $('batch-broadcasts').textContent = $('batch-polls').textContent = '0'
+  $('batch-polls').title = ''
   $('batch').hidden = true
   $('quote').textContent = ''
   $('batch-quote').textContent = ''
@@ -714,9 +715,13 @@ function compare(a, b) {
   return 0
 }
 
-function countBatchUpdate(source) {
+/** Count a batch update; a poll says why it ran (its tooltip): the channel's state, or a
+ *  catch-up when the channel (re)joined. */
+function countBatchUpdate(source, why = '') {
   state.batchCounts[source] += 1
-  $(source === 'realtime' ? 'batch-broadcasts' : 'batch-polls').textContent = state.batchCounts[source]
+  const el = $(source === 'realtime' ? 'batch-broadcasts' : 'batch-polls')
+  el.textContent = state.batchCounts[source]
+  if (why) el.title = el.title ? `${el.title}, ${why}` : `polled: ${why}`
 }
 
 $('batch-cancel').onclick = guarded(async () => {
@@ -1132,6 +1137,7 @@ async function onBroadcast(payload) {
 
 async function pollJobs({ force = false } = {}) {
   if ((!force && state.channelStatus === 'SUBSCRIBED') || state.polling) return
+  const why = force ? 'catch-up' : `channel ${state.channelStatus}`
   state.polling = true
   try {
     for (const card of state.jobs.values()) {
@@ -1143,7 +1149,7 @@ async function pollJobs({ force = false } = {}) {
     const batch = state.batches.get(state.batchId)
     if (batch && !batch.done) {
       const { jobs: _, ...progress } = await api('queue-job/batches', { query: { id: batch.id } })
-      countBatchUpdate('polling')
+      countBatchUpdate('polling', why)
       showBatch(progress, 'polling')
     }
   } catch (err) {

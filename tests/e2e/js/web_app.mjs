@@ -184,7 +184,10 @@ try {
     await byId('error-close').click()
     log(`batch refused: ${out.short_error.message}`)
 
-    // The batch: two text-to-video jobs in the project, followed as one.
+    // The batch: two text-to-video jobs in the project, followed as one — over Realtime, so
+    // the channel is joined first (on a busy machine the join may outlast the batch's first
+    // seconds, and until then the page rightly polls).
+    await page.waitForFunction(() => document.querySelector('[data-testid="channel-status"]').textContent === 'SUBSCRIBED')
     out.prompts = ['A lighthouse at night', 'A fox in the snow']
     out.batch_quote = await quoted('batch-quote', { prompts: out.prompts, duration: 3 }, async () => {
       await byId('batch-prompts').fill(out.prompts.join('\n'))
@@ -223,6 +226,7 @@ try {
       summary: el.querySelector('[data-testid="batch-summary"]').textContent,
       broadcasts: Number(el.querySelector('[data-testid="batch-broadcasts"]').textContent),
       polls: Number(el.querySelector('[data-testid="batch-polls"]').textContent),
+      polled: el.querySelector('[data-testid="batch-polls"]').title,
       cancel_disabled: el.querySelector('[data-testid="batch-cancel"]').disabled,
     }))
     out.final_eta = {}
