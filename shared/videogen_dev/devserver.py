@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,7 @@ def envelope_worker_class() -> type:
             from videogen_dev.realtime_api import enable_handoff
 
             enable_handoff()
+            self.closing: threading.Thread | None = None  # handle_exit's close_all
             self.probe_pool = ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="probe")
             # Threads waiting on the GIL (a probe, the event loop) get it within 1 ms of
             # asking rather than 5: a few more switches for the CPU-bound, much less
@@ -171,12 +173,18 @@ def envelope_worker_class() -> type:
         def handle_exit(self, sig: Any, frame: Any) -> None:
             # Open websockets would hold their threads (and the shutdown) for the whole
             # graceful timeout: close them, off the signal handler.
-            import threading
-
             from videogen_dev.realtime_api import close_all
 
             super().handle_exit(sig, frame)
-            threading.Thread(target=close_all, daemon=True).start()
+            self.closing = threading.Thread(target=close_all, daemon=True)
+            self.closing.start()
+
+        def run(self) -> None:
+            super().run()
+            # Every close frame out before the process ends: on a busy machine the closing
+            # thread could otherwise lose the race with the exit (the client sees 1006).
+            if self.closing is not None:
+                self.closing.join(self.cfg.graceful_timeout)
 
         def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
             if isinstance(exc, errors.LimitRequestHeaders):
