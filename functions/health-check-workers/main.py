@@ -81,7 +81,8 @@ def fleet_route(ctx: Context) -> Reply:
             beat = workers.heartbeat(admin, action)
             worker, free = beat.worker, beat.worker.capacity - len(beat.jobs)
         ctx.log_fields["worker"] = worker.name
-    if not isinstance(action, RegisterWorker):  # the fleet's render speeds ride along
+    if not isinstance(action, RegisterWorker):
+        # The fleet's render speeds ride along, read after the heartbeat's transaction.
         reply = Reply(200, workers.with_render_speeds(ctx.db, beat))
     if worker.mode == "push" and worker.status == "online" and free > 0:
         routing.dispatch_pending(ctx.db, ctx.settings, limit=free)  # waiting jobs run now
